@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import type { z } from 'zod';
+import { WardenError, isWardenError } from '../errors.js';
+import { interpolateEnv } from './interpolate.js';
+import { ConfigSchema, type Config, type ServerConfig } from './schema.js';
+
+export interface LoadedConfig {
+  /** Absolute path of the file that was read. */
+  file: string;
+  /** Folder the file lives in: every relative path in it resolves against this. */
+  baseDir: string;
+  config: Config;
+  /** Absolute data folder after `--data-dir` / `MCP_WARDEN_DATA_DIR` overrides. */
+  dataDir: string;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** `--data-dir` from the command line; wins over the environment and the file. */
+  dataDirOverride?: string;
+}
+
+/** Reads, interpolates and validates a config file. Every error names the file and the JSON path. */
+export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const absolute = resolve(file);
+  const label = basename(absolute);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new WardenError(
+      'ERR_CONFIG_NOT_FOUND',
+      code === 'ENOENT' ? `${absolute}: no such file (pass --config FILE)` : `${absolute}: cannot be read (${code ?? 'unknown error'})`,
+    );
+  }
+  const config = parseConfigText(text, label, env);
+  const baseDir = dirname(absolute);
+  const dataDirSource = options.dataDirOverride ?? env.MCP_WARDEN_DATA_DIR ?? config.dataDir;
+  return { file: absolute, baseDir, config, dataDir: resolvePath(baseDir, dataDirSource) };
+}
+
+/** Validates config text; exposed separately so README snippets and examples can be checked by tests. */
+export function parseConfigText(text: string, label: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new WardenError('ERR_CONFIG_INVALID', `${label}: not valid JSON (${(error as Error).message})`);
+  }
+  let interpolated: unknown;
+  try {
+    interpolated = interpolateEnv(raw, env);
+  } catch (error) {
+    if (isWardenError(error)) throw new WardenError(error.code, `${label}: ${error.message}`);
+    throw error;
+  }
+  const parsed = ConfigSchema.safeParse(interpolated);
+  if (!parsed.success) {
+    throw new WardenError('ERR_CONFIG_INVALID', formatIssues(label, parsed.error.issues));
+  }
+  checkPrefixes(label, parsed.data.servers);
+  return parsed.data;
+}
+
+export function formatIssues(label: string, issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .slice(0, 20)
+    .map((issue) => `${label}: ${formatPath(issue.path)}: ${describeIssue(issue)}`)
+    .join('\n');
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part))).join('.').replace(/\.\[/g, '[');
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) {
+    return `${String(issue.discriminator)} must be one of the supported values`;
+  }
+  return issue.message;
+}
+
+/** Two servers may not claim the same prefix; unprefixed servers are checked for collisions at start-up. */
+function checkPrefixes(label: string, servers: Record<string, ServerConfig>): void {
+  const seen = new Map<string, string>();
+  for (const [id, server] of Object.entries(servers)) {
+    if (!server.enabled || server.prefix === false) continue;
+    const prefix = server.prefix ?? id;
+    const other = seen.get(prefix);
+    if (other !== undefined) {
+      throw new WardenError('ERR_CONFIG_INVALID', `${label}: servers.${id}.prefix: "${prefix}" is already the prefix of server "${other}"`);
+    }
+    seen.set(prefix, id);
+  }
+}
+
+export function resolvePath(baseDir: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path);
+}

@@ -1,0 +1,313 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+  ProgressNotificationSchema,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+  type ClientCapabilities,
+  type LoggingLevel,
+  type Prompt,
+  type Resource,
+  type ResourceTemplate,
+  type ServerCapabilities,
+  type ServerNotification,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from '../observe/logger.js';
+import { deny, type Outcome } from '../pipeline/denial.js';
+import { Backoff } from './backoff.js';
+import { fetchAllPages } from './paging.js';
+import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
+
+export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
+export type ListKind = 'tools' | 'prompts' | 'resources';
+
+export interface Catalog {
+  tools: readonly Tool[];
+  prompts: readonly Prompt[];
+  resources: readonly Resource[];
+  templates: readonly ResourceTemplate[];
+}
+
+const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [], templates: [] };
+
+/** Who a connection reports to: the agent session that owns it, or every session using a shared one. */
+export interface ConnectionListener {
+  /** The connection's lists changed (after a re-list or a restart). */
+  catalogChanged(serverId: string, kinds: readonly ListKind[]): void;
+  /** A downstream notification with no better destination (log messages, resource updates). */
+  downstreamNotification(serverId: string, notification: ServerNotification): void;
+}
+
+export interface ConnectionOptions {
+  serverId: string;
+  logger: Logger;
+  /** Builds a fresh transport for each (re)connect. */
+  makeTransport: () => Transport;
+  /** What to declare to the downstream: mirrors the agent's own capabilities, or nothing for a shared pool. */
+  capabilities: ClientCapabilities;
+  connectTimeoutMs: number;
+  /** The session's agent, for server→client requests made outside any call; none for shared connections. */
+  fallbackLink?: RelayLink;
+  now?: () => number;
+}
+
+/**
+ * One MCP client session to one downstream server. Connects lazily, keeps the server's lists, and
+ * restarts with backoff when the server goes away. In-flight calls are never replayed.
+ */
+export class DownstreamConnection {
+  readonly serverId: string;
+  private client: Client | undefined;
+  private connecting: Promise<Client> | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff();
+  private readonly listeners = new Set<ConnectionListener>();
+  private readonly inflight = new Map<number, RelayLink>();
+  private nextCallId = 1;
+  private stateValue: ConnectionState = 'idle';
+  private catalogValue: Catalog = EMPTY_CATALOG;
+  private lastError: string | undefined;
+  private logLevel: LoggingLevel | undefined;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.serverId = options.serverId;
+    this.log = options.logger.child({ server: options.serverId });
+    this.now = options.now ?? Date.now;
+  }
+
+  get state(): ConnectionState {
+    return this.stateValue;
+  }
+
+  get catalog(): Catalog {
+    return this.catalogValue;
+  }
+
+  get error(): string | undefined {
+    return this.lastError;
+  }
+
+  get serverCapabilities(): ServerCapabilities | undefined {
+    return this.client?.getServerCapabilities();
+  }
+
+  addListener(listener: ConnectionListener): void {
+    this.listeners.add(listener);
+  }
+
+  removeListener(listener: ConnectionListener): number {
+    this.listeners.delete(listener);
+    return this.listeners.size;
+  }
+
+  /** Connects if needed. Fails fast while the server is in restart backoff. */
+  async ready(): Promise<Client> {
+    if (this.client && this.stateValue === 'ready') return this.client;
+    if (this.stateValue === 'closed') throw new Error('connection closed');
+    if (this.stateValue === 'backoff') throw new Error(`restarting after a failure: ${this.lastError ?? 'unknown'}`);
+    this.connecting ??= this.connect();
+    return this.connecting;
+  }
+
+  /** Forwards one request on behalf of an agent request; see forward.ts for the error mapping. */
+  async request<T>(options: Omit<ForwardOptions<T>, 'client' | 'serverId'>): Promise<Outcome<T>> {
+    let client: Client;
+    try {
+      client = await this.ready();
+    } catch (error) {
+      return deny({ kind: 'server_unavailable', server: this.serverId, reason: describe(error) });
+    }
+    const callId = this.nextCallId++;
+    if (options.link) this.inflight.set(callId, options.link);
+    try {
+      return await forwardRequest({ ...options, client, serverId: this.serverId });
+    } finally {
+      this.inflight.delete(callId);
+    }
+  }
+
+  /** Remembers the level for later (re)connects and applies it now when connected. */
+  async setLogLevel(level: LoggingLevel): Promise<void> {
+    this.logLevel = level;
+    const client = this.client;
+    if (client && client.getServerCapabilities()?.logging) await client.setLoggingLevel(level);
+  }
+
+  async close(): Promise<void> {
+    this.stateValue = 'closed';
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const client = this.client;
+    this.client = undefined;
+    const pending = this.connecting;
+    this.connecting = undefined;
+    if (client) await client.close().catch(() => undefined);
+    else if (pending) await pending.then((c) => c.close()).catch(() => undefined);
+  }
+
+  private async connect(): Promise<Client> {
+    this.stateValue = 'connecting';
+    const client = new Client(
+      { name: 'mcp-warden', version: '0.1.0' },
+      { capabilities: this.options.capabilities, listChanged: undefined },
+    );
+    this.installHandlers(client);
+    try {
+      await client.connect(this.options.makeTransport(), { timeout: this.options.connectTimeoutMs });
+      if (this.isClosed()) {
+        await client.close().catch(() => undefined);
+        throw new Error('connection closed');
+      }
+      this.catalogValue = await this.fetchCatalog(client);
+      if (this.logLevel && client.getServerCapabilities()?.logging) await client.setLoggingLevel(this.logLevel);
+      this.client = client;
+      this.stateValue = 'ready';
+      this.lastError = undefined;
+      this.backoff.up(this.now());
+      client.onclose = () => this.onUnexpectedClose(client);
+      this.log.debug({ tools: this.catalogValue.tools.length }, 'downstream connected');
+      return client;
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      if (!this.isClosed()) this.scheduleRestart(describe(error));
+      throw error;
+    } finally {
+      this.connecting = undefined;
+    }
+  }
+
+  private isClosed(): boolean {
+    return this.stateValue === 'closed';
+  }
+
+  private onUnexpectedClose(client: Client): void {
+    if (this.client !== client || this.stateValue === 'closed') return;
+    this.client = undefined;
+    this.scheduleRestart('the server closed the connection');
+  }
+
+  private scheduleRestart(reason: string): void {
+    this.lastError = reason;
+    this.stateValue = 'backoff';
+    const delay = this.backoff.next(this.now());
+    this.log.warn({ reason, retryInMs: delay, attempt: this.backoff.attempts }, 'downstream unavailable; restarting with backoff');
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stateValue !== 'backoff') return;
+      this.stateValue = 'idle';
+      const before = this.catalogValue;
+      this.ready().then(
+        () => this.announce(changedKinds(before, this.catalogValue)),
+        () => undefined,
+      );
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  private async fetchCatalog(client: Client): Promise<Catalog> {
+    const caps = client.getServerCapabilities() ?? {};
+    const [tools, prompts, resources, templates] = await Promise.all([
+      caps.tools ? fetchAllPages((cursor) => client.listTools(cursor ? { cursor } : {}), (r) => r.tools) : [],
+      caps.prompts ? fetchAllPages((cursor) => client.listPrompts(cursor ? { cursor } : {}), (r) => r.prompts) : [],
+      caps.resources ? fetchAllPages((cursor) => client.listResources(cursor ? { cursor } : {}), (r) => r.resources) : [],
+      caps.resources
+        ? fetchAllPages((cursor) => client.listResourceTemplates(cursor ? { cursor } : {}), (r) => r.resourceTemplates)
+        : [],
+    ]);
+    return { tools, prompts, resources, templates };
+  }
+
+  private async relist(kind: ListKind): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      const next = { ...this.catalogValue };
+      if (kind === 'tools') next.tools = await fetchAllPages((c) => client.listTools(c ? { cursor: c } : {}), (r) => r.tools);
+      if (kind === 'prompts') next.prompts = await fetchAllPages((c) => client.listPrompts(c ? { cursor: c } : {}), (r) => r.prompts);
+      if (kind === 'resources') {
+        next.resources = await fetchAllPages((c) => client.listResources(c ? { cursor: c } : {}), (r) => r.resources);
+        next.templates = await fetchAllPages((c) => client.listResourceTemplates(c ? { cursor: c } : {}), (r) => r.resourceTemplates);
+      }
+      this.catalogValue = next;
+      this.announce([kind]);
+    } catch (error) {
+      this.log.warn({ kind, err: describe(error) }, 're-list after list_changed failed; keeping the previous list');
+    }
+  }
+
+  private announce(kinds: readonly ListKind[]): void {
+    if (kinds.length === 0) return;
+    for (const listener of this.listeners) listener.catalogChanged(this.serverId, kinds);
+  }
+
+  /** The agent request a server→client message belongs to: the latest call in flight, else the session. */
+  private currentLink(): RelayLink | undefined {
+    let latest: RelayLink | undefined;
+    for (const link of this.inflight.values()) latest = link;
+    if (latest && (this.options.fallbackLink || this.inflight.size === 1)) return latest;
+    return this.options.fallbackLink;
+  }
+
+  private installHandlers(client: Client): void {
+    // Progress is routed by forward.ts with the gateway's own tokens; the SDK's handler would drop them.
+    client.setNotificationHandler(ProgressNotificationSchema, (n) => {
+      for (const link of this.inflight.values()) if (link.progress(n.params)) return;
+    });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.relist('tools'));
+    client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.relist('prompts'));
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.relist('resources'));
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => this.route(n));
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      for (const listener of this.listeners) listener.downstreamNotification(this.serverId, n);
+    });
+    client.onerror = (error) => {
+      if (this.isClosed() || this.client !== client) this.log.debug({ err: describe(error) }, 'downstream error while closing');
+      else this.log.warn({ err: describe(error) }, 'downstream protocol error; message dropped');
+    };
+
+    const caps = this.options.capabilities;
+    const relay = (method: string) => async (request: { method: string; params?: unknown }, extra: { signal: AbortSignal }) => {
+      const link = this.currentLink();
+      if (!link) throw new Error(`${method} cannot be relayed: no agent request is in flight on this shared connection`);
+      return link.relayRequest(request, extra.signal);
+    };
+    if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, relay('sampling/createMessage') as never);
+    if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, relay('elicitation/create') as never);
+    if (caps.roots) client.setRequestHandler(ListRootsRequestSchema, relay('roots/list') as never);
+  }
+
+  /** Log messages go to the agent whose call is in flight, or to the owning session. */
+  private route(notification: ServerNotification): void {
+    const link = this.currentLink();
+    if (link) {
+      void link.notify(notification);
+      return;
+    }
+    for (const listener of this.listeners) listener.downstreamNotification(this.serverId, notification);
+  }
+
+  /** Tells the server the agent's roots changed. */
+  async rootsChanged(): Promise<void> {
+    if (this.client && this.options.capabilities.roots) await this.client.sendRootsListChanged().catch(() => undefined);
+  }
+}
+
+function changedKinds(before: Catalog, after: Catalog): ListKind[] {
+  const kinds: ListKind[] = [];
+  if (JSON.stringify(before.tools) !== JSON.stringify(after.tools)) kinds.push('tools');
+  if (JSON.stringify(before.prompts) !== JSON.stringify(after.prompts)) kinds.push('prompts');
+  if (JSON.stringify([before.resources, before.templates]) !== JSON.stringify([after.resources, after.templates])) kinds.push('resources');
+  return kinds;
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

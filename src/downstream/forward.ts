@@ -1,0 +1,93 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ErrorCode, McpError, type ProgressNotification, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
+import { deny, ok, type Outcome } from '../pipeline/denial.js';
+import { cleanText } from '../pipeline/sanitize.js';
+
+/**
+ * The agent-side end of one forwarded request: where its progress, log messages and server→client
+ * requests go. Built per agent request by the session (gateway/relay-link.ts).
+ */
+export interface RelayLink {
+  /** The token the gateway puts in `_meta.progressToken` downstream, when the agent asked for progress. */
+  readonly outboundProgressToken: string | undefined;
+  /** Relays a progress notification if its token is this link's; returns whether it was. */
+  progress(params: ProgressNotification['params']): boolean;
+  notify(notification: ServerNotification): Promise<void>;
+  relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<unknown>;
+  /** Waits until every notification relayed so far has been handed to the agent's transport. */
+  flush(): Promise<void>;
+}
+
+export interface ForwardOptions<T> {
+  client: Client;
+  serverId: string;
+  method: string;
+  params: Record<string, unknown>;
+  resultSchema: z.ZodType<T>;
+  /** The agent's cancellation. */
+  signal: AbortSignal;
+  timeoutMs: number;
+  link?: RelayLink;
+}
+
+const SDK_PREFIX = /^MCP error -?\d+: /;
+
+/** Sends one request downstream with a deadline and maps every way it can fail to a denial value. */
+export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Outcome<T>> {
+  const { client, serverId, timeoutMs, link } = options;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error('deadline')), timeoutMs);
+  const signal = AbortSignal.any([options.signal, deadline.signal]);
+  let params = options.params;
+  if (link?.outboundProgressToken !== undefined) {
+    const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
+    params = { ...params, _meta: { ...meta, progressToken: link.outboundProgressToken } };
+  } else if (params._meta && typeof params._meta === 'object' && 'progressToken' in params._meta) {
+    // Never pass the agent's own token through: progress would come back unroutable.
+    const { progressToken: _dropped, ...meta } = params._meta as Record<string, unknown>;
+    params = { ...params, _meta: meta };
+  }
+  try {
+    // The SDK's own timeout is a backstop only; the deadline above is what cancels.
+    const result = await client.request({ method: options.method, params } as never, options.resultSchema as never, {
+      signal,
+      timeout: timeoutMs + 5_000,
+    });
+    await link?.flush();
+    return ok(result as T);
+  } catch (error) {
+    await link?.flush();
+    if (deadline.signal.aborted && !options.signal.aborted) {
+      return deny({ kind: 'timeout', server: serverId, timeoutMs, reason: `no answer within ${timeoutMs} ms; cancelled downstream` });
+    }
+    if (options.signal.aborted) throw error;
+    return deny(mapError(serverId, error));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function mapError(serverId: string, error: unknown) {
+  if (error instanceof McpError) {
+    if (error.code === ErrorCode.ConnectionClosed) {
+      return { kind: 'downstream_closed', server: serverId, reason: 'connection closed during the call' } as const;
+    }
+    const message = cleanText(error.message.replace(SDK_PREFIX, '')).slice(0, 2000);
+    return { kind: 'downstream_error', server: serverId, code: error.code, message, data: error.data, reason: `downstream error ${error.code}` } as const;
+  }
+  if (error instanceof Error && error.name === 'ZodError') {
+    return {
+      kind: 'downstream_error',
+      server: serverId,
+      code: ErrorCode.InternalError,
+      message: `Server ${serverId} returned a malformed result`,
+      reason: 'result failed schema validation',
+    } as const;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  if (/not connected/i.test(text)) {
+    return { kind: 'downstream_closed', server: serverId, reason: 'not connected' } as const;
+  }
+  return { kind: 'server_unavailable', server: serverId, reason: cleanText(text).slice(0, 500) } as const;
+}

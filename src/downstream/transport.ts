@@ -1,0 +1,77 @@
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { ServerConfig } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { cleanLabel } from '../pipeline/sanitize.js';
+
+export interface TransportTarget {
+  /** For launched HTTP servers: the address the supervisor gave it, and the credential it was started with. */
+  url?: string;
+  headers?: Readonly<Record<string, string>>;
+}
+
+const MAX_STDERR_LINE = 2000;
+
+/** `node` means the very Node.js that runs the gateway, so a host's PATH cannot swap it. */
+export function resolveCommand(command: string, baseDir: string): string {
+  if (command === 'node') return process.execPath;
+  if (command.includes('/') || command.startsWith('.')) return resolve(baseDir, command);
+  return command;
+}
+
+/**
+ * Builds the client transport for one connection. Stdio children get argv with no shell and a minimal
+ * environment (the SDK's short list of inherited variables plus what the config names); HTTP clients
+ * never follow a redirect.
+ */
+export function createClientTransport(
+  serverId: string,
+  spec: ServerConfig,
+  baseDir: string,
+  logger: Logger,
+  target: TransportTarget = {},
+): Transport {
+  switch (spec.transport) {
+    case 'stdio': {
+      const transport = new StdioClientTransport({
+        command: resolveCommand(spec.command, baseDir),
+        args: spec.args,
+        env: { ...getDefaultEnvironment(), ...spec.env },
+        cwd: resolve(baseDir, spec.cwd ?? '.'),
+        stderr: 'pipe',
+      });
+      const stderr = transport.stderr;
+      if (stderr) relayStderr(stderr as unknown as NodeJS.ReadableStream, logger.child({ server: serverId, stream: 'stderr' }));
+      return transport;
+    }
+    case 'http': {
+      const headers = { ...spec.headers, ...target.headers };
+      return new StreamableHTTPClientTransport(new URL(target.url ?? spec.url), {
+        requestInit: { headers, redirect: 'error' },
+      });
+    }
+    case 'sse': {
+      const headers = { ...spec.headers, ...target.headers };
+      return new SSEClientTransport(new URL(spec.url), {
+        requestInit: { headers, redirect: 'error' },
+        eventSourceInit: {
+          fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers }, redirect: 'error' }),
+        },
+      });
+    }
+  }
+}
+
+/** A downstream's stderr becomes log lines, cleaned and length-capped: it is untrusted text. */
+export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger): void {
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    const text = cleanLabel(line).slice(0, MAX_STDERR_LINE);
+    if (text.length > 0) logger.info({ line: text }, 'downstream stderr');
+  });
+  lines.on('error', () => undefined);
+}

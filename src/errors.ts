@@ -1,0 +1,27 @@
+/**
+ * Errors the gateway raises about itself. Callers switch on `code`, never on message text.
+ * Errors that cross the wire to an agent are built from denials (pipeline/denial.ts), not from these.
+ */
+export type WardenErrorCode =
+  | 'ERR_CONFIG_NOT_FOUND'
+  | 'ERR_CONFIG_INVALID'
+  | 'ERR_CONFIG_INTERPOLATION'
+  | 'ERR_USAGE'
+  | 'ERR_NAME_COLLISION'
+  | 'ERR_DOWNSTREAM_LAUNCH'
+  | 'ERR_DOWNSTREAM_UNAVAILABLE'
+  | 'ERR_UNSAFE_STARTUP';
+
+export class WardenError extends Error {
+  readonly code: WardenErrorCode;
+
+  constructor(code: WardenErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WardenError';
+    this.code = code;
+  }
+}
+
+export function isWardenError(value: unknown, code?: WardenErrorCode): value is WardenError {
+  return value instanceof WardenError && (code === undefined || value.code === code);
+}

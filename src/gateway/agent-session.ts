@@ -1,0 +1,320 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  CallToolRequestSchema,
+  CallToolResultSchema,
+  CompleteRequestSchema,
+  CompleteResultSchema,
+  EmptyResultSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  GetPromptResultSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema,
+  ReadResourceResultSchema,
+  RootsListChangedNotificationSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type ServerNotification,
+  type ServerRequest,
+  type ClientNotification,
+  type ClientRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
+import type { ConnectionListener, DownstreamConnection, ListKind } from '../downstream/connection.js';
+import type { Principal } from '../identity/principal.js';
+import type { Logger } from '../observe/logger.js';
+import type { CallContext, CallMethod, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
+import { WireError, denialToWire, type Denial } from '../pipeline/denial.js';
+import type { Pipeline } from '../pipeline/orchestrator.js';
+import { aggregate, routeResource, type Aggregate } from './catalog.js';
+import { decodeCursor, page } from './cursor.js';
+import { AgentRequestLink } from './relay-link.js';
+
+type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
+
+/** What a session needs from the gateway that owns it. */
+export interface SessionHost {
+  readonly pipeline: Pipeline;
+  readonly logger: Logger;
+  readonly listPageSize: number;
+  /** Enabled server ids in config order, with their prefixes. */
+  servers(): readonly { id: string; prefix: string | false; timeoutMs: number }[];
+  /** The connection this session uses for a server: its own, or the shared pool's. */
+  connectionFor(session: AgentSession, serverId: string): DownstreamConnection;
+  releaseConnections(session: AgentSession): Promise<void>;
+}
+
+export interface SessionOptions {
+  ingress: Ingress;
+  /** The principal of the request being handled: from the verified credential on each HTTP request. */
+  principalOf: (extra: Extra) => Principal | undefined;
+}
+
+const VERSION = '0.1.0';
+
+/**
+ * The gateway as one MCP server to one agent session. Every list and call goes through the pipeline;
+ * downstream connections belong to this session unless the server is declared shared.
+ */
+export class AgentSession implements ConnectionListener {
+  readonly server: Server;
+  readonly id = randomUUID();
+  sessionId: string | undefined;
+  private view: Aggregate | undefined;
+  private readonly subscriptions = new Set<string>();
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly host: SessionHost,
+    private readonly options: SessionOptions,
+  ) {
+    this.log = host.logger.child({ session: this.id, ingress: options.ingress });
+    this.server = new Server(
+      { name: 'mcp-warden', version: VERSION, title: 'mcp-warden gateway' },
+      {
+        capabilities: {
+          tools: { listChanged: true },
+          prompts: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
+          completions: {},
+          logging: {},
+        },
+      },
+    );
+    this.server.onerror = (error) => this.log.warn({ err: error.message }, 'agent protocol error');
+    this.register();
+  }
+
+  get clientCapabilities() {
+    return this.server.getClientCapabilities();
+  }
+
+  get clientInfo() {
+    return this.server.getClientVersion();
+  }
+
+  // ---- ConnectionListener -------------------------------------------------------------------
+
+  catalogChanged(_serverId: string, kinds: readonly ListKind[]): void {
+    this.view = undefined;
+    if (this.closed || !this.clientCapabilities) return;
+    for (const kind of kinds) {
+      const send =
+        kind === 'tools' ? this.server.sendToolListChanged() : kind === 'prompts' ? this.server.sendPromptListChanged() : this.server.sendResourceListChanged();
+      send.catch(() => undefined);
+    }
+  }
+
+  downstreamNotification(_serverId: string, notification: ServerNotification): void {
+    if (this.closed) return;
+    if (notification.method === 'notifications/resources/updated') {
+      if (!this.subscriptions.has(notification.params.uri)) return;
+    }
+    this.server.notification(notification).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.host.releaseConnections(this);
+    await this.server.close().catch(() => undefined);
+  }
+
+  // ---- handlers --------------------------------------------------------------------------------
+
+  private register(): void {
+    const s = this.server;
+    s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
+      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item })), 'tools'),
+    );
+    s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
+      this.list(extra, 'prompts/list', req.params?.cursor, (v) => [...v.prompts.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item })), 'prompts'),
+    );
+    s.setRequestHandler(ListResourcesRequestSchema, (req, extra) =>
+      this.list(extra, 'resources/list', req.params?.cursor, (v) => [...v.resources.values()].map((r) => ({ server: r.server, target: r.item.uri, item: r.item })), 'resources'),
+    );
+    s.setRequestHandler(ListResourceTemplatesRequestSchema, (req, extra) =>
+      this.list(extra, 'resources/templates/list', req.params?.cursor, (v) => v.templates.map((r) => ({ server: r.server, target: r.item.uriTemplate, item: r.item })), 'resourceTemplates'),
+    );
+
+    s.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+      const view = await this.currentView();
+      const route = view.tools.get(req.params.name);
+      if (!route) return this.refuse(extra, 'tools/call', req.params.name, { kind: 'unknown_tool', name: req.params.name, reason: 'no such tool' });
+      const args = req.params.arguments ?? {};
+      return this.forward(extra, 'tools/call', route.server, req.params.name, route.downstreamName, args, CallToolResultSchema, (injection) => ({
+        ...req.params,
+        name: route.downstreamName,
+        arguments: { ...args, ...injection.arguments },
+      }));
+    });
+
+    s.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+      const view = await this.currentView();
+      const route = view.prompts.get(req.params.name);
+      if (!route) return this.refuse(extra, 'prompts/get', req.params.name, { kind: 'unknown_prompt', name: req.params.name, reason: 'no such prompt' });
+      return this.forward(extra, 'prompts/get', route.server, req.params.name, route.downstreamName, req.params.arguments, GetPromptResultSchema, () => ({
+        ...req.params,
+        name: route.downstreamName,
+      }));
+    });
+
+    const byUri = (method: CallMethod, schema: z.ZodType<unknown>) => async (req: { params: { uri: string } }, extra: Extra) => {
+      const uri = req.params.uri;
+      const server = routeResource(await this.currentView(), uri);
+      if (!server) return this.refuse(extra, method, uri, { kind: 'unknown_resource', uri, reason: 'no server serves this URI' });
+      const result = await this.forward(extra, method, server, uri, uri, undefined, schema, () => ({ ...req.params }));
+      if (method === 'resources/subscribe') this.subscriptions.add(uri);
+      if (method === 'resources/unsubscribe') this.subscriptions.delete(uri);
+      return result;
+    };
+    s.setRequestHandler(ReadResourceRequestSchema, byUri('resources/read', ReadResourceResultSchema) as never);
+    s.setRequestHandler(SubscribeRequestSchema, byUri('resources/subscribe', EmptyResultSchema) as never);
+    s.setRequestHandler(UnsubscribeRequestSchema, byUri('resources/unsubscribe', EmptyResultSchema) as never);
+
+    s.setRequestHandler(CompleteRequestSchema, async (req, extra) => {
+      const view = await this.currentView();
+      const ref = req.params.ref;
+      if (ref.type === 'ref/prompt') {
+        const route = view.prompts.get(ref.name);
+        if (!route) return this.refuse(extra, 'completion/complete', ref.name, { kind: 'unknown_prompt', name: ref.name, reason: 'no such prompt' });
+        return this.forward(extra, 'completion/complete', route.server, ref.name, route.downstreamName, req.params.argument as never, CompleteResultSchema, () => ({
+          ...req.params,
+          ref: { ...ref, name: route.downstreamName },
+        }));
+      }
+      const server = routeResource(view, ref.uri);
+      if (!server) return this.refuse(extra, 'completion/complete', ref.uri, { kind: 'unknown_resource', uri: ref.uri, reason: 'no server serves this URI' });
+      return this.forward(extra, 'completion/complete', server, ref.uri, ref.uri, req.params.argument as never, CompleteResultSchema, () => ({ ...req.params }));
+    });
+
+    s.setRequestHandler(SetLevelRequestSchema, async (req) => {
+      await Promise.all(
+        this.host.servers().map((server) =>
+          this.host
+            .connectionFor(this, server.id)
+            .setLogLevel(req.params.level)
+            .catch((error: unknown) => this.log.debug({ server: server.id, err: String(error) }, 'setLevel not applied')),
+        ),
+      );
+      return {};
+    });
+
+    s.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
+      for (const server of this.host.servers()) await this.host.connectionFor(this, server.id).rootsChanged();
+    });
+  }
+
+  /** Connects every enabled server that is not yet connected (failures leave that server out) and merges. */
+  private async currentView(): Promise<Aggregate> {
+    if (this.view) return this.view;
+    const servers = this.host.servers();
+    const connections = servers.map((server) => this.host.connectionFor(this, server.id));
+    await Promise.all(connections.map((connection) => connection.ready().catch(() => undefined)));
+    const view = aggregate(servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, catalog: connections[index]!.catalog })));
+    for (const problem of view.problems) this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
+    this.view = view;
+    return view;
+  }
+
+  private async list<T>(
+    extra: Extra,
+    method: ListMethod,
+    cursor: string | undefined,
+    pick: (view: Aggregate) => { server: string; target: string; item: T }[],
+    key: 'tools' | 'prompts' | 'resources' | 'resourceTemplates',
+  ): Promise<Record<string, unknown>> {
+    const offset = decodeCursor(method, cursor);
+    if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
+    const principal = this.principal(extra);
+    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, principal, method };
+    const visible = this.host.pipeline.filterList(ctx, pick(await this.currentView()));
+    const { items, nextCursor } = page(visible, offset, this.host.listPageSize, method);
+    return nextCursor === undefined ? { [key]: items } : { [key]: items, nextCursor };
+  }
+
+  private async forward<T>(
+    extra: Extra,
+    method: CallMethod,
+    serverId: string,
+    target: string,
+    downstreamTarget: string,
+    args: Record<string, unknown> | undefined,
+    schema: z.ZodType<T>,
+    params: (injection: { arguments: Readonly<Record<string, unknown>> }) => Record<string, unknown>,
+  ): Promise<T> {
+    const ctx = this.context(extra, method, serverId, target, downstreamTarget, args);
+    const server = this.host.servers().find((s) => s.id === serverId);
+    const connection = this.host.connectionFor(this, serverId);
+    const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
+    const link = new AgentRequestLink(this.server, extra.requestId, agentToken);
+    const outcome = await this.host.pipeline.call(ctx, (injection) =>
+      connection.request({
+        method,
+        params: params(injection),
+        resultSchema: schema,
+        signal: extra.signal,
+        timeoutMs: server?.timeoutMs ?? 60_000,
+        link,
+      }),
+    );
+    if (!outcome.ok) throw denialToWire(outcome.denial);
+    return outcome.value;
+  }
+
+  /** Records a request refused before any server was chosen (unknown name), then answers it. */
+  private async refuse(extra: Extra, method: CallMethod, target: string, denial: Denial): Promise<never> {
+    const ctx = this.context(extra, method, '', target, target, undefined);
+    await this.host.pipeline.refuse(ctx, denial);
+    throw denialToWire(denial);
+  }
+
+  private context(
+    extra: Extra,
+    method: CallMethod,
+    server: string,
+    target: string,
+    downstreamTarget: string,
+    args: Record<string, unknown> | undefined,
+  ): CallContext {
+    const clientInfo = this.clientInfo;
+    return {
+      requestId: randomUUID(),
+      ingress: this.options.ingress,
+      sessionId: this.sessionId,
+      jsonrpcId: extra.requestId,
+      traceId: traceIdOf(extra._meta) ?? randomBytes(16).toString('hex'),
+      principal: this.principal(extra),
+      ...(clientInfo && { clientInfo: { name: clientInfo.name, version: clientInfo.version } }),
+      method,
+      server,
+      target,
+      downstreamTarget,
+      ...(args && { arguments: args }),
+      startedAt: Date.now(),
+    };
+  }
+
+  private principal(extra: Extra): Principal {
+    const principal = this.options.principalOf(extra);
+    if (!principal) throw new WireError(ErrorCode.InvalidRequest, 'Authentication required');
+    return principal;
+  }
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** W3C trace id from `_meta.traceparent`, when the agent sent a well-formed one. */
+function traceIdOf(meta: unknown): string | undefined {
+  const value = (meta as { traceparent?: unknown } | undefined)?.traceparent;
+  if (typeof value !== 'string') return undefined;
+  const match = TRACEPARENT.exec(value);
+  return match && match[1] !== '0'.repeat(32) ? match[1] : undefined;
+}

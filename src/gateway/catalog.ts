@@ -1,0 +1,147 @@
+import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
+import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Catalog } from '../downstream/connection.js';
+import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../pipeline/sanitize.js';
+
+export const NAMESPACE_SEPARATOR = '__';
+const MAX_EXPOSED_NAME = 128;
+
+export interface CatalogSource {
+  serverId: string;
+  /** `false`: names are exposed as the downstream spells them. */
+  prefix: string | false;
+  catalog: Catalog;
+}
+
+export interface Routed<T> {
+  server: string;
+  /** The name as the downstream knows it. */
+  downstreamName: string;
+  /** The definition as the agent sees it (renamed, text cleaned). */
+  item: T;
+}
+
+export interface Problem {
+  kind: 'invalid_name' | 'collision';
+  server: string;
+  detail: string;
+}
+
+/** Every server's lists merged into the agent's view, with the routes back to each owner. */
+export interface Aggregate {
+  tools: Map<string, Routed<Tool>>;
+  prompts: Map<string, Routed<Prompt>>;
+  resources: Map<string, { server: string; item: Resource }>;
+  templates: { server: string; item: ResourceTemplate; matcher: UriTemplate | undefined }[];
+  problems: Problem[];
+}
+
+export function exposedName(prefix: string | false, name: string): string {
+  return prefix === false ? name : `${prefix}${NAMESPACE_SEPARATOR}${name}`;
+}
+
+/**
+ * Pure: merges catalogs in the given (config) order. A name outside `^[A-Za-z0-9_.-]{1,128}$` is
+ * refused; two servers exposing the same name both lose it (and it is reported), so a later server can
+ * never shadow an earlier one's tool.
+ */
+export function aggregate(sources: readonly CatalogSource[]): Aggregate {
+  const problems: Problem[] = [];
+  const tools = mergeNamed(sources, (c) => c.tools, 'tool', problems, cleanTool);
+  const prompts = mergeNamed(sources, (c) => c.prompts, 'prompt', problems, cleanPrompt);
+  const resources = new Map<string, { server: string; item: Resource }>();
+  const templates: Aggregate['templates'] = [];
+  for (const source of sources) {
+    for (const resource of source.catalog.resources) {
+      if (resources.has(resource.uri)) {
+        problems.push({ kind: 'collision', server: source.serverId, detail: `resource ${resource.uri} is already served by ${resources.get(resource.uri)?.server}` });
+        continue;
+      }
+      resources.set(resource.uri, { server: source.serverId, item: cleanDescribed(resource) });
+    }
+    for (const template of source.catalog.templates) {
+      templates.push({ server: source.serverId, item: cleanDescribed(template), matcher: compileTemplate(template.uriTemplate) });
+    }
+  }
+  return { tools, prompts, resources, templates, problems };
+}
+
+/** The server that owns a resource URI: an exact listed resource first, then the first matching template. */
+export function routeResource(view: Aggregate, uri: string): string | undefined {
+  const exact = view.resources.get(uri);
+  if (exact) return exact.server;
+  for (const template of view.templates) {
+    if (template.item.uriTemplate === uri) return template.server;
+    if (template.matcher?.match(uri)) return template.server;
+  }
+  return undefined;
+}
+
+function mergeNamed<T extends { name: string }>(
+  sources: readonly CatalogSource[],
+  pick: (catalog: Catalog) => readonly T[],
+  noun: string,
+  problems: Problem[],
+  clean: (item: T, name: string) => T,
+): Map<string, Routed<T>> {
+  const merged = new Map<string, Routed<T>>();
+  const collided = new Set<string>();
+  for (const source of sources) {
+    for (const item of pick(source.catalog)) {
+      if (!DOWNSTREAM_NAME_PATTERN.test(item.name)) {
+        problems.push({ kind: 'invalid_name', server: source.serverId, detail: `${noun} name ${JSON.stringify(cleanLabel(item.name).slice(0, 200))} is not allowed (must match ${DOWNSTREAM_NAME_PATTERN.source})` });
+        continue;
+      }
+      const name = exposedName(source.prefix, item.name);
+      if (name.length > MAX_EXPOSED_NAME) {
+        problems.push({ kind: 'invalid_name', server: source.serverId, detail: `${noun} name ${name} is longer than ${MAX_EXPOSED_NAME} characters` });
+        continue;
+      }
+      const existing = merged.get(name);
+      if (existing || collided.has(name)) {
+        problems.push({ kind: 'collision', server: source.serverId, detail: `${noun} ${name} is also exposed by ${existing?.server ?? 'another server'}` });
+        merged.delete(name);
+        collided.add(name);
+        continue;
+      }
+      merged.set(name, { server: source.serverId, downstreamName: item.name, item: clean(item, name) });
+    }
+  }
+  return merged;
+}
+
+function cleanTool(tool: Tool, name: string): Tool {
+  const out: Tool = { ...tool, name };
+  if (tool.title !== undefined) out.title = cleanLabel(tool.title);
+  if (tool.description !== undefined) out.description = cleanText(tool.description);
+  if (tool.annotations?.title !== undefined) out.annotations = { ...tool.annotations, title: cleanLabel(tool.annotations.title) };
+  return out;
+}
+
+function cleanPrompt(prompt: Prompt, name: string): Prompt {
+  const out: Prompt = { ...prompt, name };
+  if (prompt.title !== undefined) out.title = cleanLabel(prompt.title);
+  if (prompt.description !== undefined) out.description = cleanText(prompt.description);
+  if (prompt.arguments) {
+    out.arguments = prompt.arguments.map((arg) => ({
+      ...arg,
+      ...(arg.description !== undefined && { description: cleanText(arg.description) }),
+    }));
+  }
+  return out;
+}
+
+function cleanDescribed<T extends { name: string; title?: string; description?: string }>(item: T): T {
+  const out: T = { ...item, name: cleanLabel(item.name) };
+  if (item.title !== undefined) out.title = cleanLabel(item.title);
+  if (item.description !== undefined) out.description = cleanText(item.description);
+  return out;
+}
+
+function compileTemplate(template: string): UriTemplate | undefined {
+  try {
+    return new UriTemplate(template);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,212 @@
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { HttpServerConfig, ServerConfig } from '../config/schema.js';
+import { DownstreamConnection, describe, type ConnectionListener, type ConnectionState, type ListKind } from '../downstream/connection.js';
+import { LaunchedServer, type LaunchState } from '../downstream/launcher.js';
+import { createClientTransport } from '../downstream/transport.js';
+import { WardenError } from '../errors.js';
+import type { Logger } from '../observe/logger.js';
+import { Pipeline } from '../pipeline/orchestrator.js';
+import type { Stages } from '../pipeline/stages.js';
+import { AgentSession, type SessionHost, type SessionOptions } from './agent-session.js';
+import { aggregate } from './catalog.js';
+import { AgentRequestLink } from './relay-link.js';
+
+const CONNECT_TIMEOUT_MS = 20_000;
+
+interface ServerEntry {
+  id: string;
+  spec: ServerConfig;
+  prefix: string | false;
+  timeoutMs: number;
+  launched?: LaunchedServer;
+  shared?: DownstreamConnection;
+  probe: { ok: boolean; error?: string; tools: number };
+}
+
+export interface ServerHealth {
+  transport: ServerConfig['transport'];
+  shared: boolean;
+  status: 'up' | 'degraded' | 'down';
+  probe: ServerEntry['probe'];
+  launch?: { state: LaunchState; pid?: number };
+  connections: Partial<Record<ConnectionState, number>>;
+}
+
+/**
+ * Owns everything that outlives one agent session: the pipeline, launched downstream processes, shared
+ * connections, and the registry of live sessions and their downstream connections.
+ */
+export class Gateway implements SessionHost {
+  readonly pipeline: Pipeline;
+  readonly listPageSize: number;
+  private readonly entries: ServerEntry[];
+  private readonly sessions = new Map<AgentSession, Map<string, DownstreamConnection>>();
+  private stopped = false;
+
+  constructor(
+    readonly loaded: LoadedConfig,
+    readonly logger: Logger,
+    stages: Stages,
+  ) {
+    this.pipeline = new Pipeline(stages, logger);
+    this.listPageSize = loaded.config.gateway.listPageSize;
+    const defaultTimeout = loaded.config.gateway.defaultTimeoutMs;
+    this.entries = Object.entries(loaded.config.servers)
+      .filter(([, spec]) => spec.enabled)
+      .map(([id, spec]) => ({
+        id,
+        spec,
+        prefix: spec.prefix === false ? false : (spec.prefix ?? id),
+        timeoutMs: spec.timeoutMs ?? defaultTimeout,
+        probe: { ok: false, error: 'not probed yet', tools: 0 },
+      }));
+  }
+
+  /**
+   * Launches supervised servers, then probes every server once: it lists what each offers so that
+   * name collisions and refused names are found at start-up, not by an agent.
+   */
+  async start(): Promise<void> {
+    for (const entry of this.entries) {
+      if (entry.spec.transport === 'http' && entry.spec.launch) {
+        entry.launched = new LaunchedServer(entry.id, entry.spec as HttpServerConfig & { launch: NonNullable<HttpServerConfig['launch']> }, this.loaded.baseDir, this.logger);
+      }
+    }
+    await Promise.all(this.entries.map((entry) => entry.launched?.start()));
+    const catalogs = await Promise.all(this.entries.map((entry) => this.probe(entry)));
+    const view = aggregate(this.entries.map((entry, index) => ({ serverId: entry.id, prefix: entry.prefix, catalog: catalogs[index]! })));
+    const collisions = view.problems.filter((problem) => problem.kind === 'collision');
+    if (collisions.length > 0) {
+      throw new WardenError(
+        'ERR_NAME_COLLISION',
+        `name collisions between servers (give them distinct prefixes):\n${collisions.map((c) => `  ${c.server}: ${c.detail}`).join('\n')}`,
+      );
+    }
+    for (const problem of view.problems) this.logger.warn({ server: problem.server }, problem.detail);
+    this.logger.info({ servers: this.entries.map((e) => ({ id: e.id, ok: e.probe.ok, tools: e.probe.tools })) }, 'gateway ready');
+  }
+
+  private async probe(entry: ServerEntry) {
+    const connection = this.newConnection(entry, {}, undefined);
+    try {
+      await connection.ready();
+      entry.probe = { ok: true, tools: connection.catalog.tools.length };
+      const catalog = connection.catalog;
+      if (entry.spec.shared) entry.shared = connection;
+      else await connection.close();
+      return catalog;
+    } catch (error) {
+      entry.probe = { ok: false, error: describe(error), tools: 0 };
+      this.logger.warn({ server: entry.id, err: describe(error) }, 'server did not answer at start-up; it will be retried when used');
+      if (entry.spec.shared) entry.shared = connection;
+      else await connection.close();
+      return connection.catalog;
+    }
+  }
+
+  createSession(options: SessionOptions): AgentSession {
+    if (this.stopped) throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', 'gateway is stopping');
+    const session = new AgentSession(this, options);
+    this.sessions.set(session, new Map());
+    return session;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  servers(): readonly { id: string; prefix: string | false; timeoutMs: number }[] {
+    return this.entries;
+  }
+
+  connectionFor(session: AgentSession, serverId: string): DownstreamConnection {
+    const entry = this.entries.find((e) => e.id === serverId);
+    if (!entry) throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', `unknown server ${serverId}`);
+    if (entry.shared) {
+      entry.shared.addListener(session);
+      return entry.shared;
+    }
+    const own = this.sessions.get(session);
+    if (!own) throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', 'session is closed');
+    let connection = own.get(serverId);
+    if (!connection) {
+      connection = this.newConnection(entry, mirrorCapabilities(session.clientCapabilities), session);
+      own.set(serverId, connection);
+    }
+    return connection;
+  }
+
+  async releaseConnections(session: AgentSession): Promise<void> {
+    const own = this.sessions.get(session);
+    this.sessions.delete(session);
+    for (const entry of this.entries) entry.shared?.removeListener(session);
+    if (own) await Promise.all([...own.values()].map((connection) => connection.close()));
+  }
+
+  private newConnection(entry: ServerEntry, capabilities: ClientCapabilities, session: AgentSession | undefined): DownstreamConnection {
+    const connection = new DownstreamConnection({
+      serverId: entry.id,
+      logger: this.logger,
+      capabilities,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      makeTransport: () =>
+        createClientTransport(entry.id, entry.spec, this.loaded.baseDir, this.logger, entry.launched ? { url: entry.launched.url, headers: launchHeaders(entry) } : {}),
+      ...(session && { fallbackLink: new AgentRequestLink(session.server, undefined, undefined) }),
+    });
+    if (session) connection.addListener(session);
+    else connection.addListener(this.sharedListener);
+    return connection;
+  }
+
+  /** Shared connections fan list changes out to every session using them. */
+  private readonly sharedListener: ConnectionListener = {
+    catalogChanged: (serverId: string, kinds: readonly ListKind[]) => {
+      for (const session of this.sessions.keys()) session.catalogChanged(serverId, kinds);
+    },
+    downstreamNotification: () => undefined,
+  };
+
+  health(): { status: 'ok' | 'degraded'; sessions: number; servers: Record<string, ServerHealth> } {
+    const servers: Record<string, ServerHealth> = {};
+    for (const entry of this.entries) {
+      const counts: Partial<Record<ConnectionState, number>> = {};
+      const connections = entry.shared ? [entry.shared] : [...this.sessions.values()].flatMap((own) => own.get(entry.id) ?? []);
+      for (const connection of connections) counts[connection.state] = (counts[connection.state] ?? 0) + 1;
+      const launchDown = entry.launched && entry.launched.state !== 'running';
+      const anyDown = (counts.backoff ?? 0) > 0;
+      servers[entry.id] = {
+        transport: entry.spec.transport,
+        shared: entry.spec.shared,
+        status: launchDown || (!entry.probe.ok && !connections.some((c) => c.state === 'ready')) ? 'down' : anyDown ? 'degraded' : 'up',
+        probe: entry.probe,
+        ...(entry.launched && { launch: { state: entry.launched.state, ...(entry.launched.pid !== undefined && { pid: entry.launched.pid }) } }),
+        connections: counts,
+      };
+    }
+    const degraded = Object.values(servers).some((s) => s.status !== 'up');
+    return { status: degraded ? 'degraded' : 'ok', sessions: this.sessions.size, servers };
+  }
+
+  /** Closes every session and connection and stops launched processes; no child outlives this. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.sessions.keys()].map((session) => session.close()));
+    await Promise.all(this.entries.map((entry) => entry.shared?.close()));
+    await Promise.all(this.entries.map((entry) => entry.launched?.stop()));
+  }
+}
+
+function launchHeaders(entry: ServerEntry): Record<string, string> {
+  const configured = Object.keys(entry.spec.transport === 'stdio' ? {} : entry.spec.headers).some((h) => h.toLowerCase() === 'authorization');
+  return configured || !entry.launched ? {} : entry.launched.headers;
+}
+
+/** Declares to a downstream exactly the client features the agent declared, so relays never dead-end. */
+function mirrorCapabilities(agent: ClientCapabilities | undefined): ClientCapabilities {
+  const caps: ClientCapabilities = {};
+  if (agent?.sampling) caps.sampling = agent.sampling;
+  if (agent?.elicitation) caps.elicitation = agent.elicitation;
+  if (agent?.roots) caps.roots = { listChanged: true };
+  return caps;
+}

@@ -1,0 +1,89 @@
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+  ListRootsResultSchema,
+  type ProgressNotification,
+  type RequestId,
+  type ServerNotification,
+} from '@modelcontextprotocol/sdk/types.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { RelayLink } from '../downstream/forward.js';
+import { cleanText } from '../pipeline/sanitize.js';
+
+/** Server→client requests wait for a person (elicitation) or a model (sampling): generous, but bounded. */
+const RELAY_TIMEOUT_MS = 10 * 60_000;
+
+const RESULT_SCHEMAS = {
+  'sampling/createMessage': CreateMessageResultSchema,
+  'elicitation/create': ElicitResultSchema,
+  'roots/list': ListRootsResultSchema,
+} as const;
+
+let outboundCounter = 0;
+
+/**
+ * Connects one downstream request to the agent: progress with the gateway's own token mapped back to
+ * the agent's, notifications and server→client requests on the agent request's own stream
+ * (`relatedRequestId`), and a flush so every notification is sent before the result.
+ */
+export class AgentRequestLink implements RelayLink {
+  readonly outboundProgressToken: string | undefined;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly server: Server,
+    private readonly relatedRequestId: RequestId | undefined,
+    private readonly agentProgressToken: string | number | undefined,
+  ) {
+    this.outboundProgressToken = agentProgressToken === undefined ? undefined : `warden-${process.pid}-${++outboundCounter}`;
+  }
+
+  progress(params: ProgressNotification['params']): boolean {
+    if (this.outboundProgressToken === undefined || params.progressToken !== this.outboundProgressToken) return false;
+    const relayed = { ...params, progressToken: this.agentProgressToken as string | number };
+    if (typeof relayed.message === 'string') relayed.message = cleanText(relayed.message);
+    this.track(this.notify({ method: 'notifications/progress', params: relayed }));
+    return true;
+  }
+
+  notify(notification: ServerNotification): Promise<void> {
+    const cleaned = cleanNotification(notification);
+    const sent = this.server
+      .notification(cleaned, this.relatedRequestId === undefined ? undefined : { relatedRequestId: this.relatedRequestId })
+      .catch(() => undefined);
+    this.track(sent);
+    return sent;
+  }
+
+  relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<unknown> {
+    const schema = RESULT_SCHEMAS[request.method as keyof typeof RESULT_SCHEMAS];
+    if (!schema) return Promise.reject(new Error(`${request.method} is not relayed`));
+    return this.server.request(request as never, schema, {
+      signal,
+      timeout: RELAY_TIMEOUT_MS,
+      ...(this.relatedRequestId !== undefined && { relatedRequestId: this.relatedRequestId }),
+    });
+  }
+
+  async flush(): Promise<void> {
+    // Let notification handlers scheduled by the same chunk as the response run, then wait for their sends.
+    await nextTurn();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private track(promise: Promise<unknown>): void {
+    const settled: Promise<unknown> = promise.then(
+      (): boolean => this.pending.delete(settled),
+      (): boolean => this.pending.delete(settled),
+    );
+    this.pending.add(settled);
+  }
+}
+
+function cleanNotification(notification: ServerNotification): ServerNotification {
+  if (notification.method === 'notifications/message' && typeof notification.params.data === 'string') {
+    return { ...notification, params: { ...notification.params, data: cleanText(notification.params.data) } };
+  }
+  return notification;
+}

@@ -1,0 +1,75 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isLoopbackHost } from '../config/schema.js';
+
+/** Writes a JSON-RPC error as an HTTP response; used for every refusal before the MCP transport. */
+export function sendRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+export interface OriginPolicy {
+  /** Accepted Host header values (lower-case, with port). */
+  hosts: Set<string>;
+  /** Accepted Origin values besides loopback origins. */
+  origins: Set<string>;
+}
+
+/** Host values this listener answers to: the bind address, loopback names when bound to loopback, and extras. */
+export function buildOriginPolicy(bindHost: string, port: number, extraHosts: readonly string[], extraOrigins: readonly string[]): OriginPolicy {
+  const hosts = new Set<string>();
+  const bracket = bindHost.includes(':') && !bindHost.startsWith('[') ? `[${bindHost}]` : bindHost;
+  hosts.add(`${bracket}:${port}`.toLowerCase());
+  if (isLoopbackHost(bindHost)) for (const name of ['localhost', '127.0.0.1', '[::1]']) hosts.add(`${name}:${port}`);
+  for (const extra of extraHosts) hosts.add(extra.toLowerCase());
+  return { hosts, origins: new Set(extraOrigins.map((o) => o.toLowerCase())) };
+}
+
+/**
+ * DNS-rebinding and cross-site protection for every route: the Host must be one of ours, and a browser
+ * Origin, when present, must be loopback or configured.
+ */
+export function checkHostAndOrigin(req: IncomingMessage, policy: OriginPolicy): string | undefined {
+  const host = req.headers.host?.toLowerCase();
+  if (!host || !policy.hosts.has(host)) return 'Host header not allowed';
+  const origin = req.headers.origin;
+  if (origin === undefined) return undefined;
+  if (policy.origins.has(origin.toLowerCase())) return undefined;
+  try {
+    const url = new URL(origin);
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && isLoopbackHost(url.hostname)) return undefined;
+  } catch {
+    // fall through
+  }
+  return 'Origin not allowed';
+}
+
+export class BodyTooLarge extends Error {}
+
+/** Reads a request body up to `limit` bytes; past that it stops reading and rejects. */
+export function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new BodyTooLarge());
+        req.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { AgentSession } from '../gateway/agent-session.js';
+import type { Gateway } from '../gateway/gateway.js';
+import type { RequestAuthenticator } from '../identity/authenticator.js';
+import { principalKey, type Principal } from '../identity/principal.js';
+import type { Logger } from '../observe/logger.js';
+import { BodyTooLarge, buildOriginPolicy, checkHostAndOrigin, readBody, sendRpcError, type OriginPolicy } from './http-guards.js';
+import { allowsBatch, exceedsJsonDepth } from './json-limits.js';
+
+export const MCP_PATH = '/mcp';
+
+interface HttpSession {
+  session: AgentSession;
+  transport: StreamableHTTPServerTransport;
+  owner: string;
+  lastSeen: number;
+  active: number;
+}
+
+export interface HttpIngress {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface HttpIngressOptions {
+  gateway: Gateway;
+  settings: GatewayConfig;
+  host: string;
+  port: number;
+  authenticator: RequestAuthenticator;
+  logger: Logger;
+}
+
+/** Query parameters that would carry a credential; such requests are refused outright. */
+const TOKEN_QUERY_PARAMS = ['access_token', 'token', 'id_token', 'api_key'];
+
+/**
+ * Streamable HTTP for agents. Every request passes, in order: Host/Origin check, credential check, body
+ * cap, depth cap, JSON parse, batch rule, session lookup and ownership, then the SDK transport.
+ */
+export async function startHttpIngress(options: HttpIngressOptions): Promise<HttpIngress> {
+  const { gateway, settings, authenticator, logger } = options;
+  const sessions = new Map<string, HttpSession>();
+  let policy: OriginPolicy = buildOriginPolicy(options.host, options.port, settings.allowedHosts, settings.allowedOrigins);
+
+  const server: HttpServer = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'unhandled HTTP ingress error');
+      sendRpcError(res, 500, ErrorCode.InternalError, 'Internal error');
+    });
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0; // SSE streams stay open; idle sessions are reaped below instead
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = checkHostAndOrigin(req, policy);
+    if (refusal) {
+      logger.warn({ host: req.headers.host, origin: req.headers.origin }, refusal);
+      sendRpcError(res, 403, -32000, `Forbidden: ${refusal}`);
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    if (url.pathname === '/healthz' && req.method === 'GET') {
+      const health = gateway.health();
+      res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(health));
+      return;
+    }
+    if (url.pathname !== MCP_PATH) {
+      sendRpcError(res, 404, -32000, 'Not found');
+      return;
+    }
+    if (TOKEN_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
+      sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Credentials in the query string are refused; send an Authorization header');
+      return;
+    }
+    const auth = await authenticator.authenticate({ authorization: req.headers.authorization });
+    if (!auth.ok) {
+      sendRpcError(res, auth.status, -32000, auth.message, auth.headers);
+      return;
+    }
+    (req as IncomingMessage & { auth?: AuthInfo }).auth = toAuthInfo(auth.principal);
+
+    const sessionId = headerValue(req.headers['mcp-session-id']);
+    if (req.method === 'POST') return post(req, res, auth.principal, sessionId);
+    if (req.method === 'GET' || req.method === 'DELETE') {
+      const entry = sessionFor(res, sessionId, auth.principal);
+      if (entry) await track(entry, res, () => entry.transport.handleRequest(req, res));
+      return;
+    }
+    sendRpcError(res, 405, -32000, 'Method not allowed', { allow: 'GET, POST, DELETE' });
+  }
+
+  async function post(req: IncomingMessage, res: ServerResponse, principal: Principal, sessionId: string | undefined): Promise<void> {
+    let text: string;
+    try {
+      text = await readBody(req, settings.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        sendRpcError(res, 413, ErrorCode.InvalidRequest, `Request body larger than ${settings.maxBodyBytes} bytes`, { connection: 'close' });
+        return;
+      }
+      throw error;
+    }
+    if (exceedsJsonDepth(text, settings.maxJsonDepth)) {
+      sendRpcError(res, 400, ErrorCode.InvalidRequest, `JSON nested deeper than ${settings.maxJsonDepth} levels`);
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      sendRpcError(res, 400, ErrorCode.ParseError, 'Parse error: the body is not valid JSON');
+      return;
+    }
+    if (Array.isArray(body)) {
+      const version = headerValue(req.headers['mcp-protocol-version']);
+      if (!sessionId || !allowsBatch(version) || body.length === 0 || body.some((m) => isInitializeRequest(m))) {
+        sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Batch requests are not supported by this protocol version');
+        return;
+      }
+    } else if (body === null || typeof body !== 'object') {
+      sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: expected a JSON-RPC message object');
+      return;
+    }
+
+    if (sessionId === undefined) {
+      if (!isInitializeRequest(body)) {
+        sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: no session; send initialize first');
+        return;
+      }
+      if (sessions.size >= settings.maxSessions) {
+        sendRpcError(res, 503, -32000, 'Too many open sessions; try again later', { 'retry-after': '5' });
+        return;
+      }
+      await openSession(req, res, principal, body);
+      return;
+    }
+    const entry = sessionFor(res, sessionId, principal);
+    if (entry) await track(entry, res, () => entry.transport.handleRequest(req, res, body));
+  }
+
+  async function openSession(req: IncomingMessage, res: ServerResponse, principal: Principal, body: unknown): Promise<void> {
+    const session = gateway.createSession({
+      ingress: 'http',
+      principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
+    });
+    const entry: HttpSession = { session, transport: undefined as never, owner: principalKey(principal), lastSeen: Date.now(), active: 0 };
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomBytes(32).toString('base64url'),
+      onsessioninitialized: (id) => {
+        session.sessionId = id;
+        sessions.set(id, entry);
+        logger.info({ session: session.id, subject: principal.subject }, 'agent session opened');
+      },
+      onsessionclosed: (id) => {
+        sessions.delete(id);
+      },
+    });
+    entry.transport = transport;
+    transport.onclose = () => {
+      if (session.sessionId) sessions.delete(session.sessionId);
+      void session.close();
+    };
+    await session.server.connect(transport);
+    await track(entry, res, () => transport.handleRequest(req, res, body));
+    if (!session.sessionId) await session.close(); // initialize failed: nothing to keep
+  }
+
+  /** Finds the session and checks it belongs to the principal presenting it. */
+  function sessionFor(res: ServerResponse, sessionId: string | undefined, principal: Principal): HttpSession | undefined {
+    if (sessionId === undefined) {
+      sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+      return undefined;
+    }
+    const entry = sessions.get(sessionId);
+    if (!entry) {
+      sendRpcError(res, 404, -32001, 'Session not found');
+      return undefined;
+    }
+    if (entry.owner !== principalKey(principal)) {
+      logger.warn({ session: entry.session.id, subject: principal.subject }, 'session presented by a principal that did not create it');
+      sendRpcError(res, 403, -32000, 'Forbidden: this session belongs to another principal');
+      return undefined;
+    }
+    return entry;
+  }
+
+  async function track(entry: HttpSession, res: ServerResponse, run: () => Promise<void>): Promise<void> {
+    entry.active += 1;
+    entry.lastSeen = Date.now();
+    res.once('close', () => {
+      entry.active -= 1;
+      entry.lastSeen = Date.now();
+    });
+    await run();
+  }
+
+  const idleMs = settings.sessionIdleSeconds * 1000;
+  const reaper = setInterval(() => {
+    const now = Date.now();
+    for (const [id, entry] of sessions) {
+      if (entry.active > 0 || now - entry.lastSeen < idleMs) continue;
+      sessions.delete(id);
+      logger.info({ session: entry.session.id }, 'idle session closed');
+      void entry.transport.close().catch(() => undefined);
+      void entry.session.close();
+    }
+  }, Math.min(30_000, Math.max(1_000, idleMs / 2)));
+  reaper.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  policy = buildOriginPolicy(options.host, address.port, settings.allowedHosts, settings.allowedOrigins);
+  const displayHost = options.host.includes(':') ? `[${options.host}]` : options.host;
+
+  return {
+    url: `http://${displayHost}:${address.port}${MCP_PATH}`,
+    async close() {
+      clearInterval(reaper);
+      await Promise.all([...sessions.values()].map((entry) => entry.transport.close().catch(() => undefined)));
+      sessions.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** How the SDK carries the principal to request handlers (`extra.authInfo`). The token itself is not kept. */
+function toAuthInfo(principal: Principal): AuthInfo {
+  return {
+    token: '',
+    clientId: principal.clientId ?? principal.subject,
+    scopes: [...principal.scopes],
+    ...(principal.expiresAt !== undefined && { expiresAt: Math.floor(principal.expiresAt / 1000) }),
+    extra: { principal },
+  };
+}

@@ -1,0 +1,33 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Gateway } from '../gateway/gateway.js';
+import type { Principal } from '../identity/principal.js';
+
+export interface StdioIngress {
+  /** Resolves when the agent host closes stdin or the transport closes. */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * One agent session over this process's stdin/stdout (how Claude Desktop and similar hosts run servers).
+ * stdout carries only protocol messages; everything else goes to stderr.
+ */
+export async function startStdioIngress(gateway: Gateway, principalOf: () => Principal | undefined): Promise<StdioIngress> {
+  const session = gateway.createSession({ ingress: 'stdio', principalOf: () => principalOf() });
+  const transport = new StdioServerTransport(process.stdin, process.stdout);
+  let markClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => {
+    markClosed = resolve;
+  });
+  transport.onclose = () => markClosed();
+  process.stdin.once('end', () => markClosed());
+  process.stdin.once('close', () => markClosed());
+  await session.server.connect(transport);
+  return {
+    closed,
+    async close() {
+      await session.close();
+      markClosed();
+    },
+  };
+}

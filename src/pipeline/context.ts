@@ -1,0 +1,48 @@
+import type { Principal } from '../identity/principal.js';
+
+export type Ingress = 'stdio' | 'http';
+
+/** Methods that run through the call pipeline (everything that reaches a downstream on an agent's behalf). */
+export type CallMethod =
+  | 'tools/call'
+  | 'prompts/get'
+  | 'resources/read'
+  | 'resources/subscribe'
+  | 'resources/unsubscribe'
+  | 'completion/complete';
+
+export type ListMethod = 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list';
+
+export interface ClientInfo {
+  name: string;
+  version: string;
+}
+
+/** What the agent asked for and who asked, built by the ingress and carried through every stage. */
+export interface CallContext {
+  /** The gateway's id for this request: on every log line about it. */
+  requestId: string;
+  ingress: Ingress;
+  sessionId?: string;
+  jsonrpcId: string | number;
+  traceId: string;
+  principal: Principal;
+  clientInfo?: ClientInfo;
+  method: CallMethod;
+  /** Owning downstream server id. */
+  server: string;
+  /** The name or URI as the agent sees it (namespaced tool or prompt name, or a resource URI). */
+  target: string;
+  /** The same name as the downstream knows it. */
+  downstreamTarget: string;
+  arguments?: Record<string, unknown>;
+  startedAt: number;
+}
+
+export interface ListContext {
+  requestId: string;
+  ingress: Ingress;
+  sessionId?: string;
+  principal: Principal;
+  method: ListMethod;
+}

@@ -1,0 +1,87 @@
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+
+/** Why the gateway refused to forward something. A value, never thrown across stages. */
+export type Denial =
+  | { kind: 'unauthenticated'; reason: string }
+  | { kind: 'unknown_tool'; name: string; reason: string }
+  | { kind: 'unknown_prompt'; name: string; reason: string }
+  | { kind: 'unknown_resource'; uri: string; reason: string }
+  | { kind: 'forbidden'; reason: string }
+  | { kind: 'approval_required'; reason: string }
+  | { kind: 'rate_limited'; reason: string }
+  | { kind: 'audit_unavailable'; reason: string }
+  | { kind: 'secret_unavailable'; secret: string; reason: string }
+  | { kind: 'invalid_params'; message: string; reason: string }
+  | { kind: 'server_unavailable'; server: string; reason: string }
+  | { kind: 'timeout'; server: string; timeoutMs: number; reason: string }
+  | { kind: 'downstream_closed'; server: string; reason: string }
+  /** The downstream answered with a JSON-RPC error: passed on with its code, text cleaned. */
+  | { kind: 'downstream_error'; server: string; code: number; message: string; data?: unknown; reason: string };
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; denial: Denial };
+
+export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+export const deny = <T = never>(denial: Denial): Outcome<T> => ({ ok: false, denial });
+
+/**
+ * An error meant for the agent: the SDK sends `code`, `message` and `data` as they are. (The SDK's own
+ * McpError prefixes its message with "MCP error <code>:", which agents would then see twice.)
+ */
+export class WireError extends Error {
+  readonly code: number;
+  readonly data?: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.name = 'WireError';
+    this.code = code;
+    if (data !== undefined) this.data = data;
+  }
+}
+
+/** MCP's "resource not found" code (not in the SDK's ErrorCode enum). */
+export const RESOURCE_NOT_FOUND = -32002;
+
+/**
+ * The one place a denial becomes a JSON-RPC error. The message is what the agent may know; the
+ * denial's `reason` stays in the gateway's own record. A hidden tool and a missing tool read the same.
+ */
+export function denialToWire(denial: Denial): WireError {
+  switch (denial.kind) {
+    case 'unknown_tool':
+      return new WireError(ErrorCode.InvalidParams, `Unknown tool: ${denial.name}`);
+    case 'unknown_prompt':
+      return new WireError(ErrorCode.InvalidParams, `Unknown prompt: ${denial.name}`);
+    case 'unknown_resource':
+      return new WireError(RESOURCE_NOT_FOUND, `Resource not found: ${denial.uri}`);
+    case 'unauthenticated':
+      return new WireError(ErrorCode.InvalidRequest, 'Authentication required');
+    case 'forbidden':
+      return new WireError(ErrorCode.InvalidRequest, 'Forbidden by gateway policy');
+    case 'approval_required':
+      return new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
+    case 'rate_limited':
+      return new WireError(ErrorCode.InvalidRequest, 'Rate limit exceeded; retry later');
+    case 'audit_unavailable':
+      return new WireError(ErrorCode.InternalError, 'Audit log unavailable: the call was refused and nothing was forwarded');
+    case 'secret_unavailable':
+      return new WireError(ErrorCode.InternalError, `Secret unavailable: ${denial.secret}; nothing was forwarded`);
+    case 'invalid_params':
+      return new WireError(ErrorCode.InvalidParams, denial.message);
+    case 'server_unavailable':
+      return new WireError(ErrorCode.InternalError, `Server ${denial.server} is unavailable; try again later`);
+    case 'timeout':
+      return new WireError(ErrorCode.RequestTimeout, `Server ${denial.server} did not answer within ${denial.timeoutMs} ms; the call was cancelled`);
+    case 'downstream_closed':
+      return new WireError(
+        ErrorCode.InternalError,
+        `Server ${denial.server} closed the connection during the call; it was not retried`,
+      );
+    case 'downstream_error':
+      return new WireError(denial.code, denial.message, denial.data);
+    default: {
+      const unreachable: never = denial;
+      return unreachable;
+    }
+  }
+}

@@ -1,0 +1,158 @@
+import type { Logger } from '../observe/logger.js';
+import type { CallContext, ListContext } from './context.js';
+import { deny, ok, type Denial, type Outcome } from './denial.js';
+import type { CallStatus, Decision, Injection, Stages } from './stages.js';
+
+export interface ListEntry<T> {
+  server: string;
+  /** Name or URI as the agent sees it. */
+  target: string;
+  item: T;
+}
+
+/**
+ * Puts the stages in their one order. Stages never call each other; only this file knows the order.
+ */
+export class Pipeline {
+  constructor(
+    private readonly stages: Stages,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * The order, and why:
+   * 1. authenticate — nothing is decided for a caller whose identity is no longer valid (expired token).
+   * 2. authorize   — before the record, so the intent row carries the decision; denials are recorded too.
+   * 3. audit intent — committed before anything leaves the gateway: no audit, no action.
+   * 4. inject secrets — only after an allow and a durable intent, resolved for this call alone.
+   * 5. forward.
+   * 6. scrub — before the outcome is recorded and before the agent sees the result, so neither holds a secret.
+   * 7. audit outcome — every intent gets one, whatever happened after step 3.
+   */
+  async call<R>(ctx: CallContext, forward: (injection: Injection) => Promise<Outcome<R>>): Promise<Outcome<R>> {
+    const log = this.logger.child({ reqId: ctx.requestId, method: ctx.method, server: ctx.server, target: ctx.target });
+    const now = this.stages.now();
+
+    const authenticated = authenticate(ctx, now);
+    const decision: Decision = authenticated.ok
+      ? this.stages.authorizer.authorize(
+          { principal: ctx.principal, method: ctx.method, server: ctx.server, target: ctx.target, arguments: ctx.arguments },
+          now,
+        )
+      : { effect: 'deny', rule: 'authentication', reason: authenticated.denial.reason };
+
+    const intent = await this.stages.audit.intent(ctx, decision);
+    if (!intent.ok) {
+      log.error({ reason: intent.denial.reason }, 'audit intent could not be written; call refused');
+      return intent as Outcome<never>;
+    }
+
+    if (decision.effect === 'deny') {
+      const denial: Denial = authenticated.ok ? denialFor(ctx, decision) : authenticated.denial;
+      await this.finish(ctx, 'denied', denial);
+      log.info({ rule: decision.rule }, 'call denied');
+      return deny(denial);
+    }
+
+    const injected = await this.stages.secrets.inject(ctx);
+    if (!injected.ok) {
+      await this.finish(ctx, 'denied', injected.denial);
+      return injected as Outcome<never>;
+    }
+
+    let result: Outcome<R>;
+    try {
+      result = await forward(injected.value);
+    } catch (error) {
+      // Unexpected: recorded, then surfaced as an internal error by the caller's single catch.
+      await this.finish(ctx, 'error', undefined, 'internal error');
+      throw error;
+    }
+
+    if (!result.ok) {
+      await this.finish(ctx, statusOf(result.denial), result.denial);
+      return result;
+    }
+    const scrubbed = this.stages.scrubber.scrubResult(result.value, injected.value);
+    await this.finish(ctx, isToolError(scrubbed) ? 'tool_error' : 'ok');
+    return ok(scrubbed);
+  }
+
+  /**
+   * Records a request refused before a server could be chosen (a name nothing answers to), so refused
+   * calls are in the record like every other.
+   */
+  async refuse(ctx: CallContext, denial: Denial): Promise<void> {
+    const decision: Decision = { effect: 'deny', rule: 'routing', reason: denial.reason };
+    const intent = await this.stages.audit.intent(ctx, decision);
+    if (intent.ok) await this.finish(ctx, 'denied', denial);
+  }
+
+  /** Runs the authorize step over a merged list: the agent only sees what it may use. */
+  filterList<T>(ctx: ListContext, entries: readonly ListEntry<T>[]): T[] {
+    const now = this.stages.now();
+    const shown: T[] = [];
+    const authenticated = authenticateList(ctx, now);
+    if (authenticated) {
+      for (const entry of entries) {
+        const decision = this.stages.authorizer.authorize(
+          { principal: ctx.principal, method: ctx.method, server: entry.server, target: entry.target },
+          now,
+        );
+        if (decision.effect === 'allow') shown.push(entry.item);
+      }
+    }
+    this.stages.audit.listed(ctx, shown.length, entries.length - shown.length);
+    return shown;
+  }
+
+  private async finish(ctx: CallContext, status: CallStatus, denial?: Denial, error?: string): Promise<void> {
+    const durationMs = this.stages.now() - ctx.startedAt;
+    try {
+      await this.stages.audit.outcome(ctx, { status, durationMs, ...(denial && { denial }), ...(error && { error }) });
+    } catch (failure) {
+      // The intent is durable; a missing outcome is flagged as unknown_outcome at the next start.
+      this.logger.error({ reqId: ctx.requestId, err: failure }, 'audit outcome could not be written');
+    }
+  }
+}
+
+function authenticate(ctx: CallContext, now: number): Outcome<void> {
+  const expiresAt = ctx.principal.expiresAt;
+  if (expiresAt !== undefined && expiresAt <= now) {
+    return deny({ kind: 'unauthenticated', reason: 'credential expired' });
+  }
+  return ok(undefined);
+}
+
+function authenticateList(ctx: ListContext, now: number): boolean {
+  const expiresAt = ctx.principal.expiresAt;
+  return expiresAt === undefined || expiresAt > now;
+}
+
+/** A policy denial looks, to the agent, exactly like the target not existing. */
+function denialFor(ctx: CallContext, decision: Decision): Denial {
+  const reason = `${decision.rule}: ${decision.reason}`;
+  switch (ctx.method) {
+    case 'tools/call':
+      return { kind: 'unknown_tool', name: ctx.target, reason };
+    case 'prompts/get':
+      return { kind: 'unknown_prompt', name: ctx.target, reason };
+    case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+      return { kind: 'unknown_resource', uri: ctx.target, reason };
+    case 'completion/complete':
+      return { kind: 'forbidden', reason };
+  }
+}
+
+function statusOf(denial: Denial): CallStatus {
+  if (denial.kind === 'timeout') return 'timeout';
+  if (denial.kind === 'downstream_error' && denial.code === -32800) return 'cancelled';
+  return 'error';
+}
+
+function isToolError(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { isError?: unknown }).isError === true;
+}

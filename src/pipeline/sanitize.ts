@@ -1,0 +1,35 @@
+/* eslint-disable no-control-regex -- matching control characters is this module's purpose */
+/**
+ * Cleaning of text that came from a downstream before it reaches an agent or a log line.
+ * Names, titles, descriptions and error text lose every invisible or terminal-controlling character;
+ * tool results keep their content and lose only terminal escape sequences.
+ */
+
+// ESC-introduced sequences: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), other two-byte escapes.
+// The 8-bit forms (U+009B CSI, U+009D OSC) come first.
+const ANSI_SEQUENCE = /\u009b[0-?]*[ -/]*[@-~]|\u009d[^\u0007\u009c]*[\u0007\u009c]?|\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[PX^_][^\u001b]*(?:\u001b\\)?|\u001b[@-Z\\-_]/g;
+// C0 controls except tab and newline, DEL, C1 controls.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
+// Bidi embeddings, overrides and isolates; marks; zero-width characters; BOM.
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g;
+// Unicode tag characters (U+E0000–U+E007F), used to smuggle invisible instructions.
+const TAGS = /[\u{e0000}-\u{e007f}]/gu;
+
+/** For descriptions, prompt text and error messages: keeps tabs and newlines. */
+export function cleanText(text: string): string {
+  return text.replace(ANSI_SEQUENCE, '').replace(CONTROL, '').replace(INVISIBLE, '').replace(TAGS, '');
+}
+
+/** For names and titles: single line, nothing invisible. */
+export function cleanLabel(text: string): string {
+  return text.replace(ANSI_SEQUENCE, '').replace(CONTROL_ALL, '').replace(INVISIBLE, '').replace(TAGS, '');
+}
+
+/** For tool result text: content stays, terminal escape sequences go. */
+export function stripTerminalEscapes(text: string): string {
+  return text.replace(ANSI_SEQUENCE, '');
+}
+
+/** Downstream tool and prompt names the gateway accepts (SEP-986); anything else is refused and logged. */
+export const DOWNSTREAM_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
