@@ -10,7 +10,17 @@ export type WardenErrorCode =
   | 'ERR_NAME_COLLISION'
   | 'ERR_DOWNSTREAM_LAUNCH'
   | 'ERR_DOWNSTREAM_UNAVAILABLE'
-  | 'ERR_UNSAFE_STARTUP';
+  | 'ERR_UNSAFE_STARTUP'
+  | 'ERR_KEYS_MISSING'
+  | 'ERR_KEYS_INVALID'
+  | 'ERR_KEYS_EXIST'
+  | 'ERR_TOKEN_INVALID'
+  | 'ERR_AUDIT_UNAVAILABLE'
+  | 'ERR_AUDIT_INVALID'
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_TEST_FAILED'
+  | 'ERR_STATE_UNAVAILABLE'
+  | 'ERR_TASK_NOT_FOUND';
 
 export class WardenError extends Error {
   readonly code: WardenErrorCode;

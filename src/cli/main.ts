@@ -1,8 +1,12 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isWardenError, type WardenError } from '../errors.js';
+import { AUDIT_OPTIONS, AUDIT_USAGE, runAudit } from './audit.js';
 import { runConfigCheck } from './config-check.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
+import { runKeys, runTokenIssue, type TokenFlags } from './identity.js';
 import { runServe, runStdio } from './run.js';
+import { runPolicy, type ExplainFlags } from './policy.js';
+import { runAgent, runTask } from './tasks.js';
 
 const VERSION = '0.1.0';
 
@@ -30,18 +34,64 @@ const COMMANDS: Record<string, Command> = {
     summary: 'run the gateway for agents over Streamable HTTP',
     usage: `mcp-warden serve [--host H] [--port P]
 
-Serves MCP at http://H:P/mcp, plus /healthz. Binds 127.0.0.1 by default. Prints one line to stdout
-when ready: "mcp-warden listening on http://H:P/mcp". --port 0 picks a free port.`,
-    options: { host: { type: 'string' }, port: { type: 'string', short: 'p' } },
-    run: (ctx, _positionals, values) => runServe(ctx, { host: values.host as string | undefined, port: values.port as string | undefined }),
+Serves MCP at http://H:P/mcp, plus /healthz, /.well-known/oauth-protected-resource and (with the
+built-in issuer) /.well-known/jwks.json. Binds 127.0.0.1 by default. Prints one line to stdout when
+ready: "mcp-warden listening on http://H:P/mcp". --port 0 picks a free port.
+--demo    also print (to stderr) a short-lived token for a demo agent and how to connect with it`,
+    options: { host: { type: 'string' }, port: { type: 'string', short: 'p' }, demo: { type: 'boolean' } },
+    run: (ctx, _positionals, values) =>
+      runServe(ctx, { host: values.host as string | undefined, port: values.port as string | undefined, demo: values.demo === true }),
   },
   stdio: {
     summary: 'run the gateway for one agent over stdin/stdout (Claude Desktop and other hosts)',
-    usage: `mcp-warden stdio
+    usage: `mcp-warden stdio [--token-file PATH]
 
-Speaks MCP on stdin/stdout; logs go to stderr. Point the agent host's server command at it.`,
+Speaks MCP on stdin/stdout; logs go to stderr. Point the agent host's server command at it.
+With auth.mode "jwt" the agent's identity is a token: MCP_WARDEN_TOKEN, or --token-file PATH, which
+is re-read whenever it changes so an external refresher can rotate short-lived tokens.`,
+    options: { 'token-file': { type: 'string' } },
+    run: (ctx, _positionals, values) => runStdio(ctx, { tokenFile: values['token-file'] as string | undefined }),
+  },
+  keys: {
+    summary: "manage the gateway's Ed25519 signing keys (init, rotate, list)",
+    usage: `mcp-warden keys init|rotate|list
+
+init    create the first signing key in <data-dir>/keys (mode 0600); the gateway publishes its public
+        half at /.well-known/jwks.json
+rotate  make a new active key; the previous public key stays published until tokens signed with it
+        have expired (auth.maxTokenLifetimeSeconds)
+list    show every key and whether it is active or retired`,
     options: {},
-    run: (ctx) => runStdio(ctx),
+    run: (ctx, positionals) => runKeys(ctx, positionals),
+  },
+  token: {
+    summary: 'issue a short-lived JWT from the built-in issuer',
+    usage: `mcp-warden token issue --sub SUBJECT [--task-purpose TEXT] [--grant GLOB ...] [--scope S ...]
+                       [--tenant T] [--client ID] [--ttl 15m] [--parent TOKEN] [--claude-desktop]
+
+Prints a JWT signed with the gateway's active key, audience = this gateway's resource URI.
+--grant     tool globs the token's task allows (e.g. 'notes__read*'); repeatable
+--ttl       lifetime (90s, 15m, 1h); at most auth.maxTokenLifetimeSeconds
+--parent    delegate from this token: grants must be a subset, expiry no later; the chain goes in "act"
+--claude-desktop  also print the claude_desktop_config.json entry (to stderr)`,
+    options: {
+      sub: { type: 'string' },
+      'task-purpose': { type: 'string' },
+      grant: { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+      tenant: { type: 'string' },
+      client: { type: 'string' },
+      ttl: { type: 'string' },
+      parent: { type: 'string' },
+      'claude-desktop': { type: 'boolean' },
+    },
+    run: (ctx, positionals, values) => runTokenIssue(ctx, positionals, values as TokenFlags),
+  },
+  audit: {
+    summary: 'review the audit log: list, show, tail, export, stats, verify, checkpoints, prune',
+    usage: AUDIT_USAGE,
+    options: AUDIT_OPTIONS,
+    run: (ctx, positionals, values) => runAudit(ctx, positionals, values),
   },
   config: {
     summary: 'validate a configuration file without starting anything',
@@ -55,6 +105,60 @@ named by file and JSON path when not.`,
       if (sub !== 'check' || rest.length > 0) throw new UsageError('usage: mcp-warden config check [FILE]');
       return runConfigCheck(ctx, file);
     },
+  },
+  policy: {
+    summary: 'check policy files, explain a decision, run policy tests',
+    usage: `mcp-warden policy check [FILE...]
+mcp-warden policy explain --sub SUBJECT (--tool T | --prompt P | --resource URI) [--args JSON]
+                          [--task GLOB ...] [--in-task] [--issuer I] [--client C] [--tenant T]
+                          [--scope S ...] [--claim NAME=VALUE ...] [--list] [--policy FILE ...] [--json]
+mcp-warden policy test [FILE...]
+
+check    validate the files (default: the config's policy.files) as one policy; exit 2 with file and
+         path for every problem
+explain  the decision for one call and every rule written for it. --task GLOB: inside a task that
+         grants GLOB (repeatable); --in-task: inside a task that does not narrow; --list: visibility
+         in a list instead of a call
+test     run policy test files (default: every *.test.yaml beside the configured policy files);
+         exit 1 if any test fails`,
+    options: {
+      sub: { type: 'string' },
+      issuer: { type: 'string' },
+      client: { type: 'string' },
+      tenant: { type: 'string' },
+      'auth-method': { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      claim: { type: 'string', multiple: true },
+      task: { type: 'string', multiple: true },
+      'in-task': { type: 'boolean' },
+      tool: { type: 'string' },
+      prompt: { type: 'string' },
+      resource: { type: 'string' },
+      args: { type: 'string' },
+      list: { type: 'boolean' },
+      policy: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+    },
+    run: (ctx, positionals, values) => runPolicy(ctx, positionals, values as ExplainFlags),
+  },
+  task: {
+    summary: 'list tasks, revoke a task (every gateway on the data folder, from its next call)',
+    usage: `mcp-warden task list [--all] [--json]
+mcp-warden task revoke ID
+
+list    open tasks (from tokens and from warden__begin_task); --all includes ended ones
+revoke  end a task now: every gateway sharing the data folder refuses it from its next call`,
+    options: { all: { type: 'boolean' }, json: { type: 'boolean' } },
+    run: (ctx, positionals, values) => runTask(ctx, positionals, values as { all?: boolean; json?: boolean }),
+  },
+  agent: {
+    summary: "revoke an agent: its current tokens and tasks stop working everywhere",
+    usage: `mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]
+
+Refuses every token for SUBJECT issued up to now (from any issuer, or only ISS) and revokes its open
+tasks, from the next call on every gateway sharing the data folder. A token issued afterwards works.`,
+    options: { issuer: { type: 'string' }, reason: { type: 'string' } },
+    run: (ctx, positionals, values) => runAgent(ctx, positionals, values as { issuer?: string; reason?: string }),
   },
 };
 
@@ -75,7 +179,7 @@ Run "mcp-warden <command> --help" for a command's options.`;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const first = argv.findIndex((arg) => !arg.startsWith('-'));
+  const first = commandIndex(argv);
   const name = first === -1 ? undefined : argv[first];
   if (name === undefined) {
     if (argv.includes('--version') || argv.includes('-v')) {
@@ -119,6 +223,16 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The command name: the first argument that is neither an option nor the value of a global option. */
+function commandIndex(argv: string[]): number {
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-')) return i;
+    if (arg === '--config' || arg === '-c' || arg === '--data-dir') i += 1; // `--config FILE` before the command
+  }
+  return -1;
+}
+
 function reportError(error: unknown, command: string): number {
   if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
     process.stderr.write(`mcp-warden ${command}: ${error.message}\nRun "mcp-warden ${command} --help" for usage.\n`);
@@ -133,5 +247,5 @@ function reportError(error: unknown, command: string): number {
 }
 
 function isValidation(error: WardenError): boolean {
-  return ['ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_INTERPOLATION', 'ERR_USAGE', 'ERR_NAME_COLLISION', 'ERR_UNSAFE_STARTUP'].includes(error.code);
+  return ['ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_INTERPOLATION', 'ERR_USAGE', 'ERR_NAME_COLLISION', 'ERR_UNSAFE_STARTUP', 'ERR_TOKEN_INVALID', 'ERR_KEYS_EXIST', 'ERR_KEYS_MISSING', 'ERR_POLICY_INVALID'].includes(error.code);
 }

@@ -1,24 +1,33 @@
 import { mkdirSync } from 'node:fs';
-import { LogAuditSink } from '../audit/log-sink.js';
+import { resolve } from 'node:path';
+import { configLoadEvent, openAuditSink } from '../audit/open.js';
+import type { SqliteAuditSink } from '../audit/sink.js';
 import { isLoopbackHost } from '../config/schema.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { Gateway } from '../gateway/gateway.js';
-import { LocalAuthenticator, type RequestAuthenticator } from '../identity/authenticator.js';
-import { localPrincipal } from '../identity/principal.js';
+import { JwtAuthenticator, LocalAuthenticator, type RequestAuthenticator } from '../identity/authenticator.js';
+import { StdioCredential } from '../identity/stdio-credential.js';
+import { localPrincipal, type Principal } from '../identity/principal.js';
 import { startHttpIngress } from '../ingress/http.js';
 import { startStdioIngress } from '../ingress/stdio.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { EscapeScrubber } from '../pipeline/scrub.js';
+import { TaskGrantAuthorizer } from '../policy/grants.js';
 import { LocalDevAuthorizer } from '../policy/local-dev.js';
+import { governanceFor } from '../policy/setup.js';
 import { NoSecrets } from '../secrets/none.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
+import { jwtSetup, type JwtSetup } from './identity.js';
+import { printDemo } from './demo.js';
 
 interface Runtime {
   loaded: LoadedConfig;
   logger: Logger;
   gateway: Gateway;
   authenticator: RequestAuthenticator;
+  jwt: JwtSetup | undefined;
+  audit: SqliteAuditSink;
 }
 
 /** Loads the config and refuses an unsafe start before anything is spawned. */
@@ -29,36 +38,58 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
   if (!auth) {
     throw new WardenError(
       'ERR_UNSAFE_STARTUP',
-      `${loaded.file}: no "auth" section. Token verification is not available in this version; to run without ` +
-        `authentication for local development, add "auth": {"mode": "unauthenticated-local"}.`,
+      `${loaded.file}: no "auth" section. Configure token verification ("auth": {"mode": "jwt", ...}; see README, Identity), ` +
+        `or, for local development only, "auth": {"mode": "unauthenticated-local"}.`,
     );
   }
-  if (bindHost !== undefined && !isLoopbackHost(bindHost)) {
-    throw new WardenError('ERR_UNSAFE_STARTUP', `refusing to serve unauthenticated-local mode on non-loopback address ${bindHost}`);
-  }
-  logger.warn(
-    { authMode: auth.mode, subject: auth.subject },
-    'UNAUTHENTICATED LOCAL MODE: every caller is treated as the local principal; every action is recorded as unauthenticated. Do not expose this gateway.',
-  );
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  const jwt = jwtSetup(loaded);
+  let authenticator: RequestAuthenticator;
+  if (auth.mode === 'unauthenticated-local') {
+    if (bindHost !== undefined && !isLoopbackHost(bindHost)) {
+      throw new WardenError('ERR_UNSAFE_STARTUP', `refusing to serve unauthenticated-local mode on non-loopback address ${bindHost}`);
+    }
+    logger.warn(
+      { authMode: auth.mode, subject: auth.subject },
+      'UNAUTHENTICATED LOCAL MODE: every caller is treated as the local principal; every action is recorded as unauthenticated. Do not expose this gateway.',
+    );
+    authenticator = new LocalAuthenticator(auth.subject);
+  } else {
+    if (jwt!.auth.builtin && !jwt!.keys.exists()) {
+      const key = await jwt!.keys.init(Date.now());
+      logger.info({ kid: key.kid, file: jwt!.keys.file }, 'created the gateway signing key (first start)');
+    }
+    const authLog = logger.child({ component: 'auth' });
+    authenticator = new JwtAuthenticator(jwt!.verifier, auth.requiredScopes, (reason) => {
+      authLog.warn({ reason }, 'authentication failed');
+      audit.authFailure(reason);
+    });
+  }
+  // The policy is checked before anything is opened for writing; its events go to the audit log opened next.
+  const governance = governanceFor(loaded, logger, { event: (event) => audit.event(event) });
+  // No audit, no action: a gateway whose audit database cannot be opened and written does not start.
+  const audit = await openAuditSink({ dataDir: loaded.dataDir, settings: loaded.config.audit, logger: logger.child({ component: 'audit' }), details: { config: loaded.file, authMode: auth.mode } });
+  await audit.event(configLoadEvent(loaded));
   const gateway = new Gateway(loaded, logger, {
-    authorizer: new LocalDevAuthorizer(),
-    audit: new LogAuditSink(logger.child({ component: 'audit' })),
+    authorizer: governance?.authorizer ?? (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer()),
+    audit,
     secrets: new NoSecrets(),
     scrubber: new EscapeScrubber(),
     now: Date.now,
-  });
-  return { loaded, logger, gateway, authenticator: new LocalAuthenticator(auth.subject) };
+  }, governance);
+  governance?.onChange(() => gateway.permissionsChanged());
+  governance?.start();
+  return { loaded, logger, gateway, authenticator, jwt, audit };
 }
 
-export async function runServe(ctx: CommandContext, flags: { host: string | undefined; port: string | undefined }): Promise<number> {
+export async function runServe(ctx: CommandContext, flags: { host: string | undefined; port: string | undefined; demo: boolean }): Promise<number> {
   const port = flags.port === undefined ? undefined : Number(flags.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new UsageError(`--port must be 0-65535, got "${flags.port}"`);
   const preliminary = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const host = flags.host ?? preliminary.config.gateway.host;
   const runtime = await prepare(ctx, host);
   const { gateway, logger, loaded } = runtime;
-  await startOrStop(gateway);
+  await startOrStop(gateway, runtime.audit);
   const ingress = await startHttpIngress({
     gateway,
     settings: loaded.config.gateway,
@@ -66,33 +97,66 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
     port: port ?? loaded.config.gateway.port,
     authenticator: runtime.authenticator,
     logger,
+    ...(runtime.jwt && {
+      identity: {
+        resource: runtime.jwt.resource,
+        issuers: runtime.jwt.verifier.issuerNames,
+        scopes: runtime.jwt.auth.requiredScopes,
+        ...(runtime.jwt.auth.builtin && { jwks: () => runtime.jwt!.keys.publicJwks(Date.now(), runtime.jwt!.auth.maxTokenLifetimeSeconds * 1000) }),
+      },
+    }),
+  }).catch(async (error: unknown) => {
+    await gateway.stop(); // e.g. EADDRINUSE: launched downstreams must not outlive a failed start
+    await runtime.audit.close();
+    throw error;
   });
   process.stdout.write(`mcp-warden listening on ${ingress.url}\n`);
+  if (flags.demo) await printDemo(runtime.jwt, ingress.url);
   await untilSignal(logger);
   await ingress.close();
   await gateway.stop();
+  await runtime.audit.close();
   logger.flush();
   return EXIT.ok;
 }
 
-export async function runStdio(ctx: CommandContext): Promise<number> {
+export async function runStdio(ctx: CommandContext, flags: { tokenFile: string | undefined }): Promise<number> {
   const runtime = await prepare(ctx, undefined);
-  const { gateway, logger, loaded } = runtime;
-  await startOrStop(gateway);
-  const principal = localPrincipal(loaded.config.auth?.subject ?? 'local-dev');
-  const ingress = await startStdioIngress(gateway, () => principal);
+  const { gateway, logger, loaded, jwt } = runtime;
+  let principalOf: () => Promise<Principal>;
+  if (jwt) {
+    const token = process.env.MCP_WARDEN_TOKEN;
+    if (flags.tokenFile === undefined && !token) {
+      throw new WardenError('ERR_UNSAFE_STARTUP', 'auth.mode is "jwt": give the agent a token with MCP_WARDEN_TOKEN or --token-file PATH (mcp-warden token issue --sub ...)');
+    }
+    const credential = new StdioCredential(jwt.verifier, {
+      ...(token && { token }),
+      ...(flags.tokenFile !== undefined && { tokenFile: resolve(flags.tokenFile) }),
+      renewHint: flags.tokenFile !== undefined
+        ? `Write a fresh token to ${resolve(flags.tokenFile)} (mcp-warden token issue --sub <agent> > ${resolve(flags.tokenFile)}).`
+        : 'Restart the gateway with a fresh MCP_WARDEN_TOKEN (mcp-warden token issue --sub <agent>).',
+    });
+    principalOf = () => credential.principal();
+  } else {
+    const principal = localPrincipal(loaded.config.auth?.mode === 'unauthenticated-local' ? loaded.config.auth.subject : 'local-dev');
+    principalOf = async () => principal;
+  }
+  await startOrStop(gateway, runtime.audit);
+  const ingress = await startStdioIngress(gateway, principalOf);
   await Promise.race([ingress.closed, untilSignal(logger)]);
   await ingress.close();
   await gateway.stop();
+  await runtime.audit.close();
   logger.flush();
   return EXIT.ok;
 }
 
-async function startOrStop(gateway: Gateway): Promise<void> {
+async function startOrStop(gateway: Gateway, audit: SqliteAuditSink): Promise<void> {
   try {
     await gateway.start();
   } catch (error) {
     await gateway.stop();
+    await audit.close();
     throw error;
   }
 }

@@ -8,10 +8,13 @@ const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  */
 export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: string[] = []): unknown {
   if (typeof value === 'string') return interpolateString(value, env, path);
-  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, [...path, String(index)]));
+  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, [...path, `[${index}]`]));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = interpolateEnv(item, env, [...path, key]);
+    // defineProperty, not assignment: a "__proto__" key stays a key the schema can refuse.
+    for (const [key, item] of Object.entries(value)) {
+      Object.defineProperty(out, key, { value: interpolateEnv(item, env, [...path, key]), enumerable: true, writable: true, configurable: true });
+    }
     return out;
   }
   return value;
@@ -25,7 +28,7 @@ function interpolateString(text: string, env: NodeJS.ProcessEnv, path: string[])
     if (fallback !== undefined) return fallback;
     throw new WardenError(
       'ERR_CONFIG_INTERPOLATION',
-      `${path.join('.') || '(root)'}: environment variable ${name ?? '?'} is not set (write \${${name ?? 'VAR'}:-default} to give a default)`,
+      `${path.join('.').replace(/\.\[/g, '[') || '(root)'}: environment variable ${name ?? '?'} is not set (write \${${name ?? 'VAR'}:-default} to give a default)`,
     );
   });
 }

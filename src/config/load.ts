@@ -38,8 +38,10 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
   }
   const config = parseConfigText(text, label, env);
   const baseDir = dirname(absolute);
-  const dataDirSource = options.dataDirOverride ?? env.MCP_WARDEN_DATA_DIR ?? config.dataDir;
-  return { file: absolute, baseDir, config, dataDir: resolvePath(baseDir, dataDirSource) };
+  // --data-dir and MCP_WARDEN_DATA_DIR come from the shell, so a relative one means the working directory;
+  // dataDir in the file is relative to the file. An empty override counts as unset.
+  const override = [options.dataDirOverride, env.MCP_WARDEN_DATA_DIR].find((value) => value !== undefined && value !== '');
+  return { file: absolute, baseDir, config, dataDir: override !== undefined ? resolve(override) : resolvePath(baseDir, config.dataDir) };
 }
 
 /** Validates config text; exposed separately so README snippets and examples can be checked by tests. */
@@ -80,8 +82,12 @@ function formatPath(path: readonly PropertyKey[]): string {
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) {
+    const options = 'options' in issue && Array.isArray(issue.options) ? issue.options : [];
+    if (options.length > 0) return `must be one of ${options.map((option) => JSON.stringify(option)).join(', ')}`;
     return `${String(issue.discriminator)} must be one of the supported values`;
   }
+  // A bad record key (server id, env or header name): say what a key must look like, not just "invalid".
+  if (issue.code === 'invalid_key') return issue.issues[0]?.message ?? issue.message;
   return issue.message;
 }
 
@@ -91,6 +97,7 @@ function checkPrefixes(label: string, servers: Record<string, ServerConfig>): vo
   for (const [id, server] of Object.entries(servers)) {
     if (!server.enabled || server.prefix === false) continue;
     const prefix = server.prefix ?? id;
+    if (prefix === 'warden') throw new WardenError('ERR_CONFIG_INVALID', `${label}: servers.${id}${server.prefix === undefined ? '' : '.prefix'}: "warden" is reserved for the gateway's own tools`);
     const other = seen.get(prefix);
     if (other !== undefined) {
       throw new WardenError('ERR_CONFIG_INVALID', `${label}: servers.${id}.prefix: "${prefix}" is already the prefix of server "${other}"`);

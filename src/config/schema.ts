@@ -32,7 +32,11 @@ const commonServerFields = {
   /** Per-call deadline; the call is cancelled downstream when it passes. */
   timeoutMs: z.number().int().min(100).max(3_600_000).optional(),
   /** Namespace prefix for tools and prompts: `<prefix>__<name>`. Defaults to the id; `false` switches it off. */
-  prefix: z.union([z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'must be 1-32 letters, digits or dashes'), z.literal(false)]).optional(),
+  prefix: z
+    .union([z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'must be 1-32 letters, digits or dashes'), z.literal(false)], {
+      error: 'must be 1-32 letters, digits or dashes, or false',
+    })
+    .optional(),
   /** One pooled connection for every agent session instead of one per session. */
   shared: z.boolean().default(false),
 };
@@ -90,10 +94,55 @@ export const GatewaySchema = z
     allowedOrigins: z.array(z.string().min(1)).default([]),
     maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     maxJsonDepth: z.number().int().min(4).max(1000).default(64),
+    /** Time a client has to send a request body once its headers arrived (slow-body protection). */
+    bodyTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
     sessionIdleSeconds: z.number().int().min(5).max(86_400).default(900),
     maxSessions: z.number().int().min(1).max(100_000).default(2000),
     listPageSize: z.number().int().min(1).max(10_000).default(500),
     defaultTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  })
+  .strict();
+
+const ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
+const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+
+/** https everywhere; plain http only to this machine. Used for JWKS endpoints as for downstreams. */
+const JwksUrlSchema = DownstreamUrlSchema;
+
+export const IssuerSchema = z
+  .object({
+    /** Exact `iss` value. */
+    issuer: z.string().min(1).max(500),
+    /** Remote JWKS (an identity provider). */
+    jwksUri: JwksUrlSchema.optional(),
+    /** A JWKS file, relative to the config file; re-read when it changes. */
+    jwksFile: z.string().min(1).optional(),
+    /** Name of an environment variable holding a shared HMAC secret. Only for issuers without public keys. */
+    hmacSecretEnv: z.string().regex(ENV_NAME_PATTERN, 'must be an environment variable name').optional(),
+    algorithms: z.array(z.enum([...ALGORITHMS, ...HMAC_ALGORITHMS])).min(1).optional(),
+    jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    jwksCooldownSeconds: z.number().int().min(0).max(3_600).default(30),
+    jwksCacheMaxAgeSeconds: z.number().int().min(1).max(86_400).default(600),
+  })
+  .strict()
+  .superRefine((issuer, ctx) => {
+    const sources = [issuer.jwksUri, issuer.jwksFile, issuer.hmacSecretEnv].filter((v) => v !== undefined).length;
+    if (sources !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of jwksUri, jwksFile, hmacSecretEnv' });
+    const hmac = (issuer.algorithms ?? []).filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
+    if (issuer.hmacSecretEnv === undefined && hmac.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'HMAC algorithms are only allowed with hmacSecretEnv' });
+    }
+    if (issuer.hmacSecretEnv !== undefined && (issuer.algorithms ?? []).some((a) => !(HMAC_ALGORITHMS as readonly string[]).includes(a))) {
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'an HMAC issuer may only list HS256, HS384 or HS512' });
+    }
+  });
+
+export const BuiltinIssuerSchema = z
+  .object({
+    /** The `iss` of tokens the gateway issues with its own key (`mcp-warden token issue`). */
+    issuer: z.string().min(1).max(500).default('urn:mcp-warden:builtin'),
+    /** Default lifetime of issued tokens. */
+    defaultTtlSeconds: z.number().int().min(10).max(86_400).default(900),
   })
   .strict();
 
@@ -105,11 +154,61 @@ export const AuthSchema = z.discriminatedUnion('mode', [
       subject: z.string().min(1).max(200).default('local-dev'),
     })
     .strict(),
+  z
+    .object({
+      /** Every request carries a signed JWT from a trusted issuer. */
+      mode: z.literal('jwt'),
+      /** This gateway's canonical resource URI: tokens must name it in `aud`. Default: http://<host>:<port>/mcp. */
+      resource: z.string().url().optional(),
+      builtin: BuiltinIssuerSchema.optional(),
+      issuers: z.array(IssuerSchema).default([]),
+      clockSkewSeconds: z.number().int().min(0).max(60).default(60),
+      /** Tokens whose `exp - iat` is longer are refused: short-lived credentials are the point. */
+      maxTokenLifetimeSeconds: z.number().int().min(60).max(7 * 86_400).default(3_600),
+      /** Scopes every request must carry (403 insufficient_scope otherwise). */
+      requiredScopes: z.array(z.string().min(1)).default([]),
+    })
+    .strict()
+    .superRefine((auth, ctx) => {
+      if (!auth.builtin && auth.issuers.length === 0) ctx.addIssue({ code: 'custom', message: 'needs "builtin" or at least one entry in "issuers"' });
+      const names = auth.issuers.map((i) => i.issuer);
+      if (auth.builtin) names.push(auth.builtin.issuer);
+      const dupe = names.find((n, i) => names.indexOf(n) !== i);
+      if (dupe) ctx.addIssue({ code: 'custom', path: ['issuers'], message: `issuer ${dupe} is listed twice` });
+    }),
 ]);
 
 export const LoggingSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export const AuditSchema = z
+  .object({
+    /** `process-crash`: synchronous=NORMAL, nothing committed is lost when the gateway dies; `power-loss`: FULL, an fsync per commit. */
+    durability: z.enum(['process-crash', 'power-loss']).default('process-crash'),
+    /** Store each call's (scrubbed, size-capped) result, not only its size and digest. */
+    captureResults: z.boolean().default(false),
+    /** Arguments (after scrubbing) larger than this are stored truncated, with a marker; the digest covers them whole. */
+    maxArgumentBytes: z.number().int().min(256).max(1_048_576).default(16_384),
+    /** Cap for stored results when captureResults is on. */
+    maxResultBytes: z.number().int().min(256).max(1_048_576).default(16_384),
+    /** Sign a checkpoint every this many entries (and at start and shutdown). */
+    checkpointEvery: z.number().int().min(1).max(1_000_000).default(1_000),
+    /** How long a write waits for another process holding the database before the call is refused. */
+    busyTimeoutMs: z.number().int().min(0).max(60_000).default(5_000),
+    /** A size quota for the audit database; when reached, calls are refused (outcomes keep a small reserve). */
+    maxDatabaseBytes: z.number().int().min(65_536).optional(),
+  })
+  .strict();
+
+export const PolicyConfigSchema = z
+  .object({
+    /** Policy files (YAML or JSON), relative to the config file; together they are one policy. */
+    files: z.array(z.string().min(1)).min(1),
+    /** Reload the files when they change (a bad file keeps the last good policy in force). */
+    watch: z.boolean().default(true),
   })
   .strict();
 
@@ -121,6 +220,8 @@ export const ConfigSchema = z
     gateway: GatewaySchema.default(GatewaySchema.parse({})),
     auth: AuthSchema.optional(),
     logging: LoggingSchema.default(LoggingSchema.parse({})),
+    audit: AuditSchema.default(AuditSchema.parse({})),
+    policy: PolicyConfigSchema.optional(),
     servers: z.record(z.string().regex(SERVER_ID_PATTERN, 'server ids must match ^[a-z0-9][a-z0-9-]{0,31}$'), ServerSchema),
   })
   .strict();
@@ -132,3 +233,7 @@ export type HttpServerConfig = z.infer<typeof HttpServerSchema>;
 export type SseServerConfig = z.infer<typeof SseServerSchema>;
 export type GatewayConfig = z.infer<typeof GatewaySchema>;
 export type AuthConfig = z.infer<typeof AuthSchema>;
+export type AuditConfig = z.infer<typeof AuditSchema>;
+export type PolicyConfig = z.infer<typeof PolicyConfigSchema>;
+export type JwtAuthConfig = Extract<AuthConfig, { mode: 'jwt' }>;
+export type IssuerConfig = z.infer<typeof IssuerSchema>;

@@ -3,6 +3,8 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ErrorCode,
+  McpError,
   ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
   ProgressNotificationSchema,
@@ -36,6 +38,9 @@ export interface Catalog {
 }
 
 const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [], templates: [] };
+
+/** How long a server has to answer the ping sent after a transport error before it is declared gone. */
+const PROBE_TIMEOUT_MS = 5_000;
 
 /** Who a connection reports to: the agent session that owns it, or every session using a shared one. */
 export interface ConnectionListener {
@@ -75,6 +80,7 @@ export class DownstreamConnection {
   private catalogValue: Catalog = EMPTY_CATALOG;
   private lastError: string | undefined;
   private logLevel: LoggingLevel | undefined;
+  private probing: Client | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -270,7 +276,10 @@ export class DownstreamConnection {
     });
     client.onerror = (error) => {
       if (this.isClosed() || this.client !== client) this.log.debug({ err: describe(error) }, 'downstream error while closing');
-      else this.log.warn({ err: describe(error) }, 'downstream protocol error; message dropped');
+      else {
+        this.log.warn({ err: describe(error) }, 'downstream protocol error; message dropped');
+        this.probe(client);
+      }
     };
 
     const caps = this.options.capabilities;
@@ -282,6 +291,29 @@ export class DownstreamConnection {
     if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, relay('sampling/createMessage') as never);
     if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, relay('elicitation/create') as never);
     if (caps.roots) client.setRequestHandler(ListRootsRequestSchema, relay('roots/list') as never);
+  }
+
+  /**
+   * After a transport error, asks the server whether it is still there. An HTTP server that died or
+   * restarted never says so (no close event; a cut response stream is not resumed), so without this its
+   * calls in flight would hang until their deadline and later calls would hit a dead session. A server
+   * that does not answer is closed here: calls in flight fail at once (never replayed), and the close
+   * schedules the restart.
+   */
+  private probe(client: Client): void {
+    if (this.probing === client) return;
+    this.probing = client;
+    const done = () => {
+      if (this.probing === client) this.probing = undefined;
+    };
+    client.ping({ timeout: PROBE_TIMEOUT_MS }).then(done, (error: unknown) => {
+      done();
+      // Any JSON-RPC answer, even "method not found", means the session is alive.
+      const alive = error instanceof McpError && error.code !== ErrorCode.ConnectionClosed && error.code !== ErrorCode.RequestTimeout;
+      if (alive || this.client !== client || this.isClosed()) return;
+      this.log.warn({ err: describe(error) }, 'downstream did not answer after a transport error; reconnecting');
+      void client.close().catch(() => undefined);
+    });
   }
 
   /** Log messages go to the agent whose call is in flight, or to the owning session. */

@@ -35,6 +35,9 @@ import type { Pipeline } from '../pipeline/orchestrator.js';
 import { aggregate, routeResource, type Aggregate } from './catalog.js';
 import { decodeCursor, page } from './cursor.js';
 import { AgentRequestLink } from './relay-link.js';
+import { relayRecorder } from './relay-record.js';
+import { TASK_SERVER } from '../tasks/names.js';
+import type { SessionTasks } from '../tasks/session.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -48,12 +51,14 @@ export interface SessionHost {
   /** The connection this session uses for a server: its own, or the shared pool's. */
   connectionFor(session: AgentSession, serverId: string): DownstreamConnection;
   releaseConnections(session: AgentSession): Promise<void>;
+  /** Policy and tasks, when a policy is configured: the session's task state and the task meta-tools. */
+  readonly governance?: { sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks };
 }
 
 export interface SessionOptions {
   ingress: Ingress;
   /** The principal of the request being handled: from the verified credential on each HTTP request. */
-  principalOf: (extra: Extra) => Principal | undefined;
+  principalOf: (extra: Extra) => Principal | undefined | Promise<Principal | undefined>;
 }
 
 const VERSION = '0.1.0';
@@ -67,9 +72,12 @@ export class AgentSession implements ConnectionListener {
   readonly id = randomUUID();
   sessionId: string | undefined;
   private view: Aggregate | undefined;
+  private readonly tasks: SessionTasks | undefined;
   private readonly subscriptions = new Set<string>();
   private closed = false;
   private readonly log: Logger;
+  /** For recording server→client requests that arrive between calls. */
+  private lastPrincipal: Principal | undefined;
 
   constructor(
     private readonly host: SessionHost,
@@ -89,6 +97,7 @@ export class AgentSession implements ConnectionListener {
       },
     );
     this.server.onerror = (error) => this.log.warn({ err: error.message }, 'agent protocol error');
+    this.tasks = host.governance?.sessionTasks(() => this.sessionId ?? this.id, () => this.permissionsChanged());
     this.register();
   }
 
@@ -112,6 +121,16 @@ export class AgentSession implements ConnectionListener {
     }
   }
 
+  /** Policy, task or revocation state changed: the agent is told about each list whose visible items changed. */
+  permissionsChanged(): void {
+    if (this.closed || !this.clientCapabilities || !this.view || !this.tasks) return;
+    for (const kind of this.tasks.changedKinds(this.view, Date.now())) {
+      const send =
+        kind === 'tools' ? this.server.sendToolListChanged() : kind === 'prompts' ? this.server.sendPromptListChanged() : this.server.sendResourceListChanged();
+      send.catch(() => undefined);
+    }
+  }
+
   downstreamNotification(_serverId: string, notification: ServerNotification): void {
     if (this.closed) return;
     if (notification.method === 'notifications/resources/updated') {
@@ -123,6 +142,7 @@ export class AgentSession implements ConnectionListener {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.tasks?.close(Date.now());
     await this.host.releaseConnections(this);
     await this.server.close().catch(() => undefined);
   }
@@ -132,7 +152,7 @@ export class AgentSession implements ConnectionListener {
   private register(): void {
     const s = this.server;
     s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
-      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item })), 'tools'),
+      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...(this.tasks?.listEntries() ?? []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item }))], 'tools'),
     );
     s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
       this.list(extra, 'prompts/list', req.params?.cursor, (v) => [...v.prompts.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item })), 'prompts'),
@@ -145,6 +165,7 @@ export class AgentSession implements ConnectionListener {
     );
 
     s.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+      if (this.tasks?.handles(req.params.name)) return this.taskTool(extra, req.params.name, req.params.arguments ?? {});
       const view = await this.currentView();
       const route = view.tools.get(req.params.name);
       if (!route) return this.refuse(extra, 'tools/call', req.params.name, { kind: 'unknown_tool', name: req.params.name, reason: 'no such tool' });
@@ -233,9 +254,10 @@ export class AgentSession implements ConnectionListener {
   ): Promise<Record<string, unknown>> {
     const offset = decodeCursor(method, cursor);
     if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
-    const principal = this.principal(extra);
+    const principal = await this.principal(extra);
     const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, principal, method };
     const visible = this.host.pipeline.filterList(ctx, pick(await this.currentView()));
+    this.tasks?.listed(method, visible);
     const { items, nextCursor } = page(visible, offset, this.host.listPageSize, method);
     return nextCursor === undefined ? { [key]: items } : { [key]: items, nextCursor };
   }
@@ -250,11 +272,11 @@ export class AgentSession implements ConnectionListener {
     schema: z.ZodType<T>,
     params: (injection: { arguments: Readonly<Record<string, unknown>> }) => Record<string, unknown>,
   ): Promise<T> {
-    const ctx = this.context(extra, method, serverId, target, downstreamTarget, args);
+    const ctx = await this.context(extra, method, serverId, target, downstreamTarget, args);
     const server = this.host.servers().find((s) => s.id === serverId);
     const connection = this.host.connectionFor(this, serverId);
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
-    const link = new AgentRequestLink(this.server, extra.requestId, agentToken);
+    const link = new AgentRequestLink(this.server, extra.requestId, agentToken, relayRecorder(() => this.relayOrigin(serverId, ctx)));
     const outcome = await this.host.pipeline.call(ctx, (injection) =>
       connection.request({
         method,
@@ -269,21 +291,30 @@ export class AgentSession implements ConnectionListener {
     return outcome.value;
   }
 
+  /** The task meta-tools run in the gateway, through the same pipeline (decision, record) as any call. */
+  private async taskTool(extra: Extra, name: string, args: Record<string, unknown>) {
+    const ctx = await this.context(extra, 'tools/call', TASK_SERVER, name, name, args);
+    const view = await this.currentView();
+    const outcome = await this.host.pipeline.call(ctx, async () => this.tasks!.run(name, args, view, Date.now()));
+    if (!outcome.ok) throw denialToWire(outcome.denial);
+    return outcome.value;
+  }
+
   /** Records a request refused before any server was chosen (unknown name), then answers it. */
   private async refuse(extra: Extra, method: CallMethod, target: string, denial: Denial): Promise<never> {
-    const ctx = this.context(extra, method, '', target, target, undefined);
+    const ctx = await this.context(extra, method, '', target, target, undefined);
     await this.host.pipeline.refuse(ctx, denial);
     throw denialToWire(denial);
   }
 
-  private context(
+  private async context(
     extra: Extra,
     method: CallMethod,
     server: string,
     target: string,
     downstreamTarget: string,
     args: Record<string, unknown> | undefined,
-  ): CallContext {
+  ): Promise<CallContext> {
     const clientInfo = this.clientInfo;
     return {
       requestId: randomUUID(),
@@ -291,7 +322,7 @@ export class AgentSession implements ConnectionListener {
       sessionId: this.sessionId,
       jsonrpcId: extra.requestId,
       traceId: traceIdOf(extra._meta) ?? randomBytes(16).toString('hex'),
-      principal: this.principal(extra),
+      principal: await this.principal(extra),
       ...(clientInfo && { clientInfo: { name: clientInfo.name, version: clientInfo.version } }),
       method,
       server,
@@ -299,13 +330,37 @@ export class AgentSession implements ConnectionListener {
       downstreamTarget,
       ...(args && { arguments: args }),
       startedAt: Date.now(),
+      signal: extra.signal,
     };
   }
 
-  private principal(extra: Extra): Principal {
-    const principal = this.options.principalOf(extra);
-    if (!principal) throw new WireError(ErrorCode.InvalidRequest, 'Authentication required');
-    return principal;
+  /** Where server→client requests that arrive between calls go: the session, recorded like any relay. */
+  fallbackLink(serverId: string): AgentRequestLink {
+    return new AgentRequestLink(this.server, undefined, undefined, relayRecorder(() => this.relayOrigin(serverId, undefined)));
+  }
+
+  private relayOrigin(server: string, parent: CallContext | undefined) {
+    const info = this.clientInfo;
+    const clientInfo = info && { name: info.name, version: info.version };
+    return { pipeline: this.host.pipeline, ingress: this.options.ingress, sessionId: this.sessionId, clientInfo, server, parent, principal: this.lastPrincipal };
+  }
+
+  /** The verified caller of this request; an ingress may throw a WireError that says why there is none. */
+  private async principal(extra: Extra): Promise<Principal> {
+    let principal: Principal | undefined;
+    try {
+      principal = await this.options.principalOf(extra);
+    } catch (error) {
+      this.host.pipeline.authFailure({ ingress: this.options.ingress, session: this.sessionId, reason: error instanceof Error ? error.message : 'no credential' });
+      throw error;
+    }
+    if (!principal) {
+      this.host.pipeline.authFailure({ ingress: this.options.ingress, session: this.sessionId, reason: 'no credential' });
+      throw new WireError(ErrorCode.InvalidRequest, 'Authentication required');
+    }
+    const effective = this.tasks ? this.tasks.effective(principal, Date.now()) : principal;
+    this.lastPrincipal = effective;
+    return effective;
   }
 }
 

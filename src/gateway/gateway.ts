@@ -8,9 +8,9 @@ import { WardenError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { Pipeline } from '../pipeline/orchestrator.js';
 import type { Stages } from '../pipeline/stages.js';
+import type { Governance } from '../policy/governance.js';
 import { AgentSession, type SessionHost, type SessionOptions } from './agent-session.js';
 import { aggregate } from './catalog.js';
-import { AgentRequestLink } from './relay-link.js';
 
 const CONNECT_TIMEOUT_MS = 20_000;
 
@@ -48,6 +48,8 @@ export class Gateway implements SessionHost {
     readonly loaded: LoadedConfig,
     readonly logger: Logger,
     stages: Stages,
+    /** Policy and tasks, when a policy is configured (its authorizer is the one in `stages`). */
+    readonly governance?: Governance,
   ) {
     this.pipeline = new Pipeline(stages, logger);
     this.listPageSize = loaded.config.gateway.listPageSize;
@@ -112,6 +114,11 @@ export class Gateway implements SessionHost {
     return session;
   }
 
+  /** A policy reload or a revocation: every session re-checks what it shows and sends list_changed where it differs. */
+  permissionsChanged(): void {
+    for (const session of this.sessions.keys()) session.permissionsChanged();
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -152,7 +159,7 @@ export class Gateway implements SessionHost {
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       makeTransport: () =>
         createClientTransport(entry.id, entry.spec, this.loaded.baseDir, this.logger, entry.launched ? { url: entry.launched.url, headers: launchHeaders(entry) } : {}),
-      ...(session && { fallbackLink: new AgentRequestLink(session.server, undefined, undefined) }),
+      ...(session && { fallbackLink: session.fallbackLink(entry.id) }),
     });
     if (session) connection.addListener(session);
     else connection.addListener(this.sharedListener);
@@ -192,6 +199,7 @@ export class Gateway implements SessionHost {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.sessions.keys()].map((session) => session.close()));
+    this.governance?.close();
     await Promise.all(this.entries.map((entry) => entry.shared?.close()));
     await Promise.all(this.entries.map((entry) => entry.launched?.stop()));
   }

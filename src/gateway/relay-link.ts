@@ -35,6 +35,8 @@ export class AgentRequestLink implements RelayLink {
     private readonly server: Server,
     private readonly relatedRequestId: RequestId | undefined,
     private readonly agentProgressToken: string | number | undefined,
+    /** Wraps each server→client request so it is recorded (intent before, outcome after) by the pipeline. */
+    private readonly record?: (request: { method: string; params?: unknown }, send: () => Promise<unknown>) => Promise<unknown>,
   ) {
     this.outboundProgressToken = agentProgressToken === undefined ? undefined : `warden-${process.pid}-${++outboundCounter}`;
   }
@@ -59,11 +61,13 @@ export class AgentRequestLink implements RelayLink {
   relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<unknown> {
     const schema = RESULT_SCHEMAS[request.method as keyof typeof RESULT_SCHEMAS];
     if (!schema) return Promise.reject(new Error(`${request.method} is not relayed`));
-    return this.server.request(request as never, schema, {
-      signal,
-      timeout: RELAY_TIMEOUT_MS,
-      ...(this.relatedRequestId !== undefined && { relatedRequestId: this.relatedRequestId }),
-    });
+    const send = () =>
+      this.server.request(request as never, schema, {
+        signal,
+        timeout: RELAY_TIMEOUT_MS,
+        ...(this.relatedRequestId !== undefined && { relatedRequestId: this.relatedRequestId }),
+      });
+    return this.record ? this.record(request, send) : send();
   }
 
   async flush(): Promise<void> {

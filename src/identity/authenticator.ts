@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { localPrincipal, type Principal } from './principal.js';
+import type { TokenVerifier } from './verify.js';
 
 export type AuthResult =
   | { ok: true; principal: Principal }
@@ -7,7 +9,7 @@ export type AuthResult =
 /** Turns the credential a request carries into a verified principal. Never trusts caller-asserted identity. */
 export interface RequestAuthenticator {
   readonly mode: string;
-  authenticate(credential: { authorization?: string | undefined }): Promise<AuthResult>;
+  authenticate(credential: { authorization?: string | undefined; metadataUrl?: string }): Promise<AuthResult>;
 }
 
 /**
@@ -24,5 +26,73 @@ export class LocalAuthenticator implements RequestAuthenticator {
 
   async authenticate(): Promise<AuthResult> {
     return { ok: true, principal: this.principal };
+  }
+}
+
+const CACHE_LIMIT = 1024;
+
+/**
+ * `Authorization: Bearer <JWT>` on every request, verified by the TokenVerifier. Answers follow RFC 6750
+ * and RFC 9728: 401 with `resource_metadata`, 403 `insufficient_scope`, 503 when keys cannot be had.
+ * Error text never carries token contents or library internals.
+ */
+export class JwtAuthenticator implements RequestAuthenticator {
+  readonly mode = 'jwt';
+  /** Verified tokens by digest, until they expire: verification runs once per token, not per request. */
+  private readonly cache = new Map<string, Principal>();
+
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly requiredScopes: readonly string[],
+    private readonly onFailure: (reason: string) => void = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async authenticate(credential: { authorization?: string | undefined; metadataUrl?: string }): Promise<AuthResult> {
+    const challenge = (extra: string) =>
+      `Bearer realm="mcp-warden"${credential.metadataUrl ? `, resource_metadata="${credential.metadataUrl}"` : ''}${extra}`;
+    const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(credential.authorization ?? '');
+    if (!match) {
+      this.onFailure(credential.authorization ? 'malformed Authorization header' : 'no credential');
+      return { ok: false, status: 401, message: 'Authentication required: send Authorization: Bearer <token>', headers: { 'www-authenticate': challenge('') } };
+    }
+    const token = match[1]!;
+    const principal = await this.principalFor(token);
+    if (!principal.ok) {
+      this.onFailure(principal.reason);
+      if (principal.kind === 'unavailable') {
+        return { ok: false, status: 503, message: 'Token keys are unavailable; try again later', headers: { 'retry-after': '5' } };
+      }
+      return {
+        ok: false,
+        status: 401,
+        message: 'Invalid or expired token',
+        headers: { 'www-authenticate': challenge(', error="invalid_token", error_description="The access token is invalid or expired"') },
+      };
+    }
+    const missing = this.requiredScopes.filter((scope) => !principal.principal.scopes.includes(scope));
+    if (missing.length > 0) {
+      this.onFailure(`missing scope ${missing.join(' ')}`);
+      return {
+        ok: false,
+        status: 403,
+        message: 'Insufficient scope',
+        headers: { 'www-authenticate': challenge(`, error="insufficient_scope", scope="${this.requiredScopes.join(' ')}"`) },
+      };
+    }
+    return { ok: true, principal: principal.principal };
+  }
+
+  private async principalFor(token: string) {
+    const key = createHash('sha256').update(token).digest('base64url');
+    const cached = this.cache.get(key);
+    if (cached && (cached.expiresAt === undefined || cached.expiresAt > this.now())) return { ok: true as const, principal: cached };
+    if (cached) this.cache.delete(key);
+    const result = await this.verifier.verify(token);
+    if (result.ok) {
+      if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(key, result.principal);
+    }
+    return result;
   }
 }

@@ -5,6 +5,10 @@ export interface TaskRef {
   id: string;
   purpose?: string;
   grants?: readonly string[];
+  /** Epoch milliseconds; a task declared in-band (`warden__begin_task`) has its own lifetime. */
+  expiresAt?: number;
+  /** Where the task came from: the token's `task` claim, or declared in-band by the session. */
+  source?: 'token' | 'session';
 }
 
 /**
@@ -22,8 +26,14 @@ export interface Principal {
   tokenId?: string;
   /** Epoch milliseconds. */
   expiresAt?: number;
+  /** Epoch milliseconds (`iat`): `mcp-warden agent revoke` refuses tokens issued up to the revocation. */
+  issuedAt?: number;
   scopes: readonly string[];
+  /** Top-level string (or string-array) claims not otherwise mapped, for policy agent matchers. */
+  claims?: Readonly<Record<string, string | readonly string[]>>;
   authMethod: AuthMethod;
+  /** Set by the task registry when the agent or its token's task has been revoked: every request is refused. */
+  revoked?: string;
 }
 
 /** Identity of a principal for binding sessions and keying caches: issuer, subject and tenant together. */

@@ -49,27 +49,42 @@ export function checkHostAndOrigin(req: IncomingMessage, policy: OriginPolicy): 
 }
 
 export class BodyTooLarge extends Error {}
+export class BodyTimeout extends Error {}
 
-/** Reads a request body up to `limit` bytes; past that it stops reading and rejects. */
-export function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** How long a client may take to send a request body once its headers arrived (slow-body attacks). */
+export const BODY_DEADLINE_MS = 30_000;
+
+/** Reads a request body up to `limit` bytes within `deadlineMs`; past either it stops reading and rejects. */
+export function readBody(req: IncomingMessage, limit: number, deadlineMs = BODY_DEADLINE_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       reject(new BodyTooLarge());
       return;
     }
+    const timer = setTimeout(() => {
+      reject(new BodyTimeout());
+      req.destroy();
+    }, deadlineMs);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        clearTimeout(timer);
         reject(new BodyTooLarge());
         req.pause();
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }

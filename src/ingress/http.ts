@@ -3,17 +3,19 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, isInitializeRequest, JSONRPCMessageSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { AgentSession } from '../gateway/agent-session.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { RequestAuthenticator } from '../identity/authenticator.js';
 import { principalKey, type Principal } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
-import { BodyTooLarge, buildOriginPolicy, checkHostAndOrigin, readBody, sendRpcError, type OriginPolicy } from './http-guards.js';
+import { BodyTimeout, BodyTooLarge, buildOriginPolicy, checkHostAndOrigin, readBody, sendRpcError, type OriginPolicy } from './http-guards.js';
 import { allowsBatch, exceedsJsonDepth } from './json-limits.js';
 
 export const MCP_PATH = '/mcp';
+const METADATA_PATH = '/.well-known/oauth-protected-resource';
+const JWKS_PATH = '/.well-known/jwks.json';
 
 interface HttpSession {
   session: AgentSession;
@@ -21,6 +23,8 @@ interface HttpSession {
   owner: string;
   lastSeen: number;
   active: number;
+  /** The version initialize negotiated; a later header cannot claim an older one to get batching back. */
+  protocolVersion: string;
 }
 
 export interface HttpIngress {
@@ -35,6 +39,14 @@ export interface HttpIngressOptions {
   port: number;
   authenticator: RequestAuthenticator;
   logger: Logger;
+  /** With token verification: what the metadata endpoints publish. */
+  identity?: {
+    resource: string;
+    issuers: readonly string[];
+    scopes: readonly string[];
+    /** The built-in issuer's public keys, served at /.well-known/jwks.json. */
+    jwks?: () => unknown;
+  };
 }
 
 /** Query parameters that would carry a credential; such requests are refused outright. */
@@ -68,10 +80,11 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
     if (url.pathname === '/healthz' && req.method === 'GET') {
       const health = gateway.health();
-      res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(health));
       return;
     }
+    if (req.method === 'GET' && serveWellKnown(url.pathname, req, res)) return;
     if (url.pathname !== MCP_PATH) {
       sendRpcError(res, 404, -32000, 'Not found');
       return;
@@ -80,7 +93,10 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Credentials in the query string are refused; send an Authorization header');
       return;
     }
-    const auth = await authenticator.authenticate({ authorization: req.headers.authorization });
+    const auth = await authenticator.authenticate({
+      authorization: req.headers.authorization,
+      metadataUrl: `http://${req.headers.host}${METADATA_PATH}${MCP_PATH}`,
+    });
     if (!auth.ok) {
       sendRpcError(res, auth.status, -32000, auth.message, auth.headers);
       return;
@@ -97,13 +113,41 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     sendRpcError(res, 405, -32000, 'Method not allowed', { allow: 'GET, POST, DELETE' });
   }
 
+  /** RFC 9728 metadata (plain and path-suffixed) and the built-in issuer's JWKS; no credential needed. */
+  function serveWellKnown(path: string, req: IncomingMessage, res: ServerResponse): boolean {
+    const identity = options.identity;
+    if (!identity) return false;
+    let body: unknown;
+    if (path === METADATA_PATH || path === `${METADATA_PATH}${MCP_PATH}`) {
+      body = {
+        resource: identity.resource,
+        authorization_servers: identity.issuers,
+        bearer_methods_supported: ['header'],
+        ...(identity.scopes.length > 0 && { scopes_supported: identity.scopes }),
+        ...(identity.jwks && { jwks_uri: `http://${req.headers.host}${JWKS_PATH}` }),
+        resource_name: 'mcp-warden',
+      };
+    } else if (path === JWKS_PATH && identity.jwks) {
+      body = identity.jwks();
+    } else {
+      return false;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' });
+    res.end(JSON.stringify(body));
+    return true;
+  }
+
   async function post(req: IncomingMessage, res: ServerResponse, principal: Principal, sessionId: string | undefined): Promise<void> {
     let text: string;
     try {
-      text = await readBody(req, settings.maxBodyBytes);
+      text = await readBody(req, settings.maxBodyBytes, settings.bodyTimeoutMs);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         sendRpcError(res, 413, ErrorCode.InvalidRequest, `Request body larger than ${settings.maxBodyBytes} bytes`, { connection: 'close' });
+        return;
+      }
+      if (error instanceof BodyTimeout) {
+        logger.warn({ limitMs: settings.bodyTimeoutMs }, 'request body not received in time; connection closed');
         return;
       }
       throw error;
@@ -121,12 +165,18 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     }
     if (Array.isArray(body)) {
       const version = headerValue(req.headers['mcp-protocol-version']);
-      if (!sessionId || !allowsBatch(version) || body.length === 0 || body.some((m) => isInitializeRequest(m))) {
+      const negotiated = sessionId === undefined ? undefined : sessions.get(sessionId)?.protocolVersion;
+      if (!sessionId || !allowsBatch(version) || !allowsBatch(negotiated) || body.length === 0 || body.some((m) => isInitializeRequest(m))) {
         sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Batch requests are not supported by this protocol version');
         return;
       }
     } else if (body === null || typeof body !== 'object') {
       sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: expected a JSON-RPC message object');
+      return;
+    }
+    // Checked here so a well-formed non-JSON-RPC body gets -32600 (the SDK transport would say -32700).
+    if (!(Array.isArray(body) ? body : [body]).every((message) => JSONRPCMessageSchema.safeParse(message).success)) {
+      sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 message');
       return;
     }
 
@@ -151,7 +201,9 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       ingress: 'http',
       principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
     });
-    const entry: HttpSession = { session, transport: undefined as never, owner: principalKey(principal), lastSeen: Date.now(), active: 0 };
+    const requested = (body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion;
+    const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+    const entry: HttpSession = { session, transport: undefined as never, owner: principalKey(principal), lastSeen: Date.now(), active: 0, protocolVersion };
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomBytes(32).toString('base64url'),
       onsessioninitialized: (id) => {

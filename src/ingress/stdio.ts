@@ -12,7 +12,7 @@ export interface StdioIngress {
  * One agent session over this process's stdin/stdout (how Claude Desktop and similar hosts run servers).
  * stdout carries only protocol messages; everything else goes to stderr.
  */
-export async function startStdioIngress(gateway: Gateway, principalOf: () => Principal | undefined): Promise<StdioIngress> {
+export async function startStdioIngress(gateway: Gateway, principalOf: () => Promise<Principal | undefined>): Promise<StdioIngress> {
   const session = gateway.createSession({ ingress: 'stdio', principalOf: () => principalOf() });
   const transport = new StdioServerTransport(process.stdin, process.stdout);
   let markClosed: () => void = () => undefined;

@@ -37,6 +37,30 @@ export interface CallContext {
   downstreamTarget: string;
   arguments?: Record<string, unknown>;
   startedAt: number;
+  /** The agent's cancellation of this request. */
+  signal?: AbortSignal;
+  /** SHA-256 of the tool's pinned definition, once pinning knows it (for the record). */
+  toolHash?: string;
+}
+
+/** Requests a downstream sends towards the agent: each is recorded like a call. */
+export type RelayMethod = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
+
+/** A downstream's request towards the agent, during one of the agent's calls (`parent`) or between calls. */
+export interface RelayContext {
+  requestId: string;
+  ingress: Ingress;
+  sessionId?: string;
+  traceId: string;
+  /** The caller the request is on behalf of; unknown only before the session's first request. */
+  principal?: Principal;
+  clientInfo?: ClientInfo;
+  method: RelayMethod;
+  /** The downstream server asking. */
+  server: string;
+  parent?: CallContext;
+  params: Record<string, unknown>;
+  startedAt: number;
 }
 
 export interface ListContext {

@@ -8,7 +8,7 @@ export type Denial =
   | { kind: 'unknown_resource'; uri: string; reason: string }
   | { kind: 'forbidden'; reason: string }
   | { kind: 'approval_required'; reason: string }
-  | { kind: 'rate_limited'; reason: string }
+  | { kind: 'rate_limited'; retryAfterSeconds: number; reason: string }
   | { kind: 'audit_unavailable'; reason: string }
   | { kind: 'secret_unavailable'; secret: string; reason: string }
   | { kind: 'invalid_params'; message: string; reason: string }
@@ -61,7 +61,7 @@ export function denialToWire(denial: Denial): WireError {
     case 'approval_required':
       return new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
     case 'rate_limited':
-      return new WireError(ErrorCode.InvalidRequest, 'Rate limit exceeded; retry later');
+      return new WireError(ErrorCode.InvalidRequest, `Rate limit exceeded; retry in ${denial.retryAfterSeconds} s`, { retryAfterSeconds: denial.retryAfterSeconds });
     case 'audit_unavailable':
       return new WireError(ErrorCode.InternalError, 'Audit log unavailable: the call was refused and nothing was forwarded');
     case 'secret_unavailable':

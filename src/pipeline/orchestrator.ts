@@ -1,7 +1,7 @@
 import type { Logger } from '../observe/logger.js';
-import type { CallContext, ListContext } from './context.js';
-import { deny, ok, type Denial, type Outcome } from './denial.js';
-import type { CallStatus, Decision, Injection, Stages } from './stages.js';
+import type { CallContext, ListContext, RelayContext } from './context.js';
+import { deny, denialToWire, ok, type Denial, type Outcome } from './denial.js';
+import type { CallRecordOutcome, CallStatus, Decision, Injection, Stages } from './stages.js';
 
 export interface ListEntry<T> {
   server: string;
@@ -49,14 +49,14 @@ export class Pipeline {
 
     if (decision.effect === 'deny') {
       const denial: Denial = authenticated.ok ? denialFor(ctx, decision) : authenticated.denial;
-      await this.finish(ctx, 'denied', denial);
+      await this.finish(ctx, statusOf(denial), denial);
       log.info({ rule: decision.rule }, 'call denied');
       return deny(denial);
     }
 
     const injected = await this.stages.secrets.inject(ctx);
     if (!injected.ok) {
-      await this.finish(ctx, 'denied', injected.denial);
+      await this.finish(ctx, statusOf(injected.denial), injected.denial);
       return injected as Outcome<never>;
     }
 
@@ -64,18 +64,42 @@ export class Pipeline {
     try {
       result = await forward(injected.value);
     } catch (error) {
-      // Unexpected: recorded, then surfaced as an internal error by the caller's single catch.
-      await this.finish(ctx, 'error', undefined, 'internal error');
+      // Unexpected (or the agent cancelled): recorded, then surfaced by the caller's single catch.
+      const cancelled = ctx.signal?.aborted === true;
+      await this.finish(ctx, cancelled ? 'cancelled' : 'downstream_failed', undefined, cancelled ? 'cancelled by the agent' : 'internal error', injected.value);
       throw error;
     }
 
     if (!result.ok) {
-      await this.finish(ctx, statusOf(result.denial), result.denial);
+      await this.finish(ctx, statusOf(result.denial), result.denial, undefined, injected.value);
       return result;
     }
     const scrubbed = this.stages.scrubber.scrubResult(result.value, injected.value);
-    await this.finish(ctx, isToolError(scrubbed) ? 'tool_error' : 'ok');
+    await this.finish(ctx, isToolError(scrubbed) ? 'tool_error' : 'ok', undefined, undefined, injected.value, scrubbed);
     return ok(scrubbed);
+  }
+
+  /**
+   * A request a downstream sends towards the agent (sampling, elicitation, roots): recorded like a call,
+   * intent first, so an investigator sees what a server asked the agent's model or user for. If the
+   * intent cannot be written the request is refused and the agent never sees it.
+   */
+  async relay<R>(ctx: RelayContext, run: () => Promise<R>): Promise<R> {
+    const intent = await this.stages.audit.intent(ctx, RELAY_DECISION);
+    if (!intent.ok) {
+      this.logger.error({ reqId: ctx.requestId, method: ctx.method, server: ctx.server }, 'audit intent could not be written; relay refused');
+      throw denialToWire(intent.denial);
+    }
+    let result: R;
+    try {
+      result = await run();
+    } catch (error) {
+      const timeout = /timed? ?out/i.test(error instanceof Error ? error.message : '');
+      await this.finish(ctx, timeout ? 'timeout' : 'rejected', undefined, error instanceof Error ? error.message : 'relay failed');
+      throw error;
+    }
+    await this.finish(ctx, 'ok', undefined, undefined, undefined, result);
+    return result;
   }
 
   /**
@@ -86,6 +110,11 @@ export class Pipeline {
     const decision: Decision = { effect: 'deny', rule: 'routing', reason: denial.reason };
     const intent = await this.stages.audit.intent(ctx, decision);
     if (intent.ok) await this.finish(ctx, 'denied', denial);
+  }
+
+  /** A request refused because no valid credential came with it (an expired stdio token, none at all): recorded. */
+  authFailure(details: { ingress: string; session: string | undefined; reason: string }): void {
+    void this.stages.audit.event({ type: 'auth.failure', data: details });
   }
 
   /** Runs the authorize step over a merged list: the agent only sees what it may use. */
@@ -102,14 +131,24 @@ export class Pipeline {
         if (decision.effect === 'allow') shown.push(entry.item);
       }
     }
-    this.stages.audit.listed(ctx, shown.length, entries.length - shown.length);
+    this.stages.audit.listed(ctx, { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
     return shown;
   }
 
-  private async finish(ctx: CallContext, status: CallStatus, denial?: Denial, error?: string): Promise<void> {
+  private async finish(
+    ctx: CallContext | RelayContext,
+    status: CallStatus,
+    denial?: Denial,
+    error?: string,
+    injection?: Injection,
+    result?: unknown,
+  ): Promise<void> {
     const durationMs = this.stages.now() - ctx.startedAt;
+    const outcome: CallRecordOutcome = { status, durationMs, ...(denial && { denial }), ...(error && { error }) };
+    if (injection && injection.used.length > 0) outcome.secrets = injection.used;
+    if (result !== undefined) outcome.result = result;
     try {
-      await this.stages.audit.outcome(ctx, { status, durationMs, ...(denial && { denial }), ...(error && { error }) });
+      await this.stages.audit.outcome(ctx, outcome);
     } catch (failure) {
       // The intent is durable; a missing outcome is flagged as unknown_outcome at the next start.
       this.logger.error({ reqId: ctx.requestId, err: failure }, 'audit outcome could not be written');
@@ -133,6 +172,7 @@ function authenticateList(ctx: ListContext, now: number): boolean {
 /** A policy denial looks, to the agent, exactly like the target not existing. */
 function denialFor(ctx: CallContext, decision: Decision): Denial {
   const reason = `${decision.rule}: ${decision.reason}`;
+  if (decision.refusal) return refusalDenial(decision.refusal, reason);
   switch (ctx.method) {
     case 'tools/call':
       return { kind: 'unknown_tool', name: ctx.target, reason };
@@ -147,10 +187,49 @@ function denialFor(ctx: CallContext, decision: Decision): Denial {
   }
 }
 
+/** A refusal of something the caller can see (arguments, approval, rate limit, revocation). */
+function refusalDenial(refusal: NonNullable<Decision['refusal']>, reason: string): Denial {
+  switch (refusal.kind) {
+    case 'forbidden':
+      return { kind: 'forbidden', reason };
+    case 'approval_required':
+      return { kind: 'approval_required', reason };
+    case 'rate_limited':
+      return { kind: 'rate_limited', retryAfterSeconds: refusal.retryAfterSeconds, reason };
+    case 'revoked':
+      return { kind: 'unauthenticated', reason };
+  }
+}
+
+const RELAY_DECISION: Decision = { effect: 'allow', rule: 'relay', reason: 'a server-to-client request, relayed to the agent that owns the call' };
+
+/** The recorded outcome for each way a call can be refused or fail. */
 function statusOf(denial: Denial): CallStatus {
-  if (denial.kind === 'timeout') return 'timeout';
-  if (denial.kind === 'downstream_error' && denial.code === -32800) return 'cancelled';
-  return 'error';
+  switch (denial.kind) {
+    case 'unauthenticated':
+    case 'unknown_tool':
+    case 'unknown_prompt':
+    case 'unknown_resource':
+    case 'forbidden':
+      return 'denied';
+    case 'approval_required':
+    case 'rate_limited':
+    case 'audit_unavailable':
+    case 'secret_unavailable':
+    case 'invalid_params':
+      return 'rejected';
+    case 'timeout':
+      return 'timeout';
+    case 'downstream_error':
+      return denial.code === -32800 ? 'cancelled' : 'downstream_failed';
+    case 'server_unavailable':
+    case 'downstream_closed':
+      return 'downstream_failed';
+    default: {
+      const unreachable: never = denial;
+      return unreachable;
+    }
+  }
 }
 
 function isToolError(value: unknown): boolean {

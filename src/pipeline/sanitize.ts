@@ -5,16 +5,19 @@
  * tool results keep their content and lose only terminal escape sequences.
  */
 
-// ESC-introduced sequences: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), other two-byte escapes.
-// The 8-bit forms (U+009B CSI, U+009D OSC) come first.
-const ANSI_SEQUENCE = /\u009b[0-?]*[ -/]*[@-~]|\u009d[^\u0007\u009c]*[\u0007\u009c]?|\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[PX^_][^\u001b]*(?:\u001b\\)?|\u001b[@-Z\\-_]/g;
+// ESC-introduced sequences: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings, then
+// any other escape (ESC, intermediates 0x20-0x2F, a final 0x30-0x7E: ESC c resets the terminal, ESC ( 0
+// switches its character set), then a lone ESC. The 8-bit forms (U+009B CSI, U+009D OSC) come first.
+const ANSI_SEQUENCE = /\u009b[0-?]*[ -/]*[@-~]|\u009d[^\u0007\u009c]*[\u0007\u009c]?|\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[PX^_][^\u001b]*(?:\u001b\\)?|\u001b[ -/]*[0-~]|\u001b/g;
 // C0 controls except tab and newline, DEL, C1 controls.
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
-// Bidi embeddings, overrides and isolates; marks; zero-width characters; BOM.
-const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g;
-// Unicode tag characters (U+E0000–U+E007F), used to smuggle invisible instructions.
-const TAGS = /[\u{e0000}-\u{e007f}]/gu;
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g; // labels are one line: no LS/PS either
+// Bidi embeddings, overrides and isolates; marks; zero-width characters; BOM; soft hyphen, combining
+// grapheme joiner and Mongolian vowel separator (all render as nothing).
+const INVISIBLE = /[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\u034f/g;
+// Unicode tag characters (U+E0000–U+E007F) and supplementary variation selectors (U+E0100–U+E01EF), both
+// used to smuggle invisible instructions.
+const TAGS = /[\u{e0000}-\u{e007f}]|[\u{e0100}-\u{e01ef}]/gu;
 
 /** For descriptions, prompt text and error messages: keeps tabs and newlines. */
 export function cleanText(text: string): string {

@@ -1,5 +1,5 @@
 import type { Principal } from '../identity/principal.js';
-import type { CallContext, ListContext } from './context.js';
+import type { CallContext, ListContext, RelayContext } from './context.js';
 import type { Denial, Outcome } from './denial.js';
 
 export interface Decision {
@@ -8,7 +8,18 @@ export interface Decision {
   rule: string;
   reason: string;
   policyVersion?: string;
+  /** The approval this call runs under, when one was required (for the record). */
+  approval?: string;
+  /** How a deny reads on the wire when "unknown tool" would be wrong (the target is visible to the caller). */
+  refusal?: Refusal;
 }
+
+/** A refusal of something the caller can see: mapped to its own wire error instead of "unknown". */
+export type Refusal =
+  | { kind: 'forbidden' }
+  | { kind: 'approval_required' }
+  | { kind: 'rate_limited'; retryAfterSeconds: number }
+  | { kind: 'revoked' };
 
 export interface AuthorizeRequest {
   principal: Principal;
@@ -24,7 +35,13 @@ export interface Authorizer {
   authorize(request: AuthorizeRequest, now: number): Decision;
 }
 
-export type CallStatus = 'ok' | 'tool_error' | 'error' | 'denied' | 'cancelled' | 'timeout';
+/**
+ * How a recorded action ended. `denied`: the decision was deny (policy, authentication, an unknown name);
+ * `rejected`: allowed, but refused before or instead of forwarding (secret unavailable, approval pending,
+ * rate limit, invalid parameters); `downstream_failed`: the server was unavailable, closed or answered
+ * with a JSON-RPC error. `unknown_outcome` is only ever written by the audit store after a crash.
+ */
+export type CallStatus = 'ok' | 'tool_error' | 'denied' | 'rejected' | 'timeout' | 'cancelled' | 'downstream_failed';
 
 export interface CallRecordOutcome {
   status: CallStatus;
@@ -32,13 +49,56 @@ export interface CallRecordOutcome {
   denial?: Denial;
   /** Error text as the agent saw it. */
   error?: string;
+  /** The result as the agent received it (already scrubbed): its size and digest are recorded, the value only when configured. */
+  result?: unknown;
+  /** Secrets injected into the call: names and fingerprints, never values. */
+  secrets?: Injection['used'];
 }
 
-/** Writes the record of every delegated action. `intent` must be durable before anything is forwarded. */
+/** A recorded event that is not a call. Known types are listed; stages may add their own `area.verb`. */
+export type AuditEventType =
+  | 'gateway.start'
+  | 'gateway.stop'
+  | 'config.load'
+  | 'auth.failure'
+  | 'policy.load'
+  | 'policy.reload'
+  | 'task.begin'
+  | 'task.end'
+  | 'task.expire'
+  | 'task.revoke'
+  | 'tool.pin'
+  | 'tool.change'
+  | 'tool.quarantine'
+  | 'tool.approve'
+  | 'approval.request'
+  | 'approval.grant'
+  | 'approval.deny'
+  | 'approval.expire'
+  | 'approval.use'
+  | 'list.refused'
+  | (string & {});
+
+export interface AuditEvent {
+  type: AuditEventType;
+  subject?: string;
+  taskId?: string;
+  server?: string;
+  /** A tool or prompt name, or a resource URI. */
+  target?: string;
+  /** Details (scrubbed and size-capped like arguments). Never a secret value: names and fingerprints only. */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * Writes the record of every delegated action. `intent` must be durable before anything is forwarded;
+ * it fails (a denial) when it cannot be written, and the call is then refused.
+ */
 export interface AuditSink {
-  intent(ctx: CallContext, decision: Decision): Promise<Outcome<void>>;
-  outcome(ctx: CallContext, outcome: CallRecordOutcome): Promise<void>;
-  listed(ctx: ListContext, shown: number, hidden: number): void;
+  intent(ctx: CallContext | RelayContext, decision: Decision): Promise<Outcome<void>>;
+  outcome(ctx: CallContext | RelayContext, outcome: CallRecordOutcome): Promise<void>;
+  listed(ctx: ListContext, result: { shown: number; hidden: number; refused: boolean }): void;
+  event(event: AuditEvent): Promise<Outcome<void>>;
 }
 
 /** What a call carries downstream besides the agent's own arguments; resolved for one call only. */

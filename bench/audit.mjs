@@ -1,0 +1,154 @@
+// Audit store benchmark (not part of npm test). Runs against dist/: `npx tsc -p tsconfig.build.json && node bench/audit.mjs`.
+//   1. sustained rows/s with group commit (many calls in flight, intent + outcome each)
+//   2. added latency of intent + outcome per sequential call, for both durability settings
+//   3. `audit list` with filters over 1,000,000 entries (query time, and the whole CLI process)
+// Options: --rows N (entries for 3, default 1000000), --dir DIR (where the databases go; default a temp dir).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const { openAuditSink } = await import(join(ROOT, 'dist/src/audit/open.js'));
+const { openAuditDb, auditFile } = await import(join(ROOT, 'dist/src/audit/store.js'));
+const { listRecords } = await import(join(ROOT, 'dist/src/audit/queries.js'));
+
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, dir: { type: 'string' } } });
+const base = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'warden-bench-'));
+const logger = pino({ level: 'silent' });
+const settings = (durability) => ({ durability, captureResults: false, maxArgumentBytes: 16384, maxResultBytes: 16384, checkpointEvery: 1000, busyTimeoutMs: 5000 });
+
+const AGENTS = Array.from({ length: 100 }, (_, i) => `agent:bot-${i}`);
+const TOOLS = Array.from({ length: 50 }, (_, i) => `srv${i % 5}__tool_${i}`);
+const OUTCOMES = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'tool_error', 'downstream_failed', 'timeout'];
+
+let n = 0;
+/** Spreads i over [0, m) so agents, tools and outcomes vary independently (murmur3-style finaliser). */
+const mix = (i, salt, m) => {
+  let h = Math.imul(i ^ salt, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) % m;
+};
+
+function context(i = n++) {
+  const tool = TOOLS[mix(i, 0x1234, TOOLS.length)];
+  return {
+    requestId: `req-${i}`,
+    ingress: 'http',
+    sessionId: `s-${i % 20}`,
+    jsonrpcId: i,
+    traceId: i.toString(16).padStart(32, '0'),
+    principal: { subject: AGENTS[mix(i, 0x5678, AGENTS.length)], issuer: 'urn:bench', delegation: [], scopes: [], authMethod: 'jwt', task: { id: `task-${i % 300}` } },
+    clientInfo: { name: 'bench', version: '1' },
+    method: 'tools/call',
+    server: tool.split('__')[0],
+    target: tool,
+    downstreamTarget: tool.split('__')[1],
+    arguments: { query: `select ${i}`, limit: 10 },
+    startedAt: Date.now(),
+  };
+}
+const allow = { effect: 'allow', rule: 'bench', reason: 'bench' };
+const deny = { effect: 'deny', rule: 'bench-deny', reason: 'bench' };
+
+async function oneCall(sink, i) {
+  const ctx = context(i);
+  const denied = mix(i, 0x9abc, 13) === 0;
+  const intent = await sink.intent(ctx, denied ? deny : allow);
+  if (!intent.ok) throw new Error(intent.denial.reason);
+  const status = denied ? 'denied' : OUTCOMES[mix(i, 0xdef0, OUTCOMES.length)];
+  await sink.outcome(ctx, { status, durationMs: i % 50, result: denied ? undefined : { content: [{ type: 'text', text: 'x' }] } });
+}
+
+async function open(name, durability) {
+  const dataDir = join(base, name);
+  const sink = await openAuditSink({ dataDir, settings: settings(durability), logger, details: { bench: true } });
+  return { sink, dataDir };
+}
+
+/** Keeps `concurrency` calls in flight until `rows` entries (2 per call) are written. */
+async function fill(sink, rows, concurrency) {
+  const calls = Math.ceil(rows / 2);
+  let next = 0;
+  const worker = async () => {
+    while (next < calls) await oneCall(sink, next++);
+  };
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+const fmt = (ms) => `${ms.toFixed(3)} ms`;
+
+console.log(`audit benchmark — node ${process.version}, databases in ${base}\n`);
+
+// 1. throughput
+for (const durability of ['process-crash', 'power-loss']) {
+  const { sink } = await open(`throughput-${durability}`, durability);
+  const rows = 200_000;
+  const seconds = await fill(sink, rows, 512);
+  console.log(`group commit, ${durability.padEnd(13)}: ${rows} entries in ${seconds.toFixed(2)} s = ${Math.round(rows / seconds).toLocaleString('en')} rows/s (512 calls in flight)`);
+  await sink.close();
+}
+
+// 2. latency per sequential call
+console.log('');
+for (const durability of ['process-crash', 'power-loss']) {
+  const { sink } = await open(`latency-${durability}`, durability);
+  for (let i = 0; i < 200; i += 1) await oneCall(sink, i); // warm-up
+  const samples = [];
+  for (let i = 0; i < 3000; i += 1) {
+    const t = process.hrtime.bigint();
+    await oneCall(sink, i);
+    samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  samples.sort((a, b) => a - b);
+  console.log(`intent + outcome per sequential call, ${durability.padEnd(13)}: p50 ${fmt(pct(samples, 0.5))}, p99 ${fmt(pct(samples, 0.99))}, mean ${fmt(samples.reduce((a, b) => a + b, 0) / samples.length)}`);
+  await sink.close();
+}
+
+// 3. list over N entries
+const rows = Number(values.rows);
+console.log('');
+const { sink, dataDir } = await open('list', 'process-crash');
+const fillSeconds = await fill(sink, rows, 1024);
+await sink.close();
+console.log(`filled ${rows.toLocaleString('en')} entries in ${fillSeconds.toFixed(1)} s; file ${(statSync(auditFile(dataDir)).size / 1e6).toFixed(0)} MB`);
+const db = openAuditDb(auditFile(dataDir), { readonly: true });
+const now = Date.now();
+const filters = {
+  'no filter': {},
+  '--agent': { agent: 'agent:bot-42' },
+  '--tool': { tool: 'srv3__tool_13' },
+  '--tool glob': { tool: 'srv3__*' },
+  '--server --decision deny': { server: 'srv1', decision: 'deny' },
+  '--task': { task: 'task-77' },
+  '--outcome timeout': { outcome: 'timeout' },
+  '--agent --outcome tool_error': { agent: 'agent:bot-42', outcome: 'tool_error' },
+  '--tool --outcome timeout': { tool: 'srv2__tool_7', outcome: 'timeout' },
+  '--agent nobody': { agent: 'agent:nobody' },
+  '--since 10m --agent': { since: now - 600_000, agent: 'agent:bot-7' },
+  '--until (oldest end) --tool': { until: now - 3_600_000, tool: 'srv0__tool_0' },
+};
+for (const [name, filter] of Object.entries(filters)) {
+  const times = [];
+  let found = 0;
+  for (let i = 0; i < 7; i += 1) {
+    const t = process.hrtime.bigint();
+    found = listRecords(db, { ...filter, limit: 50 }).length;
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  console.log(`audit list ${name.padEnd(30)} ${String(found).padStart(3)} rows  query p50 ${fmt(pct(times, 0.5))}`);
+}
+db.close();
+const cli = ['list', '--agent', 'agent:bot-42', '--outcome', 'tool_error', '--json'];
+const t = process.hrtime.bigint();
+const run = spawnSync(process.execPath, [join(ROOT, 'bin/mcp-warden.js'), '--data-dir', dataDir, 'audit', ...cli], { encoding: 'utf8' });
+console.log(`\nmcp-warden audit ${cli.join(' ')}: whole process ${fmt(Number(process.hrtime.bigint() - t) / 1e6)} (exit ${run.status}, node start-up included)`);
+
+if (!values.dir) rmSync(base, { recursive: true, force: true });

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import type { Db } from './store.js';
+
+export type EntryKind = 'intent' | 'outcome' | 'event';
+
+/** One link of the chain, as written. Every column except `seq`, `prev_hash` and `hash` is hashed. */
+export interface EntryInput {
+  id: string;
+  kind: EntryKind;
+  /** When the entry was written (epoch ms). */
+  ts: number;
+  /** When the action began: the intent's time, repeated on its outcome; an event's own time. */
+  startedAt: number;
+  instance: string;
+  /** The method for intents and outcomes, the event type for events. */
+  type: string;
+  subject: string | null;
+  taskId: string | null;
+  server: string | null;
+  target: string | null;
+  decision: string | null;
+  outcome: string | null;
+  /** JSON of everything else. */
+  body: string;
+}
+
+export interface StoredEntry extends EntryInput {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+const FORMAT = 1;
+
+/**
+ * The hashed form of an entry: a JSON array of the columns in a fixed order, led by the format version,
+ * then a newline, then the body exactly as stored. (JSON never contains a raw newline, so the split is
+ * unambiguous, and the body is hashed byte for byte without being escaped a second time.)
+ */
+export function canonicalRow(e: EntryInput): string {
+  return `${JSON.stringify([FORMAT, e.id, e.kind, e.ts, e.startedAt, e.instance, e.type, e.subject, e.taskId, e.server, e.target, e.decision, e.outcome])}\n${e.body}`;
+}
+
+/** hash = SHA-256(previous hash (32 bytes) ‖ canonical row (UTF-8)), hex. */
+export function entryHash(prevHash: string, e: EntryInput): string {
+  const header = JSON.stringify([FORMAT, e.id, e.kind, e.ts, e.startedAt, e.instance, e.type, e.subject, e.taskId, e.server, e.target, e.decision, e.outcome]);
+  // Same bytes as canonicalRow(e), fed in parts.
+  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(header).update('\n').update(e.body).digest('hex');
+}
+
+export const ENTRY_COLUMNS =
+  'seq, id, kind, ts, started_at AS startedAt, instance, type, subject, task_id AS taskId, server, target, decision, outcome, body, prev_hash AS prevHash, hash';
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * Appends entries to the chain. Call only inside a write transaction (`BEGIN IMMEDIATE`): the head is
+ * read and advanced under the database's write lock, so several processes extend one chain.
+ */
+export class ChainAppender {
+  private readonly readHead;
+  private readonly writeHead;
+  private readonly insert;
+
+  constructor(db: Db) {
+    this.readHead = db.prepare<[], ChainHead>('SELECT seq, hash FROM chain_head WHERE id = 1');
+    this.writeHead = db.prepare('INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash');
+    this.insert = db.prepare(
+      `INSERT INTO entries (seq, id, kind, ts, started_at, instance, type, subject, task_id, server, target, decision, outcome, body, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
+
+  head(): ChainHead {
+    return this.readHead.get() ?? { seq: 0, hash: GENESIS_HASH };
+  }
+
+  /** Appends in order; returns each entry's seq. */
+  append(entries: readonly EntryInput[]): number[] {
+    let { seq, hash } = this.head();
+    const seqs: number[] = [];
+    for (const e of entries) {
+      const next = entryHash(hash, e);
+      seq += 1;
+      this.insert.run(seq, e.id, e.kind, e.ts, e.startedAt, e.instance, e.type, e.subject, e.taskId, e.server, e.target, e.decision, e.outcome, e.body, hash, next);
+      hash = next;
+      seqs.push(seq);
+    }
+    if (entries.length > 0) this.writeHead.run(seq, hash);
+    return seqs;
+  }
+}

@@ -1,0 +1,254 @@
+import { ENTRY_COLUMNS, type StoredEntry } from './chain.js';
+import type { Db } from './store.js';
+
+/** Filters of `audit list`, `export` and `stats`. Text filters take `*` and `?` globs. */
+export interface RecordFilter {
+  since?: number;
+  until?: number;
+  agent?: string;
+  task?: string;
+  server?: string;
+  tool?: string;
+  outcome?: string;
+  decision?: string;
+  limit?: number;
+}
+
+/** One delegated action: its intent joined with its outcome (none yet: `pending`). */
+export interface RecordSummary {
+  id: string;
+  intentSeq: number | null;
+  outcomeSeq: number | null;
+  startedAt: number;
+  endedAt: number | null;
+  instance: string;
+  method: string;
+  subject: string | null;
+  taskId: string | null;
+  server: string | null;
+  target: string | null;
+  decision: string | null;
+  outcome: string;
+  durationMs: number | null;
+}
+
+const GLOB = /[*?[]/;
+
+function where(alias: string, filter: RecordFilter, params: unknown[], skipOutcome = false): string[] {
+  const clauses: string[] = [];
+  const text = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    clauses.push(GLOB.test(value) ? `${alias}.${column} GLOB ?` : `${alias}.${column} = ?`);
+    params.push(value);
+  };
+  if (filter.since !== undefined) {
+    clauses.push(`${alias}.started_at >= ?`);
+    params.push(filter.since);
+  }
+  if (filter.until !== undefined) {
+    clauses.push(`${alias}.started_at < ?`);
+    params.push(filter.until);
+  }
+  text('subject', filter.agent);
+  text('task_id', filter.task);
+  text('server', filter.server);
+  text('target', filter.tool);
+  text('decision', filter.decision);
+  if (!skipOutcome) text('outcome', filter.outcome);
+  return clauses;
+}
+
+/** Intent-driven: every record, finished or not. */
+const BY_INTENT = `SELECT d.seq AS intentSeq, o.seq AS outcomeSeq, d.id, d.started_at AS startedAt, o.ts AS endedAt, d.instance,
+  d.type AS method, d.subject, d.task_id AS taskId, d.server, d.target, d.decision,
+  COALESCE(o.outcome, 'pending') AS outcome, json_extract(o.body, '$.durationMs') AS durationMs
+  FROM entries d LEFT JOIN entries o ON o.id = d.id AND o.kind = 'outcome'
+  WHERE d.kind = 'intent'`;
+
+/** Outcome-driven: outcomes repeat their intent's columns, so one index serves the filter and the order. */
+const BY_OUTCOME = `SELECT i.seq AS intentSeq, d.seq AS outcomeSeq, d.id, d.started_at AS startedAt, d.ts AS endedAt,
+  COALESCE(i.instance, d.instance) AS instance, d.type AS method, d.subject, d.task_id AS taskId, d.server, d.target, d.decision,
+  d.outcome AS outcome, json_extract(d.body, '$.durationMs') AS durationMs
+  FROM entries d LEFT JOIN entries i ON i.id = d.id AND i.kind = 'intent'
+  WHERE d.kind = 'outcome'`;
+
+/**
+ * Outcomes drive the query when the outcome is the only column filter (their index then serves filter and
+ * order); with an agent, task, server, tool or decision as well, that column's intent index is the more
+ * selective start and the outcome is checked on the joined row.
+ */
+function outcomeDriven(filter: RecordFilter): boolean {
+  if (filter.outcome === undefined || filter.outcome === 'pending') return false;
+  return [filter.agent, filter.task, filter.server, filter.tool, filter.decision].every((value) => value === undefined);
+}
+
+function outcomeClause(filter: RecordFilter, params: unknown[]): string[] {
+  if (filter.outcome === undefined || outcomeDriven(filter)) return [];
+  if (filter.outcome === 'pending') return ['d.id IN (SELECT id FROM open_intents)'];
+  params.push(filter.outcome);
+  return ['o.outcome = ?'];
+}
+
+/** Newest first (by start time), at most `limit` (default 50). */
+export function listRecords(db: Db, filter: RecordFilter): RecordSummary[] {
+  const params: unknown[] = [];
+  const limit = Math.max(1, Math.min(filter.limit ?? 50, 1_000_000));
+  const byOutcome = outcomeDriven(filter);
+  const clauses = [...where('d', filter, params, !byOutcome), ...outcomeClause(filter, params)];
+  const sql = `${byOutcome ? BY_OUTCOME : BY_INTENT}${clauses.map((c) => ` AND ${c}`).join('')} ORDER BY d.started_at DESC, d.seq DESC LIMIT ?`;
+  params.push(limit);
+  return db.prepare<unknown[], RecordSummary>(sql).all(...params);
+}
+
+const ENTRY_FIELDS = ['seq', 'id', 'kind', 'ts', 'started_at', 'instance', 'type', 'subject', 'task_id', 'server', 'target', 'decision', 'outcome', 'body', 'prev_hash', 'hash'];
+const CAMEL: Record<string, string> = { started_at: 'startedAt', task_id: 'taskId', prev_hash: 'prevHash' };
+
+function pick(row: Record<string, unknown>, prefix: string): StoredEntry | undefined {
+  if (row[`${prefix}seq`] === null) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const field of ENTRY_FIELDS) out[CAMEL[field] ?? field] = row[`${prefix}${field}`];
+  return out as unknown as StoredEntry;
+}
+
+/** Every matching record with its intent and outcome entries, oldest first, streamed (for export). */
+export function* exportRecords(db: Db, filter: RecordFilter): Generator<{ summary: RecordSummary; intent?: StoredEntry; outcome?: StoredEntry }> {
+  const params: unknown[] = [];
+  const byOutcome = outcomeDriven(filter);
+  const clauses = [...where('d', filter, params, !byOutcome), ...outcomeClause(filter, params)];
+  const [intentAlias, outcomeAlias] = byOutcome ? ['i', 'd'] : ['d', 'o'];
+  const cols = [...ENTRY_FIELDS.map((f) => `${intentAlias}.${f} AS i_${f}`), ...ENTRY_FIELDS.map((f) => `${outcomeAlias}.${f} AS o_${f}`)].join(', ');
+  const from = byOutcome
+    ? "FROM entries d LEFT JOIN entries i ON i.id = d.id AND i.kind = 'intent' WHERE d.kind = 'outcome'"
+    : "FROM entries d LEFT JOIN entries o ON o.id = d.id AND o.kind = 'outcome' WHERE d.kind = 'intent'";
+  const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(filter.limit))}`;
+  const sql = `SELECT ${cols} ${from}${clauses.map((c) => ` AND ${c}`).join('')} ORDER BY d.started_at, d.seq${limit}`;
+  for (const row of db.prepare<unknown[], Record<string, unknown>>(sql).iterate(...params)) {
+    const intent = pick(row, 'i_');
+    const outcome = pick(row, 'o_');
+    const summary = summaryOf(intent, outcome);
+    yield { summary, ...(intent && { intent }), ...(outcome && { outcome }) };
+  }
+}
+
+/** A record's summary from its entries (either may be missing: in flight, or the intent pruned). */
+export function summaryOf(intent: StoredEntry | undefined, outcome: StoredEntry | undefined): RecordSummary {
+  const base = (intent ?? outcome)!;
+  const durationMs = outcome ? ((JSON.parse(outcome.body) as { durationMs?: number }).durationMs ?? null) : null;
+  return {
+    id: base.id,
+    intentSeq: intent?.seq ?? null,
+    outcomeSeq: outcome?.seq ?? null,
+    startedAt: base.startedAt,
+    endedAt: outcome?.ts ?? null,
+    instance: intent?.instance ?? base.instance,
+    method: base.type,
+    subject: base.subject,
+    taskId: base.taskId,
+    server: base.server,
+    target: base.target,
+    decision: base.decision,
+    outcome: outcome?.outcome ?? 'pending',
+    durationMs,
+  };
+}
+
+export interface RecordDetail {
+  intent: StoredEntry | undefined;
+  outcome: StoredEntry | undefined;
+  /** Server→client requests (sampling, elicitation, roots) made during this call. */
+  relays: RecordSummary[];
+}
+
+/** The whole record for `audit show`: an action (intent, outcome, relays) or an event. */
+export function getRecord(db: Db, id: string): RecordDetail | { event: StoredEntry } | undefined {
+  const rows = db.prepare<[string], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ? ORDER BY seq`).all(id);
+  const event = rows.find((r) => r.kind === 'event');
+  if (event) return { event };
+  const intent = rows.find((r) => r.kind === 'intent');
+  const outcome = rows.find((r) => r.kind === 'outcome');
+  if (!intent && !outcome) return undefined;
+  const start = (intent ?? outcome)!.startedAt;
+  const end = outcome?.ts ?? Number.MAX_SAFE_INTEGER;
+  const relays = db
+    .prepare<[number, number, string], RecordSummary>(
+      `${BY_INTENT} AND d.started_at BETWEEN ? AND ?
+       AND d.type IN ('sampling/createMessage', 'elicitation/create', 'roots/list') AND json_extract(d.body, '$.parent') = ?
+       ORDER BY d.seq`,
+    )
+    .all(start, end, id);
+  return { intent, outcome, relays };
+}
+
+export interface EventFilter {
+  since?: number;
+  until?: number;
+  type?: string;
+  agent?: string;
+  limit?: number;
+}
+
+export function listEvents(db: Db, filter: EventFilter): StoredEntry[] {
+  const params: unknown[] = [];
+  const clauses = ["kind = 'event'"];
+  const add = (clause: string, value: unknown) => {
+    clauses.push(clause);
+    params.push(value);
+  };
+  if (filter.since !== undefined) add('ts >= ?', filter.since);
+  if (filter.until !== undefined) add('ts < ?', filter.until);
+  if (filter.type !== undefined) add(GLOB.test(filter.type) ? 'type GLOB ?' : 'type = ?', filter.type);
+  if (filter.agent !== undefined) add(GLOB.test(filter.agent) ? 'subject GLOB ?' : 'subject = ?', filter.agent);
+  params.push(Math.max(1, Math.min(filter.limit ?? 50, 1_000_000)));
+  return db.prepare<unknown[], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE ${clauses.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ?`).all(...params);
+}
+
+/** Entries after `afterSeq`, in chain order: what `audit tail` prints. */
+export function entriesAfter(db: Db, afterSeq: number, limit: number): StoredEntry[] {
+  return db.prepare<[number, number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`).all(afterSeq, limit);
+}
+
+export function lastEntries(db: Db, count: number): StoredEntry[] {
+  return db.prepare<[number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq DESC LIMIT ?`).all(count).reverse();
+}
+
+export interface StatsRow {
+  key: string | null;
+  calls: number;
+  denied: number;
+  errors: number;
+}
+
+export interface Stats {
+  total: { calls: number; denied: number; errors: number; open: number };
+  byAgent: StatsRow[];
+  byTool: StatsRow[];
+  byOutcome: { outcome: string; count: number }[];
+}
+
+const ERROR_OUTCOMES = "('tool_error', 'downstream_failed', 'timeout', 'unknown_outcome')";
+
+/** Calls, denials and errors by agent, by tool and by outcome (finished records, plus those still open). */
+export function stats(db: Db, filter: RecordFilter): Stats {
+  const params: unknown[] = [];
+  const clauses = ["d.kind = 'outcome'", ...where('d', { ...filter, outcome: undefined }, params)];
+  const base = `FROM entries d WHERE ${clauses.join(' AND ')}`;
+  const grouped = (column: string) =>
+    db
+      .prepare<unknown[], StatsRow>(
+        `SELECT ${column} AS key, count(*) AS calls, sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors ${base}
+         GROUP BY ${column} ORDER BY calls DESC, key`,
+      )
+      .all(...params);
+  const total = db
+    .prepare<unknown[], { calls: number; denied: number | null; errors: number | null }>(
+      `SELECT count(*) AS calls, sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors ${base}`,
+    )
+    .get(...params)!;
+  const open = (db.prepare('SELECT count(*) AS n FROM open_intents').get() as { n: number }).n;
+  return {
+    total: { calls: total.calls, denied: total.denied ?? 0, errors: total.errors ?? 0, open },
+    byAgent: grouped('d.subject'),
+    byTool: grouped('d.target'),
+    byOutcome: db.prepare<unknown[], { outcome: string; count: number }>(`SELECT d.outcome AS outcome, count(*) AS count ${base} GROUP BY d.outcome ORDER BY count DESC`).all(...params),
+  };
+}

@@ -1,0 +1,190 @@
+import { hostname } from 'node:os';
+import type { AuditConfig } from '../config/schema.js';
+import type { KeyStore } from '../identity/keys.js';
+import type { Logger } from '../observe/logger.js';
+import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';
+import { deny, ok, type Outcome } from '../pipeline/denial.js';
+import type { AuditEvent, AuditSink, CallRecordOutcome, Decision } from '../pipeline/stages.js';
+import { newRecordId } from './canonical.js';
+import { activeSigner, writeCheckpoint } from './checkpoints.js';
+import { recoverOpenIntents } from './recovery.js';
+import { eventEntry, intentEntry, outcomeEntry, type IntentRef, type RecordSettings } from './record.js';
+import type { Db } from './store.js';
+import { GroupCommitWriter } from './writer.js';
+
+export interface SqliteAuditSinkOptions {
+  db: Db;
+  settings: AuditConfig;
+  keys: KeyStore;
+  logger: Logger;
+  now?: () => number;
+  /** Removes secret values from text before it is stored (the secrets stage supplies it). */
+  redact?: (text: string) => string;
+}
+
+/** Pages beyond the quota that outcomes and events may still use once intents are refused. */
+const QUOTA_RESERVE_PAGES = 64;
+/** Authentication failures recorded one by one per window; beyond that, counted into one event. */
+const AUTH_FAILURES_PER_WINDOW = 20;
+const AUTH_WINDOW_MS = 10_000;
+
+/**
+ * The audit stage on SQLite: intents committed before forwarding (group commit), outcomes after,
+ * events, signed checkpoints every N entries and at start and stop.
+ */
+export class SqliteAuditSink implements AuditSink {
+  readonly instance = newRecordId();
+  private readonly writer: GroupCommitWriter;
+  private readonly refs = new WeakMap<object, IntentRef>();
+  private readonly record: RecordSettings;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private checkpointing: Promise<void> | undefined;
+  private closed = false;
+  private authWindow = { start: 0, recorded: 0, suppressed: 0 };
+
+  constructor(private readonly options: SqliteAuditSinkOptions) {
+    const { settings } = options;
+    this.now = options.now ?? Date.now;
+    this.log = options.logger;
+    this.record = {
+      maxArgumentBytes: settings.maxArgumentBytes,
+      maxResultBytes: settings.maxResultBytes,
+      captureResults: settings.captureResults,
+      redact: options.redact ?? ((text) => text),
+    };
+    this.writer = new GroupCommitWriter({
+      db: options.db,
+      instance: this.instance,
+      logger: this.log,
+      ...(settings.maxDatabaseBytes !== undefined && { quota: { bytes: settings.maxDatabaseBytes, reservePages: QUOTA_RESERVE_PAGES } }),
+      onCommit: (headSeq, lastCheckpointSeq) => {
+        if (headSeq - lastCheckpointSeq >= settings.checkpointEvery) void this.checkpoint();
+      },
+    });
+  }
+
+  /**
+   * Registers this gateway instance, marks intents left open by gateways that are gone as
+   * `unknown_outcome`, records the start, and signs a checkpoint. Throws if any of it cannot be written.
+   */
+  async start(details: Record<string, unknown>): Promise<{ recovered: number }> {
+    const { db } = this.options;
+    const now = this.now();
+    db.prepare('INSERT INTO instances (id, host, pid, started_at) VALUES (?, ?, ?, ?)').run(this.instance, hostname(), process.pid, now);
+    const recovered = recoverOpenIntents(db, this.instance, now);
+    if (recovered.count > 0) {
+      this.log.warn({ intents: recovered.count, instances: recovered.instances }, 'intents left open by a stopped gateway were marked unknown_outcome');
+      await this.mustWrite({ type: 'audit.recovered', data: { intents: recovered.count, instances: recovered.instances } });
+    }
+    await this.mustWrite({ type: 'gateway.start', data: { pid: process.pid, host: hostname(), durability: this.options.settings.durability, ...details } });
+    await this.checkpoint(true);
+    return { recovered: recovered.count };
+  }
+
+  async intent(ctx: CallContext | RelayContext, decision: Decision): Promise<Outcome<void>> {
+    if (this.closed) return deny({ kind: 'audit_unavailable', reason: 'audit log closed: the gateway is stopping' });
+    const parentId = 'params' in ctx && ctx.parent ? this.refs.get(ctx.parent)?.id : undefined;
+    const { entry, ref } = intentEntry(ctx, decision, this.instance, this.now(), this.record, parentId);
+    try {
+      await this.writer.write(entry, 'intent');
+    } catch (error) {
+      return deny({ kind: 'audit_unavailable', reason: error instanceof Error ? error.message : 'audit log unavailable' });
+    }
+    this.refs.set(ctx, ref);
+    return ok(undefined);
+  }
+
+  async outcome(ctx: CallContext | RelayContext, outcome: CallRecordOutcome): Promise<void> {
+    const ref = this.refs.get(ctx);
+    if (!ref) {
+      this.log.error({ reqId: ctx.requestId }, 'audit outcome without a recorded intent; not written');
+      return;
+    }
+    this.refs.delete(ctx);
+    await this.writer.write(outcomeEntry(ref, outcome, this.instance, this.now(), this.record), 'outcome');
+  }
+
+  listed(ctx: ListContext, result: { shown: number; hidden: number; refused: boolean }): void {
+    if (!result.refused) return;
+    void this.event({
+      type: 'list.refused',
+      subject: ctx.principal.subject,
+      ...(ctx.principal.task && { taskId: ctx.principal.task.id }),
+      data: { method: ctx.method, ingress: ctx.ingress, session: ctx.sessionId, requestId: ctx.requestId, hidden: result.hidden, reason: 'credential expired' },
+    });
+  }
+
+  async event(event: AuditEvent): Promise<Outcome<void>> {
+    try {
+      await this.writer.write(eventEntry(event, this.instance, this.now(), this.record), 'event');
+      return ok(undefined);
+    } catch (error) {
+      return deny({ kind: 'audit_unavailable', reason: error instanceof Error ? error.message : 'audit log unavailable' });
+    }
+  }
+
+  /**
+   * Records an authentication failure (no secret, no token: the reason only). Unauthenticated callers
+   * cannot fill the disk: past a few per window, failures are counted into one summary event.
+   */
+  authFailure(reason: string, details: Record<string, unknown> = {}): void {
+    const now = this.now();
+    const w = this.authWindow;
+    if (now - w.start >= AUTH_WINDOW_MS) {
+      if (w.suppressed > 0) void this.event({ type: 'auth.failure', data: { suppressed: w.suppressed, windowMs: AUTH_WINDOW_MS } });
+      this.authWindow = { start: now, recorded: 0, suppressed: 0 };
+    }
+    if (this.authWindow.recorded >= AUTH_FAILURES_PER_WINDOW) {
+      this.authWindow.suppressed += 1;
+      return;
+    }
+    this.authWindow.recorded += 1;
+    void this.event({ type: 'auth.failure', data: { reason, ...details } });
+  }
+
+  /** Transactions committed by this gateway (for tests and metrics: group commit shares them). */
+  get commits(): number {
+    return this.writer.commits;
+  }
+
+  /** Signs the chain's current end (skipped when the last checkpoint already covers it). */
+  async checkpoint(required = false): Promise<void> {
+    if (this.checkpointing) return this.checkpointing;
+    const run = async (): Promise<void> => {
+      try {
+        const signer = await activeSigner(this.options.keys);
+        const written = writeCheckpoint(this.options.db, signer, this.instance, this.now());
+        if (written) this.log.debug({ seq: written.seq, kid: written.kid }, 'audit checkpoint signed');
+      } catch (error) {
+        if (required) throw error;
+        this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'audit checkpoint could not be written; will retry');
+      }
+    };
+    this.checkpointing = run().finally(() => (this.checkpointing = undefined));
+    return this.checkpointing;
+  }
+
+  /** Records the stop, commits what is queued, signs a last checkpoint and closes the database. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const stopped = this.event({ type: 'gateway.stop', data: { pid: process.pid } });
+    this.writer.flush();
+    await stopped;
+    this.closed = true;
+    if (this.writer.backlog > 0) this.writer.flush();
+    if (this.writer.backlog > 0) this.log.error({ entries: this.writer.backlog }, 'audit entries lost at shutdown; their intents will read unknown_outcome');
+    await this.checkpointing;
+    await this.checkpoint();
+    try {
+      this.options.db.prepare('UPDATE instances SET stopped_at = ?, ended = ? WHERE id = ?').run(this.now(), 'stopped', this.instance);
+    } catch (error) {
+      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not mark the gateway instance stopped');
+    }
+    this.options.db.close();
+  }
+
+  private async mustWrite(event: AuditEvent): Promise<void> {
+    await this.writer.write(eventEntry(event, this.instance, this.now(), this.record), 'event');
+  }
+}

@@ -1,0 +1,114 @@
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import type { JwtAuthConfig } from '../config/schema.js';
+import { WardenError } from '../errors.js';
+import { issueToken, parseDuration } from '../identity/issue.js';
+import { KeyStore } from '../identity/keys.js';
+import { buildVerifier, resourceOf } from '../identity/setup.js';
+import type { TokenVerifier } from '../identity/verify.js';
+import { EXIT, UsageError, type CommandContext } from './common.js';
+
+/** The gateway's canonical resource URI when the config names none. */
+export function defaultResource(loaded: LoadedConfig): string {
+  const { host, port } = loaded.config.gateway;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`;
+}
+
+export interface JwtSetup {
+  auth: JwtAuthConfig;
+  keys: KeyStore;
+  verifier: TokenVerifier;
+  resource: string;
+}
+
+export function jwtSetup(loaded: LoadedConfig): JwtSetup | undefined {
+  const auth = loaded.config.auth;
+  if (auth?.mode !== 'jwt') return undefined;
+  const keys = new KeyStore(loaded.dataDir);
+  const resource = resourceOf(auth, defaultResource(loaded));
+  return { auth, keys, resource, verifier: buildVerifier({ auth, baseDir: loaded.baseDir, keys, defaultResource: defaultResource(loaded) }) };
+}
+
+/** `mcp-warden keys init|rotate|list` */
+export async function runKeys(ctx: CommandContext, positionals: string[]): Promise<number> {
+  const [sub, ...rest] = positionals;
+  if (rest.length > 0 || !['init', 'rotate', 'list'].includes(sub ?? '')) throw new UsageError('usage: mcp-warden keys init|rotate|list');
+  const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
+  const keys = new KeyStore(loaded.dataDir);
+  const now = Date.now();
+  if (sub === 'init') {
+    const key = await keys.init(now);
+    process.stdout.write(`created signing key ${key.kid} in ${keys.file} (mode 0600)\n`);
+    return EXIT.ok;
+  }
+  if (sub === 'rotate') {
+    const { added, retired } = await keys.rotate(now);
+    const auth = loaded.config.auth;
+    const grace = auth?.mode === 'jwt' ? auth.maxTokenLifetimeSeconds : 3600;
+    process.stdout.write(`new signing key ${added.kid}; retired ${retired.join(', ') || 'none'}\n`);
+    process.stdout.write(`retired public keys stay published for ${grace} s so tokens signed with them keep verifying\n`);
+    return EXIT.ok;
+  }
+  for (const key of keys.keys()) {
+    const state = key.retiredAt === undefined ? 'active' : `retired ${new Date(key.retiredAt).toISOString()}`;
+    process.stdout.write(`${key.kid}  created ${new Date(key.createdAt).toISOString()}  ${state}\n`);
+  }
+  return EXIT.ok;
+}
+
+export interface TokenFlags {
+  sub?: string;
+  'task-purpose'?: string;
+  grant?: string[];
+  scope?: string[];
+  tenant?: string;
+  client?: string;
+  ttl?: string;
+  parent?: string;
+  'claude-desktop'?: boolean;
+}
+
+/** `mcp-warden token issue --sub S [...]`: prints a JWT of the built-in issuer on stdout. */
+export async function runTokenIssue(ctx: CommandContext, positionals: string[], flags: TokenFlags): Promise<number> {
+  if (positionals.length !== 1 || positionals[0] !== 'issue') throw new UsageError('usage: mcp-warden token issue --sub SUBJECT [options]');
+  if (!flags.sub) throw new UsageError('--sub is required (for example --sub agent:triage-bot)');
+  const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
+  const setup = jwtSetup(loaded);
+  if (!setup?.auth.builtin) {
+    throw new WardenError('ERR_USAGE', `${loaded.file}: auth.mode must be "jwt" with a "builtin" issuer to issue tokens`);
+  }
+  const ttl = flags.ttl === undefined ? setup.auth.builtin.defaultTtlSeconds : parseDuration(flags.ttl);
+  const { token, claims } = await issueToken(
+    setup.keys,
+    { issuer: setup.auth.builtin.issuer, audience: setup.resource, maxLifetimeSeconds: setup.auth.maxTokenLifetimeSeconds },
+    {
+      subject: flags.sub,
+      ttlSeconds: ttl,
+      ...(flags['task-purpose'] !== undefined && { taskPurpose: flags['task-purpose'] }),
+      ...(flags.grant && { grants: flags.grant }),
+      ...(flags.scope && { scopes: flags.scope }),
+      ...(flags.tenant !== undefined && { tenant: flags.tenant }),
+      ...(flags.client !== undefined && { clientId: flags.client }),
+      ...(flags.parent !== undefined && { parent: flags.parent }),
+    },
+    setup.verifier,
+    Date.now(),
+  );
+  process.stdout.write(`${token}\n`);
+  process.stderr.write(`token for ${claims.sub}, expires ${new Date((claims.exp ?? 0) * 1000).toISOString()}\n`);
+  if (flags['claude-desktop']) process.stderr.write(`\n${claudeDesktopSnippet(loaded)}\n`);
+  return EXIT.ok;
+}
+
+/** The claude_desktop_config.json entry: a token file keeps short-lived tokens out of the host's config. */
+export function claudeDesktopSnippet(loaded: LoadedConfig): string {
+  const bin = new URL('../../../bin/mcp-warden.js', import.meta.url).pathname;
+  const entry = {
+    mcpServers: {
+      warden: {
+        command: process.execPath,
+        args: [bin, 'stdio', '--config', loaded.file, '--token-file', `${loaded.dataDir}/agent.token`],
+      },
+    },
+  };
+  return `Add to claude_desktop_config.json, and write the token above to ${loaded.dataDir}/agent.token\n(refresh that file before the token expires; the gateway re-reads it):\n${JSON.stringify(entry, null, 2)}`;
+}

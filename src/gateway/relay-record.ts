@@ -1,0 +1,38 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Principal } from '../identity/principal.js';
+import type { CallContext, ClientInfo, Ingress, RelayContext, RelayMethod } from '../pipeline/context.js';
+import type { Pipeline } from '../pipeline/orchestrator.js';
+
+export interface RelayOrigin {
+  pipeline: Pipeline;
+  ingress: Ingress;
+  sessionId: string | undefined;
+  clientInfo: ClientInfo | undefined;
+  server: string;
+  /** The agent's call the request arrived during; absent between calls. */
+  parent?: CallContext;
+  /** Between calls: the principal of the session's latest request. */
+  principal: Principal | undefined;
+}
+
+/** A relay-link recorder: each server→client request goes through the pipeline's `relay` step. */
+export function relayRecorder(origin: () => RelayOrigin) {
+  return (request: { method: string; params?: unknown }, send: () => Promise<unknown>): Promise<unknown> => {
+    const o = origin();
+    const ctx: RelayContext = {
+      requestId: randomUUID(),
+      ingress: o.ingress,
+      ...(o.sessionId !== undefined && { sessionId: o.sessionId }),
+      traceId: o.parent?.traceId ?? randomBytes(16).toString('hex'),
+      ...(o.clientInfo && { clientInfo: o.clientInfo }),
+      method: request.method as RelayMethod,
+      server: o.server,
+      ...(o.parent && { parent: o.parent }),
+      params: (request.params ?? {}) as Record<string, unknown>,
+      startedAt: Date.now(),
+    };
+    const principal = o.parent?.principal ?? o.principal;
+    if (principal) ctx.principal = principal;
+    return o.pipeline.relay(ctx, send);
+  };
+}

@@ -1,0 +1,118 @@
+import type { Logger } from '../observe/logger.js';
+import type { AuditEvent, AuditSink } from '../pipeline/stages.js';
+import { SessionTasks, type TaskGovernance } from '../tasks/session.js';
+import { TaskStore, stateFile } from '../tasks/store.js';
+import { TaskRegistry } from '../tasks/tasks.js';
+import { PolicyAuthorizer } from './authorizer.js';
+import { loadPolicy, type PolicyFileRef } from './load.js';
+import type { TaskSettings } from './schema.js';
+import { PolicyHolder, PolicyWatcher, type ReloadResult } from './watch.js';
+
+export interface GovernanceOptions {
+  files: readonly PolicyFileRef[];
+  dataDir: string;
+  /** Reload the files when they change. */
+  watch: boolean;
+  logger: Logger;
+  events: Pick<AuditSink, 'event'>;
+  now?: () => number;
+  /** How often to look for revocations made elsewhere, to tell idle sessions (calls always look). */
+  pollMs?: number;
+}
+
+/**
+ * Policy and tasks for one gateway process: the policy in force (hot-reloaded), the authorizer that
+ * applies it, and the task registry shared with every process on the data folder. Listeners hear about
+ * anything that may change what an agent sees (a reload, a revocation made elsewhere).
+ */
+export class Governance implements TaskGovernance {
+  readonly holder: PolicyHolder;
+  readonly authorizer: PolicyAuthorizer;
+  readonly registry: TaskRegistry;
+  readonly logger: Logger;
+  private readonly watcher: PolicyWatcher;
+  private readonly listeners = new Set<() => void>();
+  private readonly now: () => number;
+
+  /** Loads the policy (a bad one is a start-up error naming file and path) and opens the task database. */
+  static open(options: GovernanceOptions): Governance {
+    const policy = loadPolicy(options.files);
+    const store = TaskStore.open(stateFile(options.dataDir));
+    return new Governance(options, new PolicyHolder(policy), store);
+  }
+
+  private constructor(
+    private readonly options: GovernanceOptions,
+    holder: PolicyHolder,
+    store: TaskStore,
+  ) {
+    this.logger = options.logger;
+    this.now = options.now ?? Date.now;
+    this.holder = holder;
+    this.authorizer = new PolicyAuthorizer(holder);
+    this.registry = new TaskRegistry(store, options.logger);
+    this.watcher = new PolicyWatcher(options.files, holder, (result) => this.reloaded(result));
+  }
+
+  start(): void {
+    const policy = this.holder.current;
+    this.logger.info({ version: policy.version, files: policy.files, rules: policy.ruleCount, agents: policy.agents.length }, 'policy loaded');
+    this.record({ type: 'policy.load', data: { version: policy.version, files: policy.files, rules: policy.ruleCount } });
+    this.registry.sync(this.now());
+    this.holder.onSwap(() => this.emit());
+    this.registry.onChange(() => this.emit());
+    this.registry.startPolling(this.options.pollMs ?? 1_000, this.now);
+    if (this.options.watch) this.watcher.start();
+  }
+
+  /** Reloads the files now (what the watcher does on a change). */
+  reload(): ReloadResult {
+    const result = this.watcher.reload();
+    this.reloaded(result);
+    return result;
+  }
+
+  sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks {
+    return new SessionTasks(this, sessionId, onChange);
+  }
+
+  taskSettings(): TaskSettings {
+    return this.holder.current.tasks;
+  }
+
+  /** Records an event; a failure is logged (the calls themselves are recorded fail-closed by the pipeline). */
+  record(event: AuditEvent): void {
+    this.options.events
+      .event(event)
+      .then((outcome) => {
+        if (!outcome.ok) this.logger.error({ type: event.type, reason: outcome.denial.reason }, 'audit event could not be written');
+      })
+      .catch((error: unknown) => this.logger.error({ type: event.type, err: (error as Error).message }, 'audit event could not be written'));
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.watcher.close();
+    this.registry.close();
+  }
+
+  private reloaded(result: ReloadResult): void {
+    if (!result.ok) {
+      this.logger.error({ error: result.error, version: result.version }, 'policy reload failed; the last good policy stays in force');
+      this.record({ type: 'policy.reload', data: { ok: false, error: result.error, version: result.version } });
+      return;
+    }
+    if (!result.changed) return;
+    const policy = this.holder.current;
+    this.logger.info({ version: result.version, previous: result.previous, rules: policy.ruleCount }, 'policy reloaded');
+    this.record({ type: 'policy.reload', data: { ok: true, version: result.version, previous: result.previous, files: policy.files, rules: policy.ruleCount } });
+  }
+
+  private emit(): void {
+    for (const listener of this.listeners) listener();
+  }
+}

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { formatIssues } from '../config/load.js';
+import { WardenError } from '../errors.js';
+import { compilePolicy, type CompiledPolicy, type PolicySource } from './compile.js';
+import { PolicyFileSchema, type PolicyFile } from './schema.js';
+
+export interface PolicyFileRef {
+  /** Absolute path. */
+  path: string;
+  /** How errors, rule ids and the version name it (the path relative to the config file, or as given). */
+  label: string;
+}
+
+/** Reads, validates and compiles policy files as one policy. Every error names the file and the path. */
+export function loadPolicy(files: readonly PolicyFileRef[]): CompiledPolicy {
+  if (files.length === 0) throw new WardenError('ERR_POLICY_INVALID', 'no policy files given');
+  return compilePolicy(files.map((file) => readPolicyFile(file)));
+}
+
+export function readPolicyFile(file: PolicyFileRef): PolicySource {
+  return { label: file.label, data: parsePolicyText(readText(file), file.label) };
+}
+
+/** Parses YAML (or JSON, by extension `.json`) and validates it; exposed so README and docs snippets are checked by tests. */
+export function parsePolicyText(text: string, label: string): PolicyFile {
+  return validate(PolicyFileSchema, parseStructured(text, label), label);
+}
+
+export function readText(file: PolicyFileRef): string {
+  try {
+    return readFileSync(file.path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new WardenError('ERR_POLICY_INVALID', `${file.label}: ${code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? 'unknown error'})`}`);
+  }
+}
+
+/** YAML 1.2 (JSON is YAML too; a `.json` file is parsed strictly as JSON). Duplicate keys and `__proto__` keys are errors. */
+export function parseStructured(text: string, label: string): unknown {
+  let raw: unknown;
+  if (extname(label).toLowerCase() === '.json') {
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid JSON (${(error as Error).message})`);
+    }
+  } else {
+    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    const first = doc.errors[0];
+    if (first) throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid YAML: ${first.message.split('\n')[0]}`);
+    raw = doc.toJS({ maxAliasCount: 100 });
+  }
+  const polluted = findKey(raw, '__proto__', []);
+  if (polluted) throw new WardenError('ERR_POLICY_INVALID', `${label}: ${polluted}: "__proto__" is not allowed as a key`);
+  return raw;
+}
+
+export function validate<S extends z.ZodType>(schema: S, raw: unknown, label: string): z.infer<S> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new WardenError('ERR_POLICY_INVALID', formatIssues(label, parsed.error.issues));
+  return parsed.data;
+}
+
+function findKey(value: unknown, key: string, path: (string | number)[]): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) {
+      const found = findKey(value[i], key, [...path, i]);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const name of Object.keys(value)) {
+    if (name === key) return path.length === 0 ? '(root)' : formatPath(path);
+    const found = findKey((value as Record<string, unknown>)[name], key, [...path, name]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  return path.map((part) => (typeof part === 'number' ? `[${part}]` : part)).join('.').replace(/\.\[/g, '[');
+}

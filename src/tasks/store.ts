@@ -1,0 +1,218 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { WardenError } from '../errors.js';
+
+export const STATE_FILE = 'state.db';
+
+export function stateFile(dataDir: string): string {
+  return join(dataDir, STATE_FILE);
+}
+
+export type TaskSource = 'token' | 'session';
+export type EndReason = 'ended' | 'expired' | 'revoked' | 'session-closed';
+
+export interface TaskRow {
+  id: string;
+  issuer: string;
+  subject: string;
+  source: TaskSource;
+  purpose?: string;
+  /** Globs the task narrows to; undefined: not narrowed (a token task without grants). */
+  grants?: readonly string[];
+  /** The token task an in-band task narrows, if any. */
+  parent?: string;
+  session?: string;
+  gateway: string;
+  createdAt: number;
+  expiresAt?: number;
+  endedAt?: number;
+  endReason?: EndReason;
+}
+
+export interface AgentRevocation {
+  subject: string;
+  /** `*`: every issuer. */
+  issuer: string;
+  revokedAt: number;
+  reason?: string;
+}
+
+// Versioned migrations, applied inside BEGIN IMMEDIATE with the user_version bump (several gateways may start at once).
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE tasks (
+     id         TEXT    NOT NULL,
+     issuer     TEXT    NOT NULL,
+     subject    TEXT    NOT NULL,
+     source     TEXT    NOT NULL CHECK (source IN ('token', 'session')),
+     purpose    TEXT,
+     grants     TEXT,
+     parent     TEXT,
+     session    TEXT,
+     gateway    TEXT    NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER,
+     ended_at   INTEGER,
+     end_reason TEXT,
+     PRIMARY KEY (id, issuer, subject)
+   );
+   CREATE INDEX tasks_open ON tasks (ended_at, expires_at);
+   CREATE INDEX tasks_subject ON tasks (subject);
+   CREATE TABLE agent_revocations (
+     subject    TEXT    NOT NULL,
+     issuer     TEXT    NOT NULL,
+     revoked_at INTEGER NOT NULL,
+     reason     TEXT,
+     PRIMARY KEY (subject, issuer)
+   );`,
+];
+
+interface RawTask {
+  id: string;
+  issuer: string;
+  subject: string;
+  source: TaskSource;
+  purpose: string | null;
+  grants: string | null;
+  parent: string | null;
+  session: string | null;
+  gateway: string;
+  created_at: number;
+  expires_at: number | null;
+  ended_at: number | null;
+  end_reason: EndReason | null;
+}
+
+/**
+ * Tasks and revocations in `<dataDir>/state.db`, shared by every gateway process on the data folder
+ * (WAL, busy timeout). Separate from the audit database so neither waits on the other's writes.
+ */
+export class TaskStore {
+  private constructor(
+    readonly file: string,
+    private readonly db: Database.Database,
+  ) {}
+
+  static open(file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}): TaskStore {
+    let db: Database.Database | undefined;
+    try {
+      if (!options.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
+      db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 2_000)}`);
+      if (!options.readonly) {
+        if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') throw new Error('cannot switch to WAL mode (read-only file or folder?)');
+        db.pragma('synchronous = NORMAL');
+        migrate(db);
+      }
+      return new TaskStore(file, db);
+    } catch (error) {
+      db?.close();
+      throw new WardenError('ERR_STATE_UNAVAILABLE', `task database ${file}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Changes whenever another connection commits: a cheap "has anything changed?" check. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  /** Records a task; an existing row with the same key is left as it is. Returns whether it was new. */
+  insert(task: TaskRow): boolean {
+    const result = this.db
+      .prepare(
+        `INSERT OR IGNORE INTO tasks (id, issuer, subject, source, purpose, grants, parent, session, gateway, created_at, expires_at)
+         VALUES (@id, @issuer, @subject, @source, @purpose, @grants, @parent, @session, @gateway, @createdAt, @expiresAt)`,
+      )
+      .run({
+        id: task.id,
+        issuer: task.issuer,
+        subject: task.subject,
+        source: task.source,
+        purpose: task.purpose ?? null,
+        grants: task.grants ? JSON.stringify(task.grants) : null,
+        parent: task.parent ?? null,
+        session: task.session ?? null,
+        gateway: task.gateway,
+        createdAt: task.createdAt,
+        expiresAt: task.expiresAt ?? null,
+      });
+    return result.changes === 1;
+  }
+
+  /** Ends one open task. Returns whether it was still open. */
+  end(key: { id: string; issuer: string; subject: string }, at: number, reason: EndReason): boolean {
+    const result = this.db
+      .prepare('UPDATE tasks SET ended_at = ?, end_reason = ? WHERE id = ? AND issuer = ? AND subject = ? AND ended_at IS NULL')
+      .run(at, reason, key.id, key.issuer, key.subject);
+    return result.changes > 0;
+  }
+
+  /** Revokes every open task with this id (token task ids are chosen by the token's issuer, so there may be several). */
+  revokeTask(id: string, at: number): number {
+    return this.db.prepare("UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE id = ? AND ended_at IS NULL").run(at, id).changes;
+  }
+
+  /** Refuses the subject's tokens issued up to `at` and revokes its open tasks, in one transaction. */
+  revokeAgent(revocation: AgentRevocation): number {
+    return this.db.transaction(() => {
+      this.db
+        .prepare('INSERT OR REPLACE INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES (?, ?, ?, ?)')
+        .run(revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null);
+      const issuerClause = revocation.issuer === '*' ? '' : ' AND issuer = ?';
+      const args: unknown[] = [revocation.revokedAt, revocation.subject, ...(revocation.issuer === '*' ? [] : [revocation.issuer])];
+      return this.db.prepare(`UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE subject = ?${issuerClause} AND ended_at IS NULL`).run(...args).changes;
+    }).immediate();
+  }
+
+  revocations(): AgentRevocation[] {
+    const rows = this.db.prepare('SELECT subject, issuer, revoked_at, reason FROM agent_revocations').all() as { subject: string; issuer: string; revoked_at: number; reason: string | null }[];
+    return rows.map((r) => ({ subject: r.subject, issuer: r.issuer, revokedAt: r.revoked_at, ...(r.reason !== null && { reason: r.reason }) }));
+  }
+
+  /** Ids of revoked tasks that would otherwise still be alive (so the set stays small). */
+  revokedTaskIds(now: number): Set<string> {
+    const rows = this.db.prepare("SELECT DISTINCT id FROM tasks WHERE end_reason = 'revoked' AND (expires_at IS NULL OR expires_at > ?)").all(now) as { id: string }[];
+    return new Set(rows.map((r) => r.id));
+  }
+
+  list(options: { all: boolean; now: number; limit?: number }): TaskRow[] {
+    const where = options.all ? '' : 'WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > @now)';
+    const rows = this.db.prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`).all({ now: options.now, limit: options.limit ?? 1_000 }) as RawTask[];
+    return rows.map(fromRaw);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) throw new Error(`schema version ${current} is newer than this mcp-warden understands (${MIGRATIONS.length})`);
+  for (let version = current; version < MIGRATIONS.length; version += 1) {
+    db.transaction(() => {
+      // Another process may have applied it while this one waited for the write lock.
+      if ((db.pragma('user_version', { simple: true }) as number) !== version) return;
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
+
+function fromRaw(raw: RawTask): TaskRow {
+  return {
+    id: raw.id,
+    issuer: raw.issuer,
+    subject: raw.subject,
+    source: raw.source,
+    gateway: raw.gateway,
+    createdAt: raw.created_at,
+    ...(raw.purpose !== null && { purpose: raw.purpose }),
+    ...(raw.grants !== null && { grants: JSON.parse(raw.grants) as string[] }),
+    ...(raw.parent !== null && { parent: raw.parent }),
+    ...(raw.session !== null && { session: raw.session }),
+    ...(raw.expires_at !== null && { expiresAt: raw.expires_at }),
+    ...(raw.ended_at !== null && { endedAt: raw.ended_at }),
+    ...(raw.end_reason !== null && { endReason: raw.end_reason }),
+  };
+}

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Principal } from '../identity/principal.js';
+import type { Logger } from '../observe/logger.js';
+import type { AgentRevocation, EndReason, TaskRow, TaskStore } from './store.js';
+
+const MAX_KNOWN_TOKEN_TASKS = 10_000;
+
+/**
+ * What every gateway process sharing the data folder must agree on: which tasks exist, which are
+ * revoked, which agents are revoked. Reads come from an in-memory snapshot that is refreshed whenever
+ * the database changed (`PRAGMA data_version`, a few microseconds), so a revocation made by the CLI or
+ * another gateway takes effect on the next call here.
+ */
+export class TaskRegistry {
+  readonly gatewayId = `${hostname()}:${process.pid}`;
+  private version = Number.NaN;
+  private signature = '';
+  private revokedTasks = new Set<string>();
+  private agentRevocations = new Map<string, AgentRevocation[]>();
+  private readonly knownTokenTasks = new Set<string>();
+  private readonly listeners = new Set<() => void>();
+  private poller: NodeJS.Timeout | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Refreshes the snapshot if another process committed since the last look, and tells listeners.
+   * Fails closed: while the database cannot be read, every principal reads as revoked.
+   */
+  sync(now: number): void {
+    let changed = false;
+    try {
+      const version = this.store.dataVersion();
+      if (version !== this.version) {
+        const revokedTasks = this.store.revokedTaskIds(now);
+        const revocations = this.store.revocations();
+        // Other processes' task inserts change the file too; only a new revocation changes what anyone may do.
+        const signature = JSON.stringify([[...revokedTasks].sort(), revocations.map((r) => [r.subject, r.issuer, r.revokedAt]).sort()]);
+        changed = !Number.isNaN(this.version) && signature !== this.signature;
+        this.signature = signature;
+        this.revokedTasks = revokedTasks;
+        const byAgent = new Map<string, AgentRevocation[]>();
+        for (const revocation of revocations) byAgent.set(revocation.subject, [...(byAgent.get(revocation.subject) ?? []), revocation]);
+        this.agentRevocations = byAgent;
+        this.version = version;
+      }
+      if (this.failing) {
+        this.failing = false;
+        changed = true;
+      }
+    } catch (error) {
+      if (!this.failing) this.logger.error({ err: (error as Error).message, file: this.store.file }, 'task database unreadable; refusing every call until it is back');
+      changed = !this.failing;
+      this.failing = true;
+    }
+    if (changed) setImmediate(() => this.emit());
+  }
+
+  /** Why this principal may do nothing at all, if it may not: the agent, or the task its token names, is revoked. */
+  revocationOf(principal: Principal): string | undefined {
+    if (this.failing) return 'task database unavailable (fail closed)';
+    for (const revocation of this.agentRevocations.get(principal.subject) ?? []) {
+      if (revocation.issuer !== '*' && revocation.issuer !== principal.issuer) continue;
+      if (principal.issuedAt === undefined || principal.issuedAt <= revocation.revokedAt) {
+        return `agent ${principal.subject} revoked at ${new Date(revocation.revokedAt).toISOString()}${revocation.reason ? ` (${revocation.reason})` : ''}`;
+      }
+    }
+    const task = principal.task;
+    if (task && task.source !== 'session' && this.revokedTasks.has(task.id)) return `task ${task.id} revoked`;
+    return undefined;
+  }
+
+  isTaskRevoked(id: string): boolean {
+    return this.revokedTasks.has(id);
+  }
+
+  /** Stores a token's task the first time this process sees it, so `task list` and revocation know it. */
+  noteTokenTask(principal: Principal, now: number): void {
+    const task = principal.task;
+    if (!task || task.source === 'session') return;
+    const key = `${task.id}\u0000${principal.issuer}\u0000${principal.subject}`;
+    if (this.knownTokenTasks.has(key)) return;
+    try {
+      this.store.insert({
+        id: task.id,
+        issuer: principal.issuer,
+        subject: principal.subject,
+        source: 'token',
+        gateway: this.gatewayId,
+        createdAt: now,
+        ...(task.purpose !== undefined && { purpose: task.purpose }),
+        ...(task.grants !== undefined && { grants: task.grants }),
+        ...(principal.expiresAt !== undefined && { expiresAt: principal.expiresAt }),
+      });
+      if (this.knownTokenTasks.size >= MAX_KNOWN_TOKEN_TASKS) this.knownTokenTasks.clear();
+      this.knownTokenTasks.add(key);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message, task: task.id }, 'could not record the token task; it will be retried on the next call');
+    }
+  }
+
+  /** Stores a task declared in-band. Throws (a WardenError from the store) if it cannot be written. */
+  begin(input: Omit<TaskRow, 'id' | 'gateway' | 'source'>): TaskRow {
+    const row: TaskRow = { ...input, id: `task_${randomBytes(12).toString('base64url')}`, source: 'session', gateway: this.gatewayId };
+    this.store.insert(row);
+    return row;
+  }
+
+  end(task: Pick<TaskRow, 'id' | 'issuer' | 'subject'>, at: number, reason: EndReason): void {
+    try {
+      this.store.end(task, at, reason);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message, task: task.id }, 'could not record the end of a task');
+    }
+  }
+
+  /** Polls for changes made elsewhere so sessions can be told (list_changed) without waiting for a call. */
+  startPolling(intervalMs: number, now: () => number): void {
+    this.poller = setInterval(() => this.sync(now()), intervalMs);
+    this.poller.unref();
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.store.close();
+  }
+
+  private emit(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger.error({ err: (error as Error).message }, 'task change listener failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,288 @@
+// Policy and tasks through the real gateway: `serve` and `stdio` processes, the real CLI for tokens,
+// tasks and revocation, real downstream servers (the bundled notes server and the conformance fixture),
+// a real SQLite file shared by two gateway processes, and the real policy file watched on disk.
+import { spawnSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { recordNotifications, type Recorded } from '../helpers/agent.js';
+import { BIN, NOTES, ROOT, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
+import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
+
+const RESOURCE = 'http://gateway.test/mcp';
+const auth = { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 };
+
+const POLICY = `version: 1
+tasks: { defaultTtlSeconds: 60, maxTtlSeconds: 600 }
+agents:
+  - id: verified
+    match: { authMethod: jwt }
+    grants:
+      - { id: notes-read, effect: allow, tools: [notes__list_notes, notes__read_note, notes__search_notes] }
+      - { id: notes-write-in-task, effect: allow, tools: [notes__write_note], task: required }
+      - { id: limited, effect: allow, tools: [fx__test_simple_text], rateLimit: { calls: 2, perSeconds: 60 } }
+      - { id: needs-approval, effect: allow, tools: [fx__fixture_pid], approval: required }
+grants:
+  - { id: no-deletes, effect: deny, tools: ["*__delete*"] }
+`;
+
+const BASE_TOOLS = ['fx__fixture_pid', 'fx__test_simple_text', 'notes__list_notes', 'notes__read_note', 'notes__search_notes', 'warden__begin_task', 'warden__end_task'];
+
+function cli(configFile: string, args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], { encoding: 'utf8', timeout: 20_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function issue(configFile: string, args: string[]): string {
+  const result = cli(configFile, ['token', 'issue', ...args]);
+  expect(result.stderr).not.toMatch(/unexpected error/);
+  expect(result.code).toBe(0);
+  return result.stdout.trim();
+}
+
+async function connect(url: string, token: string): Promise<{ client: Client; seen: Recorded[] }> {
+  const client = new Client({ name: 'policy-test', version: '1' });
+  const seen = recordNotifications(client);
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return { client, seen };
+}
+
+async function toolNames(client: Client): Promise<string[]> {
+  return (await client.listTools()).tools.map((t) => t.name).sort();
+}
+
+async function callTool(client: Client, name: string, args: Record<string, unknown> = {}) {
+  return client.callTool({ name, arguments: args }).then(
+    (result) => ({ ok: true as const, result: result as { structuredContent?: Record<string, unknown>; isError?: boolean } }),
+    (error: { code?: number; message?: string; data?: unknown }) => ({ ok: false as const, code: error.code, message: String(error.message), data: error.data }),
+  );
+}
+
+const listChanges = (seen: readonly Recorded[]) => seen.filter((n) => n.method === 'notifications/tools/list_changed').length;
+
+async function startPolicyGateway(policyText: string): Promise<{ gateway: RunningGateway; policyDir: TempDir; policyFile: string }> {
+  const policyDir = await makeTempDir('warden-policy');
+  const policyFile = join(policyDir.path, 'policy.yaml');
+  await writeFile(policyFile, policyText);
+  await mkdir(join(policyDir.path, 'notes'));
+  const gateway = await startGateway({
+    auth,
+    policy: { files: [policyFile] },
+    servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] }, fx: fixtureServer() },
+  });
+  return { gateway, policyDir, policyFile };
+}
+
+describe('policy through the gateway', () => {
+  let gateway: RunningGateway;
+  let policyDir: TempDir;
+  let config: string;
+
+  beforeAll(async () => {
+    ({ gateway, policyDir } = await startPolicyGateway(POLICY));
+    config = gateway.configFile;
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    await policyDir?.cleanup();
+  });
+
+  it('lists only what the policy allows, with the task meta-tools', async () => {
+    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:lister']));
+    try {
+      expect(await toolNames(client)).toEqual(BASE_TOOLS);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a hidden tool and a missing tool get byte-identical JSON-RPC errors', async () => {
+    const token = issue(config, ['--sub', 'agent:prober']);
+    const headers = mcpHeaders({ authorization: `Bearer ${token}`, host: new URL(gateway.url).host });
+    const init = await rawRequest(gateway.origin, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+    });
+    const session = String(init.headers['mcp-session-id']);
+    const withSession = { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
+    await rawRequest(gateway.origin, { method: 'POST', headers: withSession, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    const answer = async (name: string) => {
+      const response = await rawRequest(gateway.origin, { method: 'POST', headers: withSession, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: { name: 'x' } } }) });
+      return JSON.stringify(response.messages[0]).replaceAll(name, 'NAME');
+    };
+    const unknown = await answer('notes__no_such_tool');
+    expect(JSON.parse(unknown)).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Unknown tool: NAME' } });
+    expect(await answer('notes__delete_note')).toBe(unknown); // denied by a deny rule
+    expect(await answer('notes__write_note')).toBe(unknown); // allowed only inside a task
+    expect(await answer('fx__test_error_handling')).toBe(unknown); // default deny
+  });
+
+  it('begin and end a task: the list narrows and widens with list_changed; task-only tools work inside it', async () => {
+    const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:worker']));
+    try {
+      expect(await toolNames(client)).toEqual(BASE_TOOLS);
+      const begun = await callTool(client, 'warden__begin_task', { purpose: 'write the plan', tools: ['notes__write_note', 'notes__read_note', 'notes__delete_note', 'nope__x'] });
+      expect(begun.ok && begun.result.structuredContent).toMatchObject({
+        status: 'granted',
+        granted: ['notes__write_note', 'notes__read_note'],
+        refused: [{ tool: 'notes__delete_note' }, { tool: 'nope__x' }],
+        task: { purpose: 'write the plan' },
+      });
+      await waitFor(() => listChanges(seen) >= 1, 'list_changed after begin_task');
+      expect(await toolNames(client)).toEqual(['notes__read_note', 'notes__write_note', 'warden__begin_task', 'warden__end_task']);
+      expect((await callTool(client, 'notes__write_note', { name: 'plan', content: 'ship it' })).ok).toBe(true);
+      expect(await callTool(client, 'notes__search_notes', { query: 'x' })).toMatchObject({ ok: false, code: -32602, message: expect.stringContaining('Unknown tool: notes__search_notes') });
+
+      const taskId = (begun.ok && (begun.result.structuredContent?.task as { id: string }).id) as string;
+      const listed = cli(config, ['task', 'list', '--json']);
+      expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: taskId, subject: 'agent:worker', source: 'session', status: 'active' })]));
+
+      expect((await callTool(client, 'warden__end_task')).ok).toBe(true);
+      await waitFor(() => listChanges(seen) >= 2, 'list_changed after end_task');
+      expect(await toolNames(client)).toEqual(BASE_TOOLS);
+      expect((await callTool(client, 'notes__write_note', { name: 'plan', content: 'again' })).ok).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a task expires: its tools are removed at once and the agent is told', async () => {
+    const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:brief']));
+    try {
+      await toolNames(client);
+      await callTool(client, 'warden__begin_task', { purpose: 'quick', tools: ['notes__write_note'], ttlSeconds: 1 });
+      await waitFor(() => listChanges(seen) >= 1, 'list_changed after begin_task');
+      expect(await toolNames(client)).toContain('notes__write_note');
+      await waitFor(() => listChanges(seen) >= 2, 'list_changed at expiry', 5_000);
+      expect(await toolNames(client)).toEqual(BASE_TOOLS);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a token task narrows like a declared one', async () => {
+    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:scoped', '--task-purpose', 'notes only', '--grant', 'notes__*']));
+    try {
+      expect(await toolNames(client)).toEqual(['notes__list_notes', 'notes__read_note', 'notes__search_notes', 'notes__write_note', 'warden__begin_task', 'warden__end_task']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('rate limits per principal and tool, with a retry hint', async () => {
+    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:hasty']));
+    const other = await connect(gateway.url, issue(config, ['--sub', 'agent:patient']));
+    try {
+      expect((await callTool(client, 'fx__test_simple_text')).ok).toBe(true);
+      expect((await callTool(client, 'fx__test_simple_text')).ok).toBe(true);
+      const refused = await callTool(client, 'fx__test_simple_text');
+      expect(refused).toMatchObject({ ok: false, code: -32600, message: expect.stringMatching(/Rate limit exceeded; retry in (29|30) s/), data: { retryAfterSeconds: expect.any(Number) } });
+      expect((await callTool(other.client, 'fx__test_simple_text')).ok).toBe(true);
+    } finally {
+      await client.close();
+      await other.client.close();
+    }
+  });
+
+  it('approval required: visible, and each call refused saying approval is required', async () => {
+    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:careful']));
+    try {
+      expect(await toolNames(client)).toContain('fx__fixture_pid');
+      expect(await callTool(client, 'fx__fixture_pid')).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('Approval required') });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('task revoke and agent revoke take effect on the next call, in this gateway and in a second process on the same data folder', async () => {
+    const token = issue(config, ['--sub', 'agent:suspect']);
+    const { client, seen } = await connect(gateway.url, token);
+    const stdio = new Client({ name: 'policy-test-stdio', version: '1' });
+    await stdio.connect(
+      new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', config], stderr: 'pipe', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token } }),
+    );
+    try {
+      const begun = await callTool(client, 'warden__begin_task', { purpose: 'p', tools: ['notes__write_note'] });
+      const taskId = (begun.ok && (begun.result.structuredContent?.task as { id: string }).id) as string;
+      expect(await toolNames(client)).toContain('notes__write_note');
+      const before = listChanges(seen);
+
+      const revoked = cli(config, ['task', 'revoke', taskId]);
+      expect(revoked.code).toBe(0);
+      expect(await callTool(client, 'notes__write_note', { name: 'a', content: 'b' })).toMatchObject({ ok: false, code: -32602 });
+      expect(await toolNames(client)).toEqual(BASE_TOOLS);
+      await waitFor(() => listChanges(seen) > before, 'list_changed after task revoke');
+      expect(cli(config, ['task', 'revoke', taskId]).code).toBe(1);
+
+      expect((await callTool(stdio, 'notes__list_notes')).ok).toBe(true);
+      expect(cli(config, ['agent', 'revoke', 'agent:suspect', '--reason', 'test']).code).toBe(0);
+      for (const agentClient of [client, stdio]) {
+        expect(await callTool(agentClient, 'notes__list_notes')).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('Authentication required') });
+        expect((await agentClient.listTools()).tools).toEqual([]);
+      }
+      // A token issued after the revocation works.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const fresh = await connect(gateway.url, issue(config, ['--sub', 'agent:suspect']));
+      expect((await callTool(fresh.client, 'notes__list_notes')).ok).toBe(true);
+      await fresh.client.close();
+    } finally {
+      await client.close();
+      await stdio.close();
+    }
+  });
+
+  it('policy check, explain and test run against the config', () => {
+    const checked = cli(config, ['policy', 'check']);
+    expect(checked.code).toBe(0);
+    expect(checked.stdout).toMatch(/policy [0-9a-f]{12}: 5 rules/);
+    const explained = cli(config, ['policy', 'explain', '--sub', 'agent:x', '--tool', 'notes__delete_note', '--task', '*']);
+    expect(explained.stdout).toMatch(/decision {2}deny\nrule {6}no-deletes/);
+    expect(cli(config, ['policy', 'test']).code).toBe(2); // no test files beside this policy
+    // The shipped policies' tests, as CI runs them from the repository.
+    const shipped = spawnSync(process.execPath, [BIN, 'policy', 'test'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    expect(shipped.stdout).toContain('policies/default.test.yaml');
+    expect(shipped.stdout).toContain('policies/example-team.test.yaml');
+    expect(shipped.stdout).toMatch(/\d+ passed, 0 failed/);
+    expect(shipped.status).toBe(0);
+  });
+});
+
+describe('hot reload', () => {
+  let gateway: RunningGateway;
+  let policyDir: TempDir;
+  let policyFile: string;
+
+  beforeAll(async () => {
+    ({ gateway, policyDir, policyFile } = await startPolicyGateway(POLICY));
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    await policyDir?.cleanup();
+  });
+
+  it('a good file is swapped in and sessions whose tools changed get list_changed; a bad file keeps the last good policy and says where', async () => {
+    const { client, seen } = await connect(gateway.url, issue(gateway.configFile, ['--sub', 'agent:reader']));
+    try {
+      expect(await toolNames(client)).toEqual(BASE_TOOLS);
+      await writeFile(policyFile, POLICY.replace('notes__search_notes]', 'notes__search_notes, fx__test_image_content]'));
+      await waitFor(() => listChanges(seen) >= 1, 'list_changed after a reload', 10_000);
+      expect(await toolNames(client)).toContain('fx__test_image_content');
+      expect(gateway.process.stderr()).toContain('policy reloaded');
+
+      await writeFile(policyFile, POLICY.replace('effect: deny', 'effect: forbid'));
+      await waitFor(() => gateway.process.stderr().includes('policy reload failed'), 'the reload error', 10_000);
+      expect(gateway.process.stderr()).toMatch(/policy\.yaml: grants\[0\]\.effect:/);
+      expect(await toolNames(client)).toContain('fx__test_image_content');
+      expect((await callTool(client, 'fx__test_image_content')).ok).toBe(true);
+      expect((await callTool(client, 'notes__delete_note', { name: 'x' })).ok).toBe(false);
+      expect(listChanges(seen)).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
+});

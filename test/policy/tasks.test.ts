@@ -1,0 +1,175 @@
+// Tasks with a real SQLite file: the registry shared through the data folder (two connections stand in
+// for two gateway processes), revocations, and one session's task life (begin, narrowing, expiry with an
+// injected clock, end) against a real policy.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aggregate } from '../../src/gateway/catalog.js';
+import type { Principal } from '../../src/identity/principal.js';
+import { createLogger } from '../../src/observe/logger.js';
+import type { AuditEvent } from '../../src/pipeline/stages.js';
+import { PolicyAuthorizer } from '../../src/policy/authorizer.js';
+import { compilePolicy } from '../../src/policy/compile.js';
+import { PolicyFileSchema } from '../../src/policy/schema.js';
+import { PolicyHolder } from '../../src/policy/watch.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Outcome } from '../../src/pipeline/denial.js';
+import { SessionTasks } from '../../src/tasks/session.js';
+import { TaskStore } from '../../src/tasks/store.js';
+import { TaskRegistry } from '../../src/tasks/tasks.js';
+import { makeTempDir, type TempDir } from '../helpers/process.js';
+
+const T0 = Date.parse('2025-06-01T12:00:00Z');
+const logger = createLogger({ level: 'silent' });
+/** The structured result of a meta-tool call that ran (not refused as invalid). */
+function structured(outcome: Outcome<CallToolResult>): Record<string, unknown> & { isError?: boolean } {
+  if (!outcome.ok) throw new Error(`refused: ${outcome.denial.reason}`);
+  return { ...outcome.value.structuredContent, ...(outcome.value.isError && { isError: true }) };
+}
+
+const agent = (extra: Partial<Principal> = {}): Principal => ({ subject: 'agent:a', issuer: 'urn:i', delegation: [], scopes: [], authMethod: 'jwt', issuedAt: T0 - 60_000, ...extra });
+
+let dir: TempDir;
+beforeAll(async () => {
+  dir = await makeTempDir('warden-tasks');
+});
+afterAll(async () => dir?.cleanup());
+
+describe('TaskRegistry: shared through the data folder', () => {
+  it('sees a revocation made through another connection at its next sync', () => {
+    const file = join(dir.path, 'shared.db');
+    const here = new TaskRegistry(TaskStore.open(file), logger);
+    const elsewhere = TaskStore.open(file);
+    try {
+      here.sync(T0);
+      const tokenTask = agent({ task: { id: 'tok-1', grants: ['x'] } });
+      here.noteTokenTask(tokenTask, T0);
+      expect(elsewhere.list({ all: false, now: T0 }).map((t) => [t.id, t.source])).toEqual([['tok-1', 'token']]);
+      expect(here.revocationOf(tokenTask)).toBeUndefined();
+
+      expect(elsewhere.revokeTask('tok-1', T0 + 1)).toBe(1);
+      expect(here.revocationOf(tokenTask)).toBeUndefined(); // not until the next sync (every call does one)
+      here.sync(T0 + 2);
+      expect(here.revocationOf(tokenTask)).toBe('task tok-1 revoked');
+      expect(here.revocationOf(agent())).toBeUndefined();
+
+      elsewhere.revokeAgent({ subject: 'agent:a', issuer: '*', revokedAt: T0 + 10, reason: 'compromised' });
+      here.sync(T0 + 11);
+      expect(here.revocationOf(agent())).toMatch(/^agent agent:a revoked at .* \(compromised\)$/);
+      expect(here.revocationOf(agent({ issuedAt: T0 + 10 }))).toBeDefined(); // issued in the same instant
+      expect(here.revocationOf(agent({ issuedAt: T0 + 1_000 }))).toBeUndefined(); // a token issued afterwards works
+      expect(here.revocationOf(agent({ subject: 'agent:b' }))).toBeUndefined();
+    } finally {
+      here.close();
+      elsewhere.close();
+    }
+  });
+
+  it('revokes an agent for one issuer only when asked to', () => {
+    const file = join(dir.path, 'issuer.db');
+    const registry = new TaskRegistry(TaskStore.open(file), logger);
+    const cli = TaskStore.open(file);
+    try {
+      cli.revokeAgent({ subject: 'agent:a', issuer: 'urn:other', revokedAt: T0 });
+      registry.sync(T0);
+      expect(registry.revocationOf(agent())).toBeUndefined();
+      expect(registry.revocationOf(agent({ issuer: 'urn:other' }))).toBeDefined();
+    } finally {
+      registry.close();
+      cli.close();
+    }
+  });
+});
+
+describe('SessionTasks: one session', () => {
+  const compiled = compilePolicy([
+    {
+      label: 'p.yaml',
+      data: PolicyFileSchema.parse({
+        version: 1,
+        tasks: { defaultTtlSeconds: 60, maxTtlSeconds: 120 },
+        agents: [{ id: 'all', match: {}, grants: [{ id: 'read', effect: 'allow', tools: ['s__read'] }, { id: 'write', effect: 'allow', tools: ['s__write', 's__close'], task: 'required' }] }],
+        grants: [{ id: 'no-delete', effect: 'deny', tools: ['s__delete'] }],
+      }),
+    },
+  ]);
+  const view = aggregate([
+    { serverId: 's', prefix: 's', catalog: { tools: ['read', 'write', 'close', 'delete', 'admin'].map((name) => ({ name, inputSchema: { type: 'object' as const } })), prompts: [], resources: [], templates: [] } },
+  ]);
+
+  function setup(name: string) {
+    const registry = new TaskRegistry(TaskStore.open(join(dir.path, `${name}.db`)), logger);
+    const authorizer = new PolicyAuthorizer(new PolicyHolder(compiled));
+    const events: AuditEvent[] = [];
+    let changes = 0;
+    const tasks = new SessionTasks({ registry, authorizer, logger, taskSettings: () => compiled.tasks, record: (e) => events.push(e) }, () => 'session-1', () => (changes += 1));
+    const visibleTools = (principal: Principal, now: number) =>
+      ['warden__begin_task', 'warden__end_task', ...view.tools.keys()].filter((t) => authorizer.authorize({ principal, method: 'tools/list', server: t.startsWith('warden__') ? 'warden' : 's', target: t }, now).effect === 'allow');
+    return { registry, tasks, events, visibleTools, changes: () => changes };
+  }
+
+  it('begin narrows within the ceiling and reports what was refused; expiry removes the tools; list changes are noticed', () => {
+    const { registry, tasks, events, visibleTools, changes } = setup('life');
+    try {
+      let principal = tasks.effective(agent(), T0);
+      expect(visibleTools(principal, T0)).toEqual(['warden__begin_task', 'warden__end_task', 's__read']);
+      tasks.listed('tools/list', visibleTools(principal, T0).map((name) => ({ name })));
+
+      const begun = tasks.run('warden__begin_task', { purpose: 'fix things', tools: ['s__write', 's__delete', 's__admin', 's__nope', 's__c*'], ttlSeconds: 600 }, view, T0);
+      const result = structured(begun);
+      expect(result).toMatchObject({ status: 'granted', granted: ['s__write', 's__c*'], note: expect.stringContaining('120') });
+      expect((result.refused as { tool: string }[]).map((r) => r.tool)).toEqual(['s__delete', 's__admin', 's__nope']);
+      expect(changes()).toBe(1);
+      expect(events.map((e) => e.type)).toEqual(['task.begin']);
+
+      principal = tasks.effective(agent(), T0 + 1);
+      expect(principal.task).toMatchObject({ source: 'session', grants: ['s__write', 's__c*'], expiresAt: T0 + 120_000 });
+      expect(visibleTools(principal, T0 + 1)).toEqual(['warden__begin_task', 'warden__end_task', 's__write', 's__close']);
+      expect(tasks.changedKinds(view, T0 + 1)).toEqual(['tools']);
+      expect(tasks.changedKinds(view, T0 + 2)).toEqual([]);
+
+      const again = tasks.run('warden__begin_task', { purpose: 'x', tools: ['s__read'] }, view, T0 + 2);
+      expect(structured(again).isError).toBe(true);
+
+      principal = tasks.effective(agent(), T0 + 120_000); // the clock passes the expiry
+      expect(principal.task).toBeUndefined();
+      expect(events.map((e) => e.type)).toEqual(['task.begin', 'task.expire']);
+      expect(visibleTools(principal, T0 + 120_000)).toEqual(['warden__begin_task', 'warden__end_task', 's__read']);
+      expect(tasks.changedKinds(view, T0 + 120_000)).toEqual(['tools']);
+    } finally {
+      tasks.close(T0);
+      registry.close();
+    }
+  });
+
+  it('end_task ends the task; invalid arguments are refused; nothing granted means no task', () => {
+    const { registry, tasks, events } = setup('end');
+    try {
+      tasks.effective(agent(), T0);
+      expect(tasks.run('warden__begin_task', { purpose: '', tools: [] }, view, T0)).toMatchObject({ ok: false, denial: { kind: 'invalid_params' } });
+      const nothing = tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__delete'] }, view, T0);
+      expect(structured(nothing).status).toBe('refused');
+      expect(structured(tasks.run('warden__end_task', {}, view, T0)).isError).toBe(true);
+      tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write'] }, view, T0);
+      expect(tasks.effective(agent(), T0).task?.source).toBe('session');
+      expect(structured(tasks.run('warden__end_task', {}, view, T0 + 5)).status).toBe('ended');
+      expect(tasks.effective(agent(), T0 + 6).task).toBeUndefined();
+      expect(events.map((e) => e.type)).toEqual(['task.begin', 'task.end']);
+    } finally {
+      registry.close();
+    }
+  });
+
+  it('a task declared under a token task stays within the token task', () => {
+    const { registry, tasks } = setup('token');
+    try {
+      const tokenAgent = agent({ task: { id: 'tok', grants: ['s__write'] } });
+      tasks.effective(tokenAgent, T0);
+      const begun = tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0);
+      expect(structured(begun)).toMatchObject({ status: 'granted', granted: ['s__write'] });
+      expect(tasks.effective(tokenAgent, T0).task).toMatchObject({ grants: ['s__write'], source: 'session' });
+    } finally {
+      tasks.close(T0);
+      registry.close();
+    }
+  });
+});
