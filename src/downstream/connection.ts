@@ -174,6 +174,11 @@ export class DownstreamConnection {
       }
       this.catalogValue = await this.fetchCatalog(client);
       if (this.logLevel && client.getServerCapabilities()?.logging) await client.setLoggingLevel(this.logLevel);
+      // close() may have run while the lists were fetched: never revive a closed connection.
+      if (this.isClosed()) {
+        await client.close().catch(() => undefined);
+        throw new Error('connection closed');
+      }
       this.client = client;
       this.stateValue = 'ready';
       this.lastError = undefined;
@@ -321,6 +326,11 @@ export class DownstreamConnection {
     const link = this.currentLink();
     if (link) {
       void link.notify(notification);
+      return;
+    }
+    // A shared connection has no one session to tell: fanning out would leak between tenants.
+    if (!this.options.fallbackLink) {
+      this.log.debug({ method: notification.method }, 'log message from a shared server with no single call in flight; not relayed');
       return;
     }
     for (const listener of this.listeners) listener.downstreamNotification(this.serverId, notification);

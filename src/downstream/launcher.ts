@@ -113,14 +113,19 @@ export class LaunchedServer {
       this.stateValue = 'stopped';
       return;
     }
-    if (this.stateValue === 'starting') return; // start() reports it
+    if (this.stateValue === 'starting') return; // start() or the restart's own catch reports it
+    this.scheduleRestart(reason);
+  }
+
+  /** Another attempt after the backoff delay; a failed attempt schedules the next one, so supervision never lapses. */
+  private scheduleRestart(reason: string): void {
     const delay = this.backoff.next(Date.now());
     this.stateValue = 'backoff';
     this.log.warn({ reason, retryInMs: delay }, 'launched downstream stopped; restarting with backoff');
     this.restartTimer = setTimeout(() => {
       this.spawnAndWait().catch((error: unknown) => {
         this.log.error({ err: (error as Error).message }, 'restart failed');
-        if (!this.stopping) this.onExit(child, 'restart failed');
+        if (!this.stopping) this.scheduleRestart('restart failed');
       });
     }, delay);
     this.restartTimer.unref();

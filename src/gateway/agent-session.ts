@@ -9,6 +9,7 @@ import {
   EmptyResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
+  McpError,
   GetPromptResultSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
@@ -150,7 +151,13 @@ export class AgentSession implements ConnectionListener {
   // ---- handlers --------------------------------------------------------------------------------
 
   private register(): void {
-    const s = this.server;
+    const server = this.server;
+    // Every handler runs behind guard(): an unexpected error reaches the agent as -32603 with no internals.
+    const s = {
+      setRequestHandler: ((schema: unknown, handler: (req: unknown, extra: Extra) => unknown) =>
+        server.setRequestHandler(schema as never, ((req: unknown, extra: Extra) => this.guard(() => handler(req, extra))) as never)) as unknown as Server['setRequestHandler'],
+      setNotificationHandler: server.setNotificationHandler.bind(server),
+    };
     s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
       this.list(extra, 'tools/list', req.params?.cursor, (v) => [...(this.tasks?.listEntries() ?? []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item }))], 'tools'),
     );
@@ -231,6 +238,16 @@ export class AgentSession implements ConnectionListener {
     s.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
       for (const server of this.host.servers()) await this.host.connectionFor(this, server.id).rootsChanged();
     });
+  }
+
+  private async guard<T>(run: () => T | Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof WireError || error instanceof McpError) throw error;
+      this.log.error({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'unexpected error in a request handler');
+      throw new WireError(ErrorCode.InternalError, 'Internal error');
+    }
   }
 
   /** Connects every enabled server that is not yet connected (failures leave that server out) and merges. */

@@ -54,7 +54,13 @@ export class Pipeline {
       return deny(denial);
     }
 
-    const injected = await this.stages.secrets.inject(ctx);
+    let injected: Outcome<Injection>;
+    try {
+      injected = await this.stages.secrets.inject(ctx);
+    } catch (error) {
+      await this.finish(ctx, 'rejected', undefined, 'internal error');
+      throw error;
+    }
     if (!injected.ok) {
       await this.finish(ctx, statusOf(injected.denial), injected.denial);
       return injected as Outcome<never>;
@@ -74,7 +80,14 @@ export class Pipeline {
       await this.finish(ctx, statusOf(result.denial), result.denial, undefined, injected.value);
       return result;
     }
-    const scrubbed = this.stages.scrubber.scrubResult(result.value, injected.value);
+    let scrubbed: R;
+    try {
+      scrubbed = this.stages.scrubber.scrubResult(result.value, injected.value);
+    } catch (error) {
+      // Nothing unscrubbed reaches the agent: the call fails, and its intent still gets an outcome.
+      await this.finish(ctx, 'downstream_failed', undefined, 'internal error', injected.value);
+      throw error;
+    }
     await this.finish(ctx, isToolError(scrubbed) ? 'tool_error' : 'ok', undefined, undefined, injected.value, scrubbed);
     return ok(scrubbed);
   }
@@ -183,7 +196,8 @@ function denialFor(ctx: CallContext, decision: Decision): Denial {
     case 'resources/unsubscribe':
       return { kind: 'unknown_resource', uri: ctx.target, reason };
     case 'completion/complete':
-      return { kind: 'forbidden', reason };
+      // The ref is a prompt name (never contains ':') or a resource URI (always has a scheme).
+      return ctx.target.includes(':') ? { kind: 'unknown_resource', uri: ctx.target, reason } : { kind: 'unknown_prompt', name: ctx.target, reason };
   }
 }
 

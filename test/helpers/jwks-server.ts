@@ -1,5 +1,6 @@
 // A real local JWKS HTTP server for identity tests, with switchable failure modes, and a recorder that
 // tells whether anything fetched a URL (jku/x5u must never be fetched).
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
@@ -82,7 +83,7 @@ export interface TokenInput {
 /** Signs a token with sensible defaults (iss/aud/sub/iat/exp 5 min) that a case then breaks. */
 export async function signToken(defaults: { iss: string; aud: string }, input: TokenInput): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = { iss: defaults.iss, aud: defaults.aud, sub: 'agent:test', iat: now, exp: now + 300, scope: 'mcp', ...input.claims };
+  const claims: Record<string, unknown> = { iss: defaults.iss, aud: defaults.aud, sub: 'agent:test', iat: now, exp: now + 300, scope: 'mcp', jti: randomUUID(), ...input.claims };
   for (const name of input.omit ?? []) delete claims[name];
   return new SignJWT(claims as JWTPayload)
     .setProtectedHeader({ alg: input.key.alg, kid: input.key.kid, typ: 'JWT', ...input.header } as never)
