@@ -10,21 +10,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { BIN, FIXTURE, fixtureServer, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
 import { spawnReady, type TempDir } from '../helpers/process.js';
+import { issueToken, runCli } from '../helpers/cli.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
 const ISSUER = 'urn:mcp-warden:builtin';
 
-function cli(configFile: string, args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-function issue(configFile: string, args: string[]): string {
-  const result = cli(configFile, ['token', 'issue', ...args]);
-  expect(result.stderr).not.toMatch(/unexpected error/);
-  expect(result.code).toBe(0);
-  return result.stdout.trim();
-}
+const cli = runCli;
+const issue = issueToken;
 
 async function connect(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'builtin-test', version: '1' });

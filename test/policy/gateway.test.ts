@@ -12,6 +12,7 @@ import { recordNotifications, type Recorded } from '../helpers/agent.js';
 import { BIN, NOTES, ROOT, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
+import { issueToken, runCli } from '../helpers/cli.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
 const auth = { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 };
@@ -32,17 +33,8 @@ grants:
 
 const BASE_TOOLS = ['fx__fixture_pid', 'fx__test_simple_text', 'notes__list_notes', 'notes__read_note', 'notes__search_notes', 'warden__begin_task', 'warden__end_task'];
 
-function cli(configFile: string, args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], { encoding: 'utf8', timeout: 20_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-function issue(configFile: string, args: string[]): string {
-  const result = cli(configFile, ['token', 'issue', ...args]);
-  expect(result.stderr).not.toMatch(/unexpected error/);
-  expect(result.code).toBe(0);
-  return result.stdout.trim();
-}
+const cli = runCli;
+const issue = issueToken;
 
 async function connect(url: string, token: string): Promise<{ client: Client; seen: Recorded[] }> {
   const client = new Client({ name: 'policy-test', version: '1' });
