@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 
 /** Asymmetric algorithms only: a JWKS holds public keys, so HS* and `none` are never acceptable. */
 const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -13,6 +14,8 @@ export interface AuthConfig {
   staticToken?: string | undefined;
   /** JWKS URL used to verify JWT bearer tokens: https, or http on a loopback host. */
   jwksUrl?: string | undefined;
+  /** A JWKS file on this machine (the gateway publishes its keys at <dataDir>/keys/jwks.json); re-read when it changes. */
+  jwksFile?: string | undefined;
   /** Required `aud` of JWT bearer tokens. */
   audience: string;
   /** Required `iss` of JWT bearer tokens, if set. */
@@ -25,15 +28,17 @@ export type Authenticator = (authorization: string | undefined) => Promise<AuthI
 export function authConfigFromEnv(env: NodeJS.ProcessEnv): AuthConfig {
   const staticToken = nonEmpty(env['TICKETS_TOKEN']) ?? nonEmpty(env['MCP_WARDEN_DOWNSTREAM_TOKEN']);
   const jwksUrl = nonEmpty(env['TICKETS_JWKS_URL']);
-  if (staticToken === undefined && jwksUrl === undefined) {
+  const jwksFile = nonEmpty(env['TICKETS_JWKS_FILE']);
+  if (staticToken === undefined && jwksUrl === undefined && jwksFile === undefined) {
     throw new Error(
-      'no credentials configured: set TICKETS_TOKEN (or MCP_WARDEN_DOWNSTREAM_TOKEN) to a static bearer token, and/or TICKETS_JWKS_URL to verify JWTs',
+      'no credentials configured: set TICKETS_TOKEN (or MCP_WARDEN_DOWNSTREAM_TOKEN) to a static bearer token, and/or TICKETS_JWKS_URL or TICKETS_JWKS_FILE to verify JWTs',
     );
   }
   if (jwksUrl !== undefined) checkJwksUrl(jwksUrl);
   return {
     staticToken,
     jwksUrl,
+    jwksFile,
     audience: nonEmpty(env['TICKETS_AUDIENCE']) ?? 'tickets',
     issuer: nonEmpty(env['TICKETS_ISSUER']),
   };
@@ -47,9 +52,11 @@ export function authConfigFromEnv(env: NodeJS.ProcessEnv): AuthConfig {
 export function createAuthenticator(config: AuthConfig): Authenticator {
   const staticDigest = config.staticToken === undefined ? undefined : digest(config.staticToken);
   const jwks =
-    config.jwksUrl === undefined
-      ? undefined
-      : createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS });
+    config.jwksUrl !== undefined
+      ? createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS })
+      : config.jwksFile !== undefined
+        ? fileJwks(config.jwksFile)
+        : undefined;
 
   return async (authorization) => {
     const token = bearerToken(authorization);
@@ -81,6 +88,16 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     } catch {
       return undefined;
     }
+  };
+}
+
+/** Keys from a local JWKS file, re-read whenever its modification time changes (a key rotation). */
+function fileJwks(path: string): JWTVerifyGetKey {
+  let cached: { mtimeMs: number; keys: JWTVerifyGetKey } | undefined;
+  return (header, token) => {
+    const mtimeMs = statSync(path).mtimeMs;
+    if (cached?.mtimeMs !== mtimeMs) cached = { mtimeMs, keys: createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')) as JSONWebKeySet) };
+    return cached.keys(header, token);
   };
 }
 

@@ -125,7 +125,7 @@ export function outcomeEntry(ref: IntentRef, outcome: CallRecordOutcome, instanc
     durationMs: outcome.durationMs,
     error,
     reason: outcome.denial ? s.redact(outcome.denial.reason) : undefined,
-    secrets: outcome.secrets?.map((used) => ({ name: used.name, fingerprint: used.fingerprint })),
+    secrets: outcome.secrets?.map((used) => ({ name: used.name, ...(used.source && { source: used.source }), fingerprint: used.fingerprint })),
     relay: isRelayMethod(ref.type) && outcome.result !== undefined ? scrubValue(relayResultSummary(ref.type, outcome.result), s.redact) : undefined,
     result,
   };

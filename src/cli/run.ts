@@ -12,11 +12,12 @@ import { localPrincipal, type Principal } from '../identity/principal.js';
 import { startHttpIngress } from '../ingress/http.js';
 import { startStdioIngress } from '../ingress/stdio.js';
 import { createLogger, type Logger } from '../observe/logger.js';
-import { EscapeScrubber } from '../pipeline/scrub.js';
 import { TaskGrantAuthorizer } from '../policy/grants.js';
 import { LocalDevAuthorizer } from '../policy/local-dev.js';
 import { governanceFor } from '../policy/setup.js';
-import { NoSecrets } from '../secrets/none.js';
+import { secretRedactor } from '../secrets/redactor.js';
+import { SecretScrubber } from '../secrets/scrubber.js';
+import { secretsFor } from '../secrets/setup.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
 import { printDemo } from './demo.js';
@@ -68,13 +69,21 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
   // The policy is checked before anything is opened for writing; its events go to the audit log opened next.
   const governance = governanceFor(loaded, logger, { event: (event) => audit.event(event) });
   // No audit, no action: a gateway whose audit database cannot be opened and written does not start.
-  const audit = await openAuditSink({ dataDir: loaded.dataDir, settings: loaded.config.audit, logger: logger.child({ component: 'audit' }), details: { config: loaded.file, authMode: auth.mode } });
+  const audit = await openAuditSink({
+    dataDir: loaded.dataDir,
+    settings: loaded.config.audit,
+    logger: logger.child({ component: 'audit' }),
+    details: { config: loaded.file, authMode: auth.mode },
+    redact: (text) => secretRedactor.redact(text),
+  });
   await audit.event(configLoadEvent(loaded));
-  const gateway = new Gateway(loaded, logger, {
+  // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
+  const secrets = await secretsFor(loaded);
+  const gateway = new Gateway(secrets.loaded, logger, {
     authorizer: governance?.authorizer ?? (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer()),
     audit,
-    secrets: new NoSecrets(),
-    scrubber: new EscapeScrubber(),
+    secrets: secrets.injector,
+    scrubber: new SecretScrubber(),
     now: Date.now,
   }, governance);
   governance?.onChange(() => gateway.permissionsChanged());

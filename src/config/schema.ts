@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SecretsSchema, ServerSecretsSchema, templateNames } from './secrets-schema.js';
 
 /** Server ids double as the default tool-name prefix, so they are short, lower-case and unambiguous. */
 export const SERVER_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -39,6 +40,8 @@ const commonServerFields = {
     .optional(),
   /** One pooled connection for every agent session instead of one per session. */
   shared: z.boolean().default(false),
+  /** Secrets injected into this server's calls (see README, Secrets). */
+  secrets: ServerSecretsSchema.optional(),
 };
 
 export const LaunchSchema = z
@@ -223,8 +226,26 @@ export const ConfigSchema = z
     audit: AuditSchema.default(AuditSchema.parse({})),
     policy: PolicyConfigSchema.optional(),
     servers: z.record(z.string().regex(SERVER_ID_PATTERN, 'server ids must match ^[a-z0-9][a-z0-9-]{0,31}$'), ServerSchema),
+    /** Named secrets: where each value comes from. Values never appear in this file. */
+    secrets: SecretsSchema.default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const [id, server] of Object.entries(config.servers)) {
+      const use = server.secrets;
+      if (!use) continue;
+      const path = ['servers', id, 'secrets'];
+      const named = [...Object.values(use.headers).flatMap(templateNames), ...Object.values(use.arguments), ...Object.values(use.env)];
+      for (const name of named) {
+        if (!(name in config.secrets)) ctx.addIssue({ code: 'custom', path, message: `refers to secret "${name}", which is not defined under "secrets"` });
+      }
+      if (Object.keys(use.headers).length > 0 && server.transport === 'stdio') ctx.addIssue({ code: 'custom', path: [...path, 'headers'], message: 'headers are for http and sse servers' });
+      if (Object.keys(use.env).length > 0 && server.transport !== 'stdio') ctx.addIssue({ code: 'custom', path: [...path, 'env'], message: 'env is for stdio servers' });
+      for (const [header, template] of Object.entries(use.headers)) {
+        if (templateNames(template).length === 0) ctx.addIssue({ code: 'custom', path: [...path, 'headers', header], message: 'must contain {{secret:<name>}}' });
+      }
+    }
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ServerConfig = z.infer<typeof ServerSchema>;

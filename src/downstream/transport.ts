@@ -7,11 +7,15 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { cleanLabel } from '../pipeline/sanitize.js';
+import { secretFetch } from '../secrets/call-headers.js';
+import { secretRedactor } from '../secrets/redactor.js';
 
 export interface TransportTarget {
   /** For launched HTTP servers: the address the supervisor gave it, and the credential it was started with. */
   url?: string;
   headers?: Readonly<Record<string, string>>;
+  /** Secret headers for protocol-level requests; a call's own secret headers come from its context (secrets/call-headers.ts). */
+  secretHeaders?: () => Promise<Readonly<Record<string, string>>>;
 }
 
 const MAX_STDERR_LINE = 2000;
@@ -52,14 +56,16 @@ export function createClientTransport(
       const headers = { ...spec.headers, ...target.headers };
       return new StreamableHTTPClientTransport(new URL(target.url ?? spec.url), {
         requestInit: { headers, redirect: 'error' },
+        fetch: secretFetch(target.secretHeaders),
       });
     }
     case 'sse': {
       const headers = { ...spec.headers, ...target.headers };
       return new SSEClientTransport(new URL(spec.url), {
         requestInit: { headers, redirect: 'error' },
+        fetch: secretFetch(target.secretHeaders),
         eventSourceInit: {
-          fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers }, redirect: 'error' }),
+          fetch: (url, init) => secretFetch(target.secretHeaders)(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
         },
       });
     }
@@ -70,7 +76,7 @@ export function createClientTransport(
 export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger): void {
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   lines.on('line', (line) => {
-    const text = cleanLabel(line).slice(0, MAX_STDERR_LINE);
+    const text = cleanLabel(secretRedactor.redact(line)).slice(0, MAX_STDERR_LINE);
     if (text.length > 0) logger.info({ line: text }, 'downstream stderr');
   });
   lines.on('error', () => undefined);

@@ -38,6 +38,7 @@ import { decodeCursor, page } from './cursor.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
 import { TASK_SERVER } from '../tasks/names.js';
+import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
@@ -48,9 +49,11 @@ export interface SessionHost {
   readonly logger: Logger;
   readonly listPageSize: number;
   /** Enabled server ids in config order, with their prefixes. */
-  servers(): readonly { id: string; prefix: string | false; timeoutMs: number }[];
+  servers(): readonly { id: string; prefix: string | false; timeoutMs: number; hiddenArguments?: readonly string[] }[];
   /** The connection this session uses for a server: its own, or the shared pool's. */
   connectionFor(session: AgentSession, serverId: string): DownstreamConnection;
+  /** A connection to a fresh process of a stdio server with `env` added, for one call (`per-call` secrets); the caller closes it. */
+  perCallConnection(session: AgentSession, serverId: string, env: Readonly<Record<string, string>>): DownstreamConnection;
   releaseConnections(session: AgentSession): Promise<void>;
   /** Policy and tasks, when a policy is configured: the session's task state and the task meta-tools. */
   readonly governance?: { sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks };
@@ -256,7 +259,7 @@ export class AgentSession implements ConnectionListener {
     const servers = this.host.servers();
     const connections = servers.map((server) => this.host.connectionFor(this, server.id));
     await Promise.all(connections.map((connection) => connection.ready().catch(() => undefined)));
-    const view = aggregate(servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, catalog: connections[index]!.catalog })));
+    const view = aggregate(servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, hiddenArguments: server.hiddenArguments ?? [], catalog: connections[index]!.catalog })));
     for (const problem of view.problems) this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
     this.view = view;
     return view;
@@ -295,13 +298,20 @@ export class AgentSession implements ConnectionListener {
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
     const link = new AgentRequestLink(this.server, extra.requestId, agentToken, relayRecorder(() => this.relayOrigin(serverId, ctx)));
     const outcome = await this.host.pipeline.call(ctx, (injection) =>
-      connection.request({
-        method,
-        params: params(injection),
-        resultSchema: schema,
-        signal: extra.signal,
-        timeoutMs: server?.timeoutMs ?? 60_000,
-        link,
+      withCallHeaders(injection.headers, async () => {
+        const perCall = injection.env && this.host.perCallConnection(this, serverId, injection.env);
+        try {
+          return await (perCall ?? connection).request({
+            method,
+            params: params(injection),
+            resultSchema: schema,
+            signal: extra.signal,
+            timeoutMs: server?.timeoutMs ?? 60_000,
+            link,
+          });
+        } finally {
+          await perCall?.close();
+        }
       }),
     );
     if (!outcome.ok) throw denialToWire(outcome.denial);

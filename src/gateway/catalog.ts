@@ -2,12 +2,15 @@ import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Catalog } from '../downstream/connection.js';
 import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../pipeline/sanitize.js';
+import { hideArguments } from '../secrets/hide.js';
 
 export const NAMESPACE_SEPARATOR = '__';
 const MAX_EXPOSED_NAME = 128;
 
 export interface CatalogSource {
   serverId: string;
+  /** Arguments the gateway injects (secrets): removed from the tools' input schemas. */
+  hiddenArguments?: readonly string[];
   /** `false`: names are exposed as the downstream spells them. */
   prefix: string | false;
   catalog: Catalog;
@@ -45,7 +48,8 @@ export function exposedName(prefix: string | false, name: string): string {
  * refused; two servers exposing the same name both lose it (and it is reported), so a later server can
  * never shadow an earlier one's tool.
  */
-export function aggregate(sources: readonly CatalogSource[]): Aggregate {
+export function aggregate(given: readonly CatalogSource[]): Aggregate {
+  const sources = given.map((s) => (s.hiddenArguments?.length ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, s.hiddenArguments!)) } } : s));
   const problems: Problem[] = [];
   const tools = mergeNamed(sources, (c) => c.tools, 'tool', problems, cleanTool);
   const prompts = mergeNamed(sources, (c) => c.prompts, 'prompt', problems, cleanPrompt);

@@ -22,6 +22,7 @@ interface ServerEntry {
   launched?: LaunchedServer;
   shared?: DownstreamConnection;
   probe: { ok: boolean; error?: string; tools: number };
+  hiddenArguments: readonly string[];
 }
 
 export interface ServerHealth {
@@ -43,6 +44,7 @@ export class Gateway implements SessionHost {
   private readonly entries: ServerEntry[];
   private readonly sessions = new Map<AgentSession, Map<string, DownstreamConnection>>();
   private stopped = false;
+  private readonly secrets: Stages['secrets'];
 
   constructor(
     readonly loaded: LoadedConfig,
@@ -52,6 +54,7 @@ export class Gateway implements SessionHost {
     readonly governance?: Governance,
   ) {
     this.pipeline = new Pipeline(stages, logger);
+    this.secrets = stages.secrets;
     this.listPageSize = loaded.config.gateway.listPageSize;
     const defaultTimeout = loaded.config.gateway.defaultTimeoutMs;
     this.entries = Object.entries(loaded.config.servers)
@@ -62,6 +65,7 @@ export class Gateway implements SessionHost {
         prefix: spec.prefix === false ? false : (spec.prefix ?? id),
         timeoutMs: spec.timeoutMs ?? defaultTimeout,
         probe: { ok: false, error: 'not probed yet', tools: 0 },
+        hiddenArguments: Object.keys(spec.secrets?.arguments ?? {}),
       }));
   }
 
@@ -77,7 +81,7 @@ export class Gateway implements SessionHost {
     }
     await Promise.all(this.entries.map((entry) => entry.launched?.start()));
     const catalogs = await Promise.all(this.entries.map((entry) => this.probe(entry)));
-    const view = aggregate(this.entries.map((entry, index) => ({ serverId: entry.id, prefix: entry.prefix, catalog: catalogs[index]! })));
+    const view = aggregate(this.entries.map((entry, index) => ({ serverId: entry.id, prefix: entry.prefix, hiddenArguments: entry.hiddenArguments, catalog: catalogs[index]! })));
     const collisions = view.problems.filter((problem) => problem.kind === 'collision');
     if (collisions.length > 0) {
       throw new WardenError(
@@ -123,7 +127,7 @@ export class Gateway implements SessionHost {
     return this.sessions.size;
   }
 
-  servers(): readonly { id: string; prefix: string | false; timeoutMs: number }[] {
+  servers(): readonly { id: string; prefix: string | false; timeoutMs: number; hiddenArguments: readonly string[] }[] {
     return this.entries;
   }
 
@@ -151,6 +155,13 @@ export class Gateway implements SessionHost {
     if (own) await Promise.all([...own.values()].map((connection) => connection.close()));
   }
 
+  perCallConnection(session: AgentSession, serverId: string, env: Readonly<Record<string, string>>): DownstreamConnection {
+    const entry = this.entries.find((e) => e.id === serverId);
+    if (!entry || entry.spec.transport !== 'stdio') throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', `server ${serverId} cannot run per call`);
+    const spec = { ...entry.spec, env: { ...entry.spec.env, ...env } };
+    return this.newConnection({ ...entry, spec }, mirrorCapabilities(session.clientCapabilities), session);
+  }
+
   private newConnection(entry: ServerEntry, capabilities: ClientCapabilities, session: AgentSession | undefined): DownstreamConnection {
     const connection = new DownstreamConnection({
       serverId: entry.id,
@@ -158,7 +169,10 @@ export class Gateway implements SessionHost {
       capabilities,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       makeTransport: () =>
-        createClientTransport(entry.id, entry.spec, this.loaded.baseDir, this.logger, entry.launched ? { url: entry.launched.url, headers: launchHeaders(entry) } : {}),
+        createClientTransport(entry.id, entry.spec, this.loaded.baseDir, this.logger, {
+          ...(entry.launched && { url: entry.launched.url, headers: launchHeaders(entry) }),
+          ...(this.secrets.protocolHeaders && { secretHeaders: () => this.secrets.protocolHeaders!(entry.id) }),
+        }),
       ...(session && { fallbackLink: session.fallbackLink(entry.id) }),
     });
     if (session) connection.addListener(session);

@@ -10,6 +10,7 @@ import {
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { RelayLink } from '../downstream/forward.js';
 import { cleanText } from '../pipeline/sanitize.js';
+import { secretRedactor } from '../secrets/redactor.js';
 
 /** Server→client requests wait for a person (elicitation) or a model (sampling): generous, but bounded. */
 const RELAY_TIMEOUT_MS = 10 * 60_000;
@@ -50,7 +51,7 @@ export class AgentRequestLink implements RelayLink {
   }
 
   notify(notification: ServerNotification): Promise<void> {
-    const cleaned = cleanNotification(notification);
+    const cleaned = secretRedactor.scrub(cleanNotification(notification));
     const sent = this.server
       .notification(cleaned, this.relatedRequestId === undefined ? undefined : { relatedRequestId: this.relatedRequestId })
       .catch(() => undefined);
@@ -62,7 +63,7 @@ export class AgentRequestLink implements RelayLink {
     const schema = RESULT_SCHEMAS[request.method as keyof typeof RESULT_SCHEMAS];
     if (!schema) return Promise.reject(new Error(`${request.method} is not relayed`));
     const send = () =>
-      this.server.request(request as never, schema, {
+      this.server.request(secretRedactor.scrub(request) as never, schema, {
         signal,
         timeout: RELAY_TIMEOUT_MS,
         ...(this.relatedRequestId !== undefined && { relatedRequestId: this.relatedRequestId }),

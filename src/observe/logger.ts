@@ -1,4 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { secretRedactor } from '../secrets/redactor.js';
 
 export type { Logger };
 
@@ -36,13 +37,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   const base = { name: options.name ?? 'mcp-warden' };
   const redact = { paths: [...REDACT_PATHS], censor: '[REDACTED]' };
+  // Every resolved secret value (and its encodings) is removed from each line as it is written.
+  const hooks = { streamWrite: (line: string) => secretRedactor.redact(line) };
   if (pretty) {
     return pino({
       level,
       base,
       redact,
+      hooks,
       transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
     });
   }
-  return pino({ level, base, redact }, pino.destination({ fd: 2, sync: false }));
+  return pino({ level, base, redact, hooks }, pino.destination({ fd: 2, sync: false }));
 }

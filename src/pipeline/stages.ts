@@ -105,12 +105,16 @@ export interface AuditSink {
 export interface Injection {
   headers: Readonly<Record<string, string>>;
   arguments: Readonly<Record<string, unknown>>;
+  /** stdio `per-call` secrets: the call runs in a fresh process with this environment, stopped after it. */
+  env?: Readonly<Record<string, string>>;
   /** Secret names and fingerprints, for the record. Never values. */
-  used: readonly { name: string; fingerprint: string }[];
+  used: readonly { name: string; source?: string; fingerprint: string }[];
 }
 
 export interface SecretInjector {
   inject(ctx: CallContext): Promise<Outcome<Injection>>;
+  /** Headers for a server's protocol-level HTTP requests outside any call (initialize, notifications, the GET stream). */
+  protocolHeaders?(server: string): Promise<Readonly<Record<string, string>>>;
 }
 
 /** Removes what must not reach the agent or the record from a downstream result (secret values, escapes). */

@@ -1,0 +1,22 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Headers for the downstream request being made now: set around one forwarded call, read by its fetch. */
+export const callHeaders = new AsyncLocalStorage<Readonly<Record<string, string>>>();
+
+/** Runs `send` so that every HTTP request it makes carries `headers` (and no other call's). */
+export function withCallHeaders<T>(headers: Readonly<Record<string, string>>, send: () => Promise<T>): Promise<T> {
+  return Object.keys(headers).length === 0 ? send() : callHeaders.run(headers, send);
+}
+
+/**
+ * A fetch that adds the current call's secret headers, or, for protocol-level requests outside a call
+ * (initialize, notifications, the GET stream), the connection's own (`fallback`). Never follows redirects.
+ */
+export function secretFetch(fallback?: () => Promise<Readonly<Record<string, string>>>): typeof fetch {
+  return async (input, init) => {
+    const extra = callHeaders.getStore() ?? (fallback ? await fallback() : {});
+    const headers = new Headers(init?.headers);
+    for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+    return fetch(input, { ...init, headers, redirect: 'error' });
+  };
+}
