@@ -28,7 +28,8 @@ export type Authenticator = (authorization: string | undefined) => Promise<AuthI
 export function authConfigFromEnv(env: NodeJS.ProcessEnv): AuthConfig {
   const staticToken = nonEmpty(env['TICKETS_TOKEN']) ?? nonEmpty(env['MCP_WARDEN_DOWNSTREAM_TOKEN']);
   const jwksUrl = nonEmpty(env['TICKETS_JWKS_URL']);
-  const jwksFile = nonEmpty(env['TICKETS_JWKS_FILE']);
+  // MCP_WARDEN_JWKS_FILE: set by the gateway that launched this process (its published public keys).
+  const jwksFile = nonEmpty(env['TICKETS_JWKS_FILE']) ?? nonEmpty(env['MCP_WARDEN_JWKS_FILE']);
   if (staticToken === undefined && jwksUrl === undefined && jwksFile === undefined) {
     throw new Error(
       'no credentials configured: set TICKETS_TOKEN (or MCP_WARDEN_DOWNSTREAM_TOKEN) to a static bearer token, and/or TICKETS_JWKS_URL or TICKETS_JWKS_FILE to verify JWTs',

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The bundled demo tickets server: MCP over Streamable HTTP on 127.0.0.1, bearer token required.
 //   node dist/servers/tickets/main.js [--port N] [--data FILE]
-// Env: PORT, TICKETS_TOKEN | MCP_WARDEN_DOWNSTREAM_TOKEN, TICKETS_JWKS_URL | TICKETS_JWKS_FILE, TICKETS_AUDIENCE,
+// Env: PORT, TICKETS_TOKEN | MCP_WARDEN_DOWNSTREAM_TOKEN, TICKETS_JWKS_URL | TICKETS_JWKS_FILE | MCP_WARDEN_JWKS_FILE, TICKETS_AUDIENCE,
 //      TICKETS_ISSUER, MCP_WARDEN_SUPERVISED=1 (exit when stdin reaches EOF).
 // stdout carries exactly one line, once listening: `tickets listening on http://127.0.0.1:PORT/mcp`.
 import { createServer, type Server } from 'node:http';

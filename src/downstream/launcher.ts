@@ -32,6 +32,8 @@ export class LaunchedServer {
     private readonly spec: HttpServerConfig & { launch: NonNullable<HttpServerConfig['launch']> },
     private readonly baseDir: string,
     logger: Logger,
+    /** The gateway's published public keys, passed as MCP_WARDEN_JWKS_FILE so a child can verify minted credentials. */
+    private readonly jwksFile?: string,
   ) {
     this.resolvedUrl = spec.url;
     this.log = logger.child({ server: serverId, launched: true });
@@ -77,6 +79,7 @@ export class LaunchedServer {
         PORT: String(port),
         MCP_WARDEN_DOWNSTREAM_TOKEN: this.token,
         MCP_WARDEN_SUPERVISED: '1',
+        ...(this.jwksFile !== undefined && { MCP_WARDEN_JWKS_FILE: this.jwksFile }),
       },
       stdio: ['pipe', 'pipe', 'pipe'],
       shell: false,

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { HttpServerConfig, ServerConfig } from '../config/schema.js';
@@ -10,6 +11,7 @@ import { Pipeline } from '../pipeline/orchestrator.js';
 import type { Stages } from '../pipeline/stages.js';
 import type { Governance } from '../policy/governance.js';
 import { AgentSession, type SessionHost, type SessionOptions } from './agent-session.js';
+import { JWKS_FILE } from '../secrets/setup.js';
 import { aggregate } from './catalog.js';
 
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -76,7 +78,7 @@ export class Gateway implements SessionHost {
   async start(): Promise<void> {
     for (const entry of this.entries) {
       if (entry.spec.transport === 'http' && entry.spec.launch) {
-        entry.launched = new LaunchedServer(entry.id, entry.spec as HttpServerConfig & { launch: NonNullable<HttpServerConfig['launch']> }, this.loaded.baseDir, this.logger);
+        entry.launched = new LaunchedServer(entry.id, entry.spec as HttpServerConfig & { launch: NonNullable<HttpServerConfig['launch']> }, this.loaded.baseDir, this.logger, join(this.loaded.dataDir, 'keys', JWKS_FILE));
       }
     }
     await Promise.all(this.entries.map((entry) => entry.launched?.start()));

@@ -15,7 +15,8 @@ function tickets(audience: string): Record<string, unknown> {
     launch: {
       command: 'node',
       args: [TICKETS, '--data', 'data/tickets.json'],
-      env: { TICKETS_JWKS_FILE: 'data/keys/jwks.json', TICKETS_AUDIENCE: audience, TICKETS_ISSUER: 'urn:mcp-warden:gateway' },
+      // No TICKETS_JWKS_FILE: the gateway passes its published keys as MCP_WARDEN_JWKS_FILE.
+      env: { TICKETS_AUDIENCE: audience, TICKETS_ISSUER: 'urn:mcp-warden:gateway' },
     },
     secrets: { headers: { Authorization: 'Bearer {{secret:tickets}}' } },
   };
