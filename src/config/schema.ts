@@ -235,13 +235,19 @@ export const ConfigSchema = z
       const use = server.secrets;
       if (!use) continue;
       const path = ['servers', id, 'secrets'];
-      const named = [...Object.values(use.headers).flatMap(templateNames), ...Object.values(use.arguments), ...Object.values(use.env)];
+      const perTool = Object.values(use.tools);
+      const headers = [use.headers, ...perTool.map((t) => t.headers)];
+      const named = [
+        ...headers.flatMap((h) => Object.values(h).flatMap(templateNames)),
+        ...[use.arguments, ...perTool.map((t) => t.arguments)].flatMap((a) => Object.values(a)),
+        ...Object.values(use.env),
+      ];
       for (const name of named) {
         if (!(name in config.secrets)) ctx.addIssue({ code: 'custom', path, message: `refers to secret "${name}", which is not defined under "secrets"` });
       }
-      if (Object.keys(use.headers).length > 0 && server.transport === 'stdio') ctx.addIssue({ code: 'custom', path: [...path, 'headers'], message: 'headers are for http and sse servers' });
+      if (headers.some((h) => Object.keys(h).length > 0) && server.transport === 'stdio') ctx.addIssue({ code: 'custom', path: [...path, 'headers'], message: 'headers are for http and sse servers' });
       if (Object.keys(use.env).length > 0 && server.transport !== 'stdio') ctx.addIssue({ code: 'custom', path: [...path, 'env'], message: 'env is for stdio servers' });
-      for (const [header, template] of Object.entries(use.headers)) {
+      for (const [header, template] of headers.flatMap((h) => Object.entries(h))) {
         if (templateNames(template).length === 0) ctx.addIssue({ code: 'custom', path: [...path, 'headers', header], message: 'must contain {{secret:<name>}}' });
       }
     }

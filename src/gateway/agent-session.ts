@@ -40,6 +40,7 @@ import { relayRecorder } from './relay-record.js';
 import { TASK_SERVER } from '../tasks/names.js';
 import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
+import type { HiddenArguments } from '../secrets/hide.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -49,7 +50,7 @@ export interface SessionHost {
   readonly logger: Logger;
   readonly listPageSize: number;
   /** Enabled server ids in config order, with their prefixes. */
-  servers(): readonly { id: string; prefix: string | false; timeoutMs: number; hiddenArguments?: readonly string[] }[];
+  servers(): readonly { id: string; prefix: string | false; timeoutMs: number; hiddenArguments?: HiddenArguments }[];
   /** The connection this session uses for a server: its own, or the shared pool's. */
   connectionFor(session: AgentSession, serverId: string): DownstreamConnection;
   /** A connection to a fresh process of a stdio server with `env` added, for one call (`per-call` secrets); the caller closes it. */
@@ -259,7 +260,7 @@ export class AgentSession implements ConnectionListener {
     const servers = this.host.servers();
     const connections = servers.map((server) => this.host.connectionFor(this, server.id));
     await Promise.all(connections.map((connection) => connection.ready().catch(() => undefined)));
-    const view = aggregate(servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, hiddenArguments: server.hiddenArguments ?? [], catalog: connections[index]!.catalog })));
+    const view = aggregate(servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, ...(server.hiddenArguments && { hiddenArguments: server.hiddenArguments }), catalog: connections[index]!.catalog })));
     for (const problem of view.problems) this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
     this.view = view;
     return view;

@@ -2,7 +2,7 @@ import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Catalog } from '../downstream/connection.js';
 import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../pipeline/sanitize.js';
-import { hideArguments } from '../secrets/hide.js';
+import { hideArguments, type HiddenArguments } from '../secrets/hide.js';
 
 export const NAMESPACE_SEPARATOR = '__';
 const MAX_EXPOSED_NAME = 128;
@@ -10,7 +10,8 @@ const MAX_EXPOSED_NAME = 128;
 export interface CatalogSource {
   serverId: string;
   /** Arguments the gateway injects (secrets): removed from the tools' input schemas. */
-  hiddenArguments?: readonly string[];
+  /** Arguments the gateway fills in, per downstream tool name: absent from what the agent sees. */
+  hiddenArguments?: HiddenArguments;
   /** `false`: names are exposed as the downstream spells them. */
   prefix: string | false;
   catalog: Catalog;
@@ -49,7 +50,10 @@ export function exposedName(prefix: string | false, name: string): string {
  * never shadow an earlier one's tool.
  */
 export function aggregate(given: readonly CatalogSource[]): Aggregate {
-  const sources = given.map((s) => (s.hiddenArguments?.length ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, s.hiddenArguments!)) } } : s));
+  const sources = given.map((s) => {
+    const hidden = s.hiddenArguments;
+    return hidden ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, hidden(t.name))) } } : s;
+  });
   const problems: Problem[] = [];
   const tools = mergeNamed(sources, (c) => c.tools, 'tool', problems, cleanTool);
   const prompts = mergeNamed(sources, (c) => c.prompts, 'prompt', problems, cleanPrompt);

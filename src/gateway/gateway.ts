@@ -11,6 +11,7 @@ import { Pipeline } from '../pipeline/orchestrator.js';
 import type { Stages } from '../pipeline/stages.js';
 import type { Governance } from '../policy/governance.js';
 import { AgentSession, type SessionHost, type SessionOptions } from './agent-session.js';
+import { hiddenArgumentsOf, type HiddenArguments } from '../secrets/hide.js';
 import { JWKS_FILE } from '../secrets/setup.js';
 import { aggregate } from './catalog.js';
 
@@ -24,7 +25,7 @@ interface ServerEntry {
   launched?: LaunchedServer;
   shared?: DownstreamConnection;
   probe: { ok: boolean; error?: string; tools: number };
-  hiddenArguments: readonly string[];
+  hiddenArguments: HiddenArguments;
 }
 
 export interface ServerHealth {
@@ -67,7 +68,7 @@ export class Gateway implements SessionHost {
         prefix: spec.prefix === false ? false : (spec.prefix ?? id),
         timeoutMs: spec.timeoutMs ?? defaultTimeout,
         probe: { ok: false, error: 'not probed yet', tools: 0 },
-        hiddenArguments: Object.keys(spec.secrets?.arguments ?? {}),
+        hiddenArguments: hiddenArgumentsOf(spec.secrets),
       }));
   }
 
@@ -129,7 +130,7 @@ export class Gateway implements SessionHost {
     return this.sessions.size;
   }
 
-  servers(): readonly { id: string; prefix: string | false; timeoutMs: number; hiddenArguments: readonly string[] }[] {
+  servers(): readonly { id: string; prefix: string | false; timeoutMs: number; hiddenArguments: HiddenArguments }[] {
     return this.entries;
   }
 

@@ -1,4 +1,13 @@
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { secretsForCall, type ServerSecrets } from '../config/secrets-schema.js';
+
+/** The arguments the gateway fills in for a tool (by its downstream name). */
+export type HiddenArguments = (tool: string) => readonly string[];
+
+export function hiddenArgumentsOf(use: ServerSecrets | undefined): HiddenArguments {
+  if (!use) return () => [];
+  return (tool) => Object.keys(secretsForCall(use, tool).arguments);
+}
 
 /** A tool as the agent sees it: arguments the gateway fills in are absent from its input schema. */
 export function hideArguments(tool: Tool, hidden: readonly string[]): Tool {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { fillTemplate, templateNames, type SecretSource, type ServerSecrets } from '../config/secrets-schema.js';
+import { fillTemplate, secretsForCall, templateNames, type SecretSource, type ServerSecrets } from '../config/secrets-schema.js';
 import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { Injection, SecretInjector } from '../pipeline/stages.js';
@@ -30,28 +30,25 @@ export class ConfiguredSecrets implements SecretInjector {
     this.redactor = options.redactor ?? secretRedactor;
   }
 
-  /** Arguments the gateway fills for this server: hidden from the agent's view of the tools. */
-  injectedArguments(server: string): readonly string[] {
-    return Object.keys(this.options.servers[server]?.arguments ?? {});
-  }
 
   async inject(ctx: CallContext): Promise<Outcome<Injection>> {
     const use = this.options.servers[ctx.server];
     if (!use) return ok({ headers: {}, arguments: {}, used: [] });
-    const argumentTargets = ctx.method === 'tools/call' ? Object.entries(use.arguments) : [];
+    const spec = secretsForCall(use, ctx.method === 'tools/call' ? ctx.downstreamTarget : undefined);
+    const argumentTargets = ctx.method === 'tools/call' ? Object.entries(spec.arguments) : [];
     for (const [argument] of argumentTargets) {
       if (ctx.arguments && Object.hasOwn(ctx.arguments, argument)) {
         return deny({ kind: 'invalid_params', message: `Argument "${argument}" is set by the gateway and may not be supplied`, reason: `agent supplied injected argument ${argument}` });
       }
     }
     const envTargets = use.envMode === 'per-call' ? Object.entries(use.env) : [];
-    const names = new Set([...Object.values(use.headers).flatMap(templateNames), ...argumentTargets.map(([, name]) => name), ...envTargets.map(([, name]) => name)]);
+    const names = new Set([...Object.values(spec.headers).flatMap(templateNames), ...argumentTargets.map(([, name]) => name), ...envTargets.map(([, name]) => name)]);
     const claims: MintClaims = { subject: ctx.principal.subject, ...(ctx.principal.task && { taskId: ctx.principal.task.id }), ...(ctx.method === 'tools/call' && { tool: ctx.downstreamTarget }) };
     const resolved = await this.resolveAll(names, claims);
     if (!resolved.ok) return resolved;
     const values = resolved.value.values;
     const headers: Record<string, string> = {};
-    for (const [header, template] of Object.entries(use.headers)) {
+    for (const [header, template] of Object.entries(spec.headers)) {
       headers[header] = fillTemplate(template, values);
       this.rememberFilled(template, headers[header], values);
     }
