@@ -2,6 +2,7 @@
 //   npx tsc -p tsconfig.build.json && node bench/secrets.mjs
 // Measures what the secrets stage adds to one call with a minted credential injected as a header
 // (target: p50 ≤ 0.2 ms), and redaction scanning of a 1 MB result (target: p50 ≤ 5 ms).
+import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
