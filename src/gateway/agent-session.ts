@@ -41,6 +41,7 @@ import { TASK_SERVER } from '../tasks/names.js';
 import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
 import type { HiddenArguments } from '../secrets/hide.js';
+import { secretRedactor } from '../secrets/redactor.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -141,7 +142,8 @@ export class AgentSession implements ConnectionListener {
     if (notification.method === 'notifications/resources/updated') {
       if (!this.subscriptions.has(notification.params.uri)) return;
     }
-    this.server.notification(notification).catch(() => undefined);
+    // Same rule as every other downstream text on its way to the agent: no secret value, in any encoding.
+    this.server.notification(secretRedactor.scrub(notification)).catch(() => undefined);
   }
 
   async close(): Promise<void> {
