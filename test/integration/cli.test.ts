@@ -47,6 +47,17 @@ function listedCommands(): string[] {
 
 const READY = /^mcp-warden listening on http:\/\/127\.0\.0\.1:(\d+)\/mcp$/;
 
+/** `mcp-warden ARGS` as a long-running child: everything it writes is kept, so a test can check all of stdout. */
+function spawnGateway(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out.stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out.stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const readyLine = () => waitFor(() => (out.stdout.includes('\n') ? out.stdout.split('\n')[0] : undefined), 'the ready line', 15_000);
+  return { child, out, exited, readyLine };
+}
+
 describe('mcp-warden CLI', () => {
   const commands = listedCommands();
 
@@ -165,17 +176,9 @@ describe('mcp-warden CLI', () => {
 
     it('--port 0: exactly one stdout line, logs only on stderr, exit 0 on SIGTERM', async () => {
       const { dir, file } = await writeConfig({ servers: { fixture: fixtureServer() } });
-      const child = spawn(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], {
-        env: { ...process.env, MCP_WARDEN_LOG_LEVEL: 'debug' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const { child, out, exited, readyLine } = spawnGateway(['serve', '--config', file, '--port', '0'], { env: { ...process.env, MCP_WARDEN_LOG_LEVEL: 'debug' } });
       try {
-        const line = await waitFor(() => (stdout.includes('\n') ? stdout.split('\n')[0] : undefined), 'the ready line', 15_000);
+        const line = await readyLine();
         const port = READY.exec(line)?.[1];
         expect(port, line).toBeDefined();
         expect(Number(port)).toBeGreaterThan(0);
@@ -189,21 +192,18 @@ describe('mcp-warden CLI', () => {
         child.kill('SIGTERM');
       }
       expect(await exited).toBe(0);
-      expect(stdout).toMatch(/^mcp-warden listening on http:\/\/127\.0\.0\.1:\d+\/mcp\n$/);
-      const lines = stderr.split('\n').filter((l) => l.length > 0);
+      expect(out.stdout).toMatch(/^mcp-warden listening on http:\/\/127\.0\.0\.1:\d+\/mcp\n$/);
+      const lines = out.stderr.split('\n').filter((l) => l.length > 0);
       expect(lines.length).toBeGreaterThan(0);
       // stderr is not a terminal here, so every line is a JSON log record.
       for (const l of lines) expect(() => JSON.parse(l) as unknown, l).not.toThrow();
-      expect(stderr).toContain('UNAUTHENTICATED LOCAL MODE');
+      expect(out.stderr).toContain('UNAUTHENTICATED LOCAL MODE');
       await dir.cleanup();
     });
 
     it('a busy port is a runtime failure: exit 1, and the downstream it launched is not left behind', async () => {
       const first = await writeConfig({ servers: { fixture: fixtureServer() } });
-      const child = spawn(process.execPath, [BIN, 'serve', '--config', first.file, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const { child, exited, readyLine } = spawnGateway(['serve', '--config', first.file, '--port', '0']);
       // A launched server that, unlike the bundled ones, does not watch its stdin for the supervisor going away.
       const second = await writeConfig({
         servers: { plain: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: ['./plain-server.mjs'] } } },
@@ -213,7 +213,7 @@ describe('mcp-warden CLI', () => {
         "import { createServer } from 'node:http';\ncreateServer((req, res) => res.writeHead(404).end()).listen(Number(process.env.PORT), '127.0.0.1');\n",
       );
       try {
-        const line = await waitFor(() => (stdout.includes('\n') ? stdout.split('\n')[0] : undefined), 'the ready line', 15_000);
+        const line = await readyLine();
         const port = READY.exec(line)?.[1] ?? '';
         const result = await runCli(['serve', '--config', second.file, '--port', port]);
         expect(result.code).toBe(1);
@@ -259,17 +259,12 @@ describe('mcp-warden CLI', () => {
       expect(config.servers.fixture.args[0]).toMatch(/^\.\.\//);
       await writeFile(join(configDir, 'mcp.config.json'), JSON.stringify(config));
 
-      const child = spawn(process.execPath, [BIN, 'serve', '--config', '../conf/mcp.config.json', '--port', '0'], { cwd: elsewhere, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const { child, out, exited, readyLine } = spawnGateway(['serve', '--config', '../conf/mcp.config.json', '--port', '0'], { cwd: elsewhere });
       try {
-        const line = await waitFor(() => (stdout.includes('\n') ? stdout.split('\n')[0] : undefined), 'the ready line', 15_000);
+        const line = await readyLine();
         const { client } = await connectHttp(line.replace('mcp-warden listening on ', ''));
         const result = (await client.callTool({ name: 'fixture__fixture_pid', arguments: {} })) as CallToolResult;
-        expect(result.isError, stderr).toBeFalsy();
+        expect(result.isError, out.stderr).toBeFalsy();
         expect((result.structuredContent as { pid: number }).pid).toBeGreaterThan(0);
         await client.close();
       } finally {
