@@ -1,13 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
-import { WardenError } from '../errors.js';
+import type Database from 'better-sqlite3';
+import { openStateDb } from '../state/db.js';
 
-export const STATE_FILE = 'state.db';
-
-export function stateFile(dataDir: string): string {
-  return join(dataDir, STATE_FILE);
-}
+export { STATE_FILE, stateFile } from '../state/db.js';
 
 export type TaskSource = 'token' | 'session';
 export type EndReason = 'ended' | 'expired' | 'revoked' | 'session-closed';
@@ -38,35 +32,6 @@ export interface AgentRevocation {
   reason?: string;
 }
 
-// Versioned migrations, applied inside BEGIN IMMEDIATE with the user_version bump (several gateways may start at once).
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE tasks (
-     id         TEXT    NOT NULL,
-     issuer     TEXT    NOT NULL,
-     subject    TEXT    NOT NULL,
-     source     TEXT    NOT NULL CHECK (source IN ('token', 'session')),
-     purpose    TEXT,
-     grants     TEXT,
-     parent     TEXT,
-     session    TEXT,
-     gateway    TEXT    NOT NULL,
-     created_at INTEGER NOT NULL,
-     expires_at INTEGER,
-     ended_at   INTEGER,
-     end_reason TEXT,
-     PRIMARY KEY (id, issuer, subject)
-   );
-   CREATE INDEX tasks_open ON tasks (ended_at, expires_at);
-   CREATE INDEX tasks_subject ON tasks (subject);
-   CREATE TABLE agent_revocations (
-     subject    TEXT    NOT NULL,
-     issuer     TEXT    NOT NULL,
-     revoked_at INTEGER NOT NULL,
-     reason     TEXT,
-     PRIMARY KEY (subject, issuer)
-   );`,
-];
-
 interface RawTask {
   id: string;
   issuer: string;
@@ -94,21 +59,7 @@ export class TaskStore {
   ) {}
 
   static open(file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}): TaskStore {
-    let db: Database.Database | undefined;
-    try {
-      if (!options.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
-      db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 2_000)}`);
-      if (!options.readonly) {
-        if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') throw new Error('cannot switch to WAL mode (read-only file or folder?)');
-        db.pragma('synchronous = NORMAL');
-        migrate(db);
-      }
-      return new TaskStore(file, db);
-    } catch (error) {
-      db?.close();
-      throw new WardenError('ERR_STATE_UNAVAILABLE', `task database ${file}: ${(error as Error).message}`, { cause: error });
-    }
+    return new TaskStore(file, openStateDb(file, options));
   }
 
   /** Changes whenever another connection commits: a cheap "has anything changed?" check. */
@@ -183,19 +134,6 @@ export class TaskStore {
 
   close(): void {
     if (this.db.open) this.db.close();
-  }
-}
-
-function migrate(db: Database.Database): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) throw new Error(`schema version ${current} is newer than this mcp-warden understands (${MIGRATIONS.length})`);
-  for (let version = current; version < MIGRATIONS.length; version += 1) {
-    db.transaction(() => {
-      // Another process may have applied it while this one waited for the write lock.
-      if ((db.pragma('user_version', { simple: true }) as number) !== version) return;
-      db.exec(MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    }).immediate();
   }
 }
 
