@@ -2,6 +2,7 @@ import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Catalog } from '../downstream/connection.js';
 import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../pipeline/sanitize.js';
+import { definitionHash as hashDefinition } from '../integrity/hash.js';
 import { hideArguments, type HiddenArguments } from '../secrets/hide.js';
 
 export const NAMESPACE_SEPARATOR = '__';
@@ -23,6 +24,8 @@ export interface Routed<T> {
   downstreamName: string;
   /** The definition as the agent sees it (renamed, text cleaned). */
   item: T;
+  /** SHA-256 of the definition as the downstream sent it (src/integrity/hash.ts): what pins and approvals are bound to. */
+  definitionHash: string;
 }
 
 export interface Problem {
@@ -55,8 +58,8 @@ export function aggregate(given: readonly CatalogSource[]): Aggregate {
     return hidden ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, hidden(t.name))) } } : s;
   });
   const problems: Problem[] = [];
-  const tools = mergeNamed(sources, (c) => c.tools, 'tool', problems, cleanTool);
-  const prompts = mergeNamed(sources, (c) => c.prompts, 'prompt', problems, cleanPrompt);
+  const tools = mergeNamed(given, sources, (c) => c.tools, 'tool', problems, cleanTool);
+  const prompts = mergeNamed(given, sources, (c) => c.prompts, 'prompt', problems, cleanPrompt);
   const resources = new Map<string, { server: string; item: Resource }>();
   const templates: Aggregate['templates'] = [];
   for (const source of sources) {
@@ -86,6 +89,7 @@ export function routeResource(view: Aggregate, uri: string): string | undefined 
 }
 
 function mergeNamed<T extends { name: string }>(
+  original: readonly CatalogSource[],
   sources: readonly CatalogSource[],
   pick: (catalog: Catalog) => readonly T[],
   noun: string,
@@ -94,7 +98,9 @@ function mergeNamed<T extends { name: string }>(
 ): Map<string, Routed<T>> {
   const merged = new Map<string, Routed<T>>();
   const collided = new Set<string>();
-  for (const source of sources) {
+  for (const [index, source] of sources.entries()) {
+    // Hashes are taken over what the downstream sent, before secret arguments are hidden from the schema.
+    const raw = new Map(pick(original[index]!.catalog).map((item) => [item.name, item]));
     for (const item of pick(source.catalog)) {
       if (!DOWNSTREAM_NAME_PATTERN.test(item.name)) {
         problems.push({ kind: 'invalid_name', server: source.serverId, detail: `${noun} name ${JSON.stringify(cleanLabel(item.name).slice(0, 200))} is not allowed (must match ${DOWNSTREAM_NAME_PATTERN.source})` });
@@ -112,7 +118,8 @@ function mergeNamed<T extends { name: string }>(
         collided.add(name);
         continue;
       }
-      merged.set(name, { server: source.serverId, downstreamName: item.name, item: clean(item, name) });
+      const definitionHash = hashDefinition(noun === 'tool' ? 'tool' : 'prompt', (raw.get(item.name) ?? item) as unknown as Record<string, unknown>);
+      merged.set(name, { server: source.serverId, downstreamName: item.name, item: clean(item, name), definitionHash });
     }
   }
   return merged;
