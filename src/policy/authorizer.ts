@@ -38,7 +38,7 @@ export class PolicyAuthorizer implements Authorizer {
     if (evaluation.rateLimits.length > 0) {
       const who = principalKey(request.principal);
       const taken = this.limiter.take(
-        evaluation.rateLimits.map(({ ruleId, limit }) => ({ key: `${who}\u0000${ruleId}\u0000${request.target}`, limit })),
+        evaluation.rateLimits.map(({ ruleId, limit }) => ({ key: `${who}\u0000${ruleId}\u0000${bucketOf(request.target)}`, limit })),
         now,
       );
       if (!taken.ok) {
@@ -48,4 +48,13 @@ export class PolicyAuthorizer implements Authorizer {
     }
     return decision;
   }
+}
+
+/**
+ * Tools and prompts are limited one bucket per name (a bounded set: the catalog). Resource URIs are
+ * chosen by the caller, so every URI a rule covers shares one bucket: varying the URI gains nothing.
+ * Names never contain ':' and URIs always do.
+ */
+function bucketOf(target: string): string {
+  return target.includes(':') ? '\u0000resources' : target;
 }

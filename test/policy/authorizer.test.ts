@@ -47,6 +47,15 @@ describe('PolicyAuthorizer', () => {
     expect(authz.authorize(req('s__a'), T0 + 5_000).effect).toBe('allow');
   });
 
+  it('resource URIs share one bucket per rule: varying the URI does not dodge the limit', () => {
+    const { authz } = authorizer([{ id: 'notes', effect: 'allow', resources: ['note://*'], rateLimit: { calls: 2, perSeconds: 10 } }]);
+    expect(authz.authorize(req('note://1', alice, 'resources/read'), T0).effect).toBe('allow');
+    expect(authz.authorize(req('note://2', alice, 'resources/read'), T0).effect).toBe('allow');
+    expect(authz.authorize(req('note://3', alice, 'resources/read'), T0)).toMatchObject({ effect: 'deny', refusal: { kind: 'rate_limited' } });
+    expect(authz.authorize(req('note://4', bob, 'resources/read'), T0).effect).toBe('allow'); // another principal
+    expect(authz.limiter.size).toBe(2);
+  });
+
   it('reads the policy in force at each decision (a swap applies to the next call)', () => {
     const { authz, holder } = authorizer([{ effect: 'allow', tools: ['s__a'] }]);
     expect(authz.authorize(req('s__a'), T0).effect).toBe('allow');
