@@ -30,6 +30,12 @@ export class LocalAuthenticator implements RequestAuthenticator {
 }
 
 const CACHE_LIMIT = 1024;
+/**
+ * A verified token is verified again after this long, so a key removed from the issuer's JWKS (or a
+ * rotated-out key file) stops admitting tokens within this window plus the JWKS cache age, not only at
+ * the token's expiry.
+ */
+const REVERIFY_AFTER_MS = 30_000;
 
 /**
  * `Authorization: Bearer <JWT>` on every request, verified by the TokenVerifier. Answers follow RFC 6750
@@ -38,8 +44,8 @@ const CACHE_LIMIT = 1024;
  */
 export class JwtAuthenticator implements RequestAuthenticator {
   readonly mode = 'jwt';
-  /** Verified tokens by digest, until they expire: verification runs once per token, not per request. */
-  private readonly cache = new Map<string, Principal>();
+  /** Verified tokens by digest, until they expire or REVERIFY_AFTER_MS passes: verification runs once per token and window, not per request. */
+  private readonly cache = new Map<string, { principal: Principal; verifiedAt: number }>();
 
   constructor(
     private readonly verifier: TokenVerifier,
@@ -86,12 +92,15 @@ export class JwtAuthenticator implements RequestAuthenticator {
   private async principalFor(token: string) {
     const key = createHash('sha256').update(token).digest('base64url');
     const cached = this.cache.get(key);
-    if (cached && (cached.expiresAt === undefined || cached.expiresAt > this.now())) return { ok: true as const, principal: cached };
+    const now = this.now();
+    if (cached && (cached.principal.expiresAt === undefined || cached.principal.expiresAt > now) && now - cached.verifiedAt < REVERIFY_AFTER_MS) {
+      return { ok: true as const, principal: cached.principal };
+    }
     if (cached) this.cache.delete(key);
     const result = await this.verifier.verify(token);
     if (result.ok) {
       if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(key, result.principal);
+      this.cache.set(key, { principal: result.principal, verifiedAt: now });
     }
     return result;
   }
