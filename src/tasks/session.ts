@@ -201,7 +201,7 @@ export class SessionTasks {
     const memo = this.memo;
     if (memo && memo.raw === principal && memo.task === task && memo.revoked === revoked) return memo.result;
     let result = principal;
-    if (task) result = { ...result, task };
+    if (task) result = { ...result, task: withinToken(task, principal.task) };
     if (revoked !== undefined) result = { ...result, revoked };
     this.memo = { raw: principal, task, revoked, result };
     return result;
@@ -213,6 +213,18 @@ export class SessionTasks {
       .filter((entry) => this.gov.authorizer.authorize({ principal, method, server: entry.server, target: entry.target }, now).effect === 'allow')
       .map((entry) => entry.target);
   }
+}
+
+/**
+ * The session's task, within the task of the token presented now. A later, narrower token of the same
+ * subject on the same session must not inherit a task declared under a wider one: its grants cut the
+ * session's (a session grant counts only if a grant of the current token covers all of it).
+ */
+function withinToken(task: TaskRef, tokenTask: TaskRef | undefined): TaskRef {
+  const tokenGrants = tokenTask?.grants;
+  if (!tokenGrants || !task.grants) return tokenGrants && !task.grants ? { ...task, grants: tokenGrants } : task;
+  const kept = task.grants.filter((grant) => tokenGrants.some((covering) => globCovers(covering, grant)));
+  return kept.length === task.grants.length ? task : { ...task, grants: kept };
 }
 
 function entriesOf(view: Aggregate, method: ListMethod): { server: string; target: string }[] {

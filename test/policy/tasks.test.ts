@@ -172,4 +172,23 @@ describe('SessionTasks: one session', () => {
       registry.close();
     }
   });
+
+  it('a later, narrower token on the same session does not inherit the wider task', () => {
+    const { registry, tasks, visibleTools } = setup('narrower');
+    try {
+      const wide = agent({ task: { id: 'tok-wide', grants: ['s__write', 's__close'] } });
+      tasks.effective(wide, T0);
+      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write', 's__close'] }, view, T0))).toMatchObject({ status: 'granted' });
+      expect(visibleTools(tasks.effective(wide, T0 + 1), T0 + 1)).toContain('s__close');
+
+      const narrow = agent({ task: { id: 'tok-narrow', grants: ['s__write'] } });
+      const principal = tasks.effective(narrow, T0 + 2);
+      expect(principal.task).toMatchObject({ source: 'session', grants: ['s__write'] });
+      expect(visibleTools(principal, T0 + 2)).not.toContain('s__close');
+      expect(visibleTools(principal, T0 + 2)).toContain('s__write');
+    } finally {
+      tasks.close(T0);
+      registry.close();
+    }
+  });
 });
