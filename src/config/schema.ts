@@ -101,6 +101,8 @@ export const GatewaySchema = z
     bodyTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
     sessionIdleSeconds: z.number().int().min(5).max(86_400).default(900),
     maxSessions: z.number().int().min(1).max(100_000).default(2000),
+    /** Open HTTP sessions one principal (issuer, subject, tenant) may hold at most, so one agent cannot take them all. */
+    maxSessionsPerPrincipal: z.number().int().min(1).max(100_000).default(1000),
     listPageSize: z.number().int().min(1).max(10_000).default(500),
     defaultTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
   })

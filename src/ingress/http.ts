@@ -185,15 +185,36 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
         sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: no session; send initialize first');
         return;
       }
-      if (sessions.size >= settings.maxSessions) {
+      // Sessions still initializing count too, so a burst of initialize requests cannot overshoot either limit.
+      const owner = principalKey(principal);
+      if (sessions.size + opening.length >= settings.maxSessions) {
         sendRpcError(res, 503, -32000, 'Too many open sessions; try again later', { 'retry-after': '5' });
         return;
       }
-      await openSession(req, res, principal, body);
+      if (ownedBy(owner) >= settings.maxSessionsPerPrincipal) {
+        logger.warn({ subject: principal.subject, limit: settings.maxSessionsPerPrincipal }, 'session refused: this agent holds the most sessions it may');
+        sendRpcError(res, 503, -32000, `Too many open sessions for this agent (at most ${settings.maxSessionsPerPrincipal}); close one (DELETE) or try again later`, { 'retry-after': '5' });
+        return;
+      }
+      opening.push(owner);
+      try {
+        await openSession(req, res, principal, body);
+      } finally {
+        opening.splice(opening.indexOf(owner), 1);
+      }
       return;
     }
     const entry = sessionFor(res, sessionId, principal);
     if (entry) await track(entry, res, () => entry.transport.handleRequest(req, res, body));
+  }
+
+  /** Owners of sessions whose initialize is in flight. */
+  const opening: string[] = [];
+
+  function ownedBy(owner: string): number {
+    let count = opening.filter((o) => o === owner).length;
+    for (const entry of sessions.values()) if (entry.owner === owner) count += 1;
+    return count;
   }
 
   async function openSession(req: IncomingMessage, res: ServerResponse, principal: Principal, body: unknown): Promise<void> {

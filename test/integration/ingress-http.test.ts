@@ -398,3 +398,35 @@ describe('HTTP ingress limits and health with a failing downstream', () => {
     }
   });
 });
+
+describe('HTTP session limits under a burst of initialize requests', () => {
+  const burst = async (gw: RunningGateway, count: number) =>
+    Promise.all(Array.from({ length: count }, () => rawRequest(gw.origin, { headers: mcpHeaders(), body: initializeBody() })));
+
+  it('never opens more than maxSessions, even when every initialize arrives at once', async () => {
+    const gw = await startGateway({ gateway: { maxSessions: 2 }, servers: { fixture: fixtureServer() } });
+    try {
+      const answers = await burst(gw, 6);
+      expect(answers.filter((a) => a.status === 200)).toHaveLength(2);
+      for (const refused of answers.filter((a) => a.status !== 200)) {
+        expect(refused.status).toBe(503);
+        expect(rpcError(refused)?.message).toMatch(/Too many open sessions; try again later/);
+      }
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  it('one agent holds at most maxSessionsPerPrincipal sessions; the refusal says so', async () => {
+    const gw = await startGateway({ gateway: { maxSessions: 50, maxSessionsPerPrincipal: 1 }, servers: { fixture: fixtureServer() } });
+    try {
+      const answers = await burst(gw, 4);
+      expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
+      const refused = answers.filter((a) => a.status !== 200);
+      expect(refused).toHaveLength(3);
+      for (const answer of refused) expect(rpcError(answer)?.message).toMatch(/Too many open sessions for this agent \(at most 1\)/);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
