@@ -1,9 +1,10 @@
+import { mapStrings } from '../pipeline/scrub.js';
+
 const REDACTED = '[REDACTED]';
 /** Values shorter than this are not scrubbed (they would erase ordinary text); sources refuse them. */
 export const MIN_SECRET_LENGTH = 8;
 /** Remembered values (minted tokens are one per call): the oldest are forgotten past this. */
 const MAX_VALUES = 4096;
-const MAX_DEPTH = 64;
 
 /** The forms a value may take on its way back: as is, base64, base64url, hex and URL-encoded. */
 export function encodings(value: string): string[] {
@@ -54,7 +55,7 @@ export class SecretRedactor {
   /** Scrubs every string (keys too) of a JSON-like value. */
   scrub<T>(value: T): T {
     if (!this.active) return value;
-    return walk(value, 0, (text) => this.redact(text)) as T;
+    return mapStrings(value, (text) => this.redact(text)) as T;
   }
 }
 
@@ -77,15 +78,6 @@ function build(patterns: string[], forms: string[]): RegExp {
   // Longest first, so a value is removed whole rather than one of its shorter encodings inside it.
   const sorted = [...new Set(forms)].sort((a, b) => b.length - a.length).map(escape);
   return new RegExp([...new Set(patterns), ...sorted].join('|'), 'gi');
-}
-
-function walk(value: unknown, depth: number, redact: (text: string) => string): unknown {
-  if (typeof value === 'string') return redact(value);
-  if (depth >= MAX_DEPTH || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => walk(item, depth + 1, redact));
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[redact(key)] = walk(item, depth + 1, redact);
-  return out;
 }
 
 /** The process's redactor. */
