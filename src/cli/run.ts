@@ -56,10 +56,8 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     );
     authenticator = new LocalAuthenticator(auth.subject);
   } else {
-    if (jwt!.auth.builtin && !jwt!.keys.exists()) {
-      const key = await jwt!.keys.init(Date.now());
-      logger.info({ kid: key.kid, file: jwt!.keys.file }, 'created the gateway signing key (first start)');
-    }
+    // The built-in issuer's signing key is created on first start by openAuditSink, under the audit
+    // database's write lock, so two gateways starting together on one data folder cannot both create one.
     const authLog = logger.child({ component: 'auth' });
     authenticator = new JwtAuthenticator(jwt!.verifier, auth.requiredScopes, (reason) => {
       authLog.warn({ reason }, 'authentication failed');
