@@ -20,7 +20,14 @@ export type WardenErrorCode =
   | 'ERR_POLICY_INVALID'
   | 'ERR_POLICY_TEST_FAILED'
   | 'ERR_STATE_UNAVAILABLE'
-  | 'ERR_TASK_NOT_FOUND';
+  | 'ERR_TASK_NOT_FOUND'
+  | 'ERR_PIN_NOT_FOUND'
+  | 'ERR_PIN_AMBIGUOUS'
+  | 'ERR_PIN_CHANGED'
+  | 'ERR_PIN_NOTHING_TO_APPROVE'
+  | 'ERR_PIN_NOTHING_TO_REJECT'
+  | 'ERR_APPROVAL_NOT_FOUND'
+  | 'ERR_APPROVAL_CLOSED';
 
 export class WardenError extends Error {
   readonly code: WardenErrorCode;

@@ -93,6 +93,21 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX open_intents_instance ON open_intents (instance);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- The reviewer console: search by trace id; charts and agent activity over a time window of outcomes (covering).
+      CREATE INDEX intents_trace    ON entries (json_extract(body, '$.traceId')) WHERE kind = 'intent';
+      CREATE INDEX outcomes_started ON entries (started_at, subject, target, outcome) WHERE kind = 'outcome';
+    `,
+  },
+  {
+    version: 3,
+    sql: `
+      -- The reviewer console: the events of one task, newest first (a call's page, GET /api/events?task=).
+      CREATE INDEX events_task      ON entries (task_id, seq) WHERE kind = 'event';
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -105,6 +105,11 @@ export class SqliteAuditSink implements AuditSink {
     await this.writer.write(outcomeEntry(ref, outcome, this.instance, this.now(), this.record), 'outcome');
   }
 
+  /** The record id of the call's intent, while it waits for its outcome. */
+  recordId(ctx: CallContext | RelayContext): string | undefined {
+    return this.refs.get(ctx)?.id;
+  }
+
   listed(ctx: ListContext, result: { shown: number; hidden: number; refused: boolean }): void {
     if (!result.refused) return;
     void this.event({

@@ -1,12 +1,15 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isWardenError, type WardenError } from '../errors.js';
 import { AUDIT_OPTIONS, AUDIT_USAGE, runAudit } from './audit.js';
+import { APPROVALS_OPTIONS, APPROVALS_USAGE, runApprovals } from './approvals.js';
 import { runConfigCheck } from './config-check.js';
+import { CONSOLE_OPTIONS, CONSOLE_USAGE, runConsole } from './console.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { runKeys, runTokenIssue, type TokenFlags } from './identity.js';
 import { runServe, runStdio } from './run.js';
 import { runPolicy, type ExplainFlags } from './policy.js';
 import { runAgent, runTask } from './tasks.js';
+import { TOOLS_OPTIONS, TOOLS_USAGE, runTools } from './tools.js';
 
 const VERSION = '0.1.0';
 
@@ -37,7 +40,9 @@ const COMMANDS: Record<string, Command> = {
 Serves MCP at http://H:P/mcp, plus /healthz, /.well-known/oauth-protected-resource and (with the
 built-in issuer) /.well-known/jwks.json. Binds 127.0.0.1 by default. Prints one line to stdout when
 ready: "mcp-warden listening on http://H:P/mcp". --port 0 picks a free port.
---demo    also print (to stderr) a short-lived token for a demo agent and how to connect with it`,
+--demo    also print (to stderr) a short-lived token for a demo agent and how to connect with it
+With console.enabled in the config it also serves the reviewer console on its own listener
+(console.host:console.port; see "mcp-warden console --help").`,
     options: { host: { type: 'string' }, port: { type: 'string', short: 'p' }, demo: { type: 'boolean' } },
     run: (ctx, _positionals, values) =>
       runServe(ctx, { host: values.host as string | undefined, port: values.port as string | undefined, demo: values.demo === true }),
@@ -151,6 +156,24 @@ revoke  end a task now: every gateway sharing the data folder refuses it from it
     options: { all: { type: 'boolean' }, json: { type: 'boolean' } },
     run: (ctx, positionals, values) => runTask(ctx, positionals, values as { all?: boolean; json?: boolean }),
   },
+  console: {
+    summary: 'the reviewer console: serve it read-only from the data folder, or print a sign-in link (login)',
+    usage: CONSOLE_USAGE,
+    options: CONSOLE_OPTIONS,
+    run: (ctx, positionals, values) => runConsole(ctx, positionals, values),
+  },
+  approvals: {
+    summary: 'calls waiting for a person: list, show, approve or deny them',
+    usage: APPROVALS_USAGE,
+    options: APPROVALS_OPTIONS,
+    run: (ctx, positionals, values) => runApprovals(ctx, positionals, values),
+  },
+  tools: {
+    summary: 'tool and prompt definition pins: list, diff, approve or reject changed definitions',
+    usage: TOOLS_USAGE,
+    options: TOOLS_OPTIONS,
+    run: (ctx, positionals, values) => runTools(ctx, positionals, values),
+  },
   agent: {
     summary: "revoke an agent: its current tokens and tasks stop working everywhere",
     usage: `mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]
@@ -247,5 +270,5 @@ function reportError(error: unknown, command: string): number {
 }
 
 function isValidation(error: WardenError): boolean {
-  return ['ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_INTERPOLATION', 'ERR_USAGE', 'ERR_NAME_COLLISION', 'ERR_UNSAFE_STARTUP', 'ERR_TOKEN_INVALID', 'ERR_KEYS_EXIST', 'ERR_KEYS_MISSING', 'ERR_POLICY_INVALID'].includes(error.code);
+  return ['ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_INTERPOLATION', 'ERR_USAGE', 'ERR_NAME_COLLISION', 'ERR_UNSAFE_STARTUP', 'ERR_TOKEN_INVALID', 'ERR_KEYS_EXIST', 'ERR_KEYS_MISSING', 'ERR_POLICY_INVALID', 'ERR_PIN_AMBIGUOUS'].includes(error.code);
 }

@@ -10,6 +10,7 @@ import { JwtAuthenticator, LocalAuthenticator, type RequestAuthenticator } from 
 import { StdioCredential } from '../identity/stdio-credential.js';
 import { localPrincipal, type Principal } from '../identity/principal.js';
 import { startHttpIngress } from '../ingress/http.js';
+import { startConsole, type ConsoleServer } from '../console/server.js';
 import { startStdioIngress } from '../ingress/stdio.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { TaskGrantAuthorizer } from '../policy/grants.js';
@@ -18,11 +19,16 @@ import { governanceFor } from '../policy/setup.js';
 import { secretRedactor } from '../secrets/redactor.js';
 import { SecretScrubber } from '../secrets/scrubber.js';
 import { secretsFor } from '../secrets/setup.js';
+import { StoreApprover } from '../integrity/approver.js';
+import { stateFile } from '../state/db.js';
+import { PinAuthorizer, pinRegistryFor } from '../integrity/registry.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
 import { printDemo } from './demo.js';
 
 interface Runtime {
+  /** The policy's console reviewers (none without a policy). */
+  reviewers: () => readonly { subject: string; issuer?: string }[];
   loaded: LoadedConfig;
   logger: Logger;
   gateway: Gateway;
@@ -77,16 +83,22 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
   await audit.event(configLoadEvent(loaded));
   // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
   const secrets = await secretsFor(loaded);
+  // Definition pins (state.db): a gateway that cannot check them does not start.
+  const pins = pinRegistryFor(loaded, logger, (event) => audit.event(event));
+  const policyAuthorizer = governance?.authorizer ?? (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer());
   const gateway = new Gateway(secrets.loaded, logger, {
-    authorizer: governance?.authorizer ?? (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer()),
+    authorizer: pins ? new PinAuthorizer(policyAuthorizer, pins) : policyAuthorizer,
     audit,
     secrets: secrets.injector,
     scrubber: new SecretScrubber(),
+    approver: new StoreApprover({ stateFile: stateFile(loaded.dataDir), audit, ttlMs: loaded.config.gateway.approvals.ttlSeconds * 1000, inBand: loaded.config.gateway.approvals.elicitation, logger: logger.child({ component: 'approvals' }) }),
     now: Date.now,
-  }, governance);
+  }, governance, pins);
   governance?.onChange(() => gateway.permissionsChanged());
+  pins?.onChange((kinds) => gateway.pinsChanged(kinds));
+  pins?.startPolling();
   governance?.start();
-  return { loaded, logger, gateway, authenticator, jwt, audit };
+  return { loaded, logger, gateway, authenticator, jwt, audit, reviewers: () => governance?.holder.current.reviewers ?? [] };
 }
 
 export async function runServe(ctx: CommandContext, flags: { host: string | undefined; port: string | undefined; demo: boolean }): Promise<number> {
@@ -117,9 +129,30 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
     await runtime.audit.close();
     throw error;
   });
+  // The reviewer console on its own listener; its decisions go to this gateway's audit log.
+  let consoleServer: ConsoleServer | undefined;
+  if (loaded.config.console.enabled) {
+    consoleServer = await startConsole({
+      dataDir: loaded.dataDir,
+      settings: loaded.config.console,
+      host: loaded.config.console.host,
+      port: loaded.config.console.port,
+      reviewers: runtime.reviewers,
+      record: (event) => runtime.audit.event(event),
+      auditSettings: loaded.config.audit,
+      logger: logger.child({ component: 'console' }),
+    }).catch(async (error: unknown) => {
+      await ingress.close();
+      await gateway.stop();
+      await runtime.audit.close();
+      throw error;
+    });
+  }
   process.stdout.write(`mcp-warden listening on ${ingress.url}\n`);
+  if (consoleServer) process.stderr.write(`mcp-warden reviewer console on ${consoleServer.url} (sign in: mcp-warden console login --sub SUBJECT)\n`);
   if (flags.demo) await printDemo(runtime.jwt, ingress.url);
   await untilSignal(logger);
+  await consoleServer?.close();
   await ingress.close();
   await gateway.stop();
   await runtime.audit.close();

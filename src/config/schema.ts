@@ -42,6 +42,10 @@ const commonServerFields = {
   shared: z.boolean().default(false),
   /** Secrets injected into this server's calls (see README, Secrets). */
   secrets: ServerSecretsSchema.optional(),
+  /** Tool and prompt definition pins (docs/integrity.md): what happens on first sight and on a change. */
+  pinning: z.enum(['trust-on-first-use', 'require-approval', 'off']).default('trust-on-first-use'),
+  /** Quarantine definitions whose text is flagged as instructions aimed at the model, even on first sight. */
+  quarantineFlagged: z.boolean().default(false),
 };
 
 export const LaunchSchema = z
@@ -105,6 +109,16 @@ export const GatewaySchema = z
     maxSessionsPerPrincipal: z.number().int().min(1).max(100_000).default(1000),
     listPageSize: z.number().int().min(1).max(10_000).default(500),
     defaultTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** Human approval of calls a policy marks `approval: required` (docs/integrity.md). */
+    approvals: z
+      .object({
+        /** How long an approval request stays open, and an approval stays usable; also the elicitation's timeout. */
+        ttlSeconds: z.number().int().min(1).max(86_400).default(300),
+        /** Ask the agent host's user in-band when the agent supports elicitation; `false`: always out-of-band (headless agents that could answer for themselves). */
+        elicitation: z.boolean().default(true),
+      })
+      .strict()
+      .default({ ttlSeconds: 300, elicitation: true }),
   })
   .strict();
 
@@ -208,6 +222,24 @@ export const AuditSchema = z
   })
   .strict();
 
+/** The reviewer console's admin listener (served by `serve`; see docs/console.md). */
+export const ConsoleSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Its own listener, loopback by default. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** `0` picks a free port (the URL is written to <dataDir>/console.json). */
+    port: z.number().int().min(0).max(65_535).default(8788),
+    /** Extra Host header values and browser Origins accepted (behind a reverse proxy). */
+    allowedHosts: z.array(z.string().min(1)).default([]),
+    allowedOrigins: z.array(z.string().min(1)).default([]),
+    /** Lifetime of a one-time sign-in code from `mcp-warden console login`. */
+    loginCodeTtlSeconds: z.number().int().min(10).max(900).default(120),
+    /** Lifetime of a signed-in session. */
+    sessionTtlSeconds: z.number().int().min(60).max(86_400).default(8 * 3_600),
+  })
+  .strict();
+
 export const PolicyConfigSchema = z
   .object({
     /** Policy files (YAML or JSON), relative to the config file; together they are one policy. */
@@ -227,6 +259,7 @@ export const ConfigSchema = z
     logging: LoggingSchema.default(LoggingSchema.parse({})),
     audit: AuditSchema.default(AuditSchema.parse({})),
     policy: PolicyConfigSchema.optional(),
+    console: ConsoleSchema.default(ConsoleSchema.parse({})),
     servers: z.record(z.string().regex(SERVER_ID_PATTERN, 'server ids must match ^[a-z0-9][a-z0-9-]{0,31}$'), ServerSchema),
     /** Named secrets: where each value comes from. Values never appear in this file. */
     secrets: SecretsSchema.default({}),
@@ -264,5 +297,6 @@ export type GatewayConfig = z.infer<typeof GatewaySchema>;
 export type AuthConfig = z.infer<typeof AuthSchema>;
 export type AuditConfig = z.infer<typeof AuditSchema>;
 export type PolicyConfig = z.infer<typeof PolicyConfigSchema>;
+export type ConsoleConfig = z.infer<typeof ConsoleSchema>;
 export type JwtAuthConfig = Extract<AuthConfig, { mode: 'jwt' }>;
 export type IssuerConfig = z.infer<typeof IssuerSchema>;

@@ -6,6 +6,7 @@ import {
   CallToolResultSchema,
   CompleteRequestSchema,
   CompleteResultSchema,
+  ElicitResultSchema,
   EmptyResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
@@ -30,10 +31,10 @@ import type { z } from 'zod';
 import type { ConnectionListener, DownstreamConnection, ListKind } from '../downstream/connection.js';
 import type { Principal } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
-import type { CallContext, CallMethod, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
+import type { AskUser, CallContext, CallMethod, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
 import { WireError, denialToWire, type Denial } from '../pipeline/denial.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
-import { aggregate, routeResource, type Aggregate } from './catalog.js';
+import { aggregate, routeResource, type Aggregate, type CatalogSource } from './catalog.js';
 import { decodeCursor, page } from './cursor.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
@@ -42,6 +43,7 @@ import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
 import type { HiddenArguments } from '../secrets/hide.js';
 import { secretRedactor } from '../secrets/redactor.js';
+import { cleanPromptResult } from '../pipeline/sanitize.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -59,6 +61,8 @@ export interface SessionHost {
   releaseConnections(session: AgentSession): Promise<void>;
   /** Policy and tasks, when a policy is configured: the session's task state and the task meta-tools. */
   readonly governance?: { sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks };
+  /** Definition pins: every merged view is shown to them (first sight, changes) before it is used. */
+  readonly pins?: { observe(view: Aggregate, sources: readonly CatalogSource[]): void };
 }
 
 export interface SessionOptions {
@@ -194,10 +198,12 @@ export class AgentSession implements ConnectionListener {
       const view = await this.currentView();
       const route = view.prompts.get(req.params.name);
       if (!route) return this.refuse(extra, 'prompts/get', req.params.name, { kind: 'unknown_prompt', name: req.params.name, reason: 'no such prompt' });
-      return this.forward(extra, 'prompts/get', route.server, req.params.name, route.downstreamName, req.params.arguments, GetPromptResultSchema, () => ({
+      const result = await this.forward(extra, 'prompts/get', route.server, req.params.name, route.downstreamName, req.params.arguments, GetPromptResultSchema, () => ({
         ...req.params,
         name: route.downstreamName,
       }));
+      // Prompt text reaches the model as instructions: cleaned like descriptions, not only of escapes.
+      return cleanPromptResult(result);
     });
 
     const byUri = (method: CallMethod, schema: z.ZodType<unknown>) => async (req: { params: { uri: string } }, extra: Extra) => {
@@ -262,7 +268,9 @@ export class AgentSession implements ConnectionListener {
     const servers = this.host.servers();
     const connections = servers.map((server) => this.host.connectionFor(this, server.id));
     await Promise.all(connections.map((connection) => connection.ready().catch(() => undefined)));
-    const view = aggregate(servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, ...(server.hiddenArguments && { hiddenArguments: server.hiddenArguments }), catalog: connections[index]!.catalog })));
+    const sources: CatalogSource[] = servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, ...(server.hiddenArguments && { hiddenArguments: server.hiddenArguments }), catalog: connections[index]!.catalog }));
+    const view = aggregate(sources);
+    this.host.pins?.observe(view, sources);
     for (const problem of view.problems) this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
     this.view = view;
     return view;
@@ -295,7 +303,12 @@ export class AgentSession implements ConnectionListener {
     schema: z.ZodType<T>,
     params: (injection: { arguments: Readonly<Record<string, unknown>> }) => Record<string, unknown>,
   ): Promise<T> {
+    // Read before the first await: the hash of the definition the route was taken from.
+    const definitionHash = method === 'tools/call' ? this.view?.tools.get(target)?.definitionHash : method === 'prompts/get' ? this.view?.prompts.get(target)?.definitionHash : undefined;
     const ctx = await this.context(extra, method, serverId, target, downstreamTarget, args);
+    if (definitionHash !== undefined) ctx.definitionHash = definitionHash;
+    // The audit record keeps the hash the call was made under (its tool_hash): what a pin or an approval covered.
+    if (definitionHash !== undefined) ctx.toolHash = definitionHash;
     const server = this.host.servers().find((s) => s.id === serverId);
     const connection = this.host.connectionFor(this, serverId);
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
@@ -361,6 +374,25 @@ export class AgentSession implements ConnectionListener {
       ...(args && { arguments: args }),
       startedAt: Date.now(),
       signal: extra.signal,
+      ...(this.canAskUser() && { askUser: this.askUser(extra) }),
+    };
+  }
+
+  /** Whether the agent declared form elicitation (an empty `elicitation` capability means form). */
+  private canAskUser(): boolean {
+    const elicitation = this.clientCapabilities?.elicitation as { form?: unknown; url?: unknown } | undefined;
+    return elicitation !== undefined && (elicitation.form !== undefined || elicitation.url === undefined);
+  }
+
+  /** A yes/no question to the agent host's user, sent on this request's own stream (`relatedRequestId`). */
+  private askUser(extra: Extra): AskUser {
+    return async ({ message, timeoutMs }) => {
+      const result = await this.server.request(
+        { method: 'elicitation/create', params: { message, requestedSchema: { type: 'object', properties: {} } } },
+        ElicitResultSchema,
+        { relatedRequestId: extra.requestId, timeout: timeoutMs, signal: extra.signal },
+      );
+      return result.action;
     };
   }
 

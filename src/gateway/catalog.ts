@@ -130,7 +130,25 @@ function cleanTool(tool: Tool, name: string): Tool {
   if (tool.title !== undefined) out.title = cleanLabel(tool.title);
   if (tool.description !== undefined) out.description = cleanText(tool.description);
   if (tool.annotations?.title !== undefined) out.annotations = { ...tool.annotations, title: cleanLabel(tool.annotations.title) };
+  // The model reads schema descriptions too; values (enum, const, pattern, default) stay as the server needs them.
+  out.inputSchema = cleanSchemaText(tool.inputSchema);
+  if (tool.outputSchema !== undefined) out.outputSchema = cleanSchemaText(tool.outputSchema);
   return out;
+}
+
+const SCHEMA_MAX_DEPTH = 64;
+
+/** A copy of a JSON Schema with every `title` and `description` string cleaned like a description. */
+function cleanSchemaText<T>(schema: T, depth = 0): T {
+  if (schema === null || typeof schema !== 'object' || depth > SCHEMA_MAX_DEPTH) return schema;
+  if (Array.isArray(schema)) return schema.map((item: unknown) => cleanSchemaText(item, depth + 1)) as T;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    const cleaned = (key === 'description' || key === 'title') && typeof value === 'string' ? cleanText(value) : cleanSchemaText(value, depth + 1);
+    if (key === '__proto__') Object.defineProperty(out, key, { value: cleaned, enumerable: true, writable: true, configurable: true });
+    else out[key] = cleaned;
+  }
+  return out as T;
 }
 
 function cleanPrompt(prompt: Prompt, name: string): Prompt {

@@ -14,6 +14,7 @@ import { AgentSession, type SessionHost, type SessionOptions } from './agent-ses
 import { hiddenArgumentsOf, type HiddenArguments } from '../secrets/hide.js';
 import { JWKS_FILE } from '../secrets/setup.js';
 import { aggregate } from './catalog.js';
+import type { PinRegistry } from '../integrity/registry.js';
 
 const CONNECT_TIMEOUT_MS = 20_000;
 
@@ -55,6 +56,8 @@ export class Gateway implements SessionHost {
     stages: Stages,
     /** Policy and tasks, when a policy is configured (its authorizer is the one in `stages`). */
     readonly governance?: Governance,
+    /** Definition pins, when any server pins (its authorizer wraps the one in `stages`). */
+    readonly pins?: PinRegistry,
   ) {
     this.pipeline = new Pipeline(stages, logger);
     this.secrets = stages.secrets;
@@ -84,7 +87,8 @@ export class Gateway implements SessionHost {
     }
     await Promise.all(this.entries.map((entry) => entry.launched?.start()));
     const catalogs = await Promise.all(this.entries.map((entry) => this.probe(entry)));
-    const view = aggregate(this.entries.map((entry, index) => ({ serverId: entry.id, prefix: entry.prefix, hiddenArguments: entry.hiddenArguments, catalog: catalogs[index]! })));
+    const sources = this.entries.map((entry, index) => ({ serverId: entry.id, prefix: entry.prefix, hiddenArguments: entry.hiddenArguments, catalog: catalogs[index]! }));
+    const view = aggregate(sources);
     const collisions = view.problems.filter((problem) => problem.kind === 'collision');
     if (collisions.length > 0) {
       throw new WardenError(
@@ -93,6 +97,8 @@ export class Gateway implements SessionHost {
       );
     }
     for (const problem of view.problems) this.logger.warn({ server: problem.server }, problem.detail);
+    // Pins first sight (or a change since the last run) before any agent can list or call.
+    this.pins?.observe(view, sources);
     this.logger.info({ servers: this.entries.map((e) => ({ id: e.id, ok: e.probe.ok, tools: e.probe.tools })) }, 'gateway ready');
   }
 
@@ -124,6 +130,11 @@ export class Gateway implements SessionHost {
   /** A policy reload or a revocation: every session re-checks what it shows and sends list_changed where it differs. */
   permissionsChanged(): void {
     for (const session of this.sessions.keys()) session.permissionsChanged();
+  }
+
+  /** Pins changed (here or in another process): sessions re-list those lists and the agent gets list_changed. */
+  pinsChanged(kinds: readonly ListKind[]): void {
+    for (const session of this.sessions.keys()) session.catalogChanged('', kinds);
   }
 
   get sessionCount(): number {
@@ -217,6 +228,7 @@ export class Gateway implements SessionHost {
     this.stopped = true;
     await Promise.all([...this.sessions.keys()].map((session) => session.close()));
     this.governance?.close();
+    this.pins?.close();
     await Promise.all(this.entries.map((entry) => entry.shared?.close()));
     await Promise.all(this.entries.map((entry) => entry.launched?.stop()));
   }

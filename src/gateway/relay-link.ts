@@ -9,7 +9,8 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { RelayLink } from '../downstream/forward.js';
-import { cleanText } from '../pipeline/sanitize.js';
+import { cleanLabel, cleanText } from '../pipeline/sanitize.js';
+import { mapStrings } from '../pipeline/scrub.js';
 import { secretRedactor } from '../secrets/redactor.js';
 
 /** Server→client requests wait for a person (elicitation) or a model (sampling): generous, but bounded. */
@@ -87,8 +88,17 @@ export class AgentRequestLink implements RelayLink {
 }
 
 function cleanNotification(notification: ServerNotification): ServerNotification {
-  if (notification.method === 'notifications/message' && typeof notification.params.data === 'string') {
-    return { ...notification, params: { ...notification.params, data: cleanText(notification.params.data) } };
+  if (notification.method === 'notifications/message') {
+    // Log data is text for a person or a model, whatever its shape: every string in it is cleaned.
+    let data: unknown;
+    try {
+      data = mapStrings(notification.params.data, cleanText);
+    } catch {
+      data = '[log data nested too deep; not relayed]'; // ScrubDepthError: never passed on uncleaned
+    }
+    const params = { ...notification.params, data };
+    if (typeof params.logger === 'string') params.logger = cleanLabel(params.logger);
+    return { ...notification, params };
   }
   return notification;
 }

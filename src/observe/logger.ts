@@ -1,5 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { secretRedactor } from '../secrets/redactor.js';
+import { cleanLogLine } from '../pipeline/sanitize.js';
 
 export type { Logger };
 
@@ -38,7 +39,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = { name: options.name ?? 'mcp-warden' };
   const redact = { paths: [...REDACT_PATHS], censor: '[REDACTED]' };
   // Every resolved secret value (and its encodings) is removed from each line as it is written.
-  const hooks = { streamWrite: (line: string) => secretRedactor.redact(line) };
+  // Downstream text that reached a field uncleaned loses escapes, controls, bidi, zero-width and tag characters.
+  const hooks = { streamWrite: (line: string) => secretRedactor.redact(cleanLogLine(line)) };
   if (pretty) {
     return pino({
       level,

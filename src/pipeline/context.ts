@@ -41,7 +41,14 @@ export interface CallContext {
   signal?: AbortSignal;
   /** SHA-256 of the tool's pinned definition, once pinning knows it (for the record). */
   toolHash?: string;
+  /** `sha256:` hash of the target's definition as its server presented it (src/integrity/hash.ts): approvals are bound to it. */
+  definitionHash?: string;
+  /** Asks the agent host's user on this request's own stream (form elicitation); absent when the agent did not declare it. */
+  askUser?: AskUser;
 }
+
+/** One yes/no question to the person at the agent host: accept means yes. */
+export type AskUser = (question: { message: string; timeoutMs: number }) => Promise<'accept' | 'decline' | 'cancel'>;
 
 /** Requests a downstream sends towards the agent: each is recorded like a call. */
 export type RelayMethod = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';

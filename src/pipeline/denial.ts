@@ -7,8 +7,10 @@ export type Denial =
   | { kind: 'unknown_prompt'; name: string; reason: string }
   | { kind: 'unknown_resource'; uri: string; reason: string }
   | { kind: 'forbidden'; reason: string }
-  | { kind: 'approval_required'; reason: string }
+  | { kind: 'approval_required'; reason: string; approval?: ApprovalRef }
   | { kind: 'rate_limited'; retryAfterSeconds: number; reason: string }
+  /** A visible tool or prompt whose current definition is not approved (quarantined, pending, rejected). */
+  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded'; reason: string }
   | { kind: 'audit_unavailable'; reason: string }
   | { kind: 'secret_unavailable'; secret: string; reason: string }
   | { kind: 'invalid_params'; message: string; reason: string }
@@ -17,6 +19,13 @@ export type Denial =
   | { kind: 'downstream_closed'; server: string; reason: string }
   /** The downstream answered with a JSON-RPC error: passed on with its code, text cleaned. */
   | { kind: 'downstream_error'; server: string; code: number; message: string; data?: unknown; reason: string };
+
+/** The approval a refused call is waiting for, or the one that ended without letting it run. */
+export interface ApprovalRef {
+  id: string;
+  expiresAt: number;
+  status: 'pending' | 'denied' | 'expired';
+}
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; denial: Denial };
 
@@ -59,7 +68,9 @@ export function denialToWire(denial: Denial): WireError {
     case 'forbidden':
       return new WireError(ErrorCode.InvalidRequest, 'Forbidden by gateway policy');
     case 'approval_required':
-      return new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
+      return denial.approval ? approvalToWire(denial.approval) : new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
+    case 'unapproved_definition':
+      return new WireError(ErrorCode.InvalidRequest, unapprovedMessage(denial), { status: denial.status, [denial.definition]: denial.name });
     case 'rate_limited':
       return new WireError(ErrorCode.InvalidRequest, `Rate limit exceeded; retry in ${denial.retryAfterSeconds} s`, { retryAfterSeconds: denial.retryAfterSeconds });
     case 'audit_unavailable':
@@ -83,5 +94,40 @@ export function denialToWire(denial: Denial): WireError {
       const unreachable: never = denial;
       return unreachable;
     }
+  }
+}
+
+/** What the agent is told about the approval its call waits for: the id, the deadline and what happens next. */
+function approvalToWire(approval: ApprovalRef): WireError {
+  const expiresAt = new Date(approval.expiresAt).toISOString();
+  const data = { approvalId: approval.id, expiresAt, status: approval.status };
+  switch (approval.status) {
+    case 'pending':
+      return new WireError(
+        ErrorCode.InvalidRequest,
+        `Approval required: a person must approve this exact call before it runs. Approval ${approval.id} is pending until ${expiresAt}; ` +
+          `a reviewer approves it with "mcp-warden approvals approve ${approval.id}". Then repeat the identical call (same arguments) before it expires: it runs once.`,
+        data,
+      );
+    case 'denied':
+      return new WireError(ErrorCode.InvalidRequest, `Approval denied: the call was not run (approval ${approval.id}).`, data);
+    case 'expired':
+      return new WireError(ErrorCode.InvalidRequest, `Approval expired: approval ${approval.id} expired at ${expiresAt} before it was used; the call was not run. Repeat the call to ask again.`, data);
+  }
+}
+
+/** Says why a tool or prompt is unavailable and what a reviewer runs; the name is a validated downstream name. */
+function unapprovedMessage(denial: Extract<Denial, { kind: 'unapproved_definition' }>): string {
+  const what = `${denial.definition === 'tool' ? 'Tool' : 'Prompt'} ${denial.name}`;
+  const review = `a reviewer runs "mcp-warden tools diff ${denial.name}", then "mcp-warden tools approve ${denial.name}"`;
+  switch (denial.status) {
+    case 'quarantined':
+      return `${what} is quarantined: its definition changed since it was approved. It is unavailable until ${review}`;
+    case 'pending':
+      return `${what} is waiting for approval of its definition. It is unavailable until ${review}`;
+    case 'rejected':
+      return `${what} is unavailable: a reviewer rejected its current definition`;
+    case 'unrecorded':
+      return `${what} is unavailable: its definition could not be checked against its pin; try again later`;
   }
 }

@@ -24,6 +24,10 @@ export class Pipeline {
    * 1. authenticate — nothing is decided for a caller whose identity is no longer valid (expired token).
    * 2. authorize   — before the record, so the intent row carries the decision; denials are recorded too.
    * 3. audit intent — committed before anything leaves the gateway: no audit, no action.
+   * 3a. approval — only for calls the policy allows with `approval: required`. After the intent, so the
+   *    approval request, the question put to the user and the grant all name a recorded call (and a call
+   *    whose intent cannot be written never asks anyone); before secrets, so nothing is resolved for a
+   *    call that will not run. It sees the arguments exactly as the agent sent them.
    * 4. inject secrets — only after an allow and a durable intent, resolved for this call alone.
    * 5. forward.
    * 6. scrub — before the outcome is recorded and before the agent sees the result, so neither holds a secret.
@@ -36,7 +40,7 @@ export class Pipeline {
     const authenticated = authenticate(ctx, now);
     const decision: Decision = authenticated.ok
       ? this.stages.authorizer.authorize(
-          { principal: ctx.principal, method: ctx.method, server: ctx.server, target: ctx.target, arguments: ctx.arguments },
+          { principal: ctx.principal, method: ctx.method, server: ctx.server, target: ctx.target, arguments: ctx.arguments, ...(ctx.definitionHash !== undefined && { definitionHash: ctx.definitionHash }) },
           now,
         )
       : { effect: 'deny', rule: 'authentication', reason: authenticated.denial.reason };
@@ -52,6 +56,24 @@ export class Pipeline {
       await this.finish(ctx, statusOf(denial), denial);
       log.info({ rule: decision.rule }, 'call denied');
       return deny(denial);
+    }
+
+    if (decision.approvalRequired) {
+      let approved: Outcome<{ approvalId: string }>;
+      try {
+        approved = this.stages.approver
+          ? await this.stages.approver.approve(ctx, now)
+          : deny({ kind: 'approval_required', reason: `${decision.rule}: approval required, and this gateway has no approval stage` });
+      } catch (error) {
+        await this.finish(ctx, 'rejected', undefined, 'internal error');
+        throw error;
+      }
+      if (!approved.ok) {
+        await this.finish(ctx, statusOf(approved.denial), approved.denial);
+        log.info({ rule: decision.rule, approval: approved.denial.kind === 'approval_required' ? approved.denial.approval?.id : undefined }, 'call not approved');
+        return approved as Outcome<never>;
+      }
+      log.info({ approval: approved.value.approvalId }, 'call runs under an approval');
     }
 
     let injected: Outcome<Injection>;
@@ -212,6 +234,8 @@ function refusalDenial(refusal: NonNullable<Decision['refusal']>, reason: string
       return { kind: 'rate_limited', retryAfterSeconds: refusal.retryAfterSeconds, reason };
     case 'revoked':
       return { kind: 'unauthenticated', reason };
+    case 'unapproved_definition':
+      return { kind: 'unapproved_definition', definition: refusal.definition, name: refusal.name, status: refusal.status, reason };
   }
 }
 
@@ -225,6 +249,7 @@ function statusOf(denial: Denial): CallStatus {
     case 'unknown_prompt':
     case 'unknown_resource':
     case 'forbidden':
+    case 'unapproved_definition':
       return 'denied';
     case 'approval_required':
     case 'rate_limited':

@@ -36,3 +36,45 @@ export function stripTerminalEscapes(text: string): string {
 
 /** Downstream tool and prompt names the gateway accepts (SEP-986); anything else is refused and logged. */
 export const DOWNSTREAM_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** A prompts/get result: its description and the text of its messages are prompt text, cleaned like descriptions. */
+export function cleanPromptResult<T extends { description?: string; messages: readonly unknown[] }>(result: T): T {
+  const messages = result.messages.map((message) => {
+    const content = (message as { content?: { type?: unknown; text?: unknown } }).content;
+    if (content?.type !== 'text' || typeof content.text !== 'string') return message;
+    return { ...(message as object), content: { ...content, text: cleanText(content.text) } };
+  });
+  return { ...result, ...(result.description !== undefined && { description: cleanText(result.description) }), messages };
+}
+
+// A raw character cleaning removes, or the JSON escape of a control other than newline and tab.
+const LOG_SUSPECT = /\\u00[01][0-9a-fA-F]|\\[bfr]|\\u007[fF]|[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\u034f|[\u{e0000}-\u{e007f}]|[\u{e0100}-\u{e01ef}]/u;
+
+/**
+ * One serialized (JSON) log line with every string in it cleaned like a description: the last line of
+ * defence for downstream text that reaches a log field without being cleaned where it was logged (an
+ * error message from a failed connect, say). Lines without anything suspect are returned as they are.
+ */
+export function cleanLogLine(line: string): string {
+  if (!LOG_SUSPECT.test(line)) return line;
+  const end = line.endsWith('\n') ? '\n' : '';
+  try {
+    return `${JSON.stringify(cleanStrings(JSON.parse(line), 0))}${end}`;
+  } catch {
+    return cleanText(line);
+  }
+}
+
+function cleanStrings(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return cleanText(value);
+  if (value === null || typeof value !== 'object' || depth > 64) return value;
+  if (Array.isArray(value)) return value.map((item) => cleanStrings(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const cleanKey = cleanLabel(key);
+    const cleanItem = cleanStrings(item, depth + 1);
+    if (cleanKey === '__proto__') Object.defineProperty(out, cleanKey, { value: cleanItem, enumerable: true, writable: true, configurable: true });
+    else out[cleanKey] = cleanItem;
+  }
+  return out;
+}

@@ -10,6 +10,8 @@ export interface Decision {
   policyVersion?: string;
   /** The approval this call runs under, when one was required (for the record). */
   approval?: string;
+  /** Allowed, but only once a person approves this exact call: the approval stage (`Approver`) decides after the intent is recorded. */
+  approvalRequired?: boolean;
   /** How a deny reads on the wire when "unknown tool" would be wrong (the target is visible to the caller). */
   refusal?: Refusal;
 }
@@ -19,7 +21,9 @@ export type Refusal =
   | { kind: 'forbidden' }
   | { kind: 'approval_required' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
-  | { kind: 'revoked' };
+  | { kind: 'revoked' }
+  /** A tool or prompt whose current definition is not the approved one (src/integrity/registry.ts). */
+  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded' };
 
 export interface AuthorizeRequest {
   principal: Principal;
@@ -28,6 +32,8 @@ export interface AuthorizeRequest {
   /** Namespaced tool or prompt name, or resource URI. */
   target: string;
   arguments?: Record<string, unknown>;
+  /** The hash of the tool or prompt definition the caller would use (the session's view of it), when known. */
+  definitionHash?: string;
 }
 
 /** Decides; does no I/O. The clock is passed in so decisions are reproducible in tests. */
@@ -71,6 +77,7 @@ export type AuditEventType =
   | 'tool.change'
   | 'tool.quarantine'
   | 'tool.approve'
+  | 'tool.reject'
   | 'approval.request'
   | 'approval.grant'
   | 'approval.deny'
@@ -99,6 +106,16 @@ export interface AuditSink {
   outcome(ctx: CallContext | RelayContext, outcome: CallRecordOutcome): Promise<void>;
   listed(ctx: ListContext, result: { shown: number; hidden: number; refused: boolean }): void;
   event(event: AuditEvent): Promise<Outcome<void>>;
+  /** The audit record id of a call's intent (once written), so events about the call can name it. */
+  recordId?(ctx: CallContext | RelayContext): string | undefined;
+}
+
+/**
+ * The approval stage: for a call allowed only with a person's approval, uses a matching approval given
+ * earlier (single use), asks the agent host's user in-band, or opens an out-of-band request and refuses.
+ */
+export interface Approver {
+  approve(ctx: CallContext, now: number): Promise<Outcome<{ approvalId: string }>>;
 }
 
 /** What a call carries downstream besides the agent's own arguments; resolved for one call only. */
@@ -127,5 +144,7 @@ export interface Stages {
   audit: AuditSink;
   secrets: SecretInjector;
   scrubber: Scrubber;
+  /** Without one, calls that need approval are refused. */
+  approver?: Approver;
   now: () => number;
 }

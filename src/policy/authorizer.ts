@@ -32,9 +32,6 @@ export class PolicyAuthorizer implements Authorizer {
       ...(evaluation.refusal && { refusal: { kind: evaluation.refusal } }),
     };
     if (evaluation.effect === 'deny' || request.method.endsWith('/list')) return decision;
-    if (evaluation.approval && EXECUTES.has(request.method)) {
-      return { ...decision, effect: 'deny', reason: `${evaluation.reason}; approval required (approvals are not available yet)`, refusal: { kind: 'approval_required' } };
-    }
     if (evaluation.rateLimits.length > 0) {
       const who = principalKey(request.principal);
       const taken = this.limiter.take(
@@ -45,6 +42,10 @@ export class PolicyAuthorizer implements Authorizer {
         const retryAfterSeconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
         return { ...decision, effect: 'deny', reason: `rate limit of ${evaluation.rateLimits.map((l) => `${l.ruleId} (${l.limit.calls}/${l.limit.perSeconds}s)`).join(', ')} exceeded`, refusal: { kind: 'rate_limited', retryAfterSeconds } };
       }
+    }
+    if (evaluation.approval && EXECUTES.has(request.method)) {
+      // Allowed on condition: the approval stage decides after the intent is recorded (src/pipeline/orchestrator.ts).
+      return { ...decision, reason: `${evaluation.reason}; approval required`, approvalRequired: true };
     }
     return decision;
   }

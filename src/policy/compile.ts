@@ -4,7 +4,7 @@ import type { ErrorObject } from 'ajv';
 import { WardenError } from '../errors.js';
 import type { Principal } from '../identity/principal.js';
 import { GlobSet, compileGlob, globMatcher, isLiteral, type Matcher } from './glob.js';
-import { DEFAULT_TASK_SETTINGS, type GrantSpec, type MatchSpec, type PolicyFile, type RateLimit, type TaskSettings } from './schema.js';
+import { DEFAULT_TASK_SETTINGS, type GrantSpec, type MatchSpec, type PolicyFile, type RateLimit, type ReviewerSpec, type TaskSettings } from './schema.js';
 
 export type TargetKind = 'tool' | 'prompt' | 'resource';
 export const TARGET_KINDS: readonly TargetKind[] = ['tool', 'prompt', 'resource'];
@@ -56,7 +56,7 @@ export interface IndexEntry {
 
 export interface KindIndex {
   exact: Map<string, IndexEntry[]>;
-  wildcard: { matches: Matcher; entry: IndexEntry }[];
+  wildcard: { matches: Matcher; entry: IndexEntry; glob: string }[];
 }
 
 export interface CompiledPolicy {
@@ -69,6 +69,8 @@ export interface CompiledPolicy {
   /** Every (grant, owner) pair in declaration order, for explanations and counts. */
   entries: readonly IndexEntry[];
   ruleCount: number;
+  /** Who may sign in to the reviewer console, from every file's `reviewers`. */
+  reviewers: readonly ReviewerSpec[];
 }
 
 /**
@@ -156,7 +158,7 @@ export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy 
           list.push(entry);
           index[kind].exact.set(glob, list);
         } else {
-          index[kind].wildcard.push({ matches: globMatcher(glob), entry });
+          index[kind].wildcard.push({ matches: globMatcher(glob), entry, glob });
         }
       }
     }
@@ -169,6 +171,7 @@ export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy 
     index,
     entries,
     ruleCount: order,
+    reviewers: sources.flatMap((s) => s.data.reviewers ?? []),
   };
 }
 

@@ -37,7 +37,7 @@ export const GrantSchema = z
      * what is forbidden).
      */
     arguments: z.record(z.string(), z.unknown()).optional(),
-    /** The call needs a person's approval (refused with that message until approvals exist). */
+    /** Each call needs a person's approval of that exact call (src/integrity/approver.ts). */
     approval: z.literal('required').optional(),
     rateLimit: RateLimitSchema.optional(),
     /** The grant applies only while the session has a task (from the token or `warden__begin_task`). */
@@ -102,6 +102,17 @@ export const TaskSettingsSchema = z
   .strict()
   .refine((t) => t.defaultTtlSeconds <= t.maxTtlSeconds, { message: 'defaultTtlSeconds must not exceed maxTtlSeconds', path: ['defaultTtlSeconds'] });
 
+/** A person who may sign in to the reviewer console (`mcp-warden console login --sub SUBJECT`). */
+export const ReviewerSchema = z
+  .object({
+    /** The reviewer's subject, exactly (no globs: sign-in rights are named one by one). */
+    subject: z.string().min(1).max(200),
+    /** When given, only this issuer's subject of that name. */
+    issuer: z.string().min(1).max(500).optional(),
+    description: z.string().max(500).optional(),
+  })
+  .strict();
+
 export const PolicyFileSchema = z
   .object({
     $schema: z.string().optional(),
@@ -112,6 +123,8 @@ export const PolicyFileSchema = z
     agents: z.array(AgentSchema).default([]),
     /** Grants for every agent (typically the denies that nothing may override). */
     grants: z.array(GrantSchema).default([]),
+    /** Who may sign in to the reviewer console and decide there (see docs/console.md). */
+    reviewers: z.array(ReviewerSchema).default([]),
   })
   .strict();
 
@@ -122,5 +135,6 @@ export type AgentSpec = z.infer<typeof AgentSchema>;
 export type RoleSpec = z.infer<typeof RoleSchema>;
 export type TaskSettings = z.infer<typeof TaskSettingsSchema>;
 export type PolicyFile = z.infer<typeof PolicyFileSchema>;
+export type ReviewerSpec = z.infer<typeof ReviewerSchema>;
 
 export const DEFAULT_TASK_SETTINGS: TaskSettings = { defaultTtlSeconds: 900, maxTtlSeconds: 3_600 };

@@ -82,6 +82,26 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX approvals_binding ON approvals (binding, status);
    CREATE INDEX approvals_open ON approvals (status, expires_at);`,
+  // 3: reviewer console sign-in (src/console/sessions.ts): one-time login codes and sessions, stored as SHA-256 digests only.
+  `CREATE TABLE console_login_codes (
+     digest     TEXT    PRIMARY KEY,
+     subject    TEXT    NOT NULL,
+     issuer     TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     used_at    INTEGER
+   );
+   CREATE TABLE console_sessions (
+     digest     TEXT    PRIMARY KEY,
+     subject    TEXT    NOT NULL,
+     issuer     TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     ended_at   INTEGER
+   );
+   CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);`,
+  // 4: reviewer console: each session's random CSRF token, stored as a SHA-256 digest (src/console/sessions.ts).
+  `ALTER TABLE console_sessions ADD COLUMN csrf_digest TEXT;`,
 ];
 
 /** The schema version this build writes. */

@@ -126,6 +126,36 @@ export class TaskStore {
     return new Set(rows.map((r) => r.id));
   }
 
+  /** The task rows with this id (several issuers may choose the same one), newest first; by the primary key. */
+  get(id: string, limit = 20): TaskRow[] {
+    const rows = this.db.prepare('SELECT * FROM tasks WHERE id = ? ORDER BY created_at DESC LIMIT ?').all(id, limit) as RawTask[];
+    return rows.map(fromRaw);
+  }
+
+  /**
+   * Tasks by the status a reviewer sees, newest first, filtered in SQL (before the limit): `active`,
+   * `expired` (ended as expired, or past its expiry and not ended), an end reason, or `all`.
+   */
+  listByStatus(status: string, now: number, limit: number): TaskRow[] {
+    const where =
+      status === 'all'
+        ? ''
+        : status === 'active'
+          ? 'WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > @now)'
+          : status === 'expired'
+            ? "WHERE end_reason = 'expired' OR (end_reason IS NULL AND expires_at <= @now)"
+            : 'WHERE end_reason = @status';
+    const rows = this.db.prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`).all({ now, status, limit }) as RawTask[];
+    return rows.map(fromRaw);
+  }
+
+  /** How many open tasks an agent revocation would end (`*`: every issuer). */
+  openTaskCount(subject: string, issuer: string): number {
+    const issuerClause = issuer === '*' ? '' : ' AND issuer = ?';
+    const args: unknown[] = [subject, ...(issuer === '*' ? [] : [issuer])];
+    return (this.db.prepare(`SELECT count(*) AS n FROM tasks WHERE subject = ?${issuerClause} AND ended_at IS NULL`).get(...args) as { n: number }).n;
+  }
+
   list(options: { all: boolean; now: number; limit?: number }): TaskRow[] {
     const where = options.all ? '' : 'WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > @now)';
     const rows = this.db.prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`).all({ now: options.now, limit: options.limit ?? 1_000 }) as RawTask[];

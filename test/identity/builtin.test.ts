@@ -10,13 +10,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { BIN, FIXTURE, fixtureServer, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
 import { spawnReady, type TempDir } from '../helpers/process.js';
-import { issueToken, runCli } from '../helpers/cli.js';
+import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
 const ISSUER = 'urn:mcp-warden:builtin';
 
-const cli = runCli;
-const issue = issueToken;
+const cli = runCliAsync;
+const issue = issueTokenAsync;
 
 async function connect(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'builtin-test', version: '1' });
@@ -46,11 +46,11 @@ describe('keys and tokens of the built-in issuer', () => {
   }, 60_000);
   afterAll(async () => gateway?.stop());
 
-  it('created a signing key on first start, readable by the owner only', () => {
+  it('created a signing key on first start, readable by the owner only', async () => {
     const stat = statSync(join(dataDir, 'keys', 'signing-keys.json'));
     expect(stat.mode & 0o777).toBe(0o600);
     expect(gateway.process.stderr()).toContain('created the gateway signing key');
-    const again = cli(config, ['keys', 'init']);
+    const again = await cli(config, ['keys', 'init']);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('already exists');
   });
@@ -63,7 +63,7 @@ describe('keys and tokens of the built-in issuer', () => {
   });
 
   it('issues tokens the gateway accepts; task grants narrow what the agent sees', async () => {
-    const token = issue(config, ['--sub', 'agent:triage', '--task-purpose', 'triage', '--grant', 'fx__test_simple_text', '--ttl', '10m']);
+    const token = await issue(config, ['--sub', 'agent:triage', '--task-purpose', 'triage', '--grant', 'fx__test_simple_text', '--ttl', '10m']);
     const client = await connect(gateway.url, token);
     try {
       const { tools } = await client.listTools();
@@ -79,10 +79,10 @@ describe('keys and tokens of the built-in issuer', () => {
   });
 
   it('rotation keeps the old key published, so tokens signed before still work', async () => {
-    const before = issue(config, ['--sub', 'agent:before']);
-    const rotated = cli(config, ['keys', 'rotate']);
+    const before = await issue(config, ['--sub', 'agent:before']);
+    const rotated = await cli(config, ['keys', 'rotate']);
     expect(rotated.code).toBe(0);
-    const after = issue(config, ['--sub', 'agent:after']);
+    const after = await issue(config, ['--sub', 'agent:after']);
     const jwks = (await (await fetch(`${gateway.origin}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
     expect(jwks.keys).toHaveLength(2);
     for (const token of [before, after]) {
@@ -90,7 +90,7 @@ describe('keys and tokens of the built-in issuer', () => {
       await client.ping();
       await client.close();
     }
-    expect(cli(config, ['keys', 'list']).stdout).toMatch(/retired .*\n.*active/s);
+    expect((await cli(config, ['keys', 'list'])).stdout).toMatch(/retired .*\n.*active/s);
   });
 
   it('never forwards the agent token downstream', async () => {
@@ -99,7 +99,7 @@ describe('keys and tokens of the built-in issuer', () => {
     });
     const second = await startGateway({ auth, servers: { web: { transport: 'http', url: http.url } } });
     try {
-      const token = issue(second.configFile, ['--sub', 'agent:leak-check']);
+      const token = await issue(second.configFile, ['--sub', 'agent:leak-check']);
       const client = await connect(second.url, token);
       const result = await client.callTool({ name: 'web__fixture_request_headers', arguments: {} });
       const headers = (result.structuredContent as { headers: Record<string, string> }).headers;
@@ -122,13 +122,13 @@ describe('delegation', () => {
     const written = await writeConfig({ auth, servers: { fx: fixtureServer() } });
     dir = written.dir;
     config = written.file;
-    expect(cli(config, ['keys', 'init']).code).toBe(0);
-    parent = issue(config, ['--sub', 'agent:lead', '--grant', 'fx__*', '--ttl', '10m']);
+    expect((await cli(config, ['keys', 'init'])).code).toBe(0);
+    parent = await issue(config, ['--sub', 'agent:lead', '--grant', 'fx__*', '--ttl', '10m']);
   });
   afterAll(async () => dir?.cleanup());
 
-  it('narrows: a subset of grants and an earlier expiry, with the chain in act', () => {
-    const child = issue(config, ['--sub', 'agent:helper', '--parent', parent, '--grant', 'fx__test_*', '--ttl', '5m']);
+  it('narrows: a subset of grants and an earlier expiry, with the chain in act', async () => {
+    const child = await issue(config, ['--sub', 'agent:helper', '--parent', parent, '--grant', 'fx__test_*', '--ttl', '5m']);
     const claims = JSON.parse(Buffer.from(child.split('.')[1]!, 'base64url').toString()) as { act: { sub: string }; task: { grants: string[] } };
     expect(claims.act.sub).toBe('agent:lead');
     expect(claims.task.grants).toEqual(['fx__test_*']);
@@ -138,8 +138,8 @@ describe('delegation', () => {
     ['widens grants', ['--grant', '*', '--ttl', '1m'], 'widens grant'],
     ['reaches another server', ['--grant', 'other__*', '--ttl', '1m'], 'widens grant'],
     ['outlives the parent', ['--ttl', '30m'], 'outlives its parent'],
-  ])('refuses at issue time a delegation that %s', (_name, extra, message) => {
-    const result = cli(config, ['token', 'issue', '--sub', 'agent:helper', '--parent', parent, ...extra]);
+  ])('refuses at issue time a delegation that %s', async (_name, extra, message) => {
+    const result = await cli(config, ['token', 'issue', '--sub', 'agent:helper', '--parent', parent, ...extra]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(message);
     expect(result.stdout).toBe('');
@@ -184,7 +184,7 @@ describe('stdio identity', () => {
     const written = await writeConfig({ auth, servers: { fx: fixtureServer() } });
     dir = written.dir;
     config = written.file;
-    expect(cli(config, ['keys', 'init']).code).toBe(0);
+    expect((await cli(config, ['keys', 'init'])).code).toBe(0);
   });
   afterAll(async () => dir?.cleanup());
 
@@ -206,7 +206,7 @@ describe('stdio identity', () => {
   });
 
   it('verifies MCP_WARDEN_TOKEN like an HTTP token', async () => {
-    const { client, transport } = stdioClient([], { MCP_WARDEN_TOKEN: issue(config, ['--sub', 'agent:desktop']) });
+    const { client, transport } = stdioClient([], { MCP_WARDEN_TOKEN: await issue(config, ['--sub', 'agent:desktop']) });
     await client.connect(transport);
     expect((await client.listTools()).tools.length).toBeGreaterThan(0);
     await client.close();
@@ -222,15 +222,15 @@ describe('stdio identity', () => {
     try {
       const refused = await client.listTools().catch((e: Error) => e);
       expect(String(refused)).toMatch(/Authentication required: the token is invalid or expired\. Write a fresh token to .*agent\.token \(mcp-warden token issue/);
-      writeFileSync(tokenFile, `${issue(config, ['--sub', 'agent:desktop'])}\n`);
+      writeFileSync(tokenFile, `${await issue(config, ['--sub', 'agent:desktop'])}\n`);
       expect((await client.listTools()).tools.length).toBeGreaterThan(0);
     } finally {
       await client.close();
     }
   });
 
-  it('prints a Claude Desktop entry that uses a token file', () => {
-    const result = cli(config, ['token', 'issue', '--sub', 'agent:desktop', '--claude-desktop']);
+  it('prints a Claude Desktop entry that uses a token file', async () => {
+    const result = await cli(config, ['token', 'issue', '--sub', 'agent:desktop', '--claude-desktop']);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('"mcpServers"');
     expect(result.stderr).toContain('--token-file');

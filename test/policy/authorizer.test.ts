@@ -25,11 +25,14 @@ function req(target: string, principal = alice, method: AuthorizeRequest['method
 }
 
 describe('PolicyAuthorizer', () => {
-  it('approval required: visible in lists, each call refused with that reason', () => {
+  it('approval required: visible in lists; each call allowed on condition of an approval (the approval stage decides)', () => {
     const { authz } = authorizer([{ effect: 'allow', tools: ['s__close'], approval: 'required' }]);
-    expect(authz.authorize(req('s__close', alice, 'tools/list'), T0).effect).toBe('allow');
+    const listed = authz.authorize(req('s__close', alice, 'tools/list'), T0);
+    expect(listed.effect).toBe('allow');
+    expect(listed.approvalRequired).toBeUndefined();
     const decision = authz.authorize(req('s__close'), T0);
-    expect(decision).toMatchObject({ effect: 'deny', refusal: { kind: 'approval_required' } });
+    expect(decision).toMatchObject({ effect: 'allow', approvalRequired: true });
+    expect(decision.refusal).toBeUndefined();
     expect(decision.reason).toContain('approval required');
     expect(decision.policyVersion).toMatch(/^[0-9a-f]{12}$/);
   });

@@ -181,11 +181,11 @@ describe('policy through the gateway', () => {
     }
   });
 
-  it('approval required: visible, and each call refused saying approval is required', async () => {
+  it('approval required: visible, and a call without an approval refused with the id of the approval it waits for', async () => {
     const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:careful']));
     try {
       expect(await toolNames(client)).toContain('fx__fixture_pid');
-      expect(await callTool(client, 'fx__fixture_pid')).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('Approval required') });
+      expect(await callTool(client, 'fx__fixture_pid')).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('Approval required'), data: { approvalId: expect.any(String), status: 'pending' } });
     } finally {
       await client.close();
     }

@@ -1,0 +1,204 @@
+import { existsSync } from 'node:fs';
+import { localActor, recordAdminEvents } from '../audit/admin.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { WardenError } from '../errors.js';
+import { definitionDiff } from '../integrity/diff.js';
+import { PinStore, pinEvent } from '../integrity/pins.js';
+import type { DefinitionKind, PinRow, PinStatus } from '../integrity/types.js';
+import { cleanLabel } from '../pipeline/sanitize.js';
+import { stateFile } from '../state/db.js';
+import { EXIT, UsageError, type CommandContext } from './common.js';
+
+export const TOOLS_USAGE = `mcp-warden tools list [--status S] [--server ID] [--json]
+mcp-warden tools diff TOOL [--kind tool|prompt] [--json]
+mcp-warden tools approve TOOL [--hash H] [--kind tool|prompt]
+mcp-warden tools reject TOOL [--hash H] [--kind tool|prompt]
+
+TOOL is the name agents see (notes__read_note) or SERVER/NAME (notes/read_note); prompts too.
+
+list     every tool and prompt definition a gateway on this data folder has seen, with its status:
+         pinned, quarantined (changed since it was approved), pending (never approved, on a
+         require-approval server) or rejected; --status and --server filter
+diff     the approved definition against the one the server presents now, field by field; hidden
+         characters are shown as \\u{...} escapes
+approve  pin the current definition: every gateway on the data folder offers it again from its next
+         list or call. --hash: only if the current definition still has this hash (what you reviewed)
+reject   refuse the current definition: it stays hidden and refused until the server changes it
+
+Decisions are recorded in the audit log as tool.approve / tool.reject events, with both hashes.`;
+
+export const TOOLS_OPTIONS = {
+  status: { type: 'string' },
+  server: { type: 'string' },
+  kind: { type: 'string' },
+  hash: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+interface ToolsFlags {
+  status?: string;
+  server?: string;
+  kind?: string;
+  hash?: string;
+  json?: boolean;
+}
+
+const STATUSES: readonly PinStatus[] = ['pinned', 'quarantined', 'pending', 'rejected'];
+
+/** `mcp-warden tools list|diff|approve|reject`. */
+export async function runTools(ctx: CommandContext, positionals: string[], flags: ToolsFlags): Promise<number> {
+  const [sub, ref, ...rest] = positionals;
+  const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
+  const file = stateFile(loaded.dataDir);
+  if (sub === 'list' && ref === undefined) return list(file, flags);
+  if (rest.length > 0 || ref === undefined) throw new UsageError(`usage: ${TOOLS_USAGE.split('\n\n')[0]!.split('\n').join(' | ')}`);
+  const kind = kindFlag(flags.kind);
+  if (sub === 'diff') return diff(file, ref, kind, flags.json === true);
+  if (sub === 'approve' || sub === 'reject') return decide(loaded, file, sub, ref, kind, flags.hash);
+  throw new UsageError('usage: mcp-warden tools list | diff TOOL | approve TOOL [--hash H] | reject TOOL [--hash H]');
+}
+
+function kindFlag(kind: string | undefined): DefinitionKind | undefined {
+  if (kind === undefined || kind === 'tool' || kind === 'prompt') return kind;
+  throw new UsageError(`--kind must be tool or prompt, got "${kind}"`);
+}
+
+function list(file: string, flags: ToolsFlags): number {
+  if (flags.status !== undefined && !(STATUSES as readonly string[]).includes(flags.status)) {
+    throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, got "${flags.status}"`);
+  }
+  if (!existsSync(file)) {
+    process.stdout.write(flags.json ? '[]\n' : `no tool definitions recorded yet in ${file} (a gateway records them when it starts)\n`);
+    return EXIT.ok;
+  }
+  const store = PinStore.open(file, { readonly: true });
+  try {
+    const rows = store.list({ ...(flags.status !== undefined && { status: flags.status as PinStatus }), ...(flags.server !== undefined && { server: flags.server }) });
+    if (flags.json) {
+      const out = rows.map(({ pinnedDefinition: _p, currentDefinition: _c, ...row }) => row);
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    } else {
+      process.stdout.write(table(rows));
+    }
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+function diff(file: string, ref: string, kind: DefinitionKind | undefined, json: boolean): number {
+  const store = openExisting(file, true);
+  try {
+    const row = resolveRef(store, ref, kind);
+    const entries = definitionDiff(row.pinnedDefinition, row.currentDefinition);
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ ...summary(row), changes: entries }, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    const lines = [
+      `${row.kind} ${row.exposed} (server ${row.server}, downstream name ${row.name}): ${row.status}`,
+      `pinned   ${row.pinnedHash ?? '(none: never approved)'}${row.pinnedHash ? `  (${row.decidedBy ? `approved by ${cleanLabel(row.decidedBy)}` : 'trusted on first use'}${row.decidedAt ? ` at ${iso(row.decidedAt)}` : ''})` : ''}`,
+      `current  ${row.currentHash}  (seen ${iso(row.updatedAt)})`,
+      `flags    ${row.flags.length > 0 ? row.flags.join(', ') : '(none)'}`,
+      '',
+    ];
+    if (row.pinnedHash === row.currentHash) lines.push('no difference: the current definition is the pinned one');
+    else if (row.pinnedDefinition === undefined) lines.push('never approved; the whole current definition:');
+    for (const entry of entries) {
+      lines.push(`  ${entry.path}`);
+      if (entry.before !== undefined) lines.push(`  - ${entry.before}`);
+      if (entry.after !== undefined) lines.push(`  + ${entry.after}`);
+    }
+    if (row.status !== 'pinned') lines.push('', `approve: mcp-warden tools approve ${refOf(row)} --hash ${row.currentHash}`, `reject:  mcp-warden tools reject ${refOf(row)} --hash ${row.currentHash}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+async function decide(loaded: LoadedConfig, file: string, verb: 'approve' | 'reject', ref: string, kind: DefinitionKind | undefined, hash: string | undefined): Promise<number> {
+  const actor = localActor();
+  const store = openExisting(file, false);
+  let before: PinRow;
+  let after: PinRow;
+  try {
+    before = resolveRef(store, ref, kind);
+    const key = { server: before.server, kind: before.kind, name: before.name };
+    // Without --hash, the decision is bound to the definition read just now, so the event names what was decided.
+    const expected = hash ?? before.currentHash;
+    after = verb === 'approve' ? store.approve(key, actor, Date.now(), expected) : store.reject(key, actor, Date.now(), expected);
+  } finally {
+    store.close();
+  }
+  const event = pinEvent(verb === 'approve' ? 'tool.approve' : 'tool.reject', { ...after, hash: after.currentHash }, {
+    previousHash: before.pinnedHash ?? null,
+    previousStatus: before.status,
+    status: after.status,
+  });
+  try {
+    await recordAdminEvents({ dataDir: loaded.dataDir, settings: loaded.config.audit, actor }, [event]);
+  } catch (error) {
+    throw new WardenError('ERR_AUDIT_UNAVAILABLE', `${verb === 'approve' ? 'approved' : 'rejected'} ${after.kind} ${after.exposed}, but the decision was NOT recorded in the audit log: ${(error as Error).message}`, { cause: error });
+  }
+  process.stdout.write(
+    verb === 'approve'
+      ? `approved ${after.kind} ${after.exposed} at ${after.currentHash}: every gateway on ${loaded.dataDir} offers it from its next list or call\n`
+      : `rejected ${after.kind} ${after.exposed} at ${after.currentHash}: it stays hidden and refused until the server presents another definition\n`,
+  );
+  return EXIT.ok;
+}
+
+function openExisting(file: string, readonly: boolean): PinStore {
+  if (!existsSync(file)) throw new WardenError('ERR_PIN_NOT_FOUND', `no tool definitions recorded yet in ${file} (a gateway records them when it starts)`);
+  return PinStore.open(file, { readonly });
+}
+
+function resolveRef(store: PinStore, ref: string, kind: DefinitionKind | undefined): PinRow {
+  const rows = store.find(ref).filter((row) => kind === undefined || row.kind === kind);
+  if (rows.length === 0) throw new WardenError('ERR_PIN_NOT_FOUND', `no ${kind ?? 'tool or prompt'} named ${cleanLabel(ref)} has been seen by a gateway on this data folder (see mcp-warden tools list)`);
+  if (rows.length > 1) {
+    throw new WardenError('ERR_PIN_AMBIGUOUS', `${cleanLabel(ref)} names ${rows.map((r) => `${r.kind} ${r.server}/${r.name}`).join(' and ')}; add --kind tool or --kind prompt, or use SERVER/NAME`);
+  }
+  return rows[0]!;
+}
+
+function refOf(row: PinRow): string {
+  return `${row.exposed}${row.kind === 'prompt' ? ' --kind prompt' : ''}`;
+}
+
+function summary(row: PinRow) {
+  const { pinnedDefinition: _p, currentDefinition: _c, ...rest } = row;
+  return rest;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function short(hash: string | undefined): string {
+  return hash === undefined ? '-' : hash.replace(/^sha256:/, '').slice(0, 12);
+}
+
+function table(rows: readonly PinRow[]): string {
+  if (rows.length === 0) return 'no tool definitions match\n';
+  const header = ['STATUS', 'KIND', 'NAME', 'SERVER', 'PINNED', 'CURRENT', 'FLAGS', 'DECIDED'];
+  const cells = rows.map((r) => [
+    r.status,
+    r.kind,
+    r.exposed,
+    r.server,
+    short(r.pinnedHash),
+    r.pinnedHash === r.currentHash ? '=' : short(r.currentHash),
+    r.flags.length > 0 ? r.flags.join(',') : '-',
+    r.decidedBy ? `${cleanLabel(r.decidedBy)} ${iso(r.decidedAt ?? r.updatedAt)}` : r.status === 'pinned' ? 'first use' : '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const lines = [header, ...cells].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  return `${lines.join('\n')}\n${visibleCount(rows)}\n`;
+}
+
+function visibleCount(rows: readonly PinRow[]): string {
+  const counts = STATUSES.map((s) => [s, rows.filter((r) => r.status === s).length] as const).filter(([, n]) => n > 0);
+  return counts.map(([s, n]) => `${n} ${s}`).join(', ');
+}

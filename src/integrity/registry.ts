@@ -1,0 +1,242 @@
+import type { LoadedConfig } from '../config/load.js';
+import type { ListKind } from '../downstream/connection.js';
+import type { Aggregate, CatalogSource } from '../gateway/catalog.js';
+import type { Logger } from '../observe/logger.js';
+import type { AuditEvent, Authorizer, AuthorizeRequest, Decision } from '../pipeline/stages.js';
+import { stateFile } from '../state/db.js';
+import { definitionFlags } from './flags.js';
+import { pinnedParts } from './hash.js';
+import { PinStore, type Observation, type PinState, type ServerPinning } from './pins.js';
+import type { DefinitionKind, PinStatus } from './types.js';
+
+const OFF: ServerPinning = { mode: 'off', quarantineFlagged: false };
+const POLL_MS = 1_000;
+
+export type PinVerdict = { ok: true } | { ok: false; status: Exclude<PinStatus, 'pinned'> | 'unrecorded'; reason: string };
+
+/**
+ * The gateway-wide view of definition pins. It observes every catalog the gateway sees (the start-up
+ * probe, each session's merged view), writes to `state.db` only when something is new, and answers
+ * "may this tool or prompt be shown or called" from an in-memory copy that is re-read whenever another
+ * process (a reviewer's `tools approve`, another gateway) committed (`PRAGMA data_version`).
+ */
+export class PinRegistry {
+  private version = Number.NaN;
+  private byKey = new Map<string, PinState>();
+  private byExposed = new Map<string, PinState>();
+  private signature: Record<'tools' | 'prompts', string> = { tools: '', prompts: '' };
+  private lastSync = Number.NaN;
+  private failing = false;
+  private loadedOnce = false;
+  private poller: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<(kinds: ListKind[]) => void>();
+
+  constructor(
+    private readonly store: PinStore,
+    private readonly pinningOf: (server: string) => ServerPinning,
+    private readonly logger: Logger,
+    /** Appends an event to the audit log (the sink's `event`). */
+    private readonly record: (event: AuditEvent) => Promise<unknown>,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.sync(this.now());
+  }
+
+  /** Re-reads the pins if another process committed since the last look; at most once per `now` value. */
+  sync(now: number): void {
+    if (now === this.lastSync) return;
+    this.lastSync = now;
+    let version: number;
+    try {
+      version = this.store.dataVersion();
+    } catch (error) {
+      if (!this.failing) this.logger.error({ err: (error as Error).message, file: this.store.file }, 'pin database unreadable; keeping the last known pins');
+      this.failing = true;
+      return;
+    }
+    this.failing = false;
+    if (version === this.version) return;
+    this.version = version;
+    this.reload();
+  }
+
+  /**
+   * Records what a session or the start-up probe sees. Only definitions that differ from the cached
+   * state reach the database; the events they cause go to the audit log and the gateway's log.
+   */
+  observe(view: Aggregate, sources: readonly CatalogSource[]): void {
+    this.sync(this.now());
+    const observations: Observation[] = [];
+    const consider = (kind: DefinitionKind, exposed: string, route: { server: string; downstreamName: string; definitionHash: string }) => {
+      if (this.pinningOf(route.server).mode === 'off') return;
+      const known = this.byKey.get(keyOf(route.server, kind, route.downstreamName));
+      if (known && known.exposed === exposed && (known.currentHash === route.definitionHash || (known.status === 'quarantined' && known.pinnedHash === route.definitionHash))) return;
+      const source = sources.find((s) => s.serverId === route.server);
+      const items: readonly { name: string }[] = (kind === 'tool' ? source?.catalog.tools : source?.catalog.prompts) ?? [];
+      const raw = items.find((item) => item.name === route.downstreamName) as Record<string, unknown> | undefined;
+      if (!raw) return;
+      observations.push({
+        server: route.server,
+        kind,
+        name: route.downstreamName,
+        exposed,
+        hash: route.definitionHash,
+        definition: pinnedParts(kind, raw),
+        flags: definitionFlags(kind, raw),
+      });
+    };
+    for (const [exposed, route] of view.tools) consider('tool', exposed, route);
+    for (const [exposed, route] of view.prompts) consider('prompt', exposed, route);
+    if (observations.length === 0) return;
+    let events: AuditEvent[];
+    try {
+      events = this.store.observe(observations, this.pinningOf, this.now());
+    } catch (error) {
+      // Not recorded means not approved: those definitions stay hidden and refused until a later look succeeds.
+      this.logger.error({ err: (error as Error).message, file: this.store.file }, 'could not record tool definitions; new and changed ones stay unavailable');
+      return;
+    }
+    this.reload();
+    for (const event of events) this.report(event);
+  }
+
+  /**
+   * Whether a definition may be shown or called: its server does not pin, or its row is pinned and (when
+   * the caller knows the hash it would use) that hash is the pinned one.
+   */
+  verdict(server: string, kind: DefinitionKind, exposed: string, hash: string | undefined, now: number): PinVerdict {
+    if (this.pinningOf(server).mode === 'off') return { ok: true };
+    this.sync(now);
+    const state = this.byExposed.get(`${kind}\u0000${exposed}`);
+    if (!state || state.server !== server) return { ok: false, status: 'unrecorded', reason: `${kind} definition not recorded yet` };
+    if (state.status === 'pinned' && (hash === undefined || hash === state.pinnedHash)) return { ok: true };
+    if (state.status === 'pinned') return { ok: false, status: 'quarantined', reason: `definition ${hash} is not the pinned ${state.pinnedHash}` };
+    return { ok: false, status: state.status, reason: `${kind} is ${state.status} (current definition ${state.currentHash}, pinned ${state.pinnedHash ?? 'none'})` };
+  }
+
+  /** Tells sessions (list_changed) when another process changes what may be shown; unref'd. */
+  startPolling(intervalMs = POLL_MS): void {
+    this.poller = setInterval(() => this.sync(this.now()), intervalMs);
+    this.poller.unref();
+  }
+
+  /** Called with the lists (`tools`, `prompts`) whose visible items may have changed. */
+  onChange(listener: (kinds: ListKind[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.store.close();
+  }
+
+  private reload(): void {
+    let rows: PinState[];
+    try {
+      rows = this.store.statuses();
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message, file: this.store.file }, 'pin database unreadable; keeping the last known pins');
+      return;
+    }
+    const byKey = new Map<string, PinState>();
+    const byExposed = new Map<string, PinState>();
+    const parts: Record<'tools' | 'prompts', string[]> = { tools: [], prompts: [] };
+    for (const row of rows) {
+      byKey.set(keyOf(row.server, row.kind, row.name), row);
+      byExposed.set(`${row.kind}\u0000${row.exposed}`, row);
+      parts[row.kind === 'tool' ? 'tools' : 'prompts'].push(`${row.server}/${row.name}/${row.exposed}/${row.status}/${row.pinnedHash ?? ''}`);
+    }
+    const next = { tools: parts.tools.sort().join('\n'), prompts: parts.prompts.sort().join('\n') };
+    const changed: ListKind[] = [];
+    if (next.tools !== this.signature.tools) changed.push('tools');
+    if (next.prompts !== this.signature.prompts) changed.push('prompts');
+    const first = !this.loadedOnce;
+    this.loadedOnce = true;
+    this.byKey = byKey;
+    this.byExposed = byExposed;
+    this.signature = next;
+    if (changed.length > 0 && !first) setImmediate(() => this.emit(changed));
+  }
+
+  private report(event: AuditEvent): void {
+    const data = event.data ?? {};
+    const fields = { server: event.server, [String(data.kind)]: event.target, hash: data.hash, previousHash: data.previousHash, status: data.status, flags: data.flags };
+    if (event.type === 'tool.pin') this.logger.debug(fields, 'definition pinned (trust on first use)');
+    else if (event.type === 'tool.quarantine' && data.status === 'pending') this.logger.warn(fields, `new definition waits for approval: mcp-warden tools diff ${event.target ?? ''}`);
+    else if (event.type === 'tool.quarantine') this.logger.warn(fields, `definition quarantined until a reviewer approves it: mcp-warden tools diff ${event.target ?? ''}`);
+    else this.logger.info(fields, 'definition changed');
+    this.record(event).catch((error: unknown) => this.logger.error({ err: (error as Error).message, type: event.type }, 'could not record a pin event in the audit log'));
+  }
+
+  private emit(kinds: ListKind[]): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(kinds);
+      } catch (error) {
+        this.logger.error({ err: (error as Error).message }, 'pin change listener failed');
+      }
+    }
+  }
+}
+
+function keyOf(server: string, kind: DefinitionKind, name: string): string {
+  return `${server}\u0000${kind}\u0000${name}`;
+}
+
+/**
+ * The authorize step with definition pins on top: after the policy allows a call or a list entry, a
+ * tool or prompt whose definition is not the approved one is refused (a call: its own wire error that
+ * says why and what a reviewer runs; a list: hidden). A policy deny is returned unchanged, so a tool
+ * the policy hides still reads as unknown, quarantined or not.
+ */
+export class PinAuthorizer implements Authorizer {
+  constructor(
+    private readonly inner: Authorizer,
+    private readonly pins: PinRegistry,
+  ) {}
+
+  authorize(request: AuthorizeRequest, now: number): Decision {
+    const decision = this.inner.authorize(request, now);
+    if (decision.effect === 'deny') return decision;
+    const kind = kindOf(request);
+    if (!kind) return decision;
+    const verdict = this.pins.verdict(request.server, kind, request.target, request.definitionHash, now);
+    if (verdict.ok) return decision;
+    return {
+      effect: 'deny',
+      rule: 'integrity',
+      reason: verdict.reason,
+      ...(decision.policyVersion !== undefined && { policyVersion: decision.policyVersion }),
+      refusal: { kind: 'unapproved_definition', definition: kind, name: request.target, status: verdict.status },
+    };
+  }
+}
+
+function kindOf(request: AuthorizeRequest): DefinitionKind | undefined {
+  switch (request.method) {
+    case 'tools/call':
+    case 'tools/list':
+      return 'tool';
+    case 'prompts/get':
+    case 'prompts/list':
+      return 'prompt';
+    case 'completion/complete':
+      // A prompt name never contains ':'; a resource URI always has a scheme.
+      return request.target.includes(':') ? undefined : 'prompt';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The registry for a config: undefined when no enabled server pins. Opens `<dataDir>/state.db`
+ * (throws ERR_STATE_UNAVAILABLE: a gateway that cannot check pins does not start).
+ */
+export function pinRegistryFor(loaded: LoadedConfig, logger: Logger, record: (event: AuditEvent) => Promise<unknown>): PinRegistry | undefined {
+  const servers = Object.entries(loaded.config.servers).filter(([, spec]) => spec.enabled);
+  if (!servers.some(([, spec]) => spec.pinning !== 'off')) return undefined;
+  const settings = new Map<string, ServerPinning>(servers.map(([id, spec]) => [id, { mode: spec.pinning, quarantineFlagged: spec.quarantineFlagged }]));
+  const store = PinStore.open(stateFile(loaded.dataDir));
+  return new PinRegistry(store, (server) => settings.get(server) ?? OFF, logger.child({ component: 'pins' }), record);
+}
