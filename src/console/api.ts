@@ -1,0 +1,368 @@
+import { lastCheckpoint, verifyJws } from '../audit/checkpoints.js';
+import { getRecord } from '../audit/queries.js';
+import type { Db } from '../audit/store.js';
+import { verifyChain, type VerifyReport } from '../audit/verify.js';
+import { isWardenError } from '../errors.js';
+import { KeyStore } from '../identity/keys.js';
+import type { AuditEvent } from '../pipeline/stages.js';
+import type { TaskRow, TaskStore } from '../tasks/store.js';
+import type { IntegrityStores } from './integrity.js';
+import { eventsPage, feedPage, idsByTrace, parseCursor, series, totals } from './queries.js';
+import type { ConsoleSession } from './sessions.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ApiDeps {
+  dataDir: string;
+  audit: Db;
+  tasks: TaskStore;
+  integrity: IntegrityStores | undefined;
+  /** Inside `serve`: appends a reviewer's decision to the audit log. Absent: the console is read-only. */
+  record: ((event: AuditEvent) => Promise<{ ok: boolean }>) | undefined;
+  now: () => number;
+}
+
+export interface ApiRequest {
+  method: string;
+  path: string[];
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+  session: ConsoleSession;
+}
+
+/** How long a computed chart is reused. */
+const CHART_CACHE_MS = 5_000;
+/** A full chain verification reads the whole log synchronously: at most one per this interval per process. */
+export const VERIFY_INTERVAL_MS = 60_000;
+const CHART_HOURS = [1, 24, 168];
+
+const FEED_FILTERS = ['agent', 'task', 'server', 'tool', 'decision', 'outcome'] as const;
+
+function text(query: URLSearchParams, name: string, max = 256): string | undefined {
+  const value = query.get(name);
+  if (value === null || value === '') return undefined;
+  if (value.length > max) throw new ApiError(400, `${name}: at most ${max} characters`);
+  return value;
+}
+
+function int(query: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ApiError(400, `${name}: must be an integer ${min}-${max}`);
+  return value;
+}
+
+function bodyText(body: Record<string, unknown>, name: string, required: boolean, max = 500): string | undefined {
+  const value = body[name];
+  if (value === undefined || value === null || value === '') {
+    if (required) throw new ApiError(400, `${name} is required`);
+    return undefined;
+  }
+  if (typeof value !== 'string' || value.length > max) throw new ApiError(400, `${name}: must be a string of at most ${max} characters`);
+  return value;
+}
+
+function taskStatus(task: TaskRow, now: number): string {
+  if (task.endReason) return task.endReason;
+  if (task.expiresAt !== undefined && task.expiresAt <= now) return 'expired';
+  return 'active';
+}
+
+function parseBody(text: string | null | undefined): unknown {
+  if (text === null || text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** The JSON API under /api/. Reads are paginated and indexed; actions need `record` (not read-only). */
+export class ConsoleApi {
+  private verified: { at: number; report: VerifyReport } | undefined;
+  private readonly chartCache = new Map<number, { at: number; value: unknown }>();
+
+  constructor(private readonly deps: ApiDeps) {}
+
+  get readOnly(): boolean {
+    return this.deps.record === undefined;
+  }
+
+  async handle(req: ApiRequest): Promise<unknown> {
+    const [first, second, third] = req.path;
+    const key = `${req.method} ${first ?? ''}`;
+    switch (key) {
+      case 'GET calls':
+        return second === undefined ? this.calls(req.query) : this.call(second);
+      case 'GET search':
+        return this.search(req.query);
+      case 'GET events':
+        return this.events(req.query);
+      case 'GET tasks':
+        return this.taskList(req.query);
+      case 'GET agents':
+        return this.agents();
+      case 'GET charts':
+        return this.charts(req.query);
+      case 'GET integrity':
+        return this.integrity(req.query.get('refresh') === '1');
+      case 'GET tools':
+        return this.tools(req.query);
+      case 'GET approvals':
+        return this.approvals(req.query);
+      case 'POST tasks':
+        if (second !== undefined && third === 'revoke') return this.revokeTask(second, req.session);
+        break;
+      case 'POST agents':
+        if (second === 'revoke') return this.revokeAgent(req.body, req.session);
+        break;
+      case 'POST approvals':
+        if (second !== undefined && (third === 'approve' || third === 'deny')) return this.decideApproval(second, third, req.body, req.session);
+        break;
+      case 'POST tools':
+        if (second === 'approve' || second === 'reject') return this.decideTool(second, req.body, req.session);
+        break;
+    }
+    throw new ApiError(404, 'no such API route');
+  }
+
+  private calls(query: URLSearchParams): unknown {
+    const filter = Object.fromEntries(FEED_FILTERS.map((name) => [name, text(query, name)]).filter(([, v]) => v !== undefined));
+    const since = query.get('since');
+    const until = query.get('until');
+    const cursor = parseCursor(query.get('before'));
+    return feedPage(this.deps.audit, {
+      ...filter,
+      ...(since && { since: int(query, 'since', 0, 0, 8_640_000_000_000) }),
+      ...(until && { until: int(query, 'until', 0, 0, 8_640_000_000_000) }),
+      ...(cursor && { before: cursor }),
+      limit: int(query, 'limit', 50, 1, 500),
+    });
+  }
+
+  private call(id: string): unknown {
+    if (!/^[0-9A-Za-z]{1,64}$/.test(id)) throw new ApiError(400, 'not a record id');
+    const detail = getRecord(this.deps.audit, id);
+    if (!detail) throw new ApiError(404, `no record ${id}`);
+    if ('event' in detail) return { event: { ...detail.event, body: parseBody(detail.event.body) } };
+    const intentBody = parseBody(detail.intent?.body) as Record<string, unknown> | undefined;
+    const outcomeBody = parseBody(detail.outcome?.body) as Record<string, unknown> | undefined;
+    const base = (detail.intent ?? detail.outcome)!;
+    const taskId = base.taskId;
+    const task = taskId ? this.deps.tasks.get(taskId, 5) : [];
+    const related = taskId ? eventsPage(this.deps.audit, { taskId, limit: 50 }) : [];
+    const approvals = this.deps.integrity?.approvalsForCall(id, this.deps.now()) ?? [];
+    return {
+      id,
+      intent: detail.intent && { ...detail.intent, body: intentBody },
+      outcome: detail.outcome && { ...detail.outcome, body: outcomeBody },
+      relays: detail.relays,
+      tasks: task.map((t) => ({ ...t, status: taskStatus(t, this.deps.now()) })),
+      related,
+      approvals,
+    };
+  }
+
+  private search(query: URLSearchParams): unknown {
+    const q = text(query, 'q', 200)?.trim();
+    if (!q) throw new ApiError(400, 'q is required');
+    if (/^[0-9A-Za-z]{1,64}$/.test(q) && getRecord(this.deps.audit, q)) return { ids: [q], by: 'id' };
+    return { ids: idsByTrace(this.deps.audit, q), by: 'trace' };
+  }
+
+  private events(query: URLSearchParams): unknown {
+    const before = query.get('before');
+    const type = text(query, 'type');
+    const task = text(query, 'task');
+    return {
+      rows: eventsPage(this.deps.audit, {
+        ...(type && { type }),
+        ...(task && { taskId: task }),
+        ...(before && { before: int(query, 'before', 0, 0, Number.MAX_SAFE_INTEGER) }),
+        limit: int(query, 'limit', 50, 1, 500),
+      }),
+    };
+  }
+
+  private taskList(query: URLSearchParams): unknown {
+    const now = this.deps.now();
+    const status = text(query, 'status') ?? 'all';
+    if (!['all', 'active', 'expired', 'revoked', 'ended', 'session-closed'].includes(status)) throw new ApiError(400, 'status: one of all, active, expired, revoked, ended, session-closed');
+    const rows = this.deps.tasks.listByStatus(status, now, int(query, 'limit', 200, 1, 1000));
+    return { rows: rows.map((t) => ({ ...t, status: taskStatus(t, now) })) };
+  }
+
+  private agents(): unknown {
+    const since = this.deps.now() - 7 * 86_400_000;
+    const rows = this.deps.audit
+      .prepare<[number], { subject: string | null; calls: number; denied: number; errors: number; last: number }>(
+        `SELECT subject, count(*) AS calls, sum(outcome = 'denied') AS denied,
+           sum(outcome IN ('tool_error', 'downstream_failed', 'timeout', 'unknown_outcome')) AS errors, max(started_at) AS last
+         FROM entries WHERE kind = 'outcome' AND started_at >= ? GROUP BY subject ORDER BY last DESC LIMIT 500`,
+      )
+      .all(since);
+    return { since, rows, revocations: this.deps.tasks.revocations() };
+  }
+
+  private charts(query: URLSearchParams): unknown {
+    const hours = int(query, 'hours', 24, 1, 168);
+    if (!CHART_HOURS.includes(hours)) throw new ApiError(400, 'hours: must be 1, 24 or 168');
+    const now = this.deps.now();
+    // Aggregating a busy day reads every outcome in it: several reviewers (or reloads) within a few
+    // seconds share one result.
+    const cached = this.chartCache.get(hours);
+    if (cached && now - cached.at < CHART_CACHE_MS) return cached.value;
+    const value = this.computeCharts(hours, now);
+    this.chartCache.set(hours, { at: now, value });
+    return value;
+  }
+
+  private computeCharts(hours: number, now: number): unknown {
+    const bucketMs = hours <= 1 ? 60_000 : hours <= 24 ? 15 * 60_000 : 3_600_000;
+    const since = Math.floor((now - hours * 3_600_000) / bucketMs) * bucketMs;
+    const db = this.deps.audit;
+    return { since, until: now, bucketMs, total: totals(db, since, bucketMs), byAgent: series(db, 'agent', since, bucketMs), byTool: series(db, 'tool', since, bucketMs) };
+  }
+
+  private integrity(refresh: boolean): unknown {
+    const now = this.deps.now();
+    // Verification blocks the event loop for as long as it reads the log: a refresh within a minute of the
+    // last one gets that one's result, with its time and when the next may run.
+    const due = !this.verified || (refresh && now - this.verified.at >= VERIFY_INTERVAL_MS);
+    if (due) {
+      let keys = new Map<string, object>();
+      try {
+        keys = new KeyStore(this.deps.dataDir).allPublicKeys();
+      } catch {
+        // No key file: checkpoints are reported as unverifiable by verifyChain.
+      }
+      this.verified = { at: now, report: verifyChain(this.deps.audit, keys) };
+    }
+    const verified = this.verified!;
+    const checkpoint = lastCheckpoint(this.deps.audit);
+    let signature: { ok: boolean; reason?: string } | undefined;
+    if (checkpoint) {
+      let keys = new Map<string, object>();
+      try {
+        keys = new KeyStore(this.deps.dataDir).allPublicKeys();
+      } catch {
+        // reported below
+      }
+      const check = verifyJws(checkpoint.jws, keys);
+      signature = check.ok ? { ok: true } : { ok: false, reason: check.reason };
+    }
+    return {
+      verifiedAt: verified.at,
+      report: verified.report,
+      ...(refresh && !due && { cached: true, nextVerificationAt: verified.at + VERIFY_INTERVAL_MS }),
+      checkpoint: checkpoint && { ...checkpoint, signature },
+    };
+  }
+
+  private tools(query: URLSearchParams): unknown {
+    if (!this.deps.integrity) return { available: false, rows: [] };
+    const status = text(query, 'status');
+    return { available: true, rows: this.deps.integrity.listPins(status, int(query, 'limit', 200, 1, 1000)) };
+  }
+
+  private approvals(query: URLSearchParams): unknown {
+    if (!this.deps.integrity) return { available: false, rows: [] };
+    const status = text(query, 'status');
+    return { available: true, rows: this.deps.integrity.listApprovals(status, int(query, 'limit', 200, 1, 1000), this.deps.now()) };
+  }
+
+  // ---- actions (serve only) ----
+
+  private recorder(): (event: AuditEvent) => Promise<{ ok: boolean }> {
+    if (!this.deps.record) throw new ApiError(403, 'this console is read-only (mcp-warden console): actions are disabled; use the console of a running gateway');
+    return this.deps.record;
+  }
+
+  /**
+   * No audit, no action: the decision's event is written first; if it cannot be, nothing is changed (503).
+   * If the change then fails (someone else decided in between, the database is busy), a
+   * `console.action.failed` event says so and the reviewer gets the reason.
+   */
+  private async audited<T>(record: (event: AuditEvent) => Promise<{ ok: boolean }>, event: AuditEvent, apply: () => T): Promise<T> {
+    let written: { ok: boolean };
+    try {
+      written = await record(event);
+    } catch {
+      written = { ok: false };
+    }
+    if (!written.ok) throw new ApiError(503, 'the audit log cannot be written, so nothing was changed (no audit, no action); try again later');
+    try {
+      return apply();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      await record({ type: 'console.action.failed', ...(event.subject !== undefined && { subject: event.subject }), ...(event.taskId !== undefined && { taskId: event.taskId }), data: { action: event.type, reason, by: event.data?.by, via: 'console' } }).catch(() => undefined);
+      if (isWardenError(error)) throw new ApiError(409, error.message);
+      throw error;
+    }
+  }
+
+  private async revokeTask(id: string, session: ConsoleSession): Promise<unknown> {
+    const record = this.recorder();
+    if (id.length > 200) throw new ApiError(400, 'task id too long');
+    const now = this.deps.now();
+    const open = this.deps.tasks.get(id, 1000).filter((t) => t.endedAt === undefined).length;
+    if (open === 0) throw new ApiError(404, `no open task with id ${id}`);
+    const count = await this.audited(record, { type: 'task.revoke', taskId: id, data: { id, by: session.subject, via: 'console', tasks: open } }, () => this.deps.tasks.revokeTask(id, now));
+    return { revoked: count };
+  }
+
+  private async revokeAgent(body: Record<string, unknown>, session: ConsoleSession): Promise<unknown> {
+    const record = this.recorder();
+    const subject = bodyText(body, 'subject', true, 200)!;
+    const issuer = bodyText(body, 'issuer', false, 500) ?? '*';
+    const reason = bodyText(body, 'reason', false, 500);
+    const open = this.deps.tasks.openTaskCount(subject, issuer);
+    const tasks = await this.audited(record, { type: 'agent.revoke', subject, data: { subject, issuer, reason, tasks: open, by: session.subject, via: 'console' } }, () =>
+      this.deps.tasks.revokeAgent({ subject, issuer, revokedAt: this.deps.now(), reason: reason ?? `revoked by ${session.subject} in the console` }),
+    );
+    return { tasks };
+  }
+
+  private async decideApproval(id: string, decision: 'approve' | 'deny', body: Record<string, unknown>, session: ConsoleSession): Promise<unknown> {
+    const record = this.recorder();
+    const integrity = this.integrityOrFail();
+    const reason = bodyText(body, 'reason', false, 500);
+    const plan = this.guard(() => integrity.decideApproval(id, decision, session.subject, this.deps.now(), reason));
+    return this.audited(record, plan.event, () => plan.apply());
+  }
+
+  private async decideTool(decision: 'approve' | 'reject', body: Record<string, unknown>, session: ConsoleSession): Promise<unknown> {
+    const record = this.recorder();
+    const integrity = this.integrityOrFail();
+    const server = bodyText(body, 'server', true, 64)!;
+    const kind = bodyText(body, 'kind', true, 16)!;
+    if (kind !== 'tool' && kind !== 'prompt') throw new ApiError(400, 'kind must be tool or prompt');
+    const name = bodyText(body, 'name', true, 200)!;
+    const expectedHash = bodyText(body, 'expectedHash', true, 200)!;
+    const plan = this.guard(() => integrity.decideTool({ server, kind, name }, decision, session.subject, this.deps.now(), expectedHash));
+    return this.audited(record, plan.event, () => plan.apply());
+  }
+
+  private integrityOrFail(): IntegrityStores {
+    if (!this.deps.integrity) throw new ApiError(503, 'tool pinning and approvals are not available in this build');
+    return this.deps.integrity;
+  }
+
+  /** A store's refusal (not pending, expired, the definition changed under the reviewer) is a 409 with its message. */
+  private guard<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      if (isWardenError(error)) throw new ApiError(409, error.message);
+      throw error;
+    }
+  }
+}
