@@ -37,9 +37,20 @@ const SDK_PREFIX = /^MCP error -?\d+: /;
 /** Sends one request downstream with a deadline and maps every way it can fail to a denial value. */
 export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Outcome<T>> {
   const { client, serverId, timeoutMs, link } = options;
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new Error('deadline')), timeoutMs);
-  const signal = AbortSignal.any([options.signal, deadline.signal]);
+  // One signal for the agent's cancellation and the deadline. Not AbortSignal.any(): on Node 20 a
+  // combined signal that is given a listener (the SDK adds one) and never aborts stays referenced by
+  // Node for good, and with it the SDK client and the whole agent session (found by `npm run bench`:
+  // about 1 MB per closed session). A plain controller is released with the call.
+  const combined = new AbortController();
+  let timedOut = false;
+  const cancelled = (): void => combined.abort(options.signal.reason);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    combined.abort(new Error('deadline'));
+  }, timeoutMs);
+  if (options.signal.aborted) cancelled();
+  else options.signal.addEventListener('abort', cancelled, { once: true });
+  const signal = combined.signal;
   let params = options.params;
   if (link?.outboundProgressToken !== undefined) {
     const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
@@ -59,13 +70,14 @@ export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Out
     return ok(result as T);
   } catch (error) {
     await link?.flush();
-    if (deadline.signal.aborted && !options.signal.aborted) {
+    if (timedOut && !options.signal.aborted) {
       return deny({ kind: 'timeout', server: serverId, timeoutMs, reason: `no answer within ${timeoutMs} ms; cancelled downstream` });
     }
     if (options.signal.aborted) throw error;
     return deny(mapError(serverId, error));
   } finally {
     clearTimeout(timer);
+    options.signal.removeEventListener('abort', cancelled);
   }
 }
 

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { KeyObject, randomUUID, sign, type webcrypto } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { SignJWT } from 'jose';
 import type { SecretSource } from '../config/secrets-schema.js';
-import { KEY_ALG, type KeyStore } from '../identity/keys.js';
+import { KEY_ALG, type KeyHandle, type KeyStore } from '../identity/keys.js';
 import { MIN_SECRET_LENGTH } from './redactor.js';
 import { SecretValue } from './value.js';
 
@@ -73,21 +72,40 @@ export class SecretSources {
     const key = await this.deps.keys.active();
     this.deps.onSigningKey?.(key.kid);
     const now = Math.floor(this.deps.now() / 1000);
-    const jwt = new SignJWT({
+    // The claims jose's SignJWT would set, in the same order; signed with node:crypto directly, because
+    // one WebCrypto sign per call was the largest CPU cost of a governed call (see docs/performance.md).
+    const payload = {
       act: { sub: this.deps.issuer },
       ...(claims.taskId !== undefined && { task_id: claims.taskId }),
       ...(claims.tool !== undefined && { tool: claims.tool }),
-    })
-      .setProtectedHeader({ alg: KEY_ALG, kid: key.kid, typ: 'JWT' })
-      .setIssuer(this.deps.issuer)
-      .setSubject(claims.subject)
-      .setAudience(source.audience)
-      .setIssuedAt(now)
-      .setNotBefore(now)
-      .setExpirationTime(now + source.ttlSeconds)
-      .setJti(randomUUID());
-    return new SecretValue(await jwt.sign(key.privateKey));
+      iss: this.deps.issuer,
+      sub: claims.subject,
+      aud: source.audience,
+      iat: now,
+      nbf: now,
+      exp: now + source.ttlSeconds,
+      jti: randomUUID(),
+    };
+    const signing = signingKey(key.kid, key.privateKey);
+    const input = `${signing.header}.${Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url')}`;
+    return new SecretValue(`${input}.${sign(null, Buffer.from(input, 'ascii'), signing.key).toString('base64url')}`);
   }
+}
+
+const signingKeys = new Map<string, { handle: KeyHandle; key: KeyObject; header: string }>();
+
+/** The key as a node:crypto KeyObject and the encoded protected header, made once per key. */
+function signingKey(kid: string, handle: KeyHandle): { key: KeyObject; header: string } {
+  const known = signingKeys.get(kid);
+  if (known?.handle === handle) return known;
+  if (handle instanceof Uint8Array) throw new SecretUnavailable('the signing key is not an asymmetric key');
+  const made = {
+    handle,
+    key: KeyObject.from(handle as webcrypto.CryptoKey),
+    header: Buffer.from(JSON.stringify({ alg: KEY_ALG, kid, typ: 'JWT' }), 'utf8').toString('base64url'),
+  };
+  signingKeys.set(kid, made);
+  return made;
 }
 
 function checked(value: string | undefined, missing: string): SecretValue {
