@@ -24,6 +24,7 @@ import {
 import type { Logger } from '../observe/logger.js';
 import { deny, type Outcome } from '../pipeline/denial.js';
 import { Backoff } from './backoff.js';
+import { internList } from './intern.js';
 import { fetchAllPages } from './paging.js';
 import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
 
@@ -233,7 +234,13 @@ export class DownstreamConnection {
         ? fetchAllPages((cursor) => client.listResourceTemplates(cursor ? { cursor } : {}), (r) => r.resourceTemplates)
         : [],
     ]);
-    return { tools, prompts, resources, templates };
+    const id = this.options.serverId;
+    return {
+      tools: internList(id, 'tools', tools),
+      prompts: internList(id, 'prompts', prompts),
+      resources: internList(id, 'resources', resources),
+      templates: internList(id, 'templates', templates),
+    } as Catalog;
   }
 
   private async relist(kind: ListKind): Promise<void> {
@@ -247,7 +254,13 @@ export class DownstreamConnection {
         next.resources = await fetchAllPages((c) => client.listResources(c ? { cursor: c } : {}), (r) => r.resources);
         next.templates = await fetchAllPages((c) => client.listResourceTemplates(c ? { cursor: c } : {}), (r) => r.resourceTemplates);
       }
-      this.catalogValue = next;
+      const id = this.options.serverId;
+      this.catalogValue = {
+        tools: internList(id, 'tools', next.tools),
+        prompts: internList(id, 'prompts', next.prompts),
+        resources: internList(id, 'resources', next.resources),
+        templates: internList(id, 'templates', next.templates),
+      } as Catalog;
       this.announce([kind]);
     } catch (error) {
       this.log.warn({ kind, err: describe(error) }, 're-list after list_changed failed; keeping the previous list');

@@ -53,6 +53,39 @@ export function exposedName(prefix: string | false, name: string): string {
  * never shadow an earlier one's tool.
  */
 export function aggregate(given: readonly CatalogSource[]): Aggregate {
+  const cached = recent.find((entry) => sameSources(entry.sources, given));
+  if (cached) return cached.view;
+  const view = merge(given);
+  recent.unshift({ sources: given.map((source) => ({ ...source })), view });
+  if (recent.length > VIEWS_KEPT) recent.pop();
+  return view;
+}
+
+/**
+ * Views are pure functions of their sources, and connections share identical lists (see
+ * src/downstream/intern.ts), so sessions on the same server versions share one merged view (never
+ * mutated after it is built) instead of each building and keeping its own.
+ */
+const VIEWS_KEPT = 8;
+const recent: { sources: readonly CatalogSource[]; view: Aggregate }[] = [];
+
+function sameSources(a: readonly CatalogSource[], b: readonly CatalogSource[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => {
+    const y = b[i]!;
+    return (
+      x.serverId === y.serverId &&
+      x.prefix === y.prefix &&
+      x.hiddenArguments === y.hiddenArguments &&
+      x.catalog.tools === y.catalog.tools &&
+      x.catalog.prompts === y.catalog.prompts &&
+      x.catalog.resources === y.catalog.resources &&
+      x.catalog.templates === y.catalog.templates
+    );
+  });
+}
+
+function merge(given: readonly CatalogSource[]): Aggregate {
   const sources = given.map((s) => {
     const hidden = s.hiddenArguments;
     return hidden ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, hidden(t.name))) } } : s;
