@@ -10,6 +10,7 @@ import { loadPolicy } from '../policy/load.js';
 import { policyFiles } from '../policy/setup.js';
 import { stateFile } from '../state/db.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
+import { untilSignal } from './run.js';
 
 export const CONSOLE_USAGE = `mcp-warden console [--host H] [--port P]
 mcp-warden console login --sub SUBJECT [--issuer ISS] [--url URL]
@@ -148,13 +149,3 @@ async function serveReadOnly(ctx: CommandContext, values: Record<string, unknown
   return EXIT.ok;
 }
 
-function untilSignal(logger: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-}

@@ -201,7 +201,8 @@ async function startOrStop(gateway: Gateway, audit: SqliteAuditSink): Promise<vo
   }
 }
 
-function untilSignal(logger: Logger): Promise<void> {
+/** Resolves on the first SIGTERM or SIGINT, logging which. */
+export function untilSignal(logger: Logger): Promise<void> {
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down');
