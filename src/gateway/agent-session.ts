@@ -169,10 +169,10 @@ export class AgentSession implements ConnectionListener {
       setNotificationHandler: server.setNotificationHandler.bind(server),
     };
     s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
-      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...(this.tasks?.listEntries() ?? []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item }))], 'tools'),
+      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...(this.tasks?.listEntries() ?? []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash }))], 'tools'),
     );
     s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
-      this.list(extra, 'prompts/list', req.params?.cursor, (v) => [...v.prompts.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item })), 'prompts'),
+      this.list(extra, 'prompts/list', req.params?.cursor, (v) => [...v.prompts.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash })), 'prompts'),
     );
     s.setRequestHandler(ListResourcesRequestSchema, (req, extra) =>
       this.list(extra, 'resources/list', req.params?.cursor, (v) => [...v.resources.values()].map((r) => ({ server: r.server, target: r.item.uri, item: r.item })), 'resources'),
@@ -280,7 +280,7 @@ export class AgentSession implements ConnectionListener {
     extra: Extra,
     method: ListMethod,
     cursor: string | undefined,
-    pick: (view: Aggregate) => { server: string; target: string; item: T }[],
+    pick: (view: Aggregate) => { server: string; target: string; item: T; definitionHash?: string }[],
     key: 'tools' | 'prompts' | 'resources' | 'resourceTemplates',
   ): Promise<Record<string, unknown>> {
     const offset = decodeCursor(method, cursor);

@@ -8,6 +8,8 @@ export interface ListEntry<T> {
   /** Name or URI as the agent sees it. */
   target: string;
   item: T;
+  /** The hash of the definition this entry shows, so a definition that is not the pinned one is never listed. */
+  definitionHash?: string;
 }
 
 /**
@@ -160,7 +162,7 @@ export class Pipeline {
     if (authenticated) {
       for (const entry of entries) {
         const decision = this.stages.authorizer.authorize(
-          { principal: ctx.principal, method: ctx.method, server: entry.server, target: entry.target },
+          { principal: ctx.principal, method: ctx.method, server: entry.server, target: entry.target, ...(entry.definitionHash !== undefined && { definitionHash: entry.definitionHash }) },
           now,
         );
         if (decision.effect === 'allow') shown.push(entry.item);
