@@ -61,16 +61,29 @@ export async function runApprovals(ctx: CommandContext, positionals: string[], v
     if (flags.reason !== undefined && flags.reason.length > 500) throw new UsageError('--reason: at most 500 characters');
     if (!existsSync(file)) throw notFound(rest[0]!);
     const actor = localActor();
-    const { row, expired } = withStore(file, false, (store) => decide(store, sub, rest[0]!, actor, now, flags.reason));
     const settings = { dataDir: loaded.dataDir, settings: loaded.config.audit, actor };
+    // No audit, no action: a decision that will apply is recorded first, and applied only once recorded.
+    const pending = withStore(file, false, (store) => store.get(rest[0]!));
+    if (pending && pending.status === 'pending' && effectiveStatus(pending, now) === 'pending') {
+      const intended: ApprovalRow = { ...pending, status: sub === 'approve' ? 'approved' : 'denied', decidedAt: now, decidedBy: actor, ...(flags.reason !== undefined && { reason: flags.reason }) };
+      try {
+        await recordAdminEvents(settings, [approvalEvent(sub === 'approve' ? 'approval.grant' : 'approval.deny', intended, { via: 'cli' })]);
+      } catch (error) {
+        throw new WardenError('ERR_AUDIT_UNAVAILABLE', `approval ${pending.id} was NOT ${sub === 'approve' ? 'approved' : 'denied'}: the decision could not be written to the audit log (${error instanceof Error ? error.message : String(error)}); nothing changed`, { cause: error });
+      }
+    }
+    let decided: ReturnType<typeof decide>;
+    try {
+      decided = withStore(file, false, (store) => decide(store, sub, rest[0]!, actor, now, flags.reason));
+    } catch (error) {
+      // Recorded but not applied (decided elsewhere in between): the record says so too.
+      if (pending?.status === 'pending') await recordAdminEvents(settings, [{ type: 'approval.decision.failed', subject: pending.subject, target: pending.tool, data: { approvalId: pending.id, verb: sub, error: error instanceof Error ? error.message : String(error), via: 'cli' } }]).catch(() => undefined);
+      throw error;
+    }
+    const { row, expired } = decided;
     if (expired) {
       await recordAdminEvents(settings, [approvalEvent('approval.expire', expired, { via: 'cli' })]).catch(() => undefined);
       throw new WardenError('ERR_APPROVAL_CLOSED', `cannot ${sub} approval ${expired.id}: it expired at ${time(expired.expiresAt)}; the agent's next identical call asks for a new one`);
-    }
-    try {
-      await recordAdminEvents(settings, [approvalEvent(sub === 'approve' ? 'approval.grant' : 'approval.deny', row!, { via: 'cli' })]);
-    } catch (error) {
-      throw new WardenError('ERR_AUDIT_UNAVAILABLE', `approval ${row!.id} was ${row!.status}, but the decision could not be written to the audit log: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     const s = row!.summary;
     return write(

@@ -3,7 +3,7 @@ import { localActor, recordAdminEvents } from '../audit/admin.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { definitionDiff } from '../integrity/diff.js';
-import { PinStore, pinEvent } from '../integrity/pins.js';
+import { PinStore, describeKey, pinEvent } from '../integrity/pins.js';
 import type { DefinitionKind, PinRow, PinStatus } from '../integrity/types.js';
 import { cleanLabel } from '../pipeline/sanitize.js';
 import { stateFile } from '../state/db.js';
@@ -119,27 +119,45 @@ function diff(file: string, ref: string, kind: DefinitionKind | undefined, json:
 
 async function decide(loaded: LoadedConfig, file: string, verb: 'approve' | 'reject', ref: string, kind: DefinitionKind | undefined, hash: string | undefined): Promise<number> {
   const actor = localActor();
+  const settings = { dataDir: loaded.dataDir, settings: loaded.config.audit, actor };
   const store = openExisting(file, false);
-  let before: PinRow;
   let after: PinRow;
   try {
-    before = resolveRef(store, ref, kind);
+    const before = resolveRef(store, ref, kind);
     const key = { server: before.server, kind: before.kind, name: before.name };
     // Without --hash, the decision is bound to the definition read just now, so the event names what was decided.
     const expected = hash ?? before.currentHash;
-    after = verb === 'approve' ? store.approve(key, actor, Date.now(), expected) : store.reject(key, actor, Date.now(), expected);
+    // No audit, no action: a decision that will apply is recorded first (the store's own checks, made
+    // here too so that a refused decision writes no event), then applied.
+    if (before.currentHash !== expected) {
+      throw new WardenError('ERR_PIN_CHANGED', `${describeKey(before)} changed again: its definition is now ${before.currentHash}, not ${expected}; review it again (mcp-warden tools diff ${before.exposed})`);
+    }
+    if (verb === 'approve' && before.status === 'pinned' && before.pinnedHash === before.currentHash) {
+      throw new WardenError('ERR_PIN_NOTHING_TO_APPROVE', `${describeKey(before)} is already pinned at ${before.currentHash}; nothing to approve`);
+    }
+    if (verb === 'reject' && before.status === 'rejected') {
+      throw new WardenError('ERR_PIN_NOTHING_TO_REJECT', `${describeKey(before)} is already rejected at ${before.currentHash}`);
+    }
+    const status = verb === 'approve' ? 'pinned' : 'rejected';
+    const event = pinEvent(verb === 'approve' ? 'tool.approve' : 'tool.reject', { ...before, hash: before.currentHash }, {
+      previousHash: before.pinnedHash ?? null,
+      previousStatus: before.status,
+      status,
+    });
+    try {
+      await recordAdminEvents(settings, [event]);
+    } catch (error) {
+      throw new WardenError('ERR_AUDIT_UNAVAILABLE', `${before.kind} ${before.exposed} was NOT ${verb === 'approve' ? 'approved' : 'rejected'}: the decision could not be written to the audit log (${(error as Error).message}); nothing changed`, { cause: error });
+    }
+    try {
+      after = verb === 'approve' ? store.approve(key, actor, Date.now(), expected) : store.reject(key, actor, Date.now(), expected);
+    } catch (error) {
+      // Recorded but not applied (the definition changed in between): the record says so too.
+      await recordAdminEvents(settings, [{ type: 'tool.decision.failed', target: before.exposed, server: before.server, data: { kind: before.kind, name: before.name, verb, hash: expected, error: (error as Error).message } }]).catch(() => undefined);
+      throw error;
+    }
   } finally {
     store.close();
-  }
-  const event = pinEvent(verb === 'approve' ? 'tool.approve' : 'tool.reject', { ...after, hash: after.currentHash }, {
-    previousHash: before.pinnedHash ?? null,
-    previousStatus: before.status,
-    status: after.status,
-  });
-  try {
-    await recordAdminEvents({ dataDir: loaded.dataDir, settings: loaded.config.audit, actor }, [event]);
-  } catch (error) {
-    throw new WardenError('ERR_AUDIT_UNAVAILABLE', `${verb === 'approve' ? 'approved' : 'rejected'} ${after.kind} ${after.exposed}, but the decision was NOT recorded in the audit log: ${(error as Error).message}`, { cause: error });
   }
   process.stdout.write(
     verb === 'approve'

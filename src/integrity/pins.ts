@@ -251,7 +251,7 @@ export function pinEvent(type: string, seen: Omit<Observation, 'definition'>, ex
   };
 }
 
-function describeKey(row: PinKey): string {
+export function describeKey(row: PinKey): string {
   return `${row.kind} ${row.server}/${row.name}`;
 }
 

@@ -1,9 +1,6 @@
 // The console when its stores fail, through real processes and real SQLite: an audit log another process
 // holds locked (no audit, no action: nothing changes, the reviewer is told), and checks that throw
 // inside the WebSocket upgrade and the live feed's timer (the console process stays up).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { recordAdminEvents } from '../../src/audit/admin.js';
@@ -14,10 +11,10 @@ import { ConsoleSessions } from '../../src/console/sessions.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { stateFile } from '../../src/state/db.js';
 import { TaskStore } from '../../src/tasks/store.js';
+import { holdAuditLock } from '../helpers/locks.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { consoleRequest, loginCode, signIn, startConsoleGateway, type ConsoleGateway, type SignedIn } from './helpers.js';
 
-const HOLD_LOCK = join(import.meta.dirname, '../audit/fixtures/hold-lock.mjs');
 const PROXY_ORIGIN = 'https://review.example.com';
 
 /** Events of this type the console wrote (`via: "console"`; the gateway records some types itself too). */
@@ -30,18 +27,6 @@ function eventCount(dataDir: string, type: string): number {
   }
 }
 
-/** Another process holding a write transaction on audit.db until released. */
-async function holdAuditLock(dataDir: string): Promise<{ release(): Promise<void> }> {
-  const holder: ChildProcess = spawn(process.execPath, [HOLD_LOCK, auditFile(dataDir)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => createInterface({ input: holder.stdout! }).once('line', () => resolve()));
-  return {
-    async release() {
-      const exited = new Promise((resolve) => holder.once('exit', resolve));
-      holder.stdin!.end();
-      await exited;
-    },
-  };
-}
 
 describe('reviewer console: no audit, no action (real gateway, audit.db locked by another process)', () => {
   let warden: ConsoleGateway;

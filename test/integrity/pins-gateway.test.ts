@@ -10,6 +10,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { recordNotifications, textOf, type Recorded } from '../helpers/agent.js';
 import { runCli } from '../helpers/cli.js';
 import { BIN, connectHttp, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { holdAuditLock } from '../helpers/locks.js';
 import { makeTempDir, runToExit, waitFor, type TempDir } from '../helpers/process.js';
 
 interface PinJson {
@@ -211,6 +212,17 @@ describe('pins persist across restarts and are shared by processes', () => {
     expect(listed).not.toContain('fx__fixture_rug');
     expect(listed).toContain('fx__fixture_pid'); // unchanged tools stay pinned and visible
     expect(await attempt(client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({ ok: false, data: { status: 'quarantined' } });
+
+    // No audit, no action: while another process holds the audit log, the approval is refused and nothing changes.
+    const lock = await holdAuditLock(dataDir);
+    try {
+      const refused = await cli(second, ['tools', 'approve', 'fx__fixture_rug']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/tool fx__fixture_rug was NOT approved: the decision could not be written to the audit log .*; nothing changed/);
+    } finally {
+      await lock.release();
+    }
+    expect(await pinOf(second, 'fx__fixture_rug')).toMatchObject({ status: 'quarantined', pinnedHash: original.currentHash });
 
     const before = listChanges(seen);
     expect((await cli(second, ['tools', 'approve', 'fx__fixture_rug'])).code).toBe(0);
