@@ -10,6 +10,7 @@ export function bindingDigest(binding: ApprovalBinding): string {
   const canonical = {
     issuer: binding.issuer,
     subject: binding.subject,
+    tenant: binding.tenant ?? null,
     taskId: binding.taskId ?? null,
     server: binding.server,
     tool: binding.tool,
@@ -36,6 +37,7 @@ interface RawApproval {
   channel: ApprovalChannel;
   issuer: string;
   subject: string;
+  tenant: string | null;
   task_id: string | null;
   server: string;
   tool: string;
@@ -84,7 +86,7 @@ export class ApprovalStore {
           .get(digest, input.now) as RawApproval | undefined;
         if (open) return { row: fromRaw(open), created: false };
         if (Number.isFinite(maxOpenPerAgent)) {
-          const waiting = this.openFor(input.binding.issuer, input.binding.subject, input.now);
+          const waiting = this.openFor(input.binding.issuer, input.binding.subject, input.now, input.binding.tenant);
           if (waiting.count >= maxOpenPerAgent) return { limited: waiting };
         }
         return { row: this.insert(input, digest), created: true };
@@ -145,10 +147,10 @@ export class ApprovalStore {
   }
 
   /** How many approvals one agent has waiting (unexpired), and when the first of them expires. */
-  openFor(issuer: string, subject: string, now: number): { count: number; firstExpiry?: number } {
+  openFor(issuer: string, subject: string, now: number, tenant?: string): { count: number; firstExpiry?: number } {
     const row = this.db
-      .prepare("SELECT COUNT(*) AS count, MIN(expires_at) AS first FROM approvals WHERE issuer = ? AND subject = ? AND status = 'pending' AND expires_at > ?")
-      .get(issuer, subject, now) as { count: number; first: number | null };
+      .prepare("SELECT COUNT(*) AS count, MIN(expires_at) AS first FROM approvals WHERE issuer = ? AND subject = ? AND tenant IS ? AND status = 'pending' AND expires_at > ?")
+      .get(issuer, subject, tenant ?? null, now) as { count: number; first: number | null };
     return { count: row.count, ...(row.first !== null && { firstExpiry: row.first }) };
   }
 
@@ -202,8 +204,8 @@ export class ApprovalStore {
     const id = newRecordId(input.now);
     this.db
       .prepare(
-        `INSERT INTO approvals (id, binding, status, channel, issuer, subject, task_id, server, tool, definition_hash, arguments_digest, summary, call_id, created_at, expires_at)
-         VALUES (@id, @binding, 'pending', @channel, @issuer, @subject, @taskId, @server, @tool, @definitionHash, @argumentsDigest, @summary, @callId, @now, @expiresAt)`,
+        `INSERT INTO approvals (id, binding, status, channel, issuer, subject, tenant, task_id, server, tool, definition_hash, arguments_digest, summary, call_id, created_at, expires_at)
+         VALUES (@id, @binding, 'pending', @channel, @issuer, @subject, @tenant, @taskId, @server, @tool, @definitionHash, @argumentsDigest, @summary, @callId, @now, @expiresAt)`,
       )
       .run({
         id,
@@ -211,6 +213,7 @@ export class ApprovalStore {
         channel: input.channel,
         issuer: b.issuer,
         subject: b.subject,
+        tenant: b.tenant ?? null,
         taskId: b.taskId ?? null,
         server: b.server,
         tool: b.tool,
@@ -280,6 +283,7 @@ export function approvalEvent(
       channel: row.channel,
       tool: row.tool,
       issuer: row.issuer,
+      ...(row.tenant !== undefined && { tenant: row.tenant }),
       argumentsDigest: row.argumentsDigest,
       definitionHash: row.definitionHash,
       status: row.status,
@@ -299,6 +303,7 @@ function fromRaw(raw: RawApproval): ApprovalRow {
     channel: raw.channel,
     issuer: raw.issuer,
     subject: raw.subject,
+    ...(raw.tenant !== null && raw.tenant !== undefined && { tenant: raw.tenant }),
     ...(raw.task_id !== null && { taskId: raw.task_id }),
     server: raw.server,
     tool: raw.tool,

@@ -80,7 +80,7 @@ export class StoreApprover implements Approver {
 
     const request = { binding, summary: summaryOf(ctx), now, ttlMs: this.options.ttlMs, ...(callId !== undefined && { callId }) };
     if (ctx.askUser && this.options.inBand !== false) {
-      const waiting = approvals.openFor(binding.issuer, binding.subject, now);
+      const waiting = approvals.openFor(binding.issuer, binding.subject, now, binding.tenant);
       if (waiting.count >= MAX_OPEN_PER_AGENT) return this.tooMany(waiting, now);
       return this.askInBand(ctx, approvals, { ...request, channel: 'elicitation' });
     }
@@ -171,6 +171,7 @@ export function bindingOf(ctx: CallContext): ApprovalBinding {
   return {
     issuer: ctx.principal.issuer,
     subject: ctx.principal.subject,
+    ...(ctx.principal.tenant !== undefined && { tenant: ctx.principal.tenant }),
     ...(ctx.principal.task && { taskId: ctx.principal.task.id }),
     server: ctx.server,
     tool: ctx.target,
@@ -183,6 +184,7 @@ function sameBinding(row: ApprovalRow, binding: ApprovalBinding): boolean {
   return (
     row.issuer === binding.issuer &&
     row.subject === binding.subject &&
+    row.tenant === binding.tenant &&
     row.taskId === binding.taskId &&
     row.server === binding.server &&
     row.tool === binding.tool &&

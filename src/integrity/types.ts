@@ -52,6 +52,8 @@ export type ApprovalChannel = 'elicitation' | 'out-of-band';
 export interface ApprovalBinding {
   issuer: string;
   subject: string;
+  /** The principal's tenant, when its token names one. */
+  tenant?: string;
   taskId?: string;
   server: string;
   /** The tool as agents see it. */

@@ -102,6 +102,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);`,
   // 4: reviewer console: each session's random CSRF token, stored as a SHA-256 digest (src/console/sessions.ts).
   `ALTER TABLE console_sessions ADD COLUMN csrf_digest TEXT;`,
+  // 5: approvals are bound to the tenant too (src/integrity/approvals.ts): one subject in two tenants shares nothing.
+  `ALTER TABLE approvals ADD COLUMN tenant TEXT;`,
 ];
 
 /** The schema version this build writes. */

@@ -55,7 +55,7 @@ describe('ApprovalStore', () => {
     expect(first.row).toMatchObject({ status: 'pending', channel: 'out-of-band', callId: 'CALL1', expiresAt: T0 + TTL, binding: bindingDigest(binding) });
     const again = store.request(request(binding, T0 + 1_000));
     expect(again).toMatchObject({ created: false, row: { id: first.row.id } });
-    for (const field of ['issuer', 'subject', 'taskId', 'server', 'tool', 'definitionHash', 'argumentsDigest'] as const) {
+    for (const field of ['issuer', 'subject', 'tenant', 'taskId', 'server', 'tool', 'definitionHash', 'argumentsDigest'] as const) {
       const other = store.request(request({ ...binding, [field]: `${String(binding[field])}-other` }));
       expect(other.created, field).toBe(true);
       expect(other.row.id).not.toBe(first.row.id);
@@ -72,6 +72,7 @@ describe('ApprovalStore', () => {
     expect(approved).toMatchObject({ status: 'approved', decidedBy: 'alice@host', decidedAt: T0 + 10 });
     expect(store.consume({ ...binding, argumentsDigest: 'sha256:changed' }, T0 + 20)).toBeUndefined();
     expect(store.consume({ ...binding, subject: 'agent:b' }, T0 + 20)).toBeUndefined();
+    expect(store.consume({ ...binding, tenant: 'acme' }, T0 + 20)).toBeUndefined(); // same subject, another tenant
     expect(store.consume(binding, T0 + 20)).toMatchObject({ id: row.id, status: 'used', usedAt: T0 + 20 });
     expect(store.consume(binding, T0 + 21)).toBeUndefined();
     expect(store.get(row.id)?.status).toBe('used');
@@ -157,6 +158,7 @@ describe('ApprovalStore', () => {
     expect(store.requestWithin(request(args(99), T0 + 5), 3)).toEqual({ limited: { count: 3, firstExpiry: T0 + TTL } });
     expect(store.requestWithin(request(args(1), T0 + 5), 3)).toMatchObject({ created: false });
     expect(store.requestWithin(request({ ...args(99), subject: 'agent:b' }, T0 + 5), 3)).toMatchObject({ created: true });
+    expect(store.requestWithin(request({ ...args(99), tenant: 'acme' }, T0 + 5), 3)).toMatchObject({ created: true, row: { tenant: 'acme' } });
     expect(store.openFor(binding.issuer, binding.subject, T0 + 5)).toEqual({ count: 3, firstExpiry: T0 + TTL });
     // Once they expire, there is room again.
     expect(store.requestWithin(request(args(99), T0 + TTL + 2), 3)).toMatchObject({ created: true });
