@@ -107,6 +107,21 @@ export function defineTargets({ extraTools, governance, peers }) {
   const direct = { tool: 'echo', credential: 'none', listed: extraTools + 1 };
   const governed = { tool: 'echo__echo', credential: 'verified', listed: visibleExtraTools(extraTools) + 3, governed: true };
 
+  /** mcp-warden `serve` (HTTP ingress) in front of the echo server over `downstream`, governance on. */
+  const servedGateway = (downstream) => ({
+    name: `warden HTTP→${downstream === 'stdio' ? 'stdio' : 'HTTP'}`,
+    transport: 'http',
+    ...governed,
+    downstream,
+    async start() {
+      this.proc = await startProcess(`mcp-warden serve (${downstream === 'stdio' ? 'stdio' : 'HTTP'} downstream)`, process.execPath, [...this.nodeFlags, BIN, 'serve', '--config', governance.files[downstream], '--port', '0'], { ready: GATEWAY_READY });
+      this.url = this.proc.match[1];
+    },
+    connect() {
+      return openHttp(this.url, { authorization: `Bearer ${governance.tokens[downstream]}` });
+    },
+  });
+
   const targets = [
     {
       name: 'direct stdio',
@@ -136,32 +151,8 @@ export function defineTargets({ extraTools, governance, peers }) {
         return openStdio(process.execPath, [...this.nodeFlags, BIN, 'stdio', '--config', governance.files.stdio], { MCP_WARDEN_TOKEN: governance.tokens.stdio });
       },
     },
-    {
-      name: 'warden HTTP→stdio',
-      transport: 'http',
-      ...governed,
-      downstream: 'stdio',
-      async start() {
-        this.proc = await startProcess('mcp-warden serve (stdio downstream)', process.execPath, [...this.nodeFlags, BIN, 'serve', '--config', governance.files.stdio, '--port', '0'], { ready: GATEWAY_READY });
-        this.url = this.proc.match[1];
-      },
-      connect() {
-        return openHttp(this.url, { authorization: `Bearer ${governance.tokens.stdio}` });
-      },
-    },
-    {
-      name: 'warden HTTP→HTTP',
-      transport: 'http',
-      ...governed,
-      downstream: 'http',
-      async start() {
-        this.proc = await startProcess('mcp-warden serve (HTTP downstream)', process.execPath, [...this.nodeFlags, BIN, 'serve', '--config', governance.files.http, '--port', '0'], { ready: GATEWAY_READY });
-        this.url = this.proc.match[1];
-      },
-      connect() {
-        return openHttp(this.url, { authorization: `Bearer ${governance.tokens.http}` });
-      },
-    },
+    servedGateway('stdio'),
+    servedGateway('http'),
   ];
   for (const target of targets) target.nodeFlags = [];
   if (peers && existsSync(MCP_PROXY)) {

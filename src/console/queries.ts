@@ -1,3 +1,4 @@
+import type { EntryInput } from '../audit/chain.js';
 import type { Db } from '../audit/store.js';
 import type { RecordSummary } from '../audit/queries.js';
 
@@ -94,19 +95,9 @@ export function idsByTrace(db: Db, traceId: string): string[] {
     .map((r) => r.id);
 }
 
-export interface EntryHead {
+/** An audit entry's columns without its body (what a feed row shows), plus a few fields read from the body. */
+export interface EntryHead extends Omit<EntryInput, 'instance' | 'body'> {
   seq: number;
-  id: string;
-  kind: 'intent' | 'outcome' | 'event';
-  ts: number;
-  startedAt: number;
-  type: string;
-  subject: string | null;
-  taskId: string | null;
-  server: string | null;
-  target: string | null;
-  decision: string | null;
-  outcome: string | null;
   rule: string | null;
   durationMs: number | null;
   traceId: string | null;
