@@ -7,16 +7,14 @@
 // gateway's published keys (BENCH_JWKS_FILE, audience BENCH_AUDIENCE): over HTTP the Authorization
 // header of every request; over stdio the hidden `credential` argument of each echo call. A call
 // without a valid one fails, so a gateway that skipped injection could not post a fast wrong answer.
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID, verify } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { payloadFor } from '../lib/payload.mjs';
-// Loaded only when used, so a stdio server (one per session in the churn section) starts sooner.
-let jose;
-
 const { values } = parseArgs({
   options: {
     stdio: { type: 'boolean', default: false },
@@ -34,8 +32,10 @@ if (!Number.isInteger(extraTools) || extraTools < 0) fail('--tools must be a who
 if (!['none', 'required'].includes(values.credential)) fail('--credential must be none or required');
 
 const audience = process.env.BENCH_AUDIENCE ?? 'urn:mcp-warden:bench-echo';
-if (requireCredential) jose = await import('jose');
-const jwks = requireCredential ? loadJwks(process.env.BENCH_JWKS_FILE ?? process.env.MCP_WARDEN_JWKS_FILE) : undefined;
+const jwksFile = process.env.BENCH_JWKS_FILE ?? process.env.MCP_WARDEN_JWKS_FILE;
+if (requireCredential && !jwksFile) fail('--credential required needs BENCH_JWKS_FILE');
+/** The gateway's published Ed25519 keys by kid as node:crypto keys (the file is re-read for an unknown kid). */
+let publicKeys = requireCredential ? loadJwks(jwksFile) : new Map();
 
 function fail(message) {
   process.stderr.write(`echo: ${message}\n`);
@@ -43,16 +43,38 @@ function fail(message) {
 }
 
 function loadJwks(path) {
-  if (!path) fail('--credential required needs BENCH_JWKS_FILE');
-  return jose.createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')));
+  const keys = new Map();
+  for (const jwk of JSON.parse(readFileSync(path, 'utf8')).keys ?? []) {
+    if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && typeof jwk.kid === 'string') keys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }));
+  }
+  return keys;
 }
 
-/** True when `token` is a JWT signed by the gateway for this audience and not expired. */
-async function credentialValid(token) {
-  if (typeof token !== 'string' || token.split('.').length !== 3) return false;
+function claimsOf(part) {
+  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+}
+
+/**
+ * True when `token` is a compact JWS signed by the gateway (EdDSA, a published kid) whose claims name
+ * this audience, a subject and a jti, and whose time window holds now. A real downstream verifies too,
+ * but the suite measures the gateway, so the check is as cheap as a correct one can be: one synchronous
+ * Ed25519 verify with node:crypto (jose goes through WebCrypto, a thread-pool round trip per call).
+ */
+function credentialValid(token) {
+  if (typeof token !== 'string') return false;
+  const parts = token.split('.');
+  if (parts.length !== 3) return false;
   try {
-    await jose.jwtVerify(token, jwks, { audience, algorithms: ['EdDSA'], requiredClaims: ['sub', 'exp', 'jti'] });
-    return true;
+    const header = claimsOf(parts[0]);
+    if (header.alg !== 'EdDSA' || typeof header.kid !== 'string') return false;
+    if (!publicKeys.has(header.kid)) publicKeys = loadJwks(jwksFile);
+    const key = publicKeys.get(header.kid);
+    if (!key || !verify(null, Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), key, Buffer.from(parts[2], 'base64url'))) return false;
+    const claims = claimsOf(parts[1]);
+    const now = Math.floor(Date.now() / 1000);
+    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (!audiences.includes(audience) || typeof claims.sub !== 'string' || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return false;
+    return claims.exp > now && (typeof claims.nbf !== 'number' || claims.nbf <= now + 5);
   } catch {
     return false;
   }
@@ -93,7 +115,7 @@ function newServer() {
     let credential = 'none';
     if (requireCredential) {
       // HTTP: the request was refused before reaching here unless its header verified.
-      const ok = values.http ? extra.authInfo?.clientId === 'minted' : await credentialValid(args.credential);
+      const ok = values.http ? extra.authInfo?.clientId === 'minted' : credentialValid(args.credential);
       if (!ok) return { content: [{ type: 'text', text: 'credential missing or invalid' }], isError: true };
       credential = 'verified';
     }
@@ -115,7 +137,7 @@ if (values.stdio) {
       if ((req.url ?? '').split('?')[0] !== '/mcp') return void res.writeHead(404).end();
       if (requireCredential) {
         const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-        if (!(await credentialValid(token))) return void res.writeHead(401, { 'content-type': 'text/plain' }).end('minted credential required\n');
+        if (!credentialValid(token)) return void res.writeHead(401, { 'content-type': 'text/plain' }).end('minted credential required\n');
         req.auth = { token, clientId: 'minted', scopes: [] };
       }
       const id = req.headers['mcp-session-id'];

@@ -22,8 +22,8 @@ export interface SqliteAuditSinkOptions {
   redact?: (text: string) => string;
 }
 
-/** Pages beyond the quota that outcomes and events may still use once intents are refused. */
-const QUOTA_RESERVE_PAGES = 64;
+/** Room beyond the quota that outcomes and events may still use once intents are refused. */
+const QUOTA_RESERVE_BYTES = 256 * 1024;
 /** Authentication failures recorded one by one per window; beyond that, counted into one event. */
 const AUTH_FAILURES_PER_WINDOW = 20;
 const AUTH_WINDOW_MS = 10_000;
@@ -57,7 +57,7 @@ export class SqliteAuditSink implements AuditSink {
       db: options.db,
       instance: this.instance,
       logger: this.log,
-      ...(settings.maxDatabaseBytes !== undefined && { quota: { bytes: settings.maxDatabaseBytes, reservePages: QUOTA_RESERVE_PAGES } }),
+      ...(settings.maxDatabaseBytes !== undefined && { quota: { bytes: settings.maxDatabaseBytes, reservePages: Math.ceil(QUOTA_RESERVE_BYTES / (options.db.pragma('page_size', { simple: true }) as number)) } }),
       onCommit: (headSeq, lastCheckpointSeq) => {
         if (headSeq - lastCheckpointSeq >= settings.checkpointEvery) void this.checkpoint();
       },

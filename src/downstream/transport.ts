@@ -8,6 +8,7 @@ import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { cleanLabel } from '../pipeline/sanitize.js';
 import { secretFetch } from '../secrets/call-headers.js';
+import { isolateSignals } from './fetch-signal.js';
 import { secretRedactor } from '../secrets/redactor.js';
 
 export interface TransportTarget {
@@ -56,16 +57,16 @@ export function createClientTransport(
       const headers = { ...spec.headers, ...target.headers };
       return new StreamableHTTPClientTransport(new URL(target.url ?? spec.url), {
         requestInit: { headers, redirect: 'error' },
-        fetch: secretFetch(target.secretHeaders),
+        fetch: isolateSignals(secretFetch(target.secretHeaders)),
       });
     }
     case 'sse': {
       const headers = { ...spec.headers, ...target.headers };
       return new SSEClientTransport(new URL(spec.url), {
         requestInit: { headers, redirect: 'error' },
-        fetch: secretFetch(target.secretHeaders),
+        fetch: isolateSignals(secretFetch(target.secretHeaders)),
         eventSourceInit: {
-          fetch: (url, init) => secretFetch(target.secretHeaders)(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+          fetch: (url, init) => isolateSignals(secretFetch(target.secretHeaders))(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
         },
       });
     }

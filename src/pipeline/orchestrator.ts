@@ -36,7 +36,8 @@ export class Pipeline {
    * 7. audit outcome — every intent gets one, whatever happened after step 3.
    */
   async call<R>(ctx: CallContext, forward: (injection: Injection) => Promise<Outcome<R>>): Promise<Outcome<R>> {
-    const log = this.logger.child({ reqId: ctx.requestId, method: ctx.method, server: ctx.server, target: ctx.target });
+    // Made only when a line is written: a pino child per call costs more than most allowed calls log.
+    const log = (): Logger => this.logger.child({ reqId: ctx.requestId, method: ctx.method, server: ctx.server, target: ctx.target });
     const now = this.stages.now();
 
     const authenticated = authenticate(ctx, now);
@@ -49,14 +50,14 @@ export class Pipeline {
 
     const intent = await this.stages.audit.intent(ctx, decision);
     if (!intent.ok) {
-      log.error({ reason: intent.denial.reason }, 'audit intent could not be written; call refused');
+      log().error({ reason: intent.denial.reason }, 'audit intent could not be written; call refused');
       return intent as Outcome<never>;
     }
 
     if (decision.effect === 'deny') {
       const denial: Denial = authenticated.ok ? denialFor(ctx, decision) : authenticated.denial;
       await this.finish(ctx, statusOf(denial), denial);
-      log.info({ rule: decision.rule }, 'call denied');
+      log().info({ rule: decision.rule }, 'call denied');
       return deny(denial);
     }
 
@@ -72,10 +73,10 @@ export class Pipeline {
       }
       if (!approved.ok) {
         await this.finish(ctx, statusOf(approved.denial), approved.denial);
-        log.info({ rule: decision.rule, approval: approved.denial.kind === 'approval_required' ? approved.denial.approval?.id : undefined }, 'call not approved');
+        log().info({ rule: decision.rule, approval: approved.denial.kind === 'approval_required' ? approved.denial.approval?.id : undefined }, 'call not approved');
         return approved as Outcome<never>;
       }
-      log.info({ approval: approved.value.approvalId }, 'call runs under an approval');
+      log().info({ approval: approved.value.approvalId }, 'call runs under an approval');
     }
 
     let injected: Outcome<Injection>;

@@ -1,7 +1,7 @@
 // The audit store on real SQLite files in a temp dir: durability of intents, group commit, migrations,
 // two connections on one chain, recovery of open intents, the quota, prune anchors, external checkpoints.
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { activeSigner, listCheckpoints } from '../../src/audit/checkpoints.js';
 import { APPLICATION_ID, SCHEMA_VERSION } from '../../src/audit/migrations.js';
 import { pruneBefore } from '../../src/audit/prune.js';
 import { listRecords } from '../../src/audit/queries.js';
-import { auditFile, openAuditDb } from '../../src/audit/store.js';
+import { auditFile, openAuditDb, PAGE_SIZE } from '../../src/audit/store.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { KeyStore } from '../../src/identity/keys.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
@@ -75,6 +75,32 @@ describe('audit store', () => {
     other.exec('CREATE TABLE t (x)');
     other.close();
     expect(() => openAuditDb(foreign)).toThrow(/not an mcp-warden audit database/);
+  });
+
+  it('creates new files with 1 KiB pages and keeps the page size of a file an older version made', async () => {
+    const sink = await openSink(dir.path);
+    await recordCall(sink);
+    await sink.close();
+    const made = new Database(auditFile(dir.path), { readonly: true });
+    expect(made.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
+    made.close();
+
+    // A file an older version made: SQLite's default 4 KiB pages, fixed when WAL mode wrote the header.
+    const legacyDir = join(dir.path, 'legacy');
+    mkdirSync(legacyDir, { mode: 0o700 });
+    const pre = new Database(auditFile(legacyDir));
+    pre.pragma('page_size = 4096');
+    pre.pragma('journal_mode = WAL');
+    pre.close();
+    chmodSync(auditFile(legacyDir), 0o600);
+    const legacy = await openSink(legacyDir);
+    await recordCall(legacy);
+    await legacy.close();
+    const db = openAuditDb(auditFile(legacyDir), { readonly: true });
+    expect(db.pragma('page_size', { simple: true })).toBe(4096);
+    expect(listRecords(db, {})).toMatchObject([{ outcome: 'ok' }]);
+    expect(verifyChain(db, keysOf(legacyDir)).ok).toBe(true);
+    db.close();
   });
 
   it('two gateways on one file extend one chain', async () => {
