@@ -8,7 +8,7 @@ import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { cleanLabel } from '../pipeline/sanitize.js';
 import { secretFetch } from '../secrets/call-headers.js';
-import { isolateSignals } from './fetch-signal.js';
+import { nodeFetch } from './http-fetch.js';
 import { secretRedactor } from '../secrets/redactor.js';
 
 export interface TransportTarget {
@@ -20,6 +20,8 @@ export interface TransportTarget {
 }
 
 const MAX_STDERR_LINE = 2000;
+/** Downstream HTTP requests go through node:http (src/downstream/http-fetch.ts), not undici. */
+const downstreamFetch = nodeFetch();
 
 /** `node` means the very Node.js that runs the gateway, so a host's PATH cannot swap it. */
 export function resolveCommand(command: string, baseDir: string): string {
@@ -57,16 +59,16 @@ export function createClientTransport(
       const headers = { ...spec.headers, ...target.headers };
       return new StreamableHTTPClientTransport(new URL(target.url ?? spec.url), {
         requestInit: { headers, redirect: 'error' },
-        fetch: isolateSignals(secretFetch(target.secretHeaders)),
+        fetch: secretFetch(target.secretHeaders, downstreamFetch),
       });
     }
     case 'sse': {
       const headers = { ...spec.headers, ...target.headers };
       return new SSEClientTransport(new URL(spec.url), {
         requestInit: { headers, redirect: 'error' },
-        fetch: isolateSignals(secretFetch(target.secretHeaders)),
+        fetch: secretFetch(target.secretHeaders, downstreamFetch),
         eventSourceInit: {
-          fetch: (url, init) => isolateSignals(secretFetch(target.secretHeaders))(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+          fetch: (url, init) => secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
         },
       });
     }

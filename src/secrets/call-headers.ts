@@ -12,11 +12,11 @@ export function withCallHeaders<T>(headers: Readonly<Record<string, string>>, se
  * A fetch that adds the current call's secret headers, or, for protocol-level requests outside a call
  * (initialize, notifications, the GET stream), the connection's own (`fallback`). Never follows redirects.
  */
-export function secretFetch(fallback?: () => Promise<Readonly<Record<string, string>>>): typeof fetch {
+export function secretFetch(fallback?: () => Promise<Readonly<Record<string, string>>>, inner: typeof fetch = globalThis.fetch): typeof fetch {
   return async (input, init) => {
     const extra = callHeaders.getStore() ?? (fallback ? await fallback() : {});
     const headers = new Headers(init?.headers);
     for (const [name, value] of Object.entries(extra)) headers.set(name, value);
-    return fetch(input, { ...init, headers, redirect: 'error' });
+    return inner(input, { ...init, headers, redirect: 'error' });
   };
 }
