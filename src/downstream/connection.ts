@@ -27,6 +27,7 @@ import { Backoff } from './backoff.js';
 import { internList } from './intern.js';
 import { fetchAllPages } from './paging.js';
 import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
+import { sharedSchemaValidator } from './schema-validator.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 export type ListKind = 'tools' | 'prompts' | 'resources';
@@ -164,7 +165,7 @@ export class DownstreamConnection {
     this.stateValue = 'connecting';
     const client = new Client(
       { name: 'mcp-warden', version: '0.1.0' },
-      { capabilities: this.options.capabilities, listChanged: undefined },
+      { capabilities: this.options.capabilities, listChanged: undefined, jsonSchemaValidator: sharedSchemaValidator },
     );
     this.installHandlers(client);
     try {

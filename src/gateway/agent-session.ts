@@ -44,6 +44,7 @@ import type { SessionTasks } from '../tasks/session.js';
 import type { HiddenArguments } from '../secrets/hide.js';
 import { secretRedactor } from '../secrets/redactor.js';
 import { cleanPromptResult } from '../pipeline/sanitize.js';
+import { sharedSchemaValidator } from '../downstream/schema-validator.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -104,6 +105,7 @@ export class AgentSession implements ConnectionListener {
           completions: {},
           logging: {},
         },
+        jsonSchemaValidator: sharedSchemaValidator,
       },
     );
     this.server.onerror = (error) => this.log.warn({ err: error.message }, 'agent protocol error');
