@@ -31,6 +31,9 @@ export interface SigningKey {
   privateKey: KeyHandle;
 }
 
+/** How long `active()` trusts its last look at the key file. */
+const ACTIVE_RECHECK_MS = 1_000;
+
 export function keyFilePath(dataDir: string): string {
   return join(dataDir, 'keys', FILE_NAME);
 }
@@ -71,8 +74,22 @@ export class KeyStore {
     return parsed.data.keys;
   }
 
-  /** The key new signatures use: the newest one not retired. */
-  async active(): Promise<SigningKey> {
+  /**
+   * The key new signatures use: the newest one not retired. The file is looked at again at most once a
+   * second (a `stat` per minted credential was a measurable part of a governed call); a rotation keeps
+   * the old key published, so signing with it for up to a second longer is harmless.
+   */
+  async active(now: number = Date.now()): Promise<SigningKey> {
+    const recent = this.lastActive;
+    if (recent && now - recent.checkedAt < ACTIVE_RECHECK_MS && now >= recent.checkedAt) return recent.key;
+    const key = await this.readActive();
+    this.lastActive = { key, checkedAt: now };
+    return key;
+  }
+
+  private lastActive: { key: SigningKey; checkedAt: number } | undefined;
+
+  private async readActive(): Promise<SigningKey> {
     const current = this.keys().filter((k) => k.retiredAt === undefined).at(-1);
     if (!current) throw new WardenError('ERR_KEYS_INVALID', `${this.file}: no active key`);
     let privateKey = this.imported.get(current.kid);
@@ -124,6 +141,7 @@ export class KeyStore {
 
   /** Atomic replace with mode 0600: write a temp file, fsync, rename. */
   private write(keys: StoredKey[]): void {
+    this.lastActive = undefined;
     const dir = join(this.dataDir, 'keys');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);

@@ -1,7 +1,8 @@
 // The performance fixes the benchmark led to keep their behaviour: the namespace index of wildcard
 // rules gives the same decision as trying every rule (checked against a reference on generated
 // policies), and a minted credential signed with node:crypto is the JWT jose would have made (verified
-// by jose against the published JWKS, every claim checked).
+// by jose against the published JWKS, every claim checked), and the active signing key, looked up at
+// most once a second, still follows a rotation.
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -105,5 +106,27 @@ describe('minted credentials signed with node:crypto', () => {
     const forged = Buffer.from(JSON.stringify({ ...payload, sub: 'agent:root' })).toString('base64url');
     await expect(jwtVerify(`${h}.${forged}.${s}`, jwks, options)).rejects.toThrow();
     expect(p).not.toBe(forged);
+  });
+});
+
+describe('the active signing key is looked up at most once a second', () => {
+  let dir: TempDir;
+  afterAll(async () => dir?.cleanup());
+
+  it('sees a rotation made by another process within a second, and its own at once', async () => {
+    dir = await makeTempDir('warden-active-key');
+    const gateway = new KeyStore(dir.path);
+    const first = await gateway.init(NOW);
+    expect((await gateway.active(NOW)).kid).toBe(first.kid);
+    // `mcp-warden keys rotate` in another process: a second store on the same file.
+    const { added } = await new KeyStore(dir.path).rotate(NOW + 10);
+    expect((await gateway.active(NOW + 500)).kid).toBe(first.kid);
+    expect((await gateway.active(NOW + 1_000)).kid).toBe(added.kid);
+    // A clock that went backwards is not trusted to keep the cached answer.
+    const again = await new KeyStore(dir.path).rotate(NOW + 20);
+    expect((await gateway.active(NOW)).kid).toBe(again.added.kid);
+    // A rotation through this store is seen immediately.
+    const own = await gateway.rotate(NOW + 1_100);
+    expect((await gateway.active(NOW + 1_100)).kid).toBe(own.added.kid);
   });
 });
