@@ -108,6 +108,14 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_task      ON entries (task_id, seq) WHERE kind = 'event';
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- open_intents only ever holds the calls in flight, and is read by instance only at start-up:
+      -- a scan is free there, while the index cost every intent and outcome commit one more page.
+      DROP INDEX IF EXISTS open_intents_instance;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
