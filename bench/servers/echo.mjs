@@ -74,7 +74,7 @@ function credentialValid(token) {
     const now = Math.floor(Date.now() / 1000);
     const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
     if (!audiences.includes(audience) || typeof claims.sub !== 'string' || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return false;
-    return claims.exp > now && (typeof claims.nbf !== 'number' || claims.nbf <= now + 5);
+    return claims.exp > now && (typeof claims.nbf !== 'number' || claims.nbf <= now);
   } catch {
     return false;
   }

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { WardenError } from '../errors.js';
@@ -38,8 +38,9 @@ export function openAuditDb(file: string, options: OpenOptions = {}): Db {
     if (!options.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     // Reviewers' connections never write (query_only); they are not opened SQLITE_OPEN_READONLY so that
     // SQLite can still create the WAL index file a reader needs after the last writer closed.
-    const created = !options.readonly && !existsSync(file);
     db = new Database(file, { fileMustExist: options.readonly === true });
+    // Empty: just made, or left with no page by a first open that failed. Either way nothing is fixed yet.
+    const created = !options.readonly && (db.pragma('page_count', { simple: true }) as number) === 0;
     // Owner only; SQLite gives the -wal and -shm files the same mode.
     if (created) chmodSync(file, 0o600);
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5_000))}`);

@@ -1,15 +1,52 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
 
 /** Statuses whose responses never have a body (a Response with one cannot be built). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+/** What fetch calls a redirect status: with `redirect: 'error'` each is a network error, Location or not. */
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
+/** Response headers must arrive within this long (undici's default headers timeout). */
+const HEADERS_TIMEOUT_MS = 300_000;
+/**
+ * Idle pooled sockets are closed after this long, before a server that sends no `Keep-Alive: timeout`
+ * hint drops them (Node's own server default is 5 s): a request written to a socket the server is
+ * closing fails with "socket hang up".
+ */
+const IDLE_SOCKET_MS = 4_000;
 
 // One pool per gateway process: downstream requests reuse connections, as undici's global pool did.
 const agents = {
-  'http:': new HttpAgent({ keepAlive: true, scheduling: 'lifo' }),
-  'https:': new HttpsAgent({ keepAlive: true, scheduling: 'lifo' }),
+  'http:': new HttpAgent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_SOCKET_MS }),
+  'https:': new HttpsAgent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_SOCKET_MS }),
 } as const;
+
+type Aborter = (reason: unknown) => void;
+/**
+ * One abort listener per signal, whatever the number of requests in flight on it: the SDK gives every
+ * request of a connection the same signal, and eleven concurrent ones would otherwise make Node warn.
+ */
+const aborters = new WeakMap<AbortSignal, Set<Aborter>>();
+
+/** Requests still registered on `signal` (for tests and diagnostics). */
+export function requestsWaitingOn(signal: AbortSignal): number {
+  return aborters.get(signal)?.size ?? 0;
+}
+
+function onAbort(signal: AbortSignal, aborter: Aborter): () => void {
+  let set = aborters.get(signal);
+  if (!set) {
+    const created = new Set<Aborter>();
+    set = created;
+    aborters.set(signal, created);
+    signal.addEventListener('abort', () => {
+      for (const abort of [...created]) abort(signal.reason);
+      created.clear();
+    }, { once: true });
+  }
+  set.add(aborter);
+  const registered = set;
+  return () => void registered.delete(aborter);
+}
 
 /**
  * The `fetch` the SDK's HTTP client transports use for downstream servers, on `node:http`.
@@ -19,11 +56,13 @@ const agents = {
  * listener to the signal it is given and drops it only when the request is garbage-collected, while the
  * SDK gives every request of a connection the same signal, so a busy connection collected one listener
  * per call and Node wrote `MaxListenersExceededWarning` (not JSON) into the gateway's log stream. Here
- * the listener is removed as soon as the response body is finished or torn down.
+ * one listener serves every request on a signal, and each request leaves it when its body is done.
  *
  * Covers what the transports send: string or byte bodies, any method, headers as `Headers`, a record or
- * pairs. Redirects are never followed: with `redirect: 'error'` (what the gateway always sets) a 3xx
- * fails like fetch's does; otherwise it is returned as it is. Anything else falls back to `fallback`.
+ * pairs. Redirects are never followed: with `redirect: 'error'` (what the gateway always sets) a
+ * redirect status fails like fetch's does; otherwise it is returned as it is. No compression is asked
+ * for (a configured `Accept-Encoding` is dropped), so bodies arrive as sent. A URL with credentials in
+ * it is refused, as fetch refuses it. Anything else falls back to `fallback`.
  */
 export function nodeFetch(fallback: typeof fetch = globalThis.fetch): typeof fetch {
   return (input, init) => {
@@ -31,16 +70,17 @@ export function nodeFetch(fallback: typeof fetch = globalThis.fetch): typeof fet
     const body = init?.body;
     const plainBody = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
     if (!url || !plainBody || (url.protocol !== 'http:' && url.protocol !== 'https:')) return fallback(input, init);
+    if (url.username !== '' || url.password !== '') return Promise.reject(new TypeError('fetch failed: a URL with credentials in it is refused'));
     return send(url, init ?? {}, body as string | Uint8Array | undefined | null);
   };
 }
 
 function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined | null): Promise<Response> {
   const signal = init.signal ?? undefined;
-  if (signal?.aborted) return Promise.reject(abortError(signal));
-  const headers: Record<string, string> = {};
+  if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+  const headers: Record<string, string> = { 'user-agent': 'mcp-warden' };
   new Headers(init.headers).forEach((value, name) => {
-    headers[name] = value;
+    if (name !== 'accept-encoding') headers[name] = value;
   });
   if (body !== undefined && body !== null) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -49,56 +89,114 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
   return new Promise<Response>((resolve, reject) => {
     let settled = false;
     let response: IncomingMessage | undefined;
-    const onAbort = (): void => {
-      const error = abortError(signal!);
-      if (response) response.destroy(error);
-      else req.destroy(error);
-      if (!settled) {
-        settled = true;
-        reject(error);
-      }
-    };
-    const release = (): void => signal?.removeEventListener('abort', onAbort);
-    const req = request(url, { method: init.method ?? 'GET', headers, agent }, (res) => {
-      response = res;
-      res.once('close', release);
-      const status = res.statusCode ?? 0;
-      if (status < 200 || status > 599) {
-        res.resume();
-        settled = true;
-        reject(new TypeError(`fetch failed: unexpected HTTP status ${status}`));
-        return;
-      }
-      if (init.redirect === 'error' && status >= 300 && status < 400 && res.headers.location !== undefined) {
-        res.resume();
-        settled = true;
-        reject(new TypeError(`fetch failed: redirect to ${res.headers.location} refused`));
-        return;
-      }
-      const responseHeaders = new Headers();
-      for (let i = 0; i < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
-      let stream: ReadableStream<Uint8Array> | null = null;
-      if (NULL_BODY.has(status) || init.method === 'HEAD') res.resume();
-      else stream = Readable.toWeb(res) as ReadableStream<Uint8Array>;
-      settled = true;
-      resolve(new Response(stream, { status, statusText: res.statusMessage ?? '', headers: responseHeaders }));
-    });
-    req.once('error', (error) => {
-      release();
+    let leave = (): void => undefined;
+    const fail = (error: Error): void => {
       if (settled) return;
       settled = true;
-      reject(new TypeError('fetch failed', { cause: error }));
+      clearTimeout(headersTimer);
+      leave();
+      reject(error);
+    };
+    const req: ClientRequest = request(url, { method: init.method ?? 'GET', headers, agent }, (res) => {
+      response = res;
+      clearTimeout(headersTimer);
+      try {
+        settled = true;
+        resolve(toResponse(res, init, leave));
+      } catch (error) {
+        // A response fetch would refuse (a redirect under `redirect: 'error'`, a status or reason phrase a
+        // Response cannot carry) fails the request; it never escapes as an uncaught exception.
+        settled = false;
+        res.destroy();
+        fail(error instanceof TypeError ? error : new TypeError('fetch failed: unusable response', { cause: error }));
+      }
     });
+    const headersTimer = setTimeout(() => {
+      req.destroy(new Error(`no response headers within ${HEADERS_TIMEOUT_MS / 1000} s`));
+    }, HEADERS_TIMEOUT_MS);
+    headersTimer.unref();
+    if (signal) {
+      leave = onAbort(signal, (reason) => {
+        const error = abortError(reason);
+        if (response) response.destroy(error);
+        else req.destroy(error);
+        fail(error);
+      });
+    }
+    req.once('error', (error) => fail(new TypeError('fetch failed', { cause: error })));
+    // An upgrade (101) or a socket closed before any response: no 'response', maybe no 'error' either.
     req.once('close', () => {
-      if (!response) release();
+      if (!response) fail(new TypeError('fetch failed: the connection closed without a response'));
     });
-    signal?.addEventListener('abort', onAbort, { once: true });
     req.end(body ?? undefined);
   });
 }
 
-function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
+/** The Response for `res`; its body stream releases the abort listener and the socket when done or cancelled. */
+function toResponse(res: IncomingMessage, init: RequestInit, leave: () => void): Response {
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
+  if (init.redirect === 'error' && REDIRECT.has(status)) throw new TypeError(`fetch failed: redirect (HTTP ${status}) refused`);
+  const responseHeaders = new Headers();
+  for (let i = 0; i < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+  // A reason phrase with control characters is legal on the wire but not in a Response: dropped, not fatal.
+  const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(res.statusMessage ?? '') ? (res.statusMessage ?? '') : '';
+  if (NULL_BODY.has(status) || init.method === 'HEAD') {
+    res.once('close', leave);
+    res.resume();
+    return new Response(null, { status, statusText, headers: responseHeaders });
+  }
+  return new Response(bodyStream(res, leave), { status, statusText, headers: responseHeaders });
+}
+
+/**
+ * The response body as a web stream, with backpressure. Cancelling it (the SDK cancels every 202 it
+ * gets) drains a response that has fully arrived, so its socket goes back to the pool, and destroys
+ * one still arriving (an SSE stream). The abort listener is left when the response closes.
+ */
+function bodyStream(res: IncomingMessage, leave: () => void): ReadableStream<Uint8Array> {
+  let settled = false; // the web stream is closed, errored or cancelled
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        res.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 0) <= 0) res.pause();
+        });
+        res.once('end', () => {
+          if (settled) return;
+          settled = true;
+          controller.close();
+        });
+        res.once('error', (error) => {
+          if (settled) return;
+          settled = true;
+          controller.error(error);
+        });
+        res.once('close', () => {
+          leave();
+          if (settled) return;
+          // Closed without 'end' or 'error' (a socket reset with no error emitted): the body is cut short.
+          settled = true;
+          if (res.complete) controller.close();
+          else controller.error(new TypeError('terminated: the response ended early'));
+        });
+      },
+      pull() {
+        res.resume();
+      },
+      cancel() {
+        settled = true;
+        if (res.complete) res.resume();
+        else res.destroy();
+      },
+    },
+    { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+  );
+}
+
+function abortError(reason: unknown): Error {
   if (reason instanceof Error) return reason;
   return new DOMException('This operation was aborted', 'AbortError');
 }

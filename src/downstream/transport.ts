@@ -68,7 +68,13 @@ export function createClientTransport(
         requestInit: { headers, redirect: 'error' },
         fetch: secretFetch(target.secretHeaders, downstreamFetch),
         eventSourceInit: {
-          fetch: (url, init) => secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+          fetch: (url, init) => {
+            // The event source's own headers (Accept: text/event-stream, Last-Event-ID) come as a Headers
+            // object; the configured ones are added to them.
+            const merged = new Headers(init?.headers);
+            for (const [name, value] of Object.entries(headers)) merged.set(name, value);
+            return secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: merged });
+          },
         },
       });
     }

@@ -1,7 +1,7 @@
 // The audit store on real SQLite files in a temp dir: durability of intents, group commit, migrations,
 // two connections on one chain, recovery of open intents, the quota, prune anchors, external checkpoints.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -85,6 +85,16 @@ describe('audit store', () => {
     expect(made.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
     made.close();
 
+    // An empty file left by a first open that failed is still new: it gets the new page size and mode.
+    const emptyDir = join(dir.path, 'empty');
+    mkdirSync(emptyDir, { mode: 0o700 });
+    writeFileSync(auditFile(emptyDir), '', { mode: 0o644 });
+    const reopened = openAuditDb(auditFile(emptyDir));
+    expect(reopened.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
+    expect(reopened.pragma('wal_autocheckpoint', { simple: true })).toBe(40_960);
+    reopened.close();
+    expect(statSync(auditFile(emptyDir)).mode & 0o777).toBe(0o600);
+
     // A file an older version made: SQLite's default 4 KiB pages, fixed when WAL mode wrote the header.
     const legacyDir = join(dir.path, 'legacy');
     mkdirSync(legacyDir, { mode: 0o700 });
@@ -96,6 +106,10 @@ describe('audit store', () => {
     const legacy = await openSink(legacyDir);
     await recordCall(legacy);
     await legacy.close();
+    // Thresholds are set in bytes, so they mean the same at 4 KiB: about 40 MB of WAL before a checkpoint.
+    const writer = openAuditDb(auditFile(legacyDir));
+    expect(writer.pragma('wal_autocheckpoint', { simple: true })).toBe(10_240);
+    writer.close();
     const db = openAuditDb(auditFile(legacyDir), { readonly: true });
     expect(db.pragma('page_size', { simple: true })).toBe(4096);
     expect(listRecords(db, {})).toMatchObject([{ outcome: 'ok' }]);

@@ -1,23 +1,38 @@
-// The node:http fetch for downstream servers (src/downstream/http-fetch.ts), against a real local HTTP
-// server: what is sent and received is what fetch would send and receive; a connection's shared abort
-// signal keeps no listener once a request and its body are done (undici's fetch left one per request
-// until GC); aborting that signal still stops a request waiting for headers and a body being read;
-// redirects are refused and connection failures reject like fetch's.
+// The node:http fetch for downstream servers (src/downstream/http-fetch.ts), against real local servers
+// (node:http, and raw TCP for answers node:http would not write): what is sent and received is what
+// fetch would send and receive; a connection's shared abort signal carries one listener however many
+// requests use it, and each request leaves it when its body is done (undici left one listener per
+// request until GC); aborting still stops a request waiting for headers and a body being read; a
+// cancelled body that has fully arrived gives its socket back to the pool; redirects, upgrades, odd
+// reason phrases and URLs with credentials are refused without taking the process down.
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeFetch } from '../../src/downstream/http-fetch.js';
+import { nodeFetch, requestsWaitingOn } from '../../src/downstream/http-fetch.js';
 import { waitFor } from '../helpers/process.js';
 
 let server: Server;
 let base: string;
+let connections = 0;
+let lastHeaders: Record<string, string | string[] | undefined> = {};
 const held: ServerResponse[] = [];
+
+let raw: TcpServer;
+let rawBase: string;
+/** What the raw server answers, by request path. */
+const RAW: Record<string, string> = {
+  '/bad-reason': 'HTTP/1.1 200 O\x01K\r\ncontent-length: 2\r\n\r\nok',
+  '/upgrade': 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
+};
 
 beforeAll(async () => {
   server = createServer((req, res) => {
+    lastHeaders = req.headers;
     if (req.url === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     if (req.url === '/empty') return void res.writeHead(204).end();
+    if (req.url === '/accepted') return void res.writeHead(202, { 'content-type': 'text/plain' }).end('accepted');
+    if (req.url === '/cookies') return void res.writeHead(200, [['set-cookie', 'a=1'], ['set-cookie', 'b=2']]).end();
     if (req.url === '/stream') {
       // An SSE stream that sends one event and stays open.
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -34,62 +49,108 @@ beforeAll(async () => {
       return;
     }
     if (req.url === '/moved') return void res.writeHead(302, { location: 'http://169.254.169.254/' }).end();
+    if (req.url === '/moved-nowhere') return void res.writeHead(307).end();
     res.writeHead(404).end();
   });
+  server.on('connection', () => (connections += 1));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  raw = createTcpServer((socket) => {
+    socket.once('data', (data) => {
+      const path = /^[A-Z]+ (\S+)/.exec(data.toString('latin1'))?.[1] ?? '';
+      socket.end(RAW[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
+    });
+  });
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  rawBase = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
   for (const res of held) res.destroy();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
+  await new Promise((resolve) => raw.close(resolve));
 });
 
-const isolated = nodeFetch(() => Promise.reject(new Error('fell back to the global fetch')));
+const fetchOver = nodeFetch(() => Promise.reject(new Error('fell back to the global fetch')));
 
 describe('downstream fetch on node:http', () => {
-  it('leaves no listener on the shared signal after many requests, whether the body is read, empty or cancelled', async () => {
+  it('keeps one listener on the shared signal however many requests use it, and each request leaves when its body is done', async () => {
     const shared = new AbortController();
     for (let i = 0; i < 200; i++) {
-      const response = await isolated(`${base}/json`, { method: 'POST', body: '{}', signal: shared.signal });
+      const response = await fetchOver(`${base}/json`, { method: 'POST', body: '{}', signal: shared.signal });
       expect(await response.json()).toEqual({ ok: true });
     }
-    const empty = await isolated(`${base}/empty`, { signal: shared.signal });
+    expect(getEventListeners(shared.signal, 'abort').length).toBeLessThanOrEqual(1);
+    expect(requestsWaitingOn(shared.signal)).toBe(0);
+    const empty = await fetchOver(`${base}/empty`, { signal: shared.signal });
     expect(empty.status).toBe(204);
-    const stream = await isolated(`${base}/stream`, { signal: shared.signal });
+    const stream = await fetchOver(`${base}/stream`, { signal: shared.signal });
     const reader = stream.body!.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toContain('"n":1');
-    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(1); // the open stream's
+    expect(requestsWaitingOn(shared.signal)).toBe(1); // the open stream's
     await reader.cancel();
-    // A cancelled body tears its socket down asynchronously; the listener goes with the socket's close.
-    await waitFor(() => getEventListeners(shared.signal, 'abort').length === 0 || undefined, 'the cancelled body released the signal');
+    await waitFor(() => requestsWaitingOn(shared.signal) === 0 || undefined, 'the cancelled stream left the signal');
   });
 
-  it('keeps the status and headers of each response, and releases the signal once bodies are read', async () => {
+  it('twenty requests in flight on one signal: one listener, no MaxListeners warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const shared = new AbortController();
+      const heldBefore = held.length;
+      const pending = Array.from({ length: 20 }, () => fetchOver(`${base}/slow`, { signal: shared.signal }));
+      await waitFor(() => held.length - heldBefore === 20 || undefined, 'the server holding twenty requests');
+      expect(requestsWaitingOn(shared.signal)).toBe(20);
+      expect(getEventListeners(shared.signal, 'abort')).toHaveLength(1);
+      shared.abort(new Error('transport closed'));
+      const settled = await Promise.allSettled(pending);
+      expect(settled.every((result) => result.status === 'rejected')).toBe(true);
+      expect(requestsWaitingOn(shared.signal)).toBe(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('a cancelled body that has fully arrived gives its socket back (the SDK cancels every 202)', async () => {
+    const before = connections;
+    for (let i = 0; i < 50; i++) {
+      const response = await fetchOver(`${base}/accepted`, { method: 'POST', body: '{}' });
+      expect(response.status).toBe(202);
+      await response.body?.cancel();
+    }
+    expect(connections - before).toBeLessThanOrEqual(3);
+  });
+
+  it('keeps the status and every header of each response, and releases the signal once bodies are read', async () => {
     const shared = new AbortController();
-    const response = await isolated(`${base}/json`, { signal: shared.signal });
+    const response = await fetchOver(`${base}/json`, { signal: shared.signal });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/json');
-    const missing = await isolated(`${base}/nothing`, { signal: shared.signal });
+    const cookies = await fetchOver(`${base}/cookies`, { signal: shared.signal });
+    expect(cookies.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    const missing = await fetchOver(`${base}/nothing`, { signal: shared.signal });
     expect(missing.status).toBe(404);
-    await missing.text();
-    await response.text();
-    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+    await Promise.all([missing.text(), response.text(), cookies.text()]);
+    await waitFor(() => requestsWaitingOn(shared.signal) === 0 || undefined, 'every request left the signal');
   });
 
   it('aborting the shared signal stops a request waiting for its answer', async () => {
     const shared = new AbortController();
-    const pending = isolated(`${base}/slow`, { signal: shared.signal });
+    const pending = fetchOver(`${base}/slow`, { signal: shared.signal });
     await new Promise((resolve) => setTimeout(resolve, 50));
     shared.abort(new Error('transport closed'));
-    await expect(pending).rejects.toThrow();
-    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+    await expect(pending).rejects.toThrow('transport closed');
+    expect(requestsWaitingOn(shared.signal)).toBe(0);
   });
 
   it('aborting the shared signal stops a body being read', async () => {
     const shared = new AbortController();
-    const stream = await isolated(`${base}/stream`, { signal: shared.signal });
+    const stream = await fetchOver(`${base}/stream`, { signal: shared.signal });
     const reader = stream.body!.getReader();
     await reader.read();
     const next = reader.read();
@@ -98,39 +159,55 @@ describe('downstream fetch on node:http', () => {
   });
 
   it('works without a signal, and rejects at once with one already aborted', async () => {
-    const response = await isolated(`${base}/json`);
+    const response = await fetchOver(`${base}/json`);
     expect(await response.json()).toEqual({ ok: true });
     const aborted = new AbortController();
     aborted.abort();
-    await expect(isolated(`${base}/json`, { signal: aborted.signal })).rejects.toThrow();
+    await expect(fetchOver(`${base}/json`, { signal: aborted.signal })).rejects.toThrow();
   });
 
-  it('sends the method, headers and body, and returns status, headers and body', async () => {
-    const response = await isolated(`${base}/echo`, { method: 'POST', headers: new Headers({ 'x-call': 'one', 'content-type': 'application/json' }), body: '{"é":1}' });
+  it('sends the method, headers and body, names itself, asks for no compression, and returns status, headers and body', async () => {
+    const response = await fetchOver(`${base}/echo`, {
+      method: 'POST',
+      headers: new Headers({ 'x-call': 'one', 'content-type': 'application/json', 'accept-encoding': 'gzip' }),
+      body: '{"é":1}',
+    });
     expect(response.status).toBe(201);
     expect(response.headers.get('x-seen')).toBe('one');
     expect(await response.json()).toEqual({ method: 'POST', body: '{"é":1}' });
+    expect(lastHeaders['user-agent']).toBe('mcp-warden');
+    expect(lastHeaders['accept-encoding']).toBeUndefined();
   });
 
-  it('refuses a redirect when told to, and hands it back otherwise', async () => {
-    await expect(isolated(`${base}/moved`, { redirect: 'error' })).rejects.toThrow(/redirect/);
-    const manual = await isolated(`${base}/moved`, { redirect: 'manual' });
+  it('refuses every redirect status when told to, Location or not, and hands it back otherwise', async () => {
+    await expect(fetchOver(`${base}/moved`, { redirect: 'error' })).rejects.toThrow(/redirect/);
+    await expect(fetchOver(`${base}/moved-nowhere`, { redirect: 'error' })).rejects.toThrow(/redirect/);
+    const manual = await fetchOver(`${base}/moved`, { redirect: 'manual' });
     expect(manual.status).toBe(302);
     expect(manual.headers.get('location')).toBe('http://169.254.169.254/');
   });
 
-  it('rejects like fetch when nothing listens, and leaves no listener behind', async () => {
+  it('refuses an upgrade and a reason phrase a Response cannot carry without crashing, and a URL with credentials', async () => {
+    await expect(fetchOver(`${rawBase}/upgrade`)).rejects.toThrow(TypeError);
+    const odd = await fetchOver(`${rawBase}/bad-reason`);
+    expect(odd.status).toBe(200);
+    expect(odd.statusText).toBe('');
+    expect(await odd.text()).toBe('ok');
+    await expect(fetchOver(`http://user:secret@127.0.0.1:1/`)).rejects.toThrow(/credentials/);
+  });
+
+  it('rejects like fetch when nothing listens, and leaves the signal', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     const shared = new AbortController();
-    await expect(isolated(`http://127.0.0.1:${port}/`, { signal: shared.signal })).rejects.toThrow(TypeError);
-    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+    await expect(fetchOver(`http://127.0.0.1:${port}/`, { signal: shared.signal })).rejects.toThrow(TypeError);
+    expect(requestsWaitingOn(shared.signal)).toBe(0);
   });
 
   it('hands anything it does not cover (a stream body, another scheme) to the fallback', async () => {
-    await expect(isolated('data:text/plain,hi')).rejects.toThrow('fell back to the global fetch');
-    await expect(isolated(`${base}/echo`, { method: 'POST', body: new Blob(['x']) })).rejects.toThrow('fell back to the global fetch');
+    await expect(fetchOver('data:text/plain,hi')).rejects.toThrow('fell back to the global fetch');
+    await expect(fetchOver(`${base}/echo`, { method: 'POST', body: new Blob(['x']) })).rejects.toThrow('fell back to the global fetch');
   });
 });

@@ -1,0 +1,60 @@
+// A downstream on the deprecated HTTP+SSE transport, end to end: the real gateway in front of the
+// fixture in its `--sse` mode, which refuses an event stream request without `Accept:
+// text/event-stream` or without the header the config names. The gateway's own fetch (node:http,
+// src/downstream/http-fetch.ts) carries both the event stream and the POSTed messages.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectHttp, FIXTURE, health, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { spawnReady, waitFor, type ReadyProcess } from '../helpers/process.js';
+
+let fixture: ReadyProcess;
+let gateway: RunningGateway;
+let without: RunningGateway;
+
+beforeAll(async () => {
+  fixture = await spawnReady(process.execPath, [FIXTURE, '--sse', '--port', '0'], {
+    readyPattern: /^fixture listening on (http:\/\/\S+)$/,
+    env: { PORT: undefined, MCP_WARDEN_SUPERVISED: undefined, FIXTURE_SSE_REQUIRE_HEADER: 'x-tenant=blue' },
+  });
+  gateway = await startGateway({ servers: { legacy: { transport: 'sse', url: fixture.url, headers: { 'X-Tenant': 'blue' } } } });
+  without = await startGateway({ servers: { legacy: { transport: 'sse', url: fixture.url } } });
+}, 30_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await without?.stop();
+  await fixture?.stop();
+});
+
+describe('HTTP+SSE downstream', () => {
+  it('lists and calls through the event stream, with the configured header on the stream and on every message', async () => {
+    const { client } = await connectHttp(gateway.url);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((tool) => tool.name)).toContain('legacy__test_simple_text');
+      const result = await client.callTool({ name: 'legacy__test_simple_text', arguments: {} });
+      expect(result.isError).not.toBe(true);
+      expect((result.content as { type: string; text: string }[])[0]?.type).toBe('text');
+      const echoed = await client.callTool({ name: 'legacy__fixture_request_headers', arguments: {} });
+      const headers = (echoed.structuredContent as { headers: Record<string, string> }).headers;
+      expect(headers['x-tenant']).toBe('blue');
+      expect(headers['user-agent']).toBe('mcp-warden');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a stream request the server refuses (no configured header) leaves the server out, not the gateway down', async () => {
+    const status = await waitFor(async () => {
+      const report = await health(without);
+      return report.servers.legacy && report.servers.legacy.status !== 'ready' ? report : undefined;
+    }, 'the legacy server reported not ready', 10_000);
+    expect(status.servers.legacy!.status).not.toBe('ready');
+    const { client } = await connectHttp(without.url);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((tool) => tool.name)).not.toContain('legacy__test_simple_text');
+    } finally {
+      await client.close();
+    }
+  });
+});
