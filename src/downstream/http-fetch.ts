@@ -5,8 +5,11 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 /** What fetch calls a redirect status: with `redirect: 'error'` each is a network error, Location or not. */
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
-/** Response headers must arrive within this long (undici's default headers timeout). */
-const HEADERS_TIMEOUT_MS = 300_000;
+/**
+ * A backstop only: response headers must arrive within the longest call deadline a config may set
+ * (`timeoutMs`, at most an hour) and 5 s. Each call's own deadline (downstream/forward.ts) is what cancels.
+ */
+const HEADERS_TIMEOUT_MS = 3_605_000;
 /**
  * Idle pooled sockets are closed after this long, before a server that sends no `Keep-Alive: timeout`
  * hint drops them (Node's own server default is 5 s): a request written to a socket the server is
@@ -65,34 +68,62 @@ function onAbort(signal: AbortSignal, aborter: Aborter): () => void {
  * it is refused, as fetch refuses it. Anything else falls back to `fallback`.
  */
 export function nodeFetch(fallback: typeof fetch = globalThis.fetch): typeof fetch {
-  return (input, init) => {
-    const url = input instanceof URL ? input : typeof input === 'string' ? new URL(input) : undefined;
+  return async (input, init) => {
+    let url: URL | undefined;
+    try {
+      url = input instanceof URL ? input : typeof input === 'string' ? new URL(input) : undefined;
+    } catch {
+      throw new TypeError('fetch failed: invalid URL');
+    }
     const body = init?.body;
     const plainBody = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
     if (!url || !plainBody || (url.protocol !== 'http:' && url.protocol !== 'https:')) return fallback(input, init);
-    if (url.username !== '' || url.password !== '') return Promise.reject(new TypeError('fetch failed: a URL with credentials in it is refused'));
+    if (url.username !== '' || url.password !== '') throw new TypeError('fetch failed: a URL with credentials in it is refused');
     return send(url, init ?? {}, body as string | Uint8Array | undefined | null);
   };
 }
 
+/** The request's headers as a record; an invalid one is named, never quoted (it may be a credential). */
+function requestHeaders(init: RequestInit): Record<string, string> {
+  const headers: Record<string, string> = { 'user-agent': 'mcp-warden' };
+  let source: Headers;
+  try {
+    source = new Headers(init.headers);
+  } catch {
+    throw new TypeError('fetch failed: a request header has an invalid name or value');
+  }
+  source.forEach((value, name) => {
+    if (name !== 'accept-encoding') headers[name] = value;
+  });
+  return headers;
+}
+
+/**
+ * A Response dropped without its body being read, cancelled or finished (the SSE client does that with
+ * a refused event stream) would keep its socket open: when the Response is collected, its socket goes.
+ */
+const unread = new FinalizationRegistry<IncomingMessage>((res) => {
+  if (!res.destroyed && !res.readableEnded) res.destroy();
+});
+
 function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined | null): Promise<Response> {
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortError(signal.reason));
-  const headers: Record<string, string> = { 'user-agent': 'mcp-warden' };
-  new Headers(init.headers).forEach((value, name) => {
-    if (name !== 'accept-encoding') headers[name] = value;
-  });
+  const headers = requestHeaders(init);
   if (body !== undefined && body !== null) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const agent = agents[url.protocol as 'http:' | 'https:'];
 
-  return new Promise<Response>((resolve, reject) => {
-    let settled = false;
+  return new Promise<Response>((resolvePromise, rejectPromise) => {
+    // Held only until the promise settles: the request's listeners live as long as its socket, and a
+    // settle function reaches the promise and so the Response in it, which must stay collectable.
+    let settle: { resolve: (response: Response) => void; reject: (error: Error) => void } | undefined = { resolve: resolvePromise, reject: rejectPromise };
     let response: IncomingMessage | undefined;
     let leave = (): void => undefined;
     const fail = (error: Error): void => {
-      if (settled) return;
-      settled = true;
+      if (!settle) return;
+      const { reject } = settle;
+      settle = undefined;
       clearTimeout(headersTimer);
       leave();
       reject(error);
@@ -100,16 +131,19 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
     const req: ClientRequest = request(url, { method: init.method ?? 'GET', headers, agent }, (res) => {
       response = res;
       clearTimeout(headersTimer);
+      let made: Response;
       try {
-        settled = true;
-        resolve(toResponse(res, init, leave));
+        made = toResponse(res, init, leave);
       } catch (error) {
         // A response fetch would refuse (a redirect under `redirect: 'error'`, a status or reason phrase a
         // Response cannot carry) fails the request; it never escapes as an uncaught exception.
-        settled = false;
         res.destroy();
         fail(error instanceof TypeError ? error : new TypeError('fetch failed: unusable response', { cause: error }));
+        return;
       }
+      const resolve = settle?.resolve;
+      settle = undefined;
+      resolve?.(made);
     });
     const headersTimer = setTimeout(() => {
       req.destroy(new Error(`no response headers within ${HEADERS_TIMEOUT_MS / 1000} s`));
@@ -146,7 +180,9 @@ function toResponse(res: IncomingMessage, init: RequestInit, leave: () => void):
     res.resume();
     return new Response(null, { status, statusText, headers: responseHeaders });
   }
-  return new Response(bodyStream(res, leave), { status, statusText, headers: responseHeaders });
+  const response = new Response(bodyStream(res, leave), { status, statusText, headers: responseHeaders });
+  unread.register(response, res, res);
+  return response;
 }
 
 /**
@@ -176,6 +212,7 @@ function bodyStream(res: IncomingMessage, leave: () => void): ReadableStream<Uin
         });
         res.once('close', () => {
           leave();
+          unread.unregister(res);
           if (settled) return;
           // Closed without 'end' or 'error' (a socket reset with no error emitted): the body is cut short.
           settled = true;

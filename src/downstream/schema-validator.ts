@@ -13,7 +13,7 @@ const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormat
  * compile time for nothing (docs/performance.md).
  *
  * Here a validator is compiled when it is first used, by one Ajv instance made when first needed, with
- * the SDK's settings. Ajv is told to forget each schema as soon as it is compiled: a shared instance
+ * the SDK's settings. Ajv is told to forget every schema as soon as one is compiled (or fails to): a shared instance
  * would otherwise keep every schema object it ever saw, and, looking schemas up by `$id`, could
  * validate one server's data against another server's schema of the same id.
  */
@@ -31,9 +31,13 @@ export class LazySchemaValidator implements jsonSchemaValidator {
 
   private compile(schema: JsonSchemaType): ValidateFunction {
     const ajv = this.instance();
-    const validate = ajv.compile(schema as object);
-    ajv.removeSchema(schema as object);
-    return validate;
+    try {
+      return ajv.compile(schema as object);
+    } finally {
+      // Everything but the meta-schemas, whether the compile worked or not: the schema, nested `$id`s,
+      // the cache. Validators already compiled keep working.
+      ajv.removeSchema();
+    }
   }
 
   private instance(): Ajv {

@@ -69,10 +69,11 @@ export function createClientTransport(
         fetch: secretFetch(target.secretHeaders, downstreamFetch),
         eventSourceInit: {
           fetch: (url, init) => {
-            // The event source's own headers (Accept: text/event-stream, Last-Event-ID) come as a Headers
-            // object; the configured ones are added to them.
+            // The SDK's headers for the event stream (its Accept: text/event-stream, and the configured
+            // ones) come as a Headers object: kept as they are, the configured ones set again except an
+            // Accept, which must stay the stream's.
             const merged = new Headers(init?.headers);
-            for (const [name, value] of Object.entries(headers)) merged.set(name, value);
+            for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'accept') merged.set(name, value);
             return secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: merged });
           },
         },

@@ -106,7 +106,8 @@ export class KeyStore {
    */
   publicJwks(now: number, graceMs: number): { keys: JWK[] } {
     const keys = this.keys()
-      .filter((k) => k.retiredAt === undefined || k.retiredAt + graceMs > now)
+      // A gateway may sign with a key for up to ACTIVE_RECHECK_MS after another process retired it.
+      .filter((k) => k.retiredAt === undefined || k.retiredAt + graceMs + ACTIVE_RECHECK_MS > now)
       .map((k) => ({ ...(k.publicJwk as JWK), kid: k.kid, alg: KEY_ALG, use: 'sig' }));
     return { keys };
   }

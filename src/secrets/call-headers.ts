@@ -15,8 +15,14 @@ export function withCallHeaders<T>(headers: Readonly<Record<string, string>>, se
 export function secretFetch(fallback?: () => Promise<Readonly<Record<string, string>>>, inner: typeof fetch = globalThis.fetch): typeof fetch {
   return async (input, init) => {
     const extra = callHeaders.getStore() ?? (fallback ? await fallback() : {});
-    const headers = new Headers(init?.headers);
-    for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+    let headers: Headers;
+    try {
+      headers = new Headers(init?.headers);
+      for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+    } catch {
+      // Never the value in the message: it may be a credential.
+      throw new TypeError('fetch failed: a request header has an invalid name or value');
+    }
     return inner(input, { ...init, headers, redirect: 'error' });
   };
 }

@@ -128,5 +128,9 @@ describe('the active signing key is looked up at most once a second', () => {
     // A rotation through this store is seen immediately.
     const own = await gateway.rotate(NOW + 1_100);
     expect((await gateway.active(NOW + 1_100)).kid).toBe(own.added.kid);
+    // A key retired elsewhere may still sign for up to a second: it stays published a second longer.
+    const grace = 60_000;
+    expect(gateway.publicJwks(NOW + 1_100 + grace + 500, grace).keys.map((k) => k.kid)).toContain(again.added.kid);
+    expect(gateway.publicJwks(NOW + 1_100 + grace + 1_001, grace).keys.map((k) => k.kid)).not.toContain(again.added.kid);
   });
 });

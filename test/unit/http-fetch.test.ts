@@ -8,6 +8,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFetch, requestsWaitingOn } from '../../src/downstream/http-fetch.js';
 import { waitFor } from '../helpers/process.js';
@@ -50,6 +52,12 @@ beforeAll(async () => {
     }
     if (req.url === '/moved') return void res.writeHead(302, { location: 'http://169.254.169.254/' }).end();
     if (req.url === '/moved-nowhere') return void res.writeHead(307).end();
+    if (req.url === '/big-refusal') {
+      // A refusal with a body far larger than the socket buffers: it cannot all be sent unless read.
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end(Buffer.alloc(8 * 1024 * 1024, 120));
+      return;
+    }
     res.writeHead(404).end();
   });
   server.on('connection', () => (connections += 1));
@@ -74,6 +82,9 @@ afterAll(async () => {
 });
 
 const fetchOver = nodeFetch(() => Promise.reject(new Error('fell back to the global fetch')));
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 describe('downstream fetch on node:http', () => {
   it('keeps one listener on the shared signal however many requests use it, and each request leaves when its body is done', async () => {
@@ -209,5 +220,41 @@ describe('downstream fetch on node:http', () => {
   it('hands anything it does not cover (a stream body, another scheme) to the fallback', async () => {
     await expect(fetchOver('data:text/plain,hi')).rejects.toThrow('fell back to the global fetch');
     await expect(fetchOver(`${base}/echo`, { method: 'POST', body: new Blob(['x']) })).rejects.toThrow('fell back to the global fetch');
+  });
+
+  it('never quotes an invalid header value in its error (it may be a credential)', async () => {
+    const error = await fetchOver(`${base}/json`, { headers: [['authorization', 'Bearer secret-value\nx']] }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(String((error as Error).message)).not.toContain('secret-value');
+  });
+
+  it('a response dropped unread gives its socket up once it is collected', async () => {
+    let open = 0;
+    const tracked = createServer((req, res) => {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end(Buffer.alloc(8 * 1024 * 1024, 120));
+    });
+    tracked.on('connection', (socket) => {
+      open += 1;
+      socket.once('close', () => (open -= 1));
+    });
+    await new Promise<void>((resolve) => tracked.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(tracked.address() as AddressInfo).port}/`;
+      await (async () => {
+        const response = await fetchOver(url);
+        expect(response.status).toBe(404);
+        // Dropped here without reading, cancelling or aborting, as the SSE client does with a refused stream.
+      })();
+      expect(open).toBe(1);
+      await waitFor(async () => {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return open === 0 || undefined;
+      }, 'the unread response was collected and its socket closed');
+    } finally {
+      tracked.closeAllConnections();
+      await new Promise((resolve) => tracked.close(resolve));
+    }
   });
 });

@@ -44,4 +44,22 @@ describe('shared lazy JSON Schema validator', () => {
     // Ajv was told to forget the schema after compiling it: compiling it again is allowed, not a clash.
     expect(validator.getValidator(schema)({ n: 'x' }).valid).toBe(false);
   });
+
+  it('a schema that fails to compile leaves nothing behind: its $id is free for the next one', () => {
+    const validator = new LazySchemaValidator();
+    const broken = validator.getValidator({ $id: 'urn:x:result', type: 'no-such-type' } as never);
+    expect(() => broken({})).toThrow();
+    const fine = validator.getValidator({ $id: 'urn:x:result', type: 'string' });
+    expect(fine('ok').valid).toBe(true);
+  });
+
+  it('forgets nested $ids too: a later schema cannot borrow one', () => {
+    const validator = new LazySchemaValidator();
+    const first = validator.getValidator({ $id: 'urn:x:outer', type: 'object', properties: { a: { $id: 'urn:x:nested', type: 'string' } } });
+    expect(first({ a: 'x' }).valid).toBe(true);
+    // This schema refers to an id it does not define: it must fail to compile, not resolve to the first one's part.
+    const borrower = validator.getValidator({ type: 'object', properties: { b: { $ref: 'urn:x:nested' } } });
+    expect(() => borrower({ b: 'x' })).toThrow(/resolve|reference/i);
+    expect(first({ a: 1 }).valid).toBe(false);
+  });
 });
