@@ -98,14 +98,6 @@ function requestHeaders(init: RequestInit): Record<string, string> {
   return headers;
 }
 
-/**
- * A Response dropped without its body being read, cancelled or finished (the SSE client does that with
- * a refused event stream) would keep its socket open: when the Response is collected, its socket goes.
- */
-const unread = new FinalizationRegistry<IncomingMessage>((res) => {
-  if (!res.destroyed && !res.readableEnded) res.destroy();
-});
-
 function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined | null): Promise<Response> {
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortError(signal.reason));
@@ -180,9 +172,7 @@ function toResponse(res: IncomingMessage, init: RequestInit, leave: () => void):
     res.resume();
     return new Response(null, { status, statusText, headers: responseHeaders });
   }
-  const response = new Response(bodyStream(res, leave), { status, statusText, headers: responseHeaders });
-  unread.register(response, res, res);
-  return response;
+  return new Response(bodyStream(res, leave), { status, statusText, headers: responseHeaders });
 }
 
 /**
@@ -212,7 +202,6 @@ function bodyStream(res: IncomingMessage, leave: () => void): ReadableStream<Uin
         });
         res.once('close', () => {
           leave();
-          unread.unregister(res);
           if (settled) return;
           // Closed without 'end' or 'error' (a socket reset with no error emitted): the body is cut short.
           settled = true;

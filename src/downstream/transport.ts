@@ -74,7 +74,7 @@ export function createClientTransport(
             // Accept, which must stay the stream's.
             const merged = new Headers(init?.headers);
             for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'accept') merged.set(name, value);
-            return secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: merged });
+            return secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: merged }).then(releaseRefusedStream);
           },
         },
       });
@@ -90,4 +90,16 @@ export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger): void
     if (text.length > 0) logger.info({ line: text }, 'downstream stderr');
   });
   lines.on('error', () => undefined);
+}
+
+/**
+ * The SSE client gives up on an event stream the server refused (not 200, or not an event stream)
+ * without reading or cancelling its body, which would hold the socket open: the body is cancelled here
+ * and the client gets the status and headers it decides on.
+ */
+export async function releaseRefusedStream(response: Response): Promise<Response> {
+  const contentType = response.headers.get('content-type') ?? '';
+  if (response.status === 200 && contentType.toLowerCase().startsWith('text/event-stream')) return response;
+  await response.body?.cancel().catch(() => undefined);
+  return new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
 }

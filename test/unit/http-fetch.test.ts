@@ -3,8 +3,9 @@
 // fetch would send and receive; a connection's shared abort signal carries one listener however many
 // requests use it, and each request leaves it when its body is done (undici left one listener per
 // request until GC); aborting still stops a request waiting for headers and a body being read; a
-// cancelled body that has fully arrived gives its socket back to the pool; redirects, upgrades, odd
-// reason phrases and URLs with credentials are refused without taking the process down.
+// cancelled body that has fully arrived gives its socket back to the pool; a body being read outlives
+// its Response; a refused event stream is released; redirects, upgrades, odd reason phrases and URLs
+// with credentials are refused without taking the process down.
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { getEventListeners } from 'node:events';
@@ -12,6 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFetch, requestsWaitingOn } from '../../src/downstream/http-fetch.js';
+import { releaseRefusedStream } from '../../src/downstream/transport.js';
 import { waitFor } from '../helpers/process.js';
 
 let server: Server;
@@ -228,7 +230,7 @@ describe('downstream fetch on node:http', () => {
     expect(String((error as Error).message)).not.toContain('secret-value');
   });
 
-  it('a response dropped unread gives its socket up once it is collected', async () => {
+  it('an event stream the server refused is released, not left holding its socket (the SSE client never reads it)', async () => {
     let open = 0;
     const tracked = createServer((req, res) => {
       res.writeHead(404, { 'content-type': 'text/plain' });
@@ -241,20 +243,35 @@ describe('downstream fetch on node:http', () => {
     await new Promise<void>((resolve) => tracked.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(tracked.address() as AddressInfo).port}/`;
-      await (async () => {
-        const response = await fetchOver(url);
-        expect(response.status).toBe(404);
-        // Dropped here without reading, cancelling or aborting, as the SSE client does with a refused stream.
-      })();
-      expect(open).toBe(1);
-      await waitFor(async () => {
-        gc();
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        return open === 0 || undefined;
-      }, 'the unread response was collected and its socket closed');
+      const refused = await releaseRefusedStream(await fetchOver(url));
+      expect(refused.status).toBe(404);
+      expect(refused.body).toBeNull();
+      await waitFor(() => open === 0 || undefined, 'the refused stream released its socket');
+      // An accepted event stream goes through as it is.
+      const accepted = await releaseRefusedStream(await fetchOver(`${base}/stream`));
+      const reader = accepted.body!.pipeThrough(new TextDecoderStream()).getReader();
+      expect((await reader.read()).value).toContain('"n":1');
+      await reader.cancel();
     } finally {
       tracked.closeAllConnections();
       await new Promise((resolve) => tracked.close(resolve));
     }
+  });
+
+  it('a body someone is reading survives its Response being collected (the SDK keeps only the reader of an event stream)', async () => {
+    const heldBefore = held.length;
+    const reader = await (async () => {
+      const response = await fetchOver(`${base}/stream`);
+      return response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    })();
+    expect((await reader.read()).value).toContain('"n":1');
+    await waitFor(() => held.length > heldBefore || undefined, 'the server holding the stream');
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    held.at(-1)!.write('data: {"n":2}\n\n');
+    expect((await reader.read()).value).toContain('"n":2');
+    await reader.cancel();
   });
 });
