@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { openStateDb } from '../state/db.js';
+import { openStateDb, StateStore } from '../state/db.js';
 
 /** 256 bits of randomness, base64url: login codes and session tokens. */
 function randomToken(): string {
@@ -39,11 +39,13 @@ export interface Reviewer {
  * digests; a code is single use and short-lived. Each session also has a random CSRF token, stored as a
  * digest too and handed out only when the session starts.
  */
-export class ConsoleSessions {
-  private constructor(private readonly db: Database.Database) {}
+export class ConsoleSessions extends StateStore {
+  private constructor(file: string, db: Database.Database) {
+    super(file, db);
+  }
 
   static open(file: string): ConsoleSessions {
-    return new ConsoleSessions(openStateDb(file));
+    return new ConsoleSessions(file, openStateDb(file));
   }
 
   /** A new one-time code for this reviewer; the caller puts it in the link's fragment. */
@@ -106,10 +108,6 @@ export class ConsoleSessions {
   endSession(token: string, now: number): void {
     if (!TOKEN_SHAPE.test(token)) return;
     this.db.prepare('UPDATE console_sessions SET ended_at = ? WHERE digest = ? AND ended_at IS NULL').run(now, digest(token));
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
   }
 }
 

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { canonicalJson, newRecordId, sha256Hex } from '../audit/canonical.js';
 import { WardenError } from '../errors.js';
 import type { AuditEvent } from '../pipeline/stages.js';
-import { openStateDb } from '../state/db.js';
+import { openStateDb, StateStore } from '../state/db.js';
 import type { ApprovalBinding, ApprovalChannel, ApprovalRow, ApprovalStatus } from './types.js';
 
 /** The lookup key of "the identical call": SHA-256 over the canonical binding (every field, in one fixed form). */
@@ -61,11 +61,13 @@ const MAX_LIST = 1_000;
  * so two gateways (or a reviewer and a gateway) can never both win: an approval is used at most once.
  * Rows past their expiry are final whatever their stored status says; `expireDue` writes that down.
  */
-export class ApprovalStore {
-  private constructor(private readonly db: Database.Database) {}
+export class ApprovalStore extends StateStore {
+  private constructor(file: string, db: Database.Database) {
+    super(file, db);
+  }
 
   static open(file: string, options: { readonly?: boolean; busyTimeoutMs?: number } = {}): ApprovalStore {
-    return new ApprovalStore(openStateDb(file, options));
+    return new ApprovalStore(file, openStateDb(file, options));
   }
 
   /**
@@ -193,10 +195,6 @@ export class ApprovalStore {
   forCall(callId: string): ApprovalRow[] {
     const rows = this.db.prepare('SELECT * FROM approvals WHERE call_id = ? ORDER BY created_at, id').all(callId) as RawApproval[];
     return rows.map(fromRaw);
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
   }
 
   private insert(input: ApprovalRequest, digest: string): ApprovalRow {

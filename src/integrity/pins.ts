@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { WardenError } from '../errors.js';
 import type { AuditEvent } from '../pipeline/stages.js';
-import { openStateDb } from '../state/db.js';
+import { openStateDb, StateStore } from '../state/db.js';
 import type { DefinitionKind, PinRow, PinStatus, PinningMode } from './types.js';
 
 export interface PinKey {
@@ -57,23 +57,13 @@ const MAX_LIST = 10_000;
  * gateways seeing the same change record it once, and a reviewer's decision applies to the definition
  * they looked at (`expectedHash`) or not at all.
  */
-export class PinStore {
-  private versionStatement: Database.Statement | undefined;
-
-  private constructor(
-    readonly file: string,
-    private readonly db: Database.Database,
-  ) {}
+export class PinStore extends StateStore {
+  private constructor(file: string, db: Database.Database) {
+    super(file, db);
+  }
 
   static open(file: string, options: { readonly?: boolean; busyTimeoutMs?: number } = {}): PinStore {
     return new PinStore(file, openStateDb(file, options));
-  }
-
-  /** Changes whenever another connection commits: the cheap "has anything changed?" check. */
-  dataVersion(): number {
-    // Prepared once: checked on every call, so the statement is not compiled each time.
-    this.versionStatement ??= this.db.prepare('PRAGMA data_version').pluck();
-    return this.versionStatement.get() as number;
   }
 
   list(filter: { status?: PinStatus; server?: string; limit?: number; offset?: number } = {}): PinRow[] {
@@ -220,10 +210,6 @@ export class PinStore {
         .prepare(`UPDATE definition_pins SET status = 'rejected', decided_at = ?, decided_by = ?, updated_at = ? WHERE server = ? AND kind = ? AND name = ?`)
         .run(now, by, now, key.server, key.kind, key.name);
     });
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
   }
 
   private decide(key: PinKey, expectedHash: string | undefined, apply: (row: PinRow) => void): PinRow {

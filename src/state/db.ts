@@ -143,3 +143,26 @@ function migrate(db: Database.Database): void {
     }).immediate();
   }
 }
+
+/**
+ * What every store on `state.db` shares (tasks, pins, approvals, console sessions): its own connection,
+ * the cheap "has another connection committed?" check, and closing.
+ */
+export abstract class StateStore {
+  private versionStatement: Database.Statement | undefined;
+
+  protected constructor(
+    readonly file: string,
+    protected readonly db: Database.Database,
+  ) {}
+
+  /** Changes whenever another connection commits. Prepared once: some stores check it on every call. */
+  dataVersion(): number {
+    this.versionStatement ??= this.db.prepare('PRAGMA data_version').pluck();
+    return this.versionStatement.get() as number;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

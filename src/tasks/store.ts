@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { openStateDb } from '../state/db.js';
+import { openStateDb, StateStore } from '../state/db.js';
 
 export { STATE_FILE, stateFile } from '../state/db.js';
 
@@ -52,19 +52,13 @@ interface RawTask {
  * Tasks and revocations in `<dataDir>/state.db`, shared by every gateway process on the data folder
  * (WAL, busy timeout). Separate from the audit database so neither waits on the other's writes.
  */
-export class TaskStore {
-  private constructor(
-    readonly file: string,
-    private readonly db: Database.Database,
-  ) {}
+export class TaskStore extends StateStore {
+  private constructor(file: string, db: Database.Database) {
+    super(file, db);
+  }
 
   static open(file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}): TaskStore {
     return new TaskStore(file, openStateDb(file, options));
-  }
-
-  /** Changes whenever another connection commits: a cheap "has anything changed?" check. */
-  dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
   }
 
   /** Records a task; an existing row with the same key is left as it is. Returns whether it was new. */
@@ -160,10 +154,6 @@ export class TaskStore {
     const where = options.all ? '' : 'WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > @now)';
     const rows = this.db.prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`).all({ now: options.now, limit: options.limit ?? 1_000 }) as RawTask[];
     return rows.map(fromRaw);
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
   }
 }
 
