@@ -313,8 +313,16 @@ agents:
     await attempt(client, 'other__fixture_mutate', { variant: 'description' });
     // Generous waits: on a loaded 2-core CI machine a list_changed round trip through two processes can take seconds.
     await waitFor(async () => ((await served()).length === 2 ? true : undefined), 'fx__fixture_rug to be hidden', 20_000);
-    // The other server's change is observed on its own list_changed: wait for it rather than race it.
-    await waitFor(async () => ((await pinOf(gateway, 'other__fixture_rug'))?.status === 'quarantined' ? true : undefined), 'other__fixture_rug to be quarantined', 20_000);
+    // The other server's change arrives on its own list_changed, and the gateway records it when the agent
+    // next lists (views are rebuilt on demand): keep listing until it is recorded, rather than race it.
+    await waitFor(
+      async () => {
+        await served();
+        return (await pinOf(gateway, 'other__fixture_rug'))?.status === 'quarantined' ? true : undefined;
+      },
+      'other__fixture_rug to be quarantined',
+      20_000,
+    );
     expect(await attempt(client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined' } });
     expect(await attempt(client, 'other__fixture_rug', { text: 'x' })).toMatchObject({ ok: false, code: -32602, message: 'MCP error -32602: Unknown tool: other__fixture_rug' });
   }, 60_000);
