@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection, createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -7,6 +7,7 @@ import type { HttpServerConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { Backoff } from './backoff.js';
+import { signalGroup, spawnInGroup, stopGroup } from './process-group.js';
 import { relayStderr, resolveCommand } from './transport.js';
 
 export type LaunchState = 'starting' | 'running' | 'backoff' | 'stopped';
@@ -23,6 +24,7 @@ export class LaunchedServer {
   private readonly backoff = new Backoff();
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private exitStop: Promise<void> | undefined;
   private resolvedUrl: string;
   private readonly token = randomBytes(32).toString('base64url');
   private readonly log: Logger;
@@ -71,7 +73,8 @@ export class LaunchedServer {
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     const launch = this.spec.launch;
     this.stateValue = 'starting';
-    const child = spawn(resolveCommand(launch.command, this.baseDir), launch.args, {
+    // Its own process group, so that stop() reaches whatever the server starts (process-group.ts).
+    const child = spawnInGroup(resolveCommand(launch.command, this.baseDir), launch.args, {
       cwd: resolve(this.baseDir, launch.cwd ?? '.'),
       env: {
         ...getDefaultEnvironment(),
@@ -82,7 +85,6 @@ export class LaunchedServer {
         ...(this.jwksFile !== undefined && { MCP_WARDEN_JWKS_FILE: this.jwksFile }),
       },
       stdio: ['pipe', 'pipe', 'pipe'],
-      shell: false,
     });
     this.child = child;
     if (child.stdout) relayStderr(child.stdout, this.log.child({ stream: 'stdout' }));
@@ -105,11 +107,13 @@ export class LaunchedServer {
       return;
     }
     const reason = ready === 'timeout' ? `did not listen on port ${port} within ${launch.readyTimeoutMs} ms` : ready;
-    child.kill('SIGKILL');
+    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
     throw new WardenError('ERR_DOWNSTREAM_LAUNCH', `server ${this.serverId}: ${reason}`);
   }
 
   private onExit(child: ChildProcess, reason: string): void {
+    // Whatever the server started goes with it (stop() waits for this too).
+    this.exitStop = stopGroup(child);
     if (this.child !== child) return;
     this.child = undefined;
     if (this.stopping) {
@@ -134,21 +138,13 @@ export class LaunchedServer {
     this.restartTimer.unref();
   }
 
-  /** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
-  async stop(graceMs = 3_000): Promise<void> {
+  /** End of stdin, SIGTERM to its process group, SIGKILL after a grace period; resolves once all of it is gone. */
+  async stop(): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      this.stateValue = 'stopped';
-      return;
-    }
-    const gone = new Promise<void>((done) => child.once('exit', () => done()));
-    child.stdin?.end();
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    await gone;
-    clearTimeout(timer);
+    if (child) await stopGroup(child);
+    await this.exitStop;
     this.stateValue = 'stopped';
   }
 }

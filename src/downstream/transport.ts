@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -10,6 +10,7 @@ import { cleanLabel } from '../pipeline/sanitize.js';
 import { secretFetch } from '../secrets/call-headers.js';
 import { nodeFetch } from './http-fetch.js';
 import { secretRedactor } from '../secrets/redactor.js';
+import { GroupStdioTransport } from './stdio-transport.js';
 
 export interface TransportTarget {
   /** For launched HTTP servers: the address the supervisor gave it, and the credential it was started with. */
@@ -44,15 +45,14 @@ export function createClientTransport(
 ): Transport {
   switch (spec.transport) {
     case 'stdio': {
-      const transport = new StdioClientTransport({
+      // Its own process group: closing it reaches every process the server started (stdio-transport.ts).
+      const transport = new GroupStdioTransport({
         command: resolveCommand(spec.command, baseDir),
         args: spec.args,
         env: { ...getDefaultEnvironment(), ...spec.env },
         cwd: resolve(baseDir, spec.cwd ?? '.'),
-        stderr: 'pipe',
       });
-      const stderr = transport.stderr;
-      if (stderr) relayStderr(stderr as unknown as NodeJS.ReadableStream, logger.child({ server: serverId, stream: 'stderr' }));
+      relayStderr(transport.stderr, logger.child({ server: serverId, stream: 'stderr' }));
       return transport;
     }
     case 'http': {

@@ -86,6 +86,7 @@ export class AgentSession implements ConnectionListener {
   private readonly tasks: SessionTasks | undefined;
   private readonly subscriptions = new Set<string>();
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly log: Logger;
   /** For recording server→client requests that arrive between calls. */
   private lastPrincipal: Principal | undefined;
@@ -152,8 +153,13 @@ export class AgentSession implements ConnectionListener {
     this.server.notification(secretRedactor.scrub(notification)).catch(() => undefined);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Every caller waits for the same close: the gateway's stop must not return while a server is still stopping. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     this.tasks?.close(Date.now());
     await this.host.releaseConnections(this);

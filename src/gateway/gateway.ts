@@ -48,6 +48,7 @@ export class Gateway implements SessionHost {
   private readonly entries: ServerEntry[];
   private readonly sessions = new Map<AgentSession, Map<string, DownstreamConnection>>();
   private stopped = false;
+  private readonly releasing = new Set<Promise<void>>();
   private readonly secrets: Stages['secrets'];
 
   constructor(
@@ -166,7 +167,15 @@ export class Gateway implements SessionHost {
     const own = this.sessions.get(session);
     this.sessions.delete(session);
     for (const entry of this.entries) entry.shared?.removeListener(session);
-    if (own) await Promise.all([...own.values()].map((connection) => connection.close()));
+    if (!own) return;
+    // stop() waits for these too: a server being stopped still has processes until this settles.
+    const release = Promise.all([...own.values()].map((connection) => connection.close())).then(() => undefined);
+    this.releasing.add(release);
+    try {
+      await release;
+    } finally {
+      this.releasing.delete(release);
+    }
   }
 
   perCallConnection(session: AgentSession, serverId: string, env: Readonly<Record<string, string>>): DownstreamConnection {
@@ -227,6 +236,7 @@ export class Gateway implements SessionHost {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.sessions.keys()].map((session) => session.close()));
+    await Promise.all(this.releasing);
     this.governance?.close();
     this.pins?.close();
     await Promise.all(this.entries.map((entry) => entry.shared?.close()));

@@ -1,0 +1,92 @@
+import type { ChildProcess } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { spawnInGroup, stopGroup } from './process-group.js';
+
+export interface GroupStdioOptions {
+  command: string;
+  args: readonly string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
+/**
+ * The client side of a stdio server, started as the leader of its own process group
+ * (src/downstream/process-group.ts). Closing it ends stdin, then signals the whole group, and
+ * resolves only once the server and everything it started are gone.
+ */
+export class GroupStdioTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  /** The server's stderr, readable before start() so nothing written early is lost. */
+  readonly stderr = new PassThrough();
+  private child: ChildProcess | undefined;
+  private readonly buffer = new ReadBuffer();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: GroupStdioOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): Promise<void> {
+    if (this.child) throw new Error('stdio transport already started');
+    return new Promise((resolve, reject) => {
+      const child = spawnInGroup(this.options.command, this.options.args, {
+        env: this.options.env,
+        cwd: this.options.cwd,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+      });
+      this.child = child;
+      child.once('error', (error) => {
+        reject(error);
+        this.onerror?.(error);
+      });
+      child.once('spawn', () => resolve());
+      // The server exiting on its own may leave processes it started: they are stopped with it.
+      child.once('exit', () => void this.close());
+      child.once('close', () => this.onclose?.());
+      child.stdin?.on('error', (error) => this.onerror?.(error));
+      child.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
+      child.stdout?.on('error', (error) => this.onerror?.(error));
+      child.stderr?.pipe(this.stderr);
+    });
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin;
+    if (!stdin || this.closing) return Promise.reject(new Error('not connected'));
+    return new Promise((resolve) => {
+      if (stdin.write(serializeMessage(message))) resolve();
+      else stdin.once('drain', resolve);
+    });
+  }
+
+  /** Ends stdin, then SIGTERM and SIGKILL to the group; resolves once every process of it is gone. */
+  close(): Promise<void> {
+    const child = this.child;
+    if (!child) return Promise.resolve();
+    this.closing ??= stopGroup(child);
+    return this.closing;
+  }
+
+  private receive(chunk: Buffer): void {
+    this.buffer.append(chunk);
+    for (;;) {
+      let message: JSONRPCMessage | null;
+      try {
+        message = this.buffer.readMessage();
+      } catch (error) {
+        this.onerror?.(error as Error);
+        continue;
+      }
+      if (message === null) return;
+      this.onmessage?.(message);
+    }
+  }
+}
