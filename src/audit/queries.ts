@@ -34,7 +34,8 @@ export interface RecordSummary {
 
 const GLOB = /[*?[]/;
 
-function where(alias: string, filter: RecordFilter, params: unknown[], skipOutcome = false): string[] {
+/** The SQL conditions of a filter on entries aliased `alias` (values pushed onto `params`). */
+export function where(alias: string, filter: RecordFilter, params: unknown[], skipOutcome = false): string[] {
   const clauses: string[] = [];
   const text = (column: string, value: string | undefined) => {
     if (value === undefined) return;

@@ -30,17 +30,41 @@ export const REDACTED = '[REDACTED]';
 const SENSITIVE_KEY = /^(pass(word)?|passwd|secret|client[-_]?secret|api[-_]?key|(access|refresh|id|bearer)?[-_]?token|authorization|cookie|private[-_]?key|credentials?)$/i;
 const MAX_DEPTH = 64;
 
+/** Set by `scrubValue` when it changed anything: the stored value is then not the whole original. */
+export interface ScrubReport {
+  changed: boolean;
+}
+
 /** Sensitive keys blanked, secret values redacted from every string, at any depth. */
-export function scrubValue(value: unknown, redact: (text: string) => string, depth = 0): unknown {
-  if (typeof value === 'string') return redact(value);
+export function scrubValue(value: unknown, redact: (text: string) => string, depth = 0, report?: ScrubReport): unknown {
+  if (typeof value === 'string') {
+    const text = redact(value);
+    if (report && text !== value) report.changed = true;
+    return text;
+  }
   if (value === null || typeof value !== 'object') return value;
-  if (depth >= MAX_DEPTH) return '[too deep]';
-  if (Array.isArray(value)) return value.map((item) => scrubValue(item, redact, depth + 1));
+  if (depth >= MAX_DEPTH) {
+    if (report) report.changed = true;
+    return '[too deep]';
+  }
+  if (Array.isArray(value)) return value.map((item) => scrubValue(item, redact, depth + 1, report));
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    out[redact(key)] = SENSITIVE_KEY.test(key) && item !== null && item !== undefined && item !== '' ? REDACTED : scrubValue(item, redact, depth + 1);
+    const name = redact(key);
+    if (report && name !== key) report.changed = true;
+    if (SENSITIVE_KEY.test(key) && item !== null && item !== undefined && item !== '') {
+      if (report) report.changed = true;
+      out[name] = REDACTED;
+    } else {
+      out[name] = scrubValue(item, redact, depth + 1, report);
+    }
   }
   return out;
+}
+
+/** Whether a stored value is a truncation marker written by `capValue`. */
+export function isTruncated(value: unknown): value is { $truncated: true; bytes: number; preview: string } {
+  return value !== null && typeof value === 'object' && (value as { $truncated?: unknown }).$truncated === true;
 }
 
 /** The value itself when its JSON fits in `maxBytes`; otherwise a truncation marker with a preview. */
@@ -68,6 +92,9 @@ export function intentEntry(
   const relay = isRelay(ctx);
   const args = relay ? ctx.params : ctx.arguments;
   const digest = args === undefined ? undefined : digestOf(args);
+  const scrubbed: ScrubReport = { changed: false };
+  const storedArgs = args === undefined ? undefined : capValue(scrubValue(args, s.redact, 0, scrubbed), s.maxArgumentBytes);
+  const partial = [...(scrubbed.changed ? ['redacted'] : []), ...(isTruncated(storedArgs) ? ['truncated'] : [])];
   const ref: IntentRef = {
     id: newRecordId(now),
     type: ctx.method,
@@ -78,16 +105,33 @@ export function intentEntry(
     target: relay ? null : s.redact(ctx.target),
     decision: decision.effect,
   };
+  // v2 (policy replay, issue 22): the principal's claims, the task's grants, expiry and source, how a
+  // refused decision was refused, whether approval was required, and what of the arguments is not stored.
   const body = {
-    v: 1,
+    v: 2,
     requestId: ctx.requestId,
     ingress: ctx.ingress,
     session: ctx.sessionId,
     jsonrpcId: relay ? undefined : ctx.jsonrpcId,
     traceId: ctx.traceId,
-    principal: p && { subject: p.subject, issuer: p.issuer, clientId: p.clientId, tenant: p.tenant, authMethod: p.authMethod, tokenId: p.tokenId, scopes: p.scopes },
+    principal: p && {
+      subject: p.subject,
+      issuer: p.issuer,
+      clientId: p.clientId,
+      tenant: p.tenant,
+      authMethod: p.authMethod,
+      tokenId: p.tokenId,
+      scopes: p.scopes,
+      claims: p.claims && scrubValue(p.claims, s.redact),
+    },
     client: ctx.clientInfo && { name: s.redact(ctx.clientInfo.name), version: s.redact(ctx.clientInfo.version) },
-    task: p?.task && { id: p.task.id, purpose: p.task.purpose === undefined ? undefined : s.redact(p.task.purpose) },
+    task: p?.task && {
+      id: p.task.id,
+      purpose: p.task.purpose === undefined ? undefined : s.redact(p.task.purpose),
+      grants: p.task.grants,
+      expiresAt: p.task.expiresAt,
+      source: p.task.source,
+    },
     delegation: p && p.delegation.length > 0 ? p.delegation : undefined,
     method: ctx.method,
     server: ref.server ?? undefined,
@@ -96,10 +140,19 @@ export function intentEntry(
     toolHash: relay ? undefined : ctx.toolHash,
     parent: parentId,
     relay: relay ? relaySummary(ctx, s) : undefined,
-    arguments: args === undefined ? undefined : capValue(scrubValue(args, s.redact), s.maxArgumentBytes),
+    arguments: storedArgs,
     argumentsDigest: digest?.digest,
     argumentsBytes: digest?.bytes,
-    decision: { effect: decision.effect, rule: decision.rule, reason: s.redact(decision.reason), policyVersion: decision.policyVersion, approval: decision.approval },
+    argumentsPartial: partial.length > 0 ? partial : undefined,
+    decision: {
+      effect: decision.effect,
+      rule: decision.rule,
+      reason: s.redact(decision.reason),
+      policyVersion: decision.policyVersion,
+      approval: decision.approval,
+      approvalRequired: decision.approvalRequired || undefined,
+      refusal: decision.refusal?.kind,
+    },
   };
   const entry: EntryInput = { ...columns(ref), kind: 'intent', ts: now, instance, outcome: null, body: JSON.stringify(body) };
   return { entry, ref };

@@ -1,4 +1,5 @@
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+/** `changed`: `policy replay` found decisions the proposed policy would change (for CI gates). */
+export const EXIT = { ok: 0, failure: 1, usage: 2, changed: 3 } as const;
 
 export interface CommandContext {
   configPath: string;

@@ -112,12 +112,14 @@ named by file and JSON path when not.`,
     },
   },
   policy: {
-    summary: 'check policy files, explain a decision, run policy tests',
+    summary: 'check policy files, explain a decision, run policy tests, replay recorded calls',
     usage: `mcp-warden policy check [FILE...]
 mcp-warden policy explain --sub SUBJECT (--tool T | --prompt P | --resource URI) [--args JSON]
                           [--task GLOB ...] [--in-task] [--issuer I] [--client C] [--tenant T]
                           [--scope S ...] [--claim NAME=VALUE ...] [--list] [--policy FILE ...] [--json]
 mcp-warden policy test [FILE...]
+mcp-warden policy replay --policy FILE [--policy FILE ...] [--since 7d] [--until T] [--agent S]
+                         [--server ID] [--tool T] [--json]
 
 check    validate the files (default: the config's policy.files) as one policy; exit 2 with file and
          path for every problem
@@ -125,7 +127,12 @@ explain  the decision for one call and every rule written for it. --task GLOB: i
          grants GLOB (repeatable); --in-task: inside a task that does not narrow; --list: visibility
          in a list instead of a call
 test     run policy test files (default: every *.test.yaml beside the configured policy files);
-         exit 1 if any test fails`,
+         exit 1 if any test fails
+replay   every recorded request in range (calls, reads, prompts, completions) decided again by the
+         proposed policy, offline, with the recorded agent, task, grants, arguments and definition
+         hash; prints what would change, grouped by rule. Exit 0 when nothing changes, 3 when
+         decisions change (a CI gate), 2 on a bad policy. Filters take * globs; --since/--until take
+         ISO times or ages (15m, 2h, 7d)`,
     options: {
       sub: { type: 'string' },
       issuer: { type: 'string' },
@@ -143,6 +150,10 @@ test     run policy test files (default: every *.test.yaml beside the configured
       list: { type: 'boolean' },
       policy: { type: 'string', multiple: true },
       json: { type: 'boolean' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      agent: { type: 'string' },
+      server: { type: 'string' },
     },
     run: (ctx, positionals, values) => runPolicy(ctx, positionals, values as ExplainFlags),
   },

@@ -8,8 +8,9 @@ import { readPolicyFile, type PolicyFileRef } from '../policy/load.js';
 import { policyFiles } from '../policy/setup.js';
 import { DEFAULT_TEST_NOW, labelFor, principalFrom, request, runPolicyTestFile, type PrincipalSpec } from '../policy/tests.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
+import { replayCommand, type ReplayFlags } from './replay.js';
 
-export interface ExplainFlags {
+export interface ExplainFlags extends ReplayFlags {
   sub?: string;
   issuer?: string;
   client?: string;
@@ -39,8 +40,11 @@ export async function runPolicy(ctx: CommandContext, positionals: string[], flag
       return explainCommand(resolveFiles(ctx, flags.policy ?? []), flags);
     case 'test':
       return test(ctx, files);
+    case 'replay':
+      if (files.length > 0) throw new UsageError('policy replay takes no positional arguments (use --policy FILE)');
+      return replayCommand(ctx, flags);
     default:
-      throw new UsageError('usage: mcp-warden policy check [FILE...] | explain --sub S --tool T [...] | test [FILE...]');
+      throw new UsageError('usage: mcp-warden policy check [FILE...] | explain --sub S --tool T [...] | test [FILE...] | replay --policy FILE [...]');
   }
 }
 

@@ -1,0 +1,159 @@
+import type { Principal, TaskRef } from '../identity/principal.js';
+import type { AuthorizeRequest } from '../pipeline/stages.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import { PolicyReplay, type DecisionClass, type Missing, type ReplayRecord, type ReplayReport } from '../policy/replay.js';
+import { where, type RecordFilter } from './queries.js';
+import { isTruncated, REDACTED } from './record.js';
+import type { Db } from './store.js';
+
+/** The recorded requests a policy decided: calls, reads, gets, completions and subscriptions. */
+export const REPLAYED_METHODS: readonly AuthorizeRequest['method'][] = [
+  'tools/call',
+  'resources/read',
+  'prompts/get',
+  'completion/complete',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+];
+
+/** Decisions no policy made: an expired credential, or a name no server answers to. They are not replayed. */
+const NOT_POLICY = new Set(['authentication', 'routing']);
+
+export interface ReplaySource {
+  records: Iterable<ReplayRecord>;
+  /** Read so far and left out because no policy made their decision. */
+  skipped(): number;
+}
+
+interface IntentBody {
+  v?: number;
+  principal?: { subject: string; issuer: string; clientId?: string; tenant?: string; authMethod: Principal['authMethod']; scopes?: string[]; claims?: Record<string, string | string[]> };
+  task?: { id: string; purpose?: string; grants?: string[]; expiresAt?: number; source?: TaskRef['source'] };
+  delegation?: string[];
+  toolHash?: string;
+  arguments?: unknown;
+  argumentsPartial?: ('redacted' | 'truncated')[];
+  decision?: { effect: 'allow' | 'deny'; rule: string; reason: string; approvalRequired?: boolean; refusal?: string };
+}
+
+interface Row {
+  id: string;
+  startedAt: number;
+  type: string;
+  server: string | null;
+  target: string | null;
+  body: string;
+}
+
+/**
+ * Reads recorded requests back for a policy replay, oldest first, streamed: the principal, task (with
+ * its grants and expiry), delegation, arguments as stored, definition hash and the decision recorded.
+ * Records written before intent body v2 lack the task's grants, the approval and rate-limit state and
+ * the claims; what a record lacks is listed in `missing`.
+ */
+export function replaySource(db: Db, filter: ReplayFilter): ReplaySource {
+  const params: unknown[] = [];
+  const clauses = where('d', filter, params, true);
+  const methods = REPLAYED_METHODS.map(() => '?').join(', ');
+  const sql = `SELECT d.id, d.started_at AS startedAt, d.type, d.server, d.target, d.body FROM entries d
+    WHERE d.kind = 'intent' AND d.type IN (${methods})${clauses.map((c) => ` AND ${c}`).join('')} ORDER BY d.started_at, d.seq`;
+  const statement = db.prepare<unknown[], Row>(sql);
+  let skipped = 0;
+  const principals = new Map<string, Principal>();
+  function* read(): Generator<ReplayRecord> {
+    for (const row of statement.iterate(...REPLAYED_METHODS, ...params)) {
+      const record = recordOf(row, principals);
+      if (record) yield record;
+      else skipped += 1;
+    }
+  }
+  return { records: read(), skipped: () => skipped };
+}
+
+export type ReplayFilter = Pick<RecordFilter, 'since' | 'until' | 'agent' | 'server' | 'tool'>;
+
+/** Replays every recorded request matching the filter against `policy`: the report, and how many were not policy decisions. */
+export function replayAudit(db: Db, policy: CompiledPolicy, filter: ReplayFilter, perGroup?: number): ReplayReport & { notReplayed: number } {
+  const replay = new PolicyReplay(policy, perGroup);
+  const source = replaySource(db, filter);
+  for (const record of source.records) replay.add(record);
+  return { ...replay.report(), notReplayed: source.skipped() };
+}
+
+/** Principals are shared between the records that carry the same one, so the evaluator's per-principal memo serves them all. */
+const MAX_PRINCIPALS = 100_000;
+
+function recordOf(row: Row, principals: Map<string, Principal>): ReplayRecord | undefined {
+  const body = JSON.parse(row.body) as IntentBody;
+  const decision = body.decision;
+  if (!decision || !body.principal || row.target === null || NOT_POLICY.has(decision.rule)) return undefined;
+  const v2 = (body.v ?? 1) >= 2;
+  const missing: Missing[] = [];
+  const principal = internPrincipal(body, decision.rule === 'revoked' ? decision.reason : undefined, principals);
+  if (!v2 && body.task) missing.push('task-grants');
+  if (!v2) missing.push('approval-state');
+
+  let args: Record<string, unknown> | undefined;
+  if (body.arguments !== undefined && body.arguments !== null && typeof body.arguments === 'object' && !Array.isArray(body.arguments)) {
+    if (isTruncated(body.arguments)) {
+      missing.push('arguments-truncated');
+      args = {};
+    } else {
+      args = body.arguments as Record<string, unknown>;
+      const redacted = v2 ? body.argumentsPartial?.includes('redacted') === true : row.body.includes(REDACTED);
+      if (redacted) missing.push('arguments-redacted');
+    }
+  }
+  return {
+    id: row.id,
+    startedAt: row.startedAt,
+    method: row.type as AuthorizeRequest['method'],
+    server: row.server ?? '',
+    target: row.target,
+    principal,
+    ...(args !== undefined && { arguments: args }),
+    ...(body.toolHash !== undefined && { definitionHash: body.toolHash }),
+    recorded: { effect: decision.effect, rule: decision.rule, reason: decision.reason, class: recordedClass(decision) },
+    missing,
+  };
+}
+
+/** What the recorded decision amounted to. A definition refused by its pin was allowed by the policy: pins are not policy. */
+function recordedClass(decision: NonNullable<IntentBody['decision']>): DecisionClass {
+  if (decision.rule === 'integrity' || decision.refusal === 'unapproved_definition') return 'allow';
+  if (decision.effect === 'allow') return decision.approvalRequired ? 'approval' : 'allow';
+  return decision.refusal === 'rate_limited' ? 'rate_limited' : 'deny';
+}
+
+function internPrincipal(body: IntentBody, revoked: string | undefined, principals: Map<string, Principal>): Principal {
+  const p = body.principal!;
+  const key = JSON.stringify([p, body.task?.id, body.task?.grants, body.task?.expiresAt, body.delegation, revoked]);
+  const known = principals.get(key);
+  if (known) return known;
+  const task: TaskRef | undefined = body.task && {
+    id: body.task.id,
+    ...(body.task.purpose !== undefined && { purpose: body.task.purpose }),
+    ...(body.task.grants !== undefined && { grants: body.task.grants }),
+    ...(body.task.expiresAt !== undefined && { expiresAt: body.task.expiresAt }),
+    ...(body.task.source !== undefined && { source: body.task.source }),
+  };
+  const principal: Principal = {
+    subject: p.subject,
+    issuer: p.issuer,
+    authMethod: p.authMethod,
+    scopes: p.scopes ?? [],
+    delegation: body.delegation ?? [],
+    ...(p.clientId !== undefined && { clientId: p.clientId }),
+    ...(p.tenant !== undefined && { tenant: p.tenant }),
+    ...(p.claims !== undefined && { claims: p.claims }),
+    ...(task && { task }),
+    ...(revoked !== undefined && { revoked }),
+  };
+  if (principals.size >= MAX_PRINCIPALS) principals.clear();
+  principals.set(key, principal);
+  return principal;
+}

@@ -1,0 +1,209 @@
+import type { Principal } from '../identity/principal.js';
+import type { AuthorizeRequest, Decision } from '../pipeline/stages.js';
+import { PolicyAuthorizer } from './authorizer.js';
+import type { CompiledPolicy } from './compile.js';
+import { activeTask, kindOf, scopeOf } from './evaluate.js';
+
+/**
+ * What a decision amounted to for the caller: allowed, allowed once a person approves, refused by a
+ * rate limit, or denied. Replay compares these, not reason texts.
+ */
+export type DecisionClass = 'allow' | 'approval' | 'rate_limited' | 'deny';
+
+/** What a record lacks for a faithful replay (recorded before it was kept, or cut when stored). */
+export type Missing = 'arguments-truncated' | 'arguments-redacted' | 'task-grants' | 'approval-state';
+
+/** One recorded request, as the audit source reads it back (src/audit/replay-source.ts). */
+export interface ReplayRecord {
+  id: string;
+  startedAt: number;
+  method: AuthorizeRequest['method'];
+  server: string;
+  target: string;
+  principal: Principal;
+  arguments?: Record<string, unknown>;
+  definitionHash?: string;
+  recorded: { effect: 'allow' | 'deny'; rule: string; reason: string; class: DecisionClass };
+  /** What was not recorded; it makes a replay partial only where a constraint depended on it. */
+  missing: readonly Missing[];
+}
+
+export type ChangeKind = 'newly-denied' | 'newly-allowed' | 'newly-needs-approval' | 'no-longer-needs-approval' | 'newly-rate-limited' | 'no-longer-rate-limited';
+
+export interface ReplayChange {
+  id: string;
+  startedAt: number;
+  method: string;
+  server: string;
+  target: string;
+  subject: string;
+  taskId?: string;
+  kind: ChangeKind;
+  old: { class: DecisionClass; rule: string; reason: string };
+  new: { class: DecisionClass; rule: string; reason: string };
+  /** Set when the replay ran on incomplete data that a constraint depended on. */
+  partial?: readonly Missing[];
+}
+
+export interface ReplaySummary {
+  evaluated: number;
+  unchanged: number;
+  changed: number;
+  newlyDenied: number;
+  newlyAllowed: number;
+  newlyNeedsApproval: number;
+  noLongerNeedsApproval: number;
+  newlyRateLimited: number;
+  noLongerRateLimited: number;
+  /** Records replayed on incomplete data that a constraint depended on (changed or not). */
+  partial: number;
+}
+
+export interface ReplayReport {
+  policyVersion: string;
+  summary: ReplaySummary;
+  /**
+   * Changed decisions grouped by the rule that now decides, groups in order of first appearance. Each
+   * group counts all its changes and keeps the first `perGroup` of them.
+   */
+  groups: { rule: string; count: number; changes: ReplayChange[] }[];
+}
+
+/** Changes kept per rule unless told otherwise: enough to review, bounded however much history changed. */
+export const DEFAULT_CHANGES_PER_GROUP = 1_000;
+
+/**
+ * Replays recorded requests against a proposed policy, in the order they happened. Each request goes
+ * through the gateway's own authorize stage (`PolicyAuthorizer`: the pure evaluator, then rate limits
+ * counted on a clock that is the record's start time, then approval), so a replayed decision is the one
+ * that policy would have made. Offline and pure: no server is contacted, nothing is written.
+ */
+export class PolicyReplay {
+  private readonly authorizer: PolicyAuthorizer;
+  private readonly summary: ReplaySummary = { evaluated: 0, unchanged: 0, changed: 0, newlyDenied: 0, newlyAllowed: 0, newlyNeedsApproval: 0, noLongerNeedsApproval: 0, newlyRateLimited: 0, noLongerRateLimited: 0, partial: 0 };
+  private readonly groups = new Map<string, { count: number; changes: ReplayChange[] }>();
+
+  constructor(
+    private readonly policy: CompiledPolicy,
+    private readonly perGroup = DEFAULT_CHANGES_PER_GROUP,
+  ) {
+    this.authorizer = new PolicyAuthorizer({ current: policy });
+  }
+
+  /** Replays one record (records must come oldest first); returns the change, if its decision changed. */
+  add(record: ReplayRecord): ReplayChange | undefined {
+    const request: AuthorizeRequest = {
+      principal: record.principal,
+      method: record.method,
+      server: record.server,
+      target: record.target,
+      ...(record.arguments !== undefined && { arguments: record.arguments }),
+      ...(record.definitionHash !== undefined && { definitionHash: record.definitionHash }),
+    };
+    const decision = this.authorizer.authorize(request, record.startedAt);
+    const now = classOf(decision);
+    const old = record.recorded.class;
+    const partial = record.missing.length > 0 ? this.dependsOn(record, request, now) : [];
+    this.summary.evaluated += 1;
+    if (partial.length > 0) this.summary.partial += 1;
+    const kind = changeKind(old, now);
+    if (!kind) {
+      this.summary.unchanged += 1;
+      return undefined;
+    }
+    this.summary.changed += 1;
+    this.summary[COUNTER[kind]] += 1;
+    const change: ReplayChange = {
+      id: record.id,
+      startedAt: record.startedAt,
+      method: record.method,
+      server: record.server,
+      target: record.target,
+      subject: record.principal.subject,
+      ...(record.principal.task && { taskId: record.principal.task.id }),
+      kind,
+      old: { class: old, rule: record.recorded.rule, reason: record.recorded.reason },
+      new: { class: now, rule: decision.rule, reason: decision.reason },
+      ...(partial.length > 0 && { partial }),
+    };
+    let group = this.groups.get(decision.rule);
+    if (!group) {
+      group = { count: 0, changes: [] };
+      this.groups.set(decision.rule, group);
+    }
+    group.count += 1;
+    if (group.changes.length < this.perGroup) group.changes.push(change);
+    return change;
+  }
+
+  report(): ReplayReport {
+    return { policyVersion: this.policy.version, summary: { ...this.summary }, groups: [...this.groups].map(([rule, group]) => ({ rule, count: group.count, changes: [...group.changes] })) };
+  }
+
+  /**
+   * Of what the record lacks, what the decision depended on: stored arguments that are cut or blanked
+   * matter when an argument constraint is written for this target and this agent; unrecorded task
+   * grants when the request ran inside a task; an unrecorded approval or rate-limit state when the
+   * proposed policy asks for approval or limits the rate.
+   */
+  private dependsOn(record: ReplayRecord, request: AuthorizeRequest, now: DecisionClass): Missing[] {
+    const out: Missing[] = [];
+    for (const missing of record.missing) {
+      switch (missing) {
+        case 'arguments-truncated':
+        case 'arguments-redacted':
+          if (this.argumentRuleFor(request)) out.push(missing);
+          break;
+        case 'task-grants':
+          if (activeTask(record.principal.task, record.startedAt)) out.push(missing);
+          break;
+        case 'approval-state':
+          if (now === 'approval' || now === 'rate_limited') out.push(missing);
+          break;
+      }
+    }
+    return out;
+  }
+
+  /** Whether any rule with an argument schema is written for this target and can apply to this agent. */
+  private argumentRuleFor(request: AuthorizeRequest): boolean {
+    if (request.method !== 'tools/call' && request.method !== 'prompts/get') return false;
+    const kind = kindOf(request);
+    const scope = scopeOf(this.policy, request.principal);
+    return this.policy.entries.some(
+      (entry) => entry.grant.checkArguments !== undefined && (entry.owner === -1 || scope.matched[entry.owner] === true) && entry.grant.targets[kind]?.test(request.target) === true,
+    );
+  }
+}
+
+const COUNTER: Record<ChangeKind, keyof ReplaySummary> = {
+  'newly-denied': 'newlyDenied',
+  'newly-allowed': 'newlyAllowed',
+  'newly-needs-approval': 'newlyNeedsApproval',
+  'no-longer-needs-approval': 'noLongerNeedsApproval',
+  'newly-rate-limited': 'newlyRateLimited',
+  'no-longer-rate-limited': 'noLongerRateLimited',
+};
+
+/** The class of a decision made by the authorize stage. */
+export function classOf(decision: Decision): DecisionClass {
+  if (decision.effect === 'allow') return decision.approvalRequired ? 'approval' : 'allow';
+  return decision.refusal?.kind === 'rate_limited' ? 'rate_limited' : 'deny';
+}
+
+/** How a decision changed, from the caller's point of view; undefined when it did not. */
+export function changeKind(old: DecisionClass, now: DecisionClass): ChangeKind | undefined {
+  if (old === now) return undefined;
+  switch (now) {
+    case 'deny':
+      return 'newly-denied';
+    case 'rate_limited':
+      return 'newly-rate-limited';
+    case 'approval':
+      return 'newly-needs-approval';
+    case 'allow':
+      if (old === 'approval') return 'no-longer-needs-approval';
+      if (old === 'rate_limited') return 'no-longer-rate-limited';
+      return 'newly-allowed';
+  }
+}
