@@ -1,25 +1,63 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 /**
- * Canonical JSON: object keys sorted, no whitespace, `undefined` members dropped. Hashes and digests
- * are taken over this form so the same value always gives the same bytes.
+ * Canonical JSON as RFC 8785 (JCS) writes it: object members sorted by the UTF-16 code units of their
+ * names (integer-like names included, which a plain object would put first), no whitespace, numbers and
+ * strings as ECMAScript serializes them. `undefined`, function and symbol members are dropped (in arrays
+ * they become null, as in JSON.stringify) and bigints are written as decimal strings. The whole value is
+ * always written, however deep: digests bind approvals and pins to it, so two different values must
+ * never give the same bytes. How deep a value may be is decided at the edge (gateway.maxJsonDepth).
  */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value, 0));
+  const out: string[] = [];
+  write(value, out);
+  return out.join('');
 }
 
-const MAX_DEPTH = 128;
-
-function sortKeys(value: unknown, depth: number): unknown {
-  if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? value.toString() : value;
-  if (depth >= MAX_DEPTH) return '[too deep]';
-  if (Array.isArray(value)) return value.map((item) => sortKeys(item, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort()) {
-    const item = (value as Record<string, unknown>)[key];
-    if (item !== undefined && typeof item !== 'function') out[key] = sortKeys(item, depth + 1);
+function write(value: unknown, out: string[]): void {
+  switch (typeof value) {
+    case 'string':
+      out.push(JSON.stringify(value));
+      return;
+    case 'number':
+      out.push(Number.isFinite(value) ? JSON.stringify(value) : 'null');
+      return;
+    case 'boolean':
+      out.push(value ? 'true' : 'false');
+      return;
+    case 'bigint':
+      out.push(JSON.stringify(value.toString()));
+      return;
+    case 'object':
+      if (value === null) out.push('null');
+      else if (Array.isArray(value)) writeArray(value, out);
+      else writeObject(value as Record<string, unknown>, out);
+      return;
+    default:
+      out.push('null');
   }
-  return out;
+}
+
+function writeArray(items: readonly unknown[], out: string[]): void {
+  out.push('[');
+  for (let i = 0; i < items.length; i += 1) {
+    if (i > 0) out.push(',');
+    write(items[i], out);
+  }
+  out.push(']');
+}
+
+function writeObject(object: Record<string, unknown>, out: string[]): void {
+  out.push('{');
+  let first = true;
+  for (const key of Object.keys(object).sort()) {
+    const item = object[key];
+    if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+    out.push(first ? '' : ',', JSON.stringify(key), ':');
+    first = false;
+    write(item, out);
+  }
+  out.push('}');
 }
 
 export function sha256Hex(data: string | Buffer): string {

@@ -182,7 +182,13 @@ export async function runStdio(ctx: CommandContext, flags: { tokenFile: string |
     principalOf = async () => principal;
   }
   await startOrStop(gateway, runtime.audit);
-  const ingress = await startStdioIngress(gateway, principalOf);
+  const settings = loaded.config.gateway;
+  const ingress = await startStdioIngress(gateway, principalOf, {
+    maxBytes: settings.maxBodyBytes,
+    maxDepth: settings.maxJsonDepth,
+    maxKeys: settings.maxJsonKeys,
+    maxNodes: settings.maxJsonNodes,
+  });
   await Promise.race([ingress.closed, untilSignal(logger)]);
   await ingress.close();
   await gateway.stop();

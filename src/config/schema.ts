@@ -100,7 +100,12 @@ export const GatewaySchema = z
     /** Browser origins accepted; requests without an Origin header are always accepted. */
     allowedOrigins: z.array(z.string().min(1)).default([]),
     maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** Limits on every JSON-RPC message from an agent (HTTP and stdio alike), checked on the raw text before it is parsed. */
     maxJsonDepth: z.number().int().min(4).max(1000).default(64),
+    /** Most members one JSON object in a message may have. */
+    maxJsonKeys: z.number().int().min(16).max(1_000_000).default(10_000),
+    /** Most JSON values (containers, members, elements) in one message. */
+    maxJsonNodes: z.number().int().min(64).max(10_000_000).default(100_000),
     /** Time a client has to send a request body once its headers arrived (slow-body protection). */
     bodyTimeoutMs: z.number().int().min(100).max(300_000).default(30_000),
     sessionIdleSeconds: z.number().int().min(5).max(86_400).default(900),

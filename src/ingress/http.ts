@@ -11,7 +11,7 @@ import type { RequestAuthenticator } from '../identity/authenticator.js';
 import { principalKey, type Principal } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
 import { BodyTimeout, BodyTooLarge, buildOriginPolicy, checkHostAndOrigin, readBody, sendRpcError, type OriginPolicy } from './http-guards.js';
-import { allowsBatch, exceedsJsonDepth } from './json-limits.js';
+import { allowsBatch, checkJsonLimits, jsonLimitError, topLevelRequestId } from './json-limits.js';
 
 export const MCP_PATH = '/mcp';
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
@@ -152,8 +152,10 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       }
       throw error;
     }
-    if (exceedsJsonDepth(text, settings.maxJsonDepth)) {
-      sendRpcError(res, 400, ErrorCode.InvalidRequest, `JSON nested deeper than ${settings.maxJsonDepth} levels`);
+    const breach = checkJsonLimits(text, { maxDepth: settings.maxJsonDepth, maxKeys: settings.maxJsonKeys, maxNodes: settings.maxJsonNodes });
+    if (breach) {
+      const { code, message } = jsonLimitError(breach);
+      sendRpcError(res, 400, code, message, {}, topLevelRequestId(text));
       return;
     }
     let body: unknown;

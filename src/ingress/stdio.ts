@@ -1,6 +1,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Principal } from '../identity/principal.js';
+import { guardStdin, type StdioLimits } from './stdio-guard.js';
 
 export interface StdioIngress {
   /** Resolves when the agent host closes stdin or the transport closes. */
@@ -10,11 +11,16 @@ export interface StdioIngress {
 
 /**
  * One agent session over this process's stdin/stdout (how Claude Desktop and similar hosts run servers).
- * stdout carries only protocol messages; everything else goes to stderr.
+ * stdout carries only protocol messages; everything else goes to stderr. Each message passes the same
+ * size, depth, key and value limits as on HTTP before the SDK parses it.
  */
-export async function startStdioIngress(gateway: Gateway, principalOf: () => Promise<Principal | undefined>): Promise<StdioIngress> {
+export async function startStdioIngress(
+  gateway: Gateway,
+  principalOf: () => Promise<Principal | undefined>,
+  limits: StdioLimits,
+): Promise<StdioIngress> {
   const session = gateway.createSession({ ingress: 'stdio', principalOf: () => principalOf() });
-  const transport = new StdioServerTransport(process.stdin, process.stdout);
+  const transport = new StdioServerTransport(guardStdin(process.stdin, process.stdout, limits), process.stdout);
   let markClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
     markClosed = resolve;

@@ -73,7 +73,7 @@ describe('HTTP ingress', () => {
     request: (c: Ctx) => RawRequest;
     status: number;
     /** The JSON-RPC error code and message; undefined when the request must succeed. */
-    error?: { code: number; message: RegExp };
+    error?: { code: number; message: RegExp; id?: number };
     check?: (res: RawResponse) => void;
   }
 
@@ -161,7 +161,7 @@ describe('HTTP ingress', () => {
       name: 'JSON nested deeper than maxJsonDepth',
       request: (c) => ({ headers: onSession(c), body: nested(MAX_DEPTH) }),
       status: 400,
-      error: { code: -32600, message: new RegExp(`nested deeper than ${MAX_DEPTH} levels`) },
+      error: { code: -32600, message: new RegExp(`nested deeper than ${MAX_DEPTH} levels`), id: 1 },
     },
     {
       name: 'deep nesting that is also unterminated (depth is checked before parsing)',
@@ -285,7 +285,8 @@ describe('HTTP ingress', () => {
     expect(res.status, res.text).toBe(row.status);
     if (row.error) {
       expect(res.headers['content-type']).toContain('application/json');
-      expect(res.messages[0]).toMatchObject({ jsonrpc: '2.0', id: null });
+      // a refusal answers the request's id when it can be read without parsing, else null
+      expect(res.messages[0]).toMatchObject({ jsonrpc: '2.0', id: row.error.id ?? null });
       const error = rpcError(res);
       expect(error?.code).toBe(row.error.code);
       expect(error?.message).toMatch(row.error.message);
