@@ -32,6 +32,8 @@ const commonServerFields = {
   enabled: z.boolean().default(true),
   /** Per-call deadline; the call is cancelled downstream when it passes. */
   timeoutMs: z.number().int().min(100).max(3_600_000).optional(),
+  /** How long connecting (the transport and `initialize`) may take before it counts as a failure. */
+  connectTimeoutMs: z.number().int().min(100).max(120_000).default(20_000),
   /** Namespace prefix for tools and prompts: `<prefix>__<name>`. Defaults to the id; `false` switches it off. */
   prefix: z
     .union([z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'must be 1-32 letters, digits or dashes'), z.literal(false)], {

@@ -24,6 +24,7 @@ import {
 import type { Logger } from '../observe/logger.js';
 import { deny, type Outcome } from '../pipeline/denial.js';
 import { Backoff } from './backoff.js';
+import type { CircuitBreaker } from './breaker.js';
 import { internList } from './intern.js';
 import { fetchAllPages } from './paging.js';
 import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
@@ -63,6 +64,10 @@ export interface ConnectionOptions {
   /** The session's agent, for server→client requests made outside any call; none for shared connections. */
   fallbackLink?: RelayLink;
   now?: () => number;
+  /** The server's circuit breaker (src/downstream/breaker.ts): told of every connect's result, and asked before one. */
+  breaker?: CircuitBreaker;
+  /** The breaker's own probe: connects even while the breaker is not closed. */
+  probe?: boolean;
 }
 
 /**
@@ -122,6 +127,9 @@ export class DownstreamConnection {
     if (this.client && this.stateValue === 'ready') return this.client;
     if (this.stateValue === 'closed') throw new Error('connection closed');
     if (this.stateValue === 'backoff') throw new Error(`restarting after a failure: ${this.lastError ?? 'unknown'}`);
+    // While the server's breaker is open no session waits on it: the call fails at once, saying why.
+    const breaker = this.options.breaker;
+    if (!this.connecting && breaker && !breaker.allowsConnect && !this.options.probe) throw new Error(breaker.reason);
     this.connecting ??= this.connect();
     return this.connecting;
   }
@@ -185,12 +193,17 @@ export class DownstreamConnection {
       this.stateValue = 'ready';
       this.lastError = undefined;
       this.backoff.up(this.now());
+      this.options.breaker?.success();
       client.onclose = () => this.onUnexpectedClose(client);
       this.log.debug({ tools: this.catalogValue.tools.length }, 'downstream connected');
       return client;
     } catch (error) {
       await client.close().catch(() => undefined);
-      if (!this.isClosed()) this.scheduleRestart(describe(error));
+      if (!this.isClosed()) {
+        const timedOut = error instanceof McpError && error.code === ErrorCode.RequestTimeout;
+        this.options.breaker?.failure(timedOut ? 'timeout' : 'error', describe(error));
+        this.scheduleRestart(describe(error));
+      }
       throw error;
     } finally {
       this.connecting = undefined;

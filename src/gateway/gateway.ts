@@ -3,6 +3,7 @@ import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { HttpServerConfig, ServerConfig } from '../config/schema.js';
 import { DownstreamConnection, describe, type ConnectionListener, type ConnectionState, type ListKind } from '../downstream/connection.js';
+import { CircuitBreaker, type BreakerSnapshot } from '../downstream/breaker.js';
 import { LaunchedServer, type LaunchState } from '../downstream/launcher.js';
 import { createClientTransport } from '../downstream/transport.js';
 import { WardenError } from '../errors.js';
@@ -16,8 +17,6 @@ import { JWKS_FILE } from '../secrets/setup.js';
 import { aggregate } from './catalog.js';
 import type { PinRegistry } from '../integrity/registry.js';
 
-const CONNECT_TIMEOUT_MS = 20_000;
-
 interface ServerEntry {
   id: string;
   spec: ServerConfig;
@@ -27,6 +26,8 @@ interface ServerEntry {
   shared?: DownstreamConnection;
   probe: { ok: boolean; error?: string; tools: number };
   hiddenArguments: HiddenArguments;
+  breaker: CircuitBreaker;
+  probeTimer?: NodeJS.Timeout;
 }
 
 export interface ServerHealth {
@@ -36,6 +37,7 @@ export interface ServerHealth {
   probe: ServerEntry['probe'];
   launch?: { state: LaunchState; pid?: number };
   connections: Partial<Record<ConnectionState, number>>;
+  breaker: BreakerSnapshot;
 }
 
 /**
@@ -73,7 +75,40 @@ export class Gateway implements SessionHost {
         timeoutMs: spec.timeoutMs ?? defaultTimeout,
         probe: { ok: false, error: 'not probed yet', tools: 0 },
         hiddenArguments: hiddenArgumentsOf(spec.secrets),
+        breaker: new CircuitBreaker(),
       }));
+    for (const entry of this.entries) entry.breaker.onChange((snapshot, previous) => this.breakerChanged(entry, snapshot, previous));
+  }
+
+  /** The circuit breaker of each enabled server, for health and metrics (read-only snapshots). */
+  breakers(): Record<string, BreakerSnapshot> {
+    return Object.fromEntries(this.entries.map((entry) => [entry.id, entry.breaker.snapshot()]));
+  }
+
+  private breakerChanged(entry: ServerEntry, snapshot: BreakerSnapshot, previous: string): void {
+    const log = this.logger.child({ server: entry.id, breaker: snapshot.state, failures: snapshot.failures });
+    if (snapshot.state === 'open') {
+      log.warn({ err: snapshot.lastError, retryInMs: entry.breaker.probeDelayMs }, 'circuit breaker open: calls to this server fail at once until a probe connects');
+      if (!this.stopped) this.scheduleBreakerProbe(entry);
+    } else if (snapshot.state === 'closed') {
+      log.info({ previous }, 'circuit breaker closed: the server answered');
+      // Views built while it was open lack its lists: every session rebuilds and tells its agent.
+      for (const session of this.sessions.keys()) session.catalogChanged(entry.id, ['tools', 'prompts', 'resources']);
+    } else {
+      log.info('circuit breaker half-open: probing the server');
+    }
+  }
+
+  /** One probe connection when the open period ends; never made by (or waited on by) an agent's request. */
+  private scheduleBreakerProbe(entry: ServerEntry): void {
+    if (entry.probeTimer) clearTimeout(entry.probeTimer);
+    entry.probeTimer = setTimeout(() => {
+      entry.probeTimer = undefined;
+      if (this.stopped) return;
+      entry.breaker.probeStarted();
+      void this.probe(entry, true);
+    }, entry.breaker.probeDelayMs ?? 0);
+    entry.probeTimer.unref();
   }
 
   /**
@@ -103,19 +138,26 @@ export class Gateway implements SessionHost {
     this.logger.info({ servers: this.entries.map((e) => ({ id: e.id, ok: e.probe.ok, tools: e.probe.tools })) }, 'gateway ready');
   }
 
-  private async probe(entry: ServerEntry) {
-    const connection = this.newConnection(entry, {}, undefined);
+  /** Connects once and lists (at start-up, and as the breaker's half-open probe); keeps the connection for a shared server. */
+  private async probe(entry: ServerEntry, breakerProbe = false) {
+    const connection = this.newConnection(entry, {}, undefined, breakerProbe);
+    const keep = async () => {
+      if (!entry.spec.shared || this.stopped) return connection.close();
+      const previous = entry.shared;
+      entry.shared = connection;
+      if (previous && previous !== connection) await previous.close();
+    };
     try {
       await connection.ready();
       entry.probe = { ok: true, tools: connection.catalog.tools.length };
       const catalog = connection.catalog;
-      if (entry.spec.shared) entry.shared = connection;
-      else await connection.close();
+      // A successful breaker probe replaces the shared connection; a failed one keeps the one there is.
+      await keep();
       return catalog;
     } catch (error) {
       entry.probe = { ok: false, error: describe(error), tools: 0 };
-      this.logger.warn({ server: entry.id, err: describe(error) }, 'server did not answer at start-up; it will be retried when used');
-      if (entry.spec.shared) entry.shared = connection;
+      this.logger.warn({ server: entry.id, err: describe(error) }, breakerProbe ? 'breaker probe failed' : 'server did not answer at start-up; it will be retried when used');
+      if (entry.spec.shared && !entry.shared) await keep();
       else await connection.close();
       return connection.catalog;
     }
@@ -185,12 +227,14 @@ export class Gateway implements SessionHost {
     return this.newConnection({ ...entry, spec }, mirrorCapabilities(session.clientCapabilities), session);
   }
 
-  private newConnection(entry: ServerEntry, capabilities: ClientCapabilities, session: AgentSession | undefined): DownstreamConnection {
+  private newConnection(entry: ServerEntry, capabilities: ClientCapabilities, session: AgentSession | undefined, breakerProbe = false): DownstreamConnection {
     const connection = new DownstreamConnection({
       serverId: entry.id,
       logger: this.logger,
       capabilities,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: entry.spec.connectTimeoutMs,
+      breaker: entry.breaker,
+      probe: breakerProbe,
       makeTransport: () =>
         createClientTransport(entry.id, entry.spec, this.loaded.baseDir, this.logger, {
           ...(entry.launched && { url: entry.launched.url, headers: launchHeaders(entry) }),
@@ -222,10 +266,11 @@ export class Gateway implements SessionHost {
       servers[entry.id] = {
         transport: entry.spec.transport,
         shared: entry.spec.shared,
-        status: launchDown || (!entry.probe.ok && !connections.some((c) => c.state === 'ready')) ? 'down' : anyDown ? 'degraded' : 'up',
+        status: launchDown || entry.breaker.state !== 'closed' || (!entry.probe.ok && !connections.some((c) => c.state === 'ready')) ? 'down' : anyDown ? 'degraded' : 'up',
         probe: entry.probe,
         ...(entry.launched && { launch: { state: entry.launched.state, ...(entry.launched.pid !== undefined && { pid: entry.launched.pid }) } }),
         connections: counts,
+        breaker: entry.breaker.snapshot(),
       };
     }
     const degraded = Object.values(servers).some((s) => s.status !== 'up');
@@ -235,6 +280,7 @@ export class Gateway implements SessionHost {
   /** Closes every session and connection and stops launched processes; no child outlives this. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const entry of this.entries) if (entry.probeTimer) clearTimeout(entry.probeTimer);
     await Promise.all([...this.sessions.keys()].map((session) => session.close()));
     await Promise.all(this.releasing);
     this.governance?.close();
