@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { localActor, recordAdminEvents } from '../audit/admin.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { isLoopbackHost } from '../config/schema.js';
+import { DEFAULT_CONSOLE_PORT, isLoopbackHost } from '../config/schema.js';
 import { consoleInfoFile, readConsoleInfo, startConsole } from '../console/server.js';
 import { ConsoleSessions, isReviewer, type Reviewer } from '../console/sessions.js';
 import { WardenError } from '../errors.js';
@@ -10,6 +10,7 @@ import { loadPolicy } from '../policy/load.js';
 import { policyFiles } from '../policy/setup.js';
 import { stateFile } from '../state/db.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
+import { listenFailure } from './listen-error.js';
 import { untilSignal } from './run.js';
 
 export const CONSOLE_USAGE = `mcp-warden console [--host H] [--port P]
@@ -123,7 +124,7 @@ async function login(ctx: CommandContext, values: Record<string, unknown>): Prom
 }
 
 function defaultUrl(loaded: LoadedConfig): string {
-  const { host, port } = loaded.config.console;
+  const { host, port = DEFAULT_CONSOLE_PORT } = loaded.config.console;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
 }
 
@@ -131,7 +132,7 @@ async function serveReadOnly(ctx: CommandContext, values: Record<string, unknown
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const host = (values.host as string | undefined) ?? loaded.config.console.host;
   const portText = values.port as string | undefined;
-  const port = portText === undefined ? loaded.config.console.port : Number(portText);
+  const port = portText === undefined ? (loaded.config.console.port ?? DEFAULT_CONSOLE_PORT) : Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port must be 0-65535, got "${portText}"`);
   const logger = createLogger({ level: loaded.config.logging.level });
   if (!isLoopbackHost(host)) logger.warn({ host }, 'the reviewer console is listening off loopback; put it behind TLS');
@@ -140,7 +141,10 @@ async function serveReadOnly(ctx: CommandContext, values: Record<string, unknown
   // Fail at start, as before, on a policy that does not load.
   configuredReviewers(loaded);
   // Sign-ins and sign-outs go to the shared chain, as this process's own short-lived instance (as links do).
-  const server = await startConsole({ dataDir: loaded.dataDir, settings: loaded.config.console, host, port, reviewers, auditSettings: loaded.config.audit, logger: consoleLogger });
+  const server = await startConsole({ dataDir: loaded.dataDir, settings: loaded.config.console, host, port, reviewers, auditSettings: loaded.config.audit, logger: consoleLogger })
+    .catch((error: unknown) => {
+      throw listenFailure(error, { listener: 'the reviewer console', host, port, fix: portText === undefined ? `set console.port in ${loaded.file} or pass --port PORT (0 picks a free port)` : 'pass another --port (0 picks a free port)' });
+    });
   process.stdout.write(`mcp-warden console listening on ${server.url}\n`);
   process.stderr.write(`read-only reviewer console for ${loaded.dataDir} (${consoleInfoFile(loaded.dataDir)}); sign in with: mcp-warden console login --sub SUBJECT\n`);
   await untilSignal(logger);

@@ -2,6 +2,11 @@ import { issueToken } from '../identity/issue.js';
 import type { JwtSetup } from './identity.js';
 
 const DEMO_SUBJECT = 'agent:demo';
+/**
+ * The MCP Inspector 2.x needs Node >= 22.19 (0.16 and later need >= 22.7.5; none runs on Node 20), so the
+ * command brings its own Node 22 from npm, as the conformance script does.
+ */
+export const INSPECTOR = 'npx -y -p node@22 -p @modelcontextprotocol/inspector@2.12.0 mcp-inspector';
 
 /**
  * `serve --demo` (what `npm start` runs): after the ready line, prints to stderr a token for a demo agent
@@ -30,10 +35,10 @@ export async function printDemo(jwt: JwtSetup | undefined, url: string): Promise
       '',
       `   export WARDEN_TOKEN=${token}`,
       '',
-      ' List the tools, then call one (MCP Inspector CLI):',
-      `   npx -y @modelcontextprotocol/inspector@2.12.0 --cli --server-url ${url} \\`,
+      ' List the tools, then call one (MCP Inspector CLI; it runs on a Node 22 fetched by npx):',
+      `   ${INSPECTOR} --cli --server-url ${url} \\`,
       '     --header "Authorization: Bearer $WARDEN_TOKEN" --method tools/list',
-      `   npx -y @modelcontextprotocol/inspector@2.12.0 --cli --server-url ${url} \\`,
+      `   ${INSPECTOR} --cli --server-url ${url} \\`,
       '     --header "Authorization: Bearer $WARDEN_TOKEN" --method tools/call \\',
       '     --tool-name notes__search_notes --tool-arg query=hello',
       '',

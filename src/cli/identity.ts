@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { JwtAuthConfig } from '../config/schema.js';
-import { WardenError } from '../errors.js';
+import { WardenError, isWardenError } from '../errors.js';
 import { issueToken, parseDuration } from '../identity/issue.js';
 import { KeyStore } from '../identity/keys.js';
 import { buildVerifier, resourceOf } from '../identity/setup.js';
@@ -64,6 +67,7 @@ export interface TokenFlags {
   client?: string;
   ttl?: string;
   parent?: string;
+  out?: string;
   'claude-desktop'?: boolean;
 }
 
@@ -77,6 +81,7 @@ export async function runTokenIssue(ctx: CommandContext, positionals: string[], 
     throw new WardenError('ERR_USAGE', `${loaded.file}: auth.mode must be "jwt" with a "builtin" issuer to issue tokens`);
   }
   const ttl = flags.ttl === undefined ? setup.auth.builtin.defaultTtlSeconds : parseDuration(flags.ttl);
+  await ensureFirstKey(setup.keys);
   const { token, claims } = await issueToken(
     setup.keys,
     { issuer: setup.auth.builtin.issuer, audience: setup.resource, maxLifetimeSeconds: setup.auth.maxTokenLifetimeSeconds },
@@ -93,22 +98,72 @@ export async function runTokenIssue(ctx: CommandContext, positionals: string[], 
     setup.verifier,
     Date.now(),
   );
-  process.stdout.write(`${token}\n`);
-  process.stderr.write(`token for ${claims.sub}, expires ${new Date((claims.exp ?? 0) * 1000).toISOString()}\n`);
-  if (flags['claude-desktop']) process.stderr.write(`\n${claudeDesktopSnippet(loaded)}\n`);
+  const expires = new Date((claims.exp ?? 0) * 1000).toISOString();
+  if (flags.out === undefined) {
+    process.stdout.write(`${token}\n`);
+    process.stderr.write(`token for ${claims.sub}, expires ${expires}\n`);
+  } else {
+    const file = resolve(flags.out);
+    writePrivateFile(file, `${token}\n`);
+    process.stderr.write(`token for ${claims.sub}, expires ${expires}, written to ${file} (mode 0600)\n`);
+  }
+  if (flags['claude-desktop']) process.stderr.write(`\n${claudeDesktopSnippet(loaded, flags.out === undefined ? undefined : resolve(flags.out))}\n`);
   return EXIT.ok;
 }
 
+/**
+ * A fresh clone has neither the data folder nor a signing key: create both, as the gateway's first
+ * start would, and say so. A key another process creates meanwhile is used as it is.
+ */
+async function ensureFirstKey(keys: KeyStore): Promise<void> {
+  if (keys.exists()) return;
+  const newFolder = !existsSync(keys.dataDir);
+  mkdirSync(keys.dataDir, { recursive: true, mode: 0o700 });
+  try {
+    const key = await keys.init(Date.now());
+    const folder = newFolder ? `created the data folder ${keys.dataDir}; ` : '';
+    process.stderr.write(`${folder}created the first signing key ${key.kid} in ${keys.file} (mode 0600)\n`);
+  } catch (error) {
+    if (!isWardenError(error) || error.code !== 'ERR_KEYS_EXIST') throw error;
+  }
+}
+
+/**
+ * Writes a secret to FILE with mode 0600, whole or not at all: a temp file beside it, fsync, rename.
+ * A failure leaves the previous file (if any) untouched and no empty or partial one behind.
+ */
+function writePrivateFile(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
 /** The claude_desktop_config.json entry: a token file keeps short-lived tokens out of the host's config. */
-export function claudeDesktopSnippet(loaded: LoadedConfig): string {
+export function claudeDesktopSnippet(loaded: LoadedConfig, written?: string): string {
   const bin = new URL('../../../bin/mcp-warden.js', import.meta.url).pathname;
+  const tokenFile = written ?? `${loaded.dataDir}/agent.token`;
   const entry = {
     mcpServers: {
       warden: {
         command: process.execPath,
-        args: [bin, 'stdio', '--config', loaded.file, '--token-file', `${loaded.dataDir}/agent.token`],
+        args: [bin, 'stdio', '--config', loaded.file, '--token-file', tokenFile],
       },
     },
   };
-  return `Add to claude_desktop_config.json, and write the token above to ${loaded.dataDir}/agent.token\n(refresh that file before the token expires; the gateway re-reads it):\n${JSON.stringify(entry, null, 2)}`;
+  const where = written === undefined
+    ? `and write the token above to ${tokenFile} (or issue it with --out ${tokenFile})`
+    : `the token is in ${tokenFile}`;
+  return `Add to claude_desktop_config.json; ${where}\n(refresh that file before the token expires with the same command; the gateway re-reads it):\n${JSON.stringify(entry, null, 2)}`;
 }

@@ -72,12 +72,15 @@ list    show every key and whether it is active or retired`,
   token: {
     summary: 'issue a short-lived JWT from the built-in issuer',
     usage: `mcp-warden token issue --sub SUBJECT [--task-purpose TEXT] [--grant GLOB ...] [--scope S ...]
-                       [--tenant T] [--client ID] [--ttl 15m] [--parent TOKEN] [--claude-desktop]
+                       [--tenant T] [--client ID] [--ttl 15m] [--parent TOKEN] [--out FILE]
+                       [--claude-desktop]
 
-Prints a JWT signed with the gateway's active key, audience = this gateway's resource URI.
+Prints a JWT signed with the gateway's active key, audience = this gateway's resource URI. On a fresh
+clone it first creates the data folder and the first signing key (as "keys init" would), saying so.
 --grant     tool globs the token's task allows (e.g. 'notes__read*'); repeatable
 --ttl       lifetime (90s, 15m, 1h); at most auth.maxTokenLifetimeSeconds
 --parent    delegate from this token: grants must be a subset, expiry no later; the chain goes in "act"
+--out       write the token to FILE (mode 0600, replaced whole; nothing is written if issuing fails)
 --claude-desktop  also print the claude_desktop_config.json entry (to stderr)`,
     options: {
       sub: { type: 'string' },
@@ -88,6 +91,7 @@ Prints a JWT signed with the gateway's active key, audience = this gateway's res
       client: { type: 'string' },
       ttl: { type: 'string' },
       parent: { type: 'string' },
+      out: { type: 'string', short: 'o' },
       'claude-desktop': { type: 'boolean' },
     },
     run: (ctx, positionals, values) => runTokenIssue(ctx, positionals, values as TokenFlags),

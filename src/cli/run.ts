@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configLoadEvent, openAuditSink } from '../audit/open.js';
 import type { SqliteAuditSink } from '../audit/sink.js';
-import { isLoopbackHost } from '../config/schema.js';
+import { DEFAULT_CONSOLE_PORT, isLoopbackHost } from '../config/schema.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -24,6 +24,7 @@ import { stateFile } from '../state/db.js';
 import { PinAuthorizer, pinRegistryFor } from '../integrity/registry.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
+import { listenFailure } from './listen-error.js';
 import { printDemo } from './demo.js';
 
 interface Runtime {
@@ -109,11 +110,12 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
   const runtime = await prepare(ctx, host);
   const { gateway, logger, loaded } = runtime;
   await startOrStop(gateway, runtime.audit);
+  const gatewayPort = port ?? loaded.config.gateway.port;
   const ingress = await startHttpIngress({
     gateway,
     settings: loaded.config.gateway,
     host,
-    port: port ?? loaded.config.gateway.port,
+    port: gatewayPort,
     authenticator: runtime.authenticator,
     logger,
     ...(runtime.jwt && {
@@ -127,16 +129,19 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
   }).catch(async (error: unknown) => {
     await gateway.stop(); // e.g. EADDRINUSE: launched downstreams must not outlive a failed start
     await runtime.audit.close();
-    throw error;
+    const fix = port === undefined ? `set gateway.port in ${loaded.file} or pass --port PORT` : 'pass another --port';
+    throw listenFailure(error, { listener: 'the gateway', host, port: gatewayPort, fix: `${fix} (--port 0 picks a free port)` });
   });
-  // The reviewer console on its own listener; its decisions go to this gateway's audit log.
+  // The reviewer console on its own listener; its decisions go to this gateway's audit log. Unless its
+  // port is configured, `--port 0` frees it too, so two gateways can run side by side.
   let consoleServer: ConsoleServer | undefined;
   if (loaded.config.console.enabled) {
+    const consolePort = loaded.config.console.port ?? (port === 0 ? 0 : DEFAULT_CONSOLE_PORT);
     consoleServer = await startConsole({
       dataDir: loaded.dataDir,
       settings: loaded.config.console,
       host: loaded.config.console.host,
-      port: loaded.config.console.port,
+      port: consolePort,
       reviewers: runtime.reviewers,
       record: (event) => runtime.audit.event(event),
       auditSettings: loaded.config.audit,
@@ -145,7 +150,8 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
       await ingress.close();
       await gateway.stop();
       await runtime.audit.close();
-      throw error;
+      const fix = `set console.port in ${loaded.file} (0 picks a free port), or console.enabled false`;
+      throw listenFailure(error, { listener: 'the reviewer console', host: loaded.config.console.host, port: consolePort, fix });
     });
   }
   process.stdout.write(`mcp-warden listening on ${ingress.url}\n`);

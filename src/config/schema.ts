@@ -229,14 +229,19 @@ export const AuditSchema = z
   })
   .strict();
 
+export const DEFAULT_CONSOLE_PORT = 8788;
+
 /** The reviewer console's admin listener (served by `serve`; see docs/console.md). */
 export const ConsoleSchema = z
   .object({
     enabled: z.boolean().default(false),
     /** Its own listener, loopback by default. */
     host: z.string().min(1).default('127.0.0.1'),
-    /** `0` picks a free port (the URL is written to <dataDir>/console.json). */
-    port: z.number().int().min(0).max(65_535).default(8788),
+    /**
+     * `0` picks a free port (the URL is written to <dataDir>/console.json). Unset: 8788
+     * (DEFAULT_CONSOLE_PORT), or a free port when `serve --port 0` asks for one for the gateway.
+     */
+    port: z.number().int().min(0).max(65_535).optional(),
     /** Extra Host header values and browser Origins accepted (behind a reverse proxy). */
     allowedHosts: z.array(z.string().min(1)).default([]),
     allowedOrigins: z.array(z.string().min(1)).default([]),

@@ -49,7 +49,7 @@ export class GroupStdioTransport implements Transport {
       });
       child.once('spawn', () => resolve());
       // The server exiting on its own may leave processes it started: they are stopped with it.
-      child.once('exit', () => void this.close());
+      child.once('exit', () => void this.stop());
       child.once('close', () => this.onclose?.());
       child.stdin?.on('error', (error) => this.onerror?.(error));
       child.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -67,8 +67,23 @@ export class GroupStdioTransport implements Transport {
     });
   }
 
+  /**
+   * Whether the client asked for the close (the gateway ending a probe or a session), as opposed to the
+   * server exiting on its own: what the server writes after that is expected, not news.
+   */
+  get closeRequested(): boolean {
+    return this.requested;
+  }
+
+  private requested = false;
+
   /** Ends stdin, then SIGTERM and SIGKILL to the group; resolves once every process of it is gone. */
   close(): Promise<void> {
+    this.requested = true;
+    return this.stop();
+  }
+
+  private stop(): Promise<void> {
     const child = this.child;
     if (!child) return Promise.resolve();
     this.closing ??= stopGroup(child);

@@ -52,7 +52,7 @@ export function createClientTransport(
         env: { ...getDefaultEnvironment(), ...spec.env },
         cwd: resolve(baseDir, spec.cwd ?? '.'),
       });
-      relayStderr(transport.stderr, logger.child({ server: serverId, stream: 'stderr' }));
+      relayStderr(transport.stderr, logger.child({ server: serverId, stream: 'stderr' }), () => transport.closeRequested);
       return transport;
     }
     case 'http': {
@@ -82,12 +82,17 @@ export function createClientTransport(
   }
 }
 
-/** A downstream's stderr becomes log lines, cleaned and length-capped: it is untrusted text. */
-export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger): void {
+/**
+ * A downstream's stderr becomes log lines, cleaned and length-capped: it is untrusted text. Lines that
+ * arrive once the gateway has asked the child to go (`closing`) are logged at debug.
+ */
+export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger, closing: () => boolean = () => false): void {
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   lines.on('line', (line) => {
     const text = cleanLabel(secretRedactor.redact(line)).slice(0, MAX_STDERR_LINE);
-    if (text.length > 0) logger.info({ line: text }, 'downstream stderr');
+    if (text.length === 0) return;
+    if (closing()) logger.debug({ line: text }, 'downstream stderr');
+    else logger.info({ line: text }, 'downstream stderr');
   });
   lines.on('error', () => undefined);
 }

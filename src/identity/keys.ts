@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { z } from 'zod';
@@ -117,11 +117,15 @@ export class KeyStore {
     return new Map(this.keys().map((k) => [k.kid, { ...(k.publicJwk as JWK), kid: k.kid, alg: KEY_ALG }]));
   }
 
-  /** Creates the first key. Refuses to overwrite an existing file. */
+  /**
+   * Creates the first key. Refuses to overwrite an existing file, also one another process (a gateway
+   * starting, a `token issue`) creates meanwhile: the file is linked into place, which fails if it exists.
+   */
   async init(now: number): Promise<StoredKey> {
-    if (this.exists()) throw new WardenError('ERR_KEYS_EXIST', `${this.file} already exists; use "mcp-warden keys rotate" for a new key`);
+    const exists = () => new WardenError('ERR_KEYS_EXIST', `${this.file} already exists; use "mcp-warden keys rotate" for a new key`);
+    if (this.exists()) throw exists();
     const key = await newKey(now);
-    this.write([key]);
+    if (!this.write([key], { replace: false })) throw exists();
     return key;
   }
 
@@ -140,8 +144,11 @@ export class KeyStore {
     return { added, retired };
   }
 
-  /** Atomic replace with mode 0600: write a temp file, fsync, rename. */
-  private write(keys: StoredKey[]): void {
+  /**
+   * Atomic write with mode 0600: a temp file, fsync, then rename over the old file (`replace`) or link
+   * into place only if there is none. False when `replace` is off and the file already existed.
+   */
+  private write(keys: StoredKey[], { replace }: { replace: boolean } = { replace: true }): boolean {
     this.lastActive = undefined;
     const dir = join(this.dataDir, 'keys');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -154,8 +161,20 @@ export class KeyStore {
     } finally {
       closeSync(fd);
     }
-    renameSync(temp, this.file);
     this.cached = undefined;
+    if (replace) {
+      renameSync(temp, this.file);
+      return true;
+    }
+    try {
+      linkSync(temp, this.file);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      unlinkSync(temp);
+    }
   }
 }
 

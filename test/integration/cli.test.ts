@@ -217,7 +217,7 @@ describe('mcp-warden CLI', () => {
         const port = READY.exec(line)?.[1] ?? '';
         const result = await runCli(['serve', '--config', second.file, '--port', port]);
         expect(result.code).toBe(1);
-        expect(result.stderr).toMatch(/EADDRINUSE/);
+        expect(result.stderr).toMatch(/the gateway cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
         expect(result.stdout).toBe('');
         const launched = result.stderr
           .split('\n')

@@ -1,0 +1,238 @@
+// The first hour of a new user and an agent host, followed with the real command: a fresh folder with
+// nothing but a config, the README's token command, and what start-up says when something is in the way.
+import { existsSync, statSync } from 'node:fs';
+import { chmod, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, NOTES, ROOT, launchedFixtureServer, writeConfig } from '../helpers/gateway.js';
+import { makeTempDir, runToExit, spawnReady, waitFor, waitForExit, type TempDir } from '../helpers/process.js';
+
+const temps: TempDir[] = [];
+afterEach(async () => {
+  await Promise.all(temps.splice(0).map((dir) => dir.cleanup()));
+});
+
+/** A folder holding only a config with the built-in issuer, as on a fresh clone (no `.warden/` yet). */
+async function freshFolder(extra: Record<string, unknown> = {}): Promise<{ dir: string; config: string; dataDir: string }> {
+  const temp = await makeTempDir('warden-first-hour');
+  temps.push(temp);
+  const config = join(temp.path, 'mcp.config.json');
+  const body = { version: 1, dataDir: './.warden', auth: { mode: 'jwt', builtin: {}, maxTokenLifetimeSeconds: 3600 }, servers: {}, ...extra };
+  await writeFile(config, JSON.stringify(body, null, 2));
+  return { dir: temp.path, config, dataDir: join(temp.path, '.warden') };
+}
+
+function warden(args: string[]) {
+  return runToExit(process.execPath, [BIN, ...args]);
+}
+
+function claimsOf(token: string): Record<string, unknown> {
+  const payload = token.split('.')[1] ?? '';
+  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+describe('token issue on a fresh clone', () => {
+  it('creates the data folder and the first signing key, says so on stderr, and prints the token', async () => {
+    const { config, dataDir } = await freshFolder();
+    expect(existsSync(dataDir)).toBe(false);
+    const result = await warden(['token', 'issue', '--sub', 'agent:claude-desktop', '--config', config]);
+    expect(result.stderr).toContain(`created the data folder ${dataDir}`);
+    expect(result.stderr).toMatch(/created the first signing key \S+ in .*signing-keys\.json \(mode 0600\)/);
+    expect(result.code).toBe(0);
+    expect(claimsOf(result.stdout.trim()).sub).toBe('agent:claude-desktop');
+    expect(statSync(join(dataDir, 'keys', 'signing-keys.json')).mode & 0o777).toBe(0o600);
+
+    // The second time there is nothing to create, and nothing is said about it.
+    const again = await warden(['token', 'issue', '--sub', 'agent:claude-desktop', '--config', config]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toContain('created');
+  });
+
+  it('--out FILE writes the token with mode 0600 into the new data folder, and nothing to stdout', async () => {
+    const { config, dataDir } = await freshFolder();
+    const out = join(dataDir, 'agent.token');
+    const result = await warden(['token', 'issue', '--sub', 'agent:claude-desktop', '--ttl', '1h', '--claude-desktop', '--out', out, '--config', config]);
+    expect(result.stderr).not.toMatch(/unexpected error/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(`written to ${out} (mode 0600)`);
+    expect(result.stderr).toMatch(new RegExp(`"--token-file",\\s+"${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`));
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(claimsOf((await readFile(out, 'utf8')).trim()).sub).toBe('agent:claude-desktop');
+  });
+
+  it('--out replaces a readable token file with a private one, and a failed issue leaves no file and the old one intact', async () => {
+    const { config, dir } = await freshFolder();
+    const out = join(dir, 'agent.token');
+    const failed = await warden(['token', 'issue', '--sub', 'agent:a', '--ttl', '5h', '--out', out, '--config', config]);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toMatch(/ttl|lifetime/i);
+    expect(existsSync(out)).toBe(false);
+
+    await writeFile(out, 'old token\n');
+    await chmod(out, 0o644);
+    const again = await warden(['token', 'issue', '--sub', 'agent:a', '--ttl', '5h', '--out', out, '--config', config]);
+    expect(again.code).not.toBe(0);
+    expect(await readFile(out, 'utf8')).toBe('old token\n');
+
+    const ok = await warden(['token', 'issue', '--sub', 'agent:a', '--out', out, '--config', config]);
+    expect(ok.code).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(claimsOf((await readFile(out, 'utf8')).trim()).sub).toBe('agent:a');
+  });
+});
+
+describe('npm start builds only when a source is newer than the last build', () => {
+  const SCRIPT = join(ROOT, 'scripts/build-if-stale.mjs');
+
+  /** A tiny project with the repo's layout: tsconfig.build.json including src/. */
+  async function tinyProject(): Promise<string> {
+    const temp = await makeTempDir('warden-build-stamp');
+    temps.push(temp);
+    await mkdir(join(temp.path, 'src'));
+    await writeFile(join(temp.path, 'tsconfig.json'), JSON.stringify({ compilerOptions: { outDir: 'dist', rootDir: '.', module: 'NodeNext', target: 'ES2022', types: [] } }));
+    await writeFile(join(temp.path, 'tsconfig.build.json'), JSON.stringify({ extends: './tsconfig.json', include: ['src'] }));
+    await writeFile(join(temp.path, 'package.json'), '{"type":"module"}');
+    await writeFile(join(temp.path, 'src/a.ts'), 'export const a: number = 1;\n');
+    return temp.path;
+  }
+
+  it('runs tsc on the first start and after a change, and not when dist is up to date', async () => {
+    const root = await tinyProject();
+    const build = (...args: string[]) => runToExit(process.execPath, [SCRIPT, '--root', root, ...args], { timeoutMs: 120_000 });
+    const output = join(root, 'dist/src/a.js');
+
+    const first = await build();
+    expect(first.stderr).toContain('running tsc');
+    expect(first.code).toBe(0);
+    expect(await readFile(output, 'utf8')).toContain('export const a = 1');
+
+    const second = await build();
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('up to date');
+
+    // An edit (its time set past the stamp, independent of the file system's clock resolution) builds again.
+    await writeFile(join(root, 'src/a.ts'), 'export const a: number = 2;\n');
+    const later = new Date(Date.now() + 5_000);
+    await utimes(join(root, 'src/a.ts'), later, later);
+    const third = await build('--check');
+    expect(third.stderr).toContain('a build is due');
+    expect(third.code).toBe(1);
+  }, 150_000);
+});
+
+describe('the start-up probe of a stdio server', () => {
+  const notes = (dir: string) => ({ notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(dir, 'notes')] } });
+
+  it('does not log the server\'s "shutting down (stdin closed)" at info, only at debug', async () => {
+    const temp = await makeTempDir('warden-probe');
+    temps.push(temp);
+    for (const level of ['info', 'debug']) {
+      const { dir, file } = await writeConfig({ servers: notes(temp.path), logging: { level } });
+      temps.push(dir);
+      const gateway = await spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], {
+        readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
+        timeoutMs: 30_000,
+        env: { MCP_WARDEN_LOG_LEVEL: undefined },
+      });
+      try {
+        if (level === 'debug') {
+          // The notes server says it on its way out after the probe: it is there, at debug (20).
+          const line = await waitFor(() => gateway.stderr().split('\n').find((l) => l.includes('stdin closed')), 'the probe\'s shutdown line', 20_000);
+          expect(JSON.parse(line)).toMatchObject({ level: 20, server: 'notes', msg: 'downstream stderr' });
+        }
+      } finally {
+        await gateway.stop();
+      }
+      if (level === 'info') expect(gateway.stderr()).not.toContain('stdin closed');
+    }
+  });
+});
+
+describe('the MCP Inspector commands a newcomer copies', () => {
+  it('bring their own Node 22 in the README and in serve --demo, since no Inspector runs on Node 20', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const demo = await readFile(join(ROOT, 'src/cli/demo.ts'), 'utf8');
+    for (const text of [readme, demo]) {
+      const commands = text.split('\n').filter((line) => /npx .*@modelcontextprotocol\/inspector@\d/.test(line) && !line.includes('…'));
+      expect(commands.length).toBeGreaterThan(0);
+      for (const line of commands) expect(line).toMatch(/npx -y -p node@22 -p @modelcontextprotocol\/inspector@[\d.]+ mcp-inspector/);
+    }
+  });
+});
+
+describe('start-up failures explain themselves', () => {
+  /** A port some other process holds, for as long as the test runs. */
+  async function busyPort(): Promise<{ port: number; release(): Promise<void> }> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return { port, release: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  async function configWith(input: Parameters<typeof writeConfig>[0]): Promise<string> {
+    const { dir, file } = await writeConfig(input);
+    temps.push(dir);
+    return file;
+  }
+
+  /** Runs serve to its end; the launched downstream it started (its pid is in the log) must be gone too. */
+  async function failedServe(file: string, args: string[]) {
+    const result = await runToExit(process.execPath, [BIN, 'serve', '--config', file, ...args], { timeoutMs: 60_000, env: { MCP_WARDEN_LOG_LEVEL: 'info' } });
+    const launched = result.stderr.split('\n').filter((line) => line.includes('launched downstream is ready'));
+    expect(launched).toHaveLength(1);
+    const pid = (JSON.parse(launched[0]!) as { pid: number }).pid;
+    await waitForExit(pid, 10_000);
+    const own = result.stderr.split('\n').filter((line) => line.startsWith('mcp-warden serve:'));
+    expect(own).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/unexpected error|setupListenHandle|\n\s+at /);
+    return { ...result, line: own[0]! };
+  }
+
+  it('a busy gateway port: one line naming the gateway, the address and --port; exit 1 with the downstream stopped', async () => {
+    const busy = await busyPort();
+    try {
+      const file = await configWith({ servers: { fixture: launchedFixtureServer() } });
+      const result = await failedServe(file, ['--port', String(busy.port)]);
+      expect(result.code).toBe(1);
+      expect(result.line).toBe(
+        `mcp-warden serve: the gateway cannot listen on 127.0.0.1:${busy.port}: the address is already in use (another process listens there); pass another --port (--port 0 picks a free port)`,
+      );
+    } finally {
+      await busy.release();
+    }
+  });
+
+  it('a busy console port: one line naming the reviewer console, the address and console.port; exit 1', async () => {
+    const busy = await busyPort();
+    try {
+      const file = await configWith({ servers: { fixture: launchedFixtureServer() }, console: { enabled: true, port: busy.port } });
+      const result = await failedServe(file, ['--port', '0']);
+      expect(result.code).toBe(1);
+      expect(result.line).toContain(`the reviewer console cannot listen on 127.0.0.1:${busy.port}: the address is already in use`);
+      expect(result.line).toContain(`set console.port in ${file}`);
+    } finally {
+      await busy.release();
+    }
+  });
+
+  it('serve --port 0 picks a free console port too unless one is configured, so two gateways run side by side', async () => {
+    const file = await configWith({ servers: {}, console: { enabled: true } });
+    const consoleLine = /reviewer console on (http:\/\/127\.0\.0\.1:(\d+)\/)/;
+    const start = () => spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], { readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/, timeoutMs: 30_000 });
+    const first = await start();
+    try {
+      const second = await start();
+      try {
+        const ports = await Promise.all([first, second].map((gateway) => waitFor(() => consoleLine.exec(gateway.stderr())?.[2], 'the console line')));
+        expect(ports[0]).not.toBe(ports[1]);
+        expect(ports).not.toContain('8788');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
+    }
+  });
+});
