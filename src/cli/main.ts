@@ -106,8 +106,10 @@ clone it first creates the data folder and the first signing key (as "keys init"
     summary: 'validate a configuration file without starting anything',
     usage: `mcp-warden config check [FILE]
 
-Validates FILE (default: --config, else ./mcp.config.json). Exit 0 when valid, 2 with every problem
-named by file and JSON path when not.`,
+Validates FILE (default: --config, else ./mcp.config.json), its policy files (as "policy check"),
+and every command a server entry runs (found on PATH, or relative to the file's folder). Exit 0 when
+valid, 2 with every problem named by file and JSON path when not. Unprefixed servers, whose names
+can collide, are pointed out.`,
     options: {},
     run: (ctx, positionals) => {
       const [sub, file, ...rest] = positionals;

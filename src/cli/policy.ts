@@ -59,6 +59,21 @@ function resolveFiles(ctx: CommandContext, files: readonly string[]): PolicyFile
 
 /** Validates every file (reporting each bad one), then the files together as one policy. */
 function check(files: readonly PolicyFileRef[]): number {
+  const result = checkPolicyFiles(files);
+  if (result.errors.length > 0) {
+    process.stderr.write(`${result.errors.join('\n')}\n`);
+    return EXIT.usage;
+  }
+  for (const file of files) process.stdout.write(`${file.label}: valid\n`);
+  process.stdout.write(`${result.summary}\n`);
+  return EXIT.ok;
+}
+
+/**
+ * What `policy check` checks, for it and for `config check`: each file on its own (every bad one is
+ * reported), then all of them together as one policy. `summary` when there is no error.
+ */
+export function checkPolicyFiles(files: readonly PolicyFileRef[]): { errors: string[]; summary?: string } {
   const sources: PolicySource[] = [];
   const errors: string[] = [];
   for (const file of files) {
@@ -69,19 +84,14 @@ function check(files: readonly PolicyFileRef[]): number {
       errors.push(error.message);
     }
   }
-  if (errors.length === 0) {
-    try {
-      const policy = compilePolicy(sources);
-      for (const file of files) process.stdout.write(`${file.label}: valid\n`);
-      process.stdout.write(`policy ${policy.version}: ${policy.ruleCount} rules, ${policy.agents.length} agent entries, ${files.length} file${files.length === 1 ? '' : 's'}\n`);
-      return EXIT.ok;
-    } catch (error) {
-      if (!isWardenError(error)) throw error;
-      errors.push(error.message);
-    }
+  if (errors.length > 0) return { errors };
+  try {
+    const policy = compilePolicy(sources);
+    return { errors, summary: `policy ${policy.version}: ${policy.ruleCount} rules, ${policy.agents.length} agent entries, ${files.length} file${files.length === 1 ? '' : 's'}` };
+  } catch (error) {
+    if (!isWardenError(error)) throw error;
+    return { errors: [error.message] };
   }
-  process.stderr.write(`${errors.join('\n')}\n`);
-  return EXIT.usage;
 }
 
 function explainCommand(files: readonly PolicyFileRef[], flags: ExplainFlags): number {

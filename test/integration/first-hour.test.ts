@@ -236,3 +236,52 @@ describe('start-up failures explain themselves', () => {
     }
   });
 });
+
+describe('config check finds what would stop a start', () => {
+  async function check(input: Parameters<typeof writeConfig>[0], files: Record<string, string> = {}) {
+    const { dir, file } = await writeConfig(input);
+    temps.push(dir);
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir.path, name), text, { mode: 0o755 });
+    const result = await warden(['config', 'check', file]);
+    return { ...result, dir: dir.path, file };
+  }
+
+  it('a missing policy file and a broken one: exit 2, each named, never "valid"', async () => {
+    const missing = await check({ servers: {}, policy: { files: ['nope.yaml'] } });
+    expect(missing.stdout).not.toContain('valid');
+    expect(missing.stderr).toMatch(/nope\.yaml: no such file/);
+    expect(missing.code).toBe(2);
+
+    const broken = await check({ servers: {}, policy: { files: ['bad.yaml'] } }, { 'bad.yaml': 'version: 1\nroles:\n  r:\n    grants:\n      - effect: sometimes\n' });
+    expect(broken.stdout).not.toContain('valid');
+    expect(broken.stderr).toMatch(/bad\.yaml: roles\.r\.grants\[0\]/);
+    expect(broken.code).toBe(2);
+  });
+
+  it('a stdio command not on PATH and a launched command that is not there: exit 2 naming each entry', async () => {
+    const result = await check({
+      servers: {
+        ghost: { transport: 'stdio', command: 'mcp-warden-no-such-command' },
+        spawned: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: './not-here.sh' } },
+        fine: { transport: 'stdio', command: './server.sh' },
+        off: { transport: 'stdio', command: 'also-not-there', enabled: false },
+      },
+    }, { 'server.sh': '#!/bin/sh\n' });
+    expect(result.stderr).toContain('mcp.config.json: servers.ghost.command: "mcp-warden-no-such-command" is not found on PATH');
+    expect(result.stderr).toContain(`mcp.config.json: servers.spawned.launch.command: "./not-here.sh" (${join(result.dir, 'not-here.sh')}) is not an executable file`);
+    expect(result.stderr).not.toMatch(/servers\.(fine|off)/);
+    expect(result.stdout).toBe('');
+    expect(result.code).toBe(2);
+  });
+
+  it('the bundled config is valid with its policy, and unprefixed servers are pointed out', async () => {
+    const bundled = await warden(['config', 'check', join(ROOT, 'mcp.config.json')]);
+    expect(bundled.stderr).toBe('');
+    expect(bundled.code).toBe(0);
+    expect(bundled.stdout).toMatch(/policy: policy \S+: \d+ rules/);
+
+    const unprefixed = await check({ servers: { a: { transport: 'stdio', command: 'node', prefix: false }, b: { transport: 'stdio', command: 'node', prefix: false } } });
+    expect(unprefixed.code).toBe(0);
+    expect(unprefixed.stdout).toContain('note: servers a, b are unprefixed');
+  });
+});
