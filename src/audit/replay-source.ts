@@ -40,14 +40,8 @@ interface IntentBody {
   decision?: { effect: 'allow' | 'deny'; rule: string; reason: string; approvalRequired?: boolean; refusal?: string };
 }
 
-interface Row {
-  id: string;
-  startedAt: number;
-  type: string;
-  server: string | null;
-  target: string | null;
-  body: string;
-}
+/** A row as read: an array (raw mode), cheaper than an object per row over a million rows. */
+type Row = [id: string, startedAt: number, type: string, server: string | null, target: string | null, body: string];
 
 /**
  * Reads recorded requests back for a policy replay, oldest first, streamed: the principal, task (with
@@ -59,9 +53,9 @@ export function replaySource(db: Db, filter: ReplayFilter): ReplaySource {
   const params: unknown[] = [];
   const clauses = where('d', filter, params, true);
   const methods = REPLAYED_METHODS.map(() => '?').join(', ');
-  const sql = `SELECT d.id, d.started_at AS startedAt, d.type, d.server, d.target, d.body FROM entries d
+  const sql = `SELECT d.id, d.started_at, d.type, d.server, d.target, d.body FROM entries d
     WHERE d.kind = 'intent' AND d.type IN (${methods})${clauses.map((c) => ` AND ${c}`).join('')} ORDER BY d.started_at, d.seq`;
-  const statement = db.prepare<unknown[], Row>(sql);
+  const statement = db.prepare<unknown[], Row>(sql).raw(true);
   let skipped = 0;
   const principals = new Map<string, Principal>();
   function* read(): Generator<ReplayRecord> {
@@ -88,9 +82,10 @@ export function replayAudit(db: Db, policy: CompiledPolicy, filter: ReplayFilter
 const MAX_PRINCIPALS = 100_000;
 
 function recordOf(row: Row, principals: Map<string, Principal>): ReplayRecord | undefined {
-  const body = JSON.parse(row.body) as IntentBody;
+  const [id, startedAt, type, server, target, text] = row;
+  const body = JSON.parse(text) as IntentBody;
   const decision = body.decision;
-  if (!decision || !body.principal || row.target === null || NOT_POLICY.has(decision.rule)) return undefined;
+  if (!decision || !body.principal || target === null || NOT_POLICY.has(decision.rule)) return undefined;
   const v2 = (body.v ?? 1) >= 2;
   const missing: Missing[] = [];
   const principal = internPrincipal(body, decision.rule === 'revoked' ? decision.reason : undefined, principals);
@@ -104,16 +99,16 @@ function recordOf(row: Row, principals: Map<string, Principal>): ReplayRecord | 
       args = {};
     } else {
       args = body.arguments as Record<string, unknown>;
-      const redacted = v2 ? body.argumentsPartial?.includes('redacted') === true : row.body.includes(REDACTED);
+      const redacted = v2 ? body.argumentsPartial?.includes('redacted') === true : text.includes(REDACTED);
       if (redacted) missing.push('arguments-redacted');
     }
   }
   return {
-    id: row.id,
-    startedAt: row.startedAt,
-    method: row.type as AuthorizeRequest['method'],
-    server: row.server ?? '',
-    target: row.target,
+    id,
+    startedAt,
+    method: type as AuthorizeRequest['method'],
+    server: server ?? '',
+    target,
     principal,
     ...(args !== undefined && { arguments: args }),
     ...(body.toolHash !== undefined && { definitionHash: body.toolHash }),
@@ -131,7 +126,9 @@ function recordedClass(decision: NonNullable<IntentBody['decision']>): DecisionC
 
 function internPrincipal(body: IntentBody, revoked: string | undefined, principals: Map<string, Principal>): Principal {
   const p = body.principal!;
-  const key = JSON.stringify([p, body.task?.id, body.task?.grants, body.task?.expiresAt, body.delegation, revoked]);
+  const t = body.task;
+  // Plain concatenation: a JSON.stringify per record cost a tenth of a replay. Claims are rare; they alone are serialised.
+  const key = `${p.subject}\u0000${p.issuer}\u0000${p.clientId}\u0000${p.tenant}\u0000${p.authMethod}\u0000${p.scopes?.join('\u0001')}\u0000${p.claims === undefined ? '' : JSON.stringify(p.claims)}\u0000${t ? `${t.id}\u0001${t.grants?.join('\u0001')}\u0001${t.expiresAt}` : ''}\u0000${body.delegation?.join('\u0001')}\u0000${revoked}`;
   const known = principals.get(key);
   if (known) return known;
   const task: TaskRef | undefined = body.task && {

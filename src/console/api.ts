@@ -6,6 +6,7 @@ import { isWardenError } from '../errors.js';
 import { KeyStore } from '../identity/keys.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import type { TaskRow, TaskStore } from '../tasks/store.js';
+import { PolicyImpact } from './impact.js';
 import type { IntegrityStores } from './integrity.js';
 import { eventsPage, feedPage, idsByTrace, parseCursor, series, totals } from './queries.js';
 import type { ConsoleSession } from './sessions.js';
@@ -89,8 +90,11 @@ function parseBody(text: string | null | undefined): unknown {
 export class ConsoleApi {
   private verified: { at: number; report: VerifyReport } | undefined;
   private readonly chartCache = new Map<number, { at: number; value: unknown }>();
+  private readonly impact: PolicyImpact;
 
-  constructor(private readonly deps: ApiDeps) {}
+  constructor(private readonly deps: ApiDeps) {
+    this.impact = new PolicyImpact(deps.dataDir);
+  }
 
   get readOnly(): boolean {
     return this.deps.record === undefined;
@@ -129,6 +133,10 @@ export class ConsoleApi {
         break;
       case 'POST tools':
         if (second === 'approve' || second === 'reject') return this.decideTool(second, req.body, req.session);
+        break;
+      case 'POST policy-impact':
+        // Read-only (a POST only because a policy file does not fit in a query string): allowed on a read-only console too.
+        if (second === undefined) return this.impact.run(req.body);
         break;
     }
     throw new ApiError(404, 'no such API route');

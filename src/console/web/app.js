@@ -251,7 +251,7 @@
 
   // ---------- router ----------
 
-  const ROUTES = { feed: feedPage, call: callPage, tasks: tasksPage, tools: toolsPage, approvals: approvalsPage, agents: agentsPage, charts: chartsPage, integrity: integrityPage };
+  const ROUTES = { feed: feedPage, call: callPage, tasks: tasksPage, tools: toolsPage, approvals: approvalsPage, agents: agentsPage, charts: chartsPage, integrity: integrityPage, impact: impactPage };
 
   function route() {
     // A sign-in link opened in a tab that already shows the console: start over, so it is handled (and asked about).
@@ -883,6 +883,104 @@
       el('div', { class: 'panel' }, el('h2', { text: 'By agent' }), agents.byKey.length ? multiples(agents) : el('p', { class: 'muted', text: 'No calls in this window.' })),
       el('div', { class: 'panel' }, el('h2', { text: 'By tool' }), tools.byKey.length ? multiples(tools) : el('p', { class: 'muted', text: 'No calls in this window.' })),
     );
+  }
+
+  // ---------- policy impact (read-only) ----------
+
+  const IMPACT_RANGES = [['24 hours', 24], ['7 days', 168], ['30 days', 720], ['everything', 0]];
+  const CHANGE_TEXT = {
+    'newly-denied': 'newly denied',
+    'newly-allowed': 'newly allowed',
+    'newly-needs-approval': 'newly needs approval',
+    'no-longer-needs-approval': 'no longer needs approval',
+    'newly-rate-limited': 'newly rate-limited',
+    'no-longer-rate-limited': 'no longer rate-limited',
+  };
+  const CHANGE_BADGE = { 'newly-denied': 'deny', 'newly-allowed': 'allow', 'newly-needs-approval': 'pending', 'no-longer-needs-approval': 'allow', 'newly-rate-limited': 'pending', 'no-longer-rate-limited': 'allow' };
+
+  function impactReport(data) {
+    const s = data.summary;
+    const summary = el(
+      'div',
+      { class: 'panel', 'data-testid': 'impact-summary' },
+      el('h2', { text: `Proposed policy ${data.policy.version}` }),
+      kv([
+        ['Evaluated', s.evaluated],
+        ['Unchanged', s.unchanged],
+        ['Newly denied', s.newlyDenied],
+        ['Newly allowed', s.newlyAllowed],
+        ['Newly needing approval', s.newlyNeedsApproval],
+        ['No longer needing approval', s.noLongerNeedsApproval],
+        ['Rate limits', `${s.newlyRateLimited} newly limited, ${s.noLongerRateLimited} no longer limited`],
+        ['Partial', `${s.partial} (a constraint depended on what the record does not hold in full)`],
+        ['Not replayed', `${data.notReplayed} (decided before any policy: expired credential or unknown name)`],
+      ]),
+    );
+    if (s.changed === 0) return [summary, el('div', { class: 'panel empty', 'data-testid': 'impact-none', text: 'No decision would change.' })];
+    const groups = data.groups.map((g) =>
+      el(
+        'div',
+        { class: 'panel', 'data-testid': 'impact-group', 'data-rule': g.rule },
+        el('h2', { text: `${visible(g.rule)} (${g.count})` }),
+        el(
+          'table',
+          {},
+          el('thead', {}, el('tr', {}, ['Record', 'Started', 'Agent', 'Request', 'Change', 'Was', 'Now'].map((h) => el('th', { text: h })))),
+          el(
+            'tbody',
+            {},
+            g.changes.map((c) =>
+              el(
+                'tr',
+                { 'data-testid': 'impact-change', 'data-id': c.id },
+                el('td', {}, el('a', { href: `#/call/${encodeURIComponent(c.id)}`, class: 'mono', text: c.id })),
+                el('td', { text: fmtTime(c.startedAt) }),
+                el('td', { text: visible(c.subject) + (c.taskId ? ` (task ${visible(c.taskId)})` : '') }),
+                el('td', { class: 'mono', text: `${c.method} ${visible(c.target)}` }),
+                el('td', {}, badge(CHANGE_TEXT[c.kind], CHANGE_BADGE[c.kind]), c.partial ? el('span', { class: 'badge pending', title: 'evaluated on incomplete data', text: `partial: ${c.partial.join(', ')}` }) : null),
+                el('td', {}, badge(c.old.class, c.old.class), ' ', el('span', { class: 'mono', text: visible(c.old.rule) }), el('div', { class: 'muted', text: visible(c.old.reason) })),
+                el('td', {}, badge(c.new.class, c.new.class), ' ', el('span', { class: 'mono', text: visible(c.new.rule) }), el('div', { class: 'muted', text: visible(c.new.reason) })),
+              ),
+            ),
+          ),
+        ),
+        g.count > g.changes.length ? el('p', { class: 'muted', text: `… and ${g.count - g.changes.length} more (mcp-warden policy replay --json lists more)` }) : null,
+      ),
+    );
+    return [summary, ...groups];
+  }
+
+  async function impactPage() {
+    const text = el('textarea', { name: 'policy', rows: 14, spellcheck: 'false', 'data-testid': 'impact-policy', placeholder: 'version: 1\nagents: …' });
+    const file = el('input', { type: 'file', accept: '.yaml,.yml,.json', 'data-testid': 'impact-file' });
+    file.addEventListener('change', async () => {
+      if (file.files && file.files[0]) text.value = await file.files[0].text();
+    });
+    const range = el('select', { name: 'range' }, IMPACT_RANGES.map(([label, hours]) => el('option', { value: String(hours), text: label, selected: hours === 168 })));
+    const results = el('div', { 'data-testid': 'impact-results' });
+    const button = el('button', { type: 'submit', text: 'Replay', 'data-testid': 'impact-run' });
+    const form = el(
+      'form',
+      { class: 'panel impact-form' },
+      el('p', { class: 'muted', text: 'Paste a policy file or pick one: every recorded call in the range is decided again by it, offline, and the decisions that would change are listed. Read-only: nothing here changes the policy in force.' }),
+      text,
+      el('div', { class: 'toolbar' }, el('label', {}, 'Policy file ', file), el('label', {}, 'Calls of the last ', range), button),
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      clear(results).appendChild(el('p', { class: 'muted', text: 'Replaying…' }));
+      try {
+        const hours = Number(range.value);
+        const data = await post('/api/policy-impact', { policy: text.value, ...(hours > 0 && { since: Date.now() - hours * 3_600_000 }) });
+        append(clear(results), impactReport(data));
+      } catch (error) {
+        clear(results).appendChild(errorBox(error));
+      } finally {
+        button.disabled = false;
+      }
+    });
+    show(el('h1', { text: 'Policy impact' }), form, results);
   }
 
   // ---------- integrity ----------
