@@ -42,6 +42,8 @@ export class SqliteAuditSink implements AuditSink {
   private checkpointing: Promise<void> | undefined;
   private closed = false;
   private authWindow = { start: 0, recorded: 0, suppressed: 0 };
+  /** Told of every commit (entries, milliseconds): the metrics' audit figures. */
+  commitObserver: ((entries: number, durationMs: number) => void) | undefined;
 
   constructor(private readonly options: SqliteAuditSinkOptions) {
     const { settings } = options;
@@ -58,6 +60,7 @@ export class SqliteAuditSink implements AuditSink {
       instance: this.instance,
       logger: this.log,
       ...(settings.maxDatabaseBytes !== undefined && { quota: { bytes: settings.maxDatabaseBytes, reservePages: Math.ceil(QUOTA_RESERVE_BYTES / (options.db.pragma('page_size', { simple: true }) as number)) } }),
+      onCommitted: (entries, durationMs) => this.commitObserver?.(entries, durationMs),
       onCommit: (headSeq, lastCheckpointSeq) => {
         if (headSeq - lastCheckpointSeq >= settings.checkpointEvery) void this.checkpoint();
       },
@@ -146,6 +149,18 @@ export class SqliteAuditSink implements AuditSink {
     }
     this.authWindow.recorded += 1;
     void this.event({ type: 'auth.failure', data: { reason, ...details } });
+  }
+
+  /** Entries waiting for a commit (metrics). */
+  get queueDepth(): number {
+    return this.writer.depth;
+  }
+
+  /** The database's size in bytes (page count × page size); undefined once closed. */
+  databaseBytes(): number | undefined {
+    const db = this.options.db;
+    if (!db.open) return undefined;
+    return (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
   }
 
   /** Transactions committed by this gateway (for tests and metrics: group commit shares them). */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { ChainAppender, type EntryInput } from './chain.js';
@@ -24,6 +25,8 @@ export interface WriterOptions {
   quota?: { bytes: number; reservePages: number };
   /** After each commit: the chain's end and the last checkpoint's seq, read in the same transaction. */
   onCommit?: (headSeq: number, lastCheckpointSeq: number) => void;
+  /** After each commit: how many entries it held and how long the transaction took (metrics). */
+  onCommitted?: (entries: number, durationMs: number) => void;
 }
 
 const MAX_RETRY_ITEMS = 10_000;
@@ -78,6 +81,11 @@ export class GroupCommitWriter {
     return this.retry.length;
   }
 
+  /** Entries waiting for a commit: queued in this turn and kept for a retry. */
+  get depth(): number {
+    return this.queue.length + this.retry.length;
+  }
+
   /** Commits everything queued, now. */
   flush(): void {
     this.scheduled = false;
@@ -118,7 +126,11 @@ export class GroupCommitWriter {
   }
 
   private run(items: Item[]): { seqs: number[]; lastCheckpointSeq: number } {
-    return this.commitTx.immediate(items);
+    if (!this.options.onCommitted) return this.commitTx.immediate(items);
+    const started = performance.now();
+    const result = this.commitTx.immediate(items);
+    this.options.onCommitted(items.length, performance.now() - started);
+    return result;
   }
 
   private settle(items: Item[], result: { seqs: number[]; lastCheckpointSeq: number }): void {

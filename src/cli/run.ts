@@ -13,6 +13,7 @@ import { startHttpIngress } from '../ingress/http.js';
 import { startConsole, type ConsoleServer } from '../console/server.js';
 import { startStdioIngress } from '../ingress/stdio.js';
 import { createLogger, type Logger } from '../observe/logger.js';
+import { Observability } from '../observe/setup.js';
 import { TaskGrantAuthorizer } from '../policy/grants.js';
 import { LocalDevAuthorizer } from '../policy/local-dev.js';
 import { governanceFor } from '../policy/setup.js';
@@ -36,6 +37,7 @@ interface Runtime {
   authenticator: RequestAuthenticator;
   jwt: JwtSetup | undefined;
   audit: SqliteAuditSink;
+  observe: Observability;
 }
 
 /** Loads the config and refuses an unsafe start before anything is spawned. */
@@ -51,6 +53,8 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     );
   }
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  // Metrics and traces as configured; the trace exporter is loaded only when an OTLP endpoint is set.
+  const observe = await Observability.start(loaded, logger);
   const jwt = jwtSetup(loaded);
   let authenticator: RequestAuthenticator;
   if (auth.mode === 'unauthenticated-local') {
@@ -66,13 +70,19 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     // The built-in issuer's signing key is created on first start by openAuditSink, under the audit
     // database's write lock, so two gateways starting together on one data folder cannot both create one.
     const authLog = logger.child({ component: 'auth' });
-    authenticator = new JwtAuthenticator(jwt!.verifier, auth.requiredScopes, (reason) => {
+    authenticator = new JwtAuthenticator(jwt!.verifier, auth.requiredScopes, (reason, kind) => {
       authLog.warn({ reason }, 'authentication failed');
+      observe.authFailure(kind);
       audit.authFailure(reason);
     });
   }
   // The policy is checked before anything is opened for writing; its events go to the audit log opened next.
-  const governance = governanceFor(loaded, logger, { event: (event) => audit.event(event) });
+  const governance = governanceFor(loaded, logger, {
+    event: (event) => {
+      observe.event(event);
+      return audit.event(event);
+    },
+  });
   // No audit, no action: a gateway whose audit database cannot be opened and written does not start.
   const audit = await openAuditSink({
     dataDir: loaded.dataDir,
@@ -94,12 +104,14 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     scrubber: new SecretScrubber(),
     approver: new StoreApprover({ stateFile: stateFile(loaded.dataDir), audit, ttlMs: loaded.config.gateway.approvals.ttlSeconds * 1000, inBand: loaded.config.gateway.approvals.elicitation, logger: logger.child({ component: 'approvals' }) }),
     now: Date.now,
+    ...observe.pipeline,
   }, governance, pins);
+  observe.attach({ sessionCount: () => gateway.sessionCount, audit, ...(governance && { policyVersion: () => governance.holder.current.version }) });
   governance?.onChange(() => gateway.permissionsChanged());
   pins?.onChange((kinds) => gateway.pinsChanged(kinds));
   pins?.startPolling();
   governance?.start();
-  return { loaded, logger, gateway, authenticator, jwt, audit, reviewers: () => governance?.holder.current.reviewers ?? [] };
+  return { loaded, logger, gateway, authenticator, jwt, audit, observe, reviewers: () => governance?.holder.current.reviewers ?? [] };
 }
 
 export async function runServe(ctx: CommandContext, flags: { host: string | undefined; port: string | undefined; demo: boolean }): Promise<number> {
@@ -118,6 +130,7 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
     port: gatewayPort,
     authenticator: runtime.authenticator,
     logger,
+    ...(runtime.observe.onAgentListener && { metrics: runtime.observe.endpoint! }),
     ...(runtime.jwt && {
       identity: {
         resource: runtime.jwt.resource,
@@ -129,6 +142,7 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
   }).catch(async (error: unknown) => {
     await gateway.stop(); // e.g. EADDRINUSE: launched downstreams must not outlive a failed start
     await runtime.audit.close();
+    await runtime.observe.close();
     const fix = port === undefined ? `set gateway.port in ${loaded.file} or pass --port PORT` : 'pass another --port';
     throw listenFailure(error, { listener: 'the gateway', host, port: gatewayPort, fix: `${fix} (--port 0 picks a free port)` });
   });
@@ -146,22 +160,30 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
       record: (event) => runtime.audit.event(event),
       auditSettings: loaded.config.audit,
       logger: logger.child({ component: 'console' }),
+      ...(runtime.observe.onConsole && { metrics: runtime.observe.endpoint! }),
     }).catch(async (error: unknown) => {
       await ingress.close();
       await gateway.stop();
       await runtime.audit.close();
+      await runtime.observe.close();
       const fix = `set console.port in ${loaded.file} (0 picks a free port), or console.enabled false`;
       throw listenFailure(error, { listener: 'the reviewer console', host: loaded.config.console.host, port: consolePort, fix });
     });
   }
+  const metricsUrl = await listenForMetrics(runtime, async () => {
+    await consoleServer?.close();
+    await ingress.close();
+  });
   process.stdout.write(`mcp-warden listening on ${ingress.url}\n`);
   if (consoleServer) process.stderr.write(`mcp-warden reviewer console on ${consoleServer.url} (sign in: mcp-warden console login --sub SUBJECT)\n`);
+  if (metricsUrl) process.stderr.write(`mcp-warden metrics on ${metricsUrl}\n`);
   if (flags.demo) await printDemo(runtime.jwt, ingress.url);
   await untilSignal(logger);
   await consoleServer?.close();
   await ingress.close();
   await gateway.stop();
   await runtime.audit.close();
+  await runtime.observe.close();
   logger.flush();
   return EXIT.ok;
 }
@@ -188,6 +210,8 @@ export async function runStdio(ctx: CommandContext, flags: { tokenFile: string |
     principalOf = async () => principal;
   }
   await startOrStop(gateway, runtime.audit);
+  const metricsUrl = await listenForMetrics(runtime, async () => undefined);
+  if (metricsUrl) logger.info({ url: metricsUrl }, 'metrics listener ready');
   const settings = loaded.config.gateway;
   const ingress = await startStdioIngress(gateway, principalOf, {
     maxBytes: settings.maxBodyBytes,
@@ -199,8 +223,22 @@ export async function runStdio(ctx: CommandContext, flags: { tokenFile: string |
   await ingress.close();
   await gateway.stop();
   await runtime.audit.close();
+  await runtime.observe.close();
   logger.flush();
   return EXIT.ok;
+}
+
+/** The dedicated metrics listener (`metrics.port`), if configured; a failed start stops everything started before it. */
+async function listenForMetrics(runtime: Runtime, closeListeners: () => Promise<void>): Promise<string | undefined> {
+  try {
+    return await runtime.observe.listen(runtime.logger.child({ component: 'metrics' }));
+  } catch (error) {
+    await closeListeners();
+    await runtime.gateway.stop();
+    await runtime.audit.close();
+    await runtime.observe.close();
+    throw error;
+  }
 }
 
 async function startOrStop(gateway: Gateway, audit: SqliteAuditSink): Promise<void> {

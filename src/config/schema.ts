@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MetricsSchema, TelemetrySchema } from './observe-schema.js';
 import { SecretsSchema, ServerSecretsSchema, templateNames } from './secrets-schema.js';
 
 /** Server ids double as the default tool-name prefix, so they are short, lower-case and unambiguous. */
@@ -272,12 +273,17 @@ export const ConfigSchema = z
     audit: AuditSchema.default(AuditSchema.parse({})),
     policy: PolicyConfigSchema.optional(),
     console: ConsoleSchema.default(ConsoleSchema.parse({})),
+    metrics: MetricsSchema.default(MetricsSchema.parse({})),
+    telemetry: TelemetrySchema.default(TelemetrySchema.parse({})),
     servers: z.record(z.string().regex(SERVER_ID_PATTERN, 'server ids must match ^[a-z0-9][a-z0-9-]{0,31}$'), ServerSchema),
     /** Named secrets: where each value comes from. Values never appear in this file. */
     secrets: SecretsSchema.default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.metrics.enabled && config.metrics.port === undefined && !config.console.enabled && !config.metrics.agentListener) {
+      ctx.addIssue({ code: 'custom', path: ['metrics'], message: 'needs a listener: set metrics.port, or enable the console (console.enabled), or metrics.agentListener' });
+    }
     for (const [id, server] of Object.entries(config.servers)) {
       const use = server.secrets;
       if (!use) continue;

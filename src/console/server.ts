@@ -10,6 +10,7 @@ import type { AuditConfig, ConsoleConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
 import { BodyTimeout, BodyTooLarge, readBody } from '../ingress/http-guards.js';
 import type { Logger } from '../observe/logger.js';
+import { METRICS_PATH, type MetricsEndpoint } from '../observe/metrics-http.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';
 import { TaskStore } from '../tasks/store.js';
@@ -82,6 +83,8 @@ export interface ConsoleServerOptions {
   auditSettings?: AuditConfig;
   logger: Logger;
   now?: () => number;
+  /** Serves Prometheus metrics at `/metrics` (their own access rule: loopback or bearer token, no sign-in). */
+  metrics?: MetricsEndpoint;
 }
 
 export interface ConsoleServer {
@@ -191,6 +194,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
   server.headersTimeout = 20_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (options.metrics && req.url !== undefined && new URL(req.url, 'http://console.invalid').pathname === METRICS_PATH) return options.metrics(req, res);
     const refusal = hostAndOriginRefusal(req, policy);
     if (refusal) {
       logger.warn({ host: req.headers.host, origin: req.headers.origin }, `console: ${refusal}`);

@@ -45,6 +45,7 @@ import type { HiddenArguments } from '../secrets/hide.js';
 import { secretRedactor } from '../secrets/redactor.js';
 import { cleanPromptResult } from '../pipeline/sanitize.js';
 import { sharedSchemaValidator } from '../downstream/schema-validator.js';
+import { traceIdOf, validTraceparent } from '../observe/trace-context.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -322,12 +323,12 @@ export class AgentSession implements ConnectionListener {
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
     const link = new AgentRequestLink(this.server, extra.requestId, agentToken, relayRecorder(() => this.relayOrigin(serverId, ctx)));
     const outcome = await this.host.pipeline.call(ctx, (injection) =>
-      withCallHeaders(injection.headers, async () => {
+      withCallHeaders(withTrace(injection.headers, injection.traceparent), async () => {
         const perCall = injection.env && this.host.perCallConnection(this, serverId, injection.env);
         try {
           return await (perCall ?? connection).request({
             method,
-            params: params(injection),
+            params: withTraceMeta(params(injection), injection.traceparent),
             resultSchema: schema,
             signal: extra.signal,
             timeoutMs: server?.timeoutMs ?? 60_000,
@@ -367,12 +368,15 @@ export class AgentSession implements ConnectionListener {
     args: Record<string, unknown> | undefined,
   ): Promise<CallContext> {
     const clientInfo = this.clientInfo;
+    // The agent's trace context: `_meta.traceparent` on the request, else the HTTP header it came with.
+    const traceparent = validTraceparent((extra._meta as { traceparent?: unknown } | undefined)?.traceparent) ?? validTraceparent(extra.requestInfo?.headers.traceparent);
     return {
       requestId: randomUUID(),
       ingress: this.options.ingress,
       sessionId: this.sessionId,
       jsonrpcId: extra.requestId,
-      traceId: traceIdOf(extra._meta) ?? randomBytes(16).toString('hex'),
+      traceId: traceparent ? traceIdOf(traceparent) : randomBytes(16).toString('hex'),
+      ...(traceparent && { traceparent }),
       principal: await this.principal(extra),
       ...(clientInfo && { clientInfo: { name: clientInfo.name, version: clientInfo.version } }),
       method,
@@ -434,12 +438,14 @@ export class AgentSession implements ConnectionListener {
   }
 }
 
-const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** The call's secret headers, and the gateway's trace context when it traces (a tool server's spans join the trace). */
+function withTrace(headers: Readonly<Record<string, string>>, traceparent: string | undefined): Readonly<Record<string, string>> {
+  return traceparent === undefined ? headers : { ...headers, traceparent };
+}
 
-/** W3C trace id from `_meta.traceparent`, when the agent sent a well-formed one. */
-function traceIdOf(meta: unknown): string | undefined {
-  const value = (meta as { traceparent?: unknown } | undefined)?.traceparent;
-  if (typeof value !== 'string') return undefined;
-  const match = TRACEPARENT.exec(value);
-  return match && match[1] !== '0'.repeat(32) ? match[1] : undefined;
+/** The same trace context in `_meta`, for stdio servers and SDKs that read it there; replaces the agent's. */
+function withTraceMeta(params: Record<string, unknown>, traceparent: string | undefined): Record<string, unknown> {
+  if (traceparent === undefined) return params;
+  const meta = params._meta;
+  return { ...params, _meta: { ...(typeof meta === 'object' && meta !== null ? meta : {}), traceparent } };
 }

@@ -6,6 +6,9 @@ export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 403 | 503; message: string; headers?: Record<string, string> };
 
+/** Why a credential was refused, as a fixed set (metrics count by it; the text reason is for the log and the record). */
+export type AuthFailureKind = 'no_credential' | 'malformed' | 'invalid' | 'unavailable' | 'insufficient_scope';
+
 /** Turns the credential a request carries into a verified principal. Never trusts caller-asserted identity. */
 export interface RequestAuthenticator {
   readonly mode: string;
@@ -50,7 +53,7 @@ export class JwtAuthenticator implements RequestAuthenticator {
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly requiredScopes: readonly string[],
-    private readonly onFailure: (reason: string) => void = () => undefined,
+    private readonly onFailure: (reason: string, kind: AuthFailureKind) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -59,13 +62,14 @@ export class JwtAuthenticator implements RequestAuthenticator {
       `Bearer realm="mcp-warden"${credential.metadataUrl ? `, resource_metadata="${credential.metadataUrl}"` : ''}${extra}`;
     const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(credential.authorization ?? '');
     if (!match) {
-      this.onFailure(credential.authorization ? 'malformed Authorization header' : 'no credential');
+      if (credential.authorization) this.onFailure('malformed Authorization header', 'malformed');
+      else this.onFailure('no credential', 'no_credential');
       return { ok: false, status: 401, message: 'Authentication required: send Authorization: Bearer <token>', headers: { 'www-authenticate': challenge('') } };
     }
     const token = match[1]!;
     const principal = await this.principalFor(token);
     if (!principal.ok) {
-      this.onFailure(principal.reason);
+      this.onFailure(principal.reason, principal.kind);
       if (principal.kind === 'unavailable') {
         return { ok: false, status: 503, message: 'Token keys are unavailable; try again later', headers: { 'retry-after': '5' } };
       }
@@ -78,7 +82,7 @@ export class JwtAuthenticator implements RequestAuthenticator {
     }
     const missing = this.requiredScopes.filter((scope) => !principal.principal.scopes.includes(scope));
     if (missing.length > 0) {
-      this.onFailure(`missing scope ${missing.join(' ')}`);
+      this.onFailure(`missing scope ${missing.join(' ')}`, 'insufficient_scope');
       return {
         ok: false,
         status: 403,

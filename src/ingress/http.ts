@@ -10,6 +10,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import type { RequestAuthenticator } from '../identity/authenticator.js';
 import { principalKey, type Principal } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
+import { METRICS_PATH, type MetricsEndpoint } from '../observe/metrics-http.js';
 import { BodyTimeout, BodyTooLarge, buildOriginPolicy, checkHostAndOrigin, readBody, sendRpcError, type OriginPolicy } from './http-guards.js';
 import { allowsBatch, checkJsonLimits, jsonLimitError, topLevelRequestId } from './json-limits.js';
 
@@ -39,6 +40,8 @@ export interface HttpIngressOptions {
   port: number;
   authenticator: RequestAuthenticator;
   logger: Logger;
+  /** Prometheus metrics on this listener too (`metrics.agentListener`); their own access rule applies. */
+  metrics?: MetricsEndpoint;
   /** With token verification: what the metadata endpoints publish. */
   identity?: {
     resource: string;
@@ -84,6 +87,7 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       res.end(JSON.stringify(health));
       return;
     }
+    if (url.pathname === METRICS_PATH && options.metrics) return options.metrics(req, res);
     if (req.method === 'GET' && serveWellKnown(url.pathname, req, res)) return;
     if (url.pathname !== MCP_PATH) {
       sendRpcError(res, 404, -32000, 'Not found');

@@ -26,6 +26,8 @@ export interface CallContext {
   sessionId?: string;
   jsonrpcId: string | number;
   traceId: string;
+  /** The agent's W3C trace context (`_meta.traceparent` or the HTTP header), when it sent a valid one: the gateway's span continues it. */
+  traceparent?: string;
   principal: Principal;
   clientInfo?: ClientInfo;
   method: CallMethod;

@@ -16,10 +16,14 @@ export interface ListEntry<T> {
  * Puts the stages in their one order. Stages never call each other; only this file knows the order.
  */
 export class Pipeline {
+  private readonly clock: () => number;
+
   constructor(
     private readonly stages: Stages,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.clock = stages.clock ?? stages.now;
+  }
 
   /**
    * The order, and why:
@@ -39,24 +43,37 @@ export class Pipeline {
     // Made only when a line is written: a pino child per call costs more than most allowed calls log.
     const log = (): Logger => this.logger.child({ reqId: ctx.requestId, method: ctx.method, server: ctx.server, target: ctx.target });
     const now = this.stages.now();
+    // Observation (metrics, traces) is optional chaining throughout: without an observer no clock is read.
+    const clock = this.clock;
+    const obs = this.stages.observer?.begin(ctx, clock());
+    // Every exit after the intent writes its outcome here; the observation ends after it.
+    const settle = async (status: CallStatus, denial?: Denial, error?: string, injection?: Injection, result?: unknown): Promise<void> => {
+      await this.finish(ctx, status, denial, error, injection, result);
+      obs?.stage('audit_outcome', clock());
+      obs?.end(clock(), decision, status);
+    };
 
     const authenticated = authenticate(ctx, now);
+    obs?.stage('authenticate', clock());
     const decision: Decision = authenticated.ok
       ? this.stages.authorizer.authorize(
           { principal: ctx.principal, method: ctx.method, server: ctx.server, target: ctx.target, arguments: ctx.arguments, ...(ctx.definitionHash !== undefined && { definitionHash: ctx.definitionHash }) },
           now,
         )
       : { effect: 'deny', rule: 'authentication', reason: authenticated.denial.reason };
+    obs?.stage('authorize', clock());
 
     const intent = await this.stages.audit.intent(ctx, decision);
+    obs?.stage('audit_intent', clock());
     if (!intent.ok) {
       log().error({ reason: intent.denial.reason }, 'audit intent could not be written; call refused');
+      obs?.end(clock(), decision, 'rejected');
       return intent as Outcome<never>;
     }
 
     if (decision.effect === 'deny') {
       const denial: Denial = authenticated.ok ? denialFor(ctx, decision) : authenticated.denial;
-      await this.finish(ctx, statusOf(denial), denial);
+      await settle(statusOf(denial), denial);
       log().info({ rule: decision.rule }, 'call denied');
       return deny(denial);
     }
@@ -68,14 +85,15 @@ export class Pipeline {
           ? await this.stages.approver.approve(ctx, now)
           : deny({ kind: 'approval_required', reason: `${decision.rule}: approval required, and this gateway has no approval stage` });
       } catch (error) {
-        await this.finish(ctx, 'rejected', undefined, 'internal error');
+        await settle('rejected', undefined, 'internal error');
         throw error;
       }
       if (!approved.ok) {
-        await this.finish(ctx, statusOf(approved.denial), approved.denial);
+        await settle(statusOf(approved.denial), approved.denial);
         log().info({ rule: decision.rule, approval: approved.denial.kind === 'approval_required' ? approved.denial.approval?.id : undefined }, 'call not approved');
         return approved as Outcome<never>;
       }
+      obs?.stage('approval', clock());
       log().info({ approval: approved.value.approvalId }, 'call runs under an approval');
     }
 
@@ -83,26 +101,30 @@ export class Pipeline {
     try {
       injected = await this.stages.secrets.inject(ctx);
     } catch (error) {
-      await this.finish(ctx, 'rejected', undefined, 'internal error');
+      await settle('rejected', undefined, 'internal error');
       throw error;
     }
+    obs?.stage('inject', clock());
     if (!injected.ok) {
-      await this.finish(ctx, statusOf(injected.denial), injected.denial);
+      await settle(statusOf(injected.denial), injected.denial);
       return injected as Outcome<never>;
     }
 
     let result: Outcome<R>;
     try {
-      result = await forward(injected.value);
+      const traceparent = obs?.downstream();
+      result = await forward(traceparent === undefined ? injected.value : { ...injected.value, traceparent });
     } catch (error) {
+      obs?.stage('forward', clock());
       // Unexpected (or the agent cancelled): recorded, then surfaced by the caller's single catch.
       const cancelled = ctx.signal?.aborted === true;
-      await this.finish(ctx, cancelled ? 'cancelled' : 'downstream_failed', undefined, cancelled ? 'cancelled by the agent' : 'internal error', injected.value);
+      await settle(cancelled ? 'cancelled' : 'downstream_failed', undefined, cancelled ? 'cancelled by the agent' : 'internal error', injected.value);
       throw error;
     }
 
+    obs?.stage('forward', clock());
     if (!result.ok) {
-      await this.finish(ctx, statusOf(result.denial), result.denial, undefined, injected.value);
+      await settle(statusOf(result.denial), result.denial, undefined, injected.value);
       return result;
     }
     let scrubbed: R;
@@ -110,10 +132,11 @@ export class Pipeline {
       scrubbed = this.stages.scrubber.scrubResult(result.value, injected.value);
     } catch (error) {
       // Nothing unscrubbed reaches the agent: the call fails, and its intent still gets an outcome.
-      await this.finish(ctx, 'downstream_failed', undefined, 'internal error', injected.value);
+      await settle('downstream_failed', undefined, 'internal error', injected.value);
       throw error;
     }
-    await this.finish(ctx, isToolError(scrubbed) ? 'tool_error' : 'ok', undefined, undefined, injected.value, scrubbed);
+    obs?.stage('scrub', clock());
+    await settle(isToolError(scrubbed) ? 'tool_error' : 'ok', undefined, undefined, injected.value, scrubbed);
     return ok(scrubbed);
   }
 
@@ -146,8 +169,10 @@ export class Pipeline {
    */
   async refuse(ctx: CallContext, denial: Denial): Promise<void> {
     const decision: Decision = { effect: 'deny', rule: 'routing', reason: denial.reason };
+    const obs = this.stages.observer?.begin(ctx, this.clock());
     const intent = await this.stages.audit.intent(ctx, decision);
     if (intent.ok) await this.finish(ctx, 'denied', denial);
+    obs?.end(this.clock(), decision, intent.ok ? 'denied' : 'rejected');
   }
 
   /** A request refused because no valid credential came with it (an expired stdio token, none at all): recorded. */

@@ -1,6 +1,7 @@
 import type { Principal } from '../identity/principal.js';
 import type { CallContext, ListContext, RelayContext } from './context.js';
 import type { Denial, Outcome } from './denial.js';
+import type { PipelineObserver } from './observer.js';
 
 export interface Decision {
   effect: 'allow' | 'deny';
@@ -126,6 +127,8 @@ export interface Injection {
   env?: Readonly<Record<string, string>>;
   /** Secret names and fingerprints, for the record. Never values. */
   used: readonly { name: string; source?: string; fingerprint: string }[];
+  /** The W3C trace context the downstream continues (header and `_meta`), when the gateway traces. */
+  traceparent?: string;
 }
 
 export interface SecretInjector {
@@ -147,4 +150,8 @@ export interface Stages {
   /** Without one, calls that need approval are refused. */
   approver?: Approver;
   now: () => number;
+  /** Metrics and traces; absent, nothing is observed. */
+  observer?: PipelineObserver;
+  /** A high-resolution clock (epoch ms, fractional) for stage timings; defaults to `now`. */
+  clock?: () => number;
 }
