@@ -106,7 +106,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     now: Date.now,
     ...observe.pipeline,
   }, governance, pins);
-  observe.attach({ sessionCount: () => gateway.sessionCount, audit, ...(governance && { policyVersion: () => governance.holder.current.version }) });
+  observe.attach({ sessionCount: () => gateway.sessionCount, breakers: () => gateway.breakers(), audit, ...(governance && { policyVersion: () => governance.holder.current.version }) });
   governance?.onChange(() => gateway.permissionsChanged());
   pins?.onChange((kinds) => gateway.pinsChanged(kinds));
   pins?.startPolling();

@@ -15,7 +15,11 @@ export interface MetricSources {
     databaseBytes: () => number | undefined;
   };
   policyVersion?: () => string | undefined;
+  /** Each server's circuit breaker state (`closed`, `open`, `half-open`). */
+  breakers?: () => Readonly<Record<string, { state: string }>>;
 }
+
+const BREAKER_STATES = ['closed', 'open', 'half-open'];
 
 
 /** The methods whose target is a name the gateway registered (a tool or prompt); resource URIs never become a label. */
@@ -79,6 +83,18 @@ export class GatewayMetrics implements PipelineObserver {
         const held = self().definitionsHeld?.();
         this.reset();
         for (const status of ['quarantined', 'pending']) if (held) this.set({ status }, held[status] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'mcp_warden_circuit_breaker_state',
+      help: 'Each server\'s circuit breaker: 1 for the state it is in, 0 for the others',
+      labelNames: ['server', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [server, breaker] of Object.entries(self().breakers?.() ?? {})) {
+          for (const state of BREAKER_STATES) this.set({ server, state }, breaker.state === state ? 1 : 0);
+        }
       },
     });
     new Gauge({

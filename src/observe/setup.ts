@@ -16,6 +16,7 @@ const preciseNow = (): number => performance.timeOrigin + performance.now();
 /** What the running gateway lends the metrics to read at scrape time. */
 export interface ObservedParts {
   sessionCount: () => number;
+  breakers: () => Readonly<Record<string, { state: string }>>;
   audit: { queueDepth: number; databaseBytes(): number | undefined; commitObserver: ((entries: number, ms: number) => void) | undefined };
   policyVersion?: () => string | undefined;
 }
@@ -76,6 +77,7 @@ export class Observability {
     parts.audit.commitObserver = (entries, ms) => metrics.auditCommitted(entries, ms);
     metrics.attach({
       sessionsOpen: parts.sessionCount,
+      breakers: parts.breakers,
       audit: { queueDepth: () => parts.audit.queueDepth, databaseBytes: () => parts.audit.databaseBytes() },
       ...(parts.policyVersion && { policyVersion: parts.policyVersion }),
     });
