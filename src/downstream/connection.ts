@@ -88,6 +88,13 @@ export class DownstreamConnection {
   private lastError: string | undefined;
   private logLevel: LoggingLevel | undefined;
   private probing: Client | undefined;
+  /** Re-lists in progress per kind (see relist()), and a counter bumped whenever every list is fetched anew. */
+  private readonly relists: Record<ListKind, { running: boolean; again: boolean }> = {
+    tools: { running: false, again: false },
+    prompts: { running: false, again: false },
+    resources: { running: false, again: false },
+  };
+  private generation = 0;
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -182,7 +189,9 @@ export class DownstreamConnection {
         await client.close().catch(() => undefined);
         throw new Error('connection closed');
       }
-      this.catalogValue = await this.fetchCatalog(client);
+      const catalog = await this.fetchCatalog(client);
+      this.generation += 1;
+      this.catalogValue = catalog;
       if (this.logLevel && client.getServerCapabilities()?.logging) await client.setLoggingLevel(this.logLevel);
       // close() may have run while the lists were fetched: never revive a closed connection.
       if (this.isClosed()) {
@@ -257,28 +266,51 @@ export class DownstreamConnection {
     } as Catalog;
   }
 
-  private async relist(kind: ListKind): Promise<void> {
-    const client = this.client;
-    if (!client) return;
-    try {
-      const next = { ...this.catalogValue };
-      if (kind === 'tools') next.tools = await fetchAllPages((c) => client.listTools(c ? { cursor: c } : {}), (r) => r.tools);
-      if (kind === 'prompts') next.prompts = await fetchAllPages((c) => client.listPrompts(c ? { cursor: c } : {}), (r) => r.prompts);
-      if (kind === 'resources') {
-        next.resources = await fetchAllPages((c) => client.listResources(c ? { cursor: c } : {}), (r) => r.resources);
-        next.templates = await fetchAllPages((c) => client.listResourceTemplates(c ? { cursor: c } : {}), (r) => r.resourceTemplates);
-      }
-      const id = this.options.serverId;
-      this.catalogValue = {
-        tools: internList(id, 'tools', next.tools),
-        prompts: internList(id, 'prompts', next.prompts),
-        resources: internList(id, 'resources', next.resources),
-        templates: internList(id, 'templates', next.templates),
-      } as Catalog;
-      this.announce([kind]);
-    } catch (error) {
-      this.log.warn({ kind, err: describe(error) }, 're-list after list_changed failed; keeping the previous list');
+  /**
+   * One refresh per kind at a time. A list_changed that arrives while that kind's refresh is under way
+   * is merged into one more round after it, so the newest list always wins; and each round writes only
+   * its own kind into the catalog as it is then (never a copy taken before the await, which would put
+   * back another kind's older list).
+   */
+  private relist(kind: ListKind): void {
+    const state = this.relists[kind];
+    if (state.running) {
+      state.again = true;
+      return;
     }
+    state.running = true;
+    void this.relistRounds(kind).finally(() => (state.running = false));
+  }
+
+  private async relistRounds(kind: ListKind): Promise<void> {
+    const state = this.relists[kind];
+    let changed = false;
+    do {
+      state.again = false;
+      const client = this.client;
+      if (!client) return;
+      const generation = this.generation;
+      try {
+        const id = this.options.serverId;
+        let update: Partial<Catalog>;
+        if (kind === 'tools') update = { tools: internList(id, 'tools', await fetchAllPages((c) => client.listTools(c ? { cursor: c } : {}), (r) => r.tools)) };
+        else if (kind === 'prompts') update = { prompts: internList(id, 'prompts', await fetchAllPages((c) => client.listPrompts(c ? { cursor: c } : {}), (r) => r.prompts)) };
+        else {
+          const [resources, templates] = await Promise.all([
+            fetchAllPages((c) => client.listResources(c ? { cursor: c } : {}), (r) => r.resources),
+            fetchAllPages((c) => client.listResourceTemplates(c ? { cursor: c } : {}), (r) => r.resourceTemplates),
+          ]);
+          update = { resources: internList(id, 'resources', resources), templates: internList(id, 'templates', templates) };
+        }
+        // A reconnect fetched every list afresh meanwhile: this round's answer is older than that.
+        if (generation !== this.generation || this.client !== client) return;
+        this.catalogValue = { ...this.catalogValue, ...update } as Catalog;
+        changed = true;
+      } catch (error) {
+        this.log.warn({ kind, err: describe(error) }, 're-list after list_changed failed; keeping the previous list');
+      }
+    } while (state.again);
+    if (changed) this.announce([kind]);
   }
 
   private announce(kinds: readonly ListKind[]): void {
