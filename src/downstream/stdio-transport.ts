@@ -1,8 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { PassThrough } from 'node:stream';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import { serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { LineFramer } from './line-framer.js';
 import { spawnInGroup, stopGroup } from './process-group.js';
 
 export interface GroupStdioOptions {
@@ -24,7 +25,11 @@ export class GroupStdioTransport implements Transport {
   /** The server's stderr, readable before start() so nothing written early is lost. */
   readonly stderr = new PassThrough();
   private child: ChildProcess | undefined;
-  private readonly buffer = new ReadBuffer();
+  /** Over-long lines are skipped, not buffered; a too-large result becomes an error for its call only. */
+  private readonly framer = new LineFramer({
+    message: (message) => this.onmessage?.(message),
+    invalid: (error) => this.onerror?.(error),
+  });
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: GroupStdioOptions) {}
@@ -52,7 +57,7 @@ export class GroupStdioTransport implements Transport {
       child.once('exit', () => void this.stop());
       child.once('close', () => this.onclose?.());
       child.stdin?.on('error', (error) => this.onerror?.(error));
-      child.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
+      child.stdout?.on('data', (chunk: Buffer) => this.framer.push(chunk));
       child.stdout?.on('error', (error) => this.onerror?.(error));
       child.stderr?.pipe(this.stderr);
     });
@@ -88,20 +93,5 @@ export class GroupStdioTransport implements Transport {
     if (!child) return Promise.resolve();
     this.closing ??= stopGroup(child);
     return this.closing;
-  }
-
-  private receive(chunk: Buffer): void {
-    this.buffer.append(chunk);
-    for (;;) {
-      let message: JSONRPCMessage | null;
-      try {
-        message = this.buffer.readMessage();
-      } catch (error) {
-        this.onerror?.(error as Error);
-        continue;
-      }
-      if (message === null) return;
-      this.onmessage?.(message);
-    }
   }
 }
