@@ -88,6 +88,8 @@ export const SseServerSchema = z
     transport: z.literal('sse'),
     url: DownstreamUrlSchema,
     headers: HeaderMapSchema.default({}),
+    /** As for `http`: start and supervise this process (port 0 in the URL: a free port, passed as PORT). */
+    launch: LaunchSchema.optional(),
     ...commonServerFields,
   })
   .strict();

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { HttpServerConfig } from '../config/schema.js';
+import type { HttpServerConfig, SseServerConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { Backoff } from './backoff.js';
@@ -12,8 +12,11 @@ import { relayStderr, resolveCommand } from './transport.js';
 
 export type LaunchState = 'starting' | 'running' | 'backoff' | 'stopped';
 
+/** An `http` or `sse` server entry with `launch`. */
+export type LaunchableConfig = (HttpServerConfig | SseServerConfig) & { launch: NonNullable<HttpServerConfig['launch']> };
+
 /**
- * Starts and supervises an HTTP downstream that the config asks the gateway to launch. The child gets
+ * Starts and supervises an HTTP (Streamable HTTP or HTTP+SSE) downstream that the config asks the gateway to launch. The child gets
  * a minimal environment, PORT (when the URL says port 0), a bearer credential generated for this launch
  * (MCP_WARDEN_DOWNSTREAM_TOKEN), and MCP_WARDEN_SUPERVISED=1 with a stdin pipe whose end means
  * "the gateway is gone". It is restarted with backoff when it exits.
@@ -31,7 +34,7 @@ export class LaunchedServer {
 
   constructor(
     readonly serverId: string,
-    private readonly spec: HttpServerConfig & { launch: NonNullable<HttpServerConfig['launch']> },
+    private readonly spec: LaunchableConfig,
     private readonly baseDir: string,
     logger: Logger,
     /** The gateway's published public keys, passed as MCP_WARDEN_JWKS_FILE so a child can verify minted credentials. */

@@ -13,7 +13,7 @@ import { secretRedactor } from '../secrets/redactor.js';
 import { GroupStdioTransport } from './stdio-transport.js';
 
 export interface TransportTarget {
-  /** For launched HTTP servers: the address the supervisor gave it, and the credential it was started with. */
+  /** For launched HTTP and SSE servers: the address the supervisor gave it, and the credential it was started with. */
   url?: string;
   headers?: Readonly<Record<string, string>>;
   /** Secret headers for protocol-level requests; a call's own secret headers come from its context (secrets/call-headers.ts). */
@@ -64,7 +64,7 @@ export function createClientTransport(
     }
     case 'sse': {
       const headers = { ...spec.headers, ...target.headers };
-      return new SSEClientTransport(new URL(spec.url), {
+      return new SSEClientTransport(new URL(target.url ?? spec.url), {
         requestInit: { headers, redirect: 'error' },
         fetch: secretFetch(target.secretHeaders, downstreamFetch),
         eventSourceInit: {

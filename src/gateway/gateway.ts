@@ -4,7 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { HttpServerConfig, ServerConfig } from '../config/schema.js';
 import { DownstreamConnection, describe, type ConnectionListener, type ConnectionState, type ListKind } from '../downstream/connection.js';
 import { CircuitBreaker, type BreakerSnapshot } from '../downstream/breaker.js';
-import { LaunchedServer, type LaunchState } from '../downstream/launcher.js';
+import { LaunchedServer, type LaunchableConfig, type LaunchState } from '../downstream/launcher.js';
 import { createClientTransport } from '../downstream/transport.js';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
@@ -117,8 +117,8 @@ export class Gateway implements SessionHost {
    */
   async start(): Promise<void> {
     for (const entry of this.entries) {
-      if (entry.spec.transport === 'http' && entry.spec.launch) {
-        entry.launched = new LaunchedServer(entry.id, entry.spec as HttpServerConfig & { launch: NonNullable<HttpServerConfig['launch']> }, this.loaded.baseDir, this.logger, join(this.loaded.dataDir, 'keys', JWKS_FILE));
+      if ((entry.spec.transport === 'http' || entry.spec.transport === 'sse') && entry.spec.launch) {
+        entry.launched = new LaunchedServer(entry.id, entry.spec as LaunchableConfig, this.loaded.baseDir, this.logger, join(this.loaded.dataDir, 'keys', JWKS_FILE));
       }
     }
     await Promise.all(this.entries.map((entry) => entry.launched?.start()));

@@ -4,7 +4,7 @@
 // src/downstream/http-fetch.ts) carries both the event stream and the POSTed messages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, FIXTURE, health, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { spawnReady, waitFor, type ReadyProcess } from '../helpers/process.js';
+import { spawnReady, waitFor, waitForExit, type ReadyProcess } from '../helpers/process.js';
 
 let fixture: ReadyProcess;
 let gateway: RunningGateway;
@@ -56,5 +56,27 @@ describe('HTTP+SSE downstream', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('a launched HTTP+SSE downstream', () => {
+  it('is started on a free port, used over the event stream, and stopped with the gateway', async () => {
+    const launched = await startGateway({
+      servers: { old: { transport: 'sse', url: 'http://127.0.0.1:0/sse', launch: { command: 'node', args: [FIXTURE, '--sse'] } } },
+    });
+    let pid: number | undefined;
+    try {
+      const report = await health(launched);
+      expect(report.servers.old?.launch?.state).toBe('running');
+      pid = report.servers.old?.launch?.pid;
+      expect(pid).toBeGreaterThan(0);
+      const { client } = await connectHttp(launched.url);
+      const result = await client.callTool({ name: 'old__fixture_pid', arguments: {} });
+      expect((result.content as { type: string; text: string }[])[0]?.text).toBe(String(pid));
+      await client.close();
+    } finally {
+      await launched.stop();
+    }
+    await waitForExit(pid!);
   });
 });
