@@ -3,6 +3,7 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
 import { WardenError, isWardenError } from '../errors.js';
 import { interpolateEnv } from './interpolate.js';
+import { describeJsonSyntaxError } from './syntax-error.js';
 import { ConfigSchema, type Config, type ServerConfig } from './schema.js';
 
 export interface LoadedConfig {
@@ -50,7 +51,7 @@ export function parseConfigText(text: string, label: string, env: NodeJS.Process
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new WardenError('ERR_CONFIG_INVALID', `${label}: not valid JSON (${(error as Error).message})`);
+    throw new WardenError('ERR_CONFIG_INVALID', `${label}: not valid JSON at ${describeJsonSyntaxError(text, error)}`);
   }
   let interpolated: unknown;
   try {
@@ -61,17 +62,59 @@ export function parseConfigText(text: string, label: string, env: NodeJS.Process
   }
   const parsed = ConfigSchema.safeParse(interpolated);
   if (!parsed.success) {
-    throw new WardenError('ERR_CONFIG_INVALID', formatIssues(label, parsed.error.issues));
+    throw new WardenError('ERR_CONFIG_INVALID', formatIssues(label, parsed.error.issues, interpolated));
   }
   checkPrefixes(label, parsed.data.servers);
   return parsed.data;
 }
 
-export function formatIssues(label: string, issues: readonly z.core.$ZodIssue[]): string {
+/**
+ * One line per issue (at most 20), named by file and JSON path. With the `input` that was validated, a
+ * union whose deciding field (`transport`, `mode`, …) is missing also names the unknown field beside it
+ * that looks like a misspelling of it: zod stops at the missing field and never gets to the unknown one.
+ */
+export function formatIssues(label: string, issues: readonly z.core.$ZodIssue[], input?: unknown): string {
   return issues
     .slice(0, 20)
-    .map((issue) => `${label}: ${formatPath(issue.path)}: ${describeIssue(issue)}`)
+    .flatMap((issue) => [
+      ...misspelt(issue, input).map((line) => `${label}: ${formatPath(issue.path.slice(0, -1))}: ${line}`),
+      `${label}: ${formatPath(issue.path)}: ${describeIssue(issue, input)}`,
+    ])
     .join('\n');
+}
+
+/** The discriminator of a failed discriminated union, and the object it was looked for in. */
+function unionDiscriminator(issue: z.core.$ZodIssue, input: unknown): { name: string; object: Record<string, unknown> } | undefined {
+  if (issue.code !== 'invalid_union' || !('discriminator' in issue) || typeof issue.discriminator !== 'string') return undefined;
+  // The issue's path ends with the discriminator; the object holding it is one step up.
+  let value: unknown = input;
+  for (const part of issue.path.slice(0, -1)) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part as PropertyKey];
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  return { name: issue.discriminator, object: value as Record<string, unknown> };
+}
+
+function misspelt(issue: z.core.$ZodIssue, input: unknown): string[] {
+  const found = unionDiscriminator(issue, input);
+  if (!found || found.name in found.object) return [];
+  return Object.keys(found.object)
+    .filter((key) => key !== found.name && editDistance(key.toLowerCase(), found.name.toLowerCase()) <= 2)
+    .map((key) => `unknown field "${key}" (did you mean "${found.name}"?)`);
+}
+
+/** Levenshtein distance; the strings compared are field names, a few dozen characters at most. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -79,11 +122,15 @@ function formatPath(path: readonly PropertyKey[]): string {
   return path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part))).join('.').replace(/\.\[/g, '[');
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) {
     const options = 'options' in issue && Array.isArray(issue.options) ? issue.options : [];
-    if (options.length > 0) return `must be one of ${options.map((option) => JSON.stringify(option)).join(', ')}`;
+    const absent = (() => {
+      const found = unionDiscriminator(issue, input);
+      return found !== undefined && !(found.name in found.object);
+    })();
+    if (options.length > 0) return `${absent ? 'missing; ' : ''}must be one of ${options.map((option) => JSON.stringify(option)).join(', ')}`;
     return `${String(issue.discriminator)} must be one of the supported values`;
   }
   // A bad record key (server id, env or header name): say what a key must look like, not just "invalid".

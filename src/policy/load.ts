@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { formatIssues } from '../config/load.js';
+import { describeJsonSyntaxError } from '../config/syntax-error.js';
 import { WardenError } from '../errors.js';
 import { compilePolicy, type CompiledPolicy, type PolicySource } from './compile.js';
 import { PolicyFileSchema, type PolicyFile } from './schema.js';
@@ -45,12 +46,13 @@ export function parseStructured(text: string, label: string): unknown {
     try {
       raw = JSON.parse(text);
     } catch (error) {
-      throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid JSON (${(error as Error).message})`);
+      throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid JSON at ${describeJsonSyntaxError(text, error)}`);
     }
   } else {
     const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     const first = doc.errors[0];
-    if (first) throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid YAML: ${first.message.split('\n')[0]}`);
+    // The message ends with the offending lines and a caret ("… at line 5, column 3:\n\n  a: b: c\n  ^"): kept.
+    if (first) throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid YAML: ${first.message.replace(/\n{2,}/, '\n').trimEnd()}`);
     raw = doc.toJS({ maxAliasCount: 100 });
   }
   const polluted = findKey(raw, '__proto__', []);

@@ -285,3 +285,46 @@ describe('config check finds what would stop a start', () => {
     expect(unprefixed.stdout).toContain('note: servers a, b are unprefixed');
   });
 });
+
+describe('config and policy errors a person can act on', () => {
+  async function fileWith(name: string, text: string): Promise<string> {
+    const temp = await makeTempDir('warden-errors');
+    temps.push(temp);
+    const file = join(temp.path, name);
+    await writeFile(file, text);
+    return file;
+  }
+
+  it('a JSON syntax error names the line and column and shows the line, not a character offset', async () => {
+    const file = await fileWith('mcp.config.json', '{\n  "version": 1,\n  "servers": {\n    "a": { "transport": "stdio", "command": "node" },\n  }\n}\n');
+    const result = await warden(['config', 'check', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).not.toMatch(/position \d+/);
+    expect(result.stderr).toContain('mcp.config.json: not valid JSON at line 5, column 3:');
+    expect(result.stderr).toContain('  5 |   }\n    |   ^\n');
+  });
+
+  it('a truncated JSON policy points at its last line', async () => {
+    const file = await fileWith('team.json', '{"version": 1,\n "roles": {\n');
+    const result = await warden(['policy', 'check', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('team.json: not valid JSON at line 2, column 12:');
+    expect(result.stderr).toContain('  2 |  "roles": {\n    |            ^');
+  });
+
+  it('a YAML error shows its snippet instead of stopping at the colon', async () => {
+    const file = await fileWith('team.yaml', 'version: 1\nroles:\n  r:\n    grants: [\n  a: b: c\n');
+    const result = await warden(['policy', 'check', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/team\.yaml: not valid YAML: .* at line 5, column 3:\n/);
+    expect(result.stderr).toContain('  a: b: c\n  ^');
+  });
+
+  it('a misspelt required field is reported as unknown beside the missing one', async () => {
+    const file = await fileWith('mcp.config.json', JSON.stringify({ version: 1, servers: { a: { transprot: 'stdio', command: 'node' } } }));
+    const result = await warden(['config', 'check', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('mcp.config.json: servers.a: unknown field "transprot" (did you mean "transport"?)');
+    expect(result.stderr).toContain('mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"');
+  });
+});

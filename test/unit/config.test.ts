@@ -66,7 +66,7 @@ describe('config schema', () => {
     ['unknown launch field', withServers({ t: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', shell: true } } }), 'mcp.config.json: servers.t.launch: unknown field "shell"'],
     ['launch on an sse server', withServers({ a: { transport: 'sse', url: 'https://x.example/sse', launch: { command: 'x' } } }), 'mcp.config.json: servers.a: unknown field "launch"'],
     ['unsupported transport', withServers({ a: { transport: 'websocket', url: 'https://x.example' } }), 'mcp.config.json: servers.a.transport: must be one of "stdio", "http", "sse"'],
-    ['missing transport', withServers({ a: { command: 'node' } }), 'mcp.config.json: servers.a.transport: must be one of "stdio", "http", "sse"'],
+    ['missing transport', withServers({ a: { command: 'node' } }), 'mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"'],
     ['prefix with a space', withServers({ a: stdio({ prefix: 'bad prefix' }) }), 'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes'],
     ['prefix with the separator', withServers({ a: stdio({ prefix: 'a__b' }) }), 'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes'],
     ['prefix true', withServers({ a: stdio({ prefix: true }) }), 'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes, or false'],
