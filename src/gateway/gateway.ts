@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { HttpServerConfig, ServerConfig } from '../config/schema.js';
+import type { ServerConfig } from '../config/schema.js';
 import { DownstreamConnection, describe, type ConnectionListener, type ConnectionState, type ListKind } from '../downstream/connection.js';
 import { CircuitBreaker, type BreakerSnapshot } from '../downstream/breaker.js';
 import { LaunchedServer, type LaunchableConfig, type LaunchState } from '../downstream/launcher.js';
