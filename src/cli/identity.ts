@@ -9,6 +9,7 @@ import { KeyStore } from '../identity/keys.js';
 import { buildVerifier, resourceOf } from '../identity/setup.js';
 import type { TokenVerifier } from '../identity/verify.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
+import { runTokenRevoke } from './tasks.js';
 
 /** The gateway's canonical resource URI when the config names none. */
 export function defaultResource(loaded: LoadedConfig): string {
@@ -69,11 +70,14 @@ export interface TokenFlags {
   parent?: string;
   out?: string;
   'claude-desktop'?: boolean;
+  reason?: string;
 }
+
 
 /** `mcp-warden token issue --sub S [...]`: prints a JWT of the built-in issuer on stdout. */
 export async function runTokenIssue(ctx: CommandContext, positionals: string[], flags: TokenFlags): Promise<number> {
-  if (positionals.length !== 1 || positionals[0] !== 'issue') throw new UsageError('usage: mcp-warden token issue --sub SUBJECT [options]');
+  if (positionals[0] === 'revoke') return runTokenRevoke(ctx, positionals.slice(1), flags.reason);
+  if (positionals.length !== 1 || positionals[0] !== 'issue') throw new UsageError('usage: mcp-warden token issue --sub SUBJECT [options] | token revoke TOKEN_ID');
   if (!flags.sub) throw new UsageError('--sub is required (for example --sub agent:triage-bot)');
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const setup = jwtSetup(loaded);
@@ -101,11 +105,11 @@ export async function runTokenIssue(ctx: CommandContext, positionals: string[], 
   const expires = new Date((claims.exp ?? 0) * 1000).toISOString();
   if (flags.out === undefined) {
     process.stdout.write(`${token}\n`);
-    process.stderr.write(`token for ${claims.sub}, expires ${expires}\n`);
+    process.stderr.write(`token ${claims.jti} for ${claims.sub}, expires ${expires}\n`);
   } else {
     const file = resolve(flags.out);
     writePrivateFile(file, `${token}\n`);
-    process.stderr.write(`token for ${claims.sub}, expires ${expires}, written to ${file} (mode 0600)\n`);
+    process.stderr.write(`token ${claims.jti} for ${claims.sub}, expires ${expires}, written to ${file} (mode 0600)\n`);
   }
   if (flags['claude-desktop']) process.stderr.write(`\n${claudeDesktopSnippet(loaded, flags.out === undefined ? undefined : resolve(flags.out))}\n`);
   return EXIT.ok;

@@ -74,14 +74,18 @@ list    show every key and whether it is active or retired`,
     usage: `mcp-warden token issue --sub SUBJECT [--task-purpose TEXT] [--grant GLOB ...] [--scope S ...]
                        [--tenant T] [--client ID] [--ttl 15m] [--parent TOKEN] [--out FILE]
                        [--claude-desktop]
+mcp-warden token revoke TOKEN_ID [--reason TEXT]
 
 Prints a JWT signed with the gateway's active key, audience = this gateway's resource URI. On a fresh
 clone it first creates the data folder and the first signing key (as "keys init" would), saying so.
 --grant     tool globs the token's task allows (e.g. 'notes__read*'); repeatable
 --ttl       lifetime (90s, 15m, 1h); at most auth.maxTokenLifetimeSeconds
 --parent    delegate from this token: grants must be a subset, expiry no later; the chain goes in "act"
+            (with the parent's token id, task and issue time, so revoking any of them reaches the delegate)
 --out       write the token to FILE (mode 0600, replaced whole; nothing is written if issuing fails)
---claude-desktop  also print the claude_desktop_config.json entry (to stderr)`,
+--claude-desktop  also print the claude_desktop_config.json entry (to stderr)
+revoke      refuse the token with this id (printed on stderr at issue; its "jti") and every token
+            delegated from it, from the next call on every gateway sharing the data folder`,
     options: {
       sub: { type: 'string' },
       'task-purpose': { type: 'string' },
@@ -93,6 +97,7 @@ clone it first creates the data folder and the first signing key (as "keys init"
       parent: { type: 'string' },
       out: { type: 'string', short: 'o' },
       'claude-desktop': { type: 'boolean' },
+      reason: { type: 'string' },
     },
     run: (ctx, positionals, values) => runTokenIssue(ctx, positionals, values as TokenFlags),
   },

@@ -85,3 +85,20 @@ function table(tasks: readonly TaskRow[], now: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
+
+/** `mcp-warden token revoke TOKEN_ID [--reason TEXT]`: the token and every token delegated from it are refused. */
+export function runTokenRevoke(ctx: CommandContext, positionals: string[], reason: string | undefined): number {
+  const [tokenId, ...rest] = positionals;
+  if (!tokenId || rest.length > 0) throw new UsageError('usage: mcp-warden token revoke TOKEN_ID [--reason TEXT]');
+  const dataDir = dataDirOf(ctx);
+  const store = TaskStore.open(stateFile(dataDir));
+  try {
+    const added = store.revokeToken(tokenId, Date.now(), reason);
+    process.stdout.write(
+      `${added ? 'revoked' : 'already revoked:'} token ${tokenId}: it and every token delegated from it are refused from the next call on every gateway using ${dataDir}\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}

@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import type { AuthMethod, Principal, TaskRef } from './principal.js';
+import type { ActorRef, AuthMethod, Principal, TaskRef } from './principal.js';
 
 /** Claims the gateway understands beyond the registered ones. */
 export interface WardenClaims extends JWTPayload {
@@ -16,6 +16,10 @@ export interface WardenClaims extends JWTPayload {
 export interface ActorClaim {
   sub?: string;
   exp?: number;
+  /** The actor's token id, issue time and task id: a revocation of any of them reaches the delegate. */
+  jti?: string;
+  iat?: number;
+  task_id?: string;
   grants?: string[];
   act?: ActorClaim;
 }
@@ -30,11 +34,18 @@ export function principalFromClaims(claims: WardenClaims, authMethod: AuthMethod
   const task = taskOf(claims.task);
   if (task === null) return { ok: false, reason: 'task claim malformed' };
   const delegation: string[] = [];
+  const actors: ActorRef[] = [];
   let actor = claims.act;
   while (actor !== undefined) {
     if (typeof actor !== 'object' || actor === null || typeof actor.sub !== 'string') return { ok: false, reason: 'act claim malformed' };
     if (delegation.length >= MAX_CHAIN) return { ok: false, reason: 'delegation chain too long' };
     delegation.push(actor.sub);
+    actors.push({
+      subject: actor.sub,
+      ...(typeof actor.jti === 'string' && { tokenId: actor.jti }),
+      ...(typeof actor.task_id === 'string' && { taskId: actor.task_id }),
+      ...(typeof actor.iat === 'number' && { issuedAt: actor.iat * 1000 }),
+    });
     actor = actor.act;
   }
   const narrowing = checkDelegation(claims, task);
@@ -45,6 +56,7 @@ export function principalFromClaims(claims: WardenClaims, authMethod: AuthMethod
     subject: claims.sub,
     issuer: String(claims.iss),
     delegation,
+    ...(actors.length > 0 && { actors }),
     scopes,
     authMethod,
     ...(clientId !== undefined && { clientId }),

@@ -54,7 +54,13 @@ export async function issueToken(keys: KeyStore, settings: IssuerSettings, reque
     if (!parent.ok) throw new WardenError('ERR_TOKEN_INVALID', `--parent: the parent token is not valid (${parent.reason})`);
     const p = parent.principal;
     if (p.issuer !== settings.issuer) throw new WardenError('ERR_TOKEN_INVALID', '--parent: only tokens of the built-in issuer can be delegated here');
-    const act: ActorClaim = { sub: p.subject, ...(p.expiresAt !== undefined && { exp: Math.floor(p.expiresAt / 1000) }) };
+    const act: ActorClaim = {
+      sub: p.subject,
+      ...(p.expiresAt !== undefined && { exp: Math.floor(p.expiresAt / 1000) }),
+      ...(p.issuedAt !== undefined && { iat: Math.floor(p.issuedAt / 1000) }),
+      ...(p.tokenId !== undefined && { jti: p.tokenId }),
+      ...(p.task !== undefined && { task_id: p.task.id }),
+    };
     if (p.task?.grants) act.grants = [...p.task.grants];
     const parentAct = parentActor(request.parent);
     if (parentAct) act.act = parentAct;

@@ -11,6 +11,17 @@ export interface TaskRef {
   source?: 'token' | 'session';
 }
 
+/** One actor of a delegation chain (RFC 8693 `act`), as far as the token names it. */
+export interface ActorRef {
+  subject: string;
+  /** The actor's own token id (`jti`), when the delegation recorded it. */
+  tokenId?: string;
+  /** The task of the actor's token, when it had one. */
+  taskId?: string;
+  /** Epoch milliseconds: when the actor's token was issued. */
+  issuedAt?: number;
+}
+
 /**
  * The verified caller. Built once by authentication; nothing after that stage reads raw headers or
  * raw token claims.
@@ -23,6 +34,8 @@ export interface Principal {
   task?: TaskRef;
   /** Delegation chain, outermost actor first (RFC 8693 `act`). */
   delegation: readonly string[];
+  /** The same chain with what revocation needs of each actor (its token id, task and issue time). */
+  actors?: readonly ActorRef[];
   tokenId?: string;
   /** Epoch milliseconds. */
   expiresAt?: number;

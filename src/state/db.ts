@@ -104,6 +104,12 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE console_sessions ADD COLUMN csrf_digest TEXT;`,
   // 5: approvals are bound to the tenant too (src/integrity/approvals.ts): one subject in two tenants shares nothing.
   `ALTER TABLE approvals ADD COLUMN tenant TEXT;`,
+  // 6: revoked token ids (src/tasks/store.ts): a token, and every token delegated from it, is refused.
+  `CREATE TABLE token_revocations (
+     token_id   TEXT    NOT NULL PRIMARY KEY,
+     revoked_at INTEGER NOT NULL,
+     reason     TEXT
+   );`,
 ];
 
 /** The schema version this build writes. */

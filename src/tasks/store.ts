@@ -109,6 +109,16 @@ export class TaskStore extends StateStore {
     }).immediate();
   }
 
+  /** Refuses the token with this id (`jti`) and every token delegated from it. Returns whether it was new. */
+  revokeToken(tokenId: string, at: number, reason?: string): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO token_revocations (token_id, revoked_at, reason) VALUES (?, ?, ?)').run(tokenId, at, reason ?? null).changes === 1;
+  }
+
+  revokedTokenIds(): Set<string> {
+    const rows = this.db.prepare('SELECT token_id FROM token_revocations').pluck().all() as string[];
+    return new Set(rows);
+  }
+
   revocations(): AgentRevocation[] {
     const rows = this.db.prepare('SELECT subject, issuer, revoked_at, reason FROM agent_revocations').all() as { subject: string; issuer: string; revoked_at: number; reason: string | null }[];
     return rows.map((r) => ({ subject: r.subject, issuer: r.issuer, revokedAt: r.revoked_at, ...(r.reason !== null && { reason: r.reason }) }));

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Principal } from '../identity/principal.js';
+import type { ActorRef, Principal } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { AgentRevocation, EndReason, TaskRow, TaskStore } from './store.js';
 
@@ -17,6 +17,7 @@ export class TaskRegistry {
   private version = Number.NaN;
   private signature = '';
   private revokedTasks = new Set<string>();
+  private revokedTokens = new Set<string>();
   private agentRevocations = new Map<string, AgentRevocation[]>();
   private readonly knownTokenTasks = new Set<string>();
   private readonly listeners = new Set<() => void>();
@@ -38,12 +39,14 @@ export class TaskRegistry {
       const version = this.store.dataVersion();
       if (version !== this.version) {
         const revokedTasks = this.store.revokedTaskIds(now);
+        const revokedTokens = this.store.revokedTokenIds();
         const revocations = this.store.revocations();
         // Other processes' task inserts change the file too; only a new revocation changes what anyone may do.
-        const signature = JSON.stringify([[...revokedTasks].sort(), revocations.map((r) => [r.subject, r.issuer, r.revokedAt]).sort()]);
+        const signature = JSON.stringify([[...revokedTasks].sort(), [...revokedTokens].sort(), revocations.map((r) => [r.subject, r.issuer, r.revokedAt]).sort()]);
         changed = !Number.isNaN(this.version) && signature !== this.signature;
         this.signature = signature;
         this.revokedTasks = revokedTasks;
+        this.revokedTokens = revokedTokens;
         const byAgent = new Map<string, AgentRevocation[]>();
         for (const revocation of revocations) byAgent.set(revocation.subject, [...(byAgent.get(revocation.subject) ?? []), revocation]);
         this.agentRevocations = byAgent;
@@ -61,17 +64,36 @@ export class TaskRegistry {
     if (changed) setImmediate(() => this.emit());
   }
 
-  /** Why this principal may do nothing at all, if it may not: the agent, or the task its token names, is revoked. */
+  /**
+   * Why this principal may do nothing at all, if it may not: the agent, its token or the task its token
+   * names is revoked, or so is any actor of its delegation chain (`act`): a revoked agent's tokens
+   * issued up to the revocation, a revoked token id or a revoked task anywhere in the chain.
+   */
   revocationOf(principal: Principal): string | undefined {
     if (this.failing) return 'task database unavailable (fail closed)';
-    for (const revocation of this.agentRevocations.get(principal.subject) ?? []) {
-      if (revocation.issuer !== '*' && revocation.issuer !== principal.issuer) continue;
-      if (principal.issuedAt === undefined || principal.issuedAt <= revocation.revokedAt) {
-        return `agent ${principal.subject} revoked at ${new Date(revocation.revokedAt).toISOString()}${revocation.reason ? ` (${revocation.reason})` : ''}`;
-      }
-    }
+    const own = this.agentRevoked(principal.subject, principal.issuer, principal.issuedAt);
+    if (own) return own;
+    if (principal.tokenId !== undefined && this.revokedTokens.has(principal.tokenId)) return `token ${principal.tokenId} revoked`;
     const task = principal.task;
     if (task && task.source !== 'session' && this.revokedTasks.has(task.id)) return `task ${task.id} revoked`;
+    const actors: readonly ActorRef[] = principal.actors ?? principal.delegation.map((subject) => ({ subject }));
+    for (const actor of actors) {
+      // An actor's token issued up to the revocation, or a chain that does not say when: refused.
+      const agent = this.agentRevoked(actor.subject, principal.issuer, actor.issuedAt);
+      if (agent) return `delegated by ${agent}`;
+      if (actor.tokenId !== undefined && this.revokedTokens.has(actor.tokenId)) return `delegated by token ${actor.tokenId}, revoked`;
+      if (actor.taskId !== undefined && this.revokedTasks.has(actor.taskId)) return `delegated within task ${actor.taskId}, revoked`;
+    }
+    return undefined;
+  }
+
+  private agentRevoked(subject: string, issuer: string, issuedAt: number | undefined): string | undefined {
+    for (const revocation of this.agentRevocations.get(subject) ?? []) {
+      if (revocation.issuer !== '*' && revocation.issuer !== issuer) continue;
+      if (issuedAt === undefined || issuedAt <= revocation.revokedAt) {
+        return `agent ${subject} revoked at ${new Date(revocation.revokedAt).toISOString()}${revocation.reason ? ` (${revocation.reason})` : ''}`;
+      }
+    }
     return undefined;
   }
 

@@ -1,0 +1,150 @@
+// Revocation follows the delegation chain (RFC 8693 `act`): revoking a subject, a task or a token id
+// refuses every token delegated from it, from its next call, on open sessions and new ones, in every
+// gateway process sharing the data folder. Real `serve` and `stdio` processes, the real CLI, real SQLite.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { BIN, NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+
+const RESOURCE = 'http://gateway.test/mcp';
+const auth = { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 };
+const POLICY = `version: 1
+agents:
+  - id: verified
+    match: { authMethod: jwt }
+    grants:
+      - { id: notes-read, effect: allow, tools: ["notes__*"] }
+`;
+
+async function connectHttp(url: string, token: string): Promise<Client> {
+  const client = new Client({ name: 'delegation-test', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+async function connectStdio(config: string, token: string): Promise<Client> {
+  const client = new Client({ name: 'delegation-test-stdio', version: '1' });
+  await client.connect(
+    new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', config], stderr: 'pipe', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token } }),
+  );
+  return client;
+}
+
+/** Whether a call to a granted tool goes through; the refusal's code and message when it does not. */
+async function tryCall(client: Client): Promise<{ ok: true } | { ok: false; code?: number; message: string }> {
+  try {
+    await client.callTool({ name: 'notes__list_notes', arguments: {} });
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, code: (error as { code?: number }).code, message: String((error as Error).message) };
+  }
+}
+
+const REFUSED = { ok: false, code: -32600, message: expect.stringContaining('Authentication required') as unknown };
+
+function claimsOf(token: string): { jti: string; task?: { id: string } } {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string; task?: { id: string } };
+}
+
+describe('revocation through delegation chains', { timeout: 120_000 }, () => {
+  let gateway: RunningGateway;
+  let policyDir: TempDir;
+  let config: string;
+
+  beforeAll(async () => {
+    policyDir = await makeTempDir('warden-delegation');
+    const policyFile = join(policyDir.path, 'policy.yaml');
+    await writeFile(policyFile, POLICY);
+    await mkdir(join(policyDir.path, 'notes'));
+    gateway = await startGateway({
+      auth,
+      policy: { files: [policyFile] },
+      servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] } },
+    });
+    config = gateway.configFile;
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    await policyDir?.cleanup();
+  });
+
+  /** A parent token, a child delegated from it and a grandchild from the child (each living shorter); sessions for the descendants. */
+  async function chain(name: string): Promise<{ parent: string; child: string; grandchild: string; clients: Client[] }> {
+    const parent = await issueTokenAsync(config, ['--sub', `agent:${name}-parent`, '--grant', 'notes__*']);
+    const child = await issueTokenAsync(config, ['--sub', `agent:${name}-child`, '--grant', 'notes__list*', '--ttl', '10m', '--parent', parent]);
+    const grandchild = await issueTokenAsync(config, ['--sub', `agent:${name}-grandchild`, '--ttl', '5m', '--parent', child]);
+    const clients = [await connectHttp(gateway.url, child), await connectHttp(gateway.url, grandchild), await connectStdio(config, grandchild)];
+    for (const client of clients) expect(await tryCall(client)).toEqual({ ok: true });
+    return { parent, child, grandchild, clients };
+  }
+
+  async function expectRefused(tokens: string[], clients: Client[]): Promise<void> {
+    // open sessions (HTTP in this gateway, stdio in a second process) refuse from the next call
+    for (const client of clients) expect(await tryCall(client)).toMatchObject(REFUSED);
+    // and no new session can use the tokens
+    for (const token of tokens) {
+      const fresh = await connectHttp(gateway.url, token).catch((error: unknown) => error as Error);
+      if (fresh instanceof Client) {
+        expect(await tryCall(fresh)).toMatchObject(REFUSED);
+        await fresh.close();
+      } else {
+        expect(String(fresh.message)).toMatch(/401|Authentication required|Unauthorized/);
+      }
+    }
+  }
+
+  it('agent revoke of the parent subject refuses its delegates and their delegates', async () => {
+    const { child, grandchild, clients } = await chain('subj');
+    try {
+      expect((await runCliAsync(config, ['agent', 'revoke', 'agent:subj-parent'])).code).toBe(0);
+      await expectRefused([child, grandchild], clients);
+    } finally {
+      for (const client of clients) await client.close();
+    }
+  });
+
+  it('token revoke of the parent token id refuses the parent and every delegate', async () => {
+    const { parent, child, grandchild, clients } = await chain('tok');
+    const parentClient = await connectHttp(gateway.url, parent);
+    try {
+      const revoked = await runCliAsync(config, ['token', 'revoke', claimsOf(parent).jti]);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      await expectRefused([parent, child, grandchild], [parentClient, ...clients]);
+    } finally {
+      for (const client of [parentClient, ...clients]) await client.close();
+    }
+  });
+
+  it("task revoke of the parent's task refuses the delegates, whose own tasks differ", async () => {
+    const { parent, child, grandchild, clients } = await chain('task');
+    const parentClient = await connectHttp(gateway.url, parent);
+    try {
+      expect(await tryCall(parentClient)).toEqual({ ok: true }); // the gateway records the parent's task
+      const taskId = claimsOf(parent).task!.id;
+      expect(claimsOf(child).task!.id).not.toBe(taskId);
+      const revoked = await runCliAsync(config, ['task', 'revoke', taskId]);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      await expectRefused([child, grandchild], clients);
+    } finally {
+      for (const client of [parentClient, ...clients]) await client.close();
+    }
+  });
+
+  it('a delegate of a parent token issued after the revocation works', async () => {
+    expect((await runCliAsync(config, ['agent', 'revoke', 'agent:later-parent'])).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // token times are whole seconds
+    const parent = await issueTokenAsync(config, ['--sub', 'agent:later-parent', '--grant', 'notes__*']);
+    const child = await issueTokenAsync(config, ['--sub', 'agent:later-child', '--ttl', '10m', '--parent', parent]);
+    const client = await connectHttp(gateway.url, child);
+    try {
+      expect(await tryCall(client)).toEqual({ ok: true });
+    } finally {
+      await client.close();
+    }
+  });
+});
