@@ -129,6 +129,7 @@ export function intentEntry(
       id: p.task.id,
       purpose: p.task.purpose === undefined ? undefined : s.redact(p.task.purpose),
       grants: p.task.grants,
+      within: p.task.within,
       expiresAt: p.task.expiresAt,
       source: p.task.source,
     },

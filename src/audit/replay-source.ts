@@ -32,7 +32,7 @@ export interface ReplaySource {
 interface IntentBody {
   v?: number;
   principal?: { subject: string; issuer: string; clientId?: string; tenant?: string; authMethod: Principal['authMethod']; scopes?: string[]; claims?: Record<string, string | string[]> };
-  task?: { id: string; purpose?: string; grants?: string[]; expiresAt?: number; source?: TaskRef['source'] };
+  task?: { id: string; purpose?: string; grants?: string[]; within?: string[]; expiresAt?: number; source?: TaskRef['source'] };
   delegation?: string[];
   toolHash?: string;
   arguments?: unknown;
@@ -128,13 +128,14 @@ function internPrincipal(body: IntentBody, revoked: string | undefined, principa
   const p = body.principal!;
   const t = body.task;
   // Plain concatenation: a JSON.stringify per record cost a tenth of a replay. Claims are rare; they alone are serialised.
-  const key = `${p.subject}\u0000${p.issuer}\u0000${p.clientId}\u0000${p.tenant}\u0000${p.authMethod}\u0000${p.scopes?.join('\u0001')}\u0000${p.claims === undefined ? '' : JSON.stringify(p.claims)}\u0000${t ? `${t.id}\u0001${t.grants?.join('\u0001')}\u0001${t.expiresAt}` : ''}\u0000${body.delegation?.join('\u0001')}\u0000${revoked}`;
+  const key = `${p.subject}\u0000${p.issuer}\u0000${p.clientId}\u0000${p.tenant}\u0000${p.authMethod}\u0000${p.scopes?.join('\u0001')}\u0000${p.claims === undefined ? '' : JSON.stringify(p.claims)}\u0000${t ? `${t.id}\u0001${t.grants?.join('\u0001')}\u0001${t.within?.join('\u0001')}\u0001${t.expiresAt}` : ''}\u0000${body.delegation?.join('\u0001')}\u0000${revoked}`;
   const known = principals.get(key);
   if (known) return known;
   const task: TaskRef | undefined = body.task && {
     id: body.task.id,
     ...(body.task.purpose !== undefined && { purpose: body.task.purpose }),
     ...(body.task.grants !== undefined && { grants: body.task.grants }),
+    ...(body.task.within !== undefined && { within: body.task.within }),
     ...(body.task.expiresAt !== undefined && { expiresAt: body.task.expiresAt }),
     ...(body.task.source !== undefined && { source: body.task.source }),
   };

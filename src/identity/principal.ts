@@ -5,6 +5,11 @@ export interface TaskRef {
   id: string;
   purpose?: string;
   grants?: readonly string[];
+  /**
+   * A second set of globs the target must also match: the grants of the token presented now, when they
+   * only partly overlap the session task's globs (the task is the intersection of both).
+   */
+  within?: readonly string[];
   /** Epoch milliseconds; a task declared in-band (`warden__begin_task`) has its own lifetime. */
   expiresAt?: number;
   /** Where the task came from: the token's `task` claim, or declared in-band by the session. */

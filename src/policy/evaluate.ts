@@ -153,7 +153,7 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
   for (const entry of policy.index[kind].exact.get(target) ?? NO_ENTRIES) consider(entry);
   for (const wildcard of wildcardsFor(scope.wildcards[kind], target)) if (wildcard.matches(target)) consider(wildcard.entry);
 
-  const inTask = !task?.grants || taskGrants(task.grants).test(target);
+  const inTask = (!task?.grants || taskGrants(task.grants).test(target)) && (!task?.within || taskGrants(task.within).test(target));
   if (deny) {
     return decided(policy, 'deny', deny.grant.ruleId, `deny grant ${deny.label}`, !hiddenByDeny && visible && inTask ? 'forbidden' : undefined);
   }

@@ -11,7 +11,8 @@ export class TaskGrantAuthorizer implements Authorizer {
     const grants = request.principal.task?.grants;
     if (grants === undefined) return { effect: 'allow', rule: 'no-policy', reason: 'no policy configured; token carries no task grants' };
     const match = grants.find((grant) => globMatch(grant, request.target));
-    return match
+    const within = request.principal.task?.within;
+    return match && (!within || within.some((grant) => globMatch(grant, request.target)))
       ? { effect: 'allow', rule: 'task-grant', reason: `task ${request.principal.task?.id} grants ${match}` }
       : { effect: 'deny', rule: 'task-grant', reason: `not within the task's grants` };
   }

@@ -1,7 +1,7 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ListKind } from '../downstream/connection.js';
 import type { Aggregate } from '../gateway/catalog.js';
-import { globCovers } from '../identity/claims.js';
+import { globCovers, globMatch } from '../identity/claims.js';
 import type { Principal, TaskRef } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { ListMethod } from '../pipeline/context.js';
@@ -216,15 +216,38 @@ export class SessionTasks {
 }
 
 /**
- * The session's task, within the task of the token presented now. A later, narrower token of the same
- * subject on the same session must not inherit a task declared under a wider one: its grants cut the
- * session's (a session grant counts only if a grant of the current token covers all of it).
+ * The session's task, within the task of the token presented now: the intersection of both. A later,
+ * narrower token of the same subject on the same session must not inherit a task declared under a wider
+ * one, nor lose what both allow. Per session grant: kept when a token grant covers it; else replaced by
+ * the token grants it covers (`alpha__*` ∩ `alpha__read` = `alpha__read`); two globs that only partly
+ * overlap (neither covers the other) are kept, with the token's grants as a second set to match.
  */
-function withinToken(task: TaskRef, tokenTask: TaskRef | undefined): TaskRef {
+export function withinToken(task: TaskRef, tokenTask: TaskRef | undefined): TaskRef {
   const tokenGrants = tokenTask?.grants;
   if (!tokenGrants || !task.grants) return tokenGrants && !task.grants ? { ...task, grants: tokenGrants } : task;
-  const kept = task.grants.filter((grant) => tokenGrants.some((covering) => globCovers(covering, grant)));
-  return kept.length === task.grants.length ? task : { ...task, grants: kept };
+  const kept: string[] = [];
+  let partial = false;
+  for (const grant of task.grants) {
+    if (tokenGrants.some((covering) => globCovers(covering, grant))) {
+      kept.push(grant);
+      continue;
+    }
+    kept.push(...tokenGrants.filter((narrower) => globCovers(grant, narrower)));
+    if (tokenGrants.some((other) => !globCovers(grant, other) && mayOverlap(grant, other))) {
+      kept.push(grant);
+      partial = true;
+    }
+  }
+  const grants = [...new Set(kept)];
+  if (!partial && grants.length === task.grants.length && grants.every((g, i) => g === task.grants![i])) return task;
+  return { ...task, grants, ...(partial && { within: tokenGrants }) };
+}
+
+/** Whether two globs can match one name: exact for a literal; two patterns are assumed to (the caller then intersects at match time). */
+function mayOverlap(a: string, b: string): boolean {
+  if (!a.includes('*')) return globMatch(b, a);
+  if (!b.includes('*')) return globMatch(a, b);
+  return true;
 }
 
 function entriesOf(view: Aggregate, method: ListMethod): { server: string; target: string }[] {

@@ -13,7 +13,7 @@ import { PolicyFileSchema } from '../../src/policy/schema.js';
 import { PolicyHolder } from '../../src/policy/watch.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Outcome } from '../../src/pipeline/denial.js';
-import { SessionTasks } from '../../src/tasks/session.js';
+import { SessionTasks, withinToken } from '../../src/tasks/session.js';
 import { TaskStore } from '../../src/tasks/store.js';
 import { TaskRegistry } from '../../src/tasks/tasks.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
@@ -167,6 +167,51 @@ describe('SessionTasks: one session', () => {
       const begun = tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0);
       expect(structured(begun)).toMatchObject({ status: 'granted', granted: ['s__write'] });
       expect(tasks.effective(tokenAgent, T0).task).toMatchObject({ grants: ['s__write'], source: 'session' });
+    } finally {
+      tasks.close(T0);
+      registry.close();
+    }
+  });
+
+  it('a narrower token of the same subject on the same session intersects the task: s__* ∩ s__write keeps s__write', () => {
+    const { registry, tasks, visibleTools } = setup('intersect');
+    try {
+      const wide = agent({ task: { id: 'tok-wide-glob', grants: ['s__*'] } });
+      tasks.effective(wide, T0);
+      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0))).toMatchObject({ status: 'granted', granted: ['s__*'] });
+      expect(visibleTools(tasks.effective(wide, T0 + 1), T0 + 1)).toEqual(expect.arrayContaining(['s__write', 's__close']));
+
+      const narrow = agent({ task: { id: 'tok-narrow-literal', grants: ['s__write'] } });
+      const principal = tasks.effective(narrow, T0 + 2);
+      expect(principal.task).toMatchObject({ source: 'session', grants: ['s__write'] });
+      expect(visibleTools(principal, T0 + 2)).toEqual(['warden__begin_task', 'warden__end_task', 's__write']);
+    } finally {
+      tasks.close(T0);
+      registry.close();
+    }
+  });
+
+  it.each([
+    ['a literal inside a glob', ['s__*'], ['s__write'], { grants: ['s__write'] }],
+    ['a glob inside a glob', ['s__*'], ['s__w*'], { grants: ['s__w*'] }],
+    ['covered grants are kept', ['s__write'], ['s__*'], { grants: ['s__write'] }],
+    ['disjoint literals leave nothing', ['s__close'], ['s__write'], { grants: [] }],
+    ['two globs that only partly overlap: both must match', ['s__w*'], ['s__*e'], { grants: ['s__w*'], within: ['s__*e'] }],
+  ])('withinToken: %s', (_name, session, token, expected) => {
+    const result = withinToken({ id: 't', source: 'session', grants: session }, { id: 'k', grants: token });
+    expect({ grants: result.grants, ...(result.within && { within: result.within }) }).toEqual(expected);
+  });
+
+  it('a partial overlap of two globs allows only what both match', () => {
+    const { registry, tasks, visibleTools } = setup('partial');
+    try {
+      tasks.effective(agent({ task: { id: 'tok-w', grants: ['s__*'] } }), T0);
+      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__w*', 's__c*'] }, view, T0))).toMatchObject({ status: 'granted' });
+      const principal = tasks.effective(agent({ task: { id: 'tok-e', grants: ['s__*e'] } }), T0 + 1);
+      // s__write matches s__w* and s__*e; s__close matches s__c* and s__*e; s__read matches neither task glob
+      expect(visibleTools(principal, T0 + 1)).toEqual(['warden__begin_task', 'warden__end_task', 's__write', 's__close']);
+      const other = tasks.effective(agent({ task: { id: 'tok-x', grants: ['s__*x'] } }), T0 + 2);
+      expect(visibleTools(other, T0 + 2)).toEqual(['warden__begin_task', 'warden__end_task']);
     } finally {
       tasks.close(T0);
       registry.close();
