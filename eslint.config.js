@@ -14,6 +14,22 @@ export default tseslint.config(
     },
   },
   {
+    // One egress stage (src/egress/egress.ts) removes secrets from everything that leaves; nothing else
+    // may hold a redactor of its own or a second JSON walker's matcher.
+    files: ['src/**/*.ts'],
+    ignores: ['src/egress/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/egress/redactor*', '**/egress/literals*', '**/egress/forms*', '**/secrets/redactor*'], message: 'Secrets leave only through the egress stage: take the Egress built at start-up (src/egress/egress.ts), never a redactor of your own.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/cli/**/*.ts', 'servers/**/*.ts', 'test/**/*.ts', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { KeyStore } from '../dist/src/identity/keys.js';
 import { ConfiguredSecrets } from '../dist/src/secrets/injector.js';
-import { SecretRedactor } from '../dist/src/secrets/redactor.js';
-import { SecretScrubber } from '../dist/src/secrets/scrubber.js';
+import { Egress } from '../dist/src/egress/egress.js';
 import { SecretSources } from '../dist/src/secrets/sources.js';
 
 function percentile(samples, p) {
@@ -35,14 +34,15 @@ const dir = mkdtempSync(join(tmpdir(), 'warden-bench-secrets-'));
 try {
   const keys = new KeyStore(dir);
   await keys.init(Date.now());
-  const redactor = new SecretRedactor();
+  // The egress stage as the gateway builds it: every minted credential below is remembered (its signature until it expires).
+  const egress = new Egress();
   const secrets = { tickets: { source: 'minted', audience: 'tickets', ttlSeconds: 60 }, api: { source: 'env', name: 'BENCH_API_KEY' } };
   const injector = new ConfiguredSecrets({
     secrets,
     servers: { tickets: { headers: { Authorization: 'Bearer {{secret:tickets}}' }, arguments: {}, env: {}, envMode: 'spawn', tools: {} } },
     sources: new SecretSources({ baseDir: dir, env: { BENCH_API_KEY: 'bench-api-key-0123456789abcdef' }, keys, issuer: 'urn:mcp-warden:builtin', now: Date.now }),
     fingerprintKey: Buffer.alloc(32, 7),
-    redactor,
+    egress,
   });
   const principal = { subject: 'agent:bench', issuer: 'urn:mcp-warden:builtin', delegation: [], scopes: [], authMethod: 'jwt', task: { id: 'task_bench' } };
   const ctx = (i) => ({ requestId: `r${i}`, ingress: 'http', jsonrpcId: i, traceId: 't', principal, method: 'tools/call', server: 'tickets', target: 'tickets__create_ticket', downstreamTarget: 'create_ticket', arguments: {}, startedAt: Date.now() });
@@ -52,9 +52,10 @@ try {
     if (!result.ok || !result.value.headers.Authorization?.startsWith('Bearer ey')) throw new Error('injection failed');
   });
 
-  // Remember one env value too, so the scan looks for a value and its encodings as well as the minted prefix.
-  redactor.remember('bench-api-key-0123456789abcdef');
-  const scrubber = new SecretScrubber(redactor);
+  // Remember one env value too, so the scan looks for a value and its encodings as well as the minted
+  // credentials (about 5,000 live signatures at this point, each in every form).
+  egress.remember('bench-api-key-0123456789abcdef');
+  const scrubber = egress;
   const text = 'lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(Math.ceil((1024 * 1024) / 57)).slice(0, 1024 * 1024);
   const result = { content: [{ type: 'text', text: `${text}bench-api-key-0123456789abcdef` }] };
   const scan = await measure('scrub: 1 MB tool result', 200, () => {

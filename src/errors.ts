@@ -28,7 +28,8 @@ export type WardenErrorCode =
   | 'ERR_PIN_NOTHING_TO_APPROVE'
   | 'ERR_PIN_NOTHING_TO_REJECT'
   | 'ERR_APPROVAL_NOT_FOUND'
-  | 'ERR_APPROVAL_CLOSED';
+  | 'ERR_APPROVAL_CLOSED'
+  | 'ERR_JSON_TOO_DEEP';
 
 export class WardenError extends Error {
   readonly code: WardenErrorCode;

@@ -17,8 +17,7 @@ import { Observability } from '../observe/setup.js';
 import { TaskGrantAuthorizer } from '../policy/grants.js';
 import { LocalDevAuthorizer } from '../policy/local-dev.js';
 import { governanceFor } from '../policy/setup.js';
-import { secretRedactor } from '../secrets/redactor.js';
-import { SecretScrubber } from '../secrets/scrubber.js';
+import { Egress } from '../egress/egress.js';
 import { secretsFor } from '../secrets/setup.js';
 import { StoreApprover } from '../integrity/approver.js';
 import { stateFile } from '../state/db.js';
@@ -43,7 +42,9 @@ interface Runtime {
 /** Loads the config and refuses an unsafe start before anything is spawned. */
 async function prepare(ctx: CommandContext, bindHost: string | undefined): Promise<Runtime> {
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
-  const logger = createLogger({ level: loaded.config.logging.level });
+  // The one egress stage, built first: every log line, record, list, result and console payload passes it.
+  const egress = new Egress();
+  const logger = createLogger({ level: loaded.config.logging.level, scrubLine: (line) => egress.logLine(line) });
   const auth = loaded.config.auth;
   if (!auth) {
     throw new WardenError(
@@ -89,20 +90,20 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     settings: loaded.config.audit,
     logger: logger.child({ component: 'audit' }),
     details: { config: loaded.file, authMode: auth.mode },
-    redact: (text) => secretRedactor.redact(text),
+    redact: (text) => egress.scrubText(text),
   });
   await audit.event(configLoadEvent(loaded));
   // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
-  const secrets = await secretsFor(loaded);
+  const secrets = await secretsFor(loaded, egress);
   // Definition pins (state.db): a gateway that cannot check them does not start.
-  const pins = pinRegistryFor(loaded, logger, (event) => audit.event(event));
+  const pins = pinRegistryFor(loaded, logger, (event) => audit.event(event), egress);
   const policyAuthorizer = governance?.authorizer ?? (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer());
   const gateway = new Gateway(secrets.loaded, logger, {
     authorizer: pins ? new PinAuthorizer(policyAuthorizer, pins) : policyAuthorizer,
     audit,
     secrets: secrets.injector,
-    scrubber: new SecretScrubber(),
-    approver: new StoreApprover({ stateFile: stateFile(loaded.dataDir), audit, ttlMs: loaded.config.gateway.approvals.ttlSeconds * 1000, inBand: loaded.config.gateway.approvals.elicitation, logger: logger.child({ component: 'approvals' }) }),
+    scrubber: egress,
+    approver: new StoreApprover({ stateFile: stateFile(loaded.dataDir), audit, ttlMs: loaded.config.gateway.approvals.ttlSeconds * 1000, inBand: loaded.config.gateway.approvals.elicitation, logger: logger.child({ component: 'approvals' }), redact: (text) => egress.scrubText(text) }),
     now: Date.now,
     ...observe.pipeline,
   }, governance, pins);

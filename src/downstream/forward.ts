@@ -3,7 +3,6 @@ import { ErrorCode, McpError, type ProgressNotification, type ServerNotification
 import type { z } from 'zod';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import { cleanText } from '../pipeline/sanitize.js';
-import { secretRedactor } from '../secrets/redactor.js';
 
 /**
  * The agent-side end of one forwarded request: where its progress, log messages and server→client
@@ -86,8 +85,9 @@ function mapError(serverId: string, error: unknown) {
     if (error.code === ErrorCode.ConnectionClosed) {
       return { kind: 'downstream_closed', server: serverId, reason: 'connection closed during the call' } as const;
     }
-    const message = cleanText(secretRedactor.redact(error.message.replace(SDK_PREFIX, ''))).slice(0, 2000);
-    return { kind: 'downstream_error', server: serverId, code: error.code, message, data: secretRedactor.scrub(error.data), reason: `downstream error ${error.code}` } as const;
+    // Secrets are removed (and the text cut) by the egress stage, which every denial passes.
+    const message = cleanText(error.message.replace(SDK_PREFIX, ''));
+    return { kind: 'downstream_error', server: serverId, code: error.code, message, data: error.data, reason: `downstream error ${error.code}` } as const;
   }
   if (error instanceof Error && error.name === 'ZodError') {
     return {
@@ -102,5 +102,5 @@ function mapError(serverId: string, error: unknown) {
   if (/not connected/i.test(text)) {
     return { kind: 'downstream_closed', server: serverId, reason: 'not connected' } as const;
   }
-  return { kind: 'server_unavailable', server: serverId, reason: cleanText(secretRedactor.redact(text)).slice(0, 500) } as const;
+  return { kind: 'server_unavailable', server: serverId, reason: cleanText(text) } as const;
 }

@@ -39,6 +39,8 @@ export class LaunchedServer {
     logger: Logger,
     /** The gateway's published public keys, passed as MCP_WARDEN_JWKS_FILE so a child can verify minted credentials. */
     private readonly jwksFile?: string,
+    /** The egress stage's text scrubber, for the child's stdout and stderr lines. */
+    private readonly redact: (text: string) => string = (text) => text,
   ) {
     this.resolvedUrl = spec.url;
     this.log = logger.child({ server: serverId, launched: true });
@@ -54,6 +56,11 @@ export class LaunchedServer {
 
   get url(): string {
     return this.resolvedUrl;
+  }
+
+  /** The bearer token generated for this launch: an internal credential the egress stage must know. */
+  get credential(): string {
+    return this.token;
   }
 
   /** The header every request to this server carries, unless the config sets its own Authorization. */
@@ -90,8 +97,8 @@ export class LaunchedServer {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child = child;
-    if (child.stdout) relayStderr(child.stdout, this.log.child({ stream: 'stdout' }));
-    if (child.stderr) relayStderr(child.stderr, this.log.child({ stream: 'stderr' }));
+    if (child.stdout) relayStderr(child.stdout, this.log.child({ stream: 'stdout' }), this.redact);
+    if (child.stderr) relayStderr(child.stderr, this.log.child({ stream: 'stderr' }), this.redact);
     child.stdin?.on('error', () => undefined);
     const exited = new Promise<string>((resolveExit) => {
       child.once('exit', (code, signal) => resolveExit(`exited (${signal ?? `code ${code ?? '?'}`})`));

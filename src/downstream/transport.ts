@@ -9,7 +9,6 @@ import type { Logger } from '../observe/logger.js';
 import { cleanLabel } from '../pipeline/sanitize.js';
 import { secretFetch } from '../secrets/call-headers.js';
 import { nodeFetch } from './http-fetch.js';
-import { secretRedactor } from '../secrets/redactor.js';
 import { GroupStdioTransport } from './stdio-transport.js';
 
 export interface TransportTarget {
@@ -18,6 +17,8 @@ export interface TransportTarget {
   headers?: Readonly<Record<string, string>>;
   /** Secret headers for protocol-level requests; a call's own secret headers come from its context (secrets/call-headers.ts). */
   secretHeaders?: () => Promise<Readonly<Record<string, string>>>;
+  /** The egress stage's text scrubber, applied to stderr lines before they are cut to length. */
+  redact: (text: string) => string;
 }
 
 const MAX_STDERR_LINE = 2000;
@@ -41,7 +42,7 @@ export function createClientTransport(
   spec: ServerConfig,
   baseDir: string,
   logger: Logger,
-  target: TransportTarget = {},
+  target: TransportTarget,
 ): Transport {
   switch (spec.transport) {
     case 'stdio': {
@@ -52,7 +53,7 @@ export function createClientTransport(
         env: { ...getDefaultEnvironment(), ...spec.env },
         cwd: resolve(baseDir, spec.cwd ?? '.'),
       });
-      relayStderr(transport.stderr, logger.child({ server: serverId, stream: 'stderr' }), () => transport.closeRequested);
+      relayStderr(transport.stderr, logger.child({ server: serverId, stream: 'stderr' }), target.redact, () => transport.closeRequested);
       return transport;
     }
     case 'http': {
@@ -86,10 +87,11 @@ export function createClientTransport(
  * A downstream's stderr becomes log lines, cleaned and length-capped: it is untrusted text. Lines that
  * arrive once the gateway has asked the child to go (`closing`) are logged at debug.
  */
-export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger, closing: () => boolean = () => false): void {
+export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger, redact: (text: string) => string, closing: () => boolean = () => false): void {
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   lines.on('line', (line) => {
-    const text = cleanLabel(secretRedactor.redact(line)).slice(0, MAX_STDERR_LINE);
+    // Cleaned (escapes, invisible characters) and redacted before the cut, so no fragment of a secret survives it.
+    const text = redact(cleanLabel(line)).slice(0, MAX_STDERR_LINE);
     if (text.length === 0) return;
     if (closing()) logger.debug({ line: text }, 'downstream stderr');
     else logger.info({ line: text }, 'downstream stderr');

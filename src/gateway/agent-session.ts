@@ -34,6 +34,8 @@ import type { Logger } from '../observe/logger.js';
 import type { AskUser, CallContext, CallMethod, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
 import { WireError, denialToWire, type Denial } from '../pipeline/denial.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
+import type { Scrubber } from '../pipeline/stages.js';
+import { ok } from '../pipeline/denial.js';
 import { aggregate, routeResource, type Aggregate, type CatalogSource } from './catalog.js';
 import { decodeCursor, page } from './cursor.js';
 import { AgentRequestLink } from './relay-link.js';
@@ -42,7 +44,6 @@ import { TASK_SERVER } from '../tasks/names.js';
 import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
 import type { HiddenArguments } from '../secrets/hide.js';
-import { secretRedactor } from '../secrets/redactor.js';
 import { cleanPromptResult } from '../pipeline/sanitize.js';
 import { sharedSchemaValidator } from '../downstream/schema-validator.js';
 import { traceIdOf, validTraceparent } from '../observe/trace-context.js';
@@ -52,6 +53,8 @@ type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotificati
 /** What a session needs from the gateway that owns it. */
 export interface SessionHost {
   readonly pipeline: Pipeline;
+  /** The egress stage: definitions, notifications and relayed requests pass it on their way to the agent. */
+  readonly egress: Scrubber;
   readonly logger: Logger;
   readonly listPageSize: number;
   /** Enabled server ids in config order, with their prefixes. */
@@ -151,7 +154,13 @@ export class AgentSession implements ConnectionListener {
       if (!this.subscriptions.has(notification.params.uri)) return;
     }
     // Same rule as every other downstream text on its way to the agent: no secret value, in any encoding.
-    this.server.notification(secretRedactor.scrub(notification)).catch(() => undefined);
+    let scrubbed: ServerNotification;
+    try {
+      scrubbed = this.host.egress.scrubValue(notification);
+    } catch {
+      return; // nested too deep to scrub: dropped, never passed on unscrubbed
+    }
+    this.server.notification(scrubbed).catch(() => undefined);
   }
 
   /** Every caller waits for the same close: the gateway's stop must not return while a server is still stopping. */
@@ -207,12 +216,12 @@ export class AgentSession implements ConnectionListener {
       const view = await this.currentView();
       const route = view.prompts.get(req.params.name);
       if (!route) return this.refuse(extra, 'prompts/get', req.params.name, { kind: 'unknown_prompt', name: req.params.name, reason: 'no such prompt' });
-      const result = await this.forward(extra, 'prompts/get', route.server, req.params.name, route.downstreamName, req.params.arguments, GetPromptResultSchema, () => ({
+      // Prompt text reaches the model as instructions: cleaned like descriptions, not only of escapes,
+      // inside the call so the egress stage and the record see exactly what the agent gets.
+      return this.forward(extra, 'prompts/get', route.server, req.params.name, route.downstreamName, req.params.arguments, GetPromptResultSchema, () => ({
         ...req.params,
         name: route.downstreamName,
-      }));
-      // Prompt text reaches the model as instructions: cleaned like descriptions, not only of escapes.
-      return cleanPromptResult(result);
+      }), cleanPromptResult);
     });
 
     const byUri = (method: CallMethod, schema: z.ZodType<unknown>) => async (req: { params: { uri: string } }, extra: Extra) => {
@@ -278,7 +287,7 @@ export class AgentSession implements ConnectionListener {
     const connections = servers.map((server) => this.host.connectionFor(this, server.id));
     await Promise.all(connections.map((connection) => connection.ready().catch(() => undefined)));
     const sources: CatalogSource[] = servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, ...(server.hiddenArguments && { hiddenArguments: server.hiddenArguments }), catalog: connections[index]!.catalog }));
-    const view = aggregate(sources);
+    const view = aggregate(this.host.egress, sources);
     this.host.pins?.observe(view, sources);
     for (const problem of view.problems) this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
     this.view = view;
@@ -311,6 +320,7 @@ export class AgentSession implements ConnectionListener {
     args: Record<string, unknown> | undefined,
     schema: z.ZodType<T>,
     params: (injection: { arguments: Readonly<Record<string, unknown>> }) => Record<string, unknown>,
+    shape: (result: T) => T = (result) => result,
   ): Promise<T> {
     // Read before the first await: the hash of the definition the route was taken from.
     const definitionHash = method === 'tools/call' ? this.view?.tools.get(target)?.definitionHash : method === 'prompts/get' ? this.view?.prompts.get(target)?.definitionHash : undefined;
@@ -321,12 +331,12 @@ export class AgentSession implements ConnectionListener {
     const server = this.host.servers().find((s) => s.id === serverId);
     const connection = this.host.connectionFor(this, serverId);
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
-    const link = new AgentRequestLink(this.server, extra.requestId, agentToken, relayRecorder(() => this.relayOrigin(serverId, ctx)));
+    const link = new AgentRequestLink(this.server, this.host.egress, extra.requestId, agentToken, relayRecorder(() => this.relayOrigin(serverId, ctx)));
     const outcome = await this.host.pipeline.call(ctx, (injection) =>
       withCallHeaders(withTrace(injection.headers, injection.traceparent), async () => {
         const perCall = injection.env && this.host.perCallConnection(this, serverId, injection.env);
         try {
-          return await (perCall ?? connection).request({
+          const answered = await (perCall ?? connection).request({
             method,
             params: withTraceMeta(params(injection), injection.traceparent),
             resultSchema: schema,
@@ -334,6 +344,7 @@ export class AgentSession implements ConnectionListener {
             timeoutMs: server?.timeoutMs ?? 60_000,
             link,
           });
+          return answered.ok ? ok(shape(answered.value)) : answered;
         } finally {
           await perCall?.close();
         }
@@ -410,7 +421,7 @@ export class AgentSession implements ConnectionListener {
 
   /** Where server→client requests that arrive between calls go: the session, recorded like any relay. */
   fallbackLink(serverId: string): AgentRequestLink {
-    return new AgentRequestLink(this.server, undefined, undefined, relayRecorder(() => this.relayOrigin(serverId, undefined)));
+    return new AgentRequestLink(this.server, this.host.egress, undefined, undefined, relayRecorder(() => this.relayOrigin(serverId, undefined)));
   }
 
   private relayOrigin(server: string, parent: CallContext | undefined) {

@@ -4,6 +4,9 @@ import type { Catalog } from '../downstream/connection.js';
 import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../pipeline/sanitize.js';
 import { definitionHash as hashDefinition } from '../integrity/hash.js';
 import { hideArguments, type HiddenArguments } from '../secrets/hide.js';
+import type { Scrubber } from '../pipeline/stages.js';
+import { isWardenError } from '../errors.js';
+import { mapJson } from '../model/json-walk.js';
 
 export const NAMESPACE_SEPARATOR = '__';
 const MAX_EXPOSED_NAME = 128;
@@ -29,7 +32,7 @@ export interface Routed<T> {
 }
 
 export interface Problem {
-  kind: 'invalid_name' | 'collision';
+  kind: 'invalid_name' | 'invalid_definition' | 'collision';
   server: string;
   detail: string;
 }
@@ -52,11 +55,11 @@ export function exposedName(prefix: string | false, name: string): string {
  * refused; two servers exposing the same name both lose it (and it is reported), so a later server can
  * never shadow an earlier one's tool.
  */
-export function aggregate(given: readonly CatalogSource[]): Aggregate {
-  const cached = recent.find((entry) => sameSources(entry.sources, given));
+export function aggregate(egress: Pick<Scrubber, 'scrubValue'>, given: readonly CatalogSource[]): Aggregate {
+  const cached = recent.find((entry) => entry.egress === egress && sameSources(entry.sources, given));
   if (cached) return cached.view;
-  const view = merge(given);
-  recent.unshift({ sources: given.map((source) => ({ ...source })), view });
+  const view = merge(given, egress);
+  recent.unshift({ egress, sources: given.map((source) => ({ ...source })), view });
   if (recent.length > VIEWS_KEPT) recent.pop();
   return view;
 }
@@ -67,7 +70,7 @@ export function aggregate(given: readonly CatalogSource[]): Aggregate {
  * mutated after it is built) instead of each building and keeping its own.
  */
 const VIEWS_KEPT = 8;
-const recent: { sources: readonly CatalogSource[]; view: Aggregate }[] = [];
+const recent: { egress: Pick<Scrubber, 'scrubValue'>; sources: readonly CatalogSource[]; view: Aggregate }[] = [];
 
 function sameSources(a: readonly CatalogSource[], b: readonly CatalogSource[]): boolean {
   if (a.length !== b.length) return false;
@@ -85,14 +88,34 @@ function sameSources(a: readonly CatalogSource[], b: readonly CatalogSource[]): 
   });
 }
 
-function merge(given: readonly CatalogSource[]): Aggregate {
+/**
+ * Every definition the agent sees passes the egress stage here, once per merged view (views are shared
+ * by every session on the same lists): a secret a server put in a description, a schema, a template or
+ * any other field is gone before any session lists it. An item whose name or URI held one is refused.
+ */
+function merge(given: readonly CatalogSource[], egress: Pick<Scrubber, 'scrubValue'>): Aggregate {
   const sources = given.map((s) => {
     const hidden = s.hiddenArguments;
     return hidden ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, hidden(t.name))) } } : s;
   });
   const problems: Problem[] = [];
-  const tools = mergeNamed(given, sources, (c) => c.tools, 'tool', problems, cleanTool);
-  const prompts = mergeNamed(given, sources, (c) => c.prompts, 'prompt', problems, cleanPrompt);
+  const scrubbed = <T extends object>(cleaned: () => T, key: (item: T) => string, server: string, noun: string): T | undefined => {
+    let item: T;
+    let out: T;
+    try {
+      item = cleaned();
+      out = egress.scrubValue(item);
+    } catch (error) {
+      if (!isWardenError(error, 'ERR_JSON_TOO_DEEP')) throw error;
+      problems.push({ kind: 'invalid_definition', server, detail: `a ${noun} definition nested too deep to clean is not listed` });
+      return undefined;
+    }
+    if (key(out) === key(item)) return out;
+    problems.push({ kind: 'invalid_name', server, detail: `a ${noun} whose name or URI contains a secret value is not listed` });
+    return undefined;
+  };
+  const tools = mergeNamed(given, sources, (c) => c.tools, 'tool', problems, cleanTool, scrubbed);
+  const prompts = mergeNamed(given, sources, (c) => c.prompts, 'prompt', problems, cleanPrompt, scrubbed);
   const resources = new Map<string, { server: string; item: Resource }>();
   const templates: Aggregate['templates'] = [];
   for (const source of sources) {
@@ -101,10 +124,12 @@ function merge(given: readonly CatalogSource[]): Aggregate {
         problems.push({ kind: 'collision', server: source.serverId, detail: `resource ${resource.uri} is already served by ${resources.get(resource.uri)?.server}` });
         continue;
       }
-      resources.set(resource.uri, { server: source.serverId, item: cleanDescribed(resource) });
+      const item = scrubbed(() => cleanDescribed(resource), (r) => r.uri, source.serverId, 'resource');
+      if (item) resources.set(resource.uri, { server: source.serverId, item });
     }
     for (const template of source.catalog.templates) {
-      templates.push({ server: source.serverId, item: cleanDescribed(template), matcher: compileTemplate(template.uriTemplate) });
+      const item = scrubbed(() => cleanDescribed(template), (t) => t.uriTemplate, source.serverId, 'resource template');
+      if (item) templates.push({ server: source.serverId, item, matcher: compileTemplate(template.uriTemplate) });
     }
   }
   return { tools, prompts, resources, templates, problems };
@@ -128,6 +153,7 @@ function mergeNamed<T extends { name: string }>(
   noun: string,
   problems: Problem[],
   clean: (item: T, name: string) => T,
+  scrubbed: (cleaned: () => T, key: (item: T) => string, server: string, noun: string) => T | undefined,
 ): Map<string, Routed<T>> {
   const merged = new Map<string, Routed<T>>();
   const collided = new Set<string>();
@@ -152,7 +178,8 @@ function mergeNamed<T extends { name: string }>(
         continue;
       }
       const definitionHash = hashDefinition(noun === 'tool' ? 'tool' : 'prompt', (raw.get(item.name) ?? item) as unknown as Record<string, unknown>);
-      merged.set(name, { server: source.serverId, downstreamName: item.name, item: clean(item, name), definitionHash });
+      const shown = scrubbed(() => clean(item, name), (i) => i.name, source.serverId, noun);
+      if (shown) merged.set(name, { server: source.serverId, downstreamName: item.name, item: shown, definitionHash });
     }
   }
   return merged;
@@ -169,19 +196,12 @@ function cleanTool(tool: Tool, name: string): Tool {
   return out;
 }
 
-const SCHEMA_MAX_DEPTH = 64;
-
-/** A copy of a JSON Schema with every `title` and `description` string cleaned like a description. */
-function cleanSchemaText<T>(schema: T, depth = 0): T {
-  if (schema === null || typeof schema !== 'object' || depth > SCHEMA_MAX_DEPTH) return schema;
-  if (Array.isArray(schema)) return schema.map((item: unknown) => cleanSchemaText(item, depth + 1)) as T;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(schema)) {
-    const cleaned = (key === 'description' || key === 'title') && typeof value === 'string' ? cleanText(value) : cleanSchemaText(value, depth + 1);
-    if (key === '__proto__') Object.defineProperty(out, key, { value: cleaned, enumerable: true, writable: true, configurable: true });
-    else out[key] = cleaned;
-  }
-  return out as T;
+/** A copy of a JSON Schema with every `title` and `description` string cleaned like a description (one walk, one depth rule). */
+function cleanSchemaText<T>(schema: T): T {
+  return mapJson(schema, {
+    string: (text) => text,
+    member: (key, value) => ((key === 'description' || key === 'title') && typeof value === 'string' ? cleanText(value) : undefined),
+  }) as T;
 }
 
 function cleanPrompt(prompt: Prompt, name: string): Prompt {

@@ -52,6 +52,8 @@ export class Gateway implements SessionHost {
   private stopped = false;
   private readonly releasing = new Set<Promise<void>>();
   private readonly secrets: Stages['secrets'];
+  /** The egress stage: lists, notifications, relayed requests, stderr lines. */
+  readonly egress: Stages['scrubber'];
 
   constructor(
     readonly loaded: LoadedConfig,
@@ -64,6 +66,7 @@ export class Gateway implements SessionHost {
   ) {
     this.pipeline = new Pipeline(stages, logger);
     this.secrets = stages.secrets;
+    this.egress = stages.scrubber;
     this.listPageSize = loaded.config.gateway.listPageSize;
     const defaultTimeout = loaded.config.gateway.defaultTimeoutMs;
     this.entries = Object.entries(loaded.config.servers)
@@ -118,13 +121,15 @@ export class Gateway implements SessionHost {
   async start(): Promise<void> {
     for (const entry of this.entries) {
       if ((entry.spec.transport === 'http' || entry.spec.transport === 'sse') && entry.spec.launch) {
-        entry.launched = new LaunchedServer(entry.id, entry.spec as LaunchableConfig, this.loaded.baseDir, this.logger, join(this.loaded.dataDir, 'keys', JWKS_FILE));
+        entry.launched = new LaunchedServer(entry.id, entry.spec as LaunchableConfig, this.loaded.baseDir, this.logger, join(this.loaded.dataDir, 'keys', JWKS_FILE), (text) => this.egress.scrubText(text));
+        // The launch credential is the gateway's own: a server that echoes its environment or the header it got returns it redacted.
+        this.egress.remember(entry.launched.credential);
       }
     }
     await Promise.all(this.entries.map((entry) => entry.launched?.start()));
     const catalogs = await Promise.all(this.entries.map((entry) => this.probe(entry)));
     const sources = this.entries.map((entry, index) => ({ serverId: entry.id, prefix: entry.prefix, hiddenArguments: entry.hiddenArguments, catalog: catalogs[index]! }));
-    const view = aggregate(sources);
+    const view = aggregate(this.egress, sources);
     const collisions = view.problems.filter((problem) => problem.kind === 'collision');
     if (collisions.length > 0) {
       throw new WardenError(
@@ -239,6 +244,7 @@ export class Gateway implements SessionHost {
         createClientTransport(entry.id, entry.spec, this.loaded.baseDir, this.logger, {
           ...(entry.launched && { url: entry.launched.url, headers: launchHeaders(entry) }),
           ...(this.secrets.protocolHeaders && { secretHeaders: () => this.secrets.protocolHeaders!(entry.id) }),
+          redact: (text) => this.egress.scrubText(text),
         }),
       ...(session && { fallbackLink: session.fallbackLink(entry.id) }),
     });

@@ -10,8 +10,8 @@ import {
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { RelayLink } from '../downstream/forward.js';
 import { cleanLabel, cleanText } from '../pipeline/sanitize.js';
-import { mapStrings } from '../pipeline/scrub.js';
-import { secretRedactor } from '../secrets/redactor.js';
+import type { Scrubber } from '../pipeline/stages.js';
+import { mapJson } from '../model/json-walk.js';
 
 /** Server→client requests wait for a person (elicitation) or a model (sampling): generous, but bounded. */
 const RELAY_TIMEOUT_MS = 10 * 60_000;
@@ -35,6 +35,8 @@ export class AgentRequestLink implements RelayLink {
 
   constructor(
     private readonly server: Server,
+    /** The egress stage: every notification and relayed request passes it. */
+    private readonly egress: Scrubber,
     private readonly relatedRequestId: RequestId | undefined,
     private readonly agentProgressToken: string | number | undefined,
     /** Wraps each server→client request so it is recorded (intent before, outcome after) by the pipeline. */
@@ -52,7 +54,12 @@ export class AgentRequestLink implements RelayLink {
   }
 
   notify(notification: ServerNotification): Promise<void> {
-    const cleaned = secretRedactor.scrub(cleanNotification(notification));
+    let cleaned: ServerNotification;
+    try {
+      cleaned = this.egress.scrubValue(cleanNotification(notification));
+    } catch {
+      return Promise.resolve(); // nested too deep to scrub: dropped, never passed on unscrubbed
+    }
     const sent = this.server
       .notification(cleaned, this.relatedRequestId === undefined ? undefined : { relatedRequestId: this.relatedRequestId })
       .catch(() => undefined);
@@ -63,13 +70,20 @@ export class AgentRequestLink implements RelayLink {
   relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<unknown> {
     const schema = RESULT_SCHEMAS[request.method as keyof typeof RESULT_SCHEMAS];
     if (!schema) return Promise.reject(new Error(`${request.method} is not relayed`));
+    let scrubbed: { method: string; params?: unknown };
+    try {
+      // Recorded and sent as one scrubbed value: the audit holds exactly what the agent was asked.
+      scrubbed = this.egress.scrubValue(request);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error('request could not be scrubbed'));
+    }
     const send = () =>
-      this.server.request(secretRedactor.scrub(request) as never, schema, {
+      this.server.request(scrubbed as never, schema, {
         signal,
         timeout: RELAY_TIMEOUT_MS,
         ...(this.relatedRequestId !== undefined && { relatedRequestId: this.relatedRequestId }),
       });
-    return this.record ? this.record(request, send) : send();
+    return this.record ? this.record(scrubbed, send) : send();
   }
 
   async flush(): Promise<void> {
@@ -92,9 +106,9 @@ function cleanNotification(notification: ServerNotification): ServerNotification
     // Log data is text for a person or a model, whatever its shape: every string in it is cleaned.
     let data: unknown;
     try {
-      data = mapStrings(notification.params.data, cleanText);
+      data = mapJson(notification.params.data, { string: cleanText });
     } catch {
-      data = '[log data nested too deep; not relayed]'; // ScrubDepthError: never passed on uncleaned
+      data = '[log data nested too deep; not relayed]'; // JsonDepthError: never passed on uncleaned
     }
     const params = { ...notification.params, data };
     if (typeof params.logger === 'string') params.logger = cleanLabel(params.logger);

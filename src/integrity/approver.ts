@@ -6,7 +6,6 @@ import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type ApprovalRef, type Denial, type Outcome } from '../pipeline/denial.js';
 import { cleanLabel, cleanText } from '../pipeline/sanitize.js';
 import type { Approver, AuditEvent, AuditSink } from '../pipeline/stages.js';
-import { secretRedactor } from '../secrets/redactor.js';
 import { ApprovalStore, approvalEvent } from './approvals.js';
 import type { ApprovalBinding, ApprovalRow } from './types.js';
 
@@ -18,6 +17,8 @@ export interface StoreApproverOptions {
   /** Ask through the agent host (elicitation) when it can; `false`: out-of-band only. */
   inBand?: boolean;
   logger: Logger;
+  /** The egress stage's text scrubber: the stored summary and the question hold no secret value. */
+  redact: (text: string) => string;
   now?: () => number;
 }
 
@@ -78,7 +79,7 @@ export class StoreApprover implements Approver {
       return ok({ approvalId: used.id });
     }
 
-    const request = { binding, summary: summaryOf(ctx), now, ttlMs: this.options.ttlMs, ...(callId !== undefined && { callId }) };
+    const request = { binding, summary: summaryOf(ctx, this.options.redact), now, ttlMs: this.options.ttlMs, ...(callId !== undefined && { callId }) };
     if (ctx.askUser && this.options.inBand !== false) {
       const waiting = approvals.openFor(binding.issuer, binding.subject, now, binding.tenant);
       if (waiting.count >= MAX_OPEN_PER_AGENT) return this.tooMany(waiting, now);
@@ -194,14 +195,13 @@ function sameBinding(row: ApprovalRow, binding: ApprovalBinding): boolean {
 }
 
 /** What a person deciding sees: names cleaned, credentials blanked, secret values redacted, arguments capped. */
-export function summaryOf(ctx: CallContext): ApprovalRow['summary'] {
-  const redact = (text: string) => secretRedactor.redact(text);
+export function summaryOf(ctx: CallContext, redact: (text: string) => string): ApprovalRow['summary'] {
   const task = ctx.principal.task;
   return {
     tool: cleanLabel(ctx.target),
     server: ctx.server,
     arguments: capValue(scrubValue(ctx.arguments ?? {}, redact), SUMMARY_ARGUMENT_BYTES),
-    ...(task && { task: { id: cleanLabel(task.id), ...(task.purpose !== undefined && { purpose: cleanText(redact(task.purpose)).slice(0, 500) }) } }),
+    ...(task && { task: { id: cleanLabel(task.id), ...(task.purpose !== undefined && { purpose: redact(cleanText(task.purpose)).slice(0, 500) }) } }),
   };
 }
 

@@ -2,7 +2,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ListKind } from '../downstream/connection.js';
 import type { Aggregate, CatalogSource } from '../gateway/catalog.js';
 import type { Logger } from '../observe/logger.js';
-import type { AuditEvent, Authorizer, AuthorizeRequest, Decision } from '../pipeline/stages.js';
+import type { AuditEvent, Authorizer, AuthorizeRequest, Decision, Scrubber } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';
 import { definitionFlags } from './flags.js';
 import { pinnedParts } from './hash.js';
@@ -37,6 +37,8 @@ export class PinRegistry {
     private readonly logger: Logger,
     /** Appends an event to the audit log (the sink's `event`). */
     private readonly record: (event: AuditEvent) => Promise<unknown>,
+    /** The egress stage: a definition is stored (state.db, `tools diff`, the console) only as the agent may see it. */
+    private readonly egress: Pick<Scrubber, 'scrubValue'>,
     private readonly now: () => number = Date.now,
   ) {
     this.sync(this.now());
@@ -75,14 +77,22 @@ export class PinRegistry {
       const items: readonly { name: string }[] = (kind === 'tool' ? source?.catalog.tools : source?.catalog.prompts) ?? [];
       const raw = items.find((item) => item.name === route.downstreamName) as Record<string, unknown> | undefined;
       if (!raw) return;
+      let definition: unknown;
+      let flags: ReturnType<typeof definitionFlags>;
+      try {
+        definition = this.egress.scrubValue(pinnedParts(kind, raw));
+        flags = this.egress.scrubValue(definitionFlags(kind, raw));
+      } catch {
+        return; // too deep to scrub: not recorded, so not approved (hidden and refused)
+      }
       observations.push({
         server: route.server,
         kind,
         name: route.downstreamName,
         exposed,
         hash: route.definitionHash,
-        definition: pinnedParts(kind, raw),
-        flags: definitionFlags(kind, raw),
+        definition,
+        flags,
       });
     };
     for (const [exposed, route] of view.tools) consider('tool', exposed, route);
@@ -233,10 +243,10 @@ function kindOf(request: AuthorizeRequest): DefinitionKind | undefined {
  * The registry for a config: undefined when no enabled server pins. Opens `<dataDir>/state.db`
  * (throws ERR_STATE_UNAVAILABLE: a gateway that cannot check pins does not start).
  */
-export function pinRegistryFor(loaded: LoadedConfig, logger: Logger, record: (event: AuditEvent) => Promise<unknown>): PinRegistry | undefined {
+export function pinRegistryFor(loaded: LoadedConfig, logger: Logger, record: (event: AuditEvent) => Promise<unknown>, egress: Pick<Scrubber, 'scrubValue'>): PinRegistry | undefined {
   const servers = Object.entries(loaded.config.servers).filter(([, spec]) => spec.enabled);
   if (!servers.some(([, spec]) => spec.pinning !== 'off')) return undefined;
   const settings = new Map<string, ServerPinning>(servers.map(([id, spec]) => [id, { mode: spec.pinning, quarantineFlagged: spec.quarantineFlagged }]));
   const store = PinStore.open(stateFile(loaded.dataDir));
-  return new PinRegistry(store, (server) => settings.get(server) ?? OFF, logger.child({ component: 'pins' }), record);
+  return new PinRegistry(store, (server) => settings.get(server) ?? OFF, logger.child({ component: 'pins' }), record, egress);
 }

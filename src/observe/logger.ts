@@ -1,5 +1,4 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { secretRedactor } from '../secrets/redactor.js';
 import { cleanLogLine } from '../pipeline/sanitize.js';
 
 export type { Logger };
@@ -30,6 +29,11 @@ export interface LoggerOptions {
   /** Pretty output for people; defaults to whether stderr is a terminal. */
   pretty?: boolean;
   name?: string;
+  /**
+   * The egress stage's log-line scrubber (`Egress.logLine`): escapes and invisible characters cleaned,
+   * then every secret value removed. Without one (CLI commands that resolve no secret) lines are only cleaned.
+   */
+  scrubLine?: (line: string) => string;
 }
 
 /** One pino instance per process, always writing to stderr: stdout belongs to the protocol or the CLI. */
@@ -38,9 +42,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   const base = { name: options.name ?? 'mcp-warden' };
   const redact = { paths: [...REDACT_PATHS], censor: '[REDACTED]' };
-  // Every resolved secret value (and its encodings) is removed from each line as it is written.
+  // Every secret value (in every form) is removed from each line as it is written, by the egress stage.
   // Downstream text that reached a field uncleaned loses escapes, controls, bidi, zero-width and tag characters.
-  const hooks = { streamWrite: (line: string) => secretRedactor.redact(cleanLogLine(line)) };
+  const hooks = { streamWrite: options.scrubLine ?? cleanLogLine };
   if (pretty) {
     return pino({
       level,

@@ -36,7 +36,8 @@ export class Pipeline {
    *    call that will not run. It sees the arguments exactly as the agent sent them.
    * 4. inject secrets — only after an allow and a durable intent, resolved for this call alone.
    * 5. forward.
-   * 6. scrub — before the outcome is recorded and before the agent sees the result, so neither holds a secret.
+   * 6. scrub (the egress stage) — results and downstream errors, before the outcome is recorded and
+   *    before the agent sees them, so the record holds exactly what went out and neither holds a secret.
    * 7. audit outcome — every intent gets one, whatever happened after step 3.
    */
   async call<R>(ctx: CallContext, forward: (injection: Injection) => Promise<Outcome<R>>): Promise<Outcome<R>> {
@@ -106,8 +107,9 @@ export class Pipeline {
     }
     obs?.stage('inject', clock());
     if (!injected.ok) {
-      await settle(statusOf(injected.denial), injected.denial);
-      return injected as Outcome<never>;
+      const denial = this.stages.scrubber.scrubDenial(injected.denial);
+      await settle(statusOf(denial), denial);
+      return deny(denial);
     }
 
     let result: Outcome<R>;
@@ -124,12 +126,20 @@ export class Pipeline {
 
     obs?.stage('forward', clock());
     if (!result.ok) {
-      await settle(statusOf(result.denial), result.denial, undefined, injected.value);
-      return result;
+      // A downstream's error text and data leave through the egress stage like a result does.
+      let denial: Denial;
+      try {
+        denial = this.stages.scrubber.scrubDenial(result.denial);
+      } catch (error) {
+        await settle('downstream_failed', undefined, 'internal error', injected.value);
+        throw error;
+      }
+      await settle(statusOf(denial), denial, undefined, injected.value);
+      return deny(denial);
     }
     let scrubbed: R;
     try {
-      scrubbed = this.stages.scrubber.scrubResult(result.value, injected.value);
+      scrubbed = this.stages.scrubber.scrubResult(result.value);
     } catch (error) {
       // Nothing unscrubbed reaches the agent: the call fails, and its intent still gets an outcome.
       await settle('downstream_failed', undefined, 'internal error', injected.value);

@@ -137,9 +137,20 @@ export interface SecretInjector {
   protocolHeaders?(server: string): Promise<Readonly<Record<string, string>>>;
 }
 
-/** Removes what must not reach the agent or the record from a downstream result (secret values, escapes). */
+/**
+ * The egress stage (src/egress/egress.ts): removes what must not leave the gateway (every secret value
+ * in every form; escapes from results) from everything emitted. One per process, built at start-up.
+ */
 export interface Scrubber {
-  scrubResult<T>(value: T, injection: Injection): T;
+  /** A downstream result: escapes and secrets. Throws rather than pass on a value it cannot walk. */
+  scrubResult<T>(value: T): T;
+  /** Any JSON-like value (definitions, notifications, relayed requests, error data): secrets. */
+  scrubValue<T>(value: T): T;
+  scrubText(text: string): string;
+  /** A denial's text, data and reason. */
+  scrubDenial(denial: Denial): Denial;
+  /** A value that must never leave (an internal credential), from now until the process ends. */
+  remember(value: string): void;
 }
 
 export interface Stages {

@@ -3,7 +3,7 @@ import { fillTemplate, secretsForCall, templateNames, type SecretSource, type Se
 import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { Injection, SecretInjector } from '../pipeline/stages.js';
-import { secretRedactor, type SecretRedactor } from './redactor.js';
+import type { Egress } from '../egress/egress.js';
 import { SecretUnavailable, type MintClaims, type SecretSources } from './sources.js';
 import { reveal } from './value.js';
 
@@ -14,21 +14,18 @@ export interface InjectorOptions {
   sources: SecretSources;
   /** Key of the audit fingerprint (HMAC-SHA-256): the record can tell two uses of one value apart from two values, nothing more. */
   fingerprintKey: Buffer;
-  redactor?: SecretRedactor;
+  /** The egress stage: told every value as it is resolved, before it leaves. */
+  egress: Pick<Egress, 'remember' | 'rememberMinted' | 'rememberPrefix'>;
   /** `sub` of credentials minted outside a call. */
   gatewaySubject?: string;
 }
 
 /**
  * Resolves a server's secrets for one allowed call and says where they go. The raw value is read here
- * (and nowhere else on the way out); every value is remembered by the redactor before it leaves.
+ * (and nowhere else on the way out); the egress stage is told every value before it leaves.
  */
 export class ConfiguredSecrets implements SecretInjector {
-  private readonly redactor: SecretRedactor;
-
-  constructor(private readonly options: InjectorOptions) {
-    this.redactor = options.redactor ?? secretRedactor;
-  }
+  constructor(private readonly options: InjectorOptions) {}
 
 
   async inject(ctx: CallContext): Promise<Outcome<Injection>> {
@@ -92,9 +89,9 @@ export class ConfiguredSecrets implements SecretInjector {
         const cause = error instanceof SecretUnavailable ? error.message : 'source failed';
         return deny({ kind: 'secret_unavailable', secret: name, reason: `secret ${name} (${source.source}): ${cause}` });
       }
-      // A minted token is covered by its constant signed header (one pattern for all of them); others by value.
-      if (source.source === 'minted') this.redactor.rememberPrefix(value.slice(0, value.indexOf('.') + 1));
-      else this.redactor.remember(value);
+      // A minted token: its header family, its payload's constant claims and its own signature until it expires.
+      if (source.source === 'minted') this.options.egress.rememberMinted(value);
+      else this.options.egress.remember(value);
       values.set(name, value);
       used.push({ name, source: source.source, fingerprint: this.fingerprint(value) });
     }
@@ -104,10 +101,10 @@ export class ConfiguredSecrets implements SecretInjector {
   /** A filled header is a secret too (its encodings differ from the value's); minted parts make it a prefix. */
   private rememberFilled(template: string, filled: string, values: ReadonlyMap<string, string>): void {
     const minted = templateNames(template).find((name) => this.options.secrets[name]?.source === 'minted');
-    if (minted === undefined) return this.redactor.remember(filled);
+    if (minted === undefined) return this.options.egress.remember(filled);
     const token = values.get(minted)!;
     const at = filled.indexOf(token);
-    this.redactor.rememberPrefix(filled.slice(0, at + token.indexOf('.') + 1));
+    this.options.egress.rememberPrefix(filled.slice(0, at + token.indexOf('.') + 1));
   }
 
   private fingerprint(value: string): string {

@@ -5,7 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { ServerConfig } from '../config/schema.js';
 import { KeyStore } from '../identity/keys.js';
 import type { SecretInjector } from '../pipeline/stages.js';
-import { ConfiguredSecrets } from './injector.js';
+import { ConfiguredSecrets, type InjectorOptions } from './injector.js';
 import { NoSecrets } from './none.js';
 import { SecretSources } from './sources.js';
 
@@ -21,7 +21,7 @@ export interface SecretsRuntime {
 }
 
 /** Builds the secrets stage from the config; with no secrets configured, calls carry nothing extra. */
-export async function secretsFor(loaded: LoadedConfig, now: () => number = Date.now): Promise<SecretsRuntime> {
+export async function secretsFor(loaded: LoadedConfig, egress: InjectorOptions['egress'], now: () => number = Date.now): Promise<SecretsRuntime> {
   const { config } = loaded;
   if (Object.keys(config.secrets).length === 0) return { injector: new NoSecrets(), loaded };
   const keys = new KeyStore(loaded.dataDir);
@@ -34,7 +34,7 @@ export async function secretsFor(loaded: LoadedConfig, now: () => number = Date.
   };
   const sources = new SecretSources({ baseDir: loaded.baseDir, env: process.env, keys, issuer, now, onSigningKey });
   const servers = Object.fromEntries(Object.entries(config.servers).map(([id, spec]) => [id, spec.secrets]));
-  const injector = new ConfiguredSecrets({ secrets: config.secrets, servers, sources, fingerprintKey: fingerprintKey(loaded.dataDir), gatewaySubject: issuer });
+  const injector = new ConfiguredSecrets({ secrets: config.secrets, servers, sources, fingerprintKey: fingerprintKey(loaded.dataDir), gatewaySubject: issuer, egress });
   if (Object.values(config.secrets).some((s) => s.source === 'minted')) publishJwks(loaded.dataDir, keys, now());
   const resolved: Record<string, ServerConfig> = {};
   for (const [id, spec] of Object.entries(config.servers)) {

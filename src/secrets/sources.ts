@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SecretSource } from '../config/secrets-schema.js';
 import { KEY_ALG, type KeyHandle, type KeyStore } from '../identity/keys.js';
-import { MIN_SECRET_LENGTH } from './redactor.js';
+import { MIN_SECRET_LENGTH } from '../egress/egress.js';
 import { SecretValue } from './value.js';
 
 /** Who a minted credential is for: the call it is minted for. */

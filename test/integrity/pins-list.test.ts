@@ -10,20 +10,24 @@ import { Pipeline } from '../../src/pipeline/orchestrator.js';
 import type { AuditSink, Stages } from '../../src/pipeline/stages.js';
 import { LocalDevAuthorizer } from '../../src/policy/local-dev.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { Egress } from '../../src/egress/egress.js';
+
+/** The egress stage, as the gateway builds it (no secret known: definitions pass unchanged). */
+const EGRESS = new Egress();
 
 const TOFU: ServerPinning = { mode: 'trust-on-first-use', quarantineFlagged: false };
 const logger = createLogger({ level: 'silent' });
 const principal = { subject: 'local', issuer: 'urn:local', delegation: [], scopes: [], authMethod: 'unauthenticated-local' as const };
 
 const source = (description: string) => ({ serverId: 'fx', prefix: 'fx', catalog: { tools: [{ name: 'echo', description, inputSchema: { type: 'object' as const } }], prompts: [], resources: [], templates: [] } });
-const view = (description: string) => aggregate([source(description)]);
+const view = (description: string) => aggregate(EGRESS, [source(description)]);
 
 describe('lists and pinned definitions', () => {
   let dir: TempDir;
   let registry: PinRegistry;
   beforeEach(async () => {
     dir = await makeTempDir('warden-pins-list');
-    registry = new PinRegistry(PinStore.open(join(dir.path, 'state.db')), () => TOFU, logger, async () => undefined);
+    registry = new PinRegistry(PinStore.open(join(dir.path, 'state.db')), () => TOFU, logger, async () => undefined, EGRESS);
   });
   afterEach(async () => {
     registry.close();

@@ -17,6 +17,10 @@ import { SessionTasks, withinToken } from '../../src/tasks/session.js';
 import { TaskStore } from '../../src/tasks/store.js';
 import { TaskRegistry } from '../../src/tasks/tasks.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { Egress } from '../../src/egress/egress.js';
+
+/** The egress stage, as the gateway builds it (no secret known: definitions pass unchanged). */
+const EGRESS = new Egress();
 
 const T0 = Date.parse('2025-06-01T12:00:00Z');
 const logger = createLogger({ level: 'silent' });
@@ -92,7 +96,7 @@ describe('SessionTasks: one session', () => {
       }),
     },
   ]);
-  const view = aggregate([
+  const view = aggregate(EGRESS, [
     { serverId: 's', prefix: 's', catalog: { tools: ['read', 'write', 'close', 'delete', 'admin'].map((name) => ({ name, inputSchema: { type: 'object' as const } })), prompts: [], resources: [], templates: [] } },
   ]);
 

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
-import { encodings, SecretRedactor } from '../../src/secrets/redactor.js';
+import { Egress } from '../../src/egress/egress.js';
 import { reveal, SecretValue } from '../../src/secrets/value.js';
 
 const SECRET = 'sk-live/ä+canary=42';
@@ -20,24 +20,85 @@ describe('SecretValue', () => {
   it('reveals the raw value only through reveal()', () => expect(reveal(new SecretValue(SECRET))).toBe(SECRET));
 });
 
-describe('SecretRedactor', () => {
-  const redactor = new SecretRedactor();
-  redactor.remember(SECRET);
-  it.each(encodings(SECRET).map((form) => [form]))('removes the form %s from text and nested values', (form) => {
-    expect(redactor.redact(`a ${form} b`)).toBe('a [REDACTED] b');
-    expect(JSON.stringify(redactor.scrub({ x: [{ [form]: `${form}` }] }))).not.toContain(form);
+/** Every way a value is written out that the egress stage must catch, for a value inside longer text. */
+function wrapped(secret: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [label, inner] of [
+    ['alone', secret],
+    ['after one byte', `k${secret}`],
+    ['after two bytes', `kk${secret}`],
+    ['in a JSON object', JSON.stringify({ token: secret, n: 1 })],
+  ] as const) {
+    const bytes = Buffer.from(inner);
+    out.push([`${label}, raw`, inner]);
+    out.push([`${label}, base64`, bytes.toString('base64')]);
+    out.push([`${label}, base64url`, bytes.toString('base64url')]);
+    out.push([`${label}, hex`, bytes.toString('hex')]);
+    out.push([`${label}, HEX`, bytes.toString('hex').toUpperCase()]);
+    out.push([`${label}, URL-encoded`, encodeURIComponent(inner)]);
+    out.push([`${label}, form-encoded`, new URLSearchParams({ q: inner }).toString()]);
+  }
+  return out;
+}
+
+/** Decodes every way the test wrote a value, to check the secret cannot be read back. */
+function decodings(text: string): string[] {
+  const attempts = [text];
+  for (const run of text.match(/[A-Za-z0-9+/_=-]{8,}/g) ?? []) {
+    attempts.push(Buffer.from(run, 'base64').toString('latin1'), Buffer.from(run, 'base64url').toString('latin1'));
+    if (/^[0-9a-fA-F]+$/.test(run)) attempts.push(Buffer.from(run.length % 2 ? run.slice(1) : run, 'hex').toString('latin1'));
+  }
+  try {
+    attempts.push(decodeURIComponent(text.replace(/\+/g, ' ')));
+  } catch {
+    // not URL-encoded
+  }
+  return attempts;
+}
+
+describe('egress stage: secret values in every form', () => {
+  const secrets = ['sk-live/ä+canary=42', 'plain-secret-0123456789abcdef', 'eight888'];
+  const egress = new Egress();
+  for (const secret of secrets) egress.remember(secret);
+  it.each(secrets.flatMap((secret) => wrapped(secret).map(([label, form]) => [secret, label, form] as const)))('removes %s %s', (secret, _label, form) => {
+    const out = egress.scrubText(`before ${form} after`);
+    expect(out).toContain('[REDACTED]');
+    const ascii = Buffer.from(secret).toString('latin1');
+    for (const decoded of decodings(out)) expect(decoded.includes(ascii), `decodes back: ${out}`).toBe(false);
+    expect(JSON.stringify(egress.scrubValue({ x: [{ [form]: form }] }))).not.toContain(form);
   });
-  it('removes every token that starts with a remembered prefix, in every encoding', () => {
-    const r = new SecretRedactor();
-    r.rememberPrefix('eyJhbGciOiJFZERTQSJ9.');
-    for (const token of ['eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl', 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJiIn0.b3RoZXI']) {
-      for (const form of encodings(token)) expect(r.redact(`<${form}>`)).toBe('<[REDACTED]>');
+
+  it('removes the payload and the signature of a minted token each on its own, and the whole token in any form', () => {
+    const e = new Egress({ now: () => 1_000_000 });
+    const header = Buffer.from('{"alg":"EdDSA","kid":"k1","typ":"JWT"}').toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ act: { sub: 'urn:mcp-warden:gateway' }, sub: 'agent', exp: 2000, jti: 'c0ffee-0001' })).toString('base64url');
+    const signature = Buffer.from('s'.repeat(64)).toString('base64url');
+    const token = `${header}.${payload}.${signature}`;
+    e.rememberMinted(token);
+    const other = `${header}.${Buffer.from(JSON.stringify({ act: { sub: 'urn:mcp-warden:gateway' }, sub: 'b', jti: 'x' })).toString('base64url')}.${Buffer.from('t'.repeat(64)).toString('base64url')}`;
+    for (const fragment of [token, `${payload}.${signature}`, payload, signature, `Bearer ${token}`, other.split('.')[1]!]) {
+      for (const form of [fragment, Buffer.from(`x${fragment}`).toString('base64'), Buffer.from(`xy${fragment}`).toString('base64url'), Buffer.from(fragment).toString('hex')]) {
+        const out = e.scrubText(`<${form}>`);
+        expect(out, form).toMatch(/^<.{0,16}\[REDACTED\].{0,4}>$/);
+      }
     }
   });
+
+  it('forgets a minted signature once its token has expired', () => {
+    let now = 1_000_000;
+    const e = new Egress({ now: () => now });
+    const signature = Buffer.from('u'.repeat(64)).toString('base64url');
+    e.rememberMinted(`eyJhbGciOiJFZERTQSJ9.${Buffer.from('{"exp":1001}').toString('base64url')}.${signature}`);
+    expect(e.scrubText(signature)).toBe('[REDACTED]');
+    now = 1_002_000;
+    e.remember('another-value-to-prune');
+    expect(e.scrubText(signature)).toBe(signature);
+  });
+
   it('ignores values too short to scrub safely', () => {
-    const r = new SecretRedactor();
-    r.remember('short');
-    expect(r.redact('short text')).toBe('short text');
+    const e = new Egress();
+    e.remember('short');
+    expect(e.scrubText('short text')).toBe('short text');
   });
 });
 

@@ -1,9 +1,13 @@
-// aggregate() merges every server's lists into the agent's view: names are namespaced, bad names refused,
+// aggregate(EGRESS, ) merges every server's lists into the agent's view: names are namespaced, bad names refused,
 // collisions cost both sides their name (so nothing can shadow anything), and resources route to owners.
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import type { Catalog } from '../../src/downstream/connection.js';
 import { aggregate, exposedName, routeResource, type CatalogSource } from '../../src/gateway/catalog.js';
+import { Egress } from '../../src/egress/egress.js';
+
+/** The egress stage, as the gateway builds it (no secret known: definitions pass unchanged). */
+const EGRESS = new Egress();
 
 const tool = (name: string, extra: Partial<Tool> = {}): Tool => ({ name, inputSchema: { type: 'object' }, ...extra });
 const prompt = (name: string, extra: Partial<Prompt> = {}): Prompt => ({ name, ...extra });
@@ -26,7 +30,7 @@ describe('exposedName', () => {
 
 describe('aggregate: namespacing', () => {
   it('prefixes tools and prompts and keeps the route back to the downstream name', () => {
-    const view = aggregate([
+    const view = aggregate(EGRESS, [
       source('github', { tools: [tool('search'), tool('get_issue')], prompts: [prompt('triage')] }),
       source('files', { tools: [tool('search')] }, 'fs'),
       source('plain', { tools: [tool('echo')] }, false),
@@ -41,7 +45,7 @@ describe('aggregate: namespacing', () => {
 
   it('keeps everything else of a definition (schemas, annotations) as the downstream sent it', () => {
     const inputSchema = { type: 'object' as const, properties: { q: { type: 'string' } }, required: ['q'] };
-    const view = aggregate([source('s', { tools: [tool('find', { inputSchema, annotations: { readOnlyHint: true } })] })]);
+    const view = aggregate(EGRESS, [source('s', { tools: [tool('find', { inputSchema, annotations: { readOnlyHint: true } })] })]);
     expect(view.tools.get('s__find')?.item).toEqual({ name: 's__find', inputSchema, annotations: { readOnlyHint: true } });
   });
 });
@@ -58,7 +62,7 @@ describe('aggregate: names that are refused', () => {
     ['a look-alike letter', 'reаd'], // Cyrillic а
     ['a newline', 'a\nb'],
   ])('a tool name with %s', (_what, name) => {
-    const view = aggregate([source('s', { tools: [tool(name), tool('fine')] })]);
+    const view = aggregate(EGRESS, [source('s', { tools: [tool(name), tool('fine')] })]);
     expect([...view.tools.keys()]).toEqual(['s__fine']);
     expect(view.problems).toHaveLength(1);
     expect(view.problems[0]).toMatchObject({ kind: 'invalid_name', server: 's' });
@@ -67,14 +71,14 @@ describe('aggregate: names that are refused', () => {
   });
 
   it('a prompt name outside the pattern', () => {
-    const view = aggregate([source('s', { prompts: [prompt('ok'), prompt('not ok')] })]);
+    const view = aggregate(EGRESS, [source('s', { prompts: [prompt('ok'), prompt('not ok')] })]);
     expect([...view.prompts.keys()]).toEqual(['s__ok']);
     expect(view.problems).toEqual([expect.objectContaining({ kind: 'invalid_name', server: 's', detail: expect.stringContaining('prompt') as unknown })]);
   });
 
   it('a valid name that is too long once prefixed', () => {
     const name = 'x'.repeat(126);
-    const view = aggregate([source('s', { tools: [tool(name)] }), source('t', { tools: [tool(name)] }, false)]);
+    const view = aggregate(EGRESS, [source('s', { tools: [tool(name)] }), source('t', { tools: [tool(name)] }, false)]);
     expect([...view.tools.keys()]).toEqual([name]);
     expect(view.problems).toEqual([expect.objectContaining({ kind: 'invalid_name', server: 's', detail: expect.stringContaining('longer than 128') as unknown })]);
   });
@@ -86,13 +90,13 @@ describe('aggregate: collisions', () => {
     ['an unprefixed name that spells another server\'s prefixed one', [source('a', { tools: [tool('b__x')] }, false), source('b', { tools: [tool('x')] })], 'b__x'],
     ['two servers sharing an explicit prefix', [source('a', { tools: [tool('x')] }, 'p'), source('b', { tools: [tool('x')] }, 'p')], 'p__x'],
   ])('%s: both lose the name and the collision is reported', (_name, sources, name) => {
-    const view = aggregate(sources);
+    const view = aggregate(EGRESS, sources);
     expect(view.tools.has(name)).toBe(false);
     expect(view.problems).toEqual([expect.objectContaining({ kind: 'collision', server: 'b', detail: expect.stringContaining(name) as unknown })]);
   });
 
   it('a third server cannot take a name two others already lost', () => {
-    const view = aggregate([
+    const view = aggregate(EGRESS, [
       source('a', { tools: [tool('x'), tool('only_a')] }, false),
       source('b', { tools: [tool('x')] }, false),
       source('c', { tools: [tool('x'), tool('only_c')] }, false),
@@ -105,13 +109,13 @@ describe('aggregate: collisions', () => {
   });
 
   it('a duplicate within one server is a collision too', () => {
-    const view = aggregate([source('a', { tools: [tool('x'), tool('x')] })]);
+    const view = aggregate(EGRESS, [source('a', { tools: [tool('x'), tool('x')] })]);
     expect(view.tools.size).toBe(0);
     expect(view.problems).toEqual([expect.objectContaining({ kind: 'collision', server: 'a' })]);
   });
 
   it('prompts collide the same way, independently of tools', () => {
-    const view = aggregate([
+    const view = aggregate(EGRESS, [
       source('a', { tools: [tool('x')], prompts: [prompt('x')] }, false),
       source('b', { prompts: [prompt('x')] }, false),
     ]);
@@ -121,7 +125,7 @@ describe('aggregate: collisions', () => {
   });
 
   it('a resource URI served twice stays with the first server in config order, and is reported', () => {
-    const view = aggregate([source('a', { resources: [resource('file:///x')] }), source('b', { resources: [resource('file:///x')] })]);
+    const view = aggregate(EGRESS, [source('a', { resources: [resource('file:///x')] }), source('b', { resources: [resource('file:///x')] })]);
     expect(view.resources.get('file:///x')?.server).toBe('a');
     expect(view.problems).toEqual([expect.objectContaining({ kind: 'collision', server: 'b', detail: expect.stringContaining('file:///x') as unknown })]);
   });
@@ -129,7 +133,7 @@ describe('aggregate: collisions', () => {
 
 describe('aggregate: text from downstreams is cleaned', () => {
   it('titles, descriptions and argument descriptions lose escapes and invisible characters', () => {
-    const view = aggregate([
+    const view = aggregate(EGRESS, [
       source('s', {
         tools: [tool('t', { title: 'Ti\u202etle', description: 'Line 1\n\u001b[2KLine 2\u{e0041}', annotations: { title: 'An\u200bnotated' } })],
         prompts: [prompt('p', { title: 'P\u0007', description: 'd\u001b]0;x\u0007', arguments: [{ name: 'a', description: 'arg\u2066' }] })],
@@ -145,7 +149,7 @@ describe('aggregate: text from downstreams is cleaned', () => {
 });
 
 describe('routeResource', () => {
-  const view = aggregate([
+  const view = aggregate(EGRESS, [
     source('files', { resources: [resource('file:///etc/motd')], templates: [template('file:///{+path}')] }),
     source('db', { resources: [resource('db://users/1')], templates: [template('db://{table}/{id}')] }),
     source('notes', { templates: [template('notes://{name}')] }),
@@ -165,18 +169,18 @@ describe('routeResource', () => {
   });
 
   it('an exact resource wins over an earlier server\'s matching template', () => {
-    const overlap = aggregate([source('a', { templates: [template('x://{id}')] }), source('b', { resources: [resource('x://1')] })]);
+    const overlap = aggregate(EGRESS, [source('a', { templates: [template('x://{id}')] }), source('b', { resources: [resource('x://1')] })]);
     expect(routeResource(overlap, 'x://1')).toBe('b');
     expect(routeResource(overlap, 'x://2')).toBe('a');
   });
 
   it('the first matching template in config order wins', () => {
-    const two = aggregate([source('a', { templates: [template('x://{id}')] }), source('b', { templates: [template('x://{name}')] })]);
+    const two = aggregate(EGRESS, [source('a', { templates: [template('x://{id}')] }), source('b', { templates: [template('x://{name}')] })]);
     expect(routeResource(two, 'x://anything')).toBe('a');
   });
 
   it('a template that does not compile routes only its literal text', () => {
-    const bad = aggregate([source('a', { templates: [template('x://{unclosed')] })]);
+    const bad = aggregate(EGRESS, [source('a', { templates: [template('x://{unclosed')] })]);
     expect(routeResource(bad, 'x://{unclosed')).toBe('a');
     expect(routeResource(bad, 'x://other')).toBeUndefined();
   });

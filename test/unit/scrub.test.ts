@@ -1,10 +1,11 @@
-// The one walk every result goes through before an agent or the record sees it.
+// The one walk every result goes through before an agent or the record sees it (src/model/json-walk.ts),
+// and the egress stage that uses it for results.
 import { describe, expect, it } from 'vitest';
-import { EscapeScrubber, MAX_SCRUB_DEPTH, ScrubDepthError } from '../../src/pipeline/scrub.js';
-import { SecretRedactor } from '../../src/secrets/redactor.js';
-import { SecretScrubber } from '../../src/secrets/scrubber.js';
+import { Egress } from '../../src/egress/egress.js';
+import { isWardenError } from '../../src/errors.js';
+import { MAX_JSON_DEPTH } from '../../src/model/json-walk.js';
 
-const NO_INJECTION = { headers: {}, arguments: {}, used: [] };
+const EMPTY = { content: [] };
 
 function nestedIn(depth: number, leaf: unknown): unknown {
   let value = leaf;
@@ -20,17 +21,23 @@ function leafOf(value: unknown): unknown {
 
 describe('result scrubbing', () => {
   it('cleans strings at any depth a real result reaches (well past the old cap of 64)', () => {
-    const out = new EscapeScrubber().scrubResult(nestedIn(200, 'red \u001b[31mtext\u001b[0m'));
+    const out = new Egress().scrubResult(nestedIn(200, 'red \u001b[31mtext\u001b[0m'));
     expect(leafOf(out)).toBe('red text');
   });
 
   it('refuses a value nested past the cap instead of passing it on unscrubbed', () => {
-    expect(() => new EscapeScrubber().scrubResult(nestedIn(MAX_SCRUB_DEPTH + 5, '\u001b]52;c;ZXZpbA==\u0007'))).toThrow(ScrubDepthError);
+    let thrown: unknown;
+    try {
+      new Egress().scrubResult(nestedIn(MAX_JSON_DEPTH + 5, '\u001b]52;c;ZXZpbA==\u0007'));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isWardenError(thrown, 'ERR_JSON_TOO_DEEP')).toBe(true);
   });
 
   it('cleans keys too, and a __proto__ key stays an own key instead of becoming the prototype', () => {
     const parsed = JSON.parse('{"__proto__": {"polluted": true}, "k\\u001b[2Jey": 1}') as Record<string, unknown>;
-    const out = new EscapeScrubber().scrubResult(parsed) as Record<string, unknown>;
+    const out = new Egress().scrubResult(parsed);
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
     expect(Object.keys(out)).toEqual(['__proto__', 'key']);
     expect((out as { polluted?: unknown }).polluted).toBeUndefined();
@@ -38,10 +45,10 @@ describe('result scrubbing', () => {
   });
 
   it('removes escapes and secret values in one pass', () => {
-    const redactor = new SecretRedactor();
-    redactor.remember('canary-0123456789');
-    const out = new SecretScrubber(redactor).scrubResult({ content: [{ type: 'text', text: '\u001b[1mcanary-0123456789\u001b[0m and Y2FuYXJ5LTAxMjM0NTY3ODk=' }] });
+    const egress = new Egress();
+    egress.remember('canary-0123456789');
+    const out = egress.scrubResult({ content: [{ type: 'text', text: '\u001b[1mcanary-0123456789\u001b[0m and Y2FuYXJ5LTAxMjM0NTY3ODk=' }] });
     expect(out).toEqual({ content: [{ type: 'text', text: '[REDACTED] and [REDACTED]' }] });
-    expect(new SecretScrubber(redactor).scrubResult(NO_INJECTION)).toEqual(NO_INJECTION);
+    expect(egress.scrubResult(EMPTY)).toEqual(EMPTY);
   });
 });

@@ -2,6 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { internList } from '../../src/downstream/intern.js';
 import { aggregate, type CatalogSource } from '../../src/gateway/catalog.js';
+import { Egress } from '../../src/egress/egress.js';
+
+/** The egress stage, as the gateway builds it (no secret known: definitions pass unchanged). */
+const EGRESS = new Egress();
 
 const tools = (description: string) => [
   { name: 'read', description, inputSchema: { type: 'object' as const } },
@@ -25,15 +29,15 @@ describe('shared lists and views', () => {
   });
 
   it('the same sources give the same merged view; a changed list gives a new one with the change', () => {
-    const one = aggregate([source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>)]);
-    const two = aggregate([source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>)]);
+    const one = aggregate(EGRESS, [source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>)]);
+    const two = aggregate(EGRESS, [source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>)]);
     expect(two).toBe(one);
-    const three = aggregate([source('v1', internList('v1', 'tools', tools('Reads files.')) as ReturnType<typeof tools>)]);
+    const three = aggregate(EGRESS, [source('v1', internList('v1', 'tools', tools('Reads files.')) as ReturnType<typeof tools>)]);
     expect(three).not.toBe(one);
     expect(three.tools.get('v1__read')?.item.description).toBe('Reads files.');
     expect(three.tools.get('v1__read')?.definitionHash).not.toBe(one.tools.get('v1__read')?.definitionHash);
     // A different prefix or server is a different view even over the same lists.
     const list = internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>;
-    expect(aggregate([{ ...source('v1', list), prefix: 'other' }]).tools.has('other__read')).toBe(true);
+    expect(aggregate(EGRESS, [{ ...source('v1', list), prefix: 'other' }]).tools.has('other__read')).toBe(true);
   });
 });

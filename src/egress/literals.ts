@@ -1,0 +1,112 @@
+/**
+ * Finds many literal strings in text at a cost per character that does not grow with their number
+ * (a regex alternation grows linearly: 50 values cost 10 ms per MB). Every pattern is at least
+ * MIN_PATTERN characters long, so any occurrence covers a 4-character window starting at a multiple of
+ * STEP; each pattern registers its windows at offsets 0..STEP-1, and the text is probed only at those
+ * multiples. ASCII case is ignored (hex and percent-encodings come in both cases): that only widens a match.
+ */
+export const MIN_PATTERN = 8;
+const GRAM = 4;
+const STEP = MIN_PATTERN - GRAM + 1;
+const TABLE_BITS = 20;
+
+export interface Pattern {
+  text: string;
+  /** After the literal, the match goes on through characters this sticky regex accepts (a family of tokens). */
+  extend?: RegExp;
+}
+
+const fold = (c: number): number => (c >= 65 && c <= 90 ? c + 32 : c);
+
+function gramKey(text: string, at: number): number {
+  // Four folded characters; above Latin-1 only the low byte counts (verification is exact).
+  return (fold(text.charCodeAt(at)) & 0xff) | ((fold(text.charCodeAt(at + 1)) & 0xff) << 8) | ((fold(text.charCodeAt(at + 2)) & 0xff) << 16) | ((fold(text.charCodeAt(at + 3)) & 0xff) << 24);
+}
+
+const slotOf = (key: number): number => Math.imul(key, 0x9e3779b1) >>> (32 - TABLE_BITS);
+
+function sameAt(text: string, at: number, pattern: string): boolean {
+  if (at < 0 || at + pattern.length > text.length) return false;
+  for (let j = 0; j < pattern.length; j++) if (fold(text.charCodeAt(at + j)) !== fold(pattern.charCodeAt(j))) return false;
+  return true;
+}
+
+export class LiteralSet {
+  private readonly byGram = new Map<number, { pattern: Pattern; offset: number }[]>();
+  private readonly patterns = new Map<string, Pattern>();
+  private readonly filter = new Uint32Array(1 << (TABLE_BITS - 5));
+
+  get size(): number {
+    return this.patterns.size;
+  }
+
+  /** Adds a pattern; shorter than MIN_PATTERN it is ignored. */
+  add(pattern: Pattern): void {
+    if (pattern.text.length < MIN_PATTERN || this.patterns.has(pattern.text)) return;
+    this.patterns.set(pattern.text, pattern);
+    for (let offset = 0; offset < STEP && offset + GRAM <= pattern.text.length; offset++) {
+      const key = gramKey(pattern.text, offset);
+      const list = this.byGram.get(key);
+      if (list) list.push({ pattern, offset });
+      else this.byGram.set(key, [{ pattern, offset }]);
+      const slot = slotOf(key);
+      this.filter[slot >>> 5]! |= 1 << (slot & 31);
+    }
+  }
+
+  delete(text: string): void {
+    const pattern = this.patterns.get(text);
+    if (!pattern) return;
+    this.patterns.delete(text);
+    for (let offset = 0; offset < STEP && offset + GRAM <= text.length; offset++) {
+      const key = gramKey(text, offset);
+      const list = this.byGram.get(key)?.filter((entry) => entry.pattern !== pattern);
+      if (list && list.length > 0) this.byGram.set(key, list);
+      else this.byGram.delete(key); // its filter bit stays: a false candidate costs one Map lookup
+    }
+  }
+
+  /** Every occurrence (and every overlap of occurrences) replaced by one `replacement`. */
+  replace(text: string, replacement: string): string {
+    if (this.patterns.size === 0 || text.length < MIN_PATTERN) return text;
+    let spans: number[] | undefined;
+    const filter = this.filter;
+    const last = text.length - GRAM;
+    for (let i = 0; i <= last; i += STEP) {
+      const key = gramKey(text, i);
+      const slot = slotOf(key);
+      if ((filter[slot >>> 5]! & (1 << (slot & 31))) === 0) continue;
+      const entries = this.byGram.get(key);
+      if (!entries) continue;
+      for (const { pattern, offset } of entries) {
+        const start = i - offset;
+        if (!sameAt(text, start, pattern.text)) continue;
+        let end = start + pattern.text.length;
+        if (pattern.extend) {
+          pattern.extend.lastIndex = end;
+          if (pattern.extend.exec(text)) end = pattern.extend.lastIndex;
+        }
+        (spans ??= []).push(start, end);
+      }
+    }
+    return spans ? cut(text, spans, replacement) : text;
+  }
+}
+
+/** The text with the union of the spans (start, end pairs) replaced, one replacement per merged run. */
+function cut(text: string, spans: number[], replacement: string): string {
+  const pairs: [number, number][] = [];
+  for (let k = 0; k < spans.length; k += 2) pairs.push([spans[k]!, spans[k + 1]!]);
+  pairs.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let copied = 0;
+  let runEnd = -1;
+  for (const [start, end] of pairs) {
+    if (start > runEnd) {
+      if (runEnd >= 0) copied = runEnd;
+      out += text.slice(copied, start) + replacement;
+      runEnd = end;
+    } else if (end > runEnd) runEnd = end;
+  }
+  return out + text.slice(runEnd);
+}

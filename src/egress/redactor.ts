@@ -1,0 +1,108 @@
+import { LiteralSet, MIN_PATTERN, type Pattern } from './literals.js';
+import { prefixForms, valueForms } from './forms.js';
+
+export const REDACTED = '[REDACTED]';
+/** Values shorter than this are not redacted (they would erase ordinary text); sources refuse them. */
+export const MIN_SECRET_LENGTH = MIN_PATTERN;
+/** Expiring values (minted signatures, one per call) remembered at once: past this the oldest are forgotten. */
+const MAX_EXPIRING = 4096;
+
+/**
+ * Every value that must not leave, in every form (src/egress/forms.ts), removed from text in one pass.
+ * Only the egress stage (src/egress/egress.ts) holds one; lint forbids importing this file elsewhere.
+ */
+export class SecretRedactor {
+  private readonly set = new LiteralSet();
+  /** How many remembered values share each pattern. */
+  private readonly uses = new Map<string, number>();
+  private readonly kept = new Set<string>();
+  private readonly expiring: { value: string; expiresAt: number; forms: string[] }[] = [];
+  private readonly expiringValues = new Set<string>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  get active(): boolean {
+    return this.set.size > 0;
+  }
+
+  /** A value kept until the process ends, or until `expiresAt` (ms) for one that stops being valid. */
+  remember(value: string, expiresAt?: number): void {
+    if (value.length < MIN_SECRET_LENGTH || this.kept.has(value)) return;
+    this.prune();
+    if (expiresAt === undefined) {
+      this.kept.add(value);
+      this.add(valueForms(value));
+      return;
+    }
+    if (this.expiringValues.has(value) || expiresAt <= this.now()) return;
+    const patterns = valueForms(value);
+    this.expiring.push({ value, expiresAt, forms: patterns.map((p) => p.text) });
+    this.expiringValues.add(value);
+    this.add(patterns);
+    while (this.expiring.length > MAX_EXPIRING) this.forget(this.expiring.shift()!);
+  }
+
+  /** Every text that starts with `prefix` (in each form) and goes on in that form's characters. */
+  rememberPrefix(prefix: string): void {
+    if (prefix.length < MIN_SECRET_LENGTH || this.kept.has(`prefix:${prefix}`)) return;
+    this.kept.add(`prefix:${prefix}`);
+    this.add(prefixForms(prefix));
+  }
+
+  /**
+   * A credential this process minted (a JWT): the whole token and its header by the header's family
+   * pattern, the payload by its constant beginning (the gateway's own `act` claim), and the signature
+   * on its own until the token expires. Each segment is covered alone, so no fragment rebuilds it.
+   */
+  rememberMinted(token: string): void {
+    const [header, payload, signature] = token.split('.');
+    if (header === undefined || payload === undefined || signature === undefined) return this.remember(token);
+    this.rememberPrefix(`${header}.`);
+    const claims = decodeClaims(payload);
+    const expiresAt = typeof claims?.json.exp === 'number' ? claims.json.exp * 1000 : this.now() + 5 * 60_000;
+    const fixed = claims?.text.startsWith('{"act":') ? claims.text.slice(0, claims.text.indexOf('},') + 2) : '';
+    if (fixed.length >= 12) this.rememberPrefix(payload.slice(0, Math.floor((8 * Buffer.byteLength(fixed)) / 6)));
+    else this.remember(payload, expiresAt);
+    this.remember(signature, expiresAt);
+  }
+
+  redact(text: string): string {
+    return this.set.replace(text, REDACTED);
+  }
+
+  private add(patterns: readonly Pattern[]): void {
+    for (const pattern of patterns) {
+      const count = this.uses.get(pattern.text) ?? 0;
+      this.uses.set(pattern.text, count + 1);
+      if (count === 0) this.set.add(pattern);
+    }
+  }
+
+  private forget(entry: { value: string; forms: string[] }): void {
+    this.expiringValues.delete(entry.value);
+    for (const text of entry.forms) {
+      const count = (this.uses.get(text) ?? 1) - 1;
+      if (count > 0) this.uses.set(text, count);
+      else {
+        this.uses.delete(text);
+        this.set.delete(text);
+      }
+    }
+  }
+
+  /** Expired values go, oldest first (values are remembered in about the order they expire). */
+  private prune(): void {
+    const now = this.now();
+    while (this.expiring.length > 0 && this.expiring[0]!.expiresAt <= now) this.forget(this.expiring.shift()!);
+  }
+}
+
+function decodeClaims(segment: string): { text: string; json: Record<string, unknown> } | undefined {
+  try {
+    const text = Buffer.from(segment, 'base64url').toString('utf8');
+    const json = JSON.parse(text) as unknown;
+    return json !== null && typeof json === 'object' ? { text, json: json as Record<string, unknown> } : undefined;
+  } catch {
+    return undefined;
+  }
+}
