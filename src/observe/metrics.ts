@@ -38,6 +38,8 @@ const GROUP_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
 export class GatewayMetrics implements PipelineObserver {
   readonly registry = new Registry();
   private readonly tools = new Set<string>();
+  /** Label children by their joined values: prom-client hashes a label object on every call otherwise. */
+  private readonly children = new Map<string, { inc(): void } | { observe(value: number): void }>();
   private sources: MetricSources = {};
   private readonly calls: Counter<'ingress' | 'method' | 'server' | 'tool' | 'decision' | 'outcome'>;
   private readonly callSeconds: Histogram<'method' | 'outcome'>;
@@ -149,17 +151,34 @@ export class GatewayMetrics implements PipelineObserver {
 
   /** @internal */
   recordStage(stage: StageName, seconds: number, server: string): void {
-    this.stageSeconds.observe({ stage }, seconds);
-    if (stage === 'forward') this.downstreamSeconds.observe({ server }, seconds);
+    this.histogram(this.stageSeconds, `s|${stage}`, { stage }).observe(seconds);
+    if (stage === 'forward') this.histogram(this.downstreamSeconds, `d|${server}`, { server }).observe(seconds);
   }
 
   /** @internal */
   recordCall(ctx: CallContext, seconds: number, decision: Decision, status: CallStatus, forwarded: boolean): void {
     const label = decision.effect === 'deny' ? 'deny' : decision.approvalRequired ? 'approval' : 'allow';
-    this.calls.inc({ ingress: ctx.ingress, method: ctx.method, server: ctx.server, tool: this.toolLabel(ctx), decision: label, outcome: status });
-    this.callSeconds.observe({ method: ctx.method, outcome: status }, seconds);
+    const tool = this.toolLabel(ctx);
+    const key = `c|${ctx.ingress}|${ctx.method}|${ctx.server}|${tool}|${label}|${status}`;
+    let calls = this.children.get(key) as { inc(): void } | undefined;
+    if (!calls) {
+      calls = this.calls.labels({ ingress: ctx.ingress, method: ctx.method, server: ctx.server, tool, decision: label, outcome: status });
+      this.children.set(key, calls);
+    }
+    calls.inc();
+    this.histogram(this.callSeconds, `t|${ctx.method}|${status}`, { method: ctx.method, outcome: status }).observe(seconds);
     if (forwarded && (status === 'downstream_failed' || status === 'timeout')) this.downstreamErrors.inc({ server: ctx.server, outcome: status });
     if (decision.refusal?.kind === 'rate_limited') this.rateLimited.inc({ server: ctx.server });
+  }
+
+  /** The child of `family` for these labels, made once (the keys are as bounded as the labels). */
+  private histogram<L extends string>(family: Histogram<L>, key: string, labels: Partial<Record<L, string>>): { observe(value: number): void } {
+    let child = this.children.get(key) as { observe(value: number): void } | undefined;
+    if (!child) {
+      child = family.labels(labels);
+      this.children.set(key, child);
+    }
+    return child;
   }
 }
 
