@@ -252,6 +252,11 @@ export const ConsoleSchema = z
     loginCodeTtlSeconds: z.number().int().min(10).max(900).default(120),
     /** Lifetime of a signed-in session. */
     sessionTtlSeconds: z.number().int().min(60).max(86_400).default(8 * 3_600),
+    /** A call page links its trace id here (a tracing UI): an http(s) URL containing `{traceId}`. */
+    traceUrl: z
+      .string()
+      .refine((value) => value.includes('{traceId}') && /^https?:\/\/[^\s]+$/.test(value.replace('{traceId}', '0')) && URL.canParse(value.replace('{traceId}', '0')), 'must be an http(s) URL containing {traceId}')
+      .optional(),
   })
   .strict();
 

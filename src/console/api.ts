@@ -28,6 +28,8 @@ export interface ApiDeps {
   /** Inside `serve`: appends a reviewer's decision to the audit log. Absent: the console is read-only. */
   record: ((event: AuditEvent) => Promise<{ ok: boolean }>) | undefined;
   now: () => number;
+  /** `console.traceUrl`: where a call's trace id links to. */
+  traceUrl?: string;
 }
 
 export interface ApiRequest {
@@ -168,6 +170,7 @@ export class ConsoleApi {
     const task = taskId ? this.deps.tasks.get(taskId, 5) : [];
     const related = taskId ? eventsPage(this.deps.audit, { taskId, limit: 50 }) : [];
     const approvals = this.deps.integrity?.approvalsForCall(id, this.deps.now()) ?? [];
+    const traceUrl = traceLink(this.deps.traceUrl, intentBody?.traceId);
     return {
       id,
       intent: detail.intent && { ...detail.intent, body: intentBody },
@@ -176,6 +179,7 @@ export class ConsoleApi {
       tasks: task.map((t) => ({ ...t, status: taskStatus(t, this.deps.now()) })),
       related,
       approvals,
+      ...(traceUrl !== undefined && { traceUrl }),
     };
   }
 
@@ -373,4 +377,10 @@ export class ConsoleApi {
       throw error;
     }
   }
+}
+
+/** The tracing UI's page for a call's trace: only for a well-formed W3C trace id. */
+function traceLink(template: string | undefined, traceId: unknown): string | undefined {
+  if (template === undefined || typeof traceId !== 'string' || !/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+  return template.replaceAll('{traceId}', traceId);
 }

@@ -147,7 +147,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     throw error;
   }
   const integrity = openIntegrity(stateFile(options.dataDir), readOnly);
-  const api = new ConsoleApi({ dataDir: options.dataDir, audit, tasks, integrity, record: recordDecision, now });
+  const api = new ConsoleApi({ dataDir: options.dataDir, audit, tasks, integrity, record: recordDecision, now, ...(options.settings.traceUrl !== undefined && { traceUrl: options.settings.traceUrl }) });
   const live = new LiveFeed(audit, logger);
   const sockets = new WebSocketServer({
     noServer: true,

@@ -525,7 +525,7 @@
           el('h2', { text: 'Record' }),
           kv([
             ['Record id', el('span', { class: 'mono', text: id })],
-            ['Trace id', el('span', { class: 'mono', text: dash(intent.traceId) })],
+            ['Trace id', detail.traceUrl ? el('a', { class: 'mono', href: detail.traceUrl, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'trace-link', text: intent.traceId }) : el('span', { class: 'mono', text: dash(intent.traceId) })],
             ['Outcome', badge(status)],
             ['Agent', principal.subject || base.subject],
             ['Issuer', principal.issuer],
