@@ -1,8 +1,7 @@
 // The reviewer console end to end in a real headless browser: Debian's chromium driven by playwright-core,
 // against the real gateway (`serve` with its console), real agents (SDK clients over Streamable HTTP) and
 // real downstream servers. Screenshots of the main views go to test-artifacts/console/.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -62,8 +61,8 @@ describe('reviewer console in a real browser', () => {
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
   beforeAll(async () => {
-    // The project installs its own browser (idempotent; Playwright never downloads one).
-    execFileSync('bash', [join(ROOT, 'scripts/ensure-chromium.sh')], { stdio: 'inherit' });
+    // `npm test` installs the browser first, in its own visible step (pretest: scripts/ensure-chromium.sh).
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
     mkdirSync(ARTIFACTS, { recursive: true });
     work = await makeTempDir('warden-console-e2e');
     descriptionFile = join(work.path, 'description.txt');

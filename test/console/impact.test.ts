@@ -1,8 +1,7 @@
 // The console's "Policy impact" page end to end: Debian's chromium driven by playwright-core against the
 // real gateway (`serve` with its console), a real agent over Streamable HTTP and the real fixture server.
 // The screenshot goes to test-artifacts/console/policy-impact.png.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,7 +48,8 @@ describe('console: policy impact', () => {
   let agent: Client;
 
   beforeAll(async () => {
-    execFileSync('bash', [join(ROOT, 'scripts/ensure-chromium.sh')], { stdio: 'inherit' });
+    // `npm test` installs the browser first, in its own visible step (pretest: scripts/ensure-chromium.sh).
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
     mkdirSync(ARTIFACTS, { recursive: true });
     warden = await startConsoleGateway({ policy: IN_FORCE });
     ({ client: agent } = await connectHttp(warden.gateway.url));

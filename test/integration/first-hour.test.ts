@@ -1,7 +1,7 @@
 // The first hour of a new user and an agent host, followed with the real command: a fresh folder with
 // nothing but a config, the README's token command, and what start-up says when something is in the way.
 import { existsSync, statSync } from 'node:fs';
-import { chmod, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -326,5 +326,43 @@ describe('config and policy errors a person can act on', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('mcp.config.json: servers.a: unknown field "transprot" (did you mean "transport"?)');
     expect(result.stderr).toContain('mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"');
+  });
+});
+
+describe('npm test', () => {
+  /** Runs package.json's own "pretest" and "test" commands with stand-ins for vitest and node that exit as told. */
+  async function npmTest(vitestExit: number, conformanceExit: number) {
+    const temp = await makeTempDir('warden-npm-test');
+    temps.push(temp);
+    const bin = join(temp.path, 'bin');
+    await mkdir(bin);
+    await writeFile(join(bin, 'vitest'), `#!/bin/sh\necho vitest ran\nexit ${vitestExit}\n`, { mode: 0o755 });
+    await writeFile(join(bin, 'node'), `#!/bin/sh\necho "conformance ran: $*"\nexit ${conformanceExit}\n`, { mode: 0o755 });
+    const scripts = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const result = await runToExit('/bin/sh', ['-c', scripts.test!], { env: { PATH: `${bin}:/usr/bin:/bin` } });
+    return { ...result, scripts };
+  }
+
+  it('runs the conformance suite even when vitest fails, and fails if either does', async () => {
+    const vitestFails = await npmTest(1, 0);
+    expect(vitestFails.stdout).toContain('vitest ran');
+    expect(vitestFails.stdout).toContain('conformance ran: scripts/conformance.mjs');
+    expect(vitestFails.stderr).toContain('npm test: vitest exit 1, conformance exit 0');
+    expect(vitestFails.code).not.toBe(0);
+
+    expect((await npmTest(0, 1)).code).not.toBe(0);
+    expect((await npmTest(0, 0)).code).toBe(0);
+  });
+
+  it('installs the browser in one visible pretest step, and no test file installs system packages', async () => {
+    const { scripts } = await npmTest(0, 0);
+    expect(scripts.pretest).toContain('scripts/ensure-chromium.sh');
+    const offenders: string[] = [];
+    for (const file of await readdir(join(ROOT, 'test'), { recursive: true })) {
+      if (!file.endsWith('.ts')) continue;
+      const text = await readFile(join(ROOT, 'test', file), 'utf8');
+      if (file !== 'integration/first-hour.test.ts' && /apt-get|ensure-chromium\.sh'\]/.test(text)) offenders.push(file);
+    }
+    expect(offenders).toEqual([]);
   });
 });

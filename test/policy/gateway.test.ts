@@ -213,12 +213,14 @@ describe('policy through the gateway', () => {
 
       expect((await callTool(stdio, 'notes__list_notes')).ok).toBe(true);
       expect(cli(config, ['agent', 'revoke', 'agent:suspect', '--reason', 'test']).code).toBe(0);
+      const revokedBy = Date.now();
       for (const agentClient of [client, stdio]) {
         expect(await callTool(agentClient, 'notes__list_notes')).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('Authentication required') });
         expect((await agentClient.listTools()).tools).toEqual([]);
       }
-      // A token issued after the revocation works.
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      // A token issued after the revocation works. Tokens carry iat in whole seconds, so "after" means a
+      // later second than the revocation's: wait for the clock to reach it (no fixed sleep).
+      await waitFor(() => Math.floor(Date.now() / 1000) > Math.floor(revokedBy / 1000), 'the second after the revocation', 5_000);
       const fresh = await connect(gateway.url, issue(config, ['--sub', 'agent:suspect']));
       expect((await callTool(fresh.client, 'notes__list_notes')).ok).toBe(true);
       await fresh.client.close();

@@ -11,7 +11,7 @@ import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureServer, launchedFixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, waitForExit, type TempDir } from '../helpers/process.js';
+import { makeTempDir, waitFor, waitForExit, type TempDir } from '../helpers/process.js';
 
 const canary = (label: string) => `${label}-canary-${randomBytes(12).toString('hex')}`;
 const ENV_CANARY = canary('env');
@@ -150,11 +150,17 @@ describe('secrets never visible', () => {
   });
 
   it('leaves no encoding of any value in agent bytes, log lines or the audit database (WAL included)', async () => {
-    await new Promise((r) => setTimeout(r, 300));
+    // Everything the calls above produced has arrived: the fixture's stderr relayed into the log, and the
+    // audit rows (with their HMAC digests) in the WAL. Waited for, not slept on.
+    const data = join(gateway.dir.path, 'data');
+    await waitFor(
+      () => gatewayLog.join('').includes('downstream stderr') && files(data).some((f) => f.endsWith('-wal') && readFileSync(f).includes('hmac-sha256:')),
+      'the log and the audit WAL to hold the calls',
+      10_000,
+    );
     const agent = agentBytes.join('\n') + JSON.stringify(results);
     const log = gatewayLog.join('');
     expect(log).toContain('downstream stderr');
-    const data = join(gateway.dir.path, 'data');
     const stored = files(data).filter((f) => /audit/.test(f));
     expect(stored.some((f) => f.endsWith('-wal'))).toBe(true);
     const bytes = stored.map((f) => readFileSync(f));
