@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
 import { readPolicyFile } from '../policy/load.js';
-import type { ReplayChange, ReplayReport } from '../policy/replay.js';
+import { CHANGE_LABELS, type ReplayChange, type ReplayReport } from '../policy/replay.js';
 import { labelFor } from '../policy/tests.js';
 import { parseTime } from './audit.js';
 import { time } from './audit-render.js';
@@ -90,20 +90,11 @@ export function formatReplay(report: ReplayReport & { notReplayed: number }, fil
   return `${lines.join('\n')}\n`;
 }
 
-const KIND_TEXT: Record<ReplayChange['kind'], string> = {
-  'newly-denied': 'newly denied',
-  'newly-allowed': 'newly allowed',
-  'newly-needs-approval': 'newly needs approval',
-  'no-longer-needs-approval': 'no longer needs approval',
-  'newly-rate-limited': 'newly rate-limited',
-  'no-longer-rate-limited': 'no longer rate-limited',
-};
-
 function changeLines(change: ReplayChange): string[] {
   const e = escapeControls;
   const partial = change.partial ? `  [partial: ${change.partial.join(', ')}]` : '';
   return [
-    `  ${change.id}  ${time(change.startedAt)}  ${e(change.subject)}${change.taskId ? ` (task ${e(change.taskId)})` : ''}  ${change.method} ${e(change.target)}: ${KIND_TEXT[change.kind]}${partial}`,
+    `  ${change.id}  ${time(change.startedAt)}  ${e(change.subject)}${change.taskId ? ` (task ${e(change.taskId)})` : ''}  ${change.method} ${e(change.target)}: ${CHANGE_LABELS[change.kind]}${partial}`,
     `      was ${change.old.class} by ${e(change.old.rule)}: ${e(change.old.reason)}`,
     `      now ${change.new.class} by ${e(change.new.rule)}: ${e(change.new.reason)}`,
   ];

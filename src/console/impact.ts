@@ -4,7 +4,7 @@ import { auditFile } from '../audit/store.js';
 import { isWardenError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
 import { parsePolicyText } from '../policy/load.js';
-import type { ReplayReport } from '../policy/replay.js';
+import { CHANGE_LABELS, type ReplayReport } from '../policy/replay.js';
 import { ApiError } from './api.js';
 
 /** What the worker is given: the audit file, the proposed policy's text and the range. */
@@ -31,7 +31,7 @@ export class PolicyImpact {
 
   constructor(private readonly dataDir: string) {}
 
-  async run(body: Record<string, unknown>): Promise<{ policy: { version: string }; filter: ReplayFilter } & ReplayReport & { notReplayed: number }> {
+  async run(body: Record<string, unknown>): Promise<{ policy: { version: string }; filter: ReplayFilter; labels: typeof CHANGE_LABELS } & ReplayReport & { notReplayed: number }> {
     const text = body.policy;
     if (typeof text !== 'string' || text.trim() === '') throw new ApiError(400, 'policy is required: the text of a policy file (YAML or JSON)');
     if (text.length > MAX_POLICY_CHARS) throw new ApiError(400, `policy: at most ${MAX_POLICY_CHARS} characters`);
@@ -59,7 +59,7 @@ export class PolicyImpact {
     try {
       const job: ImpactJob = { file: auditFile(this.dataDir), label: LABEL, policy: text, filter, perGroup: PER_GROUP };
       const report = await runWorker(job);
-      return { policy: { version }, filter, ...report };
+      return { policy: { version }, filter, labels: CHANGE_LABELS, ...report };
     } finally {
       this.running = false;
     }

@@ -176,6 +176,16 @@ export class PolicyReplay {
   }
 }
 
+/** How each kind of change reads, for the CLI and the console alike. */
+export const CHANGE_LABELS: Readonly<Record<ChangeKind, string>> = {
+  'newly-denied': 'newly denied',
+  'newly-allowed': 'newly allowed',
+  'newly-needs-approval': 'newly needs approval',
+  'no-longer-needs-approval': 'no longer needs approval',
+  'newly-rate-limited': 'newly rate-limited',
+  'no-longer-rate-limited': 'no longer rate-limited',
+};
+
 const COUNTER: Record<ChangeKind, keyof ReplaySummary> = {
   'newly-denied': 'newlyDenied',
   'newly-allowed': 'newlyAllowed',

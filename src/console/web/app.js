@@ -888,14 +888,6 @@
   // ---------- policy impact (read-only) ----------
 
   const IMPACT_RANGES = [['24 hours', 24], ['7 days', 168], ['30 days', 720], ['everything', 0]];
-  const CHANGE_TEXT = {
-    'newly-denied': 'newly denied',
-    'newly-allowed': 'newly allowed',
-    'newly-needs-approval': 'newly needs approval',
-    'no-longer-needs-approval': 'no longer needs approval',
-    'newly-rate-limited': 'newly rate-limited',
-    'no-longer-rate-limited': 'no longer rate-limited',
-  };
   const CHANGE_BADGE = { 'newly-denied': 'deny', 'newly-allowed': 'allow', 'newly-needs-approval': 'pending', 'no-longer-needs-approval': 'allow', 'newly-rate-limited': 'pending', 'no-longer-rate-limited': 'allow' };
 
   function impactReport(data) {
@@ -937,7 +929,7 @@
                 el('td', { text: fmtTime(c.startedAt) }),
                 el('td', { text: visible(c.subject) + (c.taskId ? ` (task ${visible(c.taskId)})` : '') }),
                 el('td', { class: 'mono', text: `${c.method} ${visible(c.target)}` }),
-                el('td', {}, badge(CHANGE_TEXT[c.kind], CHANGE_BADGE[c.kind]), c.partial ? el('span', { class: 'badge pending', title: 'evaluated on incomplete data', text: `partial: ${c.partial.join(', ')}` }) : null),
+                el('td', {}, badge(data.labels[c.kind] || c.kind, CHANGE_BADGE[c.kind]), c.partial ? el('span', { class: 'badge pending', title: 'evaluated on incomplete data', text: `partial: ${c.partial.join(', ')}` }) : null),
                 el('td', {}, badge(c.old.class, c.old.class), ' ', el('span', { class: 'mono', text: visible(c.old.rule) }), el('div', { class: 'muted', text: visible(c.old.reason) })),
                 el('td', {}, badge(c.new.class, c.new.class), ' ', el('span', { class: 'mono', text: visible(c.new.rule) }), el('div', { class: 'muted', text: visible(c.new.reason) })),
               ),
