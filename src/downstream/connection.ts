@@ -116,6 +116,11 @@ export class DownstreamConnection {
     return this.lastError;
   }
 
+  /** The server's `instructions` from its initialize answer, while connected. */
+  get instructions(): string | undefined {
+    return this.client?.getInstructions();
+  }
+
   get serverCapabilities(): ServerCapabilities | undefined {
     return this.client?.getServerCapabilities();
   }

@@ -66,6 +66,8 @@ export interface SessionHost {
   releaseConnections(session: AgentSession): Promise<void>;
   /** Policy and tasks, when a policy is configured: the session's task state and the task meta-tools. */
   readonly governance?: { sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks };
+  /** The downstream servers' instructions, merged (src/gateway/catalog.ts mergeInstructions). */
+  instructions?(): string | undefined;
   /** Definition pins: every merged view is shown to them (first sight, changes) before it is used. */
   readonly pins?: { observe(view: Aggregate, sources: readonly CatalogSource[]): void };
 }
@@ -100,6 +102,7 @@ export class AgentSession implements ConnectionListener {
     private readonly options: SessionOptions,
   ) {
     this.log = host.logger.child({ session: this.id, ingress: options.ingress });
+    const instructions = host.instructions?.();
     this.server = new Server(
       { name: 'mcp-warden', version: VERSION, title: 'mcp-warden gateway' },
       {
@@ -111,6 +114,7 @@ export class AgentSession implements ConnectionListener {
           logging: {},
         },
         jsonSchemaValidator: sharedSchemaValidator,
+        ...(instructions !== undefined && { instructions }),
       },
     );
     this.server.onerror = (error) => this.log.warn({ err: error.message }, 'agent protocol error');

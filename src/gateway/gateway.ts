@@ -14,7 +14,7 @@ import type { Governance } from '../policy/governance.js';
 import { AgentSession, type SessionHost, type SessionOptions } from './agent-session.js';
 import { hiddenArgumentsOf, type HiddenArguments } from '../secrets/hide.js';
 import { JWKS_FILE } from '../secrets/setup.js';
-import { aggregate } from './catalog.js';
+import { aggregate, mergeInstructions } from './catalog.js';
 import type { PinRegistry } from '../integrity/registry.js';
 
 interface ServerEntry {
@@ -28,6 +28,8 @@ interface ServerEntry {
   hiddenArguments: HiddenArguments;
   breaker: CircuitBreaker;
   probeTimer?: NodeJS.Timeout;
+  /** The server's `instructions`, from the last probe that connected. */
+  instructions?: string;
 }
 
 export interface ServerHealth {
@@ -81,6 +83,11 @@ export class Gateway implements SessionHost {
         breaker: new CircuitBreaker(),
       }));
     for (const entry of this.entries) entry.breaker.onChange((snapshot, previous) => this.breakerChanged(entry, snapshot, previous));
+  }
+
+  /** The servers' own instructions, merged for agents (see mergeInstructions). */
+  instructions(): string | undefined {
+    return mergeInstructions(this.egress, this.entries.map((entry) => ({ serverId: entry.id, prefix: entry.prefix, text: entry.instructions })));
   }
 
   /** The circuit breaker of each enabled server, for health and metrics (read-only snapshots). */
@@ -155,6 +162,7 @@ export class Gateway implements SessionHost {
     try {
       await connection.ready();
       entry.probe = { ok: true, tools: connection.catalog.tools.length };
+      entry.instructions = connection.instructions;
       const catalog = connection.catalog;
       // A successful breaker probe replaces the shared connection; a failed one keeps the one there is.
       await keep();
