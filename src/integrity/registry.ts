@@ -12,7 +12,9 @@ import type { DefinitionKind, PinStatus } from './types.js';
 const OFF: ServerPinning = { mode: 'off', quarantineFlagged: false };
 const POLL_MS = 1_000;
 
-export type PinVerdict = { ok: true } | { ok: false; status: Exclude<PinStatus, 'pinned'> | 'unrecorded'; reason: string };
+/** Why a definition is quarantined: it differs from the approved one, or it was flagged on first sight and never approved. */
+export type QuarantineCause = 'changed' | 'flagged';
+export type PinVerdict = { ok: true } | { ok: false; status: Exclude<PinStatus, 'pinned'> | 'unrecorded'; cause?: QuarantineCause; reason: string };
 
 /**
  * The gateway-wide view of definition pins. It observes every catalog the gateway sees (the start-up
@@ -120,8 +122,13 @@ export class PinRegistry {
     const state = this.byExposed.get(`${kind}\u0000${exposed}`);
     if (!state || state.server !== server) return { ok: false, status: 'unrecorded', reason: `${kind} definition not recorded yet` };
     if (state.status === 'pinned' && (hash === undefined || hash === state.pinnedHash)) return { ok: true };
-    if (state.status === 'pinned') return { ok: false, status: 'quarantined', reason: `definition ${hash} is not the pinned ${state.pinnedHash}` };
-    return { ok: false, status: state.status, reason: `${kind} is ${state.status} (current definition ${state.currentHash}, pinned ${state.pinnedHash ?? 'none'})` };
+    if (state.status === 'pinned') return { ok: false, status: 'quarantined', cause: 'changed', reason: `definition ${hash} is not the pinned ${state.pinnedHash}` };
+    const reason = `${kind} is ${state.status} (current definition ${state.currentHash}, pinned ${state.pinnedHash ?? 'none'})`;
+    if (state.status !== 'quarantined') return { ok: false, status: state.status, reason };
+    // Never approved: quarantined when first seen because its text was flagged (quarantineFlagged).
+    return state.pinnedHash === undefined
+      ? { ok: false, status: 'quarantined', cause: 'flagged', reason: `${reason}; flagged when first seen` }
+      : { ok: false, status: 'quarantined', cause: 'changed', reason };
   }
 
   /** Tells sessions (list_changed) when another process changes what may be shown; unref'd. */
@@ -218,7 +225,7 @@ export class PinAuthorizer implements Authorizer {
       rule: 'integrity',
       reason: verdict.reason,
       ...(decision.policyVersion !== undefined && { policyVersion: decision.policyVersion }),
-      refusal: { kind: 'unapproved_definition', definition: kind, name: request.target, status: verdict.status },
+      refusal: { kind: 'unapproved_definition', definition: kind, name: request.target, status: verdict.status, ...(verdict.cause && { cause: verdict.cause }) },
     };
   }
 }

@@ -10,7 +10,7 @@ export type Denial =
   | { kind: 'approval_required'; reason: string; approval?: ApprovalRef }
   | { kind: 'rate_limited'; retryAfterSeconds: number; reason: string }
   /** A visible tool or prompt whose current definition is not approved (quarantined, pending, rejected). */
-  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded'; reason: string }
+  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded'; cause?: 'changed' | 'flagged'; reason: string }
   | { kind: 'audit_unavailable'; reason: string }
   | { kind: 'secret_unavailable'; secret: string; reason: string }
   | { kind: 'invalid_params'; message: string; reason: string }
@@ -70,7 +70,7 @@ export function denialToWire(denial: Denial): WireError {
     case 'approval_required':
       return denial.approval ? approvalToWire(denial.approval) : new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
     case 'unapproved_definition':
-      return new WireError(ErrorCode.InvalidRequest, unapprovedMessage(denial), { status: denial.status, [denial.definition]: denial.name });
+      return new WireError(ErrorCode.InvalidRequest, unapprovedMessage(denial), { status: denial.status, ...(denial.cause && { cause: denial.cause }), [denial.definition]: denial.name });
     case 'rate_limited':
       return new WireError(ErrorCode.InvalidRequest, `Rate limit exceeded; retry in ${denial.retryAfterSeconds} s`, { retryAfterSeconds: denial.retryAfterSeconds });
     case 'audit_unavailable':
@@ -122,7 +122,9 @@ function unapprovedMessage(denial: Extract<Denial, { kind: 'unapproved_definitio
   const review = `a reviewer runs "mcp-warden tools diff ${denial.name}", then "mcp-warden tools approve ${denial.name}"`;
   switch (denial.status) {
     case 'quarantined':
-      return `${what} is quarantined: its definition changed since it was approved. It is unavailable until ${review}`;
+      return denial.cause === 'flagged'
+        ? `${what} is quarantined: its definition was flagged when first seen (text in its description or schema addressed to the model) and has never been approved. It is unavailable until ${review}`
+        : `${what} is quarantined: its definition changed since it was approved. It is unavailable until ${review}`;
     case 'pending':
       return `${what} is waiting for approval of its definition. It is unavailable until ${review}`;
     case 'rejected':

@@ -273,7 +273,7 @@ function refusalDenial(refusal: NonNullable<Decision['refusal']>, reason: string
     case 'revoked':
       return { kind: 'unauthenticated', reason };
     case 'unapproved_definition':
-      return { kind: 'unapproved_definition', definition: refusal.definition, name: refusal.name, status: refusal.status, reason };
+      return { kind: 'unapproved_definition', definition: refusal.definition, name: refusal.name, status: refusal.status, ...(refusal.cause && { cause: refusal.cause }), reason };
   }
 }
 

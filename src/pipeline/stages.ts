@@ -24,7 +24,7 @@ export type Refusal =
   | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'revoked' }
   /** A tool or prompt whose current definition is not the approved one (src/integrity/registry.ts). */
-  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded' };
+  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded'; cause?: 'changed' | 'flagged' };
 
 export interface AuthorizeRequest {
   principal: Principal;

@@ -103,6 +103,7 @@ describe('rug pull after the first list', () => {
     const refused = await attempt(client, 'fx__fixture_rug', { text: 'hi' });
     expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined', tool: 'fx__fixture_rug' } });
     expect(refused.ok === false && refused.message).toMatch(/Tool fx__fixture_rug is quarantined: its definition changed since it was approved/);
+    expect(refused).toMatchObject({ data: { status: 'quarantined', cause: 'changed' } });
     expect(refused.ok === false && refused.message).toMatch(/mcp-warden tools approve fx__fixture_rug/);
 
     const quarantined = (await pinOf(gateway, 'fx__fixture_rug'))!;
@@ -284,6 +285,11 @@ describe('pinning modes', () => {
     expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({ status: 'quarantined', flags: expect.arrayContaining(['important-block']) });
     expect((await pinOf(gateway, 'fx__fixture_rug'))?.pinnedHash).toBeUndefined();
     expect(await pins(gateway, ['--server', 'loose'])).toEqual([]);
+    // refused by name with its own reason: never approved, flagged on first sight (not "changed since it was approved")
+    const refused = await attempt(client, 'fx__fixture_rug', { text: 'x' });
+    expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined', cause: 'flagged' } });
+    expect(refused.ok === false && refused.message).toMatch(/Tool fx__fixture_rug is quarantined: its definition was flagged when first seen .* has never been approved/);
+    expect(refused.ok === false && refused.message).not.toMatch(/changed since it was approved/);
     expect(await attempt(client, 'loose__fixture_rug', { text: 'x' })).toEqual({ ok: true, text: 'rug: x' });
     expect((await events(gateway)).find((e) => e.target === 'fx__fixture_rug')).toMatchObject({ type: 'tool.quarantine', data: { status: 'quarantined', previousHash: null } });
   }, 60_000);
