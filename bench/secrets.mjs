@@ -57,7 +57,8 @@ try {
   egress.remember('bench-api-key-0123456789abcdef');
   const scrubber = egress;
   const text = 'lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(Math.ceil((1024 * 1024) / 57)).slice(0, 1024 * 1024);
-  const result = { content: [{ type: 'text', text: `${text}bench-api-key-0123456789abcdef` }] };
+  // Parsed from JSON, as the gateway gets every result from a downstream (a flat string, not a concatenation).
+  const result = JSON.parse(JSON.stringify({ content: [{ type: 'text', text: `${text}bench-api-key-0123456789abcdef` }] }));
   const scan = await measure('scrub: 1 MB tool result', 200, () => {
     const out = scrubber.scrubResult(result);
     if (out.content[0].text.includes('bench-api-key')) throw new Error('not scrubbed');

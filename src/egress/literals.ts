@@ -98,15 +98,17 @@ function cut(text: string, spans: number[], replacement: string): string {
   const pairs: [number, number][] = [];
   for (let k = 0; k < spans.length; k += 2) pairs.push([spans[k]!, spans[k + 1]!]);
   pairs.sort((a, b) => a[0] - b[0]);
-  let out = '';
+  // Joined from parts: one flat string, not a chain of concatenations every later reader must flatten.
+  const parts: string[] = [];
   let copied = 0;
   let runEnd = -1;
   for (const [start, end] of pairs) {
     if (start > runEnd) {
       if (runEnd >= 0) copied = runEnd;
-      out += text.slice(copied, start) + replacement;
+      parts.push(text.slice(copied, start), replacement);
       runEnd = end;
     } else if (end > runEnd) runEnd = end;
   }
-  return out + text.slice(runEnd);
+  parts.push(text.slice(runEnd));
+  return parts.join('');
 }

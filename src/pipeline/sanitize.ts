@@ -1,4 +1,5 @@
 /* eslint-disable no-control-regex -- matching control characters is this module's purpose */
+import { mapJson } from '../model/json-walk.js';
 /**
  * Cleaning of text that came from a downstream before it reaches an agent or a log line.
  * Names, titles, descriptions and error text lose every invisible or terminal-controlling character;
@@ -59,22 +60,12 @@ export function cleanLogLine(line: string): string {
   if (!LOG_SUSPECT.test(line)) return line;
   const end = line.endsWith('\n') ? '\n' : '';
   try {
-    return `${JSON.stringify(cleanStrings(JSON.parse(line), 0))}${end}`;
+    // The one JSON walk (src/model/json-walk.ts): too deep, and the whole line is cleaned as text instead.
+    return `${JSON.stringify(mapJson(JSON.parse(line), { string: cleanText, key: cleanLabel }))}${end}`;
   } catch {
-    return cleanText(line);
+    // Not JSON, or nested too deep to walk: cleaned as text, JSON escapes of controls included.
+    return cleanText(line).replace(JSON_CONTROL_ESCAPE, '');
   }
 }
 
-function cleanStrings(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return cleanText(value);
-  if (value === null || typeof value !== 'object' || depth > 64) return value;
-  if (Array.isArray(value)) return value.map((item) => cleanStrings(item, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    const cleanKey = cleanLabel(key);
-    const cleanItem = cleanStrings(item, depth + 1);
-    if (cleanKey === '__proto__') Object.defineProperty(out, cleanKey, { value: cleanItem, enumerable: true, writable: true, configurable: true });
-    else out[cleanKey] = cleanItem;
-  }
-  return out;
-}
+const JSON_CONTROL_ESCAPE = /\\u00[01][0-9a-fA-F]|\\u00[89][0-9a-fA-F]|\\u007[fF]/g;

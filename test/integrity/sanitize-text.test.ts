@@ -27,6 +27,14 @@ describe('cleanLogLine', () => {
     expect(cleanLogLine(input)).toBe(input);
   });
 
+  it('a field nested deeper than the walk goes (300 levels) is cleaned too, never passed on', () => {
+    let nested: unknown = `deep${ESC}[2J\u202e`;
+    for (let i = 0; i < 300; i++) nested = { a: nested };
+    const out = cleanLogLine(line({ err: nested }));
+    expect(out).toContain('deep');
+    for (const hidden of ['\\u001b', ESC, '\u202e']) expect(out).not.toContain(hidden);
+  });
+
   it('a line that is not JSON is cleaned as text', () => {
     expect(cleanLogLine(`plain \u202eline${ESC}[2K\n`)).toBe('plain line\n');
   });
