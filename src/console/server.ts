@@ -232,6 +232,12 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     if (path[0] === 'login' && method === 'POST') return login(req, res, body);
 
     const auth = signedIn(req);
+    if (path[0] === 'status' && path.length === 1 && method === 'GET') {
+      // Whether this browser is signed in, asked before signing in: an answer, not a 401 the browser
+      // logs as an error on a first visit.
+      sendJson(res, 200, auth ? { signedIn: true, subject: auth.session.subject } : { signedIn: false });
+      return;
+    }
     if (!auth) {
       sendError(res, 401, 'sign in with a link from "mcp-warden console login"');
       return;

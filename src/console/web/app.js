@@ -140,7 +140,8 @@
       // The code leaves the address bar (and history) before anything else happens.
       history.replaceState(null, '', `${location.pathname}#/feed`);
       // Someone else's link must not silently replace this tab's reviewer.
-      const current = await api('/api/session').catch(() => null);
+      const status = await api('/api/status').catch(() => null);
+      const current = status && status.signedIn ? status : null;
       if (current && !window.confirm(`You are signed in as ${current.subject}. Sign out and sign in with this link instead?`)) {
         location.reload();
         return;
@@ -155,8 +156,8 @@
       }
     }
     if (!state.csrf) {
-      // A tab without the token (a new tab) cannot act or watch: sign in again.
-      signInPage('This tab is not signed in (the sign-in key is kept per tab). Open a new sign-in link.');
+      // A first visit, or a tab without the token (a new tab): nothing is wrong, it just needs a link.
+      signInPage(null, 'This tab is not signed in yet: each tab keeps its own sign-in.');
       return;
     }
     try {
@@ -177,7 +178,7 @@
     route();
   }
 
-  function signInPage(message) {
+  function signInPage(message, note) {
     document.getElementById('nav').hidden = true;
     clear(document.getElementById('who'));
     show(
@@ -186,8 +187,11 @@
         { class: 'panel signin', 'data-testid': 'signin' },
         el('h1', { text: 'Reviewer console' }),
         message ? errorBox(message) : null,
-        el('p', {}, 'Sign in with a one-time link. On the gateway host, run ', el('code', { text: 'mcp-warden console login --sub YOUR_SUBJECT' }), ' and open the link it prints.'),
-        el('p', { class: 'muted', text: 'Only reviewers named in the policy can sign in. Links work once and expire after two minutes.' }),
+        note ? el('p', { 'data-testid': 'signin-note', text: note }) : null,
+        el('p', {}, 'Sign in with a one-time link. On the gateway host, run'),
+        el('pre', { class: 'command', 'data-testid': 'login-command', text: 'mcp-warden console login --sub YOUR_SUBJECT' }),
+        el('p', {}, 'and open the link it prints in this tab.'),
+        el('p', { class: 'muted', text: 'Only reviewers named in the policy can sign in. Links work once and expire after two minutes; each tab keeps its own sign-in.' }),
       ),
     );
   }
@@ -463,8 +467,19 @@
         el('td', {}, badge(e.type, 'event')),
         el('td', { text: dash(e.subject) }),
         el('td', { class: 'mono', text: dash(e.target || e.taskId) }),
-        el('td', { class: 'mono clip', title: e.data ? String(e.data).slice(0, 2000) : undefined, text: e.data ? String(e.data).slice(0, 300) : '' }),
+        el('td', { class: 'event-data' }, e.data ? eventDetails(e.data) : null),
       );
+    // The whole event, formatted: a one-line summary that opens into the full JSON (nothing cut off).
+    function eventDetails(data) {
+      const text = typeof data === 'string' ? data : JSON.stringify(data);
+      let pretty = text;
+      try {
+        pretty = JSON.stringify(JSON.parse(text), null, 2);
+      } catch {
+        pretty = text;
+      }
+      return el('details', { 'data-testid': 'event-data' }, el('summary', { class: 'mono clip', text }), el('pre', { class: 'json', 'data-testid': 'event-json', text: pretty }));
+    }
     state.events = {
       add(e, fresh) {
         const tr = eventRow(e);
