@@ -6,19 +6,12 @@ import { where, type RecordFilter } from './queries.js';
 import { isTruncated, REDACTED } from './record.js';
 import type { Db } from './store.js';
 
-/** The recorded requests a policy decided: calls, reads, gets, completions and subscriptions. */
-export const REPLAYED_METHODS: readonly AuthorizeRequest['method'][] = [
-  'tools/call',
-  'resources/read',
-  'prompts/get',
-  'completion/complete',
-  'resources/subscribe',
-  'resources/unsubscribe',
-  'tools/list',
-  'prompts/list',
-  'resources/list',
-  'resources/templates/list',
-];
+/**
+ * The recorded requests a policy decided: calls, reads, gets, completions and subscriptions. Lists are
+ * not among them: the gateway records no intent per list (only refused lists, as events), so list
+ * visibility has no recorded decision to replay.
+ */
+export const REPLAYED_METHODS: readonly AuthorizeRequest['method'][] = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete', 'resources/subscribe', 'resources/unsubscribe'];
 
 /** Decisions no policy made: an expired credential, or a name no server answers to. They are not replayed. */
 const NOT_POLICY = new Set(['authentication', 'routing']);

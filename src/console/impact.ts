@@ -20,6 +20,8 @@ export interface ImpactJob {
 const PER_GROUP = 200;
 const LABEL = 'proposed.yaml';
 const MAX_POLICY_CHARS = 15_000;
+/** A replay still running after this long is stopped (a pasted argument schema can hold a slow pattern). */
+const REPLAY_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * The console's "Policy impact": a proposed policy replayed against the recorded requests, read-only
@@ -70,16 +72,26 @@ function runWorker(job: ImpactJob): Promise<ReplayReport & { notReplayed: number
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./impact-worker.js', import.meta.url), { workerData: job });
     let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(new ApiError(503, `the replay took longer than ${REPLAY_TIMEOUT_MS / 60_000} minutes and was stopped; narrow the range`));
+      void worker.terminate();
+    }, REPLAY_TIMEOUT_MS);
     worker.once('message', (message: { ok: true; report: ReplayReport & { notReplayed: number } } | { ok: false; error: string }) => {
+      clearTimeout(timer);
+      if (settled) return;
       settled = true;
       if (message.ok) resolve(message.report);
       else reject(new Error(message.error));
     });
     worker.once('error', (error) => {
+      clearTimeout(timer);
+      if (settled) return;
       settled = true;
       reject(error);
     });
     worker.once('exit', (code) => {
+      clearTimeout(timer);
       if (!settled) reject(new Error(`policy replay worker exited with code ${code}`));
     });
   });
