@@ -32,7 +32,7 @@ export interface Routed<T> {
 }
 
 export interface Problem {
-  kind: 'invalid_name' | 'invalid_definition' | 'collision';
+  kind: 'invalid_name' | 'invalid_definition' | 'collision' | 'shadowed_resource';
   server: string;
   detail: string;
 }
@@ -120,8 +120,13 @@ function merge(given: readonly CatalogSource[], egress: Pick<Scrubber, 'scrubVal
   const templates: Aggregate['templates'] = [];
   for (const source of sources) {
     for (const resource of source.catalog.resources) {
-      if (resources.has(resource.uri)) {
-        problems.push({ kind: 'collision', server: source.serverId, detail: `resource ${resource.uri} is already served by ${resources.get(resource.uri)?.server}` });
+      // Resource URIs are not renamed: the first server in config order that lists a URI owns it, and
+      // a later server's resource with the same URI is not offered (README, Registering a server).
+      const owner = resources.get(resource.uri)?.server;
+      if (owner !== undefined) {
+        if (owner !== source.serverId) {
+          problems.push({ kind: 'shadowed_resource', server: source.serverId, detail: `resource ${resource.uri} is also listed by ${owner}, which comes first in the config: reads go to ${owner}, and ${source.serverId}'s is not offered` });
+        }
         continue;
       }
       const item = scrubbed(() => cleanDescribed(resource), (r) => r.uri, source.serverId, 'resource');

@@ -111,3 +111,24 @@ describe('tool names', () => {
     }
   });
 });
+
+describe('resource URIs served by two servers', () => {
+  it('the same server over stdio and over HTTP: both start, the first in config order serves the shared URIs, and the log says so', async () => {
+    const gateway = await startGateway({ servers: { fx: fixtureServer(), up: launchedFixtureServer() } });
+    try {
+      const { client } = await connectHttp(gateway.url);
+      const fxPid = await pidOf(client, 'fx');
+      expect(await pidOf(client, 'up')).toBe((await health(gateway)).servers.up?.launch?.pid);
+      const uris = (await client.listResources()).resources.map((r) => r.uri);
+      expect(uris).toContain('test://static-text');
+      expect(new Set(uris).size).toBe(uris.length);
+      const read = await client.readResource({ uri: 'test://static-text' });
+      expect(read.contents[0]?.uri).toBe('test://static-text');
+      expect(fxPid).toBeGreaterThan(0);
+      expect(gateway.process.stderr()).toMatch(/resource test:\/\/static-text is also listed by fx, which comes first in the config: reads go to fx, and up's is not offered/);
+      await client.close();
+    } finally {
+      await gateway.stop();
+    }
+  });
+});

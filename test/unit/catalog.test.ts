@@ -127,7 +127,7 @@ describe('aggregate: collisions', () => {
   it('a resource URI served twice stays with the first server in config order, and is reported', () => {
     const view = aggregate(EGRESS, [source('a', { resources: [resource('file:///x')] }), source('b', { resources: [resource('file:///x')] })]);
     expect(view.resources.get('file:///x')?.server).toBe('a');
-    expect(view.problems).toEqual([expect.objectContaining({ kind: 'collision', server: 'b', detail: expect.stringContaining('file:///x') as unknown })]);
+    expect(view.problems).toEqual([expect.objectContaining({ kind: 'shadowed_resource', server: 'b', detail: expect.stringContaining('file:///x') as unknown })]);
   });
 });
 
