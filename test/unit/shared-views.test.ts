@@ -40,4 +40,16 @@ describe('shared lists and views', () => {
     const list = internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>;
     expect(aggregate(EGRESS, [{ ...source('v1', list), prefix: 'other' }]).tools.has('other__read')).toBe(true);
   });
+
+  it('definitions pass the egress stage once per downstream list, not once per session', () => {
+    const egress = new Egress();
+    egress.remember('shared-view-secret-0123');
+    let walks = 0;
+    const counting = { scrubValue: <T>(value: T): T => (walks++, egress.scrubValue(value)) };
+    // Ten sessions whose connections received the same list from the same server version.
+    const views = Array.from({ length: 10 }, () => aggregate(counting, [source('sv', internList('sv', 'tools', tools('Reads with shared-view-secret-0123.')) as ReturnType<typeof tools>)]));
+    expect(new Set(views).size).toBe(1);
+    expect(walks).toBe(2); // one walk per tool definition, for all ten sessions
+    expect(views[0]!.tools.get('sv__read')?.item.description).toBe('Reads with [REDACTED].');
+  });
 });
