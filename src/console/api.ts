@@ -8,7 +8,7 @@ import type { AuditEvent } from '../pipeline/stages.js';
 import type { TaskRow, TaskStore } from '../tasks/store.js';
 import { PolicyImpact } from './impact.js';
 import type { IntegrityStores } from './integrity.js';
-import { eventsPage, feedPage, idsByTrace, parseCursor, series, totals } from './queries.js';
+import { eventsPage, feedPage, idsByTrace, oldestSince, parseCursor, series, totals } from './queries.js';
 import type { ConsoleSession } from './sessions.js';
 
 export class ApiError extends Error {
@@ -225,9 +225,11 @@ export class ConsoleApi {
   }
 
   private charts(query: URLSearchParams): unknown {
-    const hours = int(query, 'hours', 24, 1, 168);
-    if (!CHART_HOURS.includes(hours)) throw new ApiError(400, 'hours: must be 1, 24 or 168');
     const now = this.deps.now();
+    // Without a range, the data picks it: the shortest that holds every call of the last week, so a fresh
+    // installation is not one bar at the right edge of a day.
+    const hours = query.has('hours') ? int(query, 'hours', 24, 1, 168) : this.rangeFromData(now);
+    if (!CHART_HOURS.includes(hours)) throw new ApiError(400, 'hours: must be 1, 24 or 168');
     // Aggregating a busy day reads every outcome in it: several reviewers (or reloads) within a few
     // seconds share one result.
     const cached = this.chartCache.get(hours);
@@ -237,11 +239,17 @@ export class ConsoleApi {
     return value;
   }
 
+  private rangeFromData(now: number): number {
+    const oldest = oldestSince(this.deps.audit, now - 168 * 3_600_000);
+    const span = oldest === undefined ? 0 : now - oldest;
+    return CHART_HOURS.find((h) => span <= h * 3_600_000) ?? 168;
+  }
+
   private computeCharts(hours: number, now: number): unknown {
     const bucketMs = hours <= 1 ? 60_000 : hours <= 24 ? 15 * 60_000 : 3_600_000;
     const since = Math.floor((now - hours * 3_600_000) / bucketMs) * bucketMs;
     const db = this.deps.audit;
-    return { since, until: now, bucketMs, total: totals(db, since, bucketMs), byAgent: series(db, 'agent', since, bucketMs), byTool: series(db, 'tool', since, bucketMs) };
+    return { hours, since, until: now, bucketMs, total: totals(db, since, bucketMs), byAgent: series(db, 'agent', since, bucketMs), byTool: series(db, 'tool', since, bucketMs) };
   }
 
   private integrity(refresh: boolean): unknown {

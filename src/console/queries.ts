@@ -162,6 +162,14 @@ export function totals(db: Db, since: number, bucketMs: number): Omit<SeriesPoin
     .all(bucketMs, since);
 }
 
+/** When the oldest finished record since `since` started (undefined when there is none): the charts' range. */
+export function oldestSince(db: Db, since: number): number | undefined {
+  const row = db
+    .prepare<[number], { first: number | null }>(`SELECT min(started_at) AS first FROM entries WHERE kind = 'outcome' AND started_at >= ?`)
+    .get(since);
+  return row?.first ?? undefined;
+}
+
 /** Recent events, newest first, by keyset on seq. */
 export function eventsPage(db: Db, options: { type?: string; taskId?: string; before?: number; limit: number }): EntryHead[] {
   const clauses = ["kind = 'event'"];

@@ -87,6 +87,26 @@ describe('the console on a first visit and a narrow screen', () => {
     await page.context().close();
   });
 
+  it('charts pick their range from the data, date their axes and show no empty series', async () => {
+    const { page } = await freshPage(1200);
+    await page.goto(`${warden.origin}/#login=${loginCode(warden.gateway.configFile, 'alice')}`);
+    await page.getByTestId('reviewer').waitFor();
+    await page.goto(`${warden.origin}/#/charts`);
+    await page.getByTestId('chart-total').locator('svg rect').first().waitFor();
+    // A fresh installation's calls are minutes old: the last hour, not one bar at the edge of a day.
+    expect(await page.locator('.tabs a.active').textContent()).toBe('last hour');
+    const month = new Date().toLocaleString('en-US', { month: 'short' });
+    const labels = await page.getByTestId('axis-label').allTextContents();
+    expect(labels.length).toBeGreaterThan(0);
+    for (const label of labels) expect(label).toContain(month);
+    expect(await page.getByTestId('chart-range').textContent()).toContain(month);
+    const series = await page.locator('.small-multiples h3').allTextContents();
+    expect(series.length).toBeGreaterThan(0);
+    expect(series.filter((title) => title.startsWith('(none)'))).toEqual([]);
+    await page.screenshot({ path: join(ARTIFACTS, 'charts-first-hour.png'), fullPage: true });
+    await page.context().close();
+  });
+
   it('an event opens into its whole data, formatted', async () => {
     const { page } = await freshPage(1200);
     await page.goto(`${warden.origin}/#login=${loginCode(warden.gateway.configFile, 'alice')}`);

@@ -846,17 +846,24 @@
           root.appendChild(rect);
         }
       }
-      const every = Math.ceil(buckets.length / 8);
-      if (i % every === 0) root.appendChild(svg('text', { x, y: height - 4, text: new Date(b).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', hour12: false }) }));
+      // Dated axis: the day and the time, so a week (or a day across midnight) reads unambiguously.
+      const every = Math.ceil(buckets.length / (width > 600 ? 8 : 4));
+      if (i % every === 0) root.appendChild(svg('text', { x, y: height - 4, 'data-testid': 'axis-label', text: axisLabel(b) }));
     });
     return root;
+  }
+
+  function axisLabel(t) {
+    return new Date(t).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
   }
 
   function groupSeries(rows) {
     const byKey = new Map();
     const total = new Map();
     for (const r of rows) {
-      const key = r.key === null ? '(none)' : r.key;
+      // A record without an agent or a tool (a list, a refused request) counts in the totals, not as a series.
+      if (r.key === null || r.key === '' || !r.calls) continue;
+      const key = r.key;
       if (!byKey.has(key)) byKey.set(key, { calls: 0, points: new Map() });
       const entry = byKey.get(key);
       entry.calls += r.calls;
@@ -868,8 +875,10 @@
   }
 
   async function chartsPage(_args, params) {
-    const hours = params.get('hours') || '24';
-    const data = await api(`/api/charts?hours=${encodeURIComponent(hours)}`);
+    // No range asked for: the server picks the shortest one that holds the data.
+    const asked = params.get('hours');
+    const data = await api(asked ? `/api/charts?hours=${encodeURIComponent(asked)}` : '/api/charts');
+    const hours = String(data.hours);
     const buckets = bucketsOf(data);
     const agents = groupSeries(data.byAgent);
     const tools = groupSeries(data.byTool);
@@ -893,6 +902,7 @@
         { class: 'panel', 'data-testid': 'chart-total' },
         el('div', { class: 'stats' }, el('div', {}, el('span', { text: 'Calls' }), el('b', { class: 'big', text: calls })), el('div', {}, el('span', { text: 'Denied' }), el('b', { class: 'big status-bad', text: denied })), el('div', {}, el('span', { text: 'Errors' }), el('b', { class: 'big', text: errors }))),
         legend,
+        el('p', { class: 'muted', 'data-testid': 'chart-range', text: `${axisLabel(data.since)} – ${axisLabel(data.until)}` }),
         stackedBars(agents.total, buckets, 180),
       ),
       el('div', { class: 'panel' }, el('h2', { text: 'By agent' }), agents.byKey.length ? multiples(agents) : el('p', { class: 'muted', text: 'No calls in this window.' })),
