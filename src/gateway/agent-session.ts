@@ -308,7 +308,8 @@ export class AgentSession implements ConnectionListener {
     const offset = decodeCursor(method, cursor);
     if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
     const principal = await this.principal(extra);
-    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, principal, method };
+    const traceparent = agentTraceparent(extra);
+    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, principal, method, ...(traceparent && { traceparent }) };
     const visible = this.host.pipeline.filterList(ctx, pick(await this.currentView()));
     this.tasks?.listed(method, visible);
     const { items, nextCursor } = page(visible, offset, this.host.listPageSize, method);
@@ -383,8 +384,7 @@ export class AgentSession implements ConnectionListener {
     args: Record<string, unknown> | undefined,
   ): Promise<CallContext> {
     const clientInfo = this.clientInfo;
-    // The agent's trace context: `_meta.traceparent` on the request, else the HTTP header it came with.
-    const traceparent = validTraceparent((extra._meta as { traceparent?: unknown } | undefined)?.traceparent) ?? validTraceparent(extra.requestInfo?.headers.traceparent);
+    const traceparent = agentTraceparent(extra);
     return {
       requestId: randomUUID(),
       ingress: this.options.ingress,
@@ -451,6 +451,11 @@ export class AgentSession implements ConnectionListener {
     this.lastPrincipal = effective;
     return effective;
   }
+}
+
+/** The agent's trace context: `_meta.traceparent` on the request, else the HTTP header it came with. */
+function agentTraceparent(extra: Extra): string | undefined {
+  return validTraceparent((extra._meta as { traceparent?: unknown } | undefined)?.traceparent) ?? validTraceparent(extra.requestInfo?.headers.traceparent);
 }
 
 /** The call's secret headers, and the gateway's trace context when it traces (a tool server's spans join the trace). */

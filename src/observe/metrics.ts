@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuthFailureKind } from '../identity/authenticator.js';
-import type { CallContext } from '../pipeline/context.js';
-import type { CallObservation, PipelineObserver, StageName } from '../pipeline/observer.js';
+import type { CallContext, ListContext } from '../pipeline/context.js';
+import type { CallObservation, ListObservation, PipelineObserver, StageName } from '../pipeline/observer.js';
 import type { CallStatus, Decision } from '../pipeline/stages.js';
 
 /** What the gauges read at scrape time; each part is optional (a console-only process has no sessions). */
@@ -47,6 +47,7 @@ export class GatewayMetrics implements PipelineObserver {
   private readonly downstreamSeconds: Histogram<'server'>;
   private readonly downstreamErrors: Counter<'server' | 'outcome'>;
   private readonly rateLimited: Counter<'server'>;
+  private readonly lists: Counter<'ingress' | 'method' | 'refused'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly reloadFailures: Counter;
   private readonly commitSeconds: Histogram;
@@ -61,6 +62,7 @@ export class GatewayMetrics implements PipelineObserver {
     this.downstreamSeconds = new Histogram({ name: 'mcp_warden_downstream_duration_seconds', help: 'Downstream request latency per server', labelNames: ['server'], buckets: CALL_BUCKETS, registers });
     this.downstreamErrors = new Counter({ name: 'mcp_warden_downstream_errors_total', help: 'Forwarded calls that failed or timed out, per server', labelNames: ['server', 'outcome'], registers });
     this.rateLimited = new Counter({ name: 'mcp_warden_rate_limit_refusals_total', help: 'Calls refused by a rate limit', labelNames: ['server'], registers });
+    this.lists = new Counter({ name: 'mcp_warden_list_requests_total', help: 'List requests (tools/list, …), refused when the credential had expired', labelNames: ['ingress', 'method', 'refused'], registers });
     this.authFailures = new Counter({ name: 'mcp_warden_auth_failures_total', help: 'Token verification failures by reason', labelNames: ['reason'], registers });
     this.reloadFailures = new Counter({ name: 'mcp_warden_policy_reload_failures_total', help: 'Policy reloads that failed (the last good policy stayed in force)', registers });
     this.commitSeconds = new Histogram({ name: 'mcp_warden_audit_commit_duration_seconds', help: 'Audit group-commit transaction latency', buckets: STAGE_BUCKETS, registers });
@@ -120,6 +122,10 @@ export class GatewayMetrics implements PipelineObserver {
 
   begin(ctx: CallContext, at: number): CallObservation {
     return new CallMetrics(this, ctx, at);
+  }
+
+  list(ctx: ListContext): ListObservation {
+    return { end: (_at, result) => this.lists.inc({ ingress: ctx.ingress, method: ctx.method, refused: String(result.refused) }) };
   }
 
   authFailure(reason: AuthFailureKind): void {

@@ -44,5 +44,9 @@ export function combineObservers(observers: readonly (PipelineObserver | undefin
         end: (when, decision, status) => each.forEach((o) => o.end(when, decision, status)),
       };
     },
+    list(ctx, at) {
+      const each = present.flatMap((o) => (o.list ? [o.list(ctx, at)] : []));
+      return { end: (when, result) => each.forEach((o) => o.end(when, result)) };
+    },
   };
 }

@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import type { CallContext } from '../pipeline/context.js';
-import type { CallObservation, PipelineObserver, StageName } from '../pipeline/observer.js';
+import type { CallContext, ListContext } from '../pipeline/context.js';
+import type { CallObservation, ListObservation, PipelineObserver, StageName } from '../pipeline/observer.js';
 import type { CallStatus, Decision } from '../pipeline/stages.js';
 import { TRACEPARENT } from './trace-context.js';
 
@@ -58,6 +58,21 @@ export class TracingObserver implements PipelineObserver {
       nextTraceId.value = undefined;
     }
     return new CallSpans(this.tracer, root, ctx.server, at);
+  }
+
+  /** A list request: one span, and one `authorize` child for the filtering of every item. */
+  list(ctx: ListContext, at: number): ListObservation {
+    const parent = ctx.traceparent === undefined ? undefined : remoteContext(ctx.traceparent);
+    const attributes: Attributes = { 'mcp.method.name': ctx.method, 'mcp.warden.ingress': ctx.ingress, 'mcp.warden.request_id': ctx.requestId };
+    if (this.options.includeIdentity) attributes['enduser.id'] = ctx.principal.subject;
+    const root = this.tracer.startSpan(ctx.method, { kind: SpanKind.SERVER, startTime: at, attributes }, parent ?? ROOT_CONTEXT);
+    return {
+      end: (end, result) => {
+        this.tracer.startSpan(SPAN_NAMES.authorize, { startTime: at, kind: SpanKind.INTERNAL }, trace.setSpan(ROOT_CONTEXT, root)).end(end);
+        root.setAttributes({ 'mcp.warden.shown': result.shown, 'mcp.warden.hidden': result.hidden, 'mcp.warden.refused': result.refused });
+        root.end(end);
+      },
+    };
   }
 }
 

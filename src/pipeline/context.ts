@@ -78,4 +78,6 @@ export interface ListContext {
   sessionId?: string;
   principal: Principal;
   method: ListMethod;
+  /** The agent's W3C trace context, as for a call. */
+  traceparent?: string;
 }

@@ -1,4 +1,4 @@
-import type { CallContext } from './context.js';
+import type { CallContext, ListContext } from './context.js';
 import type { CallStatus, Decision } from './stages.js';
 
 /** The pipeline's stages as metrics and traces name them, in their order (src/pipeline/orchestrator.ts). */
@@ -18,7 +18,13 @@ export interface CallObservation {
   end(at: number, decision: Decision, status: CallStatus): void;
 }
 
+/** A list request (tools/list, …): authorized item by item in one step. */
+export interface ListObservation {
+  end(at: number, result: { shown: number; hidden: number; refused: boolean }): void;
+}
+
 /** Hooks the orchestrator calls; without one (the default) a call pays nothing for observation. */
 export interface PipelineObserver {
   begin(ctx: CallContext, at: number): CallObservation;
+  list?(ctx: ListContext, at: number): ListObservation;
 }

@@ -193,6 +193,7 @@ export class Pipeline {
   /** Runs the authorize step over a merged list: the agent only sees what it may use. */
   filterList<T>(ctx: ListContext, entries: readonly ListEntry<T>[]): T[] {
     const now = this.stages.now();
+    const obs = this.stages.observer?.list?.(ctx, this.clock());
     const shown: T[] = [];
     const authenticated = authenticateList(ctx, now);
     if (authenticated) {
@@ -205,6 +206,7 @@ export class Pipeline {
       }
     }
     this.stages.audit.listed(ctx, { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
+    obs?.end(this.clock(), { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
     return shown;
   }
 

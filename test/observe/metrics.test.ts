@@ -64,6 +64,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
 
     const person = await connect('agent:with-a-person', true);
     const headless = await connect('agent:headless', false);
+    expect((await person.listTools()).tools.length).toBeGreaterThan(0);
     expect(await call(person, 'notes__list_notes')).toBe('ok');
     expect(await call(person, 'notes__list_notes')).toBe('ok');
     expect(await call(person, 'notes__delete_note', { name: 'x' })).toBe('refused'); // denied by policy
@@ -127,6 +128,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'invalid' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'no_credential' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_policy_reload_failures_total')).toBe(0);
+    expect(valueOf(samples, 'mcp_warden_list_requests_total', { ingress: 'http', method: 'tools/list', refused: 'false' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'closed' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'open' })).toBe(0);
     expect(sumOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'fx' })).toBe(1);
@@ -149,7 +151,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
     const text = JSON.stringify(samples);
     for (const secretish of ['agent:with-a-person', 'agent:headless', 'approved in-band', 'waits for a person']) expect(text).not.toContain(secretish);
     const labelNames = new Set(samples.filter((s) => s.name.startsWith('mcp_warden_')).flatMap((s) => Object.keys(s.labels)));
-    expect([...labelNames].sort()).toEqual(['decision', 'ingress', 'le', 'method', 'outcome', 'reason', 'server', 'stage', 'state', 'status', 'tool', 'version']);
+    expect([...labelNames].sort()).toEqual(['decision', 'ingress', 'le', 'method', 'outcome', 'reason', 'refused', 'server', 'stage', 'state', 'status', 'tool', 'version']);
   });
 
   it('answers loopback peers naming a loopback Host, or the bearer token; nobody else', async () => {

@@ -80,6 +80,7 @@ const attr = (span: OtlpSpan, key: string): unknown => {
 const AGENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const AGENT_SPAN = '00f067aa0ba902b7';
 const HEADER_TRACE = '0af7651916cd43dd8448eb211c80319c';
+const LIST_TRACE = '1af7651916cd43dd8448eb211c80319d';
 const HEADER_SPAN = 'b7ad6b7169203331';
 
 describe('traces over OTLP/HTTP', () => {
@@ -102,6 +103,7 @@ describe('traces over OTLP/HTTP', () => {
     };
     const plain = await connect(gateway.url);
     const viaMeta = await echo(plain, { traceparent: `00-${AGENT_TRACE}-${AGENT_SPAN}-01` });
+    await plain.listTools({ _meta: { traceparent: `00-${LIST_TRACE}-${AGENT_SPAN}-01` } });
     await plain.close();
     const headered = await connect(gateway.url, { traceparent: `00-${HEADER_TRACE}-${HEADER_SPAN}-01` });
     const viaHeader = await echo(headered);
@@ -109,7 +111,7 @@ describe('traces over OTLP/HTTP', () => {
     seen = { meta: viaMeta, header: viaHeader };
     // Stopping the gateway sends what its exporter still holds.
     await gateway.proc.stop(20_000);
-    await waitFor(() => receiver.spans.filter((s) => s.traceId === HEADER_TRACE && s.parentSpanId === HEADER_SPAN).length > 0 && receiver.spans.filter((s) => s.traceId === AGENT_TRACE).length >= 8, 'the spans at the receiver', 20_000);
+    await waitFor(() => receiver.spans.filter((s) => s.traceId === HEADER_TRACE && s.parentSpanId === HEADER_SPAN).length > 0 && receiver.spans.filter((s) => s.traceId === AGENT_TRACE).length >= 8 && receiver.spans.some((s) => s.traceId === LIST_TRACE), 'the spans at the receiver', 20_000);
   }, SLOW);
 
   afterAll(async () => {
@@ -153,6 +155,14 @@ describe('traces over OTLP/HTTP', () => {
     const forward = receiver.spans.find((s) => s.traceId === HEADER_TRACE && s.name === 'forward' && s.parentSpanId === root.spanId)!;
     expect(seen.header.header).toBe(`00-${HEADER_TRACE}-${forward.spanId}-01`);
     expect(seen.header.meta).toBe(`00-${HEADER_TRACE}-${forward.spanId}-01`);
+  });
+
+  it('gives a list request its own span, continuing the agent\'s trace, with the authorize step as its child', () => {
+    const spans = receiver.spans.filter((s) => s.traceId === LIST_TRACE);
+    const root = spans.find((s) => s.parentSpanId === AGENT_SPAN)!;
+    expect(root.name).toBe('tools/list');
+    expect(spans.filter((s) => s.parentSpanId === root.spanId).map((s) => s.name)).toEqual(['authorize']);
+    expect(Number(attr(root, 'mcp.warden.shown'))).toBeGreaterThan(0);
   });
 
   it('puts no argument value and no identity on any span without telemetry.includeIdentity', () => {
