@@ -89,10 +89,10 @@ export class DownstreamConnection {
   private logLevel: LoggingLevel | undefined;
   private probing: Client | undefined;
   /** Re-lists in progress per kind (see relist()), and a counter bumped whenever every list is fetched anew. */
-  private readonly relists: Record<ListKind, { running: boolean; again: boolean }> = {
-    tools: { running: false, again: false },
-    prompts: { running: false, again: false },
-    resources: { running: false, again: false },
+  private readonly relists: Record<ListKind, { running: Promise<void> | undefined; again: boolean; told: boolean }> = {
+    tools: { running: undefined, again: false, told: false },
+    prompts: { running: undefined, again: false, told: false },
+    resources: { running: undefined, again: false, told: false },
   };
   private generation = 0;
   private readonly log: Logger;
@@ -258,9 +258,7 @@ export class DownstreamConnection {
       caps.tools ? fetchAllPages((cursor) => client.listTools(cursor ? { cursor } : {}), (r) => r.tools) : [],
       caps.prompts ? fetchAllPages((cursor) => client.listPrompts(cursor ? { cursor } : {}), (r) => r.prompts) : [],
       caps.resources ? fetchAllPages((cursor) => client.listResources(cursor ? { cursor } : {}), (r) => r.resources) : [],
-      caps.resources
-        ? fetchAllPages((cursor) => client.listResourceTemplates(cursor ? { cursor } : {}), (r) => r.resourceTemplates)
-        : [],
+      caps.resources ? listTemplates(client) : [],
     ]);
     const id = this.options.serverId;
     return {
@@ -277,14 +275,24 @@ export class DownstreamConnection {
    * its own kind into the catalog as it is then (never a copy taken before the await, which would put
    * back another kind's older list).
    */
-  private relist(kind: ListKind): void {
+  private relist(kind: ListKind, onRequest = false): Promise<void> {
     const state = this.relists[kind];
+    // The server said the list changed: the agent is told even if it looks the same (a re-list on a
+    // routing miss, `onRequest`, tells it only of a real difference).
+    if (!onRequest) state.told = true;
     if (state.running) {
       state.again = true;
-      return;
+      return state.running;
     }
-    state.running = true;
-    void this.relistRounds(kind).finally(() => (state.running = false));
+    state.running = this.relistRounds(kind).finally(() => (state.running = undefined));
+    return state.running;
+  }
+
+  /** Lists that kind again now (merged with a refresh under way); resolves once the catalog has it. */
+  refresh(kind: ListKind): Promise<void> {
+    if (!this.client) return Promise.resolve();
+    if (kind === 'resources' && !this.client.getServerCapabilities()?.resources) return Promise.resolve();
+    return this.relist(kind, true);
   }
 
   private async relistRounds(kind: ListKind): Promise<void> {
@@ -303,18 +311,21 @@ export class DownstreamConnection {
         else {
           const [resources, templates] = await Promise.all([
             fetchAllPages((c) => client.listResources(c ? { cursor: c } : {}), (r) => r.resources),
-            fetchAllPages((c) => client.listResourceTemplates(c ? { cursor: c } : {}), (r) => r.resourceTemplates),
+            listTemplates(client),
           ]);
           update = { resources: internList(id, 'resources', resources), templates: internList(id, 'templates', templates) };
         }
         // A reconnect fetched every list afresh meanwhile: this round's answer is older than that.
         if (generation !== this.generation || this.client !== client) return;
-        this.catalogValue = { ...this.catalogValue, ...update } as Catalog;
-        changed = true;
+        // Interned lists (intern.ts): an unchanged list is the very same array, and nobody is told.
+        const before = this.catalogValue;
+        this.catalogValue = { ...before, ...update } as Catalog;
+        if (state.told || (Object.keys(update) as (keyof Catalog)[]).some((key) => update[key] !== before[key])) changed = true;
       } catch (error) {
         this.log.warn({ kind, err: describe(error) }, 're-list after list_changed failed; keeping the previous list');
       }
     } while (state.again);
+    state.told = false;
     if (changed) this.announce([kind]);
   }
 
@@ -336,9 +347,9 @@ export class DownstreamConnection {
     client.setNotificationHandler(ProgressNotificationSchema, (n) => {
       for (const link of this.inflight.values()) if (link.progress(n.params)) return;
     });
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.relist('tools'));
-    client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.relist('prompts'));
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.relist('resources'));
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void this.relist('tools'));
+    client.setNotificationHandler(PromptListChangedNotificationSchema, () => void this.relist('prompts'));
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => void this.relist('resources'));
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => this.route(n));
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
       for (const listener of this.listeners) listener.downstreamNotification(this.serverId, n);
@@ -403,6 +414,16 @@ export class DownstreamConnection {
   /** Tells the server the agent's roots changed. */
   async rootsChanged(): Promise<void> {
     if (this.client && this.options.capabilities.roots) await this.client.sendRootsListChanged().catch(() => undefined);
+  }
+}
+
+/** Resource templates; a server with resources but no templates method (-32601) simply has none. */
+async function listTemplates(client: Client): Promise<ResourceTemplate[]> {
+  try {
+    return await fetchAllPages((cursor) => client.listResourceTemplates(cursor ? { cursor } : {}), (r) => r.resourceTemplates);
+  } catch (error) {
+    if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) return [];
+    throw error;
   }
 }
 

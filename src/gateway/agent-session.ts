@@ -38,6 +38,7 @@ import type { Scrubber } from '../pipeline/stages.js';
 import { ok } from '../pipeline/denial.js';
 import { aggregate, routeResource, type Aggregate, type CatalogSource } from './catalog.js';
 import { decodeCursor, page } from './cursor.js';
+import { ResourceOwners, sameSchemeOwner } from './resource-owner.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
 import { TASK_SERVER } from '../tasks/names.js';
@@ -91,6 +92,7 @@ export class AgentSession implements ConnectionListener {
   private view: Aggregate | undefined;
   private readonly tasks: SessionTasks | undefined;
   private readonly subscriptions = new Set<string>();
+  private readonly owners = new ResourceOwners();
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly log: Logger;
@@ -152,9 +154,10 @@ export class AgentSession implements ConnectionListener {
     }
   }
 
-  downstreamNotification(_serverId: string, notification: ServerNotification): void {
+  downstreamNotification(serverId: string, notification: ServerNotification): void {
     if (this.closed) return;
     if (notification.method === 'notifications/resources/updated') {
+      this.owners.announce(notification.params.uri, serverId);
       if (!this.subscriptions.has(notification.params.uri)) return;
     }
     // Same rule as every other downstream text on its way to the agent: no secret value, in any encoding.
@@ -209,11 +212,13 @@ export class AgentSession implements ConnectionListener {
       const route = view.tools.get(req.params.name);
       if (!route) return this.refuse(extra, 'tools/call', req.params.name, { kind: 'unknown_tool', name: req.params.name, reason: 'no such tool' });
       const args = req.params.arguments ?? {};
-      return this.forward(extra, 'tools/call', route.server, req.params.name, route.downstreamName, args, CallToolResultSchema, (injection) => ({
+      const result = await this.forward(extra, 'tools/call', route.server, req.params.name, route.downstreamName, args, CallToolResultSchema, (injection) => ({
         ...req.params,
         name: route.downstreamName,
         arguments: { ...args, ...injection.arguments },
       }));
+      this.owners.announceLinks(result, route.server);
+      return result;
     });
 
     s.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
@@ -230,7 +235,7 @@ export class AgentSession implements ConnectionListener {
 
     const byUri = (method: CallMethod, schema: z.ZodType<unknown>) => async (req: { params: { uri: string } }, extra: Extra) => {
       const uri = req.params.uri;
-      const server = routeResource(await this.currentView(), uri);
+      const server = await this.resourceOwner(uri);
       if (!server) return this.refuse(extra, method, uri, { kind: 'unknown_resource', uri, reason: 'no server serves this URI' });
       const result = await this.forward(extra, method, server, uri, uri, undefined, schema, () => ({ ...req.params }));
       if (method === 'resources/subscribe') this.subscriptions.add(uri);
@@ -282,6 +287,22 @@ export class AgentSession implements ConnectionListener {
       this.log.error({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'unexpected error in a request handler');
       throw new WireError(ErrorCode.InternalError, 'Internal error');
     }
+  }
+
+  /**
+   * The server a resource URI goes to (src/gateway/resource-owner.ts): listed or templated, else
+   * announced to this session, else listed after the servers re-list their resources now (a resource
+   * made after the last list), else the first server with URIs of its scheme, which answers a real
+   * miss itself.
+   */
+  private async resourceOwner(uri: string): Promise<string | undefined> {
+    const listed = routeResource(await this.currentView(), uri) ?? this.owners.announcedOwner(uri);
+    if (listed) return listed;
+    const servers = this.host.servers();
+    await Promise.all(servers.map((server) => this.host.connectionFor(this, server.id).refresh('resources').catch(() => undefined)));
+    this.view = undefined;
+    const view = await this.currentView();
+    return routeResource(view, uri) ?? sameSchemeOwner(view, servers.map((server) => server.id), uri);
   }
 
   /** Connects every enabled server that is not yet connected (failures leave that server out) and merges. */
