@@ -7,6 +7,8 @@ export type Denial =
   | { kind: 'unknown_prompt'; name: string; reason: string }
   | { kind: 'unknown_resource'; uri: string; reason: string }
   | { kind: 'forbidden'; reason: string }
+  /** Allowed to this caller only inside a task (its own policy says so): names the meta-tool and the grant to ask for. */
+  | { kind: 'needs_task'; name: string; reason: string }
   | { kind: 'approval_required'; reason: string; approval?: ApprovalRef }
   | { kind: 'rate_limited'; retryAfterSeconds: number; reason: string }
   /** A visible tool or prompt whose current definition is not approved (quarantined, pending, rejected). */
@@ -67,6 +69,12 @@ export function denialToWire(denial: Denial): WireError {
       return new WireError(ErrorCode.InvalidRequest, 'Authentication required');
     case 'forbidden':
       return new WireError(ErrorCode.InvalidRequest, 'Forbidden by gateway policy');
+    case 'needs_task':
+      return new WireError(
+        ErrorCode.InvalidRequest,
+        `${denial.name} is available only inside a task: call warden__begin_task with {"purpose": "<why>", "tools": ["${denial.name}"]} first`,
+        { needsTask: true, grant: denial.name },
+      );
     case 'approval_required':
       return denial.approval ? approvalToWire(denial.approval) : new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
     case 'unapproved_definition':

@@ -247,7 +247,7 @@ function authenticateList(ctx: ListContext, now: number): boolean {
 /** A policy denial looks, to the agent, exactly like the target not existing. */
 function denialFor(ctx: CallContext, decision: Decision): Denial {
   const reason = `${decision.rule}: ${decision.reason}`;
-  if (decision.refusal) return refusalDenial(decision.refusal, reason);
+  if (decision.refusal) return refusalDenial(decision.refusal, ctx.target, reason);
   switch (ctx.method) {
     case 'tools/call':
       return { kind: 'unknown_tool', name: ctx.target, reason };
@@ -264,10 +264,12 @@ function denialFor(ctx: CallContext, decision: Decision): Denial {
 }
 
 /** A refusal of something the caller can see (arguments, approval, rate limit, revocation). */
-function refusalDenial(refusal: NonNullable<Decision['refusal']>, reason: string): Denial {
+function refusalDenial(refusal: NonNullable<Decision['refusal']>, target: string, reason: string): Denial {
   switch (refusal.kind) {
     case 'forbidden':
       return { kind: 'forbidden', reason };
+    case 'needs_task':
+      return { kind: 'needs_task', name: target, reason };
     case 'approval_required':
       return { kind: 'approval_required', reason };
     case 'rate_limited':
@@ -289,6 +291,7 @@ function statusOf(denial: Denial): CallStatus {
     case 'unknown_prompt':
     case 'unknown_resource':
     case 'forbidden':
+    case 'needs_task':
     case 'unapproved_definition':
       return 'denied';
     case 'approval_required':

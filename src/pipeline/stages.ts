@@ -23,6 +23,8 @@ export type Refusal =
   | { kind: 'approval_required' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'revoked' }
+  /** Outside a task, allowed by the caller's own policy inside one: the refusal says how to ask. */
+  | { kind: 'needs_task' }
   /** A tool or prompt whose current definition is not the approved one (src/integrity/registry.ts). */
   | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded'; cause?: 'changed' | 'flagged' };
 

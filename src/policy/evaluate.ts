@@ -21,9 +21,12 @@ export interface Evaluation {
   policyVersion: string;
   /**
    * A deny that must not read as "unknown": `forbidden` when the target is visible to the caller but
-   * these arguments are not allowed; `revoked` when the agent or its task has been revoked.
+   * these arguments are not allowed; `revoked` when the agent or its task has been revoked;
+   * `needs_task` when a grant of the caller's own policy would allow it inside a task.
    */
-  refusal?: 'forbidden' | 'revoked';
+  refusal?: 'forbidden' | 'revoked' | 'needs_task';
+  /** A deny outside a task that an allow grant would lift inside one: that grant (the reason names it too). */
+  allowsInTask?: string;
   /** An allow grant that applies requires a person's approval. */
   approval: boolean;
   /** Every rate limit of an allow grant that applies (each counts separately). */
@@ -126,11 +129,15 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
   let visible = false;
   let approval = false;
   let limits: AppliedRateLimit[] | undefined;
+  let inTaskOnly: IndexEntry | undefined;
 
   const consider = (entry: IndexEntry): void => {
     if (entry.owner !== -1 && !scope.matched[entry.owner]) return;
     const grant = entry.grant;
-    if (grant.taskOnly && !task) return;
+    if (grant.taskOnly && !task) {
+      if (grant.effect === 'allow' && (!inTaskOnly || grant.order < inTaskOnly.grant.order)) inTaskOnly = entry;
+      return;
+    }
     if (grant.effect === 'deny') {
       if (grant.checkArguments) {
         // A deny with an argument schema forbids the calls whose arguments match it; it never hides the target.
@@ -167,6 +174,18 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
   if (argumentsFailed) {
     const grant = argumentsFailed.grant;
     return decided(policy, 'deny', grant.ruleId, `arguments do not satisfy ${argumentsFailed.label}: ${grant.checkArguments!.errors()}`, 'forbidden');
+  }
+  if (inTaskOnly) {
+    // The one reason the audit, the console, `policy explain` and replay all show: what denied, and what would allow.
+    const result = decided(
+      policy,
+      'deny',
+      'default-deny',
+      `no grant allows ${target} for ${scope.agentLabel} outside a task; allow grant ${inTaskOnly.label} allows it only inside a task (warden__begin_task with ${target})`,
+      'needs_task',
+    );
+    result.allowsInTask = inTaskOnly.grant.ruleId;
+    return result;
   }
   return decided(policy, 'deny', 'default-deny', `no grant allows ${target} for ${scope.agentLabel}`);
 }

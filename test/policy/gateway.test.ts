@@ -110,8 +110,33 @@ describe('policy through the gateway', () => {
     const unknown = await answer('notes__no_such_tool');
     expect(JSON.parse(unknown)).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Unknown tool: NAME' } });
     expect(await answer('notes__delete_note')).toBe(unknown); // denied by a deny rule
-    expect(await answer('notes__write_note')).toBe(unknown); // allowed only inside a task
+    // allowed by this agent's own policy inside a task: not a secret from it (see the next test)
+    expect(JSON.parse(await answer('notes__write_note'))).toMatchObject({ error: { code: -32600, message: expect.stringContaining('warden__begin_task') as unknown } });
     expect(await answer('fx__test_error_handling')).toBe(unknown); // default deny
+  });
+
+  it('outside a task, a tool the policy grants inside one is refused naming warden__begin_task; the audit records the reason policy explain gives', async () => {
+    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:outside']));
+    try {
+      expect(await toolNames(client)).not.toContain('notes__write_note'); // still not listed outside a task
+      const refused = await callTool(client, 'notes__write_note', { name: 'a', content: 'b' });
+      expect(refused).toMatchObject({ ok: false, code: -32600, data: { needsTask: true, grant: 'notes__write_note' } });
+      expect(refused.ok === false && refused.message).toBe(
+        'MCP error -32600: notes__write_note is available only inside a task: call warden__begin_task with {"purpose": "<why>", "tools": ["notes__write_note"]} first',
+      );
+      // a tool no task could grant stays unknown
+      expect(await callTool(client, 'fx__test_error_handling')).toMatchObject({ ok: false, code: -32602, message: expect.stringContaining('Unknown tool') });
+
+      const listed = cli(config, ['audit', 'list', '--agent', 'agent:outside', '--tool', 'notes__write_note', '--json', '-n', '1']);
+      const [row] = JSON.parse(listed.stdout) as { id: string }[];
+      const shown = (JSON.parse(cli(config, ['audit', 'show', row!.id, '--json']).stdout) as { intent: { decision: { rule: string; reason: string } } }).intent;
+      const explained = cli(config, ['policy', 'explain', '--sub', 'agent:outside', '--tool', 'notes__write_note']).stdout;
+      const line = (name: string) => explained.split('\n').find((l) => l.startsWith(name))!.slice(10);
+      expect(shown.decision).toMatchObject({ rule: line('rule'), reason: line('reason') });
+      expect(shown.decision.reason).toMatch(/allow grant notes-write-in-task .* only inside a task/);
+    } finally {
+      await client.close();
+    }
   });
 
   it('begin and end a task: the list narrows and widens with list_changed; task-only tools work inside it', async () => {
@@ -206,7 +231,8 @@ describe('policy through the gateway', () => {
 
       const revoked = cli(config, ['task', 'revoke', taskId]);
       expect(revoked.code).toBe(0);
-      expect(await callTool(client, 'notes__write_note', { name: 'a', content: 'b' })).toMatchObject({ ok: false, code: -32602 });
+      // the task is gone: outside a task again, where the refusal says how to ask for one
+      expect(await callTool(client, 'notes__write_note', { name: 'a', content: 'b' })).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('warden__begin_task') });
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
       await waitFor(() => listChanges(seen) > before, 'list_changed after task revoke');
       expect(cli(config, ['task', 'revoke', taskId]).code).toBe(1);
