@@ -32,7 +32,7 @@ prune --before DATE   removes entries older than DATE, leaving an anchor so the 
 
 Filters (list, export, stats): --since T --until T (ISO date or time, or 15m, 2h, 7d ago), --agent SUBJECT,
 --task ID, --server ID, --tool NAME, --outcome ok|tool_error|denied|rejected|timeout|cancelled|
-downstream_failed|unknown_outcome|pending, --decision allow|deny (globs with * allowed), -n/--limit N.
+downstream_failed|elicitation_required|unknown_outcome|pending, --decision allow|deny (globs with * allowed), -n/--limit N.
 --events lists or exports events instead of records (filter with --type, e.g. 'task.*').`;
 
 export const AUDIT_OPTIONS = {
@@ -58,7 +58,7 @@ export const AUDIT_OPTIONS = {
 
 type Values = Record<string, unknown>;
 
-const OUTCOMES = ['ok', 'tool_error', 'denied', 'rejected', 'timeout', 'cancelled', 'downstream_failed', 'unknown_outcome', 'pending'];
+const OUTCOMES = ['ok', 'tool_error', 'denied', 'rejected', 'timeout', 'cancelled', 'downstream_failed', 'elicitation_required', 'unknown_outcome', 'pending'];
 
 export async function runAudit(ctx: CommandContext, positionals: string[], values: Values): Promise<number> {
   const [sub, ...rest] = positionals;

@@ -283,6 +283,10 @@ function refusalDenial(refusal: NonNullable<Decision['refusal']>, target: string
 
 const RELAY_DECISION: Decision = { effect: 'allow', rule: 'relay', reason: 'a server-to-client request, relayed to the agent that owns the call' };
 
+/** JSON-RPC codes a downstream answers with that are not failures of the server. */
+const REQUEST_CANCELLED = -32800;
+const URL_ELICITATION_REQUIRED = -32042;
+
 /** The recorded outcome for each way a call can be refused or fail. */
 function statusOf(denial: Denial): CallStatus {
   switch (denial.kind) {
@@ -303,7 +307,8 @@ function statusOf(denial: Denial): CallStatus {
     case 'timeout':
       return 'timeout';
     case 'downstream_error':
-      return denial.code === -32800 ? 'cancelled' : 'downstream_failed';
+      if (denial.code === REQUEST_CANCELLED) return 'cancelled';
+      return denial.code === URL_ELICITATION_REQUIRED ? 'elicitation_required' : 'downstream_failed';
     case 'server_unavailable':
     case 'downstream_closed':
       return 'downstream_failed';

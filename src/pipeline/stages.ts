@@ -48,9 +48,11 @@ export interface Authorizer {
  * How a recorded action ended. `denied`: the decision was deny (policy, authentication, an unknown name);
  * `rejected`: allowed, but refused before or instead of forwarding (secret unavailable, approval pending,
  * rate limit, invalid parameters); `downstream_failed`: the server was unavailable, closed or answered
- * with a JSON-RPC error. `unknown_outcome` is only ever written by the audit store after a crash.
+ * with a JSON-RPC error; `elicitation_required`: the server answered that a person must first complete a
+ * URL-mode elicitation (`-32042`, e.g. an authorization page) before it can do the call: nothing failed.
+ * `unknown_outcome` is only ever written by the audit store after a crash.
  */
-export type CallStatus = 'ok' | 'tool_error' | 'denied' | 'rejected' | 'timeout' | 'cancelled' | 'downstream_failed';
+export type CallStatus = 'ok' | 'tool_error' | 'denied' | 'rejected' | 'timeout' | 'cancelled' | 'downstream_failed' | 'elicitation_required';
 
 export interface CallRecordOutcome {
   status: CallStatus;

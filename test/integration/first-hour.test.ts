@@ -5,7 +5,7 @@ import { chmod, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/prom
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, NOTES, ROOT, launchedFixtureServer, writeConfig } from '../helpers/gateway.js';
+import { BIN, NOTES, ROOT, connectHttp, launchedFixtureServer, startGateway, writeConfig } from '../helpers/gateway.js';
 import { makeTempDir, runToExit, spawnReady, waitFor, waitForExit, type TempDir } from '../helpers/process.js';
 
 const temps: TempDir[] = [];
@@ -364,5 +364,24 @@ describe('npm test', () => {
       if (file !== 'integration/first-hour.test.ts' && /apt-get|ensure-chromium\.sh'\]/.test(text)) offenders.push(file);
     }
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('a URL-mode elicitation a server asks for', () => {
+  it('reaches the agent as -32042 and is recorded as elicitation_required, not downstream_failed', async () => {
+    const server = join(ROOT, 'test/integration/fixtures/url-elicitation-server.mjs');
+    const gateway = await startGateway({ servers: { consent: { transport: 'stdio', command: 'node', args: [server] } } });
+    try {
+      const { client } = await connectHttp(gateway.url);
+      const error = await client.callTool({ name: 'consent__connect', arguments: {} }).then(() => undefined, (e: { code?: number }) => e);
+      await client.close();
+      expect(error?.code).toBe(-32042);
+      const listed = await runToExit(process.execPath, [BIN, 'audit', 'list', '--json', '--tool', 'consent__connect', '--config', gateway.configFile]);
+      expect(listed.code).toBe(0);
+      const rows = JSON.parse(listed.stdout) as { outcome: string }[];
+      expect(rows.map((row) => row.outcome)).toEqual(['elicitation_required']);
+    } finally {
+      await gateway.stop();
+    }
   });
 });
