@@ -1,0 +1,117 @@
+// Real tool servers nobody here wrote (pinned devDependencies), over stdio: each behind the gateway and
+// directly, with the same calls; every list and result must match, the gateway's name prefix aside.
+// The servers' entry files are run with `node` directly, never through npx.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectHttp, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { makeTempDir, type TempDir } from '../helpers/process.js';
+
+const require = createRequire(import.meta.url);
+function entry(pkg: string): string {
+  return join(dirname(require.resolve(`${pkg}/package.json`)), 'dist/index.js');
+}
+
+interface Case {
+  name: string;
+  args: (dir: string) => string[];
+  env: (dir: string) => Record<string, string>;
+  calls: (dir: string) => { tool: string; arguments: Record<string, unknown> }[];
+}
+
+const CASES: Case[] = [
+  {
+    name: '@modelcontextprotocol/server-everything',
+    args: () => ['stdio'],
+    env: () => ({}),
+    calls: () => [
+      { tool: 'echo', arguments: { message: 'hello through the gateway' } },
+      { tool: 'get-sum', arguments: { a: 2, b: 40 } },
+      { tool: 'get-tiny-image', arguments: {} },
+      { tool: 'get-structured-content', arguments: { location: 'New York' } },
+    ],
+  },
+  {
+    name: '@modelcontextprotocol/server-filesystem',
+    args: (dir) => [join(dir, 'files')],
+    env: () => ({}),
+    calls: (dir) => [
+      { tool: 'list_directory', arguments: { path: join(dir, 'files') } },
+      { tool: 'read_text_file', arguments: { path: join(dir, 'files', 'a.txt') } },
+      { tool: 'get_file_info', arguments: { path: join(dir, 'files', 'missing.txt') } },
+    ],
+  },
+  {
+    name: '@modelcontextprotocol/server-memory',
+    args: () => [],
+    env: (dir) => ({ MEMORY_FILE_PATH: join(dir, 'memory.jsonl') }),
+    calls: () => [
+      { tool: 'create_entities', arguments: { entities: [{ name: 'warden', entityType: 'gateway', observations: ['governs calls'] }] } },
+      { tool: 'read_graph', arguments: {} },
+      { tool: 'search_nodes', arguments: { query: 'warden' } },
+    ],
+  },
+];
+
+describe.each(CASES)('$name over stdio: behind the gateway as directly', { timeout: 120_000 }, (kase) => {
+  let gatewayDir: TempDir;
+  let directDir: TempDir;
+  let gateway: RunningGateway;
+  let viaGateway: Client;
+  let direct: Client;
+
+  beforeAll(async () => {
+    gatewayDir = await makeTempDir('interop-gw');
+    directDir = await makeTempDir('interop-direct');
+    for (const dir of [gatewayDir.path, directDir.path]) {
+      await mkdir(join(dir, 'files'));
+      await writeFile(join(dir, 'files', 'a.txt'), 'first file\n');
+    }
+    // Paths differ between the two copies; each side's results are compared with the path replaced.
+    gateway = await startGateway({ servers: { srv: { transport: 'stdio', command: 'node', args: [entry(kase.name), ...kase.args(gatewayDir.path)], env: kase.env(gatewayDir.path) } } });
+    viaGateway = (await connectHttp(gateway.url)).client;
+    direct = new Client({ name: 'warden-test', version: '1.0.0' });
+    await direct.connect(new StdioClientTransport({ command: process.execPath, args: [entry(kase.name), ...kase.args(directDir.path)], env: { PATH: process.env.PATH ?? '', ...kase.env(directDir.path) }, stderr: 'pipe' }));
+  }, 60_000);
+
+  afterAll(async () => {
+    await viaGateway?.close();
+    await direct?.close();
+    await gateway?.stop();
+    await gatewayDir?.cleanup();
+    await directDir?.cleanup();
+  });
+
+  const normal = (value: unknown, dir: string): unknown => JSON.parse(JSON.stringify(value).split(dir).join('<dir>'));
+
+  it('lists the same tools, prefixed', async () => {
+    const through = (await viaGateway.listTools()).tools;
+    const own = (await direct.listTools()).tools;
+    expect(through.map((t) => t.name)).toEqual(own.map((t) => `srv__${t.name}`));
+    expect(through.map((t) => t.description)).toEqual(own.map((t) => t.description));
+  });
+
+  it('answers every call with the same result', async () => {
+    const gatewayCalls = kase.calls(gatewayDir.path);
+    const directCalls = kase.calls(directDir.path);
+    for (const [index, call] of directCalls.entries()) {
+      const mine = gatewayCalls[index]!;
+      const through = await viaGateway.callTool({ name: `srv__${mine.tool}`, arguments: mine.arguments });
+      const own = await direct.callTool({ name: call.tool, arguments: call.arguments });
+      expect(normal(through, gatewayDir.path), call.tool).toEqual(normal(own, directDir.path));
+    }
+  });
+
+  it('lists the same resources and prompts', async () => {
+    const caps = direct.getServerCapabilities() ?? {};
+    if (caps.resources) {
+      expect((await viaGateway.listResources()).resources.map((r) => r.uri)).toEqual((await direct.listResources()).resources.map((r) => r.uri));
+    }
+    if (caps.prompts) {
+      expect((await viaGateway.listPrompts()).prompts.map((p) => p.name)).toEqual((await direct.listPrompts()).prompts.map((p) => `srv__${p.name}`));
+    }
+  });
+});
