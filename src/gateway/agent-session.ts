@@ -41,7 +41,7 @@ import { decodeCursor, page } from './cursor.js';
 import { ResourceOwners, sameSchemeOwner } from './resource-owner.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
-import { TASK_SERVER } from '../tasks/names.js';
+import { TASK_INSTRUCTIONS, TASK_SERVER } from '../tasks/names.js';
 import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
 import type { HiddenArguments } from '../secrets/hide.js';
@@ -104,7 +104,9 @@ export class AgentSession implements ConnectionListener {
     private readonly options: SessionOptions,
   ) {
     this.log = host.logger.child({ session: this.id, ingress: options.ingress });
-    const instructions = host.instructions?.();
+    const merged = host.instructions?.();
+    // Tasks exist wherever governance does: the agent is told how to ask for one before anything else.
+    const instructions = host.governance ? (merged === undefined ? TASK_INSTRUCTIONS : `${TASK_INSTRUCTIONS}\n\n${merged}`) : merged;
     this.server = new Server(
       { name: 'mcp-warden', version: VERSION, title: 'mcp-warden gateway' },
       {

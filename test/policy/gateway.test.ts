@@ -87,6 +87,8 @@ describe('policy through the gateway', () => {
     const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:lister']));
     try {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
+      // initialize explains tasks in two sentences, before any server's own instructions
+      expect(client.getInstructions()).toMatch(/^Some tools are granted only inside a task: call warden__begin_task .*warden__end_task when you are done\. A call refused with a message naming warden__begin_task can be asked for that way; a tool answered as unknown cannot\./);
     } finally {
       await client.close();
     }
