@@ -54,7 +54,8 @@ beforeAll(async () => {
 
   await http.client.callTool({ name: 'fixture__fixture_pid', arguments: { password: 'hunter2-canary', note: 'first' }, _meta: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` } });
   cut = Date.now();
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // Everything after this starts in a later millisecond than the cut: wait for the clock, not a guess.
+  await waitFor(() => Date.now() > cut, 'the millisecond after the cut');
   await http.client.callTool({ name: 'fixture__fixture_roots', arguments: {} });
   await expect(hostile.callTool({ name: INJECTION, arguments: {} })).rejects.toThrow(/Unknown tool/);
   await Promise.all([

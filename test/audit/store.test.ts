@@ -12,7 +12,7 @@ import { listRecords } from '../../src/audit/queries.js';
 import { auditFile, openAuditDb, PAGE_SIZE } from '../../src/audit/store.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { KeyStore } from '../../src/identity/keys.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { ALLOW, callContext, openSink, recordCall } from './helpers.js';
 
 let dir: TempDir;
@@ -192,9 +192,11 @@ describe('audit store', () => {
   it('prune removes old entries and leaves an anchor: the rest verifies, removing more does not', async () => {
     const sink = await openSink(dir.path, { checkpointEvery: 10 });
     for (let i = 0; i < 20; i += 1) await recordCall(sink);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The cut lies strictly between the two batches' millisecond timestamps: wait for the clock to move on.
+    const lastOld = Date.now();
+    await waitFor(() => Date.now() > lastOld, 'the next millisecond');
     const cut = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitFor(() => Date.now() > cut, 'the millisecond after the cut');
     for (let i = 0; i < 5; i += 1) await recordCall(sink);
     await sink.close();
 
