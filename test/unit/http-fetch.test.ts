@@ -154,8 +154,10 @@ describe('downstream fetch on node:http', () => {
 
   it('aborting the shared signal stops a request waiting for its answer', async () => {
     const shared = new AbortController();
+    const heldBefore = held.length;
     const pending = fetchOver(`${base}/slow`, { signal: shared.signal });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Aborted once the server holds the request, so it is waiting for its answer (not a 50 ms guess).
+    await waitFor(() => held.length > heldBefore || undefined, 'the server holding the request');
     shared.abort(new Error('transport closed'));
     await expect(pending).rejects.toThrow('transport closed');
     expect(requestsWaitingOn(shared.signal)).toBe(0);
