@@ -196,7 +196,7 @@ export class AgentSession implements ConnectionListener {
       setNotificationHandler: server.setNotificationHandler.bind(server),
     };
     s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
-      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...(this.tasks?.listEntries() ?? []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash }))], 'tools'),
+      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...(this.tasks?.listEntries(v) ?? []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash }))], 'tools'),
     );
     s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
       this.list(extra, 'prompts/list', req.params?.cursor, (v) => [...v.prompts.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash })), 'prompts'),

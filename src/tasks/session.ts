@@ -31,6 +31,8 @@ interface ActiveTask {
 
 const LIST_METHODS: readonly ListMethod[] = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'];
 const NOT_AVAILABLE = 'not available to this agent (no such tool, or outside its policy)';
+/** How many grantable tools warden__begin_task's description names at most. */
+const MAX_NAMED_TOOLS = 50;
 
 /**
  * One session's task state: the task declared in-band, its expiry, the effective principal the pipeline
@@ -59,9 +61,25 @@ export class SessionTasks {
     return this.compose(principal);
   }
 
-  /** The meta-tools, as list entries (they are filtered like every other tool). */
-  listEntries(): { server: string; target: string; item: Tool }[] {
-    return TASK_TOOLS.map((tool) => ({ server: TASK_SERVER, target: tool.name, item: tool }));
+  /**
+   * The meta-tools, as list entries (they are filtered like every other tool). With the view, the
+   * description of warden__begin_task names the tools a task could grant this principal (its policy's
+   * ceiling inside a task, within its token's task grants): not a secret from it. Nothing else is named.
+   */
+  listEntries(view?: Aggregate, now: number = Date.now()): { server: string; target: string; item: Tool }[] {
+    return TASK_TOOLS.map((tool) => ({ server: TASK_SERVER, target: tool.name, item: tool.name === BEGIN_TASK && view ? this.beginTool(tool, view, now) : tool }));
+  }
+
+  private beginTool(tool: Tool, view: Aggregate, now: number): Tool {
+    const raw = this.raw;
+    if (!raw) return tool;
+    const grants = raw.task?.grants;
+    const probe: Principal = { ...raw, task: { id: 'pending', source: 'session', ...(grants && { grants }) } };
+    const names = this.visible(view, 'tools/list', probe, now).filter((name) => !isTaskTool(name));
+    if (names.length === 0) return tool;
+    const shown = names.slice(0, MAX_NAMED_TOOLS);
+    const more = names.length > shown.length ? ` and ${names.length - shown.length} more` : '';
+    return { ...tool, description: `${tool.description} Tools a task could grant you: ${shown.join(', ')}${more}.` };
   }
 
   handles(name: string): boolean {

@@ -87,6 +87,11 @@ describe('policy through the gateway', () => {
     const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:lister']));
     try {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
+      // warden__begin_task names what a task could grant this agent, and nothing no task could grant
+      const begin = (await client.listTools()).tools.find((t) => t.name === 'warden__begin_task')!;
+      expect(begin.description).toMatch(/Tools a task could grant you: .*notes__write_note/);
+      expect(begin.description).not.toContain('notes__delete_note'); // denied to everyone
+      expect(begin.description).not.toContain('fx__test_error_handling'); // no grant at all
       // initialize explains tasks in two sentences, before any server's own instructions
       expect(client.getInstructions()).toMatch(/^Some tools are granted only inside a task: call warden__begin_task .*warden__end_task when you are done\. A call refused with a message naming warden__begin_task can be asked for that way; a tool answered as unknown cannot\./);
     } finally {
