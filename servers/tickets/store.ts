@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { withFileLock } from './file-lock.js';
 
 export const PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const;
 export const STATUSES = ['open', 'closed'] as const;
@@ -41,10 +42,16 @@ export class TicketError extends Error {
   }
 }
 
-/** In-memory tickets, optionally persisted (atomically, after every change) to one JSON file. */
+/**
+ * Tickets, optionally persisted to one JSON file that several processes may share (two gateways on
+ * one data folder each launch their own tickets server): every change is made under a lock file on
+ * the newest content of the file and written atomically; every read sees the file's newest content.
+ */
 export class TicketStore {
   private readonly tickets = new Map<number, Ticket>();
   private nextId = 1;
+  /** mtime and size of the file as last read or written, to skip re-reading an unchanged file. */
+  private seen: string | undefined;
 
   private constructor(
     private readonly file: string | undefined,
@@ -54,21 +61,46 @@ export class TicketStore {
   /** Loads the store; a missing file starts empty, a malformed one throws naming the file. */
   static open(file: string | undefined, now: () => Date = () => new Date()): TicketStore {
     const store = new TicketStore(file, now);
-    if (file !== undefined && existsSync(file)) {
-      let parsed: z.infer<typeof StoreFileSchema>;
-      try {
-        parsed = StoreFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-      } catch (error) {
-        const detail = error instanceof z.ZodError ? 'does not match the tickets file format' : 'is not valid JSON';
-        throw new Error(`--data ${file}: ${detail}`, { cause: error });
-      }
-      for (const ticket of parsed.tickets) store.tickets.set(ticket.id, ticket);
-      store.nextId = Math.max(parsed.nextId, ...parsed.tickets.map((t) => t.id + 1));
-    }
+    store.reload();
     return store;
   }
 
+  /** Reads the file again if it changed since this process last read or wrote it. */
+  private reload(): void {
+    const file = this.file;
+    if (file === undefined || !existsSync(file)) return;
+    const stat = statSync(file);
+    const version = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+    if (version === this.seen) return;
+    let parsed: z.infer<typeof StoreFileSchema>;
+    try {
+      parsed = StoreFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    } catch (error) {
+      const detail = error instanceof z.ZodError ? 'does not match the tickets file format' : 'is not valid JSON';
+      throw new Error(`--data ${file}: ${detail}`, { cause: error });
+    }
+    this.tickets.clear();
+    for (const ticket of parsed.tickets) this.tickets.set(ticket.id, ticket);
+    this.nextId = Math.max(parsed.nextId, ...parsed.tickets.map((t) => t.id + 1));
+    this.seen = version;
+  }
+
+  /** A change: under the file's lock, on its newest content, saved before the lock is released. */
+  private change<T>(work: () => T): T {
+    if (this.file === undefined) return work();
+    return withFileLock(this.file, () => {
+      this.reload();
+      const result = work();
+      this.save();
+      return result;
+    });
+  }
+
   create(input: { title: string; body: string; priority: Priority }, author: string): Ticket {
+    return this.change(() => this.createNow(input, author));
+  }
+
+  private createNow(input: { title: string; body: string; priority: Priority }, author: string): Ticket {
     if (this.tickets.size >= MAX_TICKETS) throw new TicketError(`the store is full (${MAX_TICKETS} tickets)`);
     const ticket: Ticket = {
       id: this.nextId++,
@@ -79,30 +111,32 @@ export class TicketStore {
       comments: [],
     };
     this.tickets.set(ticket.id, ticket);
-    this.save();
     return ticket;
   }
 
   list(status?: Status): Ticket[] {
+    this.reload();
     return [...this.tickets.values()].filter((t) => status === undefined || t.status === status);
   }
 
   comment(id: number, text: string, author: string): Ticket {
-    const ticket = this.get(id);
-    if (ticket.comments.length >= MAX_COMMENTS) throw new TicketError(`ticket ${id} has reached ${MAX_COMMENTS} comments`);
-    ticket.comments.push({ author, text, at: this.now().toISOString() });
-    this.save();
-    return ticket;
+    return this.change(() => {
+      const ticket = this.get(id);
+      if (ticket.comments.length >= MAX_COMMENTS) throw new TicketError(`ticket ${id} has reached ${MAX_COMMENTS} comments`);
+      ticket.comments.push({ author, text, at: this.now().toISOString() });
+      return ticket;
+    });
   }
 
   /** Closes a ticket; closing a closed ticket changes nothing. */
   close(id: number): { ticket: Ticket; alreadyClosed: boolean } {
-    const ticket = this.get(id);
-    if (ticket.status === 'closed') return { ticket, alreadyClosed: true };
-    ticket.status = 'closed';
-    ticket.closedAt = this.now().toISOString();
-    this.save();
-    return { ticket, alreadyClosed: false };
+    return this.change(() => {
+      const ticket = this.get(id);
+      if (ticket.status === 'closed') return { ticket, alreadyClosed: true };
+      ticket.status = 'closed';
+      ticket.closedAt = this.now().toISOString();
+      return { ticket, alreadyClosed: false };
+    });
   }
 
   private get(id: number): Ticket {
@@ -118,6 +152,8 @@ export class TicketStore {
     try {
       writeFileSync(temp, `${data}\n`, { mode: 0o600, flag: 'wx' });
       renameSync(temp, this.file);
+      const stat = statSync(this.file);
+      this.seen = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
     } catch (error) {
       rmSync(temp, { force: true });
       throw error;

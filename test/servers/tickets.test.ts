@@ -1,7 +1,7 @@
 // The bundled tickets server, run as a real process from dist/ and driven by a real SDK client
 // over Streamable HTTP, plus raw HTTP requests for the checks a client library would not make.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -349,6 +349,35 @@ describe('tickets server with JWTs verified against a JWKS', () => {
       const res = await raw(proc.url as string, { headers: { authorization: `Bearer ${token}` }, body: INITIALIZE });
       expect(res.status).toBe(401);
       expect(String(res.headers['www-authenticate'])).toContain('invalid_token');
+    }
+  });
+});
+
+describe('two tickets servers on one data file (two gateways on one data folder each launch one)', () => {
+  it('lose no ticket when both write at once, and each lists what the other wrote', async () => {
+    const token = randomBytes(24).toString('base64url');
+    const tmp = await makeTempDir('warden-tickets-shared');
+    const dataFile = join(tmp.path, 'tickets.json');
+    const [one, two] = await Promise.all([startTickets({ TICKETS_TOKEN: token }, ['--data', dataFile]), startTickets({ TICKETS_TOKEN: token }, ['--data', dataFile])]);
+    try {
+      const a = await connect(one.url as string, token);
+      const b = await connect(two.url as string, token);
+      const create = (client: Client, title: string) => client.callTool({ name: 'create_ticket', arguments: { title, body: 'concurrent', priority: 'low' } });
+      await Promise.all(Array.from({ length: 15 }, (_, i) => [create(a.client, `a${i}`), create(b.client, `b${i}`)]).flat());
+      for (const side of [a, b]) {
+        const listed = structured<{ tickets: Ticket[] }>(await side.client.callTool({ name: 'list_tickets', arguments: {} }));
+        expect(listed.tickets.map((t) => t.id).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+        expect(new Set(listed.tickets.map((t) => t.title)).size).toBe(30);
+      }
+      // A change made through one is seen (and kept) by a change through the other.
+      await a.client.callTool({ name: 'comment_ticket', arguments: { id: 1, comment: 'from a' } });
+      await b.client.callTool({ name: 'comment_ticket', arguments: { id: 1, comment: 'from b' } });
+      const onDisk = JSON.parse(readFileSync(dataFile, 'utf8')) as { tickets: Ticket[] };
+      expect(onDisk.tickets.find((t) => t.id === 1)?.comments.map((c) => c.text)).toEqual(['from a', 'from b']);
+      await Promise.all([a.client.close(), b.client.close()]);
+    } finally {
+      await Promise.all([one.stop(), two.stop()]);
+      await tmp.cleanup();
     }
   });
 });
