@@ -104,6 +104,8 @@ function shippedPolicies(): { name: string; text: string; kind: 'policy' | 'test
     for (const match of readFileSync(path, 'utf8').matchAll(/^```yaml[^\n]*\n([\s\S]*?)^```/gm)) {
       index += 1;
       const text = match[1] ?? '';
+      // A CI workflow or a Prometheus file is not a policy: test/docs/readme-examples.test.ts checks those.
+      if (/^(jobs|scrape_configs|groups):/m.test(text)) continue;
       out.push({ name: `${path.slice(ROOT.length + 1)} yaml block ${index}`, text, kind: /^tests:/m.test(text) ? 'test' : 'policy' });
     }
   }

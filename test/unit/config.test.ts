@@ -45,6 +45,7 @@ describe('config schema', () => {
     ['http (IPv6 loopback http)', { transport: 'http', url: 'http://[::1]:9000/mcp' }],
     ['http with launch', { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: ['x.js'] } }],
     ['sse', { transport: 'sse', url: 'https://legacy.example.com/sse', enabled: false }],
+    ['sse with launch', { transport: 'sse', url: 'http://127.0.0.1:0/sse', launch: { command: 'node', args: ['x.js'] } }],
     ['unprefixed', stdio({ prefix: false })],
   ])('accepts a %s server', (_kind, server) => {
     const config = parseConfigText(JSON.stringify(withServers({ s: server })), FILE, {});
@@ -64,7 +65,7 @@ describe('config schema', () => {
     ['unknown server field', withServers({ a: stdio({ shell: true }) }), 'mcp.config.json: servers.a: unknown field "shell"'],
     ['unknown gateway field', withServers({}, { gateway: { hots: 'x' } }), 'mcp.config.json: gateway: unknown field "hots"'],
     ['unknown launch field', withServers({ t: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', shell: true } } }), 'mcp.config.json: servers.t.launch: unknown field "shell"'],
-    ['launch on an sse server', withServers({ a: { transport: 'sse', url: 'https://x.example/sse', launch: { command: 'x' } } }), 'mcp.config.json: servers.a: unknown field "launch"'],
+    ['launch on a stdio server', withServers({ a: { transport: 'stdio', command: 'node', launch: { command: 'x' } } }), 'mcp.config.json: servers.a: unknown field "launch"'],
     ['unsupported transport', withServers({ a: { transport: 'websocket', url: 'https://x.example' } }), 'mcp.config.json: servers.a.transport: must be one of "stdio", "http", "sse"'],
     ['missing transport', withServers({ a: { command: 'node' } }), 'mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"'],
     ['prefix with a space', withServers({ a: stdio({ prefix: 'bad prefix' }) }), 'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes'],

@@ -1,0 +1,77 @@
+// The README's yaml blocks that are not policies are checked for what they claim: the Prometheus alert
+// rules and scrape config name metrics and a path the gateway really serves, and the CI gate's
+// `policy replay` line is accepted by the real CLI. (Policy blocks are loaded by test/policy/load.test.ts.)
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { GatewayMetrics } from '../../src/observe/metrics.js';
+import { BIN } from '../helpers/gateway.js';
+import { makeTempDir, type TempDir } from '../helpers/process.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** The ```yaml blocks of a markdown file, parsed. */
+function yamlBlocks(path: string): { text: string; data: Record<string, unknown> }[] {
+  return [...readFileSync(path, 'utf8').matchAll(/^```yaml[^\n]*\n([\s\S]*?)^```/gm)].map((m) => ({
+    text: m[1] ?? '',
+    data: (parse(m[1] ?? '') ?? {}) as Record<string, unknown>,
+  }));
+}
+
+const blocks = yamlBlocks(join(ROOT, 'README.md'));
+
+interface AlertRule {
+  alert: string;
+  expr: string;
+}
+
+describe('README monitoring examples', () => {
+  let exported: Set<string>;
+
+  beforeAll(async () => {
+    const metrics = new GatewayMetrics({ maxToolLabels: 10, auditQuotaBytes: 1 });
+    const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
+    // Histograms are queried through their _count, _sum and _bucket series.
+    exported = new Set(names.flatMap((n) => [n, `${n}_count`, `${n}_sum`, `${n}_bucket`]));
+  });
+
+  it('every alert rule queries metrics the gateway exports', () => {
+    const rules = blocks.flatMap((b) => ((b.data.groups as { rules: AlertRule[] }[] | undefined) ?? []).flatMap((g) => g.rules));
+    expect(rules.length).toBeGreaterThanOrEqual(4);
+    for (const rule of rules) {
+      const used = rule.expr.match(/\bmcp_warden_[a-z_]+/g) ?? [];
+      expect(used.length, rule.alert).toBeGreaterThan(0);
+      for (const name of used) expect(exported.has(name), `${rule.alert}: ${name}`).toBe(true);
+    }
+  });
+
+  it('the scrape config scrapes /metrics', () => {
+    const scrape = blocks.flatMap((b) => (b.data.scrape_configs as { metrics_path?: string }[] | undefined) ?? []);
+    expect(scrape.map((s) => s.metrics_path)).toEqual(['/metrics']);
+  });
+});
+
+describe('README policy replay CI gate', () => {
+  let dir: TempDir;
+  beforeAll(async () => {
+    dir = await makeTempDir('readme-replay');
+  });
+  afterAll(async () => {
+    await dir.cleanup();
+  });
+
+  it("its replay line is accepted by the CLI: the only complaint about an empty folder is the missing audit log", () => {
+    const workflow = blocks.find((b) => b.data.jobs !== undefined);
+    const line = workflow?.text.match(/npx mcp-warden (.*policy replay[^|\n]*)/)?.[1];
+    expect(line).toBeDefined();
+    const args = line!
+      .trim()
+      .split(/\s+/)
+      .map((a) => (a === 'audit-snapshot' ? dir.path : a));
+    const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(result.stderr).toContain(`no audit database at ${join(dir.path, 'audit.db')}`);
+    expect(result.status).toBe(1);
+  });
+});
