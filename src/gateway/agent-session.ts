@@ -77,6 +77,11 @@ export interface SessionOptions {
   ingress: Ingress;
   /** The principal of the request being handled: from the verified credential on each HTTP request. */
   principalOf: (extra: Extra) => Principal | undefined | Promise<Principal | undefined>;
+  /**
+   * Who the session belongs to, for requests a server sends between calls before the agent's first
+   * request: the principal that opened the HTTP session, or stdio's one credential.
+   */
+  owner: () => Principal | undefined | Promise<Principal | undefined>;
 }
 
 const VERSION = '0.1.0';
@@ -96,7 +101,7 @@ export class AgentSession implements ConnectionListener {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly log: Logger;
-  /** For recording server→client requests that arrive between calls. */
+  /** For recording server→client requests that arrive between calls (before the first request: the owner). */
   private lastPrincipal: Principal | undefined;
 
   constructor(
@@ -454,7 +459,18 @@ export class AgentSession implements ConnectionListener {
   private relayOrigin(server: string, parent: CallContext | undefined) {
     const info = this.clientInfo;
     const clientInfo = info && { name: info.name, version: info.version };
-    return { pipeline: this.host.pipeline, ingress: this.options.ingress, sessionId: this.sessionId, clientInfo, server, parent, principal: this.lastPrincipal };
+    return { pipeline: this.host.pipeline, ingress: this.options.ingress, sessionId: this.sessionId, clientInfo, server, parent, principal: this.lastPrincipal ?? this.owner() };
+  }
+
+  /** The session's owner with its task, as a request would see it; an owner that cannot be verified now is none. */
+  private async owner(): Promise<Principal | undefined> {
+    let owner: Principal | undefined;
+    try {
+      owner = await this.options.owner();
+    } catch {
+      return undefined;
+    }
+    return owner && this.tasks ? this.tasks.effective(owner, Date.now()) : owner;
   }
 
   /** The verified caller of this request; an ingress may throw a WireError that says why there is none. */

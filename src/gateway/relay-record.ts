@@ -11,14 +11,15 @@ export interface RelayOrigin {
   server: string;
   /** The agent's call the request arrived during; absent between calls. */
   parent?: CallContext;
-  /** Between calls: the principal of the session's latest request. */
-  principal: Principal | undefined;
+  /** Between calls: the principal of the session's latest request, else the session's owner. */
+  principal: Principal | undefined | Promise<Principal | undefined>;
 }
 
 /** A relay-link recorder: each server→client request goes through the pipeline's `relay` step. */
 export function relayRecorder(origin: () => RelayOrigin) {
-  return (request: { method: string; params?: unknown }, send: () => Promise<unknown>): Promise<unknown> => {
+  return async (request: { method: string; params?: unknown }, send: () => Promise<unknown>): Promise<unknown> => {
     const o = origin();
+    const principal = o.parent?.principal ?? (await o.principal);
     const ctx: RelayContext = {
       requestId: randomUUID(),
       ingress: o.ingress,
@@ -31,7 +32,6 @@ export function relayRecorder(origin: () => RelayOrigin) {
       params: (request.params ?? {}) as Record<string, unknown>,
       startedAt: Date.now(),
     };
-    const principal = o.parent?.principal ?? o.principal;
     if (principal) ctx.principal = principal;
     return o.pipeline.relay(ctx, send);
   };

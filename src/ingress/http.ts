@@ -227,6 +227,7 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     const session = gateway.createSession({
       ingress: 'http',
       principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
+      owner: () => principal,
     });
     const requested = (body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion;
     const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
