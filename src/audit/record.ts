@@ -185,6 +185,8 @@ export function outcomeEntry(ref: IntentRef, outcome: CallRecordOutcome, instanc
     durationMs: outcome.durationMs,
     error,
     reason: outcome.denial ? s.redact(outcome.denial.reason) : undefined,
+    // A call held for a person's approval: which approval, and whether it was waiting, denied or expired.
+    approval: outcome.denial?.kind === 'approval_required' && outcome.denial.approval ? { id: outcome.denial.approval.id, status: outcome.denial.approval.status } : undefined,
     secrets: outcome.secrets?.map((used) => ({ name: used.name, ...(used.source && { source: used.source }), fingerprint: used.fingerprint })),
     relay: isRelayMethod(ref.type) && outcome.result !== undefined ? scrubValue(relayResultSummary(ref.type, outcome.result), s.redact) : undefined,
     result,

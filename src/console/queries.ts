@@ -20,6 +20,8 @@ export interface FeedFilter {
 export interface FeedRow extends RecordSummary {
   traceId: string | null;
   rule: string | null;
+  /** A call held for approval: `pending`, `denied` or `expired` (the approval's state when it was refused). */
+  approval: string | null;
 }
 
 const GLOB = /[*?[]/;
@@ -27,7 +29,8 @@ const GLOB = /[*?[]/;
 const COLUMNS = `i.seq AS intentSeq, o.seq AS outcomeSeq, i.id, i.started_at AS startedAt, o.ts AS endedAt, i.instance,
   i.type AS method, i.subject, i.task_id AS taskId, i.server, i.target, i.decision,
   COALESCE(o.outcome, 'pending') AS outcome, json_extract(o.body, '$.durationMs') AS durationMs,
-  json_extract(i.body, '$.traceId') AS traceId, json_extract(i.body, '$.decision.rule') AS rule`;
+  json_extract(i.body, '$.traceId') AS traceId, json_extract(i.body, '$.decision.rule') AS rule,
+  json_extract(o.body, '$.approval.status') AS approval`;
 
 /** Intents drive: every record, finished or not; a column filter uses that column's `(column, started_at)` index. */
 const BY_INTENT = `SELECT ${COLUMNS} FROM entries i LEFT JOIN entries o ON o.id = i.id AND o.kind = 'outcome' WHERE i.kind = 'intent'`;
@@ -101,6 +104,7 @@ export interface EntryHead extends Omit<EntryInput, 'instance' | 'body'> {
   rule: string | null;
   durationMs: number | null;
   traceId: string | null;
+  approval: string | null;
 }
 
 /** Entries after `seq` in chain order (the live feed), without bodies but with the few fields a row shows. */
@@ -110,7 +114,8 @@ export function headsAfter(db: Db, seq: number, limit: number): EntryHead[] {
       `SELECT seq, id, kind, ts, started_at AS startedAt, type, subject, task_id AS taskId, server, target, decision, outcome,
          CASE kind WHEN 'intent' THEN json_extract(body, '$.decision.rule') END AS rule,
          CASE kind WHEN 'outcome' THEN json_extract(body, '$.durationMs') END AS durationMs,
-         CASE kind WHEN 'intent' THEN json_extract(body, '$.traceId') END AS traceId
+         CASE kind WHEN 'intent' THEN json_extract(body, '$.traceId') END AS traceId,
+         CASE kind WHEN 'outcome' THEN json_extract(body, '$.approval.status') END AS approval
        FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`,
     )
     .all(seq, limit);

@@ -70,6 +70,12 @@
   }
 
   const badge = (value, extra) => el('span', { class: `badge ${extra || value || ''}`, text: value === null || value === undefined ? '—' : value });
+  // A call held for a person's approval is not an ordinary allow-then-reject: it reads as the approval's state.
+  const APPROVAL_STATES = { pending: 'waiting for approval', denied: 'approval denied', expired: 'approval expired' };
+  const APPROVAL_BADGES = { pending: 'pending', denied: 'denied', expired: 'expired' };
+  const approvalBadge = (status) => el('span', { class: `badge ${APPROVAL_BADGES[status] || ''}`, 'data-approval': status, text: APPROVAL_STATES[status] || status });
+  const decisionBadge = (decision, approval) => (approval ? badge('needs approval', 'pending') : badge(decision));
+  const outcomeBadge = (outcome, approval) => (approval ? approvalBadge(approval) : badge(outcome));
   const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString(undefined, { hour12: false }) : '—');
   const fmtClock = (ms) => (ms ? new Date(ms).toLocaleTimeString(undefined, { hour12: false }) : '—');
   const fmtMs = (ms) => (ms === null || ms === undefined ? '—' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`);
@@ -386,9 +392,9 @@
         el('td', { text: dash(r.subject) }),
         el('td', { class: 'mono', text: dash(r.method) }),
         el('td', {}, el('a', { href: `#/call/${r.id}`, class: 'mono', text: dash(r.target) })),
-        el('td', {}, badge(r.decision)),
+        el('td', { 'data-testid': 'decision' }, decisionBadge(r.decision, r.approval)),
         el('td', { class: 'mono', text: dash(r.rule) }),
-        el('td', { 'data-testid': 'outcome' }, badge(r.outcome)),
+        el('td', { 'data-testid': 'outcome' }, outcomeBadge(r.outcome, r.approval)),
         el('td', { class: 'num', text: fmtMs(r.durationMs) }),
         el('td', { class: 'mono', text: dash(r.taskId) }),
       ]);
@@ -426,7 +432,7 @@
       apply(head) {
         const existing = rows.get(head.id);
         if (head.kind === 'outcome' && existing) {
-          existing.data = { ...existing.data, outcome: head.outcome, durationMs: head.durationMs };
+          existing.data = { ...existing.data, outcome: head.outcome, durationMs: head.durationMs, approval: head.approval };
           if (!matches(existing.data)) {
             existing.tr.remove();
             rows.delete(head.id);
@@ -446,6 +452,7 @@
           decision: head.decision,
           rule: head.rule,
           outcome: head.kind === 'outcome' ? head.outcome : 'pending',
+          approval: head.kind === 'outcome' ? head.approval : null,
           durationMs: head.durationMs,
           taskId: head.taskId,
         };
@@ -541,7 +548,7 @@
           kv([
             ['Record id', el('span', { class: 'mono', text: id })],
             ['Trace id', detail.traceUrl ? el('a', { class: 'mono', href: detail.traceUrl, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'trace-link', text: intent.traceId }) : el('span', { class: 'mono', text: dash(intent.traceId) })],
-            ['Outcome', badge(status)],
+            ['Outcome', el('span', { 'data-testid': 'call-outcome' }, outcomeBadge(status, outcome.approval && outcome.approval.status))],
             ['Agent', principal.subject || base.subject],
             ['Issuer', principal.issuer],
             ['Client', principal.clientId || (intent.client && intent.client.name)],
@@ -561,7 +568,7 @@
           { class: 'panel', 'data-testid': 'decision' },
           el('h2', { text: 'Decision' }),
           kv([
-            ['Effect', badge(decision.effect || base.decision)],
+            ['Effect', el('span', { 'data-testid': 'call-effect' }, decisionBadge(decision.effect || base.decision, outcome.approval && outcome.approval.status))],
             ['Rule', el('span', { class: 'mono', 'data-testid': 'decision-rule', text: dash(decision.rule) })],
             ['Reason', el('span', { 'data-testid': 'decision-reason', text: dash(decision.reason) })],
             ['Policy version', decision.policyVersion],

@@ -1,0 +1,85 @@
+// A call held for a person's approval reads as the approval's state in the console API (feed rows and the
+// call page), not as an allow that was rejected: waiting for approval (out of band), approval denied (the
+// user declined in band) and approval expired (the user never answered before the approval's TTL).
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectHttp } from '../helpers/gateway.js';
+import { consoleRequest, loginCode, signIn, startConsoleGateway, type ConsoleGateway, type SignedIn } from './helpers.js';
+
+const POLICY = `version: 1
+agents:
+  - id: everyone
+    match: {}
+    grants:
+      - { id: fx-pid-approved, effect: allow, tools: [fx__fixture_pid], approval: required }
+reviewers:
+  - { subject: alice }
+`;
+
+interface Row {
+  id: string;
+  target: string;
+  decision: string;
+  outcome: string;
+  approval: string | null;
+}
+
+let warden: ConsoleGateway;
+let alice: SignedIn;
+
+beforeAll(async () => {
+  warden = await startConsoleGateway({ policy: POLICY, config: { gateway: { approvals: { ttlSeconds: 2 } } } });
+  alice = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
+});
+
+afterAll(async () => {
+  await warden?.stop();
+});
+
+/** One call to fx__fixture_pid from a fresh agent; `answer` is its elicitation handler (none: out of band). */
+async function heldCall(answer?: () => Promise<{ action: 'decline' }>): Promise<Row> {
+  const { client } = await connectHttp(warden.gateway.url, answer ? { capabilities: { elicitation: { form: {} } } } : {});
+  try {
+    if (answer) client.setRequestHandler(ElicitRequestSchema, answer);
+    await expect(client.callTool({ name: 'fx__fixture_pid', arguments: {} })).rejects.toThrow(/Approval/);
+  } finally {
+    await client.close();
+  }
+  const feed = await consoleRequest(warden.origin, { path: '/api/calls?tool=fx__fixture_pid&limit=1', cookie: alice.cookie });
+  expect(feed.status).toBe(200);
+  return (feed.json.rows as Row[])[0]!;
+}
+
+async function callPage(id: string): Promise<{ outcome: { outcome: string; body: { approval?: { id: string; status: string } } } }> {
+  const response = await consoleRequest(warden.origin, { path: `/api/calls/${id}`, cookie: alice.cookie });
+  expect(response.status).toBe(200);
+  return response.json as never;
+}
+
+describe('console: calls held for approval', () => {
+  it('an out-of-band approval still open reads as waiting for approval', async () => {
+    const row = await heldCall();
+    expect(row).toMatchObject({ decision: 'allow', outcome: 'rejected', approval: 'pending' });
+    const detail = await callPage(row.id);
+    expect(detail.outcome.body.approval).toEqual({ id: expect.any(String), status: 'pending' });
+  });
+
+  it('an approval the user declined reads as approval denied', async () => {
+    const row = await heldCall(async () => ({ action: 'decline' }));
+    expect(row).toMatchObject({ outcome: 'rejected', approval: 'denied' });
+    expect((await callPage(row.id)).outcome.body.approval).toMatchObject({ status: 'denied' });
+  });
+
+  it('an approval nobody answered before its TTL reads as approval expired', async () => {
+    const row = await heldCall(() => new Promise(() => undefined));
+    expect(row).toMatchObject({ outcome: 'rejected', approval: 'expired' });
+    expect((await callPage(row.id)).outcome.body.approval).toMatchObject({ status: 'expired' });
+  });
+
+  it('every held call on the feed carries its approval state', async () => {
+    const feed = await consoleRequest(warden.origin, { path: '/api/calls?limit=50', cookie: alice.cookie });
+    const rows = feed.json.rows as Row[];
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(['pending', 'denied', 'expired']).toContain(row.approval);
+  });
+});
