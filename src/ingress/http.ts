@@ -71,6 +71,10 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     });
   });
   server.headersTimeout = 30_000;
+  // Idle keep-alive connections stay 65 s (Node's default is 5 s), announced as `Keep-Alive: timeout=65`.
+  // Clients retire a socket just before the announced time; with 5 s a loaded agent sent on a socket at
+  // the instant the gateway closed it, and the request failed ("other side closed").
+  server.keepAliveTimeout = 65_000;
   server.requestTimeout = 0; // SSE streams stay open; idle sessions are reaped below instead
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -317,6 +317,13 @@ describe('HTTP ingress', () => {
     expect(health.servers.fixture).toMatchObject({ status: 'up', transport: 'stdio', probe: { ok: true } });
   });
 
+  it('keeps an idle connection 65 s and says so, so an agent never sends on a socket the gateway is closing', async () => {
+    // Node's default is 5 s: under load an agent's client reused a socket at the moment the gateway closed
+    // it and the request failed with "other side closed". Clients expire sockets by this hint.
+    const res = await rawRequest(gw.origin, { method: 'GET', path: '/healthz', headers: { connection: 'keep-alive' } });
+    expect(res.headers['keep-alive']).toBe('timeout=65');
+  });
+
   it('DELETE ends a session and its downstream child; the id is then unknown', async () => {
     const other = await connectHttp(gw.url);
     const pid = await fixturePid(other.client);
