@@ -169,9 +169,21 @@ describe('reviewer console in a real browser', () => {
   });
 
   it('approves a pending approval, and the agent\'s identical retry then succeeds', async () => {
+    await page.goto(`${warden.origin}/#/feed`);
+    await page.locator('[data-live].on').waitFor();
     const first = await callTool(agent, 'fx__fixture_pid', {});
     expect(first.ok).toBe(false);
     expect(first.ok === false && first.message).toMatch(/Approval required/);
+    // Held for approval, not allowed-then-rejected: in the live feed, after a reload, and on the call page.
+    const live = page.getByTestId('feed-row').filter({ hasText: 'fx__fixture_pid' }).first();
+    await live.getByTestId('outcome').filter({ hasText: 'waiting for approval' }).waitFor();
+    expect(await live.getByTestId('decision').textContent()).toBe('needs approval');
+    await page.reload();
+    const held = page.getByTestId('feed-row').filter({ hasText: 'fx__fixture_pid' }).first();
+    await held.getByTestId('outcome').filter({ hasText: 'waiting for approval' }).waitFor();
+    await held.click();
+    await page.getByTestId('call-outcome').filter({ hasText: 'waiting for approval' }).waitFor();
+    expect(await page.getByTestId('call-effect').textContent()).toBe('needs approval');
     await page.goto(`${warden.origin}/#/approvals`);
     const card = page.getByTestId('approval').filter({ hasText: 'fx__fixture_pid' }).first();
     await card.waitFor();
