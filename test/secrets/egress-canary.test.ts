@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCliAsync } from '../helpers/cli.js';
 import { BIN, ROOT, startGateway, type RunningGateway } from '../helpers/gateway.js';
@@ -54,6 +54,9 @@ interface Agent {
 
 /** The messages of every prompt the agents got. */
 const promptsSeen: unknown[] = [];
+/** The sampling requests relayed to the agents (their parameters, as received). */
+const sampled: string[] = [];
+
 /** What the agents received as lists, definitions and completions (a subset of their bytes). */
 const definitionBytes: string[] = [];
 
@@ -95,13 +98,18 @@ function withElicitation(client: Client, bytes: string[]): Client {
     bytes.push(JSON.stringify(request));
     return { action: 'decline' };
   });
+  client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+    bytes.push(JSON.stringify(request));
+    sampled.push(JSON.stringify(request.params));
+    return { role: 'assistant', content: { type: 'text', text: 'no' }, model: 'canary' };
+  });
   client.fallbackNotificationHandler = async (notification) => void bytes.push(JSON.stringify(notification));
   return client;
 }
 
 async function httpAgent(url: string): Promise<Agent> {
   const bytes: string[] = [];
-  const client = withElicitation(new Client({ name: 'canary-http', version: '1.0.0' }, { capabilities: { elicitation: {} } }), bytes);
+  const client = withElicitation(new Client({ name: 'canary-http', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {} } }), bytes);
   const teeFetch: typeof fetch = async (input, init) => {
     const response = await fetch(input, init);
     void response.clone().text().then((text) => bytes.push(text), () => undefined);
@@ -113,7 +121,7 @@ async function httpAgent(url: string): Promise<Agent> {
 
 async function stdioAgent(configFile: string, gatewayOutput: string[]): Promise<Agent> {
   const bytes: string[] = [];
-  const client = withElicitation(new Client({ name: 'canary-stdio', version: '1.0.0' }, { capabilities: { elicitation: {} } }), bytes);
+  const client = withElicitation(new Client({ name: 'canary-stdio', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {} } }), bytes);
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, 'stdio', '--config', configFile],
@@ -293,6 +301,15 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
     for (const line of recorded) {
       expect(line).not.toContain('\u202e');
       expect(promptsSeen.some((messages) => line.includes(JSON.stringify(messages)))).toBe(true);
+    }
+  });
+
+  it('a relayed sampling request reaches both agents with every value in it redacted', () => {
+    // Two servers called twice each by two agents: each call samples once.
+    expect(sampled.length).toBeGreaterThanOrEqual(4);
+    for (const params of sampled) {
+      expect(params).toContain('sample ');
+      expect(params).toContain('[REDACTED]');
     }
   });
 
