@@ -102,7 +102,8 @@ const ID = String.raw`(-?\d+|"(?:[^"\\]|\\.){0,200}")`;
 const TAIL_ID = new RegExp(String.raw`"id"\s*:\s*${ID}\s*\}\s*$`);
 const HEAD_ID = new RegExp(String.raw`^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*${ID}\s*,`);
 
-function responseId(head: string, tail: string): string | number | undefined {
+/** The id of an oversized response, read at its start or end (the text of a request or notification has none). */
+export function responseId(head: string, tail: string): string | number | undefined {
   if (/^\s*\{\s*"method"/.test(head)) return undefined; // a request or notification, not an answer
   const match = TAIL_ID.exec(tail.replace(/\r$/, '')) ?? HEAD_ID.exec(head);
   if (!match?.[1]) return undefined;

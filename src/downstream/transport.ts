@@ -9,6 +9,7 @@ import type { Logger } from '../observe/logger.js';
 import { cleanLabel } from '../pipeline/sanitize.js';
 import { secretFetch } from '../secrets/call-headers.js';
 import { nodeFetch } from './http-fetch.js';
+import { sizeCappedFetch } from './size-cap.js';
 import { GroupStdioTransport } from './stdio-transport.js';
 
 export interface TransportTarget {
@@ -22,8 +23,11 @@ export interface TransportTarget {
 }
 
 const MAX_STDERR_LINE = 2000;
-/** Downstream HTTP requests go through node:http (src/downstream/http-fetch.ts), not undici. */
-const downstreamFetch = nodeFetch();
+/**
+ * Downstream HTTP requests go through node:http (src/downstream/http-fetch.ts), not undici, and no
+ * message in their answers may pass the stdio cap (size-cap.ts).
+ */
+const downstreamFetch = sizeCappedFetch(nodeFetch());
 
 /** `node` means the very Node.js that runs the gateway, so a host's PATH cannot swap it. */
 export function resolveCommand(command: string, baseDir: string): string {
