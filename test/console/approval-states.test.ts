@@ -24,34 +24,44 @@ interface Row {
   approval: string | null;
 }
 
+// Two gateways: one whose approvals outlive any test (so a loaded machine cannot turn "declined" or "waiting"
+// into "expired"), and one whose approvals expire after a second (waiting for that only makes it more expired).
 let warden: ConsoleGateway;
 let alice: SignedIn;
+let shortLived: ConsoleGateway;
+let bob: SignedIn;
 
 beforeAll(async () => {
-  warden = await startConsoleGateway({ policy: POLICY, config: { gateway: { approvals: { ttlSeconds: 2 } } } });
-  alice = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
+  [warden, shortLived] = await Promise.all([
+    startConsoleGateway({ policy: POLICY, config: { gateway: { approvals: { ttlSeconds: 3_600 } } } }),
+    startConsoleGateway({ policy: POLICY, config: { gateway: { approvals: { ttlSeconds: 1 } } } }),
+  ]);
+  [alice, bob] = await Promise.all([
+    signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice')),
+    signIn(shortLived.origin, loginCode(shortLived.gateway.configFile, 'alice')),
+  ]);
 });
 
 afterAll(async () => {
-  await warden?.stop();
+  await Promise.all([warden?.stop(), shortLived?.stop()]);
 });
 
 /** One call to fx__fixture_pid from a fresh agent; `answer` is its elicitation handler (none: out of band). */
-async function heldCall(answer?: () => Promise<{ action: 'decline' }>): Promise<Row> {
-  const { client } = await connectHttp(warden.gateway.url, answer ? { capabilities: { elicitation: { form: {} } } } : {});
+async function heldCall(answer?: () => Promise<{ action: 'decline' }>, at = warden, as = alice): Promise<Row> {
+  const { client } = await connectHttp(at.gateway.url, answer ? { capabilities: { elicitation: { form: {} } } } : {});
   try {
     if (answer) client.setRequestHandler(ElicitRequestSchema, answer);
     await expect(client.callTool({ name: 'fx__fixture_pid', arguments: {} })).rejects.toThrow(/Approval/);
   } finally {
     await client.close();
   }
-  const feed = await consoleRequest(warden.origin, { path: '/api/calls?tool=fx__fixture_pid&limit=1', cookie: alice.cookie });
+  const feed = await consoleRequest(at.origin, { path: '/api/calls?tool=fx__fixture_pid&limit=1', cookie: as.cookie });
   expect(feed.status).toBe(200);
   return (feed.json.rows as Row[])[0]!;
 }
 
-async function callPage(id: string): Promise<{ outcome: { outcome: string; body: { approval?: { id: string; status: string } } } }> {
-  const response = await consoleRequest(warden.origin, { path: `/api/calls/${id}`, cookie: alice.cookie });
+async function callPage(id: string, at = warden, as = alice): Promise<{ outcome: { outcome: string; body: { approval?: { id: string; status: string } } } }> {
+  const response = await consoleRequest(at.origin, { path: `/api/calls/${id}`, cookie: as.cookie });
   expect(response.status).toBe(200);
   return response.json as never;
 }
@@ -71,9 +81,9 @@ describe('console: calls held for approval', () => {
   });
 
   it('an approval nobody answered before its TTL reads as approval expired', async () => {
-    const row = await heldCall(() => new Promise(() => undefined));
+    const row = await heldCall(() => new Promise(() => undefined), shortLived, bob);
     expect(row).toMatchObject({ outcome: 'rejected', approval: 'expired' });
-    expect((await callPage(row.id)).outcome.body.approval).toMatchObject({ status: 'expired' });
+    expect((await callPage(row.id, shortLived, bob)).outcome.body.approval).toMatchObject({ status: 'expired' });
   });
 
   it('every held call on the feed carries its approval state', async () => {

@@ -107,6 +107,32 @@ describe('the console on a first visit and a narrow screen', () => {
     await page.context().close();
   });
 
+  it('a page whose data arrives late never draws over the page the reviewer moved on to', async () => {
+    // Seen in CI under load: the feed's event list answered after the reviewer had opened Charts, and the
+    // feed's late code replaced the charts with an error box. The browser holds that answer here until the
+    // charts are drawn, so the order is the same on every machine.
+    const { page, errors } = await freshPage(1200);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/api/events?*', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${warden.origin}/#login=${loginCode(warden.gateway.configFile, 'alice')}`);
+    await page.getByTestId('reviewer').waitFor();
+    await page.goto(`${warden.origin}/#/charts`);
+    await page.getByTestId('chart-total').locator('svg rect').first().waitFor();
+    const finished = page.waitForEvent('requestfinished', (request) => request.url().includes('/api/events'));
+    release();
+    await finished;
+    // Two frames after the answer arrived: the feed's code has run by then.
+    await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+    expect(await page.getByTestId('error').allTextContents()).toEqual([]);
+    expect(await page.getByTestId('chart-total').count()).toBe(1);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('an event opens into its whole data, formatted', async () => {
     const { page } = await freshPage(1200);
     await page.goto(`${warden.origin}/#login=${loginCode(warden.gateway.configFile, 'alice')}`);

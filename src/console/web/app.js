@@ -4,7 +4,7 @@
 'use strict';
 
 (() => {
-  const state = { session: null, csrf: null, ws: null, live: false, route: '', feed: null, events: null };
+  const state = { session: null, csrf: null, ws: null, live: false, route: '', feed: null, events: null, routeSeq: 0 };
   // The CSRF token is handed out once, in the login response, and kept in this tab only (sessionStorage:
   // it survives a reload, not a new tab, and no other port of this host can read it).
   const CSRF_KEY = 'warden-console-csrf';
@@ -106,6 +106,12 @@
     return dl;
   }
 
+  // A page's data that arrives after the reviewer has moved on to another page: dropped, never drawn over it.
+  class StaleView extends Error {}
+  const ignoreStale = (draw) => (error) => {
+    if (!(error instanceof StaleView)) draw(error);
+  };
+
   function errorBox(error) {
     return el('div', { class: 'error-box', role: 'alert', 'data-testid': 'error', text: error && error.message ? error.message : String(error) });
   }
@@ -113,6 +119,7 @@
   // ---------- API ----------
 
   async function api(path, options) {
+    const seq = state.routeSeq;
     const init = { credentials: 'same-origin', headers: { accept: 'application/json' } };
     if (options && options.method === 'POST') {
       init.method = 'POST';
@@ -132,6 +139,8 @@
       error.status = response.status;
       throw error;
     }
+    // A read started for a page that is no longer shown (a slow feed after a click on Charts) draws nothing.
+    if (!(options && options.method) && seq !== state.routeSeq) throw new StaleView('the page changed');
     return body;
   }
 
@@ -273,6 +282,7 @@
     const [pathPart, queryPart] = hash.split('?');
     const [name, ...rest] = pathPart.split('/');
     const page = ROUTES[name] || feedPage;
+    state.routeSeq += 1;
     state.feed = null;
     state.events = null;
     for (const link of document.querySelectorAll('#nav a')) link.classList.toggle('active', link.dataset.route === (name === 'call' ? 'feed' : name));
@@ -284,7 +294,7 @@
       show(errorBox(new Error('malformed address (bad %-escape)')));
       return;
     }
-    Promise.resolve(page(args, params)).catch((error) => show(errorBox(error)));
+    Promise.resolve(page(args, params)).catch(ignoreStale((error) => show(errorBox(error))));
   }
 
   // ---------- feed ----------
@@ -414,7 +424,7 @@
         tbody.appendChild(tr);
       }
       more.hidden = !page.next;
-      more.onclick = () => loadPage(page.next).catch((error) => show(errorBox(error)));
+      more.onclick = () => loadPage(page.next).catch(ignoreStale((error) => show(errorBox(error))));
       if (rows.size === 0 && !tbody.querySelector('.empty')) tbody.appendChild(el('tr', { class: 'empty' }, el('td', { colspan: 9, text: 'No calls match.' })));
     };
 
@@ -487,7 +497,8 @@
       }
       return el('details', { 'data-testid': 'event-data' }, el('summary', { class: 'mono clip', text }), el('pre', { class: 'json', 'data-testid': 'event-json', text: pretty }));
     }
-    state.events = {
+    // Kept in a local too: the late part of this page must never reach for another page's state.
+    const eventList = {
       add(e, fresh) {
         const tr = eventRow(e);
         if (fresh) {
@@ -497,10 +508,11 @@
         } else eventsBody.appendChild(tr);
       },
     };
+    state.events = eventList;
 
     await loadPage();
     const events = await api('/api/events?limit=15');
-    for (const e of events.rows) state.events.add(e, false);
+    for (const e of events.rows) eventList.add(e, false);
   }
 
   // ---------- a call ----------
@@ -625,7 +637,7 @@
         route();
       } catch (error) {
         button.disabled = false;
-        main().insertBefore(errorBox(error), main().firstChild);
+        if (!(error instanceof StaleView)) main().insertBefore(errorBox(error), main().firstChild);
       }
     });
     return button;
