@@ -3,7 +3,7 @@ import type { AuditConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
 import { createLogger } from '../observe/logger.js';
 import type { AuditEvent } from '../pipeline/stages.js';
-import { newRecordId } from './canonical.js';
+import { newRecordId } from '../model/canonical.js';
 import { eventEntry } from './record.js';
 import { auditFile, describeDbError, openAuditDb, type Db } from './store.js';
 import { GroupCommitWriter } from './writer.js';

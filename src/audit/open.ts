@@ -4,7 +4,7 @@ import { WardenError, isWardenError } from '../errors.js';
 import { KeyStore } from '../identity/keys.js';
 import type { Logger } from '../observe/logger.js';
 import type { AuditEvent } from '../pipeline/stages.js';
-import { digestOf } from './canonical.js';
+import { digestOf } from '../model/canonical.js';
 import { SqliteAuditSink } from './sink.js';
 import { auditFile, describeDbError, openAuditDb, type Db } from './store.js';
 

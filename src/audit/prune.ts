@@ -1,5 +1,5 @@
 import { WardenError } from '../errors.js';
-import { newRecordId } from './canonical.js';
+import { newRecordId } from '../model/canonical.js';
 import { ChainAppender } from './chain.js';
 import { writeCheckpoint, type SignerKey } from './checkpoints.js';
 import type { Db } from './store.js';

@@ -3,7 +3,7 @@ import type { AuthorizeRequest } from '../pipeline/stages.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { PolicyReplay, type DecisionClass, type Missing, type ReplayRecord, type ReplayReport } from '../policy/replay.js';
 import { where, type RecordFilter } from './queries.js';
-import { isTruncated, REDACTED } from './record.js';
+import { isTruncated, REDACTED } from '../model/stored-value.js';
 import type { Db } from './store.js';
 
 /**

@@ -5,7 +5,7 @@ import type { Logger } from '../observe/logger.js';
 import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { AuditEvent, AuditSink, CallRecordOutcome, Decision } from '../pipeline/stages.js';
-import { newRecordId } from './canonical.js';
+import { newRecordId } from '../model/canonical.js';
 import { activeSigner, writeCheckpoint } from './checkpoints.js';
 import { recoverOpenIntents } from './recovery.js';
 import { eventEntry, intentEntry, outcomeEntry, type IntentRef, type RecordSettings } from './record.js';

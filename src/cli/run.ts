@@ -16,7 +16,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { Observability } from '../observe/setup.js';
 import { TaskGrantAuthorizer } from '../policy/grants.js';
 import { LocalDevAuthorizer } from '../policy/local-dev.js';
-import { governanceFor } from '../policy/setup.js';
+import { governanceFor } from '../gateway/governance.js';
 import { Egress } from '../egress/egress.js';
 import { secretsFor } from '../secrets/setup.js';
 import { StoreApprover } from '../integrity/approver.js';

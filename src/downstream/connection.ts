@@ -14,13 +14,11 @@ import {
   ToolListChangedNotificationSchema,
   type ClientCapabilities,
   type LoggingLevel,
-  type Prompt,
-  type Resource,
   type ResourceTemplate,
   type ServerCapabilities,
   type ServerNotification,
-  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { Catalog, ListKind } from '../model/catalog.js';
 import type { Logger } from '../observe/logger.js';
 import { deny, type Outcome } from '../pipeline/denial.js';
 import { Backoff } from './backoff.js';
@@ -31,14 +29,6 @@ import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.j
 import { sharedSchemaValidator } from './schema-validator.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
-export type ListKind = 'tools' | 'prompts' | 'resources';
-
-export interface Catalog {
-  tools: readonly Tool[];
-  prompts: readonly Prompt[];
-  resources: readonly Resource[];
-  templates: readonly ResourceTemplate[];
-}
 
 const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [], templates: [] };
 

@@ -28,7 +28,7 @@ import {
   type ClientRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
-import type { ConnectionListener, DownstreamConnection, ListKind } from '../downstream/connection.js';
+import type { ConnectionListener, DownstreamConnection } from '../downstream/connection.js';
 import type { Principal } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { AskUser, CallContext, CallMethod, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
@@ -36,15 +36,15 @@ import { WireError, denialToWire, type Denial } from '../pipeline/denial.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
 import type { Scrubber } from '../pipeline/stages.js';
 import { ok } from '../pipeline/denial.js';
-import { aggregate, routeResource, type Aggregate, type CatalogSource } from './catalog.js';
+import { aggregate, routeResource } from './catalog.js';
+import type { Aggregate, CatalogSource, HiddenArguments, ListKind } from '../model/catalog.js';
 import { decodeCursor, page } from './cursor.js';
 import { ResourceOwners, sameSchemeOwner } from './resource-owner.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
-import { TASK_INSTRUCTIONS, TASK_SERVER } from '../tasks/names.js';
+import { TASK_INSTRUCTIONS, TASK_SERVER } from '../model/task-names.js';
 import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
-import type { HiddenArguments } from '../secrets/hide.js';
 import { cleanPromptResult } from '../pipeline/sanitize.js';
 import { sharedSchemaValidator } from '../downstream/schema-validator.js';
 import { traceIdOf, validTraceparent } from '../observe/trace-context.js';

@@ -1,54 +1,14 @@
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
-import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { Catalog } from '../downstream/connection.js';
+import type { Prompt, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { NAMESPACE_SEPARATOR, exposedName, type Aggregate, type Catalog, type CatalogSource, type Problem, type Routed } from '../model/catalog.js';
 import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../pipeline/sanitize.js';
 import { definitionHash as hashDefinition } from '../integrity/hash.js';
-import { hideArguments, type HiddenArguments } from '../secrets/hide.js';
+import { hideArguments } from '../secrets/hide.js';
 import type { Scrubber } from '../pipeline/stages.js';
 import { isWardenError } from '../errors.js';
 import { mapJson } from '../model/json-walk.js';
 
-export const NAMESPACE_SEPARATOR = '__';
 const MAX_EXPOSED_NAME = 128;
-
-export interface CatalogSource {
-  serverId: string;
-  /** Arguments the gateway injects (secrets): removed from the tools' input schemas. */
-  /** Arguments the gateway fills in, per downstream tool name: absent from what the agent sees. */
-  hiddenArguments?: HiddenArguments;
-  /** `false`: names are exposed as the downstream spells them. */
-  prefix: string | false;
-  catalog: Catalog;
-}
-
-export interface Routed<T> {
-  server: string;
-  /** The name as the downstream knows it. */
-  downstreamName: string;
-  /** The definition as the agent sees it (renamed, text cleaned). */
-  item: T;
-  /** SHA-256 of the definition as the downstream sent it (src/integrity/hash.ts): what pins and approvals are bound to. */
-  definitionHash: string;
-}
-
-export interface Problem {
-  kind: 'invalid_name' | 'invalid_definition' | 'collision' | 'shadowed_resource';
-  server: string;
-  detail: string;
-}
-
-/** Every server's lists merged into the agent's view, with the routes back to each owner. */
-export interface Aggregate {
-  tools: Map<string, Routed<Tool>>;
-  prompts: Map<string, Routed<Prompt>>;
-  resources: Map<string, { server: string; item: Resource }>;
-  templates: { server: string; item: ResourceTemplate; matcher: UriTemplate | undefined }[];
-  problems: Problem[];
-}
-
-export function exposedName(prefix: string | false, name: string): string {
-  return prefix === false ? name : `${prefix}${NAMESPACE_SEPARATOR}${name}`;
-}
 
 /**
  * Pure: merges catalogs in the given (config) order. A name outside `^[A-Za-z0-9_.-]{1,128}$` is

@@ -1,4 +1,4 @@
-import type { Aggregate } from './catalog.js';
+import type { Aggregate } from '../model/catalog.js';
 
 /** URIs a session learnt the owner of outside any list (resource links, resources/updated); oldest dropped first. */
 const MAX_ANNOUNCED = 1_000;

@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
 import type { ActorRef, AuthMethod, Principal, TaskRef } from './principal.js';
+import { globCovers } from '../model/glob.js';
 
 /** Claims the gateway understands beyond the registered ones. */
 export interface WardenClaims extends JWTPayload {
@@ -113,24 +114,4 @@ export function checkDelegation(claims: WardenClaims, task: TaskRef | undefined)
     if (widened) return `delegated token widens grant ${widened}`;
   }
   return undefined;
-}
-
-/** Does glob `outer` allow everything glob `inner` allows? (`*` matches any run of characters.) */
-export function globCovers(outer: string, inner: string): boolean {
-  if (outer === inner) return true;
-  if (!inner.includes('*')) return globMatch(outer, inner);
-  // inner is a pattern: covered when outer is a prefix glob ("a__*") whose prefix starts inner's literal prefix
-  const star = outer.indexOf('*');
-  if (star !== outer.length - 1) return false;
-  const innerLiteral = inner.slice(0, inner.indexOf('*'));
-  return innerLiteral.startsWith(outer.slice(0, -1));
-}
-
-export function globMatch(pattern: string, value: string): boolean {
-  const regex = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`);
-  return regex.test(value);
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { canonicalJson, newRecordId, sha256Hex } from '../audit/canonical.js';
+import { canonicalJson, newRecordId, sha256Hex } from '../model/canonical.js';
 import { WardenError } from '../errors.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { openStateDb, StateStore } from '../state/db.js';

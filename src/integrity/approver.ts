@@ -1,5 +1,5 @@
-import { digestOf } from '../audit/canonical.js';
-import { capValue, scrubValue } from '../audit/record.js';
+import { digestOf } from '../model/canonical.js';
+import { capValue, scrubValue } from '../model/stored-value.js';
 import { isWardenError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext } from '../pipeline/context.js';

@@ -1,4 +1,4 @@
-import { canonicalJson, sha256Hex } from '../audit/canonical.js';
+import { canonicalJson, sha256Hex } from '../model/canonical.js';
 import type { DefinitionKind } from './types.js';
 
 /**

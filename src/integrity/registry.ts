@@ -1,6 +1,5 @@
 import type { LoadedConfig } from '../config/load.js';
-import type { ListKind } from '../downstream/connection.js';
-import type { Aggregate, CatalogSource } from '../gateway/catalog.js';
+import type { Aggregate, CatalogSource, ListKind } from '../model/catalog.js';
 import type { Logger } from '../observe/logger.js';
 import type { AuditEvent, Authorizer, AuthorizeRequest, Decision, Scrubber } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';

@@ -3,7 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import { WardenError } from '../errors.js';
 import type { Principal } from '../identity/principal.js';
-import { GlobSet, compileGlob, globMatcher, isLiteral, type Matcher } from './glob.js';
+import { GlobSet, compileGlob, globMatcher, isLiteral, type Matcher } from '../model/glob.js';
 import { DEFAULT_TASK_SETTINGS, type GrantSpec, type MatchSpec, type PolicyFile, type RateLimit, type ReviewerSpec, type TaskSettings } from './schema.js';
 
 export type TargetKind = 'tool' | 'prompt' | 'resource';

@@ -1,8 +1,8 @@
 import type { Principal, TaskRef } from '../identity/principal.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
-import { TASK_SERVER, isTaskTool } from '../tasks/names.js';
+import { TASK_SERVER, isTaskTool } from '../model/task-names.js';
 import type { CompiledPolicy, IndexEntry, KindIndex, TargetKind } from './compile.js';
-import { GlobSet } from './glob.js';
+import { GlobSet } from '../model/glob.js';
 import type { RateLimit } from './schema.js';
 
 export type EvaluationRequest = Pick<AuthorizeRequest, 'principal' | 'method' | 'server' | 'target' | 'arguments'>;

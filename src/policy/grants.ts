@@ -1,4 +1,4 @@
-import { globMatch } from '../identity/claims.js';
+import { globMatch } from '../model/glob.js';
 import type { AuthorizeRequest, Authorizer, Decision } from '../pipeline/stages.js';
 
 /**

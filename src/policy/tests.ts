@@ -1,7 +1,7 @@
 import { dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Principal } from '../identity/principal.js';
-import { NAMESPACE_SEPARATOR } from '../gateway/catalog.js';
+import { NAMESPACE_SEPARATOR } from '../model/catalog.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluate, type Evaluation, type EvaluationRequest } from './evaluate.js';

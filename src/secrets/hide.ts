@@ -1,8 +1,8 @@
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { secretsForCall, type ServerSecrets } from '../config/secrets-schema.js';
+import type { HiddenArguments } from '../model/catalog.js';
 
 /** The arguments the gateway fills in for a tool (by its downstream name). */
-export type HiddenArguments = (tool: string) => readonly string[];
 
 export function hiddenArgumentsOf(use: ServerSecrets | undefined): HiddenArguments {
   if (!use) return () => [];

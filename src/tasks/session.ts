@@ -1,18 +1,21 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { ListKind } from '../downstream/connection.js';
-import type { Aggregate } from '../gateway/catalog.js';
-import { globCovers, globMatch } from '../identity/claims.js';
+import type { Aggregate, ListKind } from '../model/catalog.js';
 import type { Principal, TaskRef } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { ListMethod } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { AuditEvent, Authorizer } from '../pipeline/stages.js';
-import { compileGlob, isLiteral } from '../policy/glob.js';
-import type { TaskSettings } from '../policy/schema.js';
-import { BEGIN_TASK, TASK_SERVER, isTaskTool } from './names.js';
+import { compileGlob, globCovers, globMatch, isLiteral } from '../model/glob.js';
+import { BEGIN_TASK, TASK_SERVER, isTaskTool } from '../model/task-names.js';
 import type { EndReason, TaskRow } from './store.js';
 import type { TaskRegistry } from './tasks.js';
 import { BeginTaskArgsSchema, EndTaskArgsSchema, TASK_TOOLS, taskResult } from './tools.js';
+
+/** Task lifetimes, as the policy's `tasks` section sets them. */
+export interface TaskSettings {
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+}
 
 /** What a session's tasks need from the gateway-wide governance. */
 export interface TaskGovernance {

@@ -1,6 +1,6 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { BEGIN_TASK, END_TASK } from './names.js';
+import { BEGIN_TASK, END_TASK } from '../model/task-names.js';
 
 /** The gateway's own tools, offered to every agent under a policy. */
 export const TASK_TOOLS: readonly Tool[] = [

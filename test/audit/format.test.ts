@@ -2,10 +2,10 @@
 // and the escaping that keeps recorded values from injecting into terminals, logs and spreadsheets.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, digestOf, newRecordId, RECORD_ID_PATTERN } from '../../src/audit/canonical.js';
+import { canonicalJson, digestOf, newRecordId, RECORD_ID_PATTERN } from '../../src/model/canonical.js';
 import { canonicalRow, entryHash, GENESIS_HASH, type EntryInput } from '../../src/audit/chain.js';
 import { csvCell, csvLine, escapeControls, safeJson } from '../../src/audit/export.js';
-import { capValue, REDACTED, scrubValue } from '../../src/audit/record.js';
+import { capValue, REDACTED, scrubValue } from '../../src/model/stored-value.js';
 import { parseTime } from '../../src/cli/audit.js';
 
 describe('canonical JSON and ids', () => {

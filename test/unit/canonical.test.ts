@@ -1,7 +1,7 @@
 // Digests bind approvals, pins and audit rows to a value: canonical JSON must write the whole value, in
 // one form, however deep, so that two different values never share a digest.
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, digestOf } from '../../src/audit/canonical.js';
+import { canonicalJson, digestOf } from '../../src/model/canonical.js';
 import { bindingDigest } from '../../src/integrity/approvals.js';
 
 /** `{ "a": { "a": … { "leaf": leaf } } }`, `depth` objects deep. */

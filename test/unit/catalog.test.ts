@@ -2,8 +2,8 @@
 // collisions cost both sides their name (so nothing can shadow anything), and resources route to owners.
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import type { Catalog } from '../../src/downstream/connection.js';
-import { aggregate, exposedName, routeResource, type CatalogSource } from '../../src/gateway/catalog.js';
+import { aggregate, routeResource } from '../../src/gateway/catalog.js';
+import { exposedName, type Catalog, type CatalogSource } from '../../src/model/catalog.js';
 import { Egress } from '../../src/egress/egress.js';
 
 /** The egress stage, as the gateway builds it (no secret known: definitions pass unchanged). */

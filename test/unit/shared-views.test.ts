@@ -1,7 +1,8 @@
 // Sessions on the same server version share one copy of its lists and one merged view.
 import { describe, expect, it } from 'vitest';
 import { internList } from '../../src/downstream/intern.js';
-import { aggregate, type CatalogSource } from '../../src/gateway/catalog.js';
+import { aggregate } from '../../src/gateway/catalog.js';
+import type { CatalogSource } from '../../src/model/catalog.js';
 import { Egress } from '../../src/egress/egress.js';
 
 /** The egress stage, as the gateway builds it (no secret known: definitions pass unchanged). */

@@ -1,3 +1,4 @@
+/** The names of the gateway's own task tools: known to policy (which never hides them), tasks and the session. */
 /** The gateway's own tools live under this server id, which no configured server may use. */
 export const TASK_SERVER = 'warden';
 export const BEGIN_TASK = 'warden__begin_task';

@@ -1,3 +1,13 @@
+/**
+ * The one glob of the project (policies, task grants, delegation): `*` matches any run of characters
+ * (including none, including `__`); everything else is literal.
+ */
+
+/** `text` as a literal inside a regular expression. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** `*` matches any run of characters (including none, including `__`); everything else is literal. */
 export function compileGlob(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`, 's');
@@ -34,9 +44,6 @@ export function isLiteral(pattern: string): boolean {
   return !pattern.includes('*');
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /** Matches a list of globs; literal names go through a set, so long lists of exact names stay cheap. */
 export class GlobSet {
@@ -60,4 +67,20 @@ export class GlobSet {
   which(value: string): string | undefined {
     return this.globs.find((glob) => (isLiteral(glob) ? glob === value : compileGlob(glob).test(value)));
   }
+}
+
+/** Does `value` match glob `pattern`? */
+export function globMatch(pattern: string, value: string): boolean {
+  return globMatcher(pattern)(value);
+}
+
+/** Does glob `outer` allow everything glob `inner` allows? */
+export function globCovers(outer: string, inner: string): boolean {
+  if (outer === inner) return true;
+  if (isLiteral(inner)) return globMatch(outer, inner);
+  // inner is a pattern: covered when outer is a prefix glob ("a__*") whose prefix starts inner's literal prefix
+  const star = outer.indexOf('*');
+  if (star !== outer.length - 1) return false;
+  const innerLiteral = inner.slice(0, inner.indexOf('*'));
+  return innerLiteral.startsWith(outer.slice(0, -1));
 }

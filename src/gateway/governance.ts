@@ -3,10 +3,12 @@ import type { AuditEvent, AuditSink } from '../pipeline/stages.js';
 import { SessionTasks, type TaskGovernance } from '../tasks/session.js';
 import { TaskStore, stateFile } from '../tasks/store.js';
 import { TaskRegistry } from '../tasks/tasks.js';
-import { PolicyAuthorizer } from './authorizer.js';
-import { loadPolicy, type PolicyFileRef } from './load.js';
-import type { TaskSettings } from './schema.js';
-import { PolicyHolder, PolicyWatcher, type ReloadResult } from './watch.js';
+import type { LoadedConfig } from '../config/load.js';
+import { PolicyAuthorizer } from '../policy/authorizer.js';
+import { loadPolicy, type PolicyFileRef } from '../policy/load.js';
+import type { TaskSettings } from '../policy/schema.js';
+import { policyFiles } from '../policy/setup.js';
+import { PolicyHolder, PolicyWatcher, type ReloadResult } from '../policy/watch.js';
 
 export interface GovernanceOptions {
   files: readonly PolicyFileRef[];
@@ -19,6 +21,10 @@ export interface GovernanceOptions {
   /** How often to look for revocations made elsewhere, to tell idle sessions (calls always look). */
   pollMs?: number;
 }
+
+/*
+ * Composition: policy and tasks are two stages; this is where they meet.
+ */
 
 /**
  * Policy and tasks for one gateway process: the policy in force (hot-reloaded), the authorizer that
@@ -115,4 +121,19 @@ export class Governance implements TaskGovernance {
   private emit(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+/**
+ * Opens policy and tasks when the config names policy files (a bad policy stops the start with file and
+ * path). Without a policy: undefined, and in jwt mode a warning, since only token task grants then narrow.
+ */
+export function governanceFor(loaded: LoadedConfig, logger: Logger, events: Pick<AuditSink, 'event'>): Governance | undefined {
+  const policy = loaded.config.policy;
+  if (!policy) {
+    if (loaded.config.auth?.mode === 'jwt') {
+      logger.warn('no policy configured ("policy": {"files": [...]}): agents may use everything their token task grants, or everything when the token names none');
+    }
+    return undefined;
+  }
+  return Governance.open({ files: policyFiles(loaded), dataDir: loaded.dataDir, watch: policy.watch, logger: logger.child({ component: 'policy' }), events });
 }
