@@ -95,6 +95,31 @@ describe('egress stage: secret values in every form', () => {
     expect(e.scrubText(signature)).toBe(signature);
   });
 
+  // Over about 1 MB the redacted text is written into a Buffer (src/egress/literals.ts): the same text.
+  it.each([
+    ['ASCII', 'lorem ipsum dolor sit amet. '],
+    ['Latin-1', 'lörem ipsum dolor sit amet. '],
+    ['two-byte', 'lorem ipsum € dolor sit amet. '],
+  ])('redacts a %s text over 1 MB exactly as piecewise', (_label, filler) => {
+    const e = new Egress();
+    e.remember('plain-secret-0123456789abcdef');
+    e.remember('secret-0123456789abcdef-tail');
+    const big = filler.repeat(Math.ceil(400_000 / filler.length));
+    // At the start, inside, overlapping the second value (one replacement for the run), and at the end.
+    const text = `plain-secret-0123456789abcdef${big}plain-secret-0123456789abcdef${big}plain-secret-0123456789abcdef-tail${big}plain-secret-0123456789abcdef`;
+    expect(text.length).toBeGreaterThan(1_048_576);
+    expect(e.scrubText(text)).toBe(`[REDACTED]${big}[REDACTED]${big}[REDACTED]${big}[REDACTED]`);
+    expect(e.scrubText(big + big + big)).toBe(big + big + big);
+  });
+
+  it('removes escape sequences and secrets from a result text over 1 MB', () => {
+    const e = new Egress();
+    e.remember('plain-secret-0123456789abcdef');
+    const big = 'lorem ipsum dolor sit amet. '.repeat(40_000);
+    const result = { content: [{ type: 'text', text: `${big}\u001b[31mred\u001b[0m ${big}\u009b2J plain-secret-0123456789abcdef` }] };
+    expect(e.scrubResult(result).content[0]!.text).toBe(`${big}red ${big} [REDACTED]`);
+  });
+
   it('ignores values too short to scrub safely', () => {
     const e = new Egress();
     e.remember('short');
