@@ -109,17 +109,21 @@ revoke      refuse the token with this id (printed on stderr at issue; its "jti"
   },
   config: {
     summary: 'validate a configuration file without starting anything',
-    usage: `mcp-warden config check [FILE]
+    usage: `mcp-warden config check [FILE] [--probe]
 
 Validates FILE (default: --config, else ./mcp.config.json), its policy files (as "policy check"),
 and every command a server entry runs (found on PATH, or relative to the file's folder). Exit 0 when
 valid, 2 with every problem named by file and JSON path when not. Unprefixed servers, whose names
-can collide, are pointed out.`,
-    options: {},
-    run: (ctx, positionals) => {
+can collide, are pointed out.
+
+--probe  also start and ask every enabled server what it offers, as serve does at start-up: name
+         collisions are problems (exit 2); a resource URI or template two servers offer is reported
+         with the server that wins it (the first in config order)`,
+    options: { probe: { type: 'boolean' } },
+    run: (ctx, positionals, values) => {
       const [sub, file, ...rest] = positionals;
-      if (sub !== 'check' || rest.length > 0) throw new UsageError('usage: mcp-warden config check [FILE]');
-      return runConfigCheck(ctx, file);
+      if (sub !== 'check' || rest.length > 0) throw new UsageError('usage: mcp-warden config check [FILE] [--probe]');
+      return runConfigCheck(ctx, file, values.probe === true);
     },
   },
   policy: {

@@ -93,6 +93,14 @@ function merge(given: readonly CatalogSource[], egress: Pick<Scrubber, 'scrubVal
       if (item) resources.set(resource.uri, { server: source.serverId, item });
     }
     for (const template of source.catalog.templates) {
+      // The same rule for templates: the first server's matches every URI the template does.
+      const first = templates.find((t) => t.item.uriTemplate === template.uriTemplate)?.server;
+      if (first !== undefined) {
+        if (first !== source.serverId) {
+          problems.push({ kind: 'shadowed_resource', server: source.serverId, detail: `resource template ${template.uriTemplate} is also offered by ${first}, which comes first in the config: URIs it matches go to ${first}, and ${source.serverId}'s is not offered` });
+        }
+        continue;
+      }
       const item = scrubbed(() => cleanDescribed(template), (t) => t.uriTemplate, source.serverId, 'resource template');
       if (item) templates.push({ server: source.serverId, item, matcher: compileTemplate(template.uriTemplate) });
     }

@@ -86,7 +86,7 @@ describe('mcp-warden CLI', () => {
     ['no command', [], /Usage: mcp-warden/],
     ['an unknown option', ['serve', '--frobnicate'], /mcp-warden serve: .*frobnicate[\s\S]*Run "mcp-warden serve --help"/],
     ['a bad port', ['serve', '--port', 'eighty'], /--port must be 0-65535, got "eighty"/],
-    ['a bad config subcommand', ['config', 'lint'], /usage: mcp-warden config check \[FILE\]/],
+    ['a bad config subcommand', ['config', 'lint'], /usage: mcp-warden config check \[FILE\] \[--probe\]/],
   ])('%s is a usage error: exit 2, message on stderr, nothing on stdout', async (_name, args, message) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
@@ -140,6 +140,41 @@ describe('mcp-warden CLI', () => {
       const result = await runCli(['config', 'check', missing]);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(`${missing}: no such file`);
+    });
+
+    // --probe starts and asks the real servers, as serve's start-up probe does (the fixture lists
+    // test://static-text and friends and the template test://template/{id}/data).
+    it('--probe: the same server over stdio and launched http is valid; the shadowed URIs and template are named with their winner', async () => {
+      const { dir, file } = await writeConfig({
+        servers: { first: fixtureServer(), second: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: [FIXTURE, '--http'] } } },
+      });
+      try {
+        const result = await runCli(['config', 'check', file, '--probe'], { timeoutMs: 60_000 });
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        expect(result.stdout).toContain(`${file}: valid`);
+        expect(result.stdout).toMatch(/^ {4}first {2}\d+ tools, \d+ prompts, [1-9]\d* resources, 1 resource templates$/m);
+        expect(result.stdout).toContain('  resource: resource test://static-text is also listed by first, which comes first in the config: reads go to first, and second\'s is not offered (the first server in config order wins)');
+        expect(result.stdout).toContain('  resource: resource template test://template/{id}/data is also offered by first, which comes first in the config: URIs it matches go to first, and second\'s is not offered');
+      } finally {
+        await dir.cleanup();
+      }
+    });
+
+    it('--probe: two unprefixed servers offering the same tool names are a name collision: exit 2, named', async () => {
+      const { dir, file } = await writeConfig({ servers: { one: fixtureServer({ prefix: false }), two: fixtureServer({ prefix: false }) } });
+      try {
+        const result = await runCli(['config', 'check', file, '--probe'], { timeoutMs: 60_000 });
+        expect(result.code).toBe(2);
+        expect(result.stderr).toMatch(/mcp\.config\.json: servers\.two: name collision: tool fixture_pid is also exposed by one \(give them distinct prefixes\)/);
+        expect(result.stderr).toMatch(/problems?; the gateway would not start/);
+        // Without --probe nothing is started, and the same file is only noted.
+        const plain = await runCli(['config', 'check', file]);
+        expect(plain.code).toBe(0);
+        expect(plain.stdout).toContain('note: servers one, two are unprefixed');
+      } finally {
+        await dir.cleanup();
+      }
     });
   });
 
