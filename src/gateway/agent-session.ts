@@ -48,6 +48,7 @@ import type { SessionTasks } from '../tasks/session.js';
 import { cleanPromptResult } from '../pipeline/sanitize.js';
 import { sharedSchemaValidator } from '../downstream/schema-validator.js';
 import { traceIdOf, validTraceparent } from '../observe/trace-context.js';
+import { watchNegotiatedVersion } from './negotiated-version.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -103,6 +104,8 @@ export class AgentSession implements ConnectionListener {
   private readonly log: Logger;
   /** For recording server→client requests that arrive between calls (before the first request: the owner). */
   private lastPrincipal: Principal | undefined;
+  /** What initialize negotiated: every call, list and relay of the session carries it (metrics' `era`). */
+  private protocolVersion: string | undefined;
 
   constructor(
     private readonly host: SessionHost,
@@ -127,6 +130,7 @@ export class AgentSession implements ConnectionListener {
       },
     );
     this.server.onerror = (error) => this.log.warn({ err: error.message }, 'agent protocol error');
+    watchNegotiatedVersion(this.server, (version) => (this.protocolVersion = version));
     this.tasks = host.governance?.sessionTasks(() => this.sessionId ?? this.id, () => this.permissionsChanged());
     this.register();
   }
@@ -337,7 +341,7 @@ export class AgentSession implements ConnectionListener {
     if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
     const principal = await this.principal(extra);
     const traceparent = agentTraceparent(extra);
-    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, principal, method, ...(traceparent && { traceparent }) };
+    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, ...this.version(), principal, method, ...(traceparent && { traceparent }) };
     const visible = this.host.pipeline.filterList(ctx, pick(await this.currentView()));
     this.tasks?.listed(method, visible);
     const { items, nextCursor } = page(visible, offset, this.host.listPageSize, method);
@@ -418,6 +422,7 @@ export class AgentSession implements ConnectionListener {
       ingress: this.options.ingress,
       sessionId: this.sessionId,
       jsonrpcId: extra.requestId,
+      ...this.version(),
       traceId: traceparent ? traceIdOf(traceparent) : randomBytes(16).toString('hex'),
       ...(traceparent && { traceparent }),
       principal: await this.principal(extra),
@@ -459,7 +464,11 @@ export class AgentSession implements ConnectionListener {
   private relayOrigin(server: string, parent: CallContext | undefined) {
     const info = this.clientInfo;
     const clientInfo = info && { name: info.name, version: info.version };
-    return { pipeline: this.host.pipeline, ingress: this.options.ingress, sessionId: this.sessionId, clientInfo, server, parent, principal: this.lastPrincipal ?? this.owner() };
+    return { pipeline: this.host.pipeline, ingress: this.options.ingress, sessionId: this.sessionId, ...this.version(), clientInfo, server, parent, principal: this.lastPrincipal ?? this.owner() };
+  }
+
+  private version(): { protocolVersion?: string } {
+    return this.protocolVersion === undefined ? {} : { protocolVersion: this.protocolVersion };
   }
 
   /** The session's owner with its task, as a request would see it; an owner that cannot be verified now is none. */

@@ -7,6 +7,7 @@ export interface RelayOrigin {
   pipeline: Pipeline;
   ingress: Ingress;
   sessionId: string | undefined;
+  protocolVersion?: string;
   clientInfo: ClientInfo | undefined;
   server: string;
   /** The agent's call the request arrived during; absent between calls. */
@@ -24,6 +25,7 @@ export function relayRecorder(origin: () => RelayOrigin) {
       requestId: randomUUID(),
       ingress: o.ingress,
       ...(o.sessionId !== undefined && { sessionId: o.sessionId }),
+      ...(o.protocolVersion !== undefined && { protocolVersion: o.protocolVersion }),
       traceId: o.parent?.traceId ?? randomBytes(16).toString('hex'),
       ...(o.clientInfo && { clientInfo: o.clientInfo }),
       method: request.method as RelayMethod,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuthFailureKind } from '../identity/authenticator.js';
+import { protocolEra } from '../model/protocol-era.js';
 import type { CallContext, ListContext } from '../pipeline/context.js';
 import type { CallObservation, ListObservation, PipelineObserver, StageName } from '../pipeline/observer.js';
 import type { CallStatus, Decision } from '../pipeline/stages.js';
@@ -41,13 +42,13 @@ export class GatewayMetrics implements PipelineObserver {
   /** Label children by their joined values: prom-client hashes a label object on every call otherwise. */
   private readonly children = new Map<string, { inc(): void } | { observe(value: number): void }>();
   private sources: MetricSources = {};
-  private readonly calls: Counter<'ingress' | 'method' | 'server' | 'tool' | 'decision' | 'outcome'>;
+  private readonly calls: Counter<'ingress' | 'era' | 'method' | 'server' | 'tool' | 'decision' | 'outcome'>;
   private readonly callSeconds: Histogram<'method' | 'outcome'>;
   private readonly stageSeconds: Histogram<'stage'>;
   private readonly downstreamSeconds: Histogram<'server'>;
   private readonly downstreamErrors: Counter<'server' | 'outcome'>;
   private readonly rateLimited: Counter<'server'>;
-  private readonly lists: Counter<'ingress' | 'method' | 'refused'>;
+  private readonly lists: Counter<'ingress' | 'era' | 'method' | 'refused'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly reloadFailures: Counter;
   private readonly commitSeconds: Histogram;
@@ -56,13 +57,13 @@ export class GatewayMetrics implements PipelineObserver {
   constructor(private readonly options: { maxToolLabels: number; processMetrics?: boolean; auditQuotaBytes?: number }) {
     const registers = [this.registry];
     const self = (): MetricSources => this.sources;
-    this.calls = new Counter({ name: 'mcp_warden_calls_total', help: 'Calls by decision and outcome', labelNames: ['ingress', 'method', 'server', 'tool', 'decision', 'outcome'], registers });
+    this.calls = new Counter({ name: 'mcp_warden_calls_total', help: 'Calls by decision and outcome', labelNames: ['ingress', 'era', 'method', 'server', 'tool', 'decision', 'outcome'], registers });
     this.callSeconds = new Histogram({ name: 'mcp_warden_call_duration_seconds', help: 'Whole call latency, arrival to recorded outcome', labelNames: ['method', 'outcome'], buckets: CALL_BUCKETS, registers });
     this.stageSeconds = new Histogram({ name: 'mcp_warden_stage_duration_seconds', help: 'Time spent in each pipeline stage', labelNames: ['stage'], buckets: STAGE_BUCKETS, registers });
     this.downstreamSeconds = new Histogram({ name: 'mcp_warden_downstream_duration_seconds', help: 'Downstream request latency per server', labelNames: ['server'], buckets: CALL_BUCKETS, registers });
     this.downstreamErrors = new Counter({ name: 'mcp_warden_downstream_errors_total', help: 'Forwarded calls that failed or timed out, per server', labelNames: ['server', 'outcome'], registers });
     this.rateLimited = new Counter({ name: 'mcp_warden_rate_limit_refusals_total', help: 'Calls refused by a rate limit', labelNames: ['server'], registers });
-    this.lists = new Counter({ name: 'mcp_warden_list_requests_total', help: 'List requests (tools/list, …), refused when the credential had expired', labelNames: ['ingress', 'method', 'refused'], registers });
+    this.lists = new Counter({ name: 'mcp_warden_list_requests_total', help: 'List requests (tools/list, …), refused when the credential had expired', labelNames: ['ingress', 'era', 'method', 'refused'], registers });
     this.authFailures = new Counter({ name: 'mcp_warden_auth_failures_total', help: 'Token verification failures by reason', labelNames: ['reason'], registers });
     this.reloadFailures = new Counter({ name: 'mcp_warden_policy_reload_failures_total', help: 'Policy reloads that failed (the last good policy stayed in force)', registers });
     this.commitSeconds = new Histogram({ name: 'mcp_warden_audit_commit_duration_seconds', help: 'Audit group-commit transaction latency', buckets: STAGE_BUCKETS, registers });
@@ -125,7 +126,7 @@ export class GatewayMetrics implements PipelineObserver {
   }
 
   list(ctx: ListContext): ListObservation {
-    return { end: (_at, result) => this.lists.inc({ ingress: ctx.ingress, method: ctx.method, refused: String(result.refused) }) };
+    return { end: (_at, result) => this.lists.inc({ ingress: ctx.ingress, era: protocolEra(ctx.protocolVersion), method: ctx.method, refused: String(result.refused) }) };
   }
 
   authFailure(reason: AuthFailureKind): void {
@@ -165,10 +166,11 @@ export class GatewayMetrics implements PipelineObserver {
   recordCall(ctx: CallContext, seconds: number, decision: Decision, status: CallStatus, forwarded: boolean): void {
     const label = decision.effect === 'deny' ? 'deny' : decision.approvalRequired ? 'approval' : 'allow';
     const tool = this.toolLabel(ctx);
-    const key = `c|${ctx.ingress}|${ctx.method}|${ctx.server}|${tool}|${label}|${status}`;
+    const era = protocolEra(ctx.protocolVersion);
+    const key = `c|${ctx.ingress}|${era}|${ctx.method}|${ctx.server}|${tool}|${label}|${status}`;
     let calls = this.children.get(key) as { inc(): void } | undefined;
     if (!calls) {
-      calls = this.calls.labels({ ingress: ctx.ingress, method: ctx.method, server: ctx.server, tool, decision: label, outcome: status });
+      calls = this.calls.labels({ ingress: ctx.ingress, era, method: ctx.method, server: ctx.server, tool, decision: label, outcome: status });
       this.children.set(key, calls);
     }
     calls.inc();

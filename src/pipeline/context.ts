@@ -25,6 +25,8 @@ export interface CallContext {
   ingress: Ingress;
   sessionId?: string;
   jsonrpcId: string | number;
+  /** The protocol version the agent's session negotiated (initialize); absent before it did. */
+  protocolVersion?: string;
   traceId: string;
   /** The agent's W3C trace context (`_meta.traceparent` or the HTTP header), when it sent a valid one: the gateway's span continues it. */
   traceparent?: string;
@@ -60,6 +62,8 @@ export interface RelayContext {
   requestId: string;
   ingress: Ingress;
   sessionId?: string;
+  /** The protocol version the agent's session negotiated (initialize); absent before it did. */
+  protocolVersion?: string;
   traceId: string;
   /** The caller the request is on behalf of; unknown only before the session's first request. */
   principal?: Principal;
@@ -76,6 +80,8 @@ export interface ListContext {
   requestId: string;
   ingress: Ingress;
   sessionId?: string;
+  /** The protocol version the agent's session negotiated (initialize); absent before it did. */
+  protocolVersion?: string;
   principal: Principal;
   method: ListMethod;
   /** The agent's W3C trace context, as for a call. */

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { localPrincipal } from '../../src/identity/principal.js';
+import { PROTOCOL_ERAS } from '../../src/model/protocol-era.js';
 import { GatewayMetrics } from '../../src/observe/metrics.js';
 import type { CallContext, CallMethod } from '../../src/pipeline/context.js';
 import { STAGES } from '../../src/pipeline/observer.js';
@@ -16,8 +17,8 @@ const DECISIONS: Decision[] = [
 ];
 const METHODS: CallMethod[] = ['tools/call', 'prompts/get', 'resources/read', 'completion/complete'];
 
-function context(method: CallMethod, server: string, target: string): CallContext {
-  return { requestId: 'r', ingress: 'http', jsonrpcId: 1, traceId: '0'.repeat(32), principal: localPrincipal(`agent-${target}`), method, server, target, downstreamTarget: target, startedAt: 0 };
+function context(method: CallMethod, server: string, target: string, protocolVersion?: string): CallContext {
+  return { requestId: 'r', ingress: 'http', jsonrpcId: 1, ...(protocolVersion !== undefined && { protocolVersion }), traceId: '0'.repeat(32), principal: localPrincipal(`agent-${target}`), method, server, target, downstreamTarget: target, startedAt: 0 };
 }
 
 async function seriesOf(metrics: GatewayMetrics, name: string): Promise<number> {
@@ -26,7 +27,7 @@ async function seriesOf(metrics: GatewayMetrics, name: string): Promise<number> 
 }
 
 describe('label cardinality', () => {
-  it('stays bounded with 10,000 random tool names, random resource URIs and random subjects', async () => {
+  it('stays bounded with 10,000 random tool names, random resource URIs, random subjects and random protocol versions', async () => {
     const maxToolLabels = 50;
     const metrics = new GatewayMetrics({ maxToolLabels, processMetrics: false });
     const servers = ['', 'alpha', 'beta'];
@@ -34,17 +35,20 @@ describe('label cardinality', () => {
       const name = `${randomBytes(6).toString('hex')}__${randomBytes(6).toString('hex')}`;
       const method = METHODS[i % METHODS.length]!;
       const target = method === 'resources/read' ? `file:///${randomBytes(8).toString('hex')}` : name;
-      const observed = metrics.begin(context(method, servers[i % servers.length]!, target), 0);
+      const version = i % 2 === 0 ? randomBytes(5).toString('hex') : undefined;
+      const observed = metrics.begin(context(method, servers[i % servers.length]!, target, version), 0);
       for (const stage of STAGES) observed.stage(stage, 1);
       observed.end(2, DECISIONS[i % DECISIONS.length]!, STATUSES[i % STATUSES.length]!);
     }
-    // ingress(1) × method(4) × server(3) × tool(≤ maxToolLabels + '' + '_other') × decision(3) × outcome(7), at most.
-    const ceiling = 1 * METHODS.length * servers.length * (maxToolLabels + 2) * DECISIONS.length * STATUSES.length;
+    // ingress(1) × era × method(4) × server(3) × tool(≤ maxToolLabels + '' + '_other') × decision(3) × outcome(7), at most.
+    const ceiling = 1 * PROTOCOL_ERAS.length * METHODS.length * servers.length * (maxToolLabels + 2) * DECISIONS.length * STATUSES.length;
     const calls = await seriesOf(metrics, 'mcp_warden_calls_total');
     expect(calls).toBeLessThanOrEqual(ceiling);
     const tools = new Set((await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'mcp_warden_calls_total')!.values.map((v) => v.labels.tool));
     expect(tools.size).toBeLessThanOrEqual(maxToolLabels + 2);
     expect(tools.has('_other')).toBe(true);
+    const eras = new Set((await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'mcp_warden_calls_total')!.values.map((v) => v.labels.era));
+    expect([...eras]).toEqual([...PROTOCOL_ERAS]);
     // No URI, and no subject, ever becomes a label value.
     const text = (await metrics.render()).body;
     expect(text).not.toContain('file:///');

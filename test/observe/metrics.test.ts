@@ -89,8 +89,8 @@ describe('GET /metrics after a scripted mix of calls', () => {
     await notes?.cleanup();
   });
 
-  it('counts calls by server, registered tool, decision and outcome', () => {
-    const calls = (labels: Record<string, string>) => valueOf(samples, 'mcp_warden_calls_total', { ingress: 'http', method: 'tools/call', ...labels });
+  it('counts calls by server, registered tool, decision and outcome, in the 2025 protocol era', () => {
+    const calls = (labels: Record<string, string>) => valueOf(samples, 'mcp_warden_calls_total', { ingress: 'http', era: '2025', method: 'tools/call', ...labels });
     expect(calls({ server: 'notes', tool: 'notes__list_notes', decision: 'allow', outcome: 'ok' })).toBe(2);
     expect(calls({ server: 'notes', tool: 'notes__delete_note', decision: 'deny', outcome: 'denied' })).toBe(1);
     // A name nothing answers to is counted without a server or tool label: agents cannot mint series.
@@ -101,6 +101,8 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(calls({ server: 'notes', tool: 'notes__search_notes', decision: 'allow', outcome: 'ok' })).toBe(1);
     expect(calls({ server: 'notes', tool: 'notes__search_notes', decision: 'deny', outcome: 'rejected' })).toBe(1);
     expect(sumOf(samples, 'mcp_warden_calls_total')).toBe(9);
+    // Both sessions negotiated 2025-11-25: every call is in the 2025 era, none without one.
+    expect(sumOf(samples, 'mcp_warden_calls_total', { era: '2025' })).toBe(9);
     expect(sumOf(samples, 'mcp_warden_call_duration_seconds_count')).toBe(9);
   });
 
@@ -128,7 +130,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'invalid' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'no_credential' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_policy_reload_failures_total')).toBe(0);
-    expect(valueOf(samples, 'mcp_warden_list_requests_total', { ingress: 'http', method: 'tools/list', refused: 'false' })).toBe(1);
+    expect(valueOf(samples, 'mcp_warden_list_requests_total', { ingress: 'http', era: '2025', method: 'tools/list', refused: 'false' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'closed' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'open' })).toBe(0);
     expect(sumOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'fx' })).toBe(1);
@@ -151,7 +153,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
     const text = JSON.stringify(samples);
     for (const secretish of ['agent:with-a-person', 'agent:headless', 'approved in-band', 'waits for a person']) expect(text).not.toContain(secretish);
     const labelNames = new Set(samples.filter((s) => s.name.startsWith('mcp_warden_')).flatMap((s) => Object.keys(s.labels)));
-    expect([...labelNames].sort()).toEqual(['decision', 'ingress', 'le', 'method', 'outcome', 'reason', 'refused', 'server', 'stage', 'state', 'status', 'tool', 'version']);
+    expect([...labelNames].sort()).toEqual(['decision', 'era', 'ingress', 'le', 'method', 'outcome', 'reason', 'refused', 'server', 'stage', 'state', 'status', 'tool', 'version']);
   });
 
   it('answers loopback peers naming a loopback Host, or the bearer token; nobody else', async () => {
