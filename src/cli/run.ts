@@ -204,6 +204,8 @@ export async function runStdio(ctx: CommandContext, flags: { tokenFile: string |
       renewHint: flags.tokenFile !== undefined
         ? `Write a fresh token to ${resolve(flags.tokenFile)} (mcp-warden token issue --sub <agent> > ${resolve(flags.tokenFile)}).`
         : 'Restart the gateway with a fresh MCP_WARDEN_TOKEN (mcp-warden token issue --sub <agent>).',
+      // Counted like the HTTP authenticator's failures; the session records each one in the audit log.
+      onFailure: (_reason, kind) => runtime.observe.authFailure(kind),
     });
     principalOf = () => credential.principal();
   } else {

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { WireError } from '../pipeline/denial.js';
+import type { AuthFailureKind } from './authenticator.js';
 import type { Principal } from './principal.js';
 import type { TokenVerifier } from './verify.js';
 
@@ -11,6 +12,8 @@ export interface StdioCredentialOptions {
   tokenFile?: string;
   /** Shown to the agent (and its person) when the token is missing or expired. */
   renewHint: string;
+  /** Told of every refusal, as the HTTP authenticator tells of its own (metrics count them by kind). */
+  onFailure?: (reason: string, kind: AuthFailureKind) => void;
 }
 
 /**
@@ -29,18 +32,19 @@ export class StdioCredential {
 
   async principal(): Promise<Principal> {
     const token = this.readToken();
-    if (token === undefined) throw this.refuse(`no token available${this.options.tokenFile ? ` in ${this.options.tokenFile}` : ''}`);
+    if (token === undefined) throw this.refuse('no_credential', 'no credential', `no token available${this.options.tokenFile ? ` in ${this.options.tokenFile}` : ''}`);
     if (this.current?.token !== token) {
       const result = await this.verifier.verify(token);
       if (!result.ok) {
         this.current = undefined;
-        throw this.refuse(result.kind === 'unavailable' ? 'the token keys are unavailable right now' : 'the token is invalid or expired');
+        throw this.refuse(result.kind, result.reason, result.kind === 'unavailable' ? 'the token keys are unavailable right now' : 'the token is invalid or expired');
       }
       this.current = { token, principal: result.principal };
     }
     const principal = this.current.principal;
     if (principal.expiresAt !== undefined && principal.expiresAt <= this.now()) {
-      throw this.refuse(`the token expired at ${new Date(principal.expiresAt).toISOString()}`);
+      // The verifier calls an expired token invalid (reason `expired`); so does this check, for a token that expired since.
+      throw this.refuse('invalid', 'expired', `the token expired at ${new Date(principal.expiresAt).toISOString()}`);
     }
     return principal;
   }
@@ -62,7 +66,9 @@ export class StdioCredential {
     }
   }
 
-  private refuse(why: string): WireError {
+  /** Tells `onFailure` (kind and the verifier's reason, never the token), and makes the agent's error. */
+  private refuse(kind: AuthFailureKind, reason: string, why: string): WireError {
+    this.options.onFailure?.(reason, kind);
     return new WireError(ErrorCode.InvalidRequest, `Authentication required: ${why}. ${this.options.renewHint}`);
   }
 }
