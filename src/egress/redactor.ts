@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { LiteralSet, MIN_PATTERN, type Pattern } from './literals.js';
 import { prefixForms, valueForms } from './forms.js';
 
@@ -16,8 +17,14 @@ export class SecretRedactor {
   /** How many remembered values share each pattern. */
   private readonly uses = new Map<string, number>();
   private readonly kept = new Set<string>();
-  private readonly expiring: { value: string; expiresAt: number; forms: string[] }[] = [];
-  private readonly expiringValues = new Set<string>();
+  /**
+   * Values that stop being valid, oldest first (never read with `get`, so the order stays the order they
+   * were remembered in): past MAX_EXPIRING the oldest is forgotten, and its patterns with it.
+   */
+  private readonly expiring = new LRUCache<string, { expiresAt: number; forms: readonly string[] }>({
+    max: MAX_EXPIRING,
+    dispose: (entry) => this.forget(entry.forms),
+  });
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -34,12 +41,10 @@ export class SecretRedactor {
       this.add(valueForms(value));
       return;
     }
-    if (this.expiringValues.has(value) || expiresAt <= this.now()) return;
+    if (this.expiring.has(value) || expiresAt <= this.now()) return;
     const patterns = valueForms(value);
-    this.expiring.push({ value, expiresAt, forms: patterns.map((p) => p.text) });
-    this.expiringValues.add(value);
     this.add(patterns);
-    while (this.expiring.length > MAX_EXPIRING) this.forget(this.expiring.shift()!);
+    this.expiring.set(value, { expiresAt, forms: patterns.map((p) => p.text) });
   }
 
   /** Every text that starts with `prefix` (in each form) and goes on in that form's characters. */
@@ -78,9 +83,8 @@ export class SecretRedactor {
     }
   }
 
-  private forget(entry: { value: string; forms: string[] }): void {
-    this.expiringValues.delete(entry.value);
-    for (const text of entry.forms) {
+  private forget(forms: readonly string[]): void {
+    for (const text of forms) {
       const count = (this.uses.get(text) ?? 1) - 1;
       if (count > 0) this.uses.set(text, count);
       else {
@@ -93,7 +97,12 @@ export class SecretRedactor {
   /** Expired values go, oldest first (values are remembered in about the order they expire). */
   private prune(): void {
     const now = this.now();
-    while (this.expiring.length > 0 && this.expiring[0]!.expiresAt <= now) this.forget(this.expiring.shift()!);
+    const expired: string[] = [];
+    for (const value of this.expiring.rkeys()) {
+      if ((this.expiring.peek(value)?.expiresAt ?? 0) > now) break;
+      expired.push(value);
+    }
+    for (const value of expired) this.expiring.delete(value);
   }
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { localPrincipal, type Principal } from './principal.js';
 import type { TokenVerifier } from './verify.js';
 
@@ -47,8 +48,11 @@ const REVERIFY_AFTER_MS = 30_000;
  */
 export class JwtAuthenticator implements RequestAuthenticator {
   readonly mode = 'jwt';
-  /** Verified tokens by digest, until they expire or REVERIFY_AFTER_MS passes: verification runs once per token and window, not per request. */
-  private readonly cache = new Map<string, { principal: Principal; verifiedAt: number }>();
+  /**
+   * Verified tokens by digest, until they expire or REVERIFY_AFTER_MS passes: verification runs once per
+   * token and window, not per request. Past CACHE_LIMIT tokens the least recently used is dropped.
+   */
+  private readonly cache = new LRUCache<string, { principal: Principal; verifiedAt: number }>({ max: CACHE_LIMIT });
 
   constructor(
     private readonly verifier: TokenVerifier,
@@ -103,7 +107,6 @@ export class JwtAuthenticator implements RequestAuthenticator {
     if (cached) this.cache.delete(key);
     const result = await this.verifier.verify(token);
     if (result.ok) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(key, { principal: result.principal, verifiedAt: now });
     }
     return result;

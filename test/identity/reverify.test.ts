@@ -40,4 +40,26 @@ describe('verified-token cache', () => {
     const refused = await authenticator.authenticate(bearer);
     expect(refused).toMatchObject({ ok: false, status: 401 });
   });
+
+  it('keeps the 1,024 most recently used verifications: a token in use is not dropped for newer ones', async () => {
+    const dir = await makeTempDir('reverify-lru');
+    cleanups.push(dir.cleanup);
+    const file = join(dir.path, 'jwks.json');
+    const [key, other] = [await makeKey('k1', 'EdDSA'), await makeKey('k2', 'EdDSA')];
+    writeFileSync(file, JSON.stringify({ keys: [key.publicJwk, other.publicJwk] }));
+    const clock = () => 1_000_000_000_000;
+    const verifier = new TokenVerifier({ clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600, resource: AUD }, [{ issuer: ISS, algorithms: ['EdDSA'], source: fileKeySource(file) }], () => Date.now());
+    const authenticator = new JwtAuthenticator(verifier, [], () => undefined, clock);
+    const bearer = async (sub: string) => ({ authorization: `Bearer ${await signToken({ iss: ISS, aud: AUD }, { key, claims: { sub } })}` });
+    const first = await bearer('first');
+    const second = await bearer('second');
+    expect((await authenticator.authenticate(first)).ok).toBe(true);
+    expect((await authenticator.authenticate(second)).ok).toBe(true);
+    for (let i = 0; i < 1_022; i += 1) expect((await authenticator.authenticate(await bearer(`agent-${i}`))).ok).toBe(true);
+    expect((await authenticator.authenticate(first)).ok).toBe(true); // used again: now the most recent
+    expect((await authenticator.authenticate(await bearer('one-more'))).ok).toBe(true); // the 1,025th drops one
+    writeFileSync(file, JSON.stringify({ keys: [other.publicJwk] })); // k1 withdrawn: only cached tokens pass
+    expect((await authenticator.authenticate(first)).ok).toBe(true);
+    expect(await authenticator.authenticate(second)).toMatchObject({ ok: false, status: 401 });
+  });
 });

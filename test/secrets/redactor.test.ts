@@ -120,6 +120,19 @@ describe('egress stage: secret values in every form', () => {
     expect(e.scrubResult(result).content[0]!.text).toBe(`${big}red ${big} [REDACTED]`);
   });
 
+  it('keeps at most 4,096 values that expire: past that the oldest is forgotten first', () => {
+    const e = new Egress({ now: () => 1_000_000 });
+    const value = (i: number) => `expiring-value-${String(i).padStart(5, '0')}`;
+    for (let i = 0; i < 4_097; i += 1) e.remember(value(i), 2_000_000);
+    expect(e.scrubText(value(0))).toBe(value(0));
+    expect(e.scrubText(value(1))).toBe('[REDACTED]');
+    expect(e.scrubText(value(4_096))).toBe('[REDACTED]');
+    e.remember(value(1), 2_000_000); // already held: stays, and is not moved
+    e.remember(value(4_097), 2_000_000);
+    expect(e.scrubText(value(1))).toBe(value(1));
+    expect(e.scrubText(value(2))).toBe('[REDACTED]');
+  });
+
   it('ignores values too short to scrub safely', () => {
     const e = new Egress();
     e.remember('short');
