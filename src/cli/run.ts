@@ -159,6 +159,8 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
       port: consolePort,
       reviewers: runtime.reviewers,
       record: (event) => runtime.audit.event(event),
+      // Breaker errors can hold a server's own text: through the egress stage, as everything shown.
+      servers: () => gateway.egress.scrubValue(gateway.health().servers),
       auditSettings: loaded.config.audit,
       logger: logger.child({ component: 'console' }),
       ...(runtime.observe.onConsole && { metrics: runtime.observe.endpoint! }),

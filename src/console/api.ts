@@ -30,6 +30,17 @@ export interface ApiDeps {
   now: () => number;
   /** `console.traceUrl`: where a call's trace id links to. */
   traceUrl?: string;
+  /** Inside `serve`: each server's health and circuit breaker (already through the egress stage). */
+  servers?: () => Record<string, ServerStatus>;
+}
+
+/** One server as the console shows it: what /healthz says of it (src/gateway/gateway.ts, ServerHealth). */
+export interface ServerStatus {
+  transport: string;
+  status: string;
+  breaker: { state: string; failures: number; since: number; retryAt?: number; lastError?: string };
+  connections: Partial<Record<string, number>>;
+  launch?: { state: string; pid?: number };
 }
 
 export interface ApiRequest {
@@ -98,6 +109,13 @@ export class ConsoleApi {
     this.impact = new PolicyImpact(deps.dataDir);
   }
 
+  /** Each server's health and breaker, from the gateway this console runs in; none for a standalone console. */
+  private servers(): { servers: ({ id: string } & ServerStatus)[] | null; reason?: string } {
+    const health = this.deps.servers?.();
+    if (!health) return { servers: null, reason: 'this console runs apart from the gateway (mcp-warden console): server health is shown by the console inside serve, and at /healthz' };
+    return { servers: Object.entries(health).map(([id, server]) => ({ id, ...server })) };
+  }
+
   get readOnly(): boolean {
     return this.deps.record === undefined;
   }
@@ -122,6 +140,8 @@ export class ConsoleApi {
         return this.integrity(req.query.get('refresh') === '1');
       case 'GET tools':
         return this.tools(req.query);
+      case 'GET servers':
+        return this.servers();
       case 'GET approvals':
         return this.approvals(req.query);
       case 'POST tasks':

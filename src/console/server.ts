@@ -14,7 +14,7 @@ import { METRICS_PATH, type MetricsEndpoint } from '../observe/metrics-http.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';
 import { TaskStore } from '../tasks/store.js';
-import { ApiError, ConsoleApi } from './api.js';
+import { ApiError, ConsoleApi, type ApiDeps } from './api.js';
 import { loadAssets } from './assets.js';
 import {
   COOKIE_NAME,
@@ -67,6 +67,8 @@ export interface ConsoleServerOptions {
   port: number;
   /** The reviewers the policy in force names (re-read on every request: a reload can remove one). */
   reviewers: () => readonly Reviewer[];
+  /** Inside `serve`: each server's health and circuit breaker for the Servers page (through the egress stage). */
+  servers?: ApiDeps['servers'];
   /** Inside `serve`: records reviewers' decisions in the audit log. Absent: read-only, actions refused. */
   record?: (event: AuditEvent) => Promise<{ ok: boolean }>;
   /**
@@ -147,7 +149,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     throw error;
   }
   const integrity = openIntegrity(stateFile(options.dataDir), readOnly);
-  const api = new ConsoleApi({ dataDir: options.dataDir, audit, tasks, integrity, record: recordDecision, now, ...(options.settings.traceUrl !== undefined && { traceUrl: options.settings.traceUrl }) });
+  const api = new ConsoleApi({ dataDir: options.dataDir, audit, tasks, integrity, record: recordDecision, now, ...(options.settings.traceUrl !== undefined && { traceUrl: options.settings.traceUrl }), ...(options.servers && { servers: options.servers }) });
   const live = new LiveFeed(audit, logger);
   const sockets = new WebSocketServer({
     noServer: true,

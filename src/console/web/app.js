@@ -270,7 +270,7 @@
 
   // ---------- router ----------
 
-  const ROUTES = { feed: feedPage, call: callPage, tasks: tasksPage, tools: toolsPage, approvals: approvalsPage, agents: agentsPage, charts: chartsPage, integrity: integrityPage, impact: impactPage };
+  const ROUTES = { feed: feedPage, call: callPage, tasks: tasksPage, tools: toolsPage, approvals: approvalsPage, agents: agentsPage, charts: chartsPage, integrity: integrityPage, impact: impactPage, servers: serversPage };
 
   function route() {
     // A sign-in link opened in a tab that already shows the console: start over, so it is handled (and asked about).
@@ -679,6 +679,55 @@
                     el('td', { text: fmtTime(t.createdAt) }),
                     el('td', { text: fmtTime(t.expiresAt) }),
                     el('td', {}, t.status === 'active' ? actionButton('Revoke', 'danger', () => post(`/api/tasks/${encodeURIComponent(t.id)}/revoke`), 'revoke-task') : null),
+                  ),
+                ),
+              ),
+            ),
+      ),
+    );
+  }
+
+  // ---------- servers ----------
+
+  // The breaker's states read as what they mean for calls; the badge class gives the colour.
+  const BREAKER_TEXT = { closed: 'closed (calls go through)', open: 'open (calls fail at once)', 'half-open': 'half-open (probing)' };
+  const BREAKER_CLASS = { closed: 'ok', open: 'error', 'half-open': 'pending' };
+  const STATUS_CLASS = { up: 'ok', degraded: 'pending', down: 'error' };
+
+  async function serversPage() {
+    const data = await api('/api/servers');
+    if (!data.servers) {
+      show(el('h1', { text: 'Servers' }), el('div', { class: 'panel empty', text: data.reason }));
+      return;
+    }
+    const connections = (counts) => Object.entries(counts || {}).map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+    show(
+      el('h1', { text: 'Servers' }),
+      el(
+        'div',
+        { class: 'panel' },
+        data.servers.length === 0
+          ? el('div', { class: 'empty', text: 'No servers are enabled.' })
+          : el(
+              'table',
+              { 'data-testid': 'servers' },
+              el('thead', {}, el('tr', {}, ['Server', 'Transport', 'Status', 'Circuit breaker', 'Failures', 'Since', 'Next probe', 'Last error', 'Connections'].map((h) => el('th', { text: h })))),
+              el(
+                'tbody',
+                {},
+                data.servers.map((s) =>
+                  el(
+                    'tr',
+                    { 'data-server': s.id },
+                    el('td', { class: 'mono', text: s.id }),
+                    el('td', { text: s.transport }),
+                    el('td', {}, badge(s.status, STATUS_CLASS[s.status])),
+                    el('td', { 'data-breaker': s.breaker.state }, el('span', { class: `badge ${BREAKER_CLASS[s.breaker.state] || ''}`, text: BREAKER_TEXT[s.breaker.state] || s.breaker.state })),
+                    el('td', { text: String(s.breaker.failures) }),
+                    el('td', { text: fmtTime(s.breaker.since) }),
+                    el('td', { text: fmtTime(s.breaker.retryAt) }),
+                    el('td', { class: 'mono', text: dash(s.breaker.lastError) }),
+                    el('td', { text: connections(s.connections) }),
                   ),
                 ),
               ),
