@@ -48,5 +48,9 @@ export function combineObservers(observers: readonly (PipelineObserver | undefin
       const each = present.flatMap((o) => (o.list ? [o.list(ctx, at)] : []));
       return { end: (when, result) => each.forEach((o) => o.end(when, result)) };
     },
+    relay(ctx, at) {
+      const each = present.flatMap((o) => (o.relay ? [o.relay(ctx, at)] : []));
+      return { end: (when, status) => each.forEach((o) => o.end(when, status)) };
+    },
   };
 }

@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import type { CallContext, ListContext } from '../pipeline/context.js';
-import type { CallObservation, ListObservation, PipelineObserver, StageName } from '../pipeline/observer.js';
+import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';
+import type { CallObservation, ListObservation, PipelineObserver, RelayObservation, StageName } from '../pipeline/observer.js';
 import type { CallStatus, Decision } from '../pipeline/stages.js';
 import { TRACEPARENT } from './trace-context.js';
 
@@ -26,10 +26,14 @@ const SPAN_NAMES: Record<StageName, string> = {
 /**
  * One span per agent call (continuing the agent's `traceparent`), one child per pipeline stage, and the
  * forward stage as the client span of the downstream request, whose context the downstream receives.
- * Attributes name methods, servers, tools, decisions and outcomes; never an argument, result, secret or
- * token, and the subject and task id only with `telemetry.includeIdentity`.
+ * A request the downstream sends back towards the agent (sampling, elicitation, roots) is a client span
+ * under the call's span. Attributes name methods, servers, tools, decisions and outcomes; never an
+ * argument, result, secret or token, and the subject and task id only with `telemetry.includeIdentity`.
  */
 export class TracingObserver implements PipelineObserver {
+  /** Each call's span while it is open, for the requests relayed during it. */
+  private readonly calls = new WeakMap<CallContext, Span>();
+
   constructor(
     private readonly tracer: Tracer,
     private readonly options: { includeIdentity: boolean },
@@ -43,6 +47,7 @@ export class TracingObserver implements PipelineObserver {
       'mcp.warden.request_id': ctx.requestId,
       'jsonrpc.request.id': String(ctx.jsonrpcId),
     };
+    if (ctx.protocolVersion !== undefined) attributes['mcp.protocol.version'] = ctx.protocolVersion;
     if (ctx.server !== '') attributes['mcp.warden.server'] = ctx.server;
     const named = ctx.method === 'tools/call' || ctx.method === 'prompts/get';
     if (named && ctx.server !== '') attributes[ctx.method === 'tools/call' ? 'gen_ai.tool.name' : 'mcp.prompt.name'] = ctx.target;
@@ -57,13 +62,37 @@ export class TracingObserver implements PipelineObserver {
     } finally {
       nextTraceId.value = undefined;
     }
-    return new CallSpans(this.tracer, root, ctx.server, at);
+    this.calls.set(ctx, root);
+    return new CallSpans(this.tracer, root, ctx.server, at, () => this.calls.delete(ctx));
+  }
+
+  /** A relayed request: a client span under its call's span, or (between calls) the root of a trace of its own. */
+  relay(ctx: RelayContext, at: number): RelayObservation {
+    const call = ctx.parent && this.calls.get(ctx.parent);
+    const attributes: Attributes = { 'mcp.method.name': ctx.method, 'mcp.warden.server': ctx.server, 'mcp.warden.ingress': ctx.ingress, 'mcp.warden.request_id': ctx.requestId };
+    if (ctx.protocolVersion !== undefined) attributes['mcp.protocol.version'] = ctx.protocolVersion;
+    if (this.options.includeIdentity && ctx.principal) attributes['enduser.id'] = ctx.principal.subject;
+    if (!call) nextTraceId.value = ctx.traceId;
+    let span: Span;
+    try {
+      span = this.tracer.startSpan(ctx.method, { kind: SpanKind.CLIENT, startTime: at, attributes }, call ? trace.setSpan(ROOT_CONTEXT, call) : ROOT_CONTEXT);
+    } finally {
+      nextTraceId.value = undefined;
+    }
+    return {
+      end: (end, status) => {
+        span.setAttribute('mcp.warden.outcome', status);
+        if (status !== 'ok') span.setStatus({ code: SpanStatusCode.ERROR, message: status });
+        span.end(end);
+      },
+    };
   }
 
   /** A list request: one span, and one `authorize` child for the filtering of every item. */
   list(ctx: ListContext, at: number): ListObservation {
     const parent = ctx.traceparent === undefined ? undefined : remoteContext(ctx.traceparent);
     const attributes: Attributes = { 'mcp.method.name': ctx.method, 'mcp.warden.ingress': ctx.ingress, 'mcp.warden.request_id': ctx.requestId };
+    if (ctx.protocolVersion !== undefined) attributes['mcp.protocol.version'] = ctx.protocolVersion;
     if (this.options.includeIdentity) attributes['enduser.id'] = ctx.principal.subject;
     const root = this.tracer.startSpan(ctx.method, { kind: SpanKind.SERVER, startTime: at, attributes }, parent ?? ROOT_CONTEXT);
     return {
@@ -85,6 +114,7 @@ class CallSpans implements CallObservation {
     private readonly root: Span,
     private readonly server: string,
     private last: number,
+    private readonly ended: () => void,
   ) {
     this.context = trace.setSpan(ROOT_CONTEXT, root);
   }
@@ -109,6 +139,7 @@ class CallSpans implements CallObservation {
       this.forwardSpan?.setStatus({ code: SpanStatusCode.ERROR, message: status });
     }
     this.root.end(at);
+    this.ended();
   }
 }
 

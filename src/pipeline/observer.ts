@@ -1,4 +1,4 @@
-import type { CallContext, ListContext } from './context.js';
+import type { CallContext, ListContext, RelayContext } from './context.js';
 import type { CallStatus, Decision } from './stages.js';
 
 /** The pipeline's stages as metrics and traces name them, in their order (src/pipeline/orchestrator.ts). */
@@ -23,8 +23,15 @@ export interface ListObservation {
   end(at: number, result: { shown: number; hidden: number; refused: boolean }): void;
 }
 
+/** A request a downstream sent towards the agent (sampling, elicitation, roots), from its intent to its outcome. */
+export interface RelayObservation {
+  end(at: number, status: CallStatus): void;
+}
+
 /** Hooks the orchestrator calls; without one (the default) a call pays nothing for observation. */
 export interface PipelineObserver {
   begin(ctx: CallContext, at: number): CallObservation;
   list?(ctx: ListContext, at: number): ListObservation;
+  /** Begins while `ctx.parent`'s observation (when there is a parent call) is still open. */
+  relay?(ctx: RelayContext, at: number): RelayObservation;
 }

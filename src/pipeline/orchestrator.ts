@@ -156,9 +156,11 @@ export class Pipeline {
    * intent cannot be written the request is refused and the agent never sees it.
    */
   async relay<R>(ctx: RelayContext, run: () => Promise<R>): Promise<R> {
+    const obs = this.stages.observer?.relay?.(ctx, this.clock());
     const intent = await this.stages.audit.intent(ctx, RELAY_DECISION);
     if (!intent.ok) {
       this.logger.error({ reqId: ctx.requestId, method: ctx.method, server: ctx.server }, 'audit intent could not be written; relay refused');
+      obs?.end(this.clock(), 'rejected');
       throw denialToWire(intent.denial);
     }
     let result: R;
@@ -167,9 +169,11 @@ export class Pipeline {
     } catch (error) {
       const timeout = /timed? ?out/i.test(error instanceof Error ? error.message : '');
       await this.finish(ctx, timeout ? 'timeout' : 'rejected', undefined, error instanceof Error ? error.message : 'relay failed');
+      obs?.end(this.clock(), timeout ? 'timeout' : 'rejected');
       throw error;
     }
     await this.finish(ctx, 'ok', undefined, undefined, undefined, result);
+    obs?.end(this.clock(), 'ok');
     return result;
   }
 

@@ -1,6 +1,7 @@
 // The gateway's spans, in-process: the real tracing observer on the real SDK and OTLP/HTTP exporter,
-// sending to a small receiver in this test. A call without a trace context keeps its audit trace id;
-// identity reaches a span only with telemetry.includeIdentity.
+// sending to a small receiver in this test. A call without a trace context keeps its audit trace id, and
+// so does a request a server sends between calls; identity reaches a span only with
+// telemetry.includeIdentity.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +41,7 @@ async function receive(run: (endpoint: string) => Promise<void>): Promise<Span[]
 
 const principal: Principal = { subject: 'agent:identity-canary', issuer: 'urn:test', delegation: [], scopes: [], authMethod: 'jwt', task: { id: 'task-canary' } as Principal['task'] };
 const TRACE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const RELAY_TRACE = 'b1b2c3d4e5f60718293a4b5c6d7e8f91';
 
 function call(): CallContext {
   return { requestId: 'req-1', ingress: 'http', jsonrpcId: 7, traceId: TRACE, principal, method: 'tools/call', server: 'notes', target: 'notes__read_note', downstreamTarget: 'read_note', arguments: { name: 'argument-canary' }, startedAt: Date.now() };
@@ -55,6 +57,9 @@ async function spansOf(includeIdentity: boolean): Promise<Span[]> {
       observed.stage(stage, (at += 1));
     }
     observed.end((at += 1), { effect: 'allow', rule: 'notes-read', reason: 'allowed' }, 'ok');
+    // A roots/list the server sends after the call, refused by the agent.
+    const relayed = tracing!.observer.relay!({ requestId: 'req-2', ingress: 'http', protocolVersion: '2025-06-18', traceId: RELAY_TRACE, principal, method: 'roots/list', server: 'notes', params: { canary: 'relay-param-canary' }, startedAt: at }, (at += 1));
+    relayed.end((at += 1), 'rejected');
     await tracing!.shutdown();
   });
 }
@@ -64,13 +69,29 @@ const attributes = (span: Span) => Object.fromEntries((span.attributes ?? []).ma
 describe('gateway spans', () => {
   it('give a call without a trace context the trace id its audit record names, as a root span', async () => {
     const spans = await spansOf(false);
-    const root = spans.find((s) => s.parentSpanId === undefined || s.parentSpanId === '');
+    const root = spans.find((s) => s.traceId !== RELAY_TRACE && (s.parentSpanId === undefined || s.parentSpanId === ''));
     expect(root?.traceId).toBe(TRACE);
-    expect(spans.every((s) => s.traceId === TRACE)).toBe(true);
-    expect(spans).toHaveLength(1 + STAGES.length);
+    expect(spans.filter((s) => s.traceId === TRACE)).toHaveLength(1 + STAGES.length);
+    expect(spans).toHaveLength(1 + STAGES.length + 1);
     // Identity and argument values stay off every span by default.
     const text = JSON.stringify(spans);
-    for (const canary of ['agent:identity-canary', 'task-canary', 'argument-canary']) expect(text).not.toContain(canary);
+    for (const canary of ['agent:identity-canary', 'task-canary', 'argument-canary', 'relay-param-canary']) expect(text).not.toContain(canary);
+  });
+
+  it('give a request a server sends between calls a root span with the trace id its audit record names', async () => {
+    const spans = (await spansOf(false)).filter((s) => s.traceId === RELAY_TRACE);
+    expect(spans).toHaveLength(1);
+    const span = spans[0]!;
+    expect(span.parentSpanId || undefined).toBeUndefined();
+    expect(span.name).toBe('roots/list');
+    expect(attributes(span)).toEqual({
+      'mcp.method.name': 'roots/list',
+      'mcp.warden.server': 'notes',
+      'mcp.warden.ingress': 'http',
+      'mcp.warden.request_id': 'req-2',
+      'mcp.protocol.version': '2025-06-18',
+      'mcp.warden.outcome': 'rejected',
+    });
   });
 
   it('carry the subject and task id only with telemetry.includeIdentity', async () => {
@@ -78,6 +99,9 @@ describe('gateway spans', () => {
     const root = spans.find((s) => s.name === 'tools/call notes__read_note')!;
     expect(attributes(root)['enduser.id']).toBe('agent:identity-canary');
     expect(attributes(root)['mcp.warden.task_id']).toBe('task-canary');
+    const relayed = spans.find((s) => s.traceId === RELAY_TRACE)!;
+    expect(attributes(relayed)['enduser.id']).toBe('agent:identity-canary');
     expect(JSON.stringify(spans)).not.toContain('argument-canary');
+    expect(JSON.stringify(spans)).not.toContain('relay-param-canary');
   });
 });

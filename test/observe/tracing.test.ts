@@ -1,6 +1,7 @@
 // OpenTelemetry traces through the real gateway: `serve` exporting over OTLP/HTTP to a small receiver in
 // this test, a real SDK client sending a W3C traceparent (in `_meta` and as an HTTP header), and the
-// conformance fixture over HTTP reporting the trace context it received (header and `_meta`).
+// conformance fixture over HTTP reporting the trace context it received (header and `_meta`) and asking
+// the agent for sampling, elicitation and roots in the middle of calls.
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,8 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { BIN, startFixtureHttp, writeConfig, type GatewayConfigInput } from '../helpers/gateway.js';
 import { spawnReady, waitFor, type ReadyProcess, type TempDir } from '../helpers/process.js';
+import { openRawSession, requestBody } from '../helpers/raw-http.js';
 
 const SLOW = 120_000;
 const RECORD_IMPORTS = join(import.meta.dirname, 'fixtures', 'record-imports.mjs');
@@ -82,6 +85,14 @@ const AGENT_SPAN = '00f067aa0ba902b7';
 const HEADER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const LIST_TRACE = '1af7651916cd43dd8448eb211c80319d';
 const HEADER_SPAN = 'b7ad6b7169203331';
+/** A trace per call during which the fixture asks the agent something, and the request it asks. */
+const RELAYS = [
+  { trace: '2af7651916cd43dd8448eb211c80319e', tool: 'web__test_sampling', args: { prompt: 'sampling-canary-prompt' }, method: 'sampling/createMessage' },
+  { trace: '3af7651916cd43dd8448eb211c80319f', tool: 'web__test_elicitation', args: { message: 'elicitation-canary-message' }, method: 'elicitation/create' },
+  { trace: '4af7651916cd43dd8448eb211c8031a0', tool: 'web__fixture_roots', args: {}, method: 'roots/list' },
+] as const;
+/** A call on a session that negotiated an older protocol version. */
+const OLD_TRACE = '5af7651916cd43dd8448eb211c8031a1';
 
 describe('traces over OTLP/HTTP', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
@@ -109,9 +120,38 @@ describe('traces over OTLP/HTTP', () => {
     const viaHeader = await echo(headered);
     await headered.close();
     seen = { meta: viaMeta, header: viaHeader };
+
+    // An agent that answers the three requests a server may send it; each call's request is relayed.
+    const asked = new Client({ name: 'tracing-test', version: '1' }, { capabilities: { sampling: {}, elicitation: { form: {} }, roots: {} } });
+    asked.setRequestHandler(CreateMessageRequestSchema, async () => ({ model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled-answer-canary' } }));
+    asked.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { username: 'elicited-user-canary', email: 'canary@example.test' } }));
+    asked.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///roots-canary', name: 'canary' }] }));
+    await asked.connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
+    for (const relay of RELAYS) {
+      const result = await asked.callTool({ name: relay.tool, arguments: relay.args, _meta: { traceparent: `00-${relay.trace}-${AGENT_SPAN}-01` } });
+      expect(result.isError).not.toBe(true);
+    }
+    await asked.close();
+
+    const old = await openRawSession(new URL(gateway.url).origin, '2025-06-18');
+    expect(old.protocolVersion).toBe('2025-06-18');
+    const answered = await old.post(requestBody('tools/call', { name: 'web__fixture_request_headers', arguments: {}, _meta: { traceparent: `00-${OLD_TRACE}-${AGENT_SPAN}-01` } }));
+    expect(answered.status).toBe(200);
+
     // Stopping the gateway sends what its exporter still holds.
     await gateway.proc.stop(20_000);
-    await waitFor(() => receiver.spans.filter((s) => s.traceId === HEADER_TRACE && s.parentSpanId === HEADER_SPAN).length > 0 && receiver.spans.filter((s) => s.traceId === AGENT_TRACE).length >= 8 && receiver.spans.some((s) => s.traceId === LIST_TRACE), 'the spans at the receiver', 20_000);
+    const has = (trace: string, name: string) => receiver.spans.some((s) => s.traceId === trace && s.name === name);
+    await waitFor(
+      () =>
+        receiver.spans.filter((s) => s.traceId === HEADER_TRACE && s.parentSpanId === HEADER_SPAN).length > 0 &&
+        receiver.spans.filter((s) => s.traceId === AGENT_TRACE).length >= 8 &&
+        receiver.spans.some((s) => s.traceId === LIST_TRACE) &&
+        // A call's span ends after everything inside it: with it, its relayed request's span has arrived too.
+        RELAYS.every((relay) => has(relay.trace, `tools/call ${relay.tool}`)) &&
+        has(OLD_TRACE, 'tools/call web__fixture_request_headers'),
+      'the spans at the receiver',
+      20_000,
+    );
   }, SLOW);
 
   afterAll(async () => {
@@ -165,8 +205,34 @@ describe('traces over OTLP/HTTP', () => {
     expect(Number(attr(root, 'mcp.warden.shown'))).toBeGreaterThan(0);
   });
 
+  it.each(RELAYS.map((relay) => [relay.method, relay] as const))('gives the %s a downstream sends mid-call a client span under the call\'s span, with its method and server', (_method, relay) => {
+    const spans = receiver.spans.filter((s) => s.traceId === relay.trace);
+    const call = spans.find((s) => s.parentSpanId === AGENT_SPAN)!;
+    expect(call.name).toBe(`tools/call ${relay.tool}`);
+    const relayed = spans.filter((s) => s.name === relay.method);
+    expect(relayed).toHaveLength(1);
+    const span = relayed[0]!;
+    expect(span.parentSpanId).toBe(call.spanId);
+    expect(span.kind).toBe(3); // CLIENT: the gateway asks the agent
+    expect(attr(span, 'mcp.method.name')).toBe(relay.method);
+    expect(attr(span, 'mcp.warden.server')).toBe('web');
+    expect(attr(span, 'mcp.warden.outcome')).toBe('ok');
+    expect(attr(span, 'mcp.protocol.version')).toBe('2025-11-25');
+    // Asked while the downstream request was in flight: inside the forward span.
+    const forward = spans.find((s) => s.name === 'forward' && s.parentSpanId === call.spanId)!;
+    expect(BigInt(span.startTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(forward.startTimeUnixNano));
+    expect(BigInt(span.endTimeUnixNano)).toBeLessThanOrEqual(BigInt(forward.endTimeUnixNano));
+  });
+
+  it('records the protocol version each session negotiated on its calls\' spans', () => {
+    const root = (trace: string) => receiver.spans.find((s) => s.traceId === trace && s.parentSpanId === AGENT_SPAN)!;
+    expect(attr(root(AGENT_TRACE), 'mcp.protocol.version')).toBe('2025-11-25');
+    expect(attr(root(OLD_TRACE), 'mcp.protocol.version')).toBe('2025-06-18');
+  });
+
   it('puts no argument value and no identity on any span without telemetry.includeIdentity', () => {
     const text = JSON.stringify(receiver.spans);
+    for (const canary of ['sampling-canary-prompt', 'elicitation-canary-message', 'sampled-answer-canary', 'elicited-user-canary', 'roots-canary']) expect(text).not.toContain(canary);
     expect(text).not.toContain('argument-canary-value');
     expect(text).not.toContain('test-agent');
     expect(text).not.toContain('enduser.id');
