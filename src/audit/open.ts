@@ -15,6 +15,8 @@ export interface OpenAuditInput {
   /** Recorded in the `gateway.start` event (version, config file, mode). */
   details: Record<string, unknown>;
   redact?: (text: string) => string;
+  /** The clock entries are stamped with (tests inject one). */
+  now?: () => number;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function openAuditSink(input: OpenAuditInput): Promise<SqliteAuditS
     });
     const keys = new KeyStore(input.dataDir);
     await ensureSigningKey(db, keys, input.logger);
-    const sink = new SqliteAuditSink({ db, settings, keys, logger: input.logger, ...(input.redact && { redact: input.redact }) });
+    const sink = new SqliteAuditSink({ db, settings, keys, logger: input.logger, ...(input.redact && { redact: input.redact }), ...(input.now && { now: input.now }) });
     await sink.start(input.details);
     input.logger.info({ file, durability: settings.durability, instance: sink.instance }, 'audit log open');
     return sink;

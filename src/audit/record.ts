@@ -1,3 +1,4 @@
+import type { Principal } from '../identity/principal.js';
 import type { CallContext, RelayContext } from '../pipeline/context.js';
 import { denialToWire } from '../pipeline/denial.js';
 import type { AuditEvent, CallRecordOutcome, Decision } from '../pipeline/stages.js';
@@ -64,26 +65,8 @@ export function intentEntry(
     session: ctx.sessionId,
     jsonrpcId: relay ? undefined : ctx.jsonrpcId,
     traceId: ctx.traceId,
-    principal: p && {
-      subject: p.subject,
-      issuer: p.issuer,
-      clientId: p.clientId,
-      tenant: p.tenant,
-      authMethod: p.authMethod,
-      tokenId: p.tokenId,
-      scopes: p.scopes,
-      claims: p.claims && scrubValue(p.claims, s.redact),
-    },
+    ...principalFields(p, s),
     client: ctx.clientInfo && { name: s.redact(ctx.clientInfo.name), version: s.redact(ctx.clientInfo.version) },
-    task: p?.task && {
-      id: p.task.id,
-      purpose: p.task.purpose === undefined ? undefined : s.redact(p.task.purpose),
-      grants: p.task.grants,
-      within: p.task.within,
-      expiresAt: p.task.expiresAt,
-      source: p.task.source,
-    },
-    delegation: p && p.delegation.length > 0 ? p.delegation : undefined,
     method: ctx.method,
     server: ref.server ?? undefined,
     target: ref.target ?? undefined,
@@ -107,6 +90,35 @@ export function intentEntry(
   };
   const entry: EntryInput = { ...columns(ref), kind: 'intent', ts: now, instance, outcome: null, body: JSON.stringify(body) };
   return { entry, ref };
+}
+
+/**
+ * Who asked, as intents and list records store it: what policy replay needs to decide the request again
+ * (subject, issuer, client, tenant, auth method, scopes, claims; the task with its grants and expiry; the
+ * delegation chain). Claims and the task's purpose pass the egress stage.
+ */
+export function principalFields(p: Principal | undefined, s: RecordSettings): { principal?: object; task?: object; delegation?: readonly string[] } {
+  return {
+    principal: p && {
+      subject: p.subject,
+      issuer: p.issuer,
+      clientId: p.clientId,
+      tenant: p.tenant,
+      authMethod: p.authMethod,
+      tokenId: p.tokenId,
+      scopes: p.scopes,
+      claims: p.claims && scrubValue(p.claims, s.redact),
+    },
+    task: p?.task && {
+      id: p.task.id,
+      purpose: p.task.purpose === undefined ? undefined : s.redact(p.task.purpose),
+      grants: p.task.grants,
+      within: p.task.within,
+      expiresAt: p.task.expiresAt,
+      source: p.task.source,
+    },
+    delegation: p && p.delegation.length > 0 ? p.delegation : undefined,
+  };
 }
 
 export function outcomeEntry(ref: IntentRef, outcome: CallRecordOutcome, instance: string, now: number, s: RecordSettings): EntryInput {

@@ -1,15 +1,15 @@
 import type { Principal, TaskRef } from '../identity/principal.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { PolicyReplay, type DecisionClass, type Missing, type ReplayRecord, type ReplayReport } from '../policy/replay.js';
+import { PolicyReplay, type DecisionClass, type ListReplayRecord, type Missing, type ReplayRecord, type ReplayReport } from '../policy/replay.js';
+import { listSource, type ListsNotReplayed } from './list-source.js';
 import { where, type RecordFilter } from './queries.js';
 import { isTruncated, REDACTED } from '../model/stored-value.js';
 import type { Db } from './store.js';
 
 /**
- * The recorded requests a policy decided: calls, reads, gets, completions and subscriptions. Lists are
- * not among them: the gateway records no intent per list (only refused lists, as events), so list
- * visibility has no recorded decision to replay.
+ * The recorded requests (intents) a policy decided: calls, reads, gets, completions and subscriptions.
+ * List requests are recorded as `list.shown` events instead and read by src/audit/list-source.ts.
  */
 export const REPLAYED_METHODS: readonly AuthorizeRequest['method'][] = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete', 'resources/subscribe', 'resources/unsubscribe'];
 
@@ -22,11 +22,18 @@ export interface ReplaySource {
   skipped(): number;
 }
 
-interface IntentBody {
-  v?: number;
+/** What `replayAudit` returns: the replay's report, and what was read but could not be replayed. */
+export type AuditReplayReport = ReplayReport & { notReplayed: number; listsNotReplayed: ListsNotReplayed };
+
+/** The principal, task and delegation as intents and list records store them. */
+export interface PrincipalBody {
   principal?: { subject: string; issuer: string; clientId?: string; tenant?: string; authMethod: Principal['authMethod']; scopes?: string[]; claims?: Record<string, string | string[]> };
   task?: { id: string; purpose?: string; grants?: string[]; within?: string[]; expiresAt?: number; source?: TaskRef['source'] };
   delegation?: string[];
+}
+
+interface IntentBody extends PrincipalBody {
+  v?: number;
   toolHash?: string;
   arguments?: unknown;
   argumentsPartial?: ('redacted' | 'truncated')[];
@@ -63,12 +70,18 @@ export function replaySource(db: Db, filter: ReplayFilter): ReplaySource {
 
 export type ReplayFilter = Pick<RecordFilter, 'since' | 'until' | 'agent' | 'server' | 'tool'>;
 
-/** Replays every recorded request matching the filter against `policy`: the report, and how many were not policy decisions. */
-export function replayAudit(db: Db, policy: CompiledPolicy, filter: ReplayFilter, perGroup?: number): ReplayReport & { notReplayed: number } {
+/**
+ * Replays every recorded request matching the filter against `policy`, calls oldest first (rate limits
+ * count in order), then list requests (which no rate limit counts): the report, and what was not replayed.
+ */
+export function replayAudit(db: Db, policy: CompiledPolicy, filter: ReplayFilter, perGroup?: number): AuditReplayReport {
   const replay = new PolicyReplay(policy, perGroup);
   const source = replaySource(db, filter);
   for (const record of source.records) replay.add(record);
-  return { ...replay.report(), notReplayed: source.skipped() };
+  const principals = new Map<string, Principal>();
+  const lists = listSource(db, filter, (body, revoked) => internPrincipal(body, revoked, principals));
+  for (const record of lists.records) replay.addList(record satisfies ListReplayRecord);
+  return { ...replay.report(), notReplayed: source.skipped(), listsNotReplayed: lists.notReplayed() };
 }
 
 /** Principals are shared between the records that carry the same one, so the evaluator's per-principal memo serves them all. */
@@ -117,7 +130,7 @@ function recordedClass(decision: NonNullable<IntentBody['decision']>): DecisionC
   return decision.refusal === 'rate_limited' ? 'rate_limited' : 'deny';
 }
 
-function internPrincipal(body: IntentBody, revoked: string | undefined, principals: Map<string, Principal>): Principal {
+function internPrincipal(body: PrincipalBody, revoked: string | undefined, principals: Map<string, Principal>): Principal {
   const p = body.principal!;
   const t = body.task;
   // Plain concatenation: a JSON.stringify per record cost a tenth of a replay. Claims are rare; they alone are serialised.

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { AuditConfig } from '../config/schema.js';
 import type { KeyStore } from '../identity/keys.js';
+import type { ListDecisions } from '../model/list-verdict.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
@@ -8,6 +9,7 @@ import type { AuditEvent, AuditSink, CallRecordOutcome, Decision } from '../pipe
 import { newRecordId } from '../model/canonical.js';
 import { activeSigner, writeCheckpoint } from './checkpoints.js';
 import { recoverOpenIntents } from './recovery.js';
+import { ListRecorder } from './list-record.js';
 import { eventEntry, intentEntry, outcomeEntry, type IntentRef, type RecordSettings } from './record.js';
 import type { Db } from './store.js';
 import { GroupCommitWriter } from './writer.js';
@@ -37,6 +39,7 @@ export class SqliteAuditSink implements AuditSink {
   private readonly writer: GroupCommitWriter;
   private readonly refs = new WeakMap<object, IntentRef>();
   private readonly record: RecordSettings;
+  private readonly lists: ListRecorder;
   private readonly now: () => number;
   private readonly log: Logger;
   private checkpointing: Promise<void> | undefined;
@@ -55,6 +58,7 @@ export class SqliteAuditSink implements AuditSink {
       captureResults: settings.captureResults,
       redact: options.redact ?? ((text) => text),
     };
+    this.lists = new ListRecorder(this.instance, this.record);
     this.writer = new GroupCommitWriter({
       db: options.db,
       instance: this.instance,
@@ -113,8 +117,20 @@ export class SqliteAuditSink implements AuditSink {
     return this.refs.get(ctx)?.id;
   }
 
-  listed(ctx: ListContext, result: { shown: number; hidden: number; refused: boolean }): void {
-    if (!result.refused) return;
+  /**
+   * Records a list request: what policy replay needs to tell what a new policy would hide or show (the
+   * catalogs' names, once each, and which were shown: src/audit/list-record.ts). Not an action, so not
+   * fail-closed: an entry that cannot be written is logged. A list refused for an expired credential is
+   * an event of its own; nothing was decided.
+   */
+  listed(ctx: ListContext, result: ListDecisions): void {
+    if (this.closed) return;
+    if (!result.refused) {
+      for (const entry of this.lists.entries(ctx, result, this.now())) {
+        this.writer.write(entry, 'event').catch((error: unknown) => this.log.error({ reqId: ctx.requestId, err: error instanceof Error ? error.message : String(error) }, 'list record could not be written'));
+      }
+      return;
+    }
     void this.event({
       type: 'list.refused',
       subject: ctx.principal.subject,

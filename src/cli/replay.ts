@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { escapeControls } from '../audit/export.js';
-import { replayAudit, type ReplayFilter } from '../audit/replay-source.js';
+import { replayAudit, type AuditReplayReport, type ReplayFilter } from '../audit/replay-source.js';
 import { auditFile, openAuditDb } from '../audit/store.js';
 import { loadConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
 import { readPolicyFile } from '../policy/load.js';
-import { CHANGE_LABELS, type ReplayChange, type ReplayReport } from '../policy/replay.js';
+import { CHANGE_LABELS, type ReplayChange } from '../policy/replay.js';
 import { labelFor } from '../policy/tests.js';
 import { parseTime } from './audit.js';
 import { time } from './audit-render.js';
@@ -60,23 +60,27 @@ export function replayCommand(ctx: CommandContext, flags: ReplayFlags): number {
 }
 
 /** The report for a terminal: the summary, then each changed decision under the rule that now decides it. */
-export function formatReplay(report: ReplayReport & { notReplayed: number }, files: readonly string[], filter: ReplayFilter): string {
+export function formatReplay(report: AuditReplayReport, files: readonly string[], filter: ReplayFilter): string {
   const s = report.summary;
   const range = [filter.since !== undefined ? `since ${time(filter.since)}` : '', filter.until !== undefined ? `until ${time(filter.until)}` : ''].filter(Boolean).join(' ');
   const scope = [filter.agent && `agent ${filter.agent}`, filter.server && `server ${filter.server}`, filter.tool && `tool ${filter.tool}`].filter(Boolean).join(', ');
   const lines = [
     `policy replay: proposed policy ${report.policyVersion} (${files.join(', ')}) against the recorded requests${range ? ` ${range}` : ''}${scope ? ` (${escapeControls(scope)})` : ''}`,
     '',
-    `  evaluated                 ${s.evaluated}`,
+    `  evaluated                 ${s.evaluated} (${s.evaluated - s.lists} calls, ${s.lists} lists)`,
     `  unchanged                 ${s.unchanged}`,
     `  newly denied              ${s.newlyDenied}`,
     `  newly allowed             ${s.newlyAllowed}`,
     `  newly needing approval    ${s.newlyNeedsApproval}`,
     `  no longer needing approval ${s.noLongerNeedsApproval}`,
     `  rate limits               ${s.newlyRateLimited} newly limited, ${s.noLongerRateLimited} no longer limited`,
+    `  list visibility           ${s.newlyHidden} item${s.newlyHidden === 1 ? '' : 's'} newly hidden, ${s.newlyVisible} newly shown (in ${s.listsChanged} of ${s.lists} lists)`,
     `  partial                   ${s.partial} (a constraint depended on what the record does not hold in full)`,
   ];
   if (report.notReplayed > 0) lines.push(`  not replayed              ${report.notReplayed} (decided before any policy: expired credential or unknown name)`);
+  const lists = report.listsNotReplayed;
+  if (lists.pages > 0) lines.push(`  list pages not replayed   ${lists.pages} (pages after the first: replayed with their first page)`);
+  if (lists.noCatalog > 0) lines.push(`  lists not replayed        ${lists.noCatalog} (their catalog is no longer in the log: pruned)`);
   if (s.changed === 0) {
     lines.push('', 'no decision changes');
     return `${lines.join('\n')}\n`;
@@ -95,7 +99,7 @@ function changeLines(change: ReplayChange): string[] {
   const partial = change.partial ? `  [partial: ${change.partial.join(', ')}]` : '';
   return [
     `  ${change.id}  ${time(change.startedAt)}  ${e(change.subject)}${change.taskId ? ` (task ${e(change.taskId)})` : ''}  ${change.method} ${e(change.target)}: ${CHANGE_LABELS[change.kind]}${partial}`,
-    `      was ${change.old.class} by ${e(change.old.rule)}: ${e(change.old.reason)}`,
+    change.old.rule === undefined ? `      was ${e(change.old.reason)}` : `      was ${change.old.class} by ${e(change.old.rule)}: ${e(change.old.reason)}`,
     `      now ${change.new.class} by ${e(change.new.rule)}: ${e(change.new.reason)}`,
   ];
 }

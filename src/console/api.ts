@@ -218,6 +218,7 @@ export class ConsoleApi {
       rows: eventsPage(this.deps.audit, {
         ...(type && { type }),
         ...(task && { taskId: task }),
+        ...(query.get('lists') === '0' && { withoutLists: true }),
         ...(before && { before: int(query, 'before', 0, 0, Number.MAX_SAFE_INTEGER) }),
         limit: int(query, 'limit', 50, 1, 500),
       }),

@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
-import type { ReplayFilter } from '../audit/replay-source.js';
+import type { AuditReplayReport, ReplayFilter } from '../audit/replay-source.js';
 import { auditFile } from '../audit/store.js';
 import { isWardenError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
 import { parsePolicyText } from '../policy/load.js';
-import { CHANGE_LABELS, type ReplayReport } from '../policy/replay.js';
+import { CHANGE_LABELS } from '../policy/replay.js';
 import { ApiError } from './api.js';
 
 /** What the worker is given: the audit file, the proposed policy's text and the range. */
@@ -33,7 +33,7 @@ export class PolicyImpact {
 
   constructor(private readonly dataDir: string) {}
 
-  async run(body: Record<string, unknown>): Promise<{ policy: { version: string }; filter: ReplayFilter; labels: typeof CHANGE_LABELS } & ReplayReport & { notReplayed: number }> {
+  async run(body: Record<string, unknown>): Promise<{ policy: { version: string }; filter: ReplayFilter; labels: typeof CHANGE_LABELS } & AuditReplayReport> {
     const text = body.policy;
     if (typeof text !== 'string' || text.trim() === '') throw new ApiError(400, 'policy is required: the text of a policy file (YAML or JSON)');
     if (text.length > MAX_POLICY_CHARS) throw new ApiError(400, `policy: at most ${MAX_POLICY_CHARS} characters`);
@@ -68,7 +68,7 @@ export class PolicyImpact {
   }
 }
 
-function runWorker(job: ImpactJob): Promise<ReplayReport & { notReplayed: number }> {
+function runWorker(job: ImpactJob): Promise<AuditReplayReport> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./impact-worker.js', import.meta.url), { workerData: job });
     let settled = false;
@@ -77,7 +77,7 @@ function runWorker(job: ImpactJob): Promise<ReplayReport & { notReplayed: number
       reject(new ApiError(503, `the replay took longer than ${REPLAY_TIMEOUT_MS / 60_000} minutes and was stopped; narrow the range`));
       void worker.terminate();
     }, REPLAY_TIMEOUT_MS);
-    worker.once('message', (message: { ok: true; report: ReplayReport & { notReplayed: number } } | { ok: false; error: string }) => {
+    worker.once('message', (message: { ok: true; report: AuditReplayReport } | { ok: false; error: string }) => {
       clearTimeout(timer);
       if (settled) return;
       settled = true;

@@ -176,9 +176,11 @@ export function oldestSince(db: Db, since: number): number | undefined {
 }
 
 /** Recent events, newest first, by keyset on seq. */
-export function eventsPage(db: Db, options: { type?: string; taskId?: string; before?: number; limit: number }): EntryHead[] {
+export function eventsPage(db: Db, options: { type?: string; taskId?: string; before?: number; withoutLists?: boolean; limit: number }): EntryHead[] {
   const clauses = ["kind = 'event'"];
   const params: unknown[] = [];
+  // What each list request showed (policy replay's record), left out of the feed's events panel.
+  if (options.withoutLists) clauses.push("type NOT IN ('list.shown', 'list.catalog')");
   if (options.type) {
     clauses.push(GLOB.test(options.type) ? 'type GLOB ?' : 'type = ?');
     params.push(options.type);

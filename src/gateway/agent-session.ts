@@ -341,7 +341,7 @@ export class AgentSession implements ConnectionListener {
     if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
     const principal = await this.principal(extra);
     const traceparent = agentTraceparent(extra);
-    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, ...this.version(), principal, method, ...(traceparent && { traceparent }) };
+    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, ...this.version(), principal, method, ...(offset > 0 && { offset }), ...(traceparent && { traceparent }) };
     const visible = this.host.pipeline.filterList(ctx, pick(await this.currentView()));
     this.tasks?.listed(method, visible);
     const { items, nextCursor } = page(visible, offset, this.host.listPageSize, method);

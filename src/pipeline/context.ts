@@ -84,6 +84,8 @@ export interface ListContext {
   protocolVersion?: string;
   principal: Principal;
   method: ListMethod;
+  /** Where the requested page starts (its cursor's offset): 0 for the first page. */
+  offset?: number;
   /** The agent's W3C trace context, as for a call. */
   traceparent?: string;
 }

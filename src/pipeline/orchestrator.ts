@@ -1,3 +1,4 @@
+import { LIST_VERDICT } from '../model/list-verdict.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, ListContext, RelayContext } from './context.js';
 import { deny, denialToWire, ok, type Denial, type Outcome } from './denial.js';
@@ -200,16 +201,20 @@ export class Pipeline {
     const obs = this.stages.observer?.list?.(ctx, this.clock());
     const shown: T[] = [];
     const authenticated = authenticateList(ctx, now);
+    // Each entry's verdict goes to the audit record, so policy replay can tell what a new policy would hide or show.
+    const verdicts = new Uint8Array(authenticated ? entries.length : 0);
     if (authenticated) {
-      for (const entry of entries) {
+      for (let i = 0; i < entries.length; i += 1) {
+        const entry = entries[i]!;
         const decision = this.stages.authorizer.authorize(
           { principal: ctx.principal, method: ctx.method, server: entry.server, target: entry.target, ...(entry.definitionHash !== undefined && { definitionHash: entry.definitionHash }) },
           now,
         );
         if (decision.effect === 'allow') shown.push(entry.item);
+        verdicts[i] = decision.effect === 'allow' ? LIST_VERDICT.shown : decision.refusal?.kind === 'unapproved_definition' ? LIST_VERDICT.held : LIST_VERDICT.hidden;
       }
     }
-    this.stages.audit.listed(ctx, { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
+    this.stages.audit.listed(ctx, { entries: authenticated ? entries : [], verdicts, shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
     obs?.end(this.clock(), { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
     return shown;
   }

@@ -2,6 +2,7 @@ import type { Principal } from '../identity/principal.js';
 import type { CallContext, ListContext, RelayContext } from './context.js';
 import type { Denial, Outcome } from './denial.js';
 import type { PipelineObserver } from './observer.js';
+import type { ListDecisions } from '../model/list-verdict.js';
 
 export interface Decision {
   effect: 'allow' | 'deny';
@@ -109,7 +110,8 @@ export interface AuditEvent {
 export interface AuditSink {
   intent(ctx: CallContext | RelayContext, decision: Decision): Promise<Outcome<void>>;
   outcome(ctx: CallContext | RelayContext, outcome: CallRecordOutcome): Promise<void>;
-  listed(ctx: ListContext, result: { shown: number; hidden: number; refused: boolean }): void;
+  /** A list request's decisions: recorded (unless refused) with what policy replay needs to decide them again. */
+  listed(ctx: ListContext, result: ListDecisions): void;
   event(event: AuditEvent): Promise<Outcome<void>>;
   /** The audit record id of a call's intent (once written), so events about the call can name it. */
   recordId?(ctx: CallContext | RelayContext): string | undefined;

@@ -1,4 +1,6 @@
 import type { Principal } from '../identity/principal.js';
+import { LIST_VERDICT } from '../model/list-verdict.js';
+import type { ListMethod } from '../pipeline/context.js';
 import type { AuthorizeRequest, Decision } from '../pipeline/stages.js';
 import { PolicyAuthorizer } from './authorizer.js';
 import type { CompiledPolicy } from './compile.js';
@@ -11,7 +13,7 @@ import { activeTask, kindOf, scopeOf } from './evaluate.js';
 export type DecisionClass = 'allow' | 'approval' | 'rate_limited' | 'deny';
 
 /** What a record lacks for a faithful replay (recorded before it was kept, or cut when stored). */
-export type Missing = 'arguments-truncated' | 'arguments-redacted' | 'task-grants' | 'approval-state';
+export type Missing = 'arguments-truncated' | 'arguments-redacted' | 'task-grants' | 'approval-state' | 'names-redacted';
 
 /** One recorded request, as the audit source reads it back (src/audit/replay-source.ts). */
 export interface ReplayRecord {
@@ -28,7 +30,23 @@ export interface ReplayRecord {
   missing: readonly Missing[];
 }
 
-export type ChangeKind = 'newly-denied' | 'newly-allowed' | 'newly-needs-approval' | 'no-longer-needs-approval' | 'newly-rate-limited' | 'no-longer-rate-limited';
+/**
+ * One recorded list request (src/audit/list-record.ts): who asked, and each item the policy in force
+ * decided on with its verdict (a `ListVerdict`: hidden, shown, or held back by a pin after the policy
+ * allowed it). Items are those of the replay's server and tool filter.
+ */
+export interface ListReplayRecord {
+  id: string;
+  startedAt: number;
+  method: ListMethod;
+  principal: Principal;
+  items: readonly { readonly server: string; readonly target: string }[];
+  verdicts: ArrayLike<number>;
+  /** `names-redacted`: an item's name was cleaned by the egress stage before it was stored. */
+  missing: readonly Missing[];
+}
+
+export type ChangeKind = 'newly-denied' | 'newly-allowed' | 'newly-needs-approval' | 'no-longer-needs-approval' | 'newly-rate-limited' | 'no-longer-rate-limited' | 'newly-hidden' | 'newly-visible';
 
 export interface ReplayChange {
   id: string;
@@ -39,7 +57,8 @@ export interface ReplayChange {
   subject: string;
   taskId?: string;
   kind: ChangeKind;
-  old: { class: DecisionClass; rule: string; reason: string };
+  /** A list item's record holds whether it was shown, not the rule that decided: `rule` is then absent. */
+  old: { class: DecisionClass; rule?: string; reason: string };
   new: { class: DecisionClass; rule: string; reason: string };
   /** Set when the replay ran on incomplete data that a constraint depended on. */
   partial?: readonly Missing[];
@@ -55,6 +74,12 @@ export interface ReplaySummary {
   noLongerNeedsApproval: number;
   newlyRateLimited: number;
   noLongerRateLimited: number;
+  /** Of `evaluated`, list requests; of `changed`, those in which some item is newly hidden or shown. */
+  lists: number;
+  listsChanged: number;
+  /** List items (one per list request that showed it) the proposed policy would hide, or would show. */
+  newlyHidden: number;
+  newlyVisible: number;
   /** Records replayed on incomplete data that a constraint depended on (changed or not). */
   partial: number;
 }
@@ -80,7 +105,7 @@ export const DEFAULT_CHANGES_PER_GROUP = 1_000;
  */
 export class PolicyReplay {
   private readonly authorizer: PolicyAuthorizer;
-  private readonly summary: ReplaySummary = { evaluated: 0, unchanged: 0, changed: 0, newlyDenied: 0, newlyAllowed: 0, newlyNeedsApproval: 0, noLongerNeedsApproval: 0, newlyRateLimited: 0, noLongerRateLimited: 0, partial: 0 };
+  private readonly summary: ReplaySummary = { evaluated: 0, unchanged: 0, changed: 0, newlyDenied: 0, newlyAllowed: 0, newlyNeedsApproval: 0, noLongerNeedsApproval: 0, newlyRateLimited: 0, noLongerRateLimited: 0, lists: 0, listsChanged: 0, newlyHidden: 0, newlyVisible: 0, partial: 0 };
   private readonly groups = new Map<string, { count: number; changes: ReplayChange[] }>();
 
   constructor(
@@ -126,14 +151,62 @@ export class PolicyReplay {
       new: { class: now, rule: decision.rule, reason: decision.reason },
       ...(partial.length > 0 && { partial }),
     };
-    let group = this.groups.get(decision.rule);
+    this.keep(decision.rule, change);
+    return change;
+  }
+
+  /**
+   * Replays one list request: each of its items decided again for the same principal at the same
+   * instant. An item the policy allowed counts as visible even where a pin held it back (pins are not
+   * policy). Returns the items newly hidden or newly shown. Lists never count against a rate limit.
+   */
+  addList(record: ListReplayRecord): ReplayChange[] {
+    const changes: ReplayChange[] = [];
+    const { principal } = record;
+    for (let i = 0; i < record.items.length; i += 1) {
+      const item = record.items[i]!;
+      const verdict = record.verdicts[i];
+      const decision = this.authorizer.authorize({ principal, method: record.method, server: item.server, target: item.target }, record.startedAt);
+      const was = verdict !== LIST_VERDICT.hidden;
+      if (was === (decision.effect === 'allow')) continue;
+      const kind: ChangeKind = was ? 'newly-hidden' : 'newly-visible';
+      this.summary[COUNTER[kind]] += 1;
+      const change: ReplayChange = {
+        id: record.id,
+        startedAt: record.startedAt,
+        method: record.method,
+        server: item.server,
+        target: item.target,
+        subject: principal.subject,
+        ...(principal.task && { taskId: principal.task.id }),
+        kind,
+        old: { class: was ? 'allow' : 'deny', reason: verdict === LIST_VERDICT.shown ? 'shown' : verdict === LIST_VERDICT.held ? 'allowed, held back by its definition pin' : 'not shown' },
+        new: { class: classOf(decision), rule: decision.rule, reason: decision.reason },
+        ...(record.missing.length > 0 && { partial: record.missing }),
+      };
+      this.keep(decision.rule, change);
+      changes.push(change);
+    }
+    this.summary.evaluated += 1;
+    this.summary.lists += 1;
+    if (record.missing.length > 0) this.summary.partial += 1;
+    if (changes.length === 0) {
+      this.summary.unchanged += 1;
+    } else {
+      this.summary.changed += 1;
+      this.summary.listsChanged += 1;
+    }
+    return changes;
+  }
+
+  private keep(rule: string, change: ReplayChange): void {
+    let group = this.groups.get(rule);
     if (!group) {
       group = { count: 0, changes: [] };
-      this.groups.set(decision.rule, group);
+      this.groups.set(rule, group);
     }
     group.count += 1;
     if (group.changes.length < this.perGroup) group.changes.push(change);
-    return change;
   }
 
   report(): ReplayReport {
@@ -184,6 +257,8 @@ export const CHANGE_LABELS: Readonly<Record<ChangeKind, string>> = {
   'no-longer-needs-approval': 'no longer needs approval',
   'newly-rate-limited': 'newly rate-limited',
   'no-longer-rate-limited': 'no longer rate-limited',
+  'newly-hidden': 'newly hidden from the list',
+  'newly-visible': 'newly shown in the list',
 };
 
 const COUNTER: Record<ChangeKind, keyof ReplaySummary> = {
@@ -193,6 +268,8 @@ const COUNTER: Record<ChangeKind, keyof ReplaySummary> = {
   'no-longer-needs-approval': 'noLongerNeedsApproval',
   'newly-rate-limited': 'newlyRateLimited',
   'no-longer-rate-limited': 'noLongerRateLimited',
+  'newly-hidden': 'newlyHidden',
+  'newly-visible': 'newlyVisible',
 };
 
 /** The class of a decision made by the authorize stage. */

@@ -72,7 +72,9 @@ describe('console: policy impact', () => {
     await warden?.stop();
   });
 
-  it('replays a pasted policy: the summary and each changed decision, linking to its call page; the policy in force is untouched', async () => {
+  it('replays a pasted policy: the summary, each changed decision and each list item it would hide or show, linking to its record; the policy in force is untouched', async () => {
+    const listed = (await agent.listTools()).tools.map((t) => t.name).filter((name) => name.startsWith('fx__'));
+    expect(listed).toEqual(['fx__test_simple_text']);
     expect(await ran(agent, 'fx__test_simple_text')).toBe(true);
     expect(await ran(agent, 'fx__test_simple_text')).toBe(true);
     expect(await ran(agent, 'fx__test_image_content')).toBe(false);
@@ -83,14 +85,22 @@ describe('console: policy impact', () => {
     const summary = page.getByTestId('impact-summary');
     await summary.waitFor();
     const value = (label: string) => summary.locator(`dt:text-is("${label}") + dd`).textContent();
-    expect(await value('Evaluated')).toBe('3');
+    expect(await value('Evaluated')).toBe('4');
+    expect(await value('Of which lists')).toBe('1');
     expect(await value('Unchanged')).toBe('0');
     expect(await value('Newly denied')).toBe('2');
     expect(await value('Newly allowed')).toBe('1');
-    expect(await page.locator('[data-testid=impact-group][data-rule=no-text] [data-testid=impact-change]').count()).toBe(2);
-    const allowed = page.locator('[data-testid=impact-group][data-rule=fx-images] [data-testid=impact-change]');
-    expect(await allowed.count()).toBe(1);
+    expect(await value('Newly hidden from lists')).toBe('1');
+    expect(await value('Newly shown in lists')).toBe('1');
+    expect(await value('Lists changed')).toBe('1 of 1');
+    const denied = page.locator('[data-testid=impact-group][data-rule=no-text] [data-testid=impact-change]');
+    expect(await denied.count()).toBe(3);
+    expect(await denied.nth(2).textContent()).toMatch(/tools\/list fx__test_simple_text.*newly hidden from the list.*allow\s*shown.*deny\s*no-text/s);
+    const changes = page.locator('[data-testid=impact-group][data-rule=fx-images] [data-testid=impact-change]');
+    expect(await changes.count()).toBe(2);
+    const allowed = changes.filter({ hasText: 'tools/call' });
     expect(await allowed.textContent()).toMatch(/newly allowed.*deny\s*default-deny.*allow\s*fx-images/s);
+    expect(await changes.filter({ hasText: 'tools/list' }).textContent()).toMatch(/fx__test_image_content.*newly shown in the list.*deny\s*not shown.*allow\s*fx-images/s);
     await page.screenshot({ path: join(ARTIFACTS, 'policy-impact.png'), fullPage: true });
 
     const id = await allowed.getAttribute('data-id');
@@ -117,6 +127,6 @@ describe('console: policy impact', () => {
     await page.getByTestId('impact-policy').fill(IN_FORCE);
     await page.getByTestId('impact-run').click();
     await page.getByTestId('impact-none').waitFor();
-    expect(await page.getByTestId('impact-summary').locator('dt:text-is("Unchanged") + dd').textContent()).toBe('5');
+    expect(await page.getByTestId('impact-summary').locator('dt:text-is("Unchanged") + dd').textContent()).toBe('6');
   });
 });

@@ -4,7 +4,7 @@
 // error that says why, visible to reviewers in `tools list` and `tools diff`, recorded in the audit log
 // with both hashes, and back after `tools approve` (decided by the real CLI, another process).
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { recordNotifications, textOf, type Recorded } from '../helpers/agent.js';
@@ -105,6 +105,17 @@ describe('rug pull after the first list', () => {
     expect(refused.ok === false && refused.message).toMatch(/Tool fx__fixture_rug is quarantined: its definition changed since it was approved/);
     expect(refused).toMatchObject({ data: { status: 'quarantined', cause: 'changed' } });
     expect(refused.ok === false && refused.message).toMatch(/mcp-warden tools approve fx__fixture_rug/);
+
+    // Policy replay: pins are not policy. The list after the quarantine recorded the tool as allowed but
+    // held back by its pin; a policy that denies it hides it from both lists and refuses both calls.
+    const denyRug = join(dirname(gateway.configFile), 'deny-rug.yaml');
+    await writeFile(denyRug, 'version: 1\nagents:\n  - { id: anyone, match: {}, grants: [{ id: all, effect: allow, tools: ["*"] }] }\ngrants:\n  - { id: no-rug, effect: deny, tools: [fx__fixture_rug] }\n');
+    const replayed = await cli(gateway, ['policy', 'replay', '--policy', denyRug, '--tool', 'fx__fixture_rug', '--json']);
+    expect(replayed.stderr).toBe('');
+    expect(replayed.code).toBe(3);
+    const report = JSON.parse(replayed.stdout) as { summary: Record<string, number>; groups: { rule: string; changes: { method: string; kind: string; old: { reason: string } }[] }[] };
+    expect(report.summary).toMatchObject({ lists: 2, newlyHidden: 2, newlyDenied: 2 });
+    expect(report.groups.flatMap((g) => g.changes.filter((c) => c.method === 'tools/list').map((c) => `${g.rule} ${c.kind} ${c.old.reason}`))).toEqual(['no-rug newly-hidden shown', 'no-rug newly-hidden allowed, held back by its definition pin']);
 
     const quarantined = (await pinOf(gateway, 'fx__fixture_rug'))!;
     expect(quarantined).toMatchObject({ status: 'quarantined', pinnedHash: first.currentHash });

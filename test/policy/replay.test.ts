@@ -60,7 +60,7 @@ interface Change {
   subject: string;
   target: string;
   kind: string;
-  old: { class: string; rule: string };
+  old: { class: string; rule?: string; reason: string };
   new: { class: string; rule: string };
   partial?: string[];
 }
@@ -90,6 +90,8 @@ describe('policy replay', () => {
   const files: Record<string, string> = {};
   /** The calls recorded, by label: the outcome they got when recorded. */
   const ran: Record<string, boolean> = {};
+  /** The notes tools each agent was shown when it listed them. */
+  const listed: Record<string, string[]> = {};
 
   const replay = (args: string[]) => runCliAsync(gateway.configFile, ['policy', 'replay', ...args]);
   const replayJson = async (policy: string, extra: string[] = []): Promise<{ code: number | null; report: Report }> => {
@@ -99,7 +101,7 @@ describe('policy replay', () => {
   };
   const changes = (report: Report) =>
     report.groups
-      .flatMap((g) => g.changes.map((c) => ({ rule: g.rule, subject: c.subject, target: c.target, kind: c.kind, old: `${c.old.class}:${c.old.rule}`, partial: c.partial ?? [] })))
+      .flatMap((g) => g.changes.map((c) => ({ rule: g.rule, subject: c.subject, target: c.target, kind: c.kind, old: `${c.old.class}:${c.old.rule ?? c.old.reason}`, partial: c.partial ?? [] })))
       .sort((a, b) => `${a.subject}${a.target}${a.kind}`.localeCompare(`${b.subject}${b.target}${b.kind}`));
 
   beforeAll(async () => {
@@ -119,6 +121,9 @@ describe('policy replay', () => {
     const beta = await connect(gateway.url, await issueTokenAsync(gateway.configFile, ['--sub', 'agent:beta', '--task-purpose', 'drafts', '--grant', 'notes__read_note', '--grant', 'notes__write_note']));
     try {
       // One at a time, so the history's order (and the replayed rate limit) is known.
+      const notesTools = async (client: Client) => (await client.listTools()).tools.map((t) => t.name).filter((name) => name.startsWith('notes__')).sort();
+      listed.alpha = await notesTools(alpha);
+      listed.beta = await notesTools(beta);
       ran.list = await call(alpha, 'notes__list_notes', {});
       ran.write = await call(alpha, 'notes__write_note', { name: 'drafts-1', content: 'one' });
       ran.read1 = await call(alpha, 'notes__read_note', { name: 'drafts-1' });
@@ -142,6 +147,8 @@ describe('policy replay', () => {
 
   it('records the history the cases below rely on', () => {
     expect(ran).toEqual({ list: true, write: true, read1: true, read2: true, writeFinal: false, delete: false, big: true, search: true, betaList: false, betaWrite: true, betaDelete: false });
+    // alpha may not delete; beta's task grants only read and write.
+    expect(listed).toEqual({ alpha: ['notes__list_notes', 'notes__read_note', 'notes__search_notes', 'notes__write_note'], beta: ['notes__read_note', 'notes__write_note'] });
   });
 
   it('a tightened policy: exactly the calls it now refuses, limits or sends for approval, with truncated and redacted arguments flagged partial', async () => {
@@ -149,6 +156,8 @@ describe('policy replay', () => {
     expect(code).toBe(3);
     expect(changes(report)).toEqual([
       { rule: 'default-deny', subject: 'agent:alpha', target: 'notes__list_notes', kind: 'newly-denied', old: 'allow:notes-read', partial: [] },
+      // The tool alpha was shown when it listed is hidden from that list now; beta's list is unchanged.
+      { rule: 'default-deny', subject: 'agent:alpha', target: 'notes__list_notes', kind: 'newly-hidden', old: 'allow:shown', partial: [] },
       { rule: 'notes-read', subject: 'agent:alpha', target: 'notes__read_note', kind: 'newly-rate-limited', old: 'allow:notes-read', partial: [] },
       { rule: 'no-keys-in-search', subject: 'agent:alpha', target: 'notes__search_notes', kind: 'newly-denied', old: 'allow:notes-read', partial: ['arguments-redacted'] },
       // Its arguments were cut at 256 bytes: evaluated on what was stored (nothing), and flagged.
@@ -156,7 +165,22 @@ describe('policy replay', () => {
       { rule: 'notes-write-drafts', subject: 'agent:alpha', target: 'notes__write_note', kind: 'newly-needs-approval', old: 'allow:notes-write-drafts', partial: [] },
       { rule: 'notes-write-drafts', subject: 'agent:beta', target: 'notes__write_note', kind: 'newly-needs-approval', old: 'allow:notes-write-drafts', partial: [] },
     ]);
-    expect(report.summary).toEqual({ evaluated: 11, unchanged: 5, changed: 6, newlyDenied: 3, newlyAllowed: 0, newlyNeedsApproval: 2, noLongerNeedsApproval: 0, newlyRateLimited: 1, noLongerRateLimited: 0, partial: 2 });
+    expect(report.summary).toEqual({
+      evaluated: 13,
+      unchanged: 6,
+      changed: 7,
+      newlyDenied: 3,
+      newlyAllowed: 0,
+      newlyNeedsApproval: 2,
+      noLongerNeedsApproval: 0,
+      newlyRateLimited: 1,
+      noLongerRateLimited: 0,
+      lists: 2,
+      listsChanged: 1,
+      newlyHidden: 1,
+      newlyVisible: 0,
+      partial: 2,
+    });
   });
 
   it('a loosened policy: exactly the calls it now allows; task grants still narrow and argument constraints no longer bite', async () => {
@@ -164,10 +188,12 @@ describe('policy replay', () => {
     expect(code).toBe(3);
     expect(changes(report)).toEqual([
       { rule: 'notes-write-any', subject: 'agent:alpha', target: 'notes__delete_note', kind: 'newly-allowed', old: 'deny:no-deletes', partial: [] },
+      { rule: 'notes-write-any', subject: 'agent:alpha', target: 'notes__delete_note', kind: 'newly-visible', old: 'deny:not shown', partial: [] },
       { rule: 'notes-write-any', subject: 'agent:alpha', target: 'notes__write_note', kind: 'newly-allowed', old: 'deny:notes-write-drafts', partial: [] },
     ]);
-    // beta's token task grants only read and write: its list and delete stay refused (task-scope).
-    expect(report.summary).toMatchObject({ evaluated: 11, unchanged: 9, changed: 2, newlyAllowed: 2, newlyDenied: 0, partial: 0 });
+    // beta's token task grants only read and write: its list and delete stay refused (task-scope), and
+    // the delete tool stays hidden from the list it was shown.
+    expect(report.summary).toMatchObject({ evaluated: 13, unchanged: 10, changed: 3, newlyAllowed: 2, newlyDenied: 0, lists: 2, listsChanged: 1, newlyHidden: 0, newlyVisible: 1, partial: 0 });
   });
 
   it('the policy in force replays unchanged except where stored arguments were cut (flagged partial)', async () => {
@@ -179,12 +205,18 @@ describe('policy replay', () => {
   });
 
   it('exit 0 when nothing changes; filters by agent, tool and time', async () => {
+    // beta's one list, narrowed to the tools the filter names (it made no read call).
     const beta = await replayJson('tightened', ['--agent', 'agent:beta', '--tool', 'notes__read*']);
     expect(beta.code).toBe(0);
-    expect(beta.report.summary).toMatchObject({ evaluated: 0, changed: 0 });
+    expect(beta.report.summary).toMatchObject({ evaluated: 1, lists: 1, changed: 0 });
     const reads = await replayJson('recorded', ['--tool', 'notes__read_note', '--since', '1h']);
     expect(reads.code).toBe(0);
-    expect(reads.report.summary).toMatchObject({ evaluated: 2, unchanged: 2, changed: 0 });
+    expect(reads.report.summary).toMatchObject({ evaluated: 4, lists: 2, unchanged: 4, changed: 0 });
+    // A tool filter that leaves alpha's list without its changed item: the tightened policy changes nothing in it.
+    const hiddenOnly = await replayJson('tightened', ['--agent', 'agent:alpha', '--tool', 'notes__search*']);
+    expect(hiddenOnly.report.summary).toMatchObject({ lists: 1, listsChanged: 0, newlyHidden: 0 });
+    const serverless = await replayJson('loosened', ['--server', 'tickets']);
+    expect(serverless.report.summary).toMatchObject({ evaluated: 0, lists: 0 });
     const future = await replayJson('loosened', ['--since', new Date(Date.now() + 3_600_000).toISOString()]);
     expect(future.report.summary.evaluated).toBe(0);
   });
@@ -198,6 +230,9 @@ describe('policy replay', () => {
     expect(result.stdout).toContain('\nnotes-write-drafts (3)\n');
     expect(result.stdout).toMatch(/ {2}[0-9A-Z]{26} {2}\S+ {2}agent:alpha {2}tools\/call notes__list_notes: newly denied\n {6}was allow by notes-read: allow grant notes-read \(agent verified\)\n {6}now deny by default-deny: no grant allows notes__list_notes for agent verified\n/);
     expect(result.stdout).toContain('[partial: arguments-truncated]');
+    expect(result.stdout).toMatch(/evaluated\s+13 \(11 calls, 2 lists\)\n/);
+    expect(result.stdout).toMatch(/list visibility\s+1 item newly hidden, 0 newly shown \(in 1 of 2 lists\)\n/);
+    expect(result.stdout).toMatch(/ {2}[0-9A-Z]{26} {2}\S+ {2}agent:alpha {2}tools\/list notes__list_notes: newly hidden from the list\n {6}was shown\n {6}now deny by default-deny: no grant allows notes__list_notes for agent verified\n/);
   });
 
   it('exit 2 on a bad policy, naming the file and path; usage errors too', async () => {

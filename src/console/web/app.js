@@ -262,11 +262,14 @@
 
   function onEntry(head) {
     if (head.kind === 'event') {
-      if (state.events) state.events.add(head, true);
+      // What each list showed is for replay and the call pages, not the feed's events panel.
+      if (state.events && !LIST_RECORDS.has(head.type)) state.events.add(head, true);
       return;
     }
     if (state.feed) state.feed.apply(head);
   }
+
+  const LIST_RECORDS = new Set(['list.shown', 'list.catalog']);
 
   // ---------- router ----------
 
@@ -511,7 +514,7 @@
     state.events = eventList;
 
     await loadPage();
-    const events = await api('/api/events?limit=15');
+    const events = await api('/api/events?limit=15&lists=0');
     for (const e of events.rows) eventList.add(e, false);
   }
 
@@ -981,7 +984,10 @@
   // ---------- policy impact (read-only) ----------
 
   const IMPACT_RANGES = [['24 hours', 24], ['7 days', 168], ['30 days', 720], ['everything', 0]];
-  const CHANGE_BADGE = { 'newly-denied': 'deny', 'newly-allowed': 'allow', 'newly-needs-approval': 'pending', 'no-longer-needs-approval': 'allow', 'newly-rate-limited': 'pending', 'no-longer-rate-limited': 'allow' };
+  const CHANGE_BADGE = { 'newly-denied': 'deny', 'newly-allowed': 'allow', 'newly-needs-approval': 'pending', 'no-longer-needs-approval': 'allow', 'newly-rate-limited': 'pending', 'no-longer-rate-limited': 'allow', 'newly-hidden': 'deny', 'newly-visible': 'allow' };
+  // A list item's record says whether it was shown, not which rule decided: the old side is then that alone.
+  const wasCell = (old) =>
+    old.rule === undefined ? el('td', {}, badge(old.class, old.class), el('div', { class: 'muted', text: visible(old.reason) })) : el('td', {}, badge(old.class, old.class), ' ', el('span', { class: 'mono', text: visible(old.rule) }), el('div', { class: 'muted', text: visible(old.reason) }));
 
   function impactReport(data) {
     const s = data.summary;
@@ -991,14 +997,19 @@
       el('h2', { text: `Proposed policy ${data.policy.version}` }),
       kv([
         ['Evaluated', s.evaluated],
+        ['Of which lists', s.lists],
         ['Unchanged', s.unchanged],
         ['Newly denied', s.newlyDenied],
         ['Newly allowed', s.newlyAllowed],
         ['Newly needing approval', s.newlyNeedsApproval],
         ['No longer needing approval', s.noLongerNeedsApproval],
         ['Rate limits', `${s.newlyRateLimited} newly limited, ${s.noLongerRateLimited} no longer limited`],
+        ['Newly hidden from lists', s.newlyHidden],
+        ['Newly shown in lists', s.newlyVisible],
+        ['Lists changed', `${s.listsChanged} of ${s.lists}`],
         ['Partial', `${s.partial} (a constraint depended on what the record does not hold in full)`],
         ['Not replayed', `${data.notReplayed} (decided before any policy: expired credential or unknown name)`],
+        ...(data.listsNotReplayed.noCatalog > 0 ? [['Lists not replayed', `${data.listsNotReplayed.noCatalog} (their catalog is no longer in the log: pruned)`]] : []),
       ]),
     );
     if (s.changed === 0) return [summary, el('div', { class: 'panel empty', 'data-testid': 'impact-none', text: 'No decision would change.' })];
@@ -1023,7 +1034,7 @@
                 el('td', { text: visible(c.subject) + (c.taskId ? ` (task ${visible(c.taskId)})` : '') }),
                 el('td', { class: 'mono', text: `${c.method} ${visible(c.target)}` }),
                 el('td', {}, badge(data.labels[c.kind] || c.kind, CHANGE_BADGE[c.kind]), c.partial ? el('span', { class: 'badge pending', title: 'evaluated on incomplete data', text: `partial: ${c.partial.join(', ')}` }) : null),
-                el('td', {}, badge(c.old.class, c.old.class), ' ', el('span', { class: 'mono', text: visible(c.old.rule) }), el('div', { class: 'muted', text: visible(c.old.reason) })),
+                wasCell(c.old),
                 el('td', {}, badge(c.new.class, c.new.class), ' ', el('span', { class: 'mono', text: visible(c.new.rule) }), el('div', { class: 'muted', text: visible(c.new.reason) })),
               ),
             ),
@@ -1047,9 +1058,9 @@
     const form = el(
       'form',
       { class: 'panel impact-form' },
-      el('p', { class: 'muted', text: 'Paste a policy file or pick one: every recorded call in the range is decided again by it, offline, and the decisions that would change are listed. Read-only: nothing here changes the policy in force.' }),
+      el('p', { class: 'muted', text: 'Paste a policy file or pick one: every recorded call and list in the range is decided again by it, offline, and the decisions that would change (and the list items it would hide or show) are listed. Read-only: nothing here changes the policy in force.' }),
       text,
-      el('div', { class: 'toolbar' }, el('label', {}, 'Policy file ', file), el('label', {}, 'Calls of the last ', range), button),
+      el('div', { class: 'toolbar' }, el('label', {}, 'Policy file ', file), el('label', {}, 'Requests of the last ', range), button),
     );
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
