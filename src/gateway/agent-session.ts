@@ -31,7 +31,7 @@ import type { z } from 'zod';
 import type { ConnectionListener, DownstreamConnection } from '../downstream/connection.js';
 import type { Principal } from '../identity/principal.js';
 import type { Logger } from '../observe/logger.js';
-import type { AskUser, CallContext, CallMethod, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
+import type { AskUser, CallContext, CallMethod, ClientInfo, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
 import { WireError, denialToWire, type Denial } from '../pipeline/denial.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
 import type { Scrubber } from '../pipeline/stages.js';
@@ -83,9 +83,15 @@ export interface SessionOptions {
    * request: the principal that opened the HTTP session, or stdio's one credential.
    */
   owner: () => Principal | undefined | Promise<Principal | undefined>;
+  /** The client as this request describes itself (2026: `_meta`, per request), else initialize's. Self-reported: recorded, never decides. */
+  clientInfoOf?: (extra: Extra) => ClientInfo | undefined;
+  /** Offer the in-band task meta-tools (default true). 2026 requests have no session for a task to hang off yet. */
+  taskTools?: boolean;
+  /** For a session that never sees initialize (the 2026 pool): the version its requests carry, for metrics and traces. */
+  protocolVersion?: string;
 }
 
-const VERSION = '0.1.0';
+export const VERSION = '0.1.0';
 
 /**
  * The gateway as one MCP server to one agent session. Every list and call goes through the pipeline;
@@ -106,6 +112,7 @@ export class AgentSession implements ConnectionListener {
   private lastPrincipal: Principal | undefined;
   /** What initialize negotiated: every call, list and relay of the session carries it (metrics' `era`). */
   private protocolVersion: string | undefined;
+  private readonly taskTools: boolean;
 
   constructor(
     private readonly host: SessionHost,
@@ -131,6 +138,7 @@ export class AgentSession implements ConnectionListener {
     );
     this.server.onerror = (error) => this.log.warn({ err: error.message }, 'agent protocol error');
     watchNegotiatedVersion(this.server, (version) => (this.protocolVersion = version));
+    this.taskTools = options.taskTools !== false;
     this.tasks = host.governance?.sessionTasks(() => this.sessionId ?? this.id, () => this.permissionsChanged());
     this.register();
   }
@@ -205,7 +213,7 @@ export class AgentSession implements ConnectionListener {
       setNotificationHandler: server.setNotificationHandler.bind(server),
     };
     s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
-      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...(this.tasks?.listEntries(v) ?? []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash }))], 'tools'),
+      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...((this.taskTools && this.tasks?.listEntries(v)) || []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash }))], 'tools'),
     );
     s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
       this.list(extra, 'prompts/list', req.params?.cursor, (v) => [...v.prompts.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash })), 'prompts'),
@@ -218,7 +226,7 @@ export class AgentSession implements ConnectionListener {
     );
 
     s.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
-      if (this.tasks?.handles(req.params.name)) return this.taskTool(extra, req.params.name, req.params.arguments ?? {});
+      if (this.taskTools && this.tasks?.handles(req.params.name)) return this.taskTool(extra, req.params.name, req.params.arguments ?? {});
       const view = await this.currentView();
       const route = view.tools.get(req.params.name);
       if (!route) return this.refuse(extra, 'tools/call', req.params.name, { kind: 'unknown_tool', name: req.params.name, reason: 'no such tool' });
@@ -415,7 +423,7 @@ export class AgentSession implements ConnectionListener {
     downstreamTarget: string,
     args: Record<string, unknown> | undefined,
   ): Promise<CallContext> {
-    const clientInfo = this.clientInfo;
+    const clientInfo = this.options.clientInfoOf?.(extra) ?? this.clientInfo;
     const traceparent = agentTraceparent(extra);
     return {
       requestId: randomUUID(),
@@ -468,7 +476,8 @@ export class AgentSession implements ConnectionListener {
   }
 
   private version(): { protocolVersion?: string } {
-    return this.protocolVersion === undefined ? {} : { protocolVersion: this.protocolVersion };
+    const version = this.protocolVersion ?? this.options.protocolVersion;
+    return version === undefined ? {} : { protocolVersion: version };
   }
 
   /** The session's owner with its task, as a request would see it; an owner that cannot be verified now is none. */

@@ -87,8 +87,9 @@ export class Gateway implements SessionHost {
   }
 
   /** The servers' own instructions, merged for agents (see mergeInstructions). */
-  instructions(): string | undefined {
-    return mergeInstructions(this.egress, this.entries.map((entry) => ({ serverId: entry.id, prefix: entry.prefix, text: entry.instructions })));
+  instructions(only?: (serverId: string) => boolean): string | undefined {
+    const entries = only ? this.entries.filter((entry) => only(entry.id)) : this.entries;
+    return mergeInstructions(this.egress, entries.map((entry) => ({ serverId: entry.id, prefix: entry.prefix, text: entry.instructions })));
   }
 
   /** The circuit breaker of each enabled server, for health and metrics (read-only snapshots). */

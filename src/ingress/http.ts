@@ -13,6 +13,8 @@ import type { Logger } from '../observe/logger.js';
 import { METRICS_PATH, type MetricsEndpoint } from '../observe/metrics-http.js';
 import { BodyTimeout, BodyTooLarge, buildOriginPolicy, checkHostAndOrigin, readBody, sendRpcError, type OriginPolicy } from './http-guards.js';
 import { allowsBatch, checkJsonLimits, jsonLimitError, topLevelRequestId } from './json-limits.js';
+import { isStatelessVersion, routeEra } from './stateless-envelope.js';
+import { createStatelessIngress } from './stateless-http.js';
 
 export const MCP_PATH = '/mcp';
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
@@ -63,6 +65,8 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
   const { gateway, settings, authenticator, logger } = options;
   const sessions = new Map<string, HttpSession>();
   let policy: OriginPolicy = buildOriginPolicy(options.host, options.port, settings.allowedHosts, settings.allowedOrigins);
+  // 2026-07-28 requests (no session; `_meta` envelope) on the same endpoint, same authentication.
+  const stateless = createStatelessIngress({ gateway, settings, logger, authInfo: toAuthInfo });
 
   const server: HttpServer = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -114,6 +118,10 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     const sessionId = headerValue(req.headers['mcp-session-id']);
     if (req.method === 'POST') return post(req, res, auth.principal, sessionId);
     if (req.method === 'GET' || req.method === 'DELETE') {
+      if (sessionId === undefined && isStatelessVersion(headerValue(req.headers['mcp-protocol-version']))) {
+        sendRpcError(res, 405, -32000, 'Method not allowed: 2026-07-28 requests are POST only', { allow: 'POST' });
+        return;
+      }
       const entry = sessionFor(res, sessionId, auth.principal);
       if (entry) await track(entry, res, () => entry.transport.handleRequest(req, res));
       return;
@@ -188,6 +196,16 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     if (!(Array.isArray(body) ? body : [body]).every((message) => JSONRPCMessageSchema.safeParse(message).success)) {
       sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 message');
       return;
+    }
+
+    if (!Array.isArray(body)) {
+      const h = (name: string) => headerValue(req.headers[name]);
+      const route = routeEra({ protocolVersion: h('mcp-protocol-version'), method: h('mcp-method'), name: h('mcp-name'), sessionId }, body as Record<string, unknown>);
+      if (route.era === '2026') {
+        if ('refusal' in route) return stateless.refuse(res, principal, route.refusal);
+        if ('notification' in route) return stateless.notification(res);
+        return stateless.serve(req, res, principal, route.request);
+      }
     }
 
     if (sessionId === undefined) {
@@ -311,6 +329,7 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     url: `http://${displayHost}:${address.port}${MCP_PATH}`,
     async close() {
       clearInterval(reaper);
+      await stateless.close();
       await Promise.all([...sessions.values()].map((entry) => entry.transport.close().catch(() => undefined)));
       sessions.clear();
       server.closeAllConnections();

@@ -1,10 +1,13 @@
 /**
  * MCP protocol eras, newest first, each from the first protocol version that belongs to it. Every
- * version up to 2025-11-25 (initialize, sessions, SDK 1.x) is the 2025 era. The stateless protocol
- * adds `{ era: '2026', from: '2026-07-28' }` at the top of this list; nothing else maps versions to
+ * version up to 2025-11-25 (initialize, sessions, SDK 1.x) is the 2025 era; the stateless protocol
+ * (per-request `_meta`, src/ingress/stateless-*.ts) is the 2026 era. Nothing else maps versions to
  * eras, and the metrics' `era` label takes its values from here.
  */
-const ERA_STARTS = [{ era: '2025', from: '' }] as const;
+const ERA_STARTS = [
+  { era: '2026', from: '2026-07-28' },
+  { era: '2025', from: '' },
+] as const;
 
 export type ProtocolEra = (typeof ERA_STARTS)[number]['era'];
 

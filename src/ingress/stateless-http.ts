@@ -1,0 +1,226 @@
+// The 2026-07-28 (stateless) half of the `/mcp` endpoint. Each validated request runs through an
+// AgentSession's handlers, so policy, audit, secrets and the egress stage are the ones 2025 sessions use;
+// this module only adds what the stateless era needs around them: server/discover, resultType and cache
+// hints, and one pooled session per principal that holds its downstream connections between requests.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { GatewayConfig } from '../config/schema.js';
+import { VERSION, type AgentSession } from '../gateway/agent-session.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { principalKey, type Principal } from '../identity/principal.js';
+import type { Logger } from '../observe/logger.js';
+import type { CallContext, CallMethod, ClientInfo } from '../pipeline/context.js';
+import { InProcessTransport, type Answer } from './in-process-transport.js';
+import { SERVER_INFO_KEY, STATELESS_VERSIONS, type EnvelopeRefusal, type StatelessRequest } from './stateless-envelope.js';
+
+/** Methods served to 2026 clients so far; the rest answer -32601 until they are built and tested. */
+const SERVED = new Set(['tools/list', 'tools/call']);
+const LISTS = new Set(['tools/list']);
+/**
+ * Cache hints on every list. Lists are filtered per principal by policy (so `private`), and a 2026
+ * client has no stream yet on which a policy reload or a revocation could reach it (subscriptions/listen
+ * is not built), so the only TTL that cannot outlive a reload is 0: never reuse, ask again.
+ */
+export const LIST_CACHE = { ttlMs: 0, cacheScope: 'private' } as const;
+const SERVER_INFO = { name: 'mcp-warden', version: VERSION };
+const NAMESPACE = '__';
+/** Pages of tools/list read to build one discover answer (a bound, not a expectation). */
+const MAX_DISCOVER_PAGES = 100;
+
+interface Pooled {
+  session: AgentSession;
+  transport: InProcessTransport;
+  ready: Promise<void>;
+  lastSeen: number;
+  active: number;
+  /** The principal of the newest request: the owner a between-calls relay would be recorded under. */
+  principal: Principal;
+}
+
+export interface StatelessIngressOptions {
+  gateway: Gateway;
+  settings: GatewayConfig;
+  logger: Logger;
+  /** How the SDK carries the principal to request handlers (`extra.authInfo`), as the 2025 path does. */
+  authInfo: (principal: Principal) => AuthInfo;
+}
+
+export interface StatelessIngress {
+  serve(req: IncomingMessage, res: ServerResponse, principal: Principal, request: StatelessRequest): Promise<void>;
+  /** A request refused before dispatch: recorded when it names a target, then answered with its HTTP status. */
+  refuse(res: ServerResponse, principal: Principal, refusal: EnvelopeRefusal): Promise<void>;
+  /** A 2026 notification: accepted and dropped (cancellation is the closing of the request's HTTP exchange). */
+  notification(res: ServerResponse): void;
+  readonly sessions: number;
+  close(): Promise<void>;
+}
+
+export function createStatelessIngress(options: StatelessIngressOptions): StatelessIngress {
+  const { gateway, settings, logger } = options;
+  const pool = new Map<string, Pooled>();
+
+  function pooled(principal: Principal): Pooled | undefined {
+    const key = principalKey(principal);
+    const existing = pool.get(key);
+    if (existing) {
+      existing.principal = principal;
+      return existing;
+    }
+    if (pool.size >= settings.maxSessions) return undefined;
+    const entry = {} as Pooled;
+    entry.principal = principal;
+    entry.session = gateway.createSession({
+      ingress: 'http',
+      principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
+      owner: () => entry.principal,
+      clientInfoOf: (extra) => extra.authInfo?.extra?.clientInfo as ClientInfo | undefined,
+      taskTools: false,
+      protocolVersion: STATELESS_VERSIONS[0]!,
+    });
+    entry.transport = new InProcessTransport();
+    entry.ready = entry.session.server.connect(entry.transport);
+    entry.lastSeen = Date.now();
+    entry.active = 0;
+    pool.set(key, entry);
+    logger.info({ session: entry.session.id, subject: principal.subject }, 'stateless (2026-07-28) principal pool opened');
+    return entry;
+  }
+
+  async function run(entry: Pooled, req: IncomingMessage, principal: Principal, request: StatelessRequest, signal: AbortSignal): Promise<Answer> {
+    const info = options.authInfo(principal);
+    const extra = { authInfo: { ...info, extra: { ...info.extra, principal, ...(request.clientInfo && { clientInfo: request.clientInfo }) } }, requestInfo: { headers: req.headers } };
+    if (request.method === 'server/discover') return discover(entry, extra, signal);
+    if (!SERVED.has(request.method)) return { error: { code: -32601, message: `Method not found: ${request.method} is not served to 2026-07-28 clients yet` } };
+    const answer = await entry.transport.dispatch(request.method, request.params, extra, signal);
+    return 'result' in answer ? { result: shape(request.method, answer.result) } : answer;
+  }
+
+  /** The gateway's view for this principal: what it may list decides whose instructions it reads. */
+  async function discover(entry: Pooled, extra: Parameters<InProcessTransport['dispatch']>[2], signal: AbortSignal): Promise<Answer> {
+    const names: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_DISCOVER_PAGES; page += 1) {
+      const answer = await entry.transport.dispatch('tools/list', cursor === undefined ? {} : { cursor }, extra, signal);
+      if ('error' in answer) return answer;
+      for (const tool of (answer.result.tools as { name: string }[] | undefined) ?? []) names.push(tool.name);
+      cursor = typeof answer.result.nextCursor === 'string' ? answer.result.nextCursor : undefined;
+      if (cursor === undefined) break;
+    }
+    const visible = visibleServers(gateway.servers(), names);
+    const instructions = gateway.instructions((id) => visible.has(id));
+    return {
+      result: shape('server/discover', {
+        supportedVersions: [...STATELESS_VERSIONS],
+        capabilities: { tools: {} },
+        ...(instructions !== undefined && { instructions }),
+      }),
+    };
+  }
+
+  const idleMs = settings.sessionIdleSeconds * 1000;
+  const reaper = setInterval(() => {
+    const now = Date.now();
+    for (const [key, entry] of pool) {
+      if (entry.active > 0 || now - entry.lastSeen < idleMs) continue;
+      pool.delete(key);
+      logger.info({ session: entry.session.id }, 'idle stateless principal pool closed');
+      void entry.session.close();
+    }
+  }, Math.min(30_000, Math.max(1_000, idleMs / 2)));
+  reaper.unref();
+
+  return {
+    get sessions() {
+      return pool.size;
+    },
+
+    async serve(req, res, principal, request) {
+      const entry = pooled(principal);
+      if (!entry) {
+        send(res, 503, request.id, { error: { code: -32000, message: 'Too many open sessions; try again later' } }, { 'retry-after': '5' });
+        return;
+      }
+      entry.active += 1;
+      entry.lastSeen = Date.now();
+      const abort = new AbortController();
+      const onClose = () => {
+        if (!res.writableFinished) abort.abort();
+      };
+      res.once('close', onClose);
+      try {
+        await entry.ready;
+        const answer = await run(entry, req, principal, request, abort.signal);
+        send(res, 200, request.id, answer);
+      } finally {
+        res.off('close', onClose);
+        entry.active -= 1;
+        entry.lastSeen = Date.now();
+      }
+    },
+
+    async refuse(res, principal, refusal) {
+      if (refusal.target !== undefined && isCallMethod(refusal.method)) {
+        // Recorded under the body's target (what would have run), the header's claim in the reason.
+        const ctx: CallContext = {
+          requestId: randomUUID(),
+          ingress: 'http',
+          jsonrpcId: refusal.id ?? '',
+          traceId: randomBytes(16).toString('hex'),
+          principal,
+          method: refusal.method,
+          server: '',
+          target: refusal.target,
+          downstreamTarget: refusal.target,
+          startedAt: Date.now(),
+        };
+        await gateway.pipeline.refuse(ctx, { kind: 'invalid_params', message: refusal.message, reason: `2026-07-28 request refused (${refusal.code}): ${refusal.message}` });
+      }
+      logger.warn({ subject: principal.subject, code: refusal.code, method: refusal.method }, refusal.message);
+      send(res, refusal.status, refusal.id, { error: { code: refusal.code, message: refusal.message, ...(refusal.data !== undefined && { data: refusal.data }) } });
+    },
+
+    notification(res) {
+      res.writeHead(202, { 'cache-control': 'no-store' });
+      res.end();
+    },
+
+    async close() {
+      clearInterval(reaper);
+      const entries = [...pool.values()];
+      pool.clear();
+      await Promise.all(entries.map((entry) => entry.session.close()));
+    },
+  };
+}
+
+/** Every 2026 result says it is complete (2025 downstreams never ask for input mid-call here) and who answered. */
+function shape(method: string, result: Record<string, unknown>): Record<string, unknown> {
+  const meta = typeof result._meta === 'object' && result._meta !== null ? (result._meta as Record<string, unknown>) : {};
+  return { ...result, ...(LISTS.has(method) && LIST_CACHE), resultType: 'complete', _meta: { ...meta, [SERVER_INFO_KEY]: SERVER_INFO } };
+}
+
+/** Servers the principal sees at least one tool of: by prefix, and unprefixed servers for unprefixed names. */
+export function visibleServers(servers: readonly { id: string; prefix: string | false }[], toolNames: readonly string[]): Set<string> {
+  const visible = new Set<string>();
+  const prefixed = servers.filter((s): s is { id: string; prefix: string } => s.prefix !== false);
+  for (const name of toolNames) {
+    const owner = prefixed.find((s) => name.startsWith(`${s.prefix}${NAMESPACE}`));
+    if (owner) visible.add(owner.id);
+    else for (const s of servers) if (s.prefix === false) visible.add(s.id);
+  }
+  return visible;
+}
+
+function isCallMethod(method: string | undefined): method is CallMethod {
+  return method === 'tools/call' || method === 'prompts/get' || method === 'resources/read';
+}
+
+function send(res: ServerResponse, status: number, id: string | number | null, answer: Answer, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(JSON.stringify({ jsonrpc: '2.0', id, ...answer }));
+}
