@@ -1,5 +1,5 @@
 // A server stuck in `initialize` must not delay anything else: its circuit breaker opens after the
-// start-up connect times out, new sessions never wait on it, /healthz shows the breaker, and a probe in
+// start-up connect times out, new sessions never wait on it, /healthz and the metrics show the breaker, and a probe in
 // the background closes it again once the server answers (the agent is told the lists changed).
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { call, pidOf, recordNotifications, textOf } from '../helpers/agent.js';
 import { ROOT, connectHttp, fixtureServer, health, startGateway } from '../helpers/gateway.js';
 import { makeTempDir, waitFor } from '../helpers/process.js';
+import { parseMetrics, sumOf, valueOf } from '../observe/prometheus.js';
 
 const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');
 /** Long enough that waiting it out even once is unmistakable; the start-up probe waits it out once. */
@@ -28,12 +29,21 @@ describe('a server stuck in initialize', { timeout: 120_000 }, () => {
     await writeFile(flag, 'stuck');
     const gateway = await startGateway({
       servers: { fx: fixtureServer(), stuck: { transport: 'stdio', command: 'node', args: [FAULTY, '--stuck-while', flag], connectTimeoutMs: CONNECT_TIMEOUT_MS } },
+      metrics: { enabled: true, port: 0 },
     });
+    const metricsUrl = await waitFor(() => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1], 'the metrics URL on stderr', 20_000);
+    const breakerMetrics = async () => {
+      const samples = parseMetrics(await (await fetch(metricsUrl)).text());
+      const state = (server: string, value: string) => valueOf(samples, 'mcp_warden_circuit_breaker_state', { server, state: value });
+      return { stuck: { closed: state('stuck', 'closed'), all: sumOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'stuck' }) }, fxClosed: state('fx', 'closed') };
+    };
     try {
       const atStart = await stuckHealth(gateway);
       expect(atStart.status).toBe('down');
       expect(['open', 'half-open']).toContain(atStart.breaker.state);
       expect(atStart.breaker.lastError).toMatch(/timed out/i);
+      // Open or half-open (a probe may be under way), never closed while the server is stuck; one state at a time.
+      expect(await breakerMetrics()).toEqual({ stuck: { closed: 0, all: 1 }, fxClosed: 1 });
 
       // Two new sessions, one after the other: neither waits for the stuck server's connect timeout.
       for (let i = 0; i < 2; i++) {
@@ -56,6 +66,7 @@ describe('a server stuck in initialize', { timeout: 120_000 }, () => {
       expect((await client.listTools()).tools.map((t) => t.name)).toContain('stuck__echo');
       expect(textOf(await call(client, 'stuck__echo', { text: 'back' }))).toBe('back');
       expect((await stuckHealth(gateway)).status).toBe('up');
+      expect(await breakerMetrics()).toEqual({ stuck: { closed: 1, all: 1 }, fxClosed: 1 });
       await client.close();
     } finally {
       await gateway.stop();

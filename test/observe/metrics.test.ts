@@ -1,6 +1,7 @@
 // Prometheus metrics through the real gateway: `serve` with a policy (allow, deny, approval, rate limit),
 // the real bundled notes server and the conformance fixture over stdio, real SDK clients over Streamable
 // HTTP (one answering elicitation, one not), and /metrics scraped over real HTTP.
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -8,6 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { fixtureServer, NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { recordNotifications } from '../helpers/agent.js';
 import { runCliAsync } from '../helpers/cli.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { parseMetrics, sumOf, valueOf, type Sample } from './prometheus.js';
@@ -16,9 +18,11 @@ const SLOW = 120_000;
 const POLICY = join(import.meta.dirname, 'fixtures', 'metrics.policy.yaml');
 const TOKEN_ENV = 'WARDEN_TEST_METRICS_TOKEN';
 const METRICS_TOKEN = 'metrics-test-token-0123456789';
+const AUDIT_QUOTA = 64 * 1024 * 1024;
 
 let gateway: RunningGateway;
 let notes: TempDir;
+let policyDir: TempDir;
 let metricsUrl: string;
 const clients: Client[] = [];
 
@@ -51,9 +55,14 @@ describe('GET /metrics after a scripted mix of calls', () => {
   beforeAll(async () => {
     process.env[TOKEN_ENV] = METRICS_TOKEN;
     notes = await makeTempDir('warden-metrics-notes');
+    // A copy the test breaks at the end, so a failed reload is counted.
+    policyDir = await makeTempDir('warden-metrics-policy');
+    const policy = join(policyDir.path, 'policy.yaml');
+    await copyFile(POLICY, policy);
     gateway = await startGateway({
       auth: { mode: 'jwt', resource: 'http://gateway.test/mcp', builtin: {} },
-      policy: { files: [POLICY], watch: false },
+      policy: { files: [policy], watch: true },
+      audit: { maxDatabaseBytes: AUDIT_QUOTA },
       metrics: { enabled: true, port: 0, bearerTokenEnv: TOKEN_ENV },
       servers: {
         notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', notes.path] },
@@ -64,6 +73,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
 
     const person = await connect('agent:with-a-person', true);
     const headless = await connect('agent:headless', false);
+    const headlessSaw = recordNotifications(headless);
     expect((await person.listTools()).tools.length).toBeGreaterThan(0);
     expect(await call(person, 'notes__list_notes')).toBe('ok');
     expect(await call(person, 'notes__list_notes')).toBe('ok');
@@ -76,6 +86,14 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(await call(person, 'notes__search_notes', { query: 'approved' })).toBe('refused'); // rate limit
     expect((await fetch(gateway.url, { method: 'POST', headers: { authorization: 'Bearer not.a.jwt' } })).status).toBe(401);
     expect((await fetch(gateway.url, { method: 'POST' })).status).toBe(401);
+    // A rug pull: the fixture changes fixture_rug's description in the headless session and says so; the
+    // next list sees the change, and the definition is quarantined.
+    expect(await call(headless, 'fx__fixture_mutate', { variant: 'description' })).toBe('ok');
+    await waitFor(() => headlessSaw.some((n) => n.method === 'notifications/tools/list_changed'), 'tools/list_changed after the rug pull', 20_000);
+    expect((await headless.listTools()).tools.map((tool) => tool.name)).not.toContain('fx__fixture_rug');
+    // A policy edit that does not load: the last good policy stays, and the failure is counted.
+    await writeFile(policy, 'version: 1\ngrants:\n  - { id: broken, effect: forbid, tools: ["*"] }\n');
+    await waitFor(() => gateway.process.stderr().includes('policy reload failed'), 'the failed reload in the log', 20_000);
 
     const scraped = await scrape();
     expect(scraped.status).toBe(200);
@@ -87,6 +105,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
     delete process.env[TOKEN_ENV];
     await gateway?.stop();
     await notes?.cleanup();
+    await policyDir?.cleanup();
   });
 
   it('counts calls by server, registered tool, decision and outcome, in the 2025 protocol era', () => {
@@ -100,22 +119,25 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(calls({ server: 'notes', tool: 'notes__write_note', decision: 'approval', outcome: 'rejected' })).toBe(1);
     expect(calls({ server: 'notes', tool: 'notes__search_notes', decision: 'allow', outcome: 'ok' })).toBe(1);
     expect(calls({ server: 'notes', tool: 'notes__search_notes', decision: 'deny', outcome: 'rejected' })).toBe(1);
-    expect(sumOf(samples, 'mcp_warden_calls_total')).toBe(9);
+    expect(calls({ server: 'fx', tool: 'fx__fixture_mutate', decision: 'allow', outcome: 'ok' })).toBe(1);
+    expect(sumOf(samples, 'mcp_warden_calls_total')).toBe(10);
     // Both sessions negotiated 2025-11-25: every call is in the 2025 era, none without one.
-    expect(sumOf(samples, 'mcp_warden_calls_total', { era: '2025' })).toBe(9);
-    expect(sumOf(samples, 'mcp_warden_call_duration_seconds_count')).toBe(9);
+    expect(sumOf(samples, 'mcp_warden_calls_total', { era: '2025' })).toBe(10);
+    expect(sumOf(samples, 'mcp_warden_call_duration_seconds_count')).toBe(10);
+    expect(valueOf(samples, 'mcp_warden_call_duration_seconds_count', { method: 'tools/call', outcome: 'ok' })).toBe(5);
+    expect(valueOf(samples, 'mcp_warden_call_duration_seconds_sum', { method: 'tools/call', outcome: 'ok' })).toBeGreaterThan(0);
   });
 
   it('times each pipeline stage, the downstream per server, and counts downstream errors and rate-limit refusals', () => {
     const stage = (name: string) => valueOf(samples, 'mcp_warden_stage_duration_seconds_count', { stage: name });
-    // Eight calls reached the pipeline (the unknown name was refused before it); all were authorized and recorded.
-    for (const name of ['authenticate', 'authorize', 'audit_intent', 'audit_outcome']) expect(stage(name)).toBe(8);
+    // Nine calls reached the pipeline (the unknown name was refused before it); all were authorized and recorded.
+    for (const name of ['authenticate', 'authorize', 'audit_intent', 'audit_outcome']) expect(stage(name)).toBe(9);
     expect(stage('approval')).toBe(1);
-    // Forwarded: two lists, the crash, the approved write, one search.
-    for (const name of ['inject', 'forward']) expect(stage(name)).toBe(5);
-    expect(stage('scrub')).toBe(4);
+    // Forwarded: two lists, the crash, the approved write, one search, the rug pull.
+    for (const name of ['inject', 'forward']) expect(stage(name)).toBe(6);
+    expect(stage('scrub')).toBe(5);
     expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'notes' })).toBe(4);
-    expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'fx' })).toBe(1);
+    expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'fx' })).toBe(2);
     expect(valueOf(samples, 'mcp_warden_downstream_errors_total', { server: 'fx', outcome: 'downstream_failed' })).toBe(1);
     expect(sumOf(samples, 'mcp_warden_downstream_errors_total', { server: 'notes' })).toBe(0);
     expect(valueOf(samples, 'mcp_warden_rate_limit_refusals_total', { server: 'notes' })).toBe(1);
@@ -125,12 +147,12 @@ describe('GET /metrics after a scripted mix of calls', () => {
   it('reports sessions, approvals waiting, held definitions, token failures, the policy and the audit log', () => {
     expect(valueOf(samples, 'mcp_warden_sessions_open')).toBe(2);
     expect(valueOf(samples, 'mcp_warden_approvals_waiting')).toBe(1);
-    expect(valueOf(samples, 'mcp_warden_definitions_held', { status: 'quarantined' })).toBe(0);
+    expect(valueOf(samples, 'mcp_warden_definitions_held', { status: 'quarantined' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_definitions_held', { status: 'pending' })).toBe(0);
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'invalid' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'no_credential' })).toBe(1);
-    expect(valueOf(samples, 'mcp_warden_policy_reload_failures_total')).toBe(0);
-    expect(valueOf(samples, 'mcp_warden_list_requests_total', { ingress: 'http', era: '2025', method: 'tools/list', refused: 'false' })).toBe(1);
+    expect(valueOf(samples, 'mcp_warden_policy_reload_failures_total')).toBe(1);
+    expect(valueOf(samples, 'mcp_warden_list_requests_total', { ingress: 'http', era: '2025', method: 'tools/list', refused: 'false' })).toBe(2);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'closed' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'open' })).toBe(0);
     expect(sumOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'fx' })).toBe(1);
@@ -142,9 +164,9 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(valueOf(samples, 'mcp_warden_audit_commit_duration_seconds_count')).toBeGreaterThan(0);
     expect(valueOf(samples, 'mcp_warden_audit_commit_entries_sum')).toBeGreaterThanOrEqual(18);
     expect(valueOf(samples, 'mcp_warden_audit_queue_depth')).toBe(0);
-    expect(valueOf(samples, 'mcp_warden_audit_database_bytes')).toBeGreaterThan(0);
-    // No quota configured: no headroom figure rather than a misleading 0.
-    expect(samples.some((s) => s.name === 'mcp_warden_audit_quota_headroom_bytes')).toBe(false);
+    const bytes = valueOf(samples, 'mcp_warden_audit_database_bytes')!;
+    expect(bytes).toBeGreaterThan(0);
+    expect(valueOf(samples, 'mcp_warden_audit_quota_headroom_bytes')).toBe(AUDIT_QUOTA - bytes);
     expect(valueOf(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
   });
@@ -191,7 +213,11 @@ describe('where /metrics is served', () => {
       const onConsole = await fetch(new URL('/metrics', consoleUrl));
       expect(onConsole.status).toBe(200);
       expect(onConsole.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-      expect(await onConsole.text()).toContain('# TYPE mcp_warden_calls_total counter');
+      const text = await onConsole.text();
+      expect(text).toContain('# TYPE mcp_warden_calls_total counter');
+      // No audit quota configured: no headroom figure rather than a misleading 0.
+      expect(text).toContain('# TYPE mcp_warden_audit_database_bytes gauge');
+      expect(parseMetrics(text).some((s) => s.name === 'mcp_warden_audit_quota_headroom_bytes')).toBe(false);
       expect((await fetch(`${served.origin}/metrics`)).status).toBe(200);
     } finally {
       await served.stop();
