@@ -5,6 +5,7 @@ import { PROTOCOL_ERAS, protocolEra } from '../../src/model/protocol-era.js';
 
 describe('protocolEra', () => {
   it.each([
+    ['2026-07-28', '2026'],
     ['2025-11-25', '2025'],
     ['2025-06-18', '2025'],
     ['2025-03-26', '2025'],
@@ -15,9 +16,9 @@ describe('protocolEra', () => {
     expect(protocolEra(version)).toBe(era);
   });
 
-  it('maps every version the SDK can negotiate to an era in PROTOCOL_ERAS', () => {
-    for (const version of [LATEST_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS]) expect(PROTOCOL_ERAS).toContain(protocolEra(version));
-    expect(PROTOCOL_ERAS).toEqual(['2025']);
+  it('maps every version the SDK 1.x can negotiate to the 2025 era; the eras are listed newest first', () => {
+    for (const version of [LATEST_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS]) expect(protocolEra(version)).toBe('2025');
+    expect(PROTOCOL_ERAS).toEqual(['2026', '2025']);
   });
 
   it('gives any text an era from the list (a label value is never made from the input)', () => {
