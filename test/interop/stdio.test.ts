@@ -32,6 +32,10 @@ const CASES: Case[] = [
       { tool: 'get-sum', arguments: { a: 2, b: 40 } },
       { tool: 'get-tiny-image', arguments: {} },
       { tool: 'get-structured-content', arguments: { location: 'New York' } },
+      { tool: 'get-annotated-message', arguments: { messageType: 'error', includeImage: true } },
+      { tool: 'get-resource-links', arguments: { count: 4 } },
+      { tool: 'get-resource-reference', arguments: { resourceType: 'Blob', resourceId: 2 } },
+      { tool: 'echo', arguments: {} },
     ],
   },
   {
@@ -42,6 +46,15 @@ const CASES: Case[] = [
       { tool: 'list_directory', arguments: { path: join(dir, 'files') } },
       { tool: 'read_text_file', arguments: { path: join(dir, 'files', 'a.txt') } },
       { tool: 'get_file_info', arguments: { path: join(dir, 'files', 'missing.txt') } },
+      { tool: 'list_allowed_directories', arguments: {} },
+      { tool: 'create_directory', arguments: { path: join(dir, 'files', 'sub') } },
+      { tool: 'write_file', arguments: { path: join(dir, 'files', 'sub', 'b.txt'), content: 'one\ntwo\n' } },
+      { tool: 'edit_file', arguments: { path: join(dir, 'files', 'sub', 'b.txt'), edits: [{ oldText: 'two', newText: 'three' }] } },
+      { tool: 'read_multiple_files', arguments: { paths: [join(dir, 'files', 'a.txt'), join(dir, 'files', 'sub', 'b.txt')] } },
+      { tool: 'move_file', arguments: { source: join(dir, 'files', 'sub', 'b.txt'), destination: join(dir, 'files', 'c.txt') } },
+      { tool: 'search_files', arguments: { path: join(dir, 'files'), pattern: '**/*.txt' } },
+      { tool: 'directory_tree', arguments: { path: join(dir, 'files') } },
+      { tool: 'read_text_file', arguments: { path: '/etc/hostname' } },
     ],
   },
   {
@@ -52,6 +65,13 @@ const CASES: Case[] = [
       { tool: 'create_entities', arguments: { entities: [{ name: 'warden', entityType: 'gateway', observations: ['governs calls'] }] } },
       { tool: 'read_graph', arguments: {} },
       { tool: 'search_nodes', arguments: { query: 'warden' } },
+      { tool: 'create_entities', arguments: { entities: [{ name: 'agent', entityType: 'client', observations: [] }] } },
+      { tool: 'create_relations', arguments: { relations: [{ from: 'agent', to: 'warden', relationType: 'calls through' }] } },
+      { tool: 'add_observations', arguments: { observations: [{ entityName: 'warden', contents: ['audits every call'] }] } },
+      { tool: 'open_nodes', arguments: { names: ['warden', 'agent'] } },
+      { tool: 'delete_relations', arguments: { relations: [{ from: 'agent', to: 'warden', relationType: 'calls through' }] } },
+      { tool: 'delete_entities', arguments: { entityNames: ['agent'] } },
+      { tool: 'read_graph', arguments: {} },
     ],
   },
 ];
@@ -108,7 +128,10 @@ describe.each(CASES)('$name over stdio: behind the gateway as directly', { timeo
   it('lists the same resources and prompts', async () => {
     const caps = direct.getServerCapabilities() ?? {};
     if (caps.resources) {
-      expect((await viaGateway.listResources()).resources.map((r) => r.uri)).toEqual((await direct.listResources()).resources.map((r) => r.uri));
+      const own = (await direct.listResources()).resources;
+      expect((await viaGateway.listResources()).resources.map((r) => r.uri)).toEqual(own.map((r) => r.uri));
+      // And the same contents for each of the first few.
+      for (const { uri } of own.slice(0, 5)) expect(await viaGateway.readResource({ uri }), uri).toEqual(await direct.readResource({ uri }));
     }
     if (caps.prompts) {
       expect((await viaGateway.listPrompts()).prompts.map((p) => p.name)).toEqual((await direct.listPrompts()).prompts.map((p) => `srv__${p.name}`));
