@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { AuditConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
-import { createLogger } from '../observe/logger.js';
+import { pino } from 'pino';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { newRecordId } from '../model/canonical.js';
 import { eventEntry } from './record.js';
@@ -32,7 +32,7 @@ export async function recordAdminEvents(options: AdminEventOptions, events: read
     const instance = newRecordId();
     const now = Date.now();
     db.prepare('INSERT INTO instances (id, host, pid, started_at) VALUES (?, ?, ?, ?)').run(instance, hostname(), process.pid, now);
-    const writer = new GroupCommitWriter({ db, instance, logger: createLogger({ level: 'silent' }) });
+    const writer = new GroupCommitWriter({ db, instance, logger: pino({ level: 'silent' }) });
     const settings = {
       maxArgumentBytes: options.settings.maxArgumentBytes,
       maxResultBytes: options.settings.maxResultBytes,

@@ -1,4 +1,4 @@
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import { LIST_VERDICT } from '../model/list-verdict.js';
 import type { ListMethod } from '../pipeline/context.js';
 import type { ListReplayRecord, Missing } from '../policy/replay.js';

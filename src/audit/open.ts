@@ -2,7 +2,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { AuditConfig } from '../config/schema.js';
 import { WardenError, isWardenError } from '../errors.js';
 import { KeyStore } from '../identity/keys.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { digestOf } from '../model/canonical.js';
 import { SqliteAuditSink } from './sink.js';

@@ -1,4 +1,4 @@
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import type { CallContext, RelayContext } from '../pipeline/context.js';
 import { denialToWire } from '../pipeline/denial.js';
 import type { AuditEvent, CallRecordOutcome, Decision } from '../pipeline/stages.js';

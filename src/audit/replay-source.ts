@@ -1,4 +1,4 @@
-import type { Principal, TaskRef } from '../identity/principal.js';
+import type { Principal, TaskRef } from '../model/principal.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { PolicyReplay, type DecisionClass, type ListReplayRecord, type Missing, type ReplayRecord, type ReplayReport } from '../policy/replay.js';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { AuditConfig } from '../config/schema.js';
 import type { KeyStore } from '../identity/keys.js';
 import type { ListDecisions } from '../model/list-verdict.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { AuditEvent, AuditSink, CallRecordOutcome, Decision } from '../pipeline/stages.js';

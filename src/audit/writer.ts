@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { WardenError } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import { ChainAppender, type EntryInput } from './chain.js';
 import { describeDbError, setQuota, type Db } from './store.js';
 

@@ -6,7 +6,7 @@ import { LaunchedServer, type LaunchableConfig } from '../downstream/launcher.js
 import { createClientTransport } from '../downstream/transport.js';
 import { aggregate } from '../gateway/catalog.js';
 import type { Catalog, Problem } from '../model/catalog.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import { JWKS_FILE } from '../secrets/setup.js';
 
 export interface ProbeReport {

@@ -8,7 +8,7 @@ import { WardenError } from '../errors.js';
 import { Gateway } from '../gateway/gateway.js';
 import { JwtAuthenticator, LocalAuthenticator, type RequestAuthenticator } from '../identity/authenticator.js';
 import { StdioCredential } from '../identity/stdio-credential.js';
-import { localPrincipal, type Principal } from '../identity/principal.js';
+import { localPrincipal, type Principal } from '../model/principal.js';
 import { startHttpIngress } from '../ingress/http.js';
 import { startConsole, type ConsoleServer } from '../console/server.js';
 import { startStdioIngress } from '../ingress/stdio.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
-import { cleanLabel } from '../pipeline/sanitize.js';
+import { cleanLabel } from '../model/sanitize.js';
 import { TaskStore, stateFile, type TaskRow } from '../tasks/store.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 

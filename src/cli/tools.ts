@@ -5,7 +5,7 @@ import { WardenError } from '../errors.js';
 import { definitionDiff } from '../integrity/diff.js';
 import { PinStore, describeKey, pinEvent } from '../integrity/pins.js';
 import type { DefinitionKind, PinRow, PinStatus } from '../integrity/types.js';
-import { cleanLabel } from '../pipeline/sanitize.js';
+import { cleanLabel } from '../model/sanitize.js';
 import { stateFile } from '../state/db.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 

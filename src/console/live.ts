@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Db } from '../audit/store.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import { headsAfter, lastSeq } from './queries.js';
 
 export const LIVE_POLL_MS = 250;

@@ -9,7 +9,7 @@ import { auditFile, openAuditDb, type Db } from '../audit/store.js';
 import type { AuditConfig, ConsoleConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
 import { BodyTimeout, BodyTooLarge, readBody } from '../ingress/http-guards.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import { METRICS_PATH, type MetricsEndpoint } from '../observe/metrics-http.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';

@@ -19,7 +19,7 @@ import {
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Catalog, ListKind } from '../model/catalog.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import { deny, type Outcome } from '../pipeline/denial.js';
 import { Backoff } from './backoff.js';
 import type { CircuitBreaker } from './breaker.js';

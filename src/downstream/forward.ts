@@ -2,7 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode, McpError, type ProgressNotification, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
-import { cleanText } from '../pipeline/sanitize.js';
+import { cleanText } from '../model/sanitize.js';
 
 /**
  * The agent-side end of one forwarded request: where its progress, log messages and server→client

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { HttpServerConfig, SseServerConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import { Backoff } from './backoff.js';
 import { signalGroup, spawnInGroup, stopGroup } from './process-group.js';
 import { relayStderr, resolveCommand } from './transport.js';

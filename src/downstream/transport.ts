@@ -5,8 +5,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/schema.js';
-import type { Logger } from '../observe/logger.js';
-import { cleanLabel } from '../pipeline/sanitize.js';
+import type { Logger } from 'pino';
+import { cleanLabel } from '../model/sanitize.js';
 import { secretFetch } from '../secrets/call-headers.js';
 import { nodeFetch } from './http-fetch.js';
 import { sizeCappedFetch } from './size-cap.js';

@@ -1,6 +1,6 @@
 import { mapJson } from '../model/json-walk.js';
 import type { Denial } from '../pipeline/denial.js';
-import { cleanLogLine, stripTerminalEscapes } from '../pipeline/sanitize.js';
+import { cleanLogLine, stripTerminalEscapes } from '../model/sanitize.js';
 import type { Scrubber } from '../pipeline/stages.js';
 import { MIN_SECRET_LENGTH, SecretRedactor } from './redactor.js';
 

@@ -1,7 +1,7 @@
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { Prompt, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { NAMESPACE_SEPARATOR, exposedName, type Aggregate, type Catalog, type CatalogSource, type Problem, type Routed } from '../model/catalog.js';
-import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../pipeline/sanitize.js';
+import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../model/sanitize.js';
 import { definitionHash as hashDefinition } from '../integrity/hash.js';
 import { hideArguments } from '../secrets/hide.js';
 import type { Scrubber } from '../pipeline/stages.js';

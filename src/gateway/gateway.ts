@@ -8,7 +8,7 @@ import { CircuitBreaker, type BreakerSnapshot } from '../downstream/breaker.js';
 import { LaunchedServer, type LaunchableConfig, type LaunchState } from '../downstream/launcher.js';
 import { createClientTransport } from '../downstream/transport.js';
 import { WardenError } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import { Pipeline } from '../pipeline/orchestrator.js';
 import type { Stages } from '../pipeline/stages.js';
 import type { Governance } from './governance.js';

@@ -1,4 +1,4 @@
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../pipeline/stages.js';
 import { SessionTasks, type TaskGovernance } from '../tasks/session.js';
 import { TaskStore, stateFile } from '../tasks/store.js';

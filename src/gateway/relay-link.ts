@@ -9,7 +9,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { RelayLink } from '../downstream/forward.js';
-import { cleanLabel, cleanText } from '../pipeline/sanitize.js';
+import { cleanLabel, cleanText } from '../model/sanitize.js';
 import type { Scrubber } from '../pipeline/stages.js';
 import { mapJson } from '../model/json-walk.js';
 

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import type { CallContext, ClientInfo, Ingress, RelayContext, RelayMethod } from '../pipeline/context.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
 

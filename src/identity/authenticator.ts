@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { localPrincipal, type Principal } from './principal.js';
+import { localPrincipal, type AuthFailureKind, type Principal } from '../model/principal.js';
 import type { TokenVerifier } from './verify.js';
 
 export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 403 | 503; message: string; headers?: Record<string, string> };
 
-/** Why a credential was refused, as a fixed set (metrics count by it; the text reason is for the log and the record). */
-export type AuthFailureKind = 'no_credential' | 'malformed' | 'invalid' | 'unavailable' | 'insufficient_scope';
 
 /** Turns the credential a request carries into a verified principal. Never trusts caller-asserted identity. */
 export interface RequestAuthenticator {

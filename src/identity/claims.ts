@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import type { ActorRef, AuthMethod, Principal, TaskRef } from './principal.js';
+import type { ActorRef, AuthMethod, Principal, TaskRef } from '../model/principal.js';
 import { globCovers } from '../model/glob.js';
 
 /** Claims the gateway understands beyond the registered ones. */

@@ -1,8 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { WireError } from '../pipeline/denial.js';
-import type { AuthFailureKind } from './authenticator.js';
-import type { Principal } from './principal.js';
+import type { AuthFailureKind } from '../model/principal.js';
+import type { Principal } from '../model/principal.js';
 import type { TokenVerifier } from './verify.js';
 
 export interface StdioCredentialOptions {

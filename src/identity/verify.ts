@@ -2,7 +2,7 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, t
 import type { IssuerConfig, JwtAuthConfig } from '../config/schema.js';
 import { principalFromClaims, type WardenClaims } from './claims.js';
 import { KeysUnavailable, type KeySource } from './jwks.js';
-import type { Principal } from './principal.js';
+import type { Principal } from '../model/principal.js';
 
 export type VerifyResult =
   | { ok: true; principal: Principal }

@@ -8,7 +8,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { VERSION, type AgentSession } from '../gateway/agent-session.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { principalKey, type Principal } from '../identity/principal.js';
+import { principalKey, type Principal } from '../model/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, CallMethod, ClientInfo } from '../pipeline/context.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';

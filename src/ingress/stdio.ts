@@ -1,6 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Gateway } from '../gateway/gateway.js';
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import { guardStdin, type StdioLimits } from './stdio-guard.js';
 
 export interface StdioIngress {

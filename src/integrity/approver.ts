@@ -1,10 +1,10 @@
 import { digestOf } from '../model/canonical.js';
 import { capValue, scrubValue } from '../model/stored-value.js';
 import { isWardenError } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type ApprovalRef, type Denial, type Outcome } from '../pipeline/denial.js';
-import { cleanLabel, cleanText } from '../pipeline/sanitize.js';
+import { cleanLabel, cleanText } from '../model/sanitize.js';
 import type { Approver, AuditEvent, AuditSink } from '../pipeline/stages.js';
 import { ApprovalStore, approvalEvent } from './approvals.js';
 import type { ApprovalBinding, ApprovalRow } from './types.js';

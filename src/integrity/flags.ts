@@ -1,4 +1,4 @@
-import { cleanText } from '../pipeline/sanitize.js';
+import { cleanText } from '../model/sanitize.js';
 import type { DefinitionKind } from './types.js';
 
 /**

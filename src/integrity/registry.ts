@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { Aggregate, CatalogSource, ListKind } from '../model/catalog.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import type { AuditEvent, Authorizer, AuthorizeRequest, Decision, Scrubber } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';
 import { definitionFlags } from './flags.js';

@@ -1,5 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { cleanLogLine } from '../pipeline/sanitize.js';
+import { cleanLogLine } from '../model/sanitize.js';
 
 export type { Logger };
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuthFailureKind } from '../identity/authenticator.js';
+import type { AuthFailureKind } from '../model/principal.js';
 import { protocolEra } from '../model/protocol-era.js';
 import type { CallContext, ListContext } from '../pipeline/context.js';
 import type { CallObservation, ListObservation, PipelineObserver, StageName } from '../pipeline/observer.js';

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { LoadedConfig } from '../config/load.js';
-import type { AuthFailureKind } from '../identity/authenticator.js';
+import type { AuthFailureKind } from '../model/principal.js';
 import type { PipelineObserver } from '../pipeline/observer.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';

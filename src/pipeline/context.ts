@@ -1,4 +1,4 @@
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 
 export type Ingress = 'stdio' | 'http';
 

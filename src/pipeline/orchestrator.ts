@@ -1,5 +1,5 @@
 import { LIST_VERDICT } from '../model/list-verdict.js';
-import type { Logger } from '../observe/logger.js';
+import type { Logger } from 'pino';
 import type { CallContext, ListContext, RelayContext } from './context.js';
 import { deny, denialToWire, ok, type Denial, type Outcome } from './denial.js';
 import type { CallRecordOutcome, CallStatus, Decision, Injection, Stages } from './stages.js';

@@ -1,4 +1,4 @@
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import type { CallContext, ListContext, RelayContext } from './context.js';
 import type { Denial, Outcome } from './denial.js';
 import type { PipelineObserver } from './observer.js';

@@ -1,4 +1,4 @@
-import { principalKey } from '../identity/principal.js';
+import { principalKey } from '../model/principal.js';
 import type { AuthorizeRequest, Authorizer, Decision } from '../pipeline/stages.js';
 import type { CompiledPolicy } from './compile.js';
 import { evaluate } from './evaluate.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import { WardenError } from '../errors.js';
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import { GlobSet, compileGlob, globMatcher, isLiteral, type Matcher } from '../model/glob.js';
 import { DEFAULT_TASK_SETTINGS, type GrantSpec, type MatchSpec, type PolicyFile, type RateLimit, type ReviewerSpec, type TaskSettings } from './schema.js';
 

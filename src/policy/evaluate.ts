@@ -1,4 +1,4 @@
-import type { Principal, TaskRef } from '../identity/principal.js';
+import type { Principal, TaskRef } from '../model/principal.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
 import { TASK_SERVER, isTaskTool } from '../model/task-names.js';
 import type { CompiledPolicy, IndexEntry, KindIndex, TargetKind } from './compile.js';

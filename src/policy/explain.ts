@@ -1,4 +1,4 @@
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import type { CompiledPolicy, IndexEntry } from './compile.js';
 import { activeTask, evaluate, kindOf, scopeOf, type Evaluation, type EvaluationRequest } from './evaluate.js';
 

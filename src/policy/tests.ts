@@ -1,6 +1,6 @@
 import { dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import type { Principal } from '../identity/principal.js';
+import type { Principal } from '../model/principal.js';
 import { NAMESPACE_SEPARATOR } from '../model/catalog.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
 import type { CompiledPolicy } from './compile.js';

@@ -1,7 +1,7 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Aggregate, ListKind } from '../model/catalog.js';
-import type { Principal, TaskRef } from '../identity/principal.js';
-import type { Logger } from '../observe/logger.js';
+import type { Principal, TaskRef } from '../model/principal.js';
+import type { Logger } from 'pino';
 import type { ListMethod } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { AuditEvent, Authorizer } from '../pipeline/stages.js';

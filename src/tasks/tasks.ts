@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ActorRef, Principal } from '../identity/principal.js';
-import type { Logger } from '../observe/logger.js';
+import type { ActorRef, Principal } from '../model/principal.js';
+import type { Logger } from 'pino';
 import type { AgentRevocation, EndReason, TaskRow, TaskStore } from './store.js';
 
 const MAX_KNOWN_TOKEN_TASKS = 10_000;

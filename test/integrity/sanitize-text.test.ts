@@ -1,7 +1,7 @@
 // The cleaners added for issue 5: log lines as the logger serializes them (the last line of defence for
 // downstream text logged without being cleaned first), and prompts/get results.
 import { describe, expect, it } from 'vitest';
-import { cleanLogLine, cleanPromptResult } from '../../src/pipeline/sanitize.js';
+import { cleanLogLine, cleanPromptResult } from '../../src/model/sanitize.js';
 
 const ESC = '\u001b';
 const line = (fields: Record<string, unknown>) => `${JSON.stringify({ level: 40, msg: 'downstream unavailable', ...fields })}\n`;

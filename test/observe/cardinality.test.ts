@@ -2,7 +2,7 @@
 // tools servers register, the number of series stays under a fixed ceiling.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { localPrincipal } from '../../src/identity/principal.js';
+import { localPrincipal } from '../../src/model/principal.js';
 import { PROTOCOL_ERAS } from '../../src/model/protocol-era.js';
 import { GatewayMetrics } from '../../src/observe/metrics.js';
 import type { CallContext, CallMethod } from '../../src/pipeline/context.js';

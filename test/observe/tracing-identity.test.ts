@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { TelemetrySchema } from '../../src/config/observe-schema.js';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/model/principal.js';
 import { startTracing } from '../../src/observe/telemetry.js';
 import type { CallContext } from '../../src/pipeline/context.js';
 import { STAGES } from '../../src/pipeline/observer.js';

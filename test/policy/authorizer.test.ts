@@ -1,7 +1,7 @@
 // The authorize stage under a policy: approval and rate limits on top of the pure evaluation, with an
 // injected clock; and the token buckets themselves.
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/model/principal.js';
 import type { AuthorizeRequest } from '../../src/pipeline/stages.js';
 import { PolicyAuthorizer } from '../../src/policy/authorizer.js';
 import { compilePolicy } from '../../src/policy/compile.js';

@@ -1,7 +1,7 @@
 // The pure evaluator, table-driven: deny wins at any precedence, default deny, globs, argument schemas,
 // task intersection, expiry with an injected clock, matchers, kinds. No I/O anywhere in here.
 import { describe, expect, it } from 'vitest';
-import type { Principal, TaskRef } from '../../src/identity/principal.js';
+import type { Principal, TaskRef } from '../../src/model/principal.js';
 import type { AuthorizeRequest } from '../../src/pipeline/stages.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import { evaluate } from '../../src/policy/evaluate.js';

@@ -11,7 +11,7 @@ import type { SqliteAuditSink } from '../../src/audit/sink.js';
 import { auditFile, openAuditDb, type Db } from '../../src/audit/store.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { KeyStore } from '../../src/identity/keys.js';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/model/principal.js';
 import { LIST_VERDICT, type ListDecisions } from '../../src/model/list-verdict.js';
 import type { ListContext, ListMethod } from '../../src/pipeline/context.js';
 import { PolicyAuthorizer } from '../../src/policy/authorizer.js';

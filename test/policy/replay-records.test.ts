@@ -6,7 +6,7 @@ import { ChainAppender } from '../../src/audit/chain.js';
 import { replayAudit } from '../../src/audit/replay-source.js';
 import type { SqliteAuditSink } from '../../src/audit/sink.js';
 import { auditFile, openAuditDb, type Db } from '../../src/audit/store.js';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/model/principal.js';
 import type { Decision } from '../../src/pipeline/stages.js';
 import { PolicyAuthorizer } from '../../src/policy/authorizer.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';

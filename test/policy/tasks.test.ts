@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aggregate } from '../../src/gateway/catalog.js';
-import type { Principal } from '../../src/identity/principal.js';
+import type { Principal } from '../../src/model/principal.js';
 import { createLogger } from '../../src/observe/logger.js';
 import type { AuditEvent } from '../../src/pipeline/stages.js';
 import { PolicyAuthorizer } from '../../src/policy/authorizer.js';

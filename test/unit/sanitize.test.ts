@@ -1,7 +1,7 @@
 // Text from downstreams loses everything that could hide instructions from a human or take over a
 // terminal: ANSI/OSC sequences, C0/C1 controls, bidi overrides, zero-width and tag characters.
 import { describe, expect, it } from 'vitest';
-import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText, stripTerminalEscapes } from '../../src/pipeline/sanitize.js';
+import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText, stripTerminalEscapes } from '../../src/model/sanitize.js';
 
 const ESC = '\u001b';
 const BEL = '\u0007';

@@ -64,3 +64,6 @@ export const LOCAL_ISSUER = 'urn:mcp-warden:unauthenticated-local';
 export function localPrincipal(subject: string): Principal {
   return { subject, issuer: LOCAL_ISSUER, delegation: [], scopes: [], authMethod: 'unauthenticated-local' };
 }
+
+/** Why a credential was refused, as a fixed set (metrics count by it; the text reason is for the log and the record). */
+export type AuthFailureKind = 'no_credential' | 'malformed' | 'invalid' | 'unavailable' | 'insufficient_scope';

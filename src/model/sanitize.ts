@@ -1,5 +1,5 @@
 /* eslint-disable no-control-regex -- matching control characters is this module's purpose */
-import { mapJson } from '../model/json-walk.js';
+import { mapJson } from './json-walk.js';
 /**
  * Cleaning of text that came from a downstream before it reaches an agent or a log line.
  * Names, titles, descriptions and error text lose every invisible or terminal-controlling character;
