@@ -1,5 +1,6 @@
 // The README's yaml blocks that are not policies are checked for what they claim: the Prometheus alert
-// rules and scrape config name metrics and a path the gateway really serves, and the CI gate's
+// rules and scrape config name metrics and a path the gateway really serves, the metric table names every
+// family with its labels, and the CI gate's
 // `policy replay` line is accepted by the real CLI. (Policy blocks are loaded by test/policy/load.test.ts.)
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -45,6 +46,24 @@ describe('README monitoring examples', () => {
       expect(used.length, rule.alert).toBeGreaterThan(0);
       for (const name of used) expect(exported.has(name), `${rule.alert}: ${name}`).toBe(true);
     }
+  });
+
+  it('the metric table lists every mcp_warden_ family the gateway registers, with exactly its labels', async () => {
+    const metrics = new GatewayMetrics({ maxToolLabels: 10, auditQuotaBytes: 1 });
+    const registered = new Map<string, string[]>();
+    for (const { name } of await metrics.registry.getMetricsAsJSON()) {
+      if (!name.startsWith('mcp_warden_')) continue;
+      // prom-client keeps each family's label names on the metric object.
+      const labelNames = (metrics.registry.getSingleMetric(name) as unknown as { labelNames: readonly string[] }).labelNames;
+      registered.set(name, [...labelNames].sort());
+    }
+    const documented = new Map<string, string[]>();
+    for (const row of readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/^\| `(mcp_warden_[a-z_]+)` \|[^|]*\|([^|]*)\|/gm)) {
+      // The labels column names each label in backticks; the values some take are listed in parentheses.
+      const labels = [...row[2]!.replace(/\([^)]*\)/g, '').matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!);
+      documented.set(row[1]!, labels.sort());
+    }
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(registered));
   });
 
   it('the scrape config scrapes /metrics', () => {
