@@ -52,6 +52,8 @@ export interface EnvelopeRefusal {
   id: string | number | null;
   method?: string;
   target?: string;
+  /** The 2026-era version the request claimed (body, else header), when it claimed one: for metrics and traces. */
+  version?: string;
 }
 
 export type EraRoute =
@@ -83,9 +85,20 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
   const method = typeof body.method === 'string' ? body.method : undefined;
   const field = method === undefined ? undefined : NAMED[method];
   const bodyTarget = field && params && typeof params[field] === 'string' ? (params[field] as string) : undefined;
+  const claim = typeof meta?.[PROTOCOL_VERSION_KEY] === 'string' ? (meta[PROTOCOL_VERSION_KEY] as string) : headers.protocolVersion;
+  const eraVersion = isStatelessVersion(claim) ? claim : undefined;
   const refuse = (status: number, code: number, message: string, data?: unknown): EraRoute => ({
     era: '2026',
-    refusal: { status, code, message, id, ...(data !== undefined && { data }), ...(method !== undefined && { method }), ...(bodyTarget !== undefined && { target: bodyTarget }) },
+    refusal: {
+      status,
+      code,
+      message,
+      id,
+      ...(data !== undefined && { data }),
+      ...(method !== undefined && { method }),
+      ...(bodyTarget !== undefined && { target: bodyTarget }),
+      ...(eraVersion !== undefined && { version: eraVersion }),
+    },
   });
 
   if (method === undefined) return refuse(400, INVALID_REQUEST, 'Invalid Request: a 2026-07-28 POST carries a request or a notification');

@@ -165,6 +165,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
         const ctx: CallContext = {
           requestId: randomUUID(),
           ingress: 'http',
+          protocolVersion: refusal.version ?? STATELESS_VERSIONS[0]!,
           jsonrpcId: refusal.id ?? '',
           traceId: randomBytes(16).toString('hex'),
           principal,

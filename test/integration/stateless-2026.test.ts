@@ -145,6 +145,20 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it('re-authorizes every request of a pooled principal: an agent revocation refuses its next call and empties its list', async () => {
+    const own = await issueTokenAsync(gw.configFile, ['--sub', 'agent:revoked-2026']);
+    const send = (method: string, body: string, name?: string) =>
+      rawRequest(gw.origin, { body, headers: mcpHeaders({ authorization: `Bearer ${own}`, 'mcp-protocol-version': V, 'mcp-method': method, ...(name && { 'mcp-name': name }) }) });
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: envelope() } });
+    expect(rpcOf(await send('tools/call', callBody('fx__test_simple_text'), 'fx__test_simple_text')).result).toMatchObject({ resultType: 'complete' });
+    expect((await runCliAsync(gw.configFile, ['agent', 'revoke', 'agent:revoked-2026', '--reason', 'test'])).code).toBe(0);
+    const refused = await send('tools/call', callBody('fx__test_simple_text'), 'fx__test_simple_text');
+    expect(rpcOf(refused).error).toMatchObject({ code: -32600, message: 'Authentication required' });
+    expect(rpcOf(await send('tools/list', list)).result).toMatchObject({ tools: [] });
+    const [row] = await records('agent:revoked-2026', 'fx__test_simple_text');
+    expect(row).toMatchObject({ decision: 'deny', outcome: 'denied' });
+  });
+
   it('a 2025 client on the same endpoint still gets its session, with the task meta-tools', async () => {
     const client = new Client({ name: 'v1-agent', version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
