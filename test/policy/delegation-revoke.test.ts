@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { BIN, NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
@@ -137,7 +137,10 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
 
   it('a delegate of a parent token issued after the revocation works', async () => {
     expect((await runCliAsync(config, ['agent', 'revoke', 'agent:later-parent'])).code).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 1_100)); // token times are whole seconds
+    // Token times are whole seconds, so "issued after" means a later second than the revocation's:
+    // wait for the clock to reach it instead of a fixed 1.1 s sleep.
+    const revokedBy = Date.now();
+    await waitFor(() => Math.floor(Date.now() / 1000) > Math.floor(revokedBy / 1000), 'the second after the revocation', 5_000);
     const parent = await issueTokenAsync(config, ['--sub', 'agent:later-parent', '--grant', 'notes__*']);
     const child = await issueTokenAsync(config, ['--sub', 'agent:later-child', '--ttl', '10m', '--parent', parent]);
     const client = await connectHttp(gateway.url, child);
