@@ -17,6 +17,7 @@ import { Observability } from '../observe/setup.js';
 import { TaskGrantAuthorizer } from '../policy/grants.js';
 import { LocalDevAuthorizer } from '../policy/local-dev.js';
 import { governanceFor } from '../gateway/governance.js';
+import { clockFromEnv } from '../model/clock.js';
 import { Egress } from '../egress/egress.js';
 import { secretsFor } from '../secrets/setup.js';
 import { StoreApprover } from '../integrity/approver.js';
@@ -78,12 +79,17 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     });
   }
   // The policy is checked before anything is opened for writing; its events go to the audit log opened next.
-  const governance = governanceFor(loaded, logger, {
-    event: (event) => {
-      observe.event(event);
-      return audit.event(event);
+  const governance = governanceFor(
+    loaded,
+    logger,
+    {
+      event: (event) => {
+        observe.event(event);
+        return audit.event(event);
+      },
     },
-  });
+    () => clockFromEnv(process.env, (message) => logger.warn(message)),
+  );
   // No audit, no action: a gateway whose audit database cannot be opened and written does not start.
   const audit = await openAuditSink({
     dataDir: loaded.dataDir,

@@ -166,7 +166,7 @@ export class AgentSession implements ConnectionListener {
   /** Policy, task or revocation state changed: the agent is told about each list whose visible items changed. */
   permissionsChanged(): void {
     if (this.closed || !this.clientCapabilities || !this.view || !this.tasks) return;
-    for (const kind of this.tasks.changedKinds(this.view, Date.now())) {
+    for (const kind of this.tasks.changedKinds(this.view, this.tasks.now())) {
       const send =
         kind === 'tools' ? this.server.sendToolListChanged() : kind === 'prompts' ? this.server.sendPromptListChanged() : this.server.sendResourceListChanged();
       send.catch(() => undefined);
@@ -197,7 +197,7 @@ export class AgentSession implements ConnectionListener {
 
   private async closeOnce(): Promise<void> {
     this.closed = true;
-    this.tasks?.close(Date.now());
+    this.tasks?.close(this.tasks.now());
     await this.host.releaseConnections(this);
     await this.server.close().catch(() => undefined);
   }
@@ -403,7 +403,7 @@ export class AgentSession implements ConnectionListener {
   private async taskTool(extra: Extra, name: string, args: Record<string, unknown>) {
     const ctx = await this.context(extra, 'tools/call', TASK_SERVER, name, name, args);
     const view = await this.currentView();
-    const outcome = await this.host.pipeline.call(ctx, async () => this.tasks!.run(name, args, view, Date.now()));
+    const outcome = await this.host.pipeline.call(ctx, async () => this.tasks!.run(name, args, view, this.tasks!.now()));
     if (!outcome.ok) throw denialToWire(outcome.denial);
     return outcome.value;
   }
@@ -488,7 +488,7 @@ export class AgentSession implements ConnectionListener {
     } catch {
       return undefined;
     }
-    return owner && this.tasks ? this.tasks.effective(owner, Date.now()) : owner;
+    return owner && this.tasks ? this.tasks.effective(owner, this.tasks.now()) : owner;
   }
 
   /** The verified caller of this request; an ingress may throw a WireError that says why there is none. */
@@ -504,7 +504,7 @@ export class AgentSession implements ConnectionListener {
       this.host.pipeline.authFailure({ ingress: this.options.ingress, session: this.sessionId, reason: 'no credential' });
       throw new WireError(ErrorCode.InvalidRequest, 'Authentication required');
     }
-    const effective = this.tasks ? this.tasks.effective(principal, Date.now()) : principal;
+    const effective = this.tasks ? this.tasks.effective(principal, this.tasks.now()) : principal;
     this.lastPrincipal = effective;
     return effective;
   }

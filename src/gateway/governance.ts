@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../model/clock.js';
 import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../pipeline/stages.js';
 import { SessionTasks, type TaskGovernance } from '../tasks/session.js';
@@ -17,7 +18,8 @@ export interface GovernanceOptions {
   watch: boolean;
   logger: Logger;
   events: Pick<AuditSink, 'event'>;
-  now?: () => number;
+  /** The clock tasks expire on (default: the system clock). */
+  clock?: Clock;
   /** How often to look for revocations made elsewhere, to tell idle sessions (calls always look). */
   pollMs?: number;
 }
@@ -38,6 +40,7 @@ export class Governance implements TaskGovernance {
   readonly logger: Logger;
   private readonly watcher: PolicyWatcher;
   private readonly listeners = new Set<() => void>();
+  readonly clock: Clock;
   private readonly now: () => number;
 
   /** Loads the policy (a bad one is a start-up error naming file and path) and opens the task database. */
@@ -53,7 +56,8 @@ export class Governance implements TaskGovernance {
     store: TaskStore,
   ) {
     this.logger = options.logger;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock();
+    this.now = () => this.clock.now();
     this.holder = holder;
     this.authorizer = new PolicyAuthorizer(holder);
     this.registry = new TaskRegistry(store, options.logger);
@@ -104,6 +108,7 @@ export class Governance implements TaskGovernance {
   close(): void {
     this.watcher.close();
     this.registry.close();
+    this.clock.close();
   }
 
   private reloaded(result: ReloadResult): void {
@@ -126,8 +131,9 @@ export class Governance implements TaskGovernance {
 /**
  * Opens policy and tasks when the config names policy files (a bad policy stops the start with file and
  * path). Without a policy: undefined, and in jwt mode a warning, since only token task grants then narrow.
+ * `clock` makes the clock tasks expire on (called only when there is a policy).
  */
-export function governanceFor(loaded: LoadedConfig, logger: Logger, events: Pick<AuditSink, 'event'>): Governance | undefined {
+export function governanceFor(loaded: LoadedConfig, logger: Logger, events: Pick<AuditSink, 'event'>, clock?: () => Clock): Governance | undefined {
   const policy = loaded.config.policy;
   if (!policy) {
     if (loaded.config.auth?.mode === 'jwt') {
@@ -135,5 +141,5 @@ export function governanceFor(loaded: LoadedConfig, logger: Logger, events: Pick
     }
     return undefined;
   }
-  return Governance.open({ files: policyFiles(loaded), dataDir: loaded.dataDir, watch: policy.watch, logger: logger.child({ component: 'policy' }), events });
+  return Governance.open({ files: policyFiles(loaded), dataDir: loaded.dataDir, watch: policy.watch, logger: logger.child({ component: 'policy' }), events, ...(clock && { clock: clock() }) });
 }

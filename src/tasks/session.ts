@@ -1,5 +1,6 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Aggregate, ListKind } from '../model/catalog.js';
+import { systemClock, type Clock } from '../model/clock.js';
 import type { Principal, TaskRef } from '../model/principal.js';
 import type { Logger } from 'pino';
 import type { ListMethod } from '../pipeline/context.js';
@@ -24,12 +25,14 @@ export interface TaskGovernance {
   readonly logger: Logger;
   taskSettings(): TaskSettings;
   record(event: AuditEvent): void;
+  /** The clock tasks expire on (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 interface ActiveTask {
   row: TaskRow;
   ref: TaskRef;
-  timer: NodeJS.Timeout;
+  cancelTimer: () => void;
 }
 
 const LIST_METHODS: readonly ListMethod[] = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'];
@@ -48,12 +51,20 @@ export class SessionTasks {
   private memo: { raw: Principal; task: TaskRef | undefined; revoked: string | undefined; result: Principal } | undefined;
   private readonly seen = new Map<ListMethod, string>();
   private closed = false;
+  private readonly clock: Clock;
 
   constructor(
     private readonly gov: TaskGovernance,
     private readonly sessionId: () => string,
     private readonly onChange: () => void,
-  ) {}
+  ) {
+    this.clock = gov.clock ?? systemClock();
+  }
+
+  /** The time on the clock tasks expire on: what the session passes as `now`. */
+  now(): number {
+    return this.clock.now();
+  }
 
   /** The principal the pipeline decides for: revocations refreshed, the token's task recorded, the session's task applied. */
   effective(principal: Principal, now: number): Principal {
@@ -69,7 +80,7 @@ export class SessionTasks {
    * description of warden__begin_task names the tools a task could grant this principal (its policy's
    * ceiling inside a task, within its token's task grants): not a secret from it. Nothing else is named.
    */
-  listEntries(view?: Aggregate, now: number = Date.now()): { server: string; target: string; item: Tool }[] {
+  listEntries(view?: Aggregate, now: number = this.clock.now()): { server: string; target: string; item: Tool }[] {
     return TASK_TOOLS.map((tool) => ({ server: TASK_SERVER, target: tool.name, item: tool.name === BEGIN_TASK && view ? this.beginTool(tool, view, now) : tool }));
   }
 
@@ -169,9 +180,8 @@ export class SessionTasks {
       return taskResult({ status: 'refused', reason: 'the task could not be recorded; try again' }, true);
     }
     const ref: TaskRef = { id: row.id, purpose: args.purpose, grants, expiresAt, source: 'session' };
-    const timer = setTimeout(() => this.check(Date.now()), Math.max(0, expiresAt - now) + 5);
-    timer.unref();
-    this.task = { row, ref, timer };
+    const cancelTimer = this.clock.at(expiresAt, () => this.check(this.clock.now()));
+    this.task = { row, ref, cancelTimer };
     this.gov.record({ type: 'task.begin', subject: raw.subject, taskId: row.id, data: { purpose: args.purpose, grants, refused: refused.map((r) => r.tool), ttlSeconds, expiresAt, ...(tokenTask && { parent: tokenTask.id }) } });
     this.onChange();
     return taskResult({
@@ -209,7 +219,7 @@ export class SessionTasks {
 
   private finish(reason: EndReason, now: number, write = true): void {
     const task = this.task!;
-    clearTimeout(task.timer);
+    task.cancelTimer();
     this.task = undefined;
     if (write) this.gov.registry.end(task.row, now, reason);
     const type = reason === 'expired' ? 'task.expire' : reason === 'revoked' ? 'task.revoke' : 'task.end';

@@ -62,13 +62,13 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** Starts `mcp-warden serve --port 0` and waits for its ready line. */
-export async function startGateway(input: GatewayConfigInput, extraArgs: string[] = []): Promise<RunningGateway> {
+/** Starts `mcp-warden serve --port 0` and waits for its ready line; `env` is added to the gateway's environment. */
+export async function startGateway(input: GatewayConfigInput, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<RunningGateway> {
   const { dir, file } = await writeConfig(input);
   const proc = await spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0', ...extraArgs], {
     readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
     timeoutMs: 20_000,
-    env: { MCP_WARDEN_LOG_LEVEL: process.env.MCP_WARDEN_LOG_LEVEL ?? 'info' },
+    env: { MCP_WARDEN_LOG_LEVEL: process.env.MCP_WARDEN_LOG_LEVEL ?? 'info', ...env },
   });
   const url = proc.url!;
   return {

@@ -13,6 +13,7 @@ import { BIN, NOTES, ROOT, fixtureServer, startGateway, type RunningGateway } fr
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
 import { issueToken, runCli } from '../helpers/cli.js';
+import { makeTestClock, type TestClock } from '../helpers/clock.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
 const auth = { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 };
@@ -56,7 +57,7 @@ async function callTool(client: Client, name: string, args: Record<string, unkno
 
 const listChanges = (seen: readonly Recorded[]) => seen.filter((n) => n.method === 'notifications/tools/list_changed').length;
 
-async function startPolicyGateway(policyText: string): Promise<{ gateway: RunningGateway; policyDir: TempDir; policyFile: string }> {
+async function startPolicyGateway(policyText: string, env: Record<string, string> = {}): Promise<{ gateway: RunningGateway; policyDir: TempDir; policyFile: string }> {
   const policyDir = await makeTempDir('warden-policy');
   const policyFile = join(policyDir.path, 'policy.yaml');
   await writeFile(policyFile, policyText);
@@ -65,22 +66,27 @@ async function startPolicyGateway(policyText: string): Promise<{ gateway: Runnin
     auth,
     policy: { files: [policyFile] },
     servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] }, fx: fixtureServer() },
-  });
+  }, [], env);
   return { gateway, policyDir, policyFile };
 }
 
+// One gateway for the whole file; the hot-reload test runs last, since it changes the policy file.
 describe('policy through the gateway', () => {
   let gateway: RunningGateway;
   let policyDir: TempDir;
+  let policyFile: string;
   let config: string;
+  let clock: TestClock;
 
   beforeAll(async () => {
-    ({ gateway, policyDir } = await startPolicyGateway(POLICY));
+    clock = await makeTestClock();
+    ({ gateway, policyDir, policyFile } = await startPolicyGateway(POLICY, clock.env));
     config = gateway.configFile;
   }, 60_000);
   afterAll(async () => {
     await gateway?.stop();
     await policyDir?.cleanup();
+    await clock?.cleanup();
   });
 
   it('lists only what the policy allows, with the task meta-tools', async () => {
@@ -179,10 +185,16 @@ describe('policy through the gateway', () => {
     const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:brief']));
     try {
       await toolNames(client);
-      await callTool(client, 'warden__begin_task', { purpose: 'quick', tools: ['notes__write_note'], ttlSeconds: 1 });
+      // A minute on the gateway's test clock: the test moves the clock, it does not wait.
+      await callTool(client, 'warden__begin_task', { purpose: 'quick', tools: ['notes__write_note'], ttlSeconds: 60 });
       await waitFor(() => listChanges(seen) >= 1, 'list_changed after begin_task');
       expect(await toolNames(client)).toContain('notes__write_note');
-      await waitFor(() => listChanges(seen) >= 2, 'list_changed at expiry', 5_000);
+      await clock.advance(59_000);
+      expect(await toolNames(client)).toContain('notes__write_note'); // a second before its expiry
+      expect(listChanges(seen)).toBe(1);
+      await clock.advance(1_000);
+      // No request from the agent: the gateway notices the expiry on its own and says so.
+      await waitFor(() => listChanges(seen) >= 2, 'list_changed at expiry');
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
     } finally {
       await client.close();
@@ -277,21 +289,8 @@ describe('policy through the gateway', () => {
     expect(shipped.stdout).toMatch(/\d+ passed, 0 failed/);
     expect(shipped.status).toBe(0);
   });
-});
 
-describe('hot reload', () => {
-  let gateway: RunningGateway;
-  let policyDir: TempDir;
-  let policyFile: string;
-
-  beforeAll(async () => {
-    ({ gateway, policyDir, policyFile } = await startPolicyGateway(POLICY));
-  }, 60_000);
-  afterAll(async () => {
-    await gateway?.stop();
-    await policyDir?.cleanup();
-  });
-
+  // Last: it changes the shared gateway's policy.
   it('a good file is swapped in and sessions whose tools changed get list_changed; a bad file keeps the last good policy and says where', async () => {
     const { client, seen } = await connect(gateway.url, issue(gateway.configFile, ['--sub', 'agent:reader']));
     try {
