@@ -1,24 +1,23 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isWardenError, type WardenError } from '../errors.js';
-import { AUDIT_OPTIONS, AUDIT_USAGE, runAudit } from './audit.js';
-import { APPROVALS_OPTIONS, APPROVALS_USAGE, runApprovals } from './approvals.js';
-import { runConfigCheck } from './config-check.js';
-import { CONSOLE_OPTIONS, CONSOLE_USAGE, runConsole } from './console.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
-import { runKeys, runTokenIssue, type TokenFlags } from './identity.js';
-import { runServe, runStdio } from './run.js';
-import { runPolicy, type ExplainFlags } from './policy.js';
-import { runAgent, runTask } from './tasks.js';
-import { TOOLS_OPTIONS, TOOLS_USAGE, runTools } from './tools.js';
+import type { TokenFlags } from './identity.js';
+import type { ExplainFlags } from './policy.js';
+
+// A command's module is imported when it runs, so `token issue` does not load the whole gateway first.
 
 const VERSION = '0.1.0';
 
-interface Command {
-  summary: string;
+interface Spec {
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(ctx: CommandContext, positionals: string[], values: Record<string, unknown>): Promise<number>;
 }
+
+/** Usage and options written here, or loaded on demand (`spec`) from the command's own module. */
+type Command = (Spec | { spec: () => Promise<Spec> }) & {
+  summary: string;
+  run(ctx: CommandContext, positionals: string[], values: Record<string, unknown>): Promise<number>;
+};
 
 const GLOBAL_OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -44,8 +43,8 @@ ready: "mcp-warden listening on http://H:P/mcp". --port 0 picks a free port.
 With console.enabled in the config it also serves the reviewer console on its own listener
 (console.host:console.port; see "mcp-warden console --help").`,
     options: { host: { type: 'string' }, port: { type: 'string', short: 'p' }, demo: { type: 'boolean' } },
-    run: (ctx, _positionals, values) =>
-      runServe(ctx, { host: values.host as string | undefined, port: values.port as string | undefined, demo: values.demo === true }),
+    run: async (ctx, _positionals, values) =>
+      (await import('./run.js')).runServe(ctx, { host: values.host as string | undefined, port: values.port as string | undefined, demo: values.demo === true }),
   },
   stdio: {
     summary: 'run the gateway for one agent over stdin/stdout (Claude Desktop and other hosts)',
@@ -55,7 +54,7 @@ Speaks MCP on stdin/stdout; logs go to stderr. Point the agent host's server com
 With auth.mode "jwt" the agent's identity is a token: MCP_WARDEN_TOKEN, or --token-file PATH, which
 is re-read whenever it changes so an external refresher can rotate short-lived tokens.`,
     options: { 'token-file': { type: 'string' } },
-    run: (ctx, _positionals, values) => runStdio(ctx, { tokenFile: values['token-file'] as string | undefined }),
+    run: async (ctx, _positionals, values) => (await import('./run.js')).runStdio(ctx, { tokenFile: values['token-file'] as string | undefined }),
   },
   keys: {
     summary: "manage the gateway's Ed25519 signing keys (init, rotate, list)",
@@ -67,7 +66,7 @@ rotate  make a new active key; the previous public key stays published until tok
         have expired (auth.maxTokenLifetimeSeconds)
 list    show every key and whether it is active or retired`,
     options: {},
-    run: (ctx, positionals) => runKeys(ctx, positionals),
+    run: async (ctx, positionals) => (await import('./identity.js')).runKeys(ctx, positionals),
   },
   token: {
     summary: 'issue a short-lived JWT from the built-in issuer',
@@ -99,13 +98,12 @@ revoke      refuse the token with this id (printed on stderr at issue; its "jti"
       'claude-desktop': { type: 'boolean' },
       reason: { type: 'string' },
     },
-    run: (ctx, positionals, values) => runTokenIssue(ctx, positionals, values as TokenFlags),
+    run: async (ctx, positionals, values) => (await import('./identity.js')).runTokenIssue(ctx, positionals, values as TokenFlags),
   },
   audit: {
     summary: 'review the audit log: list, show, tail, export, stats, verify, checkpoints, prune',
-    usage: AUDIT_USAGE,
-    options: AUDIT_OPTIONS,
-    run: (ctx, positionals, values) => runAudit(ctx, positionals, values),
+    spec: async () => import('./audit.js').then((m) => ({ usage: m.AUDIT_USAGE, options: m.AUDIT_OPTIONS })),
+    run: async (ctx, positionals, values) => (await import('./audit.js')).runAudit(ctx, positionals, values),
   },
   config: {
     summary: 'validate a configuration file without starting anything',
@@ -120,10 +118,10 @@ can collide, are pointed out.
          collisions are problems (exit 2); a resource URI or template two servers offer is reported
          with the server that wins it (the first in config order)`,
     options: { probe: { type: 'boolean' } },
-    run: (ctx, positionals, values) => {
+    run: async (ctx, positionals, values) => {
       const [sub, file, ...rest] = positionals;
       if (sub !== 'check' || rest.length > 0) throw new UsageError('usage: mcp-warden config check [FILE] [--probe]');
-      return runConfigCheck(ctx, file, values.probe === true);
+      return (await import('./config-check.js')).runConfigCheck(ctx, file, values.probe === true);
     },
   },
   policy: {
@@ -170,7 +168,7 @@ replay   every recorded request in range (calls, reads, prompts, completions) de
       agent: { type: 'string' },
       server: { type: 'string' },
     },
-    run: (ctx, positionals, values) => runPolicy(ctx, positionals, values as ExplainFlags),
+    run: async (ctx, positionals, values) => (await import('./policy.js')).runPolicy(ctx, positionals, values as ExplainFlags),
   },
   task: {
     summary: 'list tasks, revoke a task (every gateway on the data folder, from its next call)',
@@ -180,25 +178,22 @@ mcp-warden task revoke ID
 list    open tasks (from tokens and from warden__begin_task); --all includes ended ones
 revoke  end a task now: every gateway sharing the data folder refuses it from its next call`,
     options: { all: { type: 'boolean' }, json: { type: 'boolean' } },
-    run: (ctx, positionals, values) => runTask(ctx, positionals, values as { all?: boolean; json?: boolean }),
+    run: async (ctx, positionals, values) => (await import('./tasks.js')).runTask(ctx, positionals, values as { all?: boolean; json?: boolean }),
   },
   console: {
     summary: 'the reviewer console: serve it read-only from the data folder, or print a sign-in link (login)',
-    usage: CONSOLE_USAGE,
-    options: CONSOLE_OPTIONS,
-    run: (ctx, positionals, values) => runConsole(ctx, positionals, values),
+    spec: async () => import('./console.js').then((m) => ({ usage: m.CONSOLE_USAGE, options: m.CONSOLE_OPTIONS })),
+    run: async (ctx, positionals, values) => (await import('./console.js')).runConsole(ctx, positionals, values),
   },
   approvals: {
     summary: 'calls waiting for a person: list, show, approve or deny them',
-    usage: APPROVALS_USAGE,
-    options: APPROVALS_OPTIONS,
-    run: (ctx, positionals, values) => runApprovals(ctx, positionals, values),
+    spec: async () => import('./approvals.js').then((m) => ({ usage: m.APPROVALS_USAGE, options: m.APPROVALS_OPTIONS })),
+    run: async (ctx, positionals, values) => (await import('./approvals.js')).runApprovals(ctx, positionals, values),
   },
   tools: {
     summary: 'tool and prompt definition pins: list, diff, approve or reject changed definitions',
-    usage: TOOLS_USAGE,
-    options: TOOLS_OPTIONS,
-    run: (ctx, positionals, values) => runTools(ctx, positionals, values),
+    spec: async () => import('./tools.js').then((m) => ({ usage: m.TOOLS_USAGE, options: m.TOOLS_OPTIONS })),
+    run: async (ctx, positionals, values) => (await import('./tools.js')).runTools(ctx, positionals, values),
   },
   agent: {
     summary: "revoke an agent: its current tokens and tasks stop working everywhere",
@@ -207,7 +202,7 @@ revoke  end a task now: every gateway sharing the data folder refuses it from it
 Refuses every token for SUBJECT issued up to now (from any issuer, or only ISS) and revokes its open
 tasks, from the next call on every gateway sharing the data folder. A token issued afterwards works.`,
     options: { issuer: { type: 'string' }, reason: { type: 'string' } },
-    run: (ctx, positionals, values) => runAgent(ctx, positionals, values as { issuer?: string; reason?: string }),
+    run: async (ctx, positionals, values) => (await import('./tasks.js')).runAgent(ctx, positionals, values as { issuer?: string; reason?: string }),
   },
 };
 
@@ -242,7 +237,7 @@ export async function main(argv: string[]): Promise<number> {
   if (name === 'help') {
     const topic = argv[first + 1];
     const cmd = topic ? COMMANDS[topic] : undefined;
-    process.stdout.write(`${cmd ? `${cmd.usage}\n\n${GLOBAL_HELP}` : topHelp()}\n`);
+    process.stdout.write(`${cmd ? `${(await specOf(cmd)).usage}\n\n${GLOBAL_HELP}` : topHelp()}\n`);
     return EXIT.ok;
   }
   const command = COMMANDS[name];
@@ -251,14 +246,15 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   try {
+    const spec = await specOf(command);
     const { values, positionals } = parseArgs({
       args: [...argv.slice(0, first), ...argv.slice(first + 1)],
-      options: { ...GLOBAL_OPTIONS, ...command.options },
+      options: { ...GLOBAL_OPTIONS, ...spec.options },
       allowPositionals: true,
       strict: true,
     });
     if (values.help) {
-      process.stdout.write(`${command.usage}\n\n${GLOBAL_HELP}\n`);
+      process.stdout.write(`${spec.usage}\n\n${GLOBAL_HELP}\n`);
       return EXIT.ok;
     }
     const ctx: CommandContext = {
@@ -270,6 +266,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return reportError(error, name);
   }
+}
+
+function specOf(command: Command): Promise<Spec> {
+  return 'spec' in command ? command.spec() : Promise.resolve(command);
 }
 
 /** The command name: the first argument that is neither an option nor the value of a global option. */
