@@ -2,61 +2,58 @@
 // ended with the session; nothing outlives the gateway (SIGTERM to `serve`, the host closing `stdio`).
 // And the names the gateway refuses: invalid downstream names, collisions between unprefixed servers.
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, pidOf } from '../helpers/agent.js';
-import { BIN, connectHttp, connectStdio, fixtureServer, health, launchedFixtureServer, startGateway, writeConfig } from '../helpers/gateway.js';
+import { BIN, connectHttp, connectStdio, fixtureServer, health, launchedFixtureServer, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
 import { isAlive, runToExit, waitForExit } from '../helpers/process.js';
 
-describe('downstream connections per agent session', () => {
-  it('gives each session its own stdio process and ends it with the session (DELETE)', async () => {
-    const gateway = await startGateway({ servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) } });
-    try {
-      const a = await connectHttp(gateway.url);
-      const b = await connectHttp(gateway.url);
-      const [pidA, pidB] = await Promise.all([pidOf(a.client, 'fx'), pidOf(b.client, 'fx')]);
-      expect(pidA).not.toBe(pidB);
-      // The launched HTTP server is one process; each session has its own MCP session on it.
-      const launched = (await health(gateway)).servers.up?.launch?.pid;
-      expect(await pidOf(a.client, 'up')).toBe(launched);
-      expect(await pidOf(b.client, 'up')).toBe(launched);
-      expect((await health(gateway)).sessions).toBe(2);
+// One gateway for the session test and then the SIGTERM test, which ends it: that one runs last.
+describe('downstream connections per agent session, and none outlives the gateway', () => {
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    gateway = await startGateway({ servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) } });
+  });
+  afterAll(async () => gateway?.stop());
 
-      await a.transport.terminateSession();
-      await waitForExit(pidA);
-      expect(isAlive(pidB)).toBe(true);
-      expect(await pidOf(b.client, 'fx')).toBe(pidB);
-      expect((await health(gateway)).sessions).toBe(1);
-      await b.transport.terminateSession();
-      await waitForExit(pidB);
-      expect((await health(gateway)).sessions).toBe(0);
-      await Promise.all([a.client.close(), b.client.close()]);
-    } finally {
-      await gateway.stop();
-    }
+  it('gives each session its own stdio process and ends it with the session (DELETE)', async () => {
+    const a = await connectHttp(gateway.url);
+    const b = await connectHttp(gateway.url);
+    const [pidA, pidB] = await Promise.all([pidOf(a.client, 'fx'), pidOf(b.client, 'fx')]);
+    expect(pidA).not.toBe(pidB);
+    // The launched HTTP server is one process; each session has its own MCP session on it.
+    const launched = (await health(gateway)).servers.up?.launch?.pid;
+    expect(await pidOf(a.client, 'up')).toBe(launched);
+    expect(await pidOf(b.client, 'up')).toBe(launched);
+    expect((await health(gateway)).sessions).toBe(2);
+
+    await a.transport.terminateSession();
+    await waitForExit(pidA);
+    expect(isAlive(pidB)).toBe(true);
+    expect(await pidOf(b.client, 'fx')).toBe(pidB);
+    expect((await health(gateway)).sessions).toBe(1);
+    await b.transport.terminateSession();
+    await waitForExit(pidB);
+    expect((await health(gateway)).sessions).toBe(0);
+    await Promise.all([a.client.close(), b.client.close()]);
+  });
+
+  it('SIGTERM to serve: the gateway, its stdio children and its launched HTTP child all exit', async () => {
+    const sessions = [await connectHttp(gateway.url), await connectHttp(gateway.url)];
+    const stdioPids = await Promise.all(sessions.map((s) => pidOf(s.client, 'fx')));
+    const launched = await pidOf(sessions[0]!.client, 'up');
+    const pids = [gateway.process.child.pid!, ...stdioPids, launched];
+    expect(pids.every(isAlive)).toBe(true);
+
+    gateway.process.child.kill('SIGTERM');
+    const exit = await gateway.process.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    for (const pid of pids) await waitForExit(pid);
+    // Agents may still hold their clients; the gateway did not wait for them.
+    await Promise.all(sessions.map((s) => s.client.close()));
   });
 });
 
 describe('no child outlives the gateway', () => {
-  it('SIGTERM to serve: the gateway, its stdio children and its launched HTTP child all exit', async () => {
-    const gateway = await startGateway({ servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) } });
-    try {
-      const sessions = [await connectHttp(gateway.url), await connectHttp(gateway.url)];
-      const stdioPids = await Promise.all(sessions.map((s) => pidOf(s.client, 'fx')));
-      const launched = await pidOf(sessions[0]!.client, 'up');
-      const pids = [gateway.process.child.pid!, ...stdioPids, launched];
-      expect(pids.every(isAlive)).toBe(true);
-
-      gateway.process.child.kill('SIGTERM');
-      const exit = await gateway.process.exited;
-      expect(exit).toEqual({ code: 0, signal: null });
-      for (const pid of pids) await waitForExit(pid);
-      // Agents may still hold their clients; the gateway did not wait for them.
-      await Promise.all(sessions.map((s) => s.client.close()));
-    } finally {
-      await gateway.stop();
-    }
-  });
-
   it('stdio ingress: the host closing the gateway ends it and all its children', async () => {
     const { dir, file } = await writeConfig({ servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) } });
     try {

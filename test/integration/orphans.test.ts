@@ -14,7 +14,9 @@ async function pidsOf(client: Awaited<ReturnType<typeof connectHttp>>['client'])
   return JSON.parse(textOf(await call(client, 'bad__pids'))) as { pid: number; grandchild: number };
 }
 
-describe('a server that ignores EOF and SIGTERM and starts a grandchild', { timeout: 90_000 }, () => {
+// Each test has a gateway of its own and spends most of its time in the stop's grace periods (2 s after
+// EOF, 2 s after SIGTERM): they wait side by side.
+describe.concurrent('a server that ignores EOF and SIGTERM and starts a grandchild', { timeout: 90_000 }, () => {
   it('is stopped with its grandchild when its session ends', async () => {
     const gateway = await startGateway({ servers: { bad: stubborn } });
     try {
