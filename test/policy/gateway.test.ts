@@ -235,13 +235,8 @@ describe('policy through the gateway', () => {
     }
   });
 
-  it('task revoke and agent revoke take effect on the next call, in this gateway and in a second process on the same data folder', async () => {
-    const token = issue(config, ['--sub', 'agent:suspect']);
-    const { client, seen } = await connect(gateway.url, token);
-    const stdio = new Client({ name: 'policy-test-stdio', version: '1' });
-    await stdio.connect(
-      new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', config], stderr: 'pipe', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token } }),
-    );
+  it('task revoke takes effect on the next call; a second revoke of the same task says it is not open', async () => {
+    const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:suspect-task']));
     try {
       const begun = await callTool(client, 'warden__begin_task', { purpose: 'p', tools: ['notes__write_note'] });
       const taskId = (begun.ok && (begun.result.structuredContent?.task as { id: string }).id) as string;
@@ -255,7 +250,20 @@ describe('policy through the gateway', () => {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
       await waitFor(() => listChanges(seen) > before, 'list_changed after task revoke');
       expect(cli(config, ['task', 'revoke', taskId]).code).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
 
+  it('agent revoke takes effect on the next call, in this gateway and in a second process on the same data folder', async () => {
+    const token = issue(config, ['--sub', 'agent:suspect']);
+    const { client } = await connect(gateway.url, token);
+    const stdio = new Client({ name: 'policy-test-stdio', version: '1' });
+    await stdio.connect(
+      new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', config], stderr: 'pipe', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token } }),
+    );
+    try {
+      expect((await callTool(client, 'notes__list_notes')).ok).toBe(true);
       expect((await callTool(stdio, 'notes__list_notes')).ok).toBe(true);
       expect(cli(config, ['agent', 'revoke', 'agent:suspect', '--reason', 'test']).code).toBe(0);
       const revokedBy = Date.now();
