@@ -1,8 +1,11 @@
 // Audit store benchmark (not part of npm test). Runs against dist/: `npx tsc -p tsconfig.build.json && node bench/audit.mjs`.
-//   1. sustained rows/s with group commit (many calls in flight, intent + outcome each)
+//   1. sustained rows/s with group commit (many calls in flight, intent + outcome each), wall and per
+//      CPU-second (on a loaded machine the wall figure measures the other processes); then the same with
+//      a tools/list of 50 tools recorded after every 10th call (list records, issue 22)
 //   2. added latency of intent + outcome per sequential call, for both durability settings
 //   3. `audit list` with filters over 1,000,000 entries (query time, and the whole CLI process)
-// Options: --rows N (entries for 3, default 1000000), --dir DIR (where the databases go; default a temp dir).
+// Options: --rows N (entries for 3, default 1000000), --dir DIR (where the databases go; default a temp dir),
+// --throughput-only (section 1 alone).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +18,7 @@ const { openAuditSink } = await import(join(ROOT, 'dist/src/audit/open.js'));
 const { openAuditDb, auditFile } = await import(join(ROOT, 'dist/src/audit/store.js'));
 const { listRecords } = await import(join(ROOT, 'dist/src/audit/queries.js'));
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, dir: { type: 'string' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, dir: { type: 'string' }, 'throughput-only': { type: 'boolean' } } });
 const base = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'warden-bench-'));
 const logger = pino({ level: 'silent' });
 const settings = (durability) => ({ durability, captureResults: false, maxArgumentBytes: 16384, maxResultBytes: 16384, checkpointEvery: 1000, busyTimeoutMs: 5000 });
@@ -69,16 +72,38 @@ async function open(name, durability) {
   return { sink, dataDir };
 }
 
-/** Keeps `concurrency` calls in flight until `rows` entries (2 per call) are written. */
-async function fill(sink, rows, concurrency) {
+/** One agent's tools/list over the 50 tools, as the pipeline hands it to the audit (every 13th hidden). */
+function listed(sink, i) {
+  const principal = context(i).principal;
+  const verdicts = new Uint8Array(TOOLS.length).map((_, t) => (mix(i + t, 0x4242, 13) === 0 ? 0 : 1));
+  const shown = verdicts.reduce((a, b) => a + b, 0);
+  const entries = TOOLS.map((target) => ({ server: target.split('__')[0], target }));
+  sink.listed({ requestId: `list-${i}`, ingress: 'http', sessionId: `s-${i % 20}`, principal, method: 'tools/list' }, { entries, verdicts, shown, hidden: TOOLS.length - shown, refused: false });
+}
+
+/**
+ * Keeps `concurrency` calls in flight until `rows` entries (2 per call) are written; with `listEvery`, a
+ * list is recorded after every so many calls (its row not counted in `rows`). Wall seconds, CPU seconds.
+ */
+async function fill(sink, rows, concurrency, listEvery = 0) {
   const calls = Math.ceil(rows / 2);
   let next = 0;
+  let lists = 0;
   const worker = async () => {
-    while (next < calls) await oneCall(sink, next++);
+    while (next < calls) {
+      const i = next++;
+      await oneCall(sink, i);
+      if (listEvery > 0 && i % listEvery === 0) {
+        listed(sink, i);
+        lists += 1;
+      }
+    }
   };
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  const used = process.cpuUsage(cpu);
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (used.user + used.system) / 1e6, lists };
 }
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
@@ -87,12 +112,29 @@ const fmt = (ms) => `${ms.toFixed(3)} ms`;
 console.log(`audit benchmark — node ${process.version}, databases in ${base}\n`);
 
 // 1. throughput
+const perSecond = (rows, seconds) => Math.round(rows / seconds).toLocaleString('en');
 for (const durability of ['process-crash', 'power-loss']) {
   const { sink } = await open(`throughput-${durability}`, durability);
   const rows = 200_000;
-  const seconds = await fill(sink, rows, 512);
-  console.log(`group commit, ${durability.padEnd(13)}: ${rows} entries in ${seconds.toFixed(2)} s = ${Math.round(rows / seconds).toLocaleString('en')} rows/s (512 calls in flight)`);
+  const { seconds, cpuSeconds } = await fill(sink, rows, 512);
+  console.log(`group commit, ${durability.padEnd(13)}: ${rows} entries in ${seconds.toFixed(2)} s = ${perSecond(rows, seconds)} rows/s wall; ${cpuSeconds.toFixed(2)} s CPU = ${perSecond(rows, cpuSeconds)} rows per CPU-second (512 calls in flight)`);
   await sink.close();
+}
+{
+  // The same calls with list records: a tools/list of 50 tools after every 10th call (one list.shown row each; the catalog once).
+  const { sink, dataDir } = await open('throughput-lists', 'process-crash');
+  const rows = 200_000;
+  const { seconds, cpuSeconds, lists } = await fill(sink, rows, 512, 10);
+  await sink.close();
+  const db = openAuditDb(auditFile(dataDir), { readonly: true });
+  const written = db.prepare("SELECT count(*) AS n FROM entries WHERE type IN ('list.shown', 'list.catalog')").get().n;
+  db.close();
+  const all = rows + written;
+  console.log(`group commit with lists, process-crash: ${rows} call entries + ${written} list entries (${lists} lists) in ${seconds.toFixed(2)} s = ${perSecond(all, seconds)} rows/s wall; ${cpuSeconds.toFixed(2)} s CPU = ${perSecond(all, cpuSeconds)} rows per CPU-second`);
+}
+if (values['throughput-only']) {
+  if (!values.dir) rmSync(base, { recursive: true, force: true });
+  process.exit(0);
 }
 
 // 2. latency per sequential call
@@ -115,7 +157,7 @@ for (const durability of ['process-crash', 'power-loss']) {
 const rows = Number(values.rows);
 console.log('');
 const { sink, dataDir } = await open('list', 'process-crash');
-const fillSeconds = await fill(sink, rows, 1024);
+const { seconds: fillSeconds } = await fill(sink, rows, 1024);
 await sink.close();
 console.log(`filled ${rows.toLocaleString('en')} entries in ${fillSeconds.toFixed(1)} s; file ${(statSync(auditFile(dataDir)).size / 1e6).toFixed(0)} MB`);
 const db = openAuditDb(auditFile(dataDir), { readonly: true });

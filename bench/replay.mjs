@@ -1,14 +1,15 @@
 // Policy replay benchmark (not part of npm test). Runs against dist/: `npm run build && node bench/replay.mjs`.
 //   1. fills an audit database with N recorded calls (intent + outcome each) through the real audit stage
 //      (openAuditSink: group commit, hash chain, checkpoints), each decided by the real authorize stage
-//      under the policy "in force" (100 agents, 50 tools on 5 servers, tasks with grants, argument rules)
+//      under the policy "in force" (100 agents, 50 tools on 5 servers, tasks with grants, argument rules),
+//      and after every 100th call a tools/list of the 50 tools decided the same way (list records)
 //   2. replays all of them against a proposed policy: in-process (replayAudit) and as the whole
 //      `mcp-warden policy replay --json` process
 // Options: --calls N (default 1000000), --dir DIR (where the database goes; a database already filled
 // there with the same N is reused), --keep (leave the database behind).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -135,6 +136,13 @@ async function fill() {
     const decision = authorizer.authorize({ principal: ctx.principal, method: ctx.method, server: ctx.server, target: ctx.target, arguments: ctx.arguments }, ctx.startedAt);
     const intent = await sink.intent(ctx, decision);
     if (!intent.ok) throw new Error(intent.denial.reason);
+    if (i % 100 === 0) {
+      // The pipeline's list step: every tool decided for this principal; the audit records which were shown.
+      const entries = TOOLS.map((target) => ({ server: target.split('__')[0], target }));
+      const verdicts = new Uint8Array(entries.map((e) => (authorizer.authorize({ principal: ctx.principal, method: 'tools/list', server: e.server, target: e.target }, ctx.startedAt).effect === 'allow' ? 1 : 0)));
+      const shown = verdicts.reduce((a, b) => a + b, 0);
+      sink.listed({ requestId: `list-${i}`, ingress: 'http', sessionId: ctx.sessionId, principal: ctx.principal, method: 'tools/list' }, { entries, verdicts, shown, hidden: entries.length - shown, refused: false });
+    }
     await sink.outcome(ctx, decision.effect === 'deny' ? { status: 'denied', durationMs: 0 } : { status: 'ok', durationMs: i % 50, result: { content: [{ type: 'text', text: 'x' }] } });
   };
   const worker = async () => {
@@ -148,12 +156,12 @@ async function fill() {
 
 console.log(`policy replay benchmark — node ${process.version}, ${calls.toLocaleString('en')} recorded calls in ${dataDir}\n`);
 const marker = join(dataDir, 'filled');
-if (existsSync(marker) && readFileSync(marker, 'utf8') === String(calls)) {
+if (existsSync(marker) && readFileSync(marker, 'utf8') === `${calls} calls, lists every 100`) {
   console.log('reusing the database filled by an earlier run');
 } else {
   rmSync(dataDir, { recursive: true, force: true });
   const seconds = await fill();
-  writeFileSync(marker, String(calls));
+  writeFileSync(marker, `${calls} calls, lists every 100`);
   console.log(`filled through the audit stage in ${seconds.toFixed(1)} s (${Math.round((2 * calls) / seconds).toLocaleString('en')} entries/s); file ${(statSync(auditFile(dataDir)).size / 1e6).toFixed(0)} MB`);
 }
 
@@ -172,8 +180,12 @@ const cpu = process.cpuUsage(cpuStart);
 const inProcess = Number(process.hrtime.bigint() - started) / 1e9;
 db.close();
 const s = report.summary;
-console.log(`\nreplay in-process: ${s.evaluated.toLocaleString('en')} calls in ${inProcess.toFixed(1)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${Math.round(s.evaluated / inProcess).toLocaleString('en')} calls/s wall)`);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+console.log(
+  `\nreplay in-process: ${s.evaluated.toLocaleString('en')} records (${(s.evaluated - s.lists).toLocaleString('en')} calls, ${s.lists.toLocaleString('en')} lists) in ${inProcess.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU: ${Math.round(s.evaluated / inProcess).toLocaleString('en')} records/s wall, ${Math.round(s.evaluated / cpuSeconds).toLocaleString('en')} per CPU-second`,
+);
 console.log(`  unchanged ${s.unchanged}, newly denied ${s.newlyDenied}, newly allowed ${s.newlyAllowed}, newly needing approval ${s.newlyNeedsApproval}, newly rate-limited ${s.newlyRateLimited}, no longer rate-limited ${s.noLongerRateLimited}, partial ${s.partial}`);
+console.log(`  lists: ${s.listsChanged} of ${s.lists} changed, ${s.newlyHidden} items newly hidden, ${s.newlyVisible} newly shown`);
 console.log(`  by rule: ${report.groups.map((g) => `${g.rule} ${g.count}`).join(', ')}`);
 
 // GNU time (Debian's "time" package), when present, reports the CLI process's own CPU time.
@@ -188,9 +200,10 @@ const cpuLine = timed ? /cpu ([\d.]+) ([\d.]+)\s*$/.exec(cli.stderr) : null;
 const cliCpu = cpuLine ? Number(cpuLine[1]) + Number(cpuLine[2]) : undefined;
 const cliReport = cli.status === 3 || cli.status === 0 ? JSON.parse(cli.stdout) : undefined;
 console.log(
-  `replay as the CLI process (mcp-warden policy replay --json): exit ${cli.status} in ${cliSeconds.toFixed(1)} s wall${cliCpu !== undefined ? `, ${cliCpu.toFixed(1)} s CPU` : ''}${cliReport ? `, ${cliReport.summary.evaluated.toLocaleString('en')} evaluated, ${cliReport.summary.changed.toLocaleString('en')} changed` : `: ${cli.stderr}`}`,
+  `replay as the CLI process (mcp-warden policy replay --json): exit ${cli.status} in ${cliSeconds.toFixed(1)} s wall${cliCpu !== undefined ? `, ${cliCpu.toFixed(1)} s CPU` : ' (no /usr/bin/time: CPU not measured)'}${cliReport ? `, ${cliReport.summary.evaluated.toLocaleString('en')} evaluated (${Math.round(cliReport.summary.evaluated / cliSeconds).toLocaleString('en')} records/s wall), ${cliReport.summary.changed.toLocaleString('en')} changed` : `: ${cli.stderr}`}`,
 );
 const target = 30;
-console.log(`\ntarget: ${calls.toLocaleString('en')} calls replayed in ≤ ${target} s — wall ${cliSeconds <= target ? 'met' : 'NOT met'}${cliCpu !== undefined ? `, CPU ${cliCpu <= target ? 'met' : 'NOT met'}` : ''}`);
+console.log(`\ntarget: ${calls.toLocaleString('en')} calls replayed in ≤ ${target} s — wall ${cliSeconds <= target ? 'met' : 'NOT met'}${cliCpu !== undefined ? `, CPU ${cliCpu <= target ? 'met' : 'NOT met'}` : ''}; in-process CPU ${cpuSeconds.toFixed(1)} s ${cpuSeconds <= target ? 'met' : 'NOT met'}`);
+console.log(`load average when done: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs (wall figures on a loaded machine measure the other processes)`);
 
 if (!values.keep && !values.dir) rmSync(base, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { replayAudit } from '../../src/audit/replay-source.js';
 import type { SqliteAuditSink } from '../../src/audit/sink.js';
 import { auditFile, openAuditDb, type Db } from '../../src/audit/store.js';
 import type { Principal } from '../../src/model/principal.js';
+import type { CallMethod } from '../../src/pipeline/context.js';
 import type { Decision } from '../../src/pipeline/stages.js';
 import { PolicyAuthorizer } from '../../src/policy/authorizer.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
@@ -33,6 +34,25 @@ agents:
     match: {}
     grants:
       - { id: anything, effect: allow, tools: ["*"] }
+`);
+
+/** Resources under notes://drafts/ and every notes prompt. */
+const READS = policy(`version: 1
+agents:
+  - id: all
+    match: {}
+    grants:
+      - { id: drafts, effect: allow, resources: ["notes://drafts/*"] }
+      - { id: prompts, effect: allow, prompts: ["notes__*"] }
+`);
+/** Final notes instead of drafts; prompts only in the short style. */
+const READS_TIGHTER = policy(`version: 1
+agents:
+  - id: all
+    match: {}
+    grants:
+      - { id: final-notes, effect: allow, resources: ["notes://final/*"] }
+      - { id: prompts, effect: allow, prompts: ["notes__*"], arguments: { type: object, properties: { style: { const: short } } } }
 `);
 
 const agent = (task?: Principal['task']): Principal => ({ subject: 'agent:r', issuer: 'urn:test', delegation: ['agent:parent'], scopes: [], authMethod: 'jwt', ...(task && { task }) });
@@ -92,6 +112,35 @@ describe('replay from recorded intents', () => {
     const open = replay(OPEN);
     expect(open.summary).toMatchObject({ evaluated: 3, changed: 2, noLongerNeedsApproval: 1, noLongerRateLimited: 1, partial: 0 });
     expect(open.groups).toEqual([{ rule: 'anything', count: 2, changes: expect.any(Array) }]);
+  });
+
+  it('replays resource reads, prompt gets and completions as it replays calls, prompt arguments checked against the proposed schema', async () => {
+    authorizer = new PolicyAuthorizer({ current: READS });
+    const at = Date.now();
+    const p = agent();
+    const recorded = async (method: CallMethod, server: string, target: string, args?: Record<string, unknown>) => {
+      const ctx = callContext({ principal: p, method, server, target, downstreamTarget: target, startedAt: at, ...(args ? { arguments: args } : { arguments: undefined }) });
+      const decision = authorizer.authorize({ principal: p, method, server, target, ...(args && { arguments: args }) }, at);
+      expect((await sink.intent(ctx, decision)).ok).toBe(true);
+      return decision.effect;
+    };
+    expect(await recorded('resources/read', 'notes', 'notes://drafts/1')).toBe('allow');
+    expect(await recorded('resources/read', 'notes', 'notes://final/1')).toBe('deny');
+    expect(await recorded('prompts/get', 'notes', 'notes__summarize', { style: 'long' })).toBe('allow');
+    expect(await recorded('completion/complete', 'notes', 'notes__summarize')).toBe('allow');
+    expect(await recorded('completion/complete', 'notes', 'notes://drafts/{id}')).toBe('allow');
+
+    expect(replay(READS).summary).toMatchObject({ evaluated: 5, unchanged: 5, changed: 0 });
+    const report = replay(READS_TIGHTER);
+    expect(report.summary).toMatchObject({ evaluated: 5, changed: 4, newlyDenied: 3, newlyAllowed: 1 });
+    const byTarget = Object.fromEntries(report.groups.flatMap((g) => g.changes.map((c) => [`${c.method} ${c.target}`, `${c.kind} by ${c.new.rule}`])));
+    expect(byTarget).toEqual({
+      'resources/read notes://drafts/1': 'newly-denied by default-deny',
+      'resources/read notes://final/1': 'newly-allowed by final-notes',
+      // Same prompt, but its recorded arguments no longer satisfy the proposed schema.
+      'prompts/get notes__summarize': 'newly-denied by prompts',
+      'completion/complete notes://drafts/{id}': 'newly-denied by default-deny',
+    });
   });
 
   it('rows written before intent body v2 replay as partial where the missing task grants or approval state matter', async () => {

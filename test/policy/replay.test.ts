@@ -2,13 +2,17 @@
 // tokens from the built-in issuer, a real notes server, a real SQLite audit file), then the real CLI
 // replays that history against a tightened and a loosened policy.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { replayAudit } from '../../src/audit/replay-source.js';
+import { auditFile, openAuditDb } from '../../src/audit/store.js';
+import { compilePolicy } from '../../src/policy/compile.js';
+import { readPolicyFile } from '../../src/policy/load.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
 const auth = { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 };
@@ -212,13 +216,21 @@ describe('policy replay', () => {
     const reads = await replayJson('recorded', ['--tool', 'notes__read_note', '--since', '1h']);
     expect(reads.code).toBe(0);
     expect(reads.report.summary).toMatchObject({ evaluated: 4, lists: 2, unchanged: 4, changed: 0 });
-    // A tool filter that leaves alpha's list without its changed item: the tightened policy changes nothing in it.
-    const hiddenOnly = await replayJson('tightened', ['--agent', 'agent:alpha', '--tool', 'notes__search*']);
-    expect(hiddenOnly.report.summary).toMatchObject({ lists: 1, listsChanged: 0, newlyHidden: 0 });
-    const serverless = await replayJson('loosened', ['--server', 'tickets']);
-    expect(serverless.report.summary).toMatchObject({ evaluated: 0, lists: 0 });
     const future = await replayJson('loosened', ['--since', new Date(Date.now() + 3_600_000).toISOString()]);
     expect(future.report.summary.evaluated).toBe(0);
+  });
+
+  it('filters narrow the items of a list: a tool filter without its changed item, a server it has none of', () => {
+    // In-process on the same audit file (the CLI passes these filters through unchanged).
+    const db = openAuditDb(auditFile(join(dirname(gateway.configFile), 'data')), { readonly: true });
+    try {
+      const proposed = (name: string) => compilePolicy([readPolicyFile({ path: files[name]!, label: `${name}.yaml` })]);
+      expect(replayAudit(db, proposed('tightened'), { agent: 'agent:alpha', tool: 'notes__search*' }).summary).toMatchObject({ lists: 1, listsChanged: 0, newlyHidden: 0 });
+      expect(replayAudit(db, proposed('loosened'), { server: 'tickets' }).summary).toMatchObject({ evaluated: 0, lists: 0 });
+      expect(replayAudit(db, proposed('loosened'), { server: 'notes', tool: 'notes__delete*' }).summary).toMatchObject({ lists: 2, listsChanged: 1, newlyVisible: 1 });
+    } finally {
+      db.close();
+    }
   });
 
   it('the text report groups changes by rule with old and new rule, reason and record id', async () => {
@@ -243,5 +255,11 @@ describe('policy replay', () => {
     const missing = await replay([]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--policy FILE is required');
+  });
+
+  it('exit 1 without an audit log to read (a data folder no gateway has written to)', async () => {
+    const empty = await runCliAsync(gateway.configFile, ['--data-dir', join(dir.path, 'notes'), 'policy', 'replay', '--policy', files.recorded!]);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/no audit database at .*audit\.db/);
   });
 });
