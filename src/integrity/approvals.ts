@@ -5,9 +5,12 @@ import type { AuditEvent } from '../pipeline/stages.js';
 import { openStateDb, StateStore } from '../state/db.js';
 import type { ApprovalBinding, ApprovalChannel, ApprovalRow, ApprovalStatus } from './types.js';
 
-/** The lookup key of "the identical call": SHA-256 over the canonical binding (every field, in one fixed form). */
-export function bindingDigest(binding: ApprovalBinding): string {
-  const canonical = {
+/**
+ * The binding's fields in their one fixed form (absent ones as null), by the names the approvals table's
+ * insert takes: what the digest covers and what a row stores are the same eight fields.
+ */
+export function bindingFields(binding: ApprovalBinding): Record<keyof ApprovalBinding, string | null> {
+  return {
     issuer: binding.issuer,
     subject: binding.subject,
     tenant: binding.tenant ?? null,
@@ -17,7 +20,11 @@ export function bindingDigest(binding: ApprovalBinding): string {
     definitionHash: binding.definitionHash,
     argumentsDigest: binding.argumentsDigest,
   };
-  return `sha256:${sha256Hex(canonicalJson(canonical))}`;
+}
+
+/** The lookup key of "the identical call": SHA-256 over the canonical binding (every field, in one fixed form). */
+export function bindingDigest(binding: ApprovalBinding): string {
+  return `sha256:${sha256Hex(canonicalJson(bindingFields(binding)))}`;
 }
 
 export interface ApprovalRequest {
@@ -198,7 +205,6 @@ export class ApprovalStore extends StateStore {
   }
 
   private insert(input: ApprovalRequest, digest: string): ApprovalRow {
-    const b = input.binding;
     const id = newRecordId(input.now);
     this.db
       .prepare(
@@ -209,14 +215,7 @@ export class ApprovalStore extends StateStore {
         id,
         binding: digest,
         channel: input.channel,
-        issuer: b.issuer,
-        subject: b.subject,
-        tenant: b.tenant ?? null,
-        taskId: b.taskId ?? null,
-        server: b.server,
-        tool: b.tool,
-        definitionHash: b.definitionHash,
-        argumentsDigest: b.argumentsDigest,
+        ...bindingFields(input.binding),
         summary: JSON.stringify(input.summary),
         callId: input.callId ?? null,
         now: input.now,

@@ -6,7 +6,7 @@ import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type ApprovalRef, type Denial, type Outcome } from '../pipeline/denial.js';
 import { cleanLabel, cleanText } from '../model/sanitize.js';
 import type { Approver, AuditEvent, AuditSink } from '../pipeline/stages.js';
-import { ApprovalStore, approvalEvent } from './approvals.js';
+import { ApprovalStore, approvalEvent, bindingDigest } from './approvals.js';
 import type { ApprovalBinding, ApprovalRow } from './types.js';
 
 export interface StoreApproverOptions {
@@ -181,17 +181,9 @@ export function bindingOf(ctx: CallContext): ApprovalBinding {
   };
 }
 
+/** Whether a stored approval is for this binding: the one digest decides, as for the store's lookups. */
 function sameBinding(row: ApprovalRow, binding: ApprovalBinding): boolean {
-  return (
-    row.issuer === binding.issuer &&
-    row.subject === binding.subject &&
-    row.tenant === binding.tenant &&
-    row.taskId === binding.taskId &&
-    row.server === binding.server &&
-    row.tool === binding.tool &&
-    row.definitionHash === binding.definitionHash &&
-    row.argumentsDigest === binding.argumentsDigest
-  );
+  return row.binding === bindingDigest(binding);
 }
 
 /** What a person deciding sees: names cleaned, credentials blanked, secret values redacted, arguments capped. */

@@ -49,6 +49,13 @@ describe('ApprovalStore', () => {
     await dir.cleanup();
   });
 
+  // Stored approvals are found by this digest: it must not change when its code moves.
+  it('the binding digest is the one written by earlier versions', () => {
+    expect(bindingDigest(binding)).toBe('sha256:17908343b6f8da1fbc8e3974f0491f5ed0e7f48bfd1b18e2aa924906c81f103c');
+    const { taskId: _taskId, ...untasked } = binding;
+    expect(bindingDigest({ ...untasked, tenant: 'acme' })).toBe('sha256:9e387a8faf73ee5aa7c140f49b4f70a7063db6a584cc3eec185a0843eef74ecb');
+  });
+
   it('a repeated identical request reuses the pending approval; any other binding gets its own', () => {
     const first = store.request(request());
     expect(first.created).toBe(true);
