@@ -1,12 +1,15 @@
 // Secrets benchmark (not part of npm test). Run after a build:
 //   npx tsc -p tsconfig.build.json && node bench/secrets.mjs
 // Measures what the secrets stage adds to one call with a minted credential injected as a header
-// (target: p50 ≤ 0.2 ms), and redaction scanning of a 1 MB result (target: p50 ≤ 5 ms).
+// (target: p50 ≤ 0.2 ms), the heap the egress stage keeps per live minted credential, and redaction
+// scanning of a 1 MB result (target: p50 ≤ 5 ms).
 import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { KeyStore } from '../dist/src/identity/keys.js';
 import { ConfiguredSecrets } from '../dist/src/secrets/injector.js';
 import { Egress } from '../dist/src/egress/egress.js';
@@ -47,10 +50,26 @@ try {
   const principal = { subject: 'agent:bench', issuer: 'urn:mcp-warden:builtin', delegation: [], scopes: [], authMethod: 'jwt', task: { id: 'task_bench' } };
   const ctx = (i) => ({ requestId: `r${i}`, ingress: 'http', jsonrpcId: i, traceId: 't', principal, method: 'tools/call', server: 'tickets', target: 'tickets__create_ticket', downstreamTarget: 'create_ticket', arguments: {}, startedAt: Date.now() });
 
+  const minted = [];
   const mint = await measure('inject: minted credential as a header', 5_000, async (i) => {
     const result = await injector.inject(ctx(i));
     if (!result.ok || !result.value.headers.Authorization?.startsWith('Bearer ey')) throw new Error('injection failed');
+    minted.push(result.value.headers.Authorization.slice('Bearer '.length));
   });
+
+  // Heap an egress stage keeps per live minted credential (each until it expires; at most 4,096 at once):
+  // at a few hundred calls a second every one of them is live, so this is per-call memory.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const tokens = minted.slice(-4096);
+  const fresh = new Egress();
+  fresh.rememberMinted(tokens[0]);
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  for (const token of tokens) fresh.rememberMinted(token);
+  gc();
+  const perCredential = Math.round((process.memoryUsage().heapUsed - heapBefore) / tokens.length);
+  console.log(`${'egress: heap per live minted credential'.padEnd(46)} ${perCredential} bytes   (${tokens.length} live)`);
 
   // Remember one env value too, so the scan looks for a value and its encodings as well as the minted
   // credentials (about 5,000 live signatures at this point, each in every form).
@@ -63,7 +82,7 @@ try {
     const out = scrubber.scrubResult(result);
     if (out.content[0].text.includes('bench-api-key')) throw new Error('not scrubbed');
   });
-  console.log(JSON.stringify({ mint, scan }));
+  console.log(JSON.stringify({ mint, scan, heapPerMintedCredentialBytes: perCredential }));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

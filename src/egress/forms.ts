@@ -10,11 +10,15 @@ import type { Pattern } from './literals.js';
 export function valueForms(value: string): Pattern[] {
   const bytes = Buffer.from(value, 'utf8');
   // A base64 core ends one character short of the value's last bits: that character (and padding) goes too.
-  const b64 = cores(bytes, 'base64').map((text) => ({ text, extend: /[A-Za-z0-9+/]?={0,2}/y }));
-  const b64url = cores(bytes, 'base64url').map((text) => ({ text, extend: /[A-Za-z0-9_-]?/y }));
+  const b64 = cores(bytes, 'base64').map((text) => ({ text, extend: B64_LAST }));
+  const b64url = cores(bytes, 'base64url').map((text) => ({ text, extend: B64URL_LAST }));
   const plain = [value, jsonEscaped(value), encodeURIComponent(value), encodeURI(value), new URLSearchParams({ v: value }).toString().slice(2), bytes.toString('hex')];
   return dedupe([...plain.map((text) => ({ text })), ...b64, ...b64url]);
 }
+
+// Shared by every pattern (sticky: the matcher sets lastIndex before each exec): one regex, not one per form.
+const B64_LAST = /[A-Za-z0-9+/]?={0,2}/y;
+const B64URL_LAST = /[A-Za-z0-9_-]?/y;
 
 /**
  * The same forms for the constant beginning of a family of tokens (minted credentials: their signed
@@ -51,7 +55,14 @@ function cores(bytes: Buffer, encoding: 'base64' | 'base64url'): string[] {
   });
 }
 
+/**
+ * Distinct patterns, each text a string of its own: a slice of a longer string (the token a signature
+ * was split from, a whole encoding a core was cut from) would keep that longer string alive for as long
+ * as the pattern is remembered.
+ */
 function dedupe(patterns: Pattern[]): Pattern[] {
   const seen = new Set<string>();
-  return patterns.filter((p) => !seen.has(p.text) && seen.add(p.text));
+  return patterns.filter((p) => !seen.has(p.text) && seen.add(p.text)).map((p) => ({ ...p, text: detach(p.text) }));
 }
+
+export const detach = (text: string): string => (Buffer.byteLength(text, 'utf8') === text.length ? Buffer.from(text, 'latin1').toString('latin1') : text);

@@ -31,44 +31,82 @@ function sameAt(text: string, at: number, pattern: string): boolean {
   return true;
 }
 
+/**
+ * Kept compact because thousands of patterns come and go: every minted credential adds about 8 (its
+ * signature in each form) until it expires. A pattern is an id into parallel arrays; each of its grams
+ * maps to a number (id × STEP + offset), or to an array of them only where grams collide, so a pattern
+ * costs its text and a few Map slots rather than an object and an array per gram (5 KB → 2 KB per minted
+ * credential; docs/performance.md, memory).
+ */
 export class LiteralSet {
-  private readonly byGram = new Map<number, { pattern: Pattern; offset: number }[]>();
-  private readonly patterns = new Map<string, Pattern>();
+  private readonly texts: (string | undefined)[] = [];
+  private readonly extend: (RegExp | undefined)[] = [];
+  /** How many times each pattern was added: it goes when as many deletes have come. */
+  private readonly uses: number[] = [];
+  private readonly freeIds: number[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly byGram = new Map<number, number | number[]>();
   private readonly filter = new Uint32Array(1 << (TABLE_BITS - 5));
+  /** Grams deleted since the filter was last rebuilt (their bits stay set until then). */
+  private stale = 0;
 
   get size(): number {
-    return this.patterns.size;
+    return this.ids.size;
   }
 
-  /** Adds a pattern; shorter than MIN_PATTERN it is ignored. */
+  /** Adds a pattern (or one more use of it); shorter than MIN_PATTERN it is ignored. */
   add(pattern: Pattern): void {
-    if (pattern.text.length < MIN_PATTERN || this.patterns.has(pattern.text)) return;
-    this.patterns.set(pattern.text, pattern);
-    for (let offset = 0; offset < STEP && offset + GRAM <= pattern.text.length; offset++) {
-      const key = gramKey(pattern.text, offset);
-      const list = this.byGram.get(key);
-      if (list) list.push({ pattern, offset });
-      else this.byGram.set(key, [{ pattern, offset }]);
+    const text = pattern.text;
+    if (text.length < MIN_PATTERN) return;
+    const known = this.ids.get(text);
+    if (known !== undefined) {
+      this.uses[known]! += 1;
+      return;
+    }
+    const id = this.freeIds.pop() ?? this.texts.length;
+    this.texts[id] = text;
+    this.extend[id] = pattern.extend;
+    this.uses[id] = 1;
+    this.ids.set(text, id);
+    for (let offset = 0; offset < STEP && offset + GRAM <= text.length; offset++) {
+      const key = gramKey(text, offset);
+      const code = id * STEP + offset;
+      const entry = this.byGram.get(key);
+      if (entry === undefined) this.byGram.set(key, code);
+      else if (typeof entry === 'number') this.byGram.set(key, [entry, code]);
+      else entry.push(code);
       const slot = slotOf(key);
       this.filter[slot >>> 5]! |= 1 << (slot & 31);
     }
   }
 
+  /** One use of a pattern less; at none it is no longer matched. */
   delete(text: string): void {
-    const pattern = this.patterns.get(text);
-    if (!pattern) return;
-    this.patterns.delete(text);
+    const id = this.ids.get(text);
+    if (id === undefined) return;
+    if ((this.uses[id]! -= 1) > 0) return;
+    this.ids.delete(text);
+    this.texts[id] = undefined;
+    this.extend[id] = undefined;
     for (let offset = 0; offset < STEP && offset + GRAM <= text.length; offset++) {
       const key = gramKey(text, offset);
-      const list = this.byGram.get(key)?.filter((entry) => entry.pattern !== pattern);
-      if (list && list.length > 0) this.byGram.set(key, list);
-      else this.byGram.delete(key); // its filter bit stays: a false candidate costs one Map lookup
+      const entry = this.byGram.get(key);
+      const rest = typeof entry === 'number' ? [entry] : (entry ?? []);
+      const kept = rest.filter((code) => Math.floor(code / STEP) !== id);
+      if (kept.length === 0) {
+        this.byGram.delete(key);
+        this.stale++;
+      } else this.byGram.set(key, kept.length === 1 ? kept[0]! : kept);
     }
+    this.freeIds.push(id);
+    // A deleted gram's bit only costs a Map lookup when probed, but minted credentials come and go for
+    // as long as the process runs: rebuilt before stale bits could fill the filter.
+    if (this.stale > Math.max(1 << 16, this.byGram.size)) this.rebuildFilter();
   }
 
   /** Every occurrence (and every overlap of occurrences) replaced by one `replacement`. */
   replace(text: string, replacement: string): string {
-    if (this.patterns.size === 0 || text.length < MIN_PATTERN) return text;
+    if (this.ids.size === 0 || text.length < MIN_PATTERN) return text;
     let spans: number[] | undefined;
     const filter = this.filter;
     const last = text.length - GRAM;
@@ -76,20 +114,37 @@ export class LiteralSet {
       const key = gramKey(text, i);
       const slot = slotOf(key);
       if ((filter[slot >>> 5]! & (1 << (slot & 31))) === 0) continue;
-      const entries = this.byGram.get(key);
-      if (!entries) continue;
-      for (const { pattern, offset } of entries) {
-        const start = i - offset;
-        if (!sameAt(text, start, pattern.text)) continue;
-        let end = start + pattern.text.length;
-        if (pattern.extend) {
-          pattern.extend.lastIndex = end;
-          if (pattern.extend.exec(text)) end = pattern.extend.lastIndex;
-        }
-        (spans ??= []).push(start, end);
-      }
+      const entry = this.byGram.get(key);
+      if (entry === undefined) continue;
+      if (typeof entry === 'number') spans = this.match(text, i, entry, spans);
+      else for (const code of entry) spans = this.match(text, i, code, spans);
     }
     return spans ? cut(text, spans, replacement) : text;
+  }
+
+  /** The span of the pattern `code` names if it occurs with that gram at `i`, added to `spans`. */
+  private match(text: string, i: number, code: number, spans: number[] | undefined): number[] | undefined {
+    const id = Math.floor(code / STEP);
+    const pattern = this.texts[id]!;
+    const start = i - (code - id * STEP);
+    if (!sameAt(text, start, pattern)) return spans;
+    let end = start + pattern.length;
+    const extend = this.extend[id];
+    if (extend) {
+      extend.lastIndex = end;
+      if (extend.exec(text)) end = extend.lastIndex;
+    }
+    (spans ??= []).push(start, end);
+    return spans;
+  }
+
+  private rebuildFilter(): void {
+    this.filter.fill(0);
+    for (const key of this.byGram.keys()) {
+      const slot = slotOf(key);
+      this.filter[slot >>> 5]! |= 1 << (slot & 31);
+    }
+    this.stale = 0;
   }
 }
 

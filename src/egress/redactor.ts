@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { LiteralSet, MIN_PATTERN, type Pattern } from './literals.js';
-import { prefixForms, valueForms } from './forms.js';
+import { detach, prefixForms, valueForms } from './forms.js';
 
 export const REDACTED = '[REDACTED]';
 /** Values shorter than this are not redacted (they would erase ordinary text); sources refuse them. */
@@ -13,9 +13,8 @@ const MAX_EXPIRING = 4096;
  * Only the egress stage (src/egress/egress.ts) holds one; lint forbids importing this file elsewhere.
  */
 export class SecretRedactor {
+  /** Counts how many remembered values share each pattern. */
   private readonly set = new LiteralSet();
-  /** How many remembered values share each pattern. */
-  private readonly uses = new Map<string, number>();
   private readonly kept = new Set<string>();
   /**
    * Values that stop being valid, oldest first (never read with `get`, so the order stays the order they
@@ -44,7 +43,8 @@ export class SecretRedactor {
     if (this.expiring.has(value) || expiresAt <= this.now()) return;
     const patterns = valueForms(value);
     this.add(patterns);
-    this.expiring.set(value, { expiresAt, forms: patterns.map((p) => p.text) });
+    // Its own string, not a slice that keeps the whole token alive until it expires.
+    this.expiring.set(detach(value), { expiresAt, forms: patterns.map((p) => p.text) });
   }
 
   /** Every text that starts with `prefix` (in each form) and goes on in that form's characters. */
@@ -76,22 +76,11 @@ export class SecretRedactor {
   }
 
   private add(patterns: readonly Pattern[]): void {
-    for (const pattern of patterns) {
-      const count = this.uses.get(pattern.text) ?? 0;
-      this.uses.set(pattern.text, count + 1);
-      if (count === 0) this.set.add(pattern);
-    }
+    for (const pattern of patterns) this.set.add(pattern);
   }
 
   private forget(forms: readonly string[]): void {
-    for (const text of forms) {
-      const count = (this.uses.get(text) ?? 1) - 1;
-      if (count > 0) this.uses.set(text, count);
-      else {
-        this.uses.delete(text);
-        this.set.delete(text);
-      }
-    }
+    for (const text of forms) this.set.delete(text);
   }
 
   /** Expired values go, oldest first (values are remembered in about the order they expire). */
