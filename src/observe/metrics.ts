@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuthFailureKind } from '../model/principal.js';
 import { protocolEra } from '../model/protocol-era.js';
-import type { CallContext, ListContext } from '../pipeline/context.js';
-import type { CallObservation, ListObservation, PipelineObserver, StageName } from '../pipeline/observer.js';
+import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';
+import type { CallObservation, ListObservation, PipelineObserver, RelayObservation, StageName } from '../pipeline/observer.js';
 import type { CallStatus, Decision } from '../pipeline/stages.js';
 
 /** What the gauges read at scrape time; each part is optional (a console-only process has no sessions). */
@@ -49,6 +49,7 @@ export class GatewayMetrics implements PipelineObserver {
   private readonly downstreamErrors: Counter<'server' | 'outcome'>;
   private readonly rateLimited: Counter<'server'>;
   private readonly lists: Counter<'ingress' | 'era' | 'method' | 'refused'>;
+  private readonly relays: Counter<'ingress' | 'era' | 'method' | 'server' | 'outcome'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly reloadFailures: Counter;
   private readonly commitSeconds: Histogram;
@@ -64,6 +65,7 @@ export class GatewayMetrics implements PipelineObserver {
     this.downstreamErrors = new Counter({ name: 'mcp_warden_downstream_errors_total', help: 'Forwarded calls that failed or timed out, per server', labelNames: ['server', 'outcome'], registers });
     this.rateLimited = new Counter({ name: 'mcp_warden_rate_limit_refusals_total', help: 'Calls refused by a rate limit', labelNames: ['server'], registers });
     this.lists = new Counter({ name: 'mcp_warden_list_requests_total', help: 'List requests (tools/list, …), refused when the credential had expired', labelNames: ['ingress', 'era', 'method', 'refused'], registers });
+    this.relays = new Counter({ name: 'mcp_warden_relayed_requests_total', help: 'Requests servers sent towards the agent (sampling, elicitation, roots), by outcome', labelNames: ['ingress', 'era', 'method', 'server', 'outcome'], registers });
     this.authFailures = new Counter({ name: 'mcp_warden_auth_failures_total', help: 'Token verification failures by reason', labelNames: ['reason'], registers });
     this.reloadFailures = new Counter({ name: 'mcp_warden_policy_reload_failures_total', help: 'Policy reloads that failed (the last good policy stayed in force)', registers });
     this.commitSeconds = new Histogram({ name: 'mcp_warden_audit_commit_duration_seconds', help: 'Audit group-commit transaction latency', buckets: STAGE_BUCKETS, registers });
@@ -127,6 +129,10 @@ export class GatewayMetrics implements PipelineObserver {
 
   list(ctx: ListContext): ListObservation {
     return { end: (_at, result) => this.lists.inc({ ingress: ctx.ingress, era: protocolEra(ctx.protocolVersion), method: ctx.method, refused: String(result.refused) }) };
+  }
+
+  relay(ctx: RelayContext): RelayObservation {
+    return { end: (_at, status) => this.relays.inc({ ingress: ctx.ingress, era: protocolEra(ctx.protocolVersion), method: ctx.method, server: ctx.server, outcome: status }) };
   }
 
   authFailure(reason: AuthFailureKind): void {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { fixtureServer, NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { recordNotifications } from '../helpers/agent.js';
@@ -29,8 +29,9 @@ const clients: Client[] = [];
 async function connect(subject: string, acceptElicitation: boolean): Promise<Client> {
   const issued = await runCliAsync(gateway.configFile, ['token', 'issue', '--sub', subject]);
   expect(issued.code).toBe(0);
-  const client = new Client({ name: 'metrics-test', version: '1' }, acceptElicitation ? { capabilities: { elicitation: {} } } : {});
+  const client = new Client({ name: 'metrics-test', version: '1' }, acceptElicitation ? { capabilities: { elicitation: {}, roots: {} } } : {});
   if (acceptElicitation) client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: {} }));
+  if (acceptElicitation) client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///metrics-root', name: 'root' }] }));
   await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { authorization: `Bearer ${issued.stdout.trim()}` } } }));
   clients.push(client);
   return client;
@@ -77,6 +78,7 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect((await person.listTools()).tools.length).toBeGreaterThan(0);
     expect(await call(person, 'notes__list_notes')).toBe('ok');
     expect(await call(person, 'notes__list_notes')).toBe('ok');
+    expect(await call(person, 'fx__fixture_roots')).toBe('ok'); // the server asks the agent for its roots mid-call
     expect(await call(person, 'notes__delete_note', { name: 'x' })).toBe('refused'); // denied by policy
     expect(await call(person, 'nope__no_such_tool')).toBe('refused'); // no such tool
     expect(await call(person, 'fx__fixture_crash')).toBe('refused'); // the downstream dies mid-call
@@ -120,27 +122,31 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(calls({ server: 'notes', tool: 'notes__search_notes', decision: 'allow', outcome: 'ok' })).toBe(1);
     expect(calls({ server: 'notes', tool: 'notes__search_notes', decision: 'deny', outcome: 'rejected' })).toBe(1);
     expect(calls({ server: 'fx', tool: 'fx__fixture_mutate', decision: 'allow', outcome: 'ok' })).toBe(1);
-    expect(sumOf(samples, 'mcp_warden_calls_total')).toBe(10);
+    expect(calls({ server: 'fx', tool: 'fx__fixture_roots', decision: 'allow', outcome: 'ok' })).toBe(1);
+    expect(sumOf(samples, 'mcp_warden_calls_total')).toBe(11);
     // Both sessions negotiated 2025-11-25: every call is in the 2025 era, none without one.
-    expect(sumOf(samples, 'mcp_warden_calls_total', { era: '2025' })).toBe(10);
-    expect(sumOf(samples, 'mcp_warden_call_duration_seconds_count')).toBe(10);
-    expect(valueOf(samples, 'mcp_warden_call_duration_seconds_count', { method: 'tools/call', outcome: 'ok' })).toBe(5);
+    expect(sumOf(samples, 'mcp_warden_calls_total', { era: '2025' })).toBe(11);
+    expect(sumOf(samples, 'mcp_warden_call_duration_seconds_count')).toBe(11);
+    expect(valueOf(samples, 'mcp_warden_call_duration_seconds_count', { method: 'tools/call', outcome: 'ok' })).toBe(6);
     expect(valueOf(samples, 'mcp_warden_call_duration_seconds_sum', { method: 'tools/call', outcome: 'ok' })).toBeGreaterThan(0);
   });
 
   it('times each pipeline stage, the downstream per server, and counts downstream errors and rate-limit refusals', () => {
     const stage = (name: string) => valueOf(samples, 'mcp_warden_stage_duration_seconds_count', { stage: name });
-    // Nine calls reached the pipeline (the unknown name was refused before it); all were authorized and recorded.
-    for (const name of ['authenticate', 'authorize', 'audit_intent', 'audit_outcome']) expect(stage(name)).toBe(9);
+    // Ten calls reached the pipeline (the unknown name was refused before it); all were authorized and recorded.
+    for (const name of ['authenticate', 'authorize', 'audit_intent', 'audit_outcome']) expect(stage(name)).toBe(10);
     expect(stage('approval')).toBe(1);
-    // Forwarded: two lists, the crash, the approved write, one search, the rug pull.
-    for (const name of ['inject', 'forward']) expect(stage(name)).toBe(6);
-    expect(stage('scrub')).toBe(5);
+    // Forwarded: two lists, the roots call, the crash, the approved write, one search, the rug pull.
+    for (const name of ['inject', 'forward']) expect(stage(name)).toBe(7);
+    expect(stage('scrub')).toBe(6);
     expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'notes' })).toBe(4);
-    expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'fx' })).toBe(2);
+    expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'fx' })).toBe(3);
     expect(valueOf(samples, 'mcp_warden_downstream_errors_total', { server: 'fx', outcome: 'downstream_failed' })).toBe(1);
     expect(sumOf(samples, 'mcp_warden_downstream_errors_total', { server: 'notes' })).toBe(0);
     expect(valueOf(samples, 'mcp_warden_rate_limit_refusals_total', { server: 'notes' })).toBe(1);
+    // The roots request fx sent the agent during its call; nothing else was relayed.
+    expect(valueOf(samples, 'mcp_warden_relayed_requests_total', { ingress: 'http', era: '2025', method: 'roots/list', server: 'fx', outcome: 'ok' })).toBe(1);
+    expect(sumOf(samples, 'mcp_warden_relayed_requests_total')).toBe(1);
     expect(valueOf(samples, 'mcp_warden_stage_duration_seconds_sum', { stage: 'forward' })).toBeGreaterThan(0);
   });
 
