@@ -1,6 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode, McpError, type ProgressNotification, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
+import { $ZodError } from 'zod/v4/core';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import { cleanText } from '../model/sanitize.js';
 
@@ -73,6 +74,8 @@ export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Out
       return deny({ kind: 'timeout', server: serverId, timeoutMs, reason: `no answer within ${timeoutMs} ms; cancelled downstream` });
     }
     if (options.signal.aborted) throw error;
+    // Not connected: the SDK says so only in its message; the client's own state says it as a fact.
+    if (client.transport === undefined) return deny({ kind: 'downstream_closed', server: serverId, reason: 'not connected' });
     return deny(mapError(serverId, error));
   } finally {
     clearTimeout(timer);
@@ -89,7 +92,9 @@ function mapError(serverId: string, error: unknown) {
     const message = cleanText(error.message.replace(SDK_PREFIX, ''));
     return { kind: 'downstream_error', server: serverId, code: error.code, message, data: error.data, reason: `downstream error ${error.code}` } as const;
   }
-  if (error instanceof Error && error.name === 'ZodError') {
+  // The SDK rejects a result that fails its schema with the zod error itself (named `$ZodError`, so a
+  // check of `name === 'ZodError'` never matched): classified by its class.
+  if (error instanceof $ZodError) {
     return {
       kind: 'downstream_error',
       server: serverId,
@@ -99,8 +104,5 @@ function mapError(serverId: string, error: unknown) {
     } as const;
   }
   const text = error instanceof Error ? error.message : String(error);
-  if (/not connected/i.test(text)) {
-    return { kind: 'downstream_closed', server: serverId, reason: 'not connected' } as const;
-  }
   return { kind: 'server_unavailable', server: serverId, reason: cleanText(text) } as const;
 }

@@ -1,3 +1,4 @@
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { LIST_VERDICT } from '../model/list-verdict.js';
 import type { Logger } from 'pino';
 import type { CallContext, ListContext, RelayContext } from './context.js';
@@ -168,7 +169,7 @@ export class Pipeline {
     try {
       result = await run();
     } catch (error) {
-      const timeout = /timed? ?out/i.test(error instanceof Error ? error.message : '');
+      const timeout = error instanceof McpError && error.code === ErrorCode.RequestTimeout;
       await this.finish(ctx, timeout ? 'timeout' : 'rejected', undefined, error instanceof Error ? error.message : 'relay failed');
       obs?.end(this.clock(), timeout ? 'timeout' : 'rejected');
       throw error;
