@@ -106,8 +106,9 @@ export class TokenVerifier {
       if (error instanceof errors.JWKSInvalid) return { ok: false, kind: 'unavailable', reason: 'JWKS invalid' };
       return { ok: false, kind: 'invalid', reason: error.code };
     }
-    // fetch failures (connection refused, DNS) arrive as plain errors from the remote set
-    if (error instanceof Error && (error.name === 'TypeError' || error.name === 'AbortError' || error.name === 'TimeoutError')) {
+    // fetch failures (connection refused, DNS) arrive as a TypeError, an abort or deadline as a DOMException
+    // (whose name is its kind, there being no subclasses)
+    if (error instanceof TypeError || (error instanceof DOMException && (error.name === 'AbortError' || error.name === 'TimeoutError'))) {
       return { ok: false, kind: 'unavailable', reason: 'keys unavailable: JWKS endpoint unreachable' };
     }
     return { ok: false, kind: 'invalid', reason: 'verification failed' };
