@@ -1,3 +1,4 @@
+// Over 300 lines: the whole mcp.config.json schema, one named zod schema per section.
 import { z } from 'zod';
 import { MetricsSchema, TelemetrySchema } from './observe-schema.js';
 import { SecretsSchema, ServerSecretsSchema, templateNames } from './secrets-schema.js';

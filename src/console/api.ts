@@ -1,3 +1,4 @@
+// Over 300 lines: one route table for the console JSON API, each handler short; split by resource when it grows.
 import { lastCheckpoint, verifyJws } from '../audit/checkpoints.js';
 import { getRecord } from '../audit/queries.js';
 import type { Db } from '../audit/store.js';

@@ -1,3 +1,4 @@
+// Over 300 lines: the console listener with its sign-in, session cookie and static-asset handling in one place, kept together for review.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,3 +1,4 @@
+// Over 300 lines: connection supervision and catalog refresh still share this file; moving the refresh to its own module is open (issue 23).
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {

@@ -1,3 +1,4 @@
+// Over 300 lines: the session still routes, pages, builds call contexts and forwards; the split into a method table, a context builder and a forwarder is open (issue 23).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';

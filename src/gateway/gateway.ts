@@ -1,3 +1,4 @@
+// Over 300 lines: the composition root of one gateway process (servers, breakers, probes, sessions); split candidates are the probe and breaker scheduling.
 import { join } from 'node:path';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { LoadedConfig } from '../config/load.js';

@@ -1,3 +1,4 @@
+// Over 300 lines: the HTTP ingress order (docs/architecture.md, HTTP ingress order) reads top to bottom in one file.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

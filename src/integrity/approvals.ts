@@ -1,3 +1,4 @@
+// Over 300 lines: the approvals table, its queries and the mapping of its rows, kept beside the one binding digest.
 import type Database from 'better-sqlite3';
 import { canonicalJson, newRecordId, sha256Hex } from '../model/canonical.js';
 import { WardenError } from '../errors.js';

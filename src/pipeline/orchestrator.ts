@@ -1,3 +1,4 @@
+// Over 300 lines: the one place that fixes the stage order, for calls, lists, relays and refusals; kept whole on purpose.
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { LIST_VERDICT } from '../model/list-verdict.js';
 import type { Logger } from 'pino';

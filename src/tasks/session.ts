@@ -1,3 +1,4 @@
+// Over 300 lines: one session's task state and the warden__* tools that change it.
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Aggregate, ListKind } from '../model/catalog.js';
 import { systemClock, type Clock } from '../model/clock.js';
