@@ -61,7 +61,7 @@ describe('layer rules', () => {
     });
     expect(result.output).toContain('no dependency violations found');
     expect(result.code).toBe(0);
-  });
+  }, 60_000); // one run of the tool: it loads TypeScript, seconds on a loaded machine
 
   // Every boundary crossed once in one tree (one run of the tool), each by files of its own.
   const crossings: [string, Tree, string][] = [
