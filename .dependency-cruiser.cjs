@@ -61,14 +61,16 @@ module.exports = {
     },
     {
       name: 'config-and-state-on-the-floor',
-      comment: 'src/config/ and src/state/ are on the floor: they may import only themselves, src/model/ and src/errors.ts.',
+      comment:
+        'src/config/ and src/state/ are on the floor: they may import only themselves, src/model/ and src/errors.ts.',
       severity: 'error',
       from: { path: '^src/(config|state)/' },
       to: { path: '^src/', pathNot: ['^src/(config|state|model)/', '^src/errors\\.ts$'] },
     },
     {
       name: 'pipeline-imports-only-the-floor',
-      comment: 'src/pipeline/ orders the stages through its own contracts: it may import src/model/, src/config/ and src/errors.ts, never a stage.',
+      comment:
+        'src/pipeline/ orders the stages through its own contracts: it may import src/model/, src/config/ and src/errors.ts, never a stage.',
       severity: 'error',
       from: { path: '^src/pipeline/' },
       to: { path: '^src/', pathNot: ['^src/(pipeline|model|config)/', '^src/errors\\.ts$'] },
@@ -83,7 +85,8 @@ module.exports = {
     },
     {
       name: 'ingress-through-the-gateway',
-      comment: 'src/ingress/ hands sessions to the gateway: it may import the gateway, identity (authentication), observe and the floor, never another stage directly.',
+      comment:
+        'src/ingress/ hands sessions to the gateway: it may import the gateway, identity (authentication), observe and the floor, never another stage directly.',
       severity: 'error',
       from: { path: '^src/ingress/' },
       to: { path: '^src/(policy|tasks|integrity|secrets|egress|audit|downstream|console|cli)/' },

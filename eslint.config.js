@@ -23,7 +23,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/egress/redactor*', '**/egress/literals*', '**/egress/forms*', '**/secrets/redactor*'], message: 'Secrets leave only through the egress stage: take the Egress built at start-up (src/egress/egress.ts), never a redactor of your own.' },
+            {
+              group: ['**/egress/redactor*', '**/egress/literals*', '**/egress/forms*', '**/secrets/redactor*'],
+              message:
+                'Secrets leave only through the egress stage: take the Egress built at start-up (src/egress/egress.ts), never a redactor of your own.',
+            },
           ],
         },
       ],
@@ -39,6 +43,14 @@ export default tseslint.config(
   },
   {
     files: ['**/*.mjs', '**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+      },
+    },
   },
 );

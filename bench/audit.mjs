@@ -18,10 +18,23 @@ const { openAuditSink } = await import(join(ROOT, 'dist/src/audit/open.js'));
 const { openAuditDb, auditFile } = await import(join(ROOT, 'dist/src/audit/store.js'));
 const { listRecords } = await import(join(ROOT, 'dist/src/audit/queries.js'));
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, dir: { type: 'string' }, 'throughput-only': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    dir: { type: 'string' },
+    'throughput-only': { type: 'boolean' },
+  },
+});
 const base = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'warden-bench-'));
 const logger = pino({ level: 'silent' });
-const settings = (durability) => ({ durability, captureResults: false, maxArgumentBytes: 16384, maxResultBytes: 16384, checkpointEvery: 1000, busyTimeoutMs: 5000 });
+const settings = (durability) => ({
+  durability,
+  captureResults: false,
+  maxArgumentBytes: 16384,
+  maxResultBytes: 16384,
+  checkpointEvery: 1000,
+  busyTimeoutMs: 5000,
+});
 
 const AGENTS = Array.from({ length: 100 }, (_, i) => `agent:bot-${i}`);
 const TOOLS = Array.from({ length: 50 }, (_, i) => `srv${i % 5}__tool_${i}`);
@@ -44,7 +57,14 @@ function context(i = n++) {
     sessionId: `s-${i % 20}`,
     jsonrpcId: i,
     traceId: i.toString(16).padStart(32, '0'),
-    principal: { subject: AGENTS[mix(i, 0x5678, AGENTS.length)], issuer: 'urn:bench', delegation: [], scopes: [], authMethod: 'jwt', task: { id: `task-${i % 300}` } },
+    principal: {
+      subject: AGENTS[mix(i, 0x5678, AGENTS.length)],
+      issuer: 'urn:bench',
+      delegation: [],
+      scopes: [],
+      authMethod: 'jwt',
+      task: { id: `task-${i % 300}` },
+    },
     clientInfo: { name: 'bench', version: '1' },
     method: 'tools/call',
     server: tool.split('__')[0],
@@ -63,7 +83,11 @@ async function oneCall(sink, i) {
   const intent = await sink.intent(ctx, denied ? deny : allow);
   if (!intent.ok) throw new Error(intent.denial.reason);
   const status = denied ? 'denied' : OUTCOMES[mix(i, 0xdef0, OUTCOMES.length)];
-  await sink.outcome(ctx, { status, durationMs: i % 50, result: denied ? undefined : { content: [{ type: 'text', text: 'x' }] } });
+  await sink.outcome(ctx, {
+    status,
+    durationMs: i % 50,
+    result: denied ? undefined : { content: [{ type: 'text', text: 'x' }] },
+  });
 }
 
 async function open(name, durability) {
@@ -78,7 +102,10 @@ function listed(sink, i) {
   const verdicts = new Uint8Array(TOOLS.length).map((_, t) => (mix(i + t, 0x4242, 13) === 0 ? 0 : 1));
   const shown = verdicts.reduce((a, b) => a + b, 0);
   const entries = TOOLS.map((target) => ({ server: target.split('__')[0], target }));
-  sink.listed({ requestId: `list-${i}`, ingress: 'http', sessionId: `s-${i % 20}`, principal, method: 'tools/list' }, { entries, verdicts, shown, hidden: TOOLS.length - shown, refused: false });
+  sink.listed(
+    { requestId: `list-${i}`, ingress: 'http', sessionId: `s-${i % 20}`, principal, method: 'tools/list' },
+    { entries, verdicts, shown, hidden: TOOLS.length - shown, refused: false },
+  );
 }
 
 /**
@@ -103,7 +130,11 @@ async function fill(sink, rows, concurrency, listEvery = 0) {
   const cpu = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, worker));
   const used = process.cpuUsage(cpu);
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (used.user + used.system) / 1e6, lists };
+  return {
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    lists,
+  };
 }
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
@@ -117,7 +148,9 @@ for (const durability of ['process-crash', 'power-loss']) {
   const { sink } = await open(`throughput-${durability}`, durability);
   const rows = 200_000;
   const { seconds, cpuSeconds } = await fill(sink, rows, 512);
-  console.log(`group commit, ${durability.padEnd(13)}: ${rows} entries in ${seconds.toFixed(2)} s = ${perSecond(rows, seconds)} rows/s wall; ${cpuSeconds.toFixed(2)} s CPU = ${perSecond(rows, cpuSeconds)} rows per CPU-second (512 calls in flight)`);
+  console.log(
+    `group commit, ${durability.padEnd(13)}: ${rows} entries in ${seconds.toFixed(2)} s = ${perSecond(rows, seconds)} rows/s wall; ${cpuSeconds.toFixed(2)} s CPU = ${perSecond(rows, cpuSeconds)} rows per CPU-second (512 calls in flight)`,
+  );
   await sink.close();
 }
 {
@@ -130,7 +163,9 @@ for (const durability of ['process-crash', 'power-loss']) {
   const written = db.prepare("SELECT count(*) AS n FROM entries WHERE type IN ('list.shown', 'list.catalog')").get().n;
   db.close();
   const all = rows + written;
-  console.log(`group commit with lists, process-crash: ${rows} call entries + ${written} list entries (${lists} lists) in ${seconds.toFixed(2)} s = ${perSecond(all, seconds)} rows/s wall; ${cpuSeconds.toFixed(2)} s CPU = ${perSecond(all, cpuSeconds)} rows per CPU-second`);
+  console.log(
+    `group commit with lists, process-crash: ${rows} call entries + ${written} list entries (${lists} lists) in ${seconds.toFixed(2)} s = ${perSecond(all, seconds)} rows/s wall; ${cpuSeconds.toFixed(2)} s CPU = ${perSecond(all, cpuSeconds)} rows per CPU-second`,
+  );
 }
 if (values['throughput-only']) {
   if (!values.dir) rmSync(base, { recursive: true, force: true });
@@ -149,7 +184,9 @@ for (const durability of ['process-crash', 'power-loss']) {
     samples.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   samples.sort((a, b) => a - b);
-  console.log(`intent + outcome per sequential call, ${durability.padEnd(13)}: p50 ${fmt(pct(samples, 0.5))}, p99 ${fmt(pct(samples, 0.99))}, mean ${fmt(samples.reduce((a, b) => a + b, 0) / samples.length)}`);
+  console.log(
+    `intent + outcome per sequential call, ${durability.padEnd(13)}: p50 ${fmt(pct(samples, 0.5))}, p99 ${fmt(pct(samples, 0.99))}, mean ${fmt(samples.reduce((a, b) => a + b, 0) / samples.length)}`,
+  );
   await sink.close();
 }
 
@@ -159,7 +196,9 @@ console.log('');
 const { sink, dataDir } = await open('list', 'process-crash');
 const { seconds: fillSeconds } = await fill(sink, rows, 1024);
 await sink.close();
-console.log(`filled ${rows.toLocaleString('en')} entries in ${fillSeconds.toFixed(1)} s; file ${(statSync(auditFile(dataDir)).size / 1e6).toFixed(0)} MB`);
+console.log(
+  `filled ${rows.toLocaleString('en')} entries in ${fillSeconds.toFixed(1)} s; file ${(statSync(auditFile(dataDir)).size / 1e6).toFixed(0)} MB`,
+);
 const db = openAuditDb(auditFile(dataDir), { readonly: true });
 const now = Date.now();
 const filters = {
@@ -190,7 +229,11 @@ for (const [name, filter] of Object.entries(filters)) {
 db.close();
 const cli = ['list', '--agent', 'agent:bot-42', '--outcome', 'tool_error', '--json'];
 const t = process.hrtime.bigint();
-const run = spawnSync(process.execPath, [join(ROOT, 'bin/mcp-warden.js'), '--data-dir', dataDir, 'audit', ...cli], { encoding: 'utf8' });
-console.log(`\nmcp-warden audit ${cli.join(' ')}: whole process ${fmt(Number(process.hrtime.bigint() - t) / 1e6)} (exit ${run.status}, node start-up included)`);
+const run = spawnSync(process.execPath, [join(ROOT, 'bin/mcp-warden.js'), '--data-dir', dataDir, 'audit', ...cli], {
+  encoding: 'utf8',
+});
+console.log(
+  `\nmcp-warden audit ${cli.join(' ')}: whole process ${fmt(Number(process.hrtime.bigint() - t) / 1e6)} (exit ${run.status}, node start-up included)`,
+);
 
 if (!values.dir) rmSync(base, { recursive: true, force: true });

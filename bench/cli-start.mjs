@@ -18,7 +18,15 @@ const bin = resolve(ROOT, values.bin ?? 'bin/mcp-warden.js');
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-cli-bench-'));
 const config = join(dir, 'mcp.config.json');
-writeFileSync(config, JSON.stringify({ version: 1, dataDir: './data', auth: { mode: 'jwt', resource: 'http://gateway.test/mcp', builtin: {} }, servers: {} }));
+writeFileSync(
+  config,
+  JSON.stringify({
+    version: 1,
+    dataDir: './data',
+    auth: { mode: 'jwt', resource: 'http://gateway.test/mcp', builtin: {} },
+    servers: {},
+  }),
+);
 
 const COMMANDS = {
   '--version': ['--version'],
@@ -43,7 +51,11 @@ try {
   }
   console.log(`mcp-warden command start-up, ${rounds} rounds (${bin})`);
   for (const [name, times] of Object.entries(samples)) {
-    console.log(`  ${name.padEnd(14)} p50 ${median(times).toFixed(0).padStart(6)} ms   max ${Math.max(...times).toFixed(0).padStart(6)} ms`);
+    console.log(
+      `  ${name.padEnd(14)} p50 ${median(times).toFixed(0).padStart(6)} ms   max ${Math.max(...times)
+        .toFixed(0)
+        .padStart(6)} ms`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

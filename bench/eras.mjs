@@ -13,19 +13,34 @@ import { defineTargets } from './lib/targets.mjs';
 import { latency, median, throughput } from './lib/measure.mjs';
 import { stopAll, stopAllOnExit, stopProcess } from './lib/procs.mjs';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, calls: { type: 'string', default: '400' }, smoke: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    calls: { type: 'string', default: '400' },
+    smoke: { type: 'boolean', default: false },
+  },
+});
 const rounds = values.smoke ? 1 : Number(values.rounds);
 const calls = values.smoke ? 20 : Number(values.calls);
 const EXTRA_TOOLS = 10;
 stopAllOnExit();
 
 const governance = prepareGovernance({ extraTools: EXTRA_TOOLS });
-const target = defineTargets({ extraTools: EXTRA_TOOLS, governance, peers: false }).find((t) => t.name === 'warden HTTP→HTTP');
+const target = defineTargets({ extraTools: EXTRA_TOOLS, governance, peers: false }).find(
+  (t) => t.name === 'warden HTTP→HTTP',
+);
 
 /** A 2026 agent: no session; its client sends the envelope and headers on every request. */
 async function open2026() {
-  const client = new ClientV2({ name: 'warden-bench-2026', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
-  await client.connect(new HttpV2(new URL(target.url), { requestInit: { headers: { authorization: `Bearer ${governance.tokens.http}` } } }));
+  const client = new ClientV2(
+    { name: 'warden-bench-2026', version: '1.0.0' },
+    { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  await client.connect(
+    new HttpV2(new URL(target.url), {
+      requestInit: { headers: { authorization: `Bearer ${governance.tokens.http}` } },
+    }),
+  );
   return { client, close: () => client.close() };
 }
 
@@ -40,10 +55,17 @@ try {
       const session = await eras[name]();
       const lat = await latency(target, session, { calls, size: 100, warmup: values.smoke ? 5 : 50 }, errors);
       const extra = await Promise.all([1, 2, 3].map(() => eras[name]()));
-      const tput = await throughput(target, [session, ...extra], { durationMs: values.smoke ? 300 : 2_000, size: 100, warmup: 5 }, errors);
+      const tput = await throughput(
+        target,
+        [session, ...extra],
+        { durationMs: values.smoke ? 300 : 2_000, size: 100, warmup: 5 },
+        errors,
+      );
       for (const s of [session, ...extra]) await s.close();
       results[name].push({ p50: lat.p50, p95: lat.p95, callsPerSecond: tput.callsPerSecond });
-      process.stderr.write(`round ${round + 1} ${name}: p50 ${lat.p50.toFixed(3)} ms, p95 ${lat.p95.toFixed(3)} ms, ${tput.callsPerSecond.toFixed(0)} calls/s (4 agents)\n`);
+      process.stderr.write(
+        `round ${round + 1} ${name}: p50 ${lat.p50.toFixed(3)} ms, p95 ${lat.p95.toFixed(3)} ms, ${tput.callsPerSecond.toFixed(0)} calls/s (4 agents)\n`,
+      );
     }
   }
   await stopProcess(target.proc, 10_000);
@@ -57,7 +79,9 @@ console.log('|---|---|---|---|---|');
 for (const [name, rows] of Object.entries(results)) {
   const p50 = median(rows.map((r) => r.p50));
   const delta = name === '2025 session' ? '' : `${p50 - base >= 0 ? '+' : ''}${((p50 - base) * 1000).toFixed(0)} µs`;
-  console.log(`| ${name} | ${p50.toFixed(3)} | ${delta} | ${median(rows.map((r) => r.p95)).toFixed(3)} | ${median(rows.map((r) => r.callsPerSecond)).toFixed(0)} |`);
+  console.log(
+    `| ${name} | ${p50.toFixed(3)} | ${delta} | ${median(rows.map((r) => r.p95)).toFixed(3)} | ${median(rows.map((r) => r.callsPerSecond)).toFixed(0)} |`,
+  );
 }
 console.log(`\nWrong answers: ${errors.length}.`);
 if (errors.length > 0) {

@@ -22,7 +22,11 @@ function hundredRules() {
       { effect: 'allow', tools: [`${SERVERS[a]}__tool_1`, `${SERVERS[a]}__tool_2`, `${SERVERS[a]}__tool_3`] },
       { effect: 'allow', tools: [`${SERVERS[a]}__write_*`], task: 'required' },
       { effect: 'allow', tools: [`${SERVERS[a]}__search`], rateLimit: { calls: 1000000, perSeconds: 1 } },
-      { effect: 'allow', tools: [`${SERVERS[(a + 1) % 20]}__tool_*`], arguments: { type: 'object', properties: { id: { type: 'integer', maximum: 1000 } } } },
+      {
+        effect: 'allow',
+        tools: [`${SERVERS[(a + 1) % 20]}__tool_*`],
+        arguments: { type: 'object', properties: { id: { type: 'integer', maximum: 1000 } } },
+      },
       { effect: 'deny', tools: [`${SERVERS[a]}__admin_*`] },
       { effect: 'allow', prompts: [`${SERVERS[a]}__*`], resources: [`res://${SERVERS[a]}/*`] },
     ],
@@ -32,7 +36,11 @@ function hundredRules() {
       ? { effect: 'deny', tools: [`*__danger_${g}*`] }
       : g % 3 === 1
         ? { effect: 'allow', tools: [`${SERVERS[g % 20]}__common_${g}`] }
-        : { effect: 'deny', tools: [`${SERVERS[g % 20]}__tool_*`], arguments: { type: 'object', required: ['force'], properties: { force: { const: true } } } },
+        : {
+            effect: 'deny',
+            tools: [`${SERVERS[g % 20]}__tool_*`],
+            arguments: { type: 'object', required: ['force'], properties: { force: { const: true } } },
+          },
   );
   const data = PolicyFileSchema.parse({ version: 1, agents, grants });
   return compilePolicy([{ label: 'bench.yaml', data }]);
@@ -53,32 +61,81 @@ function measure(label, iterations, fn, unit) {
   const sorted = Array.from(samples).sort((a, b) => a - b);
   const scale = unit === 'µs' ? 1_000 : 1;
   const f = (v) => (v * scale).toFixed(unit === 'µs' ? 2 : 3);
-  console.log(`${label.padEnd(58)} p50 ${f(percentile(sorted, 50))} ${unit}   p90 ${f(percentile(sorted, 90))} ${unit}   p99 ${f(percentile(sorted, 99))} ${unit}`);
+  console.log(
+    `${label.padEnd(58)} p50 ${f(percentile(sorted, 50))} ${unit}   p90 ${f(percentile(sorted, 90))} ${unit}   p99 ${f(percentile(sorted, 99))} ${unit}`,
+  );
   return percentile(sorted, 50) * scale;
 }
 
 const policy = hundredRules();
-const principal = { subject: 'agent:bench-1', issuer: 'urn:mcp-warden:builtin', delegation: [], scopes: [], authMethod: 'jwt', task: { id: 't', grants: ['srv9__*', 'srv10__*', 'srv19__*', 'srv0__*'] } };
-const request = { principal, method: 'tools/call', server: 'srv10', target: 'srv10__tool_7', arguments: { id: 12, note: 'x' } };
-console.log(`policy ${policy.version}: ${policy.ruleCount} rules, ${policy.agents.length} agent entries; node ${process.version}`);
+const principal = {
+  subject: 'agent:bench-1',
+  issuer: 'urn:mcp-warden:builtin',
+  delegation: [],
+  scopes: [],
+  authMethod: 'jwt',
+  task: { id: 't', grants: ['srv9__*', 'srv10__*', 'srv19__*', 'srv0__*'] },
+};
+const request = {
+  principal,
+  method: 'tools/call',
+  server: 'srv10',
+  target: 'srv10__tool_7',
+  arguments: { id: 12, note: 'x' },
+};
+console.log(
+  `policy ${policy.version}: ${policy.ruleCount} rules, ${policy.agents.length} agent entries; node ${process.version}`,
+);
 const check = evaluate(policy, request, NOW);
 if (check.effect !== 'allow') throw new Error(`benchmark call should be allowed, got ${JSON.stringify(check)}`);
 
-const callP50 = measure('evaluate one call (100 rules, schema check, task)', 200_000, () => evaluate(policy, request, NOW), 'µs');
-measure('evaluate one call, a new principal object each time', 100_000, () => evaluate(policy, { ...request, principal: { ...principal } }, NOW), 'µs');
+const callP50 = measure(
+  'evaluate one call (100 rules, schema check, task)',
+  200_000,
+  () => evaluate(policy, request, NOW),
+  'µs',
+);
+measure(
+  'evaluate one call, a new principal object each time',
+  100_000,
+  () => evaluate(policy, { ...request, principal: { ...principal } }, NOW),
+  'µs',
+);
 
 const authorizer = new PolicyAuthorizer(new PolicyHolder(policy));
 const tools = Array.from({ length: 1_000 }, (_, i) => {
   const server = SERVERS[i % 20];
-  const kinds = ['read_x', 'list_y', 'tool_1', 'tool_9', 'write_z', 'search', 'admin_a', 'danger_3', 'common_4', 'other'];
+  const kinds = [
+    'read_x',
+    'list_y',
+    'tool_1',
+    'tool_9',
+    'write_z',
+    'search',
+    'admin_a',
+    'danger_3',
+    'common_4',
+    'other',
+  ];
   return { server, target: `${server}__${kinds[Math.floor(i / 20) % 10]}_${i}` };
 });
-const listP50 = measure('filter a 1,000-tool list (authorize per entry)', 2_000, () => {
-  const shown = [];
-  for (const entry of tools) {
-    if (authorizer.authorize({ principal, method: 'tools/list', server: entry.server, target: entry.target }, NOW).effect === 'allow') shown.push(entry);
-  }
-  return shown;
-}, 'ms');
+const listP50 = measure(
+  'filter a 1,000-tool list (authorize per entry)',
+  2_000,
+  () => {
+    const shown = [];
+    for (const entry of tools) {
+      if (
+        authorizer.authorize({ principal, method: 'tools/list', server: entry.server, target: entry.target }, NOW)
+          .effect === 'allow'
+      )
+        shown.push(entry);
+    }
+    return shown;
+  },
+  'ms',
+);
 
-console.log(`targets: call p50 ≤ 20 µs: ${callP50 <= 20 ? 'met' : 'MISSED'}; list p50 ≤ 2 ms: ${listP50 <= 2 ? 'met' : 'MISSED'}`);
+console.log(
+  `targets: call p50 ≤ 20 µs: ${callP50 <= 20 ? 'met' : 'MISSED'}; list p50 ≤ 2 ms: ${listP50 <= 2 ? 'met' : 'MISSED'}`,
+);

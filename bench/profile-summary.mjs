@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, focus: { type: 'string' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '30' }, focus: { type: 'string' } },
+});
 if (positionals.length !== 1) {
   console.error('usage: node bench/profile-summary.mjs PROFILE.cpuprofile [--top N] [--focus REGEX]');
   process.exit(2);
@@ -41,7 +44,8 @@ for (const [id, us] of selfUs) {
 const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)} %`;
 const print = (title, map) => {
   console.log(`\n${title}`);
-  for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
+  for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top))
+    console.log(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
 };
 console.log(`${positionals[0]}: ${(total / 1e6).toFixed(2)} s sampled`);
 print('self time by package / file', byPlace);

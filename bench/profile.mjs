@@ -54,7 +54,11 @@ try {
 }
 if (errors.length) console.error(`${errors.length} wrong answers, first: ${errors[0]}`);
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
-  spawnSync(process.execPath, [join(ROOT, 'bench/profile-summary.mjs'), join(dir, file), '--top', values.top, '--focus', 'dist/src'], { stdio: 'inherit' });
+  spawnSync(
+    process.execPath,
+    [join(ROOT, 'bench/profile-summary.mjs'), join(dir, file), '--top', values.top, '--focus', 'dist/src'],
+    { stdio: 'inherit' },
+  );
 }
 console.log(`profiles in ${dir}`);
 process.exit(errors.length ? 1 : 0);

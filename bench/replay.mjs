@@ -22,7 +22,9 @@ const { PolicyAuthorizer } = await import(join(ROOT, 'dist/src/policy/authorizer
 const { compilePolicy } = await import(join(ROOT, 'dist/src/policy/compile.js'));
 const { parsePolicyText } = await import(join(ROOT, 'dist/src/policy/load.js'));
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '1000000' }, dir: { type: 'string' }, keep: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { calls: { type: 'string', default: '1000000' }, dir: { type: 'string' }, keep: { type: 'boolean' } },
+});
 const calls = Number(values.calls);
 const base = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'warden-replay-bench-'));
 const dataDir = join(base, `replay-${calls}`);
@@ -105,16 +107,46 @@ function principalOf(i) {
   let p = principals.get(key);
   if (!p) {
     // A third of the calls run in a task; half of those tasks narrow to two servers.
-    const task = taskNo < 13 ? { id: `task-${taskNo}`, purpose: 'bench', expiresAt: Date.now() + 86_400_000, source: 'token', ...(taskNo % 2 === 0 && { grants: ['tickets__*', 'notes__*'] }) } : undefined;
-    p = { subject, issuer: 'urn:mcp-warden:builtin', delegation: [], scopes: [], authMethod: 'jwt', ...(task && { task }) };
+    const task =
+      taskNo < 13
+        ? {
+            id: `task-${taskNo}`,
+            purpose: 'bench',
+            expiresAt: Date.now() + 86_400_000,
+            source: 'token',
+            ...(taskNo % 2 === 0 && { grants: ['tickets__*', 'notes__*'] }),
+          }
+        : undefined;
+    p = {
+      subject,
+      issuer: 'urn:mcp-warden:builtin',
+      delegation: [],
+      scopes: [],
+      authMethod: 'jwt',
+      ...(task && { task }),
+    };
     principals.set(key, p);
   }
   return p;
 }
 
 async function fill() {
-  const sink = await openAuditSink({ dataDir, settings: { durability: 'process-crash', captureResults: false, maxArgumentBytes: 16384, maxResultBytes: 16384, checkpointEvery: 1000, busyTimeoutMs: 5000 }, logger, details: { bench: 'replay' } });
-  const authorizer = new PolicyAuthorizer({ current: compilePolicy([{ label: 'in-force.yaml', data: parsePolicyText(IN_FORCE, 'in-force.yaml') }]) });
+  const sink = await openAuditSink({
+    dataDir,
+    settings: {
+      durability: 'process-crash',
+      captureResults: false,
+      maxArgumentBytes: 16384,
+      maxResultBytes: 16384,
+      checkpointEvery: 1000,
+      busyTimeoutMs: 5000,
+    },
+    logger,
+    details: { bench: 'replay' },
+  });
+  const authorizer = new PolicyAuthorizer({
+    current: compilePolicy([{ label: 'in-force.yaml', data: parsePolicyText(IN_FORCE, 'in-force.yaml') }]),
+  });
   let next = 0;
   const one = async (i) => {
     const tool = TOOLS[mix(i, 0x1234, TOOLS.length)];
@@ -130,20 +162,56 @@ async function fill() {
       server: tool.split('__')[0],
       target: tool,
       downstreamTarget: tool.split('__')[1],
-      arguments: { title: `ticket ${i}`, priority: ['low', 'medium', 'high', 'urgent'][mix(i, 0x7777, 4)], body: 'x'.repeat(40) },
+      arguments: {
+        title: `ticket ${i}`,
+        priority: ['low', 'medium', 'high', 'urgent'][mix(i, 0x7777, 4)],
+        body: 'x'.repeat(40),
+      },
       startedAt: Date.now(),
     };
-    const decision = authorizer.authorize({ principal: ctx.principal, method: ctx.method, server: ctx.server, target: ctx.target, arguments: ctx.arguments }, ctx.startedAt);
+    const decision = authorizer.authorize(
+      {
+        principal: ctx.principal,
+        method: ctx.method,
+        server: ctx.server,
+        target: ctx.target,
+        arguments: ctx.arguments,
+      },
+      ctx.startedAt,
+    );
     const intent = await sink.intent(ctx, decision);
     if (!intent.ok) throw new Error(intent.denial.reason);
     if (i % 100 === 0) {
       // The pipeline's list step: every tool decided for this principal; the audit records which were shown.
       const entries = TOOLS.map((target) => ({ server: target.split('__')[0], target }));
-      const verdicts = new Uint8Array(entries.map((e) => (authorizer.authorize({ principal: ctx.principal, method: 'tools/list', server: e.server, target: e.target }, ctx.startedAt).effect === 'allow' ? 1 : 0)));
+      const verdicts = new Uint8Array(
+        entries.map((e) =>
+          authorizer.authorize(
+            { principal: ctx.principal, method: 'tools/list', server: e.server, target: e.target },
+            ctx.startedAt,
+          ).effect === 'allow'
+            ? 1
+            : 0,
+        ),
+      );
       const shown = verdicts.reduce((a, b) => a + b, 0);
-      sink.listed({ requestId: `list-${i}`, ingress: 'http', sessionId: ctx.sessionId, principal: ctx.principal, method: 'tools/list' }, { entries, verdicts, shown, hidden: entries.length - shown, refused: false });
+      sink.listed(
+        {
+          requestId: `list-${i}`,
+          ingress: 'http',
+          sessionId: ctx.sessionId,
+          principal: ctx.principal,
+          method: 'tools/list',
+        },
+        { entries, verdicts, shown, hidden: entries.length - shown, refused: false },
+      );
     }
-    await sink.outcome(ctx, decision.effect === 'deny' ? { status: 'denied', durationMs: 0 } : { status: 'ok', durationMs: i % 50, result: { content: [{ type: 'text', text: 'x' }] } });
+    await sink.outcome(
+      ctx,
+      decision.effect === 'deny'
+        ? { status: 'denied', durationMs: 0 }
+        : { status: 'ok', durationMs: i % 50, result: { content: [{ type: 'text', text: 'x' }] } },
+    );
   };
   const worker = async () => {
     while (next < calls) await one(next++);
@@ -154,7 +222,9 @@ async function fill() {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-console.log(`policy replay benchmark — node ${process.version}, ${calls.toLocaleString('en')} recorded calls in ${dataDir}\n`);
+console.log(
+  `policy replay benchmark — node ${process.version}, ${calls.toLocaleString('en')} recorded calls in ${dataDir}\n`,
+);
 const marker = join(dataDir, 'filled');
 if (existsSync(marker) && readFileSync(marker, 'utf8') === `${calls} calls, lists every 100`) {
   console.log('reusing the database filled by an earlier run');
@@ -162,7 +232,9 @@ if (existsSync(marker) && readFileSync(marker, 'utf8') === `${calls} calls, list
   rmSync(dataDir, { recursive: true, force: true });
   const seconds = await fill();
   writeFileSync(marker, `${calls} calls, lists every 100`);
-  console.log(`filled through the audit stage in ${seconds.toFixed(1)} s (${Math.round((2 * calls) / seconds).toLocaleString('en')} entries/s); file ${(statSync(auditFile(dataDir)).size / 1e6).toFixed(0)} MB`);
+  console.log(
+    `filled through the audit stage in ${seconds.toFixed(1)} s (${Math.round((2 * calls) / seconds).toLocaleString('en')} entries/s); file ${(statSync(auditFile(dataDir)).size / 1e6).toFixed(0)} MB`,
+  );
 }
 
 const proposedFile = join(base, 'proposed.yaml');
@@ -184,16 +256,32 @@ const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 console.log(
   `\nreplay in-process: ${s.evaluated.toLocaleString('en')} records (${(s.evaluated - s.lists).toLocaleString('en')} calls, ${s.lists.toLocaleString('en')} lists) in ${inProcess.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU: ${Math.round(s.evaluated / inProcess).toLocaleString('en')} records/s wall, ${Math.round(s.evaluated / cpuSeconds).toLocaleString('en')} per CPU-second`,
 );
-console.log(`  unchanged ${s.unchanged}, newly denied ${s.newlyDenied}, newly allowed ${s.newlyAllowed}, newly needing approval ${s.newlyNeedsApproval}, newly rate-limited ${s.newlyRateLimited}, no longer rate-limited ${s.noLongerRateLimited}, partial ${s.partial}`);
-console.log(`  lists: ${s.listsChanged} of ${s.lists} changed, ${s.newlyHidden} items newly hidden, ${s.newlyVisible} newly shown`);
+console.log(
+  `  unchanged ${s.unchanged}, newly denied ${s.newlyDenied}, newly allowed ${s.newlyAllowed}, newly needing approval ${s.newlyNeedsApproval}, newly rate-limited ${s.newlyRateLimited}, no longer rate-limited ${s.noLongerRateLimited}, partial ${s.partial}`,
+);
+console.log(
+  `  lists: ${s.listsChanged} of ${s.lists} changed, ${s.newlyHidden} items newly hidden, ${s.newlyVisible} newly shown`,
+);
 console.log(`  by rule: ${report.groups.map((g) => `${g.rule} ${g.count}`).join(', ')}`);
 
 // GNU time (Debian's "time" package), when present, reports the CLI process's own CPU time.
 const timed = existsSync('/usr/bin/time');
-const cliArgs = [join(ROOT, 'bin/mcp-warden.js'), '--data-dir', dataDir, 'policy', 'replay', '--policy', proposedFile, '--json'];
+const cliArgs = [
+  join(ROOT, 'bin/mcp-warden.js'),
+  '--data-dir',
+  dataDir,
+  'policy',
+  'replay',
+  '--policy',
+  proposedFile,
+  '--json',
+];
 const cliStarted = process.hrtime.bigint();
 const cli = timed
-  ? spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, ...cliArgs], { encoding: 'utf8', maxBuffer: 1 << 30 })
+  ? spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, ...cliArgs], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+    })
   : spawnSync(process.execPath, cliArgs, { encoding: 'utf8', maxBuffer: 1 << 30 });
 const cliSeconds = Number(process.hrtime.bigint() - cliStarted) / 1e9;
 const cpuLine = timed ? /cpu ([\d.]+) ([\d.]+)\s*$/.exec(cli.stderr) : null;
@@ -203,7 +291,13 @@ console.log(
   `replay as the CLI process (mcp-warden policy replay --json): exit ${cli.status} in ${cliSeconds.toFixed(1)} s wall${cliCpu !== undefined ? `, ${cliCpu.toFixed(1)} s CPU` : ' (no /usr/bin/time: CPU not measured)'}${cliReport ? `, ${cliReport.summary.evaluated.toLocaleString('en')} evaluated (${Math.round(cliReport.summary.evaluated / cliSeconds).toLocaleString('en')} records/s wall), ${cliReport.summary.changed.toLocaleString('en')} changed` : `: ${cli.stderr}`}`,
 );
 const target = 30;
-console.log(`\ntarget: ${calls.toLocaleString('en')} calls replayed in ≤ ${target} s — wall ${cliSeconds <= target ? 'met' : 'NOT met'}${cliCpu !== undefined ? `, CPU ${cliCpu <= target ? 'met' : 'NOT met'}` : ''}; in-process CPU ${cpuSeconds.toFixed(1)} s ${cpuSeconds <= target ? 'met' : 'NOT met'}`);
-console.log(`load average when done: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs (wall figures on a loaded machine measure the other processes)`);
+console.log(
+  `\ntarget: ${calls.toLocaleString('en')} calls replayed in ≤ ${target} s — wall ${cliSeconds <= target ? 'met' : 'NOT met'}${cliCpu !== undefined ? `, CPU ${cliCpu <= target ? 'met' : 'NOT met'}` : ''}; in-process CPU ${cpuSeconds.toFixed(1)} s ${cpuSeconds <= target ? 'met' : 'NOT met'}`,
+);
+console.log(
+  `load average when done: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${cpus().length} CPUs (wall figures on a loaded machine measure the other processes)`,
+);
 
 if (!values.keep && !values.dir) rmSync(base, { recursive: true, force: true });

@@ -44,8 +44,28 @@ if (values.help) {
 
 const smoke = values.smoke;
 const settings = smoke
-  ? { rounds: 1, extraTools: 1000, latency: { calls: 20, warmup: 5, size: 100 }, throughput: { levels: [1, 2, 4], durationMs: 300, warmup: 2, size: 100 }, sizes: { calls: 3, warmup: 1 }, list: { calls: 3, warmup: 1 }, setup: { sessions: 1 }, openSessions: 20, churn: 10 }
-  : { rounds: 3, extraTools: 1000, latency: { calls: 400, warmup: 50, size: 100 }, throughput: { levels: [1, 4, 16], durationMs: 2_000, warmup: 20, size: 100 }, sizes: { calls: 20, warmup: 3 }, list: { calls: 30, warmup: 5 }, setup: { sessions: 6 }, openSessions: 1000, churn: 1000 };
+  ? {
+      rounds: 1,
+      extraTools: 1000,
+      latency: { calls: 20, warmup: 5, size: 100 },
+      throughput: { levels: [1, 2, 4], durationMs: 300, warmup: 2, size: 100 },
+      sizes: { calls: 3, warmup: 1 },
+      list: { calls: 3, warmup: 1 },
+      setup: { sessions: 1 },
+      openSessions: 20,
+      churn: 10,
+    }
+  : {
+      rounds: 3,
+      extraTools: 1000,
+      latency: { calls: 400, warmup: 50, size: 100 },
+      throughput: { levels: [1, 4, 16], durationMs: 2_000, warmup: 20, size: 100 },
+      sizes: { calls: 20, warmup: 3 },
+      list: { calls: 30, warmup: 5 },
+      setup: { sessions: 6 },
+      openSessions: 1000,
+      churn: 1000,
+    };
 if (values.rounds !== undefined) settings.rounds = Number(values.rounds);
 if (values.sessions !== undefined) settings.openSessions = Number(values.sessions);
 if (values.churn !== undefined) settings.churn = Number(values.churn);
@@ -61,7 +81,8 @@ const outFile = resolve(values.out ?? join(ROOT, 'bench/results', smoke ? 'smoke
 stopAllOnExit();
 const errors = [];
 const began = performance.now();
-const log = (message) => process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
+const log = (message) =>
+  process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
 
 const governance = prepareGovernance({ extraTools: settings.extraTools });
 let targets = defineTargets({ extraTools: settings.extraTools, governance, peers: !values['no-peers'] });
@@ -74,7 +95,12 @@ if (values.profile) {
   for (const t of targets) if (t.governed) t.nodeFlags = ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile)];
 }
 
-const results = Object.fromEntries(targets.map((t) => [t.name, { transport: t.transport, governed: Boolean(t.governed), peer: Boolean(t.peer), rounds: [] }]));
+const results = Object.fromEntries(
+  targets.map((t) => [
+    t.name,
+    { transport: t.transport, governed: Boolean(t.governed), peer: Boolean(t.peer), rounds: [] },
+  ]),
+);
 let exitCode = 0;
 let report;
 try {
@@ -135,10 +161,12 @@ async function measureTarget(target) {
     const round = {};
     round.latency = await latency(target, sessions[0], settings.latency, errors);
     round.sizes = {};
-    for (const [label, size] of Object.entries(SIZES)) round.sizes[label] = await latency(target, sessions[0], { ...settings.sizes, size }, errors);
+    for (const [label, size] of Object.entries(SIZES))
+      round.sizes[label] = await latency(target, sessions[0], { ...settings.sizes, size }, errors);
     round.list = await listing(target, sessions[0], settings.list, errors);
     round.throughput = {};
-    for (const level of levels) round.throughput[level] = await throughput(target, sessions.slice(0, level), settings.throughput, errors);
+    for (const level of levels)
+      round.throughput[level] = await throughput(target, sessions.slice(0, level), settings.throughput, errors);
     await Promise.all(sessions.splice(0).map((s) => s.close()));
     round.setup = await setup(target, settings.setup, errors);
     return round;
@@ -148,13 +176,21 @@ async function measureTarget(target) {
 }
 
 function buildReport(sessionsSection) {
-  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` };
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
   const medians = {};
   for (const [name, r] of Object.entries(results)) {
     const pick = (f) => median(r.rounds.map(f));
     medians[name] = {
       latencyMs: { p50: pick((x) => x.latency.p50), p95: pick((x) => x.latency.p95), p99: pick((x) => x.latency.p99) },
-      throughput: Object.fromEntries(settings.throughput.levels.map((l) => [l, pick((x) => x.throughput[l].callsPerSecond)])),
+      throughput: Object.fromEntries(
+        settings.throughput.levels.map((l) => [l, pick((x) => x.throughput[l].callsPerSecond)]),
+      ),
       sizesP50Ms: Object.fromEntries(Object.keys(SIZES).map((k) => [k, pick((x) => x.sizes[k].p50)])),
       listP50Ms: pick((x) => x.list.p50),
       setupP50Ms: { connect: pick((x) => x.setup.connect.p50), toFirstResult: pick((x) => x.setup.toFirstResult.p50) },
@@ -167,7 +203,8 @@ function buildReport(sessionsSection) {
     date: new Date().toISOString(),
     machine,
     settings: { ...settings, policyRules: POLICY_RULES, auditDurability: 'process-crash', sizes: SIZES },
-    governance: 'JWT (built-in issuer, EdDSA) verified on every request; policy of 100 rules; task from the token (grants echo__*); audit intent + outcome (SQLite, process-crash durability); minted credential per call (header over HTTP, hidden argument over stdio) verified by the downstream',
+    governance:
+      'JWT (built-in issuer, EdDSA) verified on every request; policy of 100 rules; task from the token (grants echo__*); audit intent + outcome (SQLite, process-crash durability); minted credential per call (header over HTTP, hidden argument over stdio) verified by the downstream',
     targets: results,
     medians,
     sessions: sessionsSection,
@@ -185,7 +222,8 @@ function missingSections(report) {
       if (!(round.latency?.n > 0)) missing.push(`${name}: latency`);
       for (const k of Object.keys(SIZES)) if (!(round.sizes?.[k]?.n > 0)) missing.push(`${name}: size ${k}`);
       if (!(round.list?.n > 0)) missing.push(`${name}: tools/list`);
-      for (const l of settings.throughput.levels) if (!(round.throughput?.[l]?.calls > 0)) missing.push(`${name}: throughput@${l}`);
+      for (const l of settings.throughput.levels)
+        if (!(round.throughput?.[l]?.calls > 0)) missing.push(`${name}: throughput@${l}`);
       if (!(round.setup?.connect?.n > 0)) missing.push(`${name}: session setup`);
     }
   }

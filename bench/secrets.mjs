@@ -39,16 +39,52 @@ try {
   await keys.init(Date.now());
   // The egress stage as the gateway builds it: every minted credential below is remembered (its signature until it expires).
   const egress = new Egress();
-  const secrets = { tickets: { source: 'minted', audience: 'tickets', ttlSeconds: 60 }, api: { source: 'env', name: 'BENCH_API_KEY' } };
+  const secrets = {
+    tickets: { source: 'minted', audience: 'tickets', ttlSeconds: 60 },
+    api: { source: 'env', name: 'BENCH_API_KEY' },
+  };
   const injector = new ConfiguredSecrets({
     secrets,
-    servers: { tickets: { headers: { Authorization: 'Bearer {{secret:tickets}}' }, arguments: {}, env: {}, envMode: 'spawn', tools: {} } },
-    sources: new SecretSources({ baseDir: dir, env: { BENCH_API_KEY: 'bench-api-key-0123456789abcdef' }, keys, issuer: 'urn:mcp-warden:builtin', now: Date.now }),
+    servers: {
+      tickets: {
+        headers: { Authorization: 'Bearer {{secret:tickets}}' },
+        arguments: {},
+        env: {},
+        envMode: 'spawn',
+        tools: {},
+      },
+    },
+    sources: new SecretSources({
+      baseDir: dir,
+      env: { BENCH_API_KEY: 'bench-api-key-0123456789abcdef' },
+      keys,
+      issuer: 'urn:mcp-warden:builtin',
+      now: Date.now,
+    }),
     fingerprintKey: Buffer.alloc(32, 7),
     egress,
   });
-  const principal = { subject: 'agent:bench', issuer: 'urn:mcp-warden:builtin', delegation: [], scopes: [], authMethod: 'jwt', task: { id: 'task_bench' } };
-  const ctx = (i) => ({ requestId: `r${i}`, ingress: 'http', jsonrpcId: i, traceId: 't', principal, method: 'tools/call', server: 'tickets', target: 'tickets__create_ticket', downstreamTarget: 'create_ticket', arguments: {}, startedAt: Date.now() });
+  const principal = {
+    subject: 'agent:bench',
+    issuer: 'urn:mcp-warden:builtin',
+    delegation: [],
+    scopes: [],
+    authMethod: 'jwt',
+    task: { id: 'task_bench' },
+  };
+  const ctx = (i) => ({
+    requestId: `r${i}`,
+    ingress: 'http',
+    jsonrpcId: i,
+    traceId: 't',
+    principal,
+    method: 'tools/call',
+    server: 'tickets',
+    target: 'tickets__create_ticket',
+    downstreamTarget: 'create_ticket',
+    arguments: {},
+    startedAt: Date.now(),
+  });
 
   const minted = [];
   const mint = await measure('inject: minted credential as a header', 5_000, async (i) => {
@@ -69,15 +105,21 @@ try {
   for (const token of tokens) fresh.rememberMinted(token);
   gc();
   const perCredential = Math.round((process.memoryUsage().heapUsed - heapBefore) / tokens.length);
-  console.log(`${'egress: heap per live minted credential'.padEnd(46)} ${perCredential} bytes   (${tokens.length} live)`);
+  console.log(
+    `${'egress: heap per live minted credential'.padEnd(46)} ${perCredential} bytes   (${tokens.length} live)`,
+  );
 
   // Remember one env value too, so the scan looks for a value and its encodings as well as the minted
   // credentials (about 5,000 live signatures at this point, each in every form).
   egress.remember('bench-api-key-0123456789abcdef');
   const scrubber = egress;
-  const text = 'lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(Math.ceil((1024 * 1024) / 57)).slice(0, 1024 * 1024);
+  const text = 'lorem ipsum dolor sit amet, consectetur adipiscing elit. '
+    .repeat(Math.ceil((1024 * 1024) / 57))
+    .slice(0, 1024 * 1024);
   // Parsed from JSON, as the gateway gets every result from a downstream (a flat string, not a concatenation).
-  const result = JSON.parse(JSON.stringify({ content: [{ type: 'text', text: `${text}bench-api-key-0123456789abcdef` }] }));
+  const result = JSON.parse(
+    JSON.stringify({ content: [{ type: 'text', text: `${text}bench-api-key-0123456789abcdef` }] }),
+  );
   const scan = await measure('scrub: 1 MB tool result', 200, () => {
     const out = scrubber.scrubResult(result);
     if (out.content[0].text.includes('bench-api-key')) throw new Error('not scrubbed');

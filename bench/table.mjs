@@ -23,6 +23,17 @@ for (const [name, m] of Object.entries(report.medians)) {
 }
 console.log(rows.join('\n'));
 const { openSessions: o, churn: c } = report.sessions;
-if (o) console.log(`\n${o.opened} open HTTP sessions on ${o.target}: gateway RSS ${f(o.rssBeforeMB, 0)} MB before, ${f(o.rssOpenMB, 0)} MB open, ${f(o.rssAfterCloseMB, 0)} MB after closing.`);
-if (c) console.log(`${c.closed} sessions opened, called and closed on ${c.target}: child processes ${c.childrenBefore} before, ${c.childrenPeak} at peak, ${c.childrenAfter} after.`);
-console.log(`\n${report.checks.filter((x) => !x.info).map((x) => `${x.met ? 'met' : 'missed'}: ${x.name} (${x.detail})`).join('; ')}.`);
+if (o)
+  console.log(
+    `\n${o.opened} open HTTP sessions on ${o.target}: gateway RSS ${f(o.rssBeforeMB, 0)} MB before, ${f(o.rssOpenMB, 0)} MB open, ${f(o.rssAfterCloseMB, 0)} MB after closing.`,
+  );
+if (c)
+  console.log(
+    `${c.closed} sessions opened, called and closed on ${c.target}: child processes ${c.childrenBefore} before, ${c.childrenPeak} at peak, ${c.childrenAfter} after.`,
+  );
+console.log(
+  `\n${report.checks
+    .filter((x) => !x.info)
+    .map((x) => `${x.met ? 'met' : 'missed'}: ${x.name} (${x.detail})`)
+    .join('; ')}.`,
+);

@@ -172,7 +172,9 @@ function notableChecks(outDir) {
     const scenario = dir.replace(/^server-/, '').replace(/-\d{4}-\d{2}-\d{2}T[\d-]+Z$/, '');
     for (const check of JSON.parse(readFileSync(file, 'utf8'))) {
       if (check.status === 'FAILURE' || check.status === 'WARNING') {
-        notable.push(`${check.status.toLowerCase()} ${scenario} / ${check.name}: ${check.errorMessage ?? check.description}`);
+        notable.push(
+          `${check.status.toLowerCase()} ${scenario} / ${check.name}: ${check.errorMessage ?? check.description}`,
+        );
       }
     }
   }
@@ -262,7 +264,9 @@ async function main() {
     console.log('conformance: gateway matches direct');
     return 0;
   }
-  console.log(`conformance: gateway differs from direct in ${differences.length} scenario(s): ${differences.join('; ')}`);
+  console.log(
+    `conformance: gateway differs from direct in ${differences.length} scenario(s): ${differences.join('; ')}`,
+  );
   return 1;
 }
 

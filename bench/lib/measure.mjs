@@ -7,7 +7,12 @@ import { payloadFor } from './payload.mjs';
 // tools/list of 1,000 tools is read without the SDK's full ListToolsResult validation, which costs the
 // client ~10 ms and would swamp what the servers do: over HTTP as a plain POST on the session (fetch +
 // JSON.parse), over stdio through the SDK client with a light schema. Every name is still checked below.
-const ListSchema = z.object({ tools: z.array(z.object({ name: z.string(), inputSchema: z.unknown() }).passthrough()), nextCursor: z.string().optional() }).passthrough();
+const ListSchema = z
+  .object({
+    tools: z.array(z.object({ name: z.string(), inputSchema: z.unknown() }).passthrough()),
+    nextCursor: z.string().optional(),
+  })
+  .passthrough();
 
 export function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
@@ -69,7 +74,11 @@ export async function latency(target, session, { calls, size, warmup }, errors) 
 
 /** `sessions` sessions each looping checked calls for `durationMs`: completed calls per second. */
 export async function throughput(target, sessions, { durationMs, size, warmup }, errors) {
-  await Promise.all(sessions.map(async (s) => { for (let i = 0; i < warmup; i++) await echoOnce(target, s.client, size, errors); }));
+  await Promise.all(
+    sessions.map(async (s) => {
+      for (let i = 0; i < warmup; i++) await echoOnce(target, s.client, size, errors);
+    }),
+  );
   let done = 0;
   const t0 = performance.now();
   const until = t0 + durationMs;
@@ -89,7 +98,9 @@ export async function listing(target, session, { calls, warmup }, errors) {
     const t0 = performance.now();
     let tools;
     try {
-      ({ tools } = session.raw ? await session.raw('tools/list') : await session.client.request({ method: 'tools/list', params: {} }, ListSchema));
+      ({ tools } = session.raw
+        ? await session.raw('tools/list')
+        : await session.client.request({ method: 'tools/list', params: {} }, ListSchema));
     } catch (error) {
       errors.push(`${target.name}: tools/list threw: ${error.message}`);
       continue;
@@ -103,7 +114,8 @@ export async function listing(target, session, { calls, warmup }, errors) {
           ? `tools/list lacks ${target.tool}`
           : target.governed && tools.some((t) => /__tool_\d*7$/.test(t.name))
             ? 'tools/list shows a tool the policy denies'
-            : target.governed && JSON.stringify(tools.find((t) => t.name === target.tool)?.inputSchema ?? {}).includes('credential')
+            : target.governed &&
+                JSON.stringify(tools.find((t) => t.name === target.tool)?.inputSchema ?? {}).includes('credential')
               ? 'tools/list shows the hidden credential argument'
               : undefined;
     if (problem) errors.push(`${target.name}: ${problem}`);

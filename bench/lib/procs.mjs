@@ -12,7 +12,10 @@ let reaper;
 /** Tells the reaper sidecar (bench/lib/reaper.mjs) about a group or process to kill if the suite dies. */
 function reap(line) {
   if (!reaper) {
-    reaper = spawn(process.execPath, [join(import.meta.dirname, 'reaper.mjs')], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    reaper = spawn(process.execPath, [join(import.meta.dirname, 'reaper.mjs')], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
     reaper.unref();
     reaper.stdin.on('error', () => undefined);
     reaper.stdin.unref?.();
@@ -23,7 +26,12 @@ function reap(line) {
 
 /** Spawns `cmd args` detached in its own group; resolves once a stdout line matches `ready` (or at once without one). */
 export function startProcess(name, cmd, args, { env = {}, ready, timeoutMs = 20_000, cwd } = {}) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn(cmd, args, {
+    env: { ...process.env, ...env },
+    cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   const proc = { name, child, pid: child.pid, stderr: '', exited: false };
   started.add(proc);
   reap(`g ${child.pid}`);
@@ -40,7 +48,10 @@ export function startProcess(name, cmd, args, { env = {}, ready, timeoutMs = 20_
       return resolve(proc);
     }
     const lines = createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error(`${name}: not ready within ${timeoutMs} ms\n${proc.stderr}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name}: not ready within ${timeoutMs} ms\n${proc.stderr}`)),
+      timeoutMs,
+    );
     lines.on('line', (line) => {
       const match = ready.exec(line);
       if (!match) return;

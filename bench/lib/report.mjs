@@ -10,8 +10,13 @@ function baselineFor(report, name) {
 
 function table(headers, rows) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells) => `| ${cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(' | ')} |`;
-  return [line(headers), `|${widths.map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + 1) + (i === 0 ? '' : ':')).join('|')}|`, ...rows.map(line)].join('\n');
+  const line = (cells) =>
+    `| ${cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(' | ')} |`;
+  return [
+    line(headers),
+    `|${widths.map((w, i) => (i === 0 ? ':' : '') + '-'.repeat(w + 1) + (i === 0 ? '' : ':')).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 export function printTables(report) {
@@ -30,21 +35,38 @@ export function printTables(report) {
     ];
   });
   const levels = Object.keys(Object.values(medians)[0]?.throughput ?? {});
-  console.log(`\nmcp-warden bench (${report.mode}), ${report.date}; ${report.machine.cpus} × ${report.machine.cpuModel}, Node ${report.machine.node}`);
-  console.log(`medians of ${report.settings.rounds} round(s); latency in ms (echo, 100 B, sequential); throughput in calls/s; ratios to the direct connection of the same transport\n`);
-  console.log(table(['target', 'p50', 'p95', 'p99', 'p50 ratio', ...levels.map((l) => `calls/s @${l}`), '@4 ratio'], rows));
+  console.log(
+    `\nmcp-warden bench (${report.mode}), ${report.date}; ${report.machine.cpus} × ${report.machine.cpuModel}, Node ${report.machine.node}`,
+  );
+  console.log(
+    `medians of ${report.settings.rounds} round(s); latency in ms (echo, 100 B, sequential); throughput in calls/s; ratios to the direct connection of the same transport\n`,
+  );
+  console.log(
+    table(['target', 'p50', 'p95', 'p99', 'p50 ratio', ...levels.map((l) => `calls/s @${l}`), '@4 ratio'], rows),
+  );
   const rows2 = Object.keys(medians).map((name) => {
     const m = medians[name];
-    return [name, fmt(m.listP50Ms), fmt(m.setupP50Ms.connect), fmt(m.setupP50Ms.toFirstResult), ...Object.values(m.sizesP50Ms).map((v) => fmt(v))];
+    return [
+      name,
+      fmt(m.listP50Ms),
+      fmt(m.setupP50Ms.connect),
+      fmt(m.setupP50Ms.toFirstResult),
+      ...Object.values(m.sizesP50Ms).map((v) => fmt(v)),
+    ];
   });
-  console.log(`\n${table(['target', 'tools/list p50', 'setup p50', 'to 1st result p50', ...Object.keys(Object.values(medians)[0]?.sizesP50Ms ?? {}).map((k) => `${k} p50`)], rows2)}`);
+  console.log(
+    `\n${table(['target', 'tools/list p50', 'setup p50', 'to 1st result p50', ...Object.keys(Object.values(medians)[0]?.sizesP50Ms ?? {}).map((k) => `${k} p50`)], rows2)}`,
+  );
   const { openSessions, churn } = report.sessions;
   if (openSessions) {
     console.log(
       `\n${openSessions.target}: ${openSessions.opened} open HTTP sessions (${openSessions.live} answering), gateway RSS ${fmt(openSessions.rssBeforeMB, 0)} MB → ${fmt(openSessions.rssOpenMB, 0)} MB (${fmt(openSessions.rssPerSessionKB, 0)} KB/session), ${fmt(openSessions.rssAfterCloseMB, 0)} MB after closing; children ${openSessions.childrenBefore} → ${openSessions.childrenOpen} → ${openSessions.childrenAfterClose}`,
     );
   }
-  if (churn) console.log(`${churn.target}: ${churn.closed} sessions opened, called and closed; child processes ${churn.childrenBefore} before, ${churn.childrenPeak} at peak, ${churn.childrenAfter} after`);
+  if (churn)
+    console.log(
+      `${churn.target}: ${churn.closed} sessions opened, called and closed; child processes ${churn.childrenBefore} before, ${churn.childrenPeak} at peak, ${churn.childrenAfter} after`,
+    );
   console.log('\ntargets (issue 8):');
   for (const c of report.checks) console.log(`  ${c.met ? 'met ' : 'MISS'}  ${c.name}: ${c.detail}`);
 }
@@ -58,23 +80,61 @@ export function checkTargets(report) {
   const ds = m['direct stdio'];
   if (hh && dh) {
     const r = ratio(hh.latencyMs.p50, dh.latencyMs.p50);
-    checks.push({ name: 'HTTP→HTTP p50 ≤ 1.25× direct HTTP', met: r <= 1.25, value: r, detail: `×${fmt(r)} (${fmt(hh.latencyMs.p50)} vs ${fmt(dh.latencyMs.p50)} ms)` });
+    checks.push({
+      name: 'HTTP→HTTP p50 ≤ 1.25× direct HTTP',
+      met: r <= 1.25,
+      value: r,
+      detail: `×${fmt(r)} (${fmt(hh.latencyMs.p50)} vs ${fmt(dh.latencyMs.p50)} ms)`,
+    });
     const t = ratio(hh.throughput[4], dh.throughput[4]);
-    checks.push({ name: 'HTTP→HTTP throughput @4 ≥ 0.85× direct HTTP', met: t >= 0.85, value: t, detail: `×${fmt(t)} (${fmt(hh.throughput[4], 0)} vs ${fmt(dh.throughput[4], 0)} calls/s)` });
+    checks.push({
+      name: 'HTTP→HTTP throughput @4 ≥ 0.85× direct HTTP',
+      met: t >= 0.85,
+      value: t,
+      detail: `×${fmt(t)} (${fmt(hh.throughput[4], 0)} vs ${fmt(dh.throughput[4], 0)} calls/s)`,
+    });
   }
   if (ss && ds) {
     const d = ss.latencyMs.p50 - ds.latencyMs.p50;
-    checks.push({ name: 'stdio→stdio p50 ≤ direct stdio + 0.25 ms', met: d <= 0.25, value: d, detail: `+${fmt(d, 3)} ms (${fmt(ss.latencyMs.p50, 3)} vs ${fmt(ds.latencyMs.p50, 3)} ms)` });
+    checks.push({
+      name: 'stdio→stdio p50 ≤ direct stdio + 0.25 ms',
+      met: d <= 0.25,
+      value: d,
+      detail: `+${fmt(d, 3)} ms (${fmt(ss.latencyMs.p50, 3)} vs ${fmt(ds.latencyMs.p50, 3)} ms)`,
+    });
   }
   const lists = Object.entries(m).filter(([name]) => report.targets[name].governed);
-  for (const [name, v] of lists) checks.push({ name: `${name}: tools/list of 1,000 tools, filtered, p50 ≤ 2 ms`, met: v.listP50Ms <= 2, value: v.listP50Ms, detail: `${fmt(v.listP50Ms)} ms` });
+  for (const [name, v] of lists)
+    checks.push({
+      name: `${name}: tools/list of 1,000 tools, filtered, p50 ≤ 2 ms`,
+      met: v.listP50Ms <= 2,
+      value: v.listP50Ms,
+      detail: `${fmt(v.listP50Ms)} ms`,
+    });
   const { openSessions, churn } = report.sessions;
-  if (openSessions) checks.push({ name: `${openSessions.opened} open HTTP sessions: RSS ≤ 300 MB`, met: openSessions.rssOpenMB <= 300, value: openSessions.rssOpenMB, detail: `${fmt(openSessions.rssOpenMB, 0)} MB` });
-  if (churn) checks.push({ name: `no growth in child processes after ${churn.closed} session opens and closes`, met: churn.growth <= 0, value: churn.growth, detail: `${churn.childrenBefore} → ${churn.childrenAfter}` });
+  if (openSessions)
+    checks.push({
+      name: `${openSessions.opened} open HTTP sessions: RSS ≤ 300 MB`,
+      met: openSessions.rssOpenMB <= 300,
+      value: openSessions.rssOpenMB,
+      detail: `${fmt(openSessions.rssOpenMB, 0)} MB`,
+    });
+  if (churn)
+    checks.push({
+      name: `no growth in child processes after ${churn.closed} session opens and closes`,
+      met: churn.growth <= 0,
+      value: churn.growth,
+      detail: `${churn.childrenBefore} → ${churn.childrenAfter}`,
+    });
   for (const [name, v] of Object.entries(m)) {
     if (!report.targets[name].peer) continue;
     const base = m[baselineFor(report, name)];
-    checks.push({ name: `for comparison, ${name} (no governance)`, met: true, info: true, detail: `p50 ×${fmt(ratio(v.latencyMs.p50, base.latencyMs.p50))}, throughput @4 ×${fmt(ratio(v.throughput[4], base.throughput[4]))}` });
+    checks.push({
+      name: `for comparison, ${name} (no governance)`,
+      met: true,
+      info: true,
+      detail: `p50 ×${fmt(ratio(v.latencyMs.p50, base.latencyMs.p50))}, throughput @4 ×${fmt(ratio(v.throughput[4], base.throughput[4]))}`,
+    });
   }
   return checks;
 }

@@ -8,9 +8,11 @@ const MB = 1024 * 1024;
 
 async function pool(count, concurrency, work) {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
-    while (next < count) await work(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await work(next++);
+    }),
+  );
 }
 
 async function until(check, timeoutMs) {
@@ -76,13 +78,29 @@ export async function sessionsAndChildren(target, count, errors) {
       peak = Math.max(peak, childPids(pid).length);
       await session.close();
       closed++;
-      if (closed % 100 === 0 && closed < count) process.stderr.write(`           churn: ${closed}/${count} sessions closed, ${childPids(pid).length} children now\n`);
+      if (closed % 100 === 0 && closed < count)
+        process.stderr.write(
+          `           churn: ${closed}/${count} sessions closed, ${childPids(pid).length} children now\n`,
+        );
     } catch (error) {
       errors.push(`${target.name}: churn: ${error.message}`);
     }
   });
   const settled = await until(() => childPids(pid).length <= childrenBefore, 15_000);
   const childrenAfter = childPids(pid).length;
-  if (!settled) errors.push(`${target.name}: ${childrenAfter - childrenBefore} child process(es) left after ${count} sessions were closed`);
-  return { target: target.name, requested: count, opened: closed, closed, answered, childrenBefore, childrenPeak: peak, childrenAfter, growth: childrenAfter - childrenBefore };
+  if (!settled)
+    errors.push(
+      `${target.name}: ${childrenAfter - childrenBefore} child process(es) left after ${count} sessions were closed`,
+    );
+  return {
+    target: target.name,
+    requested: count,
+    opened: closed,
+    closed,
+    answered,
+    childrenBefore,
+    childrenPeak: peak,
+    childrenAfter,
+    growth: childrenAfter - childrenBefore,
+  };
 }

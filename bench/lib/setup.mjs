@@ -24,19 +24,26 @@ export function visibleExtraTools(extraTools) {
 /** 100 rules: the ones that matter for the echo server, then filler of the shapes real policies have. */
 export function policyText() {
   const agentGrants = [
-    "      - { id: echo-in-task, effect: allow, tools: [echo__echo], task: required, rateLimit: { calls: 1000000, perSeconds: 1 }, arguments: { type: object, properties: { text: { type: string, maxLength: 200 }, size: { type: integer, minimum: 1, maximum: 4194304 } } } }",
+    '      - { id: echo-in-task, effect: allow, tools: [echo__echo], task: required, rateLimit: { calls: 1000000, perSeconds: 1 }, arguments: { type: object, properties: { text: { type: string, maxLength: 200 }, size: { type: integer, minimum: 1, maximum: 4194304 } } } }',
     '      - { id: extra-tools, effect: allow, tools: ["echo__tool_*"] }',
   ];
-  const globalGrants = ['  - { id: hide-sevens, effect: deny, tools: ["echo__tool_*7"] }', '  - { id: no-deletes, effect: deny, tools: ["*__delete*"] }'];
+  const globalGrants = [
+    '  - { id: hide-sevens, effect: deny, tools: ["echo__tool_*7"] }',
+    '  - { id: no-deletes, effect: deny, tools: ["*__delete*"] }',
+  ];
   const fillerAgentRules = 80;
   for (let i = 0; i < fillerAgentRules; i++) {
     const server = `svc${String(i).padStart(2, '0')}`;
     switch (i % 4) {
       case 0:
-        agentGrants.push(`      - { id: ${server}-read, effect: allow, tools: ["${server}__get_*", "${server}__list_*"] }`);
+        agentGrants.push(
+          `      - { id: ${server}-read, effect: allow, tools: ["${server}__get_*", "${server}__list_*"] }`,
+        );
         break;
       case 1:
-        agentGrants.push(`      - { id: ${server}-write, effect: allow, tools: ["${server}__update_*"], task: required, rateLimit: { calls: 30, perSeconds: 60 } }`);
+        agentGrants.push(
+          `      - { id: ${server}-write, effect: allow, tools: ["${server}__update_*"], task: required, rateLimit: { calls: 30, perSeconds: 60 } }`,
+        );
         break;
       case 2:
         agentGrants.push(
@@ -44,7 +51,9 @@ export function policyText() {
         );
         break;
       default:
-        agentGrants.push(`      - { id: ${server}-approve, effect: allow, tools: ["${server}__deploy*"], approval: required }`);
+        agentGrants.push(
+          `      - { id: ${server}-approve, effect: allow, tools: ["${server}__deploy*"], approval: required }`,
+        );
     }
   }
   for (let i = globalGrants.length; agentGrants.length + globalGrants.length < POLICY_RULES; i++) {
@@ -89,7 +98,13 @@ export function prepareGovernance({ extraTools }) {
       ...base,
       dataDir: './data-stdio',
       servers: {
-        echo: { transport: 'stdio', command: 'node', args: [...echoArgs, '--stdio'], env: { ...echoEnv, BENCH_JWKS_FILE: join(dir, 'data-stdio/keys/jwks.json') }, secrets: { arguments: { credential: 'echo' } } },
+        echo: {
+          transport: 'stdio',
+          command: 'node',
+          args: [...echoArgs, '--stdio'],
+          env: { ...echoEnv, BENCH_JWKS_FILE: join(dir, 'data-stdio/keys/jwks.json') },
+          secrets: { arguments: { credential: 'echo' } },
+        },
       },
     },
     http: {
@@ -113,14 +128,28 @@ export function prepareGovernance({ extraTools }) {
   const tokens = {};
   for (const [name, file] of Object.entries(files)) {
     cli(file, ['keys', 'init']);
-    tokens[name] = cli(file, ['token', 'issue', '--sub', 'agent:bench', '--task-purpose', 'benchmark the governed echo path', '--grant', 'echo__*', '--ttl', '1h']).trim();
+    tokens[name] = cli(file, [
+      'token',
+      'issue',
+      '--sub',
+      'agent:bench',
+      '--task-purpose',
+      'benchmark the governed echo path',
+      '--grant',
+      'echo__*',
+      '--ttl',
+      '1h',
+    ]).trim();
     if (tokens[name].split('.').length !== 3) throw new Error('token issue did not print a JWT');
   }
   return { dir, files, tokens, policyFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function cli(configFile, args) {
-  const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], { encoding: 'utf8', timeout: 30_000 });
+  const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   if (result.status !== 0) throw new Error(`mcp-warden ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
   return result.stdout;
 }

@@ -68,7 +68,12 @@ async function openHttp(url, headers) {
 
 async function openStdio(command, args, env) {
   const client = new Client({ name: 'warden-bench', version: '1.0.0' });
-  const transport = new StdioClientTransport({ command, args, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stderr: 'ignore' });
+  const transport = new StdioClientTransport({
+    command,
+    args,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stderr: 'ignore',
+  });
   await client.connect(transport);
   const pid = transport.pid;
   if (pid) trackPid(pid);
@@ -91,7 +96,8 @@ async function waitForMcp(url, proc, timeoutMs = 20_000) {
       await session.close();
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${proc.name}: not ready within ${timeoutMs} ms (${error.message})\n${proc.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`${proc.name}: not ready within ${timeoutMs} ms (${error.message})\n${proc.stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -105,7 +111,12 @@ export function defineTargets({ extraTools, governance, peers }) {
   // that nothing of it is left running.
   const echoArgs = [ECHO, '--tools', String(extraTools), '--run', governance.dir];
   const direct = { tool: 'echo', credential: 'none', listed: extraTools + 1 };
-  const governed = { tool: 'echo__echo', credential: 'verified', listed: visibleExtraTools(extraTools) + 3, governed: true };
+  const governed = {
+    tool: 'echo__echo',
+    credential: 'verified',
+    listed: visibleExtraTools(extraTools) + 3,
+    governed: true,
+  };
 
   /** mcp-warden `serve` (HTTP ingress) in front of the echo server over `downstream`, governance on. */
   const servedGateway = (downstream) => ({
@@ -114,7 +125,12 @@ export function defineTargets({ extraTools, governance, peers }) {
     ...governed,
     downstream,
     async start() {
-      this.proc = await startProcess(`mcp-warden serve (${downstream === 'stdio' ? 'stdio' : 'HTTP'} downstream)`, process.execPath, [...this.nodeFlags, BIN, 'serve', '--config', governance.files[downstream], '--port', '0'], { ready: GATEWAY_READY });
+      this.proc = await startProcess(
+        `mcp-warden serve (${downstream === 'stdio' ? 'stdio' : 'HTTP'} downstream)`,
+        process.execPath,
+        [...this.nodeFlags, BIN, 'serve', '--config', governance.files[downstream], '--port', '0'],
+        { ready: GATEWAY_READY },
+      );
       this.url = this.proc.match[1];
     },
     connect() {
@@ -135,7 +151,9 @@ export function defineTargets({ extraTools, governance, peers }) {
       transport: 'http',
       ...direct,
       async start() {
-        this.proc = await startProcess('echo --http', process.execPath, [...echoArgs, '--http', '--port', '0'], { ready: ECHO_READY });
+        this.proc = await startProcess('echo --http', process.execPath, [...echoArgs, '--http', '--port', '0'], {
+          ready: ECHO_READY,
+        });
         this.url = this.proc.match[1];
       },
       connect() {
@@ -148,7 +166,9 @@ export function defineTargets({ extraTools, governance, peers }) {
       ...governed,
       async start() {},
       connect() {
-        return openStdio(process.execPath, [...this.nodeFlags, BIN, 'stdio', '--config', governance.files.stdio], { MCP_WARDEN_TOKEN: governance.tokens.stdio });
+        return openStdio(process.execPath, [...this.nodeFlags, BIN, 'stdio', '--config', governance.files.stdio], {
+          MCP_WARDEN_TOKEN: governance.tokens.stdio,
+        });
       },
     },
     servedGateway('stdio'),
@@ -164,7 +184,19 @@ export function defineTargets({ extraTools, governance, peers }) {
       nodeFlags: [],
       async start() {
         const port = await freePort();
-        this.proc = await startProcess('mcp-proxy', process.execPath, [MCP_PROXY, '--host', '127.0.0.1', '--port', String(port), '--server', 'stream', '--', process.execPath, ...echoArgs, '--stdio']);
+        this.proc = await startProcess('mcp-proxy', process.execPath, [
+          MCP_PROXY,
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--server',
+          'stream',
+          '--',
+          process.execPath,
+          ...echoArgs,
+          '--stdio',
+        ]);
         this.url = `http://127.0.0.1:${port}/mcp`;
         await waitForMcp(this.url, this.proc);
       },
@@ -183,7 +215,18 @@ export function defineTargets({ extraTools, governance, peers }) {
       async start() {
         const port = await freePort();
         const command = [process.execPath, ...echoArgs, '--stdio'].join(' ');
-        this.proc = await startProcess('supergateway', process.execPath, [SUPERGATEWAY, '--stdio', command, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none']);
+        this.proc = await startProcess('supergateway', process.execPath, [
+          SUPERGATEWAY,
+          '--stdio',
+          command,
+          '--outputTransport',
+          'streamableHttp',
+          '--stateful',
+          '--port',
+          String(port),
+          '--logLevel',
+          'none',
+        ]);
         this.url = `http://127.0.0.1:${port}/mcp`;
         await waitForMcp(this.url, this.proc);
       },

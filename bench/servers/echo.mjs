@@ -45,7 +45,8 @@ function fail(message) {
 function loadJwks(path) {
   const keys = new Map();
   for (const jwk of JSON.parse(readFileSync(path, 'utf8')).keys ?? []) {
-    if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && typeof jwk.kid === 'string') keys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }));
+    if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && typeof jwk.kid === 'string')
+      keys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }));
   }
   return keys;
 }
@@ -69,11 +70,18 @@ function credentialValid(token) {
     if (header.alg !== 'EdDSA' || typeof header.kid !== 'string') return false;
     if (!publicKeys.has(header.kid)) publicKeys = loadJwks(jwksFile);
     const key = publicKeys.get(header.kid);
-    if (!key || !verify(null, Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), key, Buffer.from(parts[2], 'base64url'))) return false;
+    if (!key || !verify(null, Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), key, Buffer.from(parts[2], 'base64url')))
+      return false;
     const claims = claimsOf(parts[1]);
     const now = Math.floor(Date.now() / 1000);
     const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (!audiences.includes(audience) || typeof claims.sub !== 'string' || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return false;
+    if (
+      !audiences.includes(audience) ||
+      typeof claims.sub !== 'string' ||
+      typeof claims.jti !== 'string' ||
+      typeof claims.exp !== 'number'
+    )
+      return false;
     return claims.exp > now && (typeof claims.nbf !== 'number' || claims.nbf <= now);
   } catch {
     return false;
@@ -121,7 +129,12 @@ function newServer() {
     }
     // BENCH_ECHO_FAULT=short: a deliberately wrong answer, so a test can prove the suite notices one.
     const payload = process.env.BENCH_ECHO_FAULT === 'short' ? payloadFor(text, size).slice(1) : payloadFor(text, size);
-    return { content: [{ type: 'text', text: payload }, { type: 'text', text: `credential:${credential}` }] };
+    return {
+      content: [
+        { type: 'text', text: payload },
+        { type: 'text', text: `credential:${credential}` },
+      ],
+    };
   });
   return server;
 }
@@ -137,13 +150,17 @@ if (values.stdio) {
       if ((req.url ?? '').split('?')[0] !== '/mcp') return void res.writeHead(404).end();
       if (requireCredential) {
         const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-        if (!credentialValid(token)) return void res.writeHead(401, { 'content-type': 'text/plain' }).end('minted credential required\n');
+        if (!credentialValid(token))
+          return void res.writeHead(401, { 'content-type': 'text/plain' }).end('minted credential required\n');
         req.auth = { token, clientId: 'minted', scopes: [] };
       }
       const id = req.headers['mcp-session-id'];
       let transport = typeof id === 'string' ? sessions.get(id) : undefined;
       if (transport === undefined) {
-        if (typeof id === 'string') return void res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
+        if (typeof id === 'string')
+          return void res
+            .writeHead(404, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
         transport = new StreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
           onsessioninitialized: (sid) => sessions.set(sid, transport),

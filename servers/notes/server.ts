@@ -14,7 +14,9 @@ const NOTE_MIME_TYPE = 'text/plain';
 const NoteNameSchema = z
   .string()
   .regex(NOTE_NAME_PATTERN)
-  .describe('Note name: 1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit (e.g. "meeting-2025.md").');
+  .describe(
+    'Note name: 1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit (e.g. "meeting-2025.md").',
+  );
 
 const NoteInfoShape = {
   name: z.string(),
@@ -134,7 +136,10 @@ export function createNotesServer(store: NoteStore, log: Log): McpServer {
       run('delete_note', async () => {
         await store.delete(name);
         server.sendResourceListChanged();
-        return { content: [{ type: 'text', text: `Deleted note ${name}.` }], structuredContent: { name, deleted: true } };
+        return {
+          content: [{ type: 'text', text: `Deleted note ${name}.` }],
+          structuredContent: { name, deleted: true },
+        };
       }),
   );
 
@@ -150,8 +155,7 @@ export function createNotesServer(store: NoteStore, log: Log): McpServer {
         })),
       }),
       complete: {
-        name: async (prefix) =>
-          (await store.list()).map((n) => n.name).filter((name) => name.startsWith(prefix)),
+        name: async (prefix) => (await store.list()).map((n) => n.name).filter((name) => name.startsWith(prefix)),
       },
     }),
     { title: 'Note', description: 'The text of one stored note.', mimeType: NOTE_MIME_TYPE },
@@ -183,7 +187,10 @@ export function createNotesServer(store: NoteStore, log: Log): McpServer {
           },
           {
             role: 'user',
-            content: { type: 'resource', resource: { uri: noteUri(note.name), mimeType: NOTE_MIME_TYPE, text: note.content } },
+            content: {
+              type: 'resource',
+              resource: { uri: noteUri(note.name), mimeType: NOTE_MIME_TYPE, text: note.content },
+            },
           },
         ],
       };

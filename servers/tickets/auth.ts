@@ -97,7 +97,8 @@ function fileJwks(path: string): JWTVerifyGetKey {
   let cached: { mtimeMs: number; keys: JWTVerifyGetKey } | undefined;
   return (header, token) => {
     const mtimeMs = statSync(path).mtimeMs;
-    if (cached?.mtimeMs !== mtimeMs) cached = { mtimeMs, keys: createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')) as JSONWebKeySet) };
+    if (cached?.mtimeMs !== mtimeMs)
+      cached = { mtimeMs, keys: createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')) as JSONWebKeySet) };
     return cached.keys(header, token);
   };
 }

@@ -48,7 +48,9 @@ export function createMcpHttpHandler(options: {
     const auth = await options.authenticate(req.headers.authorization);
     if (auth === undefined) {
       const challenge =
-        req.headers.authorization === undefined ? 'Bearer realm="tickets"' : 'Bearer realm="tickets", error="invalid_token"';
+        req.headers.authorization === undefined
+          ? 'Bearer realm="tickets"'
+          : 'Bearer realm="tickets", error="invalid_token"';
       res.setHeader('WWW-Authenticate', challenge);
       return plain(res, 401, 'Unauthorized: a valid bearer token is required\n');
     }

@@ -13,7 +13,11 @@ const TicketIdSchema = z.number().int().positive().describe('Ticket id, as retur
 
 /** Builds one MCP server instance (one per HTTP session) over the shared ticket store. */
 export function createTicketsServer(store: TicketStore, log: Log): McpServer {
-  const server = new McpServer({ name: TICKETS_SERVER_NAME, version: TICKETS_SERVER_VERSION, title: 'Warden demo tickets' });
+  const server = new McpServer({
+    name: TICKETS_SERVER_NAME,
+    version: TICKETS_SERVER_VERSION,
+    title: 'Warden demo tickets',
+  });
 
   const run = (tool: string, body: () => CallToolResult): CallToolResult => {
     try {

@@ -122,7 +122,8 @@ export class TicketStore {
   comment(id: number, text: string, author: string): Ticket {
     return this.change(() => {
       const ticket = this.get(id);
-      if (ticket.comments.length >= MAX_COMMENTS) throw new TicketError(`ticket ${id} has reached ${MAX_COMMENTS} comments`);
+      if (ticket.comments.length >= MAX_COMMENTS)
+        throw new TicketError(`ticket ${id} has reached ${MAX_COMMENTS} comments`);
       ticket.comments.push({ author, text, at: this.now().toISOString() });
       return ticket;
     });

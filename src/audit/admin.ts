@@ -31,7 +31,12 @@ export async function recordAdminEvents(options: AdminEventOptions, events: read
     db = openAuditDb(file, { durability: options.settings.durability, busyTimeoutMs: options.settings.busyTimeoutMs });
     const instance = newRecordId();
     const now = Date.now();
-    db.prepare('INSERT INTO instances (id, host, pid, started_at) VALUES (?, ?, ?, ?)').run(instance, hostname(), process.pid, now);
+    db.prepare('INSERT INTO instances (id, host, pid, started_at) VALUES (?, ?, ?, ?)').run(
+      instance,
+      hostname(),
+      process.pid,
+      now,
+    );
     const writer = new GroupCommitWriter({ db, instance, logger: pino({ level: 'silent' }) });
     const settings = {
       maxArgumentBytes: options.settings.maxArgumentBytes,
@@ -40,13 +45,20 @@ export async function recordAdminEvents(options: AdminEventOptions, events: read
       redact: options.redact ?? ((text: string) => text),
     };
     const written = events.map((event) =>
-      writer.write(eventEntry({ ...event, data: { ...event.data, by: options.actor } }, instance, Date.now(), settings), 'event'),
+      writer.write(
+        eventEntry({ ...event, data: { ...event.data, by: options.actor } }, instance, Date.now(), settings),
+        'event',
+      ),
     );
     writer.flush();
     await Promise.all(written);
     db.prepare('UPDATE instances SET stopped_at = ?, ended = ? WHERE id = ?').run(Date.now(), 'stopped', instance);
   } catch (error) {
-    throw new WardenError('ERR_AUDIT_UNAVAILABLE', `audit database ${file}: ${error instanceof WardenError ? error.message : describeDbError(error)}`, { cause: error });
+    throw new WardenError(
+      'ERR_AUDIT_UNAVAILABLE',
+      `audit database ${file}: ${error instanceof WardenError ? error.message : describeDbError(error)}`,
+      { cause: error },
+    );
   } finally {
     if (db?.open) db.close();
   }

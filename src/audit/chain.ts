@@ -44,9 +44,28 @@ export function canonicalRow(e: EntryInput): string {
 
 /** hash = SHA-256(previous hash (32 bytes) ‖ canonical row (UTF-8)), hex. */
 export function entryHash(prevHash: string, e: EntryInput): string {
-  const header = JSON.stringify([FORMAT, e.id, e.kind, e.ts, e.startedAt, e.instance, e.type, e.subject, e.taskId, e.server, e.target, e.decision, e.outcome]);
+  const header = JSON.stringify([
+    FORMAT,
+    e.id,
+    e.kind,
+    e.ts,
+    e.startedAt,
+    e.instance,
+    e.type,
+    e.subject,
+    e.taskId,
+    e.server,
+    e.target,
+    e.decision,
+    e.outcome,
+  ]);
   // Same bytes as canonicalRow(e), fed in parts.
-  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(header).update('\n').update(e.body).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(prevHash, 'hex'))
+    .update(header)
+    .update('\n')
+    .update(e.body)
+    .digest('hex');
 }
 
 export const ENTRY_COLUMNS =
@@ -68,7 +87,9 @@ export class ChainAppender {
 
   constructor(db: Db) {
     this.readHead = db.prepare<[], ChainHead>('SELECT seq, hash FROM chain_head WHERE id = 1');
-    this.writeHead = db.prepare('INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash');
+    this.writeHead = db.prepare(
+      'INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+    );
     this.insert = db.prepare(
       `INSERT INTO entries (seq, id, kind, ts, started_at, instance, type, subject, task_id, server, target, decision, outcome, body, prev_hash, hash)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -86,7 +107,24 @@ export class ChainAppender {
     for (const e of entries) {
       const next = entryHash(hash, e);
       seq += 1;
-      this.insert.run(seq, e.id, e.kind, e.ts, e.startedAt, e.instance, e.type, e.subject, e.taskId, e.server, e.target, e.decision, e.outcome, e.body, hash, next);
+      this.insert.run(
+        seq,
+        e.id,
+        e.kind,
+        e.ts,
+        e.startedAt,
+        e.instance,
+        e.type,
+        e.subject,
+        e.taskId,
+        e.server,
+        e.target,
+        e.decision,
+        e.outcome,
+        e.body,
+        hash,
+        next,
+      );
       hash = next;
       seqs.push(seq);
     }

@@ -43,7 +43,8 @@ export interface SignerKey {
 /** The gateway's active Ed25519 key as a node:crypto key (signing then needs no await inside a transaction). */
 export async function activeSigner(keys: KeyStore): Promise<SignerKey> {
   const active = await keys.active();
-  if (active.privateKey instanceof Uint8Array) throw new WardenError('ERR_KEYS_INVALID', 'the active key is not an Ed25519 key');
+  if (active.privateKey instanceof Uint8Array)
+    throw new WardenError('ERR_KEYS_INVALID', 'the active key is not an Ed25519 key');
   return { kid: active.kid, privateKey: KeyObject.from(active.privateKey) };
 }
 
@@ -74,7 +75,8 @@ export function verifyJws(jws: string, publicKeys: ReadonlyMap<string, JsonWebKe
   } catch {
     return { ok: false, reason: 'header or payload is not JSON' };
   }
-  if (header.alg !== 'EdDSA' || header.typ !== CHECKPOINT_TYPE || typeof header.kid !== 'string') return { ok: false, reason: 'unexpected JWS header' };
+  if (header.alg !== 'EdDSA' || header.typ !== CHECKPOINT_TYPE || typeof header.kid !== 'string')
+    return { ok: false, reason: 'unexpected JWS header' };
   const jwk = publicKeys.get(header.kid);
   if (!jwk) return { ok: false, reason: `signed with unknown key ${header.kid}` };
   let good = false;
@@ -108,17 +110,38 @@ export function lastCheckpoint(db: Db): CheckpointRow | undefined {
  */
 export function writeCheckpoint(db: Db, key: SignerKey, instance: string, now: number): CheckpointRow | undefined {
   const appender = new ChainAppender(db);
-  const insert = db.prepare('INSERT INTO checkpoints (seq, hash, count, ts, kid, instance, prev_sig, jws) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const insert = db.prepare(
+    'INSERT INTO checkpoints (seq, hash, count, ts, kid, instance, prev_sig, jws) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
   return db
     .transaction((): CheckpointRow | undefined => {
       const head = appender.head();
       const last = lastCheckpoint(db);
       if (head.seq === 0 || (last && last.seq >= head.seq)) return undefined;
       const prev = last ? signatureOf(last.jws) : null;
-      const payload: CheckpointPayload = { v: 1, seq: head.seq, hash: head.hash, count: head.seq, ts: now, kid: key.kid, instance, prev };
+      const payload: CheckpointPayload = {
+        v: 1,
+        seq: head.seq,
+        hash: head.hash,
+        count: head.seq,
+        ts: now,
+        kid: key.kid,
+        instance,
+        prev,
+      };
       const jws = signPayload(payload, key);
       const id = Number(insert.run(head.seq, head.hash, head.seq, now, key.kid, instance, prev, jws).lastInsertRowid);
-      return { id, seq: head.seq, hash: head.hash, count: head.seq, ts: now, kid: key.kid, instance, prevSig: prev, jws };
+      return {
+        id,
+        seq: head.seq,
+        hash: head.hash,
+        count: head.seq,
+        ts: now,
+        kid: key.kid,
+        instance,
+        prevSig: prev,
+        jws,
+      };
     })
     .immediate();
 }

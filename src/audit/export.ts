@@ -6,8 +6,9 @@ import type { RecordSummary } from './queries.js';
  * controls, DEL, line/paragraph separators, bidi overrides and isolates, zero-width characters, BOM,
  * Unicode tag characters. Everything the audit prints or exports shows them as visible `\uXXXX` escapes.
  */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]|[\u{e0000}-\u{e007f}]/gu;
+const UNSAFE =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]|[\u{e0000}-\u{e007f}]/gu;
 
 export function escapeControls(text: string): string {
   return text.replace(UNSAFE, (ch) => {
@@ -53,10 +54,15 @@ function parse(body: string | undefined): Record<string, unknown> {
   }
 }
 
-const iso = (ms: number | null | undefined): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
+const iso = (ms: number | null | undefined): string | null =>
+  typeof ms === 'number' ? new Date(ms).toISOString() : null;
 
 /** The whole record as one object: the summary, the intent's and outcome's bodies, and their chain positions. */
-export function recordObject(summary: RecordSummary, intent?: StoredEntry, outcome?: StoredEntry): Record<string, unknown> {
+export function recordObject(
+  summary: RecordSummary,
+  intent?: StoredEntry,
+  outcome?: StoredEntry,
+): Record<string, unknown> {
   return {
     id: summary.id,
     startedAt: iso(summary.startedAt),
@@ -76,10 +82,45 @@ export function recordObject(summary: RecordSummary, intent?: StoredEntry, outco
 }
 
 export const RECORD_CSV_COLUMNS = [
-  'id', 'started_at', 'ended_at', 'instance', 'ingress', 'session', 'jsonrpc_id', 'trace_id', 'subject', 'issuer', 'client_id', 'tenant',
-  'auth_method', 'client', 'task_id', 'task_purpose', 'delegation', 'method', 'server', 'target', 'tool_hash', 'parent', 'arguments',
-  'arguments_digest', 'decision', 'rule', 'reason', 'policy_version', 'approval', 'outcome', 'error_code', 'error_message',
-  'outcome_reason', 'duration_ms', 'secrets', 'result_bytes', 'result_digest', 'intent_seq', 'outcome_seq',
+  'id',
+  'started_at',
+  'ended_at',
+  'instance',
+  'ingress',
+  'session',
+  'jsonrpc_id',
+  'trace_id',
+  'subject',
+  'issuer',
+  'client_id',
+  'tenant',
+  'auth_method',
+  'client',
+  'task_id',
+  'task_purpose',
+  'delegation',
+  'method',
+  'server',
+  'target',
+  'tool_hash',
+  'parent',
+  'arguments',
+  'arguments_digest',
+  'decision',
+  'rule',
+  'reason',
+  'policy_version',
+  'approval',
+  'outcome',
+  'error_code',
+  'error_message',
+  'outcome_reason',
+  'duration_ms',
+  'secrets',
+  'result_bytes',
+  'result_digest',
+  'intent_seq',
+  'outcome_seq',
 ] as const;
 
 export function recordCsvCells(summary: RecordSummary, intent?: StoredEntry, outcome?: StoredEntry): unknown[] {
@@ -87,20 +128,88 @@ export function recordCsvCells(summary: RecordSummary, intent?: StoredEntry, out
   const o = parse(outcome?.body) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed record bodies
   const client = i.client ? `${i.client.name ?? ''} ${i.client.version ?? ''}`.trim() : null;
   return [
-    summary.id, iso(summary.startedAt), iso(summary.endedAt), summary.instance, i.ingress, i.session, i.jsonrpcId, i.traceId, summary.subject,
-    i.principal?.issuer, i.principal?.clientId, i.principal?.tenant, i.principal?.authMethod, client, summary.taskId, i.task?.purpose,
-    i.delegation, summary.method, summary.server, summary.target, i.toolHash, i.parent, i.arguments, i.argumentsDigest, summary.decision,
-    i.decision?.rule, i.decision?.reason, i.decision?.policyVersion, i.decision?.approval, summary.outcome, o.error?.code, o.error?.message,
-    o.reason, summary.durationMs, o.secrets, o.result?.bytes, o.result?.digest, intent?.seq, outcome?.seq,
+    summary.id,
+    iso(summary.startedAt),
+    iso(summary.endedAt),
+    summary.instance,
+    i.ingress,
+    i.session,
+    i.jsonrpcId,
+    i.traceId,
+    summary.subject,
+    i.principal?.issuer,
+    i.principal?.clientId,
+    i.principal?.tenant,
+    i.principal?.authMethod,
+    client,
+    summary.taskId,
+    i.task?.purpose,
+    i.delegation,
+    summary.method,
+    summary.server,
+    summary.target,
+    i.toolHash,
+    i.parent,
+    i.arguments,
+    i.argumentsDigest,
+    summary.decision,
+    i.decision?.rule,
+    i.decision?.reason,
+    i.decision?.policyVersion,
+    i.decision?.approval,
+    summary.outcome,
+    o.error?.code,
+    o.error?.message,
+    o.reason,
+    summary.durationMs,
+    o.secrets,
+    o.result?.bytes,
+    o.result?.digest,
+    intent?.seq,
+    outcome?.seq,
   ];
 }
 
-export const EVENT_CSV_COLUMNS = ['id', 'ts', 'instance', 'type', 'subject', 'task_id', 'server', 'target', 'data', 'seq'] as const;
+export const EVENT_CSV_COLUMNS = [
+  'id',
+  'ts',
+  'instance',
+  'type',
+  'subject',
+  'task_id',
+  'server',
+  'target',
+  'data',
+  'seq',
+] as const;
 
 export function eventObject(e: StoredEntry): Record<string, unknown> {
-  return { id: e.id, ts: iso(e.ts), instance: e.instance, type: e.type, subject: e.subject, taskId: e.taskId, server: e.server, target: e.target, data: parse(e.body).data ?? null, seq: e.seq, hash: e.hash };
+  return {
+    id: e.id,
+    ts: iso(e.ts),
+    instance: e.instance,
+    type: e.type,
+    subject: e.subject,
+    taskId: e.taskId,
+    server: e.server,
+    target: e.target,
+    data: parse(e.body).data ?? null,
+    seq: e.seq,
+    hash: e.hash,
+  };
 }
 
 export function eventCsvCells(e: StoredEntry): unknown[] {
-  return [e.id, iso(e.ts), e.instance, e.type, e.subject, e.taskId, e.server, e.target, parse(e.body).data ?? null, e.seq];
+  return [
+    e.id,
+    iso(e.ts),
+    e.instance,
+    e.type,
+    e.subject,
+    e.taskId,
+    e.server,
+    e.target,
+    parse(e.body).data ?? null,
+    e.seq,
+  ];
 }

@@ -50,7 +50,11 @@ export class ListRecorder {
     const out: EntryInput[] = [];
     const catalogs: ListCatalogRef[] = [];
     for (const [server, indexes] of byServer(decided)) {
-      const catalog = this.catalogOf(ctx.method, server, indexes.map((i) => decided.entries[i]!.target));
+      const catalog = this.catalogOf(
+        ctx.method,
+        server,
+        indexes.map((i) => decided.entries[i]!.target),
+      );
       const last = this.written.get(catalog.digest);
       if (last === undefined || now - last >= CATALOG_REFRESH_MS) {
         out.push(...this.catalogEntries(ctx.method, server, catalog, now));
@@ -58,7 +62,13 @@ export class ListRecorder {
         this.written.set(catalog.digest, now);
       }
       const held = bitmap(decided.verdicts, indexes, LIST_VERDICT.held);
-      catalogs.push({ server, catalog: catalog.digest, items: indexes.length, shown: bitmap(decided.verdicts, indexes, LIST_VERDICT.shown) ?? '', ...(held !== undefined && { held }) });
+      catalogs.push({
+        server,
+        catalog: catalog.digest,
+        items: indexes.length,
+        shown: bitmap(decided.verdicts, indexes, LIST_VERDICT.shown) ?? '',
+        ...(held !== undefined && { held }),
+      });
     }
     const p = ctx.principal;
     const data = {
@@ -73,19 +83,36 @@ export class ListRecorder {
       hidden: decided.hidden,
       catalogs,
     };
-    out.push(event(LIST_SHOWN, this.instance, now, { subject: p.subject, taskId: p.task?.id ?? null, server: null, target: null }, data));
+    out.push(
+      event(
+        LIST_SHOWN,
+        this.instance,
+        now,
+        { subject: p.subject, taskId: p.task?.id ?? null, server: null, target: null },
+        data,
+      ),
+    );
     return out;
   }
 
-  private catalogOf(method: string, server: string, targets: string[]): { digest: string; items: string[]; redacted: boolean } {
+  private catalogOf(
+    method: string,
+    server: string,
+    targets: string[],
+  ): { digest: string; items: string[]; redacted: boolean } {
     // Keyed by a hash of the names as the view holds them (memory only), so a list of an unchanged catalog passes no name through the egress stage.
-    const key = createHash('sha256').update(`${method}\u0000${server}\u0000${targets.join('\u0000')}`).digest('base64url');
+    const key = createHash('sha256')
+      .update(`${method}\u0000${server}\u0000${targets.join('\u0000')}`)
+      .digest('base64url');
     const known = this.digests.get(key);
     if (known) return known;
     const items = targets.map((target) => this.s.redact(target));
     const redacted = items.some((item, i) => item !== targets[i]);
     // Over the stored (egress-cleaned) names: a digest never derives from a secret value.
-    const digest = createHash('sha256').update(JSON.stringify([method, server, items])).digest('base64url').slice(0, 32);
+    const digest = createHash('sha256')
+      .update(JSON.stringify([method, server, items]))
+      .digest('base64url')
+      .slice(0, 32);
     const catalog = { digest, items, redacted };
     if (this.digests.size >= MAX_KNOWN) this.digests.clear();
     this.digests.set(key, catalog);
@@ -93,7 +120,12 @@ export class ListRecorder {
   }
 
   /** A catalog in parts of at most `maxArgumentBytes` of names each (however large the catalog, each row stays small). */
-  private catalogEntries(method: string, server: string, catalog: { digest: string; items: string[]; redacted: boolean }, now: number): EntryInput[] {
+  private catalogEntries(
+    method: string,
+    server: string,
+    catalog: { digest: string; items: string[]; redacted: boolean },
+    now: number,
+  ): EntryInput[] {
     const budget = Math.max(64, this.s.maxArgumentBytes - PART_OVERHEAD);
     const parts: string[][] = [];
     let current: string[] = [];
@@ -110,7 +142,21 @@ export class ListRecorder {
     }
     parts.push(current);
     return parts.map((items, part) =>
-      event(LIST_CATALOG, this.instance, now, { subject: null, taskId: null, server, target: catalog.digest }, { method, server, catalog: catalog.digest, part, parts: parts.length, ...(catalog.redacted && { redacted: true }), items }),
+      event(
+        LIST_CATALOG,
+        this.instance,
+        now,
+        { subject: null, taskId: null, server, target: catalog.digest },
+        {
+          method,
+          server,
+          catalog: catalog.digest,
+          part,
+          parts: parts.length,
+          ...(catalog.redacted && { redacted: true }),
+          items,
+        },
+      ),
     );
   }
 }
@@ -143,6 +189,23 @@ export function bitSet(bits: Uint8Array, i: number): boolean {
   return ((bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
 }
 
-function event(type: string, instance: string, now: number, columns: Pick<EntryInput, 'subject' | 'taskId' | 'server' | 'target'>, data: object): EntryInput {
-  return { id: newRecordId(now), kind: 'event', ts: now, startedAt: now, instance, type, ...columns, decision: null, outcome: null, body: JSON.stringify({ v: 1, data }) };
+function event(
+  type: string,
+  instance: string,
+  now: number,
+  columns: Pick<EntryInput, 'subject' | 'taskId' | 'server' | 'target'>,
+  data: object,
+): EntryInput {
+  return {
+    id: newRecordId(now),
+    kind: 'event',
+    ts: now,
+    startedAt: now,
+    instance,
+    type,
+    ...columns,
+    decision: null,
+    outcome: null,
+    body: JSON.stringify({ v: 1, data }),
+  };
 }

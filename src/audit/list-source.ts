@@ -34,7 +34,11 @@ const GLOB = /[*?[]/;
  * streamed: each with its principal and the items of its catalogs that pass the `--server` and `--tool`
  * filters (matched as `audit list` matches them: SQLite GLOB), each with the verdict it was given.
  */
-export function listSource(db: Db, filter: ReplayFilter, principalOf: (body: PrincipalBody, revoked: string | undefined) => Principal): { records: Iterable<ListReplayRecord>; notReplayed(): ListsNotReplayed } {
+export function listSource(
+  db: Db,
+  filter: ReplayFilter,
+  principalOf: (body: PrincipalBody, revoked: string | undefined) => Principal,
+): { records: Iterable<ListReplayRecord>; notReplayed(): ListsNotReplayed } {
   const clauses = ["kind = 'event'", 'type = ?'];
   const params: unknown[] = [LIST_SHOWN];
   const add = (clause: string, value: unknown) => {
@@ -44,7 +48,11 @@ export function listSource(db: Db, filter: ReplayFilter, principalOf: (body: Pri
   if (filter.since !== undefined) add('ts >= ?', filter.since);
   if (filter.until !== undefined) add('ts < ?', filter.until);
   if (filter.agent !== undefined) add(GLOB.test(filter.agent) ? 'subject GLOB ?' : 'subject = ?', filter.agent);
-  const statement = db.prepare<unknown[], [string, number, string]>(`SELECT id, ts, body FROM entries WHERE ${clauses.join(' AND ')} ORDER BY ts, seq`).raw(true);
+  const statement = db
+    .prepare<unknown[], [string, number, string]>(
+      `SELECT id, ts, body FROM entries WHERE ${clauses.join(' AND ')} ORDER BY ts, seq`,
+    )
+    .raw(true);
   const catalogs = catalogReader(db, filter);
   const skipped: ListsNotReplayed = { pages: 0, noCatalog: 0 };
 
@@ -71,7 +79,13 @@ export function listSource(db: Db, filter: ReplayFilter, principalOf: (body: Pri
         const held = ref.held === undefined ? undefined : Buffer.from(ref.held, 'base64');
         catalog.positions.forEach((position, i) => {
           items.push(catalog.items[i]!);
-          verdicts.push(bitSet(shown, position) ? LIST_VERDICT.shown : held && bitSet(held, position) ? LIST_VERDICT.held : LIST_VERDICT.hidden);
+          verdicts.push(
+            bitSet(shown, position)
+              ? LIST_VERDICT.shown
+              : held && bitSet(held, position)
+                ? LIST_VERDICT.held
+                : LIST_VERDICT.hidden,
+          );
         });
       }
       if (!complete) {
@@ -80,7 +94,15 @@ export function listSource(db: Db, filter: ReplayFilter, principalOf: (body: Pri
       }
       if (items.length === 0) continue; // nothing in it passes the server and tool filters
       const missing: Missing[] = redacted ? ['names-redacted'] : [];
-      yield { id, startedAt, method: data.method, principal: principalOf(data, data.revoked), items, verdicts, missing };
+      yield {
+        id,
+        startedAt,
+        method: data.method,
+        principal: principalOf(data, data.revoked),
+        items,
+        verdicts,
+        missing,
+      };
     }
   }
   return { records: read(), notReplayed: () => ({ ...skipped }) };
@@ -88,18 +110,39 @@ export function listSource(db: Db, filter: ReplayFilter, principalOf: (body: Pri
 
 /** Loads catalogs by digest (once each), reassembled from their parts and narrowed to the filter. */
 function catalogReader(db: Db, filter: ReplayFilter): (digest: string) => Catalog | undefined {
-  const parts = db.prepare<[string, string], [string]>("SELECT body FROM entries WHERE kind = 'event' AND type = ? AND target = ? ORDER BY seq").raw(true);
+  const parts = db
+    .prepare<[string, string], [string]>(
+      "SELECT body FROM entries WHERE kind = 'event' AND type = ? AND target = ? ORDER BY seq",
+    )
+    .raw(true);
   const glob = db.prepare<[string, string], number>('SELECT ? GLOB ?').pluck();
-  const matches = (value: string, pattern: string | undefined) => pattern === undefined || (GLOB.test(pattern) ? glob.get(value, pattern) === 1 : value === pattern);
+  const matches = (value: string, pattern: string | undefined) =>
+    pattern === undefined || (GLOB.test(pattern) ? glob.get(value, pattern) === 1 : value === pattern);
   const cache = new Map<string, Catalog | undefined>();
   return (digest) => {
     if (cache.has(digest)) return cache.get(digest);
     let found: { server: string; redacted: boolean; slots: (string[] | undefined)[] } | undefined;
     for (const [text] of parts.iterate(LIST_CATALOG, digest)) {
-      const data = (JSON.parse(text) as { data?: { server?: string; part?: number; parts?: number; items?: string[]; redacted?: boolean } }).data;
-      if (!data || typeof data.server !== 'string' || !Array.isArray(data.items) || !Number.isInteger(data.part) || !Number.isInteger(data.parts)) continue;
-      found ??= { server: data.server, redacted: data.redacted === true, slots: new Array<string[] | undefined>(data.parts!).fill(undefined) };
-      if (data.parts === found.slots.length && found.slots[data.part!] === undefined) found.slots[data.part!] = data.items;
+      const data = (
+        JSON.parse(text) as {
+          data?: { server?: string; part?: number; parts?: number; items?: string[]; redacted?: boolean };
+        }
+      ).data;
+      if (
+        !data ||
+        typeof data.server !== 'string' ||
+        !Array.isArray(data.items) ||
+        !Number.isInteger(data.part) ||
+        !Number.isInteger(data.parts)
+      )
+        continue;
+      found ??= {
+        server: data.server,
+        redacted: data.redacted === true,
+        slots: new Array<string[] | undefined>(data.parts!).fill(undefined),
+      };
+      if (data.parts === found.slots.length && found.slots[data.part!] === undefined)
+        found.slots[data.part!] = data.items;
       if (found.slots.every((slot) => slot !== undefined)) break;
     }
     let catalog: Catalog | undefined;

@@ -139,9 +139,13 @@ export function migrate(db: Database, file: string): void {
 export function checkSchema(db: Database, file: string): void {
   checkIdentity(db, file);
   const version = db.pragma('user_version', { simple: true }) as number;
-  if (version === 0) throw new WardenError('ERR_AUDIT_INVALID', `${file}: empty audit database (no gateway has written to it yet)`);
+  if (version === 0)
+    throw new WardenError('ERR_AUDIT_INVALID', `${file}: empty audit database (no gateway has written to it yet)`);
   if (version !== SCHEMA_VERSION) {
-    throw new WardenError('ERR_AUDIT_INVALID', `${file}: schema version ${version}; this mcp-warden reads version ${SCHEMA_VERSION} (start the gateway once to migrate)`);
+    throw new WardenError(
+      'ERR_AUDIT_INVALID',
+      `${file}: schema version ${version}; this mcp-warden reads version ${SCHEMA_VERSION} (start the gateway once to migrate)`,
+    );
   }
 }
 
@@ -149,9 +153,15 @@ function checkIdentity(db: Database, file: string): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   const appId = db.pragma('application_id', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
-    throw new WardenError('ERR_AUDIT_INVALID', `${file}: schema version ${version} was written by a newer mcp-warden (this one knows ${SCHEMA_VERSION})`);
+    throw new WardenError(
+      'ERR_AUDIT_INVALID',
+      `${file}: schema version ${version} was written by a newer mcp-warden (this one knows ${SCHEMA_VERSION})`,
+    );
   }
-  if (appId !== 0 && appId !== APPLICATION_ID) throw new WardenError('ERR_AUDIT_INVALID', `${file}: not an mcp-warden audit database`);
-  const foreign = appId === 0 && (version !== 0 || (db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }).n > 0);
+  if (appId !== 0 && appId !== APPLICATION_ID)
+    throw new WardenError('ERR_AUDIT_INVALID', `${file}: not an mcp-warden audit database`);
+  const foreign =
+    appId === 0 &&
+    (version !== 0 || (db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }).n > 0);
   if (foreign) throw new WardenError('ERR_AUDIT_INVALID', `${file}: not an mcp-warden audit database`);
 }

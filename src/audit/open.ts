@@ -36,15 +36,26 @@ export async function openAuditSink(input: OpenAuditInput): Promise<SqliteAuditS
     });
     const keys = new KeyStore(input.dataDir);
     await ensureSigningKey(db, keys, input.logger);
-    const sink = new SqliteAuditSink({ db, settings, keys, logger: input.logger, ...(input.redact && { redact: input.redact }), ...(input.now && { now: input.now }) });
+    const sink = new SqliteAuditSink({
+      db,
+      settings,
+      keys,
+      logger: input.logger,
+      ...(input.redact && { redact: input.redact }),
+      ...(input.now && { now: input.now }),
+    });
     await sink.start(input.details);
     input.logger.info({ file, durability: settings.durability, instance: sink.instance }, 'audit log open');
     return sink;
   } catch (error) {
     if (db?.open) db.close();
-    const cause = isWardenError(error) ? error.message.replace(/^audit log unavailable: /, '').replace(`${file}: `, '') : describeDbError(error);
+    const cause = isWardenError(error)
+      ? error.message.replace(/^audit log unavailable: /, '').replace(`${file}: `, '')
+      : describeDbError(error);
     const code = isWardenError(error) && error.code !== 'ERR_AUDIT_UNAVAILABLE' ? error.code : 'ERR_AUDIT_UNAVAILABLE';
-    throw new WardenError(code, `audit database ${file}: ${cause}; refusing to start (no audit, no action)`, { cause: error });
+    throw new WardenError(code, `audit database ${file}: ${cause}; refusing to start (no audit, no action)`, {
+      cause: error,
+    });
   }
 }
 
@@ -58,7 +69,10 @@ async function ensureSigningKey(db: Db, keys: KeyStore, logger: Logger): Promise
   try {
     if (!keys.exists()) {
       const key = await keys.init(Date.now());
-      logger.info({ kid: key.kid, file: keys.file }, 'created the gateway signing key (keys init); it signs audit checkpoints');
+      logger.info(
+        { kid: key.kid, file: keys.file },
+        'created the gateway signing key (keys init); it signs audit checkpoints',
+      );
     }
   } finally {
     db.exec('COMMIT');
@@ -75,7 +89,11 @@ export function configLoadEvent(loaded: LoadedConfig): AuditEvent {
       digest: digestOf(config).digest,
       servers: Object.keys(config.servers),
       authMode: config.auth?.mode,
-      audit: { durability: config.audit.durability, captureResults: config.audit.captureResults, checkpointEvery: config.audit.checkpointEvery },
+      audit: {
+        durability: config.audit.durability,
+        captureResults: config.audit.captureResults,
+        checkpointEvery: config.audit.checkpointEvery,
+      },
     },
   };
 }

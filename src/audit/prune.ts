@@ -24,15 +24,27 @@ export function pruneBefore(db: Db, before: number, signer: SignerKey, now: numb
   const result = db
     .transaction((): PruneResult | undefined => {
       const head = appender.head();
-      const firstKept = db.prepare<[number], { seq: number }>('SELECT min(seq) AS seq FROM entries WHERE ts >= ?').get(before)?.seq;
+      const firstKept = db
+        .prepare<[number], { seq: number }>('SELECT min(seq) AS seq FROM entries WHERE ts >= ?')
+        .get(before)?.seq;
       const upTo = (firstKept ?? head.seq + 1) - 1;
       const previous = db.prepare<[], { seq: number }>('SELECT max(seq) AS seq FROM anchors').get()?.seq ?? 0;
       if (upTo <= previous) return undefined;
       const last = db.prepare<[number], { hash: string }>('SELECT hash FROM entries WHERE seq = ?').get(upTo);
-      if (!last) throw new WardenError('ERR_AUDIT_INVALID', `entry ${upTo} is missing: run "mcp-warden audit verify" before pruning`);
+      if (!last)
+        throw new WardenError(
+          'ERR_AUDIT_INVALID',
+          `entry ${upTo} is missing: run "mcp-warden audit verify" before pruning`,
+        );
       const removed = db.prepare('DELETE FROM entries WHERE seq <= ?').run(upTo).changes;
       db.prepare('DELETE FROM open_intents WHERE seq <= ?').run(upTo);
-      db.prepare('INSERT INTO anchors (seq, hash, ts, rows, before) VALUES (?, ?, ?, ?, ?)').run(upTo, last.hash, now, removed, before);
+      db.prepare('INSERT INTO anchors (seq, hash, ts, rows, before) VALUES (?, ?, ?, ?, ?)').run(
+        upTo,
+        last.hash,
+        now,
+        removed,
+        before,
+      );
       const data = { before: new Date(before).toISOString(), upTo, anchorHash: last.hash, removed };
       appender.append([
         {

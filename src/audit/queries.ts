@@ -101,7 +101,24 @@ export function listRecords(db: Db, filter: RecordFilter): RecordSummary[] {
   return db.prepare<unknown[], RecordSummary>(sql).all(...params);
 }
 
-const ENTRY_FIELDS = ['seq', 'id', 'kind', 'ts', 'started_at', 'instance', 'type', 'subject', 'task_id', 'server', 'target', 'decision', 'outcome', 'body', 'prev_hash', 'hash'];
+const ENTRY_FIELDS = [
+  'seq',
+  'id',
+  'kind',
+  'ts',
+  'started_at',
+  'instance',
+  'type',
+  'subject',
+  'task_id',
+  'server',
+  'target',
+  'decision',
+  'outcome',
+  'body',
+  'prev_hash',
+  'hash',
+];
 const CAMEL: Record<string, string> = { started_at: 'startedAt', task_id: 'taskId', prev_hash: 'prevHash' };
 
 function pick(row: Record<string, unknown>, prefix: string): StoredEntry | undefined {
@@ -112,12 +129,18 @@ function pick(row: Record<string, unknown>, prefix: string): StoredEntry | undef
 }
 
 /** Every matching record with its intent and outcome entries, oldest first, streamed (for export). */
-export function* exportRecords(db: Db, filter: RecordFilter): Generator<{ summary: RecordSummary; intent?: StoredEntry; outcome?: StoredEntry }> {
+export function* exportRecords(
+  db: Db,
+  filter: RecordFilter,
+): Generator<{ summary: RecordSummary; intent?: StoredEntry; outcome?: StoredEntry }> {
   const params: unknown[] = [];
   const byOutcome = outcomeDriven(filter);
   const clauses = [...where('d', filter, params, !byOutcome), ...outcomeClause(filter, params)];
   const [intentAlias, outcomeAlias] = byOutcome ? ['i', 'd'] : ['d', 'o'];
-  const cols = [...ENTRY_FIELDS.map((f) => `${intentAlias}.${f} AS i_${f}`), ...ENTRY_FIELDS.map((f) => `${outcomeAlias}.${f} AS o_${f}`)].join(', ');
+  const cols = [
+    ...ENTRY_FIELDS.map((f) => `${intentAlias}.${f} AS i_${f}`),
+    ...ENTRY_FIELDS.map((f) => `${outcomeAlias}.${f} AS o_${f}`),
+  ].join(', ');
   const from = byOutcome
     ? "FROM entries d LEFT JOIN entries i ON i.id = d.id AND i.kind = 'intent' WHERE d.kind = 'outcome'"
     : "FROM entries d LEFT JOIN entries o ON o.id = d.id AND o.kind = 'outcome' WHERE d.kind = 'intent'";
@@ -162,7 +185,9 @@ export interface RecordDetail {
 
 /** The whole record for `audit show`: an action (intent, outcome, relays) or an event. */
 export function getRecord(db: Db, id: string): RecordDetail | { event: StoredEntry } | undefined {
-  const rows = db.prepare<[string], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ? ORDER BY seq`).all(id);
+  const rows = db
+    .prepare<[string], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ? ORDER BY seq`)
+    .all(id);
   const event = rows.find((r) => r.kind === 'event');
   if (event) return { event };
   const intent = rows.find((r) => r.kind === 'intent');
@@ -200,16 +225,25 @@ export function listEvents(db: Db, filter: EventFilter): StoredEntry[] {
   if (filter.type !== undefined) add(GLOB.test(filter.type) ? 'type GLOB ?' : 'type = ?', filter.type);
   if (filter.agent !== undefined) add(GLOB.test(filter.agent) ? 'subject GLOB ?' : 'subject = ?', filter.agent);
   params.push(Math.max(1, Math.min(filter.limit ?? 50, 1_000_000)));
-  return db.prepare<unknown[], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE ${clauses.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ?`).all(...params);
+  return db
+    .prepare<unknown[], StoredEntry>(
+      `SELECT ${ENTRY_COLUMNS} FROM entries WHERE ${clauses.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ?`,
+    )
+    .all(...params);
 }
 
 /** Entries after `afterSeq`, in chain order: what `audit tail` prints. */
 export function entriesAfter(db: Db, afterSeq: number, limit: number): StoredEntry[] {
-  return db.prepare<[number, number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`).all(afterSeq, limit);
+  return db
+    .prepare<[number, number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`)
+    .all(afterSeq, limit);
 }
 
 export function lastEntries(db: Db, count: number): StoredEntry[] {
-  return db.prepare<[number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq DESC LIMIT ?`).all(count).reverse();
+  return db
+    .prepare<[number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq DESC LIMIT ?`)
+    .all(count)
+    .reverse();
 }
 
 export interface StatsRow {
@@ -250,6 +284,10 @@ export function stats(db: Db, filter: RecordFilter): Stats {
     total: { calls: total.calls, denied: total.denied ?? 0, errors: total.errors ?? 0, open },
     byAgent: grouped('d.subject'),
     byTool: grouped('d.target'),
-    byOutcome: db.prepare<unknown[], { outcome: string; count: number }>(`SELECT d.outcome AS outcome, count(*) AS count ${base} GROUP BY d.outcome ORDER BY count DESC`).all(...params),
+    byOutcome: db
+      .prepare<unknown[], { outcome: string; count: number }>(
+        `SELECT d.outcome AS outcome, count(*) AS count ${base} GROUP BY d.outcome ORDER BY count DESC`,
+      )
+      .all(...params),
   };
 }

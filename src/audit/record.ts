@@ -44,7 +44,8 @@ export function intentEntry(
   const args = relay ? ctx.params : ctx.arguments;
   const digest = args === undefined ? undefined : digestOf(args);
   const scrubbed: ScrubReport = { changed: false };
-  const storedArgs = args === undefined ? undefined : capValue(scrubValue(args, s.redact, 0, scrubbed), s.maxArgumentBytes);
+  const storedArgs =
+    args === undefined ? undefined : capValue(scrubValue(args, s.redact, 0, scrubbed), s.maxArgumentBytes);
   const partial = [...(scrubbed.changed ? ['redacted'] : []), ...(isTruncated(storedArgs) ? ['truncated'] : [])];
   const ref: IntentRef = {
     id: newRecordId(now),
@@ -88,7 +89,14 @@ export function intentEntry(
       refusal: decision.refusal?.kind,
     },
   };
-  const entry: EntryInput = { ...columns(ref), kind: 'intent', ts: now, instance, outcome: null, body: JSON.stringify(body) };
+  const entry: EntryInput = {
+    ...columns(ref),
+    kind: 'intent',
+    ts: now,
+    instance,
+    outcome: null,
+    body: JSON.stringify(body),
+  };
   return { entry, ref };
 }
 
@@ -97,7 +105,10 @@ export function intentEntry(
  * (subject, issuer, client, tenant, auth method, scopes, claims; the task with its grants and expiry; the
  * delegation chain). Claims and the task's purpose pass the egress stage.
  */
-export function principalFields(p: Principal | undefined, s: RecordSettings): { principal?: object; task?: object; delegation?: readonly string[] } {
+export function principalFields(
+  p: Principal | undefined,
+  s: RecordSettings,
+): { principal?: object; task?: object; delegation?: readonly string[] } {
   return {
     principal: p && {
       subject: p.subject,
@@ -121,7 +132,13 @@ export function principalFields(p: Principal | undefined, s: RecordSettings): { 
   };
 }
 
-export function outcomeEntry(ref: IntentRef, outcome: CallRecordOutcome, instance: string, now: number, s: RecordSettings): EntryInput {
+export function outcomeEntry(
+  ref: IntentRef,
+  outcome: CallRecordOutcome,
+  instance: string,
+  now: number,
+  s: RecordSettings,
+): EntryInput {
   let error: { code: number | null; message: string } | undefined;
   if (outcome.denial) {
     const wire = denialToWire(outcome.denial);
@@ -142,9 +159,19 @@ export function outcomeEntry(ref: IntentRef, outcome: CallRecordOutcome, instanc
     error,
     reason: outcome.denial ? s.redact(outcome.denial.reason) : undefined,
     // A call held for a person's approval: which approval, and whether it was waiting, denied or expired.
-    approval: outcome.denial?.kind === 'approval_required' && outcome.denial.approval ? { id: outcome.denial.approval.id, status: outcome.denial.approval.status } : undefined,
-    secrets: outcome.secrets?.map((used) => ({ name: used.name, ...(used.source && { source: used.source }), fingerprint: used.fingerprint })),
-    relay: isRelayMethod(ref.type) && outcome.result !== undefined ? scrubValue(relayResultSummary(ref.type, outcome.result), s.redact) : undefined,
+    approval:
+      outcome.denial?.kind === 'approval_required' && outcome.denial.approval
+        ? { id: outcome.denial.approval.id, status: outcome.denial.approval.status }
+        : undefined,
+    secrets: outcome.secrets?.map((used) => ({
+      name: used.name,
+      ...(used.source && { source: used.source }),
+      fingerprint: used.fingerprint,
+    })),
+    relay:
+      isRelayMethod(ref.type) && outcome.result !== undefined
+        ? scrubValue(relayResultSummary(ref.type, outcome.result), s.redact)
+        : undefined,
     result,
   };
   return { ...columns(ref), kind: 'outcome', ts: now, instance, outcome: outcome.status, body: JSON.stringify(body) };
@@ -163,7 +190,14 @@ export function unknownOutcomeEntry(intent: StoredEntry, instance: string, now: 
     decision: intent.decision,
   };
   const body = { v: 1, outcome: 'unknown_outcome', reason, recordedBy: instance, intentInstance: intent.instance };
-  return { ...columns(ref), kind: 'outcome', ts: now, instance, outcome: 'unknown_outcome', body: JSON.stringify(body) };
+  return {
+    ...columns(ref),
+    kind: 'outcome',
+    ts: now,
+    instance,
+    outcome: 'unknown_outcome',
+    body: JSON.stringify(body),
+  };
 }
 
 export function eventEntry(event: AuditEvent, instance: string, now: number, s: RecordSettings): EntryInput {
@@ -208,7 +242,8 @@ function relaySummary(ctx: RelayContext, s: RecordSettings): Record<string, unkn
   if (ctx.method === 'sampling/createMessage') {
     return {
       messageCount: Array.isArray(params.messages) ? params.messages.length : 0,
-      modelPreferences: params.modelPreferences === undefined ? undefined : scrubValue(params.modelPreferences, s.redact),
+      modelPreferences:
+        params.modelPreferences === undefined ? undefined : scrubValue(params.modelPreferences, s.redact),
       maxTokens: params.maxTokens,
       includeContext: params.includeContext,
       systemPrompt: typeof params.systemPrompt === 'string',
@@ -216,7 +251,10 @@ function relaySummary(ctx: RelayContext, s: RecordSettings): Record<string, unkn
   }
   if (ctx.method === 'elicitation/create') {
     const schema = params.requestedSchema as { properties?: Record<string, unknown> } | undefined;
-    return { mode: params.mode ?? 'form', fields: schema?.properties ? Object.keys(schema.properties).map(s.redact) : undefined };
+    return {
+      mode: params.mode ?? 'form',
+      fields: schema?.properties ? Object.keys(schema.properties).map(s.redact) : undefined,
+    };
   }
   return {};
 }

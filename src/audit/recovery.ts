@@ -28,16 +28,23 @@ function isAlive(pid: number): boolean {
 export function recoverOpenIntents(db: Db, self: string, now: number): { count: number; instances: string[] } {
   const here = hostname();
   const instancesWithOpen = db.prepare<[], { instance: string }>('SELECT DISTINCT instance FROM open_intents');
-  const instanceRow = db.prepare<[string], InstanceRow>('SELECT id, host, pid, stopped_at AS stoppedAt FROM instances WHERE id = ?');
-  const running = db.prepare<[], InstanceRow>('SELECT id, host, pid, stopped_at AS stoppedAt FROM instances WHERE stopped_at IS NULL');
+  const instanceRow = db.prepare<[string], InstanceRow>(
+    'SELECT id, host, pid, stopped_at AS stoppedAt FROM instances WHERE id = ?',
+  );
+  const running = db.prepare<[], InstanceRow>(
+    'SELECT id, host, pid, stopped_at AS stoppedAt FROM instances WHERE stopped_at IS NULL',
+  );
   const openOf = db.prepare<[string], StoredEntry>(
     `SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq IN (SELECT seq FROM open_intents WHERE instance = ?) ORDER BY seq`,
   );
   const close = db.prepare('DELETE FROM open_intents WHERE instance = ?');
-  const markEnded = db.prepare("UPDATE instances SET stopped_at = ?, ended = 'crashed' WHERE id = ? AND stopped_at IS NULL");
+  const markEnded = db.prepare(
+    "UPDATE instances SET stopped_at = ?, ended = 'crashed' WHERE id = ? AND stopped_at IS NULL",
+  );
   const appender = new ChainAppender(db);
 
-  const gone = (row: InstanceRow | undefined): boolean => !row || row.stoppedAt !== null || (row.host === here && !isAlive(row.pid));
+  const gone = (row: InstanceRow | undefined): boolean =>
+    !row || row.stoppedAt !== null || (row.host === here && !isAlive(row.pid));
 
   return db
     .transaction(() => {

@@ -1,7 +1,14 @@
 import type { Principal, TaskRef } from '../model/principal.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { PolicyReplay, type DecisionClass, type ListReplayRecord, type Missing, type ReplayRecord, type ReplayReport } from '../policy/replay.js';
+import {
+  PolicyReplay,
+  type DecisionClass,
+  type ListReplayRecord,
+  type Missing,
+  type ReplayRecord,
+  type ReplayReport,
+} from '../policy/replay.js';
 import { listSource, type ListsNotReplayed } from './list-source.js';
 import { where, type RecordFilter } from './queries.js';
 import { isTruncated, REDACTED } from '../model/stored-value.js';
@@ -11,7 +18,14 @@ import type { Db } from './store.js';
  * The recorded requests (intents) a policy decided: calls, reads, gets, completions and subscriptions.
  * List requests are recorded as `list.shown` events instead and read by src/audit/list-source.ts.
  */
-export const REPLAYED_METHODS: readonly AuthorizeRequest['method'][] = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete', 'resources/subscribe', 'resources/unsubscribe'];
+export const REPLAYED_METHODS: readonly AuthorizeRequest['method'][] = [
+  'tools/call',
+  'resources/read',
+  'prompts/get',
+  'completion/complete',
+  'resources/subscribe',
+  'resources/unsubscribe',
+];
 
 /** Decisions no policy made: an expired credential, or a name no server answers to. They are not replayed. */
 const NOT_POLICY = new Set(['authentication', 'routing']);
@@ -27,8 +41,23 @@ export type AuditReplayReport = ReplayReport & { notReplayed: number; listsNotRe
 
 /** The principal, task and delegation as intents and list records store them. */
 export interface PrincipalBody {
-  principal?: { subject: string; issuer: string; clientId?: string; tenant?: string; authMethod: Principal['authMethod']; scopes?: string[]; claims?: Record<string, string | string[]> };
-  task?: { id: string; purpose?: string; grants?: string[]; within?: string[]; expiresAt?: number; source?: TaskRef['source'] };
+  principal?: {
+    subject: string;
+    issuer: string;
+    clientId?: string;
+    tenant?: string;
+    authMethod: Principal['authMethod'];
+    scopes?: string[];
+    claims?: Record<string, string | string[]>;
+  };
+  task?: {
+    id: string;
+    purpose?: string;
+    grants?: string[];
+    within?: string[];
+    expiresAt?: number;
+    source?: TaskRef['source'];
+  };
   delegation?: string[];
 }
 
@@ -74,7 +103,12 @@ export type ReplayFilter = Pick<RecordFilter, 'since' | 'until' | 'agent' | 'ser
  * Replays every recorded request matching the filter against `policy`, calls oldest first (rate limits
  * count in order), then list requests (which no rate limit counts): the report, and what was not replayed.
  */
-export function replayAudit(db: Db, policy: CompiledPolicy, filter: ReplayFilter, perGroup?: number): AuditReplayReport {
+export function replayAudit(
+  db: Db,
+  policy: CompiledPolicy,
+  filter: ReplayFilter,
+  perGroup?: number,
+): AuditReplayReport {
   const replay = new PolicyReplay(policy, perGroup);
   const source = replaySource(db, filter);
   for (const record of source.records) replay.add(record);
@@ -99,7 +133,12 @@ function recordOf(row: Row, principals: Map<string, Principal>): ReplayRecord | 
   if (!v2) missing.push('approval-state');
 
   let args: Record<string, unknown> | undefined;
-  if (body.arguments !== undefined && body.arguments !== null && typeof body.arguments === 'object' && !Array.isArray(body.arguments)) {
+  if (
+    body.arguments !== undefined &&
+    body.arguments !== null &&
+    typeof body.arguments === 'object' &&
+    !Array.isArray(body.arguments)
+  ) {
     if (isTruncated(body.arguments)) {
       missing.push('arguments-truncated');
       args = {};
@@ -130,7 +169,11 @@ function recordedClass(decision: NonNullable<IntentBody['decision']>): DecisionC
   return decision.refusal === 'rate_limited' ? 'rate_limited' : 'deny';
 }
 
-function internPrincipal(body: PrincipalBody, revoked: string | undefined, principals: Map<string, Principal>): Principal {
+function internPrincipal(
+  body: PrincipalBody,
+  revoked: string | undefined,
+  principals: Map<string, Principal>,
+): Principal {
   const p = body.principal!;
   const t = body.task;
   // Plain concatenation: a JSON.stringify per record cost a tenth of a replay. Claims are rare; they alone are serialised.

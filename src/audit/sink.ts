@@ -63,7 +63,12 @@ export class SqliteAuditSink implements AuditSink {
       db: options.db,
       instance: this.instance,
       logger: this.log,
-      ...(settings.maxDatabaseBytes !== undefined && { quota: { bytes: settings.maxDatabaseBytes, reservePages: Math.ceil(QUOTA_RESERVE_BYTES / (options.db.pragma('page_size', { simple: true }) as number)) } }),
+      ...(settings.maxDatabaseBytes !== undefined && {
+        quota: {
+          bytes: settings.maxDatabaseBytes,
+          reservePages: Math.ceil(QUOTA_RESERVE_BYTES / (options.db.pragma('page_size', { simple: true }) as number)),
+        },
+      }),
       onCommitted: (entries, durationMs) => this.commitObserver?.(entries, durationMs),
       onCommit: (headSeq, lastCheckpointSeq) => {
         if (headSeq - lastCheckpointSeq >= settings.checkpointEvery) void this.checkpoint();
@@ -78,13 +83,27 @@ export class SqliteAuditSink implements AuditSink {
   async start(details: Record<string, unknown>): Promise<{ recovered: number }> {
     const { db } = this.options;
     const now = this.now();
-    db.prepare('INSERT INTO instances (id, host, pid, started_at) VALUES (?, ?, ?, ?)').run(this.instance, hostname(), process.pid, now);
+    db.prepare('INSERT INTO instances (id, host, pid, started_at) VALUES (?, ?, ?, ?)').run(
+      this.instance,
+      hostname(),
+      process.pid,
+      now,
+    );
     const recovered = recoverOpenIntents(db, this.instance, now);
     if (recovered.count > 0) {
-      this.log.warn({ intents: recovered.count, instances: recovered.instances }, 'intents left open by a stopped gateway were marked unknown_outcome');
-      await this.mustWrite({ type: 'audit.recovered', data: { intents: recovered.count, instances: recovered.instances } });
+      this.log.warn(
+        { intents: recovered.count, instances: recovered.instances },
+        'intents left open by a stopped gateway were marked unknown_outcome',
+      );
+      await this.mustWrite({
+        type: 'audit.recovered',
+        data: { intents: recovered.count, instances: recovered.instances },
+      });
     }
-    await this.mustWrite({ type: 'gateway.start', data: { pid: process.pid, host: hostname(), durability: this.options.settings.durability, ...details } });
+    await this.mustWrite({
+      type: 'gateway.start',
+      data: { pid: process.pid, host: hostname(), durability: this.options.settings.durability, ...details },
+    });
     await this.checkpoint(true);
     return { recovered: recovered.count };
   }
@@ -96,7 +115,10 @@ export class SqliteAuditSink implements AuditSink {
     try {
       await this.writer.write(entry, 'intent');
     } catch (error) {
-      return deny({ kind: 'audit_unavailable', reason: error instanceof Error ? error.message : 'audit log unavailable' });
+      return deny({
+        kind: 'audit_unavailable',
+        reason: error instanceof Error ? error.message : 'audit log unavailable',
+      });
     }
     this.refs.set(ctx, ref);
     return ok(undefined);
@@ -127,7 +149,14 @@ export class SqliteAuditSink implements AuditSink {
     if (this.closed) return;
     if (!result.refused) {
       for (const entry of this.lists.entries(ctx, result, this.now())) {
-        this.writer.write(entry, 'event').catch((error: unknown) => this.log.error({ reqId: ctx.requestId, err: error instanceof Error ? error.message : String(error) }, 'list record could not be written'));
+        this.writer
+          .write(entry, 'event')
+          .catch((error: unknown) =>
+            this.log.error(
+              { reqId: ctx.requestId, err: error instanceof Error ? error.message : String(error) },
+              'list record could not be written',
+            ),
+          );
       }
       return;
     }
@@ -135,7 +164,14 @@ export class SqliteAuditSink implements AuditSink {
       type: 'list.refused',
       subject: ctx.principal.subject,
       ...(ctx.principal.task && { taskId: ctx.principal.task.id }),
-      data: { method: ctx.method, ingress: ctx.ingress, session: ctx.sessionId, requestId: ctx.requestId, hidden: result.hidden, reason: 'credential expired' },
+      data: {
+        method: ctx.method,
+        ingress: ctx.ingress,
+        session: ctx.sessionId,
+        requestId: ctx.requestId,
+        hidden: result.hidden,
+        reason: 'credential expired',
+      },
     });
   }
 
@@ -144,7 +180,10 @@ export class SqliteAuditSink implements AuditSink {
       await this.writer.write(eventEntry(event, this.instance, this.now(), this.record), 'event');
       return ok(undefined);
     } catch (error) {
-      return deny({ kind: 'audit_unavailable', reason: error instanceof Error ? error.message : 'audit log unavailable' });
+      return deny({
+        kind: 'audit_unavailable',
+        reason: error instanceof Error ? error.message : 'audit log unavailable',
+      });
     }
   }
 
@@ -156,7 +195,8 @@ export class SqliteAuditSink implements AuditSink {
     const now = this.now();
     const w = this.authWindow;
     if (now - w.start >= AUTH_WINDOW_MS) {
-      if (w.suppressed > 0) void this.event({ type: 'auth.failure', data: { suppressed: w.suppressed, windowMs: AUTH_WINDOW_MS } });
+      if (w.suppressed > 0)
+        void this.event({ type: 'auth.failure', data: { suppressed: w.suppressed, windowMs: AUTH_WINDOW_MS } });
       this.authWindow = { start: now, recorded: 0, suppressed: 0 };
     }
     if (this.authWindow.recorded >= AUTH_FAILURES_PER_WINDOW) {
@@ -194,7 +234,10 @@ export class SqliteAuditSink implements AuditSink {
         if (written) this.log.debug({ seq: written.seq, kid: written.kid }, 'audit checkpoint signed');
       } catch (error) {
         if (required) throw error;
-        this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'audit checkpoint could not be written; will retry');
+        this.log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'audit checkpoint could not be written; will retry',
+        );
       }
     };
     this.checkpointing = run().finally(() => (this.checkpointing = undefined));
@@ -209,13 +252,22 @@ export class SqliteAuditSink implements AuditSink {
     await stopped;
     this.closed = true;
     if (this.writer.backlog > 0) this.writer.flush();
-    if (this.writer.backlog > 0) this.log.error({ entries: this.writer.backlog }, 'audit entries lost at shutdown; their intents will read unknown_outcome');
+    if (this.writer.backlog > 0)
+      this.log.error(
+        { entries: this.writer.backlog },
+        'audit entries lost at shutdown; their intents will read unknown_outcome',
+      );
     await this.checkpointing;
     await this.checkpoint();
     try {
-      this.options.db.prepare('UPDATE instances SET stopped_at = ?, ended = ? WHERE id = ?').run(this.now(), 'stopped', this.instance);
+      this.options.db
+        .prepare('UPDATE instances SET stopped_at = ?, ended = ? WHERE id = ?')
+        .run(this.now(), 'stopped', this.instance);
     } catch (error) {
-      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not mark the gateway instance stopped');
+      this.log.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'could not mark the gateway instance stopped',
+      );
     }
     this.options.db.close();
   }

@@ -54,7 +54,10 @@ export function openAuditDb(file: string, options: OpenOptions = {}): Db {
       return db;
     }
     if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') {
-      throw new WardenError('ERR_AUDIT_UNAVAILABLE', `${file}: cannot switch to WAL mode (is the file or its folder read-only?)`);
+      throw new WardenError(
+        'ERR_AUDIT_UNAVAILABLE',
+        `${file}: cannot switch to WAL mode (is the file or its folder read-only?)`,
+      );
     }
     // The writer touches the right-hand edges of the chain's B-trees and little else: with 400,000 entries
     // of 100 agents and 50 tools, 4, 8 and 32 MB gave the same commit latency and rows/s
@@ -86,10 +89,12 @@ export function setQuota(db: Db, bytes: number, extraPages = 0): void {
 export function describeDbError(error: unknown): string {
   const code = (error as { code?: unknown }).code;
   const text = typeof code === 'string' ? code : '';
-  if (text.startsWith('SQLITE_BUSY') || text.startsWith('SQLITE_LOCKED')) return 'database is locked by another process (busy timeout passed)';
+  if (text.startsWith('SQLITE_BUSY') || text.startsWith('SQLITE_LOCKED'))
+    return 'database is locked by another process (busy timeout passed)';
   if (text.startsWith('SQLITE_FULL')) return 'database or disk is full';
   if (text.startsWith('SQLITE_READONLY')) return 'database is read-only';
-  if (text.startsWith('SQLITE_CORRUPT') || text.startsWith('SQLITE_NOTADB')) return 'database file is corrupt or not a database';
+  if (text.startsWith('SQLITE_CORRUPT') || text.startsWith('SQLITE_NOTADB'))
+    return 'database file is corrupt or not a database';
   if (text.startsWith('SQLITE_CANTOPEN')) return 'database file cannot be opened (missing folder or no permission)';
   if (text.startsWith('SQLITE_IOERR')) return `I/O error (${text})`;
   if (text.startsWith('SQLITE_')) return `database error (${text})`;

@@ -2,7 +2,8 @@ import { ENTRY_COLUMNS, GENESIS_HASH, entryHash, type ChainHead, type StoredEntr
 import { listCheckpoints, signatureOf, verifyJws, type CheckpointRow } from './checkpoints.js';
 import type { Db } from './store.js';
 
-export type ProblemKind = 'modified' | 'deleted' | 'reordered' | 'truncated' | 'bad_signature' | 'checkpoint' | 'anchor';
+export type ProblemKind =
+  'modified' | 'deleted' | 'reordered' | 'truncated' | 'bad_signature' | 'checkpoint' | 'anchor';
 
 export interface Problem {
   kind: ProblemKind;
@@ -46,10 +47,16 @@ const MAX_LOOKUPS = 50;
  * (intact, but linked to an entry elsewhere), a truncated tail (the head or a signed checkpoint says
  * the chain went further), a bad signature, checkpoints deleted or altered, an unrecorded prune.
  */
-export function verifyChain(db: Db, publicKeys: ReadonlyMap<string, object>, external?: ExternalCheckpoints): VerifyReport {
+export function verifyChain(
+  db: Db,
+  publicKeys: ReadonlyMap<string, object>,
+  external?: ExternalCheckpoints,
+): VerifyReport {
   const problems: Problem[] = [];
   const warnings: string[] = [];
-  const anchor = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM anchors ORDER BY seq DESC LIMIT 1').get() ?? null;
+  const anchor =
+    db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM anchors ORDER BY seq DESC LIMIT 1').get() ??
+    null;
   const head = db.prepare<[], ChainHead>('SELECT seq, hash FROM chain_head WHERE id = 1').get();
   const checkpoints = listCheckpoints(db);
   const wanted = new Set([...checkpoints, ...(external?.checkpoints ?? [])].map((c) => c.seq));
@@ -66,11 +73,20 @@ export function verifyChain(db: Db, publicKeys: ReadonlyMap<string, object>, ext
     first ??= row.seq;
     if (wanted.has(row.seq)) hashAt.set(row.seq, row.hash);
     if (entryHash(row.prevHash, row) !== row.hash) {
-      problems.push({ kind: 'modified', seq: row.seq, covers: [[row.seq, row.seq]], message: `entry ${row.seq} (${row.kind} ${row.id}) was modified: its content no longer matches its hash` });
+      problems.push({
+        kind: 'modified',
+        seq: row.seq,
+        covers: [[row.seq, row.seq]],
+        message: `entry ${row.seq} (${row.kind} ${row.id}) was modified: its content no longer matches its hash`,
+      });
     } else if (row.prevHash !== expectedPrev) {
       breaks.push({ seq: row.seq, prevHash: row.prevHash, gapFrom: expectedSeq });
     } else if (row.seq !== expectedSeq) {
-      problems.push({ kind: 'modified', seq: row.seq, message: `entry ${row.seq} was renumbered: the chain is intact but expected seq ${expectedSeq}` });
+      problems.push({
+        kind: 'modified',
+        seq: row.seq,
+        message: `entry ${row.seq} was renumbered: the chain is intact but expected seq ${expectedSeq}`,
+      });
     }
     expectedPrev = row.hash;
     expectedSeq = row.seq + 1;
@@ -82,10 +98,27 @@ export function verifyChain(db: Db, publicKeys: ReadonlyMap<string, object>, ext
   const signaturesVerified = checkCheckpoints(checkpoints, publicKeys, hashAt, anchor, last, problems);
   if (external) checkExternal(external, checkpoints, publicKeys, hashAt, anchor, last, problems);
   checkAnchor(db, anchor, problems);
-  const open = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM open_intents o JOIN instances i ON i.id = o.instance WHERE i.stopped_at IS NOT NULL').get()!.n;
-  if (open > 0) warnings.push(`${open} intents of stopped gateways have no outcome yet (marked unknown_outcome at the next gateway start)`);
+  const open = db
+    .prepare<[], { n: number }>(
+      'SELECT count(*) AS n FROM open_intents o JOIN instances i ON i.id = o.instance WHERE i.stopped_at IS NOT NULL',
+    )
+    .get()!.n;
+  if (open > 0)
+    warnings.push(
+      `${open} intents of stopped gateways have no outcome yet (marked unknown_outcome at the next gateway start)`,
+    );
   const kept = consolidate(problems);
-  return { ok: kept.length === 0, entries: count, firstSeq: first, lastSeq: last?.seq ?? null, checkpoints: checkpoints.length, signaturesVerified, anchor, problems: kept, warnings };
+  return {
+    ok: kept.length === 0,
+    entries: count,
+    firstSeq: first,
+    lastSeq: last?.seq ?? null,
+    checkpoints: checkpoints.length,
+    signaturesVerified,
+    anchor,
+    problems: kept,
+    warnings,
+  };
 }
 
 /**
@@ -95,9 +128,14 @@ export function verifyChain(db: Db, publicKeys: ReadonlyMap<string, object>, ext
 function consolidate(problems: Problem[]): Problem[] {
   const covered = problems.flatMap((p) => (p.checkpoint === undefined ? (p.covers ?? []) : []));
   const consequence = (p: Problem) =>
-    p.checkpoint !== undefined && (p.kind === 'deleted' || p.kind === 'modified') && covered.some(([from, to]) => p.seq! >= from && p.seq! <= to);
+    p.checkpoint !== undefined &&
+    (p.kind === 'deleted' || p.kind === 'modified') &&
+    covered.some(([from, to]) => p.seq! >= from && p.seq! <= to);
   const truncations = problems.filter((p) => p.kind === 'truncated' && p.checkpoint !== undefined);
-  const furthest = truncations.reduce<Problem | undefined>((best, p) => (best && best.seq! >= p.seq! ? best : p), undefined);
+  const furthest = truncations.reduce<Problem | undefined>(
+    (best, p) => (best && best.seq! >= p.seq! ? best : p),
+    undefined,
+  );
   return problems
     .filter((p) => !consequence(p))
     .filter((p) => !(p.kind === 'truncated' && p.checkpoint !== undefined && p !== furthest))
@@ -119,16 +157,30 @@ function explainBreaks(db: Db, breaks: Break[], problems: Problem[], anchor: { s
   const moved = new Map<number, number>();
   for (const b of breaks) {
     if (!predecessor.has(b.seq)) {
-      problems.push({ kind: 'modified', seq: b.seq, message: `entry ${b.seq} does not link to the entry before it (further breaks not analysed)` });
+      problems.push({
+        kind: 'modified',
+        seq: b.seq,
+        message: `entry ${b.seq} does not link to the entry before it (further breaks not analysed)`,
+      });
       continue;
     }
     if (predecessor.get(b.seq) === undefined) {
       if (b.seq > b.gapFrom) {
         const range = b.seq - 1 === b.gapFrom ? `entry ${b.gapFrom} was` : `entries ${b.gapFrom}-${b.seq - 1} were`;
         const where = b.gapFrom === (anchor?.seq ?? 0) + 1 ? ' at the start of the log' : '';
-        problems.push({ kind: 'deleted', seq: b.gapFrom, covers: [[b.gapFrom, b.seq - 1]], message: `${range} deleted${where} (entry ${b.seq} links to an entry that no longer exists)` });
+        problems.push({
+          kind: 'deleted',
+          seq: b.gapFrom,
+          covers: [[b.gapFrom, b.seq - 1]],
+          message: `${range} deleted${where} (entry ${b.seq} links to an entry that no longer exists)`,
+        });
       } else {
-        problems.push({ kind: 'modified', seq: b.seq - 1, covers: [[b.seq - 1, b.seq - 1]], message: `entry ${b.seq - 1} was replaced (its hash was recomputed; entry ${b.seq} links to the original)` });
+        problems.push({
+          kind: 'modified',
+          seq: b.seq - 1,
+          covers: [[b.seq - 1, b.seq - 1]],
+          message: `entry ${b.seq - 1} was replaced (its hash was recomputed; entry ${b.seq} links to the original)`,
+        });
       }
       continue;
     }
@@ -141,23 +193,49 @@ function explainBreaks(db: Db, breaks: Break[], problems: Problem[], anchor: { s
     reported.add(now);
     if (moved.get(was) === now) {
       reported.add(was);
-      problems.push({ kind: 'reordered', seq: Math.min(now, was), covers: [[now, now], [was, was]], message: `entries ${Math.min(now, was)} and ${Math.max(now, was)} were swapped` });
+      problems.push({
+        kind: 'reordered',
+        seq: Math.min(now, was),
+        covers: [
+          [now, now],
+          [was, was],
+        ],
+        message: `entries ${Math.min(now, was)} and ${Math.max(now, was)} were swapped`,
+      });
     } else {
-      problems.push({ kind: 'reordered', seq: now, covers: [[now, now]], message: `entry ${now} is out of order: it was written as entry ${was}` });
+      problems.push({
+        kind: 'reordered',
+        seq: now,
+        covers: [[now, now]],
+        message: `entry ${now} is out of order: it was written as entry ${was}`,
+      });
     }
   }
 }
 
-function checkTail(head: ChainHead | undefined, last: StoredEntry | undefined, anchor: { seq: number } | null, problems: Problem[]): void {
+function checkTail(
+  head: ChainHead | undefined,
+  last: StoredEntry | undefined,
+  anchor: { seq: number } | null,
+  problems: Problem[],
+): void {
   const lastSeq = last?.seq ?? anchor?.seq ?? 0;
   if (!head) {
     if (last) problems.push({ kind: 'modified', message: 'the chain head record is missing' });
     return;
   }
   if (head.seq > lastSeq) {
-    problems.push({ kind: 'truncated', seq: lastSeq + 1, message: `tail truncated: entries ${lastSeq + 1}-${head.seq} were deleted (the log ends at ${lastSeq})` });
+    problems.push({
+      kind: 'truncated',
+      seq: lastSeq + 1,
+      message: `tail truncated: entries ${lastSeq + 1}-${head.seq} were deleted (the log ends at ${lastSeq})`,
+    });
   } else if (head.seq < lastSeq || (last && head.hash !== last.hash)) {
-    problems.push({ kind: 'modified', seq: lastSeq, message: `the chain head (${head.seq}) does not match the last entry (${lastSeq})` });
+    problems.push({
+      kind: 'modified',
+      seq: lastSeq,
+      message: `the chain head (${head.seq}) does not match the last entry (${lastSeq})`,
+    });
   }
 }
 
@@ -175,16 +253,31 @@ function checkCheckpoints(
   for (const cp of checkpoints) {
     const check = verifyJws(cp.jws, keys);
     if (!check.ok) {
-      problems.push({ kind: 'bad_signature', checkpoint: cp.id, seq: cp.seq, message: `checkpoint ${cp.id}: ${check.reason}` });
+      problems.push({
+        kind: 'bad_signature',
+        checkpoint: cp.id,
+        seq: cp.seq,
+        message: `checkpoint ${cp.id}: ${check.reason}`,
+      });
     } else {
       verified += 1;
       const p = check.payload;
       if (p.seq !== cp.seq || p.hash !== cp.hash || p.count !== cp.count || p.prev !== cp.prevSig) {
-        problems.push({ kind: 'checkpoint', checkpoint: cp.id, seq: cp.seq, message: `checkpoint ${cp.id}: its columns differ from what was signed` });
+        problems.push({
+          kind: 'checkpoint',
+          checkpoint: cp.id,
+          seq: cp.seq,
+          message: `checkpoint ${cp.id}: its columns differ from what was signed`,
+        });
       }
       const expectedPrev = prev ? signatureOf(prev.jws) : null;
       if (p.prev !== expectedPrev && !prevBad) {
-        problems.push({ kind: 'checkpoint', checkpoint: cp.id, seq: cp.seq, message: `checkpoint ${cp.id}: does not chain to the checkpoint before it (a checkpoint was deleted, inserted or reordered)` });
+        problems.push({
+          kind: 'checkpoint',
+          checkpoint: cp.id,
+          seq: cp.seq,
+          message: `checkpoint ${cp.id}: does not chain to the checkpoint before it (a checkpoint was deleted, inserted or reordered)`,
+        });
       }
       matchRows(`checkpoint ${cp.id}`, cp.id, p.seq, p.hash, hashAt, anchor, last, problems);
     }
@@ -206,18 +299,34 @@ function matchRows(
   problems: Problem[],
 ): void {
   if (anchor && seq <= anchor.seq) {
-    if (seq === anchor.seq && anchor.hash !== hash) problems.push({ kind: 'anchor', checkpoint: id, seq, message: `${label}: the prune anchor's hash differs from the signed one` });
+    if (seq === anchor.seq && anchor.hash !== hash)
+      problems.push({
+        kind: 'anchor',
+        checkpoint: id,
+        seq,
+        message: `${label}: the prune anchor's hash differs from the signed one`,
+      });
     return;
   }
   const stored = hashAt.get(seq);
   if (stored === undefined) {
     if (last === undefined || seq > last.seq) {
-      problems.push({ kind: 'truncated', checkpoint: id, seq, message: `tail truncated: ${label} signed ${seq} entries but the log ends at ${last?.seq ?? anchor?.seq ?? 0}` });
+      problems.push({
+        kind: 'truncated',
+        checkpoint: id,
+        seq,
+        message: `tail truncated: ${label} signed ${seq} entries but the log ends at ${last?.seq ?? anchor?.seq ?? 0}`,
+      });
     } else {
       problems.push({ kind: 'deleted', checkpoint: id, seq, message: `entry ${seq}, signed by ${label}, was deleted` });
     }
   } else if (stored !== hash) {
-    problems.push({ kind: 'modified', checkpoint: id, seq, message: `entries up to ${seq} were rewritten: the hash at ${seq} differs from the one signed by ${label}` });
+    problems.push({
+      kind: 'modified',
+      checkpoint: id,
+      seq,
+      message: `entries up to ${seq} were rewritten: the hash at ${seq} differs from the one signed by ${label}`,
+    });
   }
 }
 
@@ -235,13 +344,32 @@ function checkExternal(
   for (const cp of external.checkpoints) {
     const check = verifyJws(cp.jws, keys);
     if (!check.ok) {
-      problems.push({ kind: 'bad_signature', checkpoint: cp.id, seq: cp.seq, message: `exported checkpoint ${cp.id}: ${check.reason}` });
+      problems.push({
+        kind: 'bad_signature',
+        checkpoint: cp.id,
+        seq: cp.seq,
+        message: `exported checkpoint ${cp.id}: ${check.reason}`,
+      });
       continue;
     }
     if (!present.has(cp.jws)) {
-      problems.push({ kind: 'checkpoint', checkpoint: cp.id, seq: check.payload.seq, message: `exported checkpoint ${cp.id} (entry ${check.payload.seq}) is missing from the database` });
+      problems.push({
+        kind: 'checkpoint',
+        checkpoint: cp.id,
+        seq: check.payload.seq,
+        message: `exported checkpoint ${cp.id} (entry ${check.payload.seq}) is missing from the database`,
+      });
     }
-    matchRows(`exported checkpoint ${cp.id}`, cp.id, check.payload.seq, check.payload.hash, hashAt, anchor, last, problems);
+    matchRows(
+      `exported checkpoint ${cp.id}`,
+      cp.id,
+      check.payload.seq,
+      check.payload.hash,
+      hashAt,
+      anchor,
+      last,
+      problems,
+    );
   }
 }
 
@@ -253,5 +381,10 @@ function checkAnchor(db: Db, anchor: { seq: number; hash: string } | null, probl
       "SELECT count(*) AS n FROM entries WHERE kind = 'event' AND type = 'audit.pruned' AND json_extract(body, '$.data.upTo') = ? AND json_extract(body, '$.data.anchorHash') = ?",
     )
     .get(anchor.seq, anchor.hash)!.n;
-  if (recorded === 0) problems.push({ kind: 'anchor', seq: anchor.seq, message: `entries 1-${anchor.seq} were removed without a recorded prune (no audit.pruned event names this anchor)` });
+  if (recorded === 0)
+    problems.push({
+      kind: 'anchor',
+      seq: anchor.seq,
+      message: `entries 1-${anchor.seq} were removed without a recorded prune (no audit.pruned event names this anchor)`,
+    });
 }

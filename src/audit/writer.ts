@@ -111,7 +111,8 @@ export class GroupCommitWriter {
       else rest.push(item);
     }
     const intents = batch.length - rest.length;
-    if (intents > 0) this.options.logger.error({ reason, intents }, 'audit intents could not be committed; those calls are refused');
+    if (intents > 0)
+      this.options.logger.error({ reason, intents }, 'audit intents could not be committed; those calls are refused');
     if (rest.length === 0) return;
     // Outcomes and events of calls already under way: retried at once, with the quota's reserve.
     const quota = this.options.quota;
@@ -149,6 +150,9 @@ export class GroupCommitWriter {
       if (kept.attempts < MAX_ATTEMPTS && this.retry.length < MAX_RETRY_ITEMS) this.retry.push(kept);
       else dropped += 1;
     }
-    this.options.logger.error({ reason, entries: items.length, dropped }, 'audit outcomes or events could not be committed; retrying with the next commit');
+    this.options.logger.error(
+      { reason, entries: items.length, dropped },
+      'audit outcomes or events could not be committed; retrying with the next commit',
+    );
   }
 }

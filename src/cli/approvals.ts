@@ -37,7 +37,11 @@ interface Flags {
 }
 
 /** `mcp-warden approvals list|show|approve|deny`. */
-export async function runApprovals(ctx: CommandContext, positionals: string[], values: Record<string, unknown>): Promise<number> {
+export async function runApprovals(
+  ctx: CommandContext,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<number> {
   const flags = values as Flags;
   const [sub, ...rest] = positionals;
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
@@ -46,7 +50,9 @@ export async function runApprovals(ctx: CommandContext, positionals: string[], v
   if (sub === 'list' && rest.length === 0) {
     if (!readable(file)) return write(flags.json ? '[]\n' : `no approvals recorded in ${file}\n`);
     const rows = withStore(file, true, (store) =>
-      flags.all ? store.list({ limit: 200 }) : store.list({ status: 'pending', limit: 1_000 }).filter((row) => effectiveStatus(row, now) === 'pending'),
+      flags.all
+        ? store.list({ limit: 200 })
+        : store.list({ status: 'pending', limit: 1_000 }).filter((row) => effectiveStatus(row, now) === 'pending'),
     );
     if (flags.json) return write(`${prettyJson(rows.map((row) => view(row, now)))}\n`);
     return write(listTable(rows, now, flags.all === true));
@@ -58,18 +64,31 @@ export async function runApprovals(ctx: CommandContext, positionals: string[], v
   }
   if ((sub === 'approve' || sub === 'deny') && rest.length === 1) {
     if (sub === 'approve' && flags.reason !== undefined) throw new UsageError('--reason goes with deny');
-    if (flags.reason !== undefined && flags.reason.length > 500) throw new UsageError('--reason: at most 500 characters');
+    if (flags.reason !== undefined && flags.reason.length > 500)
+      throw new UsageError('--reason: at most 500 characters');
     if (!existsSync(file)) throw notFound(rest[0]!);
     const actor = localActor();
     const settings = { dataDir: loaded.dataDir, settings: loaded.config.audit, actor };
     // No audit, no action: a decision that will apply is recorded first, and applied only once recorded.
     const pending = withStore(file, false, (store) => store.get(rest[0]!));
     if (pending && pending.status === 'pending' && effectiveStatus(pending, now) === 'pending') {
-      const intended: ApprovalRow = { ...pending, status: sub === 'approve' ? 'approved' : 'denied', decidedAt: now, decidedBy: actor, ...(flags.reason !== undefined && { reason: flags.reason }) };
+      const intended: ApprovalRow = {
+        ...pending,
+        status: sub === 'approve' ? 'approved' : 'denied',
+        decidedAt: now,
+        decidedBy: actor,
+        ...(flags.reason !== undefined && { reason: flags.reason }),
+      };
       try {
-        await recordAdminEvents(settings, [approvalEvent(sub === 'approve' ? 'approval.grant' : 'approval.deny', intended, { via: 'cli' })]);
+        await recordAdminEvents(settings, [
+          approvalEvent(sub === 'approve' ? 'approval.grant' : 'approval.deny', intended, { via: 'cli' }),
+        ]);
       } catch (error) {
-        throw new WardenError('ERR_AUDIT_UNAVAILABLE', `approval ${pending.id} was NOT ${sub === 'approve' ? 'approved' : 'denied'}: the decision could not be written to the audit log (${error instanceof Error ? error.message : String(error)}); nothing changed`, { cause: error });
+        throw new WardenError(
+          'ERR_AUDIT_UNAVAILABLE',
+          `approval ${pending.id} was NOT ${sub === 'approve' ? 'approved' : 'denied'}: the decision could not be written to the audit log (${error instanceof Error ? error.message : String(error)}); nothing changed`,
+          { cause: error },
+        );
       }
     }
     let decided: ReturnType<typeof decide>;
@@ -77,13 +96,31 @@ export async function runApprovals(ctx: CommandContext, positionals: string[], v
       decided = withStore(file, false, (store) => decide(store, sub, rest[0]!, actor, now, flags.reason));
     } catch (error) {
       // Recorded but not applied (decided elsewhere in between): the record says so too.
-      if (pending?.status === 'pending') await recordAdminEvents(settings, [{ type: 'approval.decision.failed', subject: pending.subject, target: pending.tool, data: { approvalId: pending.id, verb: sub, error: error instanceof Error ? error.message : String(error), via: 'cli' } }]).catch(() => undefined);
+      if (pending?.status === 'pending')
+        await recordAdminEvents(settings, [
+          {
+            type: 'approval.decision.failed',
+            subject: pending.subject,
+            target: pending.tool,
+            data: {
+              approvalId: pending.id,
+              verb: sub,
+              error: error instanceof Error ? error.message : String(error),
+              via: 'cli',
+            },
+          },
+        ]).catch(() => undefined);
       throw error;
     }
     const { row, expired } = decided;
     if (expired) {
-      await recordAdminEvents(settings, [approvalEvent('approval.expire', expired, { via: 'cli' })]).catch(() => undefined);
-      throw new WardenError('ERR_APPROVAL_CLOSED', `cannot ${sub} approval ${expired.id}: it expired at ${time(expired.expiresAt)}; the agent's next identical call asks for a new one`);
+      await recordAdminEvents(settings, [approvalEvent('approval.expire', expired, { via: 'cli' })]).catch(
+        () => undefined,
+      );
+      throw new WardenError(
+        'ERR_APPROVAL_CLOSED',
+        `cannot ${sub} approval ${expired.id}: it expired at ${time(expired.expiresAt)}; the agent's next identical call asks for a new one`,
+      );
     }
     const s = row!.summary;
     return write(
@@ -92,11 +129,20 @@ export async function runApprovals(ctx: CommandContext, positionals: string[], v
         : `denied ${row!.id}: ${s.tool} for ${row!.subject}${row!.reason ? ` (${row!.reason})` : ''}\n`,
     );
   }
-  throw new UsageError('usage: mcp-warden approvals list [--all] [--json] | show ID [--json] | approve ID | deny ID [--reason TEXT]');
+  throw new UsageError(
+    'usage: mcp-warden approvals list [--all] [--json] | show ID [--json] | approve ID | deny ID [--reason TEXT]',
+  );
 }
 
 /** Applies the decision; an approval found past its expiry is marked expired (and reported) instead. */
-function decide(store: ApprovalStore, verb: 'approve' | 'deny', id: string, actor: string, now: number, reason: string | undefined): { row?: ApprovalRow; expired?: ApprovalRow } {
+function decide(
+  store: ApprovalStore,
+  verb: 'approve' | 'deny',
+  id: string,
+  actor: string,
+  now: number,
+  reason: string | undefined,
+): { row?: ApprovalRow; expired?: ApprovalRow } {
   try {
     return { row: verb === 'approve' ? store.approve(id, actor, now) : store.deny(id, actor, now, reason) };
   } catch (error) {
@@ -131,7 +177,10 @@ function readable(file: string): boolean {
 }
 
 function notFound(id: string): WardenError {
-  return new WardenError('ERR_APPROVAL_NOT_FOUND', `no approval with id ${escapeControls(id)} (see mcp-warden approvals list --all)`);
+  return new WardenError(
+    'ERR_APPROVAL_NOT_FOUND',
+    `no approval with id ${escapeControls(id)} (see mcp-warden approvals list --all)`,
+  );
 }
 
 function write(text: string): number {
@@ -141,14 +190,29 @@ function write(text: string): number {
 
 /** The row as JSON output shows it: the status as of now, times as ISO strings too. */
 function view(row: ApprovalRow, now: number): Record<string, unknown> {
-  return { ...row, status: effectiveStatus(row, now), storedStatus: row.status, expiresAtIso: new Date(row.expiresAt).toISOString() };
+  return {
+    ...row,
+    status: effectiveStatus(row, now),
+    storedStatus: row.status,
+    expiresAtIso: new Date(row.expiresAt).toISOString(),
+  };
 }
 
 function listTable(rows: readonly ApprovalRow[], now: number, all: boolean): string {
-  if (rows.length === 0) return all ? 'no approvals recorded\n' : 'no approvals waiting (--all shows decided and expired ones)\n';
+  if (rows.length === 0)
+    return all ? 'no approvals recorded\n' : 'no approvals waiting (--all shows decided and expired ones)\n';
   return table(
     ['id', 'status', 'channel', 'agent', 'task', 'tool', 'arguments', 'expires'],
-    rows.map((r) => [r.id, effectiveStatus(r, now), r.channel, r.subject, r.taskId, r.tool, compact(r.summary.arguments), time(r.expiresAt)]),
+    rows.map((r) => [
+      r.id,
+      effectiveStatus(r, now),
+      r.channel,
+      r.subject,
+      r.taskId,
+      r.tool,
+      compact(r.summary.arguments),
+      time(r.expiresAt),
+    ]),
   );
 }
 
@@ -173,7 +237,9 @@ function details(row: ApprovalRow, now: number): string {
     `  arguments   ${row.argumentsDigest}`,
     `  requested   ${time(row.createdAt)}  by call ${row.callId ?? '-'}`,
     `  expires     ${time(row.expiresAt)}`,
-    ...(row.decidedAt !== undefined ? [`  decided     ${time(row.decidedAt)}  by ${row.decidedBy ?? '-'}${row.reason ? `: ${row.reason}` : ''}`] : []),
+    ...(row.decidedAt !== undefined
+      ? [`  decided     ${time(row.decidedAt)}  by ${row.decidedBy ?? '-'}${row.reason ? `: ${row.reason}` : ''}`]
+      : []),
     ...(row.usedAt !== undefined ? [`  used        ${time(row.usedAt)}`] : []),
   ].map(escapeControls);
   const args = prettyJson(s.arguments)

@@ -5,9 +5,12 @@ import type { VerifyReport } from '../audit/verify.js';
 
 /** Output for people: every cell escaped (no terminal control from a recorded value), long cells cut. */
 export function table(headers: readonly string[], rows: readonly (readonly unknown[])[], maxWidth = 48): string {
-  const cells = rows.map((row) => row.map((cell) => clip(cell === null || cell === undefined ? '-' : escapeControls(String(cell)), maxWidth)));
+  const cells = rows.map((row) =>
+    row.map((cell) => clip(cell === null || cell === undefined ? '-' : escapeControls(String(cell)), maxWidth)),
+  );
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
+  const line = (row: readonly string[]) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
   return `${[line(headers), ...cells.map(line)].join('\n')}\n`;
 }
 
@@ -15,13 +18,23 @@ function clip(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text;
 }
 
-export const time = (ms: number | null | undefined): string => (typeof ms === 'number' ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : '-');
+export const time = (ms: number | null | undefined): string =>
+  typeof ms === 'number' ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : '-';
 
 export function recordsTable(records: readonly RecordSummary[]): string {
   if (records.length === 0) return 'no records match\n';
   return table(
     ['started', 'id', 'agent', 'method', 'target', 'decision', 'outcome', 'ms'],
-    records.map((r) => [time(r.startedAt), r.id, r.subject, r.method, r.target ?? r.server, r.decision, r.outcome, r.durationMs]),
+    records.map((r) => [
+      time(r.startedAt),
+      r.id,
+      r.subject,
+      r.method,
+      r.target ?? r.server,
+      r.decision,
+      r.outcome,
+      r.durationMs,
+    ]),
   );
 }
 
@@ -29,7 +42,14 @@ export function eventsTable(events: readonly StoredEntry[]): string {
   if (events.length === 0) return 'no events match\n';
   return table(
     ['time', 'id', 'type', 'agent', 'target', 'details'],
-    events.map((e) => [time(e.ts), e.id, e.type, e.subject, e.target ?? e.server, JSON.stringify((JSON.parse(e.body) as { data?: unknown }).data ?? {})]),
+    events.map((e) => [
+      time(e.ts),
+      e.id,
+      e.type,
+      e.subject,
+      e.target ?? e.server,
+      JSON.stringify((JSON.parse(e.body) as { data?: unknown }).data ?? {}),
+    ]),
     64,
   );
 }
@@ -38,7 +58,10 @@ export function eventsTable(events: readonly StoredEntry[]): string {
 export function tailLine(e: StoredEntry): string {
   const what = e.kind === 'event' ? e.type : `${e.type} ${e.target ?? e.server ?? ''}`.trim();
   const result = e.kind === 'intent' ? `decision=${e.decision}` : e.kind === 'outcome' ? `outcome=${e.outcome}` : '';
-  return escapeControls(`${time(e.ts)}  ${e.kind.padEnd(7)}  ${e.id}  ${e.subject ?? '-'}  ${what}  ${result}`.trimEnd()) + '\n';
+  return (
+    escapeControls(`${time(e.ts)}  ${e.kind.padEnd(7)}  ${e.id}  ${e.subject ?? '-'}  ${what}  ${result}`.trimEnd()) +
+    '\n'
+  );
 }
 
 /** `audit show`: every field of the record, one per line, nested fields dotted. */
@@ -56,13 +79,19 @@ export function showRecord(detail: RecordDetail | { event: StoredEntry }): strin
   out.push(`  agent ${head.subject ?? '-'}   decision ${head.decision ?? '-'}   outcome ${outcome}`);
   out.push(`  started ${time(head.startedAt)}   ended ${time(detail.outcome?.ts)}`);
   if (detail.intent) {
-    out.push('', `intent (chain entry ${detail.intent.seq}, hash ${detail.intent.hash}, gateway ${detail.intent.instance})`);
+    out.push(
+      '',
+      `intent (chain entry ${detail.intent.seq}, hash ${detail.intent.hash}, gateway ${detail.intent.instance})`,
+    );
     flatten(JSON.parse(detail.intent.body), '', out);
   } else {
     out.push('', 'intent: not in the log (pruned)');
   }
   if (detail.outcome) {
-    out.push('', `outcome (chain entry ${detail.outcome.seq}, hash ${detail.outcome.hash}, gateway ${detail.outcome.instance})`);
+    out.push(
+      '',
+      `outcome (chain entry ${detail.outcome.seq}, hash ${detail.outcome.hash}, gateway ${detail.outcome.instance})`,
+    );
     flatten(JSON.parse(detail.outcome.body), '', out);
   }
   if (detail.relays.length > 0) {
@@ -93,7 +122,10 @@ export function statsText(s: Stats): string {
     'by tool',
     table(['tool', 'calls', 'denied', 'errors'], rows(s.byTool), 64),
     'by outcome',
-    table(['outcome', 'calls'], s.byOutcome.map((r) => [r.outcome, r.count])),
+    table(
+      ['outcome', 'calls'],
+      s.byOutcome.map((r) => [r.outcome, r.count]),
+    ),
   ].join('\n');
 }
 

@@ -3,9 +3,28 @@ import { resolve } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { activeSigner, listCheckpoints, type CheckpointRow } from '../audit/checkpoints.js';
-import { EVENT_CSV_COLUMNS, RECORD_CSV_COLUMNS, csvLine, eventCsvCells, eventObject, recordCsvCells, recordObject, safeJson } from '../audit/export.js';
+import {
+  EVENT_CSV_COLUMNS,
+  RECORD_CSV_COLUMNS,
+  csvLine,
+  eventCsvCells,
+  eventObject,
+  recordCsvCells,
+  recordObject,
+  safeJson,
+} from '../audit/export.js';
 import { pruneBefore } from '../audit/prune.js';
-import { entriesAfter, exportRecords, getRecord, lastEntries, listEvents, listRecords, stats, summaryOf, type RecordFilter } from '../audit/queries.js';
+import {
+  entriesAfter,
+  exportRecords,
+  getRecord,
+  lastEntries,
+  listEvents,
+  listRecords,
+  stats,
+  summaryOf,
+  type RecordFilter,
+} from '../audit/queries.js';
 import { auditFile, openAuditDb, type Db } from '../audit/store.js';
 import { verifyChain, type ExternalCheckpoints } from '../audit/verify.js';
 import { loadConfig } from '../config/load.js';
@@ -58,14 +77,29 @@ export const AUDIT_OPTIONS = {
 
 type Values = Record<string, unknown>;
 
-const OUTCOMES = ['ok', 'tool_error', 'denied', 'rejected', 'timeout', 'cancelled', 'downstream_failed', 'elicitation_required', 'unknown_outcome', 'pending'];
+const OUTCOMES = [
+  'ok',
+  'tool_error',
+  'denied',
+  'rejected',
+  'timeout',
+  'cancelled',
+  'downstream_failed',
+  'elicitation_required',
+  'unknown_outcome',
+  'pending',
+];
 
 export async function runAudit(ctx: CommandContext, positionals: string[], values: Values): Promise<number> {
   const [sub, ...rest] = positionals;
   const dataDir = ctx.dataDir !== undefined ? resolve(ctx.dataDir) : loadConfig(ctx.configPath, {}).dataDir;
   const file = auditFile(dataDir);
   if (sub === 'prune') return prune(dataDir, file, values);
-  if (!existsSync(file)) throw new WardenError('ERR_AUDIT_UNAVAILABLE', `no audit database at ${file} (has a gateway run with this data folder?)`);
+  if (!existsSync(file))
+    throw new WardenError(
+      'ERR_AUDIT_UNAVAILABLE',
+      `no audit database at ${file} (has a gateway run with this data folder?)`,
+    );
   const db = openAuditDb(file, { readonly: true });
   try {
     switch (sub) {
@@ -84,7 +118,9 @@ export async function runAudit(ctx: CommandContext, positionals: string[], value
       case 'checkpoints':
         return await checkpoints(db, dataDir, values);
       default:
-        throw new UsageError(`usage: mcp-warden audit list|show|tail|export|stats|verify|checkpoints|prune (got "${sub ?? ''}")`);
+        throw new UsageError(
+          `usage: mcp-warden audit list|show|tail|export|stats|verify|checkpoints|prune (got "${sub ?? ''}")`,
+        );
     }
   } finally {
     db.close();
@@ -103,15 +139,22 @@ export function parseTime(text: string, flag: string, now = Date.now()): number 
 function filterOf(values: Values): RecordFilter {
   const text = (name: string) => values[name] as string | undefined;
   const outcome = text('outcome');
-  if (outcome !== undefined && !OUTCOMES.includes(outcome)) throw new UsageError(`--outcome must be one of ${OUTCOMES.join(', ')}`);
+  if (outcome !== undefined && !OUTCOMES.includes(outcome))
+    throw new UsageError(`--outcome must be one of ${OUTCOMES.join(', ')}`);
   const decision = text('decision');
-  if (decision !== undefined && decision !== 'allow' && decision !== 'deny') throw new UsageError('--decision must be allow or deny');
+  if (decision !== undefined && decision !== 'allow' && decision !== 'deny')
+    throw new UsageError('--decision must be allow or deny');
   const limit = text('limit');
   if (limit !== undefined && !/^[1-9]\d{0,6}$/.test(limit)) throw new UsageError('--limit must be a positive number');
   const filter: RecordFilter = {};
   if (text('since') !== undefined) filter.since = parseTime(text('since')!, '--since');
   if (text('until') !== undefined) filter.until = parseTime(text('until')!, '--until');
-  for (const [flag, key] of [['agent', 'agent'], ['task', 'task'], ['server', 'server'], ['tool', 'tool']] as const) {
+  for (const [flag, key] of [
+    ['agent', 'agent'],
+    ['task', 'task'],
+    ['server', 'server'],
+    ['tool', 'tool'],
+  ] as const) {
     if (text(flag) !== undefined) filter[key] = text(flag)!;
   }
   if (outcome !== undefined) filter.outcome = outcome;
@@ -145,7 +188,10 @@ function show(db: Db, rest: string[], values: Values): number {
   }
   if (values.json) {
     if ('event' in detail) write(`${safeJson(eventObject(detail.event))}\n`);
-    else write(`${safeJson({ ...recordObject(summaryOf(detail.intent, detail.outcome), detail.intent, detail.outcome), relays: detail.relays })}\n`);
+    else
+      write(
+        `${safeJson({ ...recordObject(summaryOf(detail.intent, detail.outcome), detail.intent, detail.outcome), relays: detail.relays })}\n`,
+      );
     return EXIT.ok;
   }
   write(showRecord(detail));
@@ -192,14 +238,22 @@ async function exportCommand(db: Db, values: Values): Promise<number> {
   await output(values, (out) => {
     if (values.events) {
       if (format === 'csv') out.write(csvLine(EVENT_CSV_COLUMNS));
-      for (const e of listEvents(db, { ...filter, limit: filter.limit ?? 1_000_000, ...(values.type !== undefined && { type: values.type as string }) }).reverse()) {
+      for (const e of listEvents(db, {
+        ...filter,
+        limit: filter.limit ?? 1_000_000,
+        ...(values.type !== undefined && { type: values.type as string }),
+      }).reverse()) {
         out.write(format === 'csv' ? csvLine(eventCsvCells(e)) : `${safeJson(eventObject(e))}\n`);
       }
       return;
     }
     if (format === 'csv') out.write(csvLine(RECORD_CSV_COLUMNS));
     for (const { summary, intent, outcome } of exportRecords(db, filter)) {
-      out.write(format === 'csv' ? csvLine(recordCsvCells(summary, intent, outcome)) : `${safeJson(recordObject(summary, intent, outcome))}\n`);
+      out.write(
+        format === 'csv'
+          ? csvLine(recordCsvCells(summary, intent, outcome))
+          : `${safeJson(recordObject(summary, intent, outcome))}\n`,
+      );
     }
   });
   return EXIT.ok;
@@ -230,7 +284,9 @@ function verify(db: Db, file: string, dataDir: string, values: Values): number {
 function readExport(path: string): ExternalCheckpoints {
   const keys = new Map<string, object>();
   const checkpoints: CheckpointRow[] = [];
-  const lines = readFileSync(path, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
   for (const [index, line] of lines.entries()) {
     let parsed: { type?: unknown; keys?: { kid?: string }[] } & Partial<CheckpointRow>;
     try {
@@ -240,7 +296,8 @@ function readExport(path: string): ExternalCheckpoints {
     }
     if (parsed.type === 'keys' && Array.isArray(parsed.keys)) {
       for (const k of parsed.keys) if (typeof k.kid === 'string') keys.set(k.kid, k);
-    } else if (parsed.type === 'checkpoint' && typeof parsed.jws === 'string' && typeof parsed.seq === 'number') checkpoints.push(parsed as CheckpointRow);
+    } else if (parsed.type === 'checkpoint' && typeof parsed.jws === 'string' && typeof parsed.seq === 'number')
+      checkpoints.push(parsed as CheckpointRow);
     else throw new WardenError('ERR_AUDIT_INVALID', `${path}:${index + 1}: not a checkpoint export line`);
   }
   return { keys, checkpoints };
@@ -250,7 +307,16 @@ async function checkpoints(db: Db, dataDir: string, values: Values): Promise<num
   const rows = listCheckpoints(db);
   if (!values.export) {
     if (values.json) write(`${safeJson(rows)}\n`);
-    else write(rows.length === 0 ? 'no checkpoints\n' : table(['id', 'entries', 'time', 'key', 'hash'], rows.map((c) => [c.id, c.seq, time(c.ts), c.kid, c.hash]), 64));
+    else
+      write(
+        rows.length === 0
+          ? 'no checkpoints\n'
+          : table(
+              ['id', 'entries', 'time', 'key', 'hash'],
+              rows.map((c) => [c.id, c.seq, time(c.ts), c.kid, c.hash]),
+              64,
+            ),
+      );
     return EXIT.ok;
   }
   const keys = [...publicKeys(dataDir).values()];
@@ -270,7 +336,10 @@ async function prune(dataDir: string, file: string, values: Values): Promise<num
     const signer = await activeSigner(new KeyStore(dataDir));
     const result = pruneBefore(db, before, signer, Date.now());
     if (!result) write(`nothing older than ${new Date(before).toISOString()} to prune\n`);
-    else write(`pruned ${result.removed} entries (up to entry ${result.upTo}); the log now starts from anchor ${result.anchorHash}\n`);
+    else
+      write(
+        `pruned ${result.removed} entries (up to entry ${result.upTo}); the log now starts from anchor ${result.anchorHash}\n`,
+      );
     return EXIT.ok;
   } finally {
     db.close();

@@ -29,14 +29,25 @@ export async function probeServers(loaded: LoadedConfig, logger: Logger): Promis
   try {
     for (const [id, spec] of entries) {
       if ((spec.transport === 'http' || spec.transport === 'sse') && spec.launch) {
-        launched.set(id, new LaunchedServer(id, spec as LaunchableConfig, loaded.baseDir, logger, join(loaded.dataDir, 'keys', JWKS_FILE), identity));
+        launched.set(
+          id,
+          new LaunchedServer(
+            id,
+            spec as LaunchableConfig,
+            loaded.baseDir,
+            logger,
+            join(loaded.dataDir, 'keys', JWKS_FILE),
+            identity,
+          ),
+        );
       }
     }
     await Promise.all([...launched.values()].map((server) => server.start()));
     const results = await Promise.all(
       entries.map(async ([id, spec]) => {
         const launch = launched.get(id);
-        const configured = spec.transport !== 'stdio' && Object.keys(spec.headers).some((h) => h.toLowerCase() === 'authorization');
+        const configured =
+          spec.transport !== 'stdio' && Object.keys(spec.headers).some((h) => h.toLowerCase() === 'authorization');
         const connection = new DownstreamConnection({
           serverId: id,
           logger,
@@ -59,7 +70,11 @@ export async function probeServers(loaded: LoadedConfig, logger: Logger): Promis
         }
       }),
     );
-    const sources = entries.map(([id, spec], index) => ({ serverId: id, prefix: spec.prefix === false ? (false as const) : (spec.prefix ?? id), catalog: results[index]!.catalog }));
+    const sources = entries.map(([id, spec], index) => ({
+      serverId: id,
+      prefix: spec.prefix === false ? (false as const) : (spec.prefix ?? id),
+      catalog: results[index]!.catalog,
+    }));
     const view = aggregate({ scrubValue: <T>(value: T) => value }, sources);
     return {
       servers: entries.map(([id], index) => {
@@ -74,5 +89,10 @@ export async function probeServers(loaded: LoadedConfig, logger: Logger): Promis
 }
 
 function counts(catalog: Catalog): { tools: number; prompts: number; resources: number; templates: number } {
-  return { tools: catalog.tools.length, prompts: catalog.prompts.length, resources: catalog.resources.length, templates: catalog.templates.length };
+  return {
+    tools: catalog.tools.length,
+    prompts: catalog.prompts.length,
+    resources: catalog.resources.length,
+    templates: catalog.templates.length,
+  };
 }

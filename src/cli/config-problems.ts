@@ -13,9 +13,15 @@ interface Started {
 }
 
 function startedBy(id: string, server: ServerConfig): Started | undefined {
-  if (server.transport === 'stdio') return { where: `servers.${id}.command`, command: server.command, cwd: server.cwd, env: server.env };
+  if (server.transport === 'stdio')
+    return { where: `servers.${id}.command`, command: server.command, cwd: server.cwd, env: server.env };
   if (server.transport === 'http' && server.launch) {
-    return { where: `servers.${id}.launch.command`, command: server.launch.command, cwd: server.launch.cwd, env: server.launch.env };
+    return {
+      where: `servers.${id}.launch.command`,
+      command: server.launch.command,
+      cwd: server.launch.cwd,
+      env: server.launch.env,
+    };
   }
   return undefined;
 }
@@ -43,11 +49,18 @@ export function commandProblems(loaded: LoadedConfig, label: string): string[] {
     if (!started) continue;
     const resolved = resolveCommand(started.command, loaded.baseDir);
     if (isAbsolute(resolved)) {
-      if (!isExecutableFile(resolved)) problems.push(`${label}: ${started.where}: "${started.command}" (${resolved}) is not an executable file`);
+      if (!isExecutableFile(resolved))
+        problems.push(`${label}: ${started.where}: "${started.command}" (${resolved}) is not an executable file`);
     } else {
       const path = started.env?.PATH ?? process.env.PATH ?? '';
-      const found = path.split(delimiter).filter(Boolean).some((dir) => isExecutableFile(join(dir, resolved)));
-      if (!found) problems.push(`${label}: ${started.where}: "${started.command}" is not found on PATH (give an absolute path, or install it)`);
+      const found = path
+        .split(delimiter)
+        .filter(Boolean)
+        .some((dir) => isExecutableFile(join(dir, resolved)));
+      if (!found)
+        problems.push(
+          `${label}: ${started.where}: "${started.command}" is not found on PATH (give an absolute path, or install it)`,
+        );
     }
     if (started.cwd !== undefined) {
       const cwd = resolve(loaded.baseDir, started.cwd);
@@ -74,5 +87,7 @@ export function nameNotes(loaded: LoadedConfig): string[] {
     .filter(([, server]) => server.enabled && server.prefix === false)
     .map(([id]) => id);
   if (unprefixed.length < 2) return [];
-  return [`servers ${unprefixed.join(', ')} are unprefixed: their tool and prompt names can collide, which is checked when the gateway starts (give them prefixes to rule it out)`];
+  return [
+    `servers ${unprefixed.join(', ')} are unprefixed: their tool and prompt names can collide, which is checked when the gateway starts (give them prefixes to rule it out)`,
+  ];
 }

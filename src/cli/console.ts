@@ -52,12 +52,18 @@ export function liveReviewers(loaded: LoadedConfig, logger: Logger): () => reado
   return () => {
     let next: string;
     try {
-      next = files.map((f) => {
-        const st = statSync(f.path);
-        return `${st.mtimeMs}:${st.size}:${st.ino}`;
-      }).join('|');
+      next = files
+        .map((f) => {
+          const st = statSync(f.path);
+          return `${st.mtimeMs}:${st.size}:${st.ino}`;
+        })
+        .join('|');
     } catch (error) {
-      if (stamp !== 'missing') logger.error({ err: error instanceof Error ? error.message : String(error) }, 'console: policy file unreadable; nobody can sign in until it is back');
+      if (stamp !== 'missing')
+        logger.error(
+          { err: error instanceof Error ? error.message : String(error) },
+          'console: policy file unreadable; nobody can sign in until it is back',
+        );
       stamp = 'missing';
       reviewers = [];
       return reviewers;
@@ -69,17 +75,26 @@ export function liveReviewers(loaded: LoadedConfig, logger: Logger): () => reado
       logger.info({ reviewers: reviewers.length }, 'console: policy re-read');
     } catch (error) {
       reviewers = [];
-      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'console: policy invalid; nobody can sign in until it is fixed');
+      logger.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        'console: policy invalid; nobody can sign in until it is fixed',
+      );
     }
     return reviewers;
   };
 }
 
-export async function runConsole(ctx: CommandContext, positionals: string[], values: Record<string, unknown>): Promise<number> {
+export async function runConsole(
+  ctx: CommandContext,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<number> {
   const [sub, ...rest] = positionals;
   if (sub === 'login' && rest.length === 0) return login(ctx, values);
   if (sub === undefined) return serveReadOnly(ctx, values);
-  throw new UsageError('usage: mcp-warden console [--host H] [--port P] | console login --sub SUBJECT [--issuer ISS] [--url URL]');
+  throw new UsageError(
+    'usage: mcp-warden console [--host H] [--port P] | console login --sub SUBJECT [--issuer ISS] [--url URL]',
+  );
 }
 
 async function login(ctx: CommandContext, values: Record<string, unknown>): Promise<number> {
@@ -105,7 +120,11 @@ async function login(ctx: CommandContext, values: Record<string, unknown>): Prom
   const sessions = ConsoleSessions.open(stateFile(loaded.dataDir));
   let created: { code: string; expiresAt: number };
   try {
-    created = sessions.createLoginCode({ subject, ...(issuer !== undefined && { issuer }) }, now, loaded.config.console.loginCodeTtlSeconds * 1000);
+    created = sessions.createLoginCode(
+      { subject, ...(issuer !== undefined && { issuer }) },
+      now,
+      loaded.config.console.loginCodeTtlSeconds * 1000,
+    );
   } finally {
     sessions.close();
   }
@@ -117,7 +136,9 @@ async function login(ctx: CommandContext, values: Record<string, unknown>): Prom
   process.stdout.write(`${link.toString()}\n`);
   process.stderr.write(
     `one-time sign-in link for ${subject}, valid until ${new Date(created.expiresAt).toISOString()}${
-      readConsoleInfo(loaded.dataDir) ? '' : ` (no console is running on ${loaded.dataDir}: start "mcp-warden serve" with console.enabled, or "mcp-warden console")`
+      readConsoleInfo(loaded.dataDir)
+        ? ''
+        : ` (no console is running on ${loaded.dataDir}: start "mcp-warden serve" with console.enabled, or "mcp-warden console")`
     }\n`,
   );
   return EXIT.ok;
@@ -133,7 +154,8 @@ async function serveReadOnly(ctx: CommandContext, values: Record<string, unknown
   const host = (values.host as string | undefined) ?? loaded.config.console.host;
   const portText = values.port as string | undefined;
   const port = portText === undefined ? (loaded.config.console.port ?? DEFAULT_CONSOLE_PORT) : Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port must be 0-65535, got "${portText}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new UsageError(`--port must be 0-65535, got "${portText}"`);
   const logger = createLogger({ level: loaded.config.logging.level });
   if (!isLoopbackHost(host)) logger.warn({ host }, 'the reviewer console is listening off loopback; put it behind TLS');
   const consoleLogger = logger.child({ component: 'console' });
@@ -141,15 +163,31 @@ async function serveReadOnly(ctx: CommandContext, values: Record<string, unknown
   // Fail at start, as before, on a policy that does not load.
   configuredReviewers(loaded);
   // Sign-ins and sign-outs go to the shared chain, as this process's own short-lived instance (as links do).
-  const server = await startConsole({ dataDir: loaded.dataDir, settings: loaded.config.console, host, port, reviewers, auditSettings: loaded.config.audit, logger: consoleLogger })
-    .catch((error: unknown) => {
-      throw listenFailure(error, { listener: 'the reviewer console', host, port, fix: portText === undefined ? `set console.port in ${loaded.file} or pass --port PORT (0 picks a free port)` : 'pass another --port (0 picks a free port)' });
+  const server = await startConsole({
+    dataDir: loaded.dataDir,
+    settings: loaded.config.console,
+    host,
+    port,
+    reviewers,
+    auditSettings: loaded.config.audit,
+    logger: consoleLogger,
+  }).catch((error: unknown) => {
+    throw listenFailure(error, {
+      listener: 'the reviewer console',
+      host,
+      port,
+      fix:
+        portText === undefined
+          ? `set console.port in ${loaded.file} or pass --port PORT (0 picks a free port)`
+          : 'pass another --port (0 picks a free port)',
     });
+  });
   process.stdout.write(`mcp-warden console listening on ${server.url}\n`);
-  process.stderr.write(`read-only reviewer console for ${loaded.dataDir} (${consoleInfoFile(loaded.dataDir)}); sign in with: mcp-warden console login --sub SUBJECT\n`);
+  process.stderr.write(
+    `read-only reviewer console for ${loaded.dataDir} (${consoleInfoFile(loaded.dataDir)}); sign in with: mcp-warden console login --sub SUBJECT\n`,
+  );
   await untilSignal(logger);
   await server.close();
   logger.flush();
   return EXIT.ok;
 }
-

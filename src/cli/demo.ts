@@ -14,7 +14,9 @@ export const INSPECTOR = 'npx -y -p node@22 -p @modelcontextprotocol/inspector@2
  */
 export async function printDemo(jwt: JwtSetup | undefined, url: string): Promise<void> {
   if (!jwt?.auth.builtin) {
-    process.stderr.write(`\nmcp-warden demo: the gateway is at ${url} (no built-in issuer configured, so no demo token).\n\n`);
+    process.stderr.write(
+      `\nmcp-warden demo: the gateway is at ${url} (no built-in issuer configured, so no demo token).\n\n`,
+    );
     return;
   }
   const ttl = Math.min(3600, jwt.auth.maxTokenLifetimeSeconds);

@@ -29,13 +29,19 @@ export function jwtSetup(loaded: LoadedConfig): JwtSetup | undefined {
   if (auth?.mode !== 'jwt') return undefined;
   const keys = new KeyStore(loaded.dataDir);
   const resource = resourceOf(auth, defaultResource(loaded));
-  return { auth, keys, resource, verifier: buildVerifier({ auth, baseDir: loaded.baseDir, keys, defaultResource: defaultResource(loaded) }) };
+  return {
+    auth,
+    keys,
+    resource,
+    verifier: buildVerifier({ auth, baseDir: loaded.baseDir, keys, defaultResource: defaultResource(loaded) }),
+  };
 }
 
 /** `mcp-warden keys init|rotate|list` */
 export async function runKeys(ctx: CommandContext, positionals: string[]): Promise<number> {
   const [sub, ...rest] = positionals;
-  if (rest.length > 0 || !['init', 'rotate', 'list'].includes(sub ?? '')) throw new UsageError('usage: mcp-warden keys init|rotate|list');
+  if (rest.length > 0 || !['init', 'rotate', 'list'].includes(sub ?? ''))
+    throw new UsageError('usage: mcp-warden keys init|rotate|list');
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const keys = new KeyStore(loaded.dataDir);
   const now = Date.now();
@@ -49,7 +55,9 @@ export async function runKeys(ctx: CommandContext, positionals: string[]): Promi
     const auth = loaded.config.auth;
     const grace = auth?.mode === 'jwt' ? auth.maxTokenLifetimeSeconds : 3600;
     process.stdout.write(`new signing key ${added.kid}; retired ${retired.join(', ') || 'none'}\n`);
-    process.stdout.write(`retired public keys stay published for ${grace} s so tokens signed with them keep verifying\n`);
+    process.stdout.write(
+      `retired public keys stay published for ${grace} s so tokens signed with them keep verifying\n`,
+    );
     return EXIT.ok;
   }
   for (const key of keys.keys()) {
@@ -73,22 +81,29 @@ export interface TokenFlags {
   reason?: string;
 }
 
-
 /** `mcp-warden token issue --sub S [...]`: prints a JWT of the built-in issuer on stdout. */
 export async function runTokenIssue(ctx: CommandContext, positionals: string[], flags: TokenFlags): Promise<number> {
   if (positionals[0] === 'revoke') return runTokenRevoke(ctx, positionals.slice(1), flags.reason);
-  if (positionals.length !== 1 || positionals[0] !== 'issue') throw new UsageError('usage: mcp-warden token issue --sub SUBJECT [options] | token revoke TOKEN_ID');
+  if (positionals.length !== 1 || positionals[0] !== 'issue')
+    throw new UsageError('usage: mcp-warden token issue --sub SUBJECT [options] | token revoke TOKEN_ID');
   if (!flags.sub) throw new UsageError('--sub is required (for example --sub agent:triage-bot)');
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const setup = jwtSetup(loaded);
   if (!setup?.auth.builtin) {
-    throw new WardenError('ERR_USAGE', `${loaded.file}: auth.mode must be "jwt" with a "builtin" issuer to issue tokens`);
+    throw new WardenError(
+      'ERR_USAGE',
+      `${loaded.file}: auth.mode must be "jwt" with a "builtin" issuer to issue tokens`,
+    );
   }
   const ttl = flags.ttl === undefined ? setup.auth.builtin.defaultTtlSeconds : parseDuration(flags.ttl);
   await ensureFirstKey(setup.keys);
   const { token, claims } = await issueToken(
     setup.keys,
-    { issuer: setup.auth.builtin.issuer, audience: setup.resource, maxLifetimeSeconds: setup.auth.maxTokenLifetimeSeconds },
+    {
+      issuer: setup.auth.builtin.issuer,
+      audience: setup.resource,
+      maxLifetimeSeconds: setup.auth.maxTokenLifetimeSeconds,
+    },
     {
       subject: flags.sub,
       ttlSeconds: ttl,
@@ -111,7 +126,10 @@ export async function runTokenIssue(ctx: CommandContext, positionals: string[], 
     writePrivateFile(file, `${token}\n`);
     process.stderr.write(`token ${claims.jti} for ${claims.sub}, expires ${expires}, written to ${file} (mode 0600)\n`);
   }
-  if (flags['claude-desktop']) process.stderr.write(`\n${claudeDesktopSnippet(loaded, flags.out === undefined ? undefined : resolve(flags.out))}\n`);
+  if (flags['claude-desktop'])
+    process.stderr.write(
+      `\n${claudeDesktopSnippet(loaded, flags.out === undefined ? undefined : resolve(flags.out))}\n`,
+    );
   return EXIT.ok;
 }
 
@@ -166,8 +184,9 @@ export function claudeDesktopSnippet(loaded: LoadedConfig, written?: string): st
       },
     },
   };
-  const where = written === undefined
-    ? `and write the token above to ${tokenFile} (or issue it with --out ${tokenFile})`
-    : `the token is in ${tokenFile}`;
+  const where =
+    written === undefined
+      ? `and write the token above to ${tokenFile} (or issue it with --out ${tokenFile})`
+      : `the token is in ${tokenFile}`;
   return `Add to claude_desktop_config.json; ${where}\n(refresh that file before the token expires with the same command; the gateway re-reads it):\n${JSON.stringify(entry, null, 2)}`;
 }

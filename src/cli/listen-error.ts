@@ -4,7 +4,7 @@ import { WardenError } from '../errors.js';
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'the address is already in use (another process listens there)',
   EACCES: 'permission denied (ports below 1024 need privileges)',
-  EADDRNOTAVAIL: 'that address is not one of this machine\'s',
+  EADDRNOTAVAIL: "that address is not one of this machine's",
 };
 
 export interface ListenTarget {
@@ -25,5 +25,9 @@ export function listenFailure(error: unknown, target: ListenTarget): unknown {
   const reason = code === undefined ? undefined : REASONS[code];
   if (reason === undefined) return error;
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  return new WardenError('ERR_LISTEN', `${target.listener} cannot listen on ${host}:${target.port}: ${reason}; ${target.fix}`, { cause: error });
+  return new WardenError(
+    'ERR_LISTEN',
+    `${target.listener} cannot listen on ${host}:${target.port}: ${reason}; ${target.fix}`,
+    { cause: error },
+  );
 }

@@ -44,7 +44,11 @@ With console.enabled in the config it also serves the reviewer console on its ow
 (console.host:console.port; see "mcp-warden console --help").`,
     options: { host: { type: 'string' }, port: { type: 'string', short: 'p' }, demo: { type: 'boolean' } },
     run: async (ctx, _positionals, values) =>
-      (await import('./run.js')).runServe(ctx, { host: values.host as string | undefined, port: values.port as string | undefined, demo: values.demo === true }),
+      (await import('./run.js')).runServe(ctx, {
+        host: values.host as string | undefined,
+        port: values.port as string | undefined,
+        demo: values.demo === true,
+      }),
   },
   stdio: {
     summary: 'run the gateway for one agent over stdin/stdout (Claude Desktop and other hosts)',
@@ -54,7 +58,8 @@ Speaks MCP on stdin/stdout; logs go to stderr. Point the agent host's server com
 With auth.mode "jwt" the agent's identity is a token: MCP_WARDEN_TOKEN, or --token-file PATH, which
 is re-read whenever it changes so an external refresher can rotate short-lived tokens.`,
     options: { 'token-file': { type: 'string' } },
-    run: async (ctx, _positionals, values) => (await import('./run.js')).runStdio(ctx, { tokenFile: values['token-file'] as string | undefined }),
+    run: async (ctx, _positionals, values) =>
+      (await import('./run.js')).runStdio(ctx, { tokenFile: values['token-file'] as string | undefined }),
   },
   keys: {
     summary: "manage the gateway's Ed25519 signing keys (init, rotate, list)",
@@ -98,7 +103,8 @@ revoke      refuse the token with this id (printed on stderr at issue; its "jti"
       'claude-desktop': { type: 'boolean' },
       reason: { type: 'string' },
     },
-    run: async (ctx, positionals, values) => (await import('./identity.js')).runTokenIssue(ctx, positionals, values as TokenFlags),
+    run: async (ctx, positionals, values) =>
+      (await import('./identity.js')).runTokenIssue(ctx, positionals, values as TokenFlags),
   },
   audit: {
     summary: 'review the audit log: list, show, tail, export, stats, verify, checkpoints, prune',
@@ -168,7 +174,8 @@ replay   every recorded request in range (calls, reads, prompts, completions) de
       agent: { type: 'string' },
       server: { type: 'string' },
     },
-    run: async (ctx, positionals, values) => (await import('./policy.js')).runPolicy(ctx, positionals, values as ExplainFlags),
+    run: async (ctx, positionals, values) =>
+      (await import('./policy.js')).runPolicy(ctx, positionals, values as ExplainFlags),
   },
   task: {
     summary: 'list tasks, revoke a task (every gateway on the data folder, from its next call)',
@@ -178,7 +185,8 @@ mcp-warden task revoke ID
 list    open tasks (from tokens and from warden__begin_task); --all includes ended ones
 revoke  end a task now: every gateway sharing the data folder refuses it from its next call`,
     options: { all: { type: 'boolean' }, json: { type: 'boolean' } },
-    run: async (ctx, positionals, values) => (await import('./tasks.js')).runTask(ctx, positionals, values as { all?: boolean; json?: boolean }),
+    run: async (ctx, positionals, values) =>
+      (await import('./tasks.js')).runTask(ctx, positionals, values as { all?: boolean; json?: boolean }),
   },
   console: {
     summary: 'the reviewer console: serve it read-only from the data folder, or print a sign-in link (login)',
@@ -187,7 +195,8 @@ revoke  end a task now: every gateway sharing the data folder refuses it from it
   },
   approvals: {
     summary: 'calls waiting for a person: list, show, approve or deny them',
-    spec: async () => import('./approvals.js').then((m) => ({ usage: m.APPROVALS_USAGE, options: m.APPROVALS_OPTIONS })),
+    spec: async () =>
+      import('./approvals.js').then((m) => ({ usage: m.APPROVALS_USAGE, options: m.APPROVALS_OPTIONS })),
     run: async (ctx, positionals, values) => (await import('./approvals.js')).runApprovals(ctx, positionals, values),
   },
   tools: {
@@ -196,13 +205,14 @@ revoke  end a task now: every gateway sharing the data folder refuses it from it
     run: async (ctx, positionals, values) => (await import('./tools.js')).runTools(ctx, positionals, values),
   },
   agent: {
-    summary: "revoke an agent: its current tokens and tasks stop working everywhere",
+    summary: 'revoke an agent: its current tokens and tasks stop working everywhere',
     usage: `mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]
 
 Refuses every token for SUBJECT issued up to now (from any issuer, or only ISS) and revokes its open
 tasks, from the next call on every gateway sharing the data folder. A token issued afterwards works.`,
     options: { issuer: { type: 'string' }, reason: { type: 'string' } },
-    run: async (ctx, positionals, values) => (await import('./tasks.js')).runAgent(ctx, positionals, values as { issuer?: string; reason?: string }),
+    run: async (ctx, positionals, values) =>
+      (await import('./tasks.js')).runAgent(ctx, positionals, values as { issuer?: string; reason?: string }),
   },
 };
 
@@ -283,7 +293,10 @@ function commandIndex(argv: string[]): number {
 }
 
 function reportError(error: unknown, command: string): number {
-  if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+  if (
+    error instanceof UsageError ||
+    (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
+  ) {
     process.stderr.write(`mcp-warden ${command}: ${error.message}\nRun "mcp-warden ${command} --help" for usage.\n`);
     return EXIT.usage;
   }
@@ -291,10 +304,24 @@ function reportError(error: unknown, command: string): number {
     process.stderr.write(`mcp-warden ${command}: ${error.message}\n`);
     return isValidation(error) ? EXIT.usage : EXIT.failure;
   }
-  process.stderr.write(`mcp-warden ${command}: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `mcp-warden ${command}: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   return EXIT.failure;
 }
 
 function isValidation(error: WardenError): boolean {
-  return ['ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_INVALID', 'ERR_CONFIG_INTERPOLATION', 'ERR_USAGE', 'ERR_NAME_COLLISION', 'ERR_UNSAFE_STARTUP', 'ERR_TOKEN_INVALID', 'ERR_KEYS_EXIST', 'ERR_KEYS_MISSING', 'ERR_POLICY_INVALID', 'ERR_PIN_AMBIGUOUS'].includes(error.code);
+  return [
+    'ERR_CONFIG_NOT_FOUND',
+    'ERR_CONFIG_INVALID',
+    'ERR_CONFIG_INTERPOLATION',
+    'ERR_USAGE',
+    'ERR_NAME_COLLISION',
+    'ERR_UNSAFE_STARTUP',
+    'ERR_TOKEN_INVALID',
+    'ERR_KEYS_EXIST',
+    'ERR_KEYS_MISSING',
+    'ERR_POLICY_INVALID',
+    'ERR_PIN_AMBIGUOUS',
+  ].includes(error.code);
 }

@@ -6,7 +6,14 @@ import { compilePolicy, type PolicySource } from '../policy/compile.js';
 import { explain, formatExplanation } from '../policy/explain.js';
 import { readPolicyFile, type PolicyFileRef } from '../policy/load.js';
 import { policyFiles } from '../policy/setup.js';
-import { DEFAULT_TEST_NOW, labelFor, principalFrom, request, runPolicyTestFile, type PrincipalSpec } from '../policy/tests.js';
+import {
+  DEFAULT_TEST_NOW,
+  labelFor,
+  principalFrom,
+  request,
+  runPolicyTestFile,
+  type PrincipalSpec,
+} from '../policy/tests.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { replayCommand, type ReplayFlags } from './replay.js';
 
@@ -44,7 +51,9 @@ export async function runPolicy(ctx: CommandContext, positionals: string[], flag
       if (files.length > 0) throw new UsageError('policy replay takes no positional arguments (use --policy FILE)');
       return replayCommand(ctx, flags);
     default:
-      throw new UsageError('usage: mcp-warden policy check [FILE...] | explain --sub S --tool T [...] | test [FILE...] | replay --policy FILE [...]');
+      throw new UsageError(
+        'usage: mcp-warden policy check [FILE...] | explain --sub S --tool T [...] | test [FILE...] | replay --policy FILE [...]',
+      );
   }
 }
 
@@ -53,7 +62,8 @@ function resolveFiles(ctx: CommandContext, files: readonly string[]): PolicyFile
   if (files.length > 0) return files.map((file) => ({ path: resolve(file), label: labelFor(resolve(file)) }));
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const configured = policyFiles(loaded);
-  if (configured.length === 0) throw new UsageError(`${loaded.file} configures no policy ("policy": {"files": [...]}); name policy files instead`);
+  if (configured.length === 0)
+    throw new UsageError(`${loaded.file} configures no policy ("policy": {"files": [...]}); name policy files instead`);
   return configured.map((file) => ({ path: file.path, label: labelFor(file.path) }));
 }
 
@@ -87,7 +97,10 @@ export function checkPolicyFiles(files: readonly PolicyFileRef[]): { errors: str
   if (errors.length > 0) return { errors };
   try {
     const policy = compilePolicy(sources);
-    return { errors, summary: `policy ${policy.version}: ${policy.ruleCount} rules, ${policy.agents.length} agent entries, ${files.length} file${files.length === 1 ? '' : 's'}` };
+    return {
+      errors,
+      summary: `policy ${policy.version}: ${policy.ruleCount} rules, ${policy.agents.length} agent entries, ${files.length} file${files.length === 1 ? '' : 's'}`,
+    };
   } catch (error) {
     if (!isWardenError(error)) throw error;
     return { errors: [error.message] };
@@ -105,10 +118,12 @@ function explainCommand(files: readonly PolicyFileRef[], flags: ExplainFlags): n
     } catch (error) {
       throw new UsageError(`--args must be JSON: ${(error as Error).message}`);
     }
-    if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new UsageError('--args must be a JSON object');
+    if (args === null || typeof args !== 'object' || Array.isArray(args))
+      throw new UsageError('--args must be a JSON object');
   }
   const authMethod = flags['auth-method'] ?? 'jwt';
-  if (authMethod !== 'jwt' && authMethod !== 'unauthenticated-local') throw new UsageError('--auth-method must be jwt or unauthenticated-local');
+  if (authMethod !== 'jwt' && authMethod !== 'unauthenticated-local')
+    throw new UsageError('--auth-method must be jwt or unauthenticated-local');
   const spec: PrincipalSpec = {
     subject: flags.sub,
     authMethod,
@@ -120,16 +135,22 @@ function explainCommand(files: readonly PolicyFileRef[], flags: ExplainFlags): n
   };
   const inTask = flags.task !== undefined || flags['in-task'] === true;
   const now = Date.now();
-  const principal = principalFrom(spec, inTask ? { id: 'explain', ...(flags.task && { grants: flags.task }) } : undefined, now);
+  const principal = principalFrom(
+    spec,
+    inTask ? { id: 'explain', ...(flags.task && { grants: flags.task }) } : undefined,
+    now,
+  );
   const policy = compilePolicy(files.map((file) => readPolicyFile(file)));
   const list = flags.list === true;
-  const req = flags.tool !== undefined
-    ? request(principal, list ? 'tools/list' : 'tools/call', flags.tool, args)
-    : flags.prompt !== undefined
-      ? request(principal, list ? 'prompts/list' : 'prompts/get', flags.prompt, args)
-      : request(principal, list ? 'resources/list' : 'resources/read', flags.resource!, undefined);
+  const req =
+    flags.tool !== undefined
+      ? request(principal, list ? 'tools/list' : 'tools/call', flags.tool, args)
+      : flags.prompt !== undefined
+        ? request(principal, list ? 'prompts/list' : 'prompts/get', flags.prompt, args)
+        : request(principal, list ? 'resources/list' : 'resources/read', flags.resource!, undefined);
   const explanation = explain(policy, req, now);
-  if (flags.json) process.stdout.write(`${JSON.stringify({ policyVersion: policy.version, ...explanation }, null, 2)}\n`);
+  if (flags.json)
+    process.stdout.write(`${JSON.stringify({ policyVersion: policy.version, ...explanation }, null, 2)}\n`);
   else process.stdout.write(`${formatExplanation(policy, req, explanation).join('\n')}\n`);
   return EXIT.ok;
 }
@@ -146,8 +167,12 @@ function parseClaims(pairs: readonly string[]): Record<string, string> {
 
 /** Runs test files: those named, else every `*.test.yaml|yml|json` beside the configured policy files. */
 function test(ctx: CommandContext, files: readonly string[]): number {
-  const refs = files.length > 0 ? files.map((file) => ({ path: resolve(file), label: labelFor(resolve(file)) })) : discoverTests(ctx);
-  if (refs.length === 0) throw new UsageError('no policy test files found (name them, or put *.test.yaml beside the policy files)');
+  const refs =
+    files.length > 0
+      ? files.map((file) => ({ path: resolve(file), label: labelFor(resolve(file)) }))
+      : discoverTests(ctx);
+  if (refs.length === 0)
+    throw new UsageError('no policy test files found (name them, or put *.test.yaml beside the policy files)');
   let failed = 0;
   let passed = 0;
   for (const ref of refs) {
@@ -163,7 +188,9 @@ function test(ctx: CommandContext, files: readonly string[]): number {
       }
     }
   }
-  process.stdout.write(`${passed} passed, ${failed} failed (evaluated at ${new Date(DEFAULT_TEST_NOW).toISOString()} unless a test sets "now")\n`);
+  process.stdout.write(
+    `${passed} passed, ${failed} failed (evaluated at ${new Date(DEFAULT_TEST_NOW).toISOString()} unless a test sets "now")\n`,
+  );
   return failed > 0 ? EXIT.failure : EXIT.ok;
 }
 

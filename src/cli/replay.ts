@@ -29,7 +29,8 @@ export interface ReplayFlags {
  * policy (the policy is compiled before the audit log is opened).
  */
 export function replayCommand(ctx: CommandContext, flags: ReplayFlags): number {
-  if (!flags.policy || flags.policy.length === 0) throw new UsageError('--policy FILE is required (the proposed policy; repeat for several files)');
+  if (!flags.policy || flags.policy.length === 0)
+    throw new UsageError('--policy FILE is required (the proposed policy; repeat for several files)');
   const files = flags.policy.map((file) => ({ path: resolve(file), label: labelFor(resolve(file)) }));
   const policy = compilePolicy(files.map((file) => readPolicyFile(file)));
   const filter: ReplayFilter = {};
@@ -41,7 +42,11 @@ export function replayCommand(ctx: CommandContext, flags: ReplayFlags): number {
 
   const dataDir = ctx.dataDir !== undefined ? resolve(ctx.dataDir) : loadConfig(ctx.configPath, {}).dataDir;
   const file = auditFile(dataDir);
-  if (!existsSync(file)) throw new WardenError('ERR_AUDIT_UNAVAILABLE', `no audit database at ${file} (has a gateway run with this data folder?)`);
+  if (!existsSync(file))
+    throw new WardenError(
+      'ERR_AUDIT_UNAVAILABLE',
+      `no audit database at ${file} (has a gateway run with this data folder?)`,
+    );
   const db = openAuditDb(file, { readonly: true });
   // One pass over the whole log: read it through a memory map instead of copying every page.
   db.pragma('mmap_size = 4294967296');
@@ -52,7 +57,9 @@ export function replayCommand(ctx: CommandContext, flags: ReplayFlags): number {
     db.close();
   }
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ policy: { version: policy.version, files: policy.files }, filter, ...report })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ policy: { version: policy.version, files: policy.files }, filter, ...report })}\n`,
+    );
   } else {
     process.stdout.write(formatReplay(report, policy.files, filter));
   }
@@ -62,8 +69,19 @@ export function replayCommand(ctx: CommandContext, flags: ReplayFlags): number {
 /** The report for a terminal: the summary, then each changed decision under the rule that now decides it. */
 export function formatReplay(report: AuditReplayReport, files: readonly string[], filter: ReplayFilter): string {
   const s = report.summary;
-  const range = [filter.since !== undefined ? `since ${time(filter.since)}` : '', filter.until !== undefined ? `until ${time(filter.until)}` : ''].filter(Boolean).join(' ');
-  const scope = [filter.agent && `agent ${filter.agent}`, filter.server && `server ${filter.server}`, filter.tool && `tool ${filter.tool}`].filter(Boolean).join(', ');
+  const range = [
+    filter.since !== undefined ? `since ${time(filter.since)}` : '',
+    filter.until !== undefined ? `until ${time(filter.until)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  const scope = [
+    filter.agent && `agent ${filter.agent}`,
+    filter.server && `server ${filter.server}`,
+    filter.tool && `tool ${filter.tool}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
   const lines = [
     `policy replay: proposed policy ${report.policyVersion} (${files.join(', ')}) against the recorded requests${range ? ` ${range}` : ''}${scope ? ` (${escapeControls(scope)})` : ''}`,
     '',
@@ -77,19 +95,28 @@ export function formatReplay(report: AuditReplayReport, files: readonly string[]
     `  list visibility           ${s.newlyHidden} item${s.newlyHidden === 1 ? '' : 's'} newly hidden, ${s.newlyVisible} newly shown (in ${s.listsChanged} of ${s.lists} lists)`,
     `  partial                   ${s.partial} (a constraint depended on what the record does not hold in full)`,
   ];
-  if (report.notReplayed > 0) lines.push(`  not replayed              ${report.notReplayed} (decided before any policy: expired credential or unknown name)`);
+  if (report.notReplayed > 0)
+    lines.push(
+      `  not replayed              ${report.notReplayed} (decided before any policy: expired credential or unknown name)`,
+    );
   const lists = report.listsNotReplayed;
-  if (lists.pages > 0) lines.push(`  list pages not replayed   ${lists.pages} (pages after the first: replayed with their first page)`);
-  if (lists.noCatalog > 0) lines.push(`  lists not replayed        ${lists.noCatalog} (their catalog is no longer in the log: pruned)`);
+  if (lists.pages > 0)
+    lines.push(`  list pages not replayed   ${lists.pages} (pages after the first: replayed with their first page)`);
+  if (lists.noCatalog > 0)
+    lines.push(`  lists not replayed        ${lists.noCatalog} (their catalog is no longer in the log: pruned)`);
   if (s.changed === 0) {
     lines.push('', 'no decision changes');
     return `${lines.join('\n')}\n`;
   }
-  lines.push('', `${s.changed} changed decision${s.changed === 1 ? '' : 's'}, by the rule that now decides (details: mcp-warden audit show ID):`);
+  lines.push(
+    '',
+    `${s.changed} changed decision${s.changed === 1 ? '' : 's'}, by the rule that now decides (details: mcp-warden audit show ID):`,
+  );
   for (const group of report.groups) {
     lines.push('', `${escapeControls(group.rule)} (${group.count})`);
     for (const change of group.changes) lines.push(...changeLines(change));
-    if (group.count > group.changes.length) lines.push(`  … and ${group.count - group.changes.length} more (--json lists the first ${group.changes.length})`);
+    if (group.count > group.changes.length)
+      lines.push(`  … and ${group.count - group.changes.length} more (--json lists the first ${group.changes.length})`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -99,7 +126,9 @@ function changeLines(change: ReplayChange): string[] {
   const partial = change.partial ? `  [partial: ${change.partial.join(', ')}]` : '';
   return [
     `  ${change.id}  ${time(change.startedAt)}  ${e(change.subject)}${change.taskId ? ` (task ${e(change.taskId)})` : ''}  ${change.method} ${e(change.target)}: ${CHANGE_LABELS[change.kind]}${partial}`,
-    change.old.rule === undefined ? `      was ${e(change.old.reason)}` : `      was ${change.old.class} by ${e(change.old.rule)}: ${e(change.old.reason)}`,
+    change.old.rule === undefined
+      ? `      was ${e(change.old.reason)}`
+      : `      was ${change.old.class} by ${e(change.old.rule)}: ${e(change.old.reason)}`,
     `      now ${change.new.class} by ${e(change.new.rule)}: ${e(change.new.reason)}`,
   ];
 }

@@ -61,7 +61,10 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
   let authenticator: RequestAuthenticator;
   if (auth.mode === 'unauthenticated-local') {
     if (bindHost !== undefined && !isLoopbackHost(bindHost)) {
-      throw new WardenError('ERR_UNSAFE_STARTUP', `refusing to serve unauthenticated-local mode on non-loopback address ${bindHost}`);
+      throw new WardenError(
+        'ERR_UNSAFE_STARTUP',
+        `refusing to serve unauthenticated-local mode on non-loopback address ${bindHost}`,
+      );
     }
     logger.warn(
       { authMode: auth.mode, subject: auth.subject },
@@ -103,27 +106,60 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
   const secrets = await secretsFor(loaded, egress);
   // Definition pins (state.db): a gateway that cannot check them does not start.
   const pins = pinRegistryFor(loaded, logger, (event) => audit.event(event), egress);
-  const policyAuthorizer = governance?.authorizer ?? (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer());
-  const gateway = new Gateway(secrets.loaded, logger, {
-    authorizer: pins ? new PinAuthorizer(policyAuthorizer, pins) : policyAuthorizer,
+  const policyAuthorizer =
+    governance?.authorizer ??
+    (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer());
+  const gateway = new Gateway(
+    secrets.loaded,
+    logger,
+    {
+      authorizer: pins ? new PinAuthorizer(policyAuthorizer, pins) : policyAuthorizer,
+      audit,
+      secrets: secrets.injector,
+      scrubber: egress,
+      approver: new StoreApprover({
+        stateFile: stateFile(loaded.dataDir),
+        audit,
+        ttlMs: loaded.config.gateway.approvals.ttlSeconds * 1000,
+        inBand: loaded.config.gateway.approvals.elicitation,
+        logger: logger.child({ component: 'approvals' }),
+        redact: (text) => egress.scrubText(text),
+      }),
+      now: Date.now,
+      ...observe.pipeline,
+    },
+    governance,
+    pins,
+  );
+  observe.attach({
+    sessionCount: () => gateway.sessionCount,
+    breakers: () => gateway.breakers(),
     audit,
-    secrets: secrets.injector,
-    scrubber: egress,
-    approver: new StoreApprover({ stateFile: stateFile(loaded.dataDir), audit, ttlMs: loaded.config.gateway.approvals.ttlSeconds * 1000, inBand: loaded.config.gateway.approvals.elicitation, logger: logger.child({ component: 'approvals' }), redact: (text) => egress.scrubText(text) }),
-    now: Date.now,
-    ...observe.pipeline,
-  }, governance, pins);
-  observe.attach({ sessionCount: () => gateway.sessionCount, breakers: () => gateway.breakers(), audit, ...(governance && { policyVersion: () => governance.holder.current.version }) });
+    ...(governance && { policyVersion: () => governance.holder.current.version }),
+  });
   governance?.onChange(() => gateway.permissionsChanged());
   pins?.onChange((kinds) => gateway.pinsChanged(kinds));
   pins?.startPolling();
   governance?.start();
-  return { loaded, logger, gateway, authenticator, jwt, audit, observe, reviewers: () => governance?.holder.current.reviewers ?? [] };
+  return {
+    loaded,
+    logger,
+    gateway,
+    authenticator,
+    jwt,
+    audit,
+    observe,
+    reviewers: () => governance?.holder.current.reviewers ?? [],
+  };
 }
 
-export async function runServe(ctx: CommandContext, flags: { host: string | undefined; port: string | undefined; demo: boolean }): Promise<number> {
+export async function runServe(
+  ctx: CommandContext,
+  flags: { host: string | undefined; port: string | undefined; demo: boolean },
+): Promise<number> {
   const port = flags.port === undefined ? undefined : Number(flags.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new UsageError(`--port must be 0-65535, got "${flags.port}"`);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535))
+    throw new UsageError(`--port must be 0-65535, got "${flags.port}"`);
   const preliminary = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const host = flags.host ?? preliminary.config.gateway.host;
   const runtime = await prepare(ctx, host);
@@ -143,7 +179,9 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
         resource: runtime.jwt.resource,
         issuers: runtime.jwt.verifier.issuerNames,
         scopes: runtime.jwt.auth.requiredScopes,
-        ...(runtime.jwt.auth.builtin && { jwks: () => runtime.jwt!.keys.publicJwks(Date.now(), runtime.jwt!.auth.maxTokenLifetimeSeconds * 1000) }),
+        ...(runtime.jwt.auth.builtin && {
+          jwks: () => runtime.jwt!.keys.publicJwks(Date.now(), runtime.jwt!.auth.maxTokenLifetimeSeconds * 1000),
+        }),
       },
     }),
   }).catch(async (error: unknown) => {
@@ -151,7 +189,12 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
     await runtime.audit.close();
     await runtime.observe.close();
     const fix = port === undefined ? `set gateway.port in ${loaded.file} or pass --port PORT` : 'pass another --port';
-    throw listenFailure(error, { listener: 'the gateway', host, port: gatewayPort, fix: `${fix} (--port 0 picks a free port)` });
+    throw listenFailure(error, {
+      listener: 'the gateway',
+      host,
+      port: gatewayPort,
+      fix: `${fix} (--port 0 picks a free port)`,
+    });
   });
   // The reviewer console on its own listener; its decisions go to this gateway's audit log. Unless its
   // port is configured, `--port 0` frees it too, so two gateways can run side by side.
@@ -176,7 +219,12 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
       await runtime.audit.close();
       await runtime.observe.close();
       const fix = `set console.port in ${loaded.file} (0 picks a free port), or console.enabled false`;
-      throw listenFailure(error, { listener: 'the reviewer console', host: loaded.config.console.host, port: consolePort, fix });
+      throw listenFailure(error, {
+        listener: 'the reviewer console',
+        host: loaded.config.console.host,
+        port: consolePort,
+        fix,
+      });
     });
   }
   const metricsUrl = await listenForMetrics(runtime, async () => {
@@ -184,7 +232,10 @@ export async function runServe(ctx: CommandContext, flags: { host: string | unde
     await ingress.close();
   });
   process.stdout.write(`mcp-warden listening on ${ingress.url}\n`);
-  if (consoleServer) process.stderr.write(`mcp-warden reviewer console on ${consoleServer.url} (sign in: mcp-warden console login --sub SUBJECT)\n`);
+  if (consoleServer)
+    process.stderr.write(
+      `mcp-warden reviewer console on ${consoleServer.url} (sign in: mcp-warden console login --sub SUBJECT)\n`,
+    );
   if (metricsUrl) process.stderr.write(`mcp-warden metrics on ${metricsUrl}\n`);
   if (flags.demo) await printDemo(runtime.jwt, ingress.url);
   await untilSignal(logger);
@@ -204,20 +255,26 @@ export async function runStdio(ctx: CommandContext, flags: { tokenFile: string |
   if (jwt) {
     const token = process.env.MCP_WARDEN_TOKEN;
     if (flags.tokenFile === undefined && !token) {
-      throw new WardenError('ERR_UNSAFE_STARTUP', 'auth.mode is "jwt": give the agent a token with MCP_WARDEN_TOKEN or --token-file PATH (mcp-warden token issue --sub ...)');
+      throw new WardenError(
+        'ERR_UNSAFE_STARTUP',
+        'auth.mode is "jwt": give the agent a token with MCP_WARDEN_TOKEN or --token-file PATH (mcp-warden token issue --sub ...)',
+      );
     }
     const credential = new StdioCredential(jwt.verifier, {
       ...(token && { token }),
       ...(flags.tokenFile !== undefined && { tokenFile: resolve(flags.tokenFile) }),
-      renewHint: flags.tokenFile !== undefined
-        ? `Write a fresh token to ${resolve(flags.tokenFile)} (mcp-warden token issue --sub <agent> > ${resolve(flags.tokenFile)}).`
-        : 'Restart the gateway with a fresh MCP_WARDEN_TOKEN (mcp-warden token issue --sub <agent>).',
+      renewHint:
+        flags.tokenFile !== undefined
+          ? `Write a fresh token to ${resolve(flags.tokenFile)} (mcp-warden token issue --sub <agent> > ${resolve(flags.tokenFile)}).`
+          : 'Restart the gateway with a fresh MCP_WARDEN_TOKEN (mcp-warden token issue --sub <agent>).',
       // Counted like the HTTP authenticator's failures; the session records each one in the audit log.
       onFailure: (_reason, kind) => runtime.observe.authFailure(kind),
     });
     principalOf = () => credential.principal();
   } else {
-    const principal = localPrincipal(loaded.config.auth?.mode === 'unauthenticated-local' ? loaded.config.auth.subject : 'local-dev');
+    const principal = localPrincipal(
+      loaded.config.auth?.mode === 'unauthenticated-local' ? loaded.config.auth.subject : 'local-dev',
+    );
     principalOf = async () => principal;
   }
   await startOrStop(gateway, runtime.audit);

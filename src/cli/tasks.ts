@@ -10,7 +10,11 @@ function dataDirOf(ctx: CommandContext): string {
 }
 
 /** `mcp-warden task list [--all] [--json]` and `mcp-warden task revoke ID`. */
-export async function runTask(ctx: CommandContext, positionals: string[], flags: { all?: boolean; json?: boolean }): Promise<number> {
+export async function runTask(
+  ctx: CommandContext,
+  positionals: string[],
+  flags: { all?: boolean; json?: boolean },
+): Promise<number> {
   const [sub, ...rest] = positionals;
   const dataDir = dataDirOf(ctx);
   const file = stateFile(dataDir);
@@ -23,7 +27,14 @@ export async function runTask(ctx: CommandContext, positionals: string[], flags:
     try {
       const now = Date.now();
       const tasks = store.list({ all: flags.all === true, now });
-      if (flags.json) process.stdout.write(`${JSON.stringify(tasks.map((t) => ({ ...t, status: statusOf(t, now) })), null, 2)}\n`);
+      if (flags.json)
+        process.stdout.write(
+          `${JSON.stringify(
+            tasks.map((t) => ({ ...t, status: statusOf(t, now) })),
+            null,
+            2,
+          )}\n`,
+        );
       else process.stdout.write(table(tasks, now));
       return EXIT.ok;
     } finally {
@@ -35,7 +46,8 @@ export async function runTask(ctx: CommandContext, positionals: string[], flags:
     const store = TaskStore.open(file);
     try {
       const count = store.revokeTask(id, Date.now());
-      if (count === 0) throw new WardenError('ERR_TASK_NOT_FOUND', `no open task with id ${id} (see mcp-warden task list)`);
+      if (count === 0)
+        throw new WardenError('ERR_TASK_NOT_FOUND', `no open task with id ${id} (see mcp-warden task list)`);
       process.stdout.write(`revoked task ${id}: every gateway on ${dataDir} refuses it from its next call\n`);
       return EXIT.ok;
     } finally {
@@ -46,14 +58,24 @@ export async function runTask(ctx: CommandContext, positionals: string[], flags:
 }
 
 /** `mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]`. */
-export async function runAgent(ctx: CommandContext, positionals: string[], flags: { issuer?: string; reason?: string }): Promise<number> {
+export async function runAgent(
+  ctx: CommandContext,
+  positionals: string[],
+  flags: { issuer?: string; reason?: string },
+): Promise<number> {
   const [sub, subject, ...rest] = positionals;
-  if (sub !== 'revoke' || !subject || rest.length > 0) throw new UsageError('usage: mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]');
+  if (sub !== 'revoke' || !subject || rest.length > 0)
+    throw new UsageError('usage: mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]');
   const dataDir = dataDirOf(ctx);
   const store = TaskStore.open(stateFile(dataDir));
   try {
     const revokedAt = Date.now();
-    const tasks = store.revokeAgent({ subject, issuer: flags.issuer ?? '*', revokedAt, ...(flags.reason !== undefined && { reason: flags.reason }) });
+    const tasks = store.revokeAgent({
+      subject,
+      issuer: flags.issuer ?? '*',
+      revokedAt,
+      ...(flags.reason !== undefined && { reason: flags.reason }),
+    });
     process.stdout.write(
       `revoked agent ${subject}${flags.issuer ? ` (issuer ${flags.issuer})` : ''}: tokens issued up to ${new Date(revokedAt).toISOString()} are refused ` +
         `from the next call on every gateway using ${dataDir}; ${tasks} open task${tasks === 1 ? '' : 's'} revoked. Issue a new token to let it back in.\n`,
@@ -72,18 +94,24 @@ function statusOf(task: TaskRow, now: number): string {
 
 function table(tasks: readonly TaskRow[], now: number): string {
   if (tasks.length === 0) return 'no active tasks (--all shows ended ones)\n';
-  const rows = tasks.map((t) => [
-    t.id,
-    t.subject,
-    t.source,
-    statusOf(t, now),
-    t.expiresAt === undefined ? '-' : new Date(t.expiresAt).toISOString(),
-    t.grants ? t.grants.join(',') : '(not narrowed)',
-    t.purpose ?? '',
-  ].map(cleanLabel));
+  const rows = tasks.map((t) =>
+    [
+      t.id,
+      t.subject,
+      t.source,
+      statusOf(t, now),
+      t.expiresAt === undefined ? '-' : new Date(t.expiresAt).toISOString(),
+      t.grants ? t.grants.join(',') : '(not narrowed)',
+      t.purpose ?? '',
+    ].map(cleanLabel),
+  );
   const header = ['ID', 'SUBJECT', 'SOURCE', 'STATUS', 'EXPIRES', 'GRANTS', 'PURPOSE'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+  return (
+    [header, ...rows]
+      .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
+      .join('\n') + '\n'
+  );
 }
 
 /** `mcp-warden token revoke TOKEN_ID [--reason TEXT]`: the token and every token delegated from it are refused. */

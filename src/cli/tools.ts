@@ -51,7 +51,8 @@ export async function runTools(ctx: CommandContext, positionals: string[], flags
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
   const file = stateFile(loaded.dataDir);
   if (sub === 'list' && ref === undefined) return list(file, flags);
-  if (rest.length > 0 || ref === undefined) throw new UsageError(`usage: ${TOOLS_USAGE.split('\n\n')[0]!.split('\n').join(' | ')}`);
+  if (rest.length > 0 || ref === undefined)
+    throw new UsageError(`usage: ${TOOLS_USAGE.split('\n\n')[0]!.split('\n').join(' | ')}`);
   const kind = kindFlag(flags.kind);
   if (sub === 'diff') return diff(file, ref, kind, flags.json === true);
   if (sub === 'approve' || sub === 'reject') return decide(loaded, file, sub, ref, kind, flags.hash);
@@ -68,12 +69,17 @@ function list(file: string, flags: ToolsFlags): number {
     throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, got "${flags.status}"`);
   }
   if (!existsSync(file)) {
-    process.stdout.write(flags.json ? '[]\n' : `no tool definitions recorded yet in ${file} (a gateway records them when it starts)\n`);
+    process.stdout.write(
+      flags.json ? '[]\n' : `no tool definitions recorded yet in ${file} (a gateway records them when it starts)\n`,
+    );
     return EXIT.ok;
   }
   const store = PinStore.open(file, { readonly: true });
   try {
-    const rows = store.list({ ...(flags.status !== undefined && { status: flags.status as PinStatus }), ...(flags.server !== undefined && { server: flags.server }) });
+    const rows = store.list({
+      ...(flags.status !== undefined && { status: flags.status as PinStatus }),
+      ...(flags.server !== undefined && { server: flags.server }),
+    });
     if (flags.json) {
       const out = rows.map(({ pinnedDefinition: _p, currentDefinition: _c, ...row }) => row);
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -109,7 +115,12 @@ function diff(file: string, ref: string, kind: DefinitionKind | undefined, json:
       if (entry.before !== undefined) lines.push(`  - ${entry.before}`);
       if (entry.after !== undefined) lines.push(`  + ${entry.after}`);
     }
-    if (row.status !== 'pinned') lines.push('', `approve: mcp-warden tools approve ${refOf(row)} --hash ${row.currentHash}`, `reject:  mcp-warden tools reject ${refOf(row)} --hash ${row.currentHash}`);
+    if (row.status !== 'pinned')
+      lines.push(
+        '',
+        `approve: mcp-warden tools approve ${refOf(row)} --hash ${row.currentHash}`,
+        `reject:  mcp-warden tools reject ${refOf(row)} --hash ${row.currentHash}`,
+      );
     process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
   } finally {
@@ -117,7 +128,14 @@ function diff(file: string, ref: string, kind: DefinitionKind | undefined, json:
   }
 }
 
-async function decide(loaded: LoadedConfig, file: string, verb: 'approve' | 'reject', ref: string, kind: DefinitionKind | undefined, hash: string | undefined): Promise<number> {
+async function decide(
+  loaded: LoadedConfig,
+  file: string,
+  verb: 'approve' | 'reject',
+  ref: string,
+  kind: DefinitionKind | undefined,
+  hash: string | undefined,
+): Promise<number> {
   const actor = localActor();
   const settings = { dataDir: loaded.dataDir, settings: loaded.config.audit, actor };
   const store = openExisting(file, false);
@@ -130,30 +148,57 @@ async function decide(loaded: LoadedConfig, file: string, verb: 'approve' | 'rej
     // No audit, no action: a decision that will apply is recorded first (the store's own checks, made
     // here too so that a refused decision writes no event), then applied.
     if (before.currentHash !== expected) {
-      throw new WardenError('ERR_PIN_CHANGED', `${describeKey(before)} changed again: its definition is now ${before.currentHash}, not ${expected}; review it again (mcp-warden tools diff ${before.exposed})`);
+      throw new WardenError(
+        'ERR_PIN_CHANGED',
+        `${describeKey(before)} changed again: its definition is now ${before.currentHash}, not ${expected}; review it again (mcp-warden tools diff ${before.exposed})`,
+      );
     }
     if (verb === 'approve' && before.status === 'pinned' && before.pinnedHash === before.currentHash) {
-      throw new WardenError('ERR_PIN_NOTHING_TO_APPROVE', `${describeKey(before)} is already pinned at ${before.currentHash}; nothing to approve`);
+      throw new WardenError(
+        'ERR_PIN_NOTHING_TO_APPROVE',
+        `${describeKey(before)} is already pinned at ${before.currentHash}; nothing to approve`,
+      );
     }
     if (verb === 'reject' && before.status === 'rejected') {
-      throw new WardenError('ERR_PIN_NOTHING_TO_REJECT', `${describeKey(before)} is already rejected at ${before.currentHash}`);
+      throw new WardenError(
+        'ERR_PIN_NOTHING_TO_REJECT',
+        `${describeKey(before)} is already rejected at ${before.currentHash}`,
+      );
     }
     const status = verb === 'approve' ? 'pinned' : 'rejected';
-    const event = pinEvent(verb === 'approve' ? 'tool.approve' : 'tool.reject', { ...before, hash: before.currentHash }, {
-      previousHash: before.pinnedHash ?? null,
-      previousStatus: before.status,
-      status,
-    });
+    const event = pinEvent(
+      verb === 'approve' ? 'tool.approve' : 'tool.reject',
+      { ...before, hash: before.currentHash },
+      {
+        previousHash: before.pinnedHash ?? null,
+        previousStatus: before.status,
+        status,
+      },
+    );
     try {
       await recordAdminEvents(settings, [event]);
     } catch (error) {
-      throw new WardenError('ERR_AUDIT_UNAVAILABLE', `${before.kind} ${before.exposed} was NOT ${verb === 'approve' ? 'approved' : 'rejected'}: the decision could not be written to the audit log (${(error as Error).message}); nothing changed`, { cause: error });
+      throw new WardenError(
+        'ERR_AUDIT_UNAVAILABLE',
+        `${before.kind} ${before.exposed} was NOT ${verb === 'approve' ? 'approved' : 'rejected'}: the decision could not be written to the audit log (${(error as Error).message}); nothing changed`,
+        { cause: error },
+      );
     }
     try {
-      after = verb === 'approve' ? store.approve(key, actor, Date.now(), expected) : store.reject(key, actor, Date.now(), expected);
+      after =
+        verb === 'approve'
+          ? store.approve(key, actor, Date.now(), expected)
+          : store.reject(key, actor, Date.now(), expected);
     } catch (error) {
       // Recorded but not applied (the definition changed in between): the record says so too.
-      await recordAdminEvents(settings, [{ type: 'tool.decision.failed', target: before.exposed, server: before.server, data: { kind: before.kind, name: before.name, verb, hash: expected, error: (error as Error).message } }]).catch(() => undefined);
+      await recordAdminEvents(settings, [
+        {
+          type: 'tool.decision.failed',
+          target: before.exposed,
+          server: before.server,
+          data: { kind: before.kind, name: before.name, verb, hash: expected, error: (error as Error).message },
+        },
+      ]).catch(() => undefined);
       throw error;
     }
   } finally {
@@ -168,15 +213,26 @@ async function decide(loaded: LoadedConfig, file: string, verb: 'approve' | 'rej
 }
 
 function openExisting(file: string, readonly: boolean): PinStore {
-  if (!existsSync(file)) throw new WardenError('ERR_PIN_NOT_FOUND', `no tool definitions recorded yet in ${file} (a gateway records them when it starts)`);
+  if (!existsSync(file))
+    throw new WardenError(
+      'ERR_PIN_NOT_FOUND',
+      `no tool definitions recorded yet in ${file} (a gateway records them when it starts)`,
+    );
   return PinStore.open(file, { readonly });
 }
 
 function resolveRef(store: PinStore, ref: string, kind: DefinitionKind | undefined): PinRow {
   const rows = store.find(ref).filter((row) => kind === undefined || row.kind === kind);
-  if (rows.length === 0) throw new WardenError('ERR_PIN_NOT_FOUND', `no ${kind ?? 'tool or prompt'} named ${cleanLabel(ref)} has been seen by a gateway on this data folder (see mcp-warden tools list)`);
+  if (rows.length === 0)
+    throw new WardenError(
+      'ERR_PIN_NOT_FOUND',
+      `no ${kind ?? 'tool or prompt'} named ${cleanLabel(ref)} has been seen by a gateway on this data folder (see mcp-warden tools list)`,
+    );
   if (rows.length > 1) {
-    throw new WardenError('ERR_PIN_AMBIGUOUS', `${cleanLabel(ref)} names ${rows.map((r) => `${r.kind} ${r.server}/${r.name}`).join(' and ')}; add --kind tool or --kind prompt, or use SERVER/NAME`);
+    throw new WardenError(
+      'ERR_PIN_AMBIGUOUS',
+      `${cleanLabel(ref)} names ${rows.map((r) => `${r.kind} ${r.server}/${r.name}`).join(' and ')}; add --kind tool or --kind prompt, or use SERVER/NAME`,
+    );
   }
   return rows[0]!;
 }
@@ -209,10 +265,16 @@ function table(rows: readonly PinRow[]): string {
     short(r.pinnedHash),
     r.pinnedHash === r.currentHash ? '=' : short(r.currentHash),
     r.flags.length > 0 ? r.flags.join(',') : '-',
-    r.decidedBy ? `${cleanLabel(r.decidedBy)} ${iso(r.decidedAt ?? r.updatedAt)}` : r.status === 'pinned' ? 'first use' : '-',
+    r.decidedBy
+      ? `${cleanLabel(r.decidedBy)} ${iso(r.decidedAt ?? r.updatedAt)}`
+      : r.status === 'pinned'
+        ? 'first use'
+        : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const lines = [header, ...cells].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  const lines = [header, ...cells].map((row) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '),
+  );
   return `${lines.join('\n')}\n${visibleCount(rows)}\n`;
 }
 

@@ -13,7 +13,12 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: str
     const out: Record<string, unknown> = {};
     // defineProperty, not assignment: a "__proto__" key stays a key the schema can refuse.
     for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(out, key, { value: interpolateEnv(item, env, [...path, key]), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, key, {
+        value: interpolateEnv(item, env, [...path, key]),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }

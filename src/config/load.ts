@@ -34,15 +34,24 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
     const code = (error as NodeJS.ErrnoException).code;
     throw new WardenError(
       'ERR_CONFIG_NOT_FOUND',
-      code === 'ENOENT' ? `${absolute}: no such file (pass --config FILE)` : `${absolute}: cannot be read (${code ?? 'unknown error'})`,
+      code === 'ENOENT'
+        ? `${absolute}: no such file (pass --config FILE)`
+        : `${absolute}: cannot be read (${code ?? 'unknown error'})`,
     );
   }
   const config = parseConfigText(text, label, env);
   const baseDir = dirname(absolute);
   // --data-dir and MCP_WARDEN_DATA_DIR come from the shell, so a relative one means the working directory;
   // dataDir in the file is relative to the file. An empty override counts as unset.
-  const override = [options.dataDirOverride, env.MCP_WARDEN_DATA_DIR].find((value) => value !== undefined && value !== '');
-  return { file: absolute, baseDir, config, dataDir: override !== undefined ? resolve(override) : resolvePath(baseDir, config.dataDir) };
+  const override = [options.dataDirOverride, env.MCP_WARDEN_DATA_DIR].find(
+    (value) => value !== undefined && value !== '',
+  );
+  return {
+    file: absolute,
+    baseDir,
+    config,
+    dataDir: override !== undefined ? resolve(override) : resolvePath(baseDir, config.dataDir),
+  };
 }
 
 /** Validates config text; exposed separately so README snippets and examples can be checked by tests. */
@@ -84,8 +93,12 @@ export function formatIssues(label: string, issues: readonly z.core.$ZodIssue[],
 }
 
 /** The discriminator of a failed discriminated union, and the object it was looked for in. */
-function unionDiscriminator(issue: z.core.$ZodIssue, input: unknown): { name: string; object: Record<string, unknown> } | undefined {
-  if (issue.code !== 'invalid_union' || !('discriminator' in issue) || typeof issue.discriminator !== 'string') return undefined;
+function unionDiscriminator(
+  issue: z.core.$ZodIssue,
+  input: unknown,
+): { name: string; object: Record<string, unknown> } | undefined {
+  if (issue.code !== 'invalid_union' || !('discriminator' in issue) || typeof issue.discriminator !== 'string')
+    return undefined;
   // The issue's path ends with the discriminator; the object holding it is one step up.
   let value: unknown = input;
   for (const part of issue.path.slice(0, -1)) {
@@ -119,18 +132,23 @@ function editDistance(a: string, b: string): number {
 
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
-  return path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part))).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((part) => (typeof part === 'number' ? `[${part}]` : String(part)))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) {
     const options = 'options' in issue && Array.isArray(issue.options) ? issue.options : [];
     const absent = (() => {
       const found = unionDiscriminator(issue, input);
       return found !== undefined && !(found.name in found.object);
     })();
-    if (options.length > 0) return `${absent ? 'missing; ' : ''}must be one of ${options.map((option) => JSON.stringify(option)).join(', ')}`;
+    if (options.length > 0)
+      return `${absent ? 'missing; ' : ''}must be one of ${options.map((option) => JSON.stringify(option)).join(', ')}`;
     return `${String(issue.discriminator)} must be one of the supported values`;
   }
   // A bad record key (server id, env or header name): say what a key must look like, not just "invalid".
@@ -144,10 +162,17 @@ function checkPrefixes(label: string, servers: Record<string, ServerConfig>): vo
   for (const [id, server] of Object.entries(servers)) {
     if (!server.enabled || server.prefix === false) continue;
     const prefix = server.prefix ?? id;
-    if (prefix === 'warden') throw new WardenError('ERR_CONFIG_INVALID', `${label}: servers.${id}${server.prefix === undefined ? '' : '.prefix'}: "warden" is reserved for the gateway's own tools`);
+    if (prefix === 'warden')
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `${label}: servers.${id}${server.prefix === undefined ? '' : '.prefix'}: "warden" is reserved for the gateway's own tools`,
+      );
     const other = seen.get(prefix);
     if (other !== undefined) {
-      throw new WardenError('ERR_CONFIG_INVALID', `${label}: servers.${id}.prefix: "${prefix}" is already the prefix of server "${other}"`);
+      throw new WardenError(
+        'ERR_CONFIG_INVALID',
+        `${label}: servers.${id}.prefix: "${prefix}" is already the prefix of server "${other}"`,
+      );
     }
     seen.set(prefix, id);
   }

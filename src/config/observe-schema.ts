@@ -33,7 +33,9 @@ export const TelemetrySchema = z
         /** OTLP/HTTP base URL (the collector's, e.g. http://127.0.0.1:4318); traces go to `<endpoint>/v1/traces`. */
         endpoint: z.string().url().optional(),
         /** Extra headers for the collector (use `${ENV}` for credentials; never write one here). */
-        headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name'), z.string()).default({}),
+        headers: z
+          .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name'), z.string())
+          .default({}),
       })
       .strict()
       .default({ headers: {} }),

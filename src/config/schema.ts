@@ -38,9 +38,12 @@ const commonServerFields = {
   connectTimeoutMs: z.number().int().min(100).max(120_000).default(20_000),
   /** Namespace prefix for tools and prompts: `<prefix>__<name>`. Defaults to the id; `false` switches it off. */
   prefix: z
-    .union([z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'must be 1-32 letters, digits or dashes'), z.literal(false)], {
-      error: 'must be 1-32 letters, digits or dashes, or false',
-    })
+    .union(
+      [z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'must be 1-32 letters, digits or dashes'), z.literal(false)],
+      {
+        error: 'must be 1-32 letters, digits or dashes, or false',
+      },
+    )
     .optional(),
   /** One pooled connection for every agent session instead of one per session. */
   shared: z.boolean().default(false),
@@ -105,7 +108,12 @@ export const GatewaySchema = z
     allowedHosts: z.array(z.string().min(1)).default([]),
     /** Browser origins accepted; requests without an Origin header are always accepted. */
     allowedOrigins: z.array(z.string().min(1)).default([]),
-    maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     /** Limits on every JSON-RPC message from an agent (HTTP and stdio alike), checked on the raw text before it is parsed. */
     maxJsonDepth: z.number().int().min(4).max(1000).default(64),
     /** Most members one JSON object in a message may have. */
@@ -149,7 +157,10 @@ export const IssuerSchema = z
     jwksFile: z.string().min(1).optional(),
     /** Name of an environment variable holding a shared HMAC secret. Only for issuers without public keys. */
     hmacSecretEnv: z.string().regex(ENV_NAME_PATTERN, 'must be an environment variable name').optional(),
-    algorithms: z.array(z.enum([...ALGORITHMS, ...HMAC_ALGORITHMS])).min(1).optional(),
+    algorithms: z
+      .array(z.enum([...ALGORITHMS, ...HMAC_ALGORITHMS]))
+      .min(1)
+      .optional(),
     jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
     jwksCooldownSeconds: z.number().int().min(0).max(3_600).default(30),
     jwksCacheMaxAgeSeconds: z.number().int().min(1).max(86_400).default(600),
@@ -157,13 +168,25 @@ export const IssuerSchema = z
   .strict()
   .superRefine((issuer, ctx) => {
     const sources = [issuer.jwksUri, issuer.jwksFile, issuer.hmacSecretEnv].filter((v) => v !== undefined).length;
-    if (sources !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of jwksUri, jwksFile, hmacSecretEnv' });
+    if (sources !== 1)
+      ctx.addIssue({ code: 'custom', message: 'needs exactly one of jwksUri, jwksFile, hmacSecretEnv' });
     const hmac = (issuer.algorithms ?? []).filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
     if (issuer.hmacSecretEnv === undefined && hmac.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'HMAC algorithms are only allowed with hmacSecretEnv' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['algorithms'],
+        message: 'HMAC algorithms are only allowed with hmacSecretEnv',
+      });
     }
-    if (issuer.hmacSecretEnv !== undefined && (issuer.algorithms ?? []).some((a) => !(HMAC_ALGORITHMS as readonly string[]).includes(a))) {
-      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'an HMAC issuer may only list HS256, HS384 or HS512' });
+    if (
+      issuer.hmacSecretEnv !== undefined &&
+      (issuer.algorithms ?? []).some((a) => !(HMAC_ALGORITHMS as readonly string[]).includes(a))
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['algorithms'],
+        message: 'an HMAC issuer may only list HS256, HS384 or HS512',
+      });
     }
   });
 
@@ -194,13 +217,19 @@ export const AuthSchema = z.discriminatedUnion('mode', [
       issuers: z.array(IssuerSchema).default([]),
       clockSkewSeconds: z.number().int().min(0).max(60).default(60),
       /** Tokens whose `exp - iat` is longer are refused: short-lived credentials are the point. */
-      maxTokenLifetimeSeconds: z.number().int().min(60).max(7 * 86_400).default(3_600),
+      maxTokenLifetimeSeconds: z
+        .number()
+        .int()
+        .min(60)
+        .max(7 * 86_400)
+        .default(3_600),
       /** Scopes every request must carry (403 insufficient_scope otherwise). */
       requiredScopes: z.array(z.string().min(1)).default([]),
     })
     .strict()
     .superRefine((auth, ctx) => {
-      if (!auth.builtin && auth.issuers.length === 0) ctx.addIssue({ code: 'custom', message: 'needs "builtin" or at least one entry in "issuers"' });
+      if (!auth.builtin && auth.issuers.length === 0)
+        ctx.addIssue({ code: 'custom', message: 'needs "builtin" or at least one entry in "issuers"' });
       const names = auth.issuers.map((i) => i.issuer);
       if (auth.builtin) names.push(auth.builtin.issuer);
       const dupe = names.find((n, i) => names.indexOf(n) !== i);
@@ -252,11 +281,22 @@ export const ConsoleSchema = z
     /** Lifetime of a one-time sign-in code from `mcp-warden console login`. */
     loginCodeTtlSeconds: z.number().int().min(10).max(900).default(120),
     /** Lifetime of a signed-in session. */
-    sessionTtlSeconds: z.number().int().min(60).max(86_400).default(8 * 3_600),
+    sessionTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(86_400)
+      .default(8 * 3_600),
     /** A call page links its trace id here (a tracing UI): an http(s) URL containing `{traceId}`. */
     traceUrl: z
       .string()
-      .refine((value) => value.includes('{traceId}') && /^https?:\/\/[^\s]+$/.test(value.replace('{traceId}', '0')) && URL.canParse(value.replace('{traceId}', '0')), 'must be an http(s) URL containing {traceId}')
+      .refine(
+        (value) =>
+          value.includes('{traceId}') &&
+          /^https?:\/\/[^\s]+$/.test(value.replace('{traceId}', '0')) &&
+          URL.canParse(value.replace('{traceId}', '0')),
+        'must be an http(s) URL containing {traceId}',
+      )
       .optional(),
   })
   .strict();
@@ -283,14 +323,27 @@ export const ConfigSchema = z
     console: ConsoleSchema.default(ConsoleSchema.parse({})),
     metrics: MetricsSchema.default(MetricsSchema.parse({})),
     telemetry: TelemetrySchema.default(TelemetrySchema.parse({})),
-    servers: z.record(z.string().regex(SERVER_ID_PATTERN, 'server ids must match ^[a-z0-9][a-z0-9-]{0,31}$'), ServerSchema),
+    servers: z.record(
+      z.string().regex(SERVER_ID_PATTERN, 'server ids must match ^[a-z0-9][a-z0-9-]{0,31}$'),
+      ServerSchema,
+    ),
     /** Named secrets: where each value comes from. Values never appear in this file. */
     secrets: SecretsSchema.default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
-    if (config.metrics.enabled && config.metrics.port === undefined && !config.console.enabled && !config.metrics.agentListener) {
-      ctx.addIssue({ code: 'custom', path: ['metrics'], message: 'needs a listener: set metrics.port, or enable the console (console.enabled), or metrics.agentListener' });
+    if (
+      config.metrics.enabled &&
+      config.metrics.port === undefined &&
+      !config.console.enabled &&
+      !config.metrics.agentListener
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics'],
+        message:
+          'needs a listener: set metrics.port, or enable the console (console.enabled), or metrics.agentListener',
+      });
     }
     for (const [id, server] of Object.entries(config.servers)) {
       const use = server.secrets;
@@ -304,12 +357,24 @@ export const ConfigSchema = z
         ...Object.values(use.env),
       ];
       for (const name of named) {
-        if (!(name in config.secrets)) ctx.addIssue({ code: 'custom', path, message: `refers to secret "${name}", which is not defined under "secrets"` });
+        if (!(name in config.secrets))
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `refers to secret "${name}", which is not defined under "secrets"`,
+          });
       }
-      if (headers.some((h) => Object.keys(h).length > 0) && server.transport === 'stdio') ctx.addIssue({ code: 'custom', path: [...path, 'headers'], message: 'headers are for http and sse servers' });
-      if (Object.keys(use.env).length > 0 && server.transport !== 'stdio') ctx.addIssue({ code: 'custom', path: [...path, 'env'], message: 'env is for stdio servers' });
+      if (headers.some((h) => Object.keys(h).length > 0) && server.transport === 'stdio')
+        ctx.addIssue({ code: 'custom', path: [...path, 'headers'], message: 'headers are for http and sse servers' });
+      if (Object.keys(use.env).length > 0 && server.transport !== 'stdio')
+        ctx.addIssue({ code: 'custom', path: [...path, 'env'], message: 'env is for stdio servers' });
       for (const [header, template] of headers.flatMap((h) => Object.entries(h))) {
-        if (templateNames(template).length === 0) ctx.addIssue({ code: 'custom', path: [...path, 'headers', header], message: 'must contain {{secret:<name>}}' });
+        if (templateNames(template).length === 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'headers', header],
+            message: 'must contain {{secret:<name>}}',
+          });
       }
     }
   });

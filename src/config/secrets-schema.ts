@@ -27,7 +27,9 @@ export const SecretSourceSchema = z.discriminatedUnion('source', [
     .strict(),
 ]);
 
-const HEADERS = z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name'), z.string().min(1)).default({});
+const HEADERS = z
+  .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name'), z.string().min(1))
+  .default({});
 const ARGUMENTS = z.record(z.string().min(1).max(128), z.string().regex(SECRET_NAME_PATTERN)).default({});
 
 /** Secrets for one tool's calls only, on top of the server's (the tool's win where both name a header or argument). */
@@ -37,7 +39,9 @@ export const ToolSecretsSchema = z.object({ headers: HEADERS, arguments: ARGUMEN
 export const ServerSecretsSchema = z
   .object({
     /** HTTP and SSE: headers set on each call's request, e.g. `"Authorization": "Bearer {{secret:tickets}}"`. */
-    headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name'), z.string().min(1)).default({}),
+    headers: z
+      .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name'), z.string().min(1))
+      .default({}),
     /** Tool arguments filled in by the gateway: hidden from the agent, and refused when the agent supplies them. */
     arguments: z.record(z.string().min(1).max(128), z.string().regex(SECRET_NAME_PATTERN)).default({}),
     /** stdio: environment variables holding secrets. */
@@ -45,17 +49,25 @@ export const ServerSecretsSchema = z
     /** `spawn`: set when the process starts (weaker: it lives as long as the process); `per-call`: a fresh process per call, stopped after it. */
     envMode: z.enum(['spawn', 'per-call']).default('spawn'),
     /** Per tool (the downstream's own name): headers and arguments for that tool's calls only. */
-    tools: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a downstream tool name'), ToolSecretsSchema).default({}),
+    tools: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a downstream tool name'), ToolSecretsSchema)
+      .default({}),
   })
   .strict();
 
 /** Header templates and injected arguments for one call: the server's, overlaid by the tool's when it has its own. */
-export function secretsForCall(use: ServerSecrets, tool: string | undefined): { headers: Record<string, string>; arguments: Record<string, string> } {
+export function secretsForCall(
+  use: ServerSecrets,
+  tool: string | undefined,
+): { headers: Record<string, string>; arguments: Record<string, string> } {
   const own = tool === undefined ? undefined : use.tools[tool];
   return { headers: { ...use.headers, ...own?.headers }, arguments: { ...use.arguments, ...own?.arguments } };
 }
 
-export const SecretsSchema = z.record(z.string().regex(SECRET_NAME_PATTERN, 'secret names must match ^[a-z0-9][a-z0-9_-]{0,63}$'), SecretSourceSchema);
+export const SecretsSchema = z.record(
+  z.string().regex(SECRET_NAME_PATTERN, 'secret names must match ^[a-z0-9][a-z0-9_-]{0,63}$'),
+  SecretSourceSchema,
+);
 
 export type SecretSource = z.infer<typeof SecretSourceSchema>;
 export type ServerSecrets = z.infer<typeof ServerSecretsSchema>;

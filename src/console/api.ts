@@ -71,7 +71,8 @@ function int(query: URLSearchParams, name: string, fallback: number, min: number
   const raw = query.get(name);
   if (raw === null || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new ApiError(400, `${name}: must be an integer ${min}-${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ApiError(400, `${name}: must be an integer ${min}-${max}`);
   return value;
 }
 
@@ -81,7 +82,8 @@ function bodyText(body: Record<string, unknown>, name: string, required: boolean
     if (required) throw new ApiError(400, `${name} is required`);
     return undefined;
   }
-  if (typeof value !== 'string' || value.length > max) throw new ApiError(400, `${name}: must be a string of at most ${max} characters`);
+  if (typeof value !== 'string' || value.length > max)
+    throw new ApiError(400, `${name}: must be a string of at most ${max} characters`);
   return value;
 }
 
@@ -113,7 +115,12 @@ export class ConsoleApi {
   /** Each server's health and breaker, from the gateway this console runs in; none for a standalone console. */
   private servers(): { servers: ({ id: string } & ServerStatus)[] | null; reason?: string } {
     const health = this.deps.servers?.();
-    if (!health) return { servers: null, reason: 'this console runs apart from the gateway (mcp-warden console): server health is shown by the console inside serve, and at /healthz' };
+    if (!health)
+      return {
+        servers: null,
+        reason:
+          'this console runs apart from the gateway (mcp-warden console): server health is shown by the console inside serve, and at /healthz',
+      };
     return { servers: Object.entries(health).map(([id, server]) => ({ id, ...server })) };
   }
 
@@ -152,7 +159,8 @@ export class ConsoleApi {
         if (second === 'revoke') return this.revokeAgent(req.body, req.session);
         break;
       case 'POST approvals':
-        if (second !== undefined && (third === 'approve' || third === 'deny')) return this.decideApproval(second, third, req.body, req.session);
+        if (second !== undefined && (third === 'approve' || third === 'deny'))
+          return this.decideApproval(second, third, req.body, req.session);
         break;
       case 'POST tools':
         if (second === 'approve' || second === 'reject') return this.decideTool(second, req.body, req.session);
@@ -166,7 +174,9 @@ export class ConsoleApi {
   }
 
   private calls(query: URLSearchParams): unknown {
-    const filter = Object.fromEntries(FEED_FILTERS.map((name) => [name, text(query, name)]).filter(([, v]) => v !== undefined));
+    const filter = Object.fromEntries(
+      FEED_FILTERS.map((name) => [name, text(query, name)]).filter(([, v]) => v !== undefined),
+    );
     const since = query.get('since');
     const until = query.get('until');
     const cursor = parseCursor(query.get('before'));
@@ -229,7 +239,8 @@ export class ConsoleApi {
   private taskList(query: URLSearchParams): unknown {
     const now = this.deps.now();
     const status = text(query, 'status') ?? 'all';
-    if (!['all', 'active', 'expired', 'revoked', 'ended', 'session-closed'].includes(status)) throw new ApiError(400, 'status: one of all, active, expired, revoked, ended, session-closed');
+    if (!['all', 'active', 'expired', 'revoked', 'ended', 'session-closed'].includes(status))
+      throw new ApiError(400, 'status: one of all, active, expired, revoked, ended, session-closed');
     const rows = this.deps.tasks.listByStatus(status, now, int(query, 'limit', 200, 1, 1000));
     return { rows: rows.map((t) => ({ ...t, status: taskStatus(t, now) })) };
   }
@@ -271,7 +282,15 @@ export class ConsoleApi {
     const bucketMs = hours <= 1 ? 60_000 : hours <= 24 ? 15 * 60_000 : 3_600_000;
     const since = Math.floor((now - hours * 3_600_000) / bucketMs) * bucketMs;
     const db = this.deps.audit;
-    return { hours, since, until: now, bucketMs, total: totals(db, since, bucketMs), byAgent: series(db, 'agent', since, bucketMs), byTool: series(db, 'tool', since, bucketMs) };
+    return {
+      hours,
+      since,
+      until: now,
+      bucketMs,
+      total: totals(db, since, bucketMs),
+      byAgent: series(db, 'agent', since, bucketMs),
+      byTool: series(db, 'tool', since, bucketMs),
+    };
   }
 
   private integrity(refresh: boolean): unknown {
@@ -318,13 +337,20 @@ export class ConsoleApi {
   private approvals(query: URLSearchParams): unknown {
     if (!this.deps.integrity) return { available: false, rows: [] };
     const status = text(query, 'status');
-    return { available: true, rows: this.deps.integrity.listApprovals(status, int(query, 'limit', 200, 1, 1000), this.deps.now()) };
+    return {
+      available: true,
+      rows: this.deps.integrity.listApprovals(status, int(query, 'limit', 200, 1, 1000), this.deps.now()),
+    };
   }
 
   // ---- actions (serve only) ----
 
   private recorder(): (event: AuditEvent) => Promise<{ ok: boolean }> {
-    if (!this.deps.record) throw new ApiError(403, 'this console is read-only (mcp-warden console): actions are disabled; use the console of a running gateway');
+    if (!this.deps.record)
+      throw new ApiError(
+        403,
+        'this console is read-only (mcp-warden console): actions are disabled; use the console of a running gateway',
+      );
     return this.deps.record;
   }
 
@@ -333,19 +359,32 @@ export class ConsoleApi {
    * If the change then fails (someone else decided in between, the database is busy), a
    * `console.action.failed` event says so and the reviewer gets the reason.
    */
-  private async audited<T>(record: (event: AuditEvent) => Promise<{ ok: boolean }>, event: AuditEvent, apply: () => T): Promise<T> {
+  private async audited<T>(
+    record: (event: AuditEvent) => Promise<{ ok: boolean }>,
+    event: AuditEvent,
+    apply: () => T,
+  ): Promise<T> {
     let written: { ok: boolean };
     try {
       written = await record(event);
     } catch {
       written = { ok: false };
     }
-    if (!written.ok) throw new ApiError(503, 'the audit log cannot be written, so nothing was changed (no audit, no action); try again later');
+    if (!written.ok)
+      throw new ApiError(
+        503,
+        'the audit log cannot be written, so nothing was changed (no audit, no action); try again later',
+      );
     try {
       return apply();
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      await record({ type: 'console.action.failed', ...(event.subject !== undefined && { subject: event.subject }), ...(event.taskId !== undefined && { taskId: event.taskId }), data: { action: event.type, reason, by: event.data?.by, via: 'console' } }).catch(() => undefined);
+      await record({
+        type: 'console.action.failed',
+        ...(event.subject !== undefined && { subject: event.subject }),
+        ...(event.taskId !== undefined && { taskId: event.taskId }),
+        data: { action: event.type, reason, by: event.data?.by, via: 'console' },
+      }).catch(() => undefined);
       if (isWardenError(error)) throw new ApiError(409, error.message);
       throw error;
     }
@@ -357,7 +396,11 @@ export class ConsoleApi {
     const now = this.deps.now();
     const open = this.deps.tasks.get(id, 1000).filter((t) => t.endedAt === undefined).length;
     if (open === 0) throw new ApiError(404, `no open task with id ${id}`);
-    const count = await this.audited(record, { type: 'task.revoke', taskId: id, data: { id, by: session.subject, via: 'console', tasks: open } }, () => this.deps.tasks.revokeTask(id, now));
+    const count = await this.audited(
+      record,
+      { type: 'task.revoke', taskId: id, data: { id, by: session.subject, via: 'console', tasks: open } },
+      () => this.deps.tasks.revokeTask(id, now),
+    );
     return { revoked: count };
   }
 
@@ -367,13 +410,30 @@ export class ConsoleApi {
     const issuer = bodyText(body, 'issuer', false, 500) ?? '*';
     const reason = bodyText(body, 'reason', false, 500);
     const open = this.deps.tasks.openTaskCount(subject, issuer);
-    const tasks = await this.audited(record, { type: 'agent.revoke', subject, data: { subject, issuer, reason, tasks: open, by: session.subject, via: 'console' } }, () =>
-      this.deps.tasks.revokeAgent({ subject, issuer, revokedAt: this.deps.now(), reason: reason ?? `revoked by ${session.subject} in the console` }),
+    const tasks = await this.audited(
+      record,
+      {
+        type: 'agent.revoke',
+        subject,
+        data: { subject, issuer, reason, tasks: open, by: session.subject, via: 'console' },
+      },
+      () =>
+        this.deps.tasks.revokeAgent({
+          subject,
+          issuer,
+          revokedAt: this.deps.now(),
+          reason: reason ?? `revoked by ${session.subject} in the console`,
+        }),
     );
     return { tasks };
   }
 
-  private async decideApproval(id: string, decision: 'approve' | 'deny', body: Record<string, unknown>, session: ConsoleSession): Promise<unknown> {
+  private async decideApproval(
+    id: string,
+    decision: 'approve' | 'deny',
+    body: Record<string, unknown>,
+    session: ConsoleSession,
+  ): Promise<unknown> {
     const record = this.recorder();
     const integrity = this.integrityOrFail();
     const reason = bodyText(body, 'reason', false, 500);
@@ -381,7 +441,11 @@ export class ConsoleApi {
     return this.audited(record, plan.event, () => plan.apply());
   }
 
-  private async decideTool(decision: 'approve' | 'reject', body: Record<string, unknown>, session: ConsoleSession): Promise<unknown> {
+  private async decideTool(
+    decision: 'approve' | 'reject',
+    body: Record<string, unknown>,
+    session: ConsoleSession,
+  ): Promise<unknown> {
     const record = this.recorder();
     const integrity = this.integrityOrFail();
     const server = bodyText(body, 'server', true, 64)!;
@@ -389,7 +453,9 @@ export class ConsoleApi {
     if (kind !== 'tool' && kind !== 'prompt') throw new ApiError(400, 'kind must be tool or prompt');
     const name = bodyText(body, 'name', true, 200)!;
     const expectedHash = bodyText(body, 'expectedHash', true, 200)!;
-    const plan = this.guard(() => integrity.decideTool({ server, kind, name }, decision, session.subject, this.deps.now(), expectedHash));
+    const plan = this.guard(() =>
+      integrity.decideTool({ server, kind, name }, decision, session.subject, this.deps.now(), expectedHash),
+    );
     return this.audited(record, plan.event, () => plan.apply());
   }
 

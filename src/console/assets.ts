@@ -31,6 +31,7 @@ export interface Asset {
 /** Loads every asset once at start; unknown paths are not served (no directory traversal to worry about). */
 export function loadAssets(root = webRoot()): Map<string, Asset> {
   const assets = new Map<string, Asset>();
-  for (const [path, { file, type }] of Object.entries(FILES)) assets.set(path, { body: readFileSync(join(root, file)), type });
+  for (const [path, { file, type }] of Object.entries(FILES))
+    assets.set(path, { body: readFileSync(join(root, file)), type });
   return assets;
 }

@@ -14,12 +14,22 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 export const COOKIE_NAME = 'warden_console';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(JSON.stringify(body));
 }
 
@@ -33,7 +43,12 @@ export interface ListenerPolicy {
   origins: Set<string>;
 }
 
-export function listenerPolicy(bindHost: string, port: number, extraHosts: readonly string[], extraOrigins: readonly string[]): ListenerPolicy {
+export function listenerPolicy(
+  bindHost: string,
+  port: number,
+  extraHosts: readonly string[],
+  extraOrigins: readonly string[],
+): ListenerPolicy {
   const hosts = new Set<string>();
   const bracket = bindHost.includes(':') && !bindHost.startsWith('[') ? `[${bindHost}]` : bindHost;
   hosts.add(`${bracket}:${port}`.toLowerCase());

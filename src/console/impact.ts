@@ -33,20 +33,25 @@ export class PolicyImpact {
 
   constructor(private readonly dataDir: string) {}
 
-  async run(body: Record<string, unknown>): Promise<{ policy: { version: string }; filter: ReplayFilter; labels: typeof CHANGE_LABELS } & AuditReplayReport> {
+  async run(
+    body: Record<string, unknown>,
+  ): Promise<{ policy: { version: string }; filter: ReplayFilter; labels: typeof CHANGE_LABELS } & AuditReplayReport> {
     const text = body.policy;
-    if (typeof text !== 'string' || text.trim() === '') throw new ApiError(400, 'policy is required: the text of a policy file (YAML or JSON)');
+    if (typeof text !== 'string' || text.trim() === '')
+      throw new ApiError(400, 'policy is required: the text of a policy file (YAML or JSON)');
     if (text.length > MAX_POLICY_CHARS) throw new ApiError(400, `policy: at most ${MAX_POLICY_CHARS} characters`);
     const filter: ReplayFilter = {};
     const since = body.since;
     if (since !== undefined && since !== null) {
-      if (typeof since !== 'number' || !Number.isInteger(since) || since < 0) throw new ApiError(400, 'since: must be a time in epoch milliseconds');
+      if (typeof since !== 'number' || !Number.isInteger(since) || since < 0)
+        throw new ApiError(400, 'since: must be a time in epoch milliseconds');
       filter.since = since;
     }
     for (const name of ['agent', 'server', 'tool'] as const) {
       const value = body[name];
       if (value === undefined || value === null || value === '') continue;
-      if (typeof value !== 'string' || value.length > 256) throw new ApiError(400, `${name}: must be a string of at most 256 characters`);
+      if (typeof value !== 'string' || value.length > 256)
+        throw new ApiError(400, `${name}: must be a string of at most 256 characters`);
       filter[name] = value;
     }
     let version: string;
@@ -74,7 +79,12 @@ function runWorker(job: ImpactJob): Promise<AuditReplayReport> {
     let settled = false;
     const timer = setTimeout(() => {
       settled = true;
-      reject(new ApiError(503, `the replay took longer than ${REPLAY_TIMEOUT_MS / 60_000} minutes and was stopped; narrow the range`));
+      reject(
+        new ApiError(
+          503,
+          `the replay took longer than ${REPLAY_TIMEOUT_MS / 60_000} minutes and was stopped; narrow the range`,
+        ),
+      );
       void worker.terminate();
     }, REPLAY_TIMEOUT_MS);
     worker.once('message', (message: { ok: true; report: AuditReplayReport } | { ok: false; error: string }) => {

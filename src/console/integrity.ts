@@ -19,7 +19,13 @@ export interface IntegrityStores {
    * re-checks atomically and throws the same way if something changed in between.
    */
   decideApproval(id: string, decision: 'approve' | 'deny', by: string, now: number, reason?: string): Decision;
-  decideTool(key: { server: string; kind: DefinitionKind; name: string }, decision: 'approve' | 'reject', by: string, now: number, expectedHash: string): Decision;
+  decideTool(
+    key: { server: string; kind: DefinitionKind; name: string },
+    decision: 'approve' | 'reject',
+    by: string,
+    now: number,
+    expectedHash: string,
+  ): Decision;
   close(): void;
 }
 
@@ -30,7 +36,10 @@ export interface Decision {
 
 /** A pin as the Tools page shows it: with the field-level diff between the approved and the current definition. */
 function withDiff(row: PinRow): unknown {
-  return { ...row, diff: row.pinnedDefinition === undefined ? [] : definitionDiff(row.pinnedDefinition, row.currentDefinition) };
+  return {
+    ...row,
+    diff: row.pinnedDefinition === undefined ? [] : definitionDiff(row.pinnedDefinition, row.currentDefinition),
+  };
 }
 
 function shown(row: ApprovalRow, now: number): unknown {
@@ -55,7 +64,14 @@ export function openIntegrity(file: string, readonly: boolean): IntegrityStores 
     listApprovals(status, limit, now) {
       if (status !== undefined && !APPROVAL_STATUSES.includes(status)) return [];
       // A pending approval past its expiry reads as expired (the gateway writes that lazily).
-      const stored = status === 'expired' ? [...approvals.list({ status: 'expired', limit }), ...approvals.list({ status: 'pending', limit }), ...approvals.list({ status: 'approved', limit })] : approvals.list({ ...(status !== undefined && { status: status as ApprovalStatus }), limit });
+      const stored =
+        status === 'expired'
+          ? [
+              ...approvals.list({ status: 'expired', limit }),
+              ...approvals.list({ status: 'pending', limit }),
+              ...approvals.list({ status: 'approved', limit }),
+            ]
+          : approvals.list({ ...(status !== undefined && { status: status as ApprovalStatus }), limit });
       return stored
         .filter((row) => status === undefined || effectiveStatus(row, now) === status)
         .sort((a, b) => b.createdAt - a.createdAt)
@@ -69,26 +85,70 @@ export function openIntegrity(file: string, readonly: boolean): IntegrityStores 
       const row = approvals.get(id);
       if (!row) throw new WardenError('ERR_APPROVAL_NOT_FOUND', `no approval with id ${id}`);
       const status = effectiveStatus(row, now);
-      if (status !== 'pending') throw new WardenError('ERR_APPROVAL_CLOSED', `cannot ${decision} approval ${id}: it is ${status}${row.decidedBy ? ` (decided by ${row.decidedBy})` : ''}`);
+      if (status !== 'pending')
+        throw new WardenError(
+          'ERR_APPROVAL_CLOSED',
+          `cannot ${decision} approval ${id}: it is ${status}${row.decidedBy ? ` (decided by ${row.decidedBy})` : ''}`,
+        );
       // The row as the decision will leave it: that is what the event records.
-      const decided: ApprovalRow = { ...row, status: decision === 'approve' ? 'approved' : 'denied', decidedAt: now, decidedBy: by, ...(decision === 'deny' && reason !== undefined && { reason }) };
+      const decided: ApprovalRow = {
+        ...row,
+        status: decision === 'approve' ? 'approved' : 'denied',
+        decidedAt: now,
+        decidedBy: by,
+        ...(decision === 'deny' && reason !== undefined && { reason }),
+      };
       return {
-        event: approvalEvent(decision === 'approve' ? 'approval.grant' : 'approval.deny', decided, { by, via: 'console' }),
+        event: approvalEvent(decision === 'approve' ? 'approval.grant' : 'approval.deny', decided, {
+          by,
+          via: 'console',
+        }),
         apply: () => (decision === 'approve' ? approvals.approve(id, by, now) : approvals.deny(id, by, now, reason)),
       };
     },
     decideTool(key, decision, by, now, expectedHash) {
       const row = pins.get(key);
-      if (!row) throw new WardenError('ERR_PIN_NOT_FOUND', `no ${key.kind} ${key.server}/${key.name} has been seen by a gateway on this data folder`);
-      if (row.currentHash !== expectedHash) throw new WardenError('ERR_PIN_CHANGED', `${key.kind} ${key.server}/${key.name} changed again: its definition is now ${row.currentHash}, not ${expectedHash}; review it again`);
-      if (decision === 'approve' && row.status === 'pinned' && row.pinnedHash === row.currentHash) throw new WardenError('ERR_PIN_NOTHING_TO_APPROVE', `${key.kind} ${key.server}/${key.name} is already pinned at ${row.currentHash}; nothing to approve`);
-      if (decision === 'reject' && row.status === 'rejected') throw new WardenError('ERR_PIN_NOTHING_TO_REJECT', `${key.kind} ${key.server}/${key.name} is already rejected at ${row.currentHash}`);
-      const event = pinEvent(decision === 'approve' ? 'tool.approve' : 'tool.reject', { server: row.server, kind: row.kind, name: row.name, exposed: row.exposed, hash: row.currentHash, flags: row.flags }, {
-        previousHash: row.pinnedHash,
-        by,
-        via: 'console',
-      });
-      return { event, apply: () => (decision === 'approve' ? pins.approve(key, by, now, expectedHash) : pins.reject(key, by, now, expectedHash)) };
+      if (!row)
+        throw new WardenError(
+          'ERR_PIN_NOT_FOUND',
+          `no ${key.kind} ${key.server}/${key.name} has been seen by a gateway on this data folder`,
+        );
+      if (row.currentHash !== expectedHash)
+        throw new WardenError(
+          'ERR_PIN_CHANGED',
+          `${key.kind} ${key.server}/${key.name} changed again: its definition is now ${row.currentHash}, not ${expectedHash}; review it again`,
+        );
+      if (decision === 'approve' && row.status === 'pinned' && row.pinnedHash === row.currentHash)
+        throw new WardenError(
+          'ERR_PIN_NOTHING_TO_APPROVE',
+          `${key.kind} ${key.server}/${key.name} is already pinned at ${row.currentHash}; nothing to approve`,
+        );
+      if (decision === 'reject' && row.status === 'rejected')
+        throw new WardenError(
+          'ERR_PIN_NOTHING_TO_REJECT',
+          `${key.kind} ${key.server}/${key.name} is already rejected at ${row.currentHash}`,
+        );
+      const event = pinEvent(
+        decision === 'approve' ? 'tool.approve' : 'tool.reject',
+        {
+          server: row.server,
+          kind: row.kind,
+          name: row.name,
+          exposed: row.exposed,
+          hash: row.currentHash,
+          flags: row.flags,
+        },
+        {
+          previousHash: row.pinnedHash,
+          by,
+          via: 'console',
+        },
+      );
+      return {
+        event,
+        apply: () =>
+          decision === 'approve' ? pins.approve(key, by, now, expectedHash) : pins.reject(key, by, now, expectedHash),
+      };
     },
     close() {
       approvals.close();

@@ -100,7 +100,10 @@ export class LiveFeed {
         continue;
       }
       if (subscriber.socket.bufferedAmount > MAX_BUFFERED) {
-        this.logger.warn({ buffered: subscriber.socket.bufferedAmount }, 'console live feed: client is not reading; connection closed');
+        this.logger.warn(
+          { buffered: subscriber.socket.bufferedAmount },
+          'console live feed: client is not reading; connection closed',
+        );
         this.drop(subscriber, 4408, 'too slow');
         continue;
       }

@@ -50,8 +50,11 @@ export function feedPage(db: Db, filter: FeedFilter): { rows: FeedRow[]; next?: 
     clauses.push(GLOB.test(value) ? `${column} GLOB ?` : `${column} = ?`);
     params.push(value);
   };
-  const columnFilters = [filter.agent, filter.task, filter.server, filter.tool, filter.decision].some((v) => v !== undefined && v !== '');
-  const byOutcome = !columnFilters && filter.outcome !== undefined && filter.outcome !== '' && filter.outcome !== 'pending';
+  const columnFilters = [filter.agent, filter.task, filter.server, filter.tool, filter.decision].some(
+    (v) => v !== undefined && v !== '',
+  );
+  const byOutcome =
+    !columnFilters && filter.outcome !== undefined && filter.outcome !== '' && filter.outcome !== 'pending';
   const d = byOutcome ? 'o' : 'i';
   text('i.subject', filter.agent);
   text('i.task_id', filter.task);
@@ -79,7 +82,10 @@ export function feedPage(db: Db, filter: FeedFilter): { rows: FeedRow[]; next?: 
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   const last = page.at(-1);
-  return { rows: page, ...(more && last && { next: `${last.startedAt}.${byOutcome ? last.outcomeSeq : last.intentSeq}` }) };
+  return {
+    rows: page,
+    ...(more && last && { next: `${last.startedAt}.${byOutcome ? last.outcomeSeq : last.intentSeq}` }),
+  };
 }
 
 /** Parses a `next` cursor from feedPage; undefined when absent or malformed. */
@@ -93,7 +99,9 @@ export function parseCursor(text: string | null): { startedAt: number; seq: numb
 /** Record ids whose intent carries this trace id (indexed by `intents_trace`). */
 export function idsByTrace(db: Db, traceId: string): string[] {
   return db
-    .prepare<[string], { id: string }>("SELECT id FROM entries WHERE kind = 'intent' AND json_extract(body, '$.traceId') = ? ORDER BY seq DESC LIMIT 50")
+    .prepare<[string], { id: string }>(
+      "SELECT id FROM entries WHERE kind = 'intent' AND json_extract(body, '$.traceId') = ? ORDER BY seq DESC LIMIT 50",
+    )
     .all(traceId)
     .map((r) => r.id);
 }
@@ -142,7 +150,13 @@ export const SERIES_KEYS = 50;
  * Calls, denials and errors per time bucket and per agent or tool, over finished records since `since`:
  * only the `top` busiest keys (by calls in the window), so the answer stays small with many agents or tools.
  */
-export function series(db: Db, by: 'agent' | 'tool', since: number, bucketMs: number, top = SERIES_KEYS): SeriesPoint[] {
+export function series(
+  db: Db,
+  by: 'agent' | 'tool',
+  since: number,
+  bucketMs: number,
+  top = SERIES_KEYS,
+): SeriesPoint[] {
   const column = by === 'agent' ? 'subject' : 'target';
   return db
     .prepare<[number, number, number, number], SeriesPoint>(
@@ -170,13 +184,18 @@ export function totals(db: Db, since: number, bucketMs: number): Omit<SeriesPoin
 /** When the oldest finished record since `since` started (undefined when there is none): the charts' range. */
 export function oldestSince(db: Db, since: number): number | undefined {
   const row = db
-    .prepare<[number], { first: number | null }>(`SELECT min(started_at) AS first FROM entries WHERE kind = 'outcome' AND started_at >= ?`)
+    .prepare<[number], { first: number | null }>(
+      `SELECT min(started_at) AS first FROM entries WHERE kind = 'outcome' AND started_at >= ?`,
+    )
     .get(since);
   return row?.first ?? undefined;
 }
 
 /** Recent events, newest first, by keyset on seq. */
-export function eventsPage(db: Db, options: { type?: string; taskId?: string; before?: number; withoutLists?: boolean; limit: number }): EntryHead[] {
+export function eventsPage(
+  db: Db,
+  options: { type?: string; taskId?: string; before?: number; withoutLists?: boolean; limit: number },
+): EntryHead[] {
   const clauses = ["kind = 'event'"];
   const params: unknown[] = [];
   // What each list request showed (policy replay's record), left out of the feed's events panel.

@@ -103,7 +103,11 @@ export function consoleInfoFile(dataDir: string): string {
 
 export function readConsoleInfo(dataDir: string): { url: string; pid: number; readOnly: boolean } | undefined {
   try {
-    const info = JSON.parse(readFileSync(consoleInfoFile(dataDir), 'utf8')) as { url?: unknown; pid?: unknown; readOnly?: unknown };
+    const info = JSON.parse(readFileSync(consoleInfoFile(dataDir), 'utf8')) as {
+      url?: unknown;
+      pid?: unknown;
+      readOnly?: unknown;
+    };
     if (typeof info.url !== 'string' || typeof info.pid !== 'number') return undefined;
     return { url: info.url, pid: info.pid, readOnly: info.readOnly === true };
   } catch {
@@ -127,7 +131,10 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     (async (event: AuditEvent): Promise<{ ok: boolean }> => {
       try {
         const by = event.data?.by;
-        await recordAdminEvents({ dataDir: options.dataDir, settings: auditSettings, actor: typeof by === 'string' ? by : 'console' }, [event]);
+        await recordAdminEvents(
+          { dataDir: options.dataDir, settings: auditSettings, actor: typeof by === 'string' ? by : 'console' },
+          [event],
+        );
         return { ok: true };
       } catch (error) {
         logger.error({ err: errorText(error), type: event.type }, 'console: audit event could not be written');
@@ -137,7 +144,11 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
   const recordDecision = options.record && (strict ?? options.record);
   const recordAccess = options.recordAccess ?? strict ?? options.record;
   const assets = loadAssets();
-  if (!existsSync(auditFile(options.dataDir))) throw new WardenError('ERR_AUDIT_UNAVAILABLE', `no audit database at ${auditFile(options.dataDir)} (start the gateway once)`);
+  if (!existsSync(auditFile(options.dataDir)))
+    throw new WardenError(
+      'ERR_AUDIT_UNAVAILABLE',
+      `no audit database at ${auditFile(options.dataDir)} (start the gateway once)`,
+    );
   const sessions = ConsoleSessions.open(stateFile(options.dataDir));
   let audit: Db | undefined;
   let tasks: TaskStore | undefined;
@@ -150,7 +161,16 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     throw error;
   }
   const integrity = openIntegrity(stateFile(options.dataDir), readOnly);
-  const api = new ConsoleApi({ dataDir: options.dataDir, audit, tasks, integrity, record: recordDecision, now, ...(options.settings.traceUrl !== undefined && { traceUrl: options.settings.traceUrl }), ...(options.servers && { servers: options.servers }) });
+  const api = new ConsoleApi({
+    dataDir: options.dataDir,
+    audit,
+    tasks,
+    integrity,
+    record: recordDecision,
+    now,
+    ...(options.settings.traceUrl !== undefined && { traceUrl: options.settings.traceUrl }),
+    ...(options.servers && { servers: options.servers }),
+  });
   const live = new LiveFeed(audit, logger);
   const sockets = new WebSocketServer({
     noServer: true,
@@ -159,7 +179,12 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     handleProtocols: (protocols) => (protocols.has(LIVE_PROTOCOL) ? LIVE_PROTOCOL : false),
   });
   sockets.on('error', (error) => logger.warn({ err: errorText(error) }, 'console live feed: WebSocket server error'));
-  let policy: ListenerPolicy = listenerPolicy(options.host, options.port, options.settings.allowedHosts, options.settings.allowedOrigins);
+  let policy: ListenerPolicy = listenerPolicy(
+    options.host,
+    options.port,
+    options.settings.allowedHosts,
+    options.settings.allowedOrigins,
+  );
 
   const signedIn = (req: IncomingMessage): { token: string; session: ConsoleSession } | undefined => {
     const token = cookieValue(req, COOKIE_NAME);
@@ -197,7 +222,12 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
   server.headersTimeout = 20_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (options.metrics && req.url !== undefined && new URL(req.url, 'http://console.invalid').pathname === METRICS_PATH) return options.metrics(req, res);
+    if (
+      options.metrics &&
+      req.url !== undefined &&
+      new URL(req.url, 'http://console.invalid').pathname === METRICS_PATH
+    )
+      return options.metrics(req, res);
     const refusal = hostAndOriginRefusal(req, policy);
     if (refusal) {
       logger.warn({ host: req.headers.host, origin: req.headers.origin }, `console: ${refusal}`);
@@ -211,13 +241,22 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
         sendError(res, url.pathname.startsWith('/') && assets.has(url.pathname) ? 405 : 404, 'not found');
         return;
       }
-      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': asset.type, 'cache-control': 'no-cache', 'content-length': String(asset.body.length) });
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': asset.type,
+        'cache-control': 'no-cache',
+        'content-length': String(asset.body.length),
+      });
       res.end(req.method === 'HEAD' ? undefined : asset.body);
       return;
     }
     let path: string[];
     try {
-      path = url.pathname.slice('/api/'.length).split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+      path = url.pathname
+        .slice('/api/'.length)
+        .split('/')
+        .filter((p) => p !== '')
+        .map((p) => decodeURIComponent(p));
     } catch {
       throw new ApiError(400, 'malformed %-escape in the path');
     }
@@ -259,8 +298,13 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     if (path[0] === 'logout' && method === 'POST') {
       sessions.endSession(auth.token, now());
       // Ending access is never held back; its record is written when it can be.
-      const written = await recordAccessEvent({ type: 'console.logout', subject: auth.session.subject, data: { subject: auth.session.subject, issuer: auth.session.issuer, by: auth.session.subject, via: 'console' } });
-      if (!written) logger.error({ reviewer: auth.session.subject }, 'console: sign-out could not be written to the audit log');
+      const written = await recordAccessEvent({
+        type: 'console.logout',
+        subject: auth.session.subject,
+        data: { subject: auth.session.subject, issuer: auth.session.issuer, by: auth.session.subject, via: 'console' },
+      });
+      if (!written)
+        logger.error({ reviewer: auth.session.subject }, 'console: sign-out could not be written to the audit log');
       sendJson(res, 200, { ok: true }, { 'set-cookie': clearedCookie(secureOrigin(req)) });
       return;
     }
@@ -284,7 +328,8 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     } catch {
       throw new ApiError(400, 'request body is not JSON');
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ApiError(400, 'request body must be a JSON object');
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new ApiError(400, 'request body must be a JSON object');
     return parsed as Record<string, unknown>;
   }
 
@@ -312,7 +357,11 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     const redeemed = sessions.redeemLoginCode(code, at);
     if ('refused' in redeemed) {
       logger.warn({ reason: redeemed.refused }, 'console: sign-in code refused');
-      sendError(res, 401, 'this sign-in link is invalid, expired or already used; run "mcp-warden console login" for a new one');
+      sendError(
+        res,
+        401,
+        'this sign-in link is invalid, expired or already used; run "mcp-warden console login" for a new one',
+      );
       return;
     }
     if (!isReviewer(options.reviewers(), redeemed.subject, redeemed.issuer)) {
@@ -321,16 +370,29 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       return;
     }
     // No record, no session.
-    const recorded = await recordAccessEvent({ type: 'console.login', subject: redeemed.subject, data: { subject: redeemed.subject, issuer: redeemed.issuer, by: redeemed.subject, via: 'console', readOnly } });
+    const recorded = await recordAccessEvent({
+      type: 'console.login',
+      subject: redeemed.subject,
+      data: { subject: redeemed.subject, issuer: redeemed.issuer, by: redeemed.subject, via: 'console', readOnly },
+    });
     if (!recorded) {
       logger.error({ subject: redeemed.subject }, 'console: sign-in refused, it could not be written to the audit log');
-      sendError(res, 503, 'sign-in refused: it could not be written to the audit log; fix the audit database and ask for a new link');
+      sendError(
+        res,
+        503,
+        'sign-in refused: it could not be written to the audit log; fix the audit database and ask for a new link',
+      );
       return;
     }
     const ttlMs = options.settings.sessionTtlSeconds * 1000;
     const { token, csrf, session } = sessions.createSession(redeemed, at, ttlMs);
     logger.info({ reviewer: session.subject }, 'console: reviewer signed in');
-    sendJson(res, 200, { subject: session.subject, csrf, readOnly, expiresAt: session.expiresAt }, { 'set-cookie': sessionCookie(token, ttlMs / 1000, secureOrigin(req)) });
+    sendJson(
+      res,
+      200,
+      { subject: session.subject, csrf, readOnly, expiresAt: session.expiresAt },
+      { 'set-cookie': sessionCookie(token, ttlMs / 1000, secureOrigin(req)) },
+    );
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -346,11 +408,18 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       const auth = signedIn(req);
       if (!auth) return refuse(401, 'Unauthorized');
       // The cookie alone is not enough: the page offers its CSRF token as a subprotocol.
-      if (!csrfMatches(auth.session, csrfFromProtocols(req.headers['sec-websocket-protocol']))) return refuse(403, 'Forbidden');
+      if (!csrfMatches(auth.session, csrfFromProtocols(req.headers['sec-websocket-protocol'])))
+        return refuse(403, 'Forbidden');
       const sessionId = digest(auth.token);
       if (!live.hasRoom(sessionId)) return refuse(429, 'Too Many Requests');
       sockets.handleUpgrade(req, socket, head, (ws) => {
-        live.add(ws, sessionId, () => sessions.session(auth.token, now()) !== undefined && isReviewer(options.reviewers(), auth.session.subject, auth.session.issuer));
+        live.add(
+          ws,
+          sessionId,
+          () =>
+            sessions.session(auth.token, now()) !== undefined &&
+            isReviewer(options.reviewers(), auth.session.subject, auth.session.issuer),
+        );
       });
     } catch (error) {
       // A check that cannot be made (state.db busy, the policy unreadable) refuses the upgrade.
@@ -379,7 +448,9 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
   const hostPart = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
   const url = `http://${hostPart}:${address.port}/`;
   const infoFile = consoleInfoFile(options.dataDir);
-  writeFileSync(infoFile, `${JSON.stringify({ url, pid: process.pid, readOnly, startedAt: now() })}\n`, { mode: 0o600 });
+  writeFileSync(infoFile, `${JSON.stringify({ url, pid: process.pid, readOnly, startedAt: now() })}\n`, {
+    mode: 0o600,
+  });
   logger.info({ url, readOnly }, 'reviewer console listening');
 
   return {

@@ -53,7 +53,9 @@ export class ConsoleSessions extends StateStore {
     const code = randomToken();
     const expiresAt = now + ttlMs;
     this.db
-      .prepare('INSERT INTO console_login_codes (digest, subject, issuer, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO console_login_codes (digest, subject, issuer, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+      )
       .run(digest(code), reviewer.subject, reviewer.issuer ?? null, now, expiresAt);
     // Old codes are of no use to anyone: keep the table small.
     this.db.prepare('DELETE FROM console_login_codes WHERE expires_at < ?').run(now - 86_400_000);
@@ -66,48 +68,82 @@ export class ConsoleSessions extends StateStore {
    */
   redeemLoginCode(code: string, now: number): Reviewer | { refused: 'unknown' | 'expired' | 'used' } {
     if (!TOKEN_SHAPE.test(code)) return { refused: 'unknown' };
-    return this.db.transaction(() => {
-      const row = this.db
-        .prepare<[string], { subject: string; issuer: string | null; expires_at: number; used_at: number | null }>(
-          'SELECT subject, issuer, expires_at, used_at FROM console_login_codes WHERE digest = ?',
-        )
-        .get(digest(code));
-      if (!row) return { refused: 'unknown' as const };
-      if (row.used_at !== null) return { refused: 'used' as const };
-      this.db.prepare('UPDATE console_login_codes SET used_at = ? WHERE digest = ?').run(now, digest(code));
-      if (row.expires_at <= now) return { refused: 'expired' as const };
-      return { subject: row.subject, ...(row.issuer !== null && { issuer: row.issuer }) };
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const row = this.db
+          .prepare<[string], { subject: string; issuer: string | null; expires_at: number; used_at: number | null }>(
+            'SELECT subject, issuer, expires_at, used_at FROM console_login_codes WHERE digest = ?',
+          )
+          .get(digest(code));
+        if (!row) return { refused: 'unknown' as const };
+        if (row.used_at !== null) return { refused: 'used' as const };
+        this.db.prepare('UPDATE console_login_codes SET used_at = ? WHERE digest = ?').run(now, digest(code));
+        if (row.expires_at <= now) return { refused: 'expired' as const };
+        return { subject: row.subject, ...(row.issuer !== null && { issuer: row.issuer }) };
+      })
+      .immediate();
   }
 
   /** Starts a session; returns the cookie value and the CSRF token (neither stored, only their digests) and the session. */
-  createSession(reviewer: Reviewer, now: number, ttlMs: number): { token: string; csrf: string; session: ConsoleSession } {
+  createSession(
+    reviewer: Reviewer,
+    now: number,
+    ttlMs: number,
+  ): { token: string; csrf: string; session: ConsoleSession } {
     const token = randomToken();
     const csrf = randomToken();
     const expiresAt = now + ttlMs;
     this.db
-      .prepare('INSERT INTO console_sessions (digest, subject, issuer, created_at, expires_at, csrf_digest) VALUES (?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO console_sessions (digest, subject, issuer, created_at, expires_at, csrf_digest) VALUES (?, ?, ?, ?, ?, ?)',
+      )
       .run(digest(token), reviewer.subject, reviewer.issuer ?? null, now, expiresAt, digest(csrf));
     this.db.prepare('DELETE FROM console_sessions WHERE expires_at < ?').run(now - 86_400_000);
-    return { token, csrf, session: { subject: reviewer.subject, ...(reviewer.issuer !== undefined && { issuer: reviewer.issuer }), createdAt: now, expiresAt, csrfDigest: digest(csrf) } };
+    return {
+      token,
+      csrf,
+      session: {
+        subject: reviewer.subject,
+        ...(reviewer.issuer !== undefined && { issuer: reviewer.issuer }),
+        createdAt: now,
+        expiresAt,
+        csrfDigest: digest(csrf),
+      },
+    };
   }
 
   /** The live session for a cookie value, if any. */
   session(token: string | undefined, now: number): ConsoleSession | undefined {
     if (token === undefined || !TOKEN_SHAPE.test(token)) return undefined;
     const row = this.db
-      .prepare<[string], { subject: string; issuer: string | null; created_at: number; expires_at: number; ended_at: number | null; csrf_digest: string | null }>(
-        'SELECT subject, issuer, created_at, expires_at, ended_at, csrf_digest FROM console_sessions WHERE digest = ?',
-      )
+      .prepare<
+        [string],
+        {
+          subject: string;
+          issuer: string | null;
+          created_at: number;
+          expires_at: number;
+          ended_at: number | null;
+          csrf_digest: string | null;
+        }
+      >('SELECT subject, issuer, created_at, expires_at, ended_at, csrf_digest FROM console_sessions WHERE digest = ?')
       .get(digest(token));
     // A session from before CSRF tokens were stored has none: it cannot act, so it is not a session.
     if (!row || row.ended_at !== null || row.expires_at <= now || row.csrf_digest === null) return undefined;
-    return { subject: row.subject, ...(row.issuer !== null && { issuer: row.issuer }), createdAt: row.created_at, expiresAt: row.expires_at, csrfDigest: row.csrf_digest };
+    return {
+      subject: row.subject,
+      ...(row.issuer !== null && { issuer: row.issuer }),
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      csrfDigest: row.csrf_digest,
+    };
   }
 
   endSession(token: string, now: number): void {
     if (!TOKEN_SHAPE.test(token)) return;
-    this.db.prepare('UPDATE console_sessions SET ended_at = ? WHERE digest = ? AND ended_at IS NULL').run(now, digest(token));
+    this.db
+      .prepare('UPDATE console_sessions SET ended_at = ? WHERE digest = ? AND ended_at IS NULL')
+      .run(now, digest(token));
   }
 }
 

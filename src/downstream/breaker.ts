@@ -93,7 +93,9 @@ export class CircuitBreaker {
 
   /** Delay until the probe is due; the owner calls probeStarted() when it runs it. */
   get probeDelayMs(): number | undefined {
-    return this.stateValue === 'open' && this.retryAt !== undefined ? Math.max(0, this.retryAt - this.now()) : undefined;
+    return this.stateValue === 'open' && this.retryAt !== undefined
+      ? Math.max(0, this.retryAt - this.now())
+      : undefined;
   }
 
   probeStarted(): void {

@@ -229,7 +229,10 @@ export class DownstreamConnection {
     this.lastError = reason;
     this.stateValue = 'backoff';
     const delay = this.backoff.next(this.now());
-    this.log.warn({ reason, retryInMs: delay, attempt: this.backoff.attempts }, 'downstream unavailable; restarting with backoff');
+    this.log.warn(
+      { reason, retryInMs: delay, attempt: this.backoff.attempts },
+      'downstream unavailable; restarting with backoff',
+    );
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stateValue !== 'backoff') return;
@@ -246,9 +249,24 @@ export class DownstreamConnection {
   private async fetchCatalog(client: Client): Promise<Catalog> {
     const caps = client.getServerCapabilities() ?? {};
     const [tools, prompts, resources, templates] = await Promise.all([
-      caps.tools ? fetchAllPages((cursor) => client.listTools(cursor ? { cursor } : {}), (r) => r.tools) : [],
-      caps.prompts ? fetchAllPages((cursor) => client.listPrompts(cursor ? { cursor } : {}), (r) => r.prompts) : [],
-      caps.resources ? fetchAllPages((cursor) => client.listResources(cursor ? { cursor } : {}), (r) => r.resources) : [],
+      caps.tools
+        ? fetchAllPages(
+            (cursor) => client.listTools(cursor ? { cursor } : {}),
+            (r) => r.tools,
+          )
+        : [],
+      caps.prompts
+        ? fetchAllPages(
+            (cursor) => client.listPrompts(cursor ? { cursor } : {}),
+            (r) => r.prompts,
+          )
+        : [],
+      caps.resources
+        ? fetchAllPages(
+            (cursor) => client.listResources(cursor ? { cursor } : {}),
+            (r) => r.resources,
+          )
+        : [],
       caps.resources ? listTemplates(client) : [],
     ]);
     const id = this.options.serverId;
@@ -297,21 +315,48 @@ export class DownstreamConnection {
       try {
         const id = this.options.serverId;
         let update: Partial<Catalog>;
-        if (kind === 'tools') update = { tools: internList(id, 'tools', await fetchAllPages((c) => client.listTools(c ? { cursor: c } : {}), (r) => r.tools)) };
-        else if (kind === 'prompts') update = { prompts: internList(id, 'prompts', await fetchAllPages((c) => client.listPrompts(c ? { cursor: c } : {}), (r) => r.prompts)) };
+        if (kind === 'tools')
+          update = {
+            tools: internList(
+              id,
+              'tools',
+              await fetchAllPages(
+                (c) => client.listTools(c ? { cursor: c } : {}),
+                (r) => r.tools,
+              ),
+            ),
+          };
+        else if (kind === 'prompts')
+          update = {
+            prompts: internList(
+              id,
+              'prompts',
+              await fetchAllPages(
+                (c) => client.listPrompts(c ? { cursor: c } : {}),
+                (r) => r.prompts,
+              ),
+            ),
+          };
         else {
           const [resources, templates] = await Promise.all([
-            fetchAllPages((c) => client.listResources(c ? { cursor: c } : {}), (r) => r.resources),
+            fetchAllPages(
+              (c) => client.listResources(c ? { cursor: c } : {}),
+              (r) => r.resources,
+            ),
             listTemplates(client),
           ]);
-          update = { resources: internList(id, 'resources', resources), templates: internList(id, 'templates', templates) };
+          update = {
+            resources: internList(id, 'resources', resources),
+            templates: internList(id, 'templates', templates),
+          };
         }
         // A reconnect fetched every list afresh meanwhile: this round's answer is older than that.
         if (generation !== this.generation || this.client !== client) return;
         // Interned lists (intern.ts): an unchanged list is the very same array, and nobody is told.
         const before = this.catalogValue;
         this.catalogValue = { ...before, ...update } as Catalog;
-        if (state.told || (Object.keys(update) as (keyof Catalog)[]).some((key) => update[key] !== before[key])) changed = true;
+        if (state.told || (Object.keys(update) as (keyof Catalog)[]).some((key) => update[key] !== before[key]))
+          changed = true;
       } catch (error) {
         this.log.warn({ kind, err: describe(error) }, 're-list after list_changed failed; keeping the previous list');
       }
@@ -346,7 +391,8 @@ export class DownstreamConnection {
       for (const listener of this.listeners) listener.downstreamNotification(this.serverId, n);
     });
     client.onerror = (error) => {
-      if (this.isClosed() || this.client !== client) this.log.debug({ err: describe(error) }, 'downstream error while closing');
+      if (this.isClosed() || this.client !== client)
+        this.log.debug({ err: describe(error) }, 'downstream error while closing');
       else {
         this.log.warn({ err: describe(error) }, 'downstream protocol error; message dropped');
         this.probe(client);
@@ -354,11 +400,13 @@ export class DownstreamConnection {
     };
 
     const caps = this.options.capabilities;
-    const relay = (method: string) => async (request: { method: string; params?: unknown }, extra: { signal: AbortSignal }) => {
-      const link = this.currentLink();
-      if (!link) throw new Error(`${method} cannot be relayed: no agent request is in flight on this shared connection`);
-      return link.relayRequest(request, extra.signal);
-    };
+    const relay =
+      (method: string) => async (request: { method: string; params?: unknown }, extra: { signal: AbortSignal }) => {
+        const link = this.currentLink();
+        if (!link)
+          throw new Error(`${method} cannot be relayed: no agent request is in flight on this shared connection`);
+        return link.relayRequest(request, extra.signal);
+      };
     if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, relay('sampling/createMessage') as never);
     if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, relay('elicitation/create') as never);
     if (caps.roots) client.setRequestHandler(ListRootsRequestSchema, relay('roots/list') as never);
@@ -380,7 +428,10 @@ export class DownstreamConnection {
     client.ping({ timeout: PROBE_TIMEOUT_MS }).then(done, (error: unknown) => {
       done();
       // Any JSON-RPC answer, even "method not found", means the session is alive.
-      const alive = error instanceof McpError && error.code !== ErrorCode.ConnectionClosed && error.code !== ErrorCode.RequestTimeout;
+      const alive =
+        error instanceof McpError &&
+        error.code !== ErrorCode.ConnectionClosed &&
+        error.code !== ErrorCode.RequestTimeout;
       if (alive || this.client !== client || this.isClosed()) return;
       this.log.warn({ err: describe(error) }, 'downstream did not answer after a transport error; reconnecting');
       void client.close().catch(() => undefined);
@@ -396,7 +447,10 @@ export class DownstreamConnection {
     }
     // A shared connection has no one session to tell: fanning out would leak between tenants.
     if (!this.options.fallbackLink) {
-      this.log.debug({ method: notification.method }, 'log message from a shared server with no single call in flight; not relayed');
+      this.log.debug(
+        { method: notification.method },
+        'log message from a shared server with no single call in flight; not relayed',
+      );
       return;
     }
     for (const listener of this.listeners) listener.downstreamNotification(this.serverId, notification);
@@ -411,7 +465,10 @@ export class DownstreamConnection {
 /** Resource templates; a server with resources but no templates method (-32601) simply has none. */
 async function listTemplates(client: Client): Promise<ResourceTemplate[]> {
   try {
-    return await fetchAllPages((cursor) => client.listResourceTemplates(cursor ? { cursor } : {}), (r) => r.resourceTemplates);
+    return await fetchAllPages(
+      (cursor) => client.listResourceTemplates(cursor ? { cursor } : {}),
+      (r) => r.resourceTemplates,
+    );
   } catch (error) {
     if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) return [];
     throw error;
@@ -422,7 +479,8 @@ function changedKinds(before: Catalog, after: Catalog): ListKind[] {
   const kinds: ListKind[] = [];
   if (JSON.stringify(before.tools) !== JSON.stringify(after.tools)) kinds.push('tools');
   if (JSON.stringify(before.prompts) !== JSON.stringify(after.prompts)) kinds.push('prompts');
-  if (JSON.stringify([before.resources, before.templates]) !== JSON.stringify([after.resources, after.templates])) kinds.push('resources');
+  if (JSON.stringify([before.resources, before.templates]) !== JSON.stringify([after.resources, after.templates]))
+    kinds.push('resources');
   return kinds;
 }
 

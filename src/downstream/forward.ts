@@ -1,5 +1,10 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ErrorCode, McpError, type ProgressNotification, type ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  McpError,
+  type ProgressNotification,
+  type ServerNotification,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import { $ZodError } from 'zod/v4/core';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
@@ -71,11 +76,17 @@ export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Out
   } catch (error) {
     await link?.flush();
     if (timedOut && !options.signal.aborted) {
-      return deny({ kind: 'timeout', server: serverId, timeoutMs, reason: `no answer within ${timeoutMs} ms; cancelled downstream` });
+      return deny({
+        kind: 'timeout',
+        server: serverId,
+        timeoutMs,
+        reason: `no answer within ${timeoutMs} ms; cancelled downstream`,
+      });
     }
     if (options.signal.aborted) throw error;
     // Not connected: the SDK says so only in its message; the client's own state says it as a fact.
-    if (client.transport === undefined) return deny({ kind: 'downstream_closed', server: serverId, reason: 'not connected' });
+    if (client.transport === undefined)
+      return deny({ kind: 'downstream_closed', server: serverId, reason: 'not connected' });
     return deny(mapError(serverId, error));
   } finally {
     clearTimeout(timer);
@@ -90,7 +101,14 @@ function mapError(serverId: string, error: unknown) {
     }
     // Secrets are removed (and the text cut) by the egress stage, which every denial passes.
     const message = cleanText(error.message.replace(SDK_PREFIX, ''));
-    return { kind: 'downstream_error', server: serverId, code: error.code, message, data: error.data, reason: `downstream error ${error.code}` } as const;
+    return {
+      kind: 'downstream_error',
+      server: serverId,
+      code: error.code,
+      message,
+      data: error.data,
+      reason: `downstream error ${error.code}`,
+    } as const;
   }
   // The SDK rejects a result that fails its schema with the zod error itself (named `$ZodError`, so a
   // check of `name === 'ZodError'` never matched): classified by its class.

@@ -41,10 +41,14 @@ function onAbort(signal: AbortSignal, aborter: Aborter): () => void {
     const created = new Set<Aborter>();
     set = created;
     aborters.set(signal, created);
-    signal.addEventListener('abort', () => {
-      for (const abort of [...created]) abort(signal.reason);
-      created.clear();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const abort of [...created]) abort(signal.reason);
+        created.clear();
+      },
+      { once: true },
+    );
   }
   set.add(aborter);
   const registered = set;
@@ -78,7 +82,8 @@ export function nodeFetch(fallback: typeof fetch = globalThis.fetch): typeof fet
     const body = init?.body;
     const plainBody = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
     if (!url || !plainBody || (url.protocol !== 'http:' && url.protocol !== 'https:')) return fallback(input, init);
-    if (url.username !== '' || url.password !== '') throw new TypeError('fetch failed: a URL with credentials in it is refused');
+    if (url.username !== '' || url.password !== '')
+      throw new TypeError('fetch failed: a URL with credentials in it is refused');
     return send(url, init ?? {}, body as string | Uint8Array | undefined | null);
   };
 }
@@ -102,14 +107,18 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortError(signal.reason));
   const headers = requestHeaders(init);
-  if (body !== undefined && body !== null) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  if (body !== undefined && body !== null)
+    headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const agent = agents[url.protocol as 'http:' | 'https:'];
 
   return new Promise<Response>((resolvePromise, rejectPromise) => {
     // Held only until the promise settles: the request's listeners live as long as its socket, and a
     // settle function reaches the promise and so the Response in it, which must stay collectable.
-    let settle: { resolve: (response: Response) => void; reject: (error: Error) => void } | undefined = { resolve: resolvePromise, reject: rejectPromise };
+    let settle: { resolve: (response: Response) => void; reject: (error: Error) => void } | undefined = {
+      resolve: resolvePromise,
+      reject: rejectPromise,
+    };
     let response: IncomingMessage | undefined;
     let leave = (): void => undefined;
     const fail = (error: Error): void => {
@@ -162,7 +171,8 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
 function toResponse(res: IncomingMessage, init: RequestInit, leave: () => void): Response {
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
-  if (init.redirect === 'error' && REDIRECT.has(status)) throw new TypeError(`fetch failed: redirect (HTTP ${status}) refused`);
+  if (init.redirect === 'error' && REDIRECT.has(status))
+    throw new TypeError(`fetch failed: redirect (HTTP ${status}) refused`);
   const responseHeaders = new Headers();
   for (let i = 0; i < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
   // A reason phrase with control characters is legal on the wire but not in a Response: dropped, not fatal.

@@ -13,7 +13,9 @@ import { relayStderr, resolveCommand } from './transport.js';
 export type LaunchState = 'starting' | 'running' | 'backoff' | 'stopped';
 
 /** An `http` or `sse` server entry with `launch`. */
-export type LaunchableConfig = (HttpServerConfig | SseServerConfig) & { launch: NonNullable<HttpServerConfig['launch']> };
+export type LaunchableConfig = (HttpServerConfig | SseServerConfig) & {
+  launch: NonNullable<HttpServerConfig['launch']>;
+};
 
 /**
  * Starts and supervises an HTTP (Streamable HTTP or HTTP+SSE) downstream that the config asks the gateway to launch. The child gets

@@ -83,7 +83,9 @@ export class LineFramer {
   private tooLarge(skipped: { head: Buffer; tail: Buffer; bytes: number }): void {
     const id = responseId(skipped.head.toString('latin1'), skipped.tail.toString('latin1'));
     if (id === undefined) {
-      this.events.invalid(new Error(`dropped a message of ${skipped.bytes} bytes or more (over ${this.maxBytes}) that is no response`));
+      this.events.invalid(
+        new Error(`dropped a message of ${skipped.bytes} bytes or more (over ${this.maxBytes}) that is no response`),
+      );
       return;
     }
     this.events.message({

@@ -12,7 +12,11 @@ const AFTER_KILL_MS = 2_000;
  * it and every process it starts can be signalled together: no grandchild is left behind when the
  * server is stopped, whatever the server does with EOF or SIGTERM.
  */
-export function spawnInGroup(command: string, args: readonly string[], options: Omit<SpawnOptions, 'detached' | 'shell'>): ChildProcess {
+export function spawnInGroup(
+  command: string,
+  args: readonly string[],
+  options: Omit<SpawnOptions, 'detached' | 'shell'>,
+): ChildProcess {
   return spawn(command, args, { ...options, detached: true, shell: false });
 }
 

@@ -19,8 +19,14 @@ export function sizeCappedFetch(inner: typeof fetch, maxBytes = MAX_MESSAGE_BYTE
     const events = type.startsWith('text/event-stream');
     if (!response.body || (!events && !type.startsWith('application/json'))) return response;
     const requestBody = typeof init?.body === 'string' ? init.body : undefined;
-    const capped = response.body.pipeThrough(capStream({ events, maxBytes, requestId: () => singleRequestId(requestBody) }));
-    return new Response(capped, { status: response.status, statusText: response.statusText, headers: response.headers });
+    const capped = response.body.pipeThrough(
+      capStream({ events, maxBytes, requestId: () => singleRequestId(requestBody) }),
+    );
+    return new Response(capped, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   };
 }
 
@@ -99,7 +105,12 @@ function capStream({ events, maxBytes, requestId }: CapOptions): TransformStream
 }
 
 /** The JSON-RPC error that replaces an oversized response; none for a message that is no response. */
-function refusalFor(skipped: { head: Buffer; tail: Buffer; bytes: number }, known: string | number | undefined, maxBytes: number, events: boolean): string | undefined {
+function refusalFor(
+  skipped: { head: Buffer; tail: Buffer; bytes: number },
+  known: string | number | undefined,
+  maxBytes: number,
+  events: boolean,
+): string | undefined {
   // An event's JSON starts after its field names (`event: message`, `id: …`, `data: `).
   const head = skipped.head.toString('latin1');
   const json = events ? head.slice(head.indexOf('data:') + 5).trimStart() : head;
@@ -110,7 +121,10 @@ function refusalFor(skipped: { head: Buffer; tail: Buffer; bytes: number }, know
   return JSON.stringify({
     jsonrpc: '2.0',
     id,
-    error: { code: ErrorCode.InternalError, message: `The result is larger than ${maxBytes} bytes (at least ${skipped.bytes}); it was refused` },
+    error: {
+      code: ErrorCode.InternalError,
+      message: `The result is larger than ${maxBytes} bytes (at least ${skipped.bytes}); it was refused`,
+    },
   });
 }
 
@@ -119,7 +133,9 @@ function singleRequestId(body: string | undefined): string | number | undefined 
   if (body === undefined) return undefined;
   try {
     const message = JSON.parse(body) as { id?: unknown; method?: unknown };
-    return typeof message.method === 'string' && (typeof message.id === 'string' || typeof message.id === 'number') ? message.id : undefined;
+    return typeof message.method === 'string' && (typeof message.id === 'string' || typeof message.id === 'number')
+      ? message.id
+      : undefined;
   } catch {
     return undefined;
   }

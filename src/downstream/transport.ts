@@ -57,7 +57,12 @@ export function createClientTransport(
         env: { ...getDefaultEnvironment(), ...spec.env },
         cwd: resolve(baseDir, spec.cwd ?? '.'),
       });
-      relayStderr(transport.stderr, logger.child({ server: serverId, stream: 'stderr' }), target.redact, () => transport.closeRequested);
+      relayStderr(
+        transport.stderr,
+        logger.child({ server: serverId, stream: 'stderr' }),
+        target.redact,
+        () => transport.closeRequested,
+      );
       return transport;
     }
     case 'http': {
@@ -78,8 +83,11 @@ export function createClientTransport(
             // ones) come as a Headers object: kept as they are, the configured ones set again except an
             // Accept, which must stay the stream's.
             const merged = new Headers(init?.headers);
-            for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'accept') merged.set(name, value);
-            return secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: merged }).then(releaseRefusedStream);
+            for (const [name, value] of Object.entries(headers))
+              if (name.toLowerCase() !== 'accept') merged.set(name, value);
+            return secretFetch(target.secretHeaders, downstreamFetch)(url, { ...init, headers: merged }).then(
+              releaseRefusedStream,
+            );
           },
         },
       });
@@ -91,7 +99,12 @@ export function createClientTransport(
  * A downstream's stderr becomes log lines, cleaned and length-capped: it is untrusted text. Lines that
  * arrive once the gateway has asked the child to go (`closing`) are logged at debug.
  */
-export function relayStderr(stream: NodeJS.ReadableStream, logger: Logger, redact: (text: string) => string, closing: () => boolean = () => false): void {
+export function relayStderr(
+  stream: NodeJS.ReadableStream,
+  logger: Logger,
+  redact: (text: string) => string,
+  closing: () => boolean = () => false,
+): void {
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   lines.on('line', (line) => {
     // Cleaned (escapes, invisible characters) and redacted before the cut, so no fragment of a secret survives it.

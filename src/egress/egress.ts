@@ -7,7 +7,8 @@ import { MIN_SECRET_LENGTH, SecretRedactor } from './redactor.js';
 export { MIN_SECRET_LENGTH };
 
 /** ESC, 8-bit CSI or OSC: the start of every escape sequence (three indexOf scans: 0.03 ms per MB, a regex class 0.4 ms). */
-const hasEscape = (text: string): boolean => text.includes('\u001b') || text.includes('\u009b') || text.includes('\u009d');
+const hasEscape = (text: string): boolean =>
+  text.includes('\u001b') || text.includes('\u009b') || text.includes('\u009d');
 /** Error text from a downstream, as the agent and the record get it: cut after redaction, never before. */
 const MAX_ERROR_TEXT = 2000;
 const MAX_REASON_TEXT = 500;
@@ -69,7 +70,12 @@ export class Egress implements Scrubber {
       case 'server_unavailable':
         return { ...denial, reason: reason.slice(0, MAX_REASON_TEXT) };
       case 'downstream_error':
-        return { ...denial, reason, message: this.redactor.redact(denial.message).slice(0, MAX_ERROR_TEXT), ...(denial.data !== undefined && { data: this.scrubValue(denial.data) }) };
+        return {
+          ...denial,
+          reason,
+          message: this.redactor.redact(denial.message).slice(0, MAX_ERROR_TEXT),
+          ...(denial.data !== undefined && { data: this.scrubValue(denial.data) }),
+        };
       case 'invalid_params':
         return { ...denial, reason, message: this.redactor.redact(denial.message).slice(0, MAX_ERROR_TEXT) };
       default:

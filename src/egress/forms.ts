@@ -12,7 +12,14 @@ export function valueForms(value: string): Pattern[] {
   // A base64 core ends one character short of the value's last bits: that character (and padding) goes too.
   const b64 = cores(bytes, 'base64').map((text) => ({ text, extend: B64_LAST }));
   const b64url = cores(bytes, 'base64url').map((text) => ({ text, extend: B64URL_LAST }));
-  const plain = [value, jsonEscaped(value), encodeURIComponent(value), encodeURI(value), new URLSearchParams({ v: value }).toString().slice(2), bytes.toString('hex')];
+  const plain = [
+    value,
+    jsonEscaped(value),
+    encodeURIComponent(value),
+    encodeURI(value),
+    new URLSearchParams({ v: value }).toString().slice(2),
+    bytes.toString('hex'),
+  ];
   return dedupe([...plain.map((text) => ({ text })), ...b64, ...b64url]);
 }
 
@@ -65,4 +72,5 @@ function dedupe(patterns: Pattern[]): Pattern[] {
   return patterns.filter((p) => !seen.has(p.text) && seen.add(p.text)).map((p) => ({ ...p, text: detach(p.text) }));
 }
 
-export const detach = (text: string): string => (Buffer.byteLength(text, 'utf8') === text.length ? Buffer.from(text, 'latin1').toString('latin1') : text);
+export const detach = (text: string): string =>
+  Buffer.byteLength(text, 'utf8') === text.length ? Buffer.from(text, 'latin1').toString('latin1') : text;

@@ -20,14 +20,20 @@ const fold = (c: number): number => (c >= 65 && c <= 90 ? c + 32 : c);
 
 function gramKey(text: string, at: number): number {
   // Four folded characters; above Latin-1 only the low byte counts (verification is exact).
-  return (fold(text.charCodeAt(at)) & 0xff) | ((fold(text.charCodeAt(at + 1)) & 0xff) << 8) | ((fold(text.charCodeAt(at + 2)) & 0xff) << 16) | ((fold(text.charCodeAt(at + 3)) & 0xff) << 24);
+  return (
+    (fold(text.charCodeAt(at)) & 0xff) |
+    ((fold(text.charCodeAt(at + 1)) & 0xff) << 8) |
+    ((fold(text.charCodeAt(at + 2)) & 0xff) << 16) |
+    ((fold(text.charCodeAt(at + 3)) & 0xff) << 24)
+  );
 }
 
 const slotOf = (key: number): number => Math.imul(key, 0x9e3779b1) >>> (32 - TABLE_BITS);
 
 function sameAt(text: string, at: number, pattern: string): boolean {
   if (at < 0 || at + pattern.length > text.length) return false;
-  for (let j = 0; j < pattern.length; j++) if (fold(text.charCodeAt(at + j)) !== fold(pattern.charCodeAt(j))) return false;
+  for (let j = 0; j < pattern.length; j++)
+    if (fold(text.charCodeAt(at + j)) !== fold(pattern.charCodeAt(j))) return false;
   return true;
 }
 
@@ -169,7 +175,8 @@ function cut(text: string, spans: number[], replacement: string): string {
   }
   let length = text.length;
   for (const [start, end] of runs) length += replacement.length - (end - start);
-  if (length >= EXTERNAL_FROM && isAscii(text) && isAscii(replacement)) return cutIntoBuffer(text, runs, replacement, length);
+  if (length >= EXTERNAL_FROM && isAscii(text) && isAscii(replacement))
+    return cutIntoBuffer(text, runs, replacement, length);
   // Joined from parts: one flat string, not a chain of concatenations every later reader must flatten.
   const parts: string[] = [];
   let copied = 0;

@@ -32,7 +32,15 @@ import type { z } from 'zod';
 import type { ConnectionListener, DownstreamConnection } from '../downstream/connection.js';
 import type { Principal } from '../model/principal.js';
 import type { Logger } from 'pino';
-import type { AskUser, CallContext, CallMethod, ClientInfo, Ingress, ListContext, ListMethod } from '../pipeline/context.js';
+import type {
+  AskUser,
+  CallContext,
+  CallMethod,
+  ClientInfo,
+  Ingress,
+  ListContext,
+  ListMethod,
+} from '../pipeline/context.js';
 import { WireError, denialToWire, type Denial } from '../pipeline/denial.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
 import type { Scrubber } from '../pipeline/stages.js';
@@ -65,7 +73,11 @@ export interface SessionHost {
   /** The connection this session uses for a server: its own, or the shared pool's. */
   connectionFor(session: AgentSession, serverId: string): DownstreamConnection;
   /** A connection to a fresh process of a stdio server with `env` added, for one call (`per-call` secrets); the caller closes it. */
-  perCallConnection(session: AgentSession, serverId: string, env: Readonly<Record<string, string>>): DownstreamConnection;
+  perCallConnection(
+    session: AgentSession,
+    serverId: string,
+    env: Readonly<Record<string, string>>,
+  ): DownstreamConnection;
   releaseConnections(session: AgentSession): Promise<void>;
   /** Policy and tasks, when a policy is configured: the session's task state and the task meta-tools. */
   readonly governance?: { sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks };
@@ -122,7 +134,11 @@ export class AgentSession implements ConnectionListener {
     this.log = host.logger.child({ session: this.id, ingress: options.ingress });
     const merged = host.instructions?.();
     // Tasks exist wherever governance does: the agent is told how to ask for one before anything else.
-    const instructions = host.governance ? (merged === undefined ? TASK_INSTRUCTIONS : `${TASK_INSTRUCTIONS}\n\n${merged}`) : merged;
+    const instructions = host.governance
+      ? merged === undefined
+        ? TASK_INSTRUCTIONS
+        : `${TASK_INSTRUCTIONS}\n\n${merged}`
+      : merged;
     this.server = new Server(
       { name: 'mcp-warden', version: VERSION, title: 'mcp-warden gateway' },
       {
@@ -140,7 +156,10 @@ export class AgentSession implements ConnectionListener {
     this.server.onerror = (error) => this.log.warn({ err: error.message }, 'agent protocol error');
     watchNegotiatedVersion(this.server, (version) => (this.protocolVersion = version));
     this.taskTools = options.taskTools !== false;
-    this.tasks = host.governance?.sessionTasks(() => this.sessionId ?? this.id, () => this.permissionsChanged());
+    this.tasks = host.governance?.sessionTasks(
+      () => this.sessionId ?? this.id,
+      () => this.permissionsChanged(),
+    );
     this.register();
   }
 
@@ -159,7 +178,11 @@ export class AgentSession implements ConnectionListener {
     if (this.closed || !this.clientCapabilities) return;
     for (const kind of kinds) {
       const send =
-        kind === 'tools' ? this.server.sendToolListChanged() : kind === 'prompts' ? this.server.sendPromptListChanged() : this.server.sendResourceListChanged();
+        kind === 'tools'
+          ? this.server.sendToolListChanged()
+          : kind === 'prompts'
+            ? this.server.sendPromptListChanged()
+            : this.server.sendResourceListChanged();
       send.catch(() => undefined);
     }
   }
@@ -169,7 +192,11 @@ export class AgentSession implements ConnectionListener {
     if (this.closed || !this.clientCapabilities || !this.view || !this.tasks) return;
     for (const kind of this.tasks.changedKinds(this.view, this.tasks.now())) {
       const send =
-        kind === 'tools' ? this.server.sendToolListChanged() : kind === 'prompts' ? this.server.sendPromptListChanged() : this.server.sendResourceListChanged();
+        kind === 'tools'
+          ? this.server.sendToolListChanged()
+          : kind === 'prompts'
+            ? this.server.sendPromptListChanged()
+            : this.server.sendResourceListChanged();
       send.catch(() => undefined);
     }
   }
@@ -210,33 +237,89 @@ export class AgentSession implements ConnectionListener {
     // Every handler runs behind guard(): an unexpected error reaches the agent as -32603 with no internals.
     const s = {
       setRequestHandler: ((schema: unknown, handler: (req: unknown, extra: Extra) => unknown) =>
-        server.setRequestHandler(schema as never, ((req: unknown, extra: Extra) => this.guard(() => handler(req, extra))) as never)) as unknown as Server['setRequestHandler'],
+        server.setRequestHandler(
+          schema as never,
+          ((req: unknown, extra: Extra) => this.guard(() => handler(req, extra))) as never,
+        )) as unknown as Server['setRequestHandler'],
       setNotificationHandler: server.setNotificationHandler.bind(server),
     };
     s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
-      this.list(extra, 'tools/list', req.params?.cursor, (v) => [...((this.taskTools && this.tasks?.listEntries(v)) || []), ...[...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash }))], 'tools'),
+      this.list(
+        extra,
+        'tools/list',
+        req.params?.cursor,
+        (v) => [
+          ...((this.taskTools && this.tasks?.listEntries(v)) || []),
+          ...[...v.tools.values()].map((r) => ({
+            server: r.server,
+            target: r.item.name,
+            item: r.item,
+            definitionHash: r.definitionHash,
+          })),
+        ],
+        'tools',
+      ),
     );
     s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
-      this.list(extra, 'prompts/list', req.params?.cursor, (v) => [...v.prompts.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash })), 'prompts'),
+      this.list(
+        extra,
+        'prompts/list',
+        req.params?.cursor,
+        (v) =>
+          [...v.prompts.values()].map((r) => ({
+            server: r.server,
+            target: r.item.name,
+            item: r.item,
+            definitionHash: r.definitionHash,
+          })),
+        'prompts',
+      ),
     );
     s.setRequestHandler(ListResourcesRequestSchema, (req, extra) =>
-      this.list(extra, 'resources/list', req.params?.cursor, (v) => [...v.resources.values()].map((r) => ({ server: r.server, target: r.item.uri, item: r.item })), 'resources'),
+      this.list(
+        extra,
+        'resources/list',
+        req.params?.cursor,
+        (v) => [...v.resources.values()].map((r) => ({ server: r.server, target: r.item.uri, item: r.item })),
+        'resources',
+      ),
     );
     s.setRequestHandler(ListResourceTemplatesRequestSchema, (req, extra) =>
-      this.list(extra, 'resources/templates/list', req.params?.cursor, (v) => v.templates.map((r) => ({ server: r.server, target: r.item.uriTemplate, item: r.item })), 'resourceTemplates'),
+      this.list(
+        extra,
+        'resources/templates/list',
+        req.params?.cursor,
+        (v) => v.templates.map((r) => ({ server: r.server, target: r.item.uriTemplate, item: r.item })),
+        'resourceTemplates',
+      ),
     );
 
     s.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
-      if (this.taskTools && this.tasks?.handles(req.params.name)) return this.taskTool(extra, req.params.name, req.params.arguments ?? {});
+      if (this.taskTools && this.tasks?.handles(req.params.name))
+        return this.taskTool(extra, req.params.name, req.params.arguments ?? {});
       const view = await this.currentView();
       const route = view.tools.get(req.params.name);
-      if (!route) return this.refuse(extra, 'tools/call', req.params.name, { kind: 'unknown_tool', name: req.params.name, reason: 'no such tool' });
+      if (!route)
+        return this.refuse(extra, 'tools/call', req.params.name, {
+          kind: 'unknown_tool',
+          name: req.params.name,
+          reason: 'no such tool',
+        });
       const args = req.params.arguments ?? {};
-      const result = await this.forward(extra, 'tools/call', route.server, req.params.name, route.downstreamName, args, CallToolResultSchema, (injection) => ({
-        ...req.params,
-        name: route.downstreamName,
-        arguments: { ...args, ...injection.arguments },
-      }));
+      const result = await this.forward(
+        extra,
+        'tools/call',
+        route.server,
+        req.params.name,
+        route.downstreamName,
+        args,
+        CallToolResultSchema,
+        (injection) => ({
+          ...req.params,
+          name: route.downstreamName,
+          arguments: { ...args, ...injection.arguments },
+        }),
+      );
       this.owners.announceLinks(result, route.server);
       return result;
     });
@@ -244,24 +327,47 @@ export class AgentSession implements ConnectionListener {
     s.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
       const view = await this.currentView();
       const route = view.prompts.get(req.params.name);
-      if (!route) return this.refuse(extra, 'prompts/get', req.params.name, { kind: 'unknown_prompt', name: req.params.name, reason: 'no such prompt' });
+      if (!route)
+        return this.refuse(extra, 'prompts/get', req.params.name, {
+          kind: 'unknown_prompt',
+          name: req.params.name,
+          reason: 'no such prompt',
+        });
       // Prompt text reaches the model as instructions: cleaned like descriptions, not only of escapes,
       // inside the call so the egress stage and the record see exactly what the agent gets.
-      return this.forward(extra, 'prompts/get', route.server, req.params.name, route.downstreamName, req.params.arguments, GetPromptResultSchema, () => ({
-        ...req.params,
-        name: route.downstreamName,
-      }), cleanPromptResult);
+      return this.forward(
+        extra,
+        'prompts/get',
+        route.server,
+        req.params.name,
+        route.downstreamName,
+        req.params.arguments,
+        GetPromptResultSchema,
+        () => ({
+          ...req.params,
+          name: route.downstreamName,
+        }),
+        cleanPromptResult,
+      );
     });
 
-    const byUri = (method: CallMethod, schema: z.ZodType<unknown>) => async (req: { params: { uri: string } }, extra: Extra) => {
-      const uri = req.params.uri;
-      const server = await this.resourceOwner(uri);
-      if (!server) return this.refuse(extra, method, uri, { kind: 'unknown_resource', uri, reason: 'no server serves this URI' });
-      const result = await this.forward(extra, method, server, uri, uri, undefined, schema, () => ({ ...req.params }));
-      if (method === 'resources/subscribe') this.subscriptions.add(uri);
-      if (method === 'resources/unsubscribe') this.subscriptions.delete(uri);
-      return result;
-    };
+    const byUri =
+      (method: CallMethod, schema: z.ZodType<unknown>) => async (req: { params: { uri: string } }, extra: Extra) => {
+        const uri = req.params.uri;
+        const server = await this.resourceOwner(uri);
+        if (!server)
+          return this.refuse(extra, method, uri, {
+            kind: 'unknown_resource',
+            uri,
+            reason: 'no server serves this URI',
+          });
+        const result = await this.forward(extra, method, server, uri, uri, undefined, schema, () => ({
+          ...req.params,
+        }));
+        if (method === 'resources/subscribe') this.subscriptions.add(uri);
+        if (method === 'resources/unsubscribe') this.subscriptions.delete(uri);
+        return result;
+      };
     s.setRequestHandler(ReadResourceRequestSchema, byUri('resources/read', ReadResourceResultSchema) as never);
     s.setRequestHandler(SubscribeRequestSchema, byUri('resources/subscribe', EmptyResultSchema) as never);
     s.setRequestHandler(UnsubscribeRequestSchema, byUri('resources/unsubscribe', EmptyResultSchema) as never);
@@ -271,15 +377,43 @@ export class AgentSession implements ConnectionListener {
       const ref = req.params.ref;
       if (ref.type === 'ref/prompt') {
         const route = view.prompts.get(ref.name);
-        if (!route) return this.refuse(extra, 'completion/complete', ref.name, { kind: 'unknown_prompt', name: ref.name, reason: 'no such prompt' });
-        return this.forward(extra, 'completion/complete', route.server, ref.name, route.downstreamName, req.params.argument as never, CompleteResultSchema, () => ({
-          ...req.params,
-          ref: { ...ref, name: route.downstreamName },
-        }));
+        if (!route)
+          return this.refuse(extra, 'completion/complete', ref.name, {
+            kind: 'unknown_prompt',
+            name: ref.name,
+            reason: 'no such prompt',
+          });
+        return this.forward(
+          extra,
+          'completion/complete',
+          route.server,
+          ref.name,
+          route.downstreamName,
+          req.params.argument as never,
+          CompleteResultSchema,
+          () => ({
+            ...req.params,
+            ref: { ...ref, name: route.downstreamName },
+          }),
+        );
       }
       const server = routeResource(view, ref.uri);
-      if (!server) return this.refuse(extra, 'completion/complete', ref.uri, { kind: 'unknown_resource', uri: ref.uri, reason: 'no server serves this URI' });
-      return this.forward(extra, 'completion/complete', server, ref.uri, ref.uri, req.params.argument as never, CompleteResultSchema, () => ({ ...req.params }));
+      if (!server)
+        return this.refuse(extra, 'completion/complete', ref.uri, {
+          kind: 'unknown_resource',
+          uri: ref.uri,
+          reason: 'no server serves this URI',
+        });
+      return this.forward(
+        extra,
+        'completion/complete',
+        server,
+        ref.uri,
+        ref.uri,
+        req.params.argument as never,
+        CompleteResultSchema,
+        () => ({ ...req.params }),
+      );
     });
 
     s.setRequestHandler(SetLevelRequestSchema, async (req) => {
@@ -288,7 +422,9 @@ export class AgentSession implements ConnectionListener {
           this.host
             .connectionFor(this, server.id)
             .setLogLevel(req.params.level)
-            .catch((error: unknown) => this.log.debug({ server: server.id, err: String(error) }, 'setLevel not applied')),
+            .catch((error: unknown) =>
+              this.log.debug({ server: server.id, err: String(error) }, 'setLevel not applied'),
+            ),
         ),
       );
       return {};
@@ -304,7 +440,10 @@ export class AgentSession implements ConnectionListener {
       return await run();
     } catch (error) {
       if (error instanceof WireError || error instanceof McpError) throw error;
-      this.log.error({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'unexpected error in a request handler');
+      this.log.error(
+        { err: error instanceof Error ? (error.stack ?? error.message) : String(error) },
+        'unexpected error in a request handler',
+      );
       throw new WireError(ErrorCode.InternalError, 'Internal error');
     }
   }
@@ -319,10 +458,24 @@ export class AgentSession implements ConnectionListener {
     const listed = routeResource(await this.currentView(), uri) ?? this.owners.announcedOwner(uri);
     if (listed) return listed;
     const servers = this.host.servers();
-    await Promise.all(servers.map((server) => this.host.connectionFor(this, server.id).refresh('resources').catch(() => undefined)));
+    await Promise.all(
+      servers.map((server) =>
+        this.host
+          .connectionFor(this, server.id)
+          .refresh('resources')
+          .catch(() => undefined),
+      ),
+    );
     this.view = undefined;
     const view = await this.currentView();
-    return routeResource(view, uri) ?? sameSchemeOwner(view, servers.map((server) => server.id), uri);
+    return (
+      routeResource(view, uri) ??
+      sameSchemeOwner(
+        view,
+        servers.map((server) => server.id),
+        uri,
+      )
+    );
   }
 
   /** Connects every enabled server that is not yet connected (failures leave that server out) and merges. */
@@ -331,10 +484,16 @@ export class AgentSession implements ConnectionListener {
     const servers = this.host.servers();
     const connections = servers.map((server) => this.host.connectionFor(this, server.id));
     await Promise.all(connections.map((connection) => connection.ready().catch(() => undefined)));
-    const sources: CatalogSource[] = servers.map((server, index) => ({ serverId: server.id, prefix: server.prefix, ...(server.hiddenArguments && { hiddenArguments: server.hiddenArguments }), catalog: connections[index]!.catalog }));
+    const sources: CatalogSource[] = servers.map((server, index) => ({
+      serverId: server.id,
+      prefix: server.prefix,
+      ...(server.hiddenArguments && { hiddenArguments: server.hiddenArguments }),
+      catalog: connections[index]!.catalog,
+    }));
     const view = aggregate(this.host.egress, sources);
     this.host.pins?.observe(view, sources);
-    for (const problem of view.problems) this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
+    for (const problem of view.problems)
+      this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
     this.view = view;
     return view;
   }
@@ -350,7 +509,16 @@ export class AgentSession implements ConnectionListener {
     if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
     const principal = await this.principal(extra);
     const traceparent = agentTraceparent(extra);
-    const ctx: ListContext = { requestId: randomUUID(), ingress: this.options.ingress, sessionId: this.sessionId, ...this.version(), principal, method, ...(offset > 0 && { offset }), ...(traceparent && { traceparent }) };
+    const ctx: ListContext = {
+      requestId: randomUUID(),
+      ingress: this.options.ingress,
+      sessionId: this.sessionId,
+      ...this.version(),
+      principal,
+      method,
+      ...(offset > 0 && { offset }),
+      ...(traceparent && { traceparent }),
+    };
     const visible = this.host.pipeline.filterList(ctx, pick(await this.currentView()));
     this.tasks?.listed(method, visible);
     const { items, nextCursor } = page(visible, offset, this.host.listPageSize, method);
@@ -369,7 +537,12 @@ export class AgentSession implements ConnectionListener {
     shape: (result: T) => T = (result) => result,
   ): Promise<T> {
     // Read before the first await: the hash of the definition the route was taken from.
-    const definitionHash = method === 'tools/call' ? this.view?.tools.get(target)?.definitionHash : method === 'prompts/get' ? this.view?.prompts.get(target)?.definitionHash : undefined;
+    const definitionHash =
+      method === 'tools/call'
+        ? this.view?.tools.get(target)?.definitionHash
+        : method === 'prompts/get'
+          ? this.view?.prompts.get(target)?.definitionHash
+          : undefined;
     const ctx = await this.context(extra, method, serverId, target, downstreamTarget, args);
     if (definitionHash !== undefined) ctx.definitionHash = definitionHash;
     // The audit record keeps the hash the call was made under (its tool_hash): what a pin or an approval covered.
@@ -377,7 +550,13 @@ export class AgentSession implements ConnectionListener {
     const server = this.host.servers().find((s) => s.id === serverId);
     const connection = this.host.connectionFor(this, serverId);
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
-    const link = new AgentRequestLink(this.server, this.host.egress, extra.requestId, agentToken, relayRecorder(() => this.relayOrigin(serverId, ctx)));
+    const link = new AgentRequestLink(
+      this.server,
+      this.host.egress,
+      extra.requestId,
+      agentToken,
+      relayRecorder(() => this.relayOrigin(serverId, ctx)),
+    );
     const outcome = await this.host.pipeline.call(ctx, (injection) =>
       withCallHeaders(withTrace(injection.headers, injection.traceparent), async () => {
         const perCall = injection.env && this.host.perCallConnection(this, serverId, injection.env);
@@ -404,7 +583,9 @@ export class AgentSession implements ConnectionListener {
   private async taskTool(extra: Extra, name: string, args: Record<string, unknown>) {
     const ctx = await this.context(extra, 'tools/call', TASK_SERVER, name, name, args);
     const view = await this.currentView();
-    const outcome = await this.host.pipeline.call(ctx, async () => this.tasks!.run(name, args, view, this.tasks!.now()));
+    const outcome = await this.host.pipeline.call(ctx, async () =>
+      this.tasks!.run(name, args, view, this.tasks!.now()),
+    );
     if (!outcome.ok) throw denialToWire(outcome.denial);
     return outcome.value;
   }
@@ -467,13 +648,28 @@ export class AgentSession implements ConnectionListener {
 
   /** Where server→client requests that arrive between calls go: the session, recorded like any relay. */
   fallbackLink(serverId: string): AgentRequestLink {
-    return new AgentRequestLink(this.server, this.host.egress, undefined, undefined, relayRecorder(() => this.relayOrigin(serverId, undefined)));
+    return new AgentRequestLink(
+      this.server,
+      this.host.egress,
+      undefined,
+      undefined,
+      relayRecorder(() => this.relayOrigin(serverId, undefined)),
+    );
   }
 
   private relayOrigin(server: string, parent: CallContext | undefined) {
     const info = this.clientInfo;
     const clientInfo = info && { name: info.name, version: info.version };
-    return { pipeline: this.host.pipeline, ingress: this.options.ingress, sessionId: this.sessionId, ...this.version(), clientInfo, server, parent, principal: this.lastPrincipal ?? this.owner() };
+    return {
+      pipeline: this.host.pipeline,
+      ingress: this.options.ingress,
+      sessionId: this.sessionId,
+      ...this.version(),
+      clientInfo,
+      server,
+      parent,
+      principal: this.lastPrincipal ?? this.owner(),
+    };
   }
 
   private version(): { protocolVersion?: string } {
@@ -498,11 +694,19 @@ export class AgentSession implements ConnectionListener {
     try {
       principal = await this.options.principalOf(extra);
     } catch (error) {
-      this.host.pipeline.authFailure({ ingress: this.options.ingress, session: this.sessionId, reason: error instanceof Error ? error.message : 'no credential' });
+      this.host.pipeline.authFailure({
+        ingress: this.options.ingress,
+        session: this.sessionId,
+        reason: error instanceof Error ? error.message : 'no credential',
+      });
       throw error;
     }
     if (!principal) {
-      this.host.pipeline.authFailure({ ingress: this.options.ingress, session: this.sessionId, reason: 'no credential' });
+      this.host.pipeline.authFailure({
+        ingress: this.options.ingress,
+        session: this.sessionId,
+        reason: 'no credential',
+      });
       throw new WireError(ErrorCode.InvalidRequest, 'Authentication required');
     }
     const effective = this.tasks ? this.tasks.effective(principal, this.tasks.now()) : principal;
@@ -513,11 +717,17 @@ export class AgentSession implements ConnectionListener {
 
 /** The agent's trace context: `_meta.traceparent` on the request, else the HTTP header it came with. */
 function agentTraceparent(extra: Extra): string | undefined {
-  return validTraceparent((extra._meta as { traceparent?: unknown } | undefined)?.traceparent) ?? validTraceparent(extra.requestInfo?.headers.traceparent);
+  return (
+    validTraceparent((extra._meta as { traceparent?: unknown } | undefined)?.traceparent) ??
+    validTraceparent(extra.requestInfo?.headers.traceparent)
+  );
 }
 
 /** The call's secret headers, and the gateway's trace context when it traces (a tool server's spans join the trace). */
-function withTrace(headers: Readonly<Record<string, string>>, traceparent: string | undefined): Readonly<Record<string, string>> {
+function withTrace(
+  headers: Readonly<Record<string, string>>,
+  traceparent: string | undefined,
+): Readonly<Record<string, string>> {
   return traceparent === undefined ? headers : { ...headers, traceparent };
 }
 

@@ -1,6 +1,14 @@
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { Prompt, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
-import { NAMESPACE_SEPARATOR, exposedName, type Aggregate, type Catalog, type CatalogSource, type Problem, type Routed } from '../model/catalog.js';
+import {
+  NAMESPACE_SEPARATOR,
+  exposedName,
+  type Aggregate,
+  type Catalog,
+  type CatalogSource,
+  type Problem,
+  type Routed,
+} from '../model/catalog.js';
 import { DOWNSTREAM_NAME_PATTERN, cleanLabel, cleanText } from '../model/sanitize.js';
 import { definitionHash as hashDefinition } from '../integrity/hash.js';
 import { hideArguments } from '../secrets/hide.js';
@@ -56,10 +64,17 @@ function sameSources(a: readonly CatalogSource[], b: readonly CatalogSource[]): 
 function merge(given: readonly CatalogSource[], egress: Pick<Scrubber, 'scrubValue'>): Aggregate {
   const sources = given.map((s) => {
     const hidden = s.hiddenArguments;
-    return hidden ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, hidden(t.name))) } } : s;
+    return hidden
+      ? { ...s, catalog: { ...s.catalog, tools: s.catalog.tools.map((t) => hideArguments(t, hidden(t.name))) } }
+      : s;
   });
   const problems: Problem[] = [];
-  const scrubbed = <T extends object>(cleaned: () => T, key: (item: T) => string, server: string, noun: string): T | undefined => {
+  const scrubbed = <T extends object>(
+    cleaned: () => T,
+    key: (item: T) => string,
+    server: string,
+    noun: string,
+  ): T | undefined => {
     let item: T;
     let out: T;
     try {
@@ -67,11 +82,19 @@ function merge(given: readonly CatalogSource[], egress: Pick<Scrubber, 'scrubVal
       out = egress.scrubValue(item);
     } catch (error) {
       if (!isWardenError(error, 'ERR_JSON_TOO_DEEP')) throw error;
-      problems.push({ kind: 'invalid_definition', server, detail: `a ${noun} definition nested too deep to clean is not listed` });
+      problems.push({
+        kind: 'invalid_definition',
+        server,
+        detail: `a ${noun} definition nested too deep to clean is not listed`,
+      });
       return undefined;
     }
     if (key(out) === key(item)) return out;
-    problems.push({ kind: 'invalid_name', server, detail: `a ${noun} whose name or URI contains a secret value is not listed` });
+    problems.push({
+      kind: 'invalid_name',
+      server,
+      detail: `a ${noun} whose name or URI contains a secret value is not listed`,
+    });
     return undefined;
   };
   const tools = mergeNamed(given, sources, (c) => c.tools, 'tool', problems, cleanTool, scrubbed);
@@ -85,11 +108,20 @@ function merge(given: readonly CatalogSource[], egress: Pick<Scrubber, 'scrubVal
       const owner = resources.get(resource.uri)?.server;
       if (owner !== undefined) {
         if (owner !== source.serverId) {
-          problems.push({ kind: 'shadowed_resource', server: source.serverId, detail: `resource ${resource.uri} is also listed by ${owner}, which comes first in the config: reads go to ${owner}, and ${source.serverId}'s is not offered` });
+          problems.push({
+            kind: 'shadowed_resource',
+            server: source.serverId,
+            detail: `resource ${resource.uri} is also listed by ${owner}, which comes first in the config: reads go to ${owner}, and ${source.serverId}'s is not offered`,
+          });
         }
         continue;
       }
-      const item = scrubbed(() => cleanDescribed(resource), (r) => r.uri, source.serverId, 'resource');
+      const item = scrubbed(
+        () => cleanDescribed(resource),
+        (r) => r.uri,
+        source.serverId,
+        'resource',
+      );
       if (item) resources.set(resource.uri, { server: source.serverId, item });
     }
     for (const template of source.catalog.templates) {
@@ -97,11 +129,20 @@ function merge(given: readonly CatalogSource[], egress: Pick<Scrubber, 'scrubVal
       const first = templates.find((t) => t.item.uriTemplate === template.uriTemplate)?.server;
       if (first !== undefined) {
         if (first !== source.serverId) {
-          problems.push({ kind: 'shadowed_resource', server: source.serverId, detail: `resource template ${template.uriTemplate} is also offered by ${first}, which comes first in the config: URIs it matches go to ${first}, and ${source.serverId}'s is not offered` });
+          problems.push({
+            kind: 'shadowed_resource',
+            server: source.serverId,
+            detail: `resource template ${template.uriTemplate} is also offered by ${first}, which comes first in the config: URIs it matches go to ${first}, and ${source.serverId}'s is not offered`,
+          });
         }
         continue;
       }
-      const item = scrubbed(() => cleanDescribed(template), (t) => t.uriTemplate, source.serverId, 'resource template');
+      const item = scrubbed(
+        () => cleanDescribed(template),
+        (t) => t.uriTemplate,
+        source.serverId,
+        'resource template',
+      );
       if (item) templates.push({ server: source.serverId, item, matcher: compileTemplate(template.uriTemplate) });
     }
   }
@@ -135,23 +176,43 @@ function mergeNamed<T extends { name: string }>(
     const raw = new Map(pick(original[index]!.catalog).map((item) => [item.name, item]));
     for (const item of pick(source.catalog)) {
       if (!DOWNSTREAM_NAME_PATTERN.test(item.name)) {
-        problems.push({ kind: 'invalid_name', server: source.serverId, detail: `${noun} name ${JSON.stringify(cleanLabel(item.name).slice(0, 200))} is not allowed (must match ${DOWNSTREAM_NAME_PATTERN.source})` });
+        problems.push({
+          kind: 'invalid_name',
+          server: source.serverId,
+          detail: `${noun} name ${JSON.stringify(cleanLabel(item.name).slice(0, 200))} is not allowed (must match ${DOWNSTREAM_NAME_PATTERN.source})`,
+        });
         continue;
       }
       const name = exposedName(source.prefix, item.name);
       if (name.length > MAX_EXPOSED_NAME) {
-        problems.push({ kind: 'invalid_name', server: source.serverId, detail: `${noun} name ${name} is longer than ${MAX_EXPOSED_NAME} characters` });
+        problems.push({
+          kind: 'invalid_name',
+          server: source.serverId,
+          detail: `${noun} name ${name} is longer than ${MAX_EXPOSED_NAME} characters`,
+        });
         continue;
       }
       const existing = merged.get(name);
       if (existing || collided.has(name)) {
-        problems.push({ kind: 'collision', server: source.serverId, detail: `${noun} ${name} is also exposed by ${existing?.server ?? 'another server'}` });
+        problems.push({
+          kind: 'collision',
+          server: source.serverId,
+          detail: `${noun} ${name} is also exposed by ${existing?.server ?? 'another server'}`,
+        });
         merged.delete(name);
         collided.add(name);
         continue;
       }
-      const definitionHash = hashDefinition(noun === 'tool' ? 'tool' : 'prompt', (raw.get(item.name) ?? item) as unknown as Record<string, unknown>);
-      const shown = scrubbed(() => clean(item, name), (i) => i.name, source.serverId, noun);
+      const definitionHash = hashDefinition(
+        noun === 'tool' ? 'tool' : 'prompt',
+        (raw.get(item.name) ?? item) as unknown as Record<string, unknown>,
+      );
+      const shown = scrubbed(
+        () => clean(item, name),
+        (i) => i.name,
+        source.serverId,
+        noun,
+      );
       if (shown) merged.set(name, { server: source.serverId, downstreamName: item.name, item: shown, definitionHash });
     }
   }
@@ -162,7 +223,8 @@ function cleanTool(tool: Tool, name: string): Tool {
   const out: Tool = { ...tool, name };
   if (tool.title !== undefined) out.title = cleanLabel(tool.title);
   if (tool.description !== undefined) out.description = cleanText(tool.description);
-  if (tool.annotations?.title !== undefined) out.annotations = { ...tool.annotations, title: cleanLabel(tool.annotations.title) };
+  if (tool.annotations?.title !== undefined)
+    out.annotations = { ...tool.annotations, title: cleanLabel(tool.annotations.title) };
   // The model reads schema descriptions too; values (enum, const, pattern, default) stay as the server needs them.
   out.inputSchema = cleanSchemaText(tool.inputSchema);
   if (tool.outputSchema !== undefined) out.outputSchema = cleanSchemaText(tool.outputSchema);
@@ -173,7 +235,8 @@ function cleanTool(tool: Tool, name: string): Tool {
 function cleanSchemaText<T>(schema: T): T {
   return mapJson(schema, {
     string: (text) => text,
-    member: (key, value) => ((key === 'description' || key === 'title') && typeof value === 'string' ? cleanText(value) : undefined),
+    member: (key, value) =>
+      (key === 'description' || key === 'title') && typeof value === 'string' ? cleanText(value) : undefined,
   }) as T;
 }
 
@@ -214,15 +277,20 @@ export const MAX_INSTRUCTIONS = 8_000;
  * cleaned like a description, cut at MAX_SERVER_INSTRUCTIONS and prefixed with its server id (the
  * prefix its tools carry), in config order until MAX_INSTRUCTIONS. Undefined when no server gave any.
  */
-export function mergeInstructions(egress: Pick<Scrubber, 'scrubText'>, given: readonly { serverId: string; prefix: string | false; text: string | undefined }[]): string | undefined {
+export function mergeInstructions(
+  egress: Pick<Scrubber, 'scrubText'>,
+  given: readonly { serverId: string; prefix: string | false; text: string | undefined }[],
+): string | undefined {
   const parts: string[] = [];
   let total = 0;
   for (const { serverId, prefix, text } of given) {
     if (text === undefined) continue;
     let clean = cleanText(egress.scrubText(text)).trim();
     if (clean === '') continue;
-    if (clean.length > MAX_SERVER_INSTRUCTIONS) clean = `${clean.slice(0, MAX_SERVER_INSTRUCTIONS)} [cut: longer than ${MAX_SERVER_INSTRUCTIONS} characters]`;
-    const tools = prefix === false ? 'its tools are unprefixed' : `its tools are named ${prefix}${NAMESPACE_SEPARATOR}*`;
+    if (clean.length > MAX_SERVER_INSTRUCTIONS)
+      clean = `${clean.slice(0, MAX_SERVER_INSTRUCTIONS)} [cut: longer than ${MAX_SERVER_INSTRUCTIONS} characters]`;
+    const tools =
+      prefix === false ? 'its tools are unprefixed' : `its tools are named ${prefix}${NAMESPACE_SEPARATOR}*`;
     const part = `## Server ${serverId} (${tools})\n${clean}`;
     if (total + part.length > MAX_INSTRUCTIONS) {
       parts.push(`## Instructions of further servers left out (over ${MAX_INSTRUCTIONS} characters in all)`);

@@ -9,14 +9,20 @@ export function decodeCursor(kind: string, cursor: string | undefined): number |
   if (cursor.length > 200) return undefined;
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown; o?: unknown };
-    if (parsed.k !== kind || typeof parsed.o !== 'number' || !Number.isSafeInteger(parsed.o) || parsed.o < 0) return undefined;
+    if (parsed.k !== kind || typeof parsed.o !== 'number' || !Number.isSafeInteger(parsed.o) || parsed.o < 0)
+      return undefined;
     return parsed.o;
   } catch {
     return undefined;
   }
 }
 
-export function page<T>(items: readonly T[], offset: number, size: number, kind: string): { items: T[]; nextCursor?: string } {
+export function page<T>(
+  items: readonly T[],
+  offset: number,
+  size: number,
+  kind: string,
+): { items: T[]; nextCursor?: string } {
   const slice = items.slice(offset, offset + size);
   const next = offset + size;
   return next < items.length ? { items: slice, nextCursor: encodeCursor(kind, next) } : { items: slice };

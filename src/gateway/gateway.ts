@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ServerConfig } from '../config/schema.js';
-import { DownstreamConnection, describe, type ConnectionListener, type ConnectionState } from '../downstream/connection.js';
+import {
+  DownstreamConnection,
+  describe,
+  type ConnectionListener,
+  type ConnectionState,
+} from '../downstream/connection.js';
 import type { HiddenArguments, ListKind } from '../model/catalog.js';
 import { CircuitBreaker, type BreakerSnapshot } from '../downstream/breaker.js';
 import { LaunchedServer, type LaunchableConfig, type LaunchState } from '../downstream/launcher.js';
@@ -84,13 +89,17 @@ export class Gateway implements SessionHost {
         hiddenArguments: hiddenArgumentsOf(spec.secrets),
         breaker: new CircuitBreaker(),
       }));
-    for (const entry of this.entries) entry.breaker.onChange((snapshot, previous) => this.breakerChanged(entry, snapshot, previous));
+    for (const entry of this.entries)
+      entry.breaker.onChange((snapshot, previous) => this.breakerChanged(entry, snapshot, previous));
   }
 
   /** The servers' own instructions, merged for agents (see mergeInstructions). */
   instructions(only?: (serverId: string) => boolean): string | undefined {
     const entries = only ? this.entries.filter((entry) => only(entry.id)) : this.entries;
-    return mergeInstructions(this.egress, entries.map((entry) => ({ serverId: entry.id, prefix: entry.prefix, text: entry.instructions })));
+    return mergeInstructions(
+      this.egress,
+      entries.map((entry) => ({ serverId: entry.id, prefix: entry.prefix, text: entry.instructions })),
+    );
   }
 
   /** The circuit breaker of each enabled server, for health and metrics (read-only snapshots). */
@@ -101,7 +110,10 @@ export class Gateway implements SessionHost {
   private breakerChanged(entry: ServerEntry, snapshot: BreakerSnapshot, previous: string): void {
     const log = this.logger.child({ server: entry.id, breaker: snapshot.state, failures: snapshot.failures });
     if (snapshot.state === 'open') {
-      log.warn({ err: snapshot.lastError, retryInMs: entry.breaker.probeDelayMs }, 'circuit breaker open: calls to this server fail at once until a probe connects');
+      log.warn(
+        { err: snapshot.lastError, retryInMs: entry.breaker.probeDelayMs },
+        'circuit breaker open: calls to this server fail at once until a probe connects',
+      );
       if (!this.stopped) this.scheduleBreakerProbe(entry);
     } else if (snapshot.state === 'closed') {
       log.info({ previous }, 'circuit breaker closed: the server answered');
@@ -131,14 +143,26 @@ export class Gateway implements SessionHost {
   async start(): Promise<void> {
     for (const entry of this.entries) {
       if ((entry.spec.transport === 'http' || entry.spec.transport === 'sse') && entry.spec.launch) {
-        entry.launched = new LaunchedServer(entry.id, entry.spec as LaunchableConfig, this.loaded.baseDir, this.logger, join(this.loaded.dataDir, 'keys', JWKS_FILE), (text) => this.egress.scrubText(text));
+        entry.launched = new LaunchedServer(
+          entry.id,
+          entry.spec as LaunchableConfig,
+          this.loaded.baseDir,
+          this.logger,
+          join(this.loaded.dataDir, 'keys', JWKS_FILE),
+          (text) => this.egress.scrubText(text),
+        );
         // The launch credential is the gateway's own: a server that echoes its environment or the header it got returns it redacted.
         this.egress.remember(entry.launched.credential);
       }
     }
     await Promise.all(this.entries.map((entry) => entry.launched?.start()));
     const catalogs = await Promise.all(this.entries.map((entry) => this.probe(entry)));
-    const sources = this.entries.map((entry, index) => ({ serverId: entry.id, prefix: entry.prefix, hiddenArguments: entry.hiddenArguments, catalog: catalogs[index]! }));
+    const sources = this.entries.map((entry, index) => ({
+      serverId: entry.id,
+      prefix: entry.prefix,
+      hiddenArguments: entry.hiddenArguments,
+      catalog: catalogs[index]!,
+    }));
     const view = aggregate(this.egress, sources);
     const collisions = view.problems.filter((problem) => problem.kind === 'collision');
     if (collisions.length > 0) {
@@ -150,7 +174,10 @@ export class Gateway implements SessionHost {
     for (const problem of view.problems) this.logger.warn({ server: problem.server }, problem.detail);
     // Pins first sight (or a change since the last run) before any agent can list or call.
     this.pins?.observe(view, sources);
-    this.logger.info({ servers: this.entries.map((e) => ({ id: e.id, ok: e.probe.ok, tools: e.probe.tools })) }, 'gateway ready');
+    this.logger.info(
+      { servers: this.entries.map((e) => ({ id: e.id, ok: e.probe.ok, tools: e.probe.tools })) },
+      'gateway ready',
+    );
   }
 
   /** Connects once and lists (at start-up, and as the breaker's half-open probe); keeps the connection for a shared server. */
@@ -172,7 +199,10 @@ export class Gateway implements SessionHost {
       return catalog;
     } catch (error) {
       entry.probe = { ok: false, error: describe(error), tools: 0 };
-      this.logger.warn({ server: entry.id, err: describe(error) }, breakerProbe ? 'breaker probe failed' : 'server did not answer at start-up; it will be retried when used');
+      this.logger.warn(
+        { server: entry.id, err: describe(error) },
+        breakerProbe ? 'breaker probe failed' : 'server did not answer at start-up; it will be retried when used',
+      );
       if (entry.spec.shared && !entry.shared) await keep();
       else await connection.close();
       return connection.catalog;
@@ -236,14 +266,24 @@ export class Gateway implements SessionHost {
     }
   }
 
-  perCallConnection(session: AgentSession, serverId: string, env: Readonly<Record<string, string>>): DownstreamConnection {
+  perCallConnection(
+    session: AgentSession,
+    serverId: string,
+    env: Readonly<Record<string, string>>,
+  ): DownstreamConnection {
     const entry = this.entries.find((e) => e.id === serverId);
-    if (!entry || entry.spec.transport !== 'stdio') throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', `server ${serverId} cannot run per call`);
+    if (!entry || entry.spec.transport !== 'stdio')
+      throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', `server ${serverId} cannot run per call`);
     const spec = { ...entry.spec, env: { ...entry.spec.env, ...env } };
     return this.newConnection({ ...entry, spec }, mirrorCapabilities(session.clientCapabilities), session);
   }
 
-  private newConnection(entry: ServerEntry, capabilities: ClientCapabilities, session: AgentSession | undefined, breakerProbe = false): DownstreamConnection {
+  private newConnection(
+    entry: ServerEntry,
+    capabilities: ClientCapabilities,
+    session: AgentSession | undefined,
+    breakerProbe = false,
+  ): DownstreamConnection {
     const connection = new DownstreamConnection({
       serverId: entry.id,
       logger: this.logger,
@@ -276,16 +316,27 @@ export class Gateway implements SessionHost {
     const servers: Record<string, ServerHealth> = {};
     for (const entry of this.entries) {
       const counts: Partial<Record<ConnectionState, number>> = {};
-      const connections = entry.shared ? [entry.shared] : [...this.sessions.values()].flatMap((own) => own.get(entry.id) ?? []);
+      const connections = entry.shared
+        ? [entry.shared]
+        : [...this.sessions.values()].flatMap((own) => own.get(entry.id) ?? []);
       for (const connection of connections) counts[connection.state] = (counts[connection.state] ?? 0) + 1;
       const launchDown = entry.launched && entry.launched.state !== 'running';
       const anyDown = (counts.backoff ?? 0) > 0;
       servers[entry.id] = {
         transport: entry.spec.transport,
         shared: entry.spec.shared,
-        status: launchDown || entry.breaker.state !== 'closed' || (!entry.probe.ok && !connections.some((c) => c.state === 'ready')) ? 'down' : anyDown ? 'degraded' : 'up',
+        status:
+          launchDown ||
+          entry.breaker.state !== 'closed' ||
+          (!entry.probe.ok && !connections.some((c) => c.state === 'ready'))
+            ? 'down'
+            : anyDown
+              ? 'degraded'
+              : 'up',
         probe: entry.probe,
-        ...(entry.launched && { launch: { state: entry.launched.state, ...(entry.launched.pid !== undefined && { pid: entry.launched.pid }) } }),
+        ...(entry.launched && {
+          launch: { state: entry.launched.state, ...(entry.launched.pid !== undefined && { pid: entry.launched.pid }) },
+        }),
         connections: counts,
         breaker: entry.breaker.snapshot(),
       };
@@ -308,7 +359,9 @@ export class Gateway implements SessionHost {
 }
 
 function launchHeaders(entry: ServerEntry): Record<string, string> {
-  const configured = Object.keys(entry.spec.transport === 'stdio' ? {} : entry.spec.headers).some((h) => h.toLowerCase() === 'authorization');
+  const configured = Object.keys(entry.spec.transport === 'stdio' ? {} : entry.spec.headers).some(
+    (h) => h.toLowerCase() === 'authorization',
+  );
   return configured || !entry.launched ? {} : entry.launched.headers;
 }
 

@@ -66,8 +66,14 @@ export class Governance implements TaskGovernance {
 
   start(): void {
     const policy = this.holder.current;
-    this.logger.info({ version: policy.version, files: policy.files, rules: policy.ruleCount, agents: policy.agents.length }, 'policy loaded');
-    this.record({ type: 'policy.load', data: { version: policy.version, files: policy.files, rules: policy.ruleCount } });
+    this.logger.info(
+      { version: policy.version, files: policy.files, rules: policy.ruleCount, agents: policy.agents.length },
+      'policy loaded',
+    );
+    this.record({
+      type: 'policy.load',
+      data: { version: policy.version, files: policy.files, rules: policy.ruleCount },
+    });
     this.registry.sync(this.now());
     this.holder.onSwap(() => this.emit());
     this.registry.onChange(() => this.emit());
@@ -95,9 +101,12 @@ export class Governance implements TaskGovernance {
     this.options.events
       .event(event)
       .then((outcome) => {
-        if (!outcome.ok) this.logger.error({ type: event.type, reason: outcome.denial.reason }, 'audit event could not be written');
+        if (!outcome.ok)
+          this.logger.error({ type: event.type, reason: outcome.denial.reason }, 'audit event could not be written');
       })
-      .catch((error: unknown) => this.logger.error({ type: event.type, err: (error as Error).message }, 'audit event could not be written'));
+      .catch((error: unknown) =>
+        this.logger.error({ type: event.type, err: (error as Error).message }, 'audit event could not be written'),
+      );
   }
 
   onChange(listener: () => void): () => void {
@@ -113,14 +122,29 @@ export class Governance implements TaskGovernance {
 
   private reloaded(result: ReloadResult): void {
     if (!result.ok) {
-      this.logger.error({ error: result.error, version: result.version }, 'policy reload failed; the last good policy stays in force');
+      this.logger.error(
+        { error: result.error, version: result.version },
+        'policy reload failed; the last good policy stays in force',
+      );
       this.record({ type: 'policy.reload', data: { ok: false, error: result.error, version: result.version } });
       return;
     }
     if (!result.changed) return;
     const policy = this.holder.current;
-    this.logger.info({ version: result.version, previous: result.previous, rules: policy.ruleCount }, 'policy reloaded');
-    this.record({ type: 'policy.reload', data: { ok: true, version: result.version, previous: result.previous, files: policy.files, rules: policy.ruleCount } });
+    this.logger.info(
+      { version: result.version, previous: result.previous, rules: policy.ruleCount },
+      'policy reloaded',
+    );
+    this.record({
+      type: 'policy.reload',
+      data: {
+        ok: true,
+        version: result.version,
+        previous: result.previous,
+        files: policy.files,
+        rules: policy.ruleCount,
+      },
+    });
   }
 
   private emit(): void {
@@ -133,13 +157,27 @@ export class Governance implements TaskGovernance {
  * path). Without a policy: undefined, and in jwt mode a warning, since only token task grants then narrow.
  * `clock` makes the clock tasks expire on (called only when there is a policy).
  */
-export function governanceFor(loaded: LoadedConfig, logger: Logger, events: Pick<AuditSink, 'event'>, clock?: () => Clock): Governance | undefined {
+export function governanceFor(
+  loaded: LoadedConfig,
+  logger: Logger,
+  events: Pick<AuditSink, 'event'>,
+  clock?: () => Clock,
+): Governance | undefined {
   const policy = loaded.config.policy;
   if (!policy) {
     if (loaded.config.auth?.mode === 'jwt') {
-      logger.warn('no policy configured ("policy": {"files": [...]}): agents may use everything their token task grants, or everything when the token names none');
+      logger.warn(
+        'no policy configured ("policy": {"files": [...]}): agents may use everything their token task grants, or everything when the token names none',
+      );
     }
     return undefined;
   }
-  return Governance.open({ files: policyFiles(loaded), dataDir: loaded.dataDir, watch: policy.watch, logger: logger.child({ component: 'policy' }), events, ...(clock && { clock: clock() }) });
+  return Governance.open({
+    files: policyFiles(loaded),
+    dataDir: loaded.dataDir,
+    watch: policy.watch,
+    logger: logger.child({ component: 'policy' }),
+    events,
+    ...(clock && { clock: clock() }),
+  });
 }

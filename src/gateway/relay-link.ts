@@ -40,9 +40,13 @@ export class AgentRequestLink implements RelayLink {
     private readonly relatedRequestId: RequestId | undefined,
     private readonly agentProgressToken: string | number | undefined,
     /** Wraps each server→client request so it is recorded (intent before, outcome after) by the pipeline. */
-    private readonly record?: (request: { method: string; params?: unknown }, send: () => Promise<unknown>) => Promise<unknown>,
+    private readonly record?: (
+      request: { method: string; params?: unknown },
+      send: () => Promise<unknown>,
+    ) => Promise<unknown>,
   ) {
-    this.outboundProgressToken = agentProgressToken === undefined ? undefined : `warden-${process.pid}-${++outboundCounter}`;
+    this.outboundProgressToken =
+      agentProgressToken === undefined ? undefined : `warden-${process.pid}-${++outboundCounter}`;
   }
 
   progress(params: ProgressNotification['params']): boolean {
@@ -61,7 +65,10 @@ export class AgentRequestLink implements RelayLink {
       return Promise.resolve(); // nested too deep to scrub: dropped, never passed on unscrubbed
     }
     const sent = this.server
-      .notification(cleaned, this.relatedRequestId === undefined ? undefined : { relatedRequestId: this.relatedRequestId })
+      .notification(
+        cleaned,
+        this.relatedRequestId === undefined ? undefined : { relatedRequestId: this.relatedRequestId },
+      )
       .catch(() => undefined);
     this.track(sent);
     return sent;

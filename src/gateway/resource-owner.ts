@@ -25,7 +25,8 @@ export class ResourceOwners {
     if (!Array.isArray(content)) return;
     for (const block of content as { type?: unknown; uri?: unknown; resource?: { uri?: unknown } }[]) {
       if (block?.type === 'resource_link' && typeof block.uri === 'string') this.announce(block.uri, server);
-      if (block?.type === 'resource' && typeof block.resource?.uri === 'string') this.announce(block.resource.uri, server);
+      if (block?.type === 'resource' && typeof block.resource?.uri === 'string')
+        this.announce(block.resource.uri, server);
     }
   }
 

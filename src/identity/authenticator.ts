@@ -7,7 +7,6 @@ export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 403 | 503; message: string; headers?: Record<string, string> };
 
-
 /** Turns the credential a request carries into a verified principal. Never trusts caller-asserted identity. */
 export interface RequestAuthenticator {
   readonly mode: string;
@@ -66,20 +65,34 @@ export class JwtAuthenticator implements RequestAuthenticator {
     if (!match) {
       if (credential.authorization) this.onFailure('malformed Authorization header', 'malformed');
       else this.onFailure('no credential', 'no_credential');
-      return { ok: false, status: 401, message: 'Authentication required: send Authorization: Bearer <token>', headers: { 'www-authenticate': challenge('') } };
+      return {
+        ok: false,
+        status: 401,
+        message: 'Authentication required: send Authorization: Bearer <token>',
+        headers: { 'www-authenticate': challenge('') },
+      };
     }
     const token = match[1]!;
     const principal = await this.principalFor(token);
     if (!principal.ok) {
       this.onFailure(principal.reason, principal.kind);
       if (principal.kind === 'unavailable') {
-        return { ok: false, status: 503, message: 'Token keys are unavailable; try again later', headers: { 'retry-after': '5' } };
+        return {
+          ok: false,
+          status: 503,
+          message: 'Token keys are unavailable; try again later',
+          headers: { 'retry-after': '5' },
+        };
       }
       return {
         ok: false,
         status: 401,
         message: 'Invalid or expired token',
-        headers: { 'www-authenticate': challenge(', error="invalid_token", error_description="The access token is invalid or expired"') },
+        headers: {
+          'www-authenticate': challenge(
+            ', error="invalid_token", error_description="The access token is invalid or expired"',
+          ),
+        },
       };
     }
     const missing = this.requiredScopes.filter((scope) => !principal.principal.scopes.includes(scope));
@@ -89,7 +102,9 @@ export class JwtAuthenticator implements RequestAuthenticator {
         ok: false,
         status: 403,
         message: 'Insufficient scope',
-        headers: { 'www-authenticate': challenge(`, error="insufficient_scope", scope="${this.requiredScopes.join(' ')}"`) },
+        headers: {
+          'www-authenticate': challenge(`, error="insufficient_scope", scope="${this.requiredScopes.join(' ')}"`),
+        },
       };
     }
     return { ok: true, principal: principal.principal };
@@ -99,7 +114,11 @@ export class JwtAuthenticator implements RequestAuthenticator {
     const key = createHash('sha256').update(token).digest('base64url');
     const cached = this.cache.get(key);
     const now = this.now();
-    if (cached && (cached.principal.expiresAt === undefined || cached.principal.expiresAt > now) && now - cached.verifiedAt < REVERIFY_AFTER_MS) {
+    if (
+      cached &&
+      (cached.principal.expiresAt === undefined || cached.principal.expiresAt > now) &&
+      now - cached.verifiedAt < REVERIFY_AFTER_MS
+    ) {
       return { ok: true as const, principal: cached.principal };
     }
     if (cached) this.cache.delete(key);

@@ -31,14 +31,16 @@ export type ClaimsResult = { ok: true; principal: Principal } | { ok: false; rea
 
 /** Builds a Principal from verified claims, checking what jose does not know about (task, delegation). */
 export function principalFromClaims(claims: WardenClaims, authMethod: AuthMethod): ClaimsResult {
-  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 256) return { ok: false, reason: 'sub missing or invalid' };
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 256)
+    return { ok: false, reason: 'sub missing or invalid' };
   const task = taskOf(claims.task);
   if (task === null) return { ok: false, reason: 'task claim malformed' };
   const delegation: string[] = [];
   const actors: ActorRef[] = [];
   let actor = claims.act;
   while (actor !== undefined) {
-    if (typeof actor !== 'object' || actor === null || typeof actor.sub !== 'string') return { ok: false, reason: 'act claim malformed' };
+    if (typeof actor !== 'object' || actor === null || typeof actor.sub !== 'string')
+      return { ok: false, reason: 'act claim malformed' };
     if (delegation.length >= MAX_CHAIN) return { ok: false, reason: 'delegation chain too long' };
     delegation.push(actor.sub);
     actors.push({
@@ -51,8 +53,14 @@ export function principalFromClaims(claims: WardenClaims, authMethod: AuthMethod
   }
   const narrowing = checkDelegation(claims, task);
   if (narrowing) return { ok: false, reason: narrowing };
-  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : Array.isArray(claims.scp) ? claims.scp.filter((s) => typeof s === 'string') : [];
-  const clientId = typeof claims.azp === 'string' ? claims.azp : typeof claims.client_id === 'string' ? claims.client_id : undefined;
+  const scopes =
+    typeof claims.scope === 'string'
+      ? claims.scope.split(' ').filter(Boolean)
+      : Array.isArray(claims.scp)
+        ? claims.scp.filter((s) => typeof s === 'string')
+        : [];
+  const clientId =
+    typeof claims.azp === 'string' ? claims.azp : typeof claims.client_id === 'string' ? claims.client_id : undefined;
   const principal: Principal = {
     subject: claims.sub,
     issuer: String(claims.iss),
@@ -71,7 +79,22 @@ export function principalFromClaims(claims: WardenClaims, authMethod: AuthMethod
   return { ok: true, principal };
 }
 
-const MAPPED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'azp', 'client_id', 'tenant', 'scope', 'scp', 'task', 'act']);
+const MAPPED_CLAIMS = new Set([
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+  'azp',
+  'client_id',
+  'tenant',
+  'scope',
+  'scp',
+  'task',
+  'act',
+]);
 
 /** String and string-array claims beyond the mapped ones (capped), for policy matchers such as `claims: {team: "ops"}`. */
 function extraClaims(claims: WardenClaims): Record<string, string | readonly string[]> {
@@ -80,7 +103,8 @@ function extraClaims(claims: WardenClaims): Record<string, string | readonly str
   for (const [name, value] of Object.entries(claims)) {
     if (MAPPED_CLAIMS.has(name) || name === '__proto__' || count >= 32) continue;
     if (typeof value === 'string' && value.length <= 512) out[name] = value;
-    else if (Array.isArray(value) && value.length <= 64 && value.every((v) => typeof v === 'string' && v.length <= 512)) out[name] = value as string[];
+    else if (Array.isArray(value) && value.length <= 64 && value.every((v) => typeof v === 'string' && v.length <= 512))
+      out[name] = value as string[];
     else continue;
     count += 1;
   }
@@ -106,7 +130,8 @@ function taskOf(raw: WardenClaims['task']): TaskRef | undefined | null {
 export function checkDelegation(claims: WardenClaims, task: TaskRef | undefined): string | undefined {
   const parent = claims.act;
   if (!parent) return undefined;
-  if (typeof parent.exp === 'number' && typeof claims.exp === 'number' && claims.exp > parent.exp) return 'delegated token outlives its parent';
+  if (typeof parent.exp === 'number' && typeof claims.exp === 'number' && claims.exp > parent.exp)
+    return 'delegated token outlives its parent';
   if (parent.grants !== undefined) {
     const grants = task?.grants;
     if (grants === undefined) return 'delegated token must name its grants';

@@ -24,10 +24,20 @@ export interface IssuerSettings {
 }
 
 /** Signs a token with the gateway's active key. Delegations are checked here and again at verification. */
-export async function issueToken(keys: KeyStore, settings: IssuerSettings, request: IssueRequest, verifier: TokenVerifier, now: number): Promise<{ token: string; claims: WardenClaims }> {
-  if (!/^[\x21-\x7e]{1,256}$/.test(request.subject)) throw new WardenError('ERR_TOKEN_INVALID', '--sub must be 1-256 printable ASCII characters');
+export async function issueToken(
+  keys: KeyStore,
+  settings: IssuerSettings,
+  request: IssueRequest,
+  verifier: TokenVerifier,
+  now: number,
+): Promise<{ token: string; claims: WardenClaims }> {
+  if (!/^[\x21-\x7e]{1,256}$/.test(request.subject))
+    throw new WardenError('ERR_TOKEN_INVALID', '--sub must be 1-256 printable ASCII characters');
   if (request.ttlSeconds <= 0 || request.ttlSeconds > settings.maxLifetimeSeconds) {
-    throw new WardenError('ERR_TOKEN_INVALID', `--ttl must be between 1 s and the maximum token lifetime (${settings.maxLifetimeSeconds} s)`);
+    throw new WardenError(
+      'ERR_TOKEN_INVALID',
+      `--ttl must be between 1 s and the maximum token lifetime (${settings.maxLifetimeSeconds} s)`,
+    );
   }
   const iat = Math.floor(now / 1000);
   const claims: WardenClaims = {
@@ -51,9 +61,11 @@ export async function issueToken(keys: KeyStore, settings: IssuerSettings, reque
   }
   if (request.parent !== undefined) {
     const parent = await verifier.verify(request.parent);
-    if (!parent.ok) throw new WardenError('ERR_TOKEN_INVALID', `--parent: the parent token is not valid (${parent.reason})`);
+    if (!parent.ok)
+      throw new WardenError('ERR_TOKEN_INVALID', `--parent: the parent token is not valid (${parent.reason})`);
     const p = parent.principal;
-    if (p.issuer !== settings.issuer) throw new WardenError('ERR_TOKEN_INVALID', '--parent: only tokens of the built-in issuer can be delegated here');
+    if (p.issuer !== settings.issuer)
+      throw new WardenError('ERR_TOKEN_INVALID', '--parent: only tokens of the built-in issuer can be delegated here');
     const act: ActorClaim = {
       sub: p.subject,
       ...(p.expiresAt !== undefined && { exp: Math.floor(p.expiresAt / 1000) }),
@@ -66,10 +78,18 @@ export async function issueToken(keys: KeyStore, settings: IssuerSettings, reque
     if (parentAct) act.act = parentAct;
     claims.act = act;
     // A delegation without its own grants or purpose inherits the parent's (it can only narrow them).
-    if (!claims.task && p.task) claims.task = { id: `task_${randomBytes(9).toString('base64url')}`, ...(p.task.grants && { grants: [...p.task.grants] }) };
-    if (claims.task && request.taskPurpose === undefined && p.task?.purpose !== undefined) claims.task.purpose = p.task.purpose;
+    if (!claims.task && p.task)
+      claims.task = {
+        id: `task_${randomBytes(9).toString('base64url')}`,
+        ...(p.task.grants && { grants: [...p.task.grants] }),
+      };
+    if (claims.task && request.taskPurpose === undefined && p.task?.purpose !== undefined)
+      claims.task.purpose = p.task.purpose;
     const grants = claims.task?.grants as string[] | undefined;
-    const refusal = checkDelegation(claims, claims.task ? { id: String(claims.task.id), ...(grants && { grants }) } : undefined);
+    const refusal = checkDelegation(
+      claims,
+      claims.task ? { id: String(claims.task.id), ...(grants && { grants }) } : undefined,
+    );
     if (refusal) throw new WardenError('ERR_TOKEN_INVALID', `--parent: ${refusal}`);
   }
   const { kid, privateKey } = await keys.active();

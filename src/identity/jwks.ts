@@ -28,7 +28,10 @@ export function remoteKeySource(issuer: IssuerConfig & { jwksUri: string }): Key
   return { kind: 'remote', key };
 }
 
-async function cappedFetch(url: string, options: { headers: Headers; method: 'GET'; redirect: 'manual'; signal: AbortSignal }): Promise<Response> {
+async function cappedFetch(
+  url: string,
+  options: { headers: Headers; method: 'GET'; redirect: 'manual'; signal: AbortSignal },
+): Promise<Response> {
   const response = await fetch(url, { ...options, redirect: 'manual' });
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => undefined);
@@ -86,7 +89,10 @@ export function fileKeySource(path: string): KeySource {
 
 /** The gateway's own published keys (active plus recently retired). */
 export function builtinKeySource(store: KeyStore, now: () => number, graceMs: number): KeySource {
-  return { kind: 'builtin', key: (header, token) => createLocalJWKSet(store.publicJwks(now(), graceMs) as JSONWebKeySet)(header, token) };
+  return {
+    kind: 'builtin',
+    key: (header, token) => createLocalJWKSet(store.publicJwks(now(), graceMs) as JSONWebKeySet)(header, token),
+  };
 }
 
 export function hmacKeySource(secret: string): KeySource {

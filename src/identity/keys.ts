@@ -1,5 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { z } from 'zod';
@@ -66,7 +79,10 @@ export class KeyStore {
     }
     if (this.cached && this.cached.mtimeMs === stat.mtimeMs && this.cached.size === stat.size) return this.cached.keys;
     if ((stat.mode & 0o077) !== 0) {
-      throw new WardenError('ERR_KEYS_INVALID', `${this.file}: readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); run chmod 600`);
+      throw new WardenError(
+        'ERR_KEYS_INVALID',
+        `${this.file}: readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); run chmod 600`,
+      );
     }
     const parsed = KeyFileSchema.safeParse(JSON.parse(readFileSync(this.file, 'utf8')));
     if (!parsed.success) throw new WardenError('ERR_KEYS_INVALID', `${this.file}: not a valid key file`);
@@ -90,7 +106,9 @@ export class KeyStore {
   private lastActive: { key: SigningKey; checkedAt: number } | undefined;
 
   private async readActive(): Promise<SigningKey> {
-    const current = this.keys().filter((k) => k.retiredAt === undefined).at(-1);
+    const current = this.keys()
+      .filter((k) => k.retiredAt === undefined)
+      .at(-1);
     if (!current) throw new WardenError('ERR_KEYS_INVALID', `${this.file}: no active key`);
     let privateKey = this.imported.get(current.kid);
     if (!privateKey) {
@@ -122,7 +140,8 @@ export class KeyStore {
    * starting, a `token issue`) creates meanwhile: the file is linked into place, which fails if it exists.
    */
   async init(now: number): Promise<StoredKey> {
-    const exists = () => new WardenError('ERR_KEYS_EXIST', `${this.file} already exists; use "mcp-warden keys rotate" for a new key`);
+    const exists = () =>
+      new WardenError('ERR_KEYS_EXIST', `${this.file} already exists; use "mcp-warden keys rotate" for a new key`);
     if (this.exists()) throw exists();
     const key = await newKey(now);
     if (!this.write([key], { replace: false })) throw exists();

@@ -34,18 +34,31 @@ export function buildVerifier(inputs: VerifierInputs): TokenVerifier {
   }
   for (const issuer of auth.issuers) {
     const algorithms = issuerAlgorithms(issuer);
-    if (issuer.jwksUri !== undefined) issuers.push({ issuer: issuer.issuer, algorithms, source: remoteKeySource({ ...issuer, jwksUri: issuer.jwksUri }) });
-    else if (issuer.jwksFile !== undefined) issuers.push({ issuer: issuer.issuer, algorithms, source: fileKeySource(resolve(baseDir, issuer.jwksFile)) });
+    if (issuer.jwksUri !== undefined)
+      issuers.push({
+        issuer: issuer.issuer,
+        algorithms,
+        source: remoteKeySource({ ...issuer, jwksUri: issuer.jwksUri }),
+      });
+    else if (issuer.jwksFile !== undefined)
+      issuers.push({ issuer: issuer.issuer, algorithms, source: fileKeySource(resolve(baseDir, issuer.jwksFile)) });
     else if (issuer.hmacSecretEnv !== undefined) {
       const secret = env[issuer.hmacSecretEnv];
       if (!secret || secret.length < 32) {
-        throw new WardenError('ERR_CONFIG_INVALID', `auth.issuers: ${issuer.issuer}: environment variable ${issuer.hmacSecretEnv} must hold an HMAC secret of at least 32 characters`);
+        throw new WardenError(
+          'ERR_CONFIG_INVALID',
+          `auth.issuers: ${issuer.issuer}: environment variable ${issuer.hmacSecretEnv} must hold an HMAC secret of at least 32 characters`,
+        );
       }
       issuers.push({ issuer: issuer.issuer, algorithms, source: hmacKeySource(secret) });
     }
   }
   return new TokenVerifier(
-    { resource: resourceOf(auth, inputs.defaultResource), clockSkewSeconds: auth.clockSkewSeconds, maxTokenLifetimeSeconds: auth.maxTokenLifetimeSeconds },
+    {
+      resource: resourceOf(auth, inputs.defaultResource),
+      clockSkewSeconds: auth.clockSkewSeconds,
+      maxTokenLifetimeSeconds: auth.maxTokenLifetimeSeconds,
+    },
     issuers,
     now,
   );

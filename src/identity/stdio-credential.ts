@@ -32,12 +32,23 @@ export class StdioCredential {
 
   async principal(): Promise<Principal> {
     const token = this.readToken();
-    if (token === undefined) throw this.refuse('no_credential', 'no credential', `no token available${this.options.tokenFile ? ` in ${this.options.tokenFile}` : ''}`);
+    if (token === undefined)
+      throw this.refuse(
+        'no_credential',
+        'no credential',
+        `no token available${this.options.tokenFile ? ` in ${this.options.tokenFile}` : ''}`,
+      );
     if (this.current?.token !== token) {
       const result = await this.verifier.verify(token);
       if (!result.ok) {
         this.current = undefined;
-        throw this.refuse(result.kind, result.reason, result.kind === 'unavailable' ? 'the token keys are unavailable right now' : 'the token is invalid or expired');
+        throw this.refuse(
+          result.kind,
+          result.reason,
+          result.kind === 'unavailable'
+            ? 'the token keys are unavailable right now'
+            : 'the token is invalid or expired',
+        );
       }
       this.current = { token, principal: result.principal };
     }

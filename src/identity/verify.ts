@@ -1,4 +1,11 @@
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import type { IssuerConfig, JwtAuthConfig } from '../config/schema.js';
 import { principalFromClaims, type WardenClaims } from './claims.js';
 import { KeysUnavailable, type KeySource } from './jwks.js';
@@ -36,7 +43,9 @@ export class TokenVerifier {
   private readonly issuers: Map<string, TrustedIssuer>;
 
   constructor(
-    private readonly settings: Pick<JwtAuthConfig, 'clockSkewSeconds' | 'maxTokenLifetimeSeconds'> & { resource: string },
+    private readonly settings: Pick<JwtAuthConfig, 'clockSkewSeconds' | 'maxTokenLifetimeSeconds'> & {
+      resource: string;
+    },
     issuers: readonly TrustedIssuer[],
     private readonly now: () => number = Date.now,
   ) {
@@ -53,7 +62,8 @@ export class TokenVerifier {
 
   async verify(token: string): Promise<VerifyResult> {
     const invalid = (reason: string): VerifyResult => ({ ok: false, kind: 'invalid', reason });
-    if (token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) return invalid('malformed token');
+    if (token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token))
+      return invalid('malformed token');
     let header: ProtectedHeaderParameters;
     let unverified: JWTPayload;
     try {
@@ -65,7 +75,8 @@ export class TokenVerifier {
     if (typeof header.alg !== 'string' || header.alg.toLowerCase() === 'none') return invalid('unsigned token');
     for (const name of FORBIDDEN_HEADERS) if (name in header) return invalid(`header ${name} is not accepted`);
     if ('crit' in header) return invalid('crit header is not accepted');
-    if (header.kid !== undefined && (typeof header.kid !== 'string' || !KID.test(header.kid))) return invalid('kid malformed');
+    if (header.kid !== undefined && (typeof header.kid !== 'string' || !KID.test(header.kid)))
+      return invalid('kid malformed');
     const trusted = typeof unverified.iss === 'string' ? this.issuers.get(unverified.iss) : undefined;
     if (!trusted) return invalid('issuer not trusted');
     if (!trusted.algorithms.includes(header.alg)) return invalid(`algorithm ${header.alg} not allowed for this issuer`);
@@ -101,14 +112,19 @@ export class TokenVerifier {
     }
     if (error instanceof errors.JOSEError) {
       if (error instanceof errors.JWTExpired) return { ok: false, kind: 'invalid', reason: 'expired' };
-      if (error instanceof errors.JWTClaimValidationFailed) return { ok: false, kind: 'invalid', reason: `claim ${error.claim} ${error.reason}` };
-      if (error instanceof errors.JWKSNoMatchingKey) return { ok: false, kind: 'invalid', reason: 'no key matches kid' };
+      if (error instanceof errors.JWTClaimValidationFailed)
+        return { ok: false, kind: 'invalid', reason: `claim ${error.claim} ${error.reason}` };
+      if (error instanceof errors.JWKSNoMatchingKey)
+        return { ok: false, kind: 'invalid', reason: 'no key matches kid' };
       if (error instanceof errors.JWKSInvalid) return { ok: false, kind: 'unavailable', reason: 'JWKS invalid' };
       return { ok: false, kind: 'invalid', reason: error.code };
     }
     // fetch failures (connection refused, DNS) arrive as a TypeError, an abort or deadline as a DOMException
     // (whose name is its kind, there being no subclasses)
-    if (error instanceof TypeError || (error instanceof DOMException && (error.name === 'AbortError' || error.name === 'TimeoutError'))) {
+    if (
+      error instanceof TypeError ||
+      (error instanceof DOMException && (error.name === 'AbortError' || error.name === 'TimeoutError'))
+    ) {
       return { ok: false, kind: 'unavailable', reason: 'keys unavailable: JWKS endpoint unreachable' };
     }
     return { ok: false, kind: 'invalid', reason: 'verification failed' };

@@ -27,7 +27,12 @@ export interface OriginPolicy {
 }
 
 /** Host values this listener answers to: the bind address, loopback names when bound to loopback, and extras. */
-export function buildOriginPolicy(bindHost: string, port: number, extraHosts: readonly string[], extraOrigins: readonly string[]): OriginPolicy {
+export function buildOriginPolicy(
+  bindHost: string,
+  port: number,
+  extraHosts: readonly string[],
+  extraOrigins: readonly string[],
+): OriginPolicy {
   const hosts = new Set<string>();
   const bracket = bindHost.includes(':') && !bindHost.startsWith('[') ? `[${bindHost}]` : bindHost;
   hosts.add(`${bracket}:${port}`.toLowerCase());

@@ -4,7 +4,13 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { ErrorCode, isInitializeRequest, JSONRPCMessageSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  isInitializeRequest,
+  JSONRPCMessageSchema,
+  LATEST_PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { AgentSession } from '../gateway/agent-session.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -12,7 +18,15 @@ import type { RequestAuthenticator } from '../identity/authenticator.js';
 import { principalKey, type Principal } from '../model/principal.js';
 import type { Logger } from 'pino';
 import { METRICS_PATH, type MetricsEndpoint } from '../observe/metrics-http.js';
-import { BodyTimeout, BodyTooLarge, buildOriginPolicy, checkHostAndOrigin, readBody, sendRpcError, type OriginPolicy } from './http-guards.js';
+import {
+  BodyTimeout,
+  BodyTooLarge,
+  buildOriginPolicy,
+  checkHostAndOrigin,
+  readBody,
+  sendRpcError,
+  type OriginPolicy,
+} from './http-guards.js';
 import { allowsBatch, checkJsonLimits, jsonLimitError, topLevelRequestId } from './json-limits.js';
 import { isStatelessVersion, routeEra } from './stateless-envelope.js';
 import { createStatelessIngress } from './stateless-http.js';
@@ -65,7 +79,12 @@ const TOKEN_QUERY_PARAMS = ['access_token', 'token', 'id_token', 'api_key'];
 export async function startHttpIngress(options: HttpIngressOptions): Promise<HttpIngress> {
   const { gateway, settings, authenticator, logger } = options;
   const sessions = new Map<string, HttpSession>();
-  let policy: OriginPolicy = buildOriginPolicy(options.host, options.port, settings.allowedHosts, settings.allowedOrigins);
+  let policy: OriginPolicy = buildOriginPolicy(
+    options.host,
+    options.port,
+    settings.allowedHosts,
+    settings.allowedOrigins,
+  );
   // 2026-07-28 requests (no session; `_meta` envelope) on the same endpoint, same authentication.
   const stateless = createStatelessIngress({ gateway, settings, logger, authInfo: toAuthInfo });
 
@@ -103,7 +122,12 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       return;
     }
     if (TOKEN_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
-      sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Credentials in the query string are refused; send an Authorization header');
+      sendRpcError(
+        res,
+        400,
+        ErrorCode.InvalidRequest,
+        'Credentials in the query string are refused; send an Authorization header',
+      );
       return;
     }
     const auth = await authenticator.authenticate({
@@ -154,13 +178,20 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     return true;
   }
 
-  async function post(req: IncomingMessage, res: ServerResponse, principal: Principal, sessionId: string | undefined): Promise<void> {
+  async function post(
+    req: IncomingMessage,
+    res: ServerResponse,
+    principal: Principal,
+    sessionId: string | undefined,
+  ): Promise<void> {
     let text: string;
     try {
       text = await readBody(req, settings.maxBodyBytes, settings.bodyTimeoutMs);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
-        sendRpcError(res, 413, ErrorCode.InvalidRequest, `Request body larger than ${settings.maxBodyBytes} bytes`, { connection: 'close' });
+        sendRpcError(res, 413, ErrorCode.InvalidRequest, `Request body larger than ${settings.maxBodyBytes} bytes`, {
+          connection: 'close',
+        });
         return;
       }
       if (error instanceof BodyTimeout) {
@@ -169,7 +200,11 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       }
       throw error;
     }
-    const breach = checkJsonLimits(text, { maxDepth: settings.maxJsonDepth, maxKeys: settings.maxJsonKeys, maxNodes: settings.maxJsonNodes });
+    const breach = checkJsonLimits(text, {
+      maxDepth: settings.maxJsonDepth,
+      maxKeys: settings.maxJsonKeys,
+      maxNodes: settings.maxJsonNodes,
+    });
     if (breach) {
       const { code, message } = jsonLimitError(breach);
       sendRpcError(res, 400, code, message, {}, topLevelRequestId(text));
@@ -185,7 +220,13 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     if (Array.isArray(body)) {
       const version = headerValue(req.headers['mcp-protocol-version']);
       const negotiated = sessionId === undefined ? undefined : sessions.get(sessionId)?.protocolVersion;
-      if (!sessionId || !allowsBatch(version) || !allowsBatch(negotiated) || body.length === 0 || body.some((m) => isInitializeRequest(m))) {
+      if (
+        !sessionId ||
+        !allowsBatch(version) ||
+        !allowsBatch(negotiated) ||
+        body.length === 0 ||
+        body.some((m) => isInitializeRequest(m))
+      ) {
         sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Batch requests are not supported by this protocol version');
         return;
       }
@@ -201,7 +242,10 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
 
     if (!Array.isArray(body)) {
       const h = (name: string) => headerValue(req.headers[name]);
-      const route = routeEra({ protocolVersion: h('mcp-protocol-version'), method: h('mcp-method'), name: h('mcp-name'), sessionId }, body as Record<string, unknown>);
+      const route = routeEra(
+        { protocolVersion: h('mcp-protocol-version'), method: h('mcp-method'), name: h('mcp-name'), sessionId },
+        body as Record<string, unknown>,
+      );
       if (route.era === '2026') {
         if ('refusal' in route) return stateless.refuse(res, principal, route.refusal);
         if ('notification' in route) return stateless.notification(res);
@@ -221,8 +265,17 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
         return;
       }
       if (ownedBy(owner) >= settings.maxSessionsPerPrincipal) {
-        logger.warn({ subject: principal.subject, limit: settings.maxSessionsPerPrincipal }, 'session refused: this agent holds the most sessions it may');
-        sendRpcError(res, 503, -32000, `Too many open sessions for this agent (at most ${settings.maxSessionsPerPrincipal}); close one (DELETE) or try again later`, { 'retry-after': '5' });
+        logger.warn(
+          { subject: principal.subject, limit: settings.maxSessionsPerPrincipal },
+          'session refused: this agent holds the most sessions it may',
+        );
+        sendRpcError(
+          res,
+          503,
+          -32000,
+          `Too many open sessions for this agent (at most ${settings.maxSessionsPerPrincipal}); close one (DELETE) or try again later`,
+          { 'retry-after': '5' },
+        );
         return;
       }
       opening.push(owner);
@@ -246,15 +299,30 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     return count;
   }
 
-  async function openSession(req: IncomingMessage, res: ServerResponse, principal: Principal, body: unknown): Promise<void> {
+  async function openSession(
+    req: IncomingMessage,
+    res: ServerResponse,
+    principal: Principal,
+    body: unknown,
+  ): Promise<void> {
     const session = gateway.createSession({
       ingress: 'http',
       principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
       owner: () => principal,
     });
     const requested = (body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion;
-    const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
-    const entry: HttpSession = { session, transport: undefined as never, owner: principalKey(principal), lastSeen: Date.now(), active: 0, protocolVersion };
+    const protocolVersion =
+      typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
+        ? requested
+        : LATEST_PROTOCOL_VERSION;
+    const entry: HttpSession = {
+      session,
+      transport: undefined as never,
+      owner: principalKey(principal),
+      lastSeen: Date.now(),
+      active: 0,
+      protocolVersion,
+    };
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomBytes(32).toString('base64url'),
       onsessioninitialized: (id) => {
@@ -277,7 +345,11 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
   }
 
   /** Finds the session and checks it belongs to the principal presenting it. */
-  function sessionFor(res: ServerResponse, sessionId: string | undefined, principal: Principal): HttpSession | undefined {
+  function sessionFor(
+    res: ServerResponse,
+    sessionId: string | undefined,
+    principal: Principal,
+  ): HttpSession | undefined {
     if (sessionId === undefined) {
       sendRpcError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: Mcp-Session-Id header is required');
       return undefined;
@@ -288,7 +360,10 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       return undefined;
     }
     if (entry.owner !== principalKey(principal)) {
-      logger.warn({ session: entry.session.id, subject: principal.subject }, 'session presented by a principal that did not create it');
+      logger.warn(
+        { session: entry.session.id, subject: principal.subject },
+        'session presented by a principal that did not create it',
+      );
       sendRpcError(res, 403, -32000, 'Forbidden: this session belongs to another principal');
       return undefined;
     }
@@ -306,16 +381,19 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
   }
 
   const idleMs = settings.sessionIdleSeconds * 1000;
-  const reaper = setInterval(() => {
-    const now = Date.now();
-    for (const [id, entry] of sessions) {
-      if (entry.active > 0 || now - entry.lastSeen < idleMs) continue;
-      sessions.delete(id);
-      logger.info({ session: entry.session.id }, 'idle session closed');
-      void entry.transport.close().catch(() => undefined);
-      void entry.session.close();
-    }
-  }, Math.min(30_000, Math.max(1_000, idleMs / 2)));
+  const reaper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [id, entry] of sessions) {
+        if (entry.active > 0 || now - entry.lastSeen < idleMs) continue;
+        sessions.delete(id);
+        logger.info({ session: entry.session.id }, 'idle session closed');
+        void entry.transport.close().catch(() => undefined);
+        void entry.session.close();
+      }
+    },
+    Math.min(30_000, Math.max(1_000, idleMs / 2)),
+  );
   reaper.unref();
 
   await new Promise<void>((resolve, reject) => {

@@ -23,11 +23,21 @@ export class InProcessTransport implements Transport {
    * Runs one request. Ids are the transport's own, so two agents' requests with the same JSON-RPC id
    * never meet; an abort sends `notifications/cancelled`, which cancels the downstream call.
    */
-  dispatch(method: string, params: Record<string, unknown>, extra: MessageExtraInfo, signal?: AbortSignal): Promise<Answer> {
+  dispatch(
+    method: string,
+    params: Record<string, unknown>,
+    extra: MessageExtraInfo,
+    signal?: AbortSignal,
+  ): Promise<Answer> {
     if (this.closed) return Promise.resolve({ error: { code: -32603, message: 'Internal error' } });
     const id = `stateless-${(this.next += 1)}`;
     return new Promise<Answer>((resolve) => {
-      const onAbort = () => this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the agent closed the request' } });
+      const onAbort = () =>
+        this.onmessage?.({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: id, reason: 'the agent closed the request' },
+        });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, (answer) => {
         signal?.removeEventListener('abort', onAbort);
@@ -38,12 +48,21 @@ export class InProcessTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
-    const m = message as { id?: string | number; method?: string; result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
+    const m = message as {
+      id?: string | number;
+      method?: string;
+      result?: Record<string, unknown>;
+      error?: { code: number; message: string; data?: unknown };
+    };
     if (m.method !== undefined) {
       // A server→client request (sampling, elicitation, roots): 2026 agents get these as input_required
       // rounds, which are not built yet, so it is refused at once instead of waiting for nobody.
       if (m.id !== undefined) {
-        this.onmessage?.({ jsonrpc: '2.0', id: m.id, error: { code: METHOD_NOT_FOUND, message: `${m.method} is not relayed to 2026-07-28 agents yet` } });
+        this.onmessage?.({
+          jsonrpc: '2.0',
+          id: m.id,
+          error: { code: METHOD_NOT_FOUND, message: `${m.method} is not relayed to 2026-07-28 agents yet` },
+        });
       }
       return; // notifications (progress, logs, list_changed) have no stream to travel on yet
     }

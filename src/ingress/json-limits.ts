@@ -9,9 +9,7 @@ export interface JsonLimits {
 }
 
 export type JsonLimitBreach =
-  | { kind: 'depth'; limit: number }
-  | { kind: 'keys'; limit: number }
-  | { kind: 'nodes'; limit: number };
+  { kind: 'depth'; limit: number } | { kind: 'keys'; limit: number } | { kind: 'nodes'; limit: number };
 
 /**
  * The first limit a JSON text breaks, or undefined. One linear scan that stops at the first breach, so a
@@ -27,7 +25,8 @@ export function checkJsonLimits(text: string, limits: JsonLimits): JsonLimitBrea
   for (let i = 0; i < text.length; i += 1) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i += 1; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i += 1; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
       continue;
     }
@@ -57,7 +56,10 @@ export function checkJsonLimits(text: string, limits: JsonLimits): JsonLimitBrea
 
 /** Nesting depth of a JSON text past `limit`, on the raw characters (see checkJsonLimits). */
 export function exceedsJsonDepth(text: string, limit: number): boolean {
-  return checkJsonLimits(text, { maxDepth: limit, maxKeys: Number.MAX_SAFE_INTEGER, maxNodes: Number.MAX_SAFE_INTEGER })?.kind === 'depth';
+  return (
+    checkJsonLimits(text, { maxDepth: limit, maxKeys: Number.MAX_SAFE_INTEGER, maxNodes: Number.MAX_SAFE_INTEGER })
+      ?.kind === 'depth'
+  );
 }
 
 /** The refusal of a breach on the wire: depth is an invalid request (as before), size limits are invalid params. */

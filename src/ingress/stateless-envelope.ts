@@ -19,7 +19,11 @@ const INVALID_PARAMS = -32602;
 const INVALID_REQUEST = -32600;
 
 /** The methods whose target is restated in `Mcp-Name`, and the body field it restates. */
-const NAMED: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+const NAMED: Readonly<Record<string, 'name' | 'uri'>> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+};
 
 export interface EraHeaders {
   protocolVersion?: string;
@@ -85,7 +89,8 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
   const method = typeof body.method === 'string' ? body.method : undefined;
   const field = method === undefined ? undefined : NAMED[method];
   const bodyTarget = field && params && typeof params[field] === 'string' ? (params[field] as string) : undefined;
-  const claim = typeof meta?.[PROTOCOL_VERSION_KEY] === 'string' ? (meta[PROTOCOL_VERSION_KEY] as string) : headers.protocolVersion;
+  const claim =
+    typeof meta?.[PROTOCOL_VERSION_KEY] === 'string' ? (meta[PROTOCOL_VERSION_KEY] as string) : headers.protocolVersion;
   const eraVersion = isStatelessVersion(claim) ? claim : undefined;
   const refuse = (status: number, code: number, message: string, data?: unknown): EraRoute => ({
     era: '2026',
@@ -101,40 +106,80 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
     },
   });
 
-  if (method === undefined) return refuse(400, INVALID_REQUEST, 'Invalid Request: a 2026-07-28 POST carries a request or a notification');
+  if (method === undefined)
+    return refuse(400, INVALID_REQUEST, 'Invalid Request: a 2026-07-28 POST carries a request or a notification');
   const version = meta?.[PROTOCOL_VERSION_KEY];
   if (claimed && headers.protocolVersion !== undefined && headers.protocolVersion !== version) {
-    return refuse(400, HEADER_MISMATCH, `Bad Request: the MCP-Protocol-Version header (${headers.protocolVersion}) does not match _meta's protocol version`, {
-      mismatch: { header: 'MCP-Protocol-Version', body: `params._meta.${PROTOCOL_VERSION_KEY}` },
-    });
+    return refuse(
+      400,
+      HEADER_MISMATCH,
+      `Bad Request: the MCP-Protocol-Version header (${headers.protocolVersion}) does not match _meta's protocol version`,
+      {
+        mismatch: { header: 'MCP-Protocol-Version', body: `params._meta.${PROTOCOL_VERSION_KEY}` },
+      },
+    );
   }
   if (headers.method !== undefined && headers.method !== method) {
-    return refuse(400, HEADER_MISMATCH, `Bad Request: the Mcp-Method header does not match the body's method (${method})`, { mismatch: { header: 'Mcp-Method', body: 'method' } });
+    return refuse(
+      400,
+      HEADER_MISMATCH,
+      `Bad Request: the Mcp-Method header does not match the body's method (${method})`,
+      { mismatch: { header: 'Mcp-Method', body: 'method' } },
+    );
   }
   const requested = claimed ? version : headers.protocolVersion;
   if (typeof requested === 'string' && !STATELESS_VERSIONS.includes(requested)) {
-    return refuse(400, UNSUPPORTED_PROTOCOL_VERSION, `Unsupported protocol version: ${requested}`, { supported: [...STATELESS_VERSIONS], requested });
+    return refuse(400, UNSUPPORTED_PROTOCOL_VERSION, `Unsupported protocol version: ${requested}`, {
+      supported: [...STATELESS_VERSIONS],
+      requested,
+    });
   }
   const missing = envelopeProblems(meta);
-  if (missing.length > 0) return refuse(400, INVALID_PARAMS, `Invalid params: the request's _meta ${missing.join('; ')}`, { keys: missing.map((m) => m.split(' ')[0]) });
+  if (missing.length > 0)
+    return refuse(400, INVALID_PARAMS, `Invalid params: the request's _meta ${missing.join('; ')}`, {
+      keys: missing.map((m) => m.split(' ')[0]),
+    });
 
   if (body.id === undefined) return { era: '2026', notification: { method } };
   if (id === null) return refuse(400, INVALID_REQUEST, 'Invalid Request: the id must be a string or a number');
-  if (headers.protocolVersion === undefined) return refuse(400, HEADER_MISMATCH, 'Bad Request: the MCP-Protocol-Version header is required', { missing: 'MCP-Protocol-Version' });
-  if (headers.method === undefined) return refuse(400, HEADER_MISMATCH, 'Bad Request: the Mcp-Method header is required', { missing: 'Mcp-Method' });
+  if (headers.protocolVersion === undefined)
+    return refuse(400, HEADER_MISMATCH, 'Bad Request: the MCP-Protocol-Version header is required', {
+      missing: 'MCP-Protocol-Version',
+    });
+  if (headers.method === undefined)
+    return refuse(400, HEADER_MISMATCH, 'Bad Request: the Mcp-Method header is required', { missing: 'Mcp-Method' });
   if (field !== undefined) {
     if (headers.name === undefined) {
-      if (bodyTarget !== undefined) return refuse(400, HEADER_MISMATCH, `Bad Request: the Mcp-Name header is required on ${method}`, { missing: 'Mcp-Name' });
+      if (bodyTarget !== undefined)
+        return refuse(400, HEADER_MISMATCH, `Bad Request: the Mcp-Name header is required on ${method}`, {
+          missing: 'Mcp-Name',
+        });
     } else {
       const named = decodeHeaderValue(headers.name);
-      if (named === undefined) return refuse(400, HEADER_MISMATCH, 'Bad Request: the Mcp-Name header is not valid base64 inside =?base64?…?=', { mismatch: { header: 'Mcp-Name', body: `params.${field}` } });
+      if (named === undefined)
+        return refuse(
+          400,
+          HEADER_MISMATCH,
+          'Bad Request: the Mcp-Name header is not valid base64 inside =?base64?…?=',
+          { mismatch: { header: 'Mcp-Name', body: `params.${field}` } },
+        );
       if (named !== bodyTarget) {
-        return refuse(400, HEADER_MISMATCH, `Bad Request: the Mcp-Name header does not match the body's params.${field}`, { mismatch: { header: 'Mcp-Name', body: `params.${field}` } });
+        return refuse(
+          400,
+          HEADER_MISMATCH,
+          `Bad Request: the Mcp-Name header does not match the body's params.${field}`,
+          { mismatch: { header: 'Mcp-Name', body: `params.${field}` } },
+        );
       }
     }
   }
 
-  const { [PROTOCOL_VERSION_KEY]: _v, [CLIENT_CAPABILITIES_KEY]: capabilities, [CLIENT_INFO_KEY]: info, ...rest } = meta!;
+  const {
+    [PROTOCOL_VERSION_KEY]: _v,
+    [CLIENT_CAPABILITIES_KEY]: capabilities,
+    [CLIENT_INFO_KEY]: info,
+    ...rest
+  } = meta!;
   for (const key of ENVELOPE_KEYS) delete rest[key];
   const { _meta: _m, ...plain } = params!;
   return {
@@ -153,9 +198,12 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
 /** What is wrong with the envelope, one phrase per key (empty when it is well-formed). */
 function envelopeProblems(meta: Record<string, unknown> | undefined): string[] {
   const problems: string[] = [];
-  if (meta === undefined || typeof meta[PROTOCOL_VERSION_KEY] !== 'string') problems.push(`${PROTOCOL_VERSION_KEY} is missing or not a string`);
-  if (meta === undefined || !isObject(meta[CLIENT_CAPABILITIES_KEY])) problems.push(`${CLIENT_CAPABILITIES_KEY} is missing or not an object`);
-  if (meta !== undefined && meta[CLIENT_INFO_KEY] !== undefined && !isClientInfo(meta[CLIENT_INFO_KEY])) problems.push(`${CLIENT_INFO_KEY} is not {name, version} strings`);
+  if (meta === undefined || typeof meta[PROTOCOL_VERSION_KEY] !== 'string')
+    problems.push(`${PROTOCOL_VERSION_KEY} is missing or not a string`);
+  if (meta === undefined || !isObject(meta[CLIENT_CAPABILITIES_KEY]))
+    problems.push(`${CLIENT_CAPABILITIES_KEY} is missing or not an object`);
+  if (meta !== undefined && meta[CLIENT_INFO_KEY] !== undefined && !isClientInfo(meta[CLIENT_INFO_KEY]))
+    problems.push(`${CLIENT_INFO_KEY} is not {name, version} strings`);
   return problems;
 }
 

@@ -12,7 +12,12 @@ import { principalKey, type Principal } from '../model/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, CallMethod, ClientInfo } from '../pipeline/context.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
-import { SERVER_INFO_KEY, STATELESS_VERSIONS, type EnvelopeRefusal, type StatelessRequest } from './stateless-envelope.js';
+import {
+  SERVER_INFO_KEY,
+  STATELESS_VERSIONS,
+  type EnvelopeRefusal,
+  type StatelessRequest,
+} from './stateless-envelope.js';
 
 /** Methods served to 2026 clients so far; the rest answer -32601 until they are built and tested. */
 const SERVED = new Set(['tools/list', 'tools/call']);
@@ -83,25 +88,52 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     entry.lastSeen = Date.now();
     entry.active = 0;
     pool.set(key, entry);
-    logger.info({ session: entry.session.id, subject: principal.subject }, 'stateless (2026-07-28) principal pool opened');
+    logger.info(
+      { session: entry.session.id, subject: principal.subject },
+      'stateless (2026-07-28) principal pool opened',
+    );
     return entry;
   }
 
-  async function run(entry: Pooled, req: IncomingMessage, principal: Principal, request: StatelessRequest, signal: AbortSignal): Promise<Answer> {
+  async function run(
+    entry: Pooled,
+    req: IncomingMessage,
+    principal: Principal,
+    request: StatelessRequest,
+    signal: AbortSignal,
+  ): Promise<Answer> {
     const info = options.authInfo(principal);
-    const extra = { authInfo: { ...info, extra: { ...info.extra, principal, ...(request.clientInfo && { clientInfo: request.clientInfo }) } }, requestInfo: { headers: req.headers } };
+    const extra = {
+      authInfo: {
+        ...info,
+        extra: { ...info.extra, principal, ...(request.clientInfo && { clientInfo: request.clientInfo }) },
+      },
+      requestInfo: { headers: req.headers },
+    };
     if (request.method === 'server/discover') return discover(entry, extra, signal);
-    if (!SERVED.has(request.method)) return { error: { code: -32601, message: `Method not found: ${request.method} is not served to 2026-07-28 clients yet` } };
+    if (!SERVED.has(request.method))
+      return {
+        error: { code: -32601, message: `Method not found: ${request.method} is not served to 2026-07-28 clients yet` },
+      };
     const answer = await entry.transport.dispatch(request.method, request.params, extra, signal);
     return 'result' in answer ? { result: shape(request.method, answer.result) } : answer;
   }
 
   /** The gateway's view for this principal: what it may list decides whose instructions it reads. */
-  async function discover(entry: Pooled, extra: Parameters<InProcessTransport['dispatch']>[2], signal: AbortSignal): Promise<Answer> {
+  async function discover(
+    entry: Pooled,
+    extra: Parameters<InProcessTransport['dispatch']>[2],
+    signal: AbortSignal,
+  ): Promise<Answer> {
     const names: string[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_DISCOVER_PAGES; page += 1) {
-      const answer = await entry.transport.dispatch('tools/list', cursor === undefined ? {} : { cursor }, extra, signal);
+      const answer = await entry.transport.dispatch(
+        'tools/list',
+        cursor === undefined ? {} : { cursor },
+        extra,
+        signal,
+      );
       if ('error' in answer) return answer;
       for (const tool of (answer.result.tools as { name: string }[] | undefined) ?? []) names.push(tool.name);
       cursor = typeof answer.result.nextCursor === 'string' ? answer.result.nextCursor : undefined;
@@ -119,15 +151,18 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
   }
 
   const idleMs = settings.sessionIdleSeconds * 1000;
-  const reaper = setInterval(() => {
-    const now = Date.now();
-    for (const [key, entry] of pool) {
-      if (entry.active > 0 || now - entry.lastSeen < idleMs) continue;
-      pool.delete(key);
-      logger.info({ session: entry.session.id }, 'idle stateless principal pool closed');
-      void entry.session.close();
-    }
-  }, Math.min(30_000, Math.max(1_000, idleMs / 2)));
+  const reaper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [key, entry] of pool) {
+        if (entry.active > 0 || now - entry.lastSeen < idleMs) continue;
+        pool.delete(key);
+        logger.info({ session: entry.session.id }, 'idle stateless principal pool closed');
+        void entry.session.close();
+      }
+    },
+    Math.min(30_000, Math.max(1_000, idleMs / 2)),
+  );
   reaper.unref();
 
   return {
@@ -138,7 +173,13 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     async serve(req, res, principal, request) {
       const entry = pooled(principal);
       if (!entry) {
-        send(res, 503, request.id, { error: { code: -32000, message: 'Too many open sessions; try again later' } }, { 'retry-after': '5' });
+        send(
+          res,
+          503,
+          request.id,
+          { error: { code: -32000, message: 'Too many open sessions; try again later' } },
+          { 'retry-after': '5' },
+        );
         return;
       }
       entry.active += 1;
@@ -175,10 +216,20 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
           downstreamTarget: refusal.target,
           startedAt: Date.now(),
         };
-        await gateway.pipeline.refuse(ctx, { kind: 'invalid_params', message: refusal.message, reason: `2026-07-28 request refused (${refusal.code}): ${refusal.message}` });
+        await gateway.pipeline.refuse(ctx, {
+          kind: 'invalid_params',
+          message: refusal.message,
+          reason: `2026-07-28 request refused (${refusal.code}): ${refusal.message}`,
+        });
       }
       logger.warn({ subject: principal.subject, code: refusal.code, method: refusal.method }, refusal.message);
-      send(res, refusal.status, refusal.id, { error: { code: refusal.code, message: refusal.message, ...(refusal.data !== undefined && { data: refusal.data }) } });
+      send(res, refusal.status, refusal.id, {
+        error: {
+          code: refusal.code,
+          message: refusal.message,
+          ...(refusal.data !== undefined && { data: refusal.data }),
+        },
+      });
     },
 
     notification(res) {
@@ -197,12 +248,21 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
 
 /** Every 2026 result says it is complete (2025 downstreams never ask for input mid-call here) and who answered. */
 function shape(method: string, result: Record<string, unknown>): Record<string, unknown> {
-  const meta = typeof result._meta === 'object' && result._meta !== null ? (result._meta as Record<string, unknown>) : {};
-  return { ...result, ...(LISTS.has(method) && LIST_CACHE), resultType: 'complete', _meta: { ...meta, [SERVER_INFO_KEY]: SERVER_INFO } };
+  const meta =
+    typeof result._meta === 'object' && result._meta !== null ? (result._meta as Record<string, unknown>) : {};
+  return {
+    ...result,
+    ...(LISTS.has(method) && LIST_CACHE),
+    resultType: 'complete',
+    _meta: { ...meta, [SERVER_INFO_KEY]: SERVER_INFO },
+  };
 }
 
 /** Servers the principal sees at least one tool of: by prefix, and unprefixed servers for unprefixed names. */
-export function visibleServers(servers: readonly { id: string; prefix: string | false }[], toolNames: readonly string[]): Set<string> {
+export function visibleServers(
+  servers: readonly { id: string; prefix: string | false }[],
+  toolNames: readonly string[],
+): Set<string> {
   const visible = new Set<string>();
   const prefixed = servers.filter((s): s is { id: string; prefix: string } => s.prefix !== false);
   for (const name of toolNames) {
@@ -217,7 +277,13 @@ function isCallMethod(method: string | undefined): method is CallMethod {
   return method === 'tools/call' || method === 'prompts/get' || method === 'resources/read';
 }
 
-function send(res: ServerResponse, status: number, id: string | number | null, answer: Answer, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  id: string | number | null,
+  answer: Answer,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent || res.destroyed) {
     res.end();
     return;

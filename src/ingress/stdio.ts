@@ -19,7 +19,11 @@ export async function startStdioIngress(
   principalOf: () => Promise<Principal | undefined>,
   limits: StdioLimits,
 ): Promise<StdioIngress> {
-  const session = gateway.createSession({ ingress: 'stdio', principalOf: () => principalOf(), owner: () => principalOf() });
+  const session = gateway.createSession({
+    ingress: 'stdio',
+    principalOf: () => principalOf(),
+    owner: () => principalOf(),
+  });
   const transport = new StdioServerTransport(guardStdin(process.stdin, process.stdout, limits), process.stdout);
   let markClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {

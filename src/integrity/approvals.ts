@@ -87,12 +87,17 @@ export class ApprovalStore extends StateStore {
   }
 
   /** As `request`, but no new request once the agent already has `maxOpenPerAgent` waiting (`limited`). */
-  requestWithin(input: ApprovalRequest, maxOpenPerAgent: number): { row: ApprovalRow; created: boolean } | { limited: { count: number; firstExpiry?: number } } {
+  requestWithin(
+    input: ApprovalRequest,
+    maxOpenPerAgent: number,
+  ): { row: ApprovalRow; created: boolean } | { limited: { count: number; firstExpiry?: number } } {
     const digest = bindingDigest(input.binding);
     return this.db
       .transaction(() => {
         const open = this.db
-          .prepare("SELECT * FROM approvals WHERE binding = ? AND status = 'pending' AND channel = 'out-of-band' AND expires_at > ? ORDER BY created_at LIMIT 1")
+          .prepare(
+            "SELECT * FROM approvals WHERE binding = ? AND status = 'pending' AND channel = 'out-of-band' AND expires_at > ? ORDER BY created_at LIMIT 1",
+          )
           .get(digest, input.now) as RawApproval | undefined;
         if (open) return { row: fromRaw(open), created: false };
         if (Number.isFinite(maxOpenPerAgent)) {
@@ -128,7 +133,9 @@ export class ApprovalStore extends StateStore {
   /** Marks one approved approval used (the elicitation channel: approved and used by the same call). */
   use(id: string, now: number): ApprovalRow {
     const raw = this.db
-      .prepare("UPDATE approvals SET status = 'used', used_at = ? WHERE id = ? AND status = 'approved' AND expires_at > ? RETURNING *")
+      .prepare(
+        "UPDATE approvals SET status = 'used', used_at = ? WHERE id = ? AND status = 'approved' AND expires_at > ? RETURNING *",
+      )
       .get(now, id, now) as RawApproval | undefined;
     if (!raw) throw this.refusal(id, now, 'use');
     return fromRaw(raw);
@@ -150,7 +157,9 @@ export class ApprovalStore extends StateStore {
             )
             .all(now, Math.max(1, Math.trunc(limit)))
         : this.db
-            .prepare("UPDATE approvals SET status = 'expired' WHERE binding = ? AND status IN ('pending', 'approved') AND expires_at <= ? RETURNING *")
+            .prepare(
+              "UPDATE approvals SET status = 'expired' WHERE binding = ? AND status IN ('pending', 'approved') AND expires_at <= ? RETURNING *",
+            )
             .all(bindingDigest(binding), now)
     ) as RawApproval[];
     return rows.map(fromRaw);
@@ -159,7 +168,9 @@ export class ApprovalStore extends StateStore {
   /** How many approvals one agent has waiting (unexpired), and when the first of them expires. */
   openFor(issuer: string, subject: string, now: number, tenant?: string): { count: number; firstExpiry?: number } {
     const row = this.db
-      .prepare("SELECT COUNT(*) AS count, MIN(expires_at) AS first FROM approvals WHERE issuer = ? AND subject = ? AND tenant IS ? AND status = 'pending' AND expires_at > ?")
+      .prepare(
+        "SELECT COUNT(*) AS count, MIN(expires_at) AS first FROM approvals WHERE issuer = ? AND subject = ? AND tenant IS ? AND status = 'pending' AND expires_at > ?",
+      )
       .get(issuer, subject, tenant ?? null, now) as { count: number; first: number | null };
     return { count: row.count, ...(row.first !== null && { firstExpiry: row.first }) };
   }
@@ -177,7 +188,9 @@ export class ApprovalStore extends StateStore {
   /** Ends a pending approval as expired (an elicitation nobody answered in time). Returns it, or undefined if it was no longer pending. */
   expire(id: string, now: number, reason?: string): ApprovalRow | undefined {
     const raw = this.db
-      .prepare("UPDATE approvals SET status = 'expired', decided_at = ?, reason = COALESCE(?, reason) WHERE id = ? AND status IN ('pending', 'approved') RETURNING *")
+      .prepare(
+        "UPDATE approvals SET status = 'expired', decided_at = ?, reason = COALESCE(?, reason) WHERE id = ? AND status IN ('pending', 'approved') RETURNING *",
+      )
       .get(now, reason ?? null, id) as RawApproval | undefined;
     return raw && fromRaw(raw);
   }
@@ -193,15 +206,21 @@ export class ApprovalStore extends StateStore {
     const offset = Math.max(0, Math.trunc(filter.offset ?? 0));
     const rows = (
       filter.status === undefined
-        ? this.db.prepare('SELECT * FROM approvals ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?').all(limit, offset)
-        : this.db.prepare('SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?').all(filter.status, limit, offset)
+        ? this.db
+            .prepare('SELECT * FROM approvals ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?')
+            .all(limit, offset)
+        : this.db
+            .prepare('SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?')
+            .all(filter.status, limit, offset)
     ) as RawApproval[];
     return rows.map(fromRaw);
   }
 
   /** The approvals a call asked for (its audit record id), oldest first. */
   forCall(callId: string): ApprovalRow[] {
-    const rows = this.db.prepare('SELECT * FROM approvals WHERE call_id = ? ORDER BY created_at, id').all(callId) as RawApproval[];
+    const rows = this.db
+      .prepare('SELECT * FROM approvals WHERE call_id = ? ORDER BY created_at, id')
+      .all(callId) as RawApproval[];
     return rows.map(fromRaw);
   }
 
@@ -225,9 +244,17 @@ export class ApprovalStore extends StateStore {
     return this.get(id)!;
   }
 
-  private decide(id: string, status: 'approved' | 'denied', by: string, now: number, reason: string | undefined): ApprovalRow {
+  private decide(
+    id: string,
+    status: 'approved' | 'denied',
+    by: string,
+    now: number,
+    reason: string | undefined,
+  ): ApprovalRow {
     const raw = this.db
-      .prepare("UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ? WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING *")
+      .prepare(
+        "UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ? WHERE id = ? AND status = 'pending' AND expires_at > ? RETURNING *",
+      )
       .get(status, now, by, reason ?? null, id, now) as RawApproval | undefined;
     if (!raw) throw this.refusal(id, now, status === 'approved' ? 'approve' : 'deny');
     return fromRaw(raw);
@@ -236,7 +263,11 @@ export class ApprovalStore extends StateStore {
   /** Why an approval cannot be decided or used, as a WardenError a reviewer can act on. */
   private refusal(id: string, now: number, verb: 'approve' | 'deny' | 'use'): WardenError {
     const row = this.get(id);
-    if (!row) return new WardenError('ERR_APPROVAL_NOT_FOUND', `no approval with id ${id} (see mcp-warden approvals list --all)`);
+    if (!row)
+      return new WardenError(
+        'ERR_APPROVAL_NOT_FOUND',
+        `no approval with id ${id} (see mcp-warden approvals list --all)`,
+      );
     const status = effectiveStatus(row, now);
     const when = (at: number | undefined) => (at === undefined ? '' : ` at ${new Date(at).toISOString()}`);
     const detail =

@@ -60,13 +60,21 @@ export class StoreApprover implements Approver {
     this.store = undefined;
   }
 
-  private async decide(ctx: CallContext, approvals: ApprovalStore, now: number): Promise<Outcome<{ approvalId: string }>> {
+  private async decide(
+    ctx: CallContext,
+    approvals: ApprovalStore,
+    now: number,
+  ): Promise<Outcome<{ approvalId: string }>> {
     const callId = this.options.audit.recordId?.(ctx);
     const binding = bindingOf(ctx);
 
     const mine = approvals.expireDue(now, binding);
     const expired = [...mine, ...approvals.expireDue(now, undefined, SWEEP_LIMIT)];
-    await this.record(expired.map((row) => approvalEvent('approval.expire', row, sameBinding(row, binding) && callId !== undefined ? { callId } : {})));
+    await this.record(
+      expired.map((row) =>
+        approvalEvent('approval.expire', row, sameBinding(row, binding) && callId !== undefined ? { callId } : {}),
+      ),
+    );
     if (mine.length > 0) {
       const last = mine[mine.length - 1]!;
       return refuse(last, 'expired', `approval ${last.id} expired before this call could use it`);
@@ -74,12 +82,20 @@ export class StoreApprover implements Approver {
 
     const used = approvals.consume(binding, now);
     if (used) {
-      const written = await this.options.audit.event(approvalEvent('approval.use', used, callId === undefined ? {} : { callId }));
+      const written = await this.options.audit.event(
+        approvalEvent('approval.use', used, callId === undefined ? {} : { callId }),
+      );
       if (!written.ok) return written as Outcome<never>;
       return ok({ approvalId: used.id });
     }
 
-    const request = { binding, summary: summaryOf(ctx, this.options.redact), now, ttlMs: this.options.ttlMs, ...(callId !== undefined && { callId }) };
+    const request = {
+      binding,
+      summary: summaryOf(ctx, this.options.redact),
+      now,
+      ttlMs: this.options.ttlMs,
+      ...(callId !== undefined && { callId }),
+    };
     if (ctx.askUser && this.options.inBand !== false) {
       const waiting = approvals.openFor(binding.issuer, binding.subject, now, binding.tenant);
       if (waiting.count >= MAX_OPEN_PER_AGENT) return this.tooMany(waiting, now);
@@ -96,11 +112,19 @@ export class StoreApprover implements Approver {
   /** Unbounded consumption: one agent cannot fill the reviewers' queue (and state.db) with requests. */
   private tooMany(waiting: { count: number; firstExpiry?: number }, now: number): Outcome<never> {
     const retryAfterSeconds = Math.max(1, Math.ceil(((waiting.firstExpiry ?? now + this.options.ttlMs) - now) / 1000));
-    return deny({ kind: 'rate_limited', retryAfterSeconds, reason: `${waiting.count} approvals of this agent are already waiting (at most ${MAX_OPEN_PER_AGENT})` });
+    return deny({
+      kind: 'rate_limited',
+      retryAfterSeconds,
+      reason: `${waiting.count} approvals of this agent are already waiting (at most ${MAX_OPEN_PER_AGENT})`,
+    });
   }
 
   /** Asks the person at the agent host on the call's own request; accept runs it once, anything else refuses it. */
-  private async askInBand(ctx: CallContext, approvals: ApprovalStore, request: Parameters<ApprovalStore['create']>[0]): Promise<Outcome<{ approvalId: string }>> {
+  private async askInBand(
+    ctx: CallContext,
+    approvals: ApprovalStore,
+    request: Parameters<ApprovalStore['create']>[0],
+  ): Promise<Outcome<{ approvalId: string }>> {
     const row = approvals.create(request);
     const requested = await this.options.audit.event(approvalEvent('approval.request', row));
     if (!requested.ok) {
@@ -114,7 +138,9 @@ export class StoreApprover implements Approver {
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       answer = code === REQUEST_TIMEOUT ? 'timeout' : 'failed';
-      failure = ctx.signal?.aborted ? 'the agent cancelled the call' : cleanText(error instanceof Error ? error.message : String(error)).slice(0, 300);
+      failure = ctx.signal?.aborted
+        ? 'the agent cancelled the call'
+        : cleanText(error instanceof Error ? error.message : String(error)).slice(0, 300);
     }
     const at = this.now();
     const by = `user at the agent host of ${ctx.principal.subject}`;
@@ -122,7 +148,9 @@ export class StoreApprover implements Approver {
       if (answer === 'accept') {
         const granted = approvals.approve(row.id, by, at);
         const used = approvals.use(row.id, at);
-        const written = await this.options.audit.event(approvalEvent('approval.grant', granted, { by, via: 'elicitation' }));
+        const written = await this.options.audit.event(
+          approvalEvent('approval.grant', granted, { by, via: 'elicitation' }),
+        );
         if (!written.ok) return written as Outcome<never>;
         const usedEvent = await this.options.audit.event(approvalEvent('approval.use', used));
         if (!usedEvent.ok) return usedEvent as Outcome<never>;
@@ -133,7 +161,12 @@ export class StoreApprover implements Approver {
         await this.record([approvalEvent('approval.expire', ended)]);
         return refuse(ended, 'expired', 'no answer from the agent host before expiry');
       }
-      const reason = answer === 'failed' ? `the agent host could not ask: ${failure}` : answer === 'decline' ? 'declined by the user' : 'cancelled by the user';
+      const reason =
+        answer === 'failed'
+          ? `the agent host could not ask: ${failure}`
+          : answer === 'decline'
+            ? 'declined by the user'
+            : 'cancelled by the user';
       const denied = approvals.deny(row.id, answer === 'failed' ? 'mcp-warden' : by, at, reason);
       await this.record([approvalEvent('approval.deny', denied, { by: denied.decidedBy ?? by, via: 'elicitation' })]);
       return refuse(denied, 'denied', reason);
@@ -153,8 +186,14 @@ export class StoreApprover implements Approver {
       this.store = ApprovalStore.open(this.options.stateFile);
       return ok(this.store);
     } catch (error) {
-      this.options.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'approvals unavailable: state database cannot be opened');
-      return deny({ kind: 'approval_required', reason: `approvals unavailable: ${error instanceof Error ? error.message : 'state database error'}` });
+      this.options.logger.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        'approvals unavailable: state database cannot be opened',
+      );
+      return deny({
+        kind: 'approval_required',
+        reason: `approvals unavailable: ${error instanceof Error ? error.message : 'state database error'}`,
+      });
     }
   }
 
@@ -162,7 +201,11 @@ export class StoreApprover implements Approver {
   private async record(events: readonly AuditEvent[]): Promise<void> {
     for (const event of events) {
       const written = await this.options.audit.event(event);
-      if (!written.ok) this.options.logger.error({ type: event.type, reason: written.denial.reason }, 'approval event could not be written to the audit log');
+      if (!written.ok)
+        this.options.logger.error(
+          { type: event.type, reason: written.denial.reason },
+          'approval event could not be written to the audit log',
+        );
     }
   }
 }
@@ -193,7 +236,12 @@ export function summaryOf(ctx: CallContext, redact: (text: string) => string): A
     tool: cleanLabel(ctx.target),
     server: ctx.server,
     arguments: capValue(scrubValue(ctx.arguments ?? {}, redact), SUMMARY_ARGUMENT_BYTES),
-    ...(task && { task: { id: cleanLabel(task.id), ...(task.purpose !== undefined && { purpose: redact(cleanText(task.purpose)).slice(0, 500) }) } }),
+    ...(task && {
+      task: {
+        id: cleanLabel(task.id),
+        ...(task.purpose !== undefined && { purpose: redact(cleanText(task.purpose)).slice(0, 500) }),
+      },
+    }),
   };
 }
 
@@ -201,7 +249,8 @@ export function summaryOf(ctx: CallContext, redact: (text: string) => string): A
 function questionOf(row: ApprovalRow): string {
   const s = row.summary;
   let args = JSON.stringify(s.arguments, null, 2) ?? '{}';
-  if (args.length > MESSAGE_ARGUMENT_CHARS) args = `${args.slice(0, MESSAGE_ARGUMENT_CHARS)}\n… (${args.length - MESSAGE_ARGUMENT_CHARS} more characters not shown)`;
+  if (args.length > MESSAGE_ARGUMENT_CHARS)
+    args = `${args.slice(0, MESSAGE_ARGUMENT_CHARS)}\n… (${args.length - MESSAGE_ARGUMENT_CHARS} more characters not shown)`;
   const lines = [
     `mcp-warden: approve this call?`,
     ``,
@@ -217,6 +266,10 @@ function questionOf(row: ApprovalRow): string {
 }
 
 function refuse(row: ApprovalRow, status: ApprovalRef['status'], reason: string): Outcome<never> {
-  const denial: Denial = { kind: 'approval_required', reason, approval: { id: row.id, expiresAt: row.expiresAt, status } };
+  const denial: Denial = {
+    kind: 'approval_required',
+    reason,
+    approval: { id: row.id, expiresAt: row.expiresAt, status },
+  };
   return deny(denial);
 }

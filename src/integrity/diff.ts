@@ -35,9 +35,12 @@ function flatten(value: unknown): Map<string, string> {
   if (value === undefined) return out;
   const walk = (node: unknown, path: string, depth: number) => {
     if (node !== null && typeof node === 'object' && depth < MAX_DEPTH) {
-      const entries = Array.isArray(node) ? node.map((item, index) => [`[${index}]`, item] as const) : Object.entries(node).map(([key, item]) => [keyPath(key), item] as const);
+      const entries = Array.isArray(node)
+        ? node.map((item, index) => [`[${index}]`, item] as const)
+        : Object.entries(node).map(([key, item]) => [keyPath(key), item] as const);
       if (entries.length > 0) {
-        for (const [step, item] of entries) walk(item, path === '' || step.startsWith('[') ? `${path}${step}` : `${path}.${step}`, depth + 1);
+        for (const [step, item] of entries)
+          walk(item, path === '' || step.startsWith('[') ? `${path}${step}` : `${path}.${step}`, depth + 1);
         return;
       }
     }
@@ -52,7 +55,8 @@ function keyPath(key: string): string {
 }
 
 // Everything sanitising would remove or a terminal would act on, plus line and paragraph separators.
-const HIDDEN = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\u{e0000}-\u{e007f}]|\u034f|[\u{e0100}-\u{e01ef}]/gu; // eslint-disable-line no-control-regex
+const HIDDEN =
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\u{e0000}-\u{e007f}]|\u034f|[\u{e0100}-\u{e01ef}]/gu; // eslint-disable-line no-control-regex
 
 /** JSON text of a value with every hidden character written as `\u{hex}`. */
 export function visibleJson(value: unknown): string {

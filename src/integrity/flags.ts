@@ -26,27 +26,38 @@ export const FLAG_RULES: readonly FlagRule[] = [
   {
     name: 'ignore-instructions',
     summary: 'asks the model to ignore, disregard or override earlier or other instructions',
-    test: matches(/\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|other|any|system|user'?s?)\b[^.\n]{0,40}\b(instructions?|prompts?|rules|directions|guidelines)\b/i),
+    test: matches(
+      /\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|other|any|system|user'?s?)\b[^.\n]{0,40}\b(instructions?|prompts?|rules|directions|guidelines)\b/i,
+    ),
   },
   {
     name: 'read-files',
-    summary: 'names private keys or system files (~/.ssh, id_rsa, /etc/passwd, ~/.aws), or asks to read .env, credentials or config files',
-    test: matches(/~\/\.ssh|\bid_(rsa|ed25519|ecdsa)\b|\/etc\/(passwd|shadow)\b|~\/\.aws\b|\.netrc\b|\b(read|open|cat|load|access|include|fetch)\b[^\n]{0,80}(~\/|\.env\b|credentials?\b|mcp\.json|\.npmrc|private key)/i),
+    summary:
+      'names private keys or system files (~/.ssh, id_rsa, /etc/passwd, ~/.aws), or asks to read .env, credentials or config files',
+    test: matches(
+      /~\/\.ssh|\bid_(rsa|ed25519|ecdsa)\b|\/etc\/(passwd|shadow)\b|~\/\.aws\b|\.netrc\b|\b(read|open|cat|load|access|include|fetch)\b[^\n]{0,80}(~\/|\.env\b|credentials?\b|mcp\.json|\.npmrc|private key)/i,
+    ),
   },
   {
     name: 'exfiltrate',
     summary: 'asks to send data, files, keys or the conversation somewhere else',
-    test: matches(/\b(send|post|upload|forward|transmit|exfiltrate|leak|copy|pass|append|include)\b[^\n]{0,60}\b(contents?|data|files?|secrets?|keys?|tokens?|passwords?|credentials?|conversation|chat history|history|messages)\b[^\n]{0,60}\b(to|into|via|as)\b[^\n]{0,30}(https?:\/\/|\burl\b|\bendpoint\b|\bserver\b|\bemail\b|@|\bparameter\b|\bargument\b|\bfield\b)/i),
+    test: matches(
+      /\b(send|post|upload|forward|transmit|exfiltrate|leak|copy|pass|append|include)\b[^\n]{0,60}\b(contents?|data|files?|secrets?|keys?|tokens?|passwords?|credentials?|conversation|chat history|history|messages)\b[^\n]{0,60}\b(to|into|via|as)\b[^\n]{0,30}(https?:\/\/|\burl\b|\bendpoint\b|\bserver\b|\bemail\b|@|\bparameter\b|\bargument\b|\bfield\b)/i,
+    ),
   },
   {
     name: 'conceal',
     summary: 'asks the model to keep something from the user',
-    test: matches(/\b(do not|don't|never|without)\s+(tell|telling|mention|mentioning|inform|informing|reveal|revealing|show|showing|notify|notifying|alert|alerting)\b[^.\n]{0,30}\b(the )?(user|human|person)\b/i),
+    test: matches(
+      /\b(do not|don't|never|without)\s+(tell|telling|mention|mentioning|inform|informing|reveal|revealing|show|showing|notify|notifying|alert|alerting)\b[^.\n]{0,30}\b(the )?(user|human|person)\b/i,
+    ),
   },
   {
     name: 'tool-shadowing',
     summary: 'tries to change how other tools are used (instead of / before using other tools)',
-    test: matches(/\b(instead of|rather than|before (using|calling))\b[^.\n]{0,40}\b(any |the |other |every )?(other )?(tools?|functions?)\b|\bwhen(ever)? (using|calling) (any|the|other)\b[^.\n]{0,40}\b(tools?|functions?)\b[^.\n]{0,40}\b(must|always|first)\b/i),
+    test: matches(
+      /\b(instead of|rather than|before (using|calling))\b[^.\n]{0,40}\b(any |the |other |every )?(other )?(tools?|functions?)\b|\bwhen(ever)? (using|calling) (any|the|other)\b[^.\n]{0,40}\b(tools?|functions?)\b[^.\n]{0,40}\b(must|always|first)\b/i,
+    ),
   },
   {
     name: 'hidden-unicode',

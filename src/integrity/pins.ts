@@ -71,7 +71,9 @@ export class PinStore extends StateStore {
     if (filter.status !== undefined) where.push('status = @status');
     if (filter.server !== undefined) where.push('server = @server');
     const rows = this.db
-      .prepare(`SELECT * FROM definition_pins ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY server, kind DESC, name LIMIT @limit OFFSET @offset`)
+      .prepare(
+        `SELECT * FROM definition_pins ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY server, kind DESC, name LIMIT @limit OFFSET @offset`,
+      )
       .all({
         ...(filter.status !== undefined && { status: filter.status }),
         ...(filter.server !== undefined && { server: filter.server }),
@@ -86,19 +88,35 @@ export class PinStore extends StateStore {
     const slash = ref.indexOf('/');
     const rows =
       slash > 0
-        ? (this.db.prepare('SELECT * FROM definition_pins WHERE server = ? AND name = ? ORDER BY kind DESC').all(ref.slice(0, slash), ref.slice(slash + 1)) as RawPin[])
-        : (this.db.prepare('SELECT * FROM definition_pins WHERE exposed = ? ORDER BY server, kind DESC').all(ref) as RawPin[]);
+        ? (this.db
+            .prepare('SELECT * FROM definition_pins WHERE server = ? AND name = ? ORDER BY kind DESC')
+            .all(ref.slice(0, slash), ref.slice(slash + 1)) as RawPin[])
+        : (this.db
+            .prepare('SELECT * FROM definition_pins WHERE exposed = ? ORDER BY server, kind DESC')
+            .all(ref) as RawPin[]);
     return rows.map(fromRaw);
   }
 
   /** Keys, names, statuses and hashes of every row, without the definitions: what a gateway caches. */
   statuses(): PinState[] {
-    const rows = this.db.prepare('SELECT server, kind, name, exposed, status, pinned_hash, current_hash FROM definition_pins').all() as Pick<RawPin, 'server' | 'kind' | 'name' | 'exposed' | 'status' | 'pinned_hash' | 'current_hash'>[];
-    return rows.map((r) => ({ server: r.server, kind: r.kind, name: r.name, exposed: r.exposed, status: r.status, pinnedHash: r.pinned_hash ?? undefined, currentHash: r.current_hash }));
+    const rows = this.db
+      .prepare('SELECT server, kind, name, exposed, status, pinned_hash, current_hash FROM definition_pins')
+      .all() as Pick<RawPin, 'server' | 'kind' | 'name' | 'exposed' | 'status' | 'pinned_hash' | 'current_hash'>[];
+    return rows.map((r) => ({
+      server: r.server,
+      kind: r.kind,
+      name: r.name,
+      exposed: r.exposed,
+      status: r.status,
+      pinnedHash: r.pinned_hash ?? undefined,
+      currentHash: r.current_hash,
+    }));
   }
 
   get(key: PinKey): PinRow | undefined {
-    const raw = this.db.prepare('SELECT * FROM definition_pins WHERE server = ? AND kind = ? AND name = ?').get(key.server, key.kind, key.name) as RawPin | undefined;
+    const raw = this.db
+      .prepare('SELECT * FROM definition_pins WHERE server = ? AND kind = ? AND name = ?')
+      .get(key.server, key.kind, key.name) as RawPin | undefined;
     return raw && fromRaw(raw);
   }
 
@@ -111,7 +129,11 @@ export class PinStore extends StateStore {
    * - a different hash: quarantined (pending stays pending); a rejected definition that returns to the
    *   pinned one is pinned again, but a quarantine is only ever lifted by a person.
    */
-  observe(observations: readonly Observation[], pinningOf: (server: string) => ServerPinning, now: number): AuditEvent[] {
+  observe(
+    observations: readonly Observation[],
+    pinningOf: (server: string) => ServerPinning,
+    now: number,
+  ): AuditEvent[] {
     if (observations.length === 0) return [];
     return this.db
       .transaction(() => {
@@ -127,7 +149,10 @@ export class PinStore extends StateStore {
           // A quarantine is lifted by a person only: seeing the approved definition again changes nothing.
           if (row.status === 'quarantined' && row.pinnedHash === seen.hash) continue;
           if (row.currentHash === seen.hash) {
-            if (row.exposed !== seen.exposed) this.db.prepare('UPDATE definition_pins SET exposed = ? WHERE server = ? AND kind = ? AND name = ?').run(seen.exposed, seen.server, seen.kind, seen.name);
+            if (row.exposed !== seen.exposed)
+              this.db
+                .prepare('UPDATE definition_pins SET exposed = ? WHERE server = ? AND kind = ? AND name = ?')
+                .run(seen.exposed, seen.server, seen.kind, seen.name);
             continue;
           }
           events.push(...this.changed(row, seen, pinning, now));
@@ -158,8 +183,15 @@ export class PinStore extends StateStore {
         flags: JSON.stringify(seen.flags),
         now,
       });
-    const reason = status === 'pinned' ? 'first seen: trusted on first use' : status === 'pending' ? 'first seen: waits for approval (require-approval)' : 'first seen with flagged text (quarantineFlagged)';
-    return [pinEvent(status === 'pinned' ? 'tool.pin' : 'tool.quarantine', seen, { status, previousHash: null, reason })];
+    const reason =
+      status === 'pinned'
+        ? 'first seen: trusted on first use'
+        : status === 'pending'
+          ? 'first seen: waits for approval (require-approval)'
+          : 'first seen with flagged text (quarantineFlagged)';
+    return [
+      pinEvent(status === 'pinned' ? 'tool.pin' : 'tool.quarantine', seen, { status, previousHash: null, reason }),
+    ];
   }
 
   private changed(row: PinRow, seen: Observation, pinning: ServerPinning, now: number): AuditEvent[] {
@@ -172,10 +204,33 @@ export class PinStore extends StateStore {
         `UPDATE definition_pins SET exposed = @exposed, status = @status, current_hash = @hash, current_definition = @definition, flags = @flags, updated_at = @now
          WHERE server = @server AND kind = @kind AND name = @name`,
       )
-      .run({ server: seen.server, kind: seen.kind, name: seen.name, exposed: seen.exposed, status, hash: seen.hash, definition: JSON.stringify(seen.definition), flags: JSON.stringify(seen.flags), now });
-    const events = [pinEvent('tool.change', seen, { status, previousHash: row.currentHash, pinnedHash: row.pinnedHash ?? null, mode: pinning.mode })];
+      .run({
+        server: seen.server,
+        kind: seen.kind,
+        name: seen.name,
+        exposed: seen.exposed,
+        status,
+        hash: seen.hash,
+        definition: JSON.stringify(seen.definition),
+        flags: JSON.stringify(seen.flags),
+        now,
+      });
+    const events = [
+      pinEvent('tool.change', seen, {
+        status,
+        previousHash: row.currentHash,
+        pinnedHash: row.pinnedHash ?? null,
+        mode: pinning.mode,
+      }),
+    ];
     if (status === 'quarantined' && row.status !== 'quarantined') {
-      events.push(pinEvent('tool.quarantine', seen, { status, previousHash: row.pinnedHash ?? row.currentHash, reason: 'the definition differs from the approved one' }));
+      events.push(
+        pinEvent('tool.quarantine', seen, {
+          status,
+          previousHash: row.pinnedHash ?? row.currentHash,
+          reason: 'the definition differs from the approved one',
+        }),
+      );
     }
     return events;
   }
@@ -188,7 +243,10 @@ export class PinStore extends StateStore {
   approve(key: PinKey, by: string, now: number, expectedHash?: string): PinRow {
     return this.decide(key, expectedHash, (row) => {
       if (row.status === 'pinned' && row.pinnedHash === row.currentHash) {
-        throw new WardenError('ERR_PIN_NOTHING_TO_APPROVE', `${describeKey(row)} is already pinned at ${row.currentHash}; nothing to approve`);
+        throw new WardenError(
+          'ERR_PIN_NOTHING_TO_APPROVE',
+          `${describeKey(row)} is already pinned at ${row.currentHash}; nothing to approve`,
+        );
       }
       this.db
         .prepare(
@@ -205,9 +263,15 @@ export class PinStore extends StateStore {
    */
   reject(key: PinKey, by: string, now: number, expectedHash?: string): PinRow {
     return this.decide(key, expectedHash, (row) => {
-      if (row.status === 'rejected') throw new WardenError('ERR_PIN_NOTHING_TO_REJECT', `${describeKey(row)} is already rejected at ${row.currentHash}`);
+      if (row.status === 'rejected')
+        throw new WardenError(
+          'ERR_PIN_NOTHING_TO_REJECT',
+          `${describeKey(row)} is already rejected at ${row.currentHash}`,
+        );
       this.db
-        .prepare(`UPDATE definition_pins SET status = 'rejected', decided_at = ?, decided_by = ?, updated_at = ? WHERE server = ? AND kind = ? AND name = ?`)
+        .prepare(
+          `UPDATE definition_pins SET status = 'rejected', decided_at = ?, decided_by = ?, updated_at = ? WHERE server = ? AND kind = ? AND name = ?`,
+        )
         .run(now, by, now, key.server, key.kind, key.name);
     });
   }
@@ -216,9 +280,16 @@ export class PinStore extends StateStore {
     return this.db
       .transaction(() => {
         const row = this.get(key);
-        if (!row) throw new WardenError('ERR_PIN_NOT_FOUND', `no ${key.kind} ${key.server}/${key.name} has been seen by a gateway on this data folder`);
+        if (!row)
+          throw new WardenError(
+            'ERR_PIN_NOT_FOUND',
+            `no ${key.kind} ${key.server}/${key.name} has been seen by a gateway on this data folder`,
+          );
         if (expectedHash !== undefined && row.currentHash !== expectedHash) {
-          throw new WardenError('ERR_PIN_CHANGED', `${describeKey(row)} changed again: its definition is now ${row.currentHash}, not ${expectedHash}; review it again (mcp-warden tools diff ${row.exposed})`);
+          throw new WardenError(
+            'ERR_PIN_CHANGED',
+            `${describeKey(row)} changed again: its definition is now ${row.currentHash}, not ${expectedHash}; review it again (mcp-warden tools diff ${row.exposed})`,
+          );
         }
         apply(row);
         return this.get(key)!;
@@ -228,12 +299,23 @@ export class PinStore extends StateStore {
 }
 
 /** The audit event for a pin row change: data holds `{ kind, name, exposed, previousHash, hash, flags }` and more. */
-export function pinEvent(type: string, seen: Omit<Observation, 'definition'>, extra: Record<string, unknown>): AuditEvent {
+export function pinEvent(
+  type: string,
+  seen: Omit<Observation, 'definition'>,
+  extra: Record<string, unknown>,
+): AuditEvent {
   return {
     type,
     server: seen.server,
     target: seen.exposed,
-    data: { kind: seen.kind, name: seen.name, exposed: seen.exposed, hash: seen.hash, flags: [...seen.flags], ...extra },
+    data: {
+      kind: seen.kind,
+      name: seen.name,
+      exposed: seen.exposed,
+      hash: seen.hash,
+      flags: [...seen.flags],
+      ...extra,
+    },
   };
 }
 

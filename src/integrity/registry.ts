@@ -13,7 +13,9 @@ const POLL_MS = 1_000;
 
 /** Why a definition is quarantined: it differs from the approved one, or it was flagged on first sight and never approved. */
 export type QuarantineCause = 'changed' | 'flagged';
-export type PinVerdict = { ok: true } | { ok: false; status: Exclude<PinStatus, 'pinned'> | 'unrecorded'; cause?: QuarantineCause; reason: string };
+export type PinVerdict =
+  | { ok: true }
+  | { ok: false; status: Exclude<PinStatus, 'pinned'> | 'unrecorded'; cause?: QuarantineCause; reason: string };
 
 /**
  * The gateway-wide view of definition pins. It observes every catalog the gateway sees (the start-up
@@ -53,7 +55,11 @@ export class PinRegistry {
     try {
       version = this.store.dataVersion();
     } catch (error) {
-      if (!this.failing) this.logger.error({ err: (error as Error).message, file: this.store.file }, 'pin database unreadable; keeping the last known pins');
+      if (!this.failing)
+        this.logger.error(
+          { err: (error as Error).message, file: this.store.file },
+          'pin database unreadable; keeping the last known pins',
+        );
       this.failing = true;
       return;
     }
@@ -70,12 +76,23 @@ export class PinRegistry {
   observe(view: Aggregate, sources: readonly CatalogSource[]): void {
     this.sync(this.now());
     const observations: Observation[] = [];
-    const consider = (kind: DefinitionKind, exposed: string, route: { server: string; downstreamName: string; definitionHash: string }) => {
+    const consider = (
+      kind: DefinitionKind,
+      exposed: string,
+      route: { server: string; downstreamName: string; definitionHash: string },
+    ) => {
       if (this.pinningOf(route.server).mode === 'off') return;
       const known = this.byKey.get(keyOf(route.server, kind, route.downstreamName));
-      if (known && known.exposed === exposed && (known.currentHash === route.definitionHash || (known.status === 'quarantined' && known.pinnedHash === route.definitionHash))) return;
+      if (
+        known &&
+        known.exposed === exposed &&
+        (known.currentHash === route.definitionHash ||
+          (known.status === 'quarantined' && known.pinnedHash === route.definitionHash))
+      )
+        return;
       const source = sources.find((s) => s.serverId === route.server);
-      const items: readonly { name: string }[] = (kind === 'tool' ? source?.catalog.tools : source?.catalog.prompts) ?? [];
+      const items: readonly { name: string }[] =
+        (kind === 'tool' ? source?.catalog.tools : source?.catalog.prompts) ?? [];
       const raw = items.find((item) => item.name === route.downstreamName) as Record<string, unknown> | undefined;
       if (!raw) return;
       let definition: unknown;
@@ -104,7 +121,10 @@ export class PinRegistry {
       events = this.store.observe(observations, this.pinningOf, this.now());
     } catch (error) {
       // Not recorded means not approved: those definitions stay hidden and refused until a later look succeeds.
-      this.logger.error({ err: (error as Error).message, file: this.store.file }, 'could not record tool definitions; new and changed ones stay unavailable');
+      this.logger.error(
+        { err: (error as Error).message, file: this.store.file },
+        'could not record tool definitions; new and changed ones stay unavailable',
+      );
       return;
     }
     this.reload();
@@ -119,9 +139,16 @@ export class PinRegistry {
     if (this.pinningOf(server).mode === 'off') return { ok: true };
     this.sync(now);
     const state = this.byExposed.get(`${kind}\u0000${exposed}`);
-    if (!state || state.server !== server) return { ok: false, status: 'unrecorded', reason: `${kind} definition not recorded yet` };
+    if (!state || state.server !== server)
+      return { ok: false, status: 'unrecorded', reason: `${kind} definition not recorded yet` };
     if (state.status === 'pinned' && (hash === undefined || hash === state.pinnedHash)) return { ok: true };
-    if (state.status === 'pinned') return { ok: false, status: 'quarantined', cause: 'changed', reason: `definition ${hash} is not the pinned ${state.pinnedHash}` };
+    if (state.status === 'pinned')
+      return {
+        ok: false,
+        status: 'quarantined',
+        cause: 'changed',
+        reason: `definition ${hash} is not the pinned ${state.pinnedHash}`,
+      };
     const reason = `${kind} is ${state.status} (current definition ${state.currentHash}, pinned ${state.pinnedHash ?? 'none'})`;
     if (state.status !== 'quarantined') return { ok: false, status: state.status, reason };
     // Never approved: quarantined when first seen because its text was flagged (quarantineFlagged).
@@ -152,7 +179,10 @@ export class PinRegistry {
     try {
       rows = this.store.statuses();
     } catch (error) {
-      this.logger.error({ err: (error as Error).message, file: this.store.file }, 'pin database unreadable; keeping the last known pins');
+      this.logger.error(
+        { err: (error as Error).message, file: this.store.file },
+        'pin database unreadable; keeping the last known pins',
+      );
       return;
     }
     const byKey = new Map<string, PinState>();
@@ -161,7 +191,9 @@ export class PinRegistry {
     for (const row of rows) {
       byKey.set(keyOf(row.server, row.kind, row.name), row);
       byExposed.set(`${row.kind}\u0000${row.exposed}`, row);
-      parts[row.kind === 'tool' ? 'tools' : 'prompts'].push(`${row.server}/${row.name}/${row.exposed}/${row.status}/${row.pinnedHash ?? ''}`);
+      parts[row.kind === 'tool' ? 'tools' : 'prompts'].push(
+        `${row.server}/${row.name}/${row.exposed}/${row.status}/${row.pinnedHash ?? ''}`,
+      );
     }
     const next = { tools: parts.tools.sort().join('\n'), prompts: parts.prompts.sort().join('\n') };
     const changed: ListKind[] = [];
@@ -177,12 +209,29 @@ export class PinRegistry {
 
   private report(event: AuditEvent): void {
     const data = event.data ?? {};
-    const fields = { server: event.server, [String(data.kind)]: event.target, hash: data.hash, previousHash: data.previousHash, status: data.status, flags: data.flags };
+    const fields = {
+      server: event.server,
+      [String(data.kind)]: event.target,
+      hash: data.hash,
+      previousHash: data.previousHash,
+      status: data.status,
+      flags: data.flags,
+    };
     if (event.type === 'tool.pin') this.logger.debug(fields, 'definition pinned (trust on first use)');
-    else if (event.type === 'tool.quarantine' && data.status === 'pending') this.logger.warn(fields, `new definition waits for approval: mcp-warden tools diff ${event.target ?? ''}`);
-    else if (event.type === 'tool.quarantine') this.logger.warn(fields, `definition quarantined until a reviewer approves it: mcp-warden tools diff ${event.target ?? ''}`);
+    else if (event.type === 'tool.quarantine' && data.status === 'pending')
+      this.logger.warn(fields, `new definition waits for approval: mcp-warden tools diff ${event.target ?? ''}`);
+    else if (event.type === 'tool.quarantine')
+      this.logger.warn(
+        fields,
+        `definition quarantined until a reviewer approves it: mcp-warden tools diff ${event.target ?? ''}`,
+      );
     else this.logger.info(fields, 'definition changed');
-    this.record(event).catch((error: unknown) => this.logger.error({ err: (error as Error).message, type: event.type }, 'could not record a pin event in the audit log'));
+    this.record(event).catch((error: unknown) =>
+      this.logger.error(
+        { err: (error as Error).message, type: event.type },
+        'could not record a pin event in the audit log',
+      ),
+    );
   }
 
   private emit(kinds: ListKind[]): void {
@@ -224,7 +273,13 @@ export class PinAuthorizer implements Authorizer {
       rule: 'integrity',
       reason: verdict.reason,
       ...(decision.policyVersion !== undefined && { policyVersion: decision.policyVersion }),
-      refusal: { kind: 'unapproved_definition', definition: kind, name: request.target, status: verdict.status, ...(verdict.cause && { cause: verdict.cause }) },
+      refusal: {
+        kind: 'unapproved_definition',
+        definition: kind,
+        name: request.target,
+        status: verdict.status,
+        ...(verdict.cause && { cause: verdict.cause }),
+      },
     };
   }
 }
@@ -249,10 +304,23 @@ function kindOf(request: AuthorizeRequest): DefinitionKind | undefined {
  * The registry for a config: undefined when no enabled server pins. Opens `<dataDir>/state.db`
  * (throws ERR_STATE_UNAVAILABLE: a gateway that cannot check pins does not start).
  */
-export function pinRegistryFor(loaded: LoadedConfig, logger: Logger, record: (event: AuditEvent) => Promise<unknown>, egress: Pick<Scrubber, 'scrubValue'>): PinRegistry | undefined {
+export function pinRegistryFor(
+  loaded: LoadedConfig,
+  logger: Logger,
+  record: (event: AuditEvent) => Promise<unknown>,
+  egress: Pick<Scrubber, 'scrubValue'>,
+): PinRegistry | undefined {
   const servers = Object.entries(loaded.config.servers).filter(([, spec]) => spec.enabled);
   if (!servers.some(([, spec]) => spec.pinning !== 'off')) return undefined;
-  const settings = new Map<string, ServerPinning>(servers.map(([id, spec]) => [id, { mode: spec.pinning, quarantineFlagged: spec.quarantineFlagged }]));
+  const settings = new Map<string, ServerPinning>(
+    servers.map(([id, spec]) => [id, { mode: spec.pinning, quarantineFlagged: spec.quarantineFlagged }]),
+  );
   const store = PinStore.open(stateFile(loaded.dataDir));
-  return new PinRegistry(store, (server) => settings.get(server) ?? OFF, logger.child({ component: 'pins' }), record, egress);
+  return new PinRegistry(
+    store,
+    (server) => settings.get(server) ?? OFF,
+    logger.child({ component: 'pins' }),
+    record,
+    egress,
+  );
 }

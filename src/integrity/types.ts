@@ -70,7 +70,13 @@ export interface ApprovalRow extends ApprovalBinding {
   status: ApprovalStatus;
   channel: ApprovalChannel;
   /** A sanitised, size-capped summary of the call for the person deciding (arguments included, secrets never). */
-  summary: { tool: string; server: string; description?: string; arguments: unknown; task?: { id: string; purpose?: string } };
+  summary: {
+    tool: string;
+    server: string;
+    description?: string;
+    arguments: unknown;
+    task?: { id: string; purpose?: string };
+  };
   /** The audit record id of the call that asked. */
   callId?: string;
   createdAt: number;

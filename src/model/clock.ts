@@ -124,6 +124,8 @@ export function clockFromEnv(env: NodeJS.ProcessEnv, say: (message: string) => v
     say(`${TEST_CLOCK_ENV} is ignored: a test clock is honoured only with NODE_ENV=test; the system clock is in force`);
     return systemClock();
   }
-  say(`test clock in force (${TEST_CLOCK_ENV}=${file}, NODE_ENV=test): task expiry runs on the system clock plus the offset in that file`);
+  say(
+    `test clock in force (${TEST_CLOCK_ENV}=${file}, NODE_ENV=test): task expiry runs on the system clock plus the offset in that file`,
+  );
   return fileClock(file);
 }

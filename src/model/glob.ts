@@ -44,7 +44,6 @@ export function isLiteral(pattern: string): boolean {
   return !pattern.includes('*');
 }
 
-
 /** Matches a list of globs; literal names go through a set, so long lists of exact names stay cheap. */
 export class GlobSet {
   private readonly exact = new Set<string>();

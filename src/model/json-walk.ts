@@ -9,7 +9,10 @@ export const MAX_JSON_DEPTH = 256;
 
 export class JsonDepthError extends WardenError {
   constructor() {
-    super('ERR_JSON_TOO_DEEP', `value nested deeper than ${MAX_JSON_DEPTH} levels; refused rather than passed on unscrubbed`);
+    super(
+      'ERR_JSON_TOO_DEEP',
+      `value nested deeper than ${MAX_JSON_DEPTH} levels; refused rather than passed on unscrubbed`,
+    );
   }
 }
 
@@ -40,7 +43,8 @@ function walk(value: unknown, depth: number, mapper: JsonMapper, key: (k: string
     const replaced = mapper.member?.(name, item);
     const mapped = replaced === undefined ? walk(item, depth + 1, mapper, key) : replaced;
     const cleanName = key(name);
-    if (cleanName === '__proto__') Object.defineProperty(out, cleanName, { value: mapped, enumerable: true, writable: true, configurable: true });
+    if (cleanName === '__proto__')
+      Object.defineProperty(out, cleanName, { value: mapped, enumerable: true, writable: true, configurable: true });
     else out[cleanName] = mapped;
   }
   return out;

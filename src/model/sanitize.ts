@@ -9,7 +9,8 @@ import { mapJson } from './json-walk.js';
 // ESC-introduced sequences: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC strings, then
 // any other escape (ESC, intermediates 0x20-0x2F, a final 0x30-0x7E: ESC c resets the terminal, ESC ( 0
 // switches its character set), then a lone ESC. The 8-bit forms (U+009B CSI, U+009D OSC) come first.
-const ANSI_SEQUENCE = /\u009b[0-?]*[ -/]*[@-~]|\u009d[^\u0007\u009c]*[\u0007\u009c]?|\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[PX^_][^\u001b]*(?:\u001b\\)?|\u001b[ -/]*[0-~]|\u001b/g;
+const ANSI_SEQUENCE =
+  /\u009b[0-?]*[ -/]*[@-~]|\u009d[^\u0007\u009c]*[\u0007\u009c]?|\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[PX^_][^\u001b]*(?:\u001b\\)?|\u001b[ -/]*[0-~]|\u001b/g;
 // C0 controls except tab and newline, DEL, C1 controls.
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g; // labels are one line: no LS/PS either
@@ -45,11 +46,16 @@ export function cleanPromptResult<T extends { description?: string; messages: re
     if (content?.type !== 'text' || typeof content.text !== 'string') return message;
     return { ...(message as object), content: { ...content, text: cleanText(content.text) } };
   });
-  return { ...result, ...(result.description !== undefined && { description: cleanText(result.description) }), messages };
+  return {
+    ...result,
+    ...(result.description !== undefined && { description: cleanText(result.description) }),
+    messages,
+  };
 }
 
 // A raw character cleaning removes, or the JSON escape of a control other than newline and tab.
-const LOG_SUSPECT = /\\u00[01][0-9a-fA-F]|\\[bfr]|\\u007[fF]|[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\u034f|[\u{e0000}-\u{e007f}]|[\u{e0100}-\u{e01ef}]/u;
+const LOG_SUSPECT =
+  /\\u00[01][0-9a-fA-F]|\\[bfr]|\\u007[fF]|[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\u034f|[\u{e0000}-\u{e007f}]|[\u{e0100}-\u{e01ef}]/u;
 
 /**
  * One serialized (JSON) log line with every string in it cleaned like a description: the last line of

@@ -8,7 +8,8 @@ import { mapJson } from './json-walk.js';
 
 export const REDACTED = '[REDACTED]';
 /** Argument keys that name a credential: their values are never stored (the digest still covers them). */
-const SENSITIVE_KEY = /^(pass(word)?|passwd|secret|client[-_]?secret|api[-_]?key|(access|refresh|id|bearer)?[-_]?token|authorization|cookie|private[-_]?key|credentials?)$/i;
+const SENSITIVE_KEY =
+  /^(pass(word)?|passwd|secret|client[-_]?secret|api[-_]?key|(access|refresh|id|bearer)?[-_]?token|authorization|cookie|private[-_]?key|credentials?)$/i;
 
 /** Set by `scrubValue` when it changed anything: the stored value is then not the whole original. */
 export interface ScrubReport {
@@ -20,7 +21,12 @@ export interface ScrubReport {
  * src/model/json-walk.ts). A value too deep to walk is stored as a marker, never unscrubbed.
  * `depth` is kept for callers' signatures; the walk's own depth rule applies.
  */
-export function scrubValue(value: unknown, redact: (text: string) => string, _depth = 0, report?: ScrubReport): unknown {
+export function scrubValue(
+  value: unknown,
+  redact: (text: string) => string,
+  _depth = 0,
+  report?: ScrubReport,
+): unknown {
   const changed = () => {
     if (report) report.changed = true;
   };
@@ -57,7 +63,9 @@ export function capValue(value: unknown, maxBytes: number): unknown {
   const json = JSON.stringify(value) ?? 'null';
   const bytes = Buffer.byteLength(json);
   if (bytes <= maxBytes) return value;
-  const preview = Buffer.from(json).subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
+  const preview = Buffer.from(json)
+    .subarray(0, maxBytes)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
   return { $truncated: true, bytes, preview };
 }
-

@@ -51,7 +51,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base,
       redact,
       hooks,
-      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l' },
+      },
     });
   }
   return pino({ level, base, redact, hooks }, pino.destination({ fd: 2, sync: false }));

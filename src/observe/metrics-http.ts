@@ -18,7 +18,11 @@ const LOOPBACK_HOST = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1
  * peer without the token must also name a loopback Host, so a web page that rebinds a DNS name to
  * 127.0.0.1 cannot read the figures through a browser.
  */
-export function metricsEndpoint(metrics: GatewayMetrics, bearerToken: string | undefined, logger: Logger): MetricsEndpoint {
+export function metricsEndpoint(
+  metrics: GatewayMetrics,
+  bearerToken: string | undefined,
+  logger: Logger,
+): MetricsEndpoint {
   const expected = bearerToken === undefined ? undefined : digest(bearerToken);
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -29,8 +33,13 @@ export function metricsEndpoint(metrics: GatewayMetrics, bearerToken: string | u
     const tokenOk = expected !== undefined && presented !== undefined && timingSafeEqual(digest(presented), expected);
     const local = LOOPBACK_PEER.test(req.socket.remoteAddress ?? '') && LOOPBACK_HOST.test(req.headers.host ?? '');
     if (!tokenOk && !local) {
-      logger.warn({ peer: req.socket.remoteAddress, token: presented === undefined ? 'none' : 'wrong' }, 'metrics: scrape refused');
-      send(res, 401, 'metrics: loopback peers or a bearer token only\n', { 'www-authenticate': 'Bearer realm="mcp-warden metrics"' });
+      logger.warn(
+        { peer: req.socket.remoteAddress, token: presented === undefined ? 'none' : 'wrong' },
+        'metrics: scrape refused',
+      );
+      send(res, 401, 'metrics: loopback peers or a bearer token only\n', {
+        'www-authenticate': 'Bearer realm="mcp-warden metrics"',
+      });
       return;
     }
     try {
@@ -44,7 +53,12 @@ export function metricsEndpoint(metrics: GatewayMetrics, bearerToken: string | u
 }
 
 /** A listener for `/metrics` alone (`metrics.port`). */
-export async function startMetricsListener(options: { endpoint: MetricsEndpoint; host: string; port: number; logger: Logger }): Promise<{ url: string; close(): Promise<void> }> {
+export async function startMetricsListener(options: {
+  endpoint: MetricsEndpoint;
+  host: string;
+  port: number;
+  logger: Logger;
+}): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://metrics.invalid').pathname;
     if (path !== METRICS_PATH) {
@@ -56,7 +70,15 @@ export async function startMetricsListener(options: { endpoint: MetricsEndpoint;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new WardenError('ERR_UNSAFE_STARTUP', `metrics listener ${options.host}:${options.port}: ${error.code ?? error.message}`, { cause: error })));
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new WardenError(
+          'ERR_UNSAFE_STARTUP',
+          `metrics listener ${options.host}:${options.port}: ${error.code ?? error.message}`,
+          { cause: error },
+        ),
+      ),
+    );
     server.listen(options.port, options.host, resolve);
   });
   const { port } = server.address() as AddressInfo;
@@ -75,7 +97,11 @@ export async function startMetricsListener(options: { endpoint: MetricsEndpoint;
 export function metricsToken(envName: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (envName === undefined) return undefined;
   const value = env[envName];
-  if (!value) throw new WardenError('ERR_CONFIG_INVALID', `metrics.bearerTokenEnv: environment variable ${envName} is not set (or empty)`);
+  if (!value)
+    throw new WardenError(
+      'ERR_CONFIG_INVALID',
+      `metrics.bearerTokenEnv: environment variable ${envName} is not set (or empty)`,
+    );
   return value;
 }
 

@@ -2,7 +2,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { AuthFailureKind } from '../model/principal.js';
 import { protocolEra } from '../model/protocol-era.js';
 import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';
-import type { CallObservation, ListObservation, PipelineObserver, RelayObservation, StageName } from '../pipeline/observer.js';
+import type {
+  CallObservation,
+  ListObservation,
+  PipelineObserver,
+  RelayObservation,
+  StageName,
+} from '../pipeline/observer.js';
 import type { CallStatus, Decision } from '../pipeline/stages.js';
 
 /** What the gauges read at scrape time; each part is optional (a console-only process has no sessions). */
@@ -22,12 +28,13 @@ export interface MetricSources {
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'];
 
-
 /** The methods whose target is a name the gateway registered (a tool or prompt); resource URIs never become a label. */
 const NAMED_TARGETS = new Set<string>(['tools/call', 'prompts/get']);
 const OTHER = '_other';
 
-const STAGE_BUCKETS = [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const STAGE_BUCKETS = [
+  0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 const CALL_BUCKETS = [0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const GROUP_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
 
@@ -58,28 +65,101 @@ export class GatewayMetrics implements PipelineObserver {
   constructor(private readonly options: { maxToolLabels: number; processMetrics?: boolean; auditQuotaBytes?: number }) {
     const registers = [this.registry];
     const self = (): MetricSources => this.sources;
-    this.calls = new Counter({ name: 'mcp_warden_calls_total', help: 'Calls by decision and outcome', labelNames: ['ingress', 'era', 'method', 'server', 'tool', 'decision', 'outcome'], registers });
-    this.callSeconds = new Histogram({ name: 'mcp_warden_call_duration_seconds', help: 'Whole call latency, arrival to recorded outcome', labelNames: ['method', 'outcome'], buckets: CALL_BUCKETS, registers });
-    this.stageSeconds = new Histogram({ name: 'mcp_warden_stage_duration_seconds', help: 'Time spent in each pipeline stage', labelNames: ['stage'], buckets: STAGE_BUCKETS, registers });
-    this.downstreamSeconds = new Histogram({ name: 'mcp_warden_downstream_duration_seconds', help: 'Downstream request latency per server', labelNames: ['server'], buckets: CALL_BUCKETS, registers });
-    this.downstreamErrors = new Counter({ name: 'mcp_warden_downstream_errors_total', help: 'Forwarded calls that failed or timed out, per server', labelNames: ['server', 'outcome'], registers });
-    this.rateLimited = new Counter({ name: 'mcp_warden_rate_limit_refusals_total', help: 'Calls refused by a rate limit', labelNames: ['server'], registers });
-    this.lists = new Counter({ name: 'mcp_warden_list_requests_total', help: 'List requests (tools/list, …), refused when the credential had expired', labelNames: ['ingress', 'era', 'method', 'refused'], registers });
-    this.relays = new Counter({ name: 'mcp_warden_relayed_requests_total', help: 'Requests servers sent towards the agent (sampling, elicitation, roots), by outcome', labelNames: ['ingress', 'era', 'method', 'server', 'outcome'], registers });
-    this.authFailures = new Counter({ name: 'mcp_warden_auth_failures_total', help: 'Token verification failures by reason', labelNames: ['reason'], registers });
-    this.reloadFailures = new Counter({ name: 'mcp_warden_policy_reload_failures_total', help: 'Policy reloads that failed (the last good policy stayed in force)', registers });
-    this.commitSeconds = new Histogram({ name: 'mcp_warden_audit_commit_duration_seconds', help: 'Audit group-commit transaction latency', buckets: STAGE_BUCKETS, registers });
-    this.commitEntries = new Histogram({ name: 'mcp_warden_audit_commit_entries', help: 'Entries per audit group commit', buckets: GROUP_BUCKETS, registers });
+    this.calls = new Counter({
+      name: 'mcp_warden_calls_total',
+      help: 'Calls by decision and outcome',
+      labelNames: ['ingress', 'era', 'method', 'server', 'tool', 'decision', 'outcome'],
+      registers,
+    });
+    this.callSeconds = new Histogram({
+      name: 'mcp_warden_call_duration_seconds',
+      help: 'Whole call latency, arrival to recorded outcome',
+      labelNames: ['method', 'outcome'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
+    this.stageSeconds = new Histogram({
+      name: 'mcp_warden_stage_duration_seconds',
+      help: 'Time spent in each pipeline stage',
+      labelNames: ['stage'],
+      buckets: STAGE_BUCKETS,
+      registers,
+    });
+    this.downstreamSeconds = new Histogram({
+      name: 'mcp_warden_downstream_duration_seconds',
+      help: 'Downstream request latency per server',
+      labelNames: ['server'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
+    this.downstreamErrors = new Counter({
+      name: 'mcp_warden_downstream_errors_total',
+      help: 'Forwarded calls that failed or timed out, per server',
+      labelNames: ['server', 'outcome'],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'mcp_warden_rate_limit_refusals_total',
+      help: 'Calls refused by a rate limit',
+      labelNames: ['server'],
+      registers,
+    });
+    this.lists = new Counter({
+      name: 'mcp_warden_list_requests_total',
+      help: 'List requests (tools/list, …), refused when the credential had expired',
+      labelNames: ['ingress', 'era', 'method', 'refused'],
+      registers,
+    });
+    this.relays = new Counter({
+      name: 'mcp_warden_relayed_requests_total',
+      help: 'Requests servers sent towards the agent (sampling, elicitation, roots), by outcome',
+      labelNames: ['ingress', 'era', 'method', 'server', 'outcome'],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: 'mcp_warden_auth_failures_total',
+      help: 'Token verification failures by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.reloadFailures = new Counter({
+      name: 'mcp_warden_policy_reload_failures_total',
+      help: 'Policy reloads that failed (the last good policy stayed in force)',
+      registers,
+    });
+    this.commitSeconds = new Histogram({
+      name: 'mcp_warden_audit_commit_duration_seconds',
+      help: 'Audit group-commit transaction latency',
+      buckets: STAGE_BUCKETS,
+      registers,
+    });
+    this.commitEntries = new Histogram({
+      name: 'mcp_warden_audit_commit_entries',
+      help: 'Entries per audit group commit',
+      buckets: GROUP_BUCKETS,
+      registers,
+    });
     gauge(registers, 'mcp_warden_sessions_open', 'Agent sessions open', () => self().sessionsOpen?.());
-    gauge(registers, 'mcp_warden_approvals_waiting', 'Approval requests waiting for a person', () => self().approvalsWaiting?.());
-    gauge(registers, 'mcp_warden_audit_queue_depth', 'Audit entries waiting to be committed (queued and retried)', () => self().audit?.queueDepth());
-    gauge(registers, 'mcp_warden_audit_database_bytes', 'Size of the audit database', () => self().audit?.databaseBytes());
+    gauge(registers, 'mcp_warden_approvals_waiting', 'Approval requests waiting for a person', () =>
+      self().approvalsWaiting?.(),
+    );
+    gauge(registers, 'mcp_warden_audit_queue_depth', 'Audit entries waiting to be committed (queued and retried)', () =>
+      self().audit?.queueDepth(),
+    );
+    gauge(registers, 'mcp_warden_audit_database_bytes', 'Size of the audit database', () =>
+      self().audit?.databaseBytes(),
+    );
     const quota = options.auditQuotaBytes;
     if (quota !== undefined) {
-      gauge(registers, 'mcp_warden_audit_quota_headroom_bytes', 'Bytes left before the audit quota (audit.maxDatabaseBytes) refuses calls', () => {
-        const bytes = self().audit?.databaseBytes();
-        return bytes === undefined ? undefined : quota - bytes;
-      });
+      gauge(
+        registers,
+        'mcp_warden_audit_quota_headroom_bytes',
+        'Bytes left before the audit quota (audit.maxDatabaseBytes) refuses calls',
+        () => {
+          const bytes = self().audit?.databaseBytes();
+          return bytes === undefined ? undefined : quota - bytes;
+        },
+      );
     }
     new Gauge({
       name: 'mcp_warden_definitions_held',
@@ -94,7 +174,7 @@ export class GatewayMetrics implements PipelineObserver {
     });
     new Gauge({
       name: 'mcp_warden_circuit_breaker_state',
-      help: 'Each server\'s circuit breaker: 1 for the state it is in, 0 for the others',
+      help: "Each server's circuit breaker: 1 for the state it is in, 0 for the others",
       labelNames: ['server', 'state'],
       registers,
       collect() {
@@ -128,11 +208,28 @@ export class GatewayMetrics implements PipelineObserver {
   }
 
   list(ctx: ListContext): ListObservation {
-    return { end: (_at, result) => this.lists.inc({ ingress: ctx.ingress, era: protocolEra(ctx.protocolVersion), method: ctx.method, refused: String(result.refused) }) };
+    return {
+      end: (_at, result) =>
+        this.lists.inc({
+          ingress: ctx.ingress,
+          era: protocolEra(ctx.protocolVersion),
+          method: ctx.method,
+          refused: String(result.refused),
+        }),
+    };
   }
 
   relay(ctx: RelayContext): RelayObservation {
-    return { end: (_at, status) => this.relays.inc({ ingress: ctx.ingress, era: protocolEra(ctx.protocolVersion), method: ctx.method, server: ctx.server, outcome: status }) };
+    return {
+      end: (_at, status) =>
+        this.relays.inc({
+          ingress: ctx.ingress,
+          era: protocolEra(ctx.protocolVersion),
+          method: ctx.method,
+          server: ctx.server,
+          outcome: status,
+        }),
+    };
   }
 
   authFailure(reason: AuthFailureKind): void {
@@ -176,17 +273,32 @@ export class GatewayMetrics implements PipelineObserver {
     const key = `c|${ctx.ingress}|${era}|${ctx.method}|${ctx.server}|${tool}|${label}|${status}`;
     let calls = this.children.get(key) as { inc(): void } | undefined;
     if (!calls) {
-      calls = this.calls.labels({ ingress: ctx.ingress, era, method: ctx.method, server: ctx.server, tool, decision: label, outcome: status });
+      calls = this.calls.labels({
+        ingress: ctx.ingress,
+        era,
+        method: ctx.method,
+        server: ctx.server,
+        tool,
+        decision: label,
+        outcome: status,
+      });
       this.children.set(key, calls);
     }
     calls.inc();
-    this.histogram(this.callSeconds, `t|${ctx.method}|${status}`, { method: ctx.method, outcome: status }).observe(seconds);
-    if (forwarded && (status === 'downstream_failed' || status === 'timeout')) this.downstreamErrors.inc({ server: ctx.server, outcome: status });
+    this.histogram(this.callSeconds, `t|${ctx.method}|${status}`, { method: ctx.method, outcome: status }).observe(
+      seconds,
+    );
+    if (forwarded && (status === 'downstream_failed' || status === 'timeout'))
+      this.downstreamErrors.inc({ server: ctx.server, outcome: status });
     if (decision.refusal?.kind === 'rate_limited') this.rateLimited.inc({ server: ctx.server });
   }
 
   /** The child of `family` for these labels, made once (the keys are as bounded as the labels). */
-  private histogram<L extends string>(family: Histogram<L>, key: string, labels: Partial<Record<L, string>>): { observe(value: number): void } {
+  private histogram<L extends string>(
+    family: Histogram<L>,
+    key: string,
+    labels: Partial<Record<L, string>>,
+  ): { observe(value: number): void } {
     let child = this.children.get(key) as { observe(value: number): void } | undefined;
     if (!child) {
       child = family.labels(labels);

@@ -17,7 +17,11 @@ const preciseNow = (): number => performance.timeOrigin + performance.now();
 export interface ObservedParts {
   sessionCount: () => number;
   breakers: () => Readonly<Record<string, { state: string }>>;
-  audit: { queueDepth: number; databaseBytes(): number | undefined; commitObserver: ((entries: number, ms: number) => void) | undefined };
+  audit: {
+    queueDepth: number;
+    databaseBytes(): number | undefined;
+    commitObserver: ((entries: number, ms: number) => void) | undefined;
+  };
   policyVersion?: () => string | undefined;
 }
 
@@ -46,13 +50,23 @@ export class Observability {
     if (settings.enabled) {
       const token = metricsToken(settings.bearerTokenEnv);
       const quota = loaded.config.audit.maxDatabaseBytes;
-      metrics = new GatewayMetrics({ maxToolLabels: settings.maxToolLabels, ...(quota !== undefined && { auditQuotaBytes: quota }) });
+      metrics = new GatewayMetrics({
+        maxToolLabels: settings.maxToolLabels,
+        ...(quota !== undefined && { auditQuotaBytes: quota }),
+      });
       state = new StateGauges(stateFile(loaded.dataDir));
-      metrics.attach({ approvalsWaiting: () => state!.approvalsWaiting(), definitionsHeld: () => state!.definitionsHeld() });
+      metrics.attach({
+        approvalsWaiting: () => state!.approvalsWaiting(),
+        definitionsHeld: () => state!.definitionsHeld(),
+      });
       endpoint = metricsEndpoint(metrics, token, logger.child({ component: 'metrics' }));
     }
     const tracing = await startTracing(loaded.config.telemetry);
-    if (tracing) logger.info({ endpoint: loaded.config.telemetry.otlp.endpoint ?? 'from OTEL_EXPORTER_OTLP_*' }, 'exporting traces over OTLP/HTTP');
+    if (tracing)
+      logger.info(
+        { endpoint: loaded.config.telemetry.otlp.endpoint ?? 'from OTEL_EXPORTER_OTLP_*' },
+        'exporting traces over OTLP/HTTP',
+      );
     return new Observability(loaded, metrics, tracing, endpoint, state);
   }
 
@@ -87,7 +101,12 @@ export class Observability {
   async listen(logger: Logger): Promise<string | undefined> {
     const settings = this.loaded.config.metrics;
     if (!this.endpoint || settings.port === undefined) return undefined;
-    this.listener = await startMetricsListener({ endpoint: this.endpoint, host: settings.host, port: settings.port, logger });
+    this.listener = await startMetricsListener({
+      endpoint: this.endpoint,
+      host: settings.host,
+      port: settings.port,
+      logger,
+    });
     return this.listener.url;
   }
 

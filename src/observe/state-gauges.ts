@@ -8,7 +8,12 @@ import { openStateDb } from '../state/db.js';
  */
 export class StateGauges {
   private db: Database.Database | undefined;
-  private statements: { approvals: Database.Statement<[number], { n: number }>; held: Database.Statement<[], { status: string; n: number }> } | undefined;
+  private statements:
+    | {
+        approvals: Database.Statement<[number], { n: number }>;
+        held: Database.Statement<[], { status: string; n: number }>;
+      }
+    | undefined;
 
   constructor(
     private readonly file: string,
@@ -37,7 +42,9 @@ export class StateGauges {
         this.db.pragma('query_only = ON');
         this.statements = {
           approvals: this.db.prepare("SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending' AND expires_at > ?"),
-          held: this.db.prepare("SELECT status, COUNT(*) AS n FROM definition_pins WHERE status IN ('quarantined', 'pending') GROUP BY status"),
+          held: this.db.prepare(
+            "SELECT status, COUNT(*) AS n FROM definition_pins WHERE status IN ('quarantined', 'pending') GROUP BY status",
+          ),
         };
       }
       return query(this.statements);

@@ -12,14 +12,21 @@ export interface Tracing {
 
 /** Whether traces are exported: an endpoint in config, or the standard OpenTelemetry variables. */
 export function tracingConfigured(config: TelemetryConfig, env: NodeJS.ProcessEnv = process.env): boolean {
-  return config.otlp.endpoint !== undefined || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT) || Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  return (
+    config.otlp.endpoint !== undefined ||
+    Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT) ||
+    Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+  );
 }
 
 /**
  * Starts trace export, or does nothing at all: without an endpoint the SDK and exporter are never
  * imported, no span is made and nothing is sent.
  */
-export async function startTracing(config: TelemetryConfig, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
+export async function startTracing(
+  config: TelemetryConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Tracing | undefined> {
   if (!tracingConfigured(config, env)) return undefined;
   const { createOtlpTracing } = await import('./otel-sdk.js');
   const sdk = createOtlpTracing({
@@ -28,7 +35,10 @@ export async function startTracing(config: TelemetryConfig, env: NodeJS.ProcessE
     serviceName: config.serviceName,
     version: VERSION,
   });
-  return { observer: new TracingObserver(sdk.tracer, { includeIdentity: config.includeIdentity }), shutdown: sdk.shutdown };
+  return {
+    observer: new TracingObserver(sdk.tracer, { includeIdentity: config.includeIdentity }),
+    shutdown: sdk.shutdown,
+  };
 }
 
 /** Both observers, one, or none. */

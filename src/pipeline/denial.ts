@@ -12,7 +12,14 @@ export type Denial =
   | { kind: 'approval_required'; reason: string; approval?: ApprovalRef }
   | { kind: 'rate_limited'; retryAfterSeconds: number; reason: string }
   /** A visible tool or prompt whose current definition is not approved (quarantined, pending, rejected). */
-  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded'; cause?: 'changed' | 'flagged'; reason: string }
+  | {
+      kind: 'unapproved_definition';
+      definition: 'tool' | 'prompt';
+      name: string;
+      status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded';
+      cause?: 'changed' | 'flagged';
+      reason: string;
+    }
   | { kind: 'audit_unavailable'; reason: string }
   | { kind: 'secret_unavailable'; secret: string; reason: string }
   | { kind: 'invalid_params'; message: string; reason: string }
@@ -76,13 +83,24 @@ export function denialToWire(denial: Denial): WireError {
         { needsTask: true, grant: denial.name },
       );
     case 'approval_required':
-      return denial.approval ? approvalToWire(denial.approval) : new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
+      return denial.approval
+        ? approvalToWire(denial.approval)
+        : new WireError(ErrorCode.InvalidRequest, 'Approval required: this call needs a person to approve it');
     case 'unapproved_definition':
-      return new WireError(ErrorCode.InvalidRequest, unapprovedMessage(denial), { status: denial.status, ...(denial.cause && { cause: denial.cause }), [denial.definition]: denial.name });
+      return new WireError(ErrorCode.InvalidRequest, unapprovedMessage(denial), {
+        status: denial.status,
+        ...(denial.cause && { cause: denial.cause }),
+        [denial.definition]: denial.name,
+      });
     case 'rate_limited':
-      return new WireError(ErrorCode.InvalidRequest, `Rate limit exceeded; retry in ${denial.retryAfterSeconds} s`, { retryAfterSeconds: denial.retryAfterSeconds });
+      return new WireError(ErrorCode.InvalidRequest, `Rate limit exceeded; retry in ${denial.retryAfterSeconds} s`, {
+        retryAfterSeconds: denial.retryAfterSeconds,
+      });
     case 'audit_unavailable':
-      return new WireError(ErrorCode.InternalError, 'Audit log unavailable: the call was refused and nothing was forwarded');
+      return new WireError(
+        ErrorCode.InternalError,
+        'Audit log unavailable: the call was refused and nothing was forwarded',
+      );
     case 'secret_unavailable':
       return new WireError(ErrorCode.InternalError, `Secret unavailable: ${denial.secret}; nothing was forwarded`);
     case 'invalid_params':
@@ -90,7 +108,10 @@ export function denialToWire(denial: Denial): WireError {
     case 'server_unavailable':
       return new WireError(ErrorCode.InternalError, `Server ${denial.server} is unavailable; try again later`);
     case 'timeout':
-      return new WireError(ErrorCode.RequestTimeout, `Server ${denial.server} did not answer within ${denial.timeoutMs} ms; the call was cancelled`);
+      return new WireError(
+        ErrorCode.RequestTimeout,
+        `Server ${denial.server} did not answer within ${denial.timeoutMs} ms; the call was cancelled`,
+      );
     case 'downstream_closed':
       return new WireError(
         ErrorCode.InternalError,
@@ -118,9 +139,17 @@ function approvalToWire(approval: ApprovalRef): WireError {
         data,
       );
     case 'denied':
-      return new WireError(ErrorCode.InvalidRequest, `Approval denied: the call was not run (approval ${approval.id}).`, data);
+      return new WireError(
+        ErrorCode.InvalidRequest,
+        `Approval denied: the call was not run (approval ${approval.id}).`,
+        data,
+      );
     case 'expired':
-      return new WireError(ErrorCode.InvalidRequest, `Approval expired: approval ${approval.id} expired at ${expiresAt} before it was used; the call was not run. Repeat the call to ask again.`, data);
+      return new WireError(
+        ErrorCode.InvalidRequest,
+        `Approval expired: approval ${approval.id} expired at ${expiresAt} before it was used; the call was not run. Repeat the call to ask again.`,
+        data,
+      );
   }
 }
 

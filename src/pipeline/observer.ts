@@ -2,7 +2,16 @@ import type { CallContext, ListContext, RelayContext } from './context.js';
 import type { CallStatus, Decision } from './stages.js';
 
 /** The pipeline's stages as metrics and traces name them, in their order (src/pipeline/orchestrator.ts). */
-export const STAGES = ['authenticate', 'authorize', 'audit_intent', 'approval', 'inject', 'forward', 'scrub', 'audit_outcome'] as const;
+export const STAGES = [
+  'authenticate',
+  'authorize',
+  'audit_intent',
+  'approval',
+  'inject',
+  'forward',
+  'scrub',
+  'audit_outcome',
+] as const;
 export type StageName = (typeof STAGES)[number];
 
 /**

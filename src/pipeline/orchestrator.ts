@@ -45,13 +45,20 @@ export class Pipeline {
    */
   async call<R>(ctx: CallContext, forward: (injection: Injection) => Promise<Outcome<R>>): Promise<Outcome<R>> {
     // Made only when a line is written: a pino child per call costs more than most allowed calls log.
-    const log = (): Logger => this.logger.child({ reqId: ctx.requestId, method: ctx.method, server: ctx.server, target: ctx.target });
+    const log = (): Logger =>
+      this.logger.child({ reqId: ctx.requestId, method: ctx.method, server: ctx.server, target: ctx.target });
     const now = this.stages.now();
     // Observation (metrics, traces) is optional chaining throughout: without an observer no clock is read.
     const clock = this.clock;
     const obs = this.stages.observer?.begin(ctx, clock());
     // Every exit after the intent writes its outcome here; the observation ends after it.
-    const settle = async (status: CallStatus, denial?: Denial, error?: string, injection?: Injection, result?: unknown): Promise<void> => {
+    const settle = async (
+      status: CallStatus,
+      denial?: Denial,
+      error?: string,
+      injection?: Injection,
+      result?: unknown,
+    ): Promise<void> => {
       await this.finish(ctx, status, denial, error, injection, result);
       obs?.stage('audit_outcome', clock());
       obs?.end(clock(), decision, status);
@@ -61,7 +68,14 @@ export class Pipeline {
     obs?.stage('authenticate', clock());
     const decision: Decision = authenticated.ok
       ? this.stages.authorizer.authorize(
-          { principal: ctx.principal, method: ctx.method, server: ctx.server, target: ctx.target, arguments: ctx.arguments, ...(ctx.definitionHash !== undefined && { definitionHash: ctx.definitionHash }) },
+          {
+            principal: ctx.principal,
+            method: ctx.method,
+            server: ctx.server,
+            target: ctx.target,
+            arguments: ctx.arguments,
+            ...(ctx.definitionHash !== undefined && { definitionHash: ctx.definitionHash }),
+          },
           now,
         )
       : { effect: 'deny', rule: 'authentication', reason: authenticated.denial.reason };
@@ -87,14 +101,23 @@ export class Pipeline {
       try {
         approved = this.stages.approver
           ? await this.stages.approver.approve(ctx, now)
-          : deny({ kind: 'approval_required', reason: `${decision.rule}: approval required, and this gateway has no approval stage` });
+          : deny({
+              kind: 'approval_required',
+              reason: `${decision.rule}: approval required, and this gateway has no approval stage`,
+            });
       } catch (error) {
         await settle('rejected', undefined, 'internal error');
         throw error;
       }
       if (!approved.ok) {
         await settle(statusOf(approved.denial), approved.denial);
-        log().info({ rule: decision.rule, approval: approved.denial.kind === 'approval_required' ? approved.denial.approval?.id : undefined }, 'call not approved');
+        log().info(
+          {
+            rule: decision.rule,
+            approval: approved.denial.kind === 'approval_required' ? approved.denial.approval?.id : undefined,
+          },
+          'call not approved',
+        );
         return approved as Outcome<never>;
       }
       obs?.stage('approval', clock());
@@ -123,7 +146,12 @@ export class Pipeline {
       obs?.stage('forward', clock());
       // Unexpected (or the agent cancelled): recorded, then surfaced by the caller's single catch.
       const cancelled = ctx.signal?.aborted === true;
-      await settle(cancelled ? 'cancelled' : 'downstream_failed', undefined, cancelled ? 'cancelled by the agent' : 'internal error', injected.value);
+      await settle(
+        cancelled ? 'cancelled' : 'downstream_failed',
+        undefined,
+        cancelled ? 'cancelled by the agent' : 'internal error',
+        injected.value,
+      );
       throw error;
     }
 
@@ -162,7 +190,10 @@ export class Pipeline {
     const obs = this.stages.observer?.relay?.(ctx, this.clock());
     const intent = await this.stages.audit.intent(ctx, RELAY_DECISION);
     if (!intent.ok) {
-      this.logger.error({ reqId: ctx.requestId, method: ctx.method, server: ctx.server }, 'audit intent could not be written; relay refused');
+      this.logger.error(
+        { reqId: ctx.requestId, method: ctx.method, server: ctx.server },
+        'audit intent could not be written; relay refused',
+      );
       obs?.end(this.clock(), 'rejected');
       throw denialToWire(intent.denial);
     }
@@ -171,7 +202,12 @@ export class Pipeline {
       result = await run();
     } catch (error) {
       const timeout = error instanceof McpError && error.code === ErrorCode.RequestTimeout;
-      await this.finish(ctx, timeout ? 'timeout' : 'rejected', undefined, error instanceof Error ? error.message : 'relay failed');
+      await this.finish(
+        ctx,
+        timeout ? 'timeout' : 'rejected',
+        undefined,
+        error instanceof Error ? error.message : 'relay failed',
+      );
       obs?.end(this.clock(), timeout ? 'timeout' : 'rejected');
       throw error;
     }
@@ -209,14 +245,31 @@ export class Pipeline {
       for (let i = 0; i < entries.length; i += 1) {
         const entry = entries[i]!;
         const decision = this.stages.authorizer.authorize(
-          { principal: ctx.principal, method: ctx.method, server: entry.server, target: entry.target, ...(entry.definitionHash !== undefined && { definitionHash: entry.definitionHash }) },
+          {
+            principal: ctx.principal,
+            method: ctx.method,
+            server: entry.server,
+            target: entry.target,
+            ...(entry.definitionHash !== undefined && { definitionHash: entry.definitionHash }),
+          },
           now,
         );
         if (decision.effect === 'allow') shown.push(entry.item);
-        verdicts[i] = decision.effect === 'allow' ? LIST_VERDICT.shown : decision.refusal?.kind === 'unapproved_definition' ? LIST_VERDICT.held : LIST_VERDICT.hidden;
+        verdicts[i] =
+          decision.effect === 'allow'
+            ? LIST_VERDICT.shown
+            : decision.refusal?.kind === 'unapproved_definition'
+              ? LIST_VERDICT.held
+              : LIST_VERDICT.hidden;
       }
     }
-    this.stages.audit.listed(ctx, { entries: authenticated ? entries : [], verdicts, shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
+    this.stages.audit.listed(ctx, {
+      entries: authenticated ? entries : [],
+      verdicts,
+      shown: shown.length,
+      hidden: entries.length - shown.length,
+      refused: !authenticated,
+    });
     obs?.end(this.clock(), { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
     return shown;
   }
@@ -270,7 +323,9 @@ function denialFor(ctx: CallContext, decision: Decision): Denial {
       return { kind: 'unknown_resource', uri: ctx.target, reason };
     case 'completion/complete':
       // The ref is a prompt name (never contains ':') or a resource URI (always has a scheme).
-      return ctx.target.includes(':') ? { kind: 'unknown_resource', uri: ctx.target, reason } : { kind: 'unknown_prompt', name: ctx.target, reason };
+      return ctx.target.includes(':')
+        ? { kind: 'unknown_resource', uri: ctx.target, reason }
+        : { kind: 'unknown_prompt', name: ctx.target, reason };
   }
 }
 
@@ -288,11 +343,22 @@ function refusalDenial(refusal: NonNullable<Decision['refusal']>, target: string
     case 'revoked':
       return { kind: 'unauthenticated', reason };
     case 'unapproved_definition':
-      return { kind: 'unapproved_definition', definition: refusal.definition, name: refusal.name, status: refusal.status, ...(refusal.cause && { cause: refusal.cause }), reason };
+      return {
+        kind: 'unapproved_definition',
+        definition: refusal.definition,
+        name: refusal.name,
+        status: refusal.status,
+        ...(refusal.cause && { cause: refusal.cause }),
+        reason,
+      };
   }
 }
 
-const RELAY_DECISION: Decision = { effect: 'allow', rule: 'relay', reason: 'a server-to-client request, relayed to the agent that owns the call' };
+const RELAY_DECISION: Decision = {
+  effect: 'allow',
+  rule: 'relay',
+  reason: 'a server-to-client request, relayed to the agent that owns the call',
+};
 
 /** JSON-RPC codes a downstream answers with that are not failures of the server. */
 const REQUEST_CANCELLED = -32800;

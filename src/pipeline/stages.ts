@@ -27,7 +27,13 @@ export type Refusal =
   /** Outside a task, allowed by the caller's own policy inside one: the refusal says how to ask. */
   | { kind: 'needs_task' }
   /** A tool or prompt whose current definition is not the approved one (src/integrity/registry.ts). */
-  | { kind: 'unapproved_definition'; definition: 'tool' | 'prompt'; name: string; status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded'; cause?: 'changed' | 'flagged' };
+  | {
+      kind: 'unapproved_definition';
+      definition: 'tool' | 'prompt';
+      name: string;
+      status: 'quarantined' | 'pending' | 'rejected' | 'unrecorded';
+      cause?: 'changed' | 'flagged';
+    };
 
 export interface AuthorizeRequest {
   principal: Principal;
@@ -53,7 +59,8 @@ export interface Authorizer {
  * URL-mode elicitation (`-32042`, e.g. an authorization page) before it can do the call: nothing failed.
  * `unknown_outcome` is only ever written by the audit store after a crash.
  */
-export type CallStatus = 'ok' | 'tool_error' | 'denied' | 'rejected' | 'timeout' | 'cancelled' | 'downstream_failed' | 'elicitation_required';
+export type CallStatus =
+  'ok' | 'tool_error' | 'denied' | 'rejected' | 'timeout' | 'cancelled' | 'downstream_failed' | 'elicitation_required';
 
 export interface CallRecordOutcome {
   status: CallStatus;

@@ -35,12 +35,20 @@ export class PolicyAuthorizer implements Authorizer {
     if (evaluation.rateLimits.length > 0) {
       const who = principalKey(request.principal);
       const taken = this.limiter.take(
-        evaluation.rateLimits.map(({ ruleId, limit }) => ({ key: `${who}\u0000${ruleId}\u0000${bucketOf(request.target)}`, limit })),
+        evaluation.rateLimits.map(({ ruleId, limit }) => ({
+          key: `${who}\u0000${ruleId}\u0000${bucketOf(request.target)}`,
+          limit,
+        })),
         now,
       );
       if (!taken.ok) {
         const retryAfterSeconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
-        return { ...decision, effect: 'deny', reason: `rate limit of ${evaluation.rateLimits.map((l) => `${l.ruleId} (${l.limit.calls}/${l.limit.perSeconds}s)`).join(', ')} exceeded`, refusal: { kind: 'rate_limited', retryAfterSeconds } };
+        return {
+          ...decision,
+          effect: 'deny',
+          reason: `rate limit of ${evaluation.rateLimits.map((l) => `${l.ruleId} (${l.limit.calls}/${l.limit.perSeconds}s)`).join(', ')} exceeded`,
+          refusal: { kind: 'rate_limited', retryAfterSeconds },
+        };
       }
     }
     if (evaluation.approval && EXECUTES.has(request.method)) {

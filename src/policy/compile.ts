@@ -4,7 +4,15 @@ import type { ErrorObject } from 'ajv';
 import { WardenError } from '../errors.js';
 import type { Principal } from '../model/principal.js';
 import { GlobSet, compileGlob, globMatcher, isLiteral, type Matcher } from '../model/glob.js';
-import { DEFAULT_TASK_SETTINGS, type GrantSpec, type MatchSpec, type PolicyFile, type RateLimit, type ReviewerSpec, type TaskSettings } from './schema.js';
+import {
+  DEFAULT_TASK_SETTINGS,
+  type GrantSpec,
+  type MatchSpec,
+  type PolicyFile,
+  type RateLimit,
+  type ReviewerSpec,
+  type TaskSettings,
+} from './schema.js';
 
 export type TargetKind = 'tool' | 'prompt' | 'resource';
 export const TARGET_KINDS: readonly TargetKind[] = ['tool', 'prompt', 'resource'];
@@ -79,7 +87,15 @@ export interface CompiledPolicy {
  * resolved. Anything wrong fails the whole load with the file and the path.
  */
 export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy {
-  const ajv = new Ajv2020({ strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false, allErrors: false, logger: false });
+  const ajv = new Ajv2020({
+    strictSchema: true,
+    strictNumbers: true,
+    strictTypes: false,
+    strictTuples: false,
+    strictRequired: false,
+    allErrors: false,
+    logger: false,
+  });
   const ids = new Map<string, string>();
   let order = 0;
 
@@ -104,7 +120,8 @@ export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy 
       taskOnly: spec.task === 'required',
       ...(spec.rateLimit && { rateLimit: spec.rateLimit }),
     };
-    if (spec.arguments !== undefined) grant.checkArguments = compileArguments(ajv, spec.arguments, label, `${path}.arguments`);
+    if (spec.arguments !== undefined)
+      grant.checkArguments = compileArguments(ajv, spec.arguments, label, `${path}.arguments`);
     return grant;
   };
 
@@ -113,13 +130,17 @@ export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy 
   let tasks: { label: string; settings: TaskSettings } | undefined;
   for (const { label, data } of sources) {
     if (data.tasks) {
-      if (tasks) throw invalid(label, 'tasks', `task settings are already given in ${tasks.label}; keep them in one file`);
+      if (tasks)
+        throw invalid(label, 'tasks', `task settings are already given in ${tasks.label}; keep them in one file`);
       tasks = { label, settings: data.tasks };
     }
     for (const [name, role] of Object.entries(data.roles)) {
       const other = roles.get(name);
       if (other) throw invalid(label, `roles.${name}`, `role "${name}" is already defined in ${other.label}`);
-      roles.set(name, { label, grants: role.grants.map((g, i) => compileGrant(g, label, `roles.${name}.grants[${i}]`)) });
+      roles.set(name, {
+        label,
+        grants: role.grants.map((g, i) => compileGrant(g, label, `roles.${name}.grants[${i}]`)),
+      });
     }
     data.grants.forEach((g, i) => globals.push(compileGrant(g, label, `grants[${i}]`)));
   }
@@ -137,13 +158,20 @@ export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy 
       spec.roles.forEach((name, r) => {
         const role = roles.get(name);
         if (!role) throw invalid(label, `${path}.roles[${r}]`, `unknown role "${name}"`);
-        for (const grant of role.grants) entries.push({ grant, owner, role: name, label: `${grant.ruleId} (agent ${spec.id}, role ${name})` });
+        for (const grant of role.grants)
+          entries.push({ grant, owner, role: name, label: `${grant.ruleId} (agent ${spec.id}, role ${name})` });
       });
       spec.grants.forEach((g, j) => {
         const grant = compileGrant(g, label, `${path}.grants[${j}]`);
         entries.push({ grant, owner, label: `${grant.ruleId} (agent ${spec.id})` });
       });
-      agents.push({ id: spec.id, source: `${label}#${path}`, roles: spec.roles, requireTask: spec.requireTask, matches: compileMatch(spec.match) });
+      agents.push({
+        id: spec.id,
+        source: `${label}#${path}`,
+        roles: spec.roles,
+        requireTask: spec.requireTask,
+        matches: compileMatch(spec.match),
+      });
     });
   }
   entries.sort((a, b) => a.grant.order - b.grant.order || a.owner - b.owner);

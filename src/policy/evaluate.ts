@@ -108,13 +108,22 @@ const taskGlobs = new WeakMap<readonly string[], GlobSet>();
 export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now: number): Evaluation {
   const principal = request.principal;
   if (principal.revoked !== undefined) return decided(policy, 'deny', 'revoked', principal.revoked, 'revoked');
-  if (request.server === TASK_SERVER && isTaskTool(request.target) && (request.method === 'tools/call' || request.method === 'tools/list')) {
+  if (
+    request.server === TASK_SERVER &&
+    isTaskTool(request.target) &&
+    (request.method === 'tools/call' || request.method === 'tools/list')
+  ) {
     return decided(policy, 'allow', 'builtin:task-tools', 'the task meta-tools are open to every agent');
   }
   const scope = scopeOf(policy, principal);
   const task = activeTask(principal.task, now);
   if (scope.requireTask && !task) {
-    return decided(policy, 'deny', 'task-required', `${scope.agentLabel} must declare a task first (warden__begin_task)`);
+    return decided(
+      policy,
+      'deny',
+      'task-required',
+      `${scope.agentLabel} must declare a task first (warden__begin_task)`,
+    );
   }
 
   const kind = kindOf(request);
@@ -155,14 +164,23 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
     }
     if (!allow || grant.order < allow.grant.order) allow = entry;
     if (grant.approval) approval = true;
-    if (grant.rateLimit && !limits?.some((l) => l.ruleId === grant.ruleId)) (limits ??= []).push({ ruleId: grant.ruleId, limit: grant.rateLimit });
+    if (grant.rateLimit && !limits?.some((l) => l.ruleId === grant.ruleId))
+      (limits ??= []).push({ ruleId: grant.ruleId, limit: grant.rateLimit });
   };
   for (const entry of policy.index[kind].exact.get(target) ?? NO_ENTRIES) consider(entry);
-  for (const wildcard of wildcardsFor(scope.wildcards[kind], target)) if (wildcard.matches(target)) consider(wildcard.entry);
+  for (const wildcard of wildcardsFor(scope.wildcards[kind], target))
+    if (wildcard.matches(target)) consider(wildcard.entry);
 
-  const inTask = (!task?.grants || taskGrants(task.grants).test(target)) && (!task?.within || taskGrants(task.within).test(target));
+  const inTask =
+    (!task?.grants || taskGrants(task.grants).test(target)) && (!task?.within || taskGrants(task.within).test(target));
   if (deny) {
-    return decided(policy, 'deny', deny.grant.ruleId, `deny grant ${deny.label}`, !hiddenByDeny && visible && inTask ? 'forbidden' : undefined);
+    return decided(
+      policy,
+      'deny',
+      deny.grant.ruleId,
+      `deny grant ${deny.label}`,
+      !hiddenByDeny && visible && inTask ? 'forbidden' : undefined,
+    );
   }
   if (!inTask) return decided(policy, 'deny', 'task-scope', `${target} is not within the grants of task ${task!.id}`);
   if (allow) {
@@ -173,7 +191,13 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
   }
   if (argumentsFailed) {
     const grant = argumentsFailed.grant;
-    return decided(policy, 'deny', grant.ruleId, `arguments do not satisfy ${argumentsFailed.label}: ${grant.checkArguments!.errors()}`, 'forbidden');
+    return decided(
+      policy,
+      'deny',
+      grant.ruleId,
+      `arguments do not satisfy ${argumentsFailed.label}: ${grant.checkArguments!.errors()}`,
+      'forbidden',
+    );
   }
   if (inTaskOnly) {
     // The one reason the audit, the console, `policy explain` and replay all show: what denied, and what would allow.
@@ -190,8 +214,21 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
   return decided(policy, 'deny', 'default-deny', `no grant allows ${target} for ${scope.agentLabel}`);
 }
 
-function decided(policy: CompiledPolicy, effect: 'allow' | 'deny', rule: string, reason: string, refusal?: Evaluation['refusal']): Evaluation {
-  const result: Evaluation = { effect, rule, reason, policyVersion: policy.version, approval: false, rateLimits: NO_LIMITS };
+function decided(
+  policy: CompiledPolicy,
+  effect: 'allow' | 'deny',
+  rule: string,
+  reason: string,
+  refusal?: Evaluation['refusal'],
+): Evaluation {
+  const result: Evaluation = {
+    effect,
+    rule,
+    reason,
+    policyVersion: policy.version,
+    approval: false,
+    rateLimits: NO_LIMITS,
+  };
   if (refusal) result.refusal = refusal;
   return result;
 }

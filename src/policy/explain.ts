@@ -40,18 +40,31 @@ export function explain(policy: CompiledPolicy, request: EvaluationRequest, now:
   return { evaluation, agents: scope.agentIds, task: describeTask(request.principal, now), rules };
 }
 
-function trace(policy: CompiledPolicy, entry: IndexEntry, ctx: { task: boolean; checksArguments: boolean; args: Record<string, unknown> }): RuleTrace {
+function trace(
+  policy: CompiledPolicy,
+  entry: IndexEntry,
+  ctx: { task: boolean; checksArguments: boolean; args: Record<string, unknown> },
+): RuleTrace {
   const grant = entry.grant;
-  const owner = entry.owner === -1 ? 'every agent' : `agent ${policy.agents[entry.owner]!.id}${entry.role ? `, role ${entry.role}` : ''}`;
+  const owner =
+    entry.owner === -1
+      ? 'every agent'
+      : `agent ${policy.agents[entry.owner]!.id}${entry.role ? `, role ${entry.role}` : ''}`;
   const base = { ruleId: grant.ruleId, effect: grant.effect, source: grant.source, owner };
   if (grant.taskOnly && !ctx.task) return { ...base, applies: false, status: 'only inside a task' };
   if (grant.checkArguments) {
     if (!ctx.checksArguments) {
-      return grant.effect === 'deny' ? { ...base, applies: false, status: 'argument rule (checked on calls)' } : { ...base, applies: true, status: 'applies (arguments are checked on calls)' };
+      return grant.effect === 'deny'
+        ? { ...base, applies: false, status: 'argument rule (checked on calls)' }
+        : { ...base, applies: true, status: 'applies (arguments are checked on calls)' };
     }
-    if (!grant.checkArguments(ctx.args)) return { ...base, applies: false, status: `arguments do not match: ${grant.checkArguments.errors()}` };
+    if (!grant.checkArguments(ctx.args))
+      return { ...base, applies: false, status: `arguments do not match: ${grant.checkArguments.errors()}` };
   }
-  const extras = [grant.approval ? 'approval required' : '', grant.rateLimit ? `rate limit ${grant.rateLimit.calls}/${grant.rateLimit.perSeconds}s` : ''].filter(Boolean);
+  const extras = [
+    grant.approval ? 'approval required' : '',
+    grant.rateLimit ? `rate limit ${grant.rateLimit.calls}/${grant.rateLimit.perSeconds}s` : '',
+  ].filter(Boolean);
   return { ...base, applies: true, status: `applies${extras.length > 0 ? ` (${extras.join(', ')})` : ''}` };
 }
 
@@ -64,7 +77,11 @@ function describeTask(principal: Principal, now: number): string {
 }
 
 /** The explanation as aligned lines for a terminal. */
-export function formatExplanation(policy: CompiledPolicy, request: EvaluationRequest, explanation: Explanation): string[] {
+export function formatExplanation(
+  policy: CompiledPolicy,
+  request: EvaluationRequest,
+  explanation: Explanation,
+): string[] {
   const e = explanation.evaluation;
   const lines = [
     `decision  ${e.effect}${e.approval && e.effect === 'allow' ? ' (approval required)' : ''}${e.refusal ? ` (refused as ${e.refusal})` : ''}`,
@@ -74,7 +91,10 @@ export function formatExplanation(policy: CompiledPolicy, request: EvaluationReq
     `agent     ${explanation.agents.length > 0 ? `matches ${explanation.agents.join(', ')}` : 'matches no agent entry'}`,
     `task      ${explanation.task}`,
   ];
-  if (e.rateLimits.length > 0) lines.push(`limits    ${e.rateLimits.map((l) => `${l.ruleId}: ${l.limit.calls} per ${l.limit.perSeconds}s`).join('; ')}`);
+  if (e.rateLimits.length > 0)
+    lines.push(
+      `limits    ${e.rateLimits.map((l) => `${l.ruleId}: ${l.limit.calls} per ${l.limit.perSeconds}s`).join('; ')}`,
+    );
   if (explanation.rules.length === 0) {
     lines.push(`rules     none written for ${request.target} (for this agent)`);
     return lines;
@@ -82,7 +102,9 @@ export function formatExplanation(policy: CompiledPolicy, request: EvaluationReq
   lines.push(`rules for ${request.target}:`);
   const idWidth = Math.max(...explanation.rules.map((r) => r.ruleId.length));
   for (const rule of explanation.rules) {
-    lines.push(`  ${rule.effect.padEnd(5)}  ${rule.ruleId.padEnd(idWidth)}  ${rule.status}  [${rule.owner}; ${rule.source}]`);
+    lines.push(
+      `  ${rule.effect.padEnd(5)}  ${rule.ruleId.padEnd(idWidth)}  ${rule.status}  [${rule.owner}; ${rule.source}]`,
+    );
   }
   return lines;
 }

@@ -9,7 +9,8 @@ import type { AuthorizeRequest, Authorizer, Decision } from '../pipeline/stages.
 export class TaskGrantAuthorizer implements Authorizer {
   authorize(request: AuthorizeRequest): Decision {
     const grants = request.principal.task?.grants;
-    if (grants === undefined) return { effect: 'allow', rule: 'no-policy', reason: 'no policy configured; token carries no task grants' };
+    if (grants === undefined)
+      return { effect: 'allow', rule: 'no-policy', reason: 'no policy configured; token carries no task grants' };
     const match = grants.find((grant) => globMatch(grant, request.target));
     const within = request.principal.task?.within;
     return match && (!within || within.some((grant) => globMatch(grant, request.target)))

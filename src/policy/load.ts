@@ -35,7 +35,10 @@ export function readText(file: PolicyFileRef): string {
     return readFileSync(file.path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new WardenError('ERR_POLICY_INVALID', `${file.label}: ${code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? 'unknown error'})`}`);
+    throw new WardenError(
+      'ERR_POLICY_INVALID',
+      `${file.label}: ${code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? 'unknown error'})`}`,
+    );
   }
 }
 
@@ -46,17 +49,25 @@ export function parseStructured(text: string, label: string): unknown {
     try {
       raw = JSON.parse(text);
     } catch (error) {
-      throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid JSON at ${describeJsonSyntaxError(text, error)}`);
+      throw new WardenError(
+        'ERR_POLICY_INVALID',
+        `${label}: not valid JSON at ${describeJsonSyntaxError(text, error)}`,
+      );
     }
   } else {
     const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     const first = doc.errors[0];
     // The message ends with the offending lines and a caret ("… at line 5, column 3:\n\n  a: b: c\n  ^"): kept.
-    if (first) throw new WardenError('ERR_POLICY_INVALID', `${label}: not valid YAML: ${first.message.replace(/\n{2,}/, '\n').trimEnd()}`);
+    if (first)
+      throw new WardenError(
+        'ERR_POLICY_INVALID',
+        `${label}: not valid YAML: ${first.message.replace(/\n{2,}/, '\n').trimEnd()}`,
+      );
     raw = doc.toJS({ maxAliasCount: 100 });
   }
   const polluted = findKey(raw, '__proto__', []);
-  if (polluted) throw new WardenError('ERR_POLICY_INVALID', `${label}: ${polluted}: "__proto__" is not allowed as a key`);
+  if (polluted)
+    throw new WardenError('ERR_POLICY_INVALID', `${label}: ${polluted}: "__proto__" is not allowed as a key`);
   return raw;
 }
 
@@ -84,5 +95,8 @@ function findKey(value: unknown, key: string, path: (string | number)[]): string
 }
 
 function formatPath(path: readonly (string | number)[]): string {
-  return path.map((part) => (typeof part === 'number' ? `[${part}]` : part)).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((part) => (typeof part === 'number' ? `[${part}]` : part))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }

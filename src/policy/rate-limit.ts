@@ -22,7 +22,10 @@ export class RateLimiter {
    * Takes one token from each bucket, or none: when any bucket is empty nothing is consumed and the
    * answer is how long to wait (milliseconds) until every bucket has a token again.
    */
-  take(keys: readonly { key: string; limit: RateLimit }[], now: number): { ok: true } | { ok: false; retryAfterMs: number } {
+  take(
+    keys: readonly { key: string; limit: RateLimit }[],
+    now: number,
+  ): { ok: true } | { ok: false; retryAfterMs: number } {
     let wait = 0;
     const buckets = keys.map(({ key, limit }) => {
       const bucket = this.refill(key, limit, now);

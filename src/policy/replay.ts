@@ -13,7 +13,8 @@ import { activeTask, kindOf, scopeOf } from './evaluate.js';
 export type DecisionClass = 'allow' | 'approval' | 'rate_limited' | 'deny';
 
 /** What a record lacks for a faithful replay (recorded before it was kept, or cut when stored). */
-export type Missing = 'arguments-truncated' | 'arguments-redacted' | 'task-grants' | 'approval-state' | 'names-redacted';
+export type Missing =
+  'arguments-truncated' | 'arguments-redacted' | 'task-grants' | 'approval-state' | 'names-redacted';
 
 /** One recorded request, as the audit source reads it back (src/audit/replay-source.ts). */
 export interface ReplayRecord {
@@ -46,7 +47,15 @@ export interface ListReplayRecord {
   missing: readonly Missing[];
 }
 
-export type ChangeKind = 'newly-denied' | 'newly-allowed' | 'newly-needs-approval' | 'no-longer-needs-approval' | 'newly-rate-limited' | 'no-longer-rate-limited' | 'newly-hidden' | 'newly-visible';
+export type ChangeKind =
+  | 'newly-denied'
+  | 'newly-allowed'
+  | 'newly-needs-approval'
+  | 'no-longer-needs-approval'
+  | 'newly-rate-limited'
+  | 'no-longer-rate-limited'
+  | 'newly-hidden'
+  | 'newly-visible';
 
 export interface ReplayChange {
   id: string;
@@ -105,7 +114,22 @@ export const DEFAULT_CHANGES_PER_GROUP = 1_000;
  */
 export class PolicyReplay {
   private readonly authorizer: PolicyAuthorizer;
-  private readonly summary: ReplaySummary = { evaluated: 0, unchanged: 0, changed: 0, newlyDenied: 0, newlyAllowed: 0, newlyNeedsApproval: 0, noLongerNeedsApproval: 0, newlyRateLimited: 0, noLongerRateLimited: 0, lists: 0, listsChanged: 0, newlyHidden: 0, newlyVisible: 0, partial: 0 };
+  private readonly summary: ReplaySummary = {
+    evaluated: 0,
+    unchanged: 0,
+    changed: 0,
+    newlyDenied: 0,
+    newlyAllowed: 0,
+    newlyNeedsApproval: 0,
+    noLongerNeedsApproval: 0,
+    newlyRateLimited: 0,
+    noLongerRateLimited: 0,
+    lists: 0,
+    listsChanged: 0,
+    newlyHidden: 0,
+    newlyVisible: 0,
+    partial: 0,
+  };
   private readonly groups = new Map<string, { count: number; changes: ReplayChange[] }>();
 
   constructor(
@@ -166,7 +190,10 @@ export class PolicyReplay {
     for (let i = 0; i < record.items.length; i += 1) {
       const item = record.items[i]!;
       const verdict = record.verdicts[i];
-      const decision = this.authorizer.authorize({ principal, method: record.method, server: item.server, target: item.target }, record.startedAt);
+      const decision = this.authorizer.authorize(
+        { principal, method: record.method, server: item.server, target: item.target },
+        record.startedAt,
+      );
       const was = verdict !== LIST_VERDICT.hidden;
       if (was === (decision.effect === 'allow')) continue;
       const kind: ChangeKind = was ? 'newly-hidden' : 'newly-visible';
@@ -180,7 +207,15 @@ export class PolicyReplay {
         subject: principal.subject,
         ...(principal.task && { taskId: principal.task.id }),
         kind,
-        old: { class: was ? 'allow' : 'deny', reason: verdict === LIST_VERDICT.shown ? 'shown' : verdict === LIST_VERDICT.held ? 'allowed, held back by its definition pin' : 'not shown' },
+        old: {
+          class: was ? 'allow' : 'deny',
+          reason:
+            verdict === LIST_VERDICT.shown
+              ? 'shown'
+              : verdict === LIST_VERDICT.held
+                ? 'allowed, held back by its definition pin'
+                : 'not shown',
+        },
         new: { class: classOf(decision), rule: decision.rule, reason: decision.reason },
         ...(record.missing.length > 0 && { partial: record.missing }),
       };
@@ -210,7 +245,11 @@ export class PolicyReplay {
   }
 
   report(): ReplayReport {
-    return { policyVersion: this.policy.version, summary: { ...this.summary }, groups: [...this.groups].map(([rule, group]) => ({ rule, count: group.count, changes: [...group.changes] })) };
+    return {
+      policyVersion: this.policy.version,
+      summary: { ...this.summary },
+      groups: [...this.groups].map(([rule, group]) => ({ rule, count: group.count, changes: [...group.changes] })),
+    };
   }
 
   /**
@@ -244,7 +283,10 @@ export class PolicyReplay {
     const kind = kindOf(request);
     const scope = scopeOf(this.policy, request.principal);
     return this.policy.entries.some(
-      (entry) => entry.grant.checkArguments !== undefined && (entry.owner === -1 || scope.matched[entry.owner] === true) && entry.grant.targets[kind]?.test(request.target) === true,
+      (entry) =>
+        entry.grant.checkArguments !== undefined &&
+        (entry.owner === -1 || scope.matched[entry.owner] === true) &&
+        entry.grant.targets[kind]?.test(request.target) === true,
     );
   }
 }

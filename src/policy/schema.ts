@@ -25,7 +25,10 @@ export const RateLimitSchema = z
 
 export const GrantSchema = z
   .object({
-    id: z.string().regex(RULE_ID_PATTERN, 'must be 1-64 letters, digits or _ . : - (starting with a letter or digit)').optional(),
+    id: z
+      .string()
+      .regex(RULE_ID_PATTERN, 'must be 1-64 letters, digits or _ . : - (starting with a letter or digit)')
+      .optional(),
     description: z.string().max(500).optional(),
     effect: z.enum(['allow', 'deny']),
     tools: z.array(TargetGlobSchema).min(1).optional(),
@@ -50,11 +53,16 @@ export const GrantSchema = z
     }
     if (grant.effect === 'deny') {
       for (const field of ['approval', 'rateLimit', 'task'] as const) {
-        if (grant[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `only an allow grant can have ${field}` });
+        if (grant[field] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [field], message: `only an allow grant can have ${field}` });
       }
     }
     if (grant.arguments !== undefined && grant.resources !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['arguments'], message: 'resources have no arguments; put argument constraints in a grant for tools or prompts' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['arguments'],
+        message: 'resources have no arguments; put argument constraints in a grant for tools or prompts',
+      });
     }
   });
 
@@ -100,7 +108,10 @@ export const TaskSettingsSchema = z
     maxTtlSeconds: z.number().int().min(10).max(86_400).default(3_600),
   })
   .strict()
-  .refine((t) => t.defaultTtlSeconds <= t.maxTtlSeconds, { message: 'defaultTtlSeconds must not exceed maxTtlSeconds', path: ['defaultTtlSeconds'] });
+  .refine((t) => t.defaultTtlSeconds <= t.maxTtlSeconds, {
+    message: 'defaultTtlSeconds must not exceed maxTtlSeconds',
+    path: ['defaultTtlSeconds'],
+  });
 
 /** A person who may sign in to the reviewer console (`mcp-warden console login --sub SUBJECT`). */
 export const ReviewerSchema = z
@@ -119,7 +130,9 @@ export const PolicyFileSchema = z
     version: z.literal(1, { error: 'must be 1' }),
     description: z.string().max(2_000).optional(),
     tasks: TaskSettingsSchema.optional(),
-    roles: z.record(z.string().regex(ROLE_NAME_PATTERN, 'role names must be 1-64 letters, digits or _ . -'), RoleSchema).default({}),
+    roles: z
+      .record(z.string().regex(ROLE_NAME_PATTERN, 'role names must be 1-64 letters, digits or _ . -'), RoleSchema)
+      .default({}),
     agents: z.array(AgentSchema).default([]),
     /** Grants for every agent (typically the denies that nothing may override). */
     grants: z.array(GrantSchema).default([]),

@@ -42,7 +42,9 @@ const CallSpecSchema = z
     arguments: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
-  .refine((c) => [c.tool, c.prompt, c.resource].filter((v) => v !== undefined).length === 1, { message: 'name exactly one of tool, prompt, resource' });
+  .refine((c) => [c.tool, c.prompt, c.resource].filter((v) => v !== undefined).length === 1, {
+    message: 'name exactly one of tool, prompt, resource',
+  });
 
 const ExpectSchema = z.union([
   z.enum(['allow', 'deny']),
@@ -98,7 +100,9 @@ export function runPolicyTestFile(file: PolicyFileRef): TestFileResult {
   const spec = validate(PolicyTestFileSchema, parseStructured(readText(file), file.label), file.label);
   const names = Array.isArray(spec.policy) ? spec.policy : [spec.policy];
   const base = dirname(file.path);
-  const policy = loadPolicy(names.map((name) => ({ path: resolve(base, name), label: join(dirname(file.label), name) })));
+  const policy = loadPolicy(
+    names.map((name) => ({ path: resolve(base, name), label: join(dirname(file.label), name) })),
+  );
   return { file: file.label, policyVersion: policy.version, results: spec.tests.map((test) => runOne(policy, test)) };
 }
 
@@ -113,7 +117,13 @@ function runOne(policy: CompiledPolicy, test: PolicyTest): TestResult {
   return {
     name: test.name,
     passed,
-    expected: [expected.effect, expected.rule && `rule ${expected.rule}`, expected.approval && `approval ${expected.approval}`].filter(Boolean).join(', '),
+    expected: [
+      expected.effect,
+      expected.rule && `rule ${expected.rule}`,
+      expected.approval && `approval ${expected.approval}`,
+    ]
+      .filter(Boolean)
+      .join(', '),
     actual: describeEvaluation(evaluation),
   };
 }
@@ -127,11 +137,17 @@ function requestFor(test: PolicyTest, now: number): EvaluationRequest {
   const call = test.call;
   const args = call.arguments;
   if (call.tool !== undefined) return request(principal, test.list ? 'tools/list' : 'tools/call', call.tool, args);
-  if (call.prompt !== undefined) return request(principal, test.list ? 'prompts/list' : 'prompts/get', call.prompt, args);
+  if (call.prompt !== undefined)
+    return request(principal, test.list ? 'prompts/list' : 'prompts/get', call.prompt, args);
   return request(principal, test.list ? 'resources/list' : 'resources/read', call.resource!, undefined);
 }
 
-export function request(principal: Principal, method: AuthorizeRequest['method'], target: string, args: Record<string, unknown> | undefined): EvaluationRequest {
+export function request(
+  principal: Principal,
+  method: AuthorizeRequest['method'],
+  target: string,
+  args: Record<string, unknown> | undefined,
+): EvaluationRequest {
   const separator = target.indexOf(NAMESPACE_SEPARATOR);
   const server = method.startsWith('resources/') || separator === -1 ? '' : target.slice(0, separator);
   return { principal, method, server, target, ...(args !== undefined && { arguments: args }) };

@@ -28,8 +28,7 @@ export class PolicyHolder implements CurrentPolicy {
 }
 
 export type ReloadResult =
-  | { ok: true; changed: boolean; version: string; previous: string }
-  | { ok: false; error: string; version: string };
+  { ok: true; changed: boolean; version: string; previous: string } | { ok: false; error: string; version: string };
 
 /**
  * Watches the policy files' folders (editors often replace a file rather than write it in place) and,

@@ -12,7 +12,10 @@ export function withCallHeaders<T>(headers: Readonly<Record<string, string>>, se
  * A fetch that adds the current call's secret headers, or, for protocol-level requests outside a call
  * (initialize, notifications, the GET stream), the connection's own (`fallback`). Never follows redirects.
  */
-export function secretFetch(fallback?: () => Promise<Readonly<Record<string, string>>>, inner: typeof fetch = globalThis.fetch): typeof fetch {
+export function secretFetch(
+  fallback?: () => Promise<Readonly<Record<string, string>>>,
+  inner: typeof fetch = globalThis.fetch,
+): typeof fetch {
   return async (input, init) => {
     const extra = callHeaders.getStore() ?? (fallback ? await fallback() : {});
     let headers: Headers;

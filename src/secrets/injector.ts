@@ -1,5 +1,11 @@
 import { createHmac } from 'node:crypto';
-import { fillTemplate, secretsForCall, templateNames, type SecretSource, type ServerSecrets } from '../config/secrets-schema.js';
+import {
+  fillTemplate,
+  secretsForCall,
+  templateNames,
+  type SecretSource,
+  type ServerSecrets,
+} from '../config/secrets-schema.js';
 import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { Injection, SecretInjector } from '../pipeline/stages.js';
@@ -27,7 +33,6 @@ export interface InjectorOptions {
 export class ConfiguredSecrets implements SecretInjector {
   constructor(private readonly options: InjectorOptions) {}
 
-
   async inject(ctx: CallContext): Promise<Outcome<Injection>> {
     const use = this.options.servers[ctx.server];
     if (!use) return ok({ headers: {}, arguments: {}, used: [] });
@@ -35,12 +40,24 @@ export class ConfiguredSecrets implements SecretInjector {
     const argumentTargets = ctx.method === 'tools/call' ? Object.entries(spec.arguments) : [];
     for (const [argument] of argumentTargets) {
       if (ctx.arguments && Object.hasOwn(ctx.arguments, argument)) {
-        return deny({ kind: 'invalid_params', message: `Argument "${argument}" is set by the gateway and may not be supplied`, reason: `agent supplied injected argument ${argument}` });
+        return deny({
+          kind: 'invalid_params',
+          message: `Argument "${argument}" is set by the gateway and may not be supplied`,
+          reason: `agent supplied injected argument ${argument}`,
+        });
       }
     }
     const envTargets = use.envMode === 'per-call' ? Object.entries(use.env) : [];
-    const names = new Set([...Object.values(spec.headers).flatMap(templateNames), ...argumentTargets.map(([, name]) => name), ...envTargets.map(([, name]) => name)]);
-    const claims: MintClaims = { subject: ctx.principal.subject, ...(ctx.principal.task && { taskId: ctx.principal.task.id }), ...(ctx.method === 'tools/call' && { tool: ctx.downstreamTarget }) };
+    const names = new Set([
+      ...Object.values(spec.headers).flatMap(templateNames),
+      ...argumentTargets.map(([, name]) => name),
+      ...envTargets.map(([, name]) => name),
+    ]);
+    const claims: MintClaims = {
+      subject: ctx.principal.subject,
+      ...(ctx.principal.task && { taskId: ctx.principal.task.id }),
+      ...(ctx.method === 'tools/call' && { tool: ctx.downstreamTarget }),
+    };
     const resolved = await this.resolveAll(names, claims);
     if (!resolved.ok) return resolved;
     const values = resolved.value.values;
@@ -59,7 +76,10 @@ export class ConfiguredSecrets implements SecretInjector {
   async protocolHeaders(server: string): Promise<Readonly<Record<string, string>>> {
     const use = this.options.servers[server];
     if (!use || Object.keys(use.headers).length === 0) return {};
-    const values = await this.resolveForProcess(Object.values(use.headers).flatMap(templateNames), this.options.gatewaySubject ?? 'mcp-warden');
+    const values = await this.resolveForProcess(
+      Object.values(use.headers).flatMap(templateNames),
+      this.options.gatewaySubject ?? 'mcp-warden',
+    );
     return Object.fromEntries(
       Object.entries(use.headers).map(([header, template]) => {
         const filled = fillTemplate(template, values);
@@ -76,7 +96,10 @@ export class ConfiguredSecrets implements SecretInjector {
     return resolved.value.values;
   }
 
-  private async resolveAll(names: Set<string>, claims: MintClaims): Promise<Outcome<{ values: Map<string, string>; used: { name: string; source: string; fingerprint: string }[] }>> {
+  private async resolveAll(
+    names: Set<string>,
+    claims: MintClaims,
+  ): Promise<Outcome<{ values: Map<string, string>; used: { name: string; source: string; fingerprint: string }[] }>> {
     const values = new Map<string, string>();
     const used: { name: string; source: string; fingerprint: string }[] = [];
     for (const name of names) {
@@ -87,7 +110,11 @@ export class ConfiguredSecrets implements SecretInjector {
         value = reveal(await this.options.sources.resolve(name, source, claims));
       } catch (error) {
         const cause = error instanceof SecretUnavailable ? error.message : 'source failed';
-        return deny({ kind: 'secret_unavailable', secret: name, reason: `secret ${name} (${source.source}): ${cause}` });
+        return deny({
+          kind: 'secret_unavailable',
+          secret: name,
+          reason: `secret ${name} (${source.source}): ${cause}`,
+        });
       }
       // A minted token: its header family, its payload's constant claims and its own signature until it expires.
       if (source.source === 'minted') this.options.egress.rememberMinted(value);

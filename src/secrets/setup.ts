@@ -21,7 +21,11 @@ export interface SecretsRuntime {
 }
 
 /** Builds the secrets stage from the config; with no secrets configured, calls carry nothing extra. */
-export async function secretsFor(loaded: LoadedConfig, egress: InjectorOptions['egress'], now: () => number = Date.now): Promise<SecretsRuntime> {
+export async function secretsFor(
+  loaded: LoadedConfig,
+  egress: InjectorOptions['egress'],
+  now: () => number = Date.now,
+): Promise<SecretsRuntime> {
   const { config } = loaded;
   if (Object.keys(config.secrets).length === 0) return { injector: new NoSecrets(), loaded };
   const keys = new KeyStore(loaded.dataDir);
@@ -34,7 +38,14 @@ export async function secretsFor(loaded: LoadedConfig, egress: InjectorOptions['
   };
   const sources = new SecretSources({ baseDir: loaded.baseDir, env: process.env, keys, issuer, now, onSigningKey });
   const servers = Object.fromEntries(Object.entries(config.servers).map(([id, spec]) => [id, spec.secrets]));
-  const injector = new ConfiguredSecrets({ secrets: config.secrets, servers, sources, fingerprintKey: fingerprintKey(loaded.dataDir), gatewaySubject: issuer, egress });
+  const injector = new ConfiguredSecrets({
+    secrets: config.secrets,
+    servers,
+    sources,
+    fingerprintKey: fingerprintKey(loaded.dataDir),
+    gatewaySubject: issuer,
+    egress,
+  });
   if (Object.values(config.secrets).some((s) => s.source === 'minted')) publishJwks(loaded.dataDir, keys, now());
   const resolved: Record<string, ServerConfig> = {};
   for (const [id, spec] of Object.entries(config.servers)) {

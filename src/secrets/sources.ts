@@ -59,7 +59,9 @@ export class SecretSources {
     if (cached && cached.until > now) return cached.value;
     let pending = this.inflight.get(name);
     if (!pending) {
-      pending = runHelper(source.command, source.timeoutMs, this.deps.baseDir).finally(() => this.inflight.delete(name));
+      pending = runHelper(source.command, source.timeoutMs, this.deps.baseDir).finally(() =>
+        this.inflight.delete(name),
+      );
       this.inflight.set(name, pending);
     }
     const value = await pending;
@@ -68,7 +70,10 @@ export class SecretSources {
   }
 
   private async mint(source: Extract<SecretSource, { source: 'minted' }>, claims: MintClaims): Promise<SecretValue> {
-    if (!this.deps.keys) throw new SecretUnavailable('the gateway has no signing key (minted secrets need auth mode "jwt" with "builtin")');
+    if (!this.deps.keys)
+      throw new SecretUnavailable(
+        'the gateway has no signing key (minted secrets need auth mode "jwt" with "builtin")',
+      );
     const key = await this.deps.keys.active();
     this.deps.onSigningKey?.(key.kid);
     const now = Math.floor(this.deps.now() / 1000);
@@ -110,23 +115,35 @@ function signingKey(kid: string, handle: KeyHandle): { key: KeyObject; header: s
 
 function checked(value: string | undefined, missing: string): SecretValue {
   if (value === undefined || value.length === 0) throw new SecretUnavailable(missing);
-  if (value.length < MIN_SECRET_LENGTH) throw new SecretUnavailable(`value is shorter than ${MIN_SECRET_LENGTH} characters`);
+  if (value.length < MIN_SECRET_LENGTH)
+    throw new SecretUnavailable(`value is shorter than ${MIN_SECRET_LENGTH} characters`);
   return new SecretValue(value);
 }
 
 function runHelper(argv: readonly string[], timeoutMs: number, cwd: string): Promise<SecretValue> {
   const [command, ...args] = argv as [string, ...string[]];
   return new Promise((resolvePromise, reject) => {
-    execFile(command, args, { shell: false, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT, cwd, encoding: 'utf8' }, (error, stdout) => {
-      if (error) {
-        reject(new SecretUnavailable(error.killed ? `helper timed out after ${timeoutMs} ms` : `helper failed (${typeof error.code === 'number' ? `exit ${error.code}` : 'not started'})`));
-        return;
-      }
-      try {
-        resolvePromise(checked(stdout.trim(), 'helper printed nothing'));
-      } catch (failure) {
-        reject(failure as Error);
-      }
-    });
+    execFile(
+      command,
+      args,
+      { shell: false, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT, cwd, encoding: 'utf8' },
+      (error, stdout) => {
+        if (error) {
+          reject(
+            new SecretUnavailable(
+              error.killed
+                ? `helper timed out after ${timeoutMs} ms`
+                : `helper failed (${typeof error.code === 'number' ? `exit ${error.code}` : 'not started'})`,
+            ),
+          );
+          return;
+        }
+        try {
+          resolvePromise(checked(stdout.trim(), 'helper printed nothing'));
+        } catch (failure) {
+          reject(failure as Error);
+        }
+      },
+    );
   });
 }

@@ -119,27 +119,34 @@ export const STATE_SCHEMA_VERSION = MIGRATIONS.length;
  * Opens `state.db` (WAL, busy timeout) and brings its schema up to date. Read-only opens never migrate
  * and require the file to exist. Throws ERR_STATE_UNAVAILABLE naming the file.
  */
-export function openStateDb(file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}): Database.Database {
+export function openStateDb(
+  file: string,
+  options: { busyTimeoutMs?: number; readonly?: boolean } = {},
+): Database.Database {
   let db: Database.Database | undefined;
   try {
     if (!options.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true });
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 2_000)}`);
     if (!options.readonly) {
-      if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') throw new Error('cannot switch to WAL mode (read-only file or folder?)');
+      if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal')
+        throw new Error('cannot switch to WAL mode (read-only file or folder?)');
       db.pragma('synchronous = NORMAL');
       migrate(db);
     }
     return db;
   } catch (error) {
     db?.close();
-    throw new WardenError('ERR_STATE_UNAVAILABLE', `state database ${file}: ${(error as Error).message}`, { cause: error });
+    throw new WardenError('ERR_STATE_UNAVAILABLE', `state database ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) throw new Error(`schema version ${current} is newer than this mcp-warden understands (${MIGRATIONS.length})`);
+  if (current > MIGRATIONS.length)
+    throw new Error(`schema version ${current} is newer than this mcp-warden understands (${MIGRATIONS.length})`);
   for (let version = current; version < MIGRATIONS.length; version += 1) {
     db.transaction(() => {
       // Another process may have applied it while this one waited for the write lock.

@@ -36,7 +36,12 @@ interface ActiveTask {
   cancelTimer: () => void;
 }
 
-const LIST_METHODS: readonly ListMethod[] = ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'];
+const LIST_METHODS: readonly ListMethod[] = [
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+];
 const NOT_AVAILABLE = 'not available to this agent (no such tool, or outside its policy)';
 /** How many grantable tools warden__begin_task's description names at most. */
 const MAX_NAMED_TOOLS = 50;
@@ -49,7 +54,8 @@ const MAX_NAMED_TOOLS = 50;
 export class SessionTasks {
   private task: ActiveTask | undefined;
   private raw: Principal | undefined;
-  private memo: { raw: Principal; task: TaskRef | undefined; revoked: string | undefined; result: Principal } | undefined;
+  private memo:
+    { raw: Principal; task: TaskRef | undefined; revoked: string | undefined; result: Principal } | undefined;
   private readonly seen = new Map<ListMethod, string>();
   private closed = false;
   private readonly clock: Clock;
@@ -82,7 +88,11 @@ export class SessionTasks {
    * ceiling inside a task, within its token's task grants): not a secret from it. Nothing else is named.
    */
   listEntries(view?: Aggregate, now: number = this.clock.now()): { server: string; target: string; item: Tool }[] {
-    return TASK_TOOLS.map((tool) => ({ server: TASK_SERVER, target: tool.name, item: tool.name === BEGIN_TASK && view ? this.beginTool(tool, view, now) : tool }));
+    return TASK_TOOLS.map((tool) => ({
+      server: TASK_SERVER,
+      target: tool.name,
+      item: tool.name === BEGIN_TASK && view ? this.beginTool(tool, view, now) : tool,
+    }));
   }
 
   private beginTool(tool: Tool, view: Aggregate, now: number): Tool {
@@ -139,10 +149,21 @@ export class SessionTasks {
     if (this.task) this.finish('session-closed', now);
   }
 
-  private begin(args: { purpose: string; tools: string[]; ttlSeconds?: number | undefined }, view: Aggregate, now: number): CallToolResult {
+  private begin(
+    args: { purpose: string; tools: string[]; ttlSeconds?: number | undefined },
+    view: Aggregate,
+    now: number,
+  ): CallToolResult {
     const raw = this.raw!;
     if (this.task) {
-      return taskResult({ status: 'refused', reason: 'a task is already active; end it first (warden__end_task)', task: describe(this.task.ref) }, true);
+      return taskResult(
+        {
+          status: 'refused',
+          reason: 'a task is already active; end it first (warden__end_task)',
+          task: describe(this.task.ref),
+        },
+        true,
+      );
     }
     const settings = this.gov.taskSettings();
     const asked = args.ttlSeconds ?? settings.defaultTtlSeconds;
@@ -151,19 +172,29 @@ export class SessionTasks {
     const expiresAt = Math.min(now + ttlSeconds * 1000, raw.expiresAt ?? Number.POSITIVE_INFINITY);
     const tokenTask = raw.task;
     // What the task could reach at most: the policy's ceiling inside a task, within the token's own task grants.
-    const probe: Principal = { ...raw, task: { id: 'pending', source: 'session', expiresAt, ...(tokenTask?.grants && { grants: tokenTask.grants }) } };
-    const available = LIST_METHODS.flatMap((method) => this.visible(view, method, probe, now)).filter((name) => !isTaskTool(name));
+    const probe: Principal = {
+      ...raw,
+      task: { id: 'pending', source: 'session', expiresAt, ...(tokenTask?.grants && { grants: tokenTask.grants }) },
+    };
+    const available = LIST_METHODS.flatMap((method) => this.visible(view, method, probe, now)).filter(
+      (name) => !isTaskTool(name),
+    );
     const granted: string[] = [];
     const refused: { tool: string; reason: string }[] = [];
     for (const pattern of args.tools) {
       const regex = isLiteral(pattern) ? undefined : compileGlob(pattern);
       const matches = available.filter((name) => (regex ? regex.test(name) : name === pattern));
       if (matches.length === 0) refused.push({ tool: pattern, reason: NOT_AVAILABLE });
-      else if (!regex || !tokenTask?.grants || tokenTask.grants.some((grant) => globCovers(grant, pattern))) granted.push(pattern);
+      else if (!regex || !tokenTask?.grants || tokenTask.grants.some((grant) => globCovers(grant, pattern)))
+        granted.push(pattern);
       else granted.push(...matches); // a glob wider than the token's task: only what it reaches today
     }
     const grants = [...new Set(granted)];
-    if (grants.length === 0) return taskResult({ status: 'refused', reason: 'none of the requested tools is available to this agent', granted: [], refused }, true);
+    if (grants.length === 0)
+      return taskResult(
+        { status: 'refused', reason: 'none of the requested tools is available to this agent', granted: [], refused },
+        true,
+      );
     let row: TaskRow;
     try {
       row = this.gov.registry.begin({
@@ -183,7 +214,19 @@ export class SessionTasks {
     const ref: TaskRef = { id: row.id, purpose: args.purpose, grants, expiresAt, source: 'session' };
     const cancelTimer = this.clock.at(expiresAt, () => this.check(this.clock.now()));
     this.task = { row, ref, cancelTimer };
-    this.gov.record({ type: 'task.begin', subject: raw.subject, taskId: row.id, data: { purpose: args.purpose, grants, refused: refused.map((r) => r.tool), ttlSeconds, expiresAt, ...(tokenTask && { parent: tokenTask.id }) } });
+    this.gov.record({
+      type: 'task.begin',
+      subject: raw.subject,
+      taskId: row.id,
+      data: {
+        purpose: args.purpose,
+        grants,
+        refused: refused.map((r) => r.tool),
+        ttlSeconds,
+        expiresAt,
+        ...(tokenTask && { parent: tokenTask.id }),
+      },
+    });
     this.onChange();
     return taskResult({
       status: 'granted',
@@ -196,7 +239,9 @@ export class SessionTasks {
 
   private end(now: number): CallToolResult {
     if (!this.task) {
-      const reason = this.raw?.task ? `task ${this.raw.task.id} comes from your token and ends with it` : 'no task is active';
+      const reason = this.raw?.task
+        ? `task ${this.raw.task.id} comes from your token and ends with it`
+        : 'no task is active';
       return taskResult({ status: 'refused', reason }, true);
     }
     const id = this.task.ref.id;
@@ -242,7 +287,11 @@ export class SessionTasks {
   /** What a list shows this principal, in the order the session lists it (the meta-tools first). */
   private visible(view: Aggregate, method: ListMethod, principal: Principal, now: number): string[] {
     return entriesOf(view, method)
-      .filter((entry) => this.gov.authorizer.authorize({ principal, method, server: entry.server, target: entry.target }, now).effect === 'allow')
+      .filter(
+        (entry) =>
+          this.gov.authorizer.authorize({ principal, method, server: entry.server, target: entry.target }, now)
+            .effect === 'allow',
+      )
       .map((entry) => entry.target);
   }
 }
@@ -285,7 +334,10 @@ function mayOverlap(a: string, b: string): boolean {
 function entriesOf(view: Aggregate, method: ListMethod): { server: string; target: string }[] {
   switch (method) {
     case 'tools/list':
-      return [...TASK_TOOLS.map((tool) => ({ server: TASK_SERVER, target: tool.name })), ...[...view.tools.values()].map((r) => ({ server: r.server, target: r.item.name }))];
+      return [
+        ...TASK_TOOLS.map((tool) => ({ server: TASK_SERVER, target: tool.name })),
+        ...[...view.tools.values()].map((r) => ({ server: r.server, target: r.item.name })),
+      ];
     case 'prompts/list':
       return [...view.prompts.values()].map((r) => ({ server: r.server, target: r.item.name }));
     case 'resources/list':
@@ -297,12 +349,18 @@ function entriesOf(view: Aggregate, method: ListMethod): { server: string; targe
 
 function targetOf(method: ListMethod, item: unknown): string {
   const value = item as { name?: string; uri?: string; uriTemplate?: string };
-  const target = method === 'resources/list' ? value.uri : method === 'resources/templates/list' ? value.uriTemplate : value.name;
+  const target =
+    method === 'resources/list' ? value.uri : method === 'resources/templates/list' ? value.uriTemplate : value.name;
   return target ?? '';
 }
 
 function describe(ref: TaskRef): Record<string, unknown> {
-  return { id: ref.id, purpose: ref.purpose, grants: ref.grants, expiresAt: ref.expiresAt === undefined ? undefined : new Date(ref.expiresAt).toISOString() };
+  return {
+    id: ref.id,
+    purpose: ref.purpose,
+    grants: ref.grants,
+    expiresAt: ref.expiresAt === undefined ? undefined : new Date(ref.expiresAt).toISOString(),
+  };
 }
 
 function invalid(name: string, issues: readonly { path: readonly PropertyKey[]; message: string }[]): Outcome<never> {

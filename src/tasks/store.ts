@@ -87,31 +87,49 @@ export class TaskStore extends StateStore {
   /** Ends one open task. Returns whether it was still open. */
   end(key: { id: string; issuer: string; subject: string }, at: number, reason: EndReason): boolean {
     const result = this.db
-      .prepare('UPDATE tasks SET ended_at = ?, end_reason = ? WHERE id = ? AND issuer = ? AND subject = ? AND ended_at IS NULL')
+      .prepare(
+        'UPDATE tasks SET ended_at = ?, end_reason = ? WHERE id = ? AND issuer = ? AND subject = ? AND ended_at IS NULL',
+      )
       .run(at, reason, key.id, key.issuer, key.subject);
     return result.changes > 0;
   }
 
   /** Revokes every open task with this id (token task ids are chosen by the token's issuer, so there may be several). */
   revokeTask(id: string, at: number): number {
-    return this.db.prepare("UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE id = ? AND ended_at IS NULL").run(at, id).changes;
+    return this.db
+      .prepare("UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE id = ? AND ended_at IS NULL")
+      .run(at, id).changes;
   }
 
   /** Refuses the subject's tokens issued up to `at` and revokes its open tasks, in one transaction. */
   revokeAgent(revocation: AgentRevocation): number {
-    return this.db.transaction(() => {
-      this.db
-        .prepare('INSERT OR REPLACE INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES (?, ?, ?, ?)')
-        .run(revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null);
-      const issuerClause = revocation.issuer === '*' ? '' : ' AND issuer = ?';
-      const args: unknown[] = [revocation.revokedAt, revocation.subject, ...(revocation.issuer === '*' ? [] : [revocation.issuer])];
-      return this.db.prepare(`UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE subject = ?${issuerClause} AND ended_at IS NULL`).run(...args).changes;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        this.db
+          .prepare('INSERT OR REPLACE INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES (?, ?, ?, ?)')
+          .run(revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null);
+        const issuerClause = revocation.issuer === '*' ? '' : ' AND issuer = ?';
+        const args: unknown[] = [
+          revocation.revokedAt,
+          revocation.subject,
+          ...(revocation.issuer === '*' ? [] : [revocation.issuer]),
+        ];
+        return this.db
+          .prepare(
+            `UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE subject = ?${issuerClause} AND ended_at IS NULL`,
+          )
+          .run(...args).changes;
+      })
+      .immediate();
   }
 
   /** Refuses the token with this id (`jti`) and every token delegated from it. Returns whether it was new. */
   revokeToken(tokenId: string, at: number, reason?: string): boolean {
-    return this.db.prepare('INSERT OR IGNORE INTO token_revocations (token_id, revoked_at, reason) VALUES (?, ?, ?)').run(tokenId, at, reason ?? null).changes === 1;
+    return (
+      this.db
+        .prepare('INSERT OR IGNORE INTO token_revocations (token_id, revoked_at, reason) VALUES (?, ?, ?)')
+        .run(tokenId, at, reason ?? null).changes === 1
+    );
   }
 
   revokedTokenIds(): Set<string> {
@@ -120,19 +138,33 @@ export class TaskStore extends StateStore {
   }
 
   revocations(): AgentRevocation[] {
-    const rows = this.db.prepare('SELECT subject, issuer, revoked_at, reason FROM agent_revocations').all() as { subject: string; issuer: string; revoked_at: number; reason: string | null }[];
-    return rows.map((r) => ({ subject: r.subject, issuer: r.issuer, revokedAt: r.revoked_at, ...(r.reason !== null && { reason: r.reason }) }));
+    const rows = this.db.prepare('SELECT subject, issuer, revoked_at, reason FROM agent_revocations').all() as {
+      subject: string;
+      issuer: string;
+      revoked_at: number;
+      reason: string | null;
+    }[];
+    return rows.map((r) => ({
+      subject: r.subject,
+      issuer: r.issuer,
+      revokedAt: r.revoked_at,
+      ...(r.reason !== null && { reason: r.reason }),
+    }));
   }
 
   /** Ids of revoked tasks that would otherwise still be alive (so the set stays small). */
   revokedTaskIds(now: number): Set<string> {
-    const rows = this.db.prepare("SELECT DISTINCT id FROM tasks WHERE end_reason = 'revoked' AND (expires_at IS NULL OR expires_at > ?)").all(now) as { id: string }[];
+    const rows = this.db
+      .prepare("SELECT DISTINCT id FROM tasks WHERE end_reason = 'revoked' AND (expires_at IS NULL OR expires_at > ?)")
+      .all(now) as { id: string }[];
     return new Set(rows.map((r) => r.id));
   }
 
   /** The task rows with this id (several issuers may choose the same one), newest first; by the primary key. */
   get(id: string, limit = 20): TaskRow[] {
-    const rows = this.db.prepare('SELECT * FROM tasks WHERE id = ? ORDER BY created_at DESC LIMIT ?').all(id, limit) as RawTask[];
+    const rows = this.db
+      .prepare('SELECT * FROM tasks WHERE id = ? ORDER BY created_at DESC LIMIT ?')
+      .all(id, limit) as RawTask[];
     return rows.map(fromRaw);
   }
 
@@ -149,7 +181,9 @@ export class TaskStore extends StateStore {
           : status === 'expired'
             ? "WHERE end_reason = 'expired' OR (end_reason IS NULL AND expires_at <= @now)"
             : 'WHERE end_reason = @status';
-    const rows = this.db.prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`).all({ now, status, limit }) as RawTask[];
+    const rows = this.db
+      .prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`)
+      .all({ now, status, limit }) as RawTask[];
     return rows.map(fromRaw);
   }
 
@@ -157,12 +191,18 @@ export class TaskStore extends StateStore {
   openTaskCount(subject: string, issuer: string): number {
     const issuerClause = issuer === '*' ? '' : ' AND issuer = ?';
     const args: unknown[] = [subject, ...(issuer === '*' ? [] : [issuer])];
-    return (this.db.prepare(`SELECT count(*) AS n FROM tasks WHERE subject = ?${issuerClause} AND ended_at IS NULL`).get(...args) as { n: number }).n;
+    return (
+      this.db
+        .prepare(`SELECT count(*) AS n FROM tasks WHERE subject = ?${issuerClause} AND ended_at IS NULL`)
+        .get(...args) as { n: number }
+    ).n;
   }
 
   list(options: { all: boolean; now: number; limit?: number }): TaskRow[] {
     const where = options.all ? '' : 'WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > @now)';
-    const rows = this.db.prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`).all({ now: options.now, limit: options.limit ?? 1_000 }) as RawTask[];
+    const rows = this.db
+      .prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`)
+      .all({ now: options.now, limit: options.limit ?? 1_000 }) as RawTask[];
     return rows.map(fromRaw);
   }
 }

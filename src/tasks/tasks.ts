@@ -42,13 +42,18 @@ export class TaskRegistry {
         const revokedTokens = this.store.revokedTokenIds();
         const revocations = this.store.revocations();
         // Other processes' task inserts change the file too; only a new revocation changes what anyone may do.
-        const signature = JSON.stringify([[...revokedTasks].sort(), [...revokedTokens].sort(), revocations.map((r) => [r.subject, r.issuer, r.revokedAt]).sort()]);
+        const signature = JSON.stringify([
+          [...revokedTasks].sort(),
+          [...revokedTokens].sort(),
+          revocations.map((r) => [r.subject, r.issuer, r.revokedAt]).sort(),
+        ]);
         changed = !Number.isNaN(this.version) && signature !== this.signature;
         this.signature = signature;
         this.revokedTasks = revokedTasks;
         this.revokedTokens = revokedTokens;
         const byAgent = new Map<string, AgentRevocation[]>();
-        for (const revocation of revocations) byAgent.set(revocation.subject, [...(byAgent.get(revocation.subject) ?? []), revocation]);
+        for (const revocation of revocations)
+          byAgent.set(revocation.subject, [...(byAgent.get(revocation.subject) ?? []), revocation]);
         this.agentRevocations = byAgent;
         this.version = version;
       }
@@ -57,7 +62,11 @@ export class TaskRegistry {
         changed = true;
       }
     } catch (error) {
-      if (!this.failing) this.logger.error({ err: (error as Error).message, file: this.store.file }, 'task database unreadable; refusing every call until it is back');
+      if (!this.failing)
+        this.logger.error(
+          { err: (error as Error).message, file: this.store.file },
+          'task database unreadable; refusing every call until it is back',
+        );
       changed = !this.failing;
       this.failing = true;
     }
@@ -73,7 +82,8 @@ export class TaskRegistry {
     if (this.failing) return 'task database unavailable (fail closed)';
     const own = this.agentRevoked(principal.subject, principal.issuer, principal.issuedAt);
     if (own) return own;
-    if (principal.tokenId !== undefined && this.revokedTokens.has(principal.tokenId)) return `token ${principal.tokenId} revoked`;
+    if (principal.tokenId !== undefined && this.revokedTokens.has(principal.tokenId))
+      return `token ${principal.tokenId} revoked`;
     const task = principal.task;
     if (task && task.source !== 'session' && this.revokedTasks.has(task.id)) return `task ${task.id} revoked`;
     const actors: readonly ActorRef[] = principal.actors ?? principal.delegation.map((subject) => ({ subject }));
@@ -81,8 +91,10 @@ export class TaskRegistry {
       // An actor's token issued up to the revocation, or a chain that does not say when: refused.
       const agent = this.agentRevoked(actor.subject, principal.issuer, actor.issuedAt);
       if (agent) return `delegated by ${agent}`;
-      if (actor.tokenId !== undefined && this.revokedTokens.has(actor.tokenId)) return `delegated by token ${actor.tokenId}, revoked`;
-      if (actor.taskId !== undefined && this.revokedTasks.has(actor.taskId)) return `delegated within task ${actor.taskId}, revoked`;
+      if (actor.tokenId !== undefined && this.revokedTokens.has(actor.tokenId))
+        return `delegated by token ${actor.tokenId}, revoked`;
+      if (actor.taskId !== undefined && this.revokedTasks.has(actor.taskId))
+        return `delegated within task ${actor.taskId}, revoked`;
     }
     return undefined;
   }
@@ -122,13 +134,21 @@ export class TaskRegistry {
       if (this.knownTokenTasks.size >= MAX_KNOWN_TOKEN_TASKS) this.knownTokenTasks.clear();
       this.knownTokenTasks.add(key);
     } catch (error) {
-      this.logger.warn({ err: (error as Error).message, task: task.id }, 'could not record the token task; it will be retried on the next call');
+      this.logger.warn(
+        { err: (error as Error).message, task: task.id },
+        'could not record the token task; it will be retried on the next call',
+      );
     }
   }
 
   /** Stores a task declared in-band. Throws (a WardenError from the store) if it cannot be written. */
   begin(input: Omit<TaskRow, 'id' | 'gateway' | 'source'>): TaskRow {
-    const row: TaskRow = { ...input, id: `task_${randomBytes(12).toString('base64url')}`, source: 'session', gateway: this.gatewayId };
+    const row: TaskRow = {
+      ...input,
+      id: `task_${randomBytes(12).toString('base64url')}`,
+      source: 'session',
+      gateway: this.gatewayId,
+    };
     this.store.insert(row);
     return row;
   }

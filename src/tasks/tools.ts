@@ -14,7 +14,12 @@ export const TASK_TOOLS: readonly Tool[] = [
     inputSchema: {
       type: 'object',
       properties: {
-        purpose: { type: 'string', minLength: 1, maxLength: 500, description: 'What the task is for, in one sentence (recorded).' },
+        purpose: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 500,
+          description: 'What the task is for, in one sentence (recorded).',
+        },
         tools: {
           type: 'array',
           items: { type: 'string', minLength: 1, maxLength: 512 },
@@ -22,19 +27,37 @@ export const TASK_TOOLS: readonly Tool[] = [
           maxItems: 100,
           description: 'Tool names (or globs; prompt names and resource URIs also work) the task needs.',
         },
-        ttlSeconds: { type: 'integer', minimum: 1, maximum: 86_400, description: 'Lifetime; the policy sets the default and the maximum.' },
+        ttlSeconds: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 86_400,
+          description: 'Lifetime; the policy sets the default and the maximum.',
+        },
       },
       required: ['purpose', 'tools'],
       additionalProperties: false,
     },
-    annotations: { title: 'Begin a task', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    annotations: {
+      title: 'Begin a task',
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: false,
+      openWorldHint: false,
+    },
   },
   {
     name: END_TASK,
     title: 'End the task',
-    description: 'End the task declared with warden__begin_task: its tools are removed and the session returns to what it may do outside a task.',
+    description:
+      'End the task declared with warden__begin_task: its tools are removed and the session returns to what it may do outside a task.',
     inputSchema: { type: 'object', properties: {}, additionalProperties: false },
-    annotations: { title: 'End the task', readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    annotations: {
+      title: 'End the task',
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: true,
+      openWorldHint: false,
+    },
   },
 ];
 
@@ -50,5 +73,9 @@ export const EndTaskArgsSchema = z.object({}).strict();
 
 /** A result the agent reads as text and a client can read as structured content. */
 export function taskResult(value: Record<string, unknown>, isError = false): CallToolResult {
-  return { content: [{ type: 'text', text: JSON.stringify(value, null, 2) }], structuredContent: value, ...(isError && { isError: true }) };
+  return {
+    content: [{ type: 'text', text: JSON.stringify(value, null, 2) }],
+    structuredContent: value,
+    ...(isError && { isError: true }),
+  };
 }

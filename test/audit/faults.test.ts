@@ -29,7 +29,10 @@ function traceparent(trace: string): string {
 
 describe('no audit, no action (real processes, real SQLite)', () => {
   it('SIGKILL under load: every answered call has intent and outcome; open intents read unknown_outcome after restart', async () => {
-    const started = await startGateway({ servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) }, audit: { checkpointEvery: 50 } });
+    const started = await startGateway({
+      servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) },
+      audit: { checkpointEvery: 50 },
+    });
     const callLog = join(started.dir.path, 'calls.log');
     const dbFile = join(started.dir.path, 'data', 'audit.db');
     try {
@@ -42,7 +45,11 @@ describe('no audit, no action (real processes, real SQLite)', () => {
           // A few workers sit in long calls, so some intents are certainly open at the kill.
           const ms = w < 4 ? 10_000 : (i * 7 + w) % 15;
           try {
-            await client.callTool({ name: 'fixture__fixture_sleep', arguments: { ms }, _meta: { traceparent: traceparent(trace) } });
+            await client.callTool({
+              name: 'fixture__fixture_sleep',
+              arguments: { ms },
+              _meta: { traceparent: traceparent(trace) },
+            });
             answered.add(trace);
           } catch {
             return;
@@ -58,8 +65,19 @@ describe('no audit, no action (real processes, real SQLite)', () => {
       await Promise.allSettled(workers);
 
       const db = new Database(dbFile, { readonly: true });
-      const intents = db.prepare("SELECT id, decision, json_extract(body, '$.traceId') AS trace FROM entries WHERE kind = 'intent' AND type = 'tools/call'").all() as { id: string; decision: string; trace: string }[];
-      const outcomes = new Map((db.prepare("SELECT id, outcome FROM entries WHERE kind = 'outcome'").all() as { id: string; outcome: string }[]).map((o) => [o.id, o.outcome]));
+      const intents = db
+        .prepare(
+          "SELECT id, decision, json_extract(body, '$.traceId') AS trace FROM entries WHERE kind = 'intent' AND type = 'tools/call'",
+        )
+        .all() as { id: string; decision: string; trace: string }[];
+      const outcomes = new Map(
+        (
+          db.prepare("SELECT id, outcome FROM entries WHERE kind = 'outcome'").all() as {
+            id: string;
+            outcome: string;
+          }[]
+        ).map((o) => [o.id, o.outcome]),
+      );
       db.close();
       const byTrace = new Map(intents.map((i) => [i.trace, i.id]));
       for (const trace of answered) {
@@ -73,16 +91,32 @@ describe('no audit, no action (real processes, real SQLite)', () => {
       expect(forwarded(callLog)).toBeGreaterThanOrEqual(answered.size);
       expect(forwarded(callLog)).toBeLessThanOrEqual(intents.filter((i) => i.decision === 'allow').length);
 
-      const restarted = await spawnReady(process.execPath, [BIN, 'serve', '--config', started.configFile, '--port', '0'], {
-        readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-        timeoutMs: 20_000,
-      });
+      const restarted = await spawnReady(
+        process.execPath,
+        [BIN, 'serve', '--config', started.configFile, '--port', '0'],
+        {
+          readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
+          timeoutMs: 20_000,
+        },
+      );
       await restarted.stop();
       const after = new Database(dbFile, { readonly: true });
-      const marked = after.prepare("SELECT outcome, json_extract(body, '$.reason') AS reason FROM entries WHERE kind = 'outcome' AND id = ?");
-      for (const intent of open) expect(marked.get(intent.id)).toMatchObject({ outcome: 'unknown_outcome', reason: expect.stringMatching(/stopped before recording an outcome/) });
+      const marked = after.prepare(
+        "SELECT outcome, json_extract(body, '$.reason') AS reason FROM entries WHERE kind = 'outcome' AND id = ?",
+      );
+      for (const intent of open)
+        expect(marked.get(intent.id)).toMatchObject({
+          outcome: 'unknown_outcome',
+          reason: expect.stringMatching(/stopped before recording an outcome/),
+        });
       after.close();
-      const verify = await runToExit(process.execPath, [BIN, '--data-dir', join(started.dir.path, 'data'), 'audit', 'verify']);
+      const verify = await runToExit(process.execPath, [
+        BIN,
+        '--data-dir',
+        join(started.dir.path, 'data'),
+        'audit',
+        'verify',
+      ]);
       expect(verify.stdout).toMatch(/: OK/);
       expect(verify.code).toBe(0);
     } finally {
@@ -91,7 +125,10 @@ describe('no audit, no action (real processes, real SQLite)', () => {
   });
 
   it('database full (quota via max_page_count): calls are refused and nothing more is forwarded', async () => {
-    const gw = await startGateway({ servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) }, audit: { maxDatabaseBytes: 160 * 1024 } });
+    const gw = await startGateway({
+      servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) },
+      audit: { maxDatabaseBytes: 160 * 1024 },
+    });
     const callLog = join(gw.dir.path, 'calls.log');
     try {
       const { client } = await connectHttp(gw.url);
@@ -118,19 +155,26 @@ describe('no audit, no action (real processes, real SQLite)', () => {
   });
 
   it('database locked by another process: calls wait the busy timeout, are refused, and nothing is forwarded', async () => {
-    const gw = await startGateway({ servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) }, audit: { busyTimeoutMs: 300 } });
+    const gw = await startGateway({
+      servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) },
+      audit: { busyTimeoutMs: 300 },
+    });
     const callLog = join(gw.dir.path, 'calls.log');
     try {
       const { client } = await connectHttp(gw.url);
       await pid(client);
       expect(forwarded(callLog)).toBe(1);
 
-      const holder = spawn(process.execPath, [HOLD_LOCK, join(gw.dir.path, 'data', 'audit.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const holder = spawn(process.execPath, [HOLD_LOCK, join(gw.dir.path, 'data', 'audit.db')], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
       await new Promise<void>((resolve) => createInterface({ input: holder.stdout! }).once('line', () => resolve()));
       const startedAt = Date.now();
       await expect(pid(client)).rejects.toThrow(AUDIT_REFUSAL);
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(280);
-      await expect(client.callTool({ name: 'fixture__fixture_sleep', arguments: { ms: 1 } })).rejects.toThrow(AUDIT_REFUSAL);
+      await expect(client.callTool({ name: 'fixture__fixture_sleep', arguments: { ms: 1 } })).rejects.toThrow(
+        AUDIT_REFUSAL,
+      );
       expect(forwarded(callLog)).toBe(1);
 
       holder.stdin!.end();
@@ -155,7 +199,9 @@ describe('no audit, no action (real processes, real SQLite)', () => {
       else chmodSync(dbFile, 0o444);
       const run = await runToExit(process.execPath, [BIN, 'serve', '--config', gw.configFile, '--port', '0']);
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/audit database .*audit\.db: database is read-only; refusing to start \(no audit, no action\)/);
+      expect(run.stderr).toMatch(
+        /audit database .*audit\.db: database is read-only; refusing to start \(no audit, no action\)/,
+      );
       expect(run.stdout).not.toMatch(/listening/);
       expect(forwarded(join(gw.dir.path, 'calls.log'))).toBe(0);
     } finally {

@@ -50,7 +50,10 @@ describe('entry hash', () => {
   };
 
   it('is SHA-256 over the previous hash bytes and the canonical row', () => {
-    const expected = createHash('sha256').update(Buffer.from(GENESIS_HASH, 'hex')).update(canonicalRow(entry)).digest('hex');
+    const expected = createHash('sha256')
+      .update(Buffer.from(GENESIS_HASH, 'hex'))
+      .update(canonicalRow(entry))
+      .digest('hex');
     expect(entryHash(GENESIS_HASH, entry)).toBe(expected);
     expect(canonicalRow(entry).split('\n')).toHaveLength(2);
   });
@@ -73,10 +76,22 @@ describe('arguments before they are stored', () => {
 
   it('blanks values under credential-like keys at any depth and redacts secret values everywhere', () => {
     const scrubbed = scrubValue(
-      { query: 'x s3cr3t-value y', password: 'hunter2', nested: { API_KEY: 'k', list: [{ authorization: 'Bearer t' }] }, token: '', note: 'ok' },
+      {
+        query: 'x s3cr3t-value y',
+        password: 'hunter2',
+        nested: { API_KEY: 'k', list: [{ authorization: 'Bearer t' }] },
+        token: '',
+        note: 'ok',
+      },
       redact,
     );
-    expect(scrubbed).toEqual({ query: 'x [SECRET] y', password: REDACTED, nested: { API_KEY: REDACTED, list: [{ authorization: REDACTED }] }, token: '', note: 'ok' });
+    expect(scrubbed).toEqual({
+      query: 'x [SECRET] y',
+      password: REDACTED,
+      nested: { API_KEY: REDACTED, list: [{ authorization: REDACTED }] },
+      token: '',
+      note: 'ok',
+    });
   });
 
   it('keeps small values whole and truncates large ones with a marker and a preview', () => {

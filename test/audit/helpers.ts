@@ -26,7 +26,14 @@ export function callContext(overrides: Partial<CallContext> = {}): CallContext {
     sessionId: 'session-1',
     jsonrpcId: counter,
     traceId: counter.toString(16).padStart(32, '0'),
-    principal: { subject: 'agent:test', issuer: 'urn:test', delegation: [], scopes: [], authMethod: 'jwt', task: { id: 'task-1', purpose: 'testing' } },
+    principal: {
+      subject: 'agent:test',
+      issuer: 'urn:test',
+      delegation: [],
+      scopes: [],
+      authMethod: 'jwt',
+      task: { id: 'task-1', purpose: 'testing' },
+    },
     clientInfo: { name: 'test-host', version: '1.0' },
     method: 'tools/call',
     server: 'notes',
@@ -38,7 +45,12 @@ export function callContext(overrides: Partial<CallContext> = {}): CallContext {
   };
 }
 
-export const ALLOW: Decision = { effect: 'allow', rule: 'test-allow', reason: 'allowed in tests', policyVersion: 'v-test' };
+export const ALLOW: Decision = {
+  effect: 'allow',
+  rule: 'test-allow',
+  reason: 'allowed in tests',
+  policyVersion: 'v-test',
+};
 export const DENY: Decision = { effect: 'deny', rule: 'test-deny', reason: 'denied in tests' };
 
 /** A full call: intent, then an `ok` outcome. */

@@ -10,7 +10,15 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, connectHttp, connectStdio, fixtureServer, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
+import {
+  BIN,
+  connectHttp,
+  connectStdio,
+  fixtureServer,
+  startGateway,
+  writeConfig,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { runToExit, waitFor } from '../helpers/process.js';
 
 const INJECTION = `=cmd|' /C calc'!A0\u001b]52;c;ZXZpbA==\u0007\u202e`;
@@ -47,12 +55,18 @@ beforeAll(async () => {
   data = join(gw.dir.path, 'data');
   // An agent over HTTP that answers roots/list, a hostile agent host, and a stdio gateway process on the same database.
   const http = await connectHttp(gw.url, { capabilities: { roots: {} } });
-  http.client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///srv/project', name: 'project' }] }));
+  http.client.setRequestHandler(ListRootsRequestSchema, async () => ({
+    roots: [{ uri: 'file:///srv/project', name: 'project' }],
+  }));
   const hostile = new Client({ name: HOST_NAME, version: '6.6.6' });
   await hostile.connect(new StreamableHTTPClientTransport(new URL(gw.url)));
   const stdio = await connectStdio(gw.configFile);
 
-  await http.client.callTool({ name: 'fixture__fixture_pid', arguments: { password: 'hunter2-canary', note: 'first' }, _meta: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` } });
+  await http.client.callTool({
+    name: 'fixture__fixture_pid',
+    arguments: { password: 'hunter2-canary', note: 'first' },
+    _meta: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` },
+  });
   cut = Date.now();
   // Everything after this starts in a later millisecond than the cut: wait for the clock, not a guess.
   await waitFor(() => Date.now() > cut, 'the millisecond after the cut');
@@ -76,7 +90,9 @@ describe('reviewer CLI', () => {
     expect(all.filter((r) => r.method === 'tools/call' && r.outcome === 'ok')).toHaveLength(52);
     expect(await json<Row[]>('list', '--tool', 'fixture__fixture_sleep', '-n', '100')).toHaveLength(25);
     expect(await json<Row[]>('list', '--tool', 'fixture__*', '-n', '100')).toHaveLength(52);
-    expect(await json<Row[]>('list', '--agent', 'test-agent', '--decision', 'deny')).toMatchObject([{ outcome: 'denied', target: INJECTION }]);
+    expect(await json<Row[]>('list', '--agent', 'test-agent', '--decision', 'deny')).toMatchObject([
+      { outcome: 'denied', target: INJECTION },
+    ]);
     expect(await json<Row[]>('list', '--outcome', 'denied')).toHaveLength(1);
     expect(await json<Row[]>('list', '--until', new Date(cut).toISOString())).toHaveLength(1);
 
@@ -105,8 +121,13 @@ describe('reviewer CLI', () => {
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(new RegExp(`^record ${call!.id}  tools/call  fixture__fixture_roots`));
     expect(shown.stdout).toMatch(/requests the server sent towards the agent during this call:\n.* roots\/list {2}ok/);
-    const relay = (await json<Row[]>('list', '--server', 'fixture', '-n', '200')).find((r) => r.method === 'roots/list')!;
-    const detail = await json<{ intent: { parent: string; server: string }; result: { relay: { roots: number } } }>('show', relay.id);
+    const relay = (await json<Row[]>('list', '--server', 'fixture', '-n', '200')).find(
+      (r) => r.method === 'roots/list',
+    )!;
+    const detail = await json<{ intent: { parent: string; server: string }; result: { relay: { roots: number } } }>(
+      'show',
+      relay.id,
+    );
     expect(detail.intent).toMatchObject({ parent: call!.id, server: 'fixture' });
     expect(detail.result.relay).toEqual({ roots: 1 });
     expect((await audit('show', '01ZZZZZZZZZZZZZZZZZZZZZZZZ')).code).toBe(1);
@@ -125,20 +146,36 @@ describe('reviewer CLI', () => {
 
     const jsonl = await audit('export', '--format', 'jsonl', '--outcome', 'denied');
     expect(jsonl.stdout).not.toMatch(RAW_CONTROLS);
-    const [record] = jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l) as { target: string; intent: { client: { name: string } } });
+    const [record] = jsonl.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { target: string; intent: { client: { name: string } } });
     expect(record!.target).toBe(INJECTION);
     expect(record!.intent.client.name).toBe(HOST_NAME);
   });
 
   it('stats: calls, denials and errors by agent, tool and outcome', async () => {
-    const stats = await json<{ total: { calls: number; denied: number; errors: number }; byTool: { key: string; calls: number }[]; byOutcome: { outcome: string; count: number }[] }>('stats');
+    const stats = await json<{
+      total: { calls: number; denied: number; errors: number };
+      byTool: { key: string; calls: number }[];
+      byOutcome: { outcome: string; count: number }[];
+    }>('stats');
     expect(stats.total).toMatchObject({ calls: 54, denied: 1, errors: 0 });
-    expect(stats.byTool).toEqual(expect.arrayContaining([expect.objectContaining({ key: 'fixture__fixture_pid', calls: 26 })]));
-    expect(stats.byOutcome).toEqual(expect.arrayContaining([{ outcome: 'ok', count: 53 }, { outcome: 'denied', count: 1 }]));
+    expect(stats.byTool).toEqual(
+      expect.arrayContaining([expect.objectContaining({ key: 'fixture__fixture_pid', calls: 26 })]),
+    );
+    expect(stats.byOutcome).toEqual(
+      expect.arrayContaining([
+        { outcome: 'ok', count: 53 },
+        { outcome: 'denied', count: 1 },
+      ]),
+    );
   });
 
   it('tail -f: prints new entries as another process writes them, until interrupted', async () => {
-    const tail = spawn(process.execPath, [BIN, '--config', gw.configFile, 'audit', 'tail', '-f', '-n', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = spawn(process.execPath, [BIN, '--config', gw.configFile, 'audit', 'tail', '-f', '-n', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     createInterface({ input: tail.stdout }).on('line', (line) => lines.push(line));
     try {
@@ -146,8 +183,19 @@ describe('reviewer CLI', () => {
       const { client } = await connectHttp(gw.url);
       await client.callTool({ name: 'fixture__fixture_pid', arguments: { marker: 'tail-me' } });
       await client.close();
-      await waitFor(() => lines.some((l) => /outcome {2}\w{26} {2}test-agent {2}tools\/call fixture__fixture_pid {2}outcome=ok/.test(l)), 'the new outcome', 10_000);
-      expect(lines.some((l) => / intent {3}\w{26} {2}test-agent {2}tools\/call fixture__fixture_pid {2}decision=allow/.test(l))).toBe(true);
+      await waitFor(
+        () =>
+          lines.some((l) =>
+            /outcome {2}\w{26} {2}test-agent {2}tools\/call fixture__fixture_pid {2}outcome=ok/.test(l),
+          ),
+        'the new outcome',
+        10_000,
+      );
+      expect(
+        lines.some((l) =>
+          / intent {3}\w{26} {2}test-agent {2}tools\/call fixture__fixture_pid {2}decision=allow/.test(l),
+        ),
+      ).toBe(true);
     } finally {
       tail.kill('SIGTERM');
     }
@@ -164,10 +212,14 @@ describe('reviewer CLI', () => {
     expect(verified.stdout).toMatch(/: OK\n/);
 
     const pruned = await audit('prune', '--before', new Date(cut).toISOString());
-    expect(pruned.stdout).toMatch(/^pruned \d+ entries \(up to entry \d+\); the log now starts from anchor [0-9a-f]{64}\n$/);
+    expect(pruned.stdout).toMatch(
+      /^pruned \d+ entries \(up to entry \d+\); the log now starts from anchor [0-9a-f]{64}\n$/,
+    );
     expect(await json<Row[]>('list', '--until', new Date(cut).toISOString())).toEqual([]);
     const after = await audit('verify', '--against', exported);
-    expect(after.stdout).toMatch(/: OK\n {2}entries \d+ \(\d+-\d+\); checkpoints \d+, \d+ signatures verified; pruned up to \d+/);
+    expect(after.stdout).toMatch(
+      /: OK\n {2}entries \d+ \(\d+-\d+\); checkpoints \d+, \d+ signatures verified; pruned up to \d+/,
+    );
     expect(after.code).toBe(0);
     const events = await json<{ type: string; data: { upTo: number } }[]>('list', '--events', '--type', 'audit.*');
     expect(events[0]).toMatchObject({ type: 'audit.pruned' });
@@ -177,17 +229,43 @@ describe('reviewer CLI', () => {
 
 describe('authentication failures are events', () => {
   it('a stdio agent with an invalid token: each refused request is recorded, the token never is', async () => {
-    const { dir, file } = await writeConfig({ auth: { mode: 'jwt', builtin: {} }, servers: { fixture: fixtureServer() } });
+    const { dir, file } = await writeConfig({
+      auth: { mode: 'jwt', builtin: {} },
+      servers: { fixture: fixtureServer() },
+    });
     try {
       const tokenFile = join(dir.path, 'token');
       writeFileSync(tokenFile, 'eyJub3QiOiJhIHRva2VuIn0.canary-token-value.sig\n');
       const client = new Client({ name: 'warden-test', version: '1.0.0' });
-      await client.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', file, '--token-file', tokenFile], stderr: 'pipe' }));
-      await expect(client.callTool({ name: 'fixture__fixture_pid', arguments: {} })).rejects.toThrow(/Authentication required/);
+      await client.connect(
+        new StdioClientTransport({
+          command: process.execPath,
+          args: [BIN, 'stdio', '--config', file, '--token-file', tokenFile],
+          stderr: 'pipe',
+        }),
+      );
+      await expect(client.callTool({ name: 'fixture__fixture_pid', arguments: {} })).rejects.toThrow(
+        /Authentication required/,
+      );
       await client.close();
-      const run = await runToExit(process.execPath, [BIN, '--config', file, 'audit', 'list', '--events', '--type', 'auth.failure', '--json']);
+      const run = await runToExit(process.execPath, [
+        BIN,
+        '--config',
+        file,
+        'audit',
+        'list',
+        '--events',
+        '--type',
+        'auth.failure',
+        '--json',
+      ]);
       const events = JSON.parse(run.stdout) as { type: string; data: { ingress: string; reason: string } }[];
-      expect(events).toEqual([expect.objectContaining({ type: 'auth.failure', data: expect.objectContaining({ ingress: 'stdio', reason: expect.stringMatching(/invalid or expired/) }) })]);
+      expect(events).toEqual([
+        expect.objectContaining({
+          type: 'auth.failure',
+          data: expect.objectContaining({ ingress: 'stdio', reason: expect.stringMatching(/invalid or expired/) }),
+        }),
+      ]);
       expect(readFileSync(join(dir.path, 'data', 'audit.db')).includes('canary-token-value')).toBe(false);
     } finally {
       await dir.cleanup();

@@ -41,7 +41,9 @@ describe('audit store', () => {
     await sink.outcome(ctx, { status: 'ok', durationMs: 3 });
     await sink.close();
     const db = openAuditDb(auditFile(dir.path), { readonly: true });
-    expect(listRecords(db, {})).toMatchObject([{ subject: 'agent:test', outcome: 'ok', durationMs: 3, taskId: 'task-1' }]);
+    expect(listRecords(db, {})).toMatchObject([
+      { subject: 'agent:test', outcome: 'ok', durationMs: 3, taskId: 'task-1' },
+    ]);
     expect(verifyChain(db, keysOf(dir.path)).ok).toBe(true);
     db.close();
   });
@@ -152,7 +154,9 @@ describe('audit store', () => {
     const db = openAuditDb(auditFile(dir.path), { readonly: true });
     expect(listRecords(db, { tool: 'notes__lost' })).toMatchObject([{ outcome: 'unknown_outcome' }]);
     expect(listRecords(db, { tool: 'notes__running' })).toMatchObject([{ outcome: 'ok' }]);
-    const recovered = db.prepare("SELECT json_extract(body, '$.data.intents') AS n FROM entries WHERE type = 'audit.recovered'").get();
+    const recovered = db
+      .prepare("SELECT json_extract(body, '$.data.intents') AS n FROM entries WHERE type = 'audit.recovered'")
+      .get();
     expect(recovered).toEqual({ n: 1 });
     expect(verifyChain(db, keysOf(dir.path)).ok).toBe(true);
     db.close();
@@ -183,7 +187,9 @@ describe('audit store', () => {
     await recordCall(sink); // commits behind the queued events
     await sink.close();
     const db = openAuditDb(auditFile(dir.path), { readonly: true });
-    const rows = db.prepare("SELECT json_extract(body, '$.data.reason') AS reason FROM entries WHERE type = 'auth.failure'").all();
+    const rows = db
+      .prepare("SELECT json_extract(body, '$.data.reason') AS reason FROM entries WHERE type = 'auth.failure'")
+      .all();
     expect(rows).toHaveLength(20);
     expect(rows[0]).toEqual({ reason: 'invalid token' });
     db.close();
@@ -207,7 +213,10 @@ describe('audit store', () => {
     expect(verifyChain(db, keysOf(dir.path))).toMatchObject({ ok: true, anchor: { seq: result!.upTo } });
 
     db.prepare('DELETE FROM entries WHERE seq = ?').run(result!.upTo + 1);
-    db.prepare('UPDATE anchors SET seq = ?, hash = (SELECT prev_hash FROM entries WHERE seq = ?)').run(result!.upTo + 1, result!.upTo + 2);
+    db.prepare('UPDATE anchors SET seq = ?, hash = (SELECT prev_hash FROM entries WHERE seq = ?)').run(
+      result!.upTo + 1,
+      result!.upTo + 2,
+    );
     const report = verifyChain(db, keysOf(dir.path));
     expect(report.problems.map((p) => p.kind)).toContain('anchor');
     db.close();

@@ -16,7 +16,10 @@ beforeAll(async () => {
   gw = await startGateway({ servers: { fixture: fixtureServer() }, audit: { checkpointEvery: 10 } });
   const { client } = await connectHttp(gw.url);
   for (let i = 0; i < CALLS; i += 1) {
-    await client.callTool({ name: 'fixture__fixture_pid', arguments: { marker: `MARKER-${String(i).padStart(4, '0')}` } });
+    await client.callTool({
+      name: 'fixture__fixture_pid',
+      arguments: { marker: `MARKER-${String(i).padStart(4, '0')}` },
+    });
   }
   await client.close();
   await gw.process.stop(); // clean stop: the WAL is checkpointed into audit.db
@@ -45,14 +48,38 @@ function withDb<T>(file: string, fn: (db: Database.Database) => T): T {
 }
 
 const seqOfMarker = (file: string, marker: string): number =>
-  withDb(file, (db) => (db.prepare("SELECT seq FROM entries WHERE kind = 'intent' AND body LIKE ?").get(`%${marker}%`) as { seq: number }).seq);
+  withDb(
+    file,
+    (db) =>
+      (
+        db.prepare("SELECT seq FROM entries WHERE kind = 'intent' AND body LIKE ?").get(`%${marker}%`) as {
+          seq: number;
+        }
+      ).seq,
+  );
 
 async function verify(dir: string, ...extra: string[]): Promise<{ code: number | null; out: string }> {
   const run = await runToExit(process.execPath, [BIN, '--data-dir', dir, 'audit', 'verify', ...extra]);
   return { code: run.code, out: run.stdout + run.stderr };
 }
 
-const COLUMNS = ['id', 'kind', 'ts', 'started_at', 'instance', 'type', 'subject', 'task_id', 'server', 'target', 'decision', 'outcome', 'body', 'prev_hash', 'hash'];
+const COLUMNS = [
+  'id',
+  'kind',
+  'ts',
+  'started_at',
+  'instance',
+  'type',
+  'subject',
+  'task_id',
+  'server',
+  'target',
+  'decision',
+  'outcome',
+  'body',
+  'prev_hash',
+  'hash',
+];
 
 describe('audit verify on a tampered raw file', () => {
   it('an untouched database verifies clean', async () => {
@@ -71,7 +98,9 @@ describe('audit verify on a tampered raw file', () => {
     bytes.write('MARKER-9999', at);
     writeFileSync(db, bytes);
     const result = await verify(dir);
-    expect(result.out).toMatch(new RegExp(`MODIFIED: entry ${seq} \\(intent \\w+\\) was modified: its content no longer matches its hash`));
+    expect(result.out).toMatch(
+      new RegExp(`MODIFIED: entry ${seq} \\(intent \\w+\\) was modified: its content no longer matches its hash`),
+    );
     expect(result.out).toMatch(/1 problem\n/);
     expect(result.code).toBe(1);
   });
@@ -109,14 +138,18 @@ describe('audit verify on a tampered raw file', () => {
     const last = withDb(db, (d) => (d.prepare('SELECT max(seq) AS seq FROM entries').get() as { seq: number }).seq);
     withDb(db, (d) => d.prepare('DELETE FROM entries WHERE seq > ?').run(last - 6));
     const result = await verify(dir);
-    expect(result.out).toContain(`TRUNCATED: tail truncated: entries ${last - 5}-${last} were deleted (the log ends at ${last - 6})`);
+    expect(result.out).toContain(
+      `TRUNCATED: tail truncated: entries ${last - 5}-${last} were deleted (the log ends at ${last - 6})`,
+    );
     expect(result.out).toMatch(/TRUNCATED: tail truncated: checkpoint \d+ signed \d+ entries but the log ends at/);
     expect(result.code).toBe(1);
   });
 
   it('a forged checkpoint signature: names the checkpoint', async () => {
     const { dir, db } = copy();
-    withDb(db, (d) => d.prepare("UPDATE checkpoints SET jws = substr(jws, 1, length(jws) - 8) || 'AAAAAAAA' WHERE id = 2").run());
+    withDb(db, (d) =>
+      d.prepare("UPDATE checkpoints SET jws = substr(jws, 1, length(jws) - 8) || 'AAAAAAAA' WHERE id = 2").run(),
+    );
     const result = await verify(dir);
     expect(result.out).toMatch(/BAD_SIGNATURE: checkpoint 2: signature does not verify with key/);
     expect(result.code).toBe(1);
@@ -125,7 +158,16 @@ describe('audit verify on a tampered raw file', () => {
   it('--against an export kept elsewhere: finds a tail dropped together with its checkpoints and head', async () => {
     const { dir, db } = copy();
     const exported = join(dir, '..', `checkpoints-${copies}.jsonl`);
-    const exportRun = await runToExit(process.execPath, [BIN, '--data-dir', dir, 'audit', 'checkpoints', '--export', '--out', exported]);
+    const exportRun = await runToExit(process.execPath, [
+      BIN,
+      '--data-dir',
+      dir,
+      'audit',
+      'checkpoints',
+      '--export',
+      '--out',
+      exported,
+    ]);
     expect(exportRun.code).toBe(0);
     expect(readFileSync(exported, 'utf8').split('\n')[0]).toMatch(/^\{"type":"keys","keys":\[\{/);
     withDb(db, (d) => {

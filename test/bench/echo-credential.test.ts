@@ -54,11 +54,16 @@ async function mint(claims: Claims, options: { signWith?: CryptoKey; kid?: strin
   const now = Math.floor(Date.now() / 1000);
   const full: Claims = { aud: AUDIENCE, sub: 'agent:a', jti: 'j1', exp: now + 60, ...claims };
   const payload = Object.fromEntries(Object.entries(full).filter(([, value]) => value !== undefined));
-  return new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid: options.kid ?? 'k1', typ: 'JWT' }).sign(options.signWith ?? key);
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: 'EdDSA', kid: options.kid ?? 'k1', typ: 'JWT' })
+    .sign(options.signWith ?? key);
 }
 
 async function call(credential: unknown): Promise<string[]> {
-  const result = await client.callTool({ name: 'echo', arguments: { text: 'hi', size: 10, ...(credential !== undefined && { credential }) } });
+  const result = await client.callTool({
+    name: 'echo',
+    arguments: { text: 'hi', size: 10, ...(credential !== undefined && { credential }) },
+  });
   return (result.content as { text: string }[]).map((item) => item.text);
 }
 
@@ -83,7 +88,9 @@ describe('bench echo server: minted credential check', () => {
 
   it('refuses a credential whose payload was changed after signing', async () => {
     const [header, , signature] = (await mint({})).split('.');
-    const forged = Buffer.from(JSON.stringify({ aud: AUDIENCE, sub: 'agent:root', jti: 'j1', exp: Math.floor(Date.now() / 1000) + 60 })).toString('base64url');
+    const forged = Buffer.from(
+      JSON.stringify({ aud: AUDIENCE, sub: 'agent:root', jti: 'j1', exp: Math.floor(Date.now() / 1000) + 60 }),
+    ).toString('base64url');
     expect(await call(`${header}.${forged}.${signature}`)).toEqual(['credential missing or invalid']);
   });
 });

@@ -17,7 +17,13 @@ import { reveal } from '../../src/secrets/value.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
-const agent: Principal = { subject: 'agent:a', issuer: 'urn:mcp-warden:builtin', delegation: [], scopes: [], authMethod: 'jwt' };
+const agent: Principal = {
+  subject: 'agent:a',
+  issuer: 'urn:mcp-warden:builtin',
+  delegation: [],
+  scopes: [],
+  authMethod: 'jwt',
+};
 
 /** Deterministic pseudo-random numbers (xorshift), so a failure names a reproducible case. */
 function rng(seed: number): () => number {
@@ -43,33 +49,60 @@ function randomGlob(random: () => number): string {
   const name = randomName(random);
   const at = Math.floor(random() * (name.length + 1));
   const glob = `${name.slice(0, at)}*${name.slice(at)}`;
-  return random() < 0.3 ? `${glob.slice(0, Math.floor(random() * glob.length))}*${glob.slice(Math.floor(random() * glob.length))}`.replace(/\*+/g, '*') : glob;
+  return random() < 0.3
+    ? `${glob.slice(0, Math.floor(random() * glob.length))}*${glob.slice(Math.floor(random() * glob.length))}`.replace(
+        /\*+/g,
+        '*',
+      )
+    : glob;
 }
-const globRegExp = (glob: string) => new RegExp(`^${glob.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+const globRegExp = (glob: string) =>
+  new RegExp(
+    `^${glob
+      .split('*')
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+    's',
+  );
 
 describe('wildcard rules bucketed by namespace', () => {
-  it.each(Array.from({ length: 40 }, (_, i) => i + 1))('seed %i: every decision equals trying every rule in order', (seed) => {
-    const random = rng(seed * 7919);
-    const rules = Array.from({ length: 12 }, (_, i) => ({
-      id: `r${i}`,
-      effect: random() < 0.3 ? 'deny' : 'allow',
-      tools: Array.from({ length: 1 + Math.floor(random() * 2) }, () => (random() < 0.2 ? randomName(random) : randomGlob(random))),
-    }));
-    const policy = compilePolicy([{ label: 'p.yaml', data: PolicyFileSchema.parse({ version: 1, agents: [{ id: 'all', match: {}, grants: rules }] }) }]);
-    for (let t = 0; t < 60; t++) {
-      const target = randomName(random);
-      const matching = rules.filter((rule) => rule.tools.some((glob) => globRegExp(glob).test(target)));
-      const expected = matching.find((r) => r.effect === 'deny') ?? matching.find((r) => r.effect === 'allow');
-      const server = target.includes('__') ? target.slice(0, target.indexOf('__')) : '';
-      const got = evaluate(policy, { principal: agent, method: 'tools/call', server, target }, NOW);
-      expect({ target, rules: rules.map((r) => `${r.id} ${r.effect} ${r.tools.join(',')}`), effect: got.effect, rule: got.rule }).toEqual({
-        target,
-        rules: rules.map((r) => `${r.id} ${r.effect} ${r.tools.join(',')}`),
-        effect: expected?.effect ?? 'deny',
-        rule: expected?.id ?? 'default-deny',
-      });
-    }
-  });
+  it.each(Array.from({ length: 40 }, (_, i) => i + 1))(
+    'seed %i: every decision equals trying every rule in order',
+    (seed) => {
+      const random = rng(seed * 7919);
+      const rules = Array.from({ length: 12 }, (_, i) => ({
+        id: `r${i}`,
+        effect: random() < 0.3 ? 'deny' : 'allow',
+        tools: Array.from({ length: 1 + Math.floor(random() * 2) }, () =>
+          random() < 0.2 ? randomName(random) : randomGlob(random),
+        ),
+      }));
+      const policy = compilePolicy([
+        {
+          label: 'p.yaml',
+          data: PolicyFileSchema.parse({ version: 1, agents: [{ id: 'all', match: {}, grants: rules }] }),
+        },
+      ]);
+      for (let t = 0; t < 60; t++) {
+        const target = randomName(random);
+        const matching = rules.filter((rule) => rule.tools.some((glob) => globRegExp(glob).test(target)));
+        const expected = matching.find((r) => r.effect === 'deny') ?? matching.find((r) => r.effect === 'allow');
+        const server = target.includes('__') ? target.slice(0, target.indexOf('__')) : '';
+        const got = evaluate(policy, { principal: agent, method: 'tools/call', server, target }, NOW);
+        expect({
+          target,
+          rules: rules.map((r) => `${r.id} ${r.effect} ${r.tools.join(',')}`),
+          effect: got.effect,
+          rule: got.rule,
+        }).toEqual({
+          target,
+          rules: rules.map((r) => `${r.id} ${r.effect} ${r.tools.join(',')}`),
+          effect: expected?.effect ?? 'deny',
+          rule: expected?.id ?? 'default-deny',
+        });
+      }
+    },
+  );
 });
 
 describe('minted credentials signed with node:crypto', () => {
@@ -82,16 +115,38 @@ describe('minted credentials signed with node:crypto', () => {
     await keys.init(NOW);
     const jwksFile = publishJwks(dir.path, keys, NOW);
     const seen: string[] = [];
-    const sources = new SecretSources({ baseDir: dir.path, env: {}, keys, issuer: 'urn:mcp-warden:builtin', now: () => NOW, onSigningKey: (kid) => seen.push(kid) });
+    const sources = new SecretSources({
+      baseDir: dir.path,
+      env: {},
+      keys,
+      issuer: 'urn:mcp-warden:builtin',
+      now: () => NOW,
+      onSigningKey: (kid) => seen.push(kid),
+    });
     const source = { source: 'minted', audience: 'urn:bench:echo', ttlSeconds: 60 } as const;
     const first = reveal(await sources.resolve('echo', source, { subject: 'agent:a', taskId: 'task_1', tool: 'echo' }));
     const second = reveal(await sources.resolve('echo', source, { subject: 'agent:a' }));
 
     const jwks = createLocalJWKSet(JSON.parse(readFileSync(jwksFile, 'utf8')) as JSONWebKeySet);
-    const options = { audience: 'urn:bench:echo', issuer: 'urn:mcp-warden:builtin', algorithms: ['EdDSA'], currentDate: new Date(NOW) };
+    const options = {
+      audience: 'urn:bench:echo',
+      issuer: 'urn:mcp-warden:builtin',
+      algorithms: ['EdDSA'],
+      currentDate: new Date(NOW),
+    };
     const { payload, protectedHeader } = await jwtVerify(first, jwks, options);
     const { jti, ...rest } = payload;
-    expect(rest).toEqual({ act: { sub: 'urn:mcp-warden:builtin' }, task_id: 'task_1', tool: 'echo', iss: 'urn:mcp-warden:builtin', sub: 'agent:a', aud: 'urn:bench:echo', iat: NOW / 1000, nbf: NOW / 1000, exp: NOW / 1000 + 60 });
+    expect(rest).toEqual({
+      act: { sub: 'urn:mcp-warden:builtin' },
+      task_id: 'task_1',
+      tool: 'echo',
+      iss: 'urn:mcp-warden:builtin',
+      sub: 'agent:a',
+      aud: 'urn:bench:echo',
+      iat: NOW / 1000,
+      nbf: NOW / 1000,
+      exp: NOW / 1000 + 60,
+    });
     expect(jti).toMatch(/^[0-9a-f-]{36}$/);
     expect(protectedHeader).toEqual({ alg: 'EdDSA', kid: seen[0], typ: 'JWT' });
 
@@ -131,6 +186,8 @@ describe('the active signing key is looked up at most once a second', () => {
     // A key retired elsewhere may still sign for up to a second: it stays published a second longer.
     const grace = 60_000;
     expect(gateway.publicJwks(NOW + 1_100 + grace + 500, grace).keys.map((k) => k.kid)).toContain(again.added.kid);
-    expect(gateway.publicJwks(NOW + 1_100 + grace + 1_001, grace).keys.map((k) => k.kid)).not.toContain(again.added.kid);
+    expect(gateway.publicJwks(NOW + 1_100 + grace + 1_001, grace).keys.map((k) => k.kid)).not.toContain(
+      again.added.kid,
+    );
   });
 });

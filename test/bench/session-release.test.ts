@@ -17,12 +17,22 @@ const gc = runInNewContext('gc') as () => void;
 
 async function forwardSomeCalls(agentSignal: AbortSignal): Promise<WeakRef<Client>> {
   const server = new Server({ name: 'echo', version: '1' }, { capabilities: { tools: {} } });
-  server.setRequestHandler(CallToolRequestSchema, async (request) => ({ content: [{ type: 'text', text: String(request.params.arguments?.['text']) }] }));
+  server.setRequestHandler(CallToolRequestSchema, async (request) => ({
+    content: [{ type: 'text', text: String(request.params.arguments?.['text']) }],
+  }));
   const client = new Client({ name: 'gateway', version: '1' });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
   for (let i = 0; i < 3; i++) {
-    const outcome = await forwardRequest({ client, serverId: 'echo', method: 'tools/call', params: { name: 'echo', arguments: { text: `t${i}` } }, resultSchema: CallToolResultSchema, signal: agentSignal, timeoutMs: 10_000 });
+    const outcome = await forwardRequest({
+      client,
+      serverId: 'echo',
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { text: `t${i}` } },
+      resultSchema: CallToolResultSchema,
+      signal: agentSignal,
+      timeoutMs: 10_000,
+    });
     expect(outcome).toMatchObject({ ok: true, value: { content: [{ type: 'text', text: `t${i}` }] } });
   }
   await client.close();
@@ -43,15 +53,35 @@ describe('forwarding', () => {
 
   it('still cancels downstream when the agent cancels, and reports a deadline as a timeout', async () => {
     const server = new Server({ name: 'slow', version: '1' }, { capabilities: { tools: {} } });
-    server.setRequestHandler(CallToolRequestSchema, (_request, extra) => new Promise((resolve) => extra.signal.addEventListener('abort', () => resolve({ content: [] }))));
+    server.setRequestHandler(
+      CallToolRequestSchema,
+      (_request, extra) =>
+        new Promise((resolve) => extra.signal.addEventListener('abort', () => resolve({ content: [] }))),
+    );
     const client = new Client({ name: 'gateway', version: '1' });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
     try {
-      const timedOut = await forwardRequest({ client, serverId: 'slow', method: 'tools/call', params: { name: 'x' }, resultSchema: CallToolResultSchema, signal: new AbortController().signal, timeoutMs: 50 });
+      const timedOut = await forwardRequest({
+        client,
+        serverId: 'slow',
+        method: 'tools/call',
+        params: { name: 'x' },
+        resultSchema: CallToolResultSchema,
+        signal: new AbortController().signal,
+        timeoutMs: 50,
+      });
       expect(timedOut).toMatchObject({ ok: false, denial: { kind: 'timeout', timeoutMs: 50 } });
       const agent = new AbortController();
-      const pending = forwardRequest({ client, serverId: 'slow', method: 'tools/call', params: { name: 'x' }, resultSchema: CallToolResultSchema, signal: agent.signal, timeoutMs: 10_000 });
+      const pending = forwardRequest({
+        client,
+        serverId: 'slow',
+        method: 'tools/call',
+        params: { name: 'x' },
+        resultSchema: CallToolResultSchema,
+        signal: agent.signal,
+        timeoutMs: 10_000,
+      });
       agent.abort(new Error('agent cancelled'));
       await expect(pending).rejects.toThrow(/agent cancelled/);
     } finally {

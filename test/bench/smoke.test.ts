@@ -39,7 +39,13 @@ interface Report {
   targets: Record<string, { governed: boolean; rounds: Round[] }>;
   medians: Record<string, { latencyMs: Record<string, number>; throughput: Record<string, number>; listP50Ms: number }>;
   sessions: {
-    openSessions: { opened: number; live: number; rssOpenMB: number; childrenBefore: number; childrenAfterClose: number };
+    openSessions: {
+      opened: number;
+      live: number;
+      rssOpenMB: number;
+      childrenBefore: number;
+      childrenAfterClose: number;
+    };
     churn: { opened: number; closed: number; answered: number; growth: number };
   };
   checks: { name: string; met: boolean }[];
@@ -109,7 +115,12 @@ describe('npm run bench -- --smoke', () => {
         expect(round.setup.connect.n, `${name} setup`).toBeGreaterThan(0);
       }
       const medians = report.medians[name]!;
-      for (const value of [...Object.values(medians.latencyMs), ...Object.values(medians.throughput), medians.listP50Ms]) expect(Number.isFinite(value), name).toBe(true);
+      for (const value of [
+        ...Object.values(medians.latencyMs),
+        ...Object.values(medians.throughput),
+        medians.listP50Ms,
+      ])
+        expect(Number.isFinite(value), name).toBe(true);
     }
   });
 
@@ -122,7 +133,9 @@ describe('npm run bench -- --smoke', () => {
     expect(churn.closed).toBe(report.settings.churn);
     expect(churn.answered).toBe(report.settings.churn);
     expect(churn.growth).toBe(0);
-    expect(report.checks.map((c) => c.name).join('\n')).toMatch(/HTTP→HTTP p50[\s\S]*stdio→stdio p50[\s\S]*tools\/list[\s\S]*RSS[\s\S]*child processes/);
+    expect(report.checks.map((c) => c.name).join('\n')).toMatch(
+      /HTTP→HTTP p50[\s\S]*stdio→stdio p50[\s\S]*tools\/list[\s\S]*RSS[\s\S]*child processes/,
+    );
   });
 
   it('stopped everything it started', () => {
@@ -139,7 +152,11 @@ describe('a wrong answer', () => {
     const dir = await makeTempDir('warden-bench-fault');
     try {
       const out = join(dir.path, 'fault.json');
-      const run = await runToExit(process.execPath, [RUN, '--smoke', '--only', 'HTTP→HTTP', '--no-peers', '--out', out], { env: { BENCH_ECHO_FAULT: 'short' }, timeoutMs: 120_000 });
+      const run = await runToExit(
+        process.execPath,
+        [RUN, '--smoke', '--only', 'HTTP→HTTP', '--no-peers', '--out', out],
+        { env: { BENCH_ECHO_FAULT: 'short' }, timeoutMs: 120_000 },
+      );
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/direct HTTP: payload of \d+ chars, expected \d+/);
       const report = JSON.parse(readFileSync(out, 'utf8')) as Report;

@@ -4,7 +4,14 @@
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp } from '../helpers/gateway.js';
-import { consoleRequest, loginCode, signIn, startConsoleGateway, type ConsoleGateway, type SignedIn } from './helpers.js';
+import {
+  consoleRequest,
+  loginCode,
+  signIn,
+  startConsoleGateway,
+  type ConsoleGateway,
+  type SignedIn,
+} from './helpers.js';
 
 const POLICY = `version: 1
 agents:
@@ -60,7 +67,11 @@ async function heldCall(answer?: () => Promise<{ action: 'decline' }>, at = ward
   return (feed.json.rows as Row[])[0]!;
 }
 
-async function callPage(id: string, at = warden, as = alice): Promise<{ outcome: { outcome: string; body: { approval?: { id: string; status: string } } } }> {
+async function callPage(
+  id: string,
+  at = warden,
+  as = alice,
+): Promise<{ outcome: { outcome: string; body: { approval?: { id: string; status: string } } } }> {
   const response = await consoleRequest(at.origin, { path: `/api/calls/${id}`, cookie: as.cookie });
   expect(response.status).toBe(200);
   return response.json as never;

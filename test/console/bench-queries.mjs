@@ -10,7 +10,9 @@ import { randomBytes } from 'node:crypto';
 const dir = mkdtempSync(join(tmpdir(), 'cb-'));
 const db = openAuditDb(join(dir, 'audit.db'), {});
 const N = Number(process.argv[2] ?? 500000);
-const ins = db.prepare(`INSERT INTO entries (id, kind, ts, started_at, instance, type, subject, task_id, server, target, decision, outcome, body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+const ins = db.prepare(
+  `INSERT INTO entries (id, kind, ts, started_at, instance, type, subject, task_id, server, target, decision, outcome, body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+);
 const now = Date.now();
 const agents = Array.from({ length: 50 }, (_, i) => `agent:${i}`);
 const tools = Array.from({ length: 200 }, (_, i) => `srv${i % 10}__tool${i}`);
@@ -19,17 +21,55 @@ db.transaction(() => {
   for (let i = 0; i < N; i++) {
     const id = `R${String(i).padStart(12, '0')}`;
     const t = now - (N - i) * 100;
-    const a = agents[i % 50], tool = tools[(i * 7) % 200], dec = i % 20 === 0 ? 'deny' : 'allow';
+    const a = agents[i % 50],
+      tool = tools[(i * 7) % 200],
+      dec = i % 20 === 0 ? 'deny' : 'allow';
     const trace = randomBytes(16).toString('hex');
     if (i === 1000) traceSample = trace;
-    ins.run(id, 'intent', t, t, 'I', 'tools/call', a, null, tool.split('__')[0], tool, dec, null, JSON.stringify({ traceId: trace, decision: { effect: dec, rule: 'r' }, arguments: { q: 'x'.repeat(100) } }), '0', '0');
-    ins.run(id, 'outcome', t + 5, t, 'I', 'tools/call', a, null, tool.split('__')[0], tool, dec, dec === 'deny' ? 'denied' : 'ok', JSON.stringify({ outcome: 'ok', durationMs: 5 }), '0', '0');
+    ins.run(
+      id,
+      'intent',
+      t,
+      t,
+      'I',
+      'tools/call',
+      a,
+      null,
+      tool.split('__')[0],
+      tool,
+      dec,
+      null,
+      JSON.stringify({ traceId: trace, decision: { effect: dec, rule: 'r' }, arguments: { q: 'x'.repeat(100) } }),
+      '0',
+      '0',
+    );
+    ins.run(
+      id,
+      'outcome',
+      t + 5,
+      t,
+      'I',
+      'tools/call',
+      a,
+      null,
+      tool.split('__')[0],
+      tool,
+      dec,
+      dec === 'deny' ? 'denied' : 'ok',
+      JSON.stringify({ outcome: 'ok', durationMs: 5 }),
+      '0',
+      '0',
+    );
   }
 })();
 function time(label, fn, reps = 20) {
   fn();
   const samples = [];
-  for (let r = 0; r < reps; r++) { const s = process.hrtime.bigint(); fn(); samples.push(Number(process.hrtime.bigint() - s) / 1e6); }
+  for (let r = 0; r < reps; r++) {
+    const s = process.hrtime.bigint();
+    fn();
+    samples.push(Number(process.hrtime.bigint() - s) / 1e6);
+  }
   samples.sort((x, y) => x - y);
   console.log(`${label}: p50 ${samples[Math.floor(reps / 2)].toFixed(2)} ms, max ${samples.at(-1).toFixed(2)} ms`);
 }

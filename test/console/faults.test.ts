@@ -13,7 +13,14 @@ import { stateFile } from '../../src/state/db.js';
 import { TaskStore } from '../../src/tasks/store.js';
 import { holdAuditLock } from '../helpers/locks.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
-import { consoleRequest, loginCode, signIn, startConsoleGateway, type ConsoleGateway, type SignedIn } from './helpers.js';
+import {
+  consoleRequest,
+  loginCode,
+  signIn,
+  startConsoleGateway,
+  type ConsoleGateway,
+  type SignedIn,
+} from './helpers.js';
 
 const PROXY_ORIGIN = 'https://review.example.com';
 
@@ -21,19 +28,26 @@ const PROXY_ORIGIN = 'https://review.example.com';
 function eventCount(dataDir: string, type: string): number {
   const db = openAuditDb(auditFile(dataDir), { readonly: true });
   try {
-    return (db.prepare("SELECT count(*) AS n FROM entries WHERE kind = 'event' AND type = ? AND json_extract(body, '$.data.via') = 'console'").get(type) as { n: number }).n;
+    return (
+      db
+        .prepare(
+          "SELECT count(*) AS n FROM entries WHERE kind = 'event' AND type = ? AND json_extract(body, '$.data.via') = 'console'",
+        )
+        .get(type) as { n: number }
+    ).n;
   } finally {
     db.close();
   }
 }
-
 
 describe('reviewer console: no audit, no action (real gateway, audit.db locked by another process)', () => {
   let warden: ConsoleGateway;
   let alice: SignedIn;
 
   beforeAll(async () => {
-    warden = await startConsoleGateway({ config: { audit: { busyTimeoutMs: 300 }, console: { enabled: true, port: 0, allowedOrigins: [PROXY_ORIGIN] } } });
+    warden = await startConsoleGateway({
+      config: { audit: { busyTimeoutMs: 300 }, console: { enabled: true, port: 0, allowedOrigins: [PROXY_ORIGIN] } },
+    });
     alice = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
   }, 60_000);
 
@@ -43,7 +57,15 @@ describe('reviewer console: no audit, no action (real gateway, audit.db locked b
 
   it('refuses a revocation it cannot record (503) and changes nothing; the same request works once the log is writable', async () => {
     const store = TaskStore.open(stateFile(warden.dataDir));
-    store.insert({ id: 'task-locked', issuer: 'urn:test', subject: 'test-agent', source: 'session', gateway: 'test', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 });
+    store.insert({
+      id: 'task-locked',
+      issuer: 'urn:test',
+      subject: 'test-agent',
+      source: 'session',
+      gateway: 'test',
+      createdAt: Date.now(),
+      expiresAt: Date.now() + 3_600_000,
+    });
     store.close();
     const request = { path: '/api/tasks/task-locked/revoke', cookie: alice.cookie, csrf: alice.csrf, body: {} };
     const lock = await holdAuditLock(warden.dataDir);
@@ -51,7 +73,12 @@ describe('reviewer console: no audit, no action (real gateway, audit.db locked b
     let revokedAgent;
     try {
       refused = await consoleRequest(warden.origin, request);
-      revokedAgent = await consoleRequest(warden.origin, { path: '/api/agents/revoke', cookie: alice.cookie, csrf: alice.csrf, body: { subject: 'agent:locked' } });
+      revokedAgent = await consoleRequest(warden.origin, {
+        path: '/api/agents/revoke',
+        cookie: alice.cookie,
+        csrf: alice.csrf,
+        body: { subject: 'agent:locked' },
+      });
     } finally {
       await lock.release();
     }
@@ -90,7 +117,11 @@ describe('reviewer console: no audit, no action (real gateway, audit.db locked b
   });
 
   it('marks the session cookie Secure when the page is served over https (behind a TLS proxy)', async () => {
-    const response = await consoleRequest(warden.origin, { path: '/api/login', origin: PROXY_ORIGIN, body: { code: loginCode(warden.gateway.configFile, 'alice') } });
+    const response = await consoleRequest(warden.origin, {
+      path: '/api/login',
+      origin: PROXY_ORIGIN,
+      body: { code: loginCode(warden.gateway.configFile, 'alice') },
+    });
     expect(response.status, response.text).toBe(200);
     expect(String(response.headers['set-cookie']?.[0])).toMatch(/; Secure$/);
     expect(alice.setCookie).not.toMatch(/Secure/);
@@ -140,7 +171,11 @@ describe('reviewer console: a failing check never escapes into the process', () 
     let status: number | undefined;
     try {
       status = await new Promise<number>((resolve, reject) => {
-        const socket = new WebSocket(`${origin.replace('http', 'ws')}/api/live`, ['warden-console', `csrf.${alice.csrf}`], { headers: { origin, cookie: alice.cookie } });
+        const socket = new WebSocket(
+          `${origin.replace('http', 'ws')}/api/live`,
+          ['warden-console', `csrf.${alice.csrf}`],
+          { headers: { origin, cookie: alice.cookie } },
+        );
         socket.once('unexpected-response', (_req, res) => {
           resolve(res.statusCode ?? 0);
           socket.terminate();
@@ -159,13 +194,17 @@ describe('reviewer console: a failing check never escapes into the process', () 
 
   it('closes a live socket whose re-check throws, instead of throwing from the timer', async () => {
     const alice = await session();
-    const socket = new WebSocket(`${origin.replace('http', 'ws')}/api/live`, ['warden-console', `csrf.${alice.csrf}`], { headers: { origin, cookie: alice.cookie } });
+    const socket = new WebSocket(`${origin.replace('http', 'ws')}/api/live`, ['warden-console', `csrf.${alice.csrf}`], {
+      headers: { origin, cookie: alice.cookie },
+    });
     await new Promise((resolve) => socket.once('message', resolve));
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     failing = true;
     try {
       // A new entry makes the feed push, and re-check the session first.
-      await recordAdminEvents({ dataDir: dir.path, settings: AuditSchema.parse({}), actor: 'test' }, [{ type: 'test.event', data: {} }]);
+      await recordAdminEvents({ dataDir: dir.path, settings: AuditSchema.parse({}), actor: 'test' }, [
+        { type: 'test.event', data: {} },
+      ]);
       expect(await closed).toBe(4401);
     } finally {
       failing = false;

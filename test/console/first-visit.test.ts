@@ -17,14 +17,19 @@ describe('the console on a first visit and a narrow screen', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
     mkdirSync(ARTIFACTS, { recursive: true });
     warden = await startConsoleGateway();
     // Something in the feed: a call, and the events of start-up (config.load with its whole data).
     const { client } = await connectHttp(warden.gateway.url);
     await client.callTool({ name: 'fx__test_simple_text', arguments: {} });
     await client.close();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
   }, 120_000);
 
   afterAll(async () => {

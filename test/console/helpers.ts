@@ -30,7 +30,9 @@ export interface ConsoleGateway {
 }
 
 /** `serve` with `console.enabled` on a free port; the console's URL is read from <dataDir>/console.json. */
-export async function startConsoleGateway(options: { policy?: string; servers?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<ConsoleGateway> {
+export async function startConsoleGateway(
+  options: { policy?: string; servers?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+): Promise<ConsoleGateway> {
   const policyDir = await makeTempDir('warden-console-policy');
   const policyFile = join(policyDir.path, 'policy.yaml');
   await writeFile(policyFile, options.policy ?? CONSOLE_POLICY);

@@ -49,14 +49,23 @@ describe('console: policy impact', () => {
 
   beforeAll(async () => {
     // `npm test` installs the browser first, in its own visible step (pretest: scripts/ensure-chromium.sh).
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
     mkdirSync(ARTIFACTS, { recursive: true });
     warden = await startConsoleGateway({ policy: IN_FORCE });
     ({ client: agent } = await connectHttp(warden.gateway.url));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await context.newPage();
@@ -95,18 +104,24 @@ describe('console: policy impact', () => {
     expect(await value('Lists changed')).toBe('1 of 1');
     const denied = page.locator('[data-testid=impact-group][data-rule=no-text] [data-testid=impact-change]');
     expect(await denied.count()).toBe(3);
-    expect(await denied.nth(2).textContent()).toMatch(/tools\/list fx__test_simple_text.*newly hidden from the list.*allow\s*shown.*deny\s*no-text/s);
+    expect(await denied.nth(2).textContent()).toMatch(
+      /tools\/list fx__test_simple_text.*newly hidden from the list.*allow\s*shown.*deny\s*no-text/s,
+    );
     const changes = page.locator('[data-testid=impact-group][data-rule=fx-images] [data-testid=impact-change]');
     expect(await changes.count()).toBe(2);
     const allowed = changes.filter({ hasText: 'tools/call' });
     expect(await allowed.textContent()).toMatch(/newly allowed.*deny\s*default-deny.*allow\s*fx-images/s);
-    expect(await changes.filter({ hasText: 'tools/list' }).textContent()).toMatch(/fx__test_image_content.*newly shown in the list.*deny\s*not shown.*allow\s*fx-images/s);
+    expect(await changes.filter({ hasText: 'tools/list' }).textContent()).toMatch(
+      /fx__test_image_content.*newly shown in the list.*deny\s*not shown.*allow\s*fx-images/s,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'policy-impact.png'), fullPage: true });
 
     const id = await allowed.getAttribute('data-id');
     await allowed.getByRole('link').click();
     await page.waitForURL(new RegExp(`#/call/${id}$`));
-    await expect.poll(() => page.locator('main').textContent(), { timeout: UI_TIMEOUT }).toContain('fx__test_image_content');
+    await expect
+      .poll(() => page.locator('main').textContent(), { timeout: UI_TIMEOUT })
+      .toContain('fx__test_image_content');
 
     // Read-only: the policy file and the decisions in force are what they were.
     expect(readFileSync(warden.policyFile, 'utf8')).toBe(IN_FORCE);
@@ -118,7 +133,9 @@ describe('console: policy impact', () => {
     await page.goto(`${warden.origin}/#/impact`);
     await page.getByTestId('impact-policy').fill('version: 1\ngrants:\n  - { effect: maybe, tools: [x] }\n');
     await page.getByTestId('impact-run').click();
-    await expect.poll(() => page.getByTestId('error').textContent(), { timeout: UI_TIMEOUT }).toMatch(/proposed\.yaml: grants\[0\]\.effect/);
+    await expect
+      .poll(() => page.getByTestId('error').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/proposed\.yaml: grants\[0\]\.effect/);
     expect(await page.getByTestId('impact-summary').count()).toBe(0);
   });
 

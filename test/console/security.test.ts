@@ -16,7 +16,14 @@ import { TaskStore } from '../../src/tasks/store.js';
 import { runCli } from '../helpers/cli.js';
 import { BIN, connectHttp } from '../helpers/gateway.js';
 import { spawnReady, waitFor, type ReadyProcess } from '../helpers/process.js';
-import { consoleRequest, loginCode, signIn, startConsoleGateway, type ConsoleGateway, type SignedIn } from './helpers.js';
+import {
+  consoleRequest,
+  loginCode,
+  signIn,
+  startConsoleGateway,
+  type ConsoleGateway,
+  type SignedIn,
+} from './helpers.js';
 
 /** Sends bytes as they are on a fresh connection and returns everything the server answers. */
 function rawLine(origin: string, text: string): Promise<string> {
@@ -30,19 +37,29 @@ function rawLine(origin: string, text: string): Promise<string> {
   });
 }
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-function auditEvents(dataDir: string, type: string): { subject: string | null; task_id: string | null; body: string }[] {
+function auditEvents(
+  dataDir: string,
+  type: string,
+): { subject: string | null; task_id: string | null; body: string }[] {
   const db = openAuditDb(auditFile(dataDir), { readonly: true });
   try {
-    return db.prepare("SELECT subject, task_id, body FROM entries WHERE kind = 'event' AND type = ? ORDER BY seq").all(type) as { subject: string | null; task_id: string | null; body: string }[];
+    return db
+      .prepare("SELECT subject, task_id, body FROM entries WHERE kind = 'event' AND type = ? ORDER BY seq")
+      .all(type) as { subject: string | null; task_id: string | null; body: string }[];
   } finally {
     db.close();
   }
 }
 
 /** Opens the live feed with these headers (and the CSRF token as a subprotocol, as the page does); resolves with the first message, or the HTTP status it was refused with. */
-function openLive(origin: string, headers: Record<string, string>, csrf?: string): Promise<{ socket?: WebSocket; status?: number; first?: unknown }> {
+function openLive(
+  origin: string,
+  headers: Record<string, string>,
+  csrf?: string,
+): Promise<{ socket?: WebSocket; status?: number; first?: unknown }> {
   return new Promise((resolve, reject) => {
     const protocols = csrf === undefined ? [] : ['warden-console', `csrf.${csrf}`];
     const socket = new WebSocket(`${origin.replace('http', 'ws')}/api/live`, protocols, { headers });
@@ -84,13 +101,24 @@ describe('reviewer console: access and API', () => {
     expect(page.text).not.toMatch(/https?:\/\//);
     const script = await consoleRequest(warden.origin, { path: '/app.js' });
     expect(script.headers['content-type']).toMatch(/^text\/javascript/);
-    expect(script.text).not.toMatch(/\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function/);
+    expect(script.text).not.toMatch(
+      /\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function/,
+    );
   });
 
   it('serves no file outside its fixed set, whatever the raw request line says', async () => {
     // Raw request lines over a socket: no client-side URL parser normalises them first.
-    for (const target of ['/../package.json', '/..%2fpackage.json', '/%2e%2e/%2e%2e/package.json', '/web/../../../../package.json', '/app.js/../../package.json']) {
-      const reply = await rawLine(warden.origin, `GET ${target} HTTP/1.1\r\nHost: ${new URL(warden.origin).host}\r\nConnection: close\r\n\r\n`);
+    for (const target of [
+      '/../package.json',
+      '/..%2fpackage.json',
+      '/%2e%2e/%2e%2e/package.json',
+      '/web/../../../../package.json',
+      '/app.js/../../package.json',
+    ]) {
+      const reply = await rawLine(
+        warden.origin,
+        `GET ${target} HTTP/1.1\r\nHost: ${new URL(warden.origin).host}\r\nConnection: close\r\n\r\n`,
+      );
       expect(reply, target).toMatch(/^HTTP\/1\.1 404 /);
       expect(reply, target).not.toContain('"name": "mcp-warden"');
     }
@@ -119,7 +147,11 @@ describe('reviewer console: access and API', () => {
 
   it('a new code exchanged on a request carrying an old session cookie ends the old session', async () => {
     const old = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
-    const swapped = await consoleRequest(warden.origin, { path: '/api/login', cookie: old.cookie, body: { code: loginCode(warden.gateway.configFile, 'alice') } });
+    const swapped = await consoleRequest(warden.origin, {
+      path: '/api/login',
+      cookie: old.cookie,
+      body: { code: loginCode(warden.gateway.configFile, 'alice') },
+    });
     expect(swapped.status, swapped.text).toBe(200);
     expect((await consoleRequest(warden.origin, { path: '/api/session', cookie: old.cookie })).status).toBe(401);
     const fresh = String(swapped.headers['set-cookie']?.[0] ?? '').split(';')[0]!;
@@ -130,8 +162,12 @@ describe('reviewer console: access and API', () => {
     const bad = await consoleRequest(warden.origin, { path: '/api/calls/%E0%A4%A', cookie: alice.cookie });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatch(/%-escape/);
-    expect((await consoleRequest(warden.origin, { path: '/api/charts?hours=5', cookie: alice.cookie })).status).toBe(400);
-    expect((await consoleRequest(warden.origin, { path: '/api/charts?hours=168', cookie: alice.cookie })).status).toBe(200);
+    expect((await consoleRequest(warden.origin, { path: '/api/charts?hours=5', cookie: alice.cookie })).status).toBe(
+      400,
+    );
+    expect((await consoleRequest(warden.origin, { path: '/api/charts?hours=168', cookie: alice.cookie })).status).toBe(
+      200,
+    );
   });
 
   it('refuses a replayed code, a forged code and an expired code', async () => {
@@ -140,7 +176,10 @@ describe('reviewer console: access and API', () => {
     const replay = await consoleRequest(warden.origin, { path: '/api/login', body: { code } });
     expect(replay.status).toBe(401);
     expect(replay.headers['set-cookie']).toBeUndefined();
-    const forged = await consoleRequest(warden.origin, { path: '/api/login', body: { code: randomBytes(32).toString('base64url') } });
+    const forged = await consoleRequest(warden.origin, {
+      path: '/api/login',
+      body: { code: randomBytes(32).toString('base64url') },
+    });
     expect(forged.status).toBe(401);
     const junk = await consoleRequest(warden.origin, { path: '/api/login', body: { code: "' OR 1=1 --" } });
     expect(junk.status).toBe(401);
@@ -174,13 +213,25 @@ describe('reviewer console: access and API', () => {
 
   it('refuses a foreign Host (DNS rebinding) and a foreign Origin on every route', async () => {
     expect((await consoleRequest(warden.origin, { path: '/', host: 'evil.example:80' })).status).toBe(403);
-    const foreign = await consoleRequest(warden.origin, { path: '/api/session', cookie: alice.cookie, origin: 'https://evil.example' });
+    const foreign = await consoleRequest(warden.origin, {
+      path: '/api/session',
+      cookie: alice.cookie,
+      origin: 'https://evil.example',
+    });
     expect(foreign.status).toBe(403);
   });
 
   it('refuses state-changing requests without the CSRF token, with a wrong one, or from another Origin', async () => {
     const store = TaskStore.open(stateFile(warden.dataDir));
-    store.insert({ id: 'task-csrf', issuer: 'urn:test', subject: 'test-agent', source: 'session', gateway: 'test', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 });
+    store.insert({
+      id: 'task-csrf',
+      issuer: 'urn:test',
+      subject: 'test-agent',
+      source: 'session',
+      gateway: 'test',
+      createdAt: Date.now(),
+      expiresAt: Date.now() + 3_600_000,
+    });
     store.close();
     const path = '/api/tasks/task-csrf/revoke';
     const attempts = [
@@ -189,7 +240,8 @@ describe('reviewer console: access and API', () => {
       { cookie: alice.cookie, body: {}, csrf: alice.csrf, origin: 'https://evil.example' },
       { cookie: alice.cookie, body: {}, csrf: alice.csrf, origin: null },
     ];
-    for (const attempt of attempts) expect((await consoleRequest(warden.origin, { path, ...attempt })).status).toBe(403);
+    for (const attempt of attempts)
+      expect((await consoleRequest(warden.origin, { path, ...attempt })).status).toBe(403);
     const open = TaskStore.open(stateFile(warden.dataDir), { readonly: true });
     expect(open.list({ all: false, now: Date.now() }).map((t) => t.id)).toContain('task-csrf');
     open.close();
@@ -200,67 +252,143 @@ describe('reviewer console: access and API', () => {
     const after = TaskStore.open(stateFile(warden.dataDir), { readonly: true });
     expect(after.list({ all: true, now: Date.now() }).find((t) => t.id === 'task-csrf')?.endReason).toBe('revoked');
     after.close();
-    const events = await waitFor(() => auditEvents(warden.dataDir, 'task.revoke').filter((e) => e.task_id === 'task-csrf'), 'the task.revoke event');
+    const events = await waitFor(
+      () => auditEvents(warden.dataDir, 'task.revoke').filter((e) => e.task_id === 'task-csrf'),
+      'the task.revoke event',
+    );
     expect(JSON.parse(events[0]!.body).data).toMatchObject({ by: 'alice', via: 'console' });
   });
 
   it('revokes an agent and denies an approval, each recorded with the reviewer; a second decision is refused', async () => {
-    const revoked = await consoleRequest(warden.origin, { path: '/api/agents/revoke', cookie: alice.cookie, csrf: alice.csrf, body: { subject: 'agent:gone', reason: 'left the team' } });
+    const revoked = await consoleRequest(warden.origin, {
+      path: '/api/agents/revoke',
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: { subject: 'agent:gone', reason: 'left the team' },
+    });
     expect(revoked.status, revoked.text).toBe(200);
     const store = TaskStore.open(stateFile(warden.dataDir), { readonly: true });
-    expect(store.revocations()).toContainEqual(expect.objectContaining({ subject: 'agent:gone', issuer: '*', reason: 'left the team' }));
+    expect(store.revocations()).toContainEqual(
+      expect.objectContaining({ subject: 'agent:gone', issuer: '*', reason: 'left the team' }),
+    );
     store.close();
-    const agentEvents = await waitFor(() => auditEvents(warden.dataDir, 'agent.revoke').filter((e) => e.subject === 'agent:gone'), 'the agent.revoke event');
+    const agentEvents = await waitFor(
+      () => auditEvents(warden.dataDir, 'agent.revoke').filter((e) => e.subject === 'agent:gone'),
+      'the agent.revoke event',
+    );
     expect(JSON.parse(agentEvents[0]!.body).data).toMatchObject({ by: 'alice', via: 'console', subject: 'agent:gone' });
 
     const approvals = ApprovalStore.open(stateFile(warden.dataDir));
-    const binding = { issuer: 'urn:test', subject: 'test-agent', server: 'fx', tool: 'fx__fixture_pid', definitionHash: 'sha256:0', argumentsDigest: 'sha256:1' };
-    const { row } = approvals.request({ binding, channel: 'out-of-band', summary: { tool: 'fx__fixture_pid', server: 'fx', arguments: {} }, now: Date.now(), ttlMs: 300_000 });
+    const binding = {
+      issuer: 'urn:test',
+      subject: 'test-agent',
+      server: 'fx',
+      tool: 'fx__fixture_pid',
+      definitionHash: 'sha256:0',
+      argumentsDigest: 'sha256:1',
+    };
+    const { row } = approvals.request({
+      binding,
+      channel: 'out-of-band',
+      summary: { tool: 'fx__fixture_pid', server: 'fx', arguments: {} },
+      now: Date.now(),
+      ttlMs: 300_000,
+    });
     approvals.close();
     const listed = await consoleRequest(warden.origin, { path: '/api/approvals?status=pending', cookie: alice.cookie });
     expect((listed.json.rows as { id: string }[]).map((r) => r.id)).toContain(row.id);
-    const denied = await consoleRequest(warden.origin, { path: `/api/approvals/${row.id}/deny`, cookie: alice.cookie, csrf: alice.csrf, body: { reason: 'not today' } });
+    const denied = await consoleRequest(warden.origin, {
+      path: `/api/approvals/${row.id}/deny`,
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: { reason: 'not today' },
+    });
     expect(denied.status, denied.text).toBe(200);
     expect(denied.json).toMatchObject({ status: 'denied', decidedBy: 'alice', reason: 'not today' });
-    const again = await consoleRequest(warden.origin, { path: `/api/approvals/${row.id}/approve`, cookie: alice.cookie, csrf: alice.csrf, body: {} });
+    const again = await consoleRequest(warden.origin, {
+      path: `/api/approvals/${row.id}/approve`,
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: {},
+    });
     expect(again.status).toBe(409);
-    const events = await waitFor(() => auditEvents(warden.dataDir, 'approval.deny').filter((e) => JSON.parse(e.body).data.approvalId === row.id), 'the approval.deny event');
+    const events = await waitFor(
+      () => auditEvents(warden.dataDir, 'approval.deny').filter((e) => JSON.parse(e.body).data.approvalId === row.id),
+      'the approval.deny event',
+    );
     expect(JSON.parse(events[0]!.body).data).toMatchObject({ by: 'alice', via: 'console' });
   });
 
   it('refuses to approve a tool definition other than the one the reviewer looked at', async () => {
     const tools = await consoleRequest(warden.origin, { path: '/api/tools?status=pinned', cookie: alice.cookie });
-    const pin = (tools.json.rows as { server: string; kind: string; name: string; currentHash: string }[]).find((p) => p.name === 'test_simple_text')!;
+    const pin = (tools.json.rows as { server: string; kind: string; name: string; currentHash: string }[]).find(
+      (p) => p.name === 'test_simple_text',
+    )!;
     expect(pin).toBeDefined();
-    const stale = await consoleRequest(warden.origin, { path: '/api/tools/reject', cookie: alice.cookie, csrf: alice.csrf, body: { server: pin.server, kind: pin.kind, name: pin.name, expectedHash: 'sha256:not-what-it-is-now' } });
+    const stale = await consoleRequest(warden.origin, {
+      path: '/api/tools/reject',
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: { server: pin.server, kind: pin.kind, name: pin.name, expectedHash: 'sha256:not-what-it-is-now' },
+    });
     expect(stale.status).toBe(409);
     expect(stale.json.error).toMatch(/changed again/);
-    const unknown = await consoleRequest(warden.origin, { path: '/api/tools/approve', cookie: alice.cookie, csrf: alice.csrf, body: { server: 'fx', kind: 'tool', name: 'nope', expectedHash: 'sha256:x' } });
+    const unknown = await consoleRequest(warden.origin, {
+      path: '/api/tools/approve',
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: { server: 'fx', kind: 'tool', name: 'nope', expectedHash: 'sha256:x' },
+    });
     expect(unknown.status).toBe(409);
     expect(auditEvents(warden.dataDir, 'tool.reject')).toEqual([]);
   });
 
   it('answers bad input with a clear error and stays up', async () => {
-    const notJson = await consoleRequest(warden.origin, { path: '/api/agents/revoke', cookie: alice.cookie, csrf: alice.csrf, body: '{not json' });
+    const notJson = await consoleRequest(warden.origin, {
+      path: '/api/agents/revoke',
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: '{not json',
+    });
     expect(notJson.status).toBe(400);
     expect(notJson.json.error).toMatch(/not JSON/);
-    const missing = await consoleRequest(warden.origin, { path: '/api/agents/revoke', cookie: alice.cookie, csrf: alice.csrf, body: {} });
+    const missing = await consoleRequest(warden.origin, {
+      path: '/api/agents/revoke',
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: {},
+    });
     expect(missing.status).toBe(400);
     expect(missing.json.error).toMatch(/subject is required/);
     const badLimit = await consoleRequest(warden.origin, { path: '/api/calls?limit=-4', cookie: alice.cookie });
     expect(badLimit.status).toBe(400);
-    const big = await consoleRequest(warden.origin, { path: '/api/agents/revoke', cookie: alice.cookie, csrf: alice.csrf, body: JSON.stringify({ subject: 'x'.repeat(20_000) }) });
+    const big = await consoleRequest(warden.origin, {
+      path: '/api/agents/revoke',
+      cookie: alice.cookie,
+      csrf: alice.csrf,
+      body: JSON.stringify({ subject: 'x'.repeat(20_000) }),
+    });
     expect(big.status).toBe(413);
     expect((await consoleRequest(warden.origin, { path: '/api/session', cookie: alice.cookie })).status).toBe(200);
   });
 
   it('opens the live feed only with the session cookie, its CSRF token and the console Origin, and pushes new calls', async () => {
     expect((await openLive(warden.origin, { origin: warden.origin }, alice.csrf)).status).toBe(401);
-    expect((await openLive(warden.origin, { origin: 'https://evil.example', cookie: alice.cookie }, alice.csrf)).status).toBe(403);
+    expect(
+      (await openLive(warden.origin, { origin: 'https://evil.example', cookie: alice.cookie }, alice.csrf)).status,
+    ).toBe(403);
     expect((await openLive(warden.origin, { cookie: alice.cookie }, alice.csrf)).status).toBe(403);
     // The cookie and Origin without the token (what another local port that received the cookie could send).
     expect((await openLive(warden.origin, { origin: warden.origin, cookie: alice.cookie })).status).toBe(403);
-    expect((await openLive(warden.origin, { origin: warden.origin, cookie: alice.cookie }, randomBytes(32).toString('base64url'))).status).toBe(403);
+    expect(
+      (
+        await openLive(
+          warden.origin,
+          { origin: warden.origin, cookie: alice.cookie },
+          randomBytes(32).toString('base64url'),
+        )
+      ).status,
+    ).toBe(403);
     const live = await openLive(warden.origin, { origin: warden.origin, cookie: alice.cookie }, alice.csrf);
     expect(live.first).toMatchObject({ type: 'hello' });
     const seen: { kind: string; target: string | null; outcome: string | null }[] = [];
@@ -269,7 +397,10 @@ describe('reviewer console: access and API', () => {
       if (message.type === 'entries') seen.push(...message.entries!);
     });
     await agent.callTool({ name: 'fx__test_simple_text', arguments: {} });
-    await waitFor(() => seen.some((e) => e.kind === 'outcome' && e.target === 'fx__test_simple_text' && e.outcome === 'ok'), 'the call on the live feed');
+    await waitFor(
+      () => seen.some((e) => e.kind === 'outcome' && e.target === 'fx__test_simple_text' && e.outcome === 'ok'),
+      'the call on the live feed',
+    );
     expect(seen.some((e) => e.kind === 'intent' && e.target === 'fx__test_simple_text')).toBe(true);
     live.socket!.close();
   });
@@ -280,7 +411,10 @@ describe('reviewer console: access and API', () => {
     const ids: string[] = [];
     let before: string | undefined;
     for (let page = 0; page < 20; page += 1) {
-      const response = await consoleRequest(warden.origin, { path: `/api/calls?tool=fx__*&limit=2${before ? `&before=${before}` : ''}`, cookie: alice.cookie });
+      const response = await consoleRequest(warden.origin, {
+        path: `/api/calls?tool=fx__*&limit=2${before ? `&before=${before}` : ''}`,
+        cookie: alice.cookie,
+      });
       expect(response.status).toBe(200);
       const rows = response.json.rows as { id: string }[];
       expect(rows.length).toBeLessThanOrEqual(2);
@@ -294,19 +428,36 @@ describe('reviewer console: access and API', () => {
     const okIds: string[] = [];
     before = undefined;
     for (let page = 0; page < 20; page += 1) {
-      const response = await consoleRequest(warden.origin, { path: `/api/calls?outcome=ok&limit=2${before ? `&before=${before}` : ''}`, cookie: alice.cookie });
-      okIds.push(...(response.json.rows as { id: string; outcome: string }[]).map((r) => (expect(r.outcome).toBe('ok'), r.id)));
+      const response = await consoleRequest(warden.origin, {
+        path: `/api/calls?outcome=ok&limit=2${before ? `&before=${before}` : ''}`,
+        cookie: alice.cookie,
+      });
+      okIds.push(
+        ...(response.json.rows as { id: string; outcome: string }[]).map((r) => (expect(r.outcome).toBe('ok'), r.id)),
+      );
       before = response.json.next as string | undefined;
       if (!before) break;
     }
     expect(okIds.length).toBeGreaterThanOrEqual(6);
     expect(new Set(okIds).size).toBe(okIds.length);
     const denied = await consoleRequest(warden.origin, { path: '/api/calls?outcome=denied', cookie: alice.cookie });
-    const deniedRows = denied.json.rows as { target: string; outcome: string; rule: string | null; traceId: string; id: string }[];
+    const deniedRows = denied.json.rows as {
+      target: string;
+      outcome: string;
+      rule: string | null;
+      traceId: string;
+      id: string;
+    }[];
     expect(deniedRows.map((r) => r.target)).toEqual(['fx__fixture_pid']);
-    const byTrace = await consoleRequest(warden.origin, { path: `/api/search?q=${encodeURIComponent(deniedRows[0]!.traceId)}`, cookie: alice.cookie });
+    const byTrace = await consoleRequest(warden.origin, {
+      path: `/api/search?q=${encodeURIComponent(deniedRows[0]!.traceId)}`,
+      cookie: alice.cookie,
+    });
     expect(byTrace.json).toMatchObject({ by: 'trace', ids: [deniedRows[0]!.id] });
-    const detail = await consoleRequest(warden.origin, { path: `/api/calls/${deniedRows[0]!.id}`, cookie: alice.cookie });
+    const detail = await consoleRequest(warden.origin, {
+      path: `/api/calls/${deniedRows[0]!.id}`,
+      cookie: alice.cookie,
+    });
     expect((detail.json.intent as { body: { decision: { effect: string } } }).body.decision.effect).toBe('deny');
   });
 
@@ -342,7 +493,11 @@ describe('reviewer console: access and API', () => {
     const again = await consoleRequest(warden.origin, { path: '/api/integrity?refresh=1', cookie: alice.cookie });
     expect(again.status).toBe(200);
     expect((again.json.report as { entries: number }).entries).toBe(entries);
-    expect(again.json).toMatchObject({ cached: true, verifiedAt: first.json.verifiedAt, nextVerificationAt: (first.json.verifiedAt as number) + 60_000 });
+    expect(again.json).toMatchObject({
+      cached: true,
+      verifiedAt: first.json.verifiedAt,
+      nextVerificationAt: (first.json.verifiedAt as number) + 60_000,
+    });
   });
 
   it('a 2 KiB frame from a signed-in client closes that socket only: the gateway answers MCP and the console', async () => {
@@ -364,20 +519,39 @@ describe('reviewer console: access and API', () => {
   it('filters tasks by status before the page limit', async () => {
     const store = TaskStore.open(stateFile(warden.dataDir));
     // Newer than the task revoked above, and still open.
-    store.insert({ id: 'task-newer', issuer: 'urn:test', subject: 'test-agent', source: 'session', gateway: 'test', createdAt: Date.now() + 1_000, expiresAt: Date.now() + 3_600_000 });
+    store.insert({
+      id: 'task-newer',
+      issuer: 'urn:test',
+      subject: 'test-agent',
+      source: 'session',
+      gateway: 'test',
+      createdAt: Date.now() + 1_000,
+      expiresAt: Date.now() + 3_600_000,
+    });
     store.close();
-    const revoked = await consoleRequest(warden.origin, { path: '/api/tasks?status=revoked&limit=1', cookie: alice.cookie });
+    const revoked = await consoleRequest(warden.origin, {
+      path: '/api/tasks?status=revoked&limit=1',
+      cookie: alice.cookie,
+    });
     expect(revoked.status).toBe(200);
     expect((revoked.json.rows as { status: string }[]).map((t) => t.status)).toEqual(['revoked']);
-    const active = await consoleRequest(warden.origin, { path: '/api/tasks?status=active&limit=1', cookie: alice.cookie });
+    const active = await consoleRequest(warden.origin, {
+      path: '/api/tasks?status=active&limit=1',
+      cookie: alice.cookie,
+    });
     expect((active.json.rows as { id: string }[]).map((t) => t.id)).toEqual(['task-newer']);
-    expect((await consoleRequest(warden.origin, { path: '/api/tasks?status=bogus', cookie: alice.cookie })).status).toBe(400);
+    expect(
+      (await consoleRequest(warden.origin, { path: '/api/tasks?status=bogus', cookie: alice.cookie })).status,
+    ).toBe(400);
   });
 
   it('signing out ends the session on the server and is recorded', async () => {
     const before = auditEvents(warden.dataDir, 'console.logout').length;
     const bob = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
-    expect((await consoleRequest(warden.origin, { path: '/api/logout', cookie: bob.cookie, csrf: bob.csrf, body: {} })).status).toBe(200);
+    expect(
+      (await consoleRequest(warden.origin, { path: '/api/logout', cookie: bob.cookie, csrf: bob.csrf, body: {} }))
+        .status,
+    ).toBe(200);
     expect((await consoleRequest(warden.origin, { path: '/api/session', cookie: bob.cookie })).status).toBe(401);
     const events = auditEvents(warden.dataDir, 'console.logout');
     expect(events.length).toBe(before + 1);
@@ -389,7 +563,11 @@ describe('reviewer console: access and API', () => {
     let origin: string;
 
     beforeAll(async () => {
-      readOnly = await spawnReady(process.execPath, [BIN, 'console', '--config', warden.gateway.configFile, '--port', '0'], { readyPattern: /^mcp-warden console listening on (http:\/\/\S+)$/, timeoutMs: 20_000 });
+      readOnly = await spawnReady(
+        process.execPath,
+        [BIN, 'console', '--config', warden.gateway.configFile, '--port', '0'],
+        { readyPattern: /^mcp-warden console listening on (http:\/\/\S+)$/, timeoutMs: 20_000 },
+      );
       origin = new URL(readOnly.url!).origin;
     }, 30_000);
 
@@ -404,7 +582,15 @@ describe('reviewer console: access and API', () => {
       const calls = await consoleRequest(origin, { path: '/api/calls', cookie: reviewer.cookie });
       expect((calls.json.rows as unknown[]).length).toBeGreaterThan(0);
       const store = TaskStore.open(stateFile(warden.dataDir));
-      store.insert({ id: 'task-ro', issuer: 'urn:test', subject: 'test-agent', source: 'session', gateway: 'test', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 });
+      store.insert({
+        id: 'task-ro',
+        issuer: 'urn:test',
+        subject: 'test-agent',
+        source: 'session',
+        gateway: 'test',
+        createdAt: Date.now(),
+        expiresAt: Date.now() + 3_600_000,
+      });
       store.close();
       for (const [path, body] of [
         ['/api/tasks/task-ro/revoke', {}],
@@ -428,8 +614,16 @@ describe('reviewer console: access and API', () => {
       const reviewer = await signIn(origin, loginCode(warden.gateway.configFile, 'alice'));
       const login = auditEvents(warden.dataDir, 'console.login');
       expect(login.length).toBe(logins + 1);
-      expect(JSON.parse(login.at(-1)!.body).data).toMatchObject({ subject: 'alice', by: 'alice', via: 'console', readOnly: true });
-      expect((await consoleRequest(origin, { path: '/api/logout', cookie: reviewer.cookie, csrf: reviewer.csrf, body: {} })).status).toBe(200);
+      expect(JSON.parse(login.at(-1)!.body).data).toMatchObject({
+        subject: 'alice',
+        by: 'alice',
+        via: 'console',
+        readOnly: true,
+      });
+      expect(
+        (await consoleRequest(origin, { path: '/api/logout', cookie: reviewer.cookie, csrf: reviewer.csrf, body: {} }))
+          .status,
+      ).toBe(200);
       expect(auditEvents(warden.dataDir, 'console.logout').length).toBe(logouts + 1);
     });
 

@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 describe('server health and circuit breakers in the console', { timeout: 90_000 }, () => {
-  it('GET /api/servers: the stuck server\'s breaker is open with its reason; the other is closed; signed-in reviewers only', async () => {
+  it("GET /api/servers: the stuck server's breaker is open with its reason; the other is closed; signed-in reviewers only", async () => {
     expect((await consoleRequest(warden.origin, { path: '/api/servers' })).status).toBe(401);
     const { cookie } = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
     const response = await consoleRequest(warden.origin, { path: '/api/servers', cookie });
@@ -53,8 +53,20 @@ describe('server health and circuit breakers in the console', { timeout: 90_000 
   });
 
   it('the Servers page shows each breaker', async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
-    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: run scripts/ensure-chromium.sh (npm test runs it first)`);
+    const browser: Browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     try {
       const page = await (await browser.newContext()).newPage();
       page.setDefaultTimeout(UI_TIMEOUT);
@@ -64,7 +76,9 @@ describe('server health and circuit breakers in the console', { timeout: 90_000 
       const stuck = page.locator('tr[data-server=stuck]');
       await stuck.waitFor();
       expect(await page.locator('tr[data-server=fx] td[data-breaker]').textContent()).toBe('closed (calls go through)');
-      expect(await stuck.locator('td[data-breaker]').textContent()).toMatch(/^(open \(calls fail at once\)|half-open \(probing\))$/);
+      expect(await stuck.locator('td[data-breaker]').textContent()).toMatch(
+        /^(open \(calls fail at once\)|half-open \(probing\))$/,
+      );
       expect(await stuck.textContent()).toMatch(/timed out/i);
       expect(await page.locator('#nav a.active').textContent()).toBe('Servers');
     } finally {

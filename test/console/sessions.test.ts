@@ -61,9 +61,12 @@ describe('console sign-in codes and sessions', () => {
     expect(sessions.redeemLoginCode(code, at)).toEqual(expected);
   });
 
-  it.each(['', 'short', 'A'.repeat(43), "'; DROP TABLE console_sessions; --", 'A'.repeat(10_000)])('an unknown or malformed code is refused: %#', (code) => {
-    expect(sessions.redeemLoginCode(code, T0)).toEqual({ refused: 'unknown' });
-  });
+  it.each(['', 'short', 'A'.repeat(43), "'; DROP TABLE console_sessions; --", 'A'.repeat(10_000)])(
+    'an unknown or malformed code is refused: %#',
+    (code) => {
+      expect(sessions.redeemLoginCode(code, T0)).toEqual({ refused: 'unknown' });
+    },
+  );
 
   it('a session token and its CSRF token are stored only as digests', () => {
     const { token, csrf } = sessions.createSession({ subject: 'alice' }, T0, 3_600_000);
@@ -106,7 +109,7 @@ describe('console sign-in codes and sessions', () => {
     expect(isReviewer(reviewers, subject, issuer)).toBe(expected);
   });
 
-  it("the listener accepts its own Host and Origin only (plus loopback names when bound to loopback)", () => {
+  it('the listener accepts its own Host and Origin only (plus loopback names when bound to loopback)', () => {
     const loopback = listenerPolicy('127.0.0.1', 8788, [], []);
     expect([...loopback.hosts].sort()).toEqual(['127.0.0.1:8788', '[::1]:8788', 'localhost:8788']);
     expect(loopback.origins.has('http://127.0.0.1:8788')).toBe(true);

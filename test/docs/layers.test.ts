@@ -16,7 +16,10 @@ type Tree = Record<string, string[]>;
 
 async function lintLayers(root: string, tree: Tree): Promise<{ code: number; output: string }> {
   mkdirSync(root, { recursive: true });
-  writeFileSync(join(root, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' } }));
+  writeFileSync(
+    join(root, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext' } }),
+  );
   for (const [file, imports] of Object.entries(tree)) {
     const path = join(root, file);
     mkdirSync(dirname(path), { recursive: true });
@@ -65,20 +68,63 @@ describe('layer rules', () => {
 
   // Every boundary crossed once in one tree (one run of the tool), each by files of its own.
   const crossings: [string, Tree, string][] = [
-    ['a stage importing another stage', { 'src/tasks/store.ts': [], 'src/policy/governance.ts': ['src/tasks/store.ts'] }, 'stage-policy-imports-only-the-floor'],
-    ['a stage importing the gateway', { 'src/gateway/catalog.ts': [], 'src/integrity/registry.ts': ['src/gateway/catalog.ts'] }, 'stage-integrity-imports-only-the-floor'],
-    ['the floor importing a stage', { 'src/policy/glob.ts': [], 'src/model/catalog.ts': ['src/policy/glob.ts'] }, 'model-imports-nothing'],
-    ['config importing a stage', { 'src/identity/keys.ts': [], 'src/config/load.ts': ['src/identity/keys.ts'] }, 'config-and-state-on-the-floor'],
-    ['the pipeline importing a stage', { 'src/observe/logger.ts': [], 'src/pipeline/orchestrator.ts': ['src/observe/logger.ts'] }, 'pipeline-imports-only-the-floor'],
-    ['the gateway importing an edge', { 'src/ingress/stdio.ts': [], 'src/gateway/gateway.ts': ['src/ingress/stdio.ts'] }, 'gateway-not-into-edges'],
-    ['ingress skipping the gateway', { 'src/audit/store.ts': [], 'src/ingress/http.ts': ['src/audit/store.ts'] }, 'ingress-through-the-gateway'],
-    ['the console importing the gateway', { 'src/gateway/session.ts': [], 'src/console/api.ts': ['src/gateway/session.ts'] }, 'console-beside-the-gateway'],
-    ['anything importing the cli', { 'src/cli/common.ts': [], 'src/console/live.ts': ['src/cli/common.ts'] }, 'nothing-imports-the-cli'],
-    ['two new folders importing each other', { 'src/replicas/a.ts': ['src/bridge/b.ts'], 'src/bridge/b.ts': ['src/replicas/c.ts'], 'src/replicas/c.ts': [] }, 'no-folder-cycle'],
+    [
+      'a stage importing another stage',
+      { 'src/tasks/store.ts': [], 'src/policy/governance.ts': ['src/tasks/store.ts'] },
+      'stage-policy-imports-only-the-floor',
+    ],
+    [
+      'a stage importing the gateway',
+      { 'src/gateway/catalog.ts': [], 'src/integrity/registry.ts': ['src/gateway/catalog.ts'] },
+      'stage-integrity-imports-only-the-floor',
+    ],
+    [
+      'the floor importing a stage',
+      { 'src/policy/glob.ts': [], 'src/model/catalog.ts': ['src/policy/glob.ts'] },
+      'model-imports-nothing',
+    ],
+    [
+      'config importing a stage',
+      { 'src/identity/keys.ts': [], 'src/config/load.ts': ['src/identity/keys.ts'] },
+      'config-and-state-on-the-floor',
+    ],
+    [
+      'the pipeline importing a stage',
+      { 'src/observe/logger.ts': [], 'src/pipeline/orchestrator.ts': ['src/observe/logger.ts'] },
+      'pipeline-imports-only-the-floor',
+    ],
+    [
+      'the gateway importing an edge',
+      { 'src/ingress/stdio.ts': [], 'src/gateway/gateway.ts': ['src/ingress/stdio.ts'] },
+      'gateway-not-into-edges',
+    ],
+    [
+      'ingress skipping the gateway',
+      { 'src/audit/store.ts': [], 'src/ingress/http.ts': ['src/audit/store.ts'] },
+      'ingress-through-the-gateway',
+    ],
+    [
+      'the console importing the gateway',
+      { 'src/gateway/session.ts': [], 'src/console/api.ts': ['src/gateway/session.ts'] },
+      'console-beside-the-gateway',
+    ],
+    [
+      'anything importing the cli',
+      { 'src/cli/common.ts': [], 'src/console/live.ts': ['src/cli/common.ts'] },
+      'nothing-imports-the-cli',
+    ],
+    [
+      'two new folders importing each other',
+      { 'src/replicas/a.ts': ['src/bridge/b.ts'], 'src/bridge/b.ts': ['src/replicas/c.ts'], 'src/replicas/c.ts': [] },
+      'no-folder-cycle',
+    ],
   ];
   let refused: { code: number; output: string };
   beforeAll(async () => {
-    refused = await lintLayers(join(dir.path, 'crossings'), Object.assign({}, ...crossings.map(([, tree]) => tree)) as Tree);
+    refused = await lintLayers(
+      join(dir.path, 'crossings'),
+      Object.assign({}, ...crossings.map(([, tree]) => tree)) as Tree,
+    );
   }, 60_000);
 
   it('fails the lint when any boundary is crossed', () => expect(refused.code).not.toBe(0));

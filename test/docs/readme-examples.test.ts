@@ -39,7 +39,9 @@ describe('README monitoring examples', () => {
   });
 
   it('every alert rule queries metrics the gateway exports', () => {
-    const rules = blocks.flatMap((b) => ((b.data.groups as { rules: AlertRule[] }[] | undefined) ?? []).flatMap((g) => g.rules));
+    const rules = blocks.flatMap((b) =>
+      ((b.data.groups as { rules: AlertRule[] }[] | undefined) ?? []).flatMap((g) => g.rules),
+    );
     expect(rules.length).toBeGreaterThanOrEqual(4);
     for (const rule of rules) {
       const used = rule.expr.match(/\bmcp_warden_[a-z_]+/g) ?? [];
@@ -54,11 +56,14 @@ describe('README monitoring examples', () => {
     for (const { name } of await metrics.registry.getMetricsAsJSON()) {
       if (!name.startsWith('mcp_warden_')) continue;
       // prom-client keeps each family's label names on the metric object.
-      const labelNames = (metrics.registry.getSingleMetric(name) as unknown as { labelNames: readonly string[] }).labelNames;
+      const labelNames = (metrics.registry.getSingleMetric(name) as unknown as { labelNames: readonly string[] })
+        .labelNames;
       registered.set(name, [...labelNames].sort());
     }
     const documented = new Map<string, string[]>();
-    for (const row of readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/^\| `(mcp_warden_[a-z_]+)` \|[^|]*\|([^|]*)\|/gm)) {
+    for (const row of readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(
+      /^\| `(mcp_warden_[a-z_]+)` \|[^|]*\|([^|]*)\|/gm,
+    )) {
       // The labels column names each label in backticks; the values some take are listed in parentheses.
       const labels = [...row[2]!.replace(/\([^)]*\)/g, '').matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!);
       documented.set(row[1]!, labels.sort());
@@ -81,7 +86,7 @@ describe('README policy replay CI gate', () => {
     await dir.cleanup();
   });
 
-  it("its replay line is accepted by the CLI: the only complaint about an empty folder is the missing audit log", () => {
+  it('its replay line is accepted by the CLI: the only complaint about an empty folder is the missing audit log', () => {
     const workflow = blocks.find((b) => b.data.jobs !== undefined);
     const line = workflow?.text.match(/npx mcp-warden (.*policy replay[^|\n]*)/)?.[1];
     expect(line).toBeDefined();

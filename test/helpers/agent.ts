@@ -35,7 +35,12 @@ export function textOf(result: unknown): string {
   return first.text;
 }
 
-export async function call(client: Client, name: string, args: Record<string, unknown> = {}, options?: RequestOptions): Promise<CallToolResult> {
+export async function call(
+  client: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+  options?: RequestOptions,
+): Promise<CallToolResult> {
   return (await client.callTool({ name, arguments: args }, undefined, options)) as CallToolResult;
 }
 
@@ -59,7 +64,11 @@ export async function startSleep(
   options: RequestOptions = {},
 ): Promise<{ result: Promise<CallToolResult>; token: string }> {
   const token = `sleep-${process.pid}-${++tokens}`;
-  const result = client.callTool({ name: `${prefix}__fixture_sleep`, arguments: { ms }, _meta: { progressToken: token } }, undefined, options) as Promise<CallToolResult>;
+  const result = client.callTool(
+    { name: `${prefix}__fixture_sleep`, arguments: { ms }, _meta: { progressToken: token } },
+    undefined,
+    options,
+  ) as Promise<CallToolResult>;
   // Keep an early rejection from being unhandled while we wait for the start signal.
   result.catch(() => undefined);
   await Promise.race([

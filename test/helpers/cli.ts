@@ -11,7 +11,11 @@ export interface CliResult {
 }
 
 export function runCli(configFile: string, args: string[], env: Record<string, string> = {}): CliResult {
-  const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
+  const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 20_000,
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -28,7 +32,11 @@ export function issueToken(configFile: string, args: string[]): string {
  * a gateway (a blocked loop misses the server closing an idle keep-alive socket, and the next request
  * on it fails with "other side closed").
  */
-export async function runCliAsync(configFile: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+export async function runCliAsync(
+  configFile: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
   const result = await runToExit(process.execPath, [BIN, ...args, '--config', configFile], { env });
   return { code: result.code, stdout: result.stdout, stderr: result.stderr };
 }

@@ -19,15 +19,26 @@ export function fixtureServer(extra: Record<string, unknown> = {}): Record<strin
 }
 
 /** A `transport: http` entry the gateway launches and supervises: the fixture in --http mode on a free port. */
-export function launchedFixtureServer(extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Record<string, unknown> {
-  return { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: [FIXTURE, '--http'], env }, ...extra };
+export function launchedFixtureServer(
+  extra: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+): Record<string, unknown> {
+  return {
+    transport: 'http',
+    url: 'http://127.0.0.1:0/mcp',
+    launch: { command: 'node', args: [FIXTURE, '--http'], env },
+    ...extra,
+  };
 }
 
 export const FIXTURE_READY = /^fixture listening on (http:\/\/\S+)$/;
 
 /** Starts the fixture in --http mode on a free port (not supervised by any gateway); `url` is its /mcp endpoint. */
 export function startFixtureHttp(env: Record<string, string | undefined> = {}): Promise<ReadyProcess> {
-  return spawnReady(process.execPath, [FIXTURE, '--http', '--port', '0'], { readyPattern: FIXTURE_READY, env: { PORT: undefined, MCP_WARDEN_SUPERVISED: undefined, ...env } });
+  return spawnReady(process.execPath, [FIXTURE, '--http', '--port', '0'], {
+    readyPattern: FIXTURE_READY,
+    env: { PORT: undefined, MCP_WARDEN_SUPERVISED: undefined, ...env },
+  });
 }
 
 export interface GatewayConfigInput {
@@ -63,7 +74,11 @@ export interface RunningGateway {
 }
 
 /** Starts `mcp-warden serve --port 0` and waits for its ready line; `env` is added to the gateway's environment. */
-export async function startGateway(input: GatewayConfigInput, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<RunningGateway> {
+export async function startGateway(
+  input: GatewayConfigInput,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<RunningGateway> {
   const { dir, file } = await writeConfig(input);
   const proc = await spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0', ...extraArgs], {
     readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
@@ -85,12 +100,19 @@ export async function startGateway(input: GatewayConfigInput, extraArgs: string[
 }
 
 /** GET /healthz of a running `serve` gateway. */
-export async function health(gateway: RunningGateway): Promise<{ status: string; sessions: number; servers: Record<string, { status: string; launch?: { state: string; pid?: number } }> }> {
+export async function health(gateway: RunningGateway): Promise<{
+  status: string;
+  sessions: number;
+  servers: Record<string, { status: string; launch?: { state: string; pid?: number } }>;
+}> {
   const response = await fetch(`${gateway.origin}/healthz`);
   return (await response.json()) as Awaited<ReturnType<typeof health>>;
 }
 
-export async function connectHttp(url: string, options: ClientOptions = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+export async function connectHttp(
+  url: string,
+  options: ClientOptions = {},
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name: 'warden-test', version: '1.0.0' }, options);
   const transport = new StreamableHTTPClientTransport(new URL(url));
   await client.connect(transport);
@@ -98,7 +120,10 @@ export async function connectHttp(url: string, options: ClientOptions = {}): Pro
 }
 
 /** Spawns `mcp-warden stdio` as a real child process, the way Claude Desktop does. */
-export async function connectStdio(configFile: string, options: ClientOptions = {}): Promise<{ client: Client; transport: StdioClientTransport }> {
+export async function connectStdio(
+  configFile: string,
+  options: ClientOptions = {},
+): Promise<{ client: Client; transport: StdioClientTransport }> {
   const client = new Client({ name: 'warden-test', version: '1.0.0' }, options);
   const transport = new StdioClientTransport({
     command: process.execPath,

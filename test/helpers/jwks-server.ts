@@ -57,7 +57,9 @@ export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
         res.end(`{"keys":[],"padding":"${'x'.repeat(2 * 1024 * 1024)}"}`);
         return;
       case 'ok':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: state.keys.map((k) => k.publicJwk) }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ keys: state.keys.map((k) => k.publicJwk) }));
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -83,7 +85,16 @@ export interface TokenInput {
 /** Signs a token with sensible defaults (iss/aud/sub/iat/exp 5 min) that a case then breaks. */
 export async function signToken(defaults: { iss: string; aud: string }, input: TokenInput): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = { iss: defaults.iss, aud: defaults.aud, sub: 'agent:test', iat: now, exp: now + 300, scope: 'mcp', jti: randomUUID(), ...input.claims };
+  const claims: Record<string, unknown> = {
+    iss: defaults.iss,
+    aud: defaults.aud,
+    sub: 'agent:test',
+    iat: now,
+    exp: now + 300,
+    scope: 'mcp',
+    jti: randomUUID(),
+    ...input.claims,
+  };
   for (const name of input.omit ?? []) delete claims[name];
   return new SignJWT(claims as JWTPayload)
     .setProtectedHeader({ alg: input.key.alg, kid: input.key.kid, typ: 'JWT', ...input.header } as never)

@@ -8,7 +8,9 @@ const HOLD_LOCK = join(import.meta.dirname, '../audit/fixtures/hold-lock.mjs');
 
 /** Another process holding a write transaction on `<dataDir>/audit.db` until released. */
 export async function holdAuditLock(dataDir: string): Promise<{ release(): Promise<void> }> {
-  const holder: ChildProcess = spawn(process.execPath, [HOLD_LOCK, auditFile(dataDir)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const holder: ChildProcess = spawn(process.execPath, [HOLD_LOCK, auditFile(dataDir)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve) => createInterface({ input: holder.stdout! }).once('line', () => resolve()));
   return {
     async release() {

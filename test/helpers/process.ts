@@ -54,7 +54,8 @@ export function spawnReady(cmd: string, args: string[], options: SpawnReadyOptio
   const stderr = (): string => stderrText;
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
 
@@ -93,7 +94,11 @@ export function spawnReady(cmd: string, args: string[], options: SpawnReadyOptio
     });
     child.once('error', (error) => finish(error));
     void exited.then(({ code, signal }) =>
-      finish(new Error(`${cmd} ${args.join(' ')} exited (code ${code}, signal ${signal}) before ready\nstderr:\n${stderrText}`)),
+      finish(
+        new Error(
+          `${cmd} ${args.join(' ')} exited (code ${code}, signal ${signal}) before ready\nstderr:\n${stderrText}`,
+        ),
+      ),
     );
   });
 }
@@ -106,7 +111,11 @@ export interface ExitResult {
 }
 
 /** Runs `cmd args` (no shell) to completion; kills it and rejects if it is still running after `timeoutMs`. */
-export function runToExit(cmd: string, args: string[], options: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<ExitResult> {
+export function runToExit(
+  cmd: string,
+  args: string[],
+  options: { env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): Promise<ExitResult> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [key, value] of Object.entries(options.env ?? {})) {
@@ -154,7 +163,11 @@ export async function waitForExit(pid: number, timeoutMs = 5_000): Promise<void>
 }
 
 /** Polls `check` until it returns a truthy value; rejects with `what` after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

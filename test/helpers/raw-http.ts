@@ -41,7 +41,14 @@ export function rawRequest(origin: string, input: RawRequest): Promise<RawRespon
   return new Promise((resolve, reject) => {
     let answered = false;
     const req = request(
-      { host: target.hostname, port: target.port, method: input.method ?? 'POST', path: input.path ?? '/mcp', headers, agent: false },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: input.method ?? 'POST',
+        path: input.path ?? '/mcp',
+        headers,
+        agent: false,
+      },
       (res) => {
         answered = true;
         let text = '';
@@ -50,7 +57,12 @@ export function rawRequest(origin: string, input: RawRequest): Promise<RawRespon
         res.on('end', () => {
           clearTimeout(timer);
           req.destroy();
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, messages: parseMessages(res.headers['content-type'], text) });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            messages: parseMessages(res.headers['content-type'], text),
+          });
         });
         res.on('error', reject);
       },
@@ -135,10 +147,15 @@ export async function openRawSession(origin: string, protocolVersion = '2025-11-
   const init = await rawRequest(origin, { headers: mcpHeaders(), body: initializeBody(protocolVersion) });
   const id = init.headers['mcp-session-id'];
   if (init.status !== 200 || typeof id !== 'string') throw new Error(`initialize failed: ${init.status} ${init.text}`);
-  const negotiated = (init.messages[0] as { result?: { protocolVersion?: string } }).result?.protocolVersion ?? protocolVersion;
+  const negotiated =
+    (init.messages[0] as { result?: { protocolVersion?: string } }).result?.protocolVersion ?? protocolVersion;
   const post = (body: string, extraHeaders: Record<string, string> = {}): Promise<RawResponse> =>
-    rawRequest(origin, { headers: mcpHeaders({ 'mcp-session-id': id, 'mcp-protocol-version': negotiated, ...extraHeaders }), body });
+    rawRequest(origin, {
+      headers: mcpHeaders({ 'mcp-session-id': id, 'mcp-protocol-version': negotiated, ...extraHeaders }),
+      body,
+    });
   const initialized = await post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
-  if (initialized.status !== 202) throw new Error(`notifications/initialized: ${initialized.status} ${initialized.text}`);
+  if (initialized.status !== 202)
+    throw new Error(`notifications/initialized: ${initialized.status} ${initialized.text}`);
   return { id, protocolVersion: negotiated, post };
 }

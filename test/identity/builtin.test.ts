@@ -20,13 +20,17 @@ const issue = issueTokenAsync;
 
 async function connect(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'builtin-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+  );
   return client;
 }
 
 /** Signs claims with the gateway's own active key, read from the data folder: for tokens the CLI refuses to make. */
 async function signWithGatewayKey(dataDir: string, claims: Record<string, unknown>): Promise<string> {
-  const file = JSON.parse(readFileSync(join(dataDir, 'keys', 'signing-keys.json'), 'utf8')) as { keys: { kid: string; retiredAt?: number; privateJwk: JWK }[] };
+  const file = JSON.parse(readFileSync(join(dataDir, 'keys', 'signing-keys.json'), 'utf8')) as {
+    keys: { kid: string; retiredAt?: number; privateJwk: JWK }[];
+  };
   const active = file.keys.filter((k) => k.retiredAt === undefined).at(-1)!;
   const key = await importJWK(active.privateJwk, 'EdDSA');
   return new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', kid: active.kid }).sign(key);
@@ -63,7 +67,16 @@ describe('keys and tokens of the built-in issuer', () => {
   });
 
   it('issues tokens the gateway accepts; task grants narrow what the agent sees', async () => {
-    const token = await issue(config, ['--sub', 'agent:triage', '--task-purpose', 'triage', '--grant', 'fx__test_simple_text', '--ttl', '10m']);
+    const token = await issue(config, [
+      '--sub',
+      'agent:triage',
+      '--task-purpose',
+      'triage',
+      '--grant',
+      'fx__test_simple_text',
+      '--ttl',
+      '10m',
+    ]);
     const client = await connect(gateway.url, token);
     try {
       const { tools } = await client.listTools();
@@ -128,8 +141,20 @@ describe('delegation', () => {
   afterAll(async () => dir?.cleanup());
 
   it('narrows: a subset of grants and an earlier expiry, with the chain in act', async () => {
-    const child = await issue(config, ['--sub', 'agent:helper', '--parent', parent, '--grant', 'fx__test_*', '--ttl', '5m']);
-    const claims = JSON.parse(Buffer.from(child.split('.')[1]!, 'base64url').toString()) as { act: { sub: string }; task: { grants: string[] } };
+    const child = await issue(config, [
+      '--sub',
+      'agent:helper',
+      '--parent',
+      parent,
+      '--grant',
+      'fx__test_*',
+      '--ttl',
+      '5m',
+    ]);
+    const claims = JSON.parse(Buffer.from(child.split('.')[1]!, 'base64url').toString()) as {
+      act: { sub: string };
+      task: { grants: string[] };
+    };
     expect(claims.act.sub).toBe('agent:lead');
     expect(claims.task.grants).toEqual(['fx__test_*']);
   });
@@ -146,7 +171,10 @@ describe('delegation', () => {
   });
 
   it('refuses at verification time a token that widens or outlives its parent', async () => {
-    const gateway = await startGateway({ auth, servers: { fx: fixtureServer() } }, ['--data-dir', join(dir.path, 'data')]);
+    const gateway = await startGateway({ auth, servers: { fx: fixtureServer() } }, [
+      '--data-dir',
+      join(dir.path, 'data'),
+    ]);
     try {
       const now = Math.floor(Date.now() / 1000);
       const base = { iss: ISSUER, aud: RESOURCE, sub: 'agent:helper', iat: now, jti: 'x' };
@@ -165,8 +193,17 @@ describe('delegation', () => {
       for (const token of [widened, outlives]) {
         const response = await fetch(gateway.url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            authorization: `Bearer ${token}`,
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+          }),
         });
         expect(response.status).toBe(401);
       }
@@ -200,13 +237,20 @@ describe('stdio identity', () => {
   }
 
   it('refuses to start without a token', () => {
-    const result = spawnSync(process.execPath, [BIN, 'stdio', '--config', config], { encoding: 'utf8', input: '', timeout: 20_000, env: { PATH: process.env.PATH } });
+    const result = spawnSync(process.execPath, [BIN, 'stdio', '--config', config], {
+      encoding: 'utf8',
+      input: '',
+      timeout: 20_000,
+      env: { PATH: process.env.PATH },
+    });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('MCP_WARDEN_TOKEN');
   });
 
   it('verifies MCP_WARDEN_TOKEN like an HTTP token', async () => {
-    const { client, transport } = stdioClient([], { MCP_WARDEN_TOKEN: await issue(config, ['--sub', 'agent:desktop']) });
+    const { client, transport } = stdioClient([], {
+      MCP_WARDEN_TOKEN: await issue(config, ['--sub', 'agent:desktop']),
+    });
     await client.connect(transport);
     expect((await client.listTools()).tools.length).toBeGreaterThan(0);
     await client.close();
@@ -215,13 +259,21 @@ describe('stdio identity', () => {
   it('re-reads --token-file: an expired token is refused with how to renew, a fresh one works at once', async () => {
     const tokenFile = join(dir.path, 'agent.token');
     const now = Math.floor(Date.now() / 1000);
-    const expired = await signWithGatewayKey(join(dir.path, 'data'), { iss: ISSUER, aud: RESOURCE, sub: 'agent:desktop', iat: now - 900, exp: now - 300 });
+    const expired = await signWithGatewayKey(join(dir.path, 'data'), {
+      iss: ISSUER,
+      aud: RESOURCE,
+      sub: 'agent:desktop',
+      iat: now - 900,
+      exp: now - 300,
+    });
     writeFileSync(tokenFile, `${expired}\n`);
     const { client, transport } = stdioClient(['--token-file', tokenFile], {});
     await client.connect(transport);
     try {
       const refused = await client.listTools().catch((e: Error) => e);
-      expect(String(refused)).toMatch(/Authentication required: the token is invalid or expired\. Write a fresh token to .*agent\.token \(mcp-warden token issue/);
+      expect(String(refused)).toMatch(
+        /Authentication required: the token is invalid or expired\. Write a fresh token to .*agent\.token \(mcp-warden token issue/,
+      );
       writeFileSync(tokenFile, `${await issue(config, ['--sub', 'agent:desktop'])}\n`);
       expect((await client.listTools()).tools.length).toBeGreaterThan(0);
     } finally {

@@ -3,7 +3,14 @@ import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { forgeToken, makeKey, signToken, startJwksServer, type JwksServer, type TestKey } from '../helpers/jwks-server.js';
+import {
+  forgeToken,
+  makeKey,
+  signToken,
+  startJwksServer,
+  type JwksServer,
+  type TestKey,
+} from '../helpers/jwks-server.js';
 import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
@@ -31,7 +38,10 @@ function initialize(token: string | undefined, path = '/mcp'): Promise<RawRespon
   return rawRequest(gateway.origin, {
     method: 'POST',
     path,
-    headers: mcpHeaders({ host: new URL(gateway.origin).host, ...(token !== undefined && { authorization: `Bearer ${token}` }) }),
+    headers: mcpHeaders({
+      host: new URL(gateway.origin).host,
+      ...(token !== undefined && { authorization: `Bearer ${token}` }),
+    }),
     body: INIT,
     timeoutMs: 10_000,
   });
@@ -95,12 +105,20 @@ describe('refused tokens', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const cases: [string, () => Promise<string>][] = [
     ...['none', 'None', 'NONE', 'nOnE'].map(
-      (alg) => [`alg ${alg}`, async () => forgeToken({ alg, kid: 'rsa-1' }, { ...std, sub: 'agent:x', iat: now(), exp: now() + 60, scope: 'mcp' })] as [string, () => Promise<string>],
+      (alg) =>
+        [
+          `alg ${alg}`,
+          async () =>
+            forgeToken({ alg, kid: 'rsa-1' }, { ...std, sub: 'agent:x', iat: now(), exp: now() + 60, scope: 'mcp' }),
+        ] as [string, () => Promise<string>],
     ),
     [
       'HS256 signed with the RSA public key',
       async () => {
-        const pem = createPublicKey({ key: rsa.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+        const pem = createPublicKey({ key: rsa.publicJwk as never, format: 'jwk' }).export({
+          type: 'spki',
+          format: 'pem',
+        });
         return new SignJWT({ ...std, sub: 'agent:x', scope: 'mcp' })
           .setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' })
           .setIssuedAt()
@@ -118,17 +136,31 @@ describe('refused tokens', () => {
       'embedded jwk header',
       async () => {
         const attacker = await generateKeyPair('RS256');
-        return signToken(std, { key: { ...rsa, privateKey: attacker.privateKey }, header: { jwk: await exportJWK(attacker.publicKey) } });
+        return signToken(std, {
+          key: { ...rsa, privateKey: attacker.privateKey },
+          header: { jwk: await exportJWK(attacker.publicKey) },
+        });
       },
     ],
     ['jku header', () => signToken(std, { key: rsa, header: { jku: `${recorder.url}/jku` } })],
     ['x5u header', () => signToken(std, { key: rsa, header: { x5u: `${recorder.url}/x5u` } })],
-    ['unknown crit', () => signToken(std, { key: rsa, header: { crit: ['urn:example:unknown'], 'urn:example:unknown': true }, crit: { 'urn:example:unknown': true } })],
+    [
+      'unknown crit',
+      () =>
+        signToken(std, {
+          key: rsa,
+          header: { crit: ['urn:example:unknown'], 'urn:example:unknown': true },
+          crit: { 'urn:example:unknown': true },
+        }),
+    ],
     ['kid with path traversal', () => signToken(std, { key: { ...rsa, kid: '../../../etc/passwd' } })],
     ['missing sub', () => signToken(std, { key: rsa, omit: ['sub'] })],
     ['missing exp', () => signToken(std, { key: rsa, omit: ['exp'] })],
     ['lifetime over the maximum', () => signToken(std, { key: rsa, claims: { exp: now() + 7200 } })],
-    ['signature of another key', async () => signToken(std, { key: { ...rsa, privateKey: (await generateKeyPair('RS256')).privateKey } })],
+    [
+      'signature of another key',
+      async () => signToken(std, { key: { ...rsa, privateKey: (await generateKeyPair('RS256')).privateKey } }),
+    ],
     ['garbage', async () => 'not.a.jwt'],
   ];
 
@@ -136,7 +168,9 @@ describe('refused tokens', () => {
     const token = await make();
     const response = await initialize(token);
     expect(response.status).toBe(401);
-    expect(String(response.headers['www-authenticate'])).toMatch(/^Bearer realm="mcp-warden", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp", error="invalid_token"/);
+    expect(String(response.headers['www-authenticate'])).toMatch(
+      /^Bearer realm="mcp-warden", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp", error="invalid_token"/,
+    );
     const payload = token.split('.')[1] ?? '';
     if (payload.length > 8) expect(response.text).not.toContain(payload);
     expect(response.text).not.toMatch(/jose|JWS|JWT[A-Z]|stack/);
@@ -149,7 +183,9 @@ describe('refused tokens', () => {
   it('no Authorization header → 401 pointing at the resource metadata', async () => {
     const response = await initialize(undefined);
     expect(response.status).toBe(401);
-    expect(response.headers['www-authenticate']).toMatch(/resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/);
+    expect(response.headers['www-authenticate']).toMatch(
+      /resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/,
+    );
   });
 
   it('a token without the required scope → 403 insufficient_scope', async () => {
@@ -222,12 +258,19 @@ describe('JWKS availability', () => {
 });
 
 describe('protected resource metadata (RFC 9728)', () => {
-  it.each(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'])('%s names the resource and issuers', async (path) => {
-    const response = await rawRequest(gateway.origin, { method: 'GET', path, headers: { host: new URL(gateway.origin).host } });
-    expect(response.status).toBe(200);
-    const metadata = JSON.parse(response.text) as Record<string, unknown>;
-    expect(metadata.resource).toBe(RESOURCE);
-    expect(metadata.authorization_servers).toContain(IDP);
-    expect(metadata.bearer_methods_supported).toEqual(['header']);
-  });
+  it.each(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp'])(
+    '%s names the resource and issuers',
+    async (path) => {
+      const response = await rawRequest(gateway.origin, {
+        method: 'GET',
+        path,
+        headers: { host: new URL(gateway.origin).host },
+      });
+      expect(response.status).toBe(200);
+      const metadata = JSON.parse(response.text) as Record<string, unknown>;
+      expect(metadata.resource).toBe(RESOURCE);
+      expect(metadata.authorization_servers).toContain(IDP);
+      expect(metadata.bearer_methods_supported).toEqual(['header']);
+    },
+  );
 });

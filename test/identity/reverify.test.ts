@@ -27,7 +27,11 @@ describe('verified-token cache', () => {
     writeFileSync(file, JSON.stringify({ keys: [key.publicJwk, other.publicJwk] }));
     let now = Date.now();
     const clock = () => now;
-    const verifier = new TokenVerifier({ clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600, resource: AUD }, [{ issuer: ISS, algorithms: ['EdDSA'], source: fileKeySource(file) }], clock);
+    const verifier = new TokenVerifier(
+      { clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600, resource: AUD },
+      [{ issuer: ISS, algorithms: ['EdDSA'], source: fileKeySource(file) }],
+      clock,
+    );
     const authenticator = new JwtAuthenticator(verifier, [], () => undefined, clock);
     const token = await signToken({ iss: ISS, aud: AUD }, { key, claims: { sub: 'alice' } });
     const bearer = { authorization: `Bearer ${token}` };
@@ -48,14 +52,21 @@ describe('verified-token cache', () => {
     const [key, other] = [await makeKey('k1', 'EdDSA'), await makeKey('k2', 'EdDSA')];
     writeFileSync(file, JSON.stringify({ keys: [key.publicJwk, other.publicJwk] }));
     const clock = () => 1_000_000_000_000;
-    const verifier = new TokenVerifier({ clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600, resource: AUD }, [{ issuer: ISS, algorithms: ['EdDSA'], source: fileKeySource(file) }], () => Date.now());
+    const verifier = new TokenVerifier(
+      { clockSkewSeconds: 30, maxTokenLifetimeSeconds: 3600, resource: AUD },
+      [{ issuer: ISS, algorithms: ['EdDSA'], source: fileKeySource(file) }],
+      () => Date.now(),
+    );
     const authenticator = new JwtAuthenticator(verifier, [], () => undefined, clock);
-    const bearer = async (sub: string) => ({ authorization: `Bearer ${await signToken({ iss: ISS, aud: AUD }, { key, claims: { sub } })}` });
+    const bearer = async (sub: string) => ({
+      authorization: `Bearer ${await signToken({ iss: ISS, aud: AUD }, { key, claims: { sub } })}`,
+    });
     const first = await bearer('first');
     const second = await bearer('second');
     expect((await authenticator.authenticate(first)).ok).toBe(true);
     expect((await authenticator.authenticate(second)).ok).toBe(true);
-    for (let i = 0; i < 1_022; i += 1) expect((await authenticator.authenticate(await bearer(`agent-${i}`))).ok).toBe(true);
+    for (let i = 0; i < 1_022; i += 1)
+      expect((await authenticator.authenticate(await bearer(`agent-${i}`))).ok).toBe(true);
     expect((await authenticator.authenticate(first)).ok).toBe(true); // used again: now the most recent
     expect((await authenticator.authenticate(await bearer('one-more'))).ok).toBe(true); // the 1,025th drops one
     writeFileSync(file, JSON.stringify({ keys: [other.publicJwk] })); // k1 withdrawn: only cached tokens pass

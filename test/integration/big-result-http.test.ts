@@ -5,7 +5,14 @@
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, textOf } from '../helpers/agent.js';
-import { connectHttp, FIXTURE, FIXTURE_READY, startFixtureHttp, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import {
+  connectHttp,
+  FIXTURE,
+  FIXTURE_READY,
+  startFixtureHttp,
+  startGateway,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { spawnReady, type ReadyProcess } from '../helpers/process.js';
 
 let http: ReadyProcess;
@@ -14,8 +21,13 @@ let gateway: RunningGateway;
 
 beforeAll(async () => {
   http = await startFixtureHttp();
-  sse = await spawnReady(process.execPath, [FIXTURE, '--sse', '--port', '0'], { readyPattern: FIXTURE_READY, env: { PORT: undefined, MCP_WARDEN_SUPERVISED: undefined } });
-  gateway = await startGateway({ servers: { web: { transport: 'http', url: http.url }, legacy: { transport: 'sse', url: sse.url } } });
+  sse = await spawnReady(process.execPath, [FIXTURE, '--sse', '--port', '0'], {
+    readyPattern: FIXTURE_READY,
+    env: { PORT: undefined, MCP_WARDEN_SUPERVISED: undefined },
+  });
+  gateway = await startGateway({
+    servers: { web: { transport: 'http', url: http.url }, legacy: { transport: 'sse', url: sse.url } },
+  });
 }, 40_000);
 
 afterAll(async () => {
@@ -25,21 +37,24 @@ afterAll(async () => {
 });
 
 describe('a result larger than the cap from an HTTP downstream', { timeout: 90_000 }, () => {
-  it.each(['web', 'legacy'])('%s: refused with a size error; the server keeps running and answers the next call', async (server) => {
-    const { client } = await connectHttp(gateway.url);
-    try {
-      const pid = async () => (await call(client, `${server}__fixture_pid`)).structuredContent;
-      const before = await pid();
-      await expect(call(client, `${server}__fixture_big`, { mb: 11 })).rejects.toMatchObject({
-        code: ErrorCode.InternalError,
-        message: expect.stringMatching(/larger than 10485760 bytes .*refused/),
-      });
-      // A result just under the cap still passes.
-      expect(textOf(await call(client, `${server}__fixture_big`, { mb: 9 })).length).toBe(9 * 1024 * 1024);
-      expect(await pid()).toEqual(before);
-      expect(textOf(await call(client, `${server}__test_simple_text`))).toBeTruthy();
-    } finally {
-      await client.close();
-    }
-  });
+  it.each(['web', 'legacy'])(
+    '%s: refused with a size error; the server keeps running and answers the next call',
+    async (server) => {
+      const { client } = await connectHttp(gateway.url);
+      try {
+        const pid = async () => (await call(client, `${server}__fixture_pid`)).structuredContent;
+        const before = await pid();
+        await expect(call(client, `${server}__fixture_big`, { mb: 11 })).rejects.toMatchObject({
+          code: ErrorCode.InternalError,
+          message: expect.stringMatching(/larger than 10485760 bytes .*refused/),
+        });
+        // A result just under the cap still passes.
+        expect(textOf(await call(client, `${server}__fixture_big`, { mb: 9 })).length).toBe(9 * 1024 * 1024);
+        expect(await pid()).toEqual(before);
+        expect(textOf(await call(client, `${server}__test_simple_text`))).toBeTruthy();
+      } finally {
+        await client.close();
+      }
+    },
+  );
 });

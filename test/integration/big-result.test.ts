@@ -33,7 +33,9 @@ describe('a result larger than the stdio cap', { timeout: 90_000 }, () => {
 
 describe('a result that is not a result', { timeout: 90_000 }, () => {
   it('is refused with -32603 naming the server, and the server answers the next call', async () => {
-    const gateway = await startGateway({ servers: { odd: { transport: 'stdio', command: 'node', args: [MALFORMED] } } });
+    const gateway = await startGateway({
+      servers: { odd: { transport: 'stdio', command: 'node', args: [MALFORMED] } },
+    });
     try {
       const { client } = await connectHttp(gateway.url);
       await expect(call(client, 'odd__odd')).rejects.toMatchObject({

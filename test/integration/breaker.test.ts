@@ -28,14 +28,33 @@ describe('a server stuck in initialize', { timeout: 120_000 }, () => {
     const flag = join(temp.path, 'stuck.flag');
     await writeFile(flag, 'stuck');
     const gateway = await startGateway({
-      servers: { fx: fixtureServer(), stuck: { transport: 'stdio', command: 'node', args: [FAULTY, '--stuck-while', flag], connectTimeoutMs: CONNECT_TIMEOUT_MS } },
+      servers: {
+        fx: fixtureServer(),
+        stuck: {
+          transport: 'stdio',
+          command: 'node',
+          args: [FAULTY, '--stuck-while', flag],
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        },
+      },
       metrics: { enabled: true, port: 0 },
     });
-    const metricsUrl = await waitFor(() => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1], 'the metrics URL on stderr', 20_000);
+    const metricsUrl = await waitFor(
+      () => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1],
+      'the metrics URL on stderr',
+      20_000,
+    );
     const breakerMetrics = async () => {
       const samples = parseMetrics(await (await fetch(metricsUrl)).text());
-      const state = (server: string, value: string) => valueOf(samples, 'mcp_warden_circuit_breaker_state', { server, state: value });
-      return { stuck: { closed: state('stuck', 'closed'), all: sumOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'stuck' }) }, fxClosed: state('fx', 'closed') };
+      const state = (server: string, value: string) =>
+        valueOf(samples, 'mcp_warden_circuit_breaker_state', { server, state: value });
+      return {
+        stuck: {
+          closed: state('stuck', 'closed'),
+          all: sumOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'stuck' }),
+        },
+        fxClosed: state('fx', 'closed'),
+      };
     };
     try {
       const atStart = await stuckHealth(gateway);
@@ -61,7 +80,11 @@ describe('a server stuck in initialize', { timeout: 120_000 }, () => {
       const seen = recordNotifications(client);
       expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('stuck__echo');
       await rm(flag);
-      await waitFor(async () => (await stuckHealth(gateway)).breaker.state === 'closed', 'the breaker to close', 90_000);
+      await waitFor(
+        async () => (await stuckHealth(gateway)).breaker.state === 'closed',
+        'the breaker to close',
+        90_000,
+      );
       await waitFor(() => seen.some((n) => n.method === 'notifications/tools/list_changed'), 'tools list_changed');
       expect((await client.listTools()).tools.map((t) => t.name)).toContain('stuck__echo');
       expect(textOf(await call(client, 'stuck__echo', { text: 'back' }))).toBe('back');

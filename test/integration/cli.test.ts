@@ -16,16 +16,27 @@ interface CliResult {
 }
 
 /** Runs the CLI to completion (bounded by a deadline) and captures both streams. */
-function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`mcp-warden ${args.join(' ')} did not exit within ${options.timeoutMs ?? 15_000} ms\nstderr:\n${stderr}`));
+      reject(
+        new Error(
+          `mcp-warden ${args.join(' ')} did not exit within ${options.timeoutMs ?? 15_000} ms\nstderr:\n${stderr}`,
+        ),
+      );
     }, options.timeoutMs ?? 15_000);
     child.once('error', reject);
     child.once('close', (code) => {
@@ -49,12 +60,17 @@ const READY = /^mcp-warden listening on http:\/\/127\.0\.0\.1:(\d+)\/mcp$/;
 
 /** `mcp-warden ARGS` as a long-running child: everything it writes is kept, so a test can check all of stdout. */
 function spawnGateway(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out.stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out.stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const readyLine = () => waitFor(() => (out.stdout.includes('\n') ? out.stdout.split('\n')[0] : undefined), 'the ready line', 15_000);
+  const readyLine = () =>
+    waitFor(() => (out.stdout.includes('\n') ? out.stdout.split('\n')[0] : undefined), 'the ready line', 15_000);
   return { child, out, exited, readyLine };
 }
 
@@ -84,7 +100,11 @@ describe('mcp-warden CLI', () => {
   it.each([
     ['an unknown command', ['frobnicate'], /unknown command "frobnicate"/],
     ['no command', [], /Usage: mcp-warden/],
-    ['an unknown option', ['serve', '--frobnicate'], /mcp-warden serve: .*frobnicate[\s\S]*Run "mcp-warden serve --help"/],
+    [
+      'an unknown option',
+      ['serve', '--frobnicate'],
+      /mcp-warden serve: .*frobnicate[\s\S]*Run "mcp-warden serve --help"/,
+    ],
     ['a bad port', ['serve', '--port', 'eighty'], /--port must be 0-65535, got "eighty"/],
     ['a bad config subcommand', ['config', 'lint'], /usage: mcp-warden config check \[FILE\] \[--probe\]/],
   ])('%s is a usage error: exit 2, message on stderr, nothing on stdout', async (_name, args, message) => {
@@ -106,7 +126,9 @@ describe('mcp-warden CLI', () => {
 
     beforeAll(async () => {
       valid = await writeConfig({ servers: { fixture: fixtureServer(), off: fixtureServer({ enabled: false }) } });
-      invalid = await writeConfig({ servers: { github: { transport: 'http', url: 'http://api.github.com/mcp' }, Bad: fixtureServer() } });
+      invalid = await writeConfig({
+        servers: { github: { transport: 'http', url: 'http://api.github.com/mcp' }, Bad: fixtureServer() },
+      });
     });
 
     afterAll(async () => {
@@ -130,7 +152,9 @@ describe('mcp-warden CLI', () => {
     it('an invalid file: exit 2, every problem on stderr named by file and JSON path', async () => {
       const result = await runCli(['config', 'check', invalid.file]);
       expect(result.code).toBe(2);
-      expect(result.stderr).toContain('mcp.config.json: servers.github.url: must be an https URL (loopback may use http)');
+      expect(result.stderr).toContain(
+        'mcp.config.json: servers.github.url: must be an https URL (loopback may use http)',
+      );
       expect(result.stderr).toContain('mcp.config.json: servers.Bad: server ids must match');
       expect(result.stdout).toBe('');
     });
@@ -146,27 +170,44 @@ describe('mcp-warden CLI', () => {
     // test://static-text and friends and the template test://template/{id}/data).
     it('--probe: the same server over stdio and launched http is valid; the shadowed URIs and template are named with their winner', async () => {
       const { dir, file } = await writeConfig({
-        servers: { first: fixtureServer(), second: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: [FIXTURE, '--http'] } } },
+        servers: {
+          first: fixtureServer(),
+          second: {
+            transport: 'http',
+            url: 'http://127.0.0.1:0/mcp',
+            launch: { command: 'node', args: [FIXTURE, '--http'] },
+          },
+        },
       });
       try {
         const result = await runCli(['config', 'check', file, '--probe'], { timeoutMs: 60_000 });
         expect(result.stderr).toBe('');
         expect(result.code).toBe(0);
         expect(result.stdout).toContain(`${file}: valid`);
-        expect(result.stdout).toMatch(/^ {4}first {2}\d+ tools, \d+ prompts, [1-9]\d* resources, 1 resource templates$/m);
-        expect(result.stdout).toContain('  resource: resource test://static-text is also listed by first, which comes first in the config: reads go to first, and second\'s is not offered (the first server in config order wins)');
-        expect(result.stdout).toContain('  resource: resource template test://template/{id}/data is also offered by first, which comes first in the config: URIs it matches go to first, and second\'s is not offered');
+        expect(result.stdout).toMatch(
+          /^ {4}first {2}\d+ tools, \d+ prompts, [1-9]\d* resources, 1 resource templates$/m,
+        );
+        expect(result.stdout).toContain(
+          "  resource: resource test://static-text is also listed by first, which comes first in the config: reads go to first, and second's is not offered (the first server in config order wins)",
+        );
+        expect(result.stdout).toContain(
+          "  resource: resource template test://template/{id}/data is also offered by first, which comes first in the config: URIs it matches go to first, and second's is not offered",
+        );
       } finally {
         await dir.cleanup();
       }
     });
 
     it('--probe: two unprefixed servers offering the same tool names are a name collision: exit 2, named', async () => {
-      const { dir, file } = await writeConfig({ servers: { one: fixtureServer({ prefix: false }), two: fixtureServer({ prefix: false }) } });
+      const { dir, file } = await writeConfig({
+        servers: { one: fixtureServer({ prefix: false }), two: fixtureServer({ prefix: false }) },
+      });
       try {
         const result = await runCli(['config', 'check', file, '--probe'], { timeoutMs: 60_000 });
         expect(result.code).toBe(2);
-        expect(result.stderr).toMatch(/mcp\.config\.json: servers\.two: name collision: tool fixture_pid is also exposed by one \(give them distinct prefixes\)/);
+        expect(result.stderr).toMatch(
+          /mcp\.config\.json: servers\.two: name collision: tool fixture_pid is also exposed by one \(give them distinct prefixes\)/,
+        );
         expect(result.stderr).toMatch(/problems?; the gateway would not start/);
         // Without --probe nothing is started, and the same file is only noted.
         const plain = await runCli(['config', 'check', file]);
@@ -211,7 +252,9 @@ describe('mcp-warden CLI', () => {
 
     it('--port 0: exactly one stdout line, logs only on stderr, exit 0 on SIGTERM', async () => {
       const { dir, file } = await writeConfig({ servers: { fixture: fixtureServer() } });
-      const { child, out, exited, readyLine } = spawnGateway(['serve', '--config', file, '--port', '0'], { env: { ...process.env, MCP_WARDEN_LOG_LEVEL: 'debug' } });
+      const { child, out, exited, readyLine } = spawnGateway(['serve', '--config', file, '--port', '0'], {
+        env: { ...process.env, MCP_WARDEN_LOG_LEVEL: 'debug' },
+      });
       try {
         const line = await readyLine();
         const port = READY.exec(line)?.[1];
@@ -241,7 +284,13 @@ describe('mcp-warden CLI', () => {
       const { child, exited, readyLine } = spawnGateway(['serve', '--config', first.file, '--port', '0']);
       // A launched server that, unlike the bundled ones, does not watch its stdin for the supervisor going away.
       const second = await writeConfig({
-        servers: { plain: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: ['./plain-server.mjs'] } } },
+        servers: {
+          plain: {
+            transport: 'http',
+            url: 'http://127.0.0.1:0/mcp',
+            launch: { command: 'node', args: ['./plain-server.mjs'] },
+          },
+        },
       });
       await writeFile(
         join(second.dir.path, 'plain-server.mjs'),
@@ -280,7 +329,7 @@ describe('mcp-warden CLI', () => {
       await root?.cleanup();
     });
 
-    it('a relative --config from another working directory; the stdio server\'s relative args and dataDir resolve against the config', async () => {
+    it("a relative --config from another working directory; the stdio server's relative args and dataDir resolve against the config", async () => {
       const configDir = join(root.path, 'conf');
       const elsewhere = join(root.path, 'elsewhere');
       await mkdir(configDir);
@@ -294,7 +343,10 @@ describe('mcp-warden CLI', () => {
       expect(config.servers.fixture.args[0]).toMatch(/^\.\.\//);
       await writeFile(join(configDir, 'mcp.config.json'), JSON.stringify(config));
 
-      const { child, out, exited, readyLine } = spawnGateway(['serve', '--config', '../conf/mcp.config.json', '--port', '0'], { cwd: elsewhere });
+      const { child, out, exited, readyLine } = spawnGateway(
+        ['serve', '--config', '../conf/mcp.config.json', '--port', '0'],
+        { cwd: elsewhere },
+      );
       try {
         const line = await readyLine();
         const { client } = await connectHttp(line.replace('mcp-warden listening on ', ''));

@@ -3,7 +3,14 @@
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp, connectStdio, fixtureServer, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
+import {
+  connectHttp,
+  connectStdio,
+  fixtureServer,
+  startGateway,
+  writeConfig,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { mcpHeaders, openRawSession, rawRequest, rpcError, type RawSession } from '../helpers/raw-http.js';
 import type { TempDir } from '../helpers/process.js';
 
@@ -16,12 +23,18 @@ function nestedArgs(depth: number): Record<string, unknown> {
   for (let i = 1; i < depth; i += 1) value = { a: value };
   return value;
 }
-const manyKeys = (n: number): Record<string, number> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+const manyKeys = (n: number): Record<string, number> =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
 /** Many small objects: under the key limit each, over the value limit together. */
-const manyValues = (): Record<string, unknown> => ({ rows: Array.from({ length: 2000 }, (_, i) => manyKeys(10 + (i % 2))) });
+const manyValues = (): Record<string, unknown> => ({
+  rows: Array.from({ length: 2000 }, (_, i) => manyKeys(10 + (i % 2))),
+});
 
 /** The JSON-RPC error a call is refused with, or undefined when it was not refused. */
-async function refusal(client: Client, args: Record<string, unknown>): Promise<{ code: number; message: string } | undefined> {
+async function refusal(
+  client: Client,
+  args: Record<string, unknown>,
+): Promise<{ code: number; message: string } | undefined> {
   try {
     await client.callTool({ name: TOOL, arguments: args }, undefined, { timeout: 60_000 });
     return undefined;
@@ -33,9 +46,24 @@ async function refusal(client: Client, args: Record<string, unknown>): Promise<{
 
 const CASES = [
   // arguments sit 3 levels below the message (message → params → arguments)
-  { name: 'arguments nested past maxJsonDepth', args: () => nestedArgs(MAX_DEPTH), code: -32600, message: new RegExp(`nested deeper than ${MAX_DEPTH} levels`) },
-  { name: 'an argument object with more keys than maxJsonKeys', args: () => manyKeys(1001), code: -32602, message: /more than 1000 keys/ },
-  { name: 'arguments with more values than maxJsonNodes', args: manyValues, code: -32602, message: /more than 20000 values/ },
+  {
+    name: 'arguments nested past maxJsonDepth',
+    args: () => nestedArgs(MAX_DEPTH),
+    code: -32600,
+    message: new RegExp(`nested deeper than ${MAX_DEPTH} levels`),
+  },
+  {
+    name: 'an argument object with more keys than maxJsonKeys',
+    args: () => manyKeys(1001),
+    code: -32602,
+    message: /more than 1000 keys/,
+  },
+  {
+    name: 'arguments with more values than maxJsonNodes',
+    args: manyValues,
+    code: -32602,
+    message: /more than 20000 values/,
+  },
 ] as const;
 
 describe('edge JSON limits over HTTP', () => {
@@ -54,7 +82,9 @@ describe('edge JSON limits over HTTP', () => {
   });
 
   it.each(CASES)('$name: 400 with the JSON-RPC error, answering the request id', async ({ args, code, message }) => {
-    const res = await raw.post(JSON.stringify({ jsonrpc: '2.0', id: 4242, method: 'tools/call', params: { name: TOOL, arguments: args() } }));
+    const res = await raw.post(
+      JSON.stringify({ jsonrpc: '2.0', id: 4242, method: 'tools/call', params: { name: TOOL, arguments: args() } }),
+    );
     expect(res.status).toBe(400);
     expect(rpcError(res)).toMatchObject({ code, message: expect.stringMatching(message) as unknown });
     expect((res.messages[0] as { id?: unknown }).id).toBe(4242);
@@ -63,8 +93,16 @@ describe('edge JSON limits over HTTP', () => {
   });
 
   it('200,000 keys (2.3 MB) are refused at the edge, not walked', async () => {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: TOOL, arguments: manyKeys(200_000) } });
-    const res = await rawRequest(gw.origin, { headers: mcpHeaders({ 'mcp-session-id': raw.id, 'mcp-protocol-version': raw.protocolVersion }), body });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 9,
+      method: 'tools/call',
+      params: { name: TOOL, arguments: manyKeys(200_000) },
+    });
+    const res = await rawRequest(gw.origin, {
+      headers: mcpHeaders({ 'mcp-session-id': raw.id, 'mcp-protocol-version': raw.protocolVersion }),
+      body,
+    });
     expect(res.status).toBe(400);
     expect(rpcError(res)?.code).toBe(-32602);
   });

@@ -5,7 +5,16 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode, McpError, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, recordNotifications, textOf, type Recorded } from '../helpers/agent.js';
-import { connectHttp, connectStdio, fixtureServer, launchedFixtureServer, startFixtureHttp, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
+import {
+  connectHttp,
+  connectStdio,
+  fixtureServer,
+  launchedFixtureServer,
+  startFixtureHttp,
+  startGateway,
+  writeConfig,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { waitFor, type ReadyProcess } from '../helpers/process.js';
 
 /** prefix → the URI scheme its fixture serves resources under. */
@@ -41,7 +50,10 @@ afterAll(async () => {
 
 /** The client prefixes `MCP error <code>: ` exactly once; the gateway must not add a second prefix. */
 function mcpError(code: number, message: RegExp) {
-  return expect.objectContaining({ code, message: expect.stringMatching(new RegExp(`^MCP error ${code}: (?!MCP error)${message.source.replace(/^\^/, '')}`)) });
+  return expect.objectContaining({
+    code,
+    message: expect.stringMatching(new RegExp(`^MCP error ${code}: (?!MCP error)${message.source.replace(/^\^/, '')}`)),
+  });
 }
 
 describe('tools', () => {
@@ -58,7 +70,9 @@ describe('tools', () => {
   });
 
   it.each(PREFIXES)('calls %s tools with results exactly as the server gave them', async (prefix) => {
-    expect(textOf(await call(agent, `${prefix}__test_simple_text`))).toBe('This is a simple text response for testing.');
+    expect(textOf(await call(agent, `${prefix}__test_simple_text`))).toBe(
+      'This is a simple text response for testing.',
+    );
     const mixed = await call(agent, `${prefix}__test_multiple_content_types`);
     expect(mixed).toEqual(await direct.callTool({ name: 'test_multiple_content_types', arguments: {} }));
     const structured = await call(agent, `${prefix}__json_schema_2020_12_tool`, { name: 'n', address: { city: 'c' } });
@@ -72,14 +86,27 @@ describe('tools', () => {
   });
 
   it('answers an unknown or un-prefixed tool name with Unknown tool, and passes a server error on', async () => {
-    await expect(call(agent, 'test_simple_text')).rejects.toEqual(mcpError(ErrorCode.InvalidParams, /^Unknown tool: test_simple_text$/));
-    await expect(call(agent, 'nope__test_simple_text')).rejects.toEqual(mcpError(ErrorCode.InvalidParams, /Unknown tool/));
+    await expect(call(agent, 'test_simple_text')).rejects.toEqual(
+      mcpError(ErrorCode.InvalidParams, /^Unknown tool: test_simple_text$/),
+    );
+    await expect(call(agent, 'nope__test_simple_text')).rejects.toEqual(
+      mcpError(ErrorCode.InvalidParams, /Unknown tool/),
+    );
     // A server's own JSON-RPC error reaches the agent with the code and text it would see directly.
-    const directError = await direct.callTool({ name: 'fixture_sleep', arguments: { ms: 'soon' } }).catch((error: unknown) => error);
-    expect(directError).toEqual(expect.objectContaining({ code: ErrorCode.InvalidParams, message: expect.stringContaining('Invalid arguments for fixture_sleep') }));
+    const directError = await direct
+      .callTool({ name: 'fixture_sleep', arguments: { ms: 'soon' } })
+      .catch((error: unknown) => error);
+    expect(directError).toEqual(
+      expect.objectContaining({
+        code: ErrorCode.InvalidParams,
+        message: expect.stringContaining('Invalid arguments for fixture_sleep'),
+      }),
+    );
     for (const prefix of PREFIXES) {
       const viaGateway = await call(agent, `${prefix}__fixture_sleep`, { ms: 'soon' }).catch((error: unknown) => error);
-      expect(viaGateway).toEqual(expect.objectContaining({ code: ErrorCode.InvalidParams, message: (directError as McpError).message }));
+      expect(viaGateway).toEqual(
+        expect.objectContaining({ code: ErrorCode.InvalidParams, message: (directError as McpError).message }),
+      );
     }
   });
 });
@@ -89,18 +116,36 @@ describe('resources', () => {
     const { resources } = await agent.listResources();
     const { resourceTemplates } = await agent.listResourceTemplates();
     for (const scheme of Object.values(SCHEMES)) {
-      expect(resources.map((r) => r.uri)).toEqual(expect.arrayContaining([`${scheme}://static-text`, `${scheme}://static-binary`, `${scheme}://watched-resource`]));
+      expect(resources.map((r) => r.uri)).toEqual(
+        expect.arrayContaining([
+          `${scheme}://static-text`,
+          `${scheme}://static-binary`,
+          `${scheme}://watched-resource`,
+        ]),
+      );
       expect(resourceTemplates.map((t) => t.uriTemplate)).toContain(`${scheme}://template/{id}/data`);
     }
     expect(resources).toHaveLength(9);
-    expect(resources.find((r) => r.uri === 'web://static-text')).toEqual((await direct.listResources()).resources.find((r) => r.uri === 'web://static-text'));
+    expect(resources.find((r) => r.uri === 'web://static-text')).toEqual(
+      (await direct.listResources()).resources.find((r) => r.uri === 'web://static-text'),
+    );
 
     const binary = await agent.readResource({ uri: 'up://static-binary' });
-    expect(binary.contents[0]).toEqual(expect.objectContaining({ uri: 'up://static-binary', mimeType: 'image/png', blob: expect.stringMatching(/^iVBOR/) }));
+    expect(binary.contents[0]).toEqual(
+      expect.objectContaining({
+        uri: 'up://static-binary',
+        mimeType: 'image/png',
+        blob: expect.stringMatching(/^iVBOR/),
+      }),
+    );
     const text = await agent.readResource({ uri: 'web://static-text' });
     expect(text).toEqual(await direct.readResource({ uri: 'web://static-text' }));
     const templated = await agent.readResource({ uri: 'test://template/42/data' });
-    expect(JSON.parse((templated.contents[0] as { text: string }).text)).toEqual({ id: '42', templateTest: true, data: 'Data for ID: 42' });
+    expect(JSON.parse((templated.contents[0] as { text: string }).text)).toEqual({
+      id: '42',
+      templateTest: true,
+      data: 'Data for ID: 42',
+    });
     await expect(agent.readResource({ uri: 'nowhere://x' })).rejects.toEqual(mcpError(-32002, /Resource not found/));
   });
 
@@ -109,7 +154,8 @@ describe('resources', () => {
     ['web', 'web'],
   ])('subscribes to a %s resource, relays resources/updated, and unsubscribes', async (prefix, scheme) => {
     const uri = `${scheme}://watched-resource`;
-    const updates = () => seen.filter((n) => n.method === 'notifications/resources/updated' && n.params?.uri === uri).length;
+    const updates = () =>
+      seen.filter((n) => n.method === 'notifications/resources/updated' && n.params?.uri === uri).length;
 
     await agent.subscribeResource({ uri });
     const touched = await call(agent, `${prefix}__fixture_touch_resource`, { uri });
@@ -127,20 +173,35 @@ describe('prompts and completions', () => {
   it('lists prompts namespaced with their arguments, and gets them from the owner', async () => {
     const { prompts } = await agent.listPrompts();
     const { prompts: original } = await direct.listPrompts();
-    expect(prompts.filter((p) => p.name.startsWith('web__'))).toEqual(original.map((p) => ({ ...p, name: `web__${p.name}` })));
+    expect(prompts.filter((p) => p.name.startsWith('web__'))).toEqual(
+      original.map((p) => ({ ...p, name: `web__${p.name}` })),
+    );
     expect(prompts).toHaveLength(original.length * PREFIXES.length);
 
     for (const prefix of PREFIXES) {
-      const got = await agent.getPrompt({ name: `${prefix}__test_prompt_with_arguments`, arguments: { arg1: 'a', arg2: 'b' } });
-      expect(got.messages).toEqual([{ role: 'user', content: { type: 'text', text: "Prompt with arguments: arg1='a', arg2='b'" } }]);
+      const got = await agent.getPrompt({
+        name: `${prefix}__test_prompt_with_arguments`,
+        arguments: { arg1: 'a', arg2: 'b' },
+      });
+      expect(got.messages).toEqual([
+        { role: 'user', content: { type: 'text', text: "Prompt with arguments: arg1='a', arg2='b'" } },
+      ]);
     }
-    await expect(agent.getPrompt({ name: 'test_simple_prompt' })).rejects.toEqual(mcpError(ErrorCode.InvalidParams, /Unknown prompt/));
+    await expect(agent.getPrompt({ name: 'test_simple_prompt' })).rejects.toEqual(
+      mcpError(ErrorCode.InvalidParams, /Unknown prompt/),
+    );
   });
 
   it('completes prompt arguments and template variables through the owning server', async () => {
-    const prompt = await agent.complete({ ref: { type: 'ref/prompt', name: 'up__test_prompt_with_arguments' }, argument: { name: 'arg1', value: 'pa' } });
+    const prompt = await agent.complete({
+      ref: { type: 'ref/prompt', name: 'up__test_prompt_with_arguments' },
+      argument: { name: 'arg1', value: 'pa' },
+    });
     expect(prompt.completion.values).toEqual(['paris', 'park', 'party']);
-    const template = await agent.complete({ ref: { type: 'ref/resource', uri: 'web://template/{id}/data' }, argument: { name: 'id', value: '1' } });
+    const template = await agent.complete({
+      ref: { type: 'ref/resource', uri: 'web://template/{id}/data' },
+      argument: { name: 'id', value: '1' },
+    });
     expect(template.completion.values).toEqual(['1', '123']);
   });
 });
@@ -155,7 +216,11 @@ describe('logging and ping', () => {
 
     await agent.setLoggingLevel('info');
     await call(agent, `${prefix}__test_tool_with_logging`);
-    expect(logs().slice(before).map((n) => n.params?.data)).toEqual(['Tool execution started', 'Tool processing data', 'Tool execution completed']);
+    expect(
+      logs()
+        .slice(before)
+        .map((n) => n.params?.data),
+    ).toEqual(['Tool execution started', 'Tool processing data', 'Tool execution completed']);
   });
 
   it('answers ping', async () => {

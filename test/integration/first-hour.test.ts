@@ -14,11 +14,19 @@ afterEach(async () => {
 });
 
 /** A folder holding only a config with the built-in issuer, as on a fresh clone (no `.warden/` yet). */
-async function freshFolder(extra: Record<string, unknown> = {}): Promise<{ dir: string; config: string; dataDir: string }> {
+async function freshFolder(
+  extra: Record<string, unknown> = {},
+): Promise<{ dir: string; config: string; dataDir: string }> {
   const temp = await makeTempDir('warden-first-hour');
   temps.push(temp);
   const config = join(temp.path, 'mcp.config.json');
-  const body = { version: 1, dataDir: './.warden', auth: { mode: 'jwt', builtin: {}, maxTokenLifetimeSeconds: 3600 }, servers: {}, ...extra };
+  const body = {
+    version: 1,
+    dataDir: './.warden',
+    auth: { mode: 'jwt', builtin: {}, maxTokenLifetimeSeconds: 3600 },
+    servers: {},
+    ...extra,
+  };
   await writeFile(config, JSON.stringify(body, null, 2));
   return { dir: temp.path, config, dataDir: join(temp.path, '.warden') };
 }
@@ -52,7 +60,19 @@ describe('token issue on a fresh clone', () => {
   it('--out FILE writes the token with mode 0600 into the new data folder, and nothing to stdout', async () => {
     const { config, dataDir } = await freshFolder();
     const out = join(dataDir, 'agent.token');
-    const result = await warden(['token', 'issue', '--sub', 'agent:claude-desktop', '--ttl', '1h', '--claude-desktop', '--out', out, '--config', config]);
+    const result = await warden([
+      'token',
+      'issue',
+      '--sub',
+      'agent:claude-desktop',
+      '--ttl',
+      '1h',
+      '--claude-desktop',
+      '--out',
+      out,
+      '--config',
+      config,
+    ]);
     expect(result.stderr).not.toMatch(/unexpected error/);
     expect(result.code).toBe(0);
     expect(result.stdout).toBe('');
@@ -65,7 +85,18 @@ describe('token issue on a fresh clone', () => {
   it('--out replaces a readable token file with a private one, and a failed issue leaves no file and the old one intact', async () => {
     const { config, dir } = await freshFolder();
     const out = join(dir, 'agent.token');
-    const failed = await warden(['token', 'issue', '--sub', 'agent:a', '--ttl', '5h', '--out', out, '--config', config]);
+    const failed = await warden([
+      'token',
+      'issue',
+      '--sub',
+      'agent:a',
+      '--ttl',
+      '5h',
+      '--out',
+      out,
+      '--config',
+      config,
+    ]);
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toMatch(/ttl|lifetime/i);
     expect(existsSync(out)).toBe(false);
@@ -91,8 +122,16 @@ describe('npm start builds only when a source is newer than the last build', () 
     const temp = await makeTempDir('warden-build-stamp');
     temps.push(temp);
     await mkdir(join(temp.path, 'src'));
-    await writeFile(join(temp.path, 'tsconfig.json'), JSON.stringify({ compilerOptions: { outDir: 'dist', rootDir: '.', module: 'NodeNext', target: 'ES2022', types: [] } }));
-    await writeFile(join(temp.path, 'tsconfig.build.json'), JSON.stringify({ extends: './tsconfig.json', include: ['src'] }));
+    await writeFile(
+      join(temp.path, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { outDir: 'dist', rootDir: '.', module: 'NodeNext', target: 'ES2022', types: [] },
+      }),
+    );
+    await writeFile(
+      join(temp.path, 'tsconfig.build.json'),
+      JSON.stringify({ extends: './tsconfig.json', include: ['src'] }),
+    );
     await writeFile(join(temp.path, 'package.json'), '{"type":"module"}');
     await writeFile(join(temp.path, 'src/a.ts'), 'export const a: number = 1;\n');
     return temp.path;
@@ -100,7 +139,8 @@ describe('npm start builds only when a source is newer than the last build', () 
 
   it('runs tsc on the first start and after a change, and not when dist is up to date', async () => {
     const root = await tinyProject();
-    const build = (...args: string[]) => runToExit(process.execPath, [SCRIPT, '--root', root, ...args], { timeoutMs: 120_000 });
+    const build = (...args: string[]) =>
+      runToExit(process.execPath, [SCRIPT, '--root', root, ...args], { timeoutMs: 120_000 });
     const output = join(root, 'dist/src/a.js');
 
     const first = await build();
@@ -123,7 +163,9 @@ describe('npm start builds only when a source is newer than the last build', () 
 });
 
 describe('the start-up probe of a stdio server', () => {
-  const notes = (dir: string) => ({ notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(dir, 'notes')] } });
+  const notes = (dir: string) => ({
+    notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(dir, 'notes')] },
+  });
 
   it('does not log the server\'s "shutting down (stdin closed)" at info, only at debug', async () => {
     const temp = await makeTempDir('warden-probe');
@@ -139,7 +181,15 @@ describe('the start-up probe of a stdio server', () => {
       try {
         if (level === 'debug') {
           // The notes server says it on its way out after the probe: it is there, at debug (20).
-          const line = await waitFor(() => gateway.stderr().split('\n').find((l) => l.includes('stdin closed')), 'the probe\'s shutdown line', 20_000);
+          const line = await waitFor(
+            () =>
+              gateway
+                .stderr()
+                .split('\n')
+                .find((l) => l.includes('stdin closed')),
+            "the probe's shutdown line",
+            20_000,
+          );
           expect(JSON.parse(line)).toMatchObject({ level: 20, server: 'notes', msg: 'downstream stderr' });
         }
       } finally {
@@ -155,9 +205,12 @@ describe('the MCP Inspector commands a newcomer copies', () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
     const demo = await readFile(join(ROOT, 'src/cli/demo.ts'), 'utf8');
     for (const text of [readme, demo]) {
-      const commands = text.split('\n').filter((line) => /npx .*@modelcontextprotocol\/inspector@\d/.test(line) && !line.includes('…'));
+      const commands = text
+        .split('\n')
+        .filter((line) => /npx .*@modelcontextprotocol\/inspector@\d/.test(line) && !line.includes('…'));
       expect(commands.length).toBeGreaterThan(0);
-      for (const line of commands) expect(line).toMatch(/npx -y -p node@22 -p @modelcontextprotocol\/inspector@[\d.]+ mcp-inspector/);
+      for (const line of commands)
+        expect(line).toMatch(/npx -y -p node@22 -p @modelcontextprotocol\/inspector@[\d.]+ mcp-inspector/);
     }
   });
 });
@@ -179,7 +232,10 @@ describe('start-up failures explain themselves', () => {
 
   /** Runs serve to its end; the launched downstream it started (its pid is in the log) must be gone too. */
   async function failedServe(file: string, args: string[]) {
-    const result = await runToExit(process.execPath, [BIN, 'serve', '--config', file, ...args], { timeoutMs: 60_000, env: { MCP_WARDEN_LOG_LEVEL: 'info' } });
+    const result = await runToExit(process.execPath, [BIN, 'serve', '--config', file, ...args], {
+      timeoutMs: 60_000,
+      env: { MCP_WARDEN_LOG_LEVEL: 'info' },
+    });
     const launched = result.stderr.split('\n').filter((line) => line.includes('launched downstream is ready'));
     expect(launched).toHaveLength(1);
     const pid = (JSON.parse(launched[0]!) as { pid: number }).pid;
@@ -207,10 +263,15 @@ describe('start-up failures explain themselves', () => {
   it('a busy console port: one line naming the reviewer console, the address and console.port; exit 1', async () => {
     const busy = await busyPort();
     try {
-      const file = await configWith({ servers: { fixture: launchedFixtureServer() }, console: { enabled: true, port: busy.port } });
+      const file = await configWith({
+        servers: { fixture: launchedFixtureServer() },
+        console: { enabled: true, port: busy.port },
+      });
       const result = await failedServe(file, ['--port', '0']);
       expect(result.code).toBe(1);
-      expect(result.line).toContain(`the reviewer console cannot listen on 127.0.0.1:${busy.port}: the address is already in use`);
+      expect(result.line).toContain(
+        `the reviewer console cannot listen on 127.0.0.1:${busy.port}: the address is already in use`,
+      );
       expect(result.line).toContain(`set console.port in ${file}`);
     } finally {
       await busy.release();
@@ -220,12 +281,18 @@ describe('start-up failures explain themselves', () => {
   it('serve --port 0 picks a free console port too unless one is configured, so two gateways run side by side', async () => {
     const file = await configWith({ servers: {}, console: { enabled: true } });
     const consoleLine = /reviewer console on (http:\/\/127\.0\.0\.1:(\d+)\/)/;
-    const start = () => spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], { readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/, timeoutMs: 30_000 });
+    const start = () =>
+      spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], {
+        readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
+        timeoutMs: 30_000,
+      });
     const first = await start();
     try {
       const second = await start();
       try {
-        const ports = await Promise.all([first, second].map((gateway) => waitFor(() => consoleLine.exec(gateway.stderr())?.[2], 'the console line')));
+        const ports = await Promise.all(
+          [first, second].map((gateway) => waitFor(() => consoleLine.exec(gateway.stderr())?.[2], 'the console line')),
+        );
         expect(ports[0]).not.toBe(ports[1]);
         expect(ports).not.toContain('8788');
       } finally {
@@ -252,23 +319,33 @@ describe('config check finds what would stop a start', () => {
     expect(missing.stderr).toMatch(/nope\.yaml: no such file/);
     expect(missing.code).toBe(2);
 
-    const broken = await check({ servers: {}, policy: { files: ['bad.yaml'] } }, { 'bad.yaml': 'version: 1\nroles:\n  r:\n    grants:\n      - effect: sometimes\n' });
+    const broken = await check(
+      { servers: {}, policy: { files: ['bad.yaml'] } },
+      { 'bad.yaml': 'version: 1\nroles:\n  r:\n    grants:\n      - effect: sometimes\n' },
+    );
     expect(broken.stdout).not.toContain('valid');
     expect(broken.stderr).toMatch(/bad\.yaml: roles\.r\.grants\[0\]/);
     expect(broken.code).toBe(2);
   });
 
   it('a stdio command not on PATH and a launched command that is not there: exit 2 naming each entry', async () => {
-    const result = await check({
-      servers: {
-        ghost: { transport: 'stdio', command: 'mcp-warden-no-such-command' },
-        spawned: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: './not-here.sh' } },
-        fine: { transport: 'stdio', command: './server.sh' },
-        off: { transport: 'stdio', command: 'also-not-there', enabled: false },
+    const result = await check(
+      {
+        servers: {
+          ghost: { transport: 'stdio', command: 'mcp-warden-no-such-command' },
+          spawned: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: './not-here.sh' } },
+          fine: { transport: 'stdio', command: './server.sh' },
+          off: { transport: 'stdio', command: 'also-not-there', enabled: false },
+        },
       },
-    }, { 'server.sh': '#!/bin/sh\n' });
-    expect(result.stderr).toContain('mcp.config.json: servers.ghost.command: "mcp-warden-no-such-command" is not found on PATH');
-    expect(result.stderr).toContain(`mcp.config.json: servers.spawned.launch.command: "./not-here.sh" (${join(result.dir, 'not-here.sh')}) is not an executable file`);
+      { 'server.sh': '#!/bin/sh\n' },
+    );
+    expect(result.stderr).toContain(
+      'mcp.config.json: servers.ghost.command: "mcp-warden-no-such-command" is not found on PATH',
+    );
+    expect(result.stderr).toContain(
+      `mcp.config.json: servers.spawned.launch.command: "./not-here.sh" (${join(result.dir, 'not-here.sh')}) is not an executable file`,
+    );
     expect(result.stderr).not.toMatch(/servers\.(fine|off)/);
     expect(result.stdout).toBe('');
     expect(result.code).toBe(2);
@@ -280,7 +357,12 @@ describe('config check finds what would stop a start', () => {
     expect(bundled.code).toBe(0);
     expect(bundled.stdout).toMatch(/policy: policy \S+: \d+ rules/);
 
-    const unprefixed = await check({ servers: { a: { transport: 'stdio', command: 'node', prefix: false }, b: { transport: 'stdio', command: 'node', prefix: false } } });
+    const unprefixed = await check({
+      servers: {
+        a: { transport: 'stdio', command: 'node', prefix: false },
+        b: { transport: 'stdio', command: 'node', prefix: false },
+      },
+    });
     expect(unprefixed.code).toBe(0);
     expect(unprefixed.stdout).toContain('note: servers a, b are unprefixed');
   });
@@ -296,7 +378,10 @@ describe('config and policy errors a person can act on', () => {
   }
 
   it('a JSON syntax error names the line and column and shows the line, not a character offset', async () => {
-    const file = await fileWith('mcp.config.json', '{\n  "version": 1,\n  "servers": {\n    "a": { "transport": "stdio", "command": "node" },\n  }\n}\n');
+    const file = await fileWith(
+      'mcp.config.json',
+      '{\n  "version": 1,\n  "servers": {\n    "a": { "transport": "stdio", "command": "node" },\n  }\n}\n',
+    );
     const result = await warden(['config', 'check', file]);
     expect(result.code).toBe(2);
     expect(result.stderr).not.toMatch(/position \d+/);
@@ -321,11 +406,18 @@ describe('config and policy errors a person can act on', () => {
   });
 
   it('a misspelt required field is reported as unknown beside the missing one', async () => {
-    const file = await fileWith('mcp.config.json', JSON.stringify({ version: 1, servers: { a: { transprot: 'stdio', command: 'node' } } }));
+    const file = await fileWith(
+      'mcp.config.json',
+      JSON.stringify({ version: 1, servers: { a: { transprot: 'stdio', command: 'node' } } }),
+    );
     const result = await warden(['config', 'check', file]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('mcp.config.json: servers.a: unknown field "transprot" (did you mean "transport"?)');
-    expect(result.stderr).toContain('mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"');
+    expect(result.stderr).toContain(
+      'mcp.config.json: servers.a: unknown field "transprot" (did you mean "transport"?)',
+    );
+    expect(result.stderr).toContain(
+      'mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"',
+    );
   });
 });
 
@@ -337,8 +429,12 @@ describe('npm test', () => {
     const bin = join(temp.path, 'bin');
     await mkdir(bin);
     await writeFile(join(bin, 'vitest'), `#!/bin/sh\necho vitest ran\nexit ${vitestExit}\n`, { mode: 0o755 });
-    await writeFile(join(bin, 'node'), `#!/bin/sh\necho "conformance ran: $*"\nexit ${conformanceExit}\n`, { mode: 0o755 });
-    const scripts = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    await writeFile(join(bin, 'node'), `#!/bin/sh\necho "conformance ran: $*"\nexit ${conformanceExit}\n`, {
+      mode: 0o755,
+    });
+    const scripts = (
+      JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
     const result = await runToExit('/bin/sh', ['-c', scripts.test!], { env: { PATH: `${bin}:/usr/bin:/bin` } });
     return { ...result, scripts };
   }
@@ -361,7 +457,8 @@ describe('npm test', () => {
     for (const file of await readdir(join(ROOT, 'test'), { recursive: true })) {
       if (!file.endsWith('.ts')) continue;
       const text = await readFile(join(ROOT, 'test', file), 'utf8');
-      if (file !== 'integration/first-hour.test.ts' && /apt-get|ensure-chromium\.sh'\]/.test(text)) offenders.push(file);
+      if (file !== 'integration/first-hour.test.ts' && /apt-get|ensure-chromium\.sh'\]/.test(text))
+        offenders.push(file);
     }
     expect(offenders).toEqual([]);
   });
@@ -370,13 +467,27 @@ describe('npm test', () => {
 describe('a URL-mode elicitation a server asks for', () => {
   it('reaches the agent as -32042 and is recorded as elicitation_required, not downstream_failed', async () => {
     const server = join(ROOT, 'test/integration/fixtures/url-elicitation-server.mjs');
-    const gateway = await startGateway({ servers: { consent: { transport: 'stdio', command: 'node', args: [server] } } });
+    const gateway = await startGateway({
+      servers: { consent: { transport: 'stdio', command: 'node', args: [server] } },
+    });
     try {
       const { client } = await connectHttp(gateway.url);
-      const error = await client.callTool({ name: 'consent__connect', arguments: {} }).then(() => undefined, (e: { code?: number }) => e);
+      const error = await client.callTool({ name: 'consent__connect', arguments: {} }).then(
+        () => undefined,
+        (e: { code?: number }) => e,
+      );
       await client.close();
       expect(error?.code).toBe(-32042);
-      const listed = await runToExit(process.execPath, [BIN, 'audit', 'list', '--json', '--tool', 'consent__connect', '--config', gateway.configFile]);
+      const listed = await runToExit(process.execPath, [
+        BIN,
+        'audit',
+        'list',
+        '--json',
+        '--tool',
+        'consent__connect',
+        '--config',
+        gateway.configFile,
+      ]);
       expect(listed.code).toBe(0);
       const rows = JSON.parse(listed.stdout) as { outcome: string }[];
       expect(rows.map((row) => row.outcome)).toEqual(['elicitation_required']);

@@ -27,7 +27,12 @@ async function fixturePid(client: Client): Promise<number> {
 }
 
 function nested(depth: number): string {
-  return JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { deep: JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown } });
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'ping',
+    params: { deep: JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`) as unknown },
+  });
 }
 
 describe('HTTP ingress', () => {
@@ -42,13 +47,22 @@ describe('HTTP ingress', () => {
     protocolVersion: string;
     port: string;
   }
-  const ctx = (): Ctx => ({ sessionId: clientTransport.sessionId!, protocolVersion: clientTransport.protocolVersion!, port: new URL(gw.origin).port });
+  const ctx = (): Ctx => ({
+    sessionId: clientTransport.sessionId!,
+    protocolVersion: clientTransport.protocolVersion!,
+    port: new URL(gw.origin).port,
+  });
   const onSession = (c: Ctx, extra: Record<string, string> = {}): Record<string, string> =>
     mcpHeaders({ 'mcp-session-id': c.sessionId, 'mcp-protocol-version': c.protocolVersion, ...extra });
 
   beforeAll(async () => {
     gw = await startGateway({
-      gateway: { maxBodyBytes: MAX_BODY, maxJsonDepth: MAX_DEPTH, sessionIdleSeconds: 5, allowedOrigins: [ALLOWED_ORIGIN] },
+      gateway: {
+        maxBodyBytes: MAX_BODY,
+        maxJsonDepth: MAX_DEPTH,
+        sessionIdleSeconds: 5,
+        allowedOrigins: [ALLOWED_ORIGIN],
+      },
       servers: { fixture: fixtureServer() },
     });
     ({ client, transport: clientTransport } = await connectHttp(gw.url));
@@ -117,13 +131,19 @@ describe('HTTP ingress', () => {
     },
     {
       name: 'DELETE of the open session with a non-loopback Origin (the session must survive)',
-      request: (c) => ({ method: 'DELETE', headers: { 'mcp-session-id': c.sessionId, origin: 'https://evil.example' } }),
+      request: (c) => ({
+        method: 'DELETE',
+        headers: { 'mcp-session-id': c.sessionId, origin: 'https://evil.example' },
+      }),
       status: 403,
       error: { code: -32000, message: /Origin not allowed/ },
     },
     {
       name: 'GET stream with a non-loopback Origin',
-      request: (c) => ({ method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': c.sessionId, origin: 'https://evil.example' } }),
+      request: (c) => ({
+        method: 'GET',
+        headers: { accept: 'text/event-stream', 'mcp-session-id': c.sessionId, origin: 'https://evil.example' },
+      }),
       status: 403,
       error: { code: -32000, message: /Origin not allowed/ },
     },
@@ -153,7 +173,14 @@ describe('HTTP ingress', () => {
     },
     {
       name: 'body over maxBodyBytes (chunked)',
-      request: (c) => ({ headers: onSession(c), chunks: ['{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"', ...Array<string>(16).fill('x'.repeat(1024)), '"}}'] }),
+      request: (c) => ({
+        headers: onSession(c),
+        chunks: [
+          '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"',
+          ...Array<string>(16).fill('x'.repeat(1024)),
+          '"}}',
+        ],
+      }),
       status: 413,
       error: { code: -32600, message: new RegExp(`larger than ${MAX_BODY} bytes`) },
     },
@@ -207,7 +234,10 @@ describe('HTTP ingress', () => {
     },
     {
       name: 'batch array claiming an old protocol version on a 2025-06-18+ session',
-      request: (c) => ({ headers: onSession(c, { 'mcp-protocol-version': '2025-03-26' }), body: `[${requestBody('ping')}]` }),
+      request: (c) => ({
+        headers: onSession(c, { 'mcp-protocol-version': '2025-03-26' }),
+        body: `[${requestBody('ping')}]`,
+      }),
       status: 400,
       error: { code: -32600, message: /Batch requests are not supported/ },
     },
@@ -221,7 +251,11 @@ describe('HTTP ingress', () => {
       name: 'unknown method on a real session',
       request: (c) => ({ headers: onSession(c), body: requestBody('warden/no-such-method') }),
       status: 200,
-      check: (res) => expect(rpcError(res)).toMatchObject({ code: -32601, message: expect.stringMatching(/Method not found/) as unknown }),
+      check: (res) =>
+        expect(rpcError(res)).toMatchObject({
+          code: -32601,
+          message: expect.stringMatching(/Method not found/) as unknown,
+        }),
     },
     {
       name: 'no session id on a non-initialize request',
@@ -310,7 +344,11 @@ describe('HTTP ingress', () => {
     const res = await rawRequest(gw.origin, { method: 'GET', path: '/healthz' });
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
-    const health = JSON.parse(res.text) as { status: string; sessions: number; servers: Record<string, { status: string; transport: string; probe: { ok: boolean } }> };
+    const health = JSON.parse(res.text) as {
+      status: string;
+      sessions: number;
+      servers: Record<string, { status: string; transport: string; probe: { ok: boolean } }>;
+    };
     expect(health.status).toBe('ok');
     expect(health.sessions).toBeGreaterThanOrEqual(1);
     expect(Object.keys(health.servers)).toEqual(['fixture']);
@@ -331,7 +369,10 @@ describe('HTTP ingress', () => {
     const sessionId = other.transport.sessionId!;
     await other.transport.terminateSession();
     await waitForExit(pid, 5_000);
-    const after = await rawRequest(gw.origin, { headers: mcpHeaders({ 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' }), body: requestBody('ping') });
+    const after = await rawRequest(gw.origin, {
+      headers: mcpHeaders({ 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' }),
+      body: requestBody('ping'),
+    });
     expect(after.status).toBe(404);
     expect(rpcError(after)?.code).toBe(-32001);
     await other.client.close();
@@ -359,7 +400,10 @@ describe('HTTP ingress limits and health with a failing downstream', () => {
   beforeAll(async () => {
     gw = await startGateway({
       gateway: { maxSessions: 2 },
-      servers: { fixture: fixtureServer(), broken: { transport: 'stdio', command: 'node', args: ['no-such-server.js'] } },
+      servers: {
+        fixture: fixtureServer(),
+        broken: { transport: 'stdio', command: 'node', args: ['no-such-server.js'] },
+      },
     });
   });
 
@@ -371,7 +415,10 @@ describe('HTTP ingress limits and health with a failing downstream', () => {
     const res = await rawRequest(gw.origin, { method: 'GET', path: '/healthz' });
     // The gateway itself is up (200); the body says which downstream is not.
     expect(res.status).toBe(200);
-    const health = JSON.parse(res.text) as { status: string; servers: Record<string, { status: string; probe: { ok: boolean; error?: string } }> };
+    const health = JSON.parse(res.text) as {
+      status: string;
+      servers: Record<string, { status: string; probe: { ok: boolean; error?: string } }>;
+    };
     expect(health.status).toBe('degraded');
     expect(health.servers.fixture).toMatchObject({ status: 'up', probe: { ok: true } });
     expect(health.servers.broken).toMatchObject({ status: 'down', probe: { ok: false } });
@@ -385,7 +432,10 @@ describe('HTTP ingress limits and health with a failing downstream', () => {
       const third = await rawRequest(gw.origin, { headers: mcpHeaders(), body: initializeBody() });
       expect(third.status).toBe(503);
       expect(third.headers['retry-after']).toBe('5');
-      expect(rpcError(third)).toMatchObject({ code: -32000, message: expect.stringMatching(/Too many open sessions/) as unknown });
+      expect(rpcError(third)).toMatchObject({
+        code: -32000,
+        message: expect.stringMatching(/Too many open sessions/) as unknown,
+      });
       expect(third.headers['mcp-session-id']).toBeUndefined();
       // The open sessions are unaffected.
       await expect(first.client.ping()).resolves.toEqual({});
@@ -393,7 +443,9 @@ describe('HTTP ingress limits and health with a failing downstream', () => {
 
       await first.transport.terminateSession();
       const health = await waitFor(async () => {
-        const h = JSON.parse((await rawRequest(gw.origin, { method: 'GET', path: '/healthz' })).text) as { sessions: number };
+        const h = JSON.parse((await rawRequest(gw.origin, { method: 'GET', path: '/healthz' })).text) as {
+          sessions: number;
+        };
         return h.sessions === 1 ? h : undefined;
       }, 'the deleted session to be released');
       expect(health.sessions).toBe(1);
@@ -409,7 +461,9 @@ describe('HTTP ingress limits and health with a failing downstream', () => {
 
 describe('HTTP session limits under a burst of initialize requests', () => {
   const burst = async (gw: RunningGateway, count: number) =>
-    Promise.all(Array.from({ length: count }, () => rawRequest(gw.origin, { headers: mcpHeaders(), body: initializeBody() })));
+    Promise.all(
+      Array.from({ length: count }, () => rawRequest(gw.origin, { headers: mcpHeaders(), body: initializeBody() })),
+    );
 
   it('never opens more than maxSessions, even when every initialize arrives at once', async () => {
     const gw = await startGateway({ gateway: { maxSessions: 2 }, servers: { fixture: fixtureServer() } });
@@ -426,13 +480,17 @@ describe('HTTP session limits under a burst of initialize requests', () => {
   });
 
   it('one agent holds at most maxSessionsPerPrincipal sessions; the refusal says so', async () => {
-    const gw = await startGateway({ gateway: { maxSessions: 50, maxSessionsPerPrincipal: 1 }, servers: { fixture: fixtureServer() } });
+    const gw = await startGateway({
+      gateway: { maxSessions: 50, maxSessionsPerPrincipal: 1 },
+      servers: { fixture: fixtureServer() },
+    });
     try {
       const answers = await burst(gw, 4);
       expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
       const refused = answers.filter((a) => a.status !== 200);
       expect(refused).toHaveLength(3);
-      for (const answer of refused) expect(rpcError(answer)?.message).toMatch(/Too many open sessions for this agent \(at most 1\)/);
+      for (const answer of refused)
+        expect(rpcError(answer)?.message).toMatch(/Too many open sessions for this agent \(at most 1\)/);
     } finally {
       await gw.stop();
     }

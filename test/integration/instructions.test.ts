@@ -11,8 +11,19 @@ describe('downstream instructions', { timeout: 60_000 }, () => {
   it('are merged, prefixed by server id, cleaned and capped', async () => {
     const gateway = await startGateway({
       servers: {
-        alpha: { transport: 'stdio', command: 'node', args: [FAULTY], env: { FAULTY_INSTRUCTIONS: 'Call \u001b[31mecho\u001b[0m first.\u200b\u202e Then pids.' } },
-        beta: { transport: 'stdio', command: 'node', args: [FAULTY], prefix: 'b', env: { FAULTY_INSTRUCTIONS: 'y'.repeat(5_000) } },
+        alpha: {
+          transport: 'stdio',
+          command: 'node',
+          args: [FAULTY],
+          env: { FAULTY_INSTRUCTIONS: 'Call \u001b[31mecho\u001b[0m first.\u200b\u202e Then pids.' },
+        },
+        beta: {
+          transport: 'stdio',
+          command: 'node',
+          args: [FAULTY],
+          prefix: 'b',
+          env: { FAULTY_INSTRUCTIONS: 'y'.repeat(5_000) },
+        },
         quiet: { transport: 'stdio', command: 'node', args: [FAULTY] },
       },
     });
@@ -21,7 +32,9 @@ describe('downstream instructions', { timeout: 60_000 }, () => {
       const text = client.getInstructions() ?? '';
       expect(text).toContain('## Server alpha (its tools are named alpha__*)\nCall echo first. Then pids.');
       for (const hidden of ['\u001b', '\u200b', '\u202e']) expect(text).not.toContain(hidden);
-      expect(text).toContain(`## Server beta (its tools are named b__*)\n${'y'.repeat(MAX_SERVER_INSTRUCTIONS)} [cut: longer than ${MAX_SERVER_INSTRUCTIONS} characters]`);
+      expect(text).toContain(
+        `## Server beta (its tools are named b__*)\n${'y'.repeat(MAX_SERVER_INSTRUCTIONS)} [cut: longer than ${MAX_SERVER_INSTRUCTIONS} characters]`,
+      );
       expect(text).not.toContain('y'.repeat(MAX_SERVER_INSTRUCTIONS + 1));
       expect(text).not.toContain('Server quiet');
       await client.close();

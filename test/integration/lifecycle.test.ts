@@ -4,14 +4,26 @@
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, pidOf } from '../helpers/agent.js';
-import { BIN, connectHttp, connectStdio, fixtureServer, health, launchedFixtureServer, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
+import {
+  BIN,
+  connectHttp,
+  connectStdio,
+  fixtureServer,
+  health,
+  launchedFixtureServer,
+  startGateway,
+  writeConfig,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { isAlive, runToExit, waitForExit } from '../helpers/process.js';
 
 // One gateway for the session test and then the SIGTERM test, which ends it: that one runs last.
 describe('downstream connections per agent session, and none outlives the gateway', () => {
   let gateway: RunningGateway;
   beforeAll(async () => {
-    gateway = await startGateway({ servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) } });
+    gateway = await startGateway({
+      servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) },
+    });
   });
   afterAll(async () => gateway?.stop());
 
@@ -55,7 +67,9 @@ describe('downstream connections per agent session, and none outlives the gatewa
 
 describe('no child outlives the gateway', () => {
   it('stdio ingress: the host closing the gateway ends it and all its children', async () => {
-    const { dir, file } = await writeConfig({ servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) } });
+    const { dir, file } = await writeConfig({
+      servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) },
+    });
     try {
       const { client, transport } = await connectStdio(file);
       const gatewayPid = transport.pid!;
@@ -79,7 +93,12 @@ describe('tool names', () => {
       expect(names.every((name) => /^[A-Za-z0-9_.-]+$/.test(name))).toBe(true);
       expect(names.filter((name) => name.startsWith('fx__bad') || name.startsWith('fx__fixture_p\u0456d'))).toEqual([]);
       for (const name of ['fx__bad name', 'fx__fixture_p\u0456d']) {
-        await expect(call(client, name)).rejects.toEqual(expect.objectContaining({ code: ErrorCode.InvalidParams, message: `MCP error -32602: Unknown tool: ${name}` }));
+        await expect(call(client, name)).rejects.toEqual(
+          expect.objectContaining({
+            code: ErrorCode.InvalidParams,
+            message: `MCP error -32602: Unknown tool: ${name}`,
+          }),
+        );
       }
       expect(await pidOf(client, 'fx')).toBeGreaterThan(0);
       expect(gateway.process.stderr()).toMatch(/tool name \\"bad name\\" is not allowed/);
@@ -122,7 +141,9 @@ describe('resource URIs served by two servers', () => {
       const read = await client.readResource({ uri: 'test://static-text' });
       expect(read.contents[0]?.uri).toBe('test://static-text');
       expect(fxPid).toBeGreaterThan(0);
-      expect(gateway.process.stderr()).toMatch(/resource test:\/\/static-text is also listed by fx, which comes first in the config: reads go to fx, and up's is not offered/);
+      expect(gateway.process.stderr()).toMatch(
+        /resource test:\/\/static-text is also listed by fx, which comes first in the config: reads go to fx, and up's is not offered/,
+      );
       await client.close();
     } finally {
       await gateway.stop();

@@ -10,7 +10,9 @@ import { isAlive, waitForExit } from '../helpers/process.js';
 const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');
 const stubborn = { transport: 'stdio', command: 'node', args: [FAULTY, '--stubborn'] };
 
-async function pidsOf(client: Awaited<ReturnType<typeof connectHttp>>['client']): Promise<{ pid: number; grandchild: number }> {
+async function pidsOf(
+  client: Awaited<ReturnType<typeof connectHttp>>['client'],
+): Promise<{ pid: number; grandchild: number }> {
   return JSON.parse(textOf(await call(client, 'bad__pids'))) as { pid: number; grandchild: number };
 }
 

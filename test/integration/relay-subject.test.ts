@@ -5,7 +5,14 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, connectHttp, connectStdio, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import {
+  BIN,
+  connectHttp,
+  connectStdio,
+  fixtureServer,
+  startGateway,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { runToExit, waitFor } from '../helpers/process.js';
 
 interface Row {
@@ -28,7 +35,16 @@ afterAll(async () => {
 });
 
 async function rootsRows(): Promise<Row[]> {
-  const run = await runToExit(process.execPath, [BIN, '--config', gateway.configFile, 'audit', 'list', '--json', '-n', '100']);
+  const run = await runToExit(process.execPath, [
+    BIN,
+    '--config',
+    gateway.configFile,
+    'audit',
+    'list',
+    '--json',
+    '-n',
+    '100',
+  ]);
   expect(run.stderr).toBe('');
   return (JSON.parse(run.stdout) as Row[]).filter((r) => r.method === 'roots/list');
 }
@@ -44,16 +60,23 @@ function answered(client: Client): () => number {
 
 describe('roots/list relayed before the agent first lists or calls', () => {
   it.each(['http', 'stdio'] as const)('over %s ingress, is recorded with the session principal', async (ingress) => {
-    const { client } = ingress === 'http' ? await connectHttp(gateway.url, { capabilities: { roots: {} } }) : await connectStdio(gateway.configFile, { capabilities: { roots: {} } });
+    const { client } =
+      ingress === 'http'
+        ? await connectHttp(gateway.url, { capabilities: { roots: {} } })
+        : await connectStdio(gateway.configFile, { capabilities: { roots: {} } });
     try {
       const asked = answered(client);
       const before = (await rootsRows()).length;
       await client.callTool({ name: 'fx__fixture_pid', arguments: {} });
       await waitFor(() => asked() > 0, 'the relayed roots/list', 20_000);
-      const rows = await waitFor(async () => {
-        const all = await rootsRows(); // newest first
-        return all.length > before && all[0]!.outcome !== 'pending' ? all : undefined;
-      }, 'the roots/list record', 20_000);
+      const rows = await waitFor(
+        async () => {
+          const all = await rootsRows(); // newest first
+          return all.length > before && all[0]!.outcome !== 'pending' ? all : undefined;
+        },
+        'the roots/list record',
+        20_000,
+      );
       expect(rows[0]).toMatchObject({ method: 'roots/list', outcome: 'ok', subject: 'roots-owner' });
     } finally {
       await client.close();

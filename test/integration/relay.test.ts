@@ -12,10 +12,19 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, progressFor, recordNotifications, textOf, type Recorded } from '../helpers/agent.js';
-import { connectHttp, connectStdio, fixtureServer, startFixtureHttp, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import {
+  connectHttp,
+  connectStdio,
+  fixtureServer,
+  startFixtureHttp,
+  startGateway,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { waitFor, type ReadyProcess } from '../helpers/process.js';
 
-const OPTIONS: ClientOptions = { capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } } };
+const OPTIONS: ClientOptions = {
+  capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } },
+};
 const ROOTS = [{ uri: 'file:///work/project', name: 'project' }];
 
 interface Agent {
@@ -49,7 +58,10 @@ const agents: Record<'http' | 'stdio', Agent> = {} as never;
 beforeAll(async () => {
   web = await startFixtureHttp({ FIXTURE_SCHEME: 'web' });
   gateway = await startGateway({ servers: { fx: fixtureServer(), web: { transport: 'http', url: web.url } } });
-  const [http, stdio] = await Promise.all([connectHttp(gateway.url, OPTIONS), connectStdio(gateway.configFile, OPTIONS)]);
+  const [http, stdio] = await Promise.all([
+    connectHttp(gateway.url, OPTIONS),
+    connectStdio(gateway.configFile, OPTIONS),
+  ]);
   agents.http = equip(http.client);
   agents.stdio = equip(stdio.client);
 });
@@ -73,7 +85,12 @@ describe.each(CASES)('%s ingress, %s downstream', (ingress, prefix) => {
     const prompt = `sample-${ingress}-${prefix}`;
     const result = await call(agent.client, `${prefix}__test_sampling`, { prompt });
     expect(textOf(result)).toBe(`LLM response: echo ${prompt}`);
-    expect(agent.sampled.at(-1)).toEqual(expect.objectContaining({ maxTokens: 100, messages: [{ role: 'user', content: { type: 'text', text: prompt } }] }));
+    expect(agent.sampled.at(-1)).toEqual(
+      expect.objectContaining({
+        maxTokens: 100,
+        messages: [{ role: 'user', content: { type: 'text', text: prompt } }],
+      }),
+    );
   });
 
   it('relays elicitation/create to the agent and its answer back', async () => {
@@ -81,7 +98,12 @@ describe.each(CASES)('%s ingress, %s downstream', (ingress, prefix) => {
     const message = `who-${ingress}-${prefix}`;
     const result = await call(agent.client, `${prefix}__test_elicitation`, { message });
     expect(textOf(result)).toBe('User response: action=accept, content={"username":"ann","email":"ann@example.test"}');
-    expect(agent.elicited.at(-1)).toEqual(expect.objectContaining({ message, requestedSchema: expect.objectContaining({ required: ['username', 'email'] }) }));
+    expect(agent.elicited.at(-1)).toEqual(
+      expect.objectContaining({
+        message,
+        requestedSchema: expect.objectContaining({ required: ['username', 'email'] }),
+      }),
+    );
   });
 
   it('relays roots/list to the agent and its roots back', async () => {
@@ -92,12 +114,23 @@ describe.each(CASES)('%s ingress, %s downstream', (ingress, prefix) => {
   it('relays all 50 progress notifications with the agent token, in order, before the result', async () => {
     const agent = agents[ingress];
     const token = `agent-${ingress}-${prefix}`;
-    const result = await agent.client.callTool({ name: `${prefix}__fixture_progress`, arguments: { steps: 50 }, _meta: { progressToken: token } });
+    const result = await agent.client.callTool({
+      name: `${prefix}__fixture_progress`,
+      arguments: { steps: 50 },
+      _meta: { progressToken: token },
+    });
     // Counted the moment the result is in: a notification sent after the result would be missing here.
     const progress = progressFor(agent.seen, token).map((n) => n.params?.progress);
     expect(textOf(result)).toBe('sent 50 progress notifications');
     expect(progress).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(agent.seen.filter((n) => n.method === 'notifications/progress' && typeof n.params?.progressToken === 'string' && n.params.progressToken.startsWith('warden-'))).toEqual([]);
+    expect(
+      agent.seen.filter(
+        (n) =>
+          n.method === 'notifications/progress' &&
+          typeof n.params?.progressToken === 'string' &&
+          n.params.progressToken.startsWith('warden-'),
+      ),
+    ).toEqual([]);
   });
 
   it('sends no progress when the agent asked for none', async () => {

@@ -8,7 +8,14 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, eventually, pidOf, recordNotifications, startSleep, textOf, type Recorded } from '../helpers/agent.js';
-import { connectHttp, fixtureServer, launchedFixtureServer, startFixtureHttp, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import {
+  connectHttp,
+  fixtureServer,
+  launchedFixtureServer,
+  startFixtureHttp,
+  startGateway,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { isAlive, makeTempDir, waitFor, waitForExit, type ReadyProcess, type TempDir } from '../helpers/process.js';
 
 const TIMEOUT_MS = 500;
@@ -37,7 +44,10 @@ beforeAll(async () => {
       fx: fixtureServer({ env: { FIXTURE_CALL_LOG: callLog('fx') }, timeoutMs: 10_000 }),
       web: { transport: 'http', url: web.url, timeoutMs: 10_000 },
       up: launchedFixtureServer({ timeoutMs: 10_000 }, { FIXTURE_SCHEME: 'up', FIXTURE_CALL_LOG: callLog('up') }),
-      slow: fixtureServer({ env: { FIXTURE_SCHEME: 'slow', FIXTURE_CALL_LOG: callLog('slow') }, timeoutMs: TIMEOUT_MS }),
+      slow: fixtureServer({
+        env: { FIXTURE_SCHEME: 'slow', FIXTURE_CALL_LOG: callLog('slow') },
+        timeoutMs: TIMEOUT_MS,
+      }),
     },
   });
   ({ client: agent } = await connectHttp(gateway.url));
@@ -51,7 +61,8 @@ afterAll(async () => {
   await logs?.cleanup();
 });
 
-const lastCancelled = async (prefix: string) => (await call(agent, `${prefix}__fixture_last_cancelled`)).structuredContent?.cancelled === true;
+const lastCancelled = async (prefix: string) =>
+  (await call(agent, `${prefix}__fixture_last_cancelled`)).structuredContent?.cancelled === true;
 
 describe('cancellation and deadlines', () => {
   it.each(['fx', 'web', 'up'])('cancels the %s call downstream when the agent aborts it', async (prefix) => {
@@ -70,7 +81,12 @@ describe('cancellation and deadlines', () => {
     const started = Date.now();
     const error = await call(agent, 'slow__fixture_sleep', { ms: 30_000 }).catch((e: unknown) => e);
     const elapsed = Date.now() - started;
-    expect(error).toEqual(expect.objectContaining({ code: ErrorCode.RequestTimeout, message: `MCP error -32001: Server slow did not answer within ${TIMEOUT_MS} ms; the call was cancelled` }));
+    expect(error).toEqual(
+      expect.objectContaining({
+        code: ErrorCode.RequestTimeout,
+        message: `MCP error -32001: Server slow did not answer within ${TIMEOUT_MS} ms; the call was cancelled`,
+      }),
+    );
     expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     expect(elapsed).toBeLessThan(FAST_MS);
     await waitFor(() => lastCancelled('slow'), 'the downstream to see notifications/cancelled');
@@ -85,7 +101,12 @@ describe('a downstream that dies mid-call', () => {
     const started = Date.now();
     const error = await call(agent, 'fx__fixture_crash').catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(FAST_MS);
-    expect(error).toEqual(expect.objectContaining({ code: ErrorCode.InternalError, message: expect.stringMatching(/Server fx closed the connection during the call; it was not retried/) }));
+    expect(error).toEqual(
+      expect.objectContaining({
+        code: ErrorCode.InternalError,
+        message: expect.stringMatching(/Server fx closed the connection during the call; it was not retried/),
+      }),
+    );
     await waitForExit(pid);
 
     expect(await pidOf(agent, 'web')).toBe(webPid);
@@ -104,7 +125,12 @@ describe('a downstream that dies mid-call', () => {
     process.kill(pid, 'SIGKILL');
     const error = await result.catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(FAST_MS);
-    expect(error).toEqual(expect.objectContaining({ code: ErrorCode.InternalError, message: expect.stringMatching(/Server fx closed the connection during the call/) }));
+    expect(error).toEqual(
+      expect.objectContaining({
+        code: ErrorCode.InternalError,
+        message: expect.stringMatching(/Server fx closed the connection during the call/),
+      }),
+    );
     expect(textOf(await call(agent, 'web__test_simple_text'))).toMatch(/simple text/);
 
     const restarted = await eventually(() => pidOf(agent, 'fx'), 'fx to restart');
@@ -120,7 +146,12 @@ describe('a downstream that dies mid-call', () => {
     process.kill(pid, 'SIGKILL');
     const error = await result.catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(FAST_MS);
-    expect(error).toEqual(expect.objectContaining({ code: ErrorCode.InternalError, message: 'MCP error -32603: Server up closed the connection during the call; it was not retried' }));
+    expect(error).toEqual(
+      expect.objectContaining({
+        code: ErrorCode.InternalError,
+        message: 'MCP error -32603: Server up closed the connection during the call; it was not retried',
+      }),
+    );
     expect(textOf(await call(agent, 'fx__test_simple_text'))).toMatch(/simple text/);
 
     const restarted = await eventually(() => pidOf(agent, 'up'), 'up to be relaunched and reconnected', 15_000);

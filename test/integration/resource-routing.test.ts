@@ -11,7 +11,9 @@ const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');
 
 describe('resources in no list yet', { timeout: 60_000 }, () => {
   it('are routed by the announcing link, by a re-list on the miss, and a real miss keeps the server code', async () => {
-    const gateway = await startGateway({ servers: { fx: fixtureServer(), srv: { transport: 'stdio', command: 'node', args: [FAULTY], shared: true } } });
+    const gateway = await startGateway({
+      servers: { fx: fixtureServer(), srv: { transport: 'stdio', command: 'node', args: [FAULTY], shared: true } },
+    });
     try {
       const a = await connectHttp(gateway.url);
       const b = await connectHttp(gateway.url);
@@ -25,7 +27,10 @@ describe('resources in no list yet', { timeout: 60_000 }, () => {
         expect(read.contents[0]).toMatchObject({ uri: 'faulty://fresh', text: 'created as fresh' });
       }
 
-      await expect(a.client.readResource({ uri: 'faulty://nothing' })).rejects.toMatchObject({ code: ErrorCode.InvalidParams, message: expect.stringMatching(/no resource faulty:\/\/nothing/) });
+      await expect(a.client.readResource({ uri: 'faulty://nothing' })).rejects.toMatchObject({
+        code: ErrorCode.InvalidParams,
+        message: expect.stringMatching(/no resource faulty:\/\/nothing/),
+      });
       // A scheme no server uses: the gateway's own answer.
       await expect(a.client.readResource({ uri: 'nobody://x' })).rejects.toMatchObject({ code: -32002 });
       await Promise.all([a.client.close(), b.client.close()]);

@@ -47,8 +47,11 @@ describe('gateways sharing one data folder and its launched tickets server', { t
       for (const gateway of gateways) clients.push((await connectHttp(gateway.url!)).client);
       clients.push((await connectStdio(file)).client);
       // Each gateway launched a tickets server of its own: three processes on one file.
-      const create = (client: Client, title: string) => client.callTool({ name: 'tickets__create_ticket', arguments: { title, body: 'concurrent', priority: 'low' } });
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => clients.map((client, g) => create(client, `g${g}-${i}`))).flat());
+      const create = (client: Client, title: string) =>
+        client.callTool({ name: 'tickets__create_ticket', arguments: { title, body: 'concurrent', priority: 'low' } });
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => clients.map((client, g) => create(client, `g${g}-${i}`))).flat(),
+      );
       expect(results.filter((r) => r.isError)).toEqual([]);
       for (const client of clients) {
         const listed = await tickets(client);
@@ -58,7 +61,10 @@ describe('gateways sharing one data folder and its launched tickets server', { t
       // A change through one gateway is kept by a change through another, and seen by the third.
       await clients[0]!.callTool({ name: 'tickets__comment_ticket', arguments: { id: 7, comment: 'via serve 1' } });
       await clients[1]!.callTool({ name: 'tickets__comment_ticket', arguments: { id: 7, comment: 'via serve 2' } });
-      expect((await tickets(clients[2]!)).find((t) => t.id === 7)?.comments.map((c) => c.text)).toEqual(['via serve 1', 'via serve 2']);
+      expect((await tickets(clients[2]!)).find((t) => t.id === 7)?.comments.map((c) => c.text)).toEqual([
+        'via serve 1',
+        'via serve 2',
+      ]);
       const onDisk = JSON.parse(readFileSync(join(dir.path, 'data/tickets.json'), 'utf8')) as { tickets: Ticket[] };
       expect(onDisk.tickets).toHaveLength(30);
     } finally {

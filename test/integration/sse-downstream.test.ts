@@ -15,7 +15,9 @@ beforeAll(async () => {
     readyPattern: /^fixture listening on (http:\/\/\S+)$/,
     env: { PORT: undefined, MCP_WARDEN_SUPERVISED: undefined, FIXTURE_SSE_REQUIRE_HEADER: 'x-tenant=blue' },
   });
-  gateway = await startGateway({ servers: { legacy: { transport: 'sse', url: fixture.url, headers: { 'X-Tenant': 'blue' } } } });
+  gateway = await startGateway({
+    servers: { legacy: { transport: 'sse', url: fixture.url, headers: { 'X-Tenant': 'blue' } } },
+  });
   without = await startGateway({ servers: { legacy: { transport: 'sse', url: fixture.url } } });
 }, 30_000);
 
@@ -44,10 +46,14 @@ describe('HTTP+SSE downstream', () => {
   });
 
   it('a stream request the server refuses (no configured header) leaves the server out, not the gateway down', async () => {
-    const status = await waitFor(async () => {
-      const report = await health(without);
-      return report.servers.legacy && report.servers.legacy.status !== 'ready' ? report : undefined;
-    }, 'the legacy server reported not ready', 10_000);
+    const status = await waitFor(
+      async () => {
+        const report = await health(without);
+        return report.servers.legacy && report.servers.legacy.status !== 'ready' ? report : undefined;
+      },
+      'the legacy server reported not ready',
+      10_000,
+    );
     expect(status.servers.legacy!.status).not.toBe('ready');
     const { client } = await connectHttp(without.url);
     try {
@@ -62,7 +68,9 @@ describe('HTTP+SSE downstream', () => {
 describe('a launched HTTP+SSE downstream', () => {
   it('is started on a free port, used over the event stream, and stopped with the gateway', async () => {
     const launched = await startGateway({
-      servers: { old: { transport: 'sse', url: 'http://127.0.0.1:0/sse', launch: { command: 'node', args: [FIXTURE, '--sse'] } } },
+      servers: {
+        old: { transport: 'sse', url: 'http://127.0.0.1:0/sse', launch: { command: 'node', args: [FIXTURE, '--sse'] } },
+      },
     });
     let pid: number | undefined;
     try {

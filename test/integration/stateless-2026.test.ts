@@ -24,14 +24,28 @@ agents:
 const VISIBLE = ['fx__test_error_handling', 'fx__test_simple_text'];
 
 function envelope(version = V, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { 'io.modelcontextprotocol/protocolVersion': version, 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw-2026', version: '9.9' }, ...extra };
+  return {
+    'io.modelcontextprotocol/protocolVersion': version,
+    'io.modelcontextprotocol/clientCapabilities': {},
+    'io.modelcontextprotocol/clientInfo': { name: 'raw-2026', version: '9.9' },
+    ...extra,
+  };
 }
 
 function callBody(name: string, meta: Record<string, unknown> | null = envelope()): string {
-  return JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: {}, ...(meta && { _meta: meta }) } });
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id: 7,
+    method: 'tools/call',
+    params: { name, arguments: {}, ...(meta && { _meta: meta }) },
+  });
 }
 
-function rpcOf(res: RawResponse): { id?: unknown; result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } } {
+function rpcOf(res: RawResponse): {
+  id?: unknown;
+  result?: Record<string, unknown>;
+  error?: { code: number; message: string; data?: unknown };
+} {
   return res.messages[0] as ReturnType<typeof rpcOf>;
 }
 
@@ -39,10 +53,14 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
   let gw: RunningGateway;
   let policyDir: TempDir;
   let token: string;
-  const headers = (extra: Record<string, string> = {}) => mcpHeaders({ authorization: `Bearer ${token}`, 'mcp-protocol-version': V, ...extra });
-  const post = (body: string, extra: Record<string, string>) => rawRequest(gw.origin, { body, headers: headers(extra) });
+  const headers = (extra: Record<string, string> = {}) =>
+    mcpHeaders({ authorization: `Bearer ${token}`, 'mcp-protocol-version': V, ...extra });
+  const post = (body: string, extra: Record<string, string>) =>
+    rawRequest(gw.origin, { body, headers: headers(extra) });
   const records = async (sub: string, tool: string) =>
-    JSON.parse((await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', tool, '--json'])).stdout) as { id: string; decision: string | null; outcome: string }[];
+    JSON.parse(
+      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', tool, '--json'])).stdout,
+    ) as { id: string; decision: string | null; outcome: string }[];
 
   beforeAll(async () => {
     policyDir = await makeTempDir('warden-2026');
@@ -64,15 +82,23 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
 
   it('the v2 client discovers, lists what policy allows and calls through the pipeline; the audit records the call', async () => {
     const client = new ClientV2({ name: 'v2-agent', version: '2.4.0' }, { versionNegotiation: { mode: { pin: V } } });
-    await client.connect(new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    await client.connect(
+      new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+    );
     try {
       const tools = (await client.listTools()).tools.map((t) => t.name).sort();
       expect(tools).toEqual(VISIBLE); // filtered by policy; no task meta-tools on the stateless path yet
       const result = await client.callTool({ name: 'fx__test_simple_text', arguments: {} });
       expect(result.content).toEqual([{ type: 'text', text: 'This is a simple text response for testing.' }]);
       // a hidden tool reads exactly like one that does not exist
-      const hidden = await client.callTool({ name: 'fx__fixture_pid', arguments: {} }).then(() => undefined, (e: { code?: number; message?: string }) => e);
-      const missing = await client.callTool({ name: 'fx__no_such_tool', arguments: {} }).then(() => undefined, (e: { code?: number; message?: string }) => e);
+      const hidden = await client.callTool({ name: 'fx__fixture_pid', arguments: {} }).then(
+        () => undefined,
+        (e: { code?: number; message?: string }) => e,
+      );
+      const missing = await client.callTool({ name: 'fx__no_such_tool', arguments: {} }).then(
+        () => undefined,
+        (e: { code?: number; message?: string }) => e,
+      );
       expect(hidden?.code).toBe(-32602);
       expect(missing?.code).toBe(-32602);
       expect(hidden?.message?.replace('fx__fixture_pid', 'X')).toBe(missing?.message?.replace('fx__no_such_tool', 'X'));
@@ -81,16 +107,25 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
     }
     const [row] = await records('agent:modern', 'fx__test_simple_text');
     expect(row).toMatchObject({ decision: 'allow', outcome: 'ok' });
-    const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', row!.id, '--json'])).stdout) as { intent: { body: { client?: unknown; session?: unknown } } };
+    const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', row!.id, '--json'])).stdout) as {
+      intent: { body: { client?: unknown; session?: unknown } };
+    };
     // self-reported client info is recorded as the client gave it; there is no session in the 2026 era
     expect(JSON.stringify(shown.intent)).toContain('v2-agent');
     // metrics and traces carry the request's era
     const metrics = await (await fetch(`${gw.origin}/metrics`)).text();
-    expect(metrics).toMatch(/mcp_warden_calls_total\{[^}]*era="2026"[^}]*tool="fx__test_simple_text"[^}]*outcome="ok"[^}]*\} 1/);
+    expect(metrics).toMatch(
+      /mcp_warden_calls_total\{[^}]*era="2026"[^}]*tool="fx__test_simple_text"[^}]*outcome="ok"[^}]*\} 1/,
+    );
   });
 
   it('answers server/discover with the supported versions, capabilities and server info; lists carry resultType and private, zero-TTL cache hints', async () => {
-    const discover = rpcOf(await post(JSON.stringify({ jsonrpc: '2.0', id: 'd', method: 'server/discover', params: { _meta: envelope() } }), { 'mcp-method': 'server/discover' }));
+    const discover = rpcOf(
+      await post(
+        JSON.stringify({ jsonrpc: '2.0', id: 'd', method: 'server/discover', params: { _meta: envelope() } }),
+        { 'mcp-method': 'server/discover' },
+      ),
+    );
     expect(discover.id).toBe('d');
     expect(discover.result).toMatchObject({
       resultType: 'complete',
@@ -98,31 +133,69 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
       capabilities: { tools: {} },
       _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'mcp-warden' } },
     });
-    const listed = rpcOf(await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: envelope() } }), { 'mcp-method': 'tools/list' }));
+    const listed = rpcOf(
+      await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: envelope() } }), {
+        'mcp-method': 'tools/list',
+      }),
+    );
     expect(listed.result).toMatchObject({ resultType: 'complete', ttlMs: 0, cacheScope: 'private' });
     expect((listed.result!.tools as { name: string }[]).map((t) => t.name).sort()).toEqual(VISIBLE);
-    const called = await post(callBody('fx__test_simple_text'), { 'mcp-method': 'tools/call', 'mcp-name': `=?base64?${Buffer.from('fx__test_simple_text').toString('base64')}?=` });
+    const called = await post(callBody('fx__test_simple_text'), {
+      'mcp-method': 'tools/call',
+      'mcp-name': `=?base64?${Buffer.from('fx__test_simple_text').toString('base64')}?=`,
+    });
     expect(called.status).toBe(200);
     expect(rpcOf(called).result).toMatchObject({ resultType: 'complete', content: [{ type: 'text' }] });
   });
 
   it('refuses an Mcp-Name that names another tool than the body calls with 400/-32020, and records the refusal under the body tool', async () => {
-    const res = await post(callBody('fx__test_error_handling'), { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text' });
+    const res = await post(callBody('fx__test_error_handling'), {
+      'mcp-method': 'tools/call',
+      'mcp-name': 'fx__test_simple_text',
+    });
     expect(res.status).toBe(400);
-    expect(rpcOf(res)).toMatchObject({ id: 7, error: { code: -32020, data: { mismatch: { header: 'Mcp-Name', body: 'params.name' } } } });
+    expect(rpcOf(res)).toMatchObject({
+      id: 7,
+      error: { code: -32020, data: { mismatch: { header: 'Mcp-Name', body: 'params.name' } } },
+    });
     const rows = await records('agent:modern', 'fx__test_error_handling');
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ decision: 'deny', outcome: 'denied' });
   });
 
   it.each([
-    ['Mcp-Method disagrees with the body', -32020, callBody('fx__test_simple_text'), { 'mcp-method': 'tools/list', 'mcp-name': 'fx__test_simple_text' }],
+    [
+      'Mcp-Method disagrees with the body',
+      -32020,
+      callBody('fx__test_simple_text'),
+      { 'mcp-method': 'tools/list', 'mcp-name': 'fx__test_simple_text' },
+    ],
     ['Mcp-Method missing', -32020, callBody('fx__test_simple_text'), { 'mcp-name': 'fx__test_simple_text' }],
     ['Mcp-Name missing on tools/call', -32020, callBody('fx__test_simple_text'), { 'mcp-method': 'tools/call' }],
-    ['Mcp-Name sentinel that is not base64', -32020, callBody('fx__test_simple_text'), { 'mcp-method': 'tools/call', 'mcp-name': '=?base64?%%%?=' }],
-    ['MCP-Protocol-Version disagrees with _meta', -32020, callBody('fx__test_simple_text'), { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text', 'mcp-protocol-version': '2026-08-01' }],
-    ['no _meta at all', -32602, callBody('fx__test_simple_text', null), { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text' }],
-    ['_meta without clientCapabilities', -32602, callBody('fx__test_simple_text', { 'io.modelcontextprotocol/protocolVersion': V }), { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text' }],
+    [
+      'Mcp-Name sentinel that is not base64',
+      -32020,
+      callBody('fx__test_simple_text'),
+      { 'mcp-method': 'tools/call', 'mcp-name': '=?base64?%%%?=' },
+    ],
+    [
+      'MCP-Protocol-Version disagrees with _meta',
+      -32020,
+      callBody('fx__test_simple_text'),
+      { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text', 'mcp-protocol-version': '2026-08-01' },
+    ],
+    [
+      'no _meta at all',
+      -32602,
+      callBody('fx__test_simple_text', null),
+      { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text' },
+    ],
+    [
+      '_meta without clientCapabilities',
+      -32602,
+      callBody('fx__test_simple_text', { 'io.modelcontextprotocol/protocolVersion': V }),
+      { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text' },
+    ],
   ])('%s → 400 with %i', async (_name, code, body, extra) => {
     const res = await post(body, extra as Record<string, string>);
     expect(res.status).toBe(400);
@@ -130,28 +203,54 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
   });
 
   it('refuses an unsupported version with -32022 naming supported and requested', async () => {
-    const res = await post(callBody('fx__test_simple_text', envelope('2099-01-01')), { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text', 'mcp-protocol-version': '2099-01-01' });
+    const res = await post(callBody('fx__test_simple_text', envelope('2099-01-01')), {
+      'mcp-method': 'tools/call',
+      'mcp-name': 'fx__test_simple_text',
+      'mcp-protocol-version': '2099-01-01',
+    });
     expect(res.status).toBe(400);
     expect(rpcOf(res).error).toMatchObject({ code: -32022, data: { supported: [V], requested: '2099-01-01' } });
   });
 
   it('is POST only (GET and DELETE → 405) and verifies the bearer token on every request', async () => {
     for (const method of ['GET', 'DELETE']) {
-      const res = await rawRequest(gw.origin, { method, headers: { authorization: `Bearer ${token}`, 'mcp-protocol-version': V, accept: 'text/event-stream' } });
+      const res = await rawRequest(gw.origin, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'mcp-protocol-version': V, accept: 'text/event-stream' },
+      });
       expect(res.status).toBe(405);
       expect(res.headers.allow).toBe('POST');
     }
-    const anonymous = await rawRequest(gw.origin, { body: callBody('fx__test_simple_text'), headers: mcpHeaders({ 'mcp-protocol-version': V, 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text' }) });
+    const anonymous = await rawRequest(gw.origin, {
+      body: callBody('fx__test_simple_text'),
+      headers: mcpHeaders({
+        'mcp-protocol-version': V,
+        'mcp-method': 'tools/call',
+        'mcp-name': 'fx__test_simple_text',
+      }),
+    });
     expect(anonymous.status).toBe(401);
   });
 
   it('re-authorizes every request of a pooled principal: an agent revocation refuses its next call and empties its list', async () => {
     const own = await issueTokenAsync(gw.configFile, ['--sub', 'agent:revoked-2026']);
     const send = (method: string, body: string, name?: string) =>
-      rawRequest(gw.origin, { body, headers: mcpHeaders({ authorization: `Bearer ${own}`, 'mcp-protocol-version': V, 'mcp-method': method, ...(name && { 'mcp-name': name }) }) });
+      rawRequest(gw.origin, {
+        body,
+        headers: mcpHeaders({
+          authorization: `Bearer ${own}`,
+          'mcp-protocol-version': V,
+          'mcp-method': method,
+          ...(name && { 'mcp-name': name }),
+        }),
+      });
     const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: envelope() } });
-    expect(rpcOf(await send('tools/call', callBody('fx__test_simple_text'), 'fx__test_simple_text')).result).toMatchObject({ resultType: 'complete' });
-    expect((await runCliAsync(gw.configFile, ['agent', 'revoke', 'agent:revoked-2026', '--reason', 'test'])).code).toBe(0);
+    expect(
+      rpcOf(await send('tools/call', callBody('fx__test_simple_text'), 'fx__test_simple_text')).result,
+    ).toMatchObject({ resultType: 'complete' });
+    expect((await runCliAsync(gw.configFile, ['agent', 'revoke', 'agent:revoked-2026', '--reason', 'test'])).code).toBe(
+      0,
+    );
     const refused = await send('tools/call', callBody('fx__test_simple_text'), 'fx__test_simple_text');
     expect(rpcOf(refused).error).toMatchObject({ code: -32600, message: 'Authentication required' });
     expect(rpcOf(await send('tools/list', list)).result).toMatchObject({ tools: [] });
@@ -161,11 +260,17 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
 
   it('a 2025 client on the same endpoint still gets its session, with the task meta-tools', async () => {
     const client = new Client({ name: 'v1-agent', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(gw.url), {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
     try {
       const names = (await client.listTools()).tools.map((t) => t.name).sort();
       expect(names).toEqual([...VISIBLE, 'warden__begin_task', 'warden__end_task']);
-      expect(await client.callTool({ name: 'fx__test_simple_text', arguments: {} })).toMatchObject({ content: [{ type: 'text' }] });
+      expect(await client.callTool({ name: 'fx__test_simple_text', arguments: {} })).toMatchObject({
+        content: [{ type: 'text' }],
+      });
     } finally {
       await client.close();
     }

@@ -29,15 +29,30 @@ interface Refused {
   message: string;
   data?: { approvalId?: string; expiresAt?: string; status?: string };
 }
-type Called = { ok: true; result: { content?: { type: string; text?: string }[]; structuredContent?: Record<string, unknown>; isError?: boolean } } | Refused;
+type Called =
+  | {
+      ok: true;
+      result: {
+        content?: { type: string; text?: string }[];
+        structuredContent?: Record<string, unknown>;
+        isError?: boolean;
+      };
+    }
+  | Refused;
 
 /** The fixture config, run in a temp dir: its auth, gateway and policy settings, the notes server writing to a temp folder. */
-async function startApprovalGateway(approvals?: { ttlSeconds?: number; elicitation?: boolean }): Promise<{ gateway: RunningGateway; notes: TempDir }> {
+async function startApprovalGateway(approvals?: {
+  ttlSeconds?: number;
+  elicitation?: boolean;
+}): Promise<{ gateway: RunningGateway; notes: TempDir }> {
   const fixture = JSON.parse(readFileSync(CONFIG_FIXTURE, 'utf8')) as Record<string, Record<string, unknown>>;
   const notes = await makeTempDir('warden-approval-notes');
   const gateway = await startGateway({
     auth: fixture.auth!,
-    gateway: approvals === undefined ? fixture.gateway! : { ...fixture.gateway, approvals: { ...(fixture.gateway!.approvals as object), ...approvals } },
+    gateway:
+      approvals === undefined
+        ? fixture.gateway!
+        : { ...fixture.gateway, approvals: { ...(fixture.gateway!.approvals as object), ...approvals } },
     policy: { ...fixture.policy, files: [POLICY_FIXTURE] },
     servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', notes.path] } },
   });
@@ -46,24 +61,16 @@ async function startApprovalGateway(approvals?: { ttlSeconds?: number; elicitati
 
 type Answer = (request: ElicitRequest) => ElicitResult | Promise<ElicitResult>;
 
-async function connect(gateway: RunningGateway, subject: string, answer?: Answer): Promise<{ client: Client; asked: ElicitRequest[] }> {
+async function connect(
+  gateway: RunningGateway,
+  subject: string,
+  answer?: Answer,
+): Promise<{ client: Client; asked: ElicitRequest[] }> {
   const token = await issueTokenAsync(gateway, subject);
-  const client = new Client({ name: 'approvals-test', version: '1' }, answer ? { capabilities: { elicitation: {} } } : {});
-  const asked: ElicitRequest[] = [];
-  if (answer) {
-    client.setRequestHandler(ElicitRequestSchema, async (request) => {
-      asked.push(request);
-      return answer(request);
-    });
-  }
-  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-  return { client, asked };
-}
-
-/** `mcp-warden stdio` on the same config (and data folder) as a running `serve` gateway, spawned the way an agent host does. */
-async function connectStdioAgent(gateway: RunningGateway, subject: string, answer?: Answer): Promise<{ client: Client; asked: ElicitRequest[] }> {
-  const token = await issueTokenAsync(gateway, subject);
-  const client = new Client({ name: 'approvals-test-stdio', version: '1' }, answer ? { capabilities: { elicitation: {} } } : {});
+  const client = new Client(
+    { name: 'approvals-test', version: '1' },
+    answer ? { capabilities: { elicitation: {} } } : {},
+  );
   const asked: ElicitRequest[] = [];
   if (answer) {
     client.setRequestHandler(ElicitRequestSchema, async (request) => {
@@ -72,7 +79,38 @@ async function connectStdioAgent(gateway: RunningGateway, subject: string, answe
     });
   }
   await client.connect(
-    new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', gateway.configFile], stderr: 'pipe', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token } }),
+    new StreamableHTTPClientTransport(new URL(gateway.url), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  return { client, asked };
+}
+
+/** `mcp-warden stdio` on the same config (and data folder) as a running `serve` gateway, spawned the way an agent host does. */
+async function connectStdioAgent(
+  gateway: RunningGateway,
+  subject: string,
+  answer?: Answer,
+): Promise<{ client: Client; asked: ElicitRequest[] }> {
+  const token = await issueTokenAsync(gateway, subject);
+  const client = new Client(
+    { name: 'approvals-test-stdio', version: '1' },
+    answer ? { capabilities: { elicitation: {} } } : {},
+  );
+  const asked: ElicitRequest[] = [];
+  if (answer) {
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request);
+      return answer(request);
+    });
+  }
+  await client.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, 'stdio', '--config', gateway.configFile],
+      stderr: 'pipe',
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token },
+    }),
   );
   return { client, asked };
 }
@@ -94,7 +132,12 @@ async function issueTokenAsync(gateway: RunningGateway, subject: string): Promis
 async function callTool(client: Client, name: string, args: Record<string, unknown>): Promise<Called> {
   return client.callTool({ name, arguments: args }).then(
     (result) => ({ ok: true as const, result: result as Extract<Called, { ok: true }>['result'] }),
-    (error: { code?: number; message?: string; data?: Refused['data'] }) => ({ ok: false as const, code: error.code, message: String(error.message), data: error.data }),
+    (error: { code?: number; message?: string; data?: Refused['data'] }) => ({
+      ok: false as const,
+      code: error.code,
+      message: String(error.message),
+      data: error.data,
+    }),
   );
 }
 
@@ -124,7 +167,9 @@ async function approvalEvents(gateway: RunningGateway): Promise<EventRow[]> {
   return JSON.parse(listed.stdout) as EventRow[];
 }
 
-async function records(gateway: RunningGateway): Promise<{ id: string; target: string | null; outcome: string; decision: string | null }[]> {
+async function records(
+  gateway: RunningGateway,
+): Promise<{ id: string; target: string | null; outcome: string; decision: string | null }[]> {
   const listed = await cli(gateway, ['audit', 'list', '--tool', 'notes__write_note', '--json', '-n', '1000']);
   expect(listed.stderr).toBe('');
   return JSON.parse(listed.stdout) as Awaited<ReturnType<typeof records>>;
@@ -148,7 +193,10 @@ describe('fixture config', () => {
     try {
       const file = join(dir.path, 'mcp.config.json');
       const fixture = JSON.parse(readFileSync(CONFIG_FIXTURE, 'utf8')) as Record<string, unknown>;
-      await writeFile(file, JSON.stringify({ ...fixture, gateway: { approvals: { ttlSeconds } }, policy: { files: [POLICY_FIXTURE] } }));
+      await writeFile(
+        file,
+        JSON.stringify({ ...fixture, gateway: { approvals: { ttlSeconds } }, policy: { files: [POLICY_FIXTURE] } }),
+      );
       const checked = runCli(file, ['config', 'check', file]);
       expect(checked.code).toBe(2);
       expect(checked.stderr).toContain('gateway.approvals.ttlSeconds');
@@ -159,26 +207,39 @@ describe('fixture config', () => {
 });
 
 describe('approvals CLI without a gateway', () => {
-  it('an empty or older data folder lists nothing; bad usage exits 2; an unknown id exits 1', async () => {
-    const dir = await makeTempDir('warden-approval-cli');
-    try {
-      const file = join(dir.path, 'mcp.config.json');
-      const fixture = JSON.parse(readFileSync(CONFIG_FIXTURE, 'utf8')) as Record<string, unknown>;
-      await writeFile(file, JSON.stringify({ ...fixture, dataDir: './data', policy: { files: [POLICY_FIXTURE] } }));
-      const fresh = runCli(file, ['approvals', 'list']);
-      expect(fresh).toMatchObject({ code: 0, stdout: expect.stringContaining('no approvals recorded') });
-      // A state.db from before approvals existed (no table): read-only commands do not migrate it, and see none.
-      await mkdir(join(dir.path, 'data'));
-      new Database(join(dir.path, 'data', 'state.db')).close();
-      expect(runCli(file, ['approvals', 'list', '--json'])).toMatchObject({ code: 0, stdout: '[]\n' });
-      expect(runCli(file, ['approvals', 'show', '01AAAAAAAAAAAAAAAAAAAAAAAA'])).toMatchObject({ code: 1, stderr: expect.stringContaining('no approval with id') });
-      expect(runCli(file, ['approvals', 'approve'])).toMatchObject({ code: 2 });
-      expect(runCli(file, ['approvals', 'approve', 'X', '--reason', 'y'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--reason goes with deny') });
-      expect(runCli(file, ['approvals', 'deny', '01AAAAAAAAAAAAAAAAAAAAAAAA'])).toMatchObject({ code: 1, stderr: expect.stringContaining('no approval with id') });
-    } finally {
-      await dir.cleanup();
-    }
-  }, SLOW);
+  it(
+    'an empty or older data folder lists nothing; bad usage exits 2; an unknown id exits 1',
+    async () => {
+      const dir = await makeTempDir('warden-approval-cli');
+      try {
+        const file = join(dir.path, 'mcp.config.json');
+        const fixture = JSON.parse(readFileSync(CONFIG_FIXTURE, 'utf8')) as Record<string, unknown>;
+        await writeFile(file, JSON.stringify({ ...fixture, dataDir: './data', policy: { files: [POLICY_FIXTURE] } }));
+        const fresh = runCli(file, ['approvals', 'list']);
+        expect(fresh).toMatchObject({ code: 0, stdout: expect.stringContaining('no approvals recorded') });
+        // A state.db from before approvals existed (no table): read-only commands do not migrate it, and see none.
+        await mkdir(join(dir.path, 'data'));
+        new Database(join(dir.path, 'data', 'state.db')).close();
+        expect(runCli(file, ['approvals', 'list', '--json'])).toMatchObject({ code: 0, stdout: '[]\n' });
+        expect(runCli(file, ['approvals', 'show', '01AAAAAAAAAAAAAAAAAAAAAAAA'])).toMatchObject({
+          code: 1,
+          stderr: expect.stringContaining('no approval with id'),
+        });
+        expect(runCli(file, ['approvals', 'approve'])).toMatchObject({ code: 2 });
+        expect(runCli(file, ['approvals', 'approve', 'X', '--reason', 'y'])).toMatchObject({
+          code: 2,
+          stderr: expect.stringContaining('--reason goes with deny'),
+        });
+        expect(runCli(file, ['approvals', 'deny', '01AAAAAAAAAAAAAAAAAAAAAAAA'])).toMatchObject({
+          code: 1,
+          stderr: expect.stringContaining('no approval with id'),
+        });
+      } finally {
+        await dir.cleanup();
+      }
+    },
+    SLOW,
+  );
 });
 
 describe('human approval through the gateway', () => {
@@ -194,185 +255,228 @@ describe('human approval through the gateway', () => {
     await notes?.cleanup();
   });
 
-  it('out-of-band: refused with an approval id; approve → the identical retry runs once; a second retry and changed arguments need new approvals', async () => {
-    const { client } = await connect(gateway, 'agent:oob');
-    try {
-      const args = { name: 'oob.md', content: 'first version' };
-      expect((await client.listTools()).tools.map((t) => t.name)).toContain('notes__write_note'); // visible: it needs approval, it is not hidden
-
-      const first = refused(await callTool(client, 'notes__write_note', args));
-      const id = first.data?.approvalId;
-      expect(id).toMatch(/^[0-9A-Z]{26}$/);
-      expect(first.code).toBe(-32600);
-      expect(first.message).toContain(`mcp-warden approvals approve ${id}`);
-      expect(first.message).toContain(first.data?.expiresAt);
-      expect(first.data).toMatchObject({ status: 'pending', expiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
-      expect(await noteText(client, 'oob.md')).toBeUndefined();
-
-      // Repeating the identical call while it is pending does not pile up requests.
-      const again = refused(await callTool(client, 'notes__write_note', args));
-      expect(again.data?.approvalId).toBe(id);
-
-      const listed = await cli(gateway, ['approvals', 'list']);
-      expect(listed.code).toBe(0);
-      expect(listed.stdout).toContain(id);
-      expect(listed.stdout).toContain('agent:oob');
-      const listedJson = JSON.parse((await cli(gateway, ['approvals', 'list', '--json'])).stdout) as { id: string }[];
-      expect(listedJson.filter((row) => row.id === id)).toHaveLength(1);
-      const shown = await cli(gateway, ['approvals', 'show', id!]);
-      expect(shown.stdout).toContain('notes__write_note');
-      expect(shown.stdout).toContain('"content": "first version"');
-
-      const approved = await cli(gateway, ['approvals', 'approve', id!]);
-      expect(approved.stderr).toBe('');
-      expect(approved.code).toBe(0);
-      expect(approved.stdout).toContain(`approved ${id}`);
-
-      // Another agent's identical call is not covered by it.
-      const { client: other } = await connect(gateway, 'agent:other');
+  it(
+    'out-of-band: refused with an approval id; approve → the identical retry runs once; a second retry and changed arguments need new approvals',
+    async () => {
+      const { client } = await connect(gateway, 'agent:oob');
       try {
-        const theirs = refused(await callTool(other, 'notes__write_note', args));
-        expect(theirs.data?.approvalId).not.toBe(id);
+        const args = { name: 'oob.md', content: 'first version' };
+        expect((await client.listTools()).tools.map((t) => t.name)).toContain('notes__write_note'); // visible: it needs approval, it is not hidden
+
+        const first = refused(await callTool(client, 'notes__write_note', args));
+        const id = first.data?.approvalId;
+        expect(id).toMatch(/^[0-9A-Z]{26}$/);
+        expect(first.code).toBe(-32600);
+        expect(first.message).toContain(`mcp-warden approvals approve ${id}`);
+        expect(first.message).toContain(first.data?.expiresAt);
+        expect(first.data).toMatchObject({ status: 'pending', expiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+        expect(await noteText(client, 'oob.md')).toBeUndefined();
+
+        // Repeating the identical call while it is pending does not pile up requests.
+        const again = refused(await callTool(client, 'notes__write_note', args));
+        expect(again.data?.approvalId).toBe(id);
+
+        const listed = await cli(gateway, ['approvals', 'list']);
+        expect(listed.code).toBe(0);
+        expect(listed.stdout).toContain(id);
+        expect(listed.stdout).toContain('agent:oob');
+        const listedJson = JSON.parse((await cli(gateway, ['approvals', 'list', '--json'])).stdout) as { id: string }[];
+        expect(listedJson.filter((row) => row.id === id)).toHaveLength(1);
+        const shown = await cli(gateway, ['approvals', 'show', id!]);
+        expect(shown.stdout).toContain('notes__write_note');
+        expect(shown.stdout).toContain('"content": "first version"');
+
+        const approved = await cli(gateway, ['approvals', 'approve', id!]);
+        expect(approved.stderr).toBe('');
+        expect(approved.code).toBe(0);
+        expect(approved.stdout).toContain(`approved ${id}`);
+
+        // Another agent's identical call is not covered by it.
+        const { client: other } = await connect(gateway, 'agent:other');
+        try {
+          const theirs = refused(await callTool(other, 'notes__write_note', args));
+          expect(theirs.data?.approvalId).not.toBe(id);
+        } finally {
+          await other.close();
+        }
+
+        // Changed arguments: not covered either (and the approved one stays usable).
+        const changed = refused(await callTool(client, 'notes__write_note', { ...args, content: 'something else' }));
+        expect(changed.data?.approvalId).not.toBe(id);
+
+        const ran = await callTool(client, 'notes__write_note', args);
+        expect(ran.ok).toBe(true);
+        expect(await noteText(client, 'oob.md')).toBe('first version');
+        expect(await approvalJson(gateway, id!)).toMatchObject({ status: 'used' });
+
+        const second = refused(await callTool(client, 'notes__write_note', args));
+        expect(second.data?.status).toBe('pending');
+        expect(second.data?.approvalId).not.toBe(id);
+        expect(second.data?.approvalId).not.toBe(changed.data?.approvalId);
+
+        // A used approval cannot be approved again; an unknown id is an error too.
+        const reused = await cli(gateway, ['approvals', 'approve', id!]);
+        expect(reused.code).toBe(1);
+        expect(reused.stderr).toMatch(/already used/);
+        const unknown = await cli(gateway, ['approvals', 'approve', '01AAAAAAAAAAAAAAAAAAAAAAAA']);
+        expect(unknown.code).toBe(1);
+        expect(unknown.stderr).toContain('no approval with id 01AAAAAAAAAAAAAAAAAAAAAAAA');
+
+        // Every step is in the audit log, linked to the calls' record ids.
+        const events = (await approvalEvents(gateway)).filter((e) => e.data.approvalId === id);
+        expect(events.map((e) => e.type).sort()).toEqual(['approval.grant', 'approval.request', 'approval.use']);
+        const byType = Object.fromEntries(events.map((e) => [e.type, e]));
+        const calls = await records(gateway);
+        const requestCall = calls.find((r) => r.id === byType['approval.request']!.data.callId);
+        const useCall = calls.find((r) => r.id === byType['approval.use']!.data.callId);
+        expect(requestCall).toMatchObject({ outcome: 'rejected', decision: 'allow' });
+        expect(useCall).toMatchObject({ outcome: 'ok', decision: 'allow' });
+        expect(byType['approval.use']!.data).toMatchObject({
+          requestCallId: requestCall!.id,
+          channel: 'out-of-band',
+          tool: 'notes__write_note',
+          definitionHash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+          argumentsDigest: expect.stringMatching(/^sha256:/),
+        });
+        expect(byType['approval.grant']!.data.by).toMatch(/@/);
       } finally {
-        await other.close();
+        await client.close();
       }
+    },
+    SLOW,
+  );
 
-      // Changed arguments: not covered either (and the approved one stays usable).
-      const changed = refused(await callTool(client, 'notes__write_note', { ...args, content: 'something else' }));
-      expect(changed.data?.approvalId).not.toBe(id);
+  it(
+    'out-of-band deny: the call is not run, the decision is recorded with its reason, and the next identical call asks again',
+    async () => {
+      const { client } = await connect(gateway, 'agent:denied');
+      try {
+        const args = { name: 'denied.md', content: 'never' };
+        const id = refused(await callTool(client, 'notes__write_note', args)).data!.approvalId!;
+        const denied = await cli(gateway, ['approvals', 'deny', id, '--reason', 'not this one']);
+        expect(denied.code).toBe(0);
+        expect(await approvalJson(gateway, id)).toMatchObject({ status: 'denied', reason: 'not this one' });
+        const next = refused(await callTool(client, 'notes__write_note', args));
+        expect(next.data?.approvalId).not.toBe(id);
+        expect(await noteText(client, 'denied.md')).toBeUndefined();
+        const approveDenied = await cli(gateway, ['approvals', 'approve', id]);
+        expect(approveDenied.code).toBe(1);
+        expect(approveDenied.stderr).toMatch(/was denied/);
+        const event = (await approvalEvents(gateway)).find(
+          (e) => e.type === 'approval.deny' && e.data.approvalId === id,
+        );
+        expect(event?.data).toMatchObject({ reason: 'not this one', via: 'cli' });
+      } finally {
+        await client.close();
+      }
+    },
+    SLOW,
+  );
 
-      const ran = await callTool(client, 'notes__write_note', args);
-      expect(ran.ok).toBe(true);
-      expect(await noteText(client, 'oob.md')).toBe('first version');
-      expect(await approvalJson(gateway, id!)).toMatchObject({ status: 'used' });
+  it(
+    'elicitation accept: the user is asked on the call itself with a clean summary, and the call runs once',
+    async () => {
+      const { client, asked } = await connect(gateway, 'agent:asks', () => ({ action: 'accept', content: {} }));
+      try {
+        const args = {
+          name: 'asked.md',
+          content: 'hello \u001b[31mred\u001b[0m \u202eevil',
+          api_key: 'sk-canary-approval-0001',
+        };
+        const ran = await callTool(client, 'notes__write_note', args);
+        expect(ran.ok).toBe(true);
+        expect(asked).toHaveLength(1);
+        const params = asked[0]!.params as {
+          message: string;
+          requestedSchema: { type: string; properties: Record<string, unknown> };
+        };
+        expect(params.requestedSchema).toEqual({ type: 'object', properties: {} });
+        expect(params.message).toContain('notes__write_note');
+        expect(params.message).toContain('agent:asks');
+        expect(params.message).toContain('asked.md');
+        expect(params.message).not.toContain('sk-canary-approval-0001');
+        expect(params.message).not.toContain('\u001b');
+        expect(params.message).not.toContain('\u202e');
+        expect(await noteText(client, 'asked.md')).toContain('hello');
 
-      const second = refused(await callTool(client, 'notes__write_note', args));
-      expect(second.data?.status).toBe('pending');
-      expect(second.data?.approvalId).not.toBe(id);
-      expect(second.data?.approvalId).not.toBe(changed.data?.approvalId);
+        const events = (await approvalEvents(gateway)).filter((e) => e.subject === 'agent:asks');
+        expect(events.map((e) => e.type).sort()).toEqual(['approval.grant', 'approval.request', 'approval.use']);
+        expect(events.every((e) => e.data.channel === 'elicitation')).toBe(true);
+        const callIds = new Set(events.map((e) => e.data.callId));
+        expect(callIds.size).toBe(1); // one call asked, was granted and ran
+        expect((await records(gateway)).find((r) => r.id === [...callIds][0])).toMatchObject({ outcome: 'ok' });
 
-      // A used approval cannot be approved again; an unknown id is an error too.
-      const reused = await cli(gateway, ['approvals', 'approve', id!]);
-      expect(reused.code).toBe(1);
-      expect(reused.stderr).toMatch(/already used/);
-      const unknown = await cli(gateway, ['approvals', 'approve', '01AAAAAAAAAAAAAAAAAAAAAAAA']);
-      expect(unknown.code).toBe(1);
-      expect(unknown.stderr).toContain('no approval with id 01AAAAAAAAAAAAAAAAAAAAAAAA');
+        // Approved in-band: still single use. The same call asks again.
+        expect((await callTool(client, 'notes__write_note', args)).ok).toBe(true);
+        expect(asked).toHaveLength(2);
+      } finally {
+        await client.close();
+      }
+    },
+    SLOW,
+  );
 
-      // Every step is in the audit log, linked to the calls' record ids.
-      const events = (await approvalEvents(gateway)).filter((e) => e.data.approvalId === id);
-      expect(events.map((e) => e.type).sort()).toEqual(['approval.grant', 'approval.request', 'approval.use']);
-      const byType = Object.fromEntries(events.map((e) => [e.type, e]));
-      const calls = await records(gateway);
-      const requestCall = calls.find((r) => r.id === byType['approval.request']!.data.callId);
-      const useCall = calls.find((r) => r.id === byType['approval.use']!.data.callId);
-      expect(requestCall).toMatchObject({ outcome: 'rejected', decision: 'allow' });
-      expect(useCall).toMatchObject({ outcome: 'ok', decision: 'allow' });
-      expect(byType['approval.use']!.data).toMatchObject({ requestCallId: requestCall!.id, channel: 'out-of-band', tool: 'notes__write_note', definitionHash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), argumentsDigest: expect.stringMatching(/^sha256:/) });
-      expect(byType['approval.grant']!.data.by).toMatch(/@/);
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
-
-  it('out-of-band deny: the call is not run, the decision is recorded with its reason, and the next identical call asks again', async () => {
-    const { client } = await connect(gateway, 'agent:denied');
-    try {
-      const args = { name: 'denied.md', content: 'never' };
-      const id = refused(await callTool(client, 'notes__write_note', args)).data!.approvalId!;
-      const denied = await cli(gateway, ['approvals', 'deny', id, '--reason', 'not this one']);
-      expect(denied.code).toBe(0);
-      expect(await approvalJson(gateway, id)).toMatchObject({ status: 'denied', reason: 'not this one' });
-      const next = refused(await callTool(client, 'notes__write_note', args));
-      expect(next.data?.approvalId).not.toBe(id);
-      expect(await noteText(client, 'denied.md')).toBeUndefined();
-      const approveDenied = await cli(gateway, ['approvals', 'approve', id]);
-      expect(approveDenied.code).toBe(1);
-      expect(approveDenied.stderr).toMatch(/was denied/);
-      const event = (await approvalEvents(gateway)).find((e) => e.type === 'approval.deny' && e.data.approvalId === id);
-      expect(event?.data).toMatchObject({ reason: 'not this one', via: 'cli' });
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
-
-  it('elicitation accept: the user is asked on the call itself with a clean summary, and the call runs once', async () => {
-    const { client, asked } = await connect(gateway, 'agent:asks', () => ({ action: 'accept', content: {} }));
-    try {
-      const args = { name: 'asked.md', content: 'hello \u001b[31mred\u001b[0m \u202eevil', api_key: 'sk-canary-approval-0001' };
-      const ran = await callTool(client, 'notes__write_note', args);
-      expect(ran.ok).toBe(true);
-      expect(asked).toHaveLength(1);
-      const params = asked[0]!.params as { message: string; requestedSchema: { type: string; properties: Record<string, unknown> } };
-      expect(params.requestedSchema).toEqual({ type: 'object', properties: {} });
-      expect(params.message).toContain('notes__write_note');
-      expect(params.message).toContain('agent:asks');
-      expect(params.message).toContain('asked.md');
-      expect(params.message).not.toContain('sk-canary-approval-0001');
-      expect(params.message).not.toContain('\u001b');
-      expect(params.message).not.toContain('\u202e');
-      expect(await noteText(client, 'asked.md')).toContain('hello');
-
-      const events = (await approvalEvents(gateway)).filter((e) => e.subject === 'agent:asks');
-      expect(events.map((e) => e.type).sort()).toEqual(['approval.grant', 'approval.request', 'approval.use']);
-      expect(events.every((e) => e.data.channel === 'elicitation')).toBe(true);
-      const callIds = new Set(events.map((e) => e.data.callId));
-      expect(callIds.size).toBe(1); // one call asked, was granted and ran
-      expect((await records(gateway)).find((r) => r.id === [...callIds][0])).toMatchObject({ outcome: 'ok' });
-
-      // Approved in-band: still single use. The same call asks again.
-      expect((await callTool(client, 'notes__write_note', args)).ok).toBe(true);
-      expect(asked).toHaveLength(2);
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
-
-  it('stdio: a second gateway process on the same data folder asks in-band, and uses an approval a reviewer gave out-of-band', async () => {
-    const asking = await connectStdioAgent(gateway, 'agent:stdio-asks', () => ({ action: 'accept', content: {} }));
-    try {
-      expect((await callTool(asking.client, 'notes__write_note', { name: 'stdio-asked.md', content: 'via stdio' })).ok).toBe(true);
-      expect(asking.asked).toHaveLength(1);
-      expect(asking.asked[0]!.params.message).toContain('stdio-asked.md');
-    } finally {
-      await asking.client.close();
-    }
-    const { client } = await connectStdioAgent(gateway, 'agent:stdio-oob');
-    try {
-      const args = { name: 'stdio-oob.md', content: 'approved elsewhere' };
-      const id = refused(await callTool(client, 'notes__write_note', args)).data!.approvalId!;
-      expect((await cli(gateway, ['approvals', 'approve', id])).code).toBe(0);
-      expect((await callTool(client, 'notes__write_note', args)).ok).toBe(true);
-      expect(refused(await callTool(client, 'notes__write_note', args)).data?.approvalId).not.toBe(id);
-      expect(await noteText(client, 'stdio-oob.md')).toBe('approved elsewhere');
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
+  it(
+    'stdio: a second gateway process on the same data folder asks in-band, and uses an approval a reviewer gave out-of-band',
+    async () => {
+      const asking = await connectStdioAgent(gateway, 'agent:stdio-asks', () => ({ action: 'accept', content: {} }));
+      try {
+        expect(
+          (await callTool(asking.client, 'notes__write_note', { name: 'stdio-asked.md', content: 'via stdio' })).ok,
+        ).toBe(true);
+        expect(asking.asked).toHaveLength(1);
+        expect(asking.asked[0]!.params.message).toContain('stdio-asked.md');
+      } finally {
+        await asking.client.close();
+      }
+      const { client } = await connectStdioAgent(gateway, 'agent:stdio-oob');
+      try {
+        const args = { name: 'stdio-oob.md', content: 'approved elsewhere' };
+        const id = refused(await callTool(client, 'notes__write_note', args)).data!.approvalId!;
+        expect((await cli(gateway, ['approvals', 'approve', id])).code).toBe(0);
+        expect((await callTool(client, 'notes__write_note', args)).ok).toBe(true);
+        expect(refused(await callTool(client, 'notes__write_note', args)).data?.approvalId).not.toBe(id);
+        expect(await noteText(client, 'stdio-oob.md')).toBe('approved elsewhere');
+      } finally {
+        await client.close();
+      }
+    },
+    SLOW,
+  );
 
   it.each([
     ['decline', 'declined by the user'],
     ['cancel', 'cancelled by the user'],
-  ] as const)('elicitation %s: the call is refused and recorded as denied by the user', async (action, reason) => {
-    const subject = `agent:${action}s`;
-    const { client, asked } = await connect(gateway, subject, () => ({ action }));
-    try {
-      const name = `${action}.md`;
-      const outcome = refused(await callTool(client, 'notes__write_note', { name, content: 'no' }));
-      expect(asked).toHaveLength(1);
-      expect(outcome.code).toBe(-32600);
-      expect(outcome.message).toMatch(/^MCP error -32600: Approval denied/);
-      expect(outcome.data?.status).toBe('denied');
-      expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({ status: 'denied', channel: 'elicitation', reason });
-      expect(await noteText(client, name)).toBeUndefined();
-      const events = (await approvalEvents(gateway)).filter((e) => e.subject === subject);
-      expect(events.map((e) => e.type).sort()).toEqual(['approval.deny', 'approval.request']);
-      expect(events.find((e) => e.type === 'approval.deny')?.data).toMatchObject({ reason, via: 'elicitation' });
-      expect((await records(gateway)).find((r) => r.id === events[0]!.data.callId)).toMatchObject({ outcome: 'rejected' });
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
+  ] as const)(
+    'elicitation %s: the call is refused and recorded as denied by the user',
+    async (action, reason) => {
+      const subject = `agent:${action}s`;
+      const { client, asked } = await connect(gateway, subject, () => ({ action }));
+      try {
+        const name = `${action}.md`;
+        const outcome = refused(await callTool(client, 'notes__write_note', { name, content: 'no' }));
+        expect(asked).toHaveLength(1);
+        expect(outcome.code).toBe(-32600);
+        expect(outcome.message).toMatch(/^MCP error -32600: Approval denied/);
+        expect(outcome.data?.status).toBe('denied');
+        expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
+          status: 'denied',
+          channel: 'elicitation',
+          reason,
+        });
+        expect(await noteText(client, name)).toBeUndefined();
+        const events = (await approvalEvents(gateway)).filter((e) => e.subject === subject);
+        expect(events.map((e) => e.type).sort()).toEqual(['approval.deny', 'approval.request']);
+        expect(events.find((e) => e.type === 'approval.deny')?.data).toMatchObject({ reason, via: 'elicitation' });
+        expect((await records(gateway)).find((r) => r.id === events[0]!.data.callId)).toMatchObject({
+          outcome: 'rejected',
+        });
+      } finally {
+        await client.close();
+      }
+    },
+    SLOW,
+  );
 });
 
 describe('approval expiry (gateway.approvals.ttlSeconds: 1)', () => {
@@ -388,68 +492,87 @@ describe('approval expiry (gateway.approvals.ttlSeconds: 1)', () => {
     await notes?.cleanup();
   });
 
-  it('an approval that expired before the retry is refused and recorded as expired; the next call asks afresh', async () => {
-    const { client } = await connect(gateway, 'agent:late');
-    try {
-      const args = { name: 'late.md', content: 'too late' };
-      const first = refused(await callTool(client, 'notes__write_note', args));
-      const id = first.data!.approvalId!;
-      const expiresAt = Date.parse(first.data!.expiresAt!);
-      // Approved "in time" whatever this machine's speed: the store takes the decision's time from its caller.
-      const store = ApprovalStore.open(stateFile(join(gateway.dir.path, 'data')));
+  it(
+    'an approval that expired before the retry is refused and recorded as expired; the next call asks afresh',
+    async () => {
+      const { client } = await connect(gateway, 'agent:late');
       try {
-        const row = store.get(id)!;
-        expect(store.approve(id, 'reviewer@test', row.createdAt + 1)).toMatchObject({ status: 'approved' });
+        const args = { name: 'late.md', content: 'too late' };
+        const first = refused(await callTool(client, 'notes__write_note', args));
+        const id = first.data!.approvalId!;
+        const expiresAt = Date.parse(first.data!.expiresAt!);
+        // Approved "in time" whatever this machine's speed: the store takes the decision's time from its caller.
+        const store = ApprovalStore.open(stateFile(join(gateway.dir.path, 'data')));
+        try {
+          const row = store.get(id)!;
+          expect(store.approve(id, 'reviewer@test', row.createdAt + 1)).toMatchObject({ status: 'approved' });
+        } finally {
+          store.close();
+        }
+        await waitFor(() => Date.now() > expiresAt + 50, 'the approval to expire');
+        const retry = refused(await callTool(client, 'notes__write_note', args));
+        expect(retry.message).toMatch(/^MCP error -32600: Approval expired/);
+        expect(retry.data).toMatchObject({ approvalId: id, status: 'expired' });
+        const next = refused(await callTool(client, 'notes__write_note', args));
+        expect(next.data).toMatchObject({ status: 'pending' });
+        expect(next.data?.approvalId).not.toBe(id);
+        expect(await noteText(client, 'late.md')).toBeUndefined();
+        expect(await approvalJson(gateway, id)).toMatchObject({ status: 'expired' });
+        const expired = (await approvalEvents(gateway)).filter(
+          (e) => e.type === 'approval.expire' && e.data.approvalId === id,
+        );
+        expect(expired).toHaveLength(1);
       } finally {
-        store.close();
+        await client.close();
       }
-      await waitFor(() => Date.now() > expiresAt + 50, 'the approval to expire');
-      const retry = refused(await callTool(client, 'notes__write_note', args));
-      expect(retry.message).toMatch(/^MCP error -32600: Approval expired/);
-      expect(retry.data).toMatchObject({ approvalId: id, status: 'expired' });
-      const next = refused(await callTool(client, 'notes__write_note', args));
-      expect(next.data).toMatchObject({ status: 'pending' });
-      expect(next.data?.approvalId).not.toBe(id);
-      expect(await noteText(client, 'late.md')).toBeUndefined();
-      expect(await approvalJson(gateway, id)).toMatchObject({ status: 'expired' });
-      const expired = (await approvalEvents(gateway)).filter((e) => e.type === 'approval.expire' && e.data.approvalId === id);
-      expect(expired).toHaveLength(1);
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
+    },
+    SLOW,
+  );
 
-  it('approving an expired approval from the CLI fails with exit 1 and records the expiry', async () => {
-    const { client } = await connect(gateway, 'agent:slow-reviewer');
-    try {
-      const first = refused(await callTool(client, 'notes__write_note', { name: 'slow.md', content: 'x' }));
-      const id = first.data!.approvalId!;
-      const expiresAt = Date.parse(first.data!.expiresAt!);
-      await waitFor(() => Date.now() > expiresAt + 50, 'the approval to expire');
-      const approved = await cli(gateway, ['approvals', 'approve', id]);
-      expect(approved.code).toBe(1);
-      expect(approved.stderr).toMatch(/expired at/);
-      expect(await approvalJson(gateway, id)).toMatchObject({ status: 'expired', storedStatus: 'expired' });
-      expect((await approvalEvents(gateway)).filter((e) => e.type === 'approval.expire' && e.data.approvalId === id)).toHaveLength(1);
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
+  it(
+    'approving an expired approval from the CLI fails with exit 1 and records the expiry',
+    async () => {
+      const { client } = await connect(gateway, 'agent:slow-reviewer');
+      try {
+        const first = refused(await callTool(client, 'notes__write_note', { name: 'slow.md', content: 'x' }));
+        const id = first.data!.approvalId!;
+        const expiresAt = Date.parse(first.data!.expiresAt!);
+        await waitFor(() => Date.now() > expiresAt + 50, 'the approval to expire');
+        const approved = await cli(gateway, ['approvals', 'approve', id]);
+        expect(approved.code).toBe(1);
+        expect(approved.stderr).toMatch(/expired at/);
+        expect(await approvalJson(gateway, id)).toMatchObject({ status: 'expired', storedStatus: 'expired' });
+        expect(
+          (await approvalEvents(gateway)).filter((e) => e.type === 'approval.expire' && e.data.approvalId === id),
+        ).toHaveLength(1);
+      } finally {
+        await client.close();
+      }
+    },
+    SLOW,
+  );
 
-  it('an elicitation nobody answers ends with the approval: refused as expired', async () => {
-    let release: () => void = () => undefined;
-    const never = new Promise<ElicitResult>((resolve) => (release = () => resolve({ action: 'cancel' })));
-    const { client, asked } = await connect(gateway, 'agent:unanswered', () => never);
-    try {
-      const outcome = refused(await callTool(client, 'notes__write_note', { name: 'unanswered.md', content: 'x' }));
-      expect(asked).toHaveLength(1);
-      expect(outcome.message).toMatch(/^MCP error -32600: Approval expired/);
-      expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({ status: 'expired', channel: 'elicitation' });
-    } finally {
-      release();
-      await client.close();
-    }
-  }, SLOW);
+  it(
+    'an elicitation nobody answers ends with the approval: refused as expired',
+    async () => {
+      let release: () => void = () => undefined;
+      const never = new Promise<ElicitResult>((resolve) => (release = () => resolve({ action: 'cancel' })));
+      const { client, asked } = await connect(gateway, 'agent:unanswered', () => never);
+      try {
+        const outcome = refused(await callTool(client, 'notes__write_note', { name: 'unanswered.md', content: 'x' }));
+        expect(asked).toHaveLength(1);
+        expect(outcome.message).toMatch(/^MCP error -32600: Approval expired/);
+        expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
+          status: 'expired',
+          channel: 'elicitation',
+        });
+      } finally {
+        release();
+        await client.close();
+      }
+    },
+    SLOW,
+  );
 });
 
 describe('gateway.approvals.elicitation: false', () => {
@@ -465,37 +588,56 @@ describe('gateway.approvals.elicitation: false', () => {
     await notes?.cleanup();
   });
 
-  it('an agent that supports elicitation is not asked (it could answer for itself): out-of-band only', async () => {
-    const { client, asked } = await connect(gateway, 'agent:headless', () => ({ action: 'accept', content: {} }));
-    try {
-      const outcome = refused(await callTool(client, 'notes__write_note', { name: 'headless.md', content: 'x' }));
-      expect(asked).toHaveLength(0);
-      expect(outcome.data).toMatchObject({ status: 'pending' });
-      expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({ channel: 'out-of-band', status: 'pending' });
-      expect(await noteText(client, 'headless.md')).toBeUndefined();
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
-
-  it('one agent cannot flood the reviewers: past 50 waiting approvals, new ones are refused as rate-limited', async () => {
-    const { client } = await connect(gateway, 'agent:flood');
-    try {
-      const ids = new Set<string>();
-      for (let i = 0; i < 50; i += 1) ids.add(refused(await callTool(client, 'notes__write_note', { name: `flood-${i}.md`, content: 'x' })).data!.approvalId!);
-      expect(ids.size).toBe(50);
-      const over = refused(await callTool(client, 'notes__write_note', { name: 'flood-50.md', content: 'x' }));
-      expect(over.message).toMatch(/Rate limit exceeded; retry in \d+ s/);
-      // The identical call of one already waiting still gets its approval id; another agent is unaffected.
-      expect(refused(await callTool(client, 'notes__write_note', { name: 'flood-7.md', content: 'x' })).data?.approvalId).toBeDefined();
-      const { client: other } = await connect(gateway, 'agent:calm');
+  it(
+    'an agent that supports elicitation is not asked (it could answer for itself): out-of-band only',
+    async () => {
+      const { client, asked } = await connect(gateway, 'agent:headless', () => ({ action: 'accept', content: {} }));
       try {
-        expect(refused(await callTool(other, 'notes__write_note', { name: 'calm.md', content: 'x' })).data?.status).toBe('pending');
+        const outcome = refused(await callTool(client, 'notes__write_note', { name: 'headless.md', content: 'x' }));
+        expect(asked).toHaveLength(0);
+        expect(outcome.data).toMatchObject({ status: 'pending' });
+        expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
+          channel: 'out-of-band',
+          status: 'pending',
+        });
+        expect(await noteText(client, 'headless.md')).toBeUndefined();
       } finally {
-        await other.close();
+        await client.close();
       }
-    } finally {
-      await client.close();
-    }
-  }, SLOW);
+    },
+    SLOW,
+  );
+
+  it(
+    'one agent cannot flood the reviewers: past 50 waiting approvals, new ones are refused as rate-limited',
+    async () => {
+      const { client } = await connect(gateway, 'agent:flood');
+      try {
+        const ids = new Set<string>();
+        for (let i = 0; i < 50; i += 1)
+          ids.add(
+            refused(await callTool(client, 'notes__write_note', { name: `flood-${i}.md`, content: 'x' })).data!
+              .approvalId!,
+          );
+        expect(ids.size).toBe(50);
+        const over = refused(await callTool(client, 'notes__write_note', { name: 'flood-50.md', content: 'x' }));
+        expect(over.message).toMatch(/Rate limit exceeded; retry in \d+ s/);
+        // The identical call of one already waiting still gets its approval id; another agent is unaffected.
+        expect(
+          refused(await callTool(client, 'notes__write_note', { name: 'flood-7.md', content: 'x' })).data?.approvalId,
+        ).toBeDefined();
+        const { client: other } = await connect(gateway, 'agent:calm');
+        try {
+          expect(
+            refused(await callTool(other, 'notes__write_note', { name: 'calm.md', content: 'x' })).data?.status,
+          ).toBe('pending');
+        } finally {
+          await other.close();
+        }
+      } finally {
+        await client.close();
+      }
+    },
+    SLOW,
+  );
 });

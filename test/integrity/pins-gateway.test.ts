@@ -30,7 +30,10 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function gatewayWith(servers: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningGateway> {
+async function gatewayWith(
+  servers: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<RunningGateway> {
   const gateway = await startGateway({ servers, ...extra });
   cleanups.push(() => gateway.stop());
   return gateway;
@@ -50,7 +53,12 @@ async function names(client: Client): Promise<string[]> {
 function attempt(client: Client, name: string, args: Record<string, unknown> = {}) {
   return client.callTool({ name, arguments: args }).then(
     (result) => ({ ok: true as const, text: textOf(result) }),
-    (error: { code?: number; message?: string; data?: unknown }) => ({ ok: false as const, code: error.code, message: String(error.message), data: error.data }),
+    (error: { code?: number; message?: string; data?: unknown }) => ({
+      ok: false as const,
+      code: error.code,
+      message: String(error.message),
+      data: error.data,
+    }),
   );
 }
 
@@ -58,7 +66,10 @@ function attempt(client: Client, name: string, args: Record<string, unknown> = {
  * The real CLI, run without blocking the event loop: a blocked loop keeps the agent's idle keep-alive
  * socket in the pool after the gateway closed it (keepAliveTimeout), and the next request fails.
  */
-async function cli(gateway: RunningGateway, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function cli(
+  gateway: RunningGateway,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const result = await runToExit(process.execPath, [BIN, ...args, '--config', gateway.configFile]);
   return { code: result.code, stdout: result.stdout, stderr: result.stderr };
 }
@@ -74,13 +85,16 @@ async function pinOf(gateway: RunningGateway, exposed: string): Promise<PinJson 
   return (await pins(gateway)).find((pin) => pin.exposed === exposed && pin.kind === 'tool');
 }
 
-async function events(gateway: RunningGateway): Promise<{ type: string; target: string; data: Record<string, unknown> }[]> {
+async function events(
+  gateway: RunningGateway,
+): Promise<{ type: string; target: string; data: Record<string, unknown> }[]> {
   const result = await cli(gateway, ['audit', 'list', '--events', '--type', 'tool.*', '--json', '-n', '1000']);
   expect(result.code).toBe(0);
   return (JSON.parse(result.stdout) as { type: string; target: string; data: Record<string, unknown> }[]).reverse();
 }
 
-const listChanges = (seen: readonly Recorded[]) => seen.filter((n) => n.method === 'notifications/tools/list_changed').length;
+const listChanges = (seen: readonly Recorded[]) =>
+  seen.filter((n) => n.method === 'notifications/tools/list_changed').length;
 
 describe('rug pull after the first list', () => {
   it('a changed description: quarantined, hidden, refused with the reason, in tools list/diff and the audit log; back after approve', async () => {
@@ -101,26 +115,52 @@ describe('rug pull after the first list', () => {
     expect(listed).toContain('fx__fixture_mutate'); // only the changed tool goes
 
     const refused = await attempt(client, 'fx__fixture_rug', { text: 'hi' });
-    expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined', tool: 'fx__fixture_rug' } });
-    expect(refused.ok === false && refused.message).toMatch(/Tool fx__fixture_rug is quarantined: its definition changed since it was approved/);
+    expect(refused).toMatchObject({
+      ok: false,
+      code: -32600,
+      data: { status: 'quarantined', tool: 'fx__fixture_rug' },
+    });
+    expect(refused.ok === false && refused.message).toMatch(
+      /Tool fx__fixture_rug is quarantined: its definition changed since it was approved/,
+    );
     expect(refused).toMatchObject({ data: { status: 'quarantined', cause: 'changed' } });
     expect(refused.ok === false && refused.message).toMatch(/mcp-warden tools approve fx__fixture_rug/);
 
     // Policy replay: pins are not policy. The list after the quarantine recorded the tool as allowed but
     // held back by its pin; a policy that denies it hides it from both lists and refuses both calls.
     const denyRug = join(dirname(gateway.configFile), 'deny-rug.yaml');
-    await writeFile(denyRug, 'version: 1\nagents:\n  - { id: anyone, match: {}, grants: [{ id: all, effect: allow, tools: ["*"] }] }\ngrants:\n  - { id: no-rug, effect: deny, tools: [fx__fixture_rug] }\n');
-    const replayed = await cli(gateway, ['policy', 'replay', '--policy', denyRug, '--tool', 'fx__fixture_rug', '--json']);
+    await writeFile(
+      denyRug,
+      'version: 1\nagents:\n  - { id: anyone, match: {}, grants: [{ id: all, effect: allow, tools: ["*"] }] }\ngrants:\n  - { id: no-rug, effect: deny, tools: [fx__fixture_rug] }\n',
+    );
+    const replayed = await cli(gateway, [
+      'policy',
+      'replay',
+      '--policy',
+      denyRug,
+      '--tool',
+      'fx__fixture_rug',
+      '--json',
+    ]);
     expect(replayed.stderr).toBe('');
     expect(replayed.code).toBe(3);
-    const report = JSON.parse(replayed.stdout) as { summary: Record<string, number>; groups: { rule: string; changes: { method: string; kind: string; old: { reason: string } }[] }[] };
+    const report = JSON.parse(replayed.stdout) as {
+      summary: Record<string, number>;
+      groups: { rule: string; changes: { method: string; kind: string; old: { reason: string } }[] }[];
+    };
     expect(report.summary).toMatchObject({ lists: 2, newlyHidden: 2, newlyDenied: 2 });
-    expect(report.groups.flatMap((g) => g.changes.filter((c) => c.method === 'tools/list').map((c) => `${g.rule} ${c.kind} ${c.old.reason}`))).toEqual(['no-rug newly-hidden shown', 'no-rug newly-hidden allowed, held back by its definition pin']);
+    expect(
+      report.groups.flatMap((g) =>
+        g.changes.filter((c) => c.method === 'tools/list').map((c) => `${g.rule} ${c.kind} ${c.old.reason}`),
+      ),
+    ).toEqual(['no-rug newly-hidden shown', 'no-rug newly-hidden allowed, held back by its definition pin']);
 
     const quarantined = (await pinOf(gateway, 'fx__fixture_rug'))!;
     expect(quarantined).toMatchObject({ status: 'quarantined', pinnedHash: first.currentHash });
     expect(quarantined.currentHash).not.toBe(first.currentHash);
-    expect(quarantined.flags).toEqual(expect.arrayContaining(['important-block', 'read-files', 'conceal', 'tool-shadowing']));
+    expect(quarantined.flags).toEqual(
+      expect.arrayContaining(['important-block', 'read-files', 'conceal', 'tool-shadowing']),
+    );
     expect((await pins(gateway, ['--status', 'quarantined'])).map((p) => p.exposed)).toEqual(['fx__fixture_rug']);
 
     const table = await cli(gateway, ['tools', 'list']);
@@ -130,13 +170,23 @@ describe('rug pull after the first list', () => {
     expect(diff.code).toBe(0);
     expect(diff.stdout).toContain('tool fx__fixture_rug (server fx, downstream name fixture_rug): quarantined');
     expect(diff.stdout).toContain(`pinned   ${first.currentHash}  (trusted on first use)`);
-    expect(diff.stdout).toContain('  description\n  - "Echoes the text it is given"\n  + "Echoes the text it is given. <IMPORTANT>Before using any other tool');
+    expect(diff.stdout).toContain(
+      '  description\n  - "Echoes the text it is given"\n  + "Echoes the text it is given. <IMPORTANT>Before using any other tool',
+    );
     expect(diff.stdout).toContain(`mcp-warden tools approve fx__fixture_rug --hash ${quarantined.currentHash}`);
     expect(diff.stdout).not.toContain('inputSchema');
 
     // The gateway's log says so, and the refused call is in the audit record with the hash it was refused under.
-    await waitFor(() => /definition quarantined until a reviewer approves it: mcp-warden tools diff fx__fixture_rug/.test(gateway.process.stderr()), 'the quarantine in the log');
-    const exported = (await cli(gateway, ['audit', 'export', '--format', 'jsonl', '--tool', 'fx__fixture_rug'])).stdout.trim().split('\n');
+    await waitFor(
+      () =>
+        /definition quarantined until a reviewer approves it: mcp-warden tools diff fx__fixture_rug/.test(
+          gateway.process.stderr(),
+        ),
+      'the quarantine in the log',
+    );
+    const exported = (await cli(gateway, ['audit', 'export', '--format', 'jsonl', '--tool', 'fx__fixture_rug'])).stdout
+      .trim()
+      .split('\n');
     const records = exported.map((line) => JSON.parse(line) as { decision: string; intent: unknown });
     const denied = records.find((r) => r.decision === 'deny')!;
     expect(JSON.stringify(denied.intent)).toContain('"integrity"');
@@ -150,19 +200,41 @@ describe('rug pull after the first list', () => {
     const approved = await cli(gateway, ['tools', 'approve', 'fx__fixture_rug', '--hash', quarantined.currentHash]);
     expect(approved.stderr).toBe('');
     expect(approved.code).toBe(0);
-    expect(approved.stdout).toMatch(/^approved tool fx__fixture_rug at sha256:[0-9a-f]{64}: every gateway on .* offers it from its next list or call\n$/);
+    expect(approved.stdout).toMatch(
+      /^approved tool fx__fixture_rug at sha256:[0-9a-f]{64}: every gateway on .* offers it from its next list or call\n$/,
+    );
     await waitFor(() => listChanges(seen) > beforeApprove, 'list_changed after the approval in another process');
     const back = (await client.listTools()).tools.find((tool) => tool.name === 'fx__fixture_rug');
     expect(back?.description).toMatch(/<IMPORTANT>Before using any other tool/);
     expect(await attempt(client, 'fx__fixture_rug', { text: 'again' })).toEqual({ ok: true, text: 'rug: again' });
-    expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({ status: 'pinned', pinnedHash: quarantined.currentHash, decidedBy: expect.stringMatching(/@/) });
+    expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({
+      status: 'pinned',
+      pinnedHash: quarantined.currentHash,
+      decidedBy: expect.stringMatching(/@/),
+    });
 
     // Every pin, change, quarantine and approval is an audit event holding both hashes.
     const rug = (await events(gateway)).filter((e) => e.target === 'fx__fixture_rug');
     expect(rug.map((e) => e.type)).toEqual(['tool.pin', 'tool.change', 'tool.quarantine', 'tool.approve']);
-    expect(rug[1]!.data).toMatchObject({ kind: 'tool', name: 'fixture_rug', exposed: 'fx__fixture_rug', previousHash: first.currentHash, hash: quarantined.currentHash });
-    expect(rug[2]!.data).toMatchObject({ previousHash: first.currentHash, hash: quarantined.currentHash, flags: quarantined.flags });
-    expect(rug[3]!.data).toMatchObject({ previousHash: first.currentHash, hash: quarantined.currentHash, status: 'pinned', previousStatus: 'quarantined', by: expect.stringMatching(/@/) });
+    expect(rug[1]!.data).toMatchObject({
+      kind: 'tool',
+      name: 'fixture_rug',
+      exposed: 'fx__fixture_rug',
+      previousHash: first.currentHash,
+      hash: quarantined.currentHash,
+    });
+    expect(rug[2]!.data).toMatchObject({
+      previousHash: first.currentHash,
+      hash: quarantined.currentHash,
+      flags: quarantined.flags,
+    });
+    expect(rug[3]!.data).toMatchObject({
+      previousHash: first.currentHash,
+      hash: quarantined.currentHash,
+      status: 'pinned',
+      previousStatus: 'quarantined',
+      by: expect.stringMatching(/@/),
+    });
 
     // Approving again, or something never seen, is a clear error.
     const again = await cli(gateway, ['tools', 'approve', 'fx__fixture_rug']);
@@ -181,7 +253,11 @@ describe('rug pull after the first list', () => {
     await attempt(client, 'fx__fixture_mutate', { variant: 'schema' });
     await waitFor(() => listChanges(seen) > before, 'list_changed after the schema change');
     expect(await names(client)).not.toContain('fx__fixture_rug');
-    expect(await attempt(client, 'fx__fixture_rug', { text: 'x', path: '/etc/passwd' })).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined' } });
+    expect(await attempt(client, 'fx__fixture_rug', { text: 'x', path: '/etc/passwd' })).toMatchObject({
+      ok: false,
+      code: -32600,
+      data: { status: 'quarantined' },
+    });
 
     const pin = (await pinOf(gateway, 'fx__fixture_rug'))!;
     expect(pin).toMatchObject({ status: 'quarantined', flags: [] });
@@ -194,13 +270,22 @@ describe('rug pull after the first list', () => {
     expect(rejected.stdout).toMatch(/^rejected tool fx__fixture_rug at sha256:/);
     await waitFor(async () => {
       const result = await attempt(client, 'fx__fixture_rug', { text: 'x' });
-      return result.ok === false && (result.data as { status?: string } | undefined)?.status === 'rejected' ? result : undefined;
+      return result.ok === false && (result.data as { status?: string } | undefined)?.status === 'rejected'
+        ? result
+        : undefined;
     }, 'the rejection to reach the gateway');
     const refused = await attempt(client, 'fx__fixture_rug', { text: 'x' });
-    expect(refused.ok === false && refused.message).toBe('MCP error -32600: Tool fx__fixture_rug is unavailable: a reviewer rejected its current definition');
+    expect(refused.ok === false && refused.message).toBe(
+      'MCP error -32600: Tool fx__fixture_rug is unavailable: a reviewer rejected its current definition',
+    );
     expect(await names(client)).not.toContain('fx__fixture_rug');
     expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({ status: 'rejected', pinnedHash: pin.pinnedHash });
-    expect((await events(gateway)).filter((e) => e.target === 'fx__fixture_rug').map((e) => e.type)).toEqual(['tool.pin', 'tool.change', 'tool.quarantine', 'tool.reject']);
+    expect((await events(gateway)).filter((e) => e.target === 'fx__fixture_rug').map((e) => e.type)).toEqual([
+      'tool.pin',
+      'tool.change',
+      'tool.quarantine',
+      'tool.reject',
+    ]);
   }, 60_000);
 });
 
@@ -217,24 +302,41 @@ describe('pins persist across restarts and are shared by processes', () => {
     await first.stop();
 
     const second = await gatewayWith({ fx: fixtureServer({ env: { FIXTURE_RUG: 'schema' } }) }, { dataDir });
-    await waitFor(() => /definition quarantined until a reviewer approves it: mcp-warden tools diff fx__fixture_rug/.test(second.process.stderr()), 'the quarantine in the log');
-    expect(await pinOf(second, 'fx__fixture_rug')).toMatchObject({ status: 'quarantined', pinnedHash: original.currentHash });
+    await waitFor(
+      () =>
+        /definition quarantined until a reviewer approves it: mcp-warden tools diff fx__fixture_rug/.test(
+          second.process.stderr(),
+        ),
+      'the quarantine in the log',
+    );
+    expect(await pinOf(second, 'fx__fixture_rug')).toMatchObject({
+      status: 'quarantined',
+      pinnedHash: original.currentHash,
+    });
     const { client, seen } = await agent(second);
     const listed = await names(client);
     expect(listed).not.toContain('fx__fixture_rug');
     expect(listed).toContain('fx__fixture_pid'); // unchanged tools stay pinned and visible
-    expect(await attempt(client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({ ok: false, data: { status: 'quarantined' } });
+    expect(await attempt(client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({
+      ok: false,
+      data: { status: 'quarantined' },
+    });
 
     // No audit, no action: while another process holds the audit log, the approval is refused and nothing changes.
     const lock = await holdAuditLock(dataDir);
     try {
       const refused = await cli(second, ['tools', 'approve', 'fx__fixture_rug']);
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/tool fx__fixture_rug was NOT approved: the decision could not be written to the audit log .*; nothing changed/);
+      expect(refused.stderr).toMatch(
+        /tool fx__fixture_rug was NOT approved: the decision could not be written to the audit log .*; nothing changed/,
+      );
     } finally {
       await lock.release();
     }
-    expect(await pinOf(second, 'fx__fixture_rug')).toMatchObject({ status: 'quarantined', pinnedHash: original.currentHash });
+    expect(await pinOf(second, 'fx__fixture_rug')).toMatchObject({
+      status: 'quarantined',
+      pinnedHash: original.currentHash,
+    });
 
     const before = listChanges(seen);
     expect((await cli(second, ['tools', 'approve', 'fx__fixture_rug'])).code).toBe(0);
@@ -257,12 +359,22 @@ describe('two gateways on one data folder', () => {
     expect(await names(b.client)).toContain('fx__fixture_rug');
     const before = listChanges(b.seen);
     await attempt(a.client, 'fx__fixture_mutate', { variant: 'schema' });
-    await waitFor(async () => (!(await names(a.client)).includes('fx__fixture_rug') ? true : undefined), 'the quarantine in the first gateway');
+    await waitFor(
+      async () => (!(await names(a.client)).includes('fx__fixture_rug') ? true : undefined),
+      'the quarantine in the first gateway',
+    );
     await waitFor(() => listChanges(b.seen) > before, 'list_changed in the second gateway');
     expect(await names(b.client)).not.toContain('fx__fixture_rug');
     // The second gateway's own downstream still presents the approved definition; the tool is refused all the same.
-    expect(await attempt(b.client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({ ok: false, data: { status: 'quarantined' } });
-    expect((await events(two)).filter((e) => e.target === 'fx__fixture_rug').map((e) => e.type)).toEqual(['tool.pin', 'tool.change', 'tool.quarantine']);
+    expect(await attempt(b.client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({
+      ok: false,
+      data: { status: 'quarantined' },
+    });
+    expect((await events(two)).filter((e) => e.target === 'fx__fixture_rug').map((e) => e.type)).toEqual([
+      'tool.pin',
+      'tool.change',
+      'tool.quarantine',
+    ]);
   }, 60_000);
 });
 
@@ -275,10 +387,15 @@ describe('pinning modes', () => {
     expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'pending', tool: 'fx__fixture_pid' } });
     expect(refused.ok === false && refused.message).toMatch(/is waiting for approval of its definition/);
     expect(new Set((await pins(gateway)).map((p) => p.status))).toEqual(new Set(['pending']));
-    expect((await cli(gateway, ['tools', 'diff', 'fx__fixture_pid'])).stdout).toContain('never approved; the whole current definition:');
+    expect((await cli(gateway, ['tools', 'diff', 'fx__fixture_pid'])).stdout).toContain(
+      'never approved; the whole current definition:',
+    );
 
     expect((await cli(gateway, ['tools', 'approve', 'fx__fixture_pid'])).code).toBe(0);
-    await waitFor(async () => ((await names(client)).includes('fx__fixture_pid') ? true : undefined), 'the approved tool to be listed');
+    await waitFor(
+      async () => ((await names(client)).includes('fx__fixture_pid') ? true : undefined),
+      'the approved tool to be listed',
+    );
     expect(await names(client)).toEqual(['fx__fixture_pid']);
     expect(Number(textOf(await client.callTool({ name: 'fx__fixture_pid', arguments: {} })))).toBeGreaterThan(0);
   }, 60_000);
@@ -293,16 +410,24 @@ describe('pinning modes', () => {
     expect(listed).not.toContain('fx__fixture_rug');
     expect(listed).toContain('fx__fixture_pid');
     expect(listed).toContain('loose__fixture_rug');
-    expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({ status: 'quarantined', flags: expect.arrayContaining(['important-block']) });
+    expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({
+      status: 'quarantined',
+      flags: expect.arrayContaining(['important-block']),
+    });
     expect((await pinOf(gateway, 'fx__fixture_rug'))?.pinnedHash).toBeUndefined();
     expect(await pins(gateway, ['--server', 'loose'])).toEqual([]);
     // refused by name with its own reason: never approved, flagged on first sight (not "changed since it was approved")
     const refused = await attempt(client, 'fx__fixture_rug', { text: 'x' });
     expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined', cause: 'flagged' } });
-    expect(refused.ok === false && refused.message).toMatch(/Tool fx__fixture_rug is quarantined: its definition was flagged when first seen .* has never been approved/);
+    expect(refused.ok === false && refused.message).toMatch(
+      /Tool fx__fixture_rug is quarantined: its definition was flagged when first seen .* has never been approved/,
+    );
     expect(refused.ok === false && refused.message).not.toMatch(/changed since it was approved/);
     expect(await attempt(client, 'loose__fixture_rug', { text: 'x' })).toEqual({ ok: true, text: 'rug: x' });
-    expect((await events(gateway)).find((e) => e.target === 'fx__fixture_rug')).toMatchObject({ type: 'tool.quarantine', data: { status: 'quarantined', previousHash: null } });
+    expect((await events(gateway)).find((e) => e.target === 'fx__fixture_rug')).toMatchObject({
+      type: 'tool.quarantine',
+      data: { status: 'quarantined', previousHash: null },
+    });
   }, 60_000);
 });
 
@@ -322,14 +447,21 @@ agents:
       - { id: other, effect: allow, tools: [other__fixture_mutate] }
 `,
     );
-    const gateway = await gatewayWith({ fx: fixtureServer(), other: fixtureServer({ env: { FIXTURE_SCHEME: 'other' } }) }, { policy: { files: [policy] } });
+    const gateway = await gatewayWith(
+      { fx: fixtureServer(), other: fixtureServer({ env: { FIXTURE_SCHEME: 'other' } }) },
+      { policy: { files: [policy] } },
+    );
     const { client } = await agent(gateway);
     const served = async () => (await names(client)).filter((name) => !name.startsWith('warden__')).sort();
     expect(await served()).toEqual(['fx__fixture_mutate', 'fx__fixture_rug', 'other__fixture_mutate']);
     await attempt(client, 'fx__fixture_mutate', { variant: 'description' });
     await attempt(client, 'other__fixture_mutate', { variant: 'description' });
     // Generous waits: on a loaded 2-core CI machine a list_changed round trip through two processes can take seconds.
-    await waitFor(async () => ((await served()).length === 2 ? true : undefined), 'fx__fixture_rug to be hidden', 20_000);
+    await waitFor(
+      async () => ((await served()).length === 2 ? true : undefined),
+      'fx__fixture_rug to be hidden',
+      20_000,
+    );
     // The other server's change arrives on its own list_changed, and the gateway records it when the agent
     // next lists (views are rebuilt on demand): keep listing until it is recorded, rather than race it.
     await waitFor(
@@ -340,8 +472,16 @@ agents:
       'other__fixture_rug to be quarantined',
       20_000,
     );
-    expect(await attempt(client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined' } });
-    expect(await attempt(client, 'other__fixture_rug', { text: 'x' })).toMatchObject({ ok: false, code: -32602, message: 'MCP error -32602: Unknown tool: other__fixture_rug' });
+    expect(await attempt(client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({
+      ok: false,
+      code: -32600,
+      data: { status: 'quarantined' },
+    });
+    expect(await attempt(client, 'other__fixture_rug', { text: 'x' })).toMatchObject({
+      ok: false,
+      code: -32602,
+      message: 'MCP error -32602: Unknown tool: other__fixture_rug',
+    });
   }, 60_000);
 });
 
@@ -351,9 +491,15 @@ describe('tools CLI errors', () => {
     cleanups.push(() => dir.cleanup());
     const config = join(dir.path, 'mcp.config.json');
     await writeFile(config, JSON.stringify({ version: 1, dataDir: './data', servers: {} }));
-    expect(runCli(config, ['tools', 'list'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^no tool definitions recorded yet/) });
+    expect(runCli(config, ['tools', 'list'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^no tool definitions recorded yet/),
+    });
     expect(runCli(config, ['tools', 'list', '--json'])).toMatchObject({ code: 0, stdout: '[]\n' });
-    expect(runCli(config, ['tools', 'diff', 'fx__x'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/no tool definitions recorded yet/) });
+    expect(runCli(config, ['tools', 'diff', 'fx__x'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/no tool definitions recorded yet/),
+    });
     expect(runCli(config, ['tools', 'list', '--status', 'odd']).code).toBe(2);
     expect(runCli(config, ['tools', 'approve']).code).toBe(2);
     expect(runCli(config, ['tools', 'frobnicate', 'x']).code).toBe(2);

@@ -18,9 +18,24 @@ const EGRESS = new Egress();
 
 const TOFU: ServerPinning = { mode: 'trust-on-first-use', quarantineFlagged: false };
 const logger = createLogger({ level: 'silent' });
-const principal = { subject: 'local', issuer: 'urn:local', delegation: [], scopes: [], authMethod: 'unauthenticated-local' as const };
+const principal = {
+  subject: 'local',
+  issuer: 'urn:local',
+  delegation: [],
+  scopes: [],
+  authMethod: 'unauthenticated-local' as const,
+};
 
-const source = (description: string) => ({ serverId: 'fx', prefix: 'fx', catalog: { tools: [{ name: 'echo', description, inputSchema: { type: 'object' as const } }], prompts: [], resources: [], templates: [] } });
+const source = (description: string) => ({
+  serverId: 'fx',
+  prefix: 'fx',
+  catalog: {
+    tools: [{ name: 'echo', description, inputSchema: { type: 'object' as const } }],
+    prompts: [],
+    resources: [],
+    templates: [],
+  },
+});
 const view = (description: string) => aggregate(EGRESS, [source(description)]);
 
 describe('lists and pinned definitions', () => {
@@ -28,7 +43,13 @@ describe('lists and pinned definitions', () => {
   let registry: PinRegistry;
   beforeEach(async () => {
     dir = await makeTempDir('warden-pins-list');
-    registry = new PinRegistry(PinStore.open(join(dir.path, 'state.db')), () => TOFU, logger, async () => undefined, EGRESS);
+    registry = new PinRegistry(
+      PinStore.open(join(dir.path, 'state.db')),
+      () => TOFU,
+      logger,
+      async () => undefined,
+      EGRESS,
+    );
   });
   afterEach(async () => {
     registry.close();
@@ -40,10 +61,20 @@ describe('lists and pinned definitions', () => {
     registry.observe(first, [source('Echoes.')]);
     const decided: ListDecisions[] = [];
     const audit = { listed: (_ctx: unknown, result: ListDecisions) => decided.push(result) } as unknown as AuditSink;
-    const stages = { authorizer: new PinAuthorizer(new LocalDevAuthorizer(), registry), audit, now: Date.now } as unknown as Stages;
+    const stages = {
+      authorizer: new PinAuthorizer(new LocalDevAuthorizer(), registry),
+      audit,
+      now: Date.now,
+    } as unknown as Stages;
     const pipeline = new Pipeline(stages, logger);
     const ctx = { requestId: 'r', ingress: 'http' as const, sessionId: 's', principal, method: 'tools/list' as const };
-    const entries = (v: ReturnType<typeof view>) => [...v.tools.values()].map((r) => ({ server: r.server, target: r.item.name, item: r.item, definitionHash: r.definitionHash }));
+    const entries = (v: ReturnType<typeof view>) =>
+      [...v.tools.values()].map((r) => ({
+        server: r.server,
+        target: r.item.name,
+        item: r.item,
+        definitionHash: r.definitionHash,
+      }));
 
     expect(pipeline.filterList(ctx, entries(first))).toHaveLength(1);
     // The server now presents another description; nothing recorded it (observe not run, as when state.db is busy).

@@ -12,7 +12,16 @@ const TOFU: ServerPinning = { mode: 'trust-on-first-use', quarantineFlagged: fal
 const tofu = () => TOFU;
 
 function seen(hash: string, extra: Partial<Observation> = {}): Observation {
-  return { server: 'fx', kind: 'tool', name: 'echo', exposed: 'fx__echo', hash, definition: { name: 'echo', description: `v ${hash}` }, flags: [], ...extra };
+  return {
+    server: 'fx',
+    kind: 'tool',
+    name: 'echo',
+    exposed: 'fx__echo',
+    hash,
+    definition: { name: 'echo', description: `v ${hash}` },
+    flags: [],
+    ...extra,
+  };
 }
 
 describe('PinStore', () => {
@@ -36,9 +45,22 @@ describe('PinStore', () => {
   it('trust on first use pins; the same definition again records nothing', () => {
     const events = gateway.observe([seen('sha256:a')], tofu, 1);
     expect(events.map((e) => e.type)).toEqual(['tool.pin']);
-    expect(events[0]!.data).toMatchObject({ kind: 'tool', name: 'echo', exposed: 'fx__echo', hash: 'sha256:a', previousHash: null, flags: [] });
+    expect(events[0]!.data).toMatchObject({
+      kind: 'tool',
+      name: 'echo',
+      exposed: 'fx__echo',
+      hash: 'sha256:a',
+      previousHash: null,
+      flags: [],
+    });
     expect(other.observe([seen('sha256:a')], tofu, 2)).toEqual([]);
-    expect(other.get({ server: 'fx', kind: 'tool', name: 'echo' })).toMatchObject({ status: 'pinned', pinnedHash: 'sha256:a', currentHash: 'sha256:a', firstSeenAt: 1, updatedAt: 1 });
+    expect(other.get({ server: 'fx', kind: 'tool', name: 'echo' })).toMatchObject({
+      status: 'pinned',
+      pinnedHash: 'sha256:a',
+      currentHash: 'sha256:a',
+      firstSeenAt: 1,
+      updatedAt: 1,
+    });
   });
 
   it('a changed definition is quarantined once, with both hashes, whichever process sees it', () => {
@@ -50,7 +72,13 @@ describe('PinStore', () => {
     expect(other.observe([seen('sha256:b')], tofu, 3)).toEqual([]);
     const row = other.find('fx__echo');
     expect(row).toHaveLength(1);
-    expect(row[0]).toMatchObject({ status: 'quarantined', pinnedHash: 'sha256:a', currentHash: 'sha256:b', pinnedDefinition: { description: 'v sha256:a' }, currentDefinition: { description: 'v sha256:b' } });
+    expect(row[0]).toMatchObject({
+      status: 'quarantined',
+      pinnedHash: 'sha256:a',
+      currentHash: 'sha256:b',
+      pinnedDefinition: { description: 'v sha256:a' },
+      currentDefinition: { description: 'v sha256:b' },
+    });
   });
 
   it('a quarantine is lifted only by a person, not by the server going back', () => {
@@ -59,7 +87,13 @@ describe('PinStore', () => {
     expect(gateway.observe([seen('sha256:a')], tofu, 3)).toEqual([]);
     expect(gateway.get(seen('x'))).toMatchObject({ status: 'quarantined', currentHash: 'sha256:b' });
     const approved = other.approve({ server: 'fx', kind: 'tool', name: 'echo' }, 'alice@host', 4, 'sha256:b');
-    expect(approved).toMatchObject({ status: 'pinned', pinnedHash: 'sha256:b', currentHash: 'sha256:b', decidedBy: 'alice@host', decidedAt: 4 });
+    expect(approved).toMatchObject({
+      status: 'pinned',
+      pinnedHash: 'sha256:b',
+      currentHash: 'sha256:b',
+      decidedBy: 'alice@host',
+      decidedAt: 4,
+    });
     expect(gateway.observe([seen('sha256:b')], tofu, 5)).toEqual([]);
   });
 
@@ -68,9 +102,13 @@ describe('PinStore', () => {
     gateway.observe([seen('sha256:b')], tofu, 2);
     const key = { server: 'fx', kind: 'tool' as const, name: 'echo' };
     gateway.observe([seen('sha256:c')], tofu, 3); // changed again after the reviewer looked at b
-    expect(() => other.approve(key, 'alice', 4, 'sha256:b')).toThrow(expect.objectContaining({ code: 'ERR_PIN_CHANGED' }));
+    expect(() => other.approve(key, 'alice', 4, 'sha256:b')).toThrow(
+      expect.objectContaining({ code: 'ERR_PIN_CHANGED' }),
+    );
     expect(other.get(key)).toMatchObject({ status: 'quarantined', pinnedHash: 'sha256:a' });
-    expect(() => other.approve({ ...key, name: 'nope' }, 'alice', 4)).toThrow(expect.objectContaining({ code: 'ERR_PIN_NOT_FOUND' }));
+    expect(() => other.approve({ ...key, name: 'nope' }, 'alice', 4)).toThrow(
+      expect.objectContaining({ code: 'ERR_PIN_NOT_FOUND' }),
+    );
     other.approve(key, 'alice', 5, 'sha256:c');
     let error: unknown;
     try {
@@ -85,10 +123,16 @@ describe('PinStore', () => {
     gateway.observe([seen('sha256:a')], tofu, 1);
     gateway.observe([seen('sha256:b')], tofu, 2);
     const key = { server: 'fx', kind: 'tool' as const, name: 'echo' };
-    expect(other.reject(key, 'bob', 3, 'sha256:b')).toMatchObject({ status: 'rejected', pinnedHash: 'sha256:a', decidedBy: 'bob' });
+    expect(other.reject(key, 'bob', 3, 'sha256:b')).toMatchObject({
+      status: 'rejected',
+      pinnedHash: 'sha256:a',
+      decidedBy: 'bob',
+    });
     expect(() => other.reject(key, 'bob', 4)).toThrow(expect.objectContaining({ code: 'ERR_PIN_NOTHING_TO_REJECT' }));
     expect(gateway.observe([seen('sha256:b')], tofu, 5)).toEqual([]);
-    expect(gateway.observe([seen('sha256:a')], tofu, 6).map((e) => [e.type, e.data?.status])).toEqual([['tool.change', 'pinned']]);
+    expect(gateway.observe([seen('sha256:a')], tofu, 6).map((e) => [e.type, e.data?.status])).toEqual([
+      ['tool.change', 'pinned'],
+    ]);
     gateway.reject(key, 'bob', 7);
     expect(gateway.observe([seen('sha256:d')], tofu, 8).map((e) => e.type)).toEqual(['tool.change', 'tool.quarantine']);
   });
@@ -97,7 +141,9 @@ describe('PinStore', () => {
     const strict = (): ServerPinning => ({ mode: 'require-approval', quarantineFlagged: false });
     const events = gateway.observe([seen('sha256:a')], strict, 1);
     expect(events.map((e) => [e.type, e.data?.status])).toEqual([['tool.quarantine', 'pending']]);
-    expect(gateway.observe([seen('sha256:b')], strict, 2).map((e) => [e.type, e.data?.status])).toEqual([['tool.change', 'pending']]);
+    expect(gateway.observe([seen('sha256:b')], strict, 2).map((e) => [e.type, e.data?.status])).toEqual([
+      ['tool.change', 'pending'],
+    ]);
     expect(gateway.get(seen('x'))).toMatchObject({ status: 'pending', currentHash: 'sha256:b' });
     expect(gateway.get(seen('x'))?.pinnedHash).toBeUndefined();
     expect(other.approve(seen('x'), 'carol', 3)).toMatchObject({ status: 'pinned', pinnedHash: 'sha256:b' });
@@ -105,13 +151,19 @@ describe('PinStore', () => {
 
   it('quarantineFlagged quarantines a flagged definition on first sight; off records nothing', () => {
     const flagged = (): ServerPinning => ({ mode: 'trust-on-first-use', quarantineFlagged: true });
-    const events = gateway.observe([seen('sha256:a', { flags: ['important-block'] }), seen('sha256:z', { name: 'plain', exposed: 'fx__plain' })], flagged, 1);
+    const events = gateway.observe(
+      [seen('sha256:a', { flags: ['important-block'] }), seen('sha256:z', { name: 'plain', exposed: 'fx__plain' })],
+      flagged,
+      1,
+    );
     expect(events.map((e) => [e.type, e.target, e.data?.flags])).toEqual([
       ['tool.quarantine', 'fx__echo', ['important-block']],
       ['tool.pin', 'fx__plain', []],
     ]);
     expect(gateway.get(seen('x'))).toMatchObject({ status: 'quarantined', flags: ['important-block'] });
-    expect(gateway.observe([seen('sha256:q', { server: 'loose' })], () => ({ mode: 'off', quarantineFlagged: false }), 2)).toEqual([]);
+    expect(
+      gateway.observe([seen('sha256:q', { server: 'loose' })], () => ({ mode: 'off', quarantineFlagged: false }), 2),
+    ).toEqual([]);
     expect(gateway.list({ server: 'loose' })).toEqual([]);
   });
 
@@ -126,7 +178,11 @@ describe('PinStore', () => {
       1,
     );
     gateway.observe([seen('sha256:4', { server: 'gh', name: 'search', exposed: 'gh__search' })], tofu, 2);
-    expect(other.list().map((r) => `${r.server}/${r.kind}/${r.name}`)).toEqual(['fx/tool/echo', 'fx/prompt/echo', 'gh/tool/search']);
+    expect(other.list().map((r) => `${r.server}/${r.kind}/${r.name}`)).toEqual([
+      'fx/tool/echo',
+      'fx/prompt/echo',
+      'gh/tool/search',
+    ]);
     expect(other.list({ status: 'quarantined' }).map((r) => r.exposed)).toEqual(['gh__search']);
     expect(other.list({ server: 'fx', limit: 1, offset: 1 }).map((r) => r.kind)).toEqual(['prompt']);
     expect(other.find('fx__echo').map((r) => r.kind)).toEqual(['tool', 'prompt']);
@@ -155,20 +211,49 @@ describe('PinStore', () => {
 
 describe('definitionDiff', () => {
   it.each([
-    ['a changed description', { description: 'Echoes' }, { description: 'Echoes <IMPORTANT>' }, [{ path: 'description', before: '"Echoes"', after: '"Echoes <IMPORTANT>"' }]],
+    [
+      'a changed description',
+      { description: 'Echoes' },
+      { description: 'Echoes <IMPORTANT>' },
+      [{ path: 'description', before: '"Echoes"', after: '"Echoes <IMPORTANT>"' }],
+    ],
     [
       'an added schema property and a changed required list',
       { inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
-      { inputSchema: { type: 'object', properties: { text: { type: 'string' }, path: { type: 'string' } }, required: ['text', 'path'] } },
+      {
+        inputSchema: {
+          type: 'object',
+          properties: { text: { type: 'string' }, path: { type: 'string' } },
+          required: ['text', 'path'],
+        },
+      },
       [
         { path: 'inputSchema.properties.path.type', after: '"string"' },
         { path: 'inputSchema.required[1]', after: '"path"' },
       ],
     ],
     ['a removed field', { title: 'T', name: 'x' }, { name: 'x' }, [{ path: 'title', before: '"T"' }]],
-    ['a type change of a value', { annotations: { readOnlyHint: true } }, { annotations: { readOnlyHint: 'yes' } }, [{ path: 'annotations.readOnlyHint', before: 'true', after: '"yes"' }]],
-    ['keys that are not identifiers', { properties: { 'a b': 1 } }, { properties: { 'a b': 2 } }, [{ path: 'properties["a b"]', before: '1', after: '2' }]],
-    ['nothing pinned yet: the whole definition is new', undefined, { name: 'x', inputSchema: {} }, [{ path: 'inputSchema', after: '{}' }, { path: 'name', after: '"x"' }]],
+    [
+      'a type change of a value',
+      { annotations: { readOnlyHint: true } },
+      { annotations: { readOnlyHint: 'yes' } },
+      [{ path: 'annotations.readOnlyHint', before: 'true', after: '"yes"' }],
+    ],
+    [
+      'keys that are not identifiers',
+      { properties: { 'a b': 1 } },
+      { properties: { 'a b': 2 } },
+      [{ path: 'properties["a b"]', before: '1', after: '2' }],
+    ],
+    [
+      'nothing pinned yet: the whole definition is new',
+      undefined,
+      { name: 'x', inputSchema: {} },
+      [
+        { path: 'inputSchema', after: '{}' },
+        { path: 'name', after: '"x"' },
+      ],
+    ],
     ['no change', { name: 'x', d: [1, 2] }, { d: [1, 2], name: 'x' }, []],
   ])('%s', (_name, before, after, expected) => {
     expect(definitionDiff(before, after)).toEqual(expected);

@@ -4,13 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { cleanLogLine, cleanPromptResult } from '../../src/model/sanitize.js';
 
 const ESC = '\u001b';
-const line = (fields: Record<string, unknown>) => `${JSON.stringify({ level: 40, msg: 'downstream unavailable', ...fields })}\n`;
+const line = (fields: Record<string, unknown>) =>
+  `${JSON.stringify({ level: 40, msg: 'downstream unavailable', ...fields })}\n`;
 
 describe('cleanLogLine', () => {
   it.each([
     ['ANSI in a field', line({ reason: `${ESC}[31mred${ESC}[0m` }), line({ reason: 'red' })],
     ['OSC 52 in the message', line({ msg: `x${ESC}]52;c;Zm9v\u0007y` }), line({ msg: 'xy' })],
-    ['bidi override and zero-width, nested', line({ err: { detail: ['a\u202eb\u200bc'] } }), line({ err: { detail: ['abc'] } })],
+    [
+      'bidi override and zero-width, nested',
+      line({ err: { detail: ['a\u202eb\u200bc'] } }),
+      line({ err: { detail: ['abc'] } }),
+    ],
     ['tag characters', line({ reason: `ok${String.fromCodePoint(0xe0041)}` }), line({ reason: 'ok' })],
     ['carriage return', line({ reason: 'shown\rhidden' }), line({ reason: 'shownhidden' })],
     ['C1 control (NEL)', line({ reason: 'a\u0085b' }), line({ reason: 'ab' })],
@@ -45,8 +50,14 @@ describe('cleanPromptResult', () => {
     const image = { role: 'user', content: { type: 'image', data: 'AAAA', mimeType: 'image/png' } };
     const result = cleanPromptResult({
       description: `Sum${ESC}[8m hidden`,
-      messages: [{ role: 'user', content: { type: 'text', text: `Do\u202e this\u200b.${String.fromCodePoint(0xe0069)}` } }, image],
+      messages: [
+        { role: 'user', content: { type: 'text', text: `Do\u202e this\u200b.${String.fromCodePoint(0xe0069)}` } },
+        image,
+      ],
     });
-    expect(result).toEqual({ description: 'Sum hidden', messages: [{ role: 'user', content: { type: 'text', text: 'Do this.' } }, image] });
+    expect(result).toEqual({
+      description: 'Sum hidden',
+      messages: [{ role: 'user', content: { type: 'text', text: 'Do this.' } }, image],
+    });
   });
 });

@@ -49,9 +49,18 @@ const CASES: Case[] = [
       { tool: 'list_allowed_directories', arguments: {} },
       { tool: 'create_directory', arguments: { path: join(dir, 'files', 'sub') } },
       { tool: 'write_file', arguments: { path: join(dir, 'files', 'sub', 'b.txt'), content: 'one\ntwo\n' } },
-      { tool: 'edit_file', arguments: { path: join(dir, 'files', 'sub', 'b.txt'), edits: [{ oldText: 'two', newText: 'three' }] } },
-      { tool: 'read_multiple_files', arguments: { paths: [join(dir, 'files', 'a.txt'), join(dir, 'files', 'sub', 'b.txt')] } },
-      { tool: 'move_file', arguments: { source: join(dir, 'files', 'sub', 'b.txt'), destination: join(dir, 'files', 'c.txt') } },
+      {
+        tool: 'edit_file',
+        arguments: { path: join(dir, 'files', 'sub', 'b.txt'), edits: [{ oldText: 'two', newText: 'three' }] },
+      },
+      {
+        tool: 'read_multiple_files',
+        arguments: { paths: [join(dir, 'files', 'a.txt'), join(dir, 'files', 'sub', 'b.txt')] },
+      },
+      {
+        tool: 'move_file',
+        arguments: { source: join(dir, 'files', 'sub', 'b.txt'), destination: join(dir, 'files', 'c.txt') },
+      },
       { tool: 'search_files', arguments: { path: join(dir, 'files'), pattern: '**/*.txt' } },
       { tool: 'directory_tree', arguments: { path: join(dir, 'files') } },
       { tool: 'read_text_file', arguments: { path: '/etc/hostname' } },
@@ -62,14 +71,26 @@ const CASES: Case[] = [
     args: () => [],
     env: (dir) => ({ MEMORY_FILE_PATH: join(dir, 'memory.jsonl') }),
     calls: () => [
-      { tool: 'create_entities', arguments: { entities: [{ name: 'warden', entityType: 'gateway', observations: ['governs calls'] }] } },
+      {
+        tool: 'create_entities',
+        arguments: { entities: [{ name: 'warden', entityType: 'gateway', observations: ['governs calls'] }] },
+      },
       { tool: 'read_graph', arguments: {} },
       { tool: 'search_nodes', arguments: { query: 'warden' } },
       { tool: 'create_entities', arguments: { entities: [{ name: 'agent', entityType: 'client', observations: [] }] } },
-      { tool: 'create_relations', arguments: { relations: [{ from: 'agent', to: 'warden', relationType: 'calls through' }] } },
-      { tool: 'add_observations', arguments: { observations: [{ entityName: 'warden', contents: ['audits every call'] }] } },
+      {
+        tool: 'create_relations',
+        arguments: { relations: [{ from: 'agent', to: 'warden', relationType: 'calls through' }] },
+      },
+      {
+        tool: 'add_observations',
+        arguments: { observations: [{ entityName: 'warden', contents: ['audits every call'] }] },
+      },
       { tool: 'open_nodes', arguments: { names: ['warden', 'agent'] } },
-      { tool: 'delete_relations', arguments: { relations: [{ from: 'agent', to: 'warden', relationType: 'calls through' }] } },
+      {
+        tool: 'delete_relations',
+        arguments: { relations: [{ from: 'agent', to: 'warden', relationType: 'calls through' }] },
+      },
       { tool: 'delete_entities', arguments: { entityNames: ['agent'] } },
       { tool: 'read_graph', arguments: {} },
     ],
@@ -91,10 +112,26 @@ describe.each(CASES)('$name over stdio: behind the gateway as directly', { timeo
       await writeFile(join(dir, 'files', 'a.txt'), 'first file\n');
     }
     // Paths differ between the two copies; each side's results are compared with the path replaced.
-    gateway = await startGateway({ servers: { srv: { transport: 'stdio', command: 'node', args: [entry(kase.name), ...kase.args(gatewayDir.path)], env: kase.env(gatewayDir.path) } } });
+    gateway = await startGateway({
+      servers: {
+        srv: {
+          transport: 'stdio',
+          command: 'node',
+          args: [entry(kase.name), ...kase.args(gatewayDir.path)],
+          env: kase.env(gatewayDir.path),
+        },
+      },
+    });
     viaGateway = (await connectHttp(gateway.url)).client;
     direct = new Client({ name: 'warden-test', version: '1.0.0' });
-    await direct.connect(new StdioClientTransport({ command: process.execPath, args: [entry(kase.name), ...kase.args(directDir.path)], env: { PATH: process.env.PATH ?? '', ...kase.env(directDir.path) }, stderr: 'pipe' }));
+    await direct.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [entry(kase.name), ...kase.args(directDir.path)],
+        env: { PATH: process.env.PATH ?? '', ...kase.env(directDir.path) },
+        stderr: 'pipe',
+      }),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -131,10 +168,13 @@ describe.each(CASES)('$name over stdio: behind the gateway as directly', { timeo
       const own = (await direct.listResources()).resources;
       expect((await viaGateway.listResources()).resources.map((r) => r.uri)).toEqual(own.map((r) => r.uri));
       // And the same contents for each of the first few.
-      for (const { uri } of own.slice(0, 5)) expect(await viaGateway.readResource({ uri }), uri).toEqual(await direct.readResource({ uri }));
+      for (const { uri } of own.slice(0, 5))
+        expect(await viaGateway.readResource({ uri }), uri).toEqual(await direct.readResource({ uri }));
     }
     if (caps.prompts) {
-      expect((await viaGateway.listPrompts()).prompts.map((p) => p.name)).toEqual((await direct.listPrompts()).prompts.map((p) => `srv__${p.name}`));
+      expect((await viaGateway.listPrompts()).prompts.map((p) => p.name)).toEqual(
+        (await direct.listPrompts()).prompts.map((p) => `srv__${p.name}`),
+      );
     }
   });
 });

@@ -18,7 +18,19 @@ const DECISIONS: Decision[] = [
 const METHODS: CallMethod[] = ['tools/call', 'prompts/get', 'resources/read', 'completion/complete'];
 
 function context(method: CallMethod, server: string, target: string, protocolVersion?: string): CallContext {
-  return { requestId: 'r', ingress: 'http', jsonrpcId: 1, ...(protocolVersion !== undefined && { protocolVersion }), traceId: '0'.repeat(32), principal: localPrincipal(`agent-${target}`), method, server, target, downstreamTarget: target, startedAt: 0 };
+  return {
+    requestId: 'r',
+    ingress: 'http',
+    jsonrpcId: 1,
+    ...(protocolVersion !== undefined && { protocolVersion }),
+    traceId: '0'.repeat(32),
+    principal: localPrincipal(`agent-${target}`),
+    method,
+    server,
+    target,
+    downstreamTarget: target,
+    startedAt: 0,
+  };
 }
 
 async function seriesOf(metrics: GatewayMetrics, name: string): Promise<number> {
@@ -41,13 +53,28 @@ describe('label cardinality', () => {
       observed.end(2, DECISIONS[i % DECISIONS.length]!, STATUSES[i % STATUSES.length]!);
     }
     // ingress(1) × era × method(4) × server(3) × tool(≤ maxToolLabels + '' + '_other') × decision(3) × outcome(7), at most.
-    const ceiling = 1 * PROTOCOL_ERAS.length * METHODS.length * servers.length * (maxToolLabels + 2) * DECISIONS.length * STATUSES.length;
+    const ceiling =
+      1 *
+      PROTOCOL_ERAS.length *
+      METHODS.length *
+      servers.length *
+      (maxToolLabels + 2) *
+      DECISIONS.length *
+      STATUSES.length;
     const calls = await seriesOf(metrics, 'mcp_warden_calls_total');
     expect(calls).toBeLessThanOrEqual(ceiling);
-    const tools = new Set((await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'mcp_warden_calls_total')!.values.map((v) => v.labels.tool));
+    const tools = new Set(
+      (await metrics.registry.getMetricsAsJSON())
+        .find((m) => m.name === 'mcp_warden_calls_total')!
+        .values.map((v) => v.labels.tool),
+    );
     expect(tools.size).toBeLessThanOrEqual(maxToolLabels + 2);
     expect(tools.has('_other')).toBe(true);
-    const eras = new Set((await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'mcp_warden_calls_total')!.values.map((v) => v.labels.era));
+    const eras = new Set(
+      (await metrics.registry.getMetricsAsJSON())
+        .find((m) => m.name === 'mcp_warden_calls_total')!
+        .values.map((v) => v.labels.era),
+    );
     expect([...eras].sort()).toEqual([...PROTOCOL_ERAS].sort());
     // No URI, and no subject, ever becomes a label value.
     const text = (await metrics.render()).body;
@@ -65,6 +92,11 @@ describe('label cardinality', () => {
       observed.end(1, DECISIONS[0]!, 'ok');
     }
     const values = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'mcp_warden_calls_total')!.values;
-    expect(Object.fromEntries(values.map((v) => [v.labels.tool, v.value]))).toEqual({ a__one: 2, a__two: 1, a__three: 1, _other: 1 });
+    expect(Object.fromEntries(values.map((v) => [v.labels.tool, v.value]))).toEqual({
+      a__one: 2,
+      a__two: 1,
+      a__three: 1,
+      _other: 1,
+    });
   });
 });

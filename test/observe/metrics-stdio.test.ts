@@ -29,16 +29,30 @@ beforeAll(async () => {
   idp = await startJwksServer([key]);
   down = await startJwksServer([key]);
   down.mode = 'down';
-  const issuer = (name: string, server: JwksServer) => ({ issuer: name, jwksUri: `${server.url}/jwks.json`, algorithms: ['ES256'], jwksCooldownSeconds: 0, jwksTimeoutMs: 2_000 });
+  const issuer = (name: string, server: JwksServer) => ({
+    issuer: name,
+    jwksUri: `${server.url}/jwks.json`,
+    algorithms: ['ES256'],
+    jwksCooldownSeconds: 0,
+    jwksTimeoutMs: 2_000,
+  });
   const config = await writeConfig({
-    auth: { mode: 'jwt', resource: RESOURCE, maxTokenLifetimeSeconds: 3600, issuers: [issuer(IDP, idp), issuer(DOWN, down)] },
+    auth: {
+      mode: 'jwt',
+      resource: RESOURCE,
+      maxTokenLifetimeSeconds: 3600,
+      issuers: [issuer(IDP, idp), issuer(DOWN, down)],
+    },
     metrics: { enabled: true, port: 0 },
     servers: { fx: fixtureServer() },
   });
   dir = config.dir;
   const tokenFile = join(dir.path, 'agent.token');
   const now = Math.floor(Date.now() / 1000);
-  await writeFile(tokenFile, await signToken({ iss: IDP, aud: RESOURCE }, { key, claims: { iat: now - 600, exp: now - 300 } }));
+  await writeFile(
+    tokenFile,
+    await signToken({ iss: IDP, aud: RESOURCE }, { key, claims: { iat: now - 600, exp: now - 300 } }),
+  );
 
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -50,7 +64,11 @@ beforeAll(async () => {
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   client = new Client({ name: 'metrics-stdio-test', version: '1' });
   await client.connect(transport);
-  const metricsUrl = await waitFor(() => /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"metrics listener ready"/.exec(stderr)?.[1], 'the metrics URL on stderr', 20_000);
+  const metricsUrl = await waitFor(
+    () => /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"metrics listener ready"/.exec(stderr)?.[1],
+    'the metrics URL on stderr',
+    20_000,
+  );
 
   const refused = async (): Promise<void> => {
     const error = await client.listTools().then(
@@ -83,7 +101,7 @@ afterAll(async () => {
   await dir?.cleanup();
 });
 
-describe('a stdio gateway\'s metrics (metrics.port)', () => {
+describe("a stdio gateway's metrics (metrics.port)", () => {
   it('refused each bad token with the reason the agent can act on', () => {
     expect(refusals).toHaveLength(4);
     expect(refusals[0]).toContain('the token is invalid or expired');
@@ -100,10 +118,26 @@ describe('a stdio gateway\'s metrics (metrics.port)', () => {
   });
 
   it('counts the call and the list with the stdio ingress and the 2025 protocol era', () => {
-    expect(valueOf(samples, 'mcp_warden_calls_total', { ingress: 'stdio', era: '2025', server: 'fx', tool: 'fx__test_simple_text', decision: 'allow', outcome: 'ok' })).toBe(1);
+    expect(
+      valueOf(samples, 'mcp_warden_calls_total', {
+        ingress: 'stdio',
+        era: '2025',
+        server: 'fx',
+        tool: 'fx__test_simple_text',
+        decision: 'allow',
+        outcome: 'ok',
+      }),
+    ).toBe(1);
     expect(sumOf(samples, 'mcp_warden_calls_total')).toBe(1);
     // Refused lists never reached the pipeline (no principal); the one with a good token did.
-    expect(valueOf(samples, 'mcp_warden_list_requests_total', { ingress: 'stdio', era: '2025', method: 'tools/list', refused: 'false' })).toBe(1);
+    expect(
+      valueOf(samples, 'mcp_warden_list_requests_total', {
+        ingress: 'stdio',
+        era: '2025',
+        method: 'tools/list',
+        refused: 'false',
+      }),
+    ).toBe(1);
     expect(valueOf(samples, 'mcp_warden_sessions_open')).toBe(1);
   });
 });

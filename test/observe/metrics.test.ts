@@ -29,10 +29,20 @@ const clients: Client[] = [];
 async function connect(subject: string, acceptElicitation: boolean): Promise<Client> {
   const issued = await runCliAsync(gateway.configFile, ['token', 'issue', '--sub', subject]);
   expect(issued.code).toBe(0);
-  const client = new Client({ name: 'metrics-test', version: '1' }, acceptElicitation ? { capabilities: { elicitation: {}, roots: {} } } : {});
+  const client = new Client(
+    { name: 'metrics-test', version: '1' },
+    acceptElicitation ? { capabilities: { elicitation: {}, roots: {} } } : {},
+  );
   if (acceptElicitation) client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: {} }));
-  if (acceptElicitation) client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///metrics-root', name: 'root' }] }));
-  await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { authorization: `Bearer ${issued.stdout.trim()}` } } }));
+  if (acceptElicitation)
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({
+      roots: [{ uri: 'file:///metrics-root', name: 'root' }],
+    }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(gateway.url), {
+      requestInit: { headers: { authorization: `Bearer ${issued.stdout.trim()}` } },
+    }),
+  );
   clients.push(client);
   return client;
 }
@@ -70,7 +80,11 @@ describe('GET /metrics after a scripted mix of calls', () => {
         fx: fixtureServer(),
       },
     });
-    metricsUrl = (await waitFor(() => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1], 'the metrics URL on stderr', 20_000));
+    metricsUrl = await waitFor(
+      () => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1],
+      'the metrics URL on stderr',
+      20_000,
+    );
 
     const person = await connect('agent:with-a-person', true);
     const headless = await connect('agent:headless', false);
@@ -86,16 +100,26 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(await call(headless, 'notes__write_note', { name: 'b', content: 'waits for a person' })).toBe('refused'); // approval waiting
     expect(await call(person, 'notes__search_notes', { query: 'approved' })).toBe('ok');
     expect(await call(person, 'notes__search_notes', { query: 'approved' })).toBe('refused'); // rate limit
-    expect((await fetch(gateway.url, { method: 'POST', headers: { authorization: 'Bearer not.a.jwt' } })).status).toBe(401);
+    expect((await fetch(gateway.url, { method: 'POST', headers: { authorization: 'Bearer not.a.jwt' } })).status).toBe(
+      401,
+    );
     expect((await fetch(gateway.url, { method: 'POST' })).status).toBe(401);
     // A rug pull: the fixture changes fixture_rug's description in the headless session and says so; the
     // next list sees the change, and the definition is quarantined.
     expect(await call(headless, 'fx__fixture_mutate', { variant: 'description' })).toBe('ok');
-    await waitFor(() => headlessSaw.some((n) => n.method === 'notifications/tools/list_changed'), 'tools/list_changed after the rug pull', 20_000);
+    await waitFor(
+      () => headlessSaw.some((n) => n.method === 'notifications/tools/list_changed'),
+      'tools/list_changed after the rug pull',
+      20_000,
+    );
     expect((await headless.listTools()).tools.map((tool) => tool.name)).not.toContain('fx__fixture_rug');
     // A policy edit that does not load: the last good policy stays, and the failure is counted.
     await writeFile(policy, 'version: 1\ngrants:\n  - { id: broken, effect: forbid, tools: ["*"] }\n');
-    await waitFor(() => gateway.process.stderr().includes('policy reload failed'), 'the failed reload in the log', 20_000);
+    await waitFor(
+      () => gateway.process.stderr().includes('policy reload failed'),
+      'the failed reload in the log',
+      20_000,
+    );
 
     const scraped = await scrape();
     expect(scraped.status).toBe(200);
@@ -111,7 +135,8 @@ describe('GET /metrics after a scripted mix of calls', () => {
   });
 
   it('counts calls by server, registered tool, decision and outcome, in the 2025 protocol era', () => {
-    const calls = (labels: Record<string, string>) => valueOf(samples, 'mcp_warden_calls_total', { ingress: 'http', era: '2025', method: 'tools/call', ...labels });
+    const calls = (labels: Record<string, string>) =>
+      valueOf(samples, 'mcp_warden_calls_total', { ingress: 'http', era: '2025', method: 'tools/call', ...labels });
     expect(calls({ server: 'notes', tool: 'notes__list_notes', decision: 'allow', outcome: 'ok' })).toBe(2);
     expect(calls({ server: 'notes', tool: 'notes__delete_note', decision: 'deny', outcome: 'denied' })).toBe(1);
     // A name nothing answers to is counted without a server or tool label: agents cannot mint series.
@@ -128,7 +153,9 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(sumOf(samples, 'mcp_warden_calls_total', { era: '2025' })).toBe(11);
     expect(sumOf(samples, 'mcp_warden_call_duration_seconds_count')).toBe(11);
     expect(valueOf(samples, 'mcp_warden_call_duration_seconds_count', { method: 'tools/call', outcome: 'ok' })).toBe(6);
-    expect(valueOf(samples, 'mcp_warden_call_duration_seconds_sum', { method: 'tools/call', outcome: 'ok' })).toBeGreaterThan(0);
+    expect(
+      valueOf(samples, 'mcp_warden_call_duration_seconds_sum', { method: 'tools/call', outcome: 'ok' }),
+    ).toBeGreaterThan(0);
   });
 
   it('times each pipeline stage, the downstream per server, and counts downstream errors and rate-limit refusals', () => {
@@ -141,11 +168,21 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(stage('scrub')).toBe(6);
     expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'notes' })).toBe(4);
     expect(valueOf(samples, 'mcp_warden_downstream_duration_seconds_count', { server: 'fx' })).toBe(3);
-    expect(valueOf(samples, 'mcp_warden_downstream_errors_total', { server: 'fx', outcome: 'downstream_failed' })).toBe(1);
+    expect(valueOf(samples, 'mcp_warden_downstream_errors_total', { server: 'fx', outcome: 'downstream_failed' })).toBe(
+      1,
+    );
     expect(sumOf(samples, 'mcp_warden_downstream_errors_total', { server: 'notes' })).toBe(0);
     expect(valueOf(samples, 'mcp_warden_rate_limit_refusals_total', { server: 'notes' })).toBe(1);
     // The roots request fx sent the agent during its call; nothing else was relayed.
-    expect(valueOf(samples, 'mcp_warden_relayed_requests_total', { ingress: 'http', era: '2025', method: 'roots/list', server: 'fx', outcome: 'ok' })).toBe(1);
+    expect(
+      valueOf(samples, 'mcp_warden_relayed_requests_total', {
+        ingress: 'http',
+        era: '2025',
+        method: 'roots/list',
+        server: 'fx',
+        outcome: 'ok',
+      }),
+    ).toBe(1);
     expect(sumOf(samples, 'mcp_warden_relayed_requests_total')).toBe(1);
     expect(valueOf(samples, 'mcp_warden_stage_duration_seconds_sum', { stage: 'forward' })).toBeGreaterThan(0);
   });
@@ -158,7 +195,14 @@ describe('GET /metrics after a scripted mix of calls', () => {
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'invalid' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_auth_failures_total', { reason: 'no_credential' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_policy_reload_failures_total')).toBe(1);
-    expect(valueOf(samples, 'mcp_warden_list_requests_total', { ingress: 'http', era: '2025', method: 'tools/list', refused: 'false' })).toBe(2);
+    expect(
+      valueOf(samples, 'mcp_warden_list_requests_total', {
+        ingress: 'http',
+        era: '2025',
+        method: 'tools/list',
+        refused: 'false',
+      }),
+    ).toBe(2);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'closed' })).toBe(1);
     expect(valueOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'notes', state: 'open' })).toBe(0);
     expect(sumOf(samples, 'mcp_warden_circuit_breaker_state', { server: 'fx' })).toBe(1);
@@ -179,9 +223,27 @@ describe('GET /metrics after a scripted mix of calls', () => {
 
   it('never labels a subject, task id or argument', () => {
     const text = JSON.stringify(samples);
-    for (const secretish of ['agent:with-a-person', 'agent:headless', 'approved in-band', 'waits for a person']) expect(text).not.toContain(secretish);
-    const labelNames = new Set(samples.filter((s) => s.name.startsWith('mcp_warden_')).flatMap((s) => Object.keys(s.labels)));
-    expect([...labelNames].sort()).toEqual(['decision', 'era', 'ingress', 'le', 'method', 'outcome', 'reason', 'refused', 'server', 'stage', 'state', 'status', 'tool', 'version']);
+    for (const secretish of ['agent:with-a-person', 'agent:headless', 'approved in-band', 'waits for a person'])
+      expect(text).not.toContain(secretish);
+    const labelNames = new Set(
+      samples.filter((s) => s.name.startsWith('mcp_warden_')).flatMap((s) => Object.keys(s.labels)),
+    );
+    expect([...labelNames].sort()).toEqual([
+      'decision',
+      'era',
+      'ingress',
+      'le',
+      'method',
+      'outcome',
+      'reason',
+      'refused',
+      'server',
+      'stage',
+      'state',
+      'status',
+      'tool',
+      'version',
+    ]);
   });
 
   it('answers loopback peers naming a loopback Host, or the bearer token; nobody else', async () => {
@@ -189,10 +251,18 @@ describe('GET /metrics after a scripted mix of calls', () => {
       const { request } = await import('node:http');
       const url = new URL(metricsUrl);
       return new Promise<number>((resolve, reject) => {
-        const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { host, ...(authorization && { authorization }) } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            headers: { host, ...(authorization && { authorization }) },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -208,27 +278,35 @@ describe('GET /metrics after a scripted mix of calls', () => {
 });
 
 describe('where /metrics is served', () => {
-  it('on the console\'s listener by default, and on the agents\' listener only when configured', async () => {
-    const served = await startGateway({
-      console: { enabled: true, port: 0 },
-      metrics: { enabled: true, agentListener: true },
-      servers: { fx: fixtureServer() },
-    });
-    try {
-      const consoleUrl = await waitFor(() => /reviewer console on (\S+)/.exec(served.process.stderr())?.[1], 'the console URL on stderr', 20_000);
-      const onConsole = await fetch(new URL('/metrics', consoleUrl));
-      expect(onConsole.status).toBe(200);
-      expect(onConsole.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-      const text = await onConsole.text();
-      expect(text).toContain('# TYPE mcp_warden_calls_total counter');
-      // No audit quota configured: no headroom figure rather than a misleading 0.
-      expect(text).toContain('# TYPE mcp_warden_audit_database_bytes gauge');
-      expect(parseMetrics(text).some((s) => s.name === 'mcp_warden_audit_quota_headroom_bytes')).toBe(false);
-      expect((await fetch(`${served.origin}/metrics`)).status).toBe(200);
-    } finally {
-      await served.stop();
-    }
-  }, SLOW);
+  it(
+    "on the console's listener by default, and on the agents' listener only when configured",
+    async () => {
+      const served = await startGateway({
+        console: { enabled: true, port: 0 },
+        metrics: { enabled: true, agentListener: true },
+        servers: { fx: fixtureServer() },
+      });
+      try {
+        const consoleUrl = await waitFor(
+          () => /reviewer console on (\S+)/.exec(served.process.stderr())?.[1],
+          'the console URL on stderr',
+          20_000,
+        );
+        const onConsole = await fetch(new URL('/metrics', consoleUrl));
+        expect(onConsole.status).toBe(200);
+        expect(onConsole.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+        const text = await onConsole.text();
+        expect(text).toContain('# TYPE mcp_warden_calls_total counter');
+        // No audit quota configured: no headroom figure rather than a misleading 0.
+        expect(text).toContain('# TYPE mcp_warden_audit_database_bytes gauge');
+        expect(parseMetrics(text).some((s) => s.name === 'mcp_warden_audit_quota_headroom_bytes')).toBe(false);
+        expect((await fetch(`${served.origin}/metrics`)).status).toBe(200);
+      } finally {
+        await served.stop();
+      }
+    },
+    SLOW,
+  );
 
   it('refuses a config that enables metrics with no listener to serve them', () => {
     const parsed = ConfigSchema.safeParse({ version: 1, metrics: { enabled: true }, servers: {} });

@@ -11,16 +11,22 @@ describe('console trace links', () => {
   let warden: ConsoleGateway;
 
   beforeAll(async () => {
-    warden = await startConsoleGateway({ config: { console: { enabled: true, port: 0, traceUrl: 'https://traces.example/trace/{traceId}?from=warden' } } });
+    warden = await startConsoleGateway({
+      config: { console: { enabled: true, port: 0, traceUrl: 'https://traces.example/trace/{traceId}?from=warden' } },
+    });
   }, 60_000);
 
   afterAll(async () => {
     await warden?.stop();
   });
 
-  it('gives a call page the tracing UI\'s URL for the call\'s trace id (console.traceUrl)', async () => {
+  it("gives a call page the tracing UI's URL for the call's trace id (console.traceUrl)", async () => {
     const { client } = await connectHttp(warden.gateway.url);
-    await client.callTool({ name: 'fx__test_simple_text', arguments: {}, _meta: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` } });
+    await client.callTool({
+      name: 'fx__test_simple_text',
+      arguments: {},
+      _meta: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` },
+    });
     await client.close();
     const alice = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
     const found = await consoleRequest(warden.origin, { path: `/api/search?q=${TRACE}`, cookie: alice.cookie });
@@ -36,6 +42,12 @@ describe('console trace links', () => {
     for (const traceUrl of ['https://traces.example/trace/', 'javascript:alert(1)//{traceId}', 'ftp://x/{traceId}']) {
       expect(ConfigSchema.safeParse({ version: 1, console: { traceUrl }, servers: {} }).success, traceUrl).toBe(false);
     }
-    expect(ConfigSchema.safeParse({ version: 1, console: { traceUrl: 'http://127.0.0.1:16686/trace/{traceId}' }, servers: {} }).success).toBe(true);
+    expect(
+      ConfigSchema.safeParse({
+        version: 1,
+        console: { traceUrl: 'http://127.0.0.1:16686/trace/{traceId}' },
+        servers: {},
+      }).success,
+    ).toBe(true);
   });
 });

@@ -25,7 +25,9 @@ async function receive(run: (endpoint: string) => Promise<void>): Promise<Span[]
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: { scopeSpans: { spans: Span[] }[] }[] };
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        resourceSpans: { scopeSpans: { spans: Span[] }[] }[];
+      };
       for (const r of body.resourceSpans) for (const s of r.scopeSpans) spans.push(...s.spans);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
@@ -39,12 +41,31 @@ async function receive(run: (endpoint: string) => Promise<void>): Promise<Span[]
   return spans;
 }
 
-const principal: Principal = { subject: 'agent:identity-canary', issuer: 'urn:test', delegation: [], scopes: [], authMethod: 'jwt', task: { id: 'task-canary' } as Principal['task'] };
+const principal: Principal = {
+  subject: 'agent:identity-canary',
+  issuer: 'urn:test',
+  delegation: [],
+  scopes: [],
+  authMethod: 'jwt',
+  task: { id: 'task-canary' } as Principal['task'],
+};
 const TRACE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const RELAY_TRACE = 'b1b2c3d4e5f60718293a4b5c6d7e8f91';
 
 function call(): CallContext {
-  return { requestId: 'req-1', ingress: 'http', jsonrpcId: 7, traceId: TRACE, principal, method: 'tools/call', server: 'notes', target: 'notes__read_note', downstreamTarget: 'read_note', arguments: { name: 'argument-canary' }, startedAt: Date.now() };
+  return {
+    requestId: 'req-1',
+    ingress: 'http',
+    jsonrpcId: 7,
+    traceId: TRACE,
+    principal,
+    method: 'tools/call',
+    server: 'notes',
+    target: 'notes__read_note',
+    downstreamTarget: 'read_note',
+    arguments: { name: 'argument-canary' },
+    startedAt: Date.now(),
+  };
 }
 
 async function spansOf(includeIdentity: boolean): Promise<Span[]> {
@@ -58,24 +79,41 @@ async function spansOf(includeIdentity: boolean): Promise<Span[]> {
     }
     observed.end((at += 1), { effect: 'allow', rule: 'notes-read', reason: 'allowed' }, 'ok');
     // A roots/list the server sends after the call, refused by the agent.
-    const relayed = tracing!.observer.relay!({ requestId: 'req-2', ingress: 'http', protocolVersion: '2025-06-18', traceId: RELAY_TRACE, principal, method: 'roots/list', server: 'notes', params: { canary: 'relay-param-canary' }, startedAt: at }, (at += 1));
+    const relayed = tracing!.observer.relay!(
+      {
+        requestId: 'req-2',
+        ingress: 'http',
+        protocolVersion: '2025-06-18',
+        traceId: RELAY_TRACE,
+        principal,
+        method: 'roots/list',
+        server: 'notes',
+        params: { canary: 'relay-param-canary' },
+        startedAt: at,
+      },
+      (at += 1),
+    );
     relayed.end((at += 1), 'rejected');
     await tracing!.shutdown();
   });
 }
 
-const attributes = (span: Span) => Object.fromEntries((span.attributes ?? []).map((a) => [a.key, Object.values(a.value)[0]]));
+const attributes = (span: Span) =>
+  Object.fromEntries((span.attributes ?? []).map((a) => [a.key, Object.values(a.value)[0]]));
 
 describe('gateway spans', () => {
   it('give a call without a trace context the trace id its audit record names, as a root span', async () => {
     const spans = await spansOf(false);
-    const root = spans.find((s) => s.traceId !== RELAY_TRACE && (s.parentSpanId === undefined || s.parentSpanId === ''));
+    const root = spans.find(
+      (s) => s.traceId !== RELAY_TRACE && (s.parentSpanId === undefined || s.parentSpanId === ''),
+    );
     expect(root?.traceId).toBe(TRACE);
     expect(spans.filter((s) => s.traceId === TRACE)).toHaveLength(1 + STAGES.length);
     expect(spans).toHaveLength(1 + STAGES.length + 1);
     // Identity and argument values stay off every span by default.
     const text = JSON.stringify(spans);
-    for (const canary of ['agent:identity-canary', 'task-canary', 'argument-canary', 'relay-param-canary']) expect(text).not.toContain(canary);
+    for (const canary of ['agent:identity-canary', 'task-canary', 'argument-canary', 'relay-param-canary'])
+      expect(text).not.toContain(canary);
   });
 
   it('give a request a server sends between calls a root span with the trace id its audit record names', async () => {

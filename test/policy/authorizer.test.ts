@@ -12,7 +12,9 @@ import { PolicyHolder } from '../../src/policy/watch.js';
 const T0 = Date.parse('2025-06-01T12:00:00Z');
 
 function authorizer(grants: unknown[]): { authz: PolicyAuthorizer; holder: PolicyHolder } {
-  const compiled = compilePolicy([{ label: 'p.yaml', data: PolicyFileSchema.parse({ version: 1, agents: [{ id: 'all', match: {}, grants }] }) }]);
+  const compiled = compilePolicy([
+    { label: 'p.yaml', data: PolicyFileSchema.parse({ version: 1, agents: [{ id: 'all', match: {}, grants }] }) },
+  ]);
   const holder = new PolicyHolder(compiled);
   return { authz: new PolicyAuthorizer(holder), holder };
 }
@@ -38,12 +40,18 @@ describe('PolicyAuthorizer', () => {
   });
 
   it('rate limits per principal and tool, with a retry hint; lists never count', () => {
-    const { authz } = authorizer([{ id: 'limited', effect: 'allow', tools: ['s__*'], rateLimit: { calls: 2, perSeconds: 10 } }]);
+    const { authz } = authorizer([
+      { id: 'limited', effect: 'allow', tools: ['s__*'], rateLimit: { calls: 2, perSeconds: 10 } },
+    ]);
     for (let i = 0; i < 5; i += 1) expect(authz.authorize(req('s__a', alice, 'tools/list'), T0).effect).toBe('allow');
     expect(authz.authorize(req('s__a'), T0).effect).toBe('allow');
     expect(authz.authorize(req('s__a'), T0).effect).toBe('allow');
     const refused = authz.authorize(req('s__a'), T0);
-    expect(refused).toMatchObject({ effect: 'deny', rule: 'limited', refusal: { kind: 'rate_limited', retryAfterSeconds: 5 } });
+    expect(refused).toMatchObject({
+      effect: 'deny',
+      rule: 'limited',
+      refusal: { kind: 'rate_limited', retryAfterSeconds: 5 },
+    });
     expect(authz.authorize(req('s__b'), T0).effect).toBe('allow'); // another tool
     expect(authz.authorize(req('s__a', bob), T0).effect).toBe('allow'); // another principal
     expect(authz.authorize(req('s__a'), T0 + 4_999).effect).toBe('deny');
@@ -51,10 +59,15 @@ describe('PolicyAuthorizer', () => {
   });
 
   it('resource URIs share one bucket per rule: varying the URI does not dodge the limit', () => {
-    const { authz } = authorizer([{ id: 'notes', effect: 'allow', resources: ['note://*'], rateLimit: { calls: 2, perSeconds: 10 } }]);
+    const { authz } = authorizer([
+      { id: 'notes', effect: 'allow', resources: ['note://*'], rateLimit: { calls: 2, perSeconds: 10 } },
+    ]);
     expect(authz.authorize(req('note://1', alice, 'resources/read'), T0).effect).toBe('allow');
     expect(authz.authorize(req('note://2', alice, 'resources/read'), T0).effect).toBe('allow');
-    expect(authz.authorize(req('note://3', alice, 'resources/read'), T0)).toMatchObject({ effect: 'deny', refusal: { kind: 'rate_limited' } });
+    expect(authz.authorize(req('note://3', alice, 'resources/read'), T0)).toMatchObject({
+      effect: 'deny',
+      refusal: { kind: 'rate_limited' },
+    });
     expect(authz.authorize(req('note://4', bob, 'resources/read'), T0).effect).toBe('allow'); // another principal
     expect(authz.limiter.size).toBe(2);
   });
@@ -63,13 +76,23 @@ describe('PolicyAuthorizer', () => {
     const { authz, holder } = authorizer([{ effect: 'allow', tools: ['s__a'] }]);
     expect(authz.authorize(req('s__a'), T0).effect).toBe('allow');
     holder.swap(compilePolicy([{ label: 'p.yaml', data: PolicyFileSchema.parse({ version: 1 }) }]));
-    expect(authz.authorize(req('s__a'), T0)).toMatchObject({ effect: 'deny', rule: 'default-deny', policyVersion: holder.current.version });
+    expect(authz.authorize(req('s__a'), T0)).toMatchObject({
+      effect: 'deny',
+      rule: 'default-deny',
+      policyVersion: holder.current.version,
+    });
   });
 });
 
 describe('RateLimiter (token buckets)', () => {
   it.each([
-    ['a burst up to the limit, then a wait of one refill', { calls: 3, perSeconds: 3 }, [0, 0, 0, 0], [true, true, true, false], 1000],
+    [
+      'a burst up to the limit, then a wait of one refill',
+      { calls: 3, perSeconds: 3 },
+      [0, 0, 0, 0],
+      [true, true, true, false],
+      1000,
+    ],
     ['refills evenly', { calls: 2, perSeconds: 2 }, [0, 0, 1000, 1000], [true, true, true, false], 1000],
     ['a full bucket after a long idle', { calls: 1, perSeconds: 60 }, [0, 60_000, 60_000], [true, true, false], 60_000],
   ] as const)('%s', (_name, limit, times, expected, retry) => {
@@ -94,7 +117,8 @@ describe('RateLimiter (token buckets)', () => {
     const limiter = new RateLimiter();
     for (let i = 0; i < 1_024; i += 1) limiter.take([{ key: `k${i}`, limit: { calls: 5, perSeconds: 1 } }], T0);
     expect(limiter.size).toBeLessThanOrEqual(1_024);
-    for (let i = 0; i < 1_024; i += 1) limiter.take([{ key: 'same', limit: { calls: 5_000, perSeconds: 1 } }], T0 + 2_000);
+    for (let i = 0; i < 1_024; i += 1)
+      limiter.take([{ key: 'same', limit: { calls: 5_000, perSeconds: 1 } }], T0 + 2_000);
     expect(limiter.size).toBe(1);
   });
 });

@@ -23,14 +23,21 @@ agents:
 
 async function connectHttp(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'delegation-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+  );
   return client;
 }
 
 async function connectStdio(config: string, token: string): Promise<Client> {
   const client = new Client({ name: 'delegation-test-stdio', version: '1' });
   await client.connect(
-    new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', config], stderr: 'pipe', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token } }),
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, 'stdio', '--config', config],
+      stderr: 'pipe',
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token },
+    }),
   );
   return client;
 }
@@ -48,7 +55,10 @@ async function tryCall(client: Client): Promise<{ ok: true } | { ok: false; code
 const REFUSED = { ok: false, code: -32600, message: expect.stringContaining('Authentication required') as unknown };
 
 function claimsOf(token: string): { jti: string; task?: { id: string } } {
-  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string; task?: { id: string } };
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as {
+    jti: string;
+    task?: { id: string };
+  };
 }
 
 describe('revocation through delegation chains', { timeout: 120_000 }, () => {
@@ -64,7 +74,9 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
     gateway = await startGateway({
       auth,
       policy: { files: [policyFile] },
-      servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] } },
+      servers: {
+        notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] },
+      },
     });
     config = gateway.configFile;
   }, 60_000);
@@ -74,11 +86,33 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
   });
 
   /** A parent token, a child delegated from it and a grandchild from the child (each living shorter); sessions for the descendants. */
-  async function chain(name: string): Promise<{ parent: string; child: string; grandchild: string; clients: Client[] }> {
+  async function chain(
+    name: string,
+  ): Promise<{ parent: string; child: string; grandchild: string; clients: Client[] }> {
     const parent = await issueTokenAsync(config, ['--sub', `agent:${name}-parent`, '--grant', 'notes__*']);
-    const child = await issueTokenAsync(config, ['--sub', `agent:${name}-child`, '--grant', 'notes__list*', '--ttl', '10m', '--parent', parent]);
-    const grandchild = await issueTokenAsync(config, ['--sub', `agent:${name}-grandchild`, '--ttl', '5m', '--parent', child]);
-    const clients = [await connectHttp(gateway.url, child), await connectHttp(gateway.url, grandchild), await connectStdio(config, grandchild)];
+    const child = await issueTokenAsync(config, [
+      '--sub',
+      `agent:${name}-child`,
+      '--grant',
+      'notes__list*',
+      '--ttl',
+      '10m',
+      '--parent',
+      parent,
+    ]);
+    const grandchild = await issueTokenAsync(config, [
+      '--sub',
+      `agent:${name}-grandchild`,
+      '--ttl',
+      '5m',
+      '--parent',
+      child,
+    ]);
+    const clients = [
+      await connectHttp(gateway.url, child),
+      await connectHttp(gateway.url, grandchild),
+      await connectStdio(config, grandchild),
+    ];
     for (const client of clients) expect(await tryCall(client)).toEqual({ ok: true });
     return { parent, child, grandchild, clients };
   }
@@ -140,7 +174,11 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
     // Token times are whole seconds, so "issued after" means a later second than the revocation's:
     // wait for the clock to reach it instead of a fixed 1.1 s sleep.
     const revokedBy = Date.now();
-    await waitFor(() => Math.floor(Date.now() / 1000) > Math.floor(revokedBy / 1000), 'the second after the revocation', 5_000);
+    await waitFor(
+      () => Math.floor(Date.now() / 1000) > Math.floor(revokedBy / 1000),
+      'the second after the revocation',
+      5_000,
+    );
     const parent = await issueTokenAsync(config, ['--sub', 'agent:later-parent', '--grant', 'notes__*']);
     const child = await issueTokenAsync(config, ['--sub', 'agent:later-child', '--ttl', '10m', '--parent', parent]);
     const client = await connectHttp(gateway.url, child);

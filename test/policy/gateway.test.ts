@@ -32,7 +32,15 @@ grants:
   - { id: no-deletes, effect: deny, tools: ["*__delete*"] }
 `;
 
-const BASE_TOOLS = ['fx__fixture_pid', 'fx__test_simple_text', 'notes__list_notes', 'notes__read_note', 'notes__search_notes', 'warden__begin_task', 'warden__end_task'];
+const BASE_TOOLS = [
+  'fx__fixture_pid',
+  'fx__test_simple_text',
+  'notes__list_notes',
+  'notes__read_note',
+  'notes__search_notes',
+  'warden__begin_task',
+  'warden__end_task',
+];
 
 const cli = runCli;
 const issue = issueToken;
@@ -40,7 +48,9 @@ const issue = issueToken;
 async function connect(url: string, token: string): Promise<{ client: Client; seen: Recorded[] }> {
   const client = new Client({ name: 'policy-test', version: '1' });
   const seen = recordNotifications(client);
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+  );
   return { client, seen };
 }
 
@@ -50,23 +60,42 @@ async function toolNames(client: Client): Promise<string[]> {
 
 async function callTool(client: Client, name: string, args: Record<string, unknown> = {}) {
   return client.callTool({ name, arguments: args }).then(
-    (result) => ({ ok: true as const, result: result as { structuredContent?: Record<string, unknown>; isError?: boolean } }),
-    (error: { code?: number; message?: string; data?: unknown }) => ({ ok: false as const, code: error.code, message: String(error.message), data: error.data }),
+    (result) => ({
+      ok: true as const,
+      result: result as { structuredContent?: Record<string, unknown>; isError?: boolean },
+    }),
+    (error: { code?: number; message?: string; data?: unknown }) => ({
+      ok: false as const,
+      code: error.code,
+      message: String(error.message),
+      data: error.data,
+    }),
   );
 }
 
-const listChanges = (seen: readonly Recorded[]) => seen.filter((n) => n.method === 'notifications/tools/list_changed').length;
+const listChanges = (seen: readonly Recorded[]) =>
+  seen.filter((n) => n.method === 'notifications/tools/list_changed').length;
 
-async function startPolicyGateway(policyText: string, env: Record<string, string> = {}): Promise<{ gateway: RunningGateway; policyDir: TempDir; policyFile: string }> {
+async function startPolicyGateway(
+  policyText: string,
+  env: Record<string, string> = {},
+): Promise<{ gateway: RunningGateway; policyDir: TempDir; policyFile: string }> {
   const policyDir = await makeTempDir('warden-policy');
   const policyFile = join(policyDir.path, 'policy.yaml');
   await writeFile(policyFile, policyText);
   await mkdir(join(policyDir.path, 'notes'));
-  const gateway = await startGateway({
-    auth,
-    policy: { files: [policyFile] },
-    servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] }, fx: fixtureServer() },
-  }, [], env);
+  const gateway = await startGateway(
+    {
+      auth,
+      policy: { files: [policyFile] },
+      servers: {
+        notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] },
+        fx: fixtureServer(),
+      },
+    },
+    [],
+    env,
+  );
   return { gateway, policyDir, policyFile };
 }
 
@@ -99,7 +128,9 @@ describe('policy through the gateway', () => {
       expect(begin.description).not.toContain('notes__delete_note'); // denied to everyone
       expect(begin.description).not.toContain('fx__test_error_handling'); // no grant at all
       // initialize explains tasks in two sentences, before any server's own instructions
-      expect(client.getInstructions()).toMatch(/^Some tools are granted only inside a task: call warden__begin_task .*warden__end_task when you are done\. A call refused with a message naming warden__begin_task can be asked for that way; a tool answered as unknown cannot\./);
+      expect(client.getInstructions()).toMatch(
+        /^Some tools are granted only inside a task: call warden__begin_task .*warden__end_task when you are done\. A call refused with a message naming warden__begin_task can be asked for that way; a tool answered as unknown cannot\./,
+      );
     } finally {
       await client.close();
     }
@@ -111,20 +142,44 @@ describe('policy through the gateway', () => {
     const init = await rawRequest(gateway.origin, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
     });
     const session = String(init.headers['mcp-session-id']);
     const withSession = { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
-    await rawRequest(gateway.origin, { method: 'POST', headers: withSession, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    await rawRequest(gateway.origin, {
+      method: 'POST',
+      headers: withSession,
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
     const answer = async (name: string) => {
-      const response = await rawRequest(gateway.origin, { method: 'POST', headers: withSession, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: { name: 'x' } } }) });
+      const response = await rawRequest(gateway.origin, {
+        method: 'POST',
+        headers: withSession,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'tools/call',
+          params: { name, arguments: { name: 'x' } },
+        }),
+      });
       return JSON.stringify(response.messages[0]).replaceAll(name, 'NAME');
     };
     const unknown = await answer('notes__no_such_tool');
-    expect(JSON.parse(unknown)).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32602, message: 'Unknown tool: NAME' } });
+    expect(JSON.parse(unknown)).toEqual({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32602, message: 'Unknown tool: NAME' },
+    });
     expect(await answer('notes__delete_note')).toBe(unknown); // denied by a deny rule
     // allowed by this agent's own policy inside a task: not a secret from it (see the next test)
-    expect(JSON.parse(await answer('notes__write_note'))).toMatchObject({ error: { code: -32600, message: expect.stringContaining('warden__begin_task') as unknown } });
+    expect(JSON.parse(await answer('notes__write_note'))).toMatchObject({
+      error: { code: -32600, message: expect.stringContaining('warden__begin_task') as unknown },
+    });
     expect(await answer('fx__test_error_handling')).toBe(unknown); // default deny
   });
 
@@ -138,13 +193,42 @@ describe('policy through the gateway', () => {
         'MCP error -32600: notes__write_note is available only inside a task: call warden__begin_task with {"purpose": "<why>", "tools": ["notes__write_note"]} first',
       );
       // a tool no task could grant stays unknown
-      expect(await callTool(client, 'fx__test_error_handling')).toMatchObject({ ok: false, code: -32602, message: expect.stringContaining('Unknown tool') });
+      expect(await callTool(client, 'fx__test_error_handling')).toMatchObject({
+        ok: false,
+        code: -32602,
+        message: expect.stringContaining('Unknown tool'),
+      });
 
-      const listed = cli(config, ['audit', 'list', '--agent', 'agent:outside', '--tool', 'notes__write_note', '--json', '-n', '1']);
+      const listed = cli(config, [
+        'audit',
+        'list',
+        '--agent',
+        'agent:outside',
+        '--tool',
+        'notes__write_note',
+        '--json',
+        '-n',
+        '1',
+      ]);
       const [row] = JSON.parse(listed.stdout) as { id: string }[];
-      const shown = (JSON.parse(cli(config, ['audit', 'show', row!.id, '--json']).stdout) as { intent: { decision: { rule: string; reason: string } } }).intent;
-      const explained = cli(config, ['policy', 'explain', '--sub', 'agent:outside', '--tool', 'notes__write_note']).stdout;
-      const line = (name: string) => explained.split('\n').find((l) => l.startsWith(name))!.slice(10);
+      const shown = (
+        JSON.parse(cli(config, ['audit', 'show', row!.id, '--json']).stdout) as {
+          intent: { decision: { rule: string; reason: string } };
+        }
+      ).intent;
+      const explained = cli(config, [
+        'policy',
+        'explain',
+        '--sub',
+        'agent:outside',
+        '--tool',
+        'notes__write_note',
+      ]).stdout;
+      const line = (name: string) =>
+        explained
+          .split('\n')
+          .find((l) => l.startsWith(name))!
+          .slice(10);
       expect(shown.decision).toMatchObject({ rule: line('rule'), reason: line('reason') });
       expect(shown.decision.reason).toMatch(/allow grant notes-write-in-task .* only inside a task/);
     } finally {
@@ -156,7 +240,10 @@ describe('policy through the gateway', () => {
     const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:worker']));
     try {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
-      const begun = await callTool(client, 'warden__begin_task', { purpose: 'write the plan', tools: ['notes__write_note', 'notes__read_note', 'notes__delete_note', 'nope__x'] });
+      const begun = await callTool(client, 'warden__begin_task', {
+        purpose: 'write the plan',
+        tools: ['notes__write_note', 'notes__read_note', 'notes__delete_note', 'nope__x'],
+      });
       expect(begun.ok && begun.result.structuredContent).toMatchObject({
         status: 'granted',
         granted: ['notes__write_note', 'notes__read_note'],
@@ -164,13 +251,26 @@ describe('policy through the gateway', () => {
         task: { purpose: 'write the plan' },
       });
       await waitFor(() => listChanges(seen) >= 1, 'list_changed after begin_task');
-      expect(await toolNames(client)).toEqual(['notes__read_note', 'notes__write_note', 'warden__begin_task', 'warden__end_task']);
+      expect(await toolNames(client)).toEqual([
+        'notes__read_note',
+        'notes__write_note',
+        'warden__begin_task',
+        'warden__end_task',
+      ]);
       expect((await callTool(client, 'notes__write_note', { name: 'plan', content: 'ship it' })).ok).toBe(true);
-      expect(await callTool(client, 'notes__search_notes', { query: 'x' })).toMatchObject({ ok: false, code: -32602, message: expect.stringContaining('Unknown tool: notes__search_notes') });
+      expect(await callTool(client, 'notes__search_notes', { query: 'x' })).toMatchObject({
+        ok: false,
+        code: -32602,
+        message: expect.stringContaining('Unknown tool: notes__search_notes'),
+      });
 
       const taskId = (begun.ok && (begun.result.structuredContent?.task as { id: string }).id) as string;
       const listed = cli(config, ['task', 'list', '--json']);
-      expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: taskId, subject: 'agent:worker', source: 'session', status: 'active' })]));
+      expect(JSON.parse(listed.stdout)).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ id: taskId, subject: 'agent:worker', source: 'session', status: 'active' }),
+        ]),
+      );
 
       expect((await callTool(client, 'warden__end_task')).ok).toBe(true);
       await waitFor(() => listChanges(seen) >= 2, 'list_changed after end_task');
@@ -202,9 +302,19 @@ describe('policy through the gateway', () => {
   });
 
   it('a token task narrows like a declared one', async () => {
-    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:scoped', '--task-purpose', 'notes only', '--grant', 'notes__*']));
+    const { client } = await connect(
+      gateway.url,
+      issue(config, ['--sub', 'agent:scoped', '--task-purpose', 'notes only', '--grant', 'notes__*']),
+    );
     try {
-      expect(await toolNames(client)).toEqual(['notes__list_notes', 'notes__read_note', 'notes__search_notes', 'notes__write_note', 'warden__begin_task', 'warden__end_task']);
+      expect(await toolNames(client)).toEqual([
+        'notes__list_notes',
+        'notes__read_note',
+        'notes__search_notes',
+        'notes__write_note',
+        'warden__begin_task',
+        'warden__end_task',
+      ]);
     } finally {
       await client.close();
     }
@@ -217,7 +327,12 @@ describe('policy through the gateway', () => {
       expect((await callTool(client, 'fx__test_simple_text')).ok).toBe(true);
       expect((await callTool(client, 'fx__test_simple_text')).ok).toBe(true);
       const refused = await callTool(client, 'fx__test_simple_text');
-      expect(refused).toMatchObject({ ok: false, code: -32600, message: expect.stringMatching(/Rate limit exceeded; retry in (29|30) s/), data: { retryAfterSeconds: expect.any(Number) } });
+      expect(refused).toMatchObject({
+        ok: false,
+        code: -32600,
+        message: expect.stringMatching(/Rate limit exceeded; retry in (29|30) s/),
+        data: { retryAfterSeconds: expect.any(Number) },
+      });
       expect((await callTool(other.client, 'fx__test_simple_text')).ok).toBe(true);
     } finally {
       await client.close();
@@ -229,7 +344,12 @@ describe('policy through the gateway', () => {
     const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:careful']));
     try {
       expect(await toolNames(client)).toContain('fx__fixture_pid');
-      expect(await callTool(client, 'fx__fixture_pid')).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('Approval required'), data: { approvalId: expect.any(String), status: 'pending' } });
+      expect(await callTool(client, 'fx__fixture_pid')).toMatchObject({
+        ok: false,
+        code: -32600,
+        message: expect.stringContaining('Approval required'),
+        data: { approvalId: expect.any(String), status: 'pending' },
+      });
     } finally {
       await client.close();
     }
@@ -246,7 +366,11 @@ describe('policy through the gateway', () => {
       const revoked = cli(config, ['task', 'revoke', taskId]);
       expect(revoked.code).toBe(0);
       // the task is gone: outside a task again, where the refusal says how to ask for one
-      expect(await callTool(client, 'notes__write_note', { name: 'a', content: 'b' })).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('warden__begin_task') });
+      expect(await callTool(client, 'notes__write_note', { name: 'a', content: 'b' })).toMatchObject({
+        ok: false,
+        code: -32600,
+        message: expect.stringContaining('warden__begin_task'),
+      });
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
       await waitFor(() => listChanges(seen) > before, 'list_changed after task revoke');
       expect(cli(config, ['task', 'revoke', taskId]).code).toBe(1);
@@ -260,7 +384,12 @@ describe('policy through the gateway', () => {
     const { client } = await connect(gateway.url, token);
     const stdio = new Client({ name: 'policy-test-stdio', version: '1' });
     await stdio.connect(
-      new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio', '--config', config], stderr: 'pipe', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token } }),
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, 'stdio', '--config', config],
+        stderr: 'pipe',
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token },
+      }),
     );
     try {
       expect((await callTool(client, 'notes__list_notes')).ok).toBe(true);
@@ -268,12 +397,20 @@ describe('policy through the gateway', () => {
       expect(cli(config, ['agent', 'revoke', 'agent:suspect', '--reason', 'test']).code).toBe(0);
       const revokedBy = Date.now();
       for (const agentClient of [client, stdio]) {
-        expect(await callTool(agentClient, 'notes__list_notes')).toMatchObject({ ok: false, code: -32600, message: expect.stringContaining('Authentication required') });
+        expect(await callTool(agentClient, 'notes__list_notes')).toMatchObject({
+          ok: false,
+          code: -32600,
+          message: expect.stringContaining('Authentication required'),
+        });
         expect((await agentClient.listTools()).tools).toEqual([]);
       }
       // A token issued after the revocation works. Tokens carry iat in whole seconds, so "after" means a
       // later second than the revocation's: wait for the clock to reach it (no fixed sleep).
-      await waitFor(() => Math.floor(Date.now() / 1000) > Math.floor(revokedBy / 1000), 'the second after the revocation', 5_000);
+      await waitFor(
+        () => Math.floor(Date.now() / 1000) > Math.floor(revokedBy / 1000),
+        'the second after the revocation',
+        5_000,
+      );
       const fresh = await connect(gateway.url, issue(config, ['--sub', 'agent:suspect']));
       expect((await callTool(fresh.client, 'notes__list_notes')).ok).toBe(true);
       await fresh.client.close();
@@ -287,11 +424,24 @@ describe('policy through the gateway', () => {
     const checked = cli(config, ['policy', 'check']);
     expect(checked.code).toBe(0);
     expect(checked.stdout).toMatch(/policy [0-9a-f]{12}: 5 rules/);
-    const explained = cli(config, ['policy', 'explain', '--sub', 'agent:x', '--tool', 'notes__delete_note', '--task', '*']);
+    const explained = cli(config, [
+      'policy',
+      'explain',
+      '--sub',
+      'agent:x',
+      '--tool',
+      'notes__delete_note',
+      '--task',
+      '*',
+    ]);
     expect(explained.stdout).toMatch(/decision {2}deny\nrule {6}no-deletes/);
     expect(cli(config, ['policy', 'test']).code).toBe(2); // no test files beside this policy
     // The shipped policies' tests, as CI runs them from the repository.
-    const shipped = spawnSync(process.execPath, [BIN, 'policy', 'test'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    const shipped = spawnSync(process.execPath, [BIN, 'policy', 'test'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(shipped.stdout).toContain('policies/default.test.yaml');
     expect(shipped.stdout).toContain('policies/example-team.test.yaml');
     expect(shipped.stdout).toMatch(/\d+ passed, 0 failed/);
@@ -303,7 +453,10 @@ describe('policy through the gateway', () => {
     const { client, seen } = await connect(gateway.url, issue(gateway.configFile, ['--sub', 'agent:reader']));
     try {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
-      await writeFile(policyFile, POLICY.replace('notes__search_notes]', 'notes__search_notes, fx__test_image_content]'));
+      await writeFile(
+        policyFile,
+        POLICY.replace('notes__search_notes]', 'notes__search_notes, fx__test_image_content]'),
+      );
       await waitFor(() => listChanges(seen) >= 1, 'list_changed after a reload', 10_000);
       expect(await toolNames(client)).toContain('fx__test_image_content');
       expect(gateway.process.stderr()).toContain('policy reloaded');

@@ -20,7 +20,8 @@ import { parsePolicyText } from '../../src/policy/load.js';
 import { settings, silent } from '../audit/helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 
-const policy = (text: string): CompiledPolicy => compilePolicy([{ label: 'p.yaml', data: parsePolicyText(text, 'p.yaml') }]);
+const policy = (text: string): CompiledPolicy =>
+  compilePolicy([{ label: 'p.yaml', data: parsePolicyText(text, 'p.yaml') }]);
 
 /** The policy the lists below were decided under: every notes tool but deletes; tickets only for triage. */
 const IN_FORCE = policy(`version: 1
@@ -67,16 +68,35 @@ const NOTES = ['notes__list_notes', 'notes__read_note', 'notes__write_note', 'no
 const TICKETS = Array.from({ length: 40 }, (_, i) => `tickets__tool_with_a_longish_name_${i}`);
 const SECRET = 'hunter2-s3cr3t';
 
-const agent = (subject: string, extra: Partial<Principal> = {}): Principal => ({ subject, issuer: 'urn:test', delegation: [], scopes: [], authMethod: 'jwt', ...extra });
+const agent = (subject: string, extra: Partial<Principal> = {}): Principal => ({
+  subject,
+  issuer: 'urn:test',
+  delegation: [],
+  scopes: [],
+  authMethod: 'jwt',
+  ...extra,
+});
 
 let request = 0;
 function listCtx(principal: Principal, offset?: number, method: ListMethod = 'tools/list'): ListContext {
   request += 1;
-  return { requestId: `list-${request}`, ingress: 'http', sessionId: 's-1', principal, method, ...(offset !== undefined && { offset }) };
+  return {
+    requestId: `list-${request}`,
+    ingress: 'http',
+    sessionId: 's-1',
+    principal,
+    method,
+    ...(offset !== undefined && { offset }),
+  };
 }
 
 /** Decides each entry with the policy in force, as the pipeline's list step does (held: the pin's verdict). */
-function decide(principal: Principal, names: readonly string[], at: number, held: readonly string[] = []): ListDecisions {
+function decide(
+  principal: Principal,
+  names: readonly string[],
+  at: number,
+  held: readonly string[] = [],
+): ListDecisions {
   const entries = names.map((target) => ({ server: target.split('__')[0]!, target }));
   const verdicts = new Uint8Array(entries.length);
   entries.forEach((entry, i) => {
@@ -89,7 +109,10 @@ function decide(principal: Principal, names: readonly string[], at: number, held
 
 const inForce = new PolicyAuthorizer({ current: IN_FORCE });
 function evaluateAllowed(principal: Principal, target: string, at: number): boolean {
-  return inForce.authorize({ principal, method: 'tools/list', server: target.split('__')[0]!, target }, at).effect === 'allow';
+  return (
+    inForce.authorize({ principal, method: 'tools/list', server: target.split('__')[0]!, target }, at).effect ===
+    'allow'
+  );
 }
 
 describe('list visibility: recorded, and replayed', () => {
@@ -100,10 +123,23 @@ describe('list visibility: recorded, and replayed', () => {
 
   const T0 = Date.now();
   const open = () =>
-    openAuditSink({ dataDir: dir.path, settings: settings({ maxArgumentBytes: 512 }), logger: silent, details: { test: true }, now: () => clock, redact: (text) => text.replaceAll(SECRET, '[REDACTED]') });
+    openAuditSink({
+      dataDir: dir.path,
+      settings: settings({ maxArgumentBytes: 512 }),
+      logger: silent,
+      details: { test: true },
+      now: () => clock,
+      redact: (text) => text.replaceAll(SECRET, '[REDACTED]'),
+    });
   const read = () => (db ??= openAuditDb(auditFile(dir.path), { readonly: true }));
-  const events = (type: string) => read().prepare<[string], { body: string; subject: string | null; target: string | null }>("SELECT body, subject, target FROM entries WHERE kind = 'event' AND type = ? ORDER BY seq").all(type);
-  const list = (principal: Principal, names: readonly string[], options: { offset?: number; held?: string[] } = {}) => sink.listed(listCtx(principal, options.offset), decide(principal, names, clock, options.held));
+  const events = (type: string) =>
+    read()
+      .prepare<[string], { body: string; subject: string | null; target: string | null }>(
+        "SELECT body, subject, target FROM entries WHERE kind = 'event' AND type = ? ORDER BY seq",
+      )
+      .all(type);
+  const list = (principal: Principal, names: readonly string[], options: { offset?: number; held?: string[] } = {}) =>
+    sink.listed(listCtx(principal, options.offset), decide(principal, names, clock, options.held));
 
   beforeEach(async () => {
     dir = await makeTempDir('warden-replay-lists');
@@ -118,7 +154,10 @@ describe('list visibility: recorded, and replayed', () => {
   });
 
   it('a list record holds the principal, the catalogs by digest and which items were shown; each catalog is written once, in parts no larger than the argument cap', async () => {
-    const alice = agent('agent:triage', { task: { id: 'task-1', purpose: `fix ${SECRET}`, grants: ['notes__*', 'tickets__*'] }, claims: { team: SECRET } });
+    const alice = agent('agent:triage', {
+      task: { id: 'task-1', purpose: `fix ${SECRET}`, grants: ['notes__*', 'tickets__*'] },
+      claims: { team: SECRET },
+    });
     list(alice, [...NOTES, ...TICKETS]);
     clock += 60_000;
     list(alice, [...NOTES, ...TICKETS]);
@@ -128,7 +167,13 @@ describe('list visibility: recorded, and replayed', () => {
     expect(lists).toHaveLength(2);
     const data = JSON.parse(lists[0]!.body).data;
     expect(lists[0]!.subject).toBe('agent:triage');
-    expect(data).toMatchObject({ method: 'tools/list', shown: 43, hidden: 1, principal: { subject: 'agent:triage', issuer: 'urn:test', claims: { team: '[REDACTED]' } }, task: { id: 'task-1', purpose: 'fix [REDACTED]', grants: ['notes__*', 'tickets__*'] } });
+    expect(data).toMatchObject({
+      method: 'tools/list',
+      shown: 43,
+      hidden: 1,
+      principal: { subject: 'agent:triage', issuer: 'urn:test', claims: { team: '[REDACTED]' } },
+      task: { id: 'task-1', purpose: 'fix [REDACTED]', grants: ['notes__*', 'tickets__*'] },
+    });
     expect(data.catalogs.map((c: { server: string; items: number }) => [c.server, c.items])).toEqual([
       ['notes', 4],
       ['tickets', 40],
@@ -157,9 +202,22 @@ describe('list visibility: recorded, and replayed', () => {
     await sink.close();
 
     const tighter = replayAudit(read(), TIGHTER, {});
-    expect(tighter.summary).toMatchObject({ evaluated: 2, lists: 2, listsChanged: 2, changed: 2, unchanged: 0, newlyHidden: 2, newlyVisible: 0 });
-    expect(tighter.groups.map((g) => [g.rule, g.changes.map((c) => `${c.subject} ${c.target} ${c.kind} (${c.old.reason})`)])).toEqual([
-      ['default-deny', ['agent:bob notes__write_note newly-hidden (shown)', 'agent:triage notes__write_note newly-hidden (shown)']],
+    expect(tighter.summary).toMatchObject({
+      evaluated: 2,
+      lists: 2,
+      listsChanged: 2,
+      changed: 2,
+      unchanged: 0,
+      newlyHidden: 2,
+      newlyVisible: 0,
+    });
+    expect(
+      tighter.groups.map((g) => [g.rule, g.changes.map((c) => `${c.subject} ${c.target} ${c.kind} (${c.old.reason})`)]),
+    ).toEqual([
+      [
+        'default-deny',
+        ['agent:bob notes__write_note newly-hidden (shown)', 'agent:triage notes__write_note newly-hidden (shown)'],
+      ],
     ]);
 
     const looser = replayAudit(read(), LOOSER, {});
@@ -171,7 +229,11 @@ describe('list visibility: recorded, and replayed', () => {
     ]);
     // Filters narrow the items: the agent's own lists, one server's items, one tool.
     expect(replayAudit(read(), LOOSER, { agent: 'agent:bob' }).summary).toMatchObject({ lists: 1, newlyVisible: 1 });
-    expect(replayAudit(read(), LOOSER, { server: 'tickets' }).summary).toMatchObject({ lists: 1, newlyVisible: 0, changed: 0 });
+    expect(replayAudit(read(), LOOSER, { server: 'tickets' }).summary).toMatchObject({
+      lists: 1,
+      newlyVisible: 0,
+      changed: 0,
+    });
     expect(replayAudit(read(), LOOSER, { tool: 'notes__read*' }).summary).toMatchObject({ lists: 2, newlyVisible: 0 });
     expect(replayAudit(read(), LOOSER, { since: clock }).summary).toMatchObject({ lists: 1 });
   });
@@ -190,7 +252,11 @@ describe('list visibility: recorded, and replayed', () => {
 
     const tighter = replayAudit(read(), TIGHTER, {});
     expect(tighter.summary).toMatchObject({ lists: 2, newlyHidden: 1, newlyVisible: 0 });
-    expect(tighter.groups[0]!.changes[0]).toMatchObject({ target: 'notes__write_note', kind: 'newly-hidden', old: { class: 'allow', reason: 'allowed, held back by its definition pin' } });
+    expect(tighter.groups[0]!.changes[0]).toMatchObject({
+      target: 'notes__write_note',
+      kind: 'newly-hidden',
+      old: { class: 'allow', reason: 'allowed, held back by its definition pin' },
+    });
     // The revoked agent's list showed nothing; under a looser policy it still would not.
     expect(replayAudit(read(), LOOSER, { agent: 'agent:gone' }).summary).toMatchObject({ lists: 1, changed: 0 });
   });
@@ -213,7 +279,9 @@ describe('list visibility: recorded, and replayed', () => {
     await sink.close();
     const writable = openAuditDb(auditFile(dir.path));
     try {
-      expect(pruneBefore(writable, T0 + 10 * 60_000, await activeSigner(new KeyStore(dir.path)), clock)!.removed).toBeGreaterThan(0);
+      expect(
+        pruneBefore(writable, T0 + 10 * 60_000, await activeSigner(new KeyStore(dir.path)), clock)!.removed,
+      ).toBeGreaterThan(0);
     } finally {
       writable.close();
     }

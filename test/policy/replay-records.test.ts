@@ -15,7 +15,8 @@ import { parsePolicyText } from '../../src/policy/load.js';
 import { callContext, openSink } from '../audit/helpers.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 
-const policy = (text: string): CompiledPolicy => compilePolicy([{ label: 'p.yaml', data: parsePolicyText(text, 'p.yaml') }]);
+const policy = (text: string): CompiledPolicy =>
+  compilePolicy([{ label: 'p.yaml', data: parsePolicyText(text, 'p.yaml') }]);
 
 const IN_FORCE = policy(`version: 1
 agents:
@@ -55,7 +56,14 @@ agents:
       - { id: prompts, effect: allow, prompts: ["notes__*"], arguments: { type: object, properties: { style: { const: short } } } }
 `);
 
-const agent = (task?: Principal['task']): Principal => ({ subject: 'agent:r', issuer: 'urn:test', delegation: ['agent:parent'], scopes: [], authMethod: 'jwt', ...(task && { task }) });
+const agent = (task?: Principal['task']): Principal => ({
+  subject: 'agent:r',
+  issuer: 'urn:test',
+  delegation: ['agent:parent'],
+  scopes: [],
+  authMethod: 'jwt',
+  ...(task && { task }),
+});
 
 describe('replay from recorded intents', () => {
   let dir: TempDir;
@@ -65,8 +73,18 @@ describe('replay from recorded intents', () => {
 
   /** Decides with the policy in force, as the gateway does, and records the intent through the real audit stage. */
   async function record(principal: Principal, target: string, at: number): Promise<Decision> {
-    const ctx = callContext({ principal, target, server: 'notes', downstreamTarget: target.split('__')[1]!, startedAt: at, arguments: {} });
-    const decision = authorizer.authorize({ principal, method: 'tools/call', server: 'notes', target, arguments: {} }, at);
+    const ctx = callContext({
+      principal,
+      target,
+      server: 'notes',
+      downstreamTarget: target.split('__')[1]!,
+      startedAt: at,
+      arguments: {},
+    });
+    const decision = authorizer.authorize(
+      { principal, method: 'tools/call', server: 'notes', target, arguments: {} },
+      at,
+    );
     const written = await sink.intent(ctx, decision);
     expect(written.ok).toBe(true);
     return decision;
@@ -91,7 +109,11 @@ describe('replay from recorded intents', () => {
 
   it("keeps the token task's grants: a call outside them stays refused under a policy that allows everything", async () => {
     const at = Date.now();
-    const decision = await record(agent({ id: 'task-1', grants: ['notes__read'], expiresAt: at + 60_000, source: 'token' }), 'notes__write', at);
+    const decision = await record(
+      agent({ id: 'task-1', grants: ['notes__read'], expiresAt: at + 60_000, source: 'token' }),
+      'notes__write',
+      at,
+    );
     expect(decision).toMatchObject({ effect: 'deny', rule: 'task-scope' });
     const report = replay(OPEN);
     expect(report.summary).toMatchObject({ evaluated: 1, unchanged: 1, changed: 0, partial: 0 });
@@ -99,7 +121,11 @@ describe('replay from recorded intents', () => {
 
   it('keeps the task expiry: a call made after the task expired replays without the task', async () => {
     const at = Date.now();
-    await record(agent({ id: 'task-2', grants: ['notes__read'], expiresAt: at - 1, source: 'session' }), 'notes__write', at);
+    await record(
+      agent({ id: 'task-2', grants: ['notes__read'], expiresAt: at - 1, source: 'session' }),
+      'notes__write',
+      at,
+    );
     expect(replay(OPEN).summary).toMatchObject({ evaluated: 1, unchanged: 1 });
   });
 
@@ -107,10 +133,19 @@ describe('replay from recorded intents', () => {
     const at = Date.now();
     expect(await record(agent(), 'notes__close', at)).toMatchObject({ effect: 'allow', approvalRequired: true });
     expect(await record(agent(), 'notes__read', at + 1)).toMatchObject({ effect: 'allow' });
-    expect(await record(agent(), 'notes__read', at + 2)).toMatchObject({ effect: 'deny', refusal: { kind: 'rate_limited' } });
+    expect(await record(agent(), 'notes__read', at + 2)).toMatchObject({
+      effect: 'deny',
+      refusal: { kind: 'rate_limited' },
+    });
     expect(replay(IN_FORCE).summary).toMatchObject({ evaluated: 3, unchanged: 3, changed: 0 });
     const open = replay(OPEN);
-    expect(open.summary).toMatchObject({ evaluated: 3, changed: 2, noLongerNeedsApproval: 1, noLongerRateLimited: 1, partial: 0 });
+    expect(open.summary).toMatchObject({
+      evaluated: 3,
+      changed: 2,
+      noLongerNeedsApproval: 1,
+      noLongerRateLimited: 1,
+      partial: 0,
+    });
     expect(open.groups).toEqual([{ rule: 'anything', count: 2, changes: expect.any(Array) }]);
   });
 
@@ -119,8 +154,19 @@ describe('replay from recorded intents', () => {
     const at = Date.now();
     const p = agent();
     const recorded = async (method: CallMethod, server: string, target: string, args?: Record<string, unknown>) => {
-      const ctx = callContext({ principal: p, method, server, target, downstreamTarget: target, startedAt: at, ...(args ? { arguments: args } : { arguments: undefined }) });
-      const decision = authorizer.authorize({ principal: p, method, server, target, ...(args && { arguments: args }) }, at);
+      const ctx = callContext({
+        principal: p,
+        method,
+        server,
+        target,
+        downstreamTarget: target,
+        startedAt: at,
+        ...(args ? { arguments: args } : { arguments: undefined }),
+      });
+      const decision = authorizer.authorize(
+        { principal: p, method, server, target, ...(args && { arguments: args }) },
+        at,
+      );
       expect((await sink.intent(ctx, decision)).ok).toBe(true);
       return decision.effect;
     };
@@ -133,7 +179,9 @@ describe('replay from recorded intents', () => {
     expect(replay(READS).summary).toMatchObject({ evaluated: 5, unchanged: 5, changed: 0 });
     const report = replay(READS_TIGHTER);
     expect(report.summary).toMatchObject({ evaluated: 5, changed: 4, newlyDenied: 3, newlyAllowed: 1 });
-    const byTarget = Object.fromEntries(report.groups.flatMap((g) => g.changes.map((c) => [`${c.method} ${c.target}`, `${c.kind} by ${c.new.rule}`])));
+    const byTarget = Object.fromEntries(
+      report.groups.flatMap((g) => g.changes.map((c) => [`${c.method} ${c.target}`, `${c.kind} by ${c.new.rule}`])),
+    );
     expect(byTarget).toEqual({
       'resources/read notes://drafts/1': 'newly-denied by default-deny',
       'resources/read notes://final/1': 'newly-allowed by final-notes',
@@ -145,12 +193,31 @@ describe('replay from recorded intents', () => {
 
   it('rows written before intent body v2 replay as partial where the missing task grants or approval state matter', async () => {
     const at = Date.now();
-    await record(agent({ id: 'task-3', grants: ['notes__read'], expiresAt: at + 60_000, source: 'token' }), 'notes__write', at);
+    await record(
+      agent({ id: 'task-3', grants: ['notes__read'], expiresAt: at + 60_000, source: 'token' }),
+      'notes__write',
+      at,
+    );
     await record(agent(), 'notes__close', at + 1);
     await sink.close();
     // Rewrite both bodies as a version-1 gateway wrote them (no task grants, no approval state), as new chain entries.
     const writer = openAuditDb(auditFile(dir.path));
-    const rows = writer.prepare<[], { id: string; body: string; started_at: number; type: string; subject: string; task_id: string | null; server: string; target: string; decision: string }>("SELECT * FROM entries WHERE kind = 'intent' ORDER BY seq").all();
+    const rows = writer
+      .prepare<
+        [],
+        {
+          id: string;
+          body: string;
+          started_at: number;
+          type: string;
+          subject: string;
+          task_id: string | null;
+          server: string;
+          target: string;
+          decision: string;
+        }
+      >("SELECT * FROM entries WHERE kind = 'intent' ORDER BY seq")
+      .all();
     writer.exec("DELETE FROM entries WHERE kind = 'intent'");
     const appender = new ChainAppender(writer);
     writer.transaction(() =>
@@ -159,9 +226,29 @@ describe('replay from recorded intents', () => {
           const body = JSON.parse(row.body) as Record<string, Record<string, unknown> | number | undefined>;
           body.v = 1;
           if (body.task && typeof body.task === 'object') body.task = { id: body.task.id, purpose: body.task.purpose };
-          if (body.decision && typeof body.decision === 'object') body.decision = { effect: body.decision.effect, rule: body.decision.rule, reason: body.decision.reason, policyVersion: body.decision.policyVersion };
+          if (body.decision && typeof body.decision === 'object')
+            body.decision = {
+              effect: body.decision.effect,
+              rule: body.decision.rule,
+              reason: body.decision.reason,
+              policyVersion: body.decision.policyVersion,
+            };
           if (body.principal && typeof body.principal === 'object') delete body.principal.claims;
-          return { id: row.id, kind: 'intent' as const, ts: row.started_at, startedAt: row.started_at, instance: 'old', type: row.type, subject: row.subject, taskId: row.task_id, server: row.server, target: row.target, decision: row.decision, outcome: null, body: JSON.stringify(body) };
+          return {
+            id: row.id,
+            kind: 'intent' as const,
+            ts: row.started_at,
+            startedAt: row.started_at,
+            instance: 'old',
+            type: row.type,
+            subject: row.subject,
+            taskId: row.task_id,
+            server: row.server,
+            target: row.target,
+            decision: row.decision,
+            outcome: null,
+            body: JSON.stringify(body),
+          };
         }),
       ),
     )();
@@ -171,9 +258,17 @@ describe('replay from recorded intents', () => {
     const report = replay(OPEN);
     // Without its grants the task cannot narrow: the write reads as newly allowed, flagged; the approval state was not kept: flagged only where it matters.
     expect(report.summary).toMatchObject({ evaluated: 2, changed: 1, newlyAllowed: 1, partial: 1 });
-    expect(report.groups[0]!.changes[0]).toMatchObject({ target: 'notes__write', kind: 'newly-allowed', old: { class: 'deny', rule: 'task-scope' }, partial: ['task-grants'] });
+    expect(report.groups[0]!.changes[0]).toMatchObject({
+      target: 'notes__write',
+      kind: 'newly-allowed',
+      old: { class: 'deny', rule: 'task-scope' },
+      partial: ['task-grants'],
+    });
     const same = replay(IN_FORCE);
     expect(same.summary).toMatchObject({ evaluated: 2, changed: 2, newlyNeedsApproval: 1, partial: 2 });
-    expect(same.groups.flatMap((g) => g.changes).find((c) => c.target === 'notes__close')).toMatchObject({ kind: 'newly-needs-approval', partial: ['approval-state'] });
+    expect(same.groups.flatMap((g) => g.changes).find((c) => c.target === 'notes__close')).toMatchObject({
+      kind: 'newly-needs-approval',
+      partial: ['approval-state'],
+    });
   });
 });

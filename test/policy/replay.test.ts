@@ -76,7 +76,9 @@ interface Report {
 
 async function connect(url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'replay-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+  );
   return client;
 }
 
@@ -105,12 +107,26 @@ describe('policy replay', () => {
   };
   const changes = (report: Report) =>
     report.groups
-      .flatMap((g) => g.changes.map((c) => ({ rule: g.rule, subject: c.subject, target: c.target, kind: c.kind, old: `${c.old.class}:${c.old.rule ?? c.old.reason}`, partial: c.partial ?? [] })))
+      .flatMap((g) =>
+        g.changes.map((c) => ({
+          rule: g.rule,
+          subject: c.subject,
+          target: c.target,
+          kind: c.kind,
+          old: `${c.old.class}:${c.old.rule ?? c.old.reason}`,
+          partial: c.partial ?? [],
+        })),
+      )
       .sort((a, b) => `${a.subject}${a.target}${a.kind}`.localeCompare(`${b.subject}${b.target}${b.kind}`));
 
   beforeAll(async () => {
     dir = await makeTempDir('warden-replay');
-    for (const [name, text] of Object.entries({ recorded: RECORDED, tightened: TIGHTENED, loosened: LOOSENED, broken: 'version: 1\ngrants:\n  - { effect: maybe, tools: [x] }\n' })) {
+    for (const [name, text] of Object.entries({
+      recorded: RECORDED,
+      tightened: TIGHTENED,
+      loosened: LOOSENED,
+      broken: 'version: 1\ngrants:\n  - { effect: maybe, tools: [x] }\n',
+    })) {
       files[name] = join(dir.path, `${name}.yaml`);
       await writeFile(files[name], text);
     }
@@ -122,10 +138,26 @@ describe('policy replay', () => {
       servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(dir.path, 'notes')] } },
     });
     const alpha = await connect(gateway.url, await issueTokenAsync(gateway.configFile, ['--sub', 'agent:alpha']));
-    const beta = await connect(gateway.url, await issueTokenAsync(gateway.configFile, ['--sub', 'agent:beta', '--task-purpose', 'drafts', '--grant', 'notes__read_note', '--grant', 'notes__write_note']));
+    const beta = await connect(
+      gateway.url,
+      await issueTokenAsync(gateway.configFile, [
+        '--sub',
+        'agent:beta',
+        '--task-purpose',
+        'drafts',
+        '--grant',
+        'notes__read_note',
+        '--grant',
+        'notes__write_note',
+      ]),
+    );
     try {
       // One at a time, so the history's order (and the replayed rate limit) is known.
-      const notesTools = async (client: Client) => (await client.listTools()).tools.map((t) => t.name).filter((name) => name.startsWith('notes__')).sort();
+      const notesTools = async (client: Client) =>
+        (await client.listTools()).tools
+          .map((t) => t.name)
+          .filter((name) => name.startsWith('notes__'))
+          .sort();
       listed.alpha = await notesTools(alpha);
       listed.beta = await notesTools(beta);
       ran.list = await call(alpha, 'notes__list_notes', {});
@@ -150,24 +182,88 @@ describe('policy replay', () => {
   });
 
   it('records the history the cases below rely on', () => {
-    expect(ran).toEqual({ list: true, write: true, read1: true, read2: true, writeFinal: false, delete: false, big: true, search: true, betaList: false, betaWrite: true, betaDelete: false });
+    expect(ran).toEqual({
+      list: true,
+      write: true,
+      read1: true,
+      read2: true,
+      writeFinal: false,
+      delete: false,
+      big: true,
+      search: true,
+      betaList: false,
+      betaWrite: true,
+      betaDelete: false,
+    });
     // alpha may not delete; beta's task grants only read and write.
-    expect(listed).toEqual({ alpha: ['notes__list_notes', 'notes__read_note', 'notes__search_notes', 'notes__write_note'], beta: ['notes__read_note', 'notes__write_note'] });
+    expect(listed).toEqual({
+      alpha: ['notes__list_notes', 'notes__read_note', 'notes__search_notes', 'notes__write_note'],
+      beta: ['notes__read_note', 'notes__write_note'],
+    });
   });
 
   it('a tightened policy: exactly the calls it now refuses, limits or sends for approval, with truncated and redacted arguments flagged partial', async () => {
     const { code, report } = await replayJson('tightened');
     expect(code).toBe(3);
     expect(changes(report)).toEqual([
-      { rule: 'default-deny', subject: 'agent:alpha', target: 'notes__list_notes', kind: 'newly-denied', old: 'allow:notes-read', partial: [] },
+      {
+        rule: 'default-deny',
+        subject: 'agent:alpha',
+        target: 'notes__list_notes',
+        kind: 'newly-denied',
+        old: 'allow:notes-read',
+        partial: [],
+      },
       // The tool alpha was shown when it listed is hidden from that list now; beta's list is unchanged.
-      { rule: 'default-deny', subject: 'agent:alpha', target: 'notes__list_notes', kind: 'newly-hidden', old: 'allow:shown', partial: [] },
-      { rule: 'notes-read', subject: 'agent:alpha', target: 'notes__read_note', kind: 'newly-rate-limited', old: 'allow:notes-read', partial: [] },
-      { rule: 'no-keys-in-search', subject: 'agent:alpha', target: 'notes__search_notes', kind: 'newly-denied', old: 'allow:notes-read', partial: ['arguments-redacted'] },
+      {
+        rule: 'default-deny',
+        subject: 'agent:alpha',
+        target: 'notes__list_notes',
+        kind: 'newly-hidden',
+        old: 'allow:shown',
+        partial: [],
+      },
+      {
+        rule: 'notes-read',
+        subject: 'agent:alpha',
+        target: 'notes__read_note',
+        kind: 'newly-rate-limited',
+        old: 'allow:notes-read',
+        partial: [],
+      },
+      {
+        rule: 'no-keys-in-search',
+        subject: 'agent:alpha',
+        target: 'notes__search_notes',
+        kind: 'newly-denied',
+        old: 'allow:notes-read',
+        partial: ['arguments-redacted'],
+      },
       // Its arguments were cut at 256 bytes: evaluated on what was stored (nothing), and flagged.
-      { rule: 'notes-write-drafts', subject: 'agent:alpha', target: 'notes__write_note', kind: 'newly-denied', old: 'allow:notes-write-drafts', partial: ['arguments-truncated'] },
-      { rule: 'notes-write-drafts', subject: 'agent:alpha', target: 'notes__write_note', kind: 'newly-needs-approval', old: 'allow:notes-write-drafts', partial: [] },
-      { rule: 'notes-write-drafts', subject: 'agent:beta', target: 'notes__write_note', kind: 'newly-needs-approval', old: 'allow:notes-write-drafts', partial: [] },
+      {
+        rule: 'notes-write-drafts',
+        subject: 'agent:alpha',
+        target: 'notes__write_note',
+        kind: 'newly-denied',
+        old: 'allow:notes-write-drafts',
+        partial: ['arguments-truncated'],
+      },
+      {
+        rule: 'notes-write-drafts',
+        subject: 'agent:alpha',
+        target: 'notes__write_note',
+        kind: 'newly-needs-approval',
+        old: 'allow:notes-write-drafts',
+        partial: [],
+      },
+      {
+        rule: 'notes-write-drafts',
+        subject: 'agent:beta',
+        target: 'notes__write_note',
+        kind: 'newly-needs-approval',
+        old: 'allow:notes-write-drafts',
+        partial: [],
+      },
     ]);
     expect(report.summary).toEqual({
       evaluated: 13,
@@ -191,20 +287,59 @@ describe('policy replay', () => {
     const { code, report } = await replayJson('loosened');
     expect(code).toBe(3);
     expect(changes(report)).toEqual([
-      { rule: 'notes-write-any', subject: 'agent:alpha', target: 'notes__delete_note', kind: 'newly-allowed', old: 'deny:no-deletes', partial: [] },
-      { rule: 'notes-write-any', subject: 'agent:alpha', target: 'notes__delete_note', kind: 'newly-visible', old: 'deny:not shown', partial: [] },
-      { rule: 'notes-write-any', subject: 'agent:alpha', target: 'notes__write_note', kind: 'newly-allowed', old: 'deny:notes-write-drafts', partial: [] },
+      {
+        rule: 'notes-write-any',
+        subject: 'agent:alpha',
+        target: 'notes__delete_note',
+        kind: 'newly-allowed',
+        old: 'deny:no-deletes',
+        partial: [],
+      },
+      {
+        rule: 'notes-write-any',
+        subject: 'agent:alpha',
+        target: 'notes__delete_note',
+        kind: 'newly-visible',
+        old: 'deny:not shown',
+        partial: [],
+      },
+      {
+        rule: 'notes-write-any',
+        subject: 'agent:alpha',
+        target: 'notes__write_note',
+        kind: 'newly-allowed',
+        old: 'deny:notes-write-drafts',
+        partial: [],
+      },
     ]);
     // beta's token task grants only read and write: its list and delete stay refused (task-scope), and
     // the delete tool stays hidden from the list it was shown.
-    expect(report.summary).toMatchObject({ evaluated: 13, unchanged: 10, changed: 3, newlyAllowed: 2, newlyDenied: 0, lists: 2, listsChanged: 1, newlyHidden: 0, newlyVisible: 1, partial: 0 });
+    expect(report.summary).toMatchObject({
+      evaluated: 13,
+      unchanged: 10,
+      changed: 3,
+      newlyAllowed: 2,
+      newlyDenied: 0,
+      lists: 2,
+      listsChanged: 1,
+      newlyHidden: 0,
+      newlyVisible: 1,
+      partial: 0,
+    });
   });
 
   it('the policy in force replays unchanged except where stored arguments were cut (flagged partial)', async () => {
     const { code, report } = await replayJson('recorded');
     expect(code).toBe(3);
     expect(changes(report)).toEqual([
-      { rule: 'notes-write-drafts', subject: 'agent:alpha', target: 'notes__write_note', kind: 'newly-denied', old: 'allow:notes-write-drafts', partial: ['arguments-truncated'] },
+      {
+        rule: 'notes-write-drafts',
+        subject: 'agent:alpha',
+        target: 'notes__write_note',
+        kind: 'newly-denied',
+        old: 'allow:notes-write-drafts',
+        partial: ['arguments-truncated'],
+      },
     ]);
   });
 
@@ -225,9 +360,18 @@ describe('policy replay', () => {
     const db = openAuditDb(auditFile(join(dirname(gateway.configFile), 'data')), { readonly: true });
     try {
       const proposed = (name: string) => compilePolicy([readPolicyFile({ path: files[name]!, label: `${name}.yaml` })]);
-      expect(replayAudit(db, proposed('tightened'), { agent: 'agent:alpha', tool: 'notes__search*' }).summary).toMatchObject({ lists: 1, listsChanged: 0, newlyHidden: 0 });
-      expect(replayAudit(db, proposed('loosened'), { server: 'tickets' }).summary).toMatchObject({ evaluated: 0, lists: 0 });
-      expect(replayAudit(db, proposed('loosened'), { server: 'notes', tool: 'notes__delete*' }).summary).toMatchObject({ lists: 2, listsChanged: 1, newlyVisible: 1 });
+      expect(
+        replayAudit(db, proposed('tightened'), { agent: 'agent:alpha', tool: 'notes__search*' }).summary,
+      ).toMatchObject({ lists: 1, listsChanged: 0, newlyHidden: 0 });
+      expect(replayAudit(db, proposed('loosened'), { server: 'tickets' }).summary).toMatchObject({
+        evaluated: 0,
+        lists: 0,
+      });
+      expect(replayAudit(db, proposed('loosened'), { server: 'notes', tool: 'notes__delete*' }).summary).toMatchObject({
+        lists: 2,
+        listsChanged: 1,
+        newlyVisible: 1,
+      });
     } finally {
       db.close();
     }
@@ -240,11 +384,15 @@ describe('policy replay', () => {
     expect(result.stdout).toMatch(/newly needing approval\s+2\n/);
     expect(result.stdout).toMatch(/rate limits\s+1 newly limited, 0 no longer limited/);
     expect(result.stdout).toContain('\nnotes-write-drafts (3)\n');
-    expect(result.stdout).toMatch(/ {2}[0-9A-Z]{26} {2}\S+ {2}agent:alpha {2}tools\/call notes__list_notes: newly denied\n {6}was allow by notes-read: allow grant notes-read \(agent verified\)\n {6}now deny by default-deny: no grant allows notes__list_notes for agent verified\n/);
+    expect(result.stdout).toMatch(
+      / {2}[0-9A-Z]{26} {2}\S+ {2}agent:alpha {2}tools\/call notes__list_notes: newly denied\n {6}was allow by notes-read: allow grant notes-read \(agent verified\)\n {6}now deny by default-deny: no grant allows notes__list_notes for agent verified\n/,
+    );
     expect(result.stdout).toContain('[partial: arguments-truncated]');
     expect(result.stdout).toMatch(/evaluated\s+13 \(11 calls, 2 lists\)\n/);
     expect(result.stdout).toMatch(/list visibility\s+1 item newly hidden, 0 newly shown \(in 1 of 2 lists\)\n/);
-    expect(result.stdout).toMatch(/ {2}[0-9A-Z]{26} {2}\S+ {2}agent:alpha {2}tools\/list notes__list_notes: newly hidden from the list\n {6}was shown\n {6}now deny by default-deny: no grant allows notes__list_notes for agent verified\n/);
+    expect(result.stdout).toMatch(
+      / {2}[0-9A-Z]{26} {2}\S+ {2}agent:alpha {2}tools\/list notes__list_notes: newly hidden from the list\n {6}was shown\n {6}now deny by default-deny: no grant allows notes__list_notes for agent verified\n/,
+    );
   });
 
   it('exit 2 on a bad policy, naming the file and path; usage errors too', async () => {
@@ -258,7 +406,14 @@ describe('policy replay', () => {
   });
 
   it('exit 1 without an audit log to read (a data folder no gateway has written to)', async () => {
-    const empty = await runCliAsync(gateway.configFile, ['--data-dir', join(dir.path, 'notes'), 'policy', 'replay', '--policy', files.recorded!]);
+    const empty = await runCliAsync(gateway.configFile, [
+      '--data-dir',
+      join(dir.path, 'notes'),
+      'policy',
+      'replay',
+      '--policy',
+      files.recorded!,
+    ]);
     expect(empty.code).toBe(1);
     expect(empty.stderr).toMatch(/no audit database at .*audit\.db/);
   });

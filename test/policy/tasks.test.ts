@@ -30,7 +30,15 @@ function structured(outcome: Outcome<CallToolResult>): Record<string, unknown> &
   return { ...outcome.value.structuredContent, ...(outcome.value.isError && { isError: true }) };
 }
 
-const agent = (extra: Partial<Principal> = {}): Principal => ({ subject: 'agent:a', issuer: 'urn:i', delegation: [], scopes: [], authMethod: 'jwt', issuedAt: T0 - 60_000, ...extra });
+const agent = (extra: Partial<Principal> = {}): Principal => ({
+  subject: 'agent:a',
+  issuer: 'urn:i',
+  delegation: [],
+  scopes: [],
+  authMethod: 'jwt',
+  issuedAt: T0 - 60_000,
+  ...extra,
+});
 
 let dir: TempDir;
 beforeAll(async () => {
@@ -91,13 +99,34 @@ describe('SessionTasks: one session', () => {
       data: PolicyFileSchema.parse({
         version: 1,
         tasks: { defaultTtlSeconds: 60, maxTtlSeconds: 120 },
-        agents: [{ id: 'all', match: {}, grants: [{ id: 'read', effect: 'allow', tools: ['s__read'] }, { id: 'write', effect: 'allow', tools: ['s__write', 's__close'], task: 'required' }] }],
+        agents: [
+          {
+            id: 'all',
+            match: {},
+            grants: [
+              { id: 'read', effect: 'allow', tools: ['s__read'] },
+              { id: 'write', effect: 'allow', tools: ['s__write', 's__close'], task: 'required' },
+            ],
+          },
+        ],
         grants: [{ id: 'no-delete', effect: 'deny', tools: ['s__delete'] }],
       }),
     },
   ]);
   const view = aggregate(EGRESS, [
-    { serverId: 's', prefix: 's', catalog: { tools: ['read', 'write', 'close', 'delete', 'admin'].map((name) => ({ name, inputSchema: { type: 'object' as const } })), prompts: [], resources: [], templates: [] } },
+    {
+      serverId: 's',
+      prefix: 's',
+      catalog: {
+        tools: ['read', 'write', 'close', 'delete', 'admin'].map((name) => ({
+          name,
+          inputSchema: { type: 'object' as const },
+        })),
+        prompts: [],
+        resources: [],
+        templates: [],
+      },
+    },
   ]);
 
   function setup(name: string) {
@@ -105,9 +134,19 @@ describe('SessionTasks: one session', () => {
     const authorizer = new PolicyAuthorizer(new PolicyHolder(compiled));
     const events: AuditEvent[] = [];
     let changes = 0;
-    const tasks = new SessionTasks({ registry, authorizer, logger, taskSettings: () => compiled.tasks, record: (e) => events.push(e) }, () => 'session-1', () => (changes += 1));
+    const tasks = new SessionTasks(
+      { registry, authorizer, logger, taskSettings: () => compiled.tasks, record: (e) => events.push(e) },
+      () => 'session-1',
+      () => (changes += 1),
+    );
     const visibleTools = (principal: Principal, now: number) =>
-      ['warden__begin_task', 'warden__end_task', ...view.tools.keys()].filter((t) => authorizer.authorize({ principal, method: 'tools/list', server: t.startsWith('warden__') ? 'warden' : 's', target: t }, now).effect === 'allow');
+      ['warden__begin_task', 'warden__end_task', ...view.tools.keys()].filter(
+        (t) =>
+          authorizer.authorize(
+            { principal, method: 'tools/list', server: t.startsWith('warden__') ? 'warden' : 's', target: t },
+            now,
+          ).effect === 'allow',
+      );
     return { registry, tasks, events, visibleTools, changes: () => changes };
   }
 
@@ -116,18 +155,39 @@ describe('SessionTasks: one session', () => {
     try {
       let principal = tasks.effective(agent(), T0);
       expect(visibleTools(principal, T0)).toEqual(['warden__begin_task', 'warden__end_task', 's__read']);
-      tasks.listed('tools/list', visibleTools(principal, T0).map((name) => ({ name })));
+      tasks.listed(
+        'tools/list',
+        visibleTools(principal, T0).map((name) => ({ name })),
+      );
 
-      const begun = tasks.run('warden__begin_task', { purpose: 'fix things', tools: ['s__write', 's__delete', 's__admin', 's__nope', 's__c*'], ttlSeconds: 600 }, view, T0);
+      const begun = tasks.run(
+        'warden__begin_task',
+        { purpose: 'fix things', tools: ['s__write', 's__delete', 's__admin', 's__nope', 's__c*'], ttlSeconds: 600 },
+        view,
+        T0,
+      );
       const result = structured(begun);
-      expect(result).toMatchObject({ status: 'granted', granted: ['s__write', 's__c*'], note: expect.stringContaining('120') });
+      expect(result).toMatchObject({
+        status: 'granted',
+        granted: ['s__write', 's__c*'],
+        note: expect.stringContaining('120'),
+      });
       expect((result.refused as { tool: string }[]).map((r) => r.tool)).toEqual(['s__delete', 's__admin', 's__nope']);
       expect(changes()).toBe(1);
       expect(events.map((e) => e.type)).toEqual(['task.begin']);
 
       principal = tasks.effective(agent(), T0 + 1);
-      expect(principal.task).toMatchObject({ source: 'session', grants: ['s__write', 's__c*'], expiresAt: T0 + 120_000 });
-      expect(visibleTools(principal, T0 + 1)).toEqual(['warden__begin_task', 'warden__end_task', 's__write', 's__close']);
+      expect(principal.task).toMatchObject({
+        source: 'session',
+        grants: ['s__write', 's__c*'],
+        expiresAt: T0 + 120_000,
+      });
+      expect(visibleTools(principal, T0 + 1)).toEqual([
+        'warden__begin_task',
+        'warden__end_task',
+        's__write',
+        's__close',
+      ]);
       expect(tasks.changedKinds(view, T0 + 1)).toEqual(['tools']);
       expect(tasks.changedKinds(view, T0 + 2)).toEqual([]);
 
@@ -149,7 +209,10 @@ describe('SessionTasks: one session', () => {
     const { registry, tasks, events } = setup('end');
     try {
       tasks.effective(agent(), T0);
-      expect(tasks.run('warden__begin_task', { purpose: '', tools: [] }, view, T0)).toMatchObject({ ok: false, denial: { kind: 'invalid_params' } });
+      expect(tasks.run('warden__begin_task', { purpose: '', tools: [] }, view, T0)).toMatchObject({
+        ok: false,
+        denial: { kind: 'invalid_params' },
+      });
       const nothing = tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__delete'] }, view, T0);
       expect(structured(nothing).status).toBe('refused');
       expect(structured(tasks.run('warden__end_task', {}, view, T0)).isError).toBe(true);
@@ -182,8 +245,13 @@ describe('SessionTasks: one session', () => {
     try {
       const wide = agent({ task: { id: 'tok-wide-glob', grants: ['s__*'] } });
       tasks.effective(wide, T0);
-      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0))).toMatchObject({ status: 'granted', granted: ['s__*'] });
-      expect(visibleTools(tasks.effective(wide, T0 + 1), T0 + 1)).toEqual(expect.arrayContaining(['s__write', 's__close']));
+      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0))).toMatchObject({
+        status: 'granted',
+        granted: ['s__*'],
+      });
+      expect(visibleTools(tasks.effective(wide, T0 + 1), T0 + 1)).toEqual(
+        expect.arrayContaining(['s__write', 's__close']),
+      );
 
       const narrow = agent({ task: { id: 'tok-narrow-literal', grants: ['s__write'] } });
       const principal = tasks.effective(narrow, T0 + 2);
@@ -200,7 +268,12 @@ describe('SessionTasks: one session', () => {
     ['a glob inside a glob', ['s__*'], ['s__w*'], { grants: ['s__w*'] }],
     ['covered grants are kept', ['s__write'], ['s__*'], { grants: ['s__write'] }],
     ['disjoint literals leave nothing', ['s__close'], ['s__write'], { grants: [] }],
-    ['two globs that only partly overlap: both must match', ['s__w*'], ['s__*e'], { grants: ['s__w*'], within: ['s__*e'] }],
+    [
+      'two globs that only partly overlap: both must match',
+      ['s__w*'],
+      ['s__*e'],
+      { grants: ['s__w*'], within: ['s__*e'] },
+    ],
   ])('withinToken: %s', (_name, session, token, expected) => {
     const result = withinToken({ id: 't', source: 'session', grants: session }, { id: 'k', grants: token });
     expect({ grants: result.grants, ...(result.within && { within: result.within }) }).toEqual(expected);
@@ -210,10 +283,17 @@ describe('SessionTasks: one session', () => {
     const { registry, tasks, visibleTools } = setup('partial');
     try {
       tasks.effective(agent({ task: { id: 'tok-w', grants: ['s__*'] } }), T0);
-      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__w*', 's__c*'] }, view, T0))).toMatchObject({ status: 'granted' });
+      expect(
+        structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__w*', 's__c*'] }, view, T0)),
+      ).toMatchObject({ status: 'granted' });
       const principal = tasks.effective(agent({ task: { id: 'tok-e', grants: ['s__*e'] } }), T0 + 1);
       // s__write matches s__w* and s__*e; s__close matches s__c* and s__*e; s__read matches neither task glob
-      expect(visibleTools(principal, T0 + 1)).toEqual(['warden__begin_task', 'warden__end_task', 's__write', 's__close']);
+      expect(visibleTools(principal, T0 + 1)).toEqual([
+        'warden__begin_task',
+        'warden__end_task',
+        's__write',
+        's__close',
+      ]);
       const other = tasks.effective(agent({ task: { id: 'tok-x', grants: ['s__*x'] } }), T0 + 2);
       expect(visibleTools(other, T0 + 2)).toEqual(['warden__begin_task', 'warden__end_task']);
     } finally {
@@ -227,7 +307,9 @@ describe('SessionTasks: one session', () => {
     try {
       const wide = agent({ task: { id: 'tok-wide', grants: ['s__write', 's__close'] } });
       tasks.effective(wide, T0);
-      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write', 's__close'] }, view, T0))).toMatchObject({ status: 'granted' });
+      expect(
+        structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write', 's__close'] }, view, T0)),
+      ).toMatchObject({ status: 'granted' });
       expect(visibleTools(tasks.effective(wide, T0 + 1), T0 + 1)).toContain('s__close');
 
       const narrow = agent({ task: { id: 'tok-narrow', grants: ['s__write'] } });

@@ -20,7 +20,14 @@ const EXEC_CANARY = canary('exec');
 
 function forms(value: string): string[] {
   const b = Buffer.from(value);
-  return [value, b.toString('base64'), b.toString('base64').replace(/=+$/, ''), b.toString('base64url'), b.toString('hex'), encodeURIComponent(value)];
+  return [
+    value,
+    b.toString('base64'),
+    b.toString('base64').replace(/=+$/, ''),
+    b.toString('base64url'),
+    b.toString('hex'),
+    encodeURIComponent(value),
+  ];
 }
 
 function files(dir: string): string[] {
@@ -51,17 +58,32 @@ describe('secrets never visible', () => {
       secrets: {
         envs: { source: 'env', name: 'WARDEN_TEST_ENV_CANARY' },
         files: { source: 'file', path: secretFile },
-        execs: { source: 'exec', command: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(`  ${EXEC_CANARY}\n`)})`], ttlSeconds: 60 },
+        execs: {
+          source: 'exec',
+          command: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(`  ${EXEC_CANARY}\n`)})`],
+          ttlSeconds: 60,
+        },
         minted: { source: 'minted', audience: 'fixture-aud', ttlSeconds: 60 },
         missing: { source: 'env', name: 'WARDEN_TEST_NOT_SET' },
       },
       servers: {
         web: launchedFixtureServer(
-          { secrets: { headers: { Authorization: 'Bearer {{secret:minted}}', 'X-Canary-Env': '{{secret:envs}}' }, arguments: { token: 'files' } } },
+          {
+            secrets: {
+              headers: { Authorization: 'Bearer {{secret:minted}}', 'X-Canary-Env': '{{secret:envs}}' },
+              arguments: { token: 'files' },
+            },
+          },
           { FIXTURE_LEAK_FILE: leakFile, FIXTURE_SCHEME: 'web' },
         ),
-        local: fixtureServer({ env: { FIXTURE_LEAK_FILE: leakFile, FIXTURE_SCHEME: 'local' }, secrets: { env: { WARDEN_CANARY_EXEC: 'execs' }, arguments: { token: 'execs' } } }),
-        percall: fixtureServer({ env: { FIXTURE_LEAK_FILE: perCallFile, FIXTURE_SCHEME: 'percall' }, secrets: { env: { WARDEN_CANARY_FILE: 'files' }, envMode: 'per-call' } }),
+        local: fixtureServer({
+          env: { FIXTURE_LEAK_FILE: leakFile, FIXTURE_SCHEME: 'local' },
+          secrets: { env: { WARDEN_CANARY_EXEC: 'execs' }, arguments: { token: 'execs' } },
+        }),
+        percall: fixtureServer({
+          env: { FIXTURE_LEAK_FILE: perCallFile, FIXTURE_SCHEME: 'percall' },
+          secrets: { env: { WARDEN_CANARY_FILE: 'files' }, envMode: 'per-call' },
+        }),
         broken: fixtureServer({ env: { FIXTURE_SCHEME: 'broken' }, secrets: { arguments: { token: 'missing' } } }),
       },
     });
@@ -69,7 +91,13 @@ describe('secrets never visible', () => {
     client = new SdkClient({ name: 'warden-test', version: '1.0.0' });
     const teeFetch: typeof fetch = async (input, init) => {
       const response = await fetch(input, init);
-      void response.clone().text().then((text) => agentBytes.push(text), () => undefined);
+      void response
+        .clone()
+        .text()
+        .then(
+          (text) => agentBytes.push(text),
+          () => undefined,
+        );
       return response;
     };
     await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { fetch: teeFetch }));
@@ -94,13 +122,31 @@ describe('secrets never visible', () => {
   it('injects every source into every target and scrubs results, errors, progress and log messages', async () => {
     for (const server of ['web', 'local']) {
       const progress: unknown[] = [];
-      results.push(await client.callTool({ name: `${server}__fixture_leak`, arguments: {} }, undefined, { onprogress: (p) => void progress.push(p) }));
-      results.push(await client.callTool({ name: `${server}__fixture_leak`, arguments: { fail: true } }).catch((error: Error) => error.message));
+      results.push(
+        await client.callTool({ name: `${server}__fixture_leak`, arguments: {} }, undefined, {
+          onprogress: (p) => void progress.push(p),
+        }),
+      );
+      results.push(
+        await client
+          .callTool({ name: `${server}__fixture_leak`, arguments: { fail: true } })
+          .catch((error: Error) => error.message),
+      );
       results.push(await client.callTool({ name: `${server}__fixture_leak`, arguments: {} }));
       results.push(progress);
     }
     expect(JSON.stringify(results)).toContain('[REDACTED]');
-    const received = readFileSync(leakFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { headers: Record<string, string>; env: Record<string, string>; args: Record<string, string> });
+    const received = readFileSync(leakFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            headers: Record<string, string>;
+            env: Record<string, string>;
+            args: Record<string, string>;
+          },
+      );
     expect(received).toHaveLength(6);
     const web = received.filter((r) => r.headers['x-canary-env'] !== undefined);
     const local = received.filter((r) => r.env.WARDEN_CANARY_EXEC !== undefined);
@@ -112,17 +158,24 @@ describe('secrets never visible', () => {
 
   it('per-call env: each call runs in a fresh process carrying the secret, stopped after the call', async () => {
     for (let i = 0; i < 2; i++) results.push(await client.callTool({ name: 'percall__fixture_leak', arguments: {} }));
-    const received = readFileSync(perCallFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { pid: number; env: Record<string, string> });
+    const received = readFileSync(perCallFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { pid: number; env: Record<string, string> });
     expect(received.map((r) => r.env.WARDEN_CANARY_FILE)).toEqual([FILE_CANARY, FILE_CANARY]);
     expect(new Set(received.map((r) => r.pid)).size).toBe(2);
     for (const r of received) await waitForExit(r.pid);
     // The long-lived process that answers lists never had the secret.
-    const pid = (await client.callTool({ name: 'percall__fixture_pid', arguments: {} })).structuredContent as { pid: number };
+    const pid = (await client.callTool({ name: 'percall__fixture_pid', arguments: {} })).structuredContent as {
+      pid: number;
+    };
     expect(received.map((r) => r.pid)).not.toContain(pid.pid);
   });
 
   it('mints a credential per call that the downstream can verify, only for its audience and lifetime', async () => {
-    const tokens = readFileSync(leakFile, 'utf8').trim().split('\n')
+    const tokens = readFileSync(leakFile, 'utf8')
+      .trim()
+      .split('\n')
       .map((line) => (JSON.parse(line) as { headers: Record<string, string> }).headers.authorization)
       .filter((h): h is string => h !== undefined)
       .map((h) => h.replace(/^Bearer /, ''));
@@ -131,19 +184,30 @@ describe('secrets never visible', () => {
     const jtis = new Set<string>();
     for (const token of tokens) {
       const { payload } = await jwtVerify(token, jwks, { audience: 'fixture-aud', algorithms: ['EdDSA'] });
-      expect(payload).toMatchObject({ sub: 'test-agent', tool: 'fixture_leak', act: { sub: 'urn:mcp-warden:gateway' } });
+      expect(payload).toMatchObject({
+        sub: 'test-agent',
+        tool: 'fixture_leak',
+        act: { sub: 'urn:mcp-warden:gateway' },
+      });
       expect(payload.exp! - payload.iat!).toBe(60);
       jtis.add(payload.jti!);
       await expect(jwtVerify(token, jwks, { audience: 'another-server' })).rejects.toThrow(/aud/);
-      await expect(jwtVerify(token, jwks, { audience: 'fixture-aud', currentDate: new Date((decodeJwt(token).exp! + 1) * 1000) })).rejects.toThrow(/exp/);
+      await expect(
+        jwtVerify(token, jwks, { audience: 'fixture-aud', currentDate: new Date((decodeJwt(token).exp! + 1) * 1000) }),
+      ).rejects.toThrow(/exp/);
     }
     expect(jtis.size).toBe(3);
     CANARIES.push(...tokens);
   });
 
   it('refuses an agent-supplied value for an injected argument, and a call whose secret is unavailable', async () => {
-    await expect(client.callTool({ name: 'web__fixture_leak', arguments: { token: 'mine' } })).rejects.toThrow(/set by the gateway/);
-    const error = await client.callTool({ name: 'broken__fixture_leak', arguments: {} }).then(() => undefined, (e: Error) => e);
+    await expect(client.callTool({ name: 'web__fixture_leak', arguments: { token: 'mine' } })).rejects.toThrow(
+      /set by the gateway/,
+    );
+    const error = await client.callTool({ name: 'broken__fixture_leak', arguments: {} }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(error?.message).toMatch(/^MCP error -32603: Secret unavailable: missing; nothing was forwarded$/);
     // Still serving.
     expect((await client.listTools()).tools.length).toBeGreaterThan(0);
@@ -154,7 +218,9 @@ describe('secrets never visible', () => {
     // audit rows (with their HMAC digests) in the WAL. Waited for, not slept on.
     const data = join(gateway.dir.path, 'data');
     await waitFor(
-      () => gatewayLog.join('').includes('downstream stderr') && files(data).some((f) => f.endsWith('-wal') && readFileSync(f).includes('hmac-sha256:')),
+      () =>
+        gatewayLog.join('').includes('downstream stderr') &&
+        files(data).some((f) => f.endsWith('-wal') && readFileSync(f).includes('hmac-sha256:')),
       'the log and the audit WAL to hold the calls',
       10_000,
     );

@@ -72,24 +72,40 @@ async function exercise(agent: Agent): Promise<void> {
   const { tools } = await client.listTools();
   keepDefinitions(tools);
   // The echoing definitions are listed (not hidden), with the values they echoed redacted.
-  for (const name of ['stdio__echo', 'web__echo']) expect.soft(tools.find((t) => t.name === name)?.description).toContain('[REDACTED]');
+  for (const name of ['stdio__echo', 'web__echo'])
+    expect.soft(tools.find((t) => t.name === name)?.description).toContain('[REDACTED]');
   const { prompts } = await client.listPrompts();
   keepDefinitions(prompts);
-  expect.soft(prompts.map((p) => p.description)).toEqual([expect.stringContaining('[REDACTED]'), expect.stringContaining('[REDACTED]')]);
+  expect
+    .soft(prompts.map((p) => p.description))
+    .toEqual([expect.stringContaining('[REDACTED]'), expect.stringContaining('[REDACTED]')]);
   const { resources } = await client.listResources();
   keepDefinitions(resources);
-  expect.soft(resources.map((r) => r.description)).toEqual([expect.stringContaining('[REDACTED]'), expect.stringContaining('[REDACTED]')]);
+  expect
+    .soft(resources.map((r) => r.description))
+    .toEqual([expect.stringContaining('[REDACTED]'), expect.stringContaining('[REDACTED]')]);
   const { resourceTemplates } = await client.listResourceTemplates();
   keepDefinitions(resourceTemplates);
-  expect.soft(resourceTemplates.map((t) => t.description)).toEqual([expect.stringContaining('[REDACTED]'), expect.stringContaining('[REDACTED]')]);
+  expect
+    .soft(resourceTemplates.map((t) => t.description))
+    .toEqual([expect.stringContaining('[REDACTED]'), expect.stringContaining('[REDACTED]')]);
   for (const server of ['stdio', 'web']) {
-    keepDefinitions(await client.complete({ ref: { type: 'ref/prompt', name: `${server}__echo_prompt` }, argument: { name: 'topic', value: 'x' } }));
+    keepDefinitions(
+      await client.complete({
+        ref: { type: 'ref/prompt', name: `${server}__echo_prompt` },
+        argument: { name: 'topic', value: 'x' },
+      }),
+    );
     const prompt = await client.getPrompt({ name: `${server}__echo_prompt`, arguments: { topic: 'x' } });
     keep(prompt);
     promptsSeen.push(prompt.messages);
     keep(await client.readResource({ uri: `${server}://doc` }));
     keep(await client.callTool({ name: `${server}__echo`, arguments: {} }, undefined, { onprogress: keep }));
-    keep(await client.callTool({ name: `${server}__echo`, arguments: { fail: true } }).catch((error: Error) => ({ error: error.message, data: (error as { data?: unknown }).data })));
+    keep(
+      await client
+        .callTool({ name: `${server}__echo`, arguments: { fail: true } })
+        .catch((error: Error) => ({ error: error.message, data: (error as { data?: unknown }).data })),
+    );
   }
 }
 
@@ -109,10 +125,19 @@ function withElicitation(client: Client, bytes: string[]): Client {
 
 async function httpAgent(url: string): Promise<Agent> {
   const bytes: string[] = [];
-  const client = withElicitation(new Client({ name: 'canary-http', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {} } }), bytes);
+  const client = withElicitation(
+    new Client({ name: 'canary-http', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {} } }),
+    bytes,
+  );
   const teeFetch: typeof fetch = async (input, init) => {
     const response = await fetch(input, init);
-    void response.clone().text().then((text) => bytes.push(text), () => undefined);
+    void response
+      .clone()
+      .text()
+      .then(
+        (text) => bytes.push(text),
+        () => undefined,
+      );
     return response;
   };
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: teeFetch }));
@@ -121,7 +146,10 @@ async function httpAgent(url: string): Promise<Agent> {
 
 async function stdioAgent(configFile: string, gatewayOutput: string[]): Promise<Agent> {
   const bytes: string[] = [];
-  const client = withElicitation(new Client({ name: 'canary-stdio', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {} } }), bytes);
+  const client = withElicitation(
+    new Client({ name: 'canary-stdio', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {} } }),
+    bytes,
+  );
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, 'stdio', '--config', configFile],
@@ -160,7 +188,11 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
       secrets: {
         envs: { source: 'env', name: 'WARDEN_TEST_EGRESS_ENV' },
         files: { source: 'file', path: secretFile },
-        execs: { source: 'exec', command: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(`${EXEC_CANARY}\n`)})`], ttlSeconds: 300 },
+        execs: {
+          source: 'exec',
+          command: [process.execPath, '-e', `process.stdout.write(${JSON.stringify(`${EXEC_CANARY}\n`)})`],
+          ttlSeconds: 300,
+        },
         minted: { source: 'minted', audience: 'echo', ttlSeconds: 60 },
       },
       servers: {
@@ -177,7 +209,13 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
           launch: { command: 'node', args: [ECHO, '--http'], env: { ECHO_LEAK_FILE: leakFile, ECHO_SCHEME: 'web' } },
           // Each gateway launches its own copy with its own credential, so its definitions differ per process.
           pinning: 'off',
-          secrets: { headers: { 'X-Canary-Token': 'Bearer {{secret:minted}}', 'X-Canary-File': '{{secret:files}}', 'X-Canary-Exec': '{{secret:execs}}' } },
+          secrets: {
+            headers: {
+              'X-Canary-Token': 'Bearer {{secret:minted}}',
+              'X-Canary-File': '{{secret:files}}',
+              'X-Canary-Exec': '{{secret:execs}}',
+            },
+          },
         },
       },
     });
@@ -214,7 +252,12 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
   }, 120_000);
 
   it('audit export and tools diff show only redacted values', async () => {
-    for (const args of [['audit', 'export', '--format', 'jsonl'], ['tools', 'diff', 'stdio__echo'], ['tools', 'diff', 'stdio__echo_prompt', '--kind', 'prompt'], ['tools', 'list', '--json']]) {
+    for (const args of [
+      ['audit', 'export', '--format', 'jsonl'],
+      ['tools', 'diff', 'stdio__echo'],
+      ['tools', 'diff', 'stdio__echo_prompt', '--kind', 'prompt'],
+      ['tools', 'list', '--json'],
+    ]) {
       const result = await runCliAsync(gateway.configFile, args);
       expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
       cliOutput.push(result.stdout, result.stderr);
@@ -223,7 +266,11 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
   }, 60_000);
 
   /** Where each form of each value was found: `where` names the places to look. */
-  function leaks(values: readonly string[], formsOf: (value: string) => string[], where: readonly ('agent' | 'definitions' | 'output' | 'cli' | 'state' | 'files')[]): string[] {
+  function leaks(
+    values: readonly string[],
+    formsOf: (value: string) => string[],
+    where: readonly ('agent' | 'definitions' | 'output' | 'cli' | 'state' | 'files')[],
+  ): string[] {
     const places: [string, string | Buffer][] = [];
     if (where.includes('agent')) places.push(['agent', agentBytes.join('\n')]);
     if (where.includes('definitions')) places.push(['definitions', definitionBytes.join('\n')]);
@@ -232,7 +279,8 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
     const data = files(join(gateway.dir.path, 'data'));
     for (const file of data) {
       const name = file.slice(gateway.dir.path.length);
-      if (where.includes('files') || (where.includes('state') && /state\.db/.test(name))) places.push([name, readFileSync(file)]);
+      if (where.includes('files') || (where.includes('state') && /state\.db/.test(name)))
+        places.push([name, readFileSync(file)]);
     }
     const found: string[] = [];
     for (const value of values) {
@@ -244,7 +292,11 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
     return [...new Set(found)].slice(0, 20);
   }
 
-  const received = (): string[] => readFileSync(leakFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as string);
+  const received = (): string[] =>
+    readFileSync(leakFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as string);
   const raw = (value: string) => [value];
   const LAUNCH_CREDENTIAL = /^[A-Za-z0-9_-]{43}$/; // 32 random bytes, base64url
 
@@ -266,7 +318,13 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
   });
 
   it('the launch credential (MCP_WARDEN_DOWNSTREAM_TOKEN) is redacted everywhere', () => {
-    expect(leaks(received().filter((v) => LAUNCH_CREDENTIAL.test(v)), forms, ['agent', 'output', 'cli', 'files'])).toEqual([]);
+    expect(
+      leaks(
+        received().filter((v) => LAUNCH_CREDENTIAL.test(v)),
+        forms,
+        ['agent', 'output', 'cli', 'files'],
+      ),
+    ).toEqual([]);
   });
 
   it('a value inside a longer encoded string (base64 at every alignment, base64url, hex, URL-encoded) is found', () => {
@@ -274,7 +332,11 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
   });
 
   it('the payload and the signature of every minted token are redacted each on its own', () => {
-    const segments = (value: string) => value.replace(/^Bearer /, '').split('.').slice(1);
+    const segments = (value: string) =>
+      value
+        .replace(/^Bearer /, '')
+        .split('.')
+        .slice(1);
     const tokens = received().filter((v) => v.startsWith('Bearer ey'));
     expect(leaks(tokens.flatMap(segments), forms, ['agent', 'output', 'cli', 'files'])).toEqual([]);
   });
@@ -283,7 +345,11 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
     const offset = (value: string) => {
       const bytes = Buffer.from(value);
       return [1, 2].flatMap((k) =>
-        (['base64', 'base64url'] as const).map((encoding) => Buffer.concat([Buffer.alloc(k, 0x6b), bytes]).toString(encoding).slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6))),
+        (['base64', 'base64url'] as const).map((encoding) =>
+          Buffer.concat([Buffer.alloc(k, 0x6b), bytes])
+            .toString(encoding)
+            .slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6)),
+        ),
       );
     };
     expect(leaks([ENV_CANARY, FILE_CANARY, EXEC_CANARY], offset, ['agent', 'cli'])).toEqual([]);

@@ -25,7 +25,11 @@ function forms(value: string): string[] {
   const out = [value, encodeURIComponent(value), bytes.toString('hex')];
   for (const k of [0, 1, 2]) {
     for (const encoding of ['base64', 'base64url'] as const) {
-      out.push(Buffer.concat([Buffer.alloc(k, 0x6b), bytes]).toString(encoding).slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6)));
+      out.push(
+        Buffer.concat([Buffer.alloc(k, 0x6b), bytes])
+          .toString(encoding)
+          .slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6)),
+      );
     }
   }
   return out;
@@ -39,9 +43,18 @@ describe('egress canary: console API responses', () => {
     warden = await startConsoleGateway({
       policy: POLICY,
       servers: {
-        stdio: { transport: 'stdio', command: 'node', args: [ECHO, '--stdio'], env: { ECHO_SCHEME: 'stdio' }, secrets: { env: { WARDEN_CANARY_CONSOLE: 'canary' } } },
+        stdio: {
+          transport: 'stdio',
+          command: 'node',
+          args: [ECHO, '--stdio'],
+          env: { ECHO_SCHEME: 'stdio' },
+          secrets: { env: { WARDEN_CANARY_CONSOLE: 'canary' } },
+        },
       },
-      config: { secrets: { canary: { source: 'env', name: 'WARDEN_TEST_CONSOLE_CANARY' } }, audit: { captureResults: true } },
+      config: {
+        secrets: { canary: { source: 'env', name: 'WARDEN_TEST_CONSOLE_CANARY' } },
+        audit: { captureResults: true },
+      },
     });
   }, 60_000);
 

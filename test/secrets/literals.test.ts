@@ -27,7 +27,9 @@ describe('LiteralSet: patterns that come and go', () => {
     set.delete('aaaaaaaaaa');
     expect(set.replace('<aaaaaaaaaa>', R)).toBe('<aaaaaaaaaa>');
     set.add({ text: 'collide-gram-three' }); // reuses the freed id
-    expect(set.replace('<collide-gram-three|collide-gram-two|collide-gram-one>', R)).toBe(`<${R}|${R}|collide-gram-one>`);
+    expect(set.replace('<collide-gram-three|collide-gram-two|collide-gram-one>', R)).toBe(
+      `<${R}|${R}|collide-gram-one>`,
+    );
   });
 
   it('matches live patterns and only those after many thousands came and went (the filter is rebuilt on the way)', () => {

@@ -18,7 +18,12 @@ beforeAll(async () => {
   process.env.WARDEN_TEST_PER_TOOL = CANARY;
   gateway = await startGateway({
     secrets: { pertool: { source: 'env', name: 'WARDEN_TEST_PER_TOOL' } },
-    servers: { fx: fixtureServer({ env: { FIXTURE_LEAK_FILE: leakFile }, secrets: { tools: { fixture_leak: { arguments: { token: 'pertool' } } } } }) },
+    servers: {
+      fx: fixtureServer({
+        env: { FIXTURE_LEAK_FILE: leakFile },
+        secrets: { tools: { fixture_leak: { arguments: { token: 'pertool' } } } },
+      }),
+    },
   });
   ({ client } = await connectHttp(gateway.url));
 });
@@ -34,12 +39,17 @@ it('hides the argument from that tool only, and fills it on its calls', async ()
   const leak = tools.find((t) => t.name === 'fx__fixture_leak')!;
   expect(Object.keys(leak.inputSchema.properties ?? {})).toEqual(['fail']);
   await client.callTool({ name: 'fx__fixture_leak', arguments: {} });
-  const received = (await readFile(leakFile, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { args: { token?: string } });
+  const received = (await readFile(leakFile, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { args: { token?: string } });
   expect(received.map((r) => r.args.token)).toEqual([CANARY]);
 });
 
 it('refuses an agent-supplied value for that argument, and leaves other tools alone', async () => {
-  const refused = await client.callTool({ name: 'fx__fixture_leak', arguments: { token: 'mine' } }).catch((e: Error & { code?: number }) => e);
+  const refused = await client
+    .callTool({ name: 'fx__fixture_leak', arguments: { token: 'mine' } })
+    .catch((e: Error & { code?: number }) => e);
   expect((refused as { code?: number }).code).toBe(-32602);
   expect(String(refused)).toContain('set by the gateway');
   const other = await client.callTool({ name: 'fx__test_simple_text', arguments: {} });

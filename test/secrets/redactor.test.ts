@@ -46,7 +46,8 @@ function decodings(text: string): string[] {
   const attempts = [text];
   for (const run of text.match(/[A-Za-z0-9+/_=-]{8,}/g) ?? []) {
     attempts.push(Buffer.from(run, 'base64').toString('latin1'), Buffer.from(run, 'base64url').toString('latin1'));
-    if (/^[0-9a-fA-F]+$/.test(run)) attempts.push(Buffer.from(run.length % 2 ? run.slice(1) : run, 'hex').toString('latin1'));
+    if (/^[0-9a-fA-F]+$/.test(run))
+      attempts.push(Buffer.from(run.length % 2 ? run.slice(1) : run, 'hex').toString('latin1'));
   }
   try {
     attempts.push(decodeURIComponent(text.replace(/\+/g, ' ')));
@@ -60,24 +61,41 @@ describe('egress stage: secret values in every form', () => {
   const secrets = ['sk-live/ä+canary=42', 'plain-secret-0123456789abcdef', 'eight888'];
   const egress = new Egress();
   for (const secret of secrets) egress.remember(secret);
-  it.each(secrets.flatMap((secret) => wrapped(secret).map(([label, form]) => [secret, label, form] as const)))('removes %s %s', (secret, _label, form) => {
-    const out = egress.scrubText(`before ${form} after`);
-    expect(out).toContain('[REDACTED]');
-    const ascii = Buffer.from(secret).toString('latin1');
-    for (const decoded of decodings(out)) expect(decoded.includes(ascii), `decodes back: ${out}`).toBe(false);
-    expect(JSON.stringify(egress.scrubValue({ x: [{ [form]: form }] }))).not.toContain(form);
-  });
+  it.each(secrets.flatMap((secret) => wrapped(secret).map(([label, form]) => [secret, label, form] as const)))(
+    'removes %s %s',
+    (secret, _label, form) => {
+      const out = egress.scrubText(`before ${form} after`);
+      expect(out).toContain('[REDACTED]');
+      const ascii = Buffer.from(secret).toString('latin1');
+      for (const decoded of decodings(out)) expect(decoded.includes(ascii), `decodes back: ${out}`).toBe(false);
+      expect(JSON.stringify(egress.scrubValue({ x: [{ [form]: form }] }))).not.toContain(form);
+    },
+  );
 
   it('removes the payload and the signature of a minted token each on its own, and the whole token in any form', () => {
     const e = new Egress({ now: () => 1_000_000 });
     const header = Buffer.from('{"alg":"EdDSA","kid":"k1","typ":"JWT"}').toString('base64url');
-    const payload = Buffer.from(JSON.stringify({ act: { sub: 'urn:mcp-warden:gateway' }, sub: 'agent', exp: 2000, jti: 'c0ffee-0001' })).toString('base64url');
+    const payload = Buffer.from(
+      JSON.stringify({ act: { sub: 'urn:mcp-warden:gateway' }, sub: 'agent', exp: 2000, jti: 'c0ffee-0001' }),
+    ).toString('base64url');
     const signature = Buffer.from('s'.repeat(64)).toString('base64url');
     const token = `${header}.${payload}.${signature}`;
     e.rememberMinted(token);
     const other = `${header}.${Buffer.from(JSON.stringify({ act: { sub: 'urn:mcp-warden:gateway' }, sub: 'b', jti: 'x' })).toString('base64url')}.${Buffer.from('t'.repeat(64)).toString('base64url')}`;
-    for (const fragment of [token, `${payload}.${signature}`, payload, signature, `Bearer ${token}`, other.split('.')[1]!]) {
-      for (const form of [fragment, Buffer.from(`x${fragment}`).toString('base64'), Buffer.from(`xy${fragment}`).toString('base64url'), Buffer.from(fragment).toString('hex')]) {
+    for (const fragment of [
+      token,
+      `${payload}.${signature}`,
+      payload,
+      signature,
+      `Bearer ${token}`,
+      other.split('.')[1]!,
+    ]) {
+      for (const form of [
+        fragment,
+        Buffer.from(`x${fragment}`).toString('base64'),
+        Buffer.from(`xy${fragment}`).toString('base64url'),
+        Buffer.from(fragment).toString('hex'),
+      ]) {
         const out = e.scrubText(`<${form}>`);
         expect(out, form).toMatch(/^<.{0,16}\[REDACTED\].{0,4}>$/);
       }
@@ -116,7 +134,9 @@ describe('egress stage: secret values in every form', () => {
     const e = new Egress();
     e.remember('plain-secret-0123456789abcdef');
     const big = 'lorem ipsum dolor sit amet. '.repeat(40_000);
-    const result = { content: [{ type: 'text', text: `${big}\u001b[31mred\u001b[0m ${big}\u009b2J plain-secret-0123456789abcdef` }] };
+    const result = {
+      content: [{ type: 'text', text: `${big}\u001b[31mred\u001b[0m ${big}\u009b2J plain-secret-0123456789abcdef` }],
+    };
     expect(e.scrubResult(result).content[0]!.text).toBe(`${big}red ${big} [REDACTED]`);
   });
 
@@ -141,9 +161,20 @@ describe('egress stage: secret values in every form', () => {
 });
 
 describe('secrets config', () => {
-  const base = { version: 1, servers: { web: { transport: 'http', url: 'http://127.0.0.1:1/mcp', secrets: { headers: { Authorization: 'Bearer {{secret:api}}' } } } } };
+  const base = {
+    version: 1,
+    servers: {
+      web: {
+        transport: 'http',
+        url: 'http://127.0.0.1:1/mcp',
+        secrets: { headers: { Authorization: 'Bearer {{secret:api}}' } },
+      },
+    },
+  };
   it('accepts a header that names a defined secret', () => {
-    expect(ConfigSchema.safeParse({ ...base, secrets: { api: { source: 'minted', audience: 'a' } } }).success).toBe(true);
+    expect(ConfigSchema.safeParse({ ...base, secrets: { api: { source: 'minted', audience: 'a' } } }).success).toBe(
+      true,
+    );
   });
   it.each([
     ['an undefined secret', {}, /not defined under/],

@@ -39,7 +39,10 @@ describe('minted per-call credentials for the tickets demo', () => {
   });
 
   it('tickets verifies the minted token and records the agent as the author', async () => {
-    const result = await client.callTool({ name: 'tickets__create_ticket', arguments: { title: 'minted', body: '', priority: 'low' } });
+    const result = await client.callTool({
+      name: 'tickets__create_ticket',
+      arguments: { title: 'minted', body: '', priority: 'low' },
+    });
     expect(result.isError).toBeFalsy();
     expect((result.structuredContent as { ticket: { createdBy: string } }).ticket.createdBy).toBe('test-agent');
     const jwks = JSON.parse(readFileSync(join(gateway.dir.path, 'data/keys/jwks.json'), 'utf8')) as { keys: unknown[] };
@@ -55,10 +58,12 @@ describe('a minted token for another audience', () => {
     });
     try {
       const { client } = await connectHttp(gateway.url);
-      const refused = await client.callTool({ name: 'tickets__create_ticket', arguments: { title: 'x', body: '', priority: 'low' } }).then(
-        (r) => JSON.stringify(r),
-        (e: Error) => e.message,
-      );
+      const refused = await client
+        .callTool({ name: 'tickets__create_ticket', arguments: { title: 'x', body: '', priority: 'low' } })
+        .then(
+          (r) => JSON.stringify(r),
+          (e: Error) => e.message,
+        );
       expect(refused).toMatch(/Unknown tool|unavailable|401|Unauthorized/i);
       await client.close();
     } finally {

@@ -218,7 +218,9 @@ describe('notes server (stdio)', () => {
     const child = spawn(process.execPath, [NOTES_MAIN, '--dir', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('exit', (c, s) => resolve([c, s])),
+    );
     await waitFor(() => stderr.includes('serving notes'), 'notes server start');
     child.stdin.end();
     expect(await exited).toEqual([0, null]);

@@ -41,7 +41,10 @@ function startTickets(env: Record<string, string | undefined>, extraArgs: string
   });
 }
 
-async function connect(url: string, token: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+async function connect(
+  url: string,
+  token: string,
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers: { Authorization: `Bearer ${token}` } },
   });
@@ -57,7 +60,10 @@ interface RawResponse {
 }
 
 /** One HTTP request with exactly the headers given (node:http lets a test set Host). */
-function raw(url: string, options: { method?: string; headers?: Record<string, string | number>; body?: string | Buffer }): Promise<RawResponse> {
+function raw(
+  url: string,
+  options: { method?: string; headers?: Record<string, string | number>; body?: string | Buffer },
+): Promise<RawResponse> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -161,7 +167,9 @@ describe('tickets server (Streamable HTTP, static token)', () => {
     expect(second.id).toBe(2);
 
     const commented = structured<{ ticket: Ticket }>(await call('comment_ticket', { id: 1, comment: 'Reproduced.' }));
-    expect(commented.ticket.comments).toEqual([expect.objectContaining({ author: 'static-token', text: 'Reproduced.' })]);
+    expect(commented.ticket.comments).toEqual([
+      expect.objectContaining({ author: 'static-token', text: 'Reproduced.' }),
+    ]);
 
     const closed = structured<{ ticket: Ticket; alreadyClosed: boolean }>(await call('close_ticket', { id: 2 }));
     expect(closed).toMatchObject({ ticket: { id: 2, status: 'closed' }, alreadyClosed: false });
@@ -209,7 +217,13 @@ describe('tickets server (Streamable HTTP, static token)', () => {
 
   it('answers 403 to a Host or Origin that is not this loopback server', async () => {
     const auth = { authorization: `Bearer ${token}` };
-    for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1:${port + 1}`, `0.0.0.0:${port}`, `127.0.0.1`]) {
+    for (const host of [
+      'evil.example',
+      `evil.example:${port}`,
+      `127.0.0.1:${port + 1}`,
+      `0.0.0.0:${port}`,
+      `127.0.0.1`,
+    ]) {
       const res = await raw(url, { headers: { ...auth, host }, body: INITIALIZE });
       expect(res.status, host).toBe(403);
     }
@@ -218,7 +232,10 @@ describe('tickets server (Streamable HTTP, static token)', () => {
       expect(res.status, origin).toBe(403);
     }
     // Loopback Host spellings and a loopback Origin are accepted.
-    const loopback: Record<string, string>[] = [{ host: `localhost:${port}` }, { host: `[::1]:${port}`, origin: 'http://localhost:5173' }];
+    const loopback: Record<string, string>[] = [
+      { host: `localhost:${port}` },
+      { host: `[::1]:${port}`, origin: 'http://localhost:5173' },
+    ];
     for (const headers of loopback) {
       const res = await raw(url, { headers: { ...auth, ...headers }, body: INITIALIZE });
       expect(res.status, JSON.stringify(headers)).toBe(200);
@@ -253,7 +270,9 @@ describe('tickets server (Streamable HTTP, static token)', () => {
     const again = await startTickets({ TICKETS_TOKEN: token }, ['--data', dataFile]);
     try {
       const other = await connect(again.url as string, token);
-      const listed = structured<{ tickets: Ticket[] }>(await other.client.callTool({ name: 'list_tickets', arguments: {} }));
+      const listed = structured<{ tickets: Ticket[] }>(
+        await other.client.callTool({ name: 'list_tickets', arguments: {} }),
+      );
       expect(listed.tickets.map((t) => t.id)).toEqual([1, 2]);
       await other.client.close();
     } finally {
@@ -299,7 +318,11 @@ describe('tickets server with JWTs verified against a JWKS', () => {
   let privateKey: CryptoKey;
   const issuer = 'https://warden.test';
 
-  const mint = (claims: { aud?: string; exp?: number | string; sub?: string }, alg = 'ES256', key: CryptoKey | Uint8Array = privateKey) => {
+  const mint = (
+    claims: { aud?: string; exp?: number | string; sub?: string },
+    alg = 'ES256',
+    key: CryptoKey | Uint8Array = privateKey,
+  ) => {
     let jwt = new SignJWT({}).setProtectedHeader({ alg, kid: 'k1' }).setIssuer(issuer).setIssuedAt();
     if (claims.sub !== undefined) jwt = jwt.setSubject(claims.sub);
     jwt = jwt.setAudience(claims.aud ?? 'tickets').setExpirationTime(claims.exp ?? '2m');
@@ -358,15 +381,25 @@ describe('two tickets servers on one data file (two gateways on one data folder 
     const token = randomBytes(24).toString('base64url');
     const tmp = await makeTempDir('warden-tickets-shared');
     const dataFile = join(tmp.path, 'tickets.json');
-    const [one, two] = await Promise.all([startTickets({ TICKETS_TOKEN: token }, ['--data', dataFile]), startTickets({ TICKETS_TOKEN: token }, ['--data', dataFile])]);
+    const [one, two] = await Promise.all([
+      startTickets({ TICKETS_TOKEN: token }, ['--data', dataFile]),
+      startTickets({ TICKETS_TOKEN: token }, ['--data', dataFile]),
+    ]);
     try {
       const a = await connect(one.url as string, token);
       const b = await connect(two.url as string, token);
-      const create = (client: Client, title: string) => client.callTool({ name: 'create_ticket', arguments: { title, body: 'concurrent', priority: 'low' } });
-      await Promise.all(Array.from({ length: 15 }, (_, i) => [create(a.client, `a${i}`), create(b.client, `b${i}`)]).flat());
+      const create = (client: Client, title: string) =>
+        client.callTool({ name: 'create_ticket', arguments: { title, body: 'concurrent', priority: 'low' } });
+      await Promise.all(
+        Array.from({ length: 15 }, (_, i) => [create(a.client, `a${i}`), create(b.client, `b${i}`)]).flat(),
+      );
       for (const side of [a, b]) {
-        const listed = structured<{ tickets: Ticket[] }>(await side.client.callTool({ name: 'list_tickets', arguments: {} }));
-        expect(listed.tickets.map((t) => t.id).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+        const listed = structured<{ tickets: Ticket[] }>(
+          await side.client.callTool({ name: 'list_tickets', arguments: {} }),
+        );
+        expect(listed.tickets.map((t) => t.id).sort((x, y) => x - y)).toEqual(
+          Array.from({ length: 30 }, (_, i) => i + 1),
+        );
         expect(new Set(listed.tickets.map((t) => t.title)).size).toBe(30);
       }
       // A change made through one is seen (and kept) by a change through the other.

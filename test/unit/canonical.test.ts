@@ -18,7 +18,11 @@ describe('canonicalJson', () => {
     ['nested objects sorted too', { z: { y: 1, x: 2 } }, '{"z":{"x":2,"y":1}}'],
     ['undefined members dropped', { a: undefined, b: 1 }, '{"b":1}'],
     ['numbers as ECMAScript writes them', { n: [1e21, 0.1, -0, 1.5e-7] }, '{"n":[1e+21,0.1,0,1.5e-7]}'],
-    ['a __proto__ member is kept as a member', JSON.parse('{"__proto__":{"x":1},"b":2}') as unknown, '{"__proto__":{"x":1},"b":2}'],
+    [
+      'a __proto__ member is kept as a member',
+      JSON.parse('{"__proto__":{"x":1},"b":2}') as unknown,
+      '{"__proto__":{"x":1},"b":2}',
+    ],
   ])('%s', (_name, value, expected) => {
     expect(canonicalJson(value)).toBe(expected);
   });
@@ -31,7 +35,9 @@ describe('canonicalJson', () => {
   });
 
   it('two values that differ only in a __proto__ member get different digests', () => {
-    expect(digestOf(JSON.parse('{"__proto__":{"x":1}}')).digest).not.toBe(digestOf(JSON.parse('{"__proto__":{"x":2}}')).digest);
+    expect(digestOf(JSON.parse('{"__proto__":{"x":1}}')).digest).not.toBe(
+      digestOf(JSON.parse('{"__proto__":{"x":2}}')).digest,
+    );
   });
 
   it('an approval for one deep call is not the approval of another (binding digest)', () => {

@@ -9,9 +9,19 @@ const HOUR = 3_600_000;
 describe('clockFromEnv', () => {
   it.each([
     ['no variable', {}, false, undefined],
-    ['the variable without NODE_ENV=test', { [TEST_CLOCK_ENV]: '/tmp/x', NODE_ENV: 'production' }, false, /ignored: a test clock is honoured only with NODE_ENV=test/],
+    [
+      'the variable without NODE_ENV=test',
+      { [TEST_CLOCK_ENV]: '/tmp/x', NODE_ENV: 'production' },
+      false,
+      /ignored: a test clock is honoured only with NODE_ENV=test/,
+    ],
     ['the variable with NODE_ENV unset', { [TEST_CLOCK_ENV]: '/tmp/x' }, false, /ignored/],
-    ['the variable with NODE_ENV=test', { [TEST_CLOCK_ENV]: '/nonexistent/offset', NODE_ENV: 'test' }, true, /test clock in force/],
+    [
+      'the variable with NODE_ENV=test',
+      { [TEST_CLOCK_ENV]: '/nonexistent/offset', NODE_ENV: 'test' },
+      true,
+      /test clock in force/,
+    ],
   ])('%s', (_name, env, isTest, said) => {
     const lines: string[] = [];
     const clock = clockFromEnv(env, (line) => lines.push(line));

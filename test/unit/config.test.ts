@@ -12,8 +12,16 @@ import { makeTempDir, type TempDir } from '../helpers/process.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const FILE = 'mcp.config.json';
 const AUTH = { mode: 'unauthenticated-local' };
-const stdio = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ transport: 'stdio', command: 'node', args: ['server.js'], ...extra });
-const withServers = (servers: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ version: 1, auth: AUTH, servers, ...extra });
+const stdio = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  transport: 'stdio',
+  command: 'node',
+  args: ['server.js'],
+  ...extra,
+});
+const withServers = (
+  servers: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> => ({ version: 1, auth: AUTH, servers, ...extra });
 
 /** The message of the error parseConfigText throws, or a failure when it throws none. */
 function errorOf(config: unknown, env: NodeJS.ProcessEnv = {}): string {
@@ -31,9 +39,22 @@ describe('config schema', () => {
     const config = parseConfigText(JSON.stringify({ version: 1, servers: { notes: stdio() } }), FILE, {});
     expect(config.dataDir).toBe('./.warden');
     expect(config.auth).toBeUndefined();
-    expect(config.gateway).toMatchObject({ host: '127.0.0.1', port: 8787, maxBodyBytes: 4 * 1024 * 1024, maxJsonDepth: 64, maxSessions: 2000 });
+    expect(config.gateway).toMatchObject({
+      host: '127.0.0.1',
+      port: 8787,
+      maxBodyBytes: 4 * 1024 * 1024,
+      maxJsonDepth: 64,
+      maxSessions: 2000,
+    });
     expect(config.logging.level).toBe('info');
-    expect(config.servers.notes).toMatchObject({ transport: 'stdio', command: 'node', args: ['server.js'], env: {}, enabled: true, shared: false });
+    expect(config.servers.notes).toMatchObject({
+      transport: 'stdio',
+      command: 'node',
+      args: ['server.js'],
+      env: {},
+      enabled: true,
+      shared: false,
+    });
     expect(config.servers.notes?.prefix).toBeUndefined();
   });
 
@@ -43,9 +64,15 @@ describe('config schema', () => {
     ['http (loopback http)', { transport: 'http', url: 'http://127.0.0.1:9000/mcp' }],
     ['http (localhost http)', { transport: 'http', url: 'http://localhost:9000/mcp' }],
     ['http (IPv6 loopback http)', { transport: 'http', url: 'http://[::1]:9000/mcp' }],
-    ['http with launch', { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: ['x.js'] } }],
+    [
+      'http with launch',
+      { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', args: ['x.js'] } },
+    ],
     ['sse', { transport: 'sse', url: 'https://legacy.example.com/sse', enabled: false }],
-    ['sse with launch', { transport: 'sse', url: 'http://127.0.0.1:0/sse', launch: { command: 'node', args: ['x.js'] } }],
+    [
+      'sse with launch',
+      { transport: 'sse', url: 'http://127.0.0.1:0/sse', launch: { command: 'node', args: ['x.js'] } },
+    ],
     ['unprefixed', stdio({ prefix: false })],
   ])('accepts a %s server', (_kind, server) => {
     const config = parseConfigText(JSON.stringify(withServers({ s: server })), FILE, {});
@@ -53,34 +80,124 @@ describe('config schema', () => {
   });
 
   it.each([
-    ['non-loopback http URL', withServers({ github: { transport: 'http', url: 'http://api.github.com/mcp' } }), 'mcp.config.json: servers.github.url: must be an https URL (loopback may use http)'],
-    ['look-alike loopback host', withServers({ github: { transport: 'http', url: 'http://127.0.0.1.nip.io/mcp' } }), 'mcp.config.json: servers.github.url: must be an https URL (loopback may use http)'],
-    ['non-http scheme', withServers({ old: { transport: 'sse', url: 'ftp://127.0.0.1/sse' } }), 'mcp.config.json: servers.old.url: must be an https URL (loopback may use http)'],
-    ['relative URL', withServers({ a: { transport: 'http', url: '/mcp' } }), 'mcp.config.json: servers.a.url: must be an absolute URL'],
-    ['upper-case server id', withServers({ GitHub: stdio() }), 'mcp.config.json: servers.GitHub: server ids must match ^[a-z0-9][a-z0-9-]{0,31}$'],
+    [
+      'non-loopback http URL',
+      withServers({ github: { transport: 'http', url: 'http://api.github.com/mcp' } }),
+      'mcp.config.json: servers.github.url: must be an https URL (loopback may use http)',
+    ],
+    [
+      'look-alike loopback host',
+      withServers({ github: { transport: 'http', url: 'http://127.0.0.1.nip.io/mcp' } }),
+      'mcp.config.json: servers.github.url: must be an https URL (loopback may use http)',
+    ],
+    [
+      'non-http scheme',
+      withServers({ old: { transport: 'sse', url: 'ftp://127.0.0.1/sse' } }),
+      'mcp.config.json: servers.old.url: must be an https URL (loopback may use http)',
+    ],
+    [
+      'relative URL',
+      withServers({ a: { transport: 'http', url: '/mcp' } }),
+      'mcp.config.json: servers.a.url: must be an absolute URL',
+    ],
+    [
+      'upper-case server id',
+      withServers({ GitHub: stdio() }),
+      'mcp.config.json: servers.GitHub: server ids must match ^[a-z0-9][a-z0-9-]{0,31}$',
+    ],
     ['server id with underscore', withServers({ a_b: stdio() }), 'mcp.config.json: servers.a_b: server ids must match'],
-    ['server id too long', withServers({ ['a'.repeat(33)]: stdio() }), `mcp.config.json: servers.${'a'.repeat(33)}: server ids must match`],
-    ['a "__proto__" key', '{"version":1,"servers":{},"__proto__":{"dataDir":"/elsewhere"}}', 'mcp.config.json: (root): unknown field "__proto__"'],
+    [
+      'server id too long',
+      withServers({ ['a'.repeat(33)]: stdio() }),
+      `mcp.config.json: servers.${'a'.repeat(33)}: server ids must match`,
+    ],
+    [
+      'a "__proto__" key',
+      '{"version":1,"servers":{},"__proto__":{"dataDir":"/elsewhere"}}',
+      'mcp.config.json: (root): unknown field "__proto__"',
+    ],
     ['unknown top-level field', withServers({}, { extra: true }), 'mcp.config.json: (root): unknown field "extra"'],
-    ['unknown server field', withServers({ a: stdio({ shell: true }) }), 'mcp.config.json: servers.a: unknown field "shell"'],
-    ['unknown gateway field', withServers({}, { gateway: { hots: 'x' } }), 'mcp.config.json: gateway: unknown field "hots"'],
-    ['unknown launch field', withServers({ t: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', shell: true } } }), 'mcp.config.json: servers.t.launch: unknown field "shell"'],
-    ['launch on a stdio server', withServers({ a: { transport: 'stdio', command: 'node', launch: { command: 'x' } } }), 'mcp.config.json: servers.a: unknown field "launch"'],
-    ['unsupported transport', withServers({ a: { transport: 'websocket', url: 'https://x.example' } }), 'mcp.config.json: servers.a.transport: must be one of "stdio", "http", "sse"'],
-    ['missing transport', withServers({ a: { command: 'node' } }), 'mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"'],
-    ['prefix with a space', withServers({ a: stdio({ prefix: 'bad prefix' }) }), 'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes'],
-    ['prefix with the separator', withServers({ a: stdio({ prefix: 'a__b' }) }), 'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes'],
-    ['prefix true', withServers({ a: stdio({ prefix: true }) }), 'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes, or false'],
-    ['duplicate prefixes', withServers({ a: stdio(), b: stdio({ prefix: 'a' }) }), 'mcp.config.json: servers.b.prefix: "a" is already the prefix of server "a"'],
-    ['duplicate explicit prefixes', withServers({ a: stdio({ prefix: 'x' }), b: stdio({ prefix: 'x' }) }), 'mcp.config.json: servers.b.prefix: "x" is already the prefix of server "a"'],
+    [
+      'unknown server field',
+      withServers({ a: stdio({ shell: true }) }),
+      'mcp.config.json: servers.a: unknown field "shell"',
+    ],
+    [
+      'unknown gateway field',
+      withServers({}, { gateway: { hots: 'x' } }),
+      'mcp.config.json: gateway: unknown field "hots"',
+    ],
+    [
+      'unknown launch field',
+      withServers({
+        t: { transport: 'http', url: 'http://127.0.0.1:0/mcp', launch: { command: 'node', shell: true } },
+      }),
+      'mcp.config.json: servers.t.launch: unknown field "shell"',
+    ],
+    [
+      'launch on a stdio server',
+      withServers({ a: { transport: 'stdio', command: 'node', launch: { command: 'x' } } }),
+      'mcp.config.json: servers.a: unknown field "launch"',
+    ],
+    [
+      'unsupported transport',
+      withServers({ a: { transport: 'websocket', url: 'https://x.example' } }),
+      'mcp.config.json: servers.a.transport: must be one of "stdio", "http", "sse"',
+    ],
+    [
+      'missing transport',
+      withServers({ a: { command: 'node' } }),
+      'mcp.config.json: servers.a.transport: missing; must be one of "stdio", "http", "sse"',
+    ],
+    [
+      'prefix with a space',
+      withServers({ a: stdio({ prefix: 'bad prefix' }) }),
+      'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes',
+    ],
+    [
+      'prefix with the separator',
+      withServers({ a: stdio({ prefix: 'a__b' }) }),
+      'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes',
+    ],
+    [
+      'prefix true',
+      withServers({ a: stdio({ prefix: true }) }),
+      'mcp.config.json: servers.a.prefix: must be 1-32 letters, digits or dashes, or false',
+    ],
+    [
+      'duplicate prefixes',
+      withServers({ a: stdio(), b: stdio({ prefix: 'a' }) }),
+      'mcp.config.json: servers.b.prefix: "a" is already the prefix of server "a"',
+    ],
+    [
+      'duplicate explicit prefixes',
+      withServers({ a: stdio({ prefix: 'x' }), b: stdio({ prefix: 'x' }) }),
+      'mcp.config.json: servers.b.prefix: "x" is already the prefix of server "a"',
+    ],
     ['empty command', withServers({ a: stdio({ command: '' }) }), 'mcp.config.json: servers.a.command:'],
     ['non-string argument', withServers({ a: stdio({ args: ['ok', 1] }) }), 'mcp.config.json: servers.a.args[1]:'],
-    ['bad env name', withServers({ a: stdio({ env: { '1BAD': 'x' } }) }), 'mcp.config.json: servers.a.env.1BAD: must be an environment variable name'],
-    ['bad header name', withServers({ a: { transport: 'http', url: 'https://x.example', headers: { 'Bad Header': 'x' } } }), 'mcp.config.json: servers.a.headers.Bad Header: must be an HTTP header name'],
+    [
+      'bad env name',
+      withServers({ a: stdio({ env: { '1BAD': 'x' } }) }),
+      'mcp.config.json: servers.a.env.1BAD: must be an environment variable name',
+    ],
+    [
+      'bad header name',
+      withServers({ a: { transport: 'http', url: 'https://x.example', headers: { 'Bad Header': 'x' } } }),
+      'mcp.config.json: servers.a.headers.Bad Header: must be an HTTP header name',
+    ],
     ['timeout too small', withServers({ a: stdio({ timeoutMs: 5 }) }), 'mcp.config.json: servers.a.timeoutMs:'],
     ['port out of range', withServers({}, { gateway: { port: 70_000 } }), 'mcp.config.json: gateway.port:'],
-    ['body cap too small', withServers({}, { gateway: { maxBodyBytes: 10 } }), 'mcp.config.json: gateway.maxBodyBytes:'],
-    ['unknown auth mode', withServers({}, { auth: { mode: 'trust-me' } }), 'mcp.config.json: auth.mode: must be one of "unauthenticated-local"'],
+    [
+      'body cap too small',
+      withServers({}, { gateway: { maxBodyBytes: 10 } }),
+      'mcp.config.json: gateway.maxBodyBytes:',
+    ],
+    [
+      'unknown auth mode',
+      withServers({}, { auth: { mode: 'trust-me' } }),
+      'mcp.config.json: auth.mode: must be one of "unauthenticated-local"',
+    ],
     ['unknown log level', withServers({}, { logging: { level: 'loud' } }), 'mcp.config.json: logging.level:'],
     ['wrong version', { version: 2, servers: {} }, 'mcp.config.json: version:'],
     ['no servers', { version: 1 }, 'mcp.config.json: servers:'],
@@ -91,14 +208,27 @@ describe('config schema', () => {
   });
 
   it('reports every problem at once, one line each', () => {
-    const message = errorOf(withServers({ a: { transport: 'http', url: 'http://evil.example/mcp' }, B: stdio() }, { extra: 1 }));
+    const message = errorOf(
+      withServers({ a: { transport: 'http', url: 'http://evil.example/mcp' }, B: stdio() }, { extra: 1 }),
+    );
     const lines = message.split('\n');
     expect(lines.length).toBeGreaterThanOrEqual(3);
     for (const line of lines) expect(line).toMatch(/^mcp\.config\.json: \S+: /);
   });
 
   it('ignores prefixes of disabled and unprefixed servers when looking for duplicates', () => {
-    const config = parseConfigText(JSON.stringify(withServers({ a: stdio(), b: stdio({ prefix: 'a', enabled: false }), c: stdio({ prefix: false }), d: stdio({ prefix: false }) })), FILE, {});
+    const config = parseConfigText(
+      JSON.stringify(
+        withServers({
+          a: stdio(),
+          b: stdio({ prefix: 'a', enabled: false }),
+          c: stdio({ prefix: false }),
+          d: stdio({ prefix: false }),
+        }),
+      ),
+      FILE,
+      {},
+    );
     expect(Object.keys(config.servers)).toEqual(['a', 'b', 'c', 'd']);
   });
 });
@@ -125,11 +255,16 @@ describe('${VAR} interpolation', () => {
   });
 
   it('interpolates inside arrays and nested objects, never keys, and leaves non-strings alone', () => {
-    expect(interpolateEnv({ '${HOME}': { list: ['${PORT}', 3, true, null] } }, env)).toEqual({ '${HOME}': { list: ['9000', 3, true, null] } });
+    expect(interpolateEnv({ '${HOME}': { list: ['${PORT}', 3, true, null] } }, env)).toEqual({
+      '${HOME}': { list: ['9000', 3, true, null] },
+    });
   });
 
   it.each([
-    [{ servers: { a: { args: ['--dir', '${NOTES_DIR}'] } } }, 'servers.a.args[1]: environment variable NOTES_DIR is not set'],
+    [
+      { servers: { a: { args: ['--dir', '${NOTES_DIR}'] } } },
+      'servers.a.args[1]: environment variable NOTES_DIR is not set',
+    ],
     [{ servers: { a: { url: 'https://${HOST}/mcp' } } }, 'servers.a.url: environment variable HOST is not set'],
     [{ dataDir: '${EMPTY}' }, 'dataDir: environment variable EMPTY is not set'],
     ['${NOPE}', '(root): environment variable NOPE is not set'],
@@ -139,14 +274,18 @@ describe('${VAR} interpolation', () => {
 
   it('names the file, the path and how to give a default through the loader', () => {
     const message = errorOf(withServers({ notes: stdio({ args: ['${NOTES_DIR}'] }) }));
-    expect(message).toBe('mcp.config.json: servers.notes.args[0]: environment variable NOTES_DIR is not set (write ${NOTES_DIR:-default} to give a default)');
+    expect(message).toBe(
+      'mcp.config.json: servers.notes.args[0]: environment variable NOTES_DIR is not set (write ${NOTES_DIR:-default} to give a default)',
+    );
   });
 
   it('validates the interpolated value, not the placeholder', () => {
     expect(errorOf(withServers({ a: { transport: 'http', url: '${URL}' } }), { URL: 'http://evil.example/mcp' })).toBe(
       'mcp.config.json: servers.a.url: must be an https URL (loopback may use http)',
     );
-    const config = parseConfigText(JSON.stringify(withServers({ a: { transport: 'http', url: '${URL}' } })), FILE, { URL: 'https://ok.example/mcp' });
+    const config = parseConfigText(JSON.stringify(withServers({ a: { transport: 'http', url: '${URL}' } })), FILE, {
+      URL: 'https://ok.example/mcp',
+    });
     expect(config.servers.a).toMatchObject({ url: 'https://ok.example/mcp' });
   });
 });
@@ -181,12 +320,37 @@ describe('loadConfig', () => {
 
   it.each([
     ['the file only', {}, undefined, (): string => join(tmp.path, 'conf', 'state')],
-    ['MCP_WARDEN_DATA_DIR over the file', { MCP_WARDEN_DATA_DIR: '/srv/env-data' }, undefined, (): string => '/srv/env-data'],
-    ['--data-dir over MCP_WARDEN_DATA_DIR', { MCP_WARDEN_DATA_DIR: '/srv/env-data' }, '/srv/flag-data', (): string => '/srv/flag-data'],
+    [
+      'MCP_WARDEN_DATA_DIR over the file',
+      { MCP_WARDEN_DATA_DIR: '/srv/env-data' },
+      undefined,
+      (): string => '/srv/env-data',
+    ],
+    [
+      '--data-dir over MCP_WARDEN_DATA_DIR',
+      { MCP_WARDEN_DATA_DIR: '/srv/env-data' },
+      '/srv/flag-data',
+      (): string => '/srv/flag-data',
+    ],
     ['--data-dir over the file', {}, '/srv/flag-data', (): string => '/srv/flag-data'],
-    ['an empty MCP_WARDEN_DATA_DIR counts as unset', { MCP_WARDEN_DATA_DIR: '' }, undefined, (): string => join(tmp.path, 'conf', 'state')],
-    ['a relative --data-dir is relative to the working directory', {}, 'rel-data', (): string => resolve(process.cwd(), 'rel-data')],
-    ['a relative MCP_WARDEN_DATA_DIR is relative to the working directory', { MCP_WARDEN_DATA_DIR: 'env-rel' }, undefined, (): string => resolve(process.cwd(), 'env-rel')],
+    [
+      'an empty MCP_WARDEN_DATA_DIR counts as unset',
+      { MCP_WARDEN_DATA_DIR: '' },
+      undefined,
+      (): string => join(tmp.path, 'conf', 'state'),
+    ],
+    [
+      'a relative --data-dir is relative to the working directory',
+      {},
+      'rel-data',
+      (): string => resolve(process.cwd(), 'rel-data'),
+    ],
+    [
+      'a relative MCP_WARDEN_DATA_DIR is relative to the working directory',
+      { MCP_WARDEN_DATA_DIR: 'env-rel' },
+      undefined,
+      (): string => resolve(process.cwd(), 'env-rel'),
+    ],
   ])('data folder: %s', (_name, env, flag, expected) => {
     expect(loadConfig(file, { env, dataDirOverride: flag }).dataDir).toBe(expected());
   });
@@ -198,8 +362,13 @@ describe('loadConfig', () => {
 
   it('errors from a file name that file', async () => {
     const bad = join(tmp.path, 'team.config.json');
-    await writeFile(bad, JSON.stringify({ version: 1, servers: { github: { transport: 'http', url: 'http://api.github.com/mcp' } } }));
-    expect(() => loadConfig(bad, { env: {} })).toThrow('team.config.json: servers.github.url: must be an https URL (loopback may use http)');
+    await writeFile(
+      bad,
+      JSON.stringify({ version: 1, servers: { github: { transport: 'http', url: 'http://api.github.com/mcp' } } }),
+    );
+    expect(() => loadConfig(bad, { env: {} })).toThrow(
+      'team.config.json: servers.github.url: must be an https URL (loopback may use http)',
+    );
   });
 });
 
@@ -207,15 +376,19 @@ describe('loadConfig', () => {
 function shippedConfigs(): { name: string; kind: 'file' | 'snippet'; path: string; text: string }[] {
   const out: { name: string; kind: 'file' | 'snippet'; path: string; text: string }[] = [];
   const files = [join(ROOT, 'mcp.config.json'), ...listDir('test/fixtures').filter((f) => f.endsWith('.config.json'))];
-  for (const path of files) out.push({ name: path.slice(ROOT.length + 1), kind: 'file', path, text: readFileSync(path, 'utf8') });
-  const docs = [join(ROOT, 'README.md'), ...listDir('docs').filter((f) => f.endsWith('.md'))].filter((f) => existsSync(f));
+  for (const path of files)
+    out.push({ name: path.slice(ROOT.length + 1), kind: 'file', path, text: readFileSync(path, 'utf8') });
+  const docs = [join(ROOT, 'README.md'), ...listDir('docs').filter((f) => f.endsWith('.md'))].filter((f) =>
+    existsSync(f),
+  );
   for (const path of docs) {
     const markdown = readFileSync(path, 'utf8');
     let index = 0;
     for (const match of markdown.matchAll(/^```json[^\n]*\n([\s\S]*?)^```/gm)) {
       index += 1;
       const text = match[1] ?? '';
-      if (text.includes('"servers"')) out.push({ name: `${path.slice(ROOT.length + 1)} json block ${index}`, kind: 'snippet', path, text });
+      if (text.includes('"servers"'))
+        out.push({ name: `${path.slice(ROOT.length + 1)} json block ${index}`, kind: 'snippet', path, text });
     }
   }
   return out;
@@ -235,7 +408,10 @@ describe('configs shipped in the repo', () => {
     const names = shipped.map((c) => c.name);
     expect(names).toContain('mcp.config.json');
     expect(names).toContain(join('test', 'fixtures', 'conformance.config.json'));
-    if (existsSync(join(ROOT, 'README.md')) && /^```json[^\n]*\n[^`]*"servers"/m.test(readFileSync(join(ROOT, 'README.md'), 'utf8'))) {
+    if (
+      existsSync(join(ROOT, 'README.md')) &&
+      /^```json[^\n]*\n[^`]*"servers"/m.test(readFileSync(join(ROOT, 'README.md'), 'utf8'))
+    ) {
       expect(names.some((n) => n.startsWith('README.md'))).toBe(true);
     }
   });

@@ -36,7 +36,13 @@ beforeAll(async () => {
     if (req.url === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     if (req.url === '/empty') return void res.writeHead(204).end();
     if (req.url === '/accepted') return void res.writeHead(202, { 'content-type': 'text/plain' }).end('accepted');
-    if (req.url === '/cookies') return void res.writeHead(200, [['set-cookie', 'a=1'], ['set-cookie', 'b=2']]).end();
+    if (req.url === '/cookies')
+      return void res
+        .writeHead(200, [
+          ['set-cookie', 'a=1'],
+          ['set-cookie', 'b=2'],
+        ])
+        .end();
     if (req.url === '/stream') {
       // An SSE stream that sends one event and stays open.
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -49,7 +55,11 @@ beforeAll(async () => {
       let text = '';
       req.setEncoding('utf8');
       req.on('data', (chunk: string) => (text += chunk));
-      req.on('end', () => res.writeHead(201, { 'content-type': 'application/json', 'x-seen': String(req.headers['x-call']) }).end(JSON.stringify({ method: req.method, body: text })));
+      req.on('end', () =>
+        res
+          .writeHead(201, { 'content-type': 'application/json', 'x-seen': String(req.headers['x-call']) })
+          .end(JSON.stringify({ method: req.method, body: text })),
+      );
       return;
     }
     if (req.url === '/moved') return void res.writeHead(302, { location: 'http://169.254.169.254/' }).end();
@@ -223,11 +233,15 @@ describe('downstream fetch on node:http', () => {
 
   it('hands anything it does not cover (a stream body, another scheme) to the fallback', async () => {
     await expect(fetchOver('data:text/plain,hi')).rejects.toThrow('fell back to the global fetch');
-    await expect(fetchOver(`${base}/echo`, { method: 'POST', body: new Blob(['x']) })).rejects.toThrow('fell back to the global fetch');
+    await expect(fetchOver(`${base}/echo`, { method: 'POST', body: new Blob(['x']) })).rejects.toThrow(
+      'fell back to the global fetch',
+    );
   });
 
   it('never quotes an invalid header value in its error (it may be a credential)', async () => {
-    const error = await fetchOver(`${base}/json`, { headers: [['authorization', 'Bearer secret-value\nx']] }).catch((e: Error) => e);
+    const error = await fetchOver(`${base}/json`, { headers: [['authorization', 'Bearer secret-value\nx']] }).catch(
+      (e: Error) => e,
+    );
     expect(error).toBeInstanceOf(TypeError);
     expect(String((error as Error).message)).not.toContain('secret-value');
   });

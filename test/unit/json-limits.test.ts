@@ -23,7 +23,17 @@ describe('exceedsJsonDepth', () => {
     ['an escaped backslash before the closing quote', `{"s":"\\\\","t":${nest(3)}}`, 3, true],
     ['unicode escapes in strings', '{"s":"\\u005b\\u005b"}', 1, false],
     ['unterminated deep input (never parsed)', '['.repeat(100_000), 64, true],
-    ['a JSON-RPC request at the default cap', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: { a: [{ b: 1 }] } } }), 64, false],
+    [
+      'a JSON-RPC request at the default cap',
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'x', arguments: { a: [{ b: 1 }] } },
+      }),
+      64,
+      false,
+    ],
   ])('%s', (_name, text, limit, expected) => {
     expect(exceedsJsonDepth(text, limit)).toBe(expected);
   });
@@ -41,20 +51,41 @@ describe('exceedsJsonDepth', () => {
   });
 });
 
-const keysObject = (n: number): string => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])));
+const keysObject = (n: number): string =>
+  JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])));
 const LIMITS = { maxDepth: 64, maxKeys: 10, maxNodes: 70 };
 
 describe('checkJsonLimits', () => {
   it.each([
     ['an object at the key limit', keysObject(10), undefined],
     ['an object one key past', keysObject(11), { kind: 'keys', limit: 10 }],
-    ['keys of nested objects count per object', JSON.stringify({ a: JSON.parse(keysObject(9)) as unknown, b: JSON.parse(keysObject(9)) as unknown }), undefined],
-    ['a nested object one key past', JSON.stringify({ a: { b: JSON.parse(keysObject(11)) as unknown } }), { kind: 'keys', limit: 10 }],
+    [
+      'keys of nested objects count per object',
+      JSON.stringify({ a: JSON.parse(keysObject(9)) as unknown, b: JSON.parse(keysObject(9)) as unknown }),
+      undefined,
+    ],
+    [
+      'a nested object one key past',
+      JSON.stringify({ a: { b: JSON.parse(keysObject(11)) as unknown } }),
+      { kind: 'keys', limit: 10 },
+    ],
     ['arrays have no key limit', JSON.stringify(Array.from({ length: 40 }, (_, i) => i)), undefined],
-    ['values at the node limit (root + 69 elements)', JSON.stringify(Array.from({ length: 69 }, (_, i) => i)), undefined],
-    ['one value past the node limit', JSON.stringify(Array.from({ length: 70 }, (_, i) => i)), { kind: 'nodes', limit: 70 }],
+    [
+      'values at the node limit (root + 69 elements)',
+      JSON.stringify(Array.from({ length: 69 }, (_, i) => i)),
+      undefined,
+    ],
+    [
+      'one value past the node limit',
+      JSON.stringify(Array.from({ length: 70 }, (_, i) => i)),
+      { kind: 'nodes', limit: 70 },
+    ],
     ['empty containers count once each', JSON.stringify(Array.from({ length: 69 }, () => [])), undefined],
-    ['nested containers count their members', JSON.stringify(Array.from({ length: 35 }, () => [1])), { kind: 'nodes', limit: 70 }],
+    [
+      'nested containers count their members',
+      JSON.stringify(Array.from({ length: 35 }, () => [1])),
+      { kind: 'nodes', limit: 70 },
+    ],
     ['commas and colons in strings do not count', JSON.stringify({ s: ',:,:'.repeat(100) }), undefined],
     ['depth past the limit', `{"a":${'['.repeat(64)}`, { kind: 'depth', limit: 64 }],
   ])('%s', (_name, text, expected) => {

@@ -16,8 +16,16 @@ const big = 'x'.repeat(200);
 describe('LineFramer', () => {
   it.each([
     ['one message', ['{"jsonrpc":"2.0","id":1,"result":{}}\n'], [{ jsonrpc: '2.0', id: 1, result: {} }]],
-    ['split across chunks, CRLF', ['{"jsonrpc":"2.0",', '"id":2,"result":{}}\r', '\n'], [{ jsonrpc: '2.0', id: 2, result: {} }]],
-    ['blank lines ignored', ['\n\n{"jsonrpc":"2.0","method":"notifications/x"}\n'], [{ jsonrpc: '2.0', method: 'notifications/x' }]],
+    [
+      'split across chunks, CRLF',
+      ['{"jsonrpc":"2.0",', '"id":2,"result":{}}\r', '\n'],
+      [{ jsonrpc: '2.0', id: 2, result: {} }],
+    ],
+    [
+      'blank lines ignored',
+      ['\n\n{"jsonrpc":"2.0","method":"notifications/x"}\n'],
+      [{ jsonrpc: '2.0', method: 'notifications/x' }],
+    ],
   ])('%s', (_name, chunks, expected) => {
     expect(run(chunks, 1024).messages).toEqual(expected);
   });
@@ -35,7 +43,14 @@ describe('LineFramer', () => {
     const { messages, invalid } = run([...chunks, '{"jsonrpc":"2.0","id":8,"result":{}}\n']);
     expect(invalid).toEqual([]);
     expect(messages).toEqual([
-      { jsonrpc: '2.0', id, error: { code: -32603, message: expect.stringMatching(/^The result is larger than 64 bytes \(at least \d+\); it was refused$/) } },
+      {
+        jsonrpc: '2.0',
+        id,
+        error: {
+          code: -32603,
+          message: expect.stringMatching(/^The result is larger than 64 bytes \(at least \d+\); it was refused$/),
+        },
+      },
       { jsonrpc: '2.0', id: 8, result: {} },
     ]);
   });

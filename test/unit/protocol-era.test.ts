@@ -17,7 +17,8 @@ describe('protocolEra', () => {
   });
 
   it('maps every version the SDK 1.x can negotiate to the 2025 era; the eras are listed newest first', () => {
-    for (const version of [LATEST_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS]) expect(protocolEra(version)).toBe('2025');
+    for (const version of [LATEST_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS])
+      expect(protocolEra(version)).toBe('2025');
     expect(PROTOCOL_ERAS).toEqual(['2026', '2025']);
   });
 

@@ -19,7 +19,11 @@ describe('shared lazy JSON Schema validator', () => {
       properties: { email: { type: 'string', format: 'email' }, n: { type: 'integer', minimum: 1 } },
       required: ['email', 'n'],
     });
-    expect(check({ email: 'a@example.com', n: 2 })).toEqual({ valid: true, data: { email: 'a@example.com', n: 2 }, errorMessage: undefined });
+    expect(check({ email: 'a@example.com', n: 2 })).toEqual({
+      valid: true,
+      data: { email: 'a@example.com', n: 2 },
+      errorMessage: undefined,
+    });
     const bad = check({ email: 'not an address', n: 0 });
     expect(bad.valid).toBe(false);
     expect(bad.errorMessage).toMatch(/email/);
@@ -28,8 +32,18 @@ describe('shared lazy JSON Schema validator', () => {
 
   it('keeps schemas of one $id from two servers apart', () => {
     const validator = new LazySchemaValidator();
-    const first = validator.getValidator({ $id: 'urn:shared:result', type: 'object', properties: { a: { type: 'string' } }, required: ['a'] });
-    const second = validator.getValidator({ $id: 'urn:shared:result', type: 'object', properties: { b: { type: 'number' } }, required: ['b'] });
+    const first = validator.getValidator({
+      $id: 'urn:shared:result',
+      type: 'object',
+      properties: { a: { type: 'string' } },
+      required: ['a'],
+    });
+    const second = validator.getValidator({
+      $id: 'urn:shared:result',
+      type: 'object',
+      properties: { b: { type: 'number' } },
+      required: ['b'],
+    });
     expect(first({ a: 'x' }).valid).toBe(true);
     expect(second({ b: 1 }).valid).toBe(true);
     expect(second({ a: 'x' }).valid).toBe(false);
@@ -55,7 +69,11 @@ describe('shared lazy JSON Schema validator', () => {
 
   it('forgets nested $ids too: a later schema cannot borrow one', () => {
     const validator = new LazySchemaValidator();
-    const first = validator.getValidator({ $id: 'urn:x:outer', type: 'object', properties: { a: { $id: 'urn:x:nested', type: 'string' } } });
+    const first = validator.getValidator({
+      $id: 'urn:x:outer',
+      type: 'object',
+      properties: { a: { $id: 'urn:x:nested', type: 'string' } },
+    });
     expect(first({ a: 'x' }).valid).toBe(true);
     // This schema refers to an id it does not define: it must fail to compile, not resolve to the first one's part.
     const borrower = validator.getValidator({ type: 'object', properties: { b: { $ref: 'urn:x:nested' } } });

@@ -15,7 +15,8 @@ function nestedIn(depth: number, leaf: unknown): unknown {
 
 function leafOf(value: unknown): unknown {
   let current = value;
-  while (typeof current === 'object' && current !== null) current = Array.isArray(current) ? current[0] : (current as { a: unknown }).a;
+  while (typeof current === 'object' && current !== null)
+    current = Array.isArray(current) ? current[0] : (current as { a: unknown }).a;
   return current;
 }
 
@@ -47,7 +48,9 @@ describe('result scrubbing', () => {
   it('removes escapes and secret values in one pass', () => {
     const egress = new Egress();
     egress.remember('canary-0123456789');
-    const out = egress.scrubResult({ content: [{ type: 'text', text: '\u001b[1mcanary-0123456789\u001b[0m and Y2FuYXJ5LTAxMjM0NTY3ODk=' }] });
+    const out = egress.scrubResult({
+      content: [{ type: 'text', text: '\u001b[1mcanary-0123456789\u001b[0m and Y2FuYXJ5LTAxMjM0NTY3ODk=' }],
+    });
     expect(out).toEqual({ content: [{ type: 'text', text: '[REDACTED] and [REDACTED]' }] });
     expect(egress.scrubResult(EMPTY)).toEqual(EMPTY);
   });

@@ -14,7 +14,16 @@ const tools = (description: string) => [
 ];
 
 function source(serverId: string, list: ReturnType<typeof tools>): CatalogSource {
-  return { serverId, prefix: serverId, catalog: { tools: list, prompts: internList(serverId, 'prompts', []), resources: internList(serverId, 'resources', []), templates: internList(serverId, 'templates', []) } };
+  return {
+    serverId,
+    prefix: serverId,
+    catalog: {
+      tools: list,
+      prompts: internList(serverId, 'prompts', []),
+      resources: internList(serverId, 'resources', []),
+      templates: internList(serverId, 'templates', []),
+    },
+  };
 }
 
 describe('shared lists and views', () => {
@@ -30,10 +39,16 @@ describe('shared lists and views', () => {
   });
 
   it('the same sources give the same merged view; a changed list gives a new one with the change', () => {
-    const one = aggregate(EGRESS, [source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>)]);
-    const two = aggregate(EGRESS, [source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>)]);
+    const one = aggregate(EGRESS, [
+      source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>),
+    ]);
+    const two = aggregate(EGRESS, [
+      source('v1', internList('v1', 'tools', tools('Reads.')) as ReturnType<typeof tools>),
+    ]);
     expect(two).toBe(one);
-    const three = aggregate(EGRESS, [source('v1', internList('v1', 'tools', tools('Reads files.')) as ReturnType<typeof tools>)]);
+    const three = aggregate(EGRESS, [
+      source('v1', internList('v1', 'tools', tools('Reads files.')) as ReturnType<typeof tools>),
+    ]);
     expect(three).not.toBe(one);
     expect(three.tools.get('v1__read')?.item.description).toBe('Reads files.');
     expect(three.tools.get('v1__read')?.definitionHash).not.toBe(one.tools.get('v1__read')?.definitionHash);
@@ -48,7 +63,14 @@ describe('shared lists and views', () => {
     let walks = 0;
     const counting = { scrubValue: <T>(value: T): T => (walks++, egress.scrubValue(value)) };
     // Ten sessions whose connections received the same list from the same server version.
-    const views = Array.from({ length: 10 }, () => aggregate(counting, [source('sv', internList('sv', 'tools', tools('Reads with shared-view-secret-0123.')) as ReturnType<typeof tools>)]));
+    const views = Array.from({ length: 10 }, () =>
+      aggregate(counting, [
+        source(
+          'sv',
+          internList('sv', 'tools', tools('Reads with shared-view-secret-0123.')) as ReturnType<typeof tools>,
+        ),
+      ]),
+    );
     expect(new Set(views).size).toBe(1);
     expect(walks).toBe(2); // one walk per tool definition, for all ten sessions
     expect(views[0]!.tools.get('sv__read')?.item.description).toBe('Reads with [REDACTED].');

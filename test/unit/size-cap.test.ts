@@ -6,7 +6,15 @@ const CAP = 64;
 
 async function through(parts: string[], type: string, body?: string): Promise<string> {
   const inner: typeof fetch = async () =>
-    new Response(new ReadableStream({ start(c) { for (const p of parts) c.enqueue(new TextEncoder().encode(p)); c.close(); } }), { headers: { 'content-type': type } });
+    new Response(
+      new ReadableStream({
+        start(c) {
+          for (const p of parts) c.enqueue(new TextEncoder().encode(p));
+          c.close();
+        },
+      }),
+      { headers: { 'content-type': type } },
+    );
   const response = await sizeCappedFetch(inner, CAP)('http://127.0.0.1/mcp', { method: 'POST', body });
   return response.text();
 }
@@ -16,8 +24,10 @@ const sse = 'text/event-stream';
 
 describe('sizeCappedFetch', () => {
   it('passes small events through unchanged, whatever the chunking and line endings', async () => {
-    const stream = 'event: message\r\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\r\n\r\nevent: message\ndata: {"jsonrpc":"2.0","method":"x"}\n\n';
-    for (const at of [1, 7, 40, 58, 59, 60, stream.length - 1]) expect(await through([stream.slice(0, at), stream.slice(at)], sse)).toBe(stream);
+    const stream =
+      'event: message\r\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\r\n\r\nevent: message\ndata: {"jsonrpc":"2.0","method":"x"}\n\n';
+    for (const at of [1, 7, 40, 58, 59, 60, stream.length - 1])
+      expect(await through([stream.slice(0, at), stream.slice(at)], sse)).toBe(stream);
   });
 
   it.each([
@@ -39,8 +49,12 @@ describe('sizeCappedFetch', () => {
 
   it('replaces an oversized JSON body and passes a small one', async () => {
     const request = '{"jsonrpc":"2.0","id":3,"method":"tools/call"}';
-    const refused = JSON.parse(await through([`{"jsonrpc":"2.0","id":3,"result":{"t":"${big}"}}`], 'application/json', request)) as { id: number; error: { code: number } };
+    const refused = JSON.parse(
+      await through([`{"jsonrpc":"2.0","id":3,"result":{"t":"${big}"}}`], 'application/json', request),
+    ) as { id: number; error: { code: number } };
     expect(refused).toMatchObject({ id: 3, error: { code: -32603 } });
-    expect(await through(['{"jsonrpc":"2.0","id":3,"result":{}}'], 'application/json', request)).toBe('{"jsonrpc":"2.0","id":3,"result":{}}');
+    expect(await through(['{"jsonrpc":"2.0","id":3,"result":{}}'], 'application/json', request)).toBe(
+      '{"jsonrpc":"2.0","id":3,"result":{}}',
+    );
   });
 });

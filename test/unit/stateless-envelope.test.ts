@@ -1,10 +1,20 @@
 // The 2026-07-28 envelope rules, table-driven: which era a POST is, and each refusal's status and code.
 import { describe, expect, it } from 'vitest';
-import { decodeHeaderValue, isStatelessVersion, routeEra, type EraHeaders } from '../../src/ingress/stateless-envelope.js';
+import {
+  decodeHeaderValue,
+  isStatelessVersion,
+  routeEra,
+  type EraHeaders,
+} from '../../src/ingress/stateless-envelope.js';
 
 const V = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': V, 'io.modelcontextprotocol/clientCapabilities': {} };
-const call = (name: unknown, meta: Record<string, unknown> | null = META) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, ...(meta && { _meta: meta }) } });
+const call = (name: unknown, meta: Record<string, unknown> | null = META) => ({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name, ...(meta && { _meta: meta }) },
+});
 const ok: EraHeaders = { protocolVersion: V, method: 'tools/call', name: 'fx__a' };
 const b64 = (text: string) => `=?base64?${Buffer.from(text).toString('base64')}?=`;
 
@@ -27,14 +37,28 @@ describe('routeEra', () => {
     ['Mcp-Method disagrees', { ...ok, method: 'tools/list' }, call('fx__a'), 400, -32020],
     ['MCP-Protocol-Version missing', { method: 'tools/call', name: 'fx__a' }, call('fx__a'), 400, -32020],
     ['MCP-Protocol-Version disagrees', { ...ok, protocolVersion: '2026-08-01' }, call('fx__a'), 400, -32020],
-    ['unsupported version', { ...ok, protocolVersion: '2099-01-01' }, call('fx__a', { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' }), 400, -32022],
+    [
+      'unsupported version',
+      { ...ok, protocolVersion: '2099-01-01' },
+      call('fx__a', { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' }),
+      400,
+      -32022,
+    ],
     ['a 2026 header and no _meta', ok, call('fx__a', null), 400, -32602],
     ['no clientCapabilities', ok, call('fx__a', { 'io.modelcontextprotocol/protocolVersion': V }), 400, -32602],
-    ['clientInfo of the wrong shape', ok, call('fx__a', { ...META, 'io.modelcontextprotocol/clientInfo': 'me' }), 400, -32602],
+    [
+      'clientInfo of the wrong shape',
+      ok,
+      call('fx__a', { ...META, 'io.modelcontextprotocol/clientInfo': 'me' }),
+      400,
+      -32602,
+    ],
     ['a posted response', { protocolVersion: V }, { jsonrpc: '2.0', id: 1, result: {} }, 400, -32600],
   ])('%s → %i / %i', (_name, headers, body, status, code) => {
     const route = routeEra(headers, body);
-    expect(route.era === '2026' && 'refusal' in route && { status: route.refusal.status, code: route.refusal.code }).toEqual({ status, code });
+    expect(
+      route.era === '2026' && 'refusal' in route && { status: route.refusal.status, code: route.refusal.code },
+    ).toEqual({ status, code });
   });
 
   it('a refusal names the body target (what would have run), never the header claim', () => {
@@ -43,8 +67,14 @@ describe('routeEra', () => {
   });
 
   it('an unsupported version names supported and requested', () => {
-    const route = routeEra({ ...ok, protocolVersion: '2099-01-01' }, call('fx__a', { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' }));
-    expect(route.era === '2026' && 'refusal' in route && route.refusal.data).toEqual({ supported: [V], requested: '2099-01-01' });
+    const route = routeEra(
+      { ...ok, protocolVersion: '2099-01-01' },
+      call('fx__a', { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' }),
+    );
+    expect(route.era === '2026' && 'refusal' in route && route.refusal.data).toEqual({
+      supported: [V],
+      requested: '2099-01-01',
+    });
   });
 
   it('a valid request: envelope keys leave _meta, other keys stay, clientInfo is kept aside', () => {
@@ -52,12 +82,21 @@ describe('routeEra', () => {
     const route = routeEra({ ...ok, name: b64('fx__a') }, call('fx__a', meta));
     expect(route).toEqual({
       era: '2026',
-      request: { id: 1, method: 'tools/call', params: { name: 'fx__a', _meta: { progressToken: 5 } }, version: V, clientCapabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      request: {
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'fx__a', _meta: { progressToken: 5 } },
+        version: V,
+        clientCapabilities: {},
+        clientInfo: { name: 'c', version: '1' },
+      },
     });
   });
 
   it('a notification is 2026 and needs no headers beyond the version', () => {
-    expect(routeEra({ protocolVersion: V }, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { _meta: META } })).toEqual({ era: '2026', notification: { method: 'notifications/cancelled' } });
+    expect(
+      routeEra({ protocolVersion: V }, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { _meta: META } }),
+    ).toEqual({ era: '2026', notification: { method: 'notifications/cancelled' } });
   });
 });
 

@@ -44,7 +44,9 @@
   function append(node, children) {
     for (const child of children.flat()) {
       if (child === undefined || child === null || child === false) continue;
-      node.appendChild(typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child);
+      node.appendChild(
+        typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child,
+      );
     }
     return node;
   }
@@ -69,20 +71,47 @@
     append(clear(main()), children);
   }
 
-  const badge = (value, extra) => el('span', { class: `badge ${extra || value || ''}`, text: value === null || value === undefined ? '—' : value });
+  const badge = (value, extra) =>
+    el('span', { class: `badge ${extra || value || ''}`, text: value === null || value === undefined ? '—' : value });
   // A call held for a person's approval is not an ordinary allow-then-reject: it reads as the approval's state.
   const APPROVAL_STATES = { pending: 'waiting for approval', denied: 'approval denied', expired: 'approval expired' };
   const APPROVAL_BADGES = { pending: 'pending', denied: 'denied', expired: 'expired' };
-  const approvalBadge = (status) => el('span', { class: `badge ${APPROVAL_BADGES[status] || ''}`, 'data-approval': status, text: APPROVAL_STATES[status] || status });
+  const approvalBadge = (status) =>
+    el('span', {
+      class: `badge ${APPROVAL_BADGES[status] || ''}`,
+      'data-approval': status,
+      text: APPROVAL_STATES[status] || status,
+    });
   const decisionBadge = (decision, approval) => (approval ? badge('needs approval', 'pending') : badge(decision));
   const outcomeBadge = (outcome, approval) => (approval ? approvalBadge(approval) : badge(outcome));
   const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString(undefined, { hour12: false }) : '—');
   const fmtClock = (ms) => (ms ? new Date(ms).toLocaleTimeString(undefined, { hour12: false }) : '—');
-  const fmtMs = (ms) => (ms === null || ms === undefined ? '—' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`);
-  const json = (value) => el('pre', { class: 'json', text: value === undefined ? '—' : JSON.stringify(value, null, 2) });
+  const fmtMs = (ms) =>
+    ms === null || ms === undefined ? '—' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+  const json = (value) =>
+    el('pre', { class: 'json', text: value === undefined ? '—' : JSON.stringify(value, null, 2) });
   // Characters that change how text reads without being seen (bidi overrides, zero-width, controls):
   // shown to a reviewer as ⟨U+202E⟩ markers, so what is approved is what is read.
-  const HIDDEN_RANGES = [[0x00, 0x08], [0x0b, 0x0c], [0x0e, 0x1f], [0x7f, 0x9f], [0xad, 0xad], [0x61c, 0x61c], [0x115f, 0x1160], [0x17b4, 0x17b5], [0x180e, 0x180e], [0x200b, 0x200f], [0x202a, 0x202e], [0x2060, 0x206f], [0x3164, 0x3164], [0xfe00, 0xfe0f], [0xfeff, 0xfeff], [0xffa0, 0xffa0], [0xfff9, 0xfffb], [0xe0000, 0xe007f]];
+  const HIDDEN_RANGES = [
+    [0x00, 0x08],
+    [0x0b, 0x0c],
+    [0x0e, 0x1f],
+    [0x7f, 0x9f],
+    [0xad, 0xad],
+    [0x61c, 0x61c],
+    [0x115f, 0x1160],
+    [0x17b4, 0x17b5],
+    [0x180e, 0x180e],
+    [0x200b, 0x200f],
+    [0x202a, 0x202e],
+    [0x2060, 0x206f],
+    [0x3164, 0x3164],
+    [0xfe00, 0xfe0f],
+    [0xfeff, 0xfeff],
+    [0xffa0, 0xffa0],
+    [0xfff9, 0xfffb],
+    [0xe0000, 0xe007f],
+  ];
   const isHidden = (code) => HIDDEN_RANGES.some(([lo, hi]) => code >= lo && code <= hi);
   const visible = (text) => {
     if (typeof text !== 'string') return text;
@@ -93,7 +122,12 @@
     }
     return out;
   };
-  const jsonVisible = (value) => el('pre', { class: 'json', 'data-testid': 'arguments', text: value === undefined ? '—' : visible(JSON.stringify(value, null, 2)) });
+  const jsonVisible = (value) =>
+    el('pre', {
+      class: 'json',
+      'data-testid': 'arguments',
+      text: value === undefined ? '—' : visible(JSON.stringify(value, null, 2)),
+    });
   const dash = (v) => (v === null || v === undefined || v === '' ? '—' : String(v));
 
   function kv(pairs) {
@@ -113,7 +147,12 @@
   };
 
   function errorBox(error) {
-    return el('div', { class: 'error-box', role: 'alert', 'data-testid': 'error', text: error && error.message ? error.message : String(error) });
+    return el('div', {
+      class: 'error-box',
+      role: 'alert',
+      'data-testid': 'error',
+      text: error && error.message ? error.message : String(error),
+    });
   }
 
   // ---------- API ----------
@@ -157,7 +196,10 @@
       // Someone else's link must not silently replace this tab's reviewer.
       const status = await api('/api/status').catch(() => null);
       const current = status && status.signedIn ? status : null;
-      if (current && !window.confirm(`You are signed in as ${current.subject}. Sign out and sign in with this link instead?`)) {
+      if (
+        current &&
+        !window.confirm(`You are signed in as ${current.subject}. Sign out and sign in with this link instead?`)
+      ) {
         location.reload();
         return;
       }
@@ -186,7 +228,8 @@
     if (state.session.readOnly) {
       const banner = document.getElementById('banner');
       banner.hidden = false;
-      banner.textContent = 'Read-only console (mcp-warden console): you can look at everything; decisions are made in the console of a running gateway.';
+      banner.textContent =
+        'Read-only console (mcp-warden console): you can look at everything; decisions are made in the console of a running gateway.';
     }
     window.addEventListener('hashchange', route);
     connectLive();
@@ -204,9 +247,16 @@
         message ? errorBox(message) : null,
         note ? el('p', { 'data-testid': 'signin-note', text: note }) : null,
         el('p', {}, 'Sign in with a one-time link. On the gateway host, run'),
-        el('pre', { class: 'command', 'data-testid': 'login-command', text: 'mcp-warden console login --sub YOUR_SUBJECT' }),
+        el('pre', {
+          class: 'command',
+          'data-testid': 'login-command',
+          text: 'mcp-warden console login --sub YOUR_SUBJECT',
+        }),
         el('p', {}, 'and open the link it prints in this tab.'),
-        el('p', { class: 'muted', text: 'Only reviewers named in the policy can sign in. Links work once and expire after two minutes; each tab keeps its own sign-in.' }),
+        el('p', {
+          class: 'muted',
+          text: 'Only reviewers named in the policy can sign in. Links work once and expire after two minutes; each tab keeps its own sign-in.',
+        }),
       ),
     );
   }
@@ -234,7 +284,10 @@
 
   function connectLive() {
     // The cookie alone opens nothing: the token goes along as a subprotocol.
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live`, ['warden-console', `csrf.${state.csrf}`]);
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live`, [
+      'warden-console',
+      `csrf.${state.csrf}`,
+    ]);
     state.ws = ws;
     ws.addEventListener('open', () => setLive(true));
     ws.addEventListener('close', () => {
@@ -273,7 +326,18 @@
 
   // ---------- router ----------
 
-  const ROUTES = { feed: feedPage, call: callPage, tasks: tasksPage, tools: toolsPage, approvals: approvalsPage, agents: agentsPage, charts: chartsPage, integrity: integrityPage, impact: impactPage, servers: serversPage };
+  const ROUTES = {
+    feed: feedPage,
+    call: callPage,
+    tasks: tasksPage,
+    tools: toolsPage,
+    approvals: approvalsPage,
+    agents: agentsPage,
+    charts: chartsPage,
+    integrity: integrityPage,
+    impact: impactPage,
+    servers: serversPage,
+  };
 
   function route() {
     // A sign-in link opened in a tab that already shows the console: start over, so it is handled (and asked about).
@@ -288,7 +352,8 @@
     state.routeSeq += 1;
     state.feed = null;
     state.events = null;
-    for (const link of document.querySelectorAll('#nav a')) link.classList.toggle('active', link.dataset.route === (name === 'call' ? 'feed' : name));
+    for (const link of document.querySelectorAll('#nav a'))
+      link.classList.toggle('active', link.dataset.route === (name === 'call' ? 'feed' : name));
     const params = new URLSearchParams(queryPart || '');
     let args;
     try {
@@ -309,13 +374,27 @@
     ['tool', 'Tool'],
   ];
   const DECISIONS = ['', 'allow', 'deny'];
-  const OUTCOMES = ['', 'ok', 'denied', 'tool_error', 'rejected', 'timeout', 'cancelled', 'downstream_failed', 'unknown_outcome', 'pending'];
+  const OUTCOMES = [
+    '',
+    'ok',
+    'denied',
+    'tool_error',
+    'rejected',
+    'timeout',
+    'cancelled',
+    'downstream_failed',
+    'unknown_outcome',
+    'pending',
+  ];
 
   function globTest(pattern, value) {
     if (!pattern) return true;
     if (value === null || value === undefined) return false;
     if (!/[*?]/.test(pattern)) return pattern === value;
-    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const source = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
     return new RegExp(`^${source}$`).test(value);
   }
 
@@ -327,16 +406,56 @@
   async function feedPage(_args, params) {
     const filters = {};
     for (const [name] of FILTERS) if (params.get(name)) filters[name] = params.get(name);
-    for (const name of ['decision', 'outcome', 'since', 'until']) if (params.get(name)) filters[name] = params.get(name);
+    for (const name of ['decision', 'outcome', 'since', 'until'])
+      if (params.get(name)) filters[name] = params.get(name);
 
     const form = el('form', { class: 'filters', 'data-testid': 'filters' });
-    for (const [name, label] of FILTERS) form.appendChild(el('label', {}, label, el('input', { type: 'text', name, value: filters[name] || '', placeholder: 'any (globs: *)' })));
+    for (const [name, label] of FILTERS)
+      form.appendChild(
+        el(
+          'label',
+          {},
+          label,
+          el('input', { type: 'text', name, value: filters[name] || '', placeholder: 'any (globs: *)' }),
+        ),
+      );
     const select = (name, label, options) =>
-      el('label', {}, label, el('select', { name }, options.map((o) => el('option', { value: o, selected: (filters[name] || '') === o, text: o || 'any' }))));
+      el(
+        'label',
+        {},
+        label,
+        el(
+          'select',
+          { name },
+          options.map((o) => el('option', { value: o, selected: (filters[name] || '') === o, text: o || 'any' })),
+        ),
+      );
     form.appendChild(select('decision', 'Decision', DECISIONS));
     form.appendChild(select('outcome', 'Outcome', OUTCOMES));
-    form.appendChild(el('label', {}, 'From', el('input', { type: 'datetime-local', name: 'since', value: filters.since ? toLocalInput(Number(filters.since)) : '' })));
-    form.appendChild(el('label', {}, 'To', el('input', { type: 'datetime-local', name: 'until', value: filters.until ? toLocalInput(Number(filters.until)) : '' })));
+    form.appendChild(
+      el(
+        'label',
+        {},
+        'From',
+        el('input', {
+          type: 'datetime-local',
+          name: 'since',
+          value: filters.since ? toLocalInput(Number(filters.since)) : '',
+        }),
+      ),
+    );
+    form.appendChild(
+      el(
+        'label',
+        {},
+        'To',
+        el('input', {
+          type: 'datetime-local',
+          name: 'until',
+          value: filters.until ? toLocalInput(Number(filters.until)) : '',
+        }),
+      ),
+    );
     form.appendChild(el('button', { type: 'submit', class: 'primary', text: 'Apply' }));
     form.appendChild(el('button', { type: 'button', text: 'Clear', onclick: () => (location.hash = '#/feed') }));
     form.addEventListener('submit', (event) => {
@@ -350,7 +469,13 @@
     });
 
     const search = el('form', { class: 'filters', 'data-testid': 'search' });
-    const searchInput = el('input', { type: 'search', class: 'search', name: 'q', placeholder: 'Record id or trace id', 'aria-label': 'Search by record id or trace id' });
+    const searchInput = el('input', {
+      type: 'search',
+      class: 'search',
+      name: 'q',
+      placeholder: 'Record id or trace id',
+      'aria-label': 'Search by record id or trace id',
+    });
     const searchResult = el('span', { class: 'muted' });
     append(search, [searchInput, el('button', { type: 'submit', text: 'Find' }), searchResult]);
     search.addEventListener('submit', async (event) => {
@@ -363,7 +488,10 @@
         else if (found.ids.length === 0) searchResult.textContent = 'nothing found';
         else {
           clear(searchResult);
-          append(searchResult, [`${found.ids.length} records with this trace: `, ...found.ids.map((id) => el('a', { href: `#/call/${id}`, class: 'mono', text: `${id} ` }))]);
+          append(searchResult, [
+            `${found.ids.length} records with this trace: `,
+            ...found.ids.map((id) => el('a', { href: `#/call/${id}`, class: 'mono', text: `${id} ` })),
+          ]);
         }
       } catch (error) {
         searchResult.textContent = error.message;
@@ -374,11 +502,25 @@
     const table = el(
       'table',
       { 'data-testid': 'feed' },
-      el('thead', {}, el('tr', {}, ['Started', 'Agent', 'Method', 'Tool / target', 'Decision', 'Rule', 'Outcome', 'Duration', 'Task'].map((h) => el('th', { text: h, class: h === 'Duration' ? 'num' : undefined })))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['Started', 'Agent', 'Method', 'Tool / target', 'Decision', 'Rule', 'Outcome', 'Duration', 'Task'].map((h) =>
+            el('th', { text: h, class: h === 'Duration' ? 'num' : undefined }),
+          ),
+        ),
+      ),
       tbody,
     );
     const more = el('button', { type: 'button', text: 'Load older', hidden: true });
-    const liveTag = el('span', { class: state.live ? 'live on' : 'live', 'data-live': '', text: state.live ? 'live' : 'connecting…' });
+    const liveTag = el('span', {
+      class: state.live ? 'live on' : 'live',
+      'data-live': '',
+      text: state.live ? 'live' : 'connecting…',
+    });
     const eventsBody = el('tbody', { 'data-testid': 'event-rows' });
 
     show(
@@ -389,13 +531,31 @@
         'div',
         { class: 'panel' },
         el('h2', { text: 'Events' }),
-        el('table', {}, el('thead', {}, el('tr', {}, ['Time', 'Type', 'Subject', 'Target', 'Details'].map((h) => el('th', { text: h })))), eventsBody),
+        el(
+          'table',
+          {},
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              ['Time', 'Type', 'Subject', 'Target', 'Details'].map((h) => el('th', { text: h })),
+            ),
+          ),
+          eventsBody,
+        ),
       ),
     );
 
     const rows = new Map();
     const rowFor = (r) => {
-      const tr = el('tr', { class: 'clickable', 'data-id': r.id, 'data-testid': 'feed-row', onclick: () => (location.hash = `#/call/${r.id}`) });
+      const tr = el('tr', {
+        class: 'clickable',
+        'data-id': r.id,
+        'data-testid': 'feed-row',
+        onclick: () => (location.hash = `#/call/${r.id}`),
+      });
       fillRow(tr, r);
       return tr;
     };
@@ -428,11 +588,18 @@
       }
       more.hidden = !page.next;
       more.onclick = () => loadPage(page.next).catch(ignoreStale((error) => show(errorBox(error))));
-      if (rows.size === 0 && !tbody.querySelector('.empty')) tbody.appendChild(el('tr', { class: 'empty' }, el('td', { colspan: 9, text: 'No calls match.' })));
+      if (rows.size === 0 && !tbody.querySelector('.empty'))
+        tbody.appendChild(el('tr', { class: 'empty' }, el('td', { colspan: 9, text: 'No calls match.' })));
     };
 
     const matches = (r) => {
-      for (const [name, column] of [['agent', 'subject'], ['task', 'taskId'], ['server', 'server'], ['tool', 'target'], ['decision', 'decision']]) {
+      for (const [name, column] of [
+        ['agent', 'subject'],
+        ['task', 'taskId'],
+        ['server', 'server'],
+        ['tool', 'target'],
+        ['decision', 'decision'],
+      ]) {
         if (filters[name] && !globTest(filters[name], r[column])) return false;
       }
       if (filters.outcome && filters.outcome !== r.outcome) return false;
@@ -445,7 +612,12 @@
       apply(head) {
         const existing = rows.get(head.id);
         if (head.kind === 'outcome' && existing) {
-          existing.data = { ...existing.data, outcome: head.outcome, durationMs: head.durationMs, approval: head.approval };
+          existing.data = {
+            ...existing.data,
+            outcome: head.outcome,
+            durationMs: head.durationMs,
+            approval: head.approval,
+          };
           if (!matches(existing.data)) {
             existing.tr.remove();
             rows.delete(head.id);
@@ -498,7 +670,12 @@
       } catch {
         pretty = text;
       }
-      return el('details', { 'data-testid': 'event-data' }, el('summary', { class: 'mono clip', text }), el('pre', { class: 'json', 'data-testid': 'event-json', text: pretty }));
+      return el(
+        'details',
+        { 'data-testid': 'event-data' },
+        el('summary', { class: 'mono clip', text }),
+        el('pre', { class: 'json', 'data-testid': 'event-json', text: pretty }),
+      );
     }
     // Kept in a local too: the late part of this page must never reach for another page's state.
     const eventList = {
@@ -526,8 +703,26 @@
       const e = detail.event;
       show(
         el('h1', {}, 'Event ', el('span', { class: 'mono', text: e.id })),
-        el('div', { class: 'panel' }, kv([['Type', badge(e.type, 'event')], ['Time', fmtTime(e.ts)], ['Subject', e.subject], ['Task', e.taskId], ['Server', e.server], ['Target', e.target], ['Entry', `#${e.seq}`], ['Hash', e.hash]])),
-        el('div', { class: 'panel' }, el('h2', { text: 'Details' }), json(e.body && e.body.data !== undefined ? e.body.data : e.body)),
+        el(
+          'div',
+          { class: 'panel' },
+          kv([
+            ['Type', badge(e.type, 'event')],
+            ['Time', fmtTime(e.ts)],
+            ['Subject', e.subject],
+            ['Task', e.taskId],
+            ['Server', e.server],
+            ['Target', e.target],
+            ['Entry', `#${e.seq}`],
+            ['Hash', e.hash],
+          ]),
+        ),
+        el(
+          'div',
+          { class: 'panel' },
+          el('h2', { text: 'Details' }),
+          json(e.body && e.body.data !== undefined ? e.body.data : e.body),
+        ),
       );
       return;
     }
@@ -540,10 +735,26 @@
 
     const taskPanel = el('div', { class: 'panel' }, el('h2', { text: 'Task and grants' }));
     if (intent.task || detail.tasks.length) {
-      append(taskPanel, [kv([['Task', intent.task ? intent.task.id : base.taskId], ['Purpose', intent.task && intent.task.purpose]])]);
+      append(taskPanel, [
+        kv([
+          ['Task', intent.task ? intent.task.id : base.taskId],
+          ['Purpose', intent.task && intent.task.purpose],
+        ]),
+      ]);
       for (const t of detail.tasks) {
         append(taskPanel, [
-          el('div', { style: undefined }, kv([['Status', badge(t.status)], ['Subject', t.subject], ['Source', t.source], ['Grants', t.grants ? t.grants.join(', ') : '(not narrowed)'], ['Expires', fmtTime(t.expiresAt)], ['Ended', t.endedAt ? `${fmtTime(t.endedAt)} (${t.endReason})` : undefined]])),
+          el(
+            'div',
+            { style: undefined },
+            kv([
+              ['Status', badge(t.status)],
+              ['Subject', t.subject],
+              ['Source', t.source],
+              ['Grants', t.grants ? t.grants.join(', ') : '(not narrowed)'],
+              ['Expires', fmtTime(t.expiresAt)],
+              ['Ended', t.endedAt ? `${fmtTime(t.endedAt)} (${t.endReason})` : undefined],
+            ]),
+          ),
           el('p', {}, el('a', { href: `#/tasks?focus=${encodeURIComponent(t.id)}`, text: 'Open in Tasks →' })),
         ]);
       }
@@ -552,7 +763,12 @@
     const secrets = outcome.secrets || [];
     const approvals = detail.approvals || [];
     show(
-      el('div', { class: 'toolbar' }, el('h1', {}, `${dash(base.type)} `, el('span', { class: 'mono', text: dash(base.target) })), el('a', { href: '#/feed', text: '← Feed' })),
+      el(
+        'div',
+        { class: 'toolbar' },
+        el('h1', {}, `${dash(base.type)} `, el('span', { class: 'mono', text: dash(base.target) })),
+        el('a', { href: '#/feed', text: '← Feed' }),
+      ),
       el(
         'div',
         { class: 'grid2' },
@@ -562,8 +778,27 @@
           el('h2', { text: 'Record' }),
           kv([
             ['Record id', el('span', { class: 'mono', text: id })],
-            ['Trace id', detail.traceUrl ? el('a', { class: 'mono', href: detail.traceUrl, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'trace-link', text: intent.traceId }) : el('span', { class: 'mono', text: dash(intent.traceId) })],
-            ['Outcome', el('span', { 'data-testid': 'call-outcome' }, outcomeBadge(status, outcome.approval && outcome.approval.status))],
+            [
+              'Trace id',
+              detail.traceUrl
+                ? el('a', {
+                    class: 'mono',
+                    href: detail.traceUrl,
+                    target: '_blank',
+                    rel: 'noopener noreferrer',
+                    'data-testid': 'trace-link',
+                    text: intent.traceId,
+                  })
+                : el('span', { class: 'mono', text: dash(intent.traceId) }),
+            ],
+            [
+              'Outcome',
+              el(
+                'span',
+                { 'data-testid': 'call-outcome' },
+                outcomeBadge(status, outcome.approval && outcome.approval.status),
+              ),
+            ],
             ['Agent', principal.subject || base.subject],
             ['Issuer', principal.issuer],
             ['Client', principal.clientId || (intent.client && intent.client.name)],
@@ -583,7 +818,14 @@
           { class: 'panel', 'data-testid': 'decision' },
           el('h2', { text: 'Decision' }),
           kv([
-            ['Effect', el('span', { 'data-testid': 'call-effect' }, decisionBadge(decision.effect || base.decision, outcome.approval && outcome.approval.status))],
+            [
+              'Effect',
+              el(
+                'span',
+                { 'data-testid': 'call-effect' },
+                decisionBadge(decision.effect || base.decision, outcome.approval && outcome.approval.status),
+              ),
+            ],
             ['Rule', el('span', { class: 'mono', 'data-testid': 'decision-rule', text: dash(decision.rule) })],
             ['Reason', el('span', { 'data-testid': 'decision-reason', text: dash(decision.reason) })],
             ['Policy version', decision.policyVersion],
@@ -593,7 +835,17 @@
           ]),
         ),
       ),
-      el('div', { class: 'grid2', style: undefined }, taskPanel, el('div', { class: 'panel' }, el('h2', { text: 'Delegation chain' }), intent.delegation ? json(intent.delegation) : el('p', { class: 'muted', text: 'Direct: no delegation.' }))),
+      el(
+        'div',
+        { class: 'grid2', style: undefined },
+        taskPanel,
+        el(
+          'div',
+          { class: 'panel' },
+          el('h2', { text: 'Delegation chain' }),
+          intent.delegation ? json(intent.delegation) : el('p', { class: 'muted', text: 'Direct: no delegation.' }),
+        ),
+      ),
       el(
         'div',
         { class: 'grid2' },
@@ -602,7 +854,32 @@
           { class: 'panel' },
           el('h2', { text: 'Secrets used' }),
           secrets.length
-            ? el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Source', 'Fingerprint'].map((h) => el('th', { text: h })))), el('tbody', {}, secrets.map((s) => el('tr', {}, el('td', { text: s.name }), el('td', { text: s.source }), el('td', { class: 'mono wrap', text: s.fingerprint || s.hmac || '' })))))
+            ? el(
+                'table',
+                {},
+                el(
+                  'thead',
+                  {},
+                  el(
+                    'tr',
+                    {},
+                    ['Name', 'Source', 'Fingerprint'].map((h) => el('th', { text: h })),
+                  ),
+                ),
+                el(
+                  'tbody',
+                  {},
+                  secrets.map((s) =>
+                    el(
+                      'tr',
+                      {},
+                      el('td', { text: s.name }),
+                      el('td', { text: s.source }),
+                      el('td', { class: 'mono wrap', text: s.fingerprint || s.hmac || '' }),
+                    ),
+                  ),
+                ),
+              )
             : el('p', { class: 'muted', text: 'None.' }),
         ),
         el(
@@ -610,28 +887,110 @@
           { class: 'panel', 'data-testid': 'call-approvals' },
           el('h2', { text: 'Approval' }),
           approvals.length
-            ? el('table', {}, el('tbody', {}, approvals.map((a) => el('tr', {}, el('td', { class: 'mono', text: a.id }), el('td', {}, badge(a.status)), el('td', { text: dash(a.decidedBy) }), el('td', { text: fmtTime(a.decidedAt) })))))
-            : el('p', { class: 'muted', text: decision.approval ? JSON.stringify(decision.approval) : 'No approval involved.' }),
+            ? el(
+                'table',
+                {},
+                el(
+                  'tbody',
+                  {},
+                  approvals.map((a) =>
+                    el(
+                      'tr',
+                      {},
+                      el('td', { class: 'mono', text: a.id }),
+                      el('td', {}, badge(a.status)),
+                      el('td', { text: dash(a.decidedBy) }),
+                      el('td', { text: fmtTime(a.decidedAt) }),
+                    ),
+                  ),
+                ),
+              )
+            : el('p', {
+                class: 'muted',
+                text: decision.approval ? JSON.stringify(decision.approval) : 'No approval involved.',
+              }),
         ),
       ),
-      el('div', { class: 'grid2' }, el('div', { class: 'panel' }, el('h2', { text: `Arguments ${intent.argumentsDigest ? `(${intent.argumentsDigest.slice(0, 19)}…)` : ''}` }), json(intent.arguments)), el('div', { class: 'panel' }, el('h2', { text: 'Result' }), outcome.result ? json(outcome.result) : el('p', { class: 'muted', text: detail.outcome ? 'Not captured.' : 'No result yet.' }))),
-      detail.relays.length ? el('div', { class: 'panel' }, el('h2', { text: 'Requests the server made during the call' }), el('ul', {}, detail.relays.map((r) => el('li', {}, el('a', { href: `#/call/${r.id}`, text: `${r.method} · ${r.outcome}` }))))) : null,
+      el(
+        'div',
+        { class: 'grid2' },
+        el(
+          'div',
+          { class: 'panel' },
+          el('h2', { text: `Arguments ${intent.argumentsDigest ? `(${intent.argumentsDigest.slice(0, 19)}…)` : ''}` }),
+          json(intent.arguments),
+        ),
+        el(
+          'div',
+          { class: 'panel' },
+          el('h2', { text: 'Result' }),
+          outcome.result
+            ? json(outcome.result)
+            : el('p', { class: 'muted', text: detail.outcome ? 'Not captured.' : 'No result yet.' }),
+        ),
+      ),
+      detail.relays.length
+        ? el(
+            'div',
+            { class: 'panel' },
+            el('h2', { text: 'Requests the server made during the call' }),
+            el(
+              'ul',
+              {},
+              detail.relays.map((r) =>
+                el('li', {}, el('a', { href: `#/call/${r.id}`, text: `${r.method} · ${r.outcome}` })),
+              ),
+            ),
+          )
+        : null,
       el(
         'div',
         { class: 'panel' },
         el('h2', { text: 'Related events (same task)' }),
         detail.related.length
-          ? el('table', {}, el('tbody', {}, detail.related.map((e) => el('tr', {}, el('td', { class: 'mono', text: fmtTime(e.ts) }), el('td', {}, badge(e.type, 'event')), el('td', { text: dash(e.subject) }), el('td', {}, el('a', { href: `#/call/${e.id}`, class: 'mono', text: e.id }))))))
+          ? el(
+              'table',
+              {},
+              el(
+                'tbody',
+                {},
+                detail.related.map((e) =>
+                  el(
+                    'tr',
+                    {},
+                    el('td', { class: 'mono', text: fmtTime(e.ts) }),
+                    el('td', {}, badge(e.type, 'event')),
+                    el('td', { text: dash(e.subject) }),
+                    el('td', {}, el('a', { href: `#/call/${e.id}`, class: 'mono', text: e.id })),
+                  ),
+                ),
+              ),
+            )
           : el('p', { class: 'muted', text: 'None.' }),
       ),
-      el('div', { class: 'panel' }, el('h2', { text: 'Audit entries' }), kv([['Intent', detail.intent ? `#${detail.intent.seq} ${detail.intent.hash}` : '—'], ['Outcome', detail.outcome ? `#${detail.outcome.seq} ${detail.outcome.hash}` : '—']])),
+      el(
+        'div',
+        { class: 'panel' },
+        el('h2', { text: 'Audit entries' }),
+        kv([
+          ['Intent', detail.intent ? `#${detail.intent.seq} ${detail.intent.hash}` : '—'],
+          ['Outcome', detail.outcome ? `#${detail.outcome.seq} ${detail.outcome.hash}` : '—'],
+        ]),
+      ),
     );
   }
 
   // ---------- tasks ----------
 
   function actionButton(label, klass, run, testid) {
-    const button = el('button', { type: 'button', class: klass, text: label, 'data-testid': testid, disabled: state.session.readOnly, title: state.session.readOnly ? 'read-only console' : undefined });
+    const button = el('button', {
+      type: 'button',
+      class: klass,
+      text: label,
+      'data-testid': testid,
+      disabled: state.session.readOnly,
+      title: state.session.readOnly ? 'read-only console' : undefined,
+    });
     button.addEventListener('click', async (event) => {
       event.stopPropagation();
       button.disabled = true;
@@ -647,7 +1006,13 @@
   }
 
   function tabs(base, current, names) {
-    return el('div', { class: 'tabs' }, names.map((name) => el('a', { href: `${base}?status=${name}`, class: name === current ? 'active' : undefined, text: name })));
+    return el(
+      'div',
+      { class: 'tabs' },
+      names.map((name) =>
+        el('a', { href: `${base}?status=${name}`, class: name === current ? 'active' : undefined, text: name }),
+      ),
+    );
   }
 
   async function tasksPage(_args, params) {
@@ -665,7 +1030,17 @@
           : el(
               'table',
               { 'data-testid': 'tasks' },
-              el('thead', {}, el('tr', {}, ['Task', 'Agent', 'Source', 'Status', 'Purpose', 'Grants', 'Created', 'Expires', ''].map((h) => el('th', { text: h })))),
+              el(
+                'thead',
+                {},
+                el(
+                  'tr',
+                  {},
+                  ['Task', 'Agent', 'Source', 'Status', 'Purpose', 'Grants', 'Created', 'Expires', ''].map((h) =>
+                    el('th', { text: h }),
+                  ),
+                ),
+              ),
               el(
                 'tbody',
                 {},
@@ -673,7 +1048,11 @@
                   el(
                     'tr',
                     { class: focus === t.id ? 'fresh' : undefined, 'data-task': t.id },
-                    el('td', {}, el('a', { href: `#/feed?task=${encodeURIComponent(t.id)}`, class: 'mono', text: t.id })),
+                    el(
+                      'td',
+                      {},
+                      el('a', { href: `#/feed?task=${encodeURIComponent(t.id)}`, class: 'mono', text: t.id }),
+                    ),
                     el('td', { text: t.subject }),
                     el('td', { text: t.source }),
                     el('td', {}, badge(t.status)),
@@ -681,7 +1060,18 @@
                     el('td', { class: 'mono', text: t.grants ? t.grants.join(', ') : '(not narrowed)' }),
                     el('td', { text: fmtTime(t.createdAt) }),
                     el('td', { text: fmtTime(t.expiresAt) }),
-                    el('td', {}, t.status === 'active' ? actionButton('Revoke', 'danger', () => post(`/api/tasks/${encodeURIComponent(t.id)}/revoke`), 'revoke-task') : null),
+                    el(
+                      'td',
+                      {},
+                      t.status === 'active'
+                        ? actionButton(
+                            'Revoke',
+                            'danger',
+                            () => post(`/api/tasks/${encodeURIComponent(t.id)}/revoke`),
+                            'revoke-task',
+                          )
+                        : null,
+                    ),
                   ),
                 ),
               ),
@@ -693,7 +1083,11 @@
   // ---------- servers ----------
 
   // The breaker's states read as what they mean for calls; the badge class gives the colour.
-  const BREAKER_TEXT = { closed: 'closed (calls go through)', open: 'open (calls fail at once)', 'half-open': 'half-open (probing)' };
+  const BREAKER_TEXT = {
+    closed: 'closed (calls go through)',
+    open: 'open (calls fail at once)',
+    'half-open': 'half-open (probing)',
+  };
   const BREAKER_CLASS = { closed: 'ok', open: 'error', 'half-open': 'pending' };
   const STATUS_CLASS = { up: 'ok', degraded: 'pending', down: 'error' };
 
@@ -703,7 +1097,10 @@
       show(el('h1', { text: 'Servers' }), el('div', { class: 'panel empty', text: data.reason }));
       return;
     }
-    const connections = (counts) => Object.entries(counts || {}).map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+    const connections = (counts) =>
+      Object.entries(counts || {})
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ') || 'none';
     show(
       el('h1', { text: 'Servers' }),
       el(
@@ -714,7 +1111,25 @@
           : el(
               'table',
               { 'data-testid': 'servers' },
-              el('thead', {}, el('tr', {}, ['Server', 'Transport', 'Status', 'Circuit breaker', 'Failures', 'Since', 'Next probe', 'Last error', 'Connections'].map((h) => el('th', { text: h })))),
+              el(
+                'thead',
+                {},
+                el(
+                  'tr',
+                  {},
+                  [
+                    'Server',
+                    'Transport',
+                    'Status',
+                    'Circuit breaker',
+                    'Failures',
+                    'Since',
+                    'Next probe',
+                    'Last error',
+                    'Connections',
+                  ].map((h) => el('th', { text: h })),
+                ),
+              ),
               el(
                 'tbody',
                 {},
@@ -725,7 +1140,14 @@
                     el('td', { class: 'mono', text: s.id }),
                     el('td', { text: s.transport }),
                     el('td', {}, badge(s.status, STATUS_CLASS[s.status])),
-                    el('td', { 'data-breaker': s.breaker.state }, el('span', { class: `badge ${BREAKER_CLASS[s.breaker.state] || ''}`, text: BREAKER_TEXT[s.breaker.state] || s.breaker.state })),
+                    el(
+                      'td',
+                      { 'data-breaker': s.breaker.state },
+                      el('span', {
+                        class: `badge ${BREAKER_CLASS[s.breaker.state] || ''}`,
+                        text: BREAKER_TEXT[s.breaker.state] || s.breaker.state,
+                      }),
+                    ),
                     el('td', { text: String(s.breaker.failures) }),
                     el('td', { text: fmtTime(s.breaker.since) }),
                     el('td', { text: fmtTime(s.breaker.retryAt) }),
@@ -754,16 +1176,39 @@
     const a = flat(before, '', new Map());
     const b = flat(after, '', new Map());
     const paths = [...new Set([...a.keys(), ...b.keys()])].sort();
-    return paths.filter((p) => a.get(p) !== b.get(p)).map((path) => ({ path, before: a.get(path), after: b.get(path) }));
+    return paths
+      .filter((p) => a.get(p) !== b.get(p))
+      .map((path) => ({ path, before: a.get(path), after: b.get(path) }));
   }
 
   function diffTable(changes) {
-    if (!changes.length) return el('p', { class: 'muted', text: 'No earlier approved definition: this is the first one seen.' });
+    if (!changes.length)
+      return el('p', { class: 'muted', text: 'No earlier approved definition: this is the first one seen.' });
     return el(
       'table',
       { class: 'diff', 'data-testid': 'diff' },
-      el('thead', {}, el('tr', {}, ['Field', 'Approved', 'Now'].map((h) => el('th', { text: h })))),
-      el('tbody', {}, changes.map((c) => el('tr', {}, el('td', { class: 'mono', text: c.path }), el('td', { class: 'before', text: c.before === undefined ? '—' : c.before }), el('td', { class: 'after', text: c.after === undefined ? '—' : c.after })))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['Field', 'Approved', 'Now'].map((h) => el('th', { text: h })),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        changes.map((c) =>
+          el(
+            'tr',
+            {},
+            el('td', { class: 'mono', text: c.path }),
+            el('td', { class: 'before', text: c.before === undefined ? '—' : c.before }),
+            el('td', { class: 'after', text: c.after === undefined ? '—' : c.after }),
+          ),
+        ),
+      ),
     );
   }
 
@@ -771,11 +1216,15 @@
     const status = params.get('status') || 'quarantined';
     const data = await api(`/api/tools${status === 'all' ? '' : `?status=${encodeURIComponent(status)}`}`);
     if (!data.available) {
-      show(el('h1', { text: 'Tools' }), el('div', { class: 'panel empty', text: 'Tool pinning is not available in this build.' }));
+      show(
+        el('h1', { text: 'Tools' }),
+        el('div', { class: 'panel empty', text: 'Tool pinning is not available in this build.' }),
+      );
       return;
     }
     const cards = data.rows.map((p) => {
-      const changes = p.diff || (p.pinnedDefinition === undefined ? [] : diffRows(p.pinnedDefinition, p.currentDefinition));
+      const changes =
+        p.diff || (p.pinnedDefinition === undefined ? [] : diffRows(p.pinnedDefinition, p.currentDefinition));
       const key = { server: p.server, kind: p.kind, name: p.name, expectedHash: p.currentHash };
       const decidable = p.status !== 'pinned';
       return el(
@@ -784,18 +1233,48 @@
         el(
           'div',
           { class: 'toolbar' },
-          el('h2', {}, el('span', { class: 'mono', text: p.exposed }), ' ', badge(p.status), ' ', el('span', { class: 'muted', text: p.kind })),
+          el(
+            'h2',
+            {},
+            el('span', { class: 'mono', text: p.exposed }),
+            ' ',
+            badge(p.status),
+            ' ',
+            el('span', { class: 'muted', text: p.kind }),
+          ),
           decidable
-            ? el('div', { class: 'actions' }, actionButton('Approve', 'primary', () => post('/api/tools/approve', key), 'approve-tool'), actionButton('Reject', 'danger', () => post('/api/tools/reject', key), 'reject-tool'))
+            ? el(
+                'div',
+                { class: 'actions' },
+                actionButton('Approve', 'primary', () => post('/api/tools/approve', key), 'approve-tool'),
+                actionButton('Reject', 'danger', () => post('/api/tools/reject', key), 'reject-tool'),
+              )
             : null,
         ),
-        p.flags && p.flags.length ? el('p', {}, p.flags.map((f) => el('div', { class: 'flag', text: `⚑ ${f}` }))) : null,
-        kv([['Server', p.server], ['Current hash', el('span', { class: 'mono', text: p.currentHash })], ['Approved hash', el('span', { class: 'mono', text: dash(p.pinnedHash) })], ['First seen', fmtTime(p.firstSeenAt)], ['Changed', fmtTime(p.updatedAt)], ['Decided', p.decidedBy ? `${p.decidedBy}, ${fmtTime(p.decidedAt)}` : undefined]]),
+        p.flags && p.flags.length
+          ? el(
+              'p',
+              {},
+              p.flags.map((f) => el('div', { class: 'flag', text: `⚑ ${f}` })),
+            )
+          : null,
+        kv([
+          ['Server', p.server],
+          ['Current hash', el('span', { class: 'mono', text: p.currentHash })],
+          ['Approved hash', el('span', { class: 'mono', text: dash(p.pinnedHash) })],
+          ['First seen', fmtTime(p.firstSeenAt)],
+          ['Changed', fmtTime(p.updatedAt)],
+          ['Decided', p.decidedBy ? `${p.decidedBy}, ${fmtTime(p.decidedAt)}` : undefined],
+        ]),
         decidable ? el('div', {}, el('h2', { text: 'What changed' }), diffTable(changes)) : null,
         decidable && !p.pinnedDefinition ? json(p.currentDefinition) : null,
       );
     });
-    show(el('h1', { text: 'Tools' }), tabs('#/tools', status, ['quarantined', 'pending', 'rejected', 'pinned', 'all']), cards.length ? cards : el('div', { class: 'panel empty', text: `No ${status} tools.` }));
+    show(
+      el('h1', { text: 'Tools' }),
+      tabs('#/tools', status, ['quarantined', 'pending', 'rejected', 'pinned', 'all']),
+      cards.length ? cards : el('div', { class: 'panel empty', text: `No ${status} tools.` }),
+    );
   }
 
   // ---------- approvals ----------
@@ -804,7 +1283,10 @@
     const status = params.get('status') || 'pending';
     const data = await api(`/api/approvals${status === 'all' ? '' : `?status=${encodeURIComponent(status)}`}`);
     if (!data.available) {
-      show(el('h1', { text: 'Approvals' }), el('div', { class: 'panel empty', text: 'Approvals are not available in this build.' }));
+      show(
+        el('h1', { text: 'Approvals' }),
+        el('div', { class: 'panel empty', text: 'Approvals are not available in this build.' }),
+      );
       return;
     }
     const cards = data.rows.map((a) => {
@@ -815,15 +1297,44 @@
         el(
           'div',
           { class: 'toolbar' },
-          el('h2', {}, el('span', { class: 'mono', text: a.tool }), ' ', badge(a.status), ' ', el('span', { class: 'muted', text: `for ${a.subject}` })),
+          el(
+            'h2',
+            {},
+            el('span', { class: 'mono', text: a.tool }),
+            ' ',
+            badge(a.status),
+            ' ',
+            el('span', { class: 'muted', text: `for ${a.subject}` }),
+          ),
           a.status === 'pending'
-            ? el('div', { class: 'actions' }, reason, actionButton('Approve', 'primary', () => post(`/api/approvals/${encodeURIComponent(a.id)}/approve`), 'approve-approval'), actionButton('Deny', 'danger', () => post(`/api/approvals/${encodeURIComponent(a.id)}/deny`, { reason: reason.value }), 'deny-approval'))
+            ? el(
+                'div',
+                { class: 'actions' },
+                reason,
+                actionButton(
+                  'Approve',
+                  'primary',
+                  () => post(`/api/approvals/${encodeURIComponent(a.id)}/approve`),
+                  'approve-approval',
+                ),
+                actionButton(
+                  'Deny',
+                  'danger',
+                  () => post(`/api/approvals/${encodeURIComponent(a.id)}/deny`, { reason: reason.value }),
+                  'deny-approval',
+                ),
+              )
             : null,
         ),
         kv([
           ['Approval id', el('span', { class: 'mono', text: a.id })],
           ['Agent', `${a.subject} (${a.issuer})`],
-          ['Task', a.summary && a.summary.task ? `${a.summary.task.id}${a.summary.task.purpose ? ` — ${a.summary.task.purpose}` : ''}` : a.taskId],
+          [
+            'Task',
+            a.summary && a.summary.task
+              ? `${a.summary.task.id}${a.summary.task.purpose ? ` — ${a.summary.task.purpose}` : ''}`
+              : a.taskId,
+          ],
           ['Channel', a.channel],
           ['Call', a.callId ? el('a', { href: `#/call/${a.callId}`, class: 'mono', text: a.callId }) : undefined],
           ['Tool description', a.summary && visible(a.summary.description)],
@@ -831,13 +1342,20 @@
           ['Definition', el('span', { class: 'mono', text: a.definitionHash })],
           ['Asked', fmtTime(a.createdAt)],
           ['Expires', fmtTime(a.expiresAt)],
-          ['Decided', a.decidedBy ? `${a.decidedBy}, ${fmtTime(a.decidedAt)}${a.reason ? ` — ${a.reason}` : ''}` : undefined],
+          [
+            'Decided',
+            a.decidedBy ? `${a.decidedBy}, ${fmtTime(a.decidedAt)}${a.reason ? ` — ${a.reason}` : ''}` : undefined,
+          ],
         ]),
         el('h2', { text: 'Arguments' }),
         jsonVisible(a.summary ? a.summary.arguments : undefined),
       );
     });
-    show(el('h1', { text: 'Approvals' }), tabs('#/approvals', status, ['pending', 'approved', 'used', 'denied', 'expired', 'all']), cards.length ? cards : el('div', { class: 'panel empty', text: `No ${status} approvals.` }));
+    show(
+      el('h1', { text: 'Approvals' }),
+      tabs('#/approvals', status, ['pending', 'approved', 'used', 'denied', 'expired', 'all']),
+      cards.length ? cards : el('div', { class: 'panel empty', text: `No ${status} approvals.` }),
+    );
   }
 
   // ---------- agents ----------
@@ -856,7 +1374,17 @@
           : el(
               'table',
               { 'data-testid': 'agents' },
-              el('thead', {}, el('tr', {}, ['Agent', 'Calls', 'Denied', 'Errors', 'Last call', 'Status', ''].map((h) => el('th', { text: h, class: ['Calls', 'Denied', 'Errors'].includes(h) ? 'num' : undefined })))),
+              el(
+                'thead',
+                {},
+                el(
+                  'tr',
+                  {},
+                  ['Agent', 'Calls', 'Denied', 'Errors', 'Last call', 'Status', ''].map((h) =>
+                    el('th', { text: h, class: ['Calls', 'Denied', 'Errors'].includes(h) ? 'num' : undefined }),
+                  ),
+                ),
+              ),
               el(
                 'tbody',
                 {},
@@ -865,20 +1393,62 @@
                   return el(
                     'tr',
                     { 'data-agent': a.subject },
-                    el('td', {}, el('a', { href: `#/feed?agent=${encodeURIComponent(a.subject || '')}`, text: dash(a.subject) })),
+                    el(
+                      'td',
+                      {},
+                      el('a', { href: `#/feed?agent=${encodeURIComponent(a.subject || '')}`, text: dash(a.subject) }),
+                    ),
                     el('td', { class: 'num', text: a.calls }),
                     el('td', { class: 'num', text: a.denied || 0 }),
                     el('td', { class: 'num', text: a.errors || 0 }),
                     el('td', { text: fmtTime(a.last) }),
                     el('td', {}, r ? badge(`revoked ${fmtTime(r.revokedAt)}`, 'revoked') : badge('active')),
-                    el('td', {}, a.subject ? actionButton('Revoke', 'danger', () => (window.confirm(`Revoke ${a.subject} at every issuer? Its tokens issued until now are refused and its open tasks end.`) ? post('/api/agents/revoke', { subject: a.subject }) : null), 'revoke-agent') : null),
+                    el(
+                      'td',
+                      {},
+                      a.subject
+                        ? actionButton(
+                            'Revoke',
+                            'danger',
+                            () =>
+                              window.confirm(
+                                `Revoke ${a.subject} at every issuer? Its tokens issued until now are refused and its open tasks end.`,
+                              )
+                                ? post('/api/agents/revoke', { subject: a.subject })
+                                : null,
+                            'revoke-agent',
+                          )
+                        : null,
+                    ),
                   );
                 }),
               ),
             ),
       ),
       data.revocations.length
-        ? el('div', { class: 'panel' }, el('h2', { text: 'Revocations' }), el('table', {}, el('tbody', {}, data.revocations.map((r) => el('tr', {}, el('td', { text: r.subject }), el('td', { text: r.issuer }), el('td', { text: fmtTime(r.revokedAt) }), el('td', { text: dash(r.reason) }))))))
+        ? el(
+            'div',
+            { class: 'panel' },
+            el('h2', { text: 'Revocations' }),
+            el(
+              'table',
+              {},
+              el(
+                'tbody',
+                {},
+                data.revocations.map((r) =>
+                  el(
+                    'tr',
+                    {},
+                    el('td', { text: r.subject }),
+                    el('td', { text: r.issuer }),
+                    el('td', { text: fmtTime(r.revokedAt) }),
+                    el('td', { text: dash(r.reason) }),
+                  ),
+                ),
+              ),
+            ),
+          )
         : null,
     );
   }
@@ -899,7 +1469,9 @@
     const max = Math.max(1, ...buckets.map((b) => (points.get(b) || { calls: 0 }).calls));
     const bw = Math.max(1, w / buckets.length - 1);
     const root = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img' });
-    root.appendChild(svg('line', { x1: pad.left, x2: width - pad.right, y1: pad.top + h, y2: pad.top + h, stroke: '#d0d5dd' }));
+    root.appendChild(
+      svg('line', { x1: pad.left, x2: width - pad.right, y1: pad.top + h, y2: pad.top + h, stroke: '#d0d5dd' }),
+    );
     root.appendChild(svg('text', { x: pad.left - 4, y: pad.top + 8, 'text-anchor': 'end', text: String(max) }));
     root.appendChild(svg('text', { x: pad.left - 4, y: pad.top + h, 'text-anchor': 'end', text: '0' }));
     buckets.forEach((b, i) => {
@@ -908,24 +1480,39 @@
       if (p) {
         const okCalls = Math.max(0, p.calls - p.denied - p.errors);
         let top = pad.top + h;
-        for (const [value, color] of [[okCalls, '#93b4ee'], [p.errors, '#f5a524'], [p.denied, '#e5484d']]) {
+        for (const [value, color] of [
+          [okCalls, '#93b4ee'],
+          [p.errors, '#f5a524'],
+          [p.denied, '#e5484d'],
+        ]) {
           if (!value) continue;
           const hh = (value / max) * h;
           top -= hh;
           const rect = svg('rect', { x, y: top, width: bw, height: Math.max(hh, 0.5), fill: color, rx: 1 });
-          rect.appendChild(svg('title', { text: `${new Date(b).toLocaleString(undefined, { hour12: false })}: ${p.calls} calls, ${p.denied} denied, ${p.errors} errors` }));
+          rect.appendChild(
+            svg('title', {
+              text: `${new Date(b).toLocaleString(undefined, { hour12: false })}: ${p.calls} calls, ${p.denied} denied, ${p.errors} errors`,
+            }),
+          );
           root.appendChild(rect);
         }
       }
       // Dated axis: the day and the time, so a week (or a day across midnight) reads unambiguously.
       const every = Math.ceil(buckets.length / (width > 600 ? 8 : 4));
-      if (i % every === 0) root.appendChild(svg('text', { x, y: height - 4, 'data-testid': 'axis-label', text: axisLabel(b) }));
+      if (i % every === 0)
+        root.appendChild(svg('text', { x, y: height - 4, 'data-testid': 'axis-label', text: axisLabel(b) }));
     });
     return root;
   }
 
   function axisLabel(t) {
-    return new Date(t).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
+    return new Date(t).toLocaleString(undefined, {
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    });
   }
 
   function groupSeries(rows) {
@@ -940,7 +1527,11 @@
       entry.calls += r.calls;
       entry.points.set(r.bucket, { calls: r.calls, denied: r.denied || 0, errors: r.errors || 0 });
       const t = total.get(r.bucket) || { calls: 0, denied: 0, errors: 0 };
-      total.set(r.bucket, { calls: t.calls + r.calls, denied: t.denied + (r.denied || 0), errors: t.errors + (r.errors || 0) });
+      total.set(r.bucket, {
+        calls: t.calls + r.calls,
+        denied: t.denied + (r.denied || 0),
+        errors: t.errors + (r.errors || 0),
+      });
     }
     return { byKey: [...byKey.entries()].sort((a, b) => b[1].calls - a[1].calls), total };
   }
@@ -954,7 +1545,10 @@
     const agents = groupSeries(data.byAgent);
     const tools = groupSeries(data.byTool);
     // The totals cover every agent; the series only the busiest ones.
-    if (data.total) agents.total = new Map(data.total.map((p) => [p.bucket, { calls: p.calls, denied: p.denied || 0, errors: p.errors || 0 }]));
+    if (data.total)
+      agents.total = new Map(
+        data.total.map((p) => [p.bucket, { calls: p.calls, denied: p.denied || 0, errors: p.errors || 0 }]),
+      );
     let calls = 0;
     let denied = 0;
     let errors = 0;
@@ -963,31 +1557,103 @@
       denied += p.denied;
       errors += p.errors;
     }
-    const legend = el('div', { class: 'legend' }, el('span', {}, el('i', { class: 'sw-calls' }), 'calls'), el('span', {}, el('i', { class: 'sw-denied' }), 'denied'), el('span', {}, el('i', { class: 'sw-errors' }), 'errors'));
+    const legend = el(
+      'div',
+      { class: 'legend' },
+      el('span', {}, el('i', { class: 'sw-calls' }), 'calls'),
+      el('span', {}, el('i', { class: 'sw-denied' }), 'denied'),
+      el('span', {}, el('i', { class: 'sw-errors' }), 'errors'),
+    );
     const multiples = (groups) =>
-      el('div', { class: 'small-multiples' }, groups.byKey.slice(0, 12).map(([key, entry]) => el('div', {}, el('h3', { text: `${key} · ${entry.calls}` }), stackedBars(entry.points, buckets, 110))));
+      el(
+        'div',
+        { class: 'small-multiples' },
+        groups.byKey
+          .slice(0, 12)
+          .map(([key, entry]) =>
+            el('div', {}, el('h3', { text: `${key} · ${entry.calls}` }), stackedBars(entry.points, buckets, 110)),
+          ),
+      );
     show(
-      el('div', { class: 'toolbar' }, el('h1', { text: 'Charts' }), el('div', { class: 'tabs' }, ['1', '24', '168'].map((h) => el('a', { href: `#/charts?hours=${h}`, class: h === hours ? 'active' : undefined, text: h === '1' ? 'last hour' : h === '24' ? 'last day' : 'last week' })))),
+      el(
+        'div',
+        { class: 'toolbar' },
+        el('h1', { text: 'Charts' }),
+        el(
+          'div',
+          { class: 'tabs' },
+          ['1', '24', '168'].map((h) =>
+            el('a', {
+              href: `#/charts?hours=${h}`,
+              class: h === hours ? 'active' : undefined,
+              text: h === '1' ? 'last hour' : h === '24' ? 'last day' : 'last week',
+            }),
+          ),
+        ),
+      ),
       el(
         'div',
         { class: 'panel', 'data-testid': 'chart-total' },
-        el('div', { class: 'stats' }, el('div', {}, el('span', { text: 'Calls' }), el('b', { class: 'big', text: calls })), el('div', {}, el('span', { text: 'Denied' }), el('b', { class: 'big status-bad', text: denied })), el('div', {}, el('span', { text: 'Errors' }), el('b', { class: 'big', text: errors }))),
+        el(
+          'div',
+          { class: 'stats' },
+          el('div', {}, el('span', { text: 'Calls' }), el('b', { class: 'big', text: calls })),
+          el('div', {}, el('span', { text: 'Denied' }), el('b', { class: 'big status-bad', text: denied })),
+          el('div', {}, el('span', { text: 'Errors' }), el('b', { class: 'big', text: errors })),
+        ),
         legend,
-        el('p', { class: 'muted', 'data-testid': 'chart-range', text: `${axisLabel(data.since)} – ${axisLabel(data.until)}` }),
+        el('p', {
+          class: 'muted',
+          'data-testid': 'chart-range',
+          text: `${axisLabel(data.since)} – ${axisLabel(data.until)}`,
+        }),
         stackedBars(agents.total, buckets, 180),
       ),
-      el('div', { class: 'panel' }, el('h2', { text: 'By agent' }), agents.byKey.length ? multiples(agents) : el('p', { class: 'muted', text: 'No calls in this window.' })),
-      el('div', { class: 'panel' }, el('h2', { text: 'By tool' }), tools.byKey.length ? multiples(tools) : el('p', { class: 'muted', text: 'No calls in this window.' })),
+      el(
+        'div',
+        { class: 'panel' },
+        el('h2', { text: 'By agent' }),
+        agents.byKey.length ? multiples(agents) : el('p', { class: 'muted', text: 'No calls in this window.' }),
+      ),
+      el(
+        'div',
+        { class: 'panel' },
+        el('h2', { text: 'By tool' }),
+        tools.byKey.length ? multiples(tools) : el('p', { class: 'muted', text: 'No calls in this window.' }),
+      ),
     );
   }
 
   // ---------- policy impact (read-only) ----------
 
-  const IMPACT_RANGES = [['24 hours', 24], ['7 days', 168], ['30 days', 720], ['everything', 0]];
-  const CHANGE_BADGE = { 'newly-denied': 'deny', 'newly-allowed': 'allow', 'newly-needs-approval': 'pending', 'no-longer-needs-approval': 'allow', 'newly-rate-limited': 'pending', 'no-longer-rate-limited': 'allow', 'newly-hidden': 'deny', 'newly-visible': 'allow' };
+  const IMPACT_RANGES = [
+    ['24 hours', 24],
+    ['7 days', 168],
+    ['30 days', 720],
+    ['everything', 0],
+  ];
+  const CHANGE_BADGE = {
+    'newly-denied': 'deny',
+    'newly-allowed': 'allow',
+    'newly-needs-approval': 'pending',
+    'no-longer-needs-approval': 'allow',
+    'newly-rate-limited': 'pending',
+    'no-longer-rate-limited': 'allow',
+    'newly-hidden': 'deny',
+    'newly-visible': 'allow',
+  };
   // A list item's record says whether it was shown, not which rule decided: the old side is then that alone.
   const wasCell = (old) =>
-    old.rule === undefined ? el('td', {}, badge(old.class, old.class), el('div', { class: 'muted', text: visible(old.reason) })) : el('td', {}, badge(old.class, old.class), ' ', el('span', { class: 'mono', text: visible(old.rule) }), el('div', { class: 'muted', text: visible(old.reason) }));
+    old.rule === undefined
+      ? el('td', {}, badge(old.class, old.class), el('div', { class: 'muted', text: visible(old.reason) }))
+      : el(
+          'td',
+          {},
+          badge(old.class, old.class),
+          ' ',
+          el('span', { class: 'mono', text: visible(old.rule) }),
+          el('div', { class: 'muted', text: visible(old.reason) }),
+        );
 
   function impactReport(data) {
     const s = data.summary;
@@ -1009,10 +1675,21 @@
         ['Lists changed', `${s.listsChanged} of ${s.lists}`],
         ['Partial', `${s.partial} (a constraint depended on what the record does not hold in full)`],
         ['Not replayed', `${data.notReplayed} (decided before any policy: expired credential or unknown name)`],
-        ...(data.listsNotReplayed.noCatalog > 0 ? [['Lists not replayed', `${data.listsNotReplayed.noCatalog} (their catalog is no longer in the log: pruned)`]] : []),
+        ...(data.listsNotReplayed.noCatalog > 0
+          ? [
+              [
+                'Lists not replayed',
+                `${data.listsNotReplayed.noCatalog} (their catalog is no longer in the log: pruned)`,
+              ],
+            ]
+          : []),
       ]),
     );
-    if (s.changed === 0) return [summary, el('div', { class: 'panel empty', 'data-testid': 'impact-none', text: 'No decision would change.' })];
+    if (s.changed === 0)
+      return [
+        summary,
+        el('div', { class: 'panel empty', 'data-testid': 'impact-none', text: 'No decision would change.' }),
+      ];
     const groups = data.groups.map((g) =>
       el(
         'div',
@@ -1021,7 +1698,15 @@
         el(
           'table',
           {},
-          el('thead', {}, el('tr', {}, ['Record', 'Started', 'Agent', 'Request', 'Change', 'Was', 'Now'].map((h) => el('th', { text: h })))),
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              ['Record', 'Started', 'Agent', 'Request', 'Change', 'Was', 'Now'].map((h) => el('th', { text: h })),
+            ),
+          ),
           el(
             'tbody',
             {},
@@ -1033,34 +1718,78 @@
                 el('td', { text: fmtTime(c.startedAt) }),
                 el('td', { text: visible(c.subject) + (c.taskId ? ` (task ${visible(c.taskId)})` : '') }),
                 el('td', { class: 'mono', text: `${c.method} ${visible(c.target)}` }),
-                el('td', {}, badge(data.labels[c.kind] || c.kind, CHANGE_BADGE[c.kind]), c.partial ? el('span', { class: 'badge pending', title: 'evaluated on incomplete data', text: `partial: ${c.partial.join(', ')}` }) : null),
+                el(
+                  'td',
+                  {},
+                  badge(data.labels[c.kind] || c.kind, CHANGE_BADGE[c.kind]),
+                  c.partial
+                    ? el('span', {
+                        class: 'badge pending',
+                        title: 'evaluated on incomplete data',
+                        text: `partial: ${c.partial.join(', ')}`,
+                      })
+                    : null,
+                ),
                 wasCell(c.old),
-                el('td', {}, badge(c.new.class, c.new.class), ' ', el('span', { class: 'mono', text: visible(c.new.rule) }), el('div', { class: 'muted', text: visible(c.new.reason) })),
+                el(
+                  'td',
+                  {},
+                  badge(c.new.class, c.new.class),
+                  ' ',
+                  el('span', { class: 'mono', text: visible(c.new.rule) }),
+                  el('div', { class: 'muted', text: visible(c.new.reason) }),
+                ),
               ),
             ),
           ),
         ),
-        g.count > g.changes.length ? el('p', { class: 'muted', text: `… and ${g.count - g.changes.length} more (mcp-warden policy replay --json lists more)` }) : null,
+        g.count > g.changes.length
+          ? el('p', {
+              class: 'muted',
+              text: `… and ${g.count - g.changes.length} more (mcp-warden policy replay --json lists more)`,
+            })
+          : null,
       ),
     );
     return [summary, ...groups];
   }
 
   async function impactPage() {
-    const text = el('textarea', { name: 'policy', rows: 14, spellcheck: 'false', 'data-testid': 'impact-policy', placeholder: 'version: 1\nagents: …' });
+    const text = el('textarea', {
+      name: 'policy',
+      rows: 14,
+      spellcheck: 'false',
+      'data-testid': 'impact-policy',
+      placeholder: 'version: 1\nagents: …',
+    });
     const file = el('input', { type: 'file', accept: '.yaml,.yml,.json', 'data-testid': 'impact-file' });
     file.addEventListener('change', async () => {
       if (file.files && file.files[0]) text.value = await file.files[0].text();
     });
-    const range = el('select', { name: 'range' }, IMPACT_RANGES.map(([label, hours]) => el('option', { value: String(hours), text: label, selected: hours === 168 })));
+    const range = el(
+      'select',
+      { name: 'range' },
+      IMPACT_RANGES.map(([label, hours]) =>
+        el('option', { value: String(hours), text: label, selected: hours === 168 }),
+      ),
+    );
     const results = el('div', { 'data-testid': 'impact-results' });
     const button = el('button', { type: 'submit', text: 'Replay', 'data-testid': 'impact-run' });
     const form = el(
       'form',
       { class: 'panel impact-form' },
-      el('p', { class: 'muted', text: 'Paste a policy file or pick one: every recorded call and list in the range is decided again by it, offline, and the decisions that would change (and the list items it would hide or show) are listed. Read-only: nothing here changes the policy in force.' }),
+      el('p', {
+        class: 'muted',
+        text: 'Paste a policy file or pick one: every recorded call and list in the range is decided again by it, offline, and the decisions that would change (and the list items it would hide or show) are listed. Read-only: nothing here changes the policy in force.',
+      }),
       text,
-      el('div', { class: 'toolbar' }, el('label', {}, 'Policy file ', file), el('label', {}, 'Requests of the last ', range), button),
+      el(
+        'div',
+        { class: 'toolbar' },
+        el('label', {}, 'Policy file ', file),
+        el('label', {}, 'Requests of the last ', range),
+        button,
+      ),
     );
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -1068,7 +1797,10 @@
       clear(results).appendChild(el('p', { class: 'muted', text: 'Replaying…' }));
       try {
         const hours = Number(range.value);
-        const data = await post('/api/policy-impact', { policy: text.value, ...(hours > 0 && { since: Date.now() - hours * 3_600_000 }) });
+        const data = await post('/api/policy-impact', {
+          policy: text.value,
+          ...(hours > 0 && { since: Date.now() - hours * 3_600_000 }),
+        });
         append(clear(results), impactReport(data));
       } catch (error) {
         clear(results).appendChild(errorBox(error));
@@ -1086,15 +1818,51 @@
     const r = data.report;
     const cp = data.checkpoint;
     show(
-      el('div', { class: 'toolbar' }, el('h1', { text: 'Integrity of the audit log' }), el('button', { type: 'button', text: 'Verify again', onclick: () => (location.hash = `#/integrity?refresh=${Date.now()}`) })),
+      el(
+        'div',
+        { class: 'toolbar' },
+        el('h1', { text: 'Integrity of the audit log' }),
+        el('button', {
+          type: 'button',
+          text: 'Verify again',
+          onclick: () => (location.hash = `#/integrity?refresh=${Date.now()}`),
+        }),
+      ),
       el(
         'div',
         { class: 'panel', 'data-testid': 'verify' },
-        el('div', { class: `big ${r.ok ? 'status-ok' : 'status-bad'}`, 'data-testid': 'verify-result', text: r.ok ? '✓ Chain verified' : `✗ ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} found` }),
+        el('div', {
+          class: `big ${r.ok ? 'status-ok' : 'status-bad'}`,
+          'data-testid': 'verify-result',
+          text: r.ok ? '✓ Chain verified' : `✗ ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} found`,
+        }),
         el('p', { class: 'muted', text: `Verified ${fmtTime(data.verifiedAt)}` }),
-        kv([['Entries', `${r.entries} (${dash(r.firstSeq)}–${dash(r.lastSeq)})`], ['Checkpoints', r.checkpoints], ['Signatures verified', r.signaturesVerified], ['Pruned before', r.anchor ? `entry ${r.anchor.seq}` : 'never pruned']]),
-        r.problems.length ? el('table', {}, el('tbody', {}, r.problems.map((p) => el('tr', {}, el('td', {}, badge(p.kind, 'error')), el('td', { text: p.message }))))) : null,
-        r.warnings.length ? el('ul', {}, r.warnings.map((w) => el('li', { text: w }))) : null,
+        kv([
+          ['Entries', `${r.entries} (${dash(r.firstSeq)}–${dash(r.lastSeq)})`],
+          ['Checkpoints', r.checkpoints],
+          ['Signatures verified', r.signaturesVerified],
+          ['Pruned before', r.anchor ? `entry ${r.anchor.seq}` : 'never pruned'],
+        ]),
+        r.problems.length
+          ? el(
+              'table',
+              {},
+              el(
+                'tbody',
+                {},
+                r.problems.map((p) =>
+                  el('tr', {}, el('td', {}, badge(p.kind, 'error')), el('td', { text: p.message })),
+                ),
+              ),
+            )
+          : null,
+        r.warnings.length
+          ? el(
+              'ul',
+              {},
+              r.warnings.map((w) => el('li', { text: w })),
+            )
+          : null,
       ),
       el(
         'div',
@@ -1102,9 +1870,22 @@
         el('h2', { text: 'Latest signed checkpoint' }),
         cp
           ? kv([
-              ['Signature', badge(cp.signature && cp.signature.ok ? 'valid' : `invalid${cp.signature && cp.signature.reason ? `: ${cp.signature.reason}` : ''}`, cp.signature && cp.signature.ok ? 'ok' : 'error')],
+              [
+                'Signature',
+                badge(
+                  cp.signature && cp.signature.ok
+                    ? 'valid'
+                    : `invalid${cp.signature && cp.signature.reason ? `: ${cp.signature.reason}` : ''}`,
+                  cp.signature && cp.signature.ok ? 'ok' : 'error',
+                ),
+              ],
               ['Covers entries', `up to #${cp.seq} (${cp.count} entries)`],
-              ['After it', r.lastSeq !== null && r.lastSeq > cp.seq ? `${r.lastSeq - cp.seq} entries, protected by the hash chain until the next checkpoint` : 'none'],
+              [
+                'After it',
+                r.lastSeq !== null && r.lastSeq > cp.seq
+                  ? `${r.lastSeq - cp.seq} entries, protected by the hash chain until the next checkpoint`
+                  : 'none',
+              ],
               ['Chain hash', el('span', { class: 'mono', text: cp.hash })],
               ['Signed', fmtTime(cp.ts)],
               ['Key', el('span', { class: 'mono', text: cp.kid })],
