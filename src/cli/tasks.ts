@@ -45,9 +45,20 @@ export async function runTask(
     const id = rest[0]!;
     const store = TaskStore.open(file);
     try {
-      const count = store.revokeTask(id, Date.now());
-      if (count === 0)
-        throw new WardenError('ERR_TASK_NOT_FOUND', `no open task with id ${id} (see mcp-warden task list)`);
+      const { ended, unseen } = store.revokeTask(id, Date.now());
+      if (unseen) {
+        process.stdout.write(
+          `revoked task ${id}: no gateway has seen it yet; every gateway on ${dataDir} refuses a token naming it, or delegated within it, whenever one shows up\n`,
+        );
+        return EXIT.ok;
+      }
+      if (ended === 0)
+        throw new WardenError(
+          'ERR_TASK_NOT_FOUND',
+          store.isRevokedById(id)
+            ? `task ${id} is already revoked`
+            : `no open task with id ${id} (see mcp-warden task list)`,
+        );
       process.stdout.write(`revoked task ${id}: every gateway on ${dataDir} refuses it from its next call\n`);
       return EXIT.ok;
     } finally {

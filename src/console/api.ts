@@ -399,7 +399,7 @@ export class ConsoleApi {
     const count = await this.audited(
       record,
       { type: 'task.revoke', taskId: id, data: { id, by: session.subject, via: 'console', tasks: open } },
-      () => this.deps.tasks.revokeTask(id, now),
+      () => this.deps.tasks.revokeTask(id, now).ended,
     );
     return { revoked: count };
   }

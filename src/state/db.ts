@@ -110,6 +110,12 @@ const MIGRATIONS: readonly string[] = [
      revoked_at INTEGER NOT NULL,
      reason     TEXT
    );`,
+  // 7: task ids revoked before any gateway saw them (a parent's token task, src/tasks/store.ts): a token
+  // naming the task, or delegated within it, is refused whenever it first shows up.
+  `CREATE TABLE task_revocations (
+     task_id    TEXT    NOT NULL PRIMARY KEY,
+     revoked_at INTEGER NOT NULL
+   );`,
 ];
 
 /** The schema version this build writes. */

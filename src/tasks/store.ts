@@ -94,11 +94,25 @@ export class TaskStore extends StateStore {
     return result.changes > 0;
   }
 
-  /** Revokes every open task with this id (token task ids are chosen by the token's issuer, so there may be several). */
-  revokeTask(id: string, at: number): number {
+  /**
+   * Revokes every open task with this id (token task ids are chosen by the token's issuer, so there may be
+   * several). An id no gateway has stored yet (a parent's token task whose holder never called) is
+   * recorded as revoked by id, so its tokens and their delegates are refused whenever they show up.
+   */
+  revokeTask(id: string, at: number): { ended: number; unseen: boolean } {
     return this.db
-      .prepare("UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE id = ? AND ended_at IS NULL")
-      .run(at, id).changes;
+      .transaction(() => {
+        const ended = this.db
+          .prepare("UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE id = ? AND ended_at IS NULL")
+          .run(at, id).changes;
+        if (ended > 0 || this.db.prepare('SELECT 1 FROM tasks WHERE id = ? LIMIT 1').get(id) !== undefined)
+          return { ended, unseen: false };
+        const recorded = this.db
+          .prepare('INSERT OR IGNORE INTO task_revocations (task_id, revoked_at) VALUES (?, ?)')
+          .run(id, at).changes;
+        return { ended: 0, unseen: recorded > 0 };
+      })
+      .immediate();
   }
 
   /** Refuses the subject's tokens issued up to `at` and revokes its open tasks, in one transaction. */
@@ -132,6 +146,11 @@ export class TaskStore extends StateStore {
     );
   }
 
+  /** Whether this id was revoked before any gateway stored it (`revokeTask` of an unseen id). */
+  isRevokedById(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM task_revocations WHERE task_id = ?').get(id) !== undefined;
+  }
+
   revokedTokenIds(): Set<string> {
     const rows = this.db.prepare('SELECT token_id FROM token_revocations').pluck().all() as string[];
     return new Set(rows);
@@ -155,9 +174,12 @@ export class TaskStore extends StateStore {
   /** Ids of revoked tasks that would otherwise still be alive (so the set stays small). */
   revokedTaskIds(now: number): Set<string> {
     const rows = this.db
-      .prepare("SELECT DISTINCT id FROM tasks WHERE end_reason = 'revoked' AND (expires_at IS NULL OR expires_at > ?)")
-      .all(now) as { id: string }[];
-    return new Set(rows.map((r) => r.id));
+      .prepare(
+        "SELECT id FROM tasks WHERE end_reason = 'revoked' AND (expires_at IS NULL OR expires_at > ?) UNION SELECT task_id FROM task_revocations",
+      )
+      .pluck()
+      .all(now) as string[];
+    return new Set(rows);
   }
 
   /** The task rows with this id (several issuers may choose the same one), newest first; by the primary key. */

@@ -131,6 +131,9 @@ export class TaskRegistry {
         ...(task.grants !== undefined && { grants: task.grants }),
         ...(principal.expiresAt !== undefined && { expiresAt: principal.expiresAt }),
       });
+      // Revoked by id before anyone saw it: stored as revoked, so `task list` does not show it running.
+      if (this.revokedTasks.has(task.id))
+        this.store.end({ id: task.id, issuer: principal.issuer, subject: principal.subject }, now, 'revoked');
       if (this.knownTokenTasks.size >= MAX_KNOWN_TOKEN_TASKS) this.knownTokenTasks.clear();
       this.knownTokenTasks.add(key);
     } catch (error) {

@@ -169,6 +169,25 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
     }
   });
 
+  it("task revoke of a parent's task no gateway has seen yet refuses the delegates and the parent", async () => {
+    // The parent never called, so no gateway holds a row for its task: the revocation is recorded by id.
+    const { parent, child, grandchild, clients } = await chain('unseen');
+    const taskId = claimsOf(parent).task!.id;
+    const revoked = await runCliAsync(config, ['task', 'revoke', taskId]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain('no gateway has seen it yet');
+    const parentClient = await connectHttp(gateway.url, parent);
+    try {
+      await expectRefused([parent, child, grandchild], [parentClient, ...clients]);
+      // Once recorded, a second revoke of the same id says so instead of recording it again.
+      const again = await runCliAsync(config, ['task', 'revoke', taskId]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('already revoked');
+    } finally {
+      for (const client of [parentClient, ...clients]) await client.close();
+    }
+  });
+
   it('a delegate of a parent token issued after the revocation works', async () => {
     expect((await runCliAsync(config, ['agent', 'revoke', 'agent:later-parent'])).code).toBe(0);
     // Token times are whole seconds, so "issued after" means a later second than the revocation's:

@@ -47,6 +47,29 @@ beforeAll(async () => {
 afterAll(async () => dir?.cleanup());
 
 describe('TaskRegistry: shared through the data folder', () => {
+  it('refuses a token task revoked by id before any gateway stored it, once it shows up', () => {
+    const file = join(dir.path, 'unseen.db');
+    const here = new TaskRegistry(TaskStore.open(file), logger);
+    const cli = TaskStore.open(file);
+    try {
+      here.sync(T0);
+      expect(cli.revokeTask('tok-unseen', T0 + 1)).toEqual({ ended: 0, unseen: true });
+      expect(cli.revokeTask('tok-unseen', T0 + 2)).toEqual({ ended: 0, unseen: false });
+      expect(cli.isRevokedById('tok-unseen')).toBe(true);
+      here.sync(T0 + 3);
+      const holder = agent({ task: { id: 'tok-unseen', grants: ['x'] } });
+      here.noteTokenTask(holder, T0 + 3);
+      expect(here.revocationOf(holder)).toBe('task tok-unseen revoked');
+      // stored as revoked when it shows up, not as a running task
+      expect(cli.get('tok-unseen').map((t) => t.endReason)).toEqual(['revoked']);
+      const delegate = agent({ subject: 'agent:b', actors: [{ subject: 'agent:a', taskId: 'tok-unseen' }] });
+      expect(here.revocationOf(delegate)).toBe('delegated within task tok-unseen, revoked');
+    } finally {
+      cli.close();
+      here.close();
+    }
+  });
+
   it('sees a revocation made through another connection at its next sync', () => {
     const file = join(dir.path, 'shared.db');
     const here = new TaskRegistry(TaskStore.open(file), logger);
@@ -58,7 +81,7 @@ describe('TaskRegistry: shared through the data folder', () => {
       expect(elsewhere.list({ all: false, now: T0 }).map((t) => [t.id, t.source])).toEqual([['tok-1', 'token']]);
       expect(here.revocationOf(tokenTask)).toBeUndefined();
 
-      expect(elsewhere.revokeTask('tok-1', T0 + 1)).toBe(1);
+      expect(elsewhere.revokeTask('tok-1', T0 + 1)).toEqual({ ended: 1, unseen: false });
       expect(here.revocationOf(tokenTask)).toBeUndefined(); // not until the next sync (every call does one)
       here.sync(T0 + 2);
       expect(here.revocationOf(tokenTask)).toBe('task tok-1 revoked');
