@@ -110,7 +110,8 @@ export class SqliteAuditSink implements AuditSink {
 
   async intent(ctx: CallContext | RelayContext, decision: Decision): Promise<Outcome<void>> {
     if (this.closed) return deny({ kind: 'audit_unavailable', reason: 'audit log closed: the gateway is stopping' });
-    const parentId = 'params' in ctx && ctx.parent ? this.refs.get(ctx.parent)?.id : undefined;
+    const parentId =
+      'params' in ctx ? (ctx.parentRecordId ?? (ctx.parent ? this.refs.get(ctx.parent)?.id : undefined)) : undefined;
     const { entry, ref } = intentEntry(ctx, decision, this.instance, this.now(), this.record, parentId);
     try {
       await this.writer.write(entry, 'intent');

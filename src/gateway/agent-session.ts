@@ -7,6 +7,7 @@ import {
   CallToolResultSchema,
   CompleteRequestSchema,
   CompleteResultSchema,
+  CreateTaskResultSchema,
   ElicitResultSchema,
   EmptyResultSchema,
   ErrorCode,
@@ -58,6 +59,7 @@ import { cleanPromptResult } from '../model/sanitize.js';
 import { sharedSchemaValidator } from '../downstream/schema-validator.js';
 import { traceIdOf, validTraceparent } from '../observe/trace-context.js';
 import { watchNegotiatedVersion } from './negotiated-version.js';
+import { TaskRelay, type TasksCapability } from './task-relay.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -85,6 +87,10 @@ export interface SessionHost {
   instructions?(): string | undefined;
   /** Definition pins: every merged view is shown to them (first sight, changes) before it is used. */
   readonly pins?: { observe(view: Aggregate, sources: readonly CatalogSource[]): void };
+  /** The servers' `tasks` capabilities, merged: declared to the agent, and task-augmented calls relayed (task-relay.ts). */
+  taskCapability?(): TasksCapability | undefined;
+  /** Whether a server accepts task-augmented `tools/call`. */
+  serverTakesTasks?(serverId: string): boolean;
 }
 
 export interface SessionOptions {
@@ -126,6 +132,8 @@ export class AgentSession implements ConnectionListener {
   /** What initialize negotiated: every call, list and relay of the session carries it (metrics' `era`). */
   private protocolVersion: string | undefined;
   private readonly taskTools: boolean;
+  /** The servers' MCP tasks, when any server offers them (not the gateway's own `warden__*` task grants). */
+  private readonly taskRelay: TaskRelay | undefined;
 
   constructor(
     private readonly host: SessionHost,
@@ -139,6 +147,7 @@ export class AgentSession implements ConnectionListener {
         ? TASK_INSTRUCTIONS
         : `${TASK_INSTRUCTIONS}\n\n${merged}`
       : merged;
+    const tasks = host.taskCapability?.();
     this.server = new Server(
       { name: 'mcp-warden', version: VERSION, title: 'mcp-warden gateway' },
       {
@@ -148,6 +157,7 @@ export class AgentSession implements ConnectionListener {
           resources: { subscribe: true, listChanged: true },
           completions: {},
           logging: {},
+          ...(tasks && { tasks }),
         },
         jsonSchemaValidator: sharedSchemaValidator,
         ...(instructions !== undefined && { instructions }),
@@ -160,6 +170,7 @@ export class AgentSession implements ConnectionListener {
       () => this.sessionId ?? this.id,
       () => this.permissionsChanged(),
     );
+    this.taskRelay = tasks && this.newTaskRelay();
     this.register();
   }
 
@@ -306,6 +317,7 @@ export class AgentSession implements ConnectionListener {
           reason: 'no such tool',
         });
       const args = req.params.arguments ?? {};
+      if (req.params.task !== undefined) return this.createTask(extra, req.params, route, args);
       const result = await this.forward(
         extra,
         'tools/call',
@@ -433,6 +445,66 @@ export class AgentSession implements ConnectionListener {
     s.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
       for (const server of this.host.servers()) await this.host.connectionFor(this, server.id).rootsChanged();
     });
+    this.taskRelay?.register((schema, handler) => s.setRequestHandler(schema as never, handler as never));
+  }
+
+  /**
+   * A task-augmented `tools/call`: the same governed call (authorize as the tool, intent, secrets,
+   * egress, outcome), answered by the server with a task; the task is remembered for this principal,
+   * under the call's record id, for the follow-ups (task-relay.ts).
+   */
+  private async createTask(
+    extra: Extra,
+    params: { name: string; task?: unknown } & Record<string, unknown>,
+    route: { server: string; downstreamName: string },
+    args: Record<string, unknown>,
+  ) {
+    const relay = this.taskRelay;
+    if (!relay || !this.host.serverTakesTasks?.(route.server))
+      return this.refuse(extra, 'tools/call', params.name, {
+        kind: 'invalid_params',
+        message: `Tool ${params.name} cannot run as a task: its server does not accept tasks`,
+        reason: 'task requested from a server without tasks',
+      });
+    return this.forward(
+      extra,
+      'tools/call',
+      route.server,
+      params.name,
+      route.downstreamName,
+      args,
+      CreateTaskResultSchema,
+      (injection) => ({ ...params, name: route.downstreamName, arguments: { ...args, ...injection.arguments } }),
+      undefined,
+      (ctx, created) => relay.remember(created.task.taskId, route.server, ctx, this.host.pipeline.recordId(ctx)),
+    );
+  }
+
+  private newTaskRelay(): TaskRelay {
+    return new TaskRelay({
+      pipeline: this.host.pipeline,
+      egress: this.host.egress,
+      origin: () => {
+        const info = this.clientInfo;
+        return {
+          ingress: this.options.ingress,
+          ...(this.sessionId !== undefined && { sessionId: this.sessionId }),
+          ...this.version(),
+          ...(info && { clientInfo: { name: info.name, version: info.version } }),
+        };
+      },
+      principal: (extra) => this.principal(extra),
+      connection: (serverId) => this.host.connectionFor(this, serverId),
+      timeoutMs: (serverId) => this.host.servers().find((s) => s.id === serverId)?.timeoutMs ?? 60_000,
+      link: (extra, serverId) =>
+        new AgentRequestLink(
+          this.server,
+          this.host.egress,
+          extra.requestId,
+          undefined,
+          relayRecorder(() => this.relayOrigin(serverId, undefined)),
+        ),
+    });
   }
 
   private async guard<T>(run: () => T | Promise<T>): Promise<T> {
@@ -535,6 +607,8 @@ export class AgentSession implements ConnectionListener {
     schema: z.ZodType<T>,
     params: (injection: { arguments: Readonly<Record<string, unknown>> }) => Record<string, unknown>,
     shape: (result: T) => T = (result) => result,
+    /** Sees the server's answer while the call's intent is open (its record id known), before the egress stage. */
+    answeredWith?: (ctx: CallContext, value: T) => void,
   ): Promise<T> {
     // Read before the first await: the hash of the definition the route was taken from.
     const definitionHash =
@@ -569,6 +643,7 @@ export class AgentSession implements ConnectionListener {
             timeoutMs: server?.timeoutMs ?? 60_000,
             link,
           });
+          if (answered.ok) answeredWith?.(ctx, answered.value);
           return answered.ok ? ok(shape(answered.value)) : answered;
         } finally {
           await perCall?.close();

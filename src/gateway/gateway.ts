@@ -23,6 +23,7 @@ import { hiddenArgumentsOf } from '../secrets/hide.js';
 import { JWKS_FILE } from '../secrets/setup.js';
 import { aggregate, mergeInstructions } from './catalog.js';
 import type { PinRegistry } from '../integrity/registry.js';
+import { mergeTaskCapabilities, type TasksCapability } from './task-relay.js';
 
 interface ServerEntry {
   id: string;
@@ -37,6 +38,8 @@ interface ServerEntry {
   probeTimer?: NodeJS.Timeout;
   /** The server's `instructions`, from the last probe that connected. */
   instructions?: string;
+  /** The server's `tasks` capability, from the last probe that connected. */
+  tasks?: TasksCapability;
 }
 
 export interface ServerHealth {
@@ -100,6 +103,16 @@ export class Gateway implements SessionHost {
       this.egress,
       entries.map((entry) => ({ serverId: entry.id, prefix: entry.prefix, text: entry.instructions })),
     );
+  }
+
+  /** The `tasks` capability agents are offered: what the servers declared, merged (see mergeTaskCapabilities). */
+  taskCapability(): TasksCapability | undefined {
+    return mergeTaskCapabilities(this.entries.map((entry) => entry.tasks));
+  }
+
+  /** Whether a server accepts task-augmented `tools/call`, as its last probe declared. */
+  serverTakesTasks(serverId: string): boolean {
+    return this.entries.find((entry) => entry.id === serverId)?.tasks?.requests?.tools?.call !== undefined;
   }
 
   /** The circuit breaker of each enabled server, for health and metrics (read-only snapshots). */
@@ -193,6 +206,7 @@ export class Gateway implements SessionHost {
       await connection.ready();
       entry.probe = { ok: true, tools: connection.catalog.tools.length };
       entry.instructions = connection.instructions;
+      entry.tasks = connection.serverCapabilities?.tasks;
       const catalog = connection.catalog;
       // A successful breaker probe replaces the shared connection; a failed one keeps the one there is.
       await keep();

@@ -54,8 +54,13 @@ export interface CallContext {
 /** One yes/no question to the person at the agent host: accept means yes. */
 export type AskUser = (question: { message: string; timeoutMs: number }) => Promise<'accept' | 'decline' | 'cancel'>;
 
-/** Requests a downstream sends towards the agent: each is recorded like a call. */
-export type RelayMethod = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
+/**
+ * Requests relayed between a downstream and the agent outside a call: each is recorded like a call. A
+ * server's requests towards the agent (sampling, elicitation, roots), and the agent's follow-ups on a task
+ * a governed `tools/call` created (`tasks/*`, src/gateway/task-relay.ts).
+ */
+export type RelayMethod =
+  'sampling/createMessage' | 'elicitation/create' | 'roots/list' | 'tasks/get' | 'tasks/result' | 'tasks/cancel';
 
 /** A downstream's request towards the agent, during one of the agent's calls (`parent`) or between calls. */
 export interface RelayContext {
@@ -72,6 +77,8 @@ export interface RelayContext {
   /** The downstream server asking. */
   server: string;
   parent?: CallContext;
+  /** The record id of a finished call this request follows up (a task's creating call): recorded as its parent. */
+  parentRecordId?: string;
   params: Record<string, unknown>;
   startedAt: number;
 }

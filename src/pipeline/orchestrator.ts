@@ -184,11 +184,15 @@ export class Pipeline {
   /**
    * A request a downstream sends towards the agent (sampling, elicitation, roots): recorded like a call,
    * intent first, so an investigator sees what a server asked the agent's model or user for. If the
-   * intent cannot be written the request is refused and the agent never sees it.
+   * intent cannot be written the request is refused and the agent never sees it. The agent's follow-ups
+   * on a downstream task (`tasks/*`) are recorded the same way, under the rule `task-owner`.
    */
   async relay<R>(ctx: RelayContext, run: () => Promise<R>): Promise<R> {
     const obs = this.stages.observer?.relay?.(ctx, this.clock());
-    const intent = await this.stages.audit.intent(ctx, RELAY_DECISION);
+    const intent = await this.stages.audit.intent(
+      ctx,
+      ctx.method.startsWith('tasks/') ? TASK_DECISION : RELAY_DECISION,
+    );
     if (!intent.ok) {
       this.logger.error(
         { reqId: ctx.requestId, method: ctx.method, server: ctx.server },
@@ -226,6 +230,11 @@ export class Pipeline {
     const intent = await this.stages.audit.intent(ctx, decision);
     if (intent.ok) await this.finish(ctx, 'denied', denial);
     obs?.end(this.clock(), decision, intent.ok ? 'denied' : 'rejected');
+  }
+
+  /** The record id of a call's intent while the call runs (its forward callback): what later records point at. */
+  recordId(ctx: CallContext): string | undefined {
+    return this.stages.audit.recordId?.(ctx);
   }
 
   /** A request refused because no valid credential came with it (an expired stdio token, none at all): recorded. */
@@ -358,6 +367,12 @@ const RELAY_DECISION: Decision = {
   effect: 'allow',
   rule: 'relay',
   reason: 'a server-to-client request, relayed to the agent that owns the call',
+};
+
+const TASK_DECISION: Decision = {
+  effect: 'allow',
+  rule: 'task-owner',
+  reason: 'a follow-up on a task the same principal created through a governed call, relayed to its server',
 };
 
 /** JSON-RPC codes a downstream answers with that are not failures of the server. */
