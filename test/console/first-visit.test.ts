@@ -114,17 +114,21 @@ describe('the console on a first visit and a narrow screen', () => {
 
   it('a page whose data arrives late never draws over the page the reviewer moved on to', async () => {
     // Seen in CI under load: the feed's event list answered after the reviewer had opened Charts, and the
-    // feed's late code replaced the charts with an error box. The browser holds that answer here until the
-    // charts are drawn, so the order is the same on every machine.
+    // feed's late code replaced the charts with an error box. The browser holds that answer until the
+    // charts are drawn, so the order is the same on every machine: the feed has its calls and is waiting
+    // for its events when the reviewer leaves.
     const { page, errors } = await freshPage(1200);
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    let requested!: () => void;
+    const eventsAsked = new Promise<void>((resolve) => (requested = resolve));
     await page.route('**/api/events?*', async (route) => {
+      requested();
       await held;
       await route.continue();
     });
     await page.goto(`${warden.origin}/#login=${loginCode(warden.gateway.configFile, 'alice')}`);
-    await page.getByTestId('reviewer').waitFor();
+    await eventsAsked;
     await page.goto(`${warden.origin}/#/charts`);
     await page.getByTestId('chart-total').locator('svg rect').first().waitFor();
     const finished = page.waitForEvent('requestfinished', (request) => request.url().includes('/api/events'));
