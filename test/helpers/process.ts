@@ -59,7 +59,9 @@ export function spawnReady(cmd: string, args: string[], options: SpawnReadyOptio
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
 
-  const stop = async (graceMs = 3_000): Promise<void> => {
+  // Longer than the gateway's own shutdown (EOF, then SIGTERM, then SIGKILL to each server's group,
+  // src/downstream/process-group.ts): killing it sooner orphans the servers it was still stopping.
+  const stop = async (graceMs = 10_000): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
