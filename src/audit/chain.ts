@@ -39,12 +39,12 @@ const FORMAT = 1;
  * unambiguous, and the body is hashed byte for byte without being escaped a second time.)
  */
 export function canonicalRow(e: EntryInput): string {
-  return `${JSON.stringify([FORMAT, e.id, e.kind, e.ts, e.startedAt, e.instance, e.type, e.subject, e.taskId, e.server, e.target, e.decision, e.outcome])}\n${e.body}`;
+  return `${rowHeader(e)}\n${e.body}`;
 }
 
-/** hash = SHA-256(previous hash (32 bytes) ‖ canonical row (UTF-8)), hex. */
-export function entryHash(prevHash: string, e: EntryInput): string {
-  const header = JSON.stringify([
+/** The canonical row's first line: the format and every column but the body, as JSON. */
+function rowHeader(e: EntryInput): string {
+  return JSON.stringify([
     FORMAT,
     e.id,
     e.kind,
@@ -59,10 +59,14 @@ export function entryHash(prevHash: string, e: EntryInput): string {
     e.decision,
     e.outcome,
   ]);
-  // Same bytes as canonicalRow(e), fed in parts.
+}
+
+/** hash = SHA-256(previous hash (32 bytes) ‖ canonical row (UTF-8)), hex. */
+export function entryHash(prevHash: string, e: EntryInput): string {
+  // Same bytes as canonicalRow(e), fed in parts (the body is not copied into one more string).
   return createHash('sha256')
     .update(Buffer.from(prevHash, 'hex'))
-    .update(header)
+    .update(rowHeader(e))
     .update('\n')
     .update(e.body)
     .digest('hex');
