@@ -148,7 +148,8 @@ describe('no audit, no action (real processes, real SQLite)', () => {
       expect(ok).toBeGreaterThan(0);
       expect(forwarded(callLog)).toBe(ok);
       await client.close();
-      expect(gw.process.stderr()).toMatch(/database or disk is full/);
+      // The log is written asynchronously (pino, sync: false): wait for the line rather than read stderr at once.
+      await waitFor(() => /database or disk is full/.test(gw.process.stderr()), 'the "disk is full" log line', 30_000);
     } finally {
       await gw.stop();
     }
@@ -182,7 +183,7 @@ describe('no audit, no action (real processes, real SQLite)', () => {
       await pid(client);
       expect(forwarded(callLog)).toBe(2);
       await client.close();
-      expect(gw.process.stderr()).toMatch(/locked by another process/);
+      await waitFor(() => /locked by another process/.test(gw.process.stderr()), 'the "locked" log line', 30_000);
     } finally {
       await gw.stop();
     }

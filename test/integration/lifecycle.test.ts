@@ -15,7 +15,7 @@ import {
   writeConfig,
   type RunningGateway,
 } from '../helpers/gateway.js';
-import { isAlive, runToExit, waitForExit } from '../helpers/process.js';
+import { isAlive, runToExit, waitFor, waitForExit } from '../helpers/process.js';
 
 // One gateway for the session test and then the SIGTERM test, which ends it: that one runs last.
 describe('downstream connections per agent session, and none outlives the gateway', () => {
@@ -101,8 +101,17 @@ describe('tool names', () => {
         );
       }
       expect(await pidOf(client, 'fx')).toBeGreaterThan(0);
-      expect(gateway.process.stderr()).toMatch(/tool name \\"bad name\\" is not allowed/);
-      expect(gateway.process.stderr()).toMatch(/tool name \\"fixture_p(\u0456|\\\\u0456)d\\" is not allowed/);
+      // Logs are written asynchronously (pino, sync: false): wait for the lines rather than read stderr at once.
+      await waitFor(
+        () => /tool name \\"bad name\\" is not allowed/.test(gateway.process.stderr()),
+        'the bad-name log line',
+        30_000,
+      );
+      await waitFor(
+        () => /tool name \\"fixture_p(\u0456|\\\\u0456)d\\" is not allowed/.test(gateway.process.stderr()),
+        'the homoglyph log line',
+        30_000,
+      );
       await client.close();
     } finally {
       await gateway.stop();
@@ -141,8 +150,13 @@ describe('resource URIs served by two servers', () => {
       const read = await client.readResource({ uri: 'test://static-text' });
       expect(read.contents[0]?.uri).toBe('test://static-text');
       expect(fxPid).toBeGreaterThan(0);
-      expect(gateway.process.stderr()).toMatch(
-        /resource test:\/\/static-text is also listed by fx, which comes first in the config: reads go to fx, and up's is not offered/,
+      await waitFor(
+        () =>
+          /resource test:\/\/static-text is also listed by fx, which comes first in the config: reads go to fx, and up's is not offered/.test(
+            gateway.process.stderr(),
+          ),
+        'the resource collision log line',
+        30_000,
       );
       await client.close();
     } finally {

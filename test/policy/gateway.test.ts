@@ -459,7 +459,7 @@ describe('policy through the gateway', () => {
       );
       await waitFor(() => listChanges(seen) >= 1, 'list_changed after a reload', 10_000);
       expect(await toolNames(client)).toContain('fx__test_image_content');
-      expect(gateway.process.stderr()).toContain('policy reloaded');
+      await waitFor(() => gateway.process.stderr().includes('policy reloaded'), 'the reload log line', 30_000);
 
       await writeFile(policyFile, POLICY.replace('effect: deny', 'effect: forbid'));
       await waitFor(() => gateway.process.stderr().includes('policy reload failed'), 'the reload error', 10_000);
