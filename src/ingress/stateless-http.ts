@@ -20,14 +20,30 @@ import {
 } from './stateless-envelope.js';
 
 /** Methods served to 2026 clients so far; the rest answer -32601 until they are built and tested. */
-const SERVED = new Set(['tools/list', 'tools/call']);
-const LISTS = new Set(['tools/list']);
+const SERVED = new Set([
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'completion/complete',
+]);
+/** Results that carry cache hints: every list, and resources/read. */
+const CACHED = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
 /**
- * Cache hints on every list. Lists are filtered per principal by policy (so `private`), and a 2026
- * client has no stream yet on which a policy reload or a revocation could reach it (subscriptions/listen
- * is not built), so the only TTL that cannot outlive a reload is 0: never reuse, ask again.
+ * Cache hints on every list and read. Lists are filtered per principal by policy and reads are
+ * authorized per principal (so `private`), and a 2026 client has no stream yet on which a policy reload
+ * or a revocation could reach it (subscriptions/listen is not built), so the only TTL that cannot
+ * outlive a reload is 0: never reuse, ask again.
  */
 export const LIST_CACHE = { ttlMs: 0, cacheScope: 'private' } as const;
+/** 2025's "resource not found"; 2026-07-28 answers an unknown resource with -32602 (invalid params). */
+const RESOURCE_NOT_FOUND_2025 = -32002;
+const INVALID_PARAMS = -32602;
+/** What a 2026 agent is told the gateway serves (the per-principal part is the instructions). */
+const CAPABILITIES = { tools: {}, prompts: {}, resources: {}, completions: {} } as const;
 const SERVER_INFO = { name: 'mcp-warden', version: VERSION };
 const NAMESPACE = '__';
 /** Pages of tools/list read to build one discover answer (a bound, not a expectation). */
@@ -116,7 +132,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
         error: { code: -32601, message: `Method not found: ${request.method} is not served to 2026-07-28 clients yet` },
       };
     const answer = await entry.transport.dispatch(request.method, request.params, extra, signal);
-    return 'result' in answer ? { result: shape(request.method, answer.result) } : answer;
+    return 'result' in answer ? { result: shape(request.method, answer.result) } : { error: eraError(answer.error) };
   }
 
   /** The gateway's view for this principal: what it may list decides whose instructions it reads. */
@@ -144,7 +160,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     return {
       result: shape('server/discover', {
         supportedVersions: [...STATELESS_VERSIONS],
-        capabilities: { tools: {} },
+        capabilities: CAPABILITIES,
         ...(instructions !== undefined && { instructions }),
       }),
     };
@@ -252,10 +268,19 @@ function shape(method: string, result: Record<string, unknown>): Record<string, 
     typeof result._meta === 'object' && result._meta !== null ? (result._meta as Record<string, unknown>) : {};
   return {
     ...result,
-    ...(LISTS.has(method) && LIST_CACHE),
+    ...(CACHED.has(method) && LIST_CACHE),
     resultType: 'complete',
     _meta: { ...meta, [SERVER_INFO_KEY]: SERVER_INFO },
   };
+}
+
+/** An error as 2026-07-28 words it: a resource not found is -32602 (the gateway's own and a downstream's). */
+function eraError(error: { code: number; message: string; data?: unknown }): {
+  code: number;
+  message: string;
+  data?: unknown;
+} {
+  return error.code === RESOURCE_NOT_FOUND_2025 ? { ...error, code: INVALID_PARAMS } : error;
 }
 
 /** Servers the principal sees at least one tool of: by prefix, and unprefixed servers for unprefixed names. */
