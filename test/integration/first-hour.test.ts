@@ -422,32 +422,54 @@ describe('config and policy errors a person can act on', () => {
 });
 
 describe('npm test', () => {
-  /** Runs package.json's own "pretest" and "test" commands with stand-ins for vitest and node that exit as told. */
-  async function npmTest(vitestExit: number, conformanceExit: number) {
+  /**
+   * Runs scripts/test.mjs from a copy of the project's layout whose vitest and conformance script are
+   * stand-ins that exit as told. The stand-in vitest finishes only once the conformance stand-in has
+   * started, so the run shows the two side by side.
+   */
+  async function npmTest(vitestExit: number, conformanceExit: number, args: string[] = []) {
     const temp = await makeTempDir('warden-npm-test');
     temps.push(temp);
-    const bin = join(temp.path, 'bin');
-    await mkdir(bin);
-    await writeFile(join(bin, 'vitest'), `#!/bin/sh\necho vitest ran\nexit ${vitestExit}\n`, { mode: 0o755 });
-    await writeFile(join(bin, 'node'), `#!/bin/sh\necho "conformance ran: $*"\nexit ${conformanceExit}\n`, {
-      mode: 0o755,
-    });
+    await mkdir(join(temp.path, 'scripts'));
+    await mkdir(join(temp.path, 'node_modules', 'vitest'), { recursive: true });
+    await writeFile(join(temp.path, 'scripts', 'test.mjs'), await readFile(join(ROOT, 'scripts', 'test.mjs')));
+    const started = join(temp.path, 'conformance-started');
+    await writeFile(
+      join(temp.path, 'scripts', 'conformance.mjs'),
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(started)}, '');\n` +
+        `console.log('conformance ran');\nprocess.exitCode = ${conformanceExit};\n`,
+    );
+    await writeFile(
+      join(temp.path, 'node_modules', 'vitest', 'vitest.mjs'),
+      `import { existsSync } from 'node:fs';\nconsole.log('vitest ran: ' + process.argv.slice(2).join(' '));\n` +
+        `const wait = ${JSON.stringify(args.length === 0)};\n` +
+        `const timer = setInterval(() => { if (!wait || existsSync(${JSON.stringify(started)})) { clearInterval(timer); process.exitCode = ${vitestExit}; } }, 10);\n`,
+    );
     const scripts = (
       JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
     ).scripts;
-    const result = await runToExit('/bin/sh', ['-c', scripts.test!], { env: { PATH: `${bin}:/usr/bin:/bin` } });
-    return { ...result, scripts };
+    const result = await runToExit(process.execPath, [join(temp.path, 'scripts', 'test.mjs'), ...args], {});
+    return { ...result, scripts, conformanceStarted: existsSync(started) };
   }
 
-  it('runs the conformance suite even when vitest fails, and fails if either does', async () => {
+  it('runs the conformance suite beside vitest, reports it even when vitest fails, and fails if either does', async () => {
     const vitestFails = await npmTest(1, 0);
-    expect(vitestFails.stdout).toContain('vitest ran');
-    expect(vitestFails.stdout).toContain('conformance ran: scripts/conformance.mjs');
+    expect(vitestFails.scripts.test).toBe('node scripts/test.mjs');
+    expect(vitestFails.stdout).toContain('vitest ran: run');
+    // kept while vitest ran, printed after it
+    expect(vitestFails.stdout.indexOf('conformance ran')).toBeGreaterThan(vitestFails.stdout.indexOf('vitest ran'));
     expect(vitestFails.stderr).toContain('npm test: vitest exit 1, conformance exit 0');
     expect(vitestFails.code).not.toBe(0);
 
     expect((await npmTest(0, 1)).code).not.toBe(0);
     expect((await npmTest(0, 0)).code).toBe(0);
+  });
+
+  it('with arguments runs only vitest, with them', async () => {
+    const subset = await npmTest(0, 1, ['test/unit/clock.test.ts']);
+    expect(subset.stdout).toContain('vitest ran: run test/unit/clock.test.ts');
+    expect(subset.conformanceStarted).toBe(false);
+    expect(subset.code).toBe(0);
   });
 
   it('installs the browser in one visible pretest step, and no test file installs system packages', async () => {
