@@ -116,6 +116,19 @@ const MIGRATIONS: readonly Migration[] = [
       DROP INDEX IF EXISTS open_intents_instance;
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- Cheaper rows (issue 21): most calls are allowed and end ok, and a reviewer filters by decision or
+      -- outcome to find the others (an allowed or ok call is found as fast through the time index, most rows
+      -- being those). Only refused intents and outcomes other than ok are written to these indexes; a query
+      -- uses them by restating the index's condition (src/audit/queries.ts, refusedOnly / failedOnly).
+      DROP INDEX IF EXISTS intents_decision;
+      DROP INDEX IF EXISTS outcomes_outcome;
+      CREATE INDEX intents_refused ON entries (decision, started_at) WHERE kind = 'intent' AND decision <> 'allow';
+      CREATE INDEX outcomes_failed ON entries (outcome, started_at) WHERE kind = 'outcome' AND outcome <> 'ok';
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -55,8 +55,25 @@ export function where(alias: string, filter: RecordFilter, params: unknown[], sk
   text('server', filter.server);
   text('target', filter.tool);
   text('decision', filter.decision);
-  if (!skipOutcome) text('outcome', filter.outcome);
+  if (refusedOnly(filter.decision)) clauses.push(`${alias}.decision <> 'allow'`);
+  if (!skipOutcome) {
+    text('outcome', filter.outcome);
+    if (failedOnly(filter.outcome)) clauses.push(`${alias}.outcome <> 'ok'`);
+  }
   return clauses;
+}
+
+/**
+ * Whether a decision filter can only match refused intents: then the query restates the condition of the
+ * partial index `intents_refused` (migration 5), which SQLite uses only when a query's terms say so.
+ */
+export function refusedOnly(decision: string | undefined): boolean {
+  return decision !== undefined && decision !== '' && !GLOB.test(decision) && decision !== 'allow';
+}
+
+/** The same for an outcome filter and the partial index `outcomes_failed` (outcomes other than ok). */
+export function failedOnly(outcome: string | undefined): boolean {
+  return outcome !== undefined && outcome !== '' && !GLOB.test(outcome) && outcome !== 'ok' && outcome !== 'pending';
 }
 
 /** Intent-driven: every record, finished or not. */
@@ -92,13 +109,19 @@ function outcomeClause(filter: RecordFilter, params: unknown[]): string[] {
 
 /** Newest first (by start time), at most `limit` (default 50). */
 export function listRecords(db: Db, filter: RecordFilter): RecordSummary[] {
+  const { sql, params } = listQuery(filter);
+  return db.prepare<unknown[], RecordSummary>(sql).all(...params);
+}
+
+/** The statement `listRecords` runs (tests read its query plan). */
+export function listQuery(filter: RecordFilter): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const limit = Math.max(1, Math.min(filter.limit ?? 50, 1_000_000));
   const byOutcome = outcomeDriven(filter);
   const clauses = [...where('d', filter, params, !byOutcome), ...outcomeClause(filter, params)];
   const sql = `${byOutcome ? BY_OUTCOME : BY_INTENT}${clauses.map((c) => ` AND ${c}`).join('')} ORDER BY d.started_at DESC, d.seq DESC LIMIT ?`;
   params.push(limit);
-  return db.prepare<unknown[], RecordSummary>(sql).all(...params);
+  return { sql, params };
 }
 
 const ENTRY_FIELDS = [

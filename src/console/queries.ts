@@ -1,6 +1,6 @@
 import type { EntryInput } from '../audit/chain.js';
 import type { Db } from '../audit/store.js';
-import type { RecordSummary } from '../audit/queries.js';
+import { failedOnly, refusedOnly, type RecordSummary } from '../audit/queries.js';
 
 /** The console's feed filters: each maps to an indexed column of the intent (or outcome) entries. */
 export interface FeedFilter {
@@ -34,7 +34,7 @@ const COLUMNS = `i.seq AS intentSeq, o.seq AS outcomeSeq, i.id, i.started_at AS 
 
 /** Intents drive: every record, finished or not; a column filter uses that column's `(column, started_at)` index. */
 const BY_INTENT = `SELECT ${COLUMNS} FROM entries i LEFT JOIN entries o ON o.id = i.id AND o.kind = 'outcome' WHERE i.kind = 'intent'`;
-/** Outcomes drive when the outcome is the only column filter: `outcomes_outcome (outcome, started_at)` serves filter and order. */
+/** Outcomes drive when the outcome is the only column filter: `outcomes_failed (outcome, started_at)` serves filter and order (any outcome but ok). */
 const BY_OUTCOME = `SELECT ${COLUMNS} FROM entries o JOIN entries i ON i.id = o.id AND i.kind = 'intent' WHERE o.kind = 'outcome'`;
 
 /**
@@ -61,8 +61,11 @@ export function feedPage(db: Db, filter: FeedFilter): { rows: FeedRow[]; next?: 
   text('i.server', filter.server);
   text('i.target', filter.tool);
   text('i.decision', filter.decision);
+  // Restated so that the partial indexes of refused intents and failed outcomes can serve (migration 5).
+  if (refusedOnly(filter.decision)) clauses.push("i.decision <> 'allow'");
   if (filter.outcome === 'pending') clauses.push('o.seq IS NULL');
   else text('o.outcome', filter.outcome);
+  if (failedOnly(filter.outcome)) clauses.push("o.outcome <> 'ok'");
   if (filter.since !== undefined) {
     clauses.push(`${d}.started_at >= ?`);
     params.push(filter.since);
