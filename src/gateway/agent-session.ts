@@ -1,5 +1,5 @@
 // Over 300 lines: the session still routes, pages, builds call contexts and forwards; the split into a method table, a context builder and a forwarder is open (issue 23).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
@@ -57,7 +57,7 @@ import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
 import { cleanPromptResult } from '../model/sanitize.js';
 import { sharedSchemaValidator } from '../downstream/schema-validator.js';
-import { traceIdOf, validTraceparent } from '../observe/trace-context.js';
+import { buildCallContext, requestTraceparent, type CallRequest } from './call-context.js';
 import { watchNegotiatedVersion } from './negotiated-version.js';
 import { TaskRelay, type TasksCapability } from './task-relay.js';
 
@@ -580,7 +580,7 @@ export class AgentSession implements ConnectionListener {
     const offset = decodeCursor(method, cursor);
     if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
     const principal = await this.principal(extra);
-    const traceparent = agentTraceparent(extra);
+    const traceparent = requestTraceparent(extra._meta, extra.requestInfo?.headers);
     const ctx: ListContext = {
       requestId: randomUUID(),
       ingress: this.options.ingress,
@@ -617,10 +617,8 @@ export class AgentSession implements ConnectionListener {
         : method === 'prompts/get'
           ? this.view?.prompts.get(target)?.definitionHash
           : undefined;
-    const ctx = await this.context(extra, method, serverId, target, downstreamTarget, args);
-    if (definitionHash !== undefined) ctx.definitionHash = definitionHash;
     // The audit record keeps the hash the call was made under (its tool_hash): what a pin or an approval covered.
-    if (definitionHash !== undefined) ctx.toolHash = definitionHash;
+    const ctx = await this.context(extra, method, serverId, target, downstreamTarget, args, definitionHash);
     const server = this.host.servers().find((s) => s.id === serverId);
     const connection = this.host.connectionFor(this, serverId);
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
@@ -679,28 +677,26 @@ export class AgentSession implements ConnectionListener {
     target: string,
     downstreamTarget: string,
     args: Record<string, unknown> | undefined,
+    definitionHash?: string,
   ): Promise<CallContext> {
     const clientInfo = this.options.clientInfoOf?.(extra) ?? this.clientInfo;
-    const traceparent = agentTraceparent(extra);
-    return {
-      requestId: randomUUID(),
+    const request: CallRequest = {
       ingress: this.options.ingress,
-      sessionId: this.sessionId,
-      jsonrpcId: extra.requestId,
+      ...(this.sessionId !== undefined && { sessionId: this.sessionId }),
       ...this.version(),
-      traceId: traceparent ? traceIdOf(traceparent) : randomBytes(16).toString('hex'),
-      ...(traceparent && { traceparent }),
-      principal: await this.principal(extra),
-      ...(clientInfo && { clientInfo: { name: clientInfo.name, version: clientInfo.version } }),
+      ...(clientInfo && { clientInfo }),
+      jsonrpcId: extra.requestId,
       method,
       server,
       target,
       downstreamTarget,
       ...(args && { arguments: args }),
-      startedAt: Date.now(),
+      traceparent: requestTraceparent(extra._meta, extra.requestInfo?.headers),
       signal: extra.signal,
       ...(this.canAskUser() && { askUser: this.askUser(extra) }),
+      ...(definitionHash !== undefined && { definitionHash }),
     };
+    return buildCallContext(await this.principal(extra), request, () => this.host.pipeline.now());
   }
 
   /** Whether the agent declared form elicitation (an empty `elicitation` capability means form). */
@@ -788,14 +784,6 @@ export class AgentSession implements ConnectionListener {
     this.lastPrincipal = effective;
     return effective;
   }
-}
-
-/** The agent's trace context: `_meta.traceparent` on the request, else the HTTP header it came with. */
-function agentTraceparent(extra: Extra): string | undefined {
-  return (
-    validTraceparent((extra._meta as { traceparent?: unknown } | undefined)?.traceparent) ??
-    validTraceparent(extra.requestInfo?.headers.traceparent)
-  );
 }
 
 /** The call's secret headers, and the gateway's trace context when it traces (a tool server's spans join the trace). */

@@ -32,7 +32,7 @@ export function relayRecorder(origin: () => RelayOrigin) {
       server: o.server,
       ...(o.parent && { parent: o.parent }),
       params: (request.params ?? {}) as Record<string, unknown>,
-      startedAt: Date.now(),
+      startedAt: o.pipeline.now(),
     };
     if (principal) ctx.principal = principal;
     return o.pipeline.relay(ctx, send);

@@ -142,7 +142,7 @@ export class TaskRelay {
       server: task.server,
       ...(task.recordId !== undefined && { parentRecordId: task.recordId }),
       params,
-      startedAt: Date.now(),
+      startedAt: this.host.pipeline.now(),
     };
     return this.host.pipeline.relay(ctx, async () => {
       const answered = await this.host.connection(task.server).request({

@@ -28,6 +28,11 @@ export class Pipeline {
     this.clock = stages.clock ?? stages.now;
   }
 
+  /** The pipeline's injected clock (epoch ms): a request's `startedAt` comes from it, as its duration does. */
+  now(): number {
+    return this.stages.now();
+  }
+
   /**
    * The order, and why:
    * 1. authenticate — nothing is decided for a caller whose identity is no longer valid (expired token).
