@@ -33,10 +33,6 @@ const KNOWN = {
     // the injector tells the egress stage what to remove: a contract for it belongs in pipeline/stages.ts
     'src/egress/egress\\.ts$',
   ],
-  downstream: [
-    // per-call secret headers: should become a request option passed in by the session
-    'src/secrets/call-headers\\.ts$',
-  ],
 };
 
 const stageRules = STAGES.map((stage) => ({

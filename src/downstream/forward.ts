@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { $ZodError } from 'zod/v4/core';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import { cleanText } from '../model/sanitize.js';
+import { withCallHeaders } from './call-headers.js';
 
 /**
  * The agent-side end of one forwarded request: where its progress, log messages and server→client
@@ -35,6 +36,8 @@ export interface ForwardOptions<T> {
   signal: AbortSignal;
   timeoutMs: number;
   link?: RelayLink;
+  /** Headers for this request alone on an HTTP server (the call's secrets, trace context); none on stdio. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 const SDK_PREFIX = /^MCP error -?\d+: /;
@@ -67,10 +70,12 @@ export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Out
   }
   try {
     // The SDK's own timeout is a backstop only; the deadline above is what cancels.
-    const result = await client.request({ method: options.method, params } as never, options.resultSchema as never, {
-      signal,
-      timeout: timeoutMs + 5_000,
-    });
+    const send = () =>
+      client.request({ method: options.method, params } as never, options.resultSchema as never, {
+        signal,
+        timeout: timeoutMs + 5_000,
+      });
+    const result = await (options.headers ? withCallHeaders(options.headers, send) : send());
     await link?.flush();
     return ok(result as T);
   } catch (error) {

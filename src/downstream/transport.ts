@@ -7,7 +7,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from 'pino';
 import { cleanLabel } from '../model/sanitize.js';
-import { secretFetch } from '../secrets/call-headers.js';
+import { secretFetch } from './call-headers.js';
 import { nodeFetch } from './http-fetch.js';
 import { sizeCappedFetch } from './size-cap.js';
 import { GroupStdioTransport } from './stdio-transport.js';
@@ -16,7 +16,7 @@ export interface TransportTarget {
   /** For launched HTTP and SSE servers: the address the supervisor gave it, and the credential it was started with. */
   url?: string;
   headers?: Readonly<Record<string, string>>;
-  /** Secret headers for protocol-level requests; a call's own secret headers come from its context (secrets/call-headers.ts). */
+  /** Secret headers for protocol-level requests; a call's own come with its request (`ForwardOptions.headers`, call-headers.ts). */
   secretHeaders?: () => Promise<Readonly<Record<string, string>>>;
   /** The egress stage's text scrubber, applied to stderr lines before they are cut to length. */
   redact: (text: string) => string;

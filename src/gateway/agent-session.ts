@@ -53,7 +53,6 @@ import { ResourceOwners, sameSchemeOwner } from './resource-owner.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
 import { TASK_INSTRUCTIONS, TASK_SERVER } from '../model/task-names.js';
-import { withCallHeaders } from '../secrets/call-headers.js';
 import type { SessionTasks } from '../tasks/session.js';
 import { cleanPromptResult } from '../model/sanitize.js';
 import { sharedSchemaValidator } from '../downstream/schema-validator.js';
@@ -629,25 +628,24 @@ export class AgentSession implements ConnectionListener {
       agentToken,
       relayRecorder(() => this.relayOrigin(serverId, ctx)),
     );
-    const outcome = await this.host.pipeline.call(ctx, (injection) =>
-      withCallHeaders(withTrace(injection.headers, injection.traceparent), async () => {
-        const perCall = injection.env && this.host.perCallConnection(this, serverId, injection.env);
-        try {
-          const answered = await (perCall ?? connection).request({
-            method,
-            params: withTraceMeta(params(injection), injection.traceparent),
-            resultSchema: schema,
-            signal: extra.signal,
-            timeoutMs: server?.timeoutMs ?? 60_000,
-            link,
-          });
-          if (answered.ok) answeredWith?.(ctx, answered.value);
-          return answered.ok ? ok(shape(answered.value)) : answered;
-        } finally {
-          await perCall?.close();
-        }
-      }),
-    );
+    const outcome = await this.host.pipeline.call(ctx, async (injection) => {
+      const perCall = injection.env && this.host.perCallConnection(this, serverId, injection.env);
+      try {
+        const answered = await (perCall ?? connection).request({
+          method,
+          params: withTraceMeta(params(injection), injection.traceparent),
+          resultSchema: schema,
+          signal: extra.signal,
+          timeoutMs: server?.timeoutMs ?? 60_000,
+          link,
+          headers: withTrace(injection.headers, injection.traceparent),
+        });
+        if (answered.ok) answeredWith?.(ctx, answered.value);
+        return answered.ok ? ok(shape(answered.value)) : answered;
+      } finally {
+        await perCall?.close();
+      }
+    });
     if (!outcome.ok) throw denialToWire(outcome.denial);
     return outcome.value;
   }

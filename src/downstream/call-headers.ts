@@ -1,7 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-/** Headers for the downstream request being made now: set around one forwarded call, read by its fetch. */
-export const callHeaders = new AsyncLocalStorage<Readonly<Record<string, string>>>();
+// A call's own headers (its secrets, the gateway's trace context) reach the HTTP request that carries
+// it through the async context of that one request: the SDK client has no per-request header option.
+
+/** Headers for the downstream request being made now: set around one forwarded request, read by its fetch. */
+const callHeaders = new AsyncLocalStorage<Readonly<Record<string, string>>>();
 
 /** Runs `send` so that every HTTP request it makes carries `headers` (and no other call's). */
 export function withCallHeaders<T>(headers: Readonly<Record<string, string>>, send: () => Promise<T>): Promise<T> {
