@@ -24,6 +24,7 @@ import {
   SetLevelRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
+  type ClientCapabilities,
   type ServerNotification,
   type ServerRequest,
   type ClientNotification,
@@ -107,6 +108,8 @@ export interface SessionOptions {
   taskTools?: boolean;
   /** For a session that never sees initialize (the 2026 pool): the version its requests carry, for metrics and traces. */
   protocolVersion?: string;
+  /** For a session that never sees initialize (the 2026 pool): what its downstream connections declare they can relay. */
+  relayCapabilities?: ClientCapabilities;
 }
 
 export const VERSION = '0.1.0';
@@ -175,6 +178,11 @@ export class AgentSession implements ConnectionListener {
 
   get clientCapabilities() {
     return this.server.getClientCapabilities();
+  }
+
+  /** What this session's downstream connections may declare: the agent's own, or what the 2026 pool relays. */
+  get downstreamCapabilities(): ClientCapabilities | undefined {
+    return this.options.relayCapabilities ?? this.clientCapabilities;
   }
 
   get clientInfo() {

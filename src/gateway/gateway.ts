@@ -259,7 +259,7 @@ export class Gateway implements SessionHost {
     if (!own) throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', 'session is closed');
     let connection = own.get(serverId);
     if (!connection) {
-      connection = this.newConnection(entry, mirrorCapabilities(session.clientCapabilities), session);
+      connection = this.newConnection(entry, mirrorCapabilities(session.downstreamCapabilities), session);
       own.set(serverId, connection);
     }
     return connection;
@@ -289,7 +289,7 @@ export class Gateway implements SessionHost {
     if (!entry || entry.spec.transport !== 'stdio')
       throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', `server ${serverId} cannot run per call`);
     const spec = { ...entry.spec, env: { ...entry.spec.env, ...env } };
-    return this.newConnection({ ...entry, spec }, mirrorCapabilities(session.clientCapabilities), session);
+    return this.newConnection({ ...entry, spec }, mirrorCapabilities(session.downstreamCapabilities), session);
   }
 
   private newConnection(

@@ -1,19 +1,32 @@
 // A transport with no wire: the 2026 ingress hands one validated request at a time to an AgentSession's
 // SDK server and gets its response back, so stateless requests run the very handlers (and pipeline)
 // that 2025 sessions use.
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 
 /** The server's answer to one dispatched request. */
 export type Answer = { result: Record<string, unknown> } | { error: { code: number; message: string; data?: unknown } };
 
 const METHOD_NOT_FOUND = -32601;
+/** Ids unique across every transport of the process, so one map can find a request by its id. */
+let counter = 0;
+
+/** A server→client request (sampling, elicitation, roots) sent while a dispatched request runs. */
+export interface ServerAsk {
+  id: string | number;
+  method: string;
+  params?: Record<string, unknown>;
+}
 
 export class InProcessTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
-  private next = 0;
+  /**
+   * Takes a server→client request sent during the dispatched request `relatedId` (it answers it later
+   * with `answer`); returns a refusal message when it will not, and the request is refused at once.
+   */
+  onAsk?: (relatedId: string, ask: ServerAsk) => string | undefined;
   private readonly pending = new Map<string, (answer: Answer) => void>();
   private closed = false;
 
@@ -29,40 +42,59 @@ export class InProcessTransport implements Transport {
     extra: MessageExtraInfo,
     signal?: AbortSignal,
   ): Promise<Answer> {
-    if (this.closed) return Promise.resolve({ error: { code: -32603, message: 'Internal error' } });
-    const id = `stateless-${(this.next += 1)}`;
-    return new Promise<Answer>((resolve) => {
-      const onAbort = () =>
-        this.onmessage?.({
-          jsonrpc: '2.0',
-          method: 'notifications/cancelled',
-          params: { requestId: id, reason: 'the agent closed the request' },
-        });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, (answer) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(answer);
-      });
-      this.onmessage?.({ jsonrpc: '2.0', id, method, params } as JSONRPCMessage, extra);
-    });
+    const { id, done } = this.begin(method, params, extra);
+    if (!signal) return done;
+    const onAbort = () => this.cancel(id, 'the agent closed the request');
+    signal.addEventListener('abort', onAbort, { once: true });
+    return done.finally(() => signal.removeEventListener('abort', onAbort));
   }
 
-  async send(message: JSONRPCMessage): Promise<void> {
+  /** Starts one request and returns its id (for `cancel` and for `onAsk`) and its answer. */
+  begin(
+    method: string,
+    params: Record<string, unknown>,
+    extra: MessageExtraInfo,
+  ): { id: string; done: Promise<Answer> } {
+    const id = `stateless-${(counter += 1)}`;
+    if (this.closed) return { id, done: Promise.resolve({ error: { code: -32603, message: 'Internal error' } }) };
+    const done = new Promise<Answer>((resolve) => this.pending.set(id, resolve));
+    this.onmessage?.({ jsonrpc: '2.0', id, method, params } as JSONRPCMessage, extra);
+    return { id, done };
+  }
+
+  /** Cancels a started request as the agent would (`notifications/cancelled`): the downstream call is cancelled. */
+  cancel(id: string, reason: string): void {
+    if (!this.pending.has(id)) return;
+    this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
+  }
+
+  /** The agent's answer to a server→client request taken by `onAsk`. */
+  answer(askId: string | number, answer: Answer): void {
+    if (this.closed) return;
+    this.onmessage?.({ jsonrpc: '2.0', id: askId, ...answer } as JSONRPCMessage);
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const m = message as {
       id?: string | number;
       method?: string;
+      params?: Record<string, unknown>;
       result?: Record<string, unknown>;
       error?: { code: number; message: string; data?: unknown };
     };
     if (m.method !== undefined) {
-      // A server→client request (sampling, elicitation, roots): 2026 agents get these as input_required
-      // rounds, which are not built yet, so it is refused at once instead of waiting for nobody.
+      // A server→client request (sampling, elicitation, roots): 2026 agents get it as an input_required
+      // round of the request it belongs to (request-rounds.ts); one that belongs to none, or that the
+      // agent cannot answer, is refused at once instead of waiting for nobody.
       if (m.id !== undefined) {
-        this.onmessage?.({
-          jsonrpc: '2.0',
-          id: m.id,
-          error: { code: METHOD_NOT_FOUND, message: `${m.method} is not relayed to 2026-07-28 agents yet` },
-        });
+        const related = options?.relatedRequestId;
+        const ask = { id: m.id, method: m.method, ...(m.params !== undefined && { params: m.params }) };
+        const refusal =
+          related === undefined
+            ? `${m.method} reaches a 2026-07-28 agent only during one of its requests`
+            : (this.onAsk?.(String(related), ask) ?? (this.onAsk ? undefined : `${m.method} is not relayed here`));
+        if (refusal !== undefined)
+          this.onmessage?.({ jsonrpc: '2.0', id: m.id, error: { code: METHOD_NOT_FOUND, message: refusal } });
       }
       return; // notifications (progress, logs, list_changed) have no stream to travel on yet
     }

@@ -8,10 +8,13 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { VERSION, type AgentSession } from '../gateway/agent-session.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { systemClock } from '../model/clock.js';
 import { principalKey, type Principal } from '../model/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, CallMethod, ClientInfo } from '../pipeline/context.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
+import { RETRY_REFUSAL_CODE, RequestRounds } from './request-rounds.js';
+import { RequestStateSealer, loadRequestStateKey } from './request-state.js';
 import {
   SERVER_INFO_KEY,
   STATELESS_VERSIONS,
@@ -48,6 +51,12 @@ const SERVER_INFO = { name: 'mcp-warden', version: VERSION };
 const NAMESPACE = '__';
 /** Pages of tools/list read to build one discover answer (a bound, not a expectation). */
 const MAX_DISCOVER_PAGES = 100;
+/**
+ * What the pooled session's downstream connections declare: every kind the gateway can turn into an
+ * `input_required` round. Whether a given request's round may carry one is the agent's own `_meta`
+ * declaration, checked when the server asks (request-rounds.ts).
+ */
+const RELAY_CAPABILITIES = { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } };
 
 interface Pooled {
   session: AgentSession;
@@ -80,6 +89,12 @@ export interface StatelessIngress {
 export function createStatelessIngress(options: StatelessIngressOptions): StatelessIngress {
   const { gateway, settings, logger } = options;
   const pool = new Map<string, Pooled>();
+  const clock = gateway.governance?.clock;
+  const ownClock = clock ? undefined : systemClock();
+  const rounds = new RequestRounds(
+    new RequestStateSealer(loadRequestStateKey(gateway.loaded.dataDir)),
+    clock ?? ownClock!,
+  );
 
   function pooled(principal: Principal): Pooled | undefined {
     const key = principalKey(principal);
@@ -98,8 +113,10 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       clientInfoOf: (extra) => extra.authInfo?.extra?.clientInfo as ClientInfo | undefined,
       taskTools: false,
       protocolVersion: STATELESS_VERSIONS[0]!,
+      relayCapabilities: RELAY_CAPABILITIES,
     });
     entry.transport = new InProcessTransport();
+    entry.transport.onAsk = (related, ask) => rounds.ask(related, ask);
     entry.ready = entry.session.server.connect(entry.transport);
     entry.lastSeen = Date.now();
     entry.active = 0;
@@ -131,8 +148,41 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       return {
         error: { code: -32601, message: `Method not found: ${request.method} is not served to 2026-07-28 clients yet` },
       };
-    const answer = await entry.transport.dispatch(request.method, request.params, extra, signal);
+    const answer =
+      request.method === 'tools/call'
+        ? await call(entry, principal, request, extra, signal)
+        : await entry.transport.dispatch(request.method, request.params, extra, signal);
     return 'result' in answer ? { result: shape(request.method, answer.result) } : { error: eraError(answer.error) };
+  }
+
+  /** A call may ask the agent mid-way: it runs through the rounds, a retry's state checked first. */
+  async function call(
+    entry: Pooled,
+    principal: Principal,
+    request: StatelessRequest,
+    extra: Parameters<InProcessTransport['dispatch']>[2],
+    signal: AbortSignal,
+  ): Promise<Answer> {
+    const callRequest = {
+      transport: entry.transport,
+      method: request.method,
+      params: request.params,
+      extra,
+      signal,
+      principal,
+      clientCapabilities: request.clientCapabilities,
+    };
+    if (!('requestState' in request.params) && !('inputResponses' in request.params)) return rounds.start(callRequest);
+    const outcome = await rounds.retry(callRequest);
+    if ('answer' in outcome) return outcome.answer;
+    const target = typeof request.params.name === 'string' ? request.params.name : '';
+    await gateway.pipeline.refuse(refusalContext(principal, 'tools/call', target, request.id, request.version), {
+      kind: 'invalid_params',
+      message: outcome.message,
+      reason: `2026-07-28 retry refused (requestState ${outcome.refused}): ${outcome.message}`,
+    });
+    logger.warn({ subject: principal.subject, refused: outcome.refused }, 'requestState refused');
+    return { error: { code: RETRY_REFUSAL_CODE, message: outcome.message } };
   }
 
   /** The gateway's view for this principal: what it may list decides whose instructions it reads. */
@@ -171,7 +221,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     () => {
       const now = Date.now();
       for (const [key, entry] of pool) {
-        if (entry.active > 0 || now - entry.lastSeen < idleMs) continue;
+        if (entry.active > 0 || now - entry.lastSeen < idleMs || rounds.holds(entry.transport)) continue;
         pool.delete(key);
         logger.info({ session: entry.session.id }, 'idle stateless principal pool closed');
         void entry.session.close();
@@ -219,19 +269,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     async refuse(res, principal, refusal) {
       if (refusal.target !== undefined && isCallMethod(refusal.method)) {
         // Recorded under the body's target (what would have run), the header's claim in the reason.
-        const ctx: CallContext = {
-          requestId: randomUUID(),
-          ingress: 'http',
-          protocolVersion: refusal.version ?? STATELESS_VERSIONS[0]!,
-          jsonrpcId: refusal.id ?? '',
-          traceId: randomBytes(16).toString('hex'),
-          principal,
-          method: refusal.method,
-          server: '',
-          target: refusal.target,
-          downstreamTarget: refusal.target,
-          startedAt: Date.now(),
-        };
+        const ctx = refusalContext(principal, refusal.method, refusal.target, refusal.id, refusal.version);
         await gateway.pipeline.refuse(ctx, {
           kind: 'invalid_params',
           message: refusal.message,
@@ -255,6 +293,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
 
     async close() {
       clearInterval(reaper);
+      ownClock?.close();
       const entries = [...pool.values()];
       pool.clear();
       await Promise.all(entries.map((entry) => entry.session.close()));
@@ -262,14 +301,37 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
   };
 }
 
-/** Every 2026 result says it is complete (2025 downstreams never ask for input mid-call here) and who answered. */
+/** A request refused before it ran, as the audit records it: under the body's target. */
+function refusalContext(
+  principal: Principal,
+  method: CallMethod,
+  target: string,
+  id: string | number | null,
+  version: string | undefined,
+): CallContext {
+  return {
+    requestId: randomUUID(),
+    ingress: 'http',
+    protocolVersion: version ?? STATELESS_VERSIONS[0]!,
+    jsonrpcId: id ?? '',
+    traceId: randomBytes(16).toString('hex'),
+    principal,
+    method,
+    server: '',
+    target,
+    downstreamTarget: target,
+    startedAt: Date.now(),
+  };
+}
+
+/** Every 2026 result says whether it is complete or asks for input (an MRTR round), and who answered. */
 function shape(method: string, result: Record<string, unknown>): Record<string, unknown> {
   const meta =
     typeof result._meta === 'object' && result._meta !== null ? (result._meta as Record<string, unknown>) : {};
   return {
     ...result,
     ...(CACHED.has(method) && LIST_CACHE),
-    resultType: 'complete',
+    resultType: result.resultType === 'input_required' ? 'input_required' : 'complete',
     _meta: { ...meta, [SERVER_INFO_KEY]: SERVER_INFO },
   };
 }
