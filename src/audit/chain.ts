@@ -42,8 +42,11 @@ export function canonicalRow(e: EntryInput): string {
   return `${rowHeader(e)}\n${e.body}`;
 }
 
-/** The canonical row's first line: the format and every column but the body, as JSON. */
-function rowHeader(e: EntryInput): string {
+/**
+ * The canonical row's first line: the format and every column but the body, as JSON. It does not depend
+ * on the previous hash, so the PostgreSQL store computes it here and hashes it there (src/audit/pg/schema.ts).
+ */
+export function rowHeader(e: EntryInput): string {
   return JSON.stringify([
     FORMAT,
     e.id,

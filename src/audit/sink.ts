@@ -7,21 +7,26 @@ import type { CallContext, ListContext, RelayContext } from '../pipeline/context
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import type { AuditEvent, AuditSink, CallRecordOutcome, Decision } from '../pipeline/stages.js';
 import { newRecordId } from '../model/canonical.js';
-import { activeSigner, writeCheckpoint } from './checkpoints.js';
-import { recoverOpenIntents } from './recovery.js';
+import type { AuditBackend } from './backend.js';
+import { activeSigner } from './checkpoints.js';
 import { ListRecorder } from './list-record.js';
 import { eventEntry, intentEntry, outcomeEntry, type IntentRef, type RecordSettings } from './record.js';
+import { SqliteBackend } from './sqlite-backend.js';
 import type { Db } from './store.js';
-import { GroupCommitWriter } from './writer.js';
 
-export interface SqliteAuditSinkOptions {
-  db: Db;
+export interface AuditLogOptions {
   settings: AuditConfig;
   keys: KeyStore;
   logger: Logger;
   now?: () => number;
   /** Removes secret values from text before it is stored (the secrets stage supplies it). */
   redact?: (text: string) => string;
+  /** This gateway instance's id (a ULID per process start); one is made when absent. */
+  instance?: string;
+}
+
+export interface SqliteAuditSinkOptions extends AuditLogOptions {
+  db: Db;
 }
 
 /** Room beyond the quota that outcomes and events may still use once intents are refused. */
@@ -31,12 +36,11 @@ const AUTH_FAILURES_PER_WINDOW = 20;
 const AUTH_WINDOW_MS = 10_000;
 
 /**
- * The audit stage on SQLite: intents committed before forwarding (group commit), outcomes after,
- * events, signed checkpoints every N entries and at start and stop.
+ * The audit stage: intents committed before forwarding (group commit), outcomes after, events, signed
+ * checkpoints every N entries and at start and stop, on either store (src/audit/backend.ts).
  */
-export class SqliteAuditSink implements AuditSink {
-  readonly instance = newRecordId();
-  private readonly writer: GroupCommitWriter;
+export class AuditLog implements AuditSink {
+  readonly instance: string;
   private readonly refs = new WeakMap<object, IntentRef>();
   private readonly record: RecordSettings;
   private readonly lists: ListRecorder;
@@ -48,8 +52,12 @@ export class SqliteAuditSink implements AuditSink {
   /** Told of every commit (entries, milliseconds): the metrics' audit figures. */
   commitObserver: ((entries: number, durationMs: number) => void) | undefined;
 
-  constructor(private readonly options: SqliteAuditSinkOptions) {
+  constructor(
+    readonly backend: AuditBackend,
+    private readonly options: AuditLogOptions,
+  ) {
     const { settings } = options;
+    this.instance = options.instance ?? newRecordId();
     this.now = options.now ?? Date.now;
     this.log = options.logger;
     this.record = {
@@ -59,21 +67,10 @@ export class SqliteAuditSink implements AuditSink {
       redact: options.redact ?? ((text) => text),
     };
     this.lists = new ListRecorder(this.instance, this.record);
-    this.writer = new GroupCommitWriter({
-      db: options.db,
-      instance: this.instance,
-      logger: this.log,
-      ...(settings.maxDatabaseBytes !== undefined && {
-        quota: {
-          bytes: settings.maxDatabaseBytes,
-          reservePages: Math.ceil(QUOTA_RESERVE_BYTES / (options.db.pragma('page_size', { simple: true }) as number)),
-        },
-      }),
-      onCommitted: (entries, durationMs) => this.commitObserver?.(entries, durationMs),
-      onCommit: (headSeq, lastCheckpointSeq) => {
-        if (headSeq - lastCheckpointSeq >= settings.checkpointEvery) void this.checkpoint();
-      },
-    });
+    backend.hooks.onCommitted = (entries, durationMs) => this.commitObserver?.(entries, durationMs);
+    backend.hooks.onCommit = (headSeq, lastCheckpointSeq) => {
+      if (headSeq - lastCheckpointSeq >= settings.checkpointEvery) void this.checkpoint();
+    };
   }
 
   /**
@@ -81,15 +78,9 @@ export class SqliteAuditSink implements AuditSink {
    * `unknown_outcome`, records the start, and signs a checkpoint. Throws if any of it cannot be written.
    */
   async start(details: Record<string, unknown>): Promise<{ recovered: number }> {
-    const { db } = this.options;
     const now = this.now();
-    db.prepare('INSERT INTO instances (id, host, pid, started_at) VALUES (?, ?, ?, ?)').run(
-      this.instance,
-      hostname(),
-      process.pid,
-      now,
-    );
-    const recovered = recoverOpenIntents(db, this.instance, now);
+    await this.backend.register(this.instance, hostname(), process.pid, now);
+    const recovered = await this.backend.recover(this.instance, now);
     if (recovered.count > 0) {
       this.log.warn(
         { intents: recovered.count, instances: recovered.instances },
@@ -114,7 +105,7 @@ export class SqliteAuditSink implements AuditSink {
       'params' in ctx ? (ctx.parentRecordId ?? (ctx.parent ? this.refs.get(ctx.parent)?.id : undefined)) : undefined;
     const { entry, ref } = intentEntry(ctx, decision, this.instance, this.now(), this.record, parentId);
     try {
-      await this.writer.write(entry, 'intent');
+      await this.backend.write(entry, 'intent');
     } catch (error) {
       return deny({
         kind: 'audit_unavailable',
@@ -132,7 +123,7 @@ export class SqliteAuditSink implements AuditSink {
       return;
     }
     this.refs.delete(ctx);
-    await this.writer.write(outcomeEntry(ref, outcome, this.instance, this.now(), this.record), 'outcome');
+    await this.backend.write(outcomeEntry(ref, outcome, this.instance, this.now(), this.record), 'outcome');
   }
 
   /** The record id of the call's intent, while it waits for its outcome. */
@@ -150,7 +141,7 @@ export class SqliteAuditSink implements AuditSink {
     if (this.closed) return;
     if (!result.refused) {
       for (const entry of this.lists.entries(ctx, result, this.now())) {
-        this.writer
+        this.backend
           .write(entry, 'event')
           .catch((error: unknown) =>
             this.log.error(
@@ -178,7 +169,7 @@ export class SqliteAuditSink implements AuditSink {
 
   async event(event: AuditEvent): Promise<Outcome<void>> {
     try {
-      await this.writer.write(eventEntry(event, this.instance, this.now(), this.record), 'event');
+      await this.backend.write(eventEntry(event, this.instance, this.now(), this.record), 'event');
       return ok(undefined);
     } catch (error) {
       return deny({
@@ -210,19 +201,17 @@ export class SqliteAuditSink implements AuditSink {
 
   /** Entries waiting for a commit (metrics). */
   get queueDepth(): number {
-    return this.writer.depth;
+    return this.backend.depth;
   }
 
-  /** The database's size in bytes (page count × page size); undefined once closed. */
+  /** The store's size in bytes; undefined once closed or not known. */
   databaseBytes(): number | undefined {
-    const db = this.options.db;
-    if (!db.open) return undefined;
-    return (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
+    return this.backend.databaseBytes();
   }
 
   /** Transactions committed by this gateway (for tests and metrics: group commit shares them). */
   get commits(): number {
-    return this.writer.commits;
+    return this.backend.commits;
   }
 
   /** Signs the chain's current end (skipped when the last checkpoint already covers it). */
@@ -231,7 +220,7 @@ export class SqliteAuditSink implements AuditSink {
     const run = async (): Promise<void> => {
       try {
         const signer = await activeSigner(this.options.keys);
-        const written = writeCheckpoint(this.options.db, signer, this.instance, this.now());
+        const written = await this.backend.checkpoint(signer, this.instance, this.now());
         if (written) this.log.debug({ seq: written.seq, kid: written.kid }, 'audit checkpoint signed');
       } catch (error) {
         if (required) throw error;
@@ -249,31 +238,49 @@ export class SqliteAuditSink implements AuditSink {
   async close(): Promise<void> {
     if (this.closed) return;
     const stopped = this.event({ type: 'gateway.stop', data: { pid: process.pid } });
-    this.writer.flush();
+    await this.backend.flush();
     await stopped;
     this.closed = true;
-    if (this.writer.backlog > 0) this.writer.flush();
-    if (this.writer.backlog > 0)
+    if (this.backend.backlog > 0) await this.backend.flush();
+    if (this.backend.backlog > 0)
       this.log.error(
-        { entries: this.writer.backlog },
+        { entries: this.backend.backlog },
         'audit entries lost at shutdown; their intents will read unknown_outcome',
       );
     await this.checkpointing;
     await this.checkpoint();
     try {
-      this.options.db
-        .prepare('UPDATE instances SET stopped_at = ?, ended = ? WHERE id = ?')
-        .run(this.now(), 'stopped', this.instance);
+      await this.backend.markStopped(this.instance, this.now());
     } catch (error) {
       this.log.warn(
         { err: error instanceof Error ? error.message : String(error) },
         'could not mark the gateway instance stopped',
       );
     }
-    this.options.db.close();
+    await this.backend.close();
   }
 
   private async mustWrite(event: AuditEvent): Promise<void> {
-    await this.writer.write(eventEntry(event, this.instance, this.now(), this.record), 'event');
+    await this.backend.write(eventEntry(event, this.instance, this.now(), this.record), 'event');
+  }
+}
+
+/** The audit stage on `<dataDir>/audit.db`. */
+export class SqliteAuditSink extends AuditLog {
+  constructor(options: SqliteAuditSinkOptions) {
+    const instance = options.instance ?? newRecordId();
+    const { settings, db } = options;
+    const backend = new SqliteBackend({
+      db,
+      instance,
+      logger: options.logger,
+      ...(settings.maxDatabaseBytes !== undefined && {
+        quota: {
+          bytes: settings.maxDatabaseBytes,
+          reservePages: Math.ceil(QUOTA_RESERVE_BYTES / (db.pragma('page_size', { simple: true }) as number)),
+        },
+      }),
+    });
+    super(backend, { ...options, instance });
   }
 }

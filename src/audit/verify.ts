@@ -1,3 +1,4 @@
+// Over 300 lines: the walk and the findings it explains (breaks, tail, checkpoints, exported checkpoints) read together; the stores only feed it.
 import { ENTRY_COLUMNS, GENESIS_HASH, entryHash, type ChainHead, type StoredEntry } from './chain.js';
 import { listCheckpoints, signatureOf, verifyJws, type CheckpointRow } from './checkpoints.js';
 import type { Db } from './store.js';
@@ -41,6 +42,129 @@ interface Break {
 
 const MAX_LOOKUPS = 50;
 
+/** What verification reads from a store besides the entries themselves. */
+export interface ChainFacts {
+  anchor: { seq: number; hash: string } | null;
+  head: ChainHead | undefined;
+  checkpoints: CheckpointRow[];
+}
+
+/** What verification asks a store after the walk: where links point, the prune record, open intents. */
+export interface ChainLookups {
+  /** The seq of the entry with this hash, if any. */
+  seqOfHash(hash: string): number | undefined | Promise<number | undefined>;
+  /** How many `audit.pruned` events name this anchor. */
+  prunedEvents(seq: number, hash: string): number | Promise<number>;
+  /** Intents of stopped gateways still without an outcome. */
+  openOfStopped(): number | Promise<number>;
+}
+
+/** The walk over the entries in seq order: every hash recomputed, every link followed. */
+export class ChainWalk {
+  readonly problems: Problem[] = [];
+  readonly hashAt = new Map<number, string>();
+  readonly breaks: Break[] = [];
+  count = 0;
+  first: number | null = null;
+  last: StoredEntry | undefined;
+  private expectedPrev: string;
+  private expectedSeq: number;
+  private readonly wanted: Set<number>;
+
+  constructor(
+    readonly facts: ChainFacts,
+    readonly external?: ExternalCheckpoints,
+  ) {
+    this.wanted = new Set([...facts.checkpoints, ...(external?.checkpoints ?? [])].map((c) => c.seq));
+    this.expectedPrev = facts.anchor?.hash ?? GENESIS_HASH;
+    this.expectedSeq = (facts.anchor?.seq ?? 0) + 1;
+  }
+
+  add(row: StoredEntry): void {
+    this.count += 1;
+    this.first ??= row.seq;
+    if (this.wanted.has(row.seq)) this.hashAt.set(row.seq, row.hash);
+    if (entryHash(row.prevHash, row) !== row.hash) {
+      this.problems.push({
+        kind: 'modified',
+        seq: row.seq,
+        covers: [[row.seq, row.seq]],
+        message: `entry ${row.seq} (${row.kind} ${row.id}) was modified: its content no longer matches its hash`,
+      });
+    } else if (row.prevHash !== this.expectedPrev) {
+      this.breaks.push({ seq: row.seq, prevHash: row.prevHash, gapFrom: this.expectedSeq });
+    } else if (row.seq !== this.expectedSeq) {
+      this.problems.push({
+        kind: 'modified',
+        seq: row.seq,
+        message: `entry ${row.seq} was renumbered: the chain is intact but expected seq ${this.expectedSeq}`,
+      });
+    }
+    this.expectedPrev = row.hash;
+    this.expectedSeq = row.seq + 1;
+    this.last = row;
+  }
+
+  /** The links to look up after the walk (at most MAX_LOOKUPS). */
+  get lookups(): string[] {
+    return this.breaks.slice(0, MAX_LOOKUPS).map((b) => b.prevHash);
+  }
+
+  /** The report, given where the broken links point, the prune record count and the open intents. */
+  finish(
+    publicKeys: ReadonlyMap<string, object>,
+    predecessors: ReadonlyMap<string, number | undefined>,
+    prunedEvents: number,
+    openOfStopped: number,
+  ): VerifyReport {
+    const { anchor, head, checkpoints } = this.facts;
+    const problems = this.problems;
+    const warnings: string[] = [];
+    explainBreaks(this.breaks, predecessors, problems, anchor);
+    checkTail(head, this.last, anchor, problems);
+    const signaturesVerified = checkCheckpoints(checkpoints, publicKeys, this.hashAt, anchor, this.last, problems);
+    if (this.external) checkExternal(this.external, checkpoints, publicKeys, this.hashAt, anchor, this.last, problems);
+    if (anchor && prunedEvents === 0)
+      problems.push({
+        kind: 'anchor',
+        seq: anchor.seq,
+        message: `entries 1-${anchor.seq} were removed without a recorded prune (no audit.pruned event names this anchor)`,
+      });
+    if (openOfStopped > 0)
+      warnings.push(
+        `${openOfStopped} intents of stopped gateways have no outcome yet (marked unknown_outcome at the next gateway start)`,
+      );
+    const kept = consolidate(problems);
+    return {
+      ok: kept.length === 0,
+      entries: this.count,
+      firstSeq: this.first,
+      lastSeq: this.last?.seq ?? null,
+      checkpoints: checkpoints.length,
+      signaturesVerified,
+      anchor,
+      problems: kept,
+      warnings,
+    };
+  }
+}
+
+/** Verification over any store: the walk is the same; only how rows and lookups arrive differs. */
+export async function verifyFrom(
+  facts: ChainFacts,
+  rows: AsyncIterable<StoredEntry> | Iterable<StoredEntry>,
+  lookups: ChainLookups,
+  publicKeys: ReadonlyMap<string, object>,
+  external?: ExternalCheckpoints,
+): Promise<VerifyReport> {
+  const walk = new ChainWalk(facts, external);
+  for await (const row of rows) walk.add(row);
+  const predecessors = new Map<string, number | undefined>();
+  for (const hash of walk.lookups) predecessors.set(hash, await lookups.seqOfHash(hash));
+  const pruned = facts.anchor ? await lookups.prunedEvents(facts.anchor.seq, facts.anchor.hash) : 1;
+  return walk.finish(publicKeys, predecessors, pruned, await lookups.openOfStopped());
+}
+
 /**
  * Walks the chain and the checkpoints and names what is wrong: a modified entry (its hash no longer
  * matches its content), deleted entries (a gap the next entry's link cannot bridge), reordered entries
@@ -52,72 +176,45 @@ export function verifyChain(
   publicKeys: ReadonlyMap<string, object>,
   external?: ExternalCheckpoints,
 ): VerifyReport {
-  const problems: Problem[] = [];
-  const warnings: string[] = [];
-  const anchor =
-    db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM anchors ORDER BY seq DESC LIMIT 1').get() ??
-    null;
-  const head = db.prepare<[], ChainHead>('SELECT seq, hash FROM chain_head WHERE id = 1').get();
-  const checkpoints = listCheckpoints(db);
-  const wanted = new Set([...checkpoints, ...(external?.checkpoints ?? [])].map((c) => c.seq));
-  const hashAt = new Map<number, string>();
+  const walk = new ChainWalk(sqliteFacts(db), external);
+  for (const row of db.prepare<[], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq`).iterate())
+    walk.add(row);
+  const lookups = sqliteLookups(db);
+  const predecessors = new Map(walk.lookups.map((hash) => [hash, lookups.seqOfHash(hash)]));
+  const anchor = walk.facts.anchor;
+  const pruned = anchor ? lookups.prunedEvents(anchor.seq, anchor.hash) : 1;
+  return walk.finish(publicKeys, predecessors, pruned, lookups.openOfStopped());
+}
 
-  let expectedPrev = anchor?.hash ?? GENESIS_HASH;
-  let expectedSeq = (anchor?.seq ?? 0) + 1;
-  let count = 0;
-  let first: number | null = null;
-  let last: StoredEntry | undefined;
-  const breaks: Break[] = [];
-  for (const row of db.prepare<[], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq`).iterate()) {
-    count += 1;
-    first ??= row.seq;
-    if (wanted.has(row.seq)) hashAt.set(row.seq, row.hash);
-    if (entryHash(row.prevHash, row) !== row.hash) {
-      problems.push({
-        kind: 'modified',
-        seq: row.seq,
-        covers: [[row.seq, row.seq]],
-        message: `entry ${row.seq} (${row.kind} ${row.id}) was modified: its content no longer matches its hash`,
-      });
-    } else if (row.prevHash !== expectedPrev) {
-      breaks.push({ seq: row.seq, prevHash: row.prevHash, gapFrom: expectedSeq });
-    } else if (row.seq !== expectedSeq) {
-      problems.push({
-        kind: 'modified',
-        seq: row.seq,
-        message: `entry ${row.seq} was renumbered: the chain is intact but expected seq ${expectedSeq}`,
-      });
-    }
-    expectedPrev = row.hash;
-    expectedSeq = row.seq + 1;
-    last = row;
-  }
-
-  explainBreaks(db, breaks, problems, anchor);
-  checkTail(head, last, anchor, problems);
-  const signaturesVerified = checkCheckpoints(checkpoints, publicKeys, hashAt, anchor, last, problems);
-  if (external) checkExternal(external, checkpoints, publicKeys, hashAt, anchor, last, problems);
-  checkAnchor(db, anchor, problems);
-  const open = db
-    .prepare<[], { n: number }>(
-      'SELECT count(*) AS n FROM open_intents o JOIN instances i ON i.id = o.instance WHERE i.stopped_at IS NOT NULL',
-    )
-    .get()!.n;
-  if (open > 0)
-    warnings.push(
-      `${open} intents of stopped gateways have no outcome yet (marked unknown_outcome at the next gateway start)`,
-    );
-  const kept = consolidate(problems);
+function sqliteFacts(db: Db): ChainFacts {
   return {
-    ok: kept.length === 0,
-    entries: count,
-    firstSeq: first,
-    lastSeq: last?.seq ?? null,
-    checkpoints: checkpoints.length,
-    signaturesVerified,
-    anchor,
-    problems: kept,
-    warnings,
+    anchor:
+      db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM anchors ORDER BY seq DESC LIMIT 1').get() ??
+      null,
+    head: db.prepare<[], ChainHead>('SELECT seq, hash FROM chain_head WHERE id = 1').get(),
+    checkpoints: listCheckpoints(db),
+  };
+}
+
+function sqliteLookups(db: Db): {
+  seqOfHash(hash: string): number | undefined;
+  prunedEvents(seq: number, hash: string): number;
+  openOfStopped(): number;
+} {
+  return {
+    seqOfHash: (hash) => db.prepare<[string], { seq: number }>('SELECT seq FROM entries WHERE hash = ?').get(hash)?.seq,
+    prunedEvents: (seq, hash) =>
+      db
+        .prepare<[number, string], { n: number }>(
+          "SELECT count(*) AS n FROM entries WHERE kind = 'event' AND type = 'audit.pruned' AND json_extract(body, '$.data.upTo') = ? AND json_extract(body, '$.data.anchorHash') = ?",
+        )
+        .get(seq, hash)!.n,
+    openOfStopped: () =>
+      db
+        .prepare<[], { n: number }>(
+          'SELECT count(*) AS n FROM open_intents o JOIN instances i ON i.id = o.instance WHERE i.stopped_at IS NOT NULL',
+        )
+        .get()!.n,
   };
 }
 
@@ -144,10 +241,14 @@ function consolidate(problems: Problem[]): Problem[] {
 }
 
 /** An intact entry that does not follow its neighbour: deleted entries before it, a replaced one, or reordering. */
-function explainBreaks(db: Db, breaks: Break[], problems: Problem[], anchor: { seq: number } | null): void {
-  const seqOfHash = db.prepare<[string], { seq: number }>('SELECT seq FROM entries WHERE hash = ?');
+function explainBreaks(
+  breaks: Break[],
+  predecessors: ReadonlyMap<string, number | undefined>,
+  problems: Problem[],
+  anchor: { seq: number } | null,
+): void {
   const predecessor = new Map<number, number | undefined>();
-  breaks.slice(0, MAX_LOOKUPS).forEach((b) => predecessor.set(b.seq, seqOfHash.get(b.prevHash)?.seq));
+  breaks.slice(0, MAX_LOOKUPS).forEach((b) => predecessor.set(b.seq, predecessors.get(b.prevHash)));
   // Where each entry was written: one after its predecessor's original place.
   const original = (seq: number, depth = 0): number => {
     if (!predecessor.has(seq) || depth > MAX_LOOKUPS) return seq;
@@ -371,20 +472,4 @@ function checkExternal(
       problems,
     );
   }
-}
-
-/** A prune leaves an anchor and an `audit.pruned` event naming it; an anchor without one is a deletion. */
-function checkAnchor(db: Db, anchor: { seq: number; hash: string } | null, problems: Problem[]): void {
-  if (!anchor) return;
-  const recorded = db
-    .prepare<[number, string], { n: number }>(
-      "SELECT count(*) AS n FROM entries WHERE kind = 'event' AND type = 'audit.pruned' AND json_extract(body, '$.data.upTo') = ? AND json_extract(body, '$.data.anchorHash') = ?",
-    )
-    .get(anchor.seq, anchor.hash)!.n;
-  if (recorded === 0)
-    problems.push({
-      kind: 'anchor',
-      seq: anchor.seq,
-      message: `entries 1-${anchor.seq} were removed without a recorded prune (no audit.pruned event names this anchor)`,
-    });
 }

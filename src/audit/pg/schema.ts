@@ -1,0 +1,207 @@
+import type { PoolClient } from 'pg';
+import { WardenError } from '../../errors.js';
+
+interface Migration {
+  version: number;
+  sql: string;
+}
+
+/** The advisory lock key under which replicas starting together migrate the audit schema once. */
+const MIGRATE_LOCK = 0x57415244_01;
+
+/**
+ * The audit log on PostgreSQL: the same tables and columns as audit.db (src/audit/migrations.ts), named
+ * `audit_*` so they share a database with the state store. Versioned and append-only like the SQLite
+ * migrations: a released migration is never edited.
+ *
+ * `audit_append` is the one writer of the chain. It takes the chain head's row lock, hashes each entry
+ * as SHA-256(previous hash ‖ header ‖ "\n" ‖ body), where the header is the JSON line that
+ * src/audit/chain.ts `rowHeader` builds (it does not depend on the previous hash, so the client makes it
+ * and the server only hashes bytes), inserts the entries and moves the head, all in one statement: a
+ * group commit costs one round trip and the lock is held for the statement and its commit only.
+ * `verify` recomputes every hash in Node with `entryHash`, so a server that hashed differently is caught.
+ */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE audit_entries (
+        seq        bigint PRIMARY KEY,
+        id         text   NOT NULL,
+        kind       text   NOT NULL CHECK (kind IN ('intent', 'outcome', 'event')),
+        ts         bigint NOT NULL,
+        started_at bigint NOT NULL,
+        instance   text   NOT NULL,
+        type       text   NOT NULL,
+        subject    text,
+        task_id    text,
+        server     text,
+        target     text,
+        decision   text,
+        outcome    text,
+        body       text   NOT NULL,
+        prev_hash  text   NOT NULL,
+        hash       text   NOT NULL
+      );
+      CREATE INDEX audit_entries_id       ON audit_entries (id, kind);
+      CREATE INDEX audit_entries_hash     ON audit_entries (hash);
+      CREATE INDEX audit_intents_started  ON audit_entries (started_at, seq) WHERE kind = 'intent';
+      CREATE INDEX audit_intents_subject  ON audit_entries (subject, started_at, seq) WHERE kind = 'intent';
+      CREATE INDEX audit_intents_task     ON audit_entries (task_id, started_at, seq) WHERE kind = 'intent';
+      CREATE INDEX audit_intents_server   ON audit_entries (server, started_at, seq) WHERE kind = 'intent';
+      CREATE INDEX audit_intents_target   ON audit_entries (target, started_at, seq) WHERE kind = 'intent';
+      CREATE INDEX audit_intents_decision ON audit_entries (decision, started_at, seq) WHERE kind = 'intent';
+      CREATE INDEX audit_outcomes_outcome ON audit_entries (outcome, started_at, seq) WHERE kind = 'outcome';
+      CREATE INDEX audit_events_type      ON audit_entries (type, ts) WHERE kind = 'event';
+
+      CREATE TABLE audit_chain_head (
+        id   integer PRIMARY KEY CHECK (id = 1),
+        seq  bigint  NOT NULL,
+        hash text    NOT NULL
+      );
+      INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, repeat('0', 64));
+
+      CREATE TABLE audit_checkpoints (
+        id       bigserial PRIMARY KEY,
+        seq      bigint NOT NULL,
+        hash     text   NOT NULL,
+        count    bigint NOT NULL,
+        ts       bigint NOT NULL,
+        kid      text   NOT NULL,
+        instance text   NOT NULL,
+        prev_sig text,
+        jws      text   NOT NULL
+      );
+
+      CREATE TABLE audit_anchors (
+        seq    bigint PRIMARY KEY,
+        hash   text   NOT NULL,
+        ts     bigint NOT NULL,
+        rows   bigint NOT NULL,
+        before bigint NOT NULL
+      );
+
+      -- Replicas: each gateway process is one instance; last_seen (the database's clock) is its heartbeat.
+      CREATE TABLE audit_instances (
+        id         text    PRIMARY KEY,
+        host       text    NOT NULL,
+        pid        integer NOT NULL,
+        started_at bigint  NOT NULL,
+        stopped_at bigint,
+        ended      text,
+        last_seen  timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE audit_open_intents (
+        id       text   PRIMARY KEY,
+        instance text   NOT NULL,
+        seq      bigint NOT NULL
+      );
+
+      -- The public halves of the keys that signed checkpoints, published by each replica at start.
+      CREATE TABLE audit_keys (
+        kid      text   PRIMARY KEY,
+        jwk      text   NOT NULL,
+        instance text   NOT NULL,
+        added_at bigint NOT NULL
+      );
+
+      CREATE FUNCTION audit_append(
+        p_instance text, p_roles text[], p_ids text[], p_kinds text[], p_ts bigint[], p_started bigint[],
+        p_instances text[], p_types text[], p_subjects text[], p_tasks text[], p_servers text[],
+        p_targets text[], p_decisions text[], p_outcomes text[], p_headers text[], p_bodies text[]
+      ) RETURNS TABLE (first_seq bigint, last_checkpoint bigint) LANGUAGE plpgsql AS $fn$
+      DECLARE
+        head_seq  bigint;
+        head_hash bytea;
+        n         integer := cardinality(p_ids);
+        prevs     text[] := array_fill(NULL::text, ARRAY[n]);
+        hashes    text[] := array_fill(NULL::text, ARRAY[n]);
+      BEGIN
+        SELECT h.seq, decode(h.hash, 'hex') INTO head_seq, head_hash FROM audit_chain_head h WHERE h.id = 1 FOR UPDATE;
+        FOR i IN 1..n LOOP
+          prevs[i] := encode(head_hash, 'hex');
+          head_hash := sha256(head_hash || convert_to(p_headers[i] || E'\\n' || p_bodies[i], 'UTF8'));
+          hashes[i] := encode(head_hash, 'hex');
+        END LOOP;
+        INSERT INTO audit_entries (seq, id, kind, ts, started_at, instance, type, subject, task_id, server,
+                                   target, decision, outcome, body, prev_hash, hash)
+          SELECT head_seq + u.o, u.id, u.kind, u.ts, u.started_at, u.instance, u.type, u.subject, u.task_id,
+                 u.server, u.target, u.decision, u.outcome, u.body, u.prev_hash, u.hash
+          FROM unnest(p_ids, p_kinds, p_ts, p_started, p_instances, p_types, p_subjects, p_tasks, p_servers,
+                      p_targets, p_decisions, p_outcomes, p_bodies, prevs, hashes)
+               WITH ORDINALITY AS u(id, kind, ts, started_at, instance, type, subject, task_id, server, target,
+                                    decision, outcome, body, prev_hash, hash, o);
+        UPDATE audit_chain_head SET seq = head_seq + n, hash = encode(head_hash, 'hex') WHERE id = 1;
+        INSERT INTO audit_open_intents (id, instance, seq)
+          SELECT u.id, p_instance, head_seq + u.o FROM unnest(p_ids, p_roles) WITH ORDINALITY AS u(id, role, o)
+          WHERE u.role = 'intent'
+          ON CONFLICT (id) DO UPDATE SET instance = excluded.instance, seq = excluded.seq;
+        DELETE FROM audit_open_intents WHERE id IN (
+          SELECT u.id FROM unnest(p_ids, p_roles) AS u(id, role) WHERE u.role = 'outcome');
+        RETURN QUERY SELECT head_seq + 1,
+          COALESCE((SELECT c.seq FROM audit_checkpoints c ORDER BY c.id DESC LIMIT 1), 0::bigint);
+      END
+      $fn$;
+    `,
+  },
+];
+
+export const PG_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
+
+/**
+ * Brings the audit tables up to date under an advisory lock (replicas starting together migrate once);
+ * refuses a schema written by a newer version and a database whose encoding is not UTF-8 (the chain
+ * hashes UTF-8 bytes on the server).
+ */
+export async function migratePg(client: PoolClient, schema?: string): Promise<void> {
+  const encoding = (await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
+  if (encoding !== 'UTF8')
+    throw new WardenError('ERR_AUDIT_INVALID', `the database's encoding is ${encoding}; the audit log needs UTF8`);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
+    // Under the lock: two replicas creating the same schema at once would otherwise collide.
+    if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS audit_schema (version integer NOT NULL, applied_at bigint NOT NULL)',
+    );
+    const current = await pgSchemaVersion(client);
+    if (current > PG_SCHEMA_VERSION)
+      throw new WardenError(
+        'ERR_AUDIT_INVALID',
+        `audit schema version ${current} was written by a newer mcp-warden (this one knows ${PG_SCHEMA_VERSION})`,
+      );
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= current) continue;
+      await client.query(migration.sql);
+      await client.query('INSERT INTO audit_schema (version, applied_at) VALUES ($1, $2)', [
+        migration.version,
+        Date.now(),
+      ]);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The schema version applied (0: none). */
+export async function pgSchemaVersion(client: Pick<PoolClient, 'query'>): Promise<number> {
+  const exists = await client.query<{ t: string | null }>("SELECT to_regclass('audit_schema') AS t");
+  if (!exists.rows[0]?.t) return 0;
+  const row = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM audit_schema');
+  return row.rows[0]?.v ?? 0;
+}
+
+/** For reviewer commands: the schema must already be the one this version reads. */
+export async function checkPgSchema(client: Pick<PoolClient, 'query'>): Promise<void> {
+  const version = await pgSchemaVersion(client);
+  if (version === 0)
+    throw new WardenError('ERR_AUDIT_INVALID', 'no audit log in this database (no gateway has written to it yet)');
+  if (version !== PG_SCHEMA_VERSION)
+    throw new WardenError(
+      'ERR_AUDIT_INVALID',
+      `audit schema version ${version}; this mcp-warden reads version ${PG_SCHEMA_VERSION} (run "mcp-warden store migrate")`,
+    );
+}
