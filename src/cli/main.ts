@@ -204,6 +204,11 @@ revoke  end a task now: every gateway sharing the data folder refuses it from it
     spec: async () => import('./tools.js').then((m) => ({ usage: m.TOOLS_USAGE, options: m.TOOLS_OPTIONS })),
     run: async (ctx, positionals, values) => (await import('./tools.js')).runTools(ctx, positionals, values),
   },
+  store: {
+    summary: "bring the store's schema up to date (SQLite state.db, or the shared PostgreSQL)",
+    spec: async () => import('./store.js').then((m) => ({ usage: m.STORE_USAGE, options: {} })),
+    run: async (ctx, positionals) => (await import('./store.js')).runStore(ctx, positionals),
+  },
   agent: {
     summary: 'revoke an agent: its current tokens and tasks stop working everywhere',
     usage: `mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]

@@ -22,6 +22,7 @@ import { Egress } from '../egress/egress.js';
 import { secretsFor } from '../secrets/setup.js';
 import { StoreApprover } from '../integrity/approver.js';
 import { stateFile } from '../state/db.js';
+import { openPgStore } from '../state/pg/open.js';
 import { PinAuthorizer, pinRegistryFor } from '../integrity/registry.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
@@ -102,6 +103,14 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     redact: (text) => egress.scrubText(text),
   });
   await audit.event(configLoadEvent(loaded));
+  // The shared store (PostgreSQL): migrated and connected before anything is served, or no start.
+  const store =
+    loaded.config.store.kind === 'postgres'
+      ? await openPgStore(loaded.config.store, loaded.baseDir).catch(async (error: unknown) => {
+          await audit.close();
+          throw error;
+        })
+      : undefined;
   // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
   const secrets = await secretsFor(loaded, egress);
   // Definition pins (state.db): a gateway that cannot check them does not start.
@@ -131,6 +140,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     governance,
     pins,
   );
+  if (store) gateway.attachStore(store);
   observe.attach({
     sessionCount: () => gateway.sessionCount,
     breakers: () => gateway.breakers(),

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { MetricsSchema, TelemetrySchema } from './observe-schema.js';
 import { SecretsSchema, ServerSecretsSchema, templateNames } from './secrets-schema.js';
+import { StoreSchema } from './store-schema.js';
 
 /** Server ids double as the default tool-name prefix, so they are short, lower-case and unambiguous. */
 export const SERVER_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -315,6 +316,8 @@ export const ConfigSchema = z
     $schema: z.string().optional(),
     version: z.literal(1),
     dataDir: z.string().min(1).default('./.warden'),
+    /** Shared state and audit: SQLite files in dataDir (one machine), or PostgreSQL (several replicas). */
+    store: StoreSchema.default({ kind: 'sqlite' }),
     gateway: GatewaySchema.default(GatewaySchema.parse({})),
     auth: AuthSchema.optional(),
     logging: LoggingSchema.default(LoggingSchema.parse({})),

@@ -24,6 +24,13 @@ import { JWKS_FILE } from '../secrets/setup.js';
 import { aggregate, mergeInstructions } from './catalog.js';
 import type { PinRegistry } from '../integrity/registry.js';
 import { mergeTaskCapabilities, type TasksCapability } from './task-relay.js';
+import type { StoreHealth } from '../state/pg/link.js';
+
+/** The shared store as the gateway sees it: its health for /healthz, and closing it at stop. */
+export interface StoreAttachment {
+  health(): StoreHealth;
+  close(): Promise<void>;
+}
 
 interface ServerEntry {
   id: string;
@@ -62,6 +69,7 @@ export class Gateway implements SessionHost {
   private readonly entries: ServerEntry[];
   private readonly sessions = new Map<AgentSession, Map<string, DownstreamConnection>>();
   private stopped = false;
+  private store: StoreAttachment | undefined;
   private readonly releasing = new Set<Promise<void>>();
   private readonly secrets: Stages['secrets'];
   /** The egress stage: lists, notifications, relayed requests, stderr lines. */
@@ -326,7 +334,17 @@ export class Gateway implements SessionHost {
     downstreamNotification: () => undefined,
   };
 
-  health(): { status: 'ok' | 'degraded'; sessions: number; servers: Record<string, ServerHealth> } {
+  /** The shared store (PostgreSQL) this gateway reports at /healthz and closes when it stops. */
+  attachStore(store: StoreAttachment): void {
+    this.store = store;
+  }
+
+  health(): {
+    status: 'ok' | 'degraded';
+    sessions: number;
+    store: StoreHealth;
+    servers: Record<string, ServerHealth>;
+  } {
     const servers: Record<string, ServerHealth> = {};
     for (const entry of this.entries) {
       const counts: Partial<Record<ConnectionState, number>> = {};
@@ -355,8 +373,9 @@ export class Gateway implements SessionHost {
         breaker: entry.breaker.snapshot(),
       };
     }
-    const degraded = Object.values(servers).some((s) => s.status !== 'up');
-    return { status: degraded ? 'degraded' : 'ok', sessions: this.sessions.size, servers };
+    const store: StoreHealth = this.store?.health() ?? { kind: 'sqlite', status: 'up' };
+    const degraded = store.status !== 'up' || Object.values(servers).some((s) => s.status !== 'up');
+    return { status: degraded ? 'degraded' : 'ok', sessions: this.sessions.size, store, servers };
   }
 
   /** Closes every session and connection and stops launched processes; no child outlives this. */
@@ -369,6 +388,7 @@ export class Gateway implements SessionHost {
     this.pins?.close();
     await Promise.all(this.entries.map((entry) => entry.shared?.close()));
     await Promise.all(this.entries.map((entry) => entry.launched?.stop()));
+    await this.store?.close();
   }
 }
 
