@@ -54,11 +54,19 @@ export async function probeServers(loaded: LoadedConfig, logger: Logger): Promis
           capabilities: {},
           connectTimeoutMs: spec.connectTimeoutMs,
           breaker: new CircuitBreaker(),
-          makeTransport: () =>
-            createClientTransport(id, spec, loaded.baseDir, logger, {
-              ...(launch && { url: launch.url, headers: configured ? {} : launch.headers }),
-              redact: identity,
-            }),
+          protocol: spec.protocol,
+          makeTransport: (era) =>
+            createClientTransport(
+              id,
+              spec,
+              loaded.baseDir,
+              logger,
+              {
+                ...(launch && { url: launch.url, headers: configured ? {} : launch.headers }),
+                redact: identity,
+              },
+              era,
+            ),
         });
         try {
           await connection.ready();

@@ -52,6 +52,11 @@ const commonServerFields = {
   secrets: ServerSecretsSchema.optional(),
   /** Tool and prompt definition pins (docs/integrity.md): what happens on first sight and on a change. */
   pinning: z.enum(['trust-on-first-use', 'require-approval', 'off']).default('trust-on-first-use'),
+  /**
+   * The MCP revision the server is spoken to at: `2026-07-28` (stateless, SDK v2 client), `2025-11-25`
+   * (initialize and a session), or `auto` (today: as 2025-11-25; probing with server/discover is to come).
+   */
+  protocol: z.enum(['auto', '2025-11-25', '2026-07-28']).default('auto'),
   /** Quarantine definitions whose text is flagged as instructions aimed at the model, even on first sight. */
   quarantineFlagged: z.boolean().default(false),
 };

@@ -28,6 +28,8 @@ import { internList } from './intern.js';
 import { fetchAllPages } from './paging.js';
 import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
 import { sharedSchemaValidator } from './schema-validator.js';
+import { ModernClient, type DownstreamClient } from './modern-client.js';
+import type { ProtocolEra } from '../model/protocol-era.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 
@@ -47,8 +49,13 @@ export interface ConnectionListener {
 export interface ConnectionOptions {
   serverId: string;
   logger: Logger;
-  /** Builds a fresh transport for each (re)connect. */
-  makeTransport: () => Transport;
+  /** Builds a fresh transport for each (re)connect, for the era the server is spoken to in. */
+  makeTransport: (era: ProtocolEra) => Transport;
+  /**
+   * The protocol revision the server is spoken to at (config `protocol`): `2026-07-28` through the SDK
+   * v2 client (modern-client.ts), `2025-11-25` (and, for now, `auto`) through the v1 client.
+   */
+  protocol?: 'auto' | '2025-11-25' | '2026-07-28';
   /** What to declare to the downstream: mirrors the agent's own capabilities, or nothing for a shared pool. */
   capabilities: ClientCapabilities;
   connectTimeoutMs: number;
@@ -67,8 +74,8 @@ export interface ConnectionOptions {
  */
 export class DownstreamConnection {
   readonly serverId: string;
-  private client: Client | undefined;
-  private connecting: Promise<Client> | undefined;
+  private client: DownstreamClient | undefined;
+  private connecting: Promise<DownstreamClient> | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff();
   private readonly listeners = new Set<ConnectionListener>();
@@ -78,7 +85,7 @@ export class DownstreamConnection {
   private catalogValue: Catalog = EMPTY_CATALOG;
   private lastError: string | undefined;
   private logLevel: LoggingLevel | undefined;
-  private probing: Client | undefined;
+  private probing: DownstreamClient | undefined;
   /** Re-lists in progress per kind (see relist()), and a counter bumped whenever every list is fetched anew. */
   private readonly relists: Record<ListKind, { running: Promise<void> | undefined; again: boolean; told: boolean }> = {
     tools: { running: undefined, again: false, told: false },
@@ -126,7 +133,7 @@ export class DownstreamConnection {
   }
 
   /** Connects if needed. Fails fast while the server is in restart backoff. */
-  async ready(): Promise<Client> {
+  async ready(): Promise<DownstreamClient> {
     if (this.client && this.stateValue === 'ready') return this.client;
     if (this.stateValue === 'closed') throw new Error('connection closed');
     if (this.stateValue === 'backoff') throw new Error(`restarting after a failure: ${this.lastError ?? 'unknown'}`);
@@ -139,7 +146,7 @@ export class DownstreamConnection {
 
   /** Forwards one request on behalf of an agent request; see forward.ts for the error mapping. */
   async request<T>(options: Omit<ForwardOptions<T>, 'client' | 'serverId'>): Promise<Outcome<T>> {
-    let client: Client;
+    let client: DownstreamClient;
     try {
       client = await this.ready();
     } catch (error) {
@@ -172,15 +179,27 @@ export class DownstreamConnection {
     else if (pending) await pending.then((c) => c.close()).catch(() => undefined);
   }
 
-  private async connect(): Promise<Client> {
+  /** The era this server is spoken to in. */
+  get era(): ProtocolEra {
+    return this.options.protocol === '2026-07-28' ? '2026' : '2025';
+  }
+
+  private newClient(): DownstreamClient {
+    const info = { name: 'mcp-warden', version: '0.1.0' };
+    if (this.era === '2026') return new ModernClient(info, this.options.capabilities).asDownstreamClient();
+    return new Client(info, {
+      capabilities: this.options.capabilities,
+      listChanged: undefined,
+      jsonSchemaValidator: sharedSchemaValidator,
+    });
+  }
+
+  private async connect(): Promise<DownstreamClient> {
     this.stateValue = 'connecting';
-    const client = new Client(
-      { name: 'mcp-warden', version: '0.1.0' },
-      { capabilities: this.options.capabilities, listChanged: undefined, jsonSchemaValidator: sharedSchemaValidator },
-    );
+    const client = this.newClient();
     this.installHandlers(client);
     try {
-      await client.connect(this.options.makeTransport(), { timeout: this.options.connectTimeoutMs });
+      await client.connect(this.options.makeTransport(this.era), { timeout: this.options.connectTimeoutMs });
       if (this.isClosed()) {
         await client.close().catch(() => undefined);
         throw new Error('connection closed');
@@ -219,7 +238,7 @@ export class DownstreamConnection {
     return this.stateValue === 'closed';
   }
 
-  private onUnexpectedClose(client: Client): void {
+  private onUnexpectedClose(client: DownstreamClient): void {
     if (this.client !== client || this.stateValue === 'closed') return;
     this.client = undefined;
     this.scheduleRestart('the server closed the connection');
@@ -246,7 +265,7 @@ export class DownstreamConnection {
     this.restartTimer.unref();
   }
 
-  private async fetchCatalog(client: Client): Promise<Catalog> {
+  private async fetchCatalog(client: DownstreamClient): Promise<Catalog> {
     const caps = client.getServerCapabilities() ?? {};
     const [tools, prompts, resources, templates] = await Promise.all([
       caps.tools
@@ -378,7 +397,7 @@ export class DownstreamConnection {
     return this.options.fallbackLink;
   }
 
-  private installHandlers(client: Client): void {
+  private installHandlers(client: DownstreamClient): void {
     // Progress is routed by forward.ts with the gateway's own tokens; the SDK's handler would drop them.
     client.setNotificationHandler(ProgressNotificationSchema, (n) => {
       for (const link of this.inflight.values()) if (link.progress(n.params)) return;
@@ -419,7 +438,7 @@ export class DownstreamConnection {
    * that does not answer is closed here: calls in flight fail at once (never replayed), and the close
    * schedules the restart.
    */
-  private probe(client: Client): void {
+  private probe(client: DownstreamClient): void {
     if (this.probing === client) return;
     this.probing = client;
     const done = () => {
@@ -463,7 +482,7 @@ export class DownstreamConnection {
 }
 
 /** Resource templates; a server with resources but no templates method (-32601) simply has none. */
-async function listTemplates(client: Client): Promise<ResourceTemplate[]> {
+async function listTemplates(client: DownstreamClient): Promise<ResourceTemplate[]> {
   try {
     return await fetchAllPages(
       (cursor) => client.listResourceTemplates(cursor ? { cursor } : {}),

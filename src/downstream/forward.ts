@@ -1,4 +1,3 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
   ErrorCode,
   McpError,
@@ -10,6 +9,7 @@ import { $ZodError } from 'zod/v4/core';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
 import { cleanText } from '../model/sanitize.js';
 import { withCallHeaders } from './call-headers.js';
+import type { DownstreamClient } from './modern-client.js';
 
 /**
  * The agent-side end of one forwarded request: where its progress, log messages and server→client
@@ -27,7 +27,7 @@ export interface RelayLink {
 }
 
 export interface ForwardOptions<T> {
-  client: Client;
+  client: DownstreamClient;
   serverId: string;
   method: string;
   params: Record<string, unknown>;

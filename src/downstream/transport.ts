@@ -2,11 +2,13 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport as ModernHttpTransport } from '@modelcontextprotocol/client';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from 'pino';
 import { cleanLabel } from '../model/sanitize.js';
+import type { ProtocolEra } from '../model/protocol-era.js';
 import { secretFetch } from './call-headers.js';
 import { nodeFetch } from './http-fetch.js';
 import { sizeCappedFetch } from './size-cap.js';
@@ -39,7 +41,9 @@ export function resolveCommand(command: string, baseDir: string): string {
 /**
  * Builds the client transport for one connection. Stdio children get argv with no shell and a minimal
  * environment (the SDK's short list of inherited variables plus what the config names); HTTP clients
- * never follow a redirect.
+ * never follow a redirect. A 2026-era HTTP server gets the SDK v2 transport, which sets the 2026 headers
+ * (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`) from each message; stdio is the same
+ * pipe in either era.
  */
 export function createClientTransport(
   serverId: string,
@@ -47,6 +51,7 @@ export function createClientTransport(
   baseDir: string,
   logger: Logger,
   target: TransportTarget,
+  era: ProtocolEra = '2025',
 ): Transport {
   switch (spec.transport) {
     case 'stdio': {
@@ -67,6 +72,14 @@ export function createClientTransport(
     }
     case 'http': {
       const headers = { ...spec.headers, ...target.headers };
+      if (era === '2026') {
+        const modern = new ModernHttpTransport(new URL(target.url ?? spec.url), {
+          requestInit: { headers, redirect: 'error' },
+          fetch: secretFetch(target.secretHeaders, downstreamFetch),
+        });
+        // The v2 transport has the v1 transport's members; only the v2 client (modern-client.ts) drives it.
+        return modern as unknown as Transport;
+      }
       return new StreamableHTTPClientTransport(new URL(target.url ?? spec.url), {
         requestInit: { headers, redirect: 'error' },
         fetch: secretFetch(target.secretHeaders, downstreamFetch),

@@ -313,12 +313,20 @@ export class Gateway implements SessionHost {
       connectTimeoutMs: entry.spec.connectTimeoutMs,
       breaker: entry.breaker,
       probe: breakerProbe,
-      makeTransport: () =>
-        createClientTransport(entry.id, entry.spec, this.loaded.baseDir, this.logger, {
-          ...(entry.launched && { url: entry.launched.url, headers: launchHeaders(entry) }),
-          ...(this.secrets.protocolHeaders && { secretHeaders: () => this.secrets.protocolHeaders!(entry.id) }),
-          redact: (text) => this.egress.scrubText(text),
-        }),
+      protocol: entry.spec.protocol,
+      makeTransport: (era) =>
+        createClientTransport(
+          entry.id,
+          entry.spec,
+          this.loaded.baseDir,
+          this.logger,
+          {
+            ...(entry.launched && { url: entry.launched.url, headers: launchHeaders(entry) }),
+            ...(this.secrets.protocolHeaders && { secretHeaders: () => this.secrets.protocolHeaders!(entry.id) }),
+            redact: (text) => this.egress.scrubText(text),
+          },
+          era,
+        ),
       ...(session && { fallbackLink: session.fallbackLink(entry.id) }),
     });
     if (session) connection.addListener(session);

@@ -1,0 +1,199 @@
+import {
+  Client as V2Client,
+  LOG_LEVEL_META_KEY,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  type Transport as V2Transport,
+} from '@modelcontextprotocol/client';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ErrorCode, McpError, type ClientCapabilities, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+
+/** The protocol revision a 2026-era downstream is spoken to at. */
+export const MODERN_VERSION = '2026-07-28';
+
+/**
+ * What a downstream connection (connection.ts) and the forwarder (forward.ts) use of an MCP client: the
+ * v1 SDK client's own members, so that client is one implementation and `ModernClient` the other.
+ */
+export type DownstreamClient = Pick<
+  Client,
+  | 'connect'
+  | 'close'
+  | 'getInstructions'
+  | 'getServerCapabilities'
+  | 'setLoggingLevel'
+  | 'listTools'
+  | 'listPrompts'
+  | 'listResources'
+  | 'listResourceTemplates'
+  | 'setNotificationHandler'
+  | 'setRequestHandler'
+  | 'ping'
+  | 'sendRootsListChanged'
+  | 'request'
+  | 'transport'
+  | 'onerror'
+  | 'onclose'
+>;
+
+type Handler = (message: { method: string; params?: unknown }, extra: { signal: AbortSignal }) => unknown;
+
+/** A v1 message schema (zod object with a literal `method`) names the method it is for. */
+function methodOf(schema: unknown): string {
+  const method = (schema as { shape?: { method?: { value?: unknown } } }).shape?.method?.value;
+  if (typeof method !== 'string') throw new TypeError('a message schema without a literal method');
+  return method;
+}
+
+/**
+ * The v2 SDK client behind the v1 client's surface, for servers spoken to at 2026-07-28 (stateless):
+ * every request gets the `_meta` envelope (protocol version, client info, exactly the capabilities
+ * given here) and, over HTTP, the `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers and the
+ * `Mcp-Param-*` mirrors of `x-mcp-header` arguments, all done by the v2 client and its HTTP transport.
+ * A server's `input_required` answer is fulfilled through the request handlers registered here (the
+ * same relays to the agent a 2025 server's own requests use) and the call retried, so callers above
+ * see one request and one result, as with a 2025 server. Errors are turned into the v1 `McpError`
+ * codes forward.ts classifies.
+ */
+export class ModernClient {
+  private readonly client: V2Client;
+  private logLevel: LoggingLevel | undefined;
+
+  constructor(info: { name: string; version: string }, capabilities: ClientCapabilities) {
+    this.client = new V2Client(info, {
+      capabilities: capabilities as never,
+      versionNegotiation: { mode: { pin: MODERN_VERSION } },
+      // Lists are re-fetched when the gateway decides (list_changed, a routing miss); never from a cache.
+      defaultCacheTtlMs: 0,
+    });
+  }
+
+  /** The v1 surface connection.ts and forward.ts are written against. */
+  asDownstreamClient(): DownstreamClient {
+    return this as unknown as DownstreamClient;
+  }
+
+  get transport(): unknown {
+    return this.client.transport;
+  }
+
+  set onerror(handler: ((error: Error) => void) | undefined) {
+    this.client.onerror = handler;
+  }
+
+  get onerror(): ((error: Error) => void) | undefined {
+    return this.client.onerror;
+  }
+
+  set onclose(handler: (() => void) | undefined) {
+    this.client.onclose = handler;
+  }
+
+  get onclose(): (() => void) | undefined {
+    return this.client.onclose;
+  }
+
+  async connect(transport: Transport, options?: { timeout?: number }): Promise<void> {
+    await translate(() => this.client.connect(transport as unknown as V2Transport, options));
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+
+  getInstructions(): string | undefined {
+    return this.client.getInstructions();
+  }
+
+  getServerCapabilities(): ReturnType<Client['getServerCapabilities']> {
+    return this.client.getServerCapabilities() as ReturnType<Client['getServerCapabilities']>;
+  }
+
+  /** 2026 has no `logging/setLevel`: the level travels in each request's `_meta` instead. */
+  async setLoggingLevel(level: LoggingLevel): Promise<Record<string, never>> {
+    this.logLevel = level;
+    return {};
+  }
+
+  listTools(params?: { cursor?: string }): Promise<unknown> {
+    return this.list('tools/list', params);
+  }
+
+  listPrompts(params?: { cursor?: string }): Promise<unknown> {
+    return this.list('prompts/list', params);
+  }
+
+  listResources(params?: { cursor?: string }): Promise<unknown> {
+    return this.list('resources/list', params);
+  }
+
+  listResourceTemplates(params?: { cursor?: string }): Promise<unknown> {
+    return this.list('resources/templates/list', params);
+  }
+
+  /** One page, as asked (paging.ts walks the cursors), never served from the client's cache. */
+  private list(method: string, params: { cursor?: string } | undefined): Promise<unknown> {
+    return translate(() =>
+      this.client.request({ method, params: this.withMeta(params ?? {}) } as never, { cacheMode: 'bypass' } as never),
+    );
+  }
+
+  setNotificationHandler(schema: unknown, handler: (notification: never) => void): void {
+    this.client.setNotificationHandler(methodOf(schema) as never, handler as never);
+  }
+
+  setRequestHandler(schema: unknown, handler: Handler): void {
+    this.client.setRequestHandler(
+      methodOf(schema) as never,
+      ((request: { method: string; params?: unknown }, ctx: { mcpReq: { signal: AbortSignal } }) =>
+        handler(request, { signal: ctx.mcpReq.signal })) as never,
+    );
+  }
+
+  ping(options?: { timeout?: number }): Promise<unknown> {
+    return translate(() => this.client.ping(options));
+  }
+
+  /** 2026 servers do not hear about roots changes: they ask for roots when a call needs them. */
+  async sendRootsListChanged(): Promise<void> {}
+
+  request(
+    request: { method: string; params?: Record<string, unknown> },
+    resultSchema: unknown,
+    options?: { signal?: AbortSignal; timeout?: number },
+  ): Promise<unknown> {
+    const params = this.withMeta(request.params ?? {});
+    return translate(() =>
+      this.client.request({ method: request.method, params } as never, resultSchema as never, options),
+    );
+  }
+
+  private withMeta(params: Record<string, unknown>): Record<string, unknown> {
+    if (this.logLevel === undefined) return params;
+    const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
+    return { ...params, _meta: { ...meta, [LOG_LEVEL_META_KEY]: this.logLevel } };
+  }
+}
+
+/** v2 errors as the v1 `McpError` codes the rest of the gateway classifies. */
+async function translate<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ProtocolError) throw new McpError(error.code, error.message, error.data);
+    if (error instanceof SdkError) {
+      switch (error.code) {
+        case SdkErrorCode.RequestTimeout:
+          throw new McpError(ErrorCode.RequestTimeout, error.message);
+        case SdkErrorCode.ConnectionClosed:
+        case SdkErrorCode.NotConnected:
+          throw new McpError(ErrorCode.ConnectionClosed, error.message);
+        default:
+          throw new McpError(ErrorCode.InternalError, error.message, error.data);
+      }
+    }
+    throw error;
+  }
+}
