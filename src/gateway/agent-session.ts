@@ -44,7 +44,7 @@ import type {
   ListMethod,
 } from '../pipeline/context.js';
 import { WireError, denialToWire, type Denial } from '../pipeline/denial.js';
-import type { Pipeline } from '../pipeline/orchestrator.js';
+import type { ListEntry, Pipeline } from '../pipeline/orchestrator.js';
 import type { Scrubber } from '../pipeline/stages.js';
 import { ok } from '../pipeline/denial.js';
 import { aggregate, routeResource } from './catalog.js';
@@ -123,6 +123,8 @@ export class AgentSession implements ConnectionListener {
   readonly id = randomUUID();
   sessionId: string | undefined;
   private view: Aggregate | undefined;
+  /** Per merged view, each list method's entries (the same array while the view is the same). */
+  private readonly catalogEntries = new WeakMap<Aggregate, Map<ListMethod, ListEntry<unknown>[]>>();
   private readonly tasks: SessionTasks | undefined;
   private readonly subscriptions = new Set<string>();
   private readonly owners = new ResourceOwners();
@@ -266,16 +268,16 @@ export class AgentSession implements ConnectionListener {
         extra,
         'tools/list',
         req.params?.cursor,
-        (v) => [
-          ...((this.taskTools && this.tasks?.listEntries(v)) || []),
-          ...[...v.tools.values()].map((r) => ({
+        (v) =>
+          [...v.tools.values()].map((r) => ({
             server: r.server,
             target: r.item.name,
             item: r.item,
             definitionHash: r.definitionHash,
           })),
-        ],
         'tools',
+        // The task meta-tools change with the session's task: decided on every list, never remembered.
+        (v) => (this.taskTools && this.tasks?.listEntries(v)) || [],
       ),
     );
     s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
@@ -581,8 +583,9 @@ export class AgentSession implements ConnectionListener {
     extra: Extra,
     method: ListMethod,
     cursor: string | undefined,
-    pick: (view: Aggregate) => { server: string; target: string; item: T; definitionHash?: string }[],
+    pick: (view: Aggregate) => ListEntry<T>[],
     key: 'tools' | 'prompts' | 'resources' | 'resourceTemplates',
+    before?: (view: Aggregate) => ListEntry<T>[],
   ): Promise<Record<string, unknown>> {
     const offset = decodeCursor(method, cursor);
     if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
@@ -598,7 +601,17 @@ export class AgentSession implements ConnectionListener {
       ...(offset > 0 && { offset }),
       ...(traceparent && { traceparent }),
     };
-    const visible = this.host.pipeline.filterList(ctx, pick(await this.currentView()));
+    const view = await this.currentView();
+    // The catalog's entries are made once per merged view, so its decisions can be remembered (a new
+    // view, after any server's catalog changed, starts afresh); the policy, principal, task and pins are
+    // in the authorizer's list key (src/pipeline/orchestrator.ts, filterList).
+    let lists = this.catalogEntries.get(view);
+    if (!lists) this.catalogEntries.set(view, (lists = new Map()));
+    let catalog = lists.get(method) as ListEntry<T>[] | undefined;
+    if (!catalog) lists.set(method, (catalog = pick(view)));
+    const first = before?.(view) ?? [];
+    const entries = first.length === 0 ? catalog : [...first, ...catalog];
+    const visible = this.host.pipeline.filterList(ctx, entries, { source: catalog, from: first.length });
     this.tasks?.listed(method, visible);
     const { items, nextCursor } = page(visible, offset, this.host.listPageSize, method);
     return nextCursor === undefined ? { [key]: items } : { [key]: items, nextCursor };

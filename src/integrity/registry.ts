@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { Aggregate, CatalogSource, ListKind } from '../model/catalog.js';
 import type { Logger } from 'pino';
+import type { Principal } from '../model/principal.js';
 import type { AuditEvent, Authorizer, AuthorizeRequest, Decision, Scrubber } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';
 import { definitionFlags } from './flags.js';
@@ -25,6 +26,8 @@ export type PinVerdict =
  */
 export class PinRegistry {
   private version = Number.NaN;
+  /** Counts the reloads of the pins' in-memory copy: any pin, quarantine or approval gives a new number. */
+  generation = 0;
   private byKey = new Map<string, PinState>();
   private byExposed = new Map<string, PinState>();
   private signature: Record<'tools' | 'prompts', string> = { tools: '', prompts: '' };
@@ -203,6 +206,7 @@ export class PinRegistry {
     this.loadedOnce = true;
     this.byKey = byKey;
     this.byExposed = byExposed;
+    this.generation += 1;
     this.signature = next;
     if (changed.length > 0 && !first) setImmediate(() => this.emit(changed));
   }
@@ -260,6 +264,14 @@ export class PinAuthorizer implements Authorizer {
     private readonly inner: Authorizer,
     private readonly pins: PinRegistry,
   ) {}
+
+  /** The inner key and the pins' generation, read after looking for changes other processes made. */
+  listKey(principal: Principal, now: number): string | undefined {
+    const inner = this.inner.listKey?.(principal, now);
+    if (inner === undefined) return undefined;
+    this.pins.sync(now);
+    return `${inner}\u0000pins:${this.pins.generation}`;
+  }
 
   authorize(request: AuthorizeRequest, now: number): Decision {
     const decision = this.inner.authorize(request, now);

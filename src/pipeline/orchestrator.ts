@@ -1,5 +1,6 @@
 // Over 300 lines: the one place that fixes the stage order, for calls, lists, relays and refusals; kept whole on purpose.
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { LRUCache } from 'lru-cache';
 import { LIST_VERDICT } from '../model/list-verdict.js';
 import type { Logger } from 'pino';
 import type { CallContext, ListContext, RelayContext } from './context.js';
@@ -16,10 +17,30 @@ export interface ListEntry<T> {
 }
 
 /**
+ * Part of a list whose entries stay the same while `source` is the same object (a session's merged
+ * catalog, rebuilt whenever a server's catalog changes): `entries.slice(from)`. Its decisions may be
+ * reused for an equal authorizer list key; the entries before `from` are decided every time.
+ */
+export interface ListMemo {
+  source: object;
+  from: number;
+}
+
+/** Decisions remembered per catalog: principals (with tasks) and policy versions seen lately. */
+const MEMO_KEYS_PER_CATALOG = 64;
+
+interface Decided {
+  verdicts: Uint8Array;
+  shown: readonly number[];
+}
+
+/**
  * Puts the stages in their one order. Stages never call each other; only this file knows the order.
  */
 export class Pipeline {
   private readonly clock: () => number;
+  /** Per catalog (weakly: it goes with its session's view), the decisions of its entries per list key. */
+  private readonly listMemo = new WeakMap<object, LRUCache<string, Decided>>();
 
   constructor(
     private readonly stages: Stages,
@@ -248,7 +269,7 @@ export class Pipeline {
   }
 
   /** Runs the authorize step over a merged list: the agent only sees what it may use. */
-  filterList<T>(ctx: ListContext, entries: readonly ListEntry<T>[]): T[] {
+  filterList<T>(ctx: ListContext, entries: readonly ListEntry<T>[], memo?: ListMemo): T[] {
     const now = this.stages.now();
     const obs = this.stages.observer?.list?.(ctx, this.clock());
     const shown: T[] = [];
@@ -256,25 +277,15 @@ export class Pipeline {
     // Each entry's verdict goes to the audit record, so policy replay can tell what a new policy would hide or show.
     const verdicts = new Uint8Array(authenticated ? entries.length : 0);
     if (authenticated) {
-      for (let i = 0; i < entries.length; i += 1) {
-        const entry = entries[i]!;
-        const decision = this.stages.authorizer.authorize(
-          {
-            principal: ctx.principal,
-            method: ctx.method,
-            server: entry.server,
-            target: entry.target,
-            ...(entry.definitionHash !== undefined && { definitionHash: entry.definitionHash }),
-          },
-          now,
-        );
-        if (decision.effect === 'allow') shown.push(entry.item);
-        verdicts[i] =
-          decision.effect === 'allow'
-            ? LIST_VERDICT.shown
-            : decision.refusal?.kind === 'unapproved_definition'
-              ? LIST_VERDICT.held
-              : LIST_VERDICT.hidden;
+      const from = memo ? Math.min(memo.from, entries.length) : entries.length;
+      for (let i = 0; i < from; i += 1) {
+        verdicts[i] = this.listVerdict(ctx, entries[i]!, now);
+        if (verdicts[i] === LIST_VERDICT.shown) shown.push(entries[i]!.item);
+      }
+      if (memo) {
+        const decided = this.memoised(ctx, entries, from, memo.source, now);
+        verdicts.set(decided.verdicts, from);
+        for (const i of decided.shown) shown.push(entries[from + i]!.item);
       }
     }
     this.stages.audit.listed(ctx, {
@@ -286,6 +297,57 @@ export class Pipeline {
     });
     obs?.end(this.clock(), { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
     return shown;
+  }
+
+  /**
+   * The decisions of `entries.slice(from)` for this principal now: remembered per catalog and list key,
+   * so a repeated list costs one key instead of a decision per entry. Without a key, decided afresh.
+   */
+  private memoised<T>(
+    ctx: ListContext,
+    entries: readonly ListEntry<T>[],
+    from: number,
+    source: object,
+    now: number,
+  ): Decided {
+    const key = this.stages.authorizer.listKey?.(ctx.principal, now);
+    let byKey = key === undefined ? undefined : this.listMemo.get(source);
+    const cached = key === undefined ? undefined : byKey?.get(`${ctx.method}\u0000${key}`);
+    if (cached && cached.verdicts.length === entries.length - from) return cached;
+    const verdicts = new Uint8Array(entries.length - from);
+    const shown: number[] = [];
+    for (let i = from; i < entries.length; i += 1) {
+      verdicts[i - from] = this.listVerdict(ctx, entries[i]!, now);
+      if (verdicts[i - from] === LIST_VERDICT.shown) shown.push(i - from);
+    }
+    const decided = { verdicts, shown };
+    if (key !== undefined) {
+      if (!byKey) {
+        byKey = new LRUCache<string, Decided>({ max: MEMO_KEYS_PER_CATALOG });
+        this.listMemo.set(source, byKey);
+      }
+      byKey.set(`${ctx.method}\u0000${key}`, decided);
+    }
+    return decided;
+  }
+
+  /** One entry's list verdict: shown, hidden by policy, or held back by a definition pin. */
+  private listVerdict(ctx: ListContext, entry: ListEntry<unknown>, now: number): number {
+    const decision = this.stages.authorizer.authorize(
+      {
+        principal: ctx.principal,
+        method: ctx.method,
+        server: entry.server,
+        target: entry.target,
+        ...(entry.definitionHash !== undefined && { definitionHash: entry.definitionHash }),
+      },
+      now,
+    );
+    return decision.effect === 'allow'
+      ? LIST_VERDICT.shown
+      : decision.refusal?.kind === 'unapproved_definition'
+        ? LIST_VERDICT.held
+        : LIST_VERDICT.hidden;
   }
 
   private async finish(

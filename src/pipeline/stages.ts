@@ -49,6 +49,12 @@ export interface AuthorizeRequest {
 /** Decides; does no I/O. The clock is passed in so decisions are reproducible in tests. */
 export interface Authorizer {
   authorize(request: AuthorizeRequest, now: number): Decision;
+  /**
+   * For list memos: a key equal for two calls only when `authorize` would decide every list entry the
+   * same way for both principals at these moments (policy version, everything of the principal the
+   * decision reads, task expiry, definition pins). Undefined: lists are decided entry by entry, as always.
+   */
+  listKey?(principal: Principal, now: number): string | undefined;
 }
 
 /**

@@ -1,7 +1,8 @@
-import { principalKey } from '../model/principal.js';
+import { canonicalJson } from '../model/canonical.js';
+import { principalKey, type Principal } from '../model/principal.js';
 import type { AuthorizeRequest, Authorizer, Decision } from '../pipeline/stages.js';
 import type { CompiledPolicy } from './compile.js';
-import { evaluate } from './evaluate.js';
+import { activeTask, evaluate } from './evaluate.js';
 import { RateLimiter } from './rate-limit.js';
 
 /** Where the authorizer reads the policy in force; a reload swaps it in one assignment. */
@@ -21,6 +22,16 @@ export class PolicyAuthorizer implements Authorizer {
   readonly limiter = new RateLimiter();
 
   constructor(private readonly policy: CurrentPolicy) {}
+
+  /**
+   * The policy's version (a digest of its content) and the whole principal, its task as `evaluate` sees it
+   * at `now` (gone once expired): a list decision reads nothing else but the entry (no rate limit, no
+   * approval), so equal keys decide every entry alike.
+   */
+  listKey(principal: Principal, now: number): string {
+    const task = activeTask(principal.task, now);
+    return canonicalJson([this.policy.current.version, { ...principal, task }]);
+  }
 
   authorize(request: AuthorizeRequest, now: number): Decision {
     const evaluation = evaluate(this.policy.current, request, now);
