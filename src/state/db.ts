@@ -116,6 +116,14 @@ const MIGRATIONS: readonly string[] = [
      task_id    TEXT    NOT NULL PRIMARY KEY,
      revoked_at INTEGER NOT NULL
    );`,
+  // 8: rate-limit buckets shared by every process on the data folder (src/state/sqlite-shared.ts).
+  `CREATE TABLE rate_buckets (
+     key        TEXT    PRIMARY KEY,
+     tokens     REAL    NOT NULL,
+     updated_at INTEGER NOT NULL,
+     full_at    INTEGER NOT NULL
+   );
+   CREATE INDEX rate_buckets_full ON rate_buckets (full_at);`,
 ];
 
 /** The schema version this build writes. */

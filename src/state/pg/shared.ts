@@ -1,0 +1,137 @@
+import {
+  takeFromBuckets,
+  type AgentRevocationRow,
+  type BucketRow,
+  type RateKey,
+  type RateTake,
+  type RevocationSnapshot,
+  type SharedState,
+} from '../shared.js';
+import { storeUnavailable, type PgPool } from './pool.js';
+
+/**
+ * SharedState on PostgreSQL: every replica on the database shares it. Writes fire the state tables'
+ * NOTIFY trigger (src/state/pg/schema.ts), so other replicas re-read their caches within a round trip.
+ * A failure is ERR_STATE_UNAVAILABLE naming the operation: callers refuse the call (fail closed).
+ */
+export class PgSharedState implements SharedState {
+  readonly kind = 'postgres';
+
+  constructor(private readonly pool: PgPool) {}
+
+  async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
+    await this.run('revoke agent', (pool) =>
+      pool.query(
+        `INSERT INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (subject, issuer) DO UPDATE SET revoked_at = excluded.revoked_at, reason = excluded.reason`,
+        [revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null],
+      ),
+    );
+  }
+
+  async revokeToken(tokenId: string, at: number, reason?: string): Promise<boolean> {
+    const result = await this.run('revoke token', (pool) =>
+      pool.query(
+        'INSERT INTO token_revocations (token_id, revoked_at, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+        [tokenId, at, reason ?? null],
+      ),
+    );
+    return result.rowCount === 1;
+  }
+
+  async revokeTaskId(taskId: string, at: number): Promise<boolean> {
+    const result = await this.run('revoke task', (pool) =>
+      pool.query('INSERT INTO task_revocations (task_id, revoked_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+        taskId,
+        at,
+      ]),
+    );
+    return result.rowCount === 1;
+  }
+
+  async revocations(now: number): Promise<RevocationSnapshot> {
+    return this.run('read revocations', async (pool) => {
+      const [agents, tokens, tasks] = await Promise.all([
+        pool.query<{ subject: string; issuer: string; revoked_at: string; reason: string | null }>(
+          'SELECT subject, issuer, revoked_at, reason FROM agent_revocations',
+        ),
+        pool.query<{ token_id: string }>('SELECT token_id FROM token_revocations'),
+        pool.query<{ id: string }>(
+          `SELECT id FROM tasks WHERE end_reason = 'revoked' AND (expires_at IS NULL OR expires_at > $1)
+           UNION SELECT task_id FROM task_revocations`,
+          [now],
+        ),
+      ]);
+      return {
+        agents: agents.rows.map((r) => ({
+          subject: r.subject,
+          issuer: r.issuer,
+          revokedAt: Number(r.revoked_at),
+          ...(r.reason !== null && { reason: r.reason }),
+        })),
+        tokenIds: new Set(tokens.rows.map((r) => r.token_id)),
+        taskIds: new Set(tasks.rows.map((r) => r.id)),
+      };
+    });
+  }
+
+  /**
+   * One transaction: the buckets' rows are created if missing and locked in key order (so two replicas
+   * taking overlapping keys cannot deadlock), refilled and taken from, all or none, then written back.
+   */
+  async takeRate(keys: readonly RateKey[], now: number): Promise<RateTake> {
+    if (keys.length === 0) return { ok: true };
+    const names = [...new Set(keys.map((k) => k.key))].sort();
+    return this.run('rate limit', async (pool) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        // A missing bucket starts full: updated_at = now leaves it full after the refill.
+        const full = names.map((name) => keys.find((k) => k.key === name)!.calls);
+        await client.query(
+          `INSERT INTO rate_buckets (key, tokens, updated_at, full_at)
+           SELECT k, t, $3, $3 FROM unnest($1::text[], $2::float8[]) AS u(k, t) ON CONFLICT (key) DO NOTHING`,
+          [names, full, now],
+        );
+        const locked = await client.query<{ key: string; tokens: number; updated_at: string }>(
+          'SELECT key, tokens, updated_at FROM rate_buckets WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE',
+          [names],
+        );
+        const found = new Map<string, BucketRow>(
+          locked.rows.map((r) => [r.key, { tokens: r.tokens, updatedAt: Number(r.updated_at) }]),
+        );
+        const { answer, rows } = takeFromBuckets(keys, found, now);
+        await client.query(
+          `UPDATE rate_buckets b SET tokens = u.t, updated_at = u.at, full_at = u.f
+           FROM unnest($1::text[], $2::float8[], $3::bigint[], $4::bigint[]) AS u(k, t, at, f) WHERE b.key = u.k`,
+          [rows.map((r) => r.key), rows.map((r) => r.tokens), rows.map((r) => r.updatedAt), rows.map((r) => r.fullAt)],
+        );
+        await client.query('COMMIT');
+        return answer;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    });
+  }
+
+  /** Buckets that have refilled completely start full again anyway: forget them. */
+  async sweepRate(now: number): Promise<number> {
+    const result = await this.run('rate limit sweep', (pool) =>
+      pool.query('DELETE FROM rate_buckets WHERE full_at <= $1', [now]),
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {}
+
+  private async run<T>(what: string, operation: (pool: PgPool) => Promise<T>): Promise<T> {
+    try {
+      return await operation(this.pool);
+    } catch (error) {
+      throw storeUnavailable(`store: ${what}`, error);
+    }
+  }
+}

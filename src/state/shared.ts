@@ -1,0 +1,80 @@
+// The store interface for state every replica must share (issue 19): revocations, and rate-limit
+// buckets counted across replicas. SQLite (state.db, one machine) and PostgreSQL implement it; one
+// contract suite (test/store/contract.test.ts) runs against both. Reads return snapshots that a
+// replica caches and re-reads when the store announces a change (NOTIFY on PostgreSQL, data_version
+// on SQLite): the call path stays synchronous over the cache, writes are async.
+
+export interface AgentRevocationRow {
+  subject: string;
+  /** `*`: every issuer. */
+  issuer: string;
+  /** Tokens issued up to this time (epoch ms) are refused. */
+  revokedAt: number;
+  reason?: string;
+}
+
+/** What the identity and task stages check on every call, read whole into a per-replica cache. */
+export interface RevocationSnapshot {
+  agents: AgentRevocationRow[];
+  tokenIds: Set<string>;
+  /** Task ids revoked (open tasks ended as revoked, and ids revoked before any replica saw them). */
+  taskIds: Set<string>;
+}
+
+/** One bucket a call must take a token from: a burst of `calls`, refilled evenly over `perSeconds`. */
+export interface RateKey {
+  key: string;
+  calls: number;
+  perSeconds: number;
+}
+
+export type RateTake = { ok: true } | { ok: false; retryAfterMs: number };
+
+export interface SharedState {
+  readonly kind: 'sqlite' | 'postgres';
+  revokeAgent(revocation: AgentRevocationRow): Promise<void>;
+  /** Whether the id was newly revoked. */
+  revokeToken(tokenId: string, at: number, reason?: string): Promise<boolean>;
+  revokeTaskId(taskId: string, at: number): Promise<boolean>;
+  revocations(now: number): Promise<RevocationSnapshot>;
+  /**
+   * Takes one token from every bucket, or none (atomically, across every replica on the store): when
+   * any is empty nothing is consumed and the answer is how long until all have a token again.
+   */
+  takeRate(keys: readonly RateKey[], now: number): Promise<RateTake>;
+  close(): Promise<void>;
+}
+
+/** A bucket as stored: tokens left at `updatedAt`. */
+export interface BucketRow {
+  tokens: number;
+  updatedAt: number;
+}
+
+/**
+ * The token-bucket arithmetic both stores share (pure): refills each bucket to `now` (a missing one is
+ * full), then takes one from each if all have one. Returns the buckets to write back and the answer.
+ */
+export function takeFromBuckets(
+  keys: readonly RateKey[],
+  found: ReadonlyMap<string, BucketRow>,
+  now: number,
+): { answer: RateTake; rows: { key: string; tokens: number; updatedAt: number; fullAt: number }[] } {
+  let wait = 0;
+  // One bucket per key (the first limit named for it), so a key listed twice is taken from once.
+  const unique = [...new Map(keys.map((k) => [k.key, k] as const)).values()];
+  const refilled = unique.map((k) => {
+    const fillMs = k.perSeconds * 1_000;
+    const row = found.get(k.key);
+    const elapsed = row ? Math.max(0, now - row.updatedAt) : 0;
+    const tokens = row ? Math.min(k.calls, row.tokens + (elapsed * k.calls) / fillMs) : k.calls;
+    if (tokens < 1) wait = Math.max(wait, ((1 - tokens) * fillMs) / k.calls);
+    return { k, tokens, fillMs };
+  });
+  const ok = wait === 0;
+  const rows = refilled.map(({ k, tokens, fillMs }) => {
+    const left = ok ? tokens - 1 : tokens;
+    return { key: k.key, tokens: left, updatedAt: now, fullAt: now + Math.ceil(((k.calls - left) * fillMs) / k.calls) };
+  });
+  return { answer: ok ? { ok: true } : { ok: false, retryAfterMs: Math.ceil(wait) }, rows };
+}

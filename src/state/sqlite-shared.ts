@@ -1,0 +1,98 @@
+import type Database from 'better-sqlite3';
+import { openStateDb } from './db.js';
+import {
+  takeFromBuckets,
+  type AgentRevocationRow,
+  type BucketRow,
+  type RateKey,
+  type RateTake,
+  type RevocationSnapshot,
+  type SharedState,
+} from './shared.js';
+
+/** Buckets full again for this long are deleted on a take, a few at a time. */
+const SWEEP_LIMIT = 64;
+
+/** SharedState on state.db: every process on the data folder shares it (one machine). */
+export class SqliteSharedState implements SharedState {
+  readonly kind = 'sqlite';
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = openStateDb(file);
+  }
+
+  async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
+    this.db
+      .prepare('INSERT OR REPLACE INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES (?, ?, ?, ?)')
+      .run(revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null);
+  }
+
+  async revokeToken(tokenId: string, at: number, reason?: string): Promise<boolean> {
+    return (
+      this.db
+        .prepare('INSERT OR IGNORE INTO token_revocations (token_id, revoked_at, reason) VALUES (?, ?, ?)')
+        .run(tokenId, at, reason ?? null).changes === 1
+    );
+  }
+
+  async revokeTaskId(taskId: string, at: number): Promise<boolean> {
+    return (
+      this.db.prepare('INSERT OR IGNORE INTO task_revocations (task_id, revoked_at) VALUES (?, ?)').run(taskId, at)
+        .changes === 1
+    );
+  }
+
+  async revocations(now: number): Promise<RevocationSnapshot> {
+    const agents = this.db.prepare('SELECT subject, issuer, revoked_at, reason FROM agent_revocations').all() as {
+      subject: string;
+      issuer: string;
+      revoked_at: number;
+      reason: string | null;
+    }[];
+    const tokenIds = this.db.prepare('SELECT token_id FROM token_revocations').pluck().all() as string[];
+    const taskIds = this.db
+      .prepare(
+        "SELECT id FROM tasks WHERE end_reason = 'revoked' AND (expires_at IS NULL OR expires_at > ?) UNION SELECT task_id FROM task_revocations",
+      )
+      .pluck()
+      .all(now) as string[];
+    return {
+      agents: agents.map((r) => ({
+        subject: r.subject,
+        issuer: r.issuer,
+        revokedAt: r.revoked_at,
+        ...(r.reason !== null && { reason: r.reason }),
+      })),
+      tokenIds: new Set(tokenIds),
+      taskIds: new Set(taskIds),
+    };
+  }
+
+  async takeRate(keys: readonly RateKey[], now: number): Promise<RateTake> {
+    const select = this.db.prepare('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?');
+    const upsert = this.db.prepare(
+      `INSERT INTO rate_buckets (key, tokens, updated_at, full_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at, full_at = excluded.full_at`,
+    );
+    return this.db
+      .transaction(() => {
+        const found = new Map<string, BucketRow>();
+        for (const { key } of keys) {
+          const row = select.get(key) as { tokens: number; updated_at: number } | undefined;
+          if (row) found.set(key, { tokens: row.tokens, updatedAt: row.updated_at });
+        }
+        const { answer, rows } = takeFromBuckets(keys, found, now);
+        for (const row of rows) upsert.run(row.key, row.tokens, row.updatedAt, row.fullAt);
+        this.db
+          .prepare('DELETE FROM rate_buckets WHERE key IN (SELECT key FROM rate_buckets WHERE full_at <= ? LIMIT ?)')
+          .run(now, SWEEP_LIMIT);
+        return answer;
+      })
+      .immediate();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
