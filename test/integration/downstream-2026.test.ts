@@ -25,9 +25,10 @@ agents:
   - id: verified
     match: { authMethod: jwt }
     grants:
-      - { id: modern-some, effect: allow, tools: [m__echo, m__add, m__ask, mh__echo, mh__add] }
+      - { id: modern-some, effect: allow, tools: [m__echo, m__add, m__ask, mh__echo, mh__add, ms__echo, ms__env_value] }
 `;
-const VISIBLE = ['m__add', 'm__ask', 'm__echo', 'mh__add', 'mh__echo'];
+const VISIBLE = ['m__add', 'm__ask', 'm__echo', 'mh__add', 'mh__echo', 'ms__echo', 'ms__env_value'];
+const CANARY = 'canary-2026-downstream-7f3a9c1e5b';
 
 interface PinJson {
   server: string;
@@ -56,19 +57,32 @@ describe('2026-only downstream servers through the gateway', () => {
     policyDir = await makeTempDir('warden-down2026');
     const policyFile = join(policyDir.path, 'policy.yaml');
     await writeFile(policyFile, POLICY);
-    gw = await startGateway({
-      auth: { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 },
-      policy: { files: [policyFile] },
-      servers: {
-        m: { transport: 'stdio', command: 'node', args: [MODERN, '--stdio'], protocol: '2026-07-28' },
-        mh: {
-          transport: 'http',
-          url: 'http://127.0.0.1:0/mcp',
-          launch: { command: 'node', args: [MODERN, '--http'] },
-          protocol: '2026-07-28',
+    gw = await startGateway(
+      {
+        auth: { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 },
+        policy: { files: [policyFile] },
+        secrets: { canary: { source: 'env', name: 'WARDEN_TEST_2026_CANARY' } },
+        servers: {
+          // secrets by argument (hidden from the agent) and by environment, on a 2026 server
+          ms: {
+            transport: 'stdio',
+            command: 'node',
+            args: [MODERN, '--stdio'],
+            protocol: '2026-07-28',
+            secrets: { env: { CANARY_ENV: 'canary' }, tools: { echo: { arguments: { text: 'canary' } } } },
+          },
+          m: { transport: 'stdio', command: 'node', args: [MODERN, '--stdio'], protocol: '2026-07-28' },
+          mh: {
+            transport: 'http',
+            url: 'http://127.0.0.1:0/mcp',
+            launch: { command: 'node', args: [MODERN, '--http'] },
+            protocol: '2026-07-28',
+          },
         },
       },
-    });
+      [],
+      { WARDEN_TEST_2026_CANARY: CANARY },
+    );
     token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:down2026']);
   }, 60_000);
 
@@ -154,6 +168,21 @@ describe('2026-only downstream servers through the gateway', () => {
     }
     expect(await records('agent:down2026', 'mh__echo')).toMatchObject([{ decision: 'allow', outcome: 'ok' }]);
     expect(await records('agent:down2026', 'mh__delete_note')).toMatchObject([{ decision: 'deny', outcome: 'denied' }]);
+  });
+
+  it('injects secrets into a 2026 server by argument and environment, and scrubs them from its results', async () => {
+    const client = await legacyAgent();
+    try {
+      const tools = (await client.listTools()).tools;
+      // the secret argument is removed from the schema the agent sees
+      expect(JSON.stringify(tools.find((t) => t.name === 'ms__echo')?.inputSchema)).not.toContain('text');
+      const echoed = textOf(await client.callTool({ name: 'ms__echo', arguments: {} }));
+      const fromEnv = textOf(await client.callTool({ name: 'ms__env_value', arguments: { name: 'CANARY_ENV' } }));
+      expect(echoed).toBe('[REDACTED]');
+      expect(fromEnv).toBe('[REDACTED]');
+    } finally {
+      await client.close();
+    }
   });
 
   it("pins every tool of both 2026 servers on first sight, as for a 2025 server's", async () => {
