@@ -45,6 +45,8 @@ export const LIST_CACHE = { ttlMs: 0, cacheScope: 'private' } as const;
 /** 2025's "resource not found"; 2026-07-28 answers an unknown resource with -32602 (invalid params). */
 const RESOURCE_NOT_FOUND_2025 = -32002;
 const INVALID_PARAMS = -32602;
+/** JSON-RPC's generic server error, outside the range 2026-07-28 reserves. */
+const SERVER_ERROR = -32000;
 /** What a 2026 agent is told the gateway serves (the per-principal part is the instructions). */
 const CAPABILITIES = { tools: {}, prompts: {}, resources: {}, completions: {} } as const;
 const SERVER_INFO = { name: 'mcp-warden', version: VERSION };
@@ -336,13 +338,31 @@ function shape(method: string, result: Record<string, unknown>): Record<string, 
   };
 }
 
-/** An error as 2026-07-28 words it: a resource not found is -32602 (the gateway's own and a downstream's). */
-function eraError(error: { code: number; message: string; data?: unknown }): {
+/**
+ * An error as 2026-07-28 words it. A resource not found is -32602 (the gateway's own and a downstream's).
+ * Codes -32020..-32099 are reserved for the protocol's own errors (header mismatch, missing capability,
+ * unsupported version…) and the gateway's refusals never use them; a downstream's error in that range
+ * (a 2025 server's -32042, say) would read as a protocol error of the gateway, so it reaches a 2026
+ * agent as -32000 with the server's code in `data.serverCode`.
+ */
+export function eraError(error: { code: number; message: string; data?: unknown }): {
   code: number;
   message: string;
   data?: unknown;
 } {
-  return error.code === RESOURCE_NOT_FOUND_2025 ? { ...error, code: INVALID_PARAMS } : error;
+  if (error.code === RESOURCE_NOT_FOUND_2025) return { ...error, code: INVALID_PARAMS };
+  if (isReservedCode(error.code))
+    return {
+      code: SERVER_ERROR,
+      message: error.message,
+      data: { serverCode: error.code, ...(error.data !== undefined && { serverData: error.data }) },
+    };
+  return error;
+}
+
+/** The JSON-RPC codes MCP 2026-07-28 reserves for protocol errors. */
+export function isReservedCode(code: number): boolean {
+  return code <= -32020 && code >= -32099;
 }
 
 /** Servers the principal sees at least one tool of: by prefix, and unprefixed servers for unprefixed names. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { ROOT, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
@@ -20,7 +20,7 @@ agents:
       - id: fx-catalog
         effect: allow
         prompts: [fx__test_simple_prompt, fx__test_prompt_with_arguments]
-        resources: ['test://static-text', 'test://template/*', 'test://missing-*']
+        resources: ['test://static-text', 'test://template/*', 'test://missing-*', 'faulty://*']
 `;
 
 const envelope = {
@@ -65,7 +65,10 @@ describe('MCP 2026-07-28 agents: prompts, resources and completions through the 
     gw = await startGateway({
       auth: { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 },
       policy: { files: [policyFile] },
-      servers: { fx: fixtureServer() },
+      servers: {
+        fx: fixtureServer(),
+        faulty: { transport: 'stdio', command: 'node', args: [join(ROOT, 'dist/test/fixtures/faulty-server.js')] },
+      },
     });
     token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:catalog']);
     client = new ClientV2({ name: 'v2-catalog', version: '2.4.0' }, { versionNegotiation: { mode: { pin: V } } });
@@ -112,7 +115,7 @@ describe('MCP 2026-07-28 agents: prompts, resources and completions through the 
 
   it('the v2 client lists resources and templates, reads an allowed one, and completes an argument', async () => {
     const uris = (await client.listResources()).resources.map((r) => r.uri);
-    expect(uris).toEqual(['test://static-text']);
+    expect(uris.sort()).toEqual(['faulty://made', 'test://static-text']);
     const templates = (await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
     expect(templates).toEqual(['test://template/{id}/data']);
     const read = await client.readResource({ uri: 'test://static-text' });
@@ -180,4 +183,17 @@ describe('MCP 2026-07-28 agents: prompts, resources and completions through the 
       expect(rows[0]).toMatchObject({ decision: 'deny', outcome: 'denied' });
     },
   );
+
+  it('a downstream error in the reserved -32020..-32099 range reaches the agent as -32000 with the server code in data', async () => {
+    const res = await post('resources/read', { uri: 'faulty://code/-32042' }, 'faulty://code/-32042');
+    expect(res.status).toBe(200);
+    expect(rpcOf(res).error).toMatchObject({
+      code: -32000,
+      data: { serverCode: -32042 },
+    });
+    // outside the range the code passes as the server gave it
+    expect(
+      rpcOf(await post('resources/read', { uri: 'faulty://code/-32005' }, 'faulty://code/-32005')).error,
+    ).toMatchObject({ code: -32005 });
+  });
 });
