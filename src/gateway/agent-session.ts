@@ -82,7 +82,9 @@ export interface SessionHost {
   ): DownstreamConnection;
   releaseConnections(session: AgentSession): Promise<void>;
   /** Policy and tasks, when a policy is configured: the session's task state and the task meta-tools. */
-  readonly governance?: { sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks };
+  readonly governance?: {
+    sessionTasks(sessionId: () => string, onChange: () => void, handleKey?: string): SessionTasks;
+  };
   /** The downstream servers' instructions, merged (src/gateway/catalog.ts mergeInstructions). */
   instructions?(): string | undefined;
   /** Definition pins: every merged view is shown to them (first sight, changes) before it is used. */
@@ -104,8 +106,10 @@ export interface SessionOptions {
   owner: () => Principal | undefined | Promise<Principal | undefined>;
   /** The client as this request describes itself (2026: `_meta`, per request), else initialize's. Self-reported: recorded, never decides. */
   clientInfoOf?: (extra: Extra) => ClientInfo | undefined;
-  /** Offer the in-band task meta-tools (default true). 2026 requests have no session for a task to hang off yet. */
+  /** Offer the in-band task meta-tools (default true). */
   taskTools?: boolean;
+  /** The 2026 pool: warden__begin_task returns a task handle bound to this key, presented per request (tasks/session.ts). */
+  taskHandleKey?: string;
   /** For a session that never sees initialize (the 2026 pool): the version its requests carry, for metrics and traces. */
   protocolVersion?: string;
   /** For a session that never sees initialize (the 2026 pool): what its downstream connections declare they can relay. */
@@ -173,6 +177,7 @@ export class AgentSession implements ConnectionListener {
     this.tasks = host.governance?.sessionTasks(
       () => this.sessionId ?? this.id,
       () => this.permissionsChanged(),
+      options.taskHandleKey,
     );
     this.taskRelay = tasks && this.newTaskRelay();
     this.register();

@@ -88,8 +88,8 @@ export class Governance implements TaskGovernance {
     return result;
   }
 
-  sessionTasks(sessionId: () => string, onChange: () => void): SessionTasks {
-    return new SessionTasks(this, sessionId, onChange);
+  sessionTasks(sessionId: () => string, onChange: () => void, handleKey?: string): SessionTasks {
+    return new SessionTasks(this, sessionId, onChange, handleKey);
   }
 
   taskSettings(): TaskSettings {

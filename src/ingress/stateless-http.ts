@@ -1,3 +1,4 @@
+// Over 300 lines: the 2026 request path (pool, dispatch, discover, task handles, refusals, era wording); a split of the task-handle and refusal helpers into their own files is open.
 // The 2026-07-28 (stateless) half of the `/mcp` endpoint. Each validated request runs through an
 // AgentSession's handlers, so policy, audit, secrets and the egress stage are the ones 2025 sessions use;
 // this module only adds what the stateless era needs around them: server/discover, resultType and cache
@@ -45,6 +46,8 @@ export const LIST_CACHE = { ttlMs: 0, cacheScope: 'private' } as const;
 /** 2025's "resource not found"; 2026-07-28 answers an unknown resource with -32602 (invalid params). */
 const RESOURCE_NOT_FOUND_2025 = -32002;
 const INVALID_PARAMS = -32602;
+/** The `_meta` key under which a 2026 agent presents a task handle: `{"warden": {"task": "<id>"}}`. */
+const HANDLE_KEY = 'warden';
 /** JSON-RPC's generic server error, outside the range 2026-07-28 reserves. */
 const SERVER_ERROR = -32000;
 /** What a 2026 agent is told the gateway serves (the per-principal part is the instructions). */
@@ -113,7 +116,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
       owner: () => entry.principal,
       clientInfoOf: (extra) => extra.authInfo?.extra?.clientInfo as ClientInfo | undefined,
-      taskTools: false,
+      taskHandleKey: handleKeyOf(principal),
       protocolVersion: STATELESS_VERSIONS[0]!,
       relayCapabilities: RELAY_CAPABILITIES,
     });
@@ -185,6 +188,46 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     });
     logger.warn({ subject: principal.subject, refused: outcome.refused }, 'requestState refused');
     return { error: { code: RETRY_REFUSAL_CODE, message: outcome.message } };
+  }
+
+  /**
+   * A task handle in `_meta.warden.task`, re-authorized against the principal presenting it (same
+   * issuer, subject and tenant; not ended, revoked or expired; within the token's own task grants): the
+   * request then runs inside that task. A handle that does not resolve is refused, and recorded when the
+   * request names a target; every failure reads the same to the agent. The `warden` key is the gateway's
+   * and is never forwarded.
+   */
+  async function presentedTask(
+    principal: Principal,
+    request: StatelessRequest,
+  ): Promise<{ principal: Principal; request: StatelessRequest } | { error: { code: number; message: string } }> {
+    const meta = request.params._meta as Record<string, unknown> | undefined;
+    if (meta === undefined || !(HANDLE_KEY in meta)) return { principal, request };
+    const { [HANDLE_KEY]: value, ...rest } = meta;
+    const { _meta: _m, ...plain } = request.params;
+    const stripped = { ...request, params: Object.keys(rest).length > 0 ? { ...plain, _meta: rest } : plain };
+    const id = isObject(value) && typeof value.task === 'string' ? value.task : undefined;
+    const governance = gateway.governance;
+    const resolved =
+      id === undefined
+        ? { ok: false as const, reason: '_meta.warden is not {"task": "<handle>"}' }
+        : governance === undefined
+          ? { ok: false as const, reason: 'no policy: there are no tasks' }
+          : governance.registry.resolveHandle(id, principal, handleKeyOf(principal), governance.clock.now());
+    if (resolved.ok) return { principal: { ...principal, task: resolved.task }, request: stripped };
+    const message =
+      id === undefined
+        ? 'Invalid params: _meta.warden must be {"task": "<task handle>"}'
+        : `Invalid task handle: ${id} (unknown, ended, expired, revoked or not yours)`;
+    const target = targetOf(stripped);
+    if (target !== undefined && isCallMethod(request.method))
+      await gateway.pipeline.refuse(refusalContext(principal, request.method, target, request.id, request.version), {
+        kind: 'invalid_params',
+        message,
+        reason: `task handle refused: ${resolved.reason}`,
+      });
+    logger.warn({ subject: principal.subject, method: request.method }, `task handle refused: ${resolved.reason}`);
+    return { error: { code: INVALID_PARAMS, message } };
   }
 
   /** The gateway's view for this principal: what it may list decides whose instructions it reads. */
@@ -259,7 +302,11 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       res.once('close', onClose);
       try {
         await entry.ready;
-        const answer = await run(entry, req, principal, request, abort.signal);
+        const presented = await presentedTask(principal, request);
+        const answer =
+          'error' in presented
+            ? presented
+            : await run(entry, req, presented.principal, presented.request, abort.signal);
         send(res, 200, request.id, answer);
       } finally {
         res.off('close', onClose);
@@ -378,6 +425,21 @@ export function visibleServers(
     else for (const s of servers) if (s.prefix === false) visible.add(s.id);
   }
   return visible;
+}
+
+/** What a task handle is bound to: the principal's issuer, subject and tenant, as the pool keys it. */
+export function handleKeyOf(principal: Principal): string {
+  return `2026:${principalKey(principal)}`;
+}
+
+/** The body's tool name, prompt name or resource URI, for the methods that name one. */
+function targetOf(request: StatelessRequest): string | undefined {
+  const value = request.method === 'resources/read' ? request.params.uri : request.params.name;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isCallMethod(method: string | undefined): method is CallMethod {

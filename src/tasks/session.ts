@@ -60,10 +60,15 @@ export class SessionTasks {
   private closed = false;
   private readonly clock: Clock;
 
+  /**
+   * @param handleKey for the 2026 pool: tasks begun here are task handles bound to this key (issuer,
+   *   subject, tenant) that the agent presents per request, never the session's own task.
+   */
   constructor(
     private readonly gov: TaskGovernance,
     private readonly sessionId: () => string,
     private readonly onChange: () => void,
+    private readonly handleKey?: string,
   ) {
     this.clock = gov.clock ?? systemClock();
   }
@@ -155,7 +160,7 @@ export class SessionTasks {
     now: number,
   ): CallToolResult {
     const raw = this.raw!;
-    if (this.task) {
+    if (this.task && this.handleKey === undefined) {
       return taskResult(
         {
           status: 'refused',
@@ -202,7 +207,7 @@ export class SessionTasks {
         subject: raw.subject,
         purpose: args.purpose,
         grants,
-        session: this.sessionId(),
+        session: this.handleKey ?? this.sessionId(),
         createdAt: now,
         expiresAt,
         ...(tokenTask && { parent: tokenTask.id }),
@@ -212,8 +217,10 @@ export class SessionTasks {
       return taskResult({ status: 'refused', reason: 'the task could not be recorded; try again' }, true);
     }
     const ref: TaskRef = { id: row.id, purpose: args.purpose, grants, expiresAt, source: 'session' };
-    const cancelTimer = this.clock.at(expiresAt, () => this.check(this.clock.now()));
-    this.task = { row, ref, cancelTimer };
+    if (this.handleKey === undefined) {
+      const cancelTimer = this.clock.at(expiresAt, () => this.check(this.clock.now()));
+      this.task = { row, ref, cancelTimer };
+    }
     this.gov.record({
       type: 'task.begin',
       subject: raw.subject,
@@ -227,6 +234,18 @@ export class SessionTasks {
         ...(tokenTask && { parent: tokenTask.id }),
       },
     });
+    if (this.handleKey !== undefined)
+      return taskResult({
+        status: 'granted',
+        task: describe(ref),
+        handle: { warden: { task: row.id } },
+        use: `send "_meta": {"warden": {"task": "${row.id}"}} on each request inside this task; requests without it run outside the task`,
+        granted: grants,
+        refused,
+        ...(asked > ttlSeconds && {
+          note: `ttlSeconds shortened to the policy's maximum of ${settings.maxTtlSeconds}`,
+        }),
+      });
     this.onChange();
     return taskResult({
       status: 'granted',
@@ -238,6 +257,7 @@ export class SessionTasks {
   }
 
   private end(now: number): CallToolResult {
+    if (this.handleKey !== undefined) return this.endHandle(now);
     if (!this.task) {
       const reason = this.raw?.task
         ? `task ${this.raw.task.id} comes from your token and ends with it`
@@ -248,6 +268,20 @@ export class SessionTasks {
     this.finish('ended', now);
     this.onChange();
     return taskResult({ status: 'ended', task: id });
+  }
+
+  /** Ends the task whose handle this request presented (already re-authorized for this principal by the ingress). */
+  private endHandle(now: number): CallToolResult {
+    const raw = this.raw;
+    const task = raw?.task;
+    if (!raw || !task || task.source !== 'session')
+      return taskResult(
+        { status: 'refused', reason: 'present the task handle in _meta ("warden": {"task": "<id>"}) to end that task' },
+        true,
+      );
+    this.gov.registry.end({ id: task.id, issuer: raw.issuer, subject: raw.subject }, now, 'ended');
+    this.gov.record({ type: 'task.end', subject: raw.subject, taskId: task.id, data: { reason: 'ended' } });
+    return taskResult({ status: 'ended', task: task.id });
   }
 
   /** Ends the session's task if it expired or was revoked elsewhere; the agent is told its lists changed. */

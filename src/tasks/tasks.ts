@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ActorRef, Principal } from '../model/principal.js';
+import type { ActorRef, Principal, TaskRef } from '../model/principal.js';
 import type { Logger } from 'pino';
 import type { AgentRevocation, EndReason, TaskRow, TaskStore } from './store.js';
+import { withinToken } from './session.js';
 
 const MAX_KNOWN_TOKEN_TASKS = 10_000;
 
@@ -142,6 +143,54 @@ export class TaskRegistry {
         'could not record the token task; it will be retried on the next call',
       );
     }
+  }
+
+  /**
+   * The task a 2026 agent names in `_meta` (a task handle), re-authorized against the principal presenting
+   * it now: a task declared in-band under the same handle key (issuer, subject and tenant), not ended, not
+   * revoked, not expired, by a principal that is not itself revoked. A handle is a name, never a
+   * capability: every failure reads the same to the agent; `reason` is for the record.
+   */
+  resolveHandle(
+    id: string,
+    principal: Principal,
+    handleKey: string,
+    now: number,
+  ): { ok: true; task: TaskRef } | { ok: false; reason: string } {
+    this.sync(now);
+    const revoked = this.revocationOf(principal);
+    if (revoked !== undefined) return { ok: false, reason: `presenting principal: ${revoked}` };
+    let rows: TaskRow[];
+    try {
+      rows = this.store.get(id);
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message }, 'task database unreadable while resolving a task handle');
+      return { ok: false, reason: 'task database unavailable (fail closed)' };
+    }
+    const row = rows.find((r) => r.source === 'session' && r.session === handleKey);
+    if (!row) {
+      const other = rows.find((r) => r.source === 'session');
+      return {
+        ok: false,
+        reason: other
+          ? `task ${id} belongs to ${other.subject} (${other.issuer}), not this principal`
+          : `no task ${id}`,
+      };
+    }
+    if (row.issuer !== principal.issuer || row.subject !== principal.subject)
+      return { ok: false, reason: `task ${id} belongs to another principal` };
+    if (this.revokedTasks.has(id)) return { ok: false, reason: `task ${id} revoked` };
+    if (row.endedAt !== undefined) return { ok: false, reason: `task ${id} ended (${row.endReason ?? 'ended'})` };
+    if (row.expiresAt !== undefined && row.expiresAt <= now) return { ok: false, reason: `task ${id} expired` };
+    const task: TaskRef = {
+      id: row.id,
+      source: 'session',
+      ...(row.purpose !== undefined && { purpose: row.purpose }),
+      ...(row.grants !== undefined && { grants: row.grants }),
+      ...(row.expiresAt !== undefined && { expiresAt: row.expiresAt }),
+    };
+    // Within the presenting token's own task grants: a narrower token never inherits a wider task.
+    return { ok: true, task: withinToken(task, principal.task) };
   }
 
   /** Stores a task declared in-band. Throws (a WardenError from the store) if it cannot be written. */

@@ -87,7 +87,7 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
     );
     try {
       const tools = (await client.listTools()).tools.map((t) => t.name).sort();
-      expect(tools).toEqual(VISIBLE); // filtered by policy; no task meta-tools on the stateless path yet
+      expect(tools).toEqual([...VISIBLE, 'warden__begin_task', 'warden__end_task']); // filtered by policy; task handles come from begin_task
       const result = await client.callTool({ name: 'fx__test_simple_text', arguments: {} });
       expect(result.content).toEqual([{ type: 'text', text: 'This is a simple text response for testing.' }]);
       // a hidden tool reads exactly like one that does not exist
@@ -139,7 +139,11 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
       }),
     );
     expect(listed.result).toMatchObject({ resultType: 'complete', ttlMs: 0, cacheScope: 'private' });
-    expect((listed.result!.tools as { name: string }[]).map((t) => t.name).sort()).toEqual(VISIBLE);
+    expect((listed.result!.tools as { name: string }[]).map((t) => t.name).sort()).toEqual([
+      ...VISIBLE,
+      'warden__begin_task',
+      'warden__end_task',
+    ]);
     const called = await post(callBody('fx__test_simple_text'), {
       'mcp-method': 'tools/call',
       'mcp-name': `=?base64?${Buffer.from('fx__test_simple_text').toString('base64')}?=`,

@@ -1,0 +1,175 @@
+// Task handles for MCP 2026-07-28 (stateless) agents: warden__begin_task returns a handle the agent sends
+// back in `_meta` under `warden`; every request re-authorizes it against the token presenting it. The SDK
+// v2 client pinned to 2026 → the real gateway process (JWT, policy, task store, audit) → the fixture.
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+
+const V = '2026-07-28';
+const RESOURCE = 'http://gateway.test/mcp';
+// fx__test_error_handling only inside a task; fx__test_simple_text always.
+const POLICY = `version: 1
+agents:
+  - id: verified
+    match: { authMethod: jwt }
+    grants:
+      - { id: simple, effect: allow, tools: [fx__test_simple_text] }
+      - { id: in-task, effect: allow, tools: [fx__test_error_handling], task: required }
+`;
+const IN_TASK = 'fx__test_error_handling';
+
+function rpcOf(res: RawResponse): { result?: Record<string, unknown>; error?: { code: number; message: string } } {
+  return res.messages[0] as ReturnType<typeof rpcOf>;
+}
+
+describe('MCP 2026-07-28 agents: task handles', () => {
+  let gw: RunningGateway;
+  let policyDir: TempDir;
+  const clients: ClientV2[] = [];
+
+  const connect = async (token: string) => {
+    const client = new ClientV2({ name: 'v2-tasks', version: '2.4.0' }, { versionNegotiation: { mode: { pin: V } } });
+    await client.connect(
+      new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+    );
+    clients.push(client);
+    return client;
+  };
+  const call = (client: ClientV2, name: string, handle?: string) =>
+    client.callTool({ name, arguments: {}, ...(handle !== undefined && { _meta: { warden: { task: handle } } }) }).then(
+      (result) => ({ ok: true as const, result }),
+      (e: { code?: number; message?: string }) => ({ ok: false as const, code: e.code, message: e.message }),
+    );
+  const begin = async (client: ClientV2, tools: string[]) => {
+    const begun = await client.callTool({ name: 'warden__begin_task', arguments: { purpose: 'handle test', tools } });
+    const content = begun.structuredContent as { status: string; handle?: { warden: { task: string } } };
+    expect(content.status).toBe('granted');
+    return content.handle!.warden.task;
+  };
+  const records = async (sub: string, tool: string) =>
+    JSON.parse(
+      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', tool, '--json'])).stdout,
+    ) as {
+      id: string;
+      decision: string | null;
+      outcome: string;
+    }[];
+
+  beforeAll(async () => {
+    policyDir = await makeTempDir('warden-2026-tasks');
+    const policyFile = join(policyDir.path, 'policy.yaml');
+    await writeFile(policyFile, POLICY);
+    gw = await startGateway({
+      auth: { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 },
+      policy: { files: [policyFile] },
+      servers: { fx: fixtureServer() },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await gw?.stop();
+    await policyDir?.cleanup();
+  });
+
+  it('begin_task returns a handle; a request runs inside the task only when it presents the handle', async () => {
+    const alice = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:alice']));
+    const names = (await alice.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('warden__begin_task');
+    expect(await call(alice, IN_TASK)).toMatchObject({ ok: false, code: -32600 });
+    const handle = await begin(alice, [IN_TASK]);
+    expect(await call(alice, IN_TASK, handle)).toMatchObject({ ok: true });
+    // the handle is a name sent per request, not a state of the connection
+    expect(await call(alice, IN_TASK)).toMatchObject({ ok: false, code: -32600 });
+    const [row] = (await records('agent:alice', IN_TASK)).filter((r) => r.decision === 'allow');
+    expect(row).toMatchObject({ outcome: expect.any(String) });
+  });
+
+  it('a handle presented by another subject is refused with -32602, and the refusal is recorded', async () => {
+    const alice = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:alice2']));
+    const handle = await begin(alice, [IN_TASK]);
+    const mallory = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:mallory']));
+    const stolen = await call(mallory, IN_TASK, handle);
+    expect(stolen).toMatchObject({ ok: false, code: -32602 });
+    // reads exactly like a handle that does not exist
+    const unknown = await call(mallory, IN_TASK, 'task_doesnotexist');
+    expect(unknown).toMatchObject({ ok: false, code: -32602 });
+    expect((stolen as { message: string }).message.replace(handle, 'H')).toBe(
+      (unknown as { message: string }).message.replace('task_doesnotexist', 'H'),
+    );
+    const rows = await records('agent:mallory', IN_TASK);
+    expect(rows).toHaveLength(2);
+    expect(rows.every((r) => r.decision === 'deny' && r.outcome === 'denied')).toBe(true);
+    const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', rows[1]!.id, '--json'])).stdout);
+    expect(JSON.stringify(shown)).toContain('belongs to agent:alice2');
+    // the owner still uses it
+    expect(await call(alice, IN_TASK, handle)).toMatchObject({ ok: true });
+  });
+
+  it('a token of the same subject whose own task does not grant the tool gets nothing from the handle', async () => {
+    const wide = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:bob']));
+    const handle = await begin(wide, [IN_TASK]);
+    const narrow = await connect(
+      await issueTokenAsync(gw.configFile, [
+        '--sub',
+        'agent:bob',
+        '--task-purpose',
+        'narrow',
+        '--grant',
+        'fx__test_simple_text',
+      ]),
+    );
+    // the handle resolves, but inside the token's own grants the tool is hidden: it reads as unknown
+    expect(await call(narrow, IN_TASK, handle)).toMatchObject({
+      ok: false,
+      code: -32602,
+      message: `Unknown tool: ${IN_TASK}`,
+    });
+    expect(await call(wide, IN_TASK, handle)).toMatchObject({ ok: true });
+  });
+
+  it('a raw request with a malformed warden key is refused; the key never reaches the server', async () => {
+    const token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:raw']);
+    const res = await rawRequest(gw.origin, {
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: {
+          name: 'fx__test_simple_text',
+          arguments: {},
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': V,
+            'io.modelcontextprotocol/clientCapabilities': {},
+            warden: 'task_x',
+          },
+        },
+      }),
+      headers: mcpHeaders({
+        authorization: `Bearer ${token}`,
+        'mcp-protocol-version': V,
+        'mcp-method': 'tools/call',
+        'mcp-name': 'fx__test_simple_text',
+      }),
+    });
+    expect(rpcOf(res).error).toMatchObject({ code: -32602, message: expect.stringContaining('_meta.warden') });
+  });
+
+  it('end_task with the handle ends it, and task revoke refuses a handle from the next request', async () => {
+    const carol = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:carol']));
+    const ended = await begin(carol, [IN_TASK]);
+    const end = await carol.callTool({ name: 'warden__end_task', arguments: {}, _meta: { warden: { task: ended } } });
+    expect(end.structuredContent).toMatchObject({ status: 'ended', task: ended });
+    expect(await call(carol, IN_TASK, ended)).toMatchObject({ ok: false, code: -32602 });
+
+    const revoked = await begin(carol, [IN_TASK]);
+    expect(await call(carol, IN_TASK, revoked)).toMatchObject({ ok: true });
+    expect((await runCliAsync(gw.configFile, ['task', 'revoke', revoked])).code).toBe(0);
+    expect(await call(carol, IN_TASK, revoked)).toMatchObject({ ok: false, code: -32602 });
+  });
+});
