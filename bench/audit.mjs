@@ -5,7 +5,8 @@
 //   2. added latency of intent + outcome per sequential call, for both durability settings
 //   3. `audit list` with filters over 1,000,000 entries (query time, and the whole CLI process)
 // Options: --rows N (entries for 3, default 1000000), --dir DIR (where the databases go; default a temp dir),
-// --throughput-only (section 1 alone).
+// --throughput-only (section 1 alone), --store postgres (section 1 on PostgreSQL at --pg-url, default
+// MCP_WARDEN_PG_URL or postgres://postgres@127.0.0.1:5432/postgres, in a schema of its own dropped after).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,11 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     dir: { type: 'string' },
     'throughput-only': { type: 'boolean' },
+    store: { type: 'string', default: 'sqlite' },
+    'pg-url': {
+      type: 'string',
+      default: process.env.MCP_WARDEN_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    },
   },
 });
 const base = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'warden-bench-'));
@@ -139,6 +145,33 @@ async function fill(sink, rows, concurrency, listEvery = 0) {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 const fmt = (ms) => `${ms.toFixed(3)} ms`;
+
+if (values.store === 'postgres') {
+  const { openPgAuditSink } = await import(join(ROOT, 'dist/src/audit/pg/open.js'));
+  const schema = `bench_audit_${process.pid}`;
+  console.log(`audit benchmark on PostgreSQL — node ${process.version}, schema ${schema}\n`);
+  const sink = await openPgAuditSink({
+    pg: { url: values['pg-url'], schema },
+    dataDir: join(base, 'pg'),
+    settings: settings('process-crash'),
+    logger,
+    details: { bench: true },
+  });
+  const rows = 100_000;
+  const { seconds, cpuSeconds } = await fill(sink, rows, 512);
+  const commits = sink.commits;
+  await sink.close();
+  console.log(
+    `group commit on PostgreSQL: ${rows} entries in ${seconds.toFixed(2)} s = ${Math.round(rows / 2 / seconds).toLocaleString('en')} audited calls/s (${Math.round(rows / seconds).toLocaleString('en')} entries/s) wall; ${cpuSeconds.toFixed(2)} s gateway CPU; ${(rows / commits).toFixed(0)} entries per commit (512 calls in flight)`,
+  );
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: values['pg-url'] });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.end();
+  if (!values.dir) rmSync(base, { recursive: true, force: true });
+  process.exit(0);
+}
 
 console.log(`audit benchmark — node ${process.version}, databases in ${base}\n`);
 

@@ -51,8 +51,8 @@ export interface ChainFacts {
 
 /** What verification asks a store after the walk: where links point, the prune record, open intents. */
 export interface ChainLookups {
-  /** The seq of the entry with this hash, if any. */
-  seqOfHash(hash: string): number | undefined | Promise<number | undefined>;
+  /** The seqs of the entries with these hashes (at most MAX_LOOKUPS); a hash no entry has is left out. */
+  seqsOfHashes(hashes: string[]): Map<string, number> | Promise<Map<string, number>>;
   /** How many `audit.pruned` events name this anchor. */
   prunedEvents(seq: number, hash: string): number | Promise<number>;
   /** Intents of stopped gateways still without an outcome. */
@@ -159,8 +159,7 @@ export async function verifyFrom(
 ): Promise<VerifyReport> {
   const walk = new ChainWalk(facts, external);
   for await (const row of rows) walk.add(row);
-  const predecessors = new Map<string, number | undefined>();
-  for (const hash of walk.lookups) predecessors.set(hash, await lookups.seqOfHash(hash));
+  const predecessors = walk.lookups.length > 0 ? await lookups.seqsOfHashes(walk.lookups) : new Map<string, number>();
   const pruned = facts.anchor ? await lookups.prunedEvents(facts.anchor.seq, facts.anchor.hash) : 1;
   return walk.finish(publicKeys, predecessors, pruned, await lookups.openOfStopped());
 }
@@ -180,7 +179,7 @@ export function verifyChain(
   for (const row of db.prepare<[], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq`).iterate())
     walk.add(row);
   const lookups = sqliteLookups(db);
-  const predecessors = new Map(walk.lookups.map((hash) => [hash, lookups.seqOfHash(hash)]));
+  const predecessors = lookups.seqsOfHashes(walk.lookups);
   const anchor = walk.facts.anchor;
   const pruned = anchor ? lookups.prunedEvents(anchor.seq, anchor.hash) : 1;
   return walk.finish(publicKeys, predecessors, pruned, lookups.openOfStopped());
@@ -197,12 +196,20 @@ function sqliteFacts(db: Db): ChainFacts {
 }
 
 function sqliteLookups(db: Db): {
-  seqOfHash(hash: string): number | undefined;
+  seqsOfHashes(hashes: string[]): Map<string, number>;
   prunedEvents(seq: number, hash: string): number;
   openOfStopped(): number;
 } {
   return {
-    seqOfHash: (hash) => db.prepare<[string], { seq: number }>('SELECT seq FROM entries WHERE hash = ?').get(hash)?.seq,
+    seqsOfHashes: (hashes) => {
+      const query = db.prepare<[string], { seq: number }>('SELECT seq FROM entries WHERE hash = ?');
+      const found = new Map<string, number>();
+      for (const hash of hashes) {
+        const seq = query.get(hash)?.seq;
+        if (seq !== undefined) found.set(hash, seq);
+      }
+      return found;
+    },
     prunedEvents: (seq, hash) =>
       db
         .prepare<[number, string], { n: number }>(

@@ -144,6 +144,52 @@ const MIGRATIONS: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- Each intent paid one more index insert for verify's few link lookups; verify now finds them in one scan.
+      DROP INDEX IF EXISTS audit_entries_hash;
+      -- Arrays filled from empty: assigning into array_fill's result copied the array each time
+      -- (1,000 entries: about 50 ms of the append instead of 2).
+      CREATE OR REPLACE FUNCTION audit_append(
+        p_instance text, p_roles text[], p_ids text[], p_kinds text[], p_ts bigint[], p_started bigint[],
+        p_instances text[], p_types text[], p_subjects text[], p_tasks text[], p_servers text[],
+        p_targets text[], p_decisions text[], p_outcomes text[], p_headers text[], p_bodies text[]
+      ) RETURNS TABLE (first_seq bigint, last_checkpoint bigint) LANGUAGE plpgsql AS $fn$
+      DECLARE
+        head_seq  bigint;
+        head_hash bytea;
+        n         integer := cardinality(p_ids);
+        prevs     text[] := '{}';
+        hashes    text[] := '{}';
+      BEGIN
+        SELECT h.seq, decode(h.hash, 'hex') INTO head_seq, head_hash FROM audit_chain_head h WHERE h.id = 1 FOR UPDATE;
+        FOR i IN 1..n LOOP
+          prevs[i] := encode(head_hash, 'hex');
+          head_hash := sha256(head_hash || convert_to(p_headers[i] || E'\\n' || p_bodies[i], 'UTF8'));
+          hashes[i] := encode(head_hash, 'hex');
+        END LOOP;
+        INSERT INTO audit_entries (seq, id, kind, ts, started_at, instance, type, subject, task_id, server,
+                                   target, decision, outcome, body, prev_hash, hash)
+          SELECT head_seq + u.o, u.id, u.kind, u.ts, u.started_at, u.instance, u.type, u.subject, u.task_id,
+                 u.server, u.target, u.decision, u.outcome, u.body, u.prev_hash, u.hash
+          FROM unnest(p_ids, p_kinds, p_ts, p_started, p_instances, p_types, p_subjects, p_tasks, p_servers,
+                      p_targets, p_decisions, p_outcomes, p_bodies, prevs, hashes)
+               WITH ORDINALITY AS u(id, kind, ts, started_at, instance, type, subject, task_id, server, target,
+                                    decision, outcome, body, prev_hash, hash, o);
+        UPDATE audit_chain_head SET seq = head_seq + n, hash = encode(head_hash, 'hex') WHERE id = 1;
+        INSERT INTO audit_open_intents (id, instance, seq)
+          SELECT u.id, p_instance, head_seq + u.o FROM unnest(p_ids, p_roles) WITH ORDINALITY AS u(id, role, o)
+          WHERE u.role = 'intent'
+          ON CONFLICT (id) DO UPDATE SET instance = excluded.instance, seq = excluded.seq;
+        DELETE FROM audit_open_intents WHERE id IN (
+          SELECT u.id FROM unnest(p_ids, p_roles) AS u(id, role) WHERE u.role = 'outcome');
+        RETURN QUERY SELECT head_seq + 1,
+          COALESCE((SELECT c.seq FROM audit_checkpoints c ORDER BY c.id DESC LIMIT 1), 0::bigint);
+      END
+      $fn$;
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -72,10 +72,13 @@ export async function verifyPgChain(
     facts,
     pgEntries(pool, 0),
     {
-      seqOfHash: async (hash) => {
-        const row = (await pool.query<{ seq: string }>('SELECT seq FROM audit_entries WHERE hash = $1', [hash]))
-          .rows[0];
-        return row ? Number(row.seq) : undefined;
+      // One scan for all of them: no index on hash (it would cost every append one more index insert).
+      seqsOfHashes: async (hashes) => {
+        const rows = await pool.query<{ seq: string; hash: string }>(
+          'SELECT seq, hash FROM audit_entries WHERE hash = ANY($1::text[])',
+          [hashes],
+        );
+        return new Map(rows.rows.map((r) => [r.hash, Number(r.seq)]));
       },
       prunedEvents: async (seq, hash) =>
         Number(
