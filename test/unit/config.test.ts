@@ -54,6 +54,7 @@ describe('config schema', () => {
       env: {},
       enabled: true,
       shared: false,
+      protocol: 'auto',
     });
     expect(config.servers.notes?.prefix).toBeUndefined();
   });
@@ -74,6 +75,9 @@ describe('config schema', () => {
       { transport: 'sse', url: 'http://127.0.0.1:0/sse', launch: { command: 'node', args: ['x.js'] } },
     ],
     ['unprefixed', stdio({ prefix: false })],
+    ['2026-only stdio', stdio({ protocol: '2026-07-28' })],
+    ['2026-only http', { transport: 'http', url: 'http://127.0.0.1:9000/mcp', protocol: '2026-07-28' }],
+    ['2025 pinned', stdio({ protocol: '2025-11-25' })],
   ])('accepts a %s server', (_kind, server) => {
     const config = parseConfigText(JSON.stringify(withServers({ s: server })), FILE, {});
     expect(config.servers.s?.transport).toBe((server as { transport: string }).transport);
@@ -104,6 +108,11 @@ describe('config schema', () => {
       'upper-case server id',
       withServers({ GitHub: stdio() }),
       'mcp.config.json: servers.GitHub: server ids must match ^[a-z0-9][a-z0-9-]{0,31}$',
+    ],
+    [
+      'unknown protocol revision',
+      withServers({ a: stdio({ protocol: '2026' }) }),
+      'mcp.config.json: servers.a.protocol: Invalid option: expected one of "auto"|"2025-11-25"|"2026-07-28"',
     ],
     ['server id with underscore', withServers({ a_b: stdio() }), 'mcp.config.json: servers.a_b: server ids must match'],
     [
