@@ -45,6 +45,8 @@ const LIST_METHODS: readonly ListMethod[] = [
 const NOT_AVAILABLE = 'not available to this agent (no such tool, or outside its policy)';
 /** How many grantable tools warden__begin_task's description names at most. */
 const MAX_NAMED_TOOLS = 50;
+/** Principals (tasks, policy versions) remembered per view by `visible`; cleared when full. */
+const VISIBLE_KEYS_PER_VIEW = 16;
 
 /**
  * One session's task state: the task declared in-band, its expiry, the effective principal the pipeline
@@ -57,6 +59,7 @@ export class SessionTasks {
   private memo:
     { raw: Principal; task: TaskRef | undefined; revoked: string | undefined; result: Principal } | undefined;
   private readonly seen = new Map<ListMethod, string>();
+  private readonly visibleMemo = new WeakMap<Aggregate, Map<string, string[]>>();
   private closed = false;
   private readonly clock: Clock;
 
@@ -318,15 +321,29 @@ export class SessionTasks {
     return result;
   }
 
-  /** What a list shows this principal, in the order the session lists it (the meta-tools first). */
+  /**
+   * What a list shows this principal, in the order the session lists it (the meta-tools first). Remembered
+   * per view and authorizer list key (issue 21: warden__begin_task's description asks on every list), a
+   * few keys per view; a key covers the policy version and the principal with its task as of `now`.
+   */
   private visible(view: Aggregate, method: ListMethod, principal: Principal, now: number): string[] {
-    return entriesOf(view, method)
+    const key = this.gov.authorizer.listKey?.(principal, now);
+    let byKey = key === undefined ? undefined : this.visibleMemo.get(view);
+    const remembered = key === undefined ? undefined : byKey?.get(`${method}\u0000${key}`);
+    if (remembered) return remembered;
+    const names = entriesOf(view, method)
       .filter(
         (entry) =>
           this.gov.authorizer.authorize({ principal, method, server: entry.server, target: entry.target }, now)
             .effect === 'allow',
       )
       .map((entry) => entry.target);
+    if (key !== undefined) {
+      if (!byKey) this.visibleMemo.set(view, (byKey = new Map()));
+      if (byKey.size >= VISIBLE_KEYS_PER_VIEW) byKey.clear();
+      byKey.set(`${method}\u0000${key}`, names);
+    }
+    return names;
   }
 }
 
