@@ -133,6 +133,8 @@ export const GatewaySchema = z
     /** Open HTTP sessions one principal (issuer, subject, tenant) may hold at most, so one agent cannot take them all. */
     maxSessionsPerPrincipal: z.number().int().min(1).max(100_000).default(1000),
     listPageSize: z.number().int().min(1).max(10_000).default(500),
+    /** `tools/call` over HTTP without the SDK's protocol layer where it can be answered exactly (docs/performance.md); `false`: always the SDK path. */
+    hotPath: z.boolean().default(true),
     defaultTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
     /** Human approval of calls a policy marks `approval: required` (docs/integrity.md). */
     approvals: z

@@ -30,6 +30,7 @@ import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.j
 import { sharedSchemaValidator } from './schema-validator.js';
 import { ModernClient, type DownstreamClient } from './modern-client.js';
 import type { ProtocolEra } from '../model/protocol-era.js';
+import { rawForward } from './raw-forward.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 
@@ -155,7 +156,8 @@ export class DownstreamConnection {
     const callId = this.nextCallId++;
     if (options.link) this.inflight.set(callId, options.link);
     try {
-      return await forwardRequest({ ...options, client, serverId: this.serverId });
+      const forward = { ...options, client, serverId: this.serverId };
+      return await ((options.raw === true && rawForward(forward)) || forwardRequest(forward));
     } finally {
       this.inflight.delete(callId);
     }

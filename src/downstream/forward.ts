@@ -38,6 +38,8 @@ export interface ForwardOptions<T> {
   link?: RelayLink;
   /** Headers for this request alone on an HTTP server (the call's secrets, trace context); none on stdio. */
   headers?: Readonly<Record<string, string>>;
+  /** The hot path (raw-forward.ts): the request is written without the SDK client's protocol layer where the transport allows. */
+  raw?: boolean;
 }
 
 const SDK_PREFIX = /^MCP error -?\d+: /;
@@ -99,7 +101,8 @@ export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Out
   }
 }
 
-function mapError(serverId: string, error: unknown) {
+/** Every way a forwarded request can fail, as a denial (shared with raw-forward.ts). */
+export function mapError(serverId: string, error: unknown) {
   if (error instanceof McpError) {
     if (error.code === ErrorCode.ConnectionClosed) {
       return { kind: 'downstream_closed', server: serverId, reason: 'connection closed during the call' } as const;

@@ -23,6 +23,11 @@ const agents = {
   'https:': new HttpsAgent({ keepAlive: true, scheduling: 'lifo', timeout: IDLE_SOCKET_MS }),
 } as const;
 
+/** The gateway's keep-alive pool for a URL's protocol (also used by the hot path, raw-forward.ts). */
+export function downstreamAgent(protocol: string): HttpAgent {
+  return protocol === 'https:' ? agents['https:'] : agents['http:'];
+}
+
 type Aborter = (reason: unknown) => void;
 /**
  * One abort listener per signal, whatever the number of requests in flight on it: the SDK gives every

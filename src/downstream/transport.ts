@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { cleanLabel } from '../model/sanitize.js';
 import type { ProtocolEra } from '../model/protocol-era.js';
 import { secretFetch } from './call-headers.js';
+import { registerRawHttpTarget } from './raw-forward.js';
 import { nodeFetch } from './http-fetch.js';
 import { sizeCappedFetch } from './size-cap.js';
 import { GroupStdioTransport } from './stdio-transport.js';
@@ -80,10 +81,20 @@ export function createClientTransport(
         // The v2 transport has the v1 transport's members; only the v2 client (modern-client.ts) drives it.
         return modern as unknown as Transport;
       }
-      return new StreamableHTTPClientTransport(new URL(target.url ?? spec.url), {
+      const url = new URL(target.url ?? spec.url);
+      const transport = new StreamableHTTPClientTransport(url, {
         requestInit: { headers, redirect: 'error' },
         fetch: secretFetch(target.secretHeaders, downstreamFetch),
       });
+      // The hot path's requests carry the same headers as this transport's fetch adds (raw-forward.ts).
+      registerRawHttpTarget(transport, {
+        url,
+        headers: async (call) => ({
+          ...headers,
+          ...(call && Object.keys(call).length > 0 ? call : target.secretHeaders ? await target.secretHeaders() : {}),
+        }),
+      });
+      return transport;
     }
     case 'sse': {
       const headers = { ...spec.headers, ...target.headers };

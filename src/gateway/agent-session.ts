@@ -5,6 +5,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import {
   CallToolRequestSchema,
   CallToolResultSchema,
+  type CallToolRequest,
   CompleteRequestSchema,
   CompleteResultSchema,
   CreateTaskResultSchema,
@@ -60,6 +61,7 @@ import { sharedSchemaValidator } from '../downstream/schema-validator.js';
 import { buildCallContext, requestTraceparent, type CallRequest } from './call-context.js';
 import { watchNegotiatedVersion } from './negotiated-version.js';
 import { TaskRelay, type TasksCapability } from './task-relay.js';
+import { errorAnswer, hotPathBlocker, type HotAnswer, type HotToolCall } from './hot-call.js';
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>;
 
@@ -142,6 +144,10 @@ export class AgentSession implements ConnectionListener {
   private readonly taskTools: boolean;
   /** The servers' MCP tasks, when any server offers them (not the gateway's own `warden__*` task grants). */
   private readonly taskRelay: TaskRelay | undefined;
+  /** The `tools/call` handler, shared by the SDK server and the hot path. */
+  private callTool!: (req: CallToolRequest, extra: Extra) => Promise<Record<string, unknown>>;
+  /** Requests that came by the hot path: their downstream request skips the SDK client, notifications go to `notify`. */
+  private readonly hot = new WeakMap<object, HotToolCall>();
 
   constructor(
     private readonly host: SessionHost,
@@ -255,6 +261,32 @@ export class AgentSession implements ConnectionListener {
     await this.server.close().catch(() => undefined);
   }
 
+  /**
+   * A `tools/call` by the hot path (hot-call.ts): the same handler, guard and pipeline as the SDK path,
+   * with the request's `extra` built here as the SDK's protocol layer builds it. Undefined when this
+   * call must take the SDK path instead (decided before anything is recorded or forwarded).
+   */
+  async hotToolsCall(call: HotToolCall): Promise<HotAnswer | undefined> {
+    if (this.closed || (this.taskTools && this.tasks?.handles(call.request.params.name))) return undefined;
+    if (hotPathBlocker(call.request, this.clientCapabilities) !== undefined) return undefined;
+    const extra = {
+      signal: call.signal,
+      ...(this.sessionId !== undefined && { sessionId: this.sessionId }),
+      _meta: call.request.params._meta,
+      sendNotification: async () => undefined,
+      sendRequest: () => Promise.reject(new McpError(ErrorCode.MethodNotFound, 'not available on the hot path')),
+      authInfo: call.authInfo,
+      requestId: call.id,
+      requestInfo: { headers: call.headers },
+    } as unknown as Extra;
+    this.hot.set(extra, call);
+    try {
+      return { result: await this.guard(() => this.callTool(call.request, extra)) };
+    } catch (error) {
+      return errorAnswer(error);
+    }
+  }
+
   // ---- handlers --------------------------------------------------------------------------------
 
   private register(): void {
@@ -319,7 +351,8 @@ export class AgentSession implements ConnectionListener {
       ),
     );
 
-    s.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    // Kept for the hot path too (hotToolsCall): one handler, whichever way the request came in.
+    this.callTool = async (req: CallToolRequest, extra: Extra) => {
       if (this.taskTools && this.tasks?.handles(req.params.name))
         return this.taskTool(extra, req.params.name, req.params.arguments ?? {});
       const view = await this.currentView();
@@ -348,7 +381,8 @@ export class AgentSession implements ConnectionListener {
       );
       this.owners.announceLinks(result, route.server);
       return result;
-    });
+    };
+    s.setRequestHandler(CallToolRequestSchema, this.callTool);
 
     s.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
       const view = await this.currentView();
@@ -647,12 +681,14 @@ export class AgentSession implements ConnectionListener {
     const server = this.host.servers().find((s) => s.id === serverId);
     const connection = this.host.connectionFor(this, serverId);
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
+    const hot = this.hot.get(extra);
     const link = new AgentRequestLink(
       this.server,
       this.host.egress,
       extra.requestId,
       agentToken,
       relayRecorder(() => this.relayOrigin(serverId, ctx)),
+      hot && ((notification) => hot.notify?.(notification)),
     );
     const outcome = await this.host.pipeline.call(ctx, async (injection) => {
       const perCall = injection.env && this.host.perCallConnection(this, serverId, injection.env);
@@ -665,6 +701,7 @@ export class AgentSession implements ConnectionListener {
           timeoutMs: server?.timeoutMs ?? 60_000,
           link,
           headers: withTrace(injection.headers, injection.traceparent),
+          ...(hot && { raw: true }),
         });
         if (answered.ok) answeredWith?.(ctx, answered.value);
         return answered.ok ? ok(shape(answered.value)) : answered;

@@ -44,6 +44,8 @@ export class AgentRequestLink implements RelayLink {
       request: { method: string; params?: unknown },
       send: () => Promise<unknown>,
     ) => Promise<unknown>,
+    /** Where notifications go instead of the agent request's stream (the hot path writes them before its answer). */
+    private readonly deliver?: (notification: ServerNotification) => void,
   ) {
     this.outboundProgressToken =
       agentProgressToken === undefined ? undefined : `warden-${process.pid}-${++outboundCounter}`;
@@ -63,6 +65,10 @@ export class AgentRequestLink implements RelayLink {
       cleaned = this.egress.scrubValue(cleanNotification(notification));
     } catch {
       return Promise.resolve(); // nested too deep to scrub: dropped, never passed on unscrubbed
+    }
+    if (this.deliver) {
+      this.deliver(cleaned);
+      return Promise.resolve();
     }
     const sent = this.server
       .notification(

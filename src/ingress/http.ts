@@ -30,6 +30,7 @@ import {
 import { allowsBatch, checkJsonLimits, jsonLimitError, topLevelRequestId } from './json-limits.js';
 import { isStatelessVersion, routeEra } from './stateless-envelope.js';
 import { createStatelessIngress } from './stateless-http.js';
+import { serveHot } from './hot-call.js';
 
 export const MCP_PATH = '/mcp';
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
@@ -287,7 +288,14 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       return;
     }
     const entry = sessionFor(res, sessionId, principal);
-    if (entry) await track(entry, res, () => entry.transport.handleRequest(req, res, body));
+    if (!entry) return;
+    await track(entry, res, async () => {
+      // The tools/call hot path (hot-call.ts) answers what it can answer exactly; the SDK transport the rest.
+      const auth = (req as IncomingMessage & { auth?: AuthInfo }).auth!;
+      if (settings.hotPath && !Array.isArray(body) && (await serveHot(entry.session, sessionId, req, res, body, auth)))
+        return;
+      await entry.transport.handleRequest(req, res, body);
+    });
   }
 
   /** Owners of sessions whose initialize is in flight. */

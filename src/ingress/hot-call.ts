@@ -1,0 +1,102 @@
+// The ingress half of the tools/call hot path (docs/performance.md, "The tools/call hot path"): a
+// 2025 session's `tools/call` POST, already authenticated, size-checked, parsed and matched to its
+// session by http.ts, is handed to the session without the SDK's Streamable HTTP transport, and answered
+// in one write in the same event-stream framing the transport uses. A request the hot path cannot
+// answer exactly is left to the SDK (this returns false before anything is recorded or forwarded).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import {
+  CallToolRequestSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type ServerNotification,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { AgentSession } from '../gateway/agent-session.js';
+
+/** Hot calls in flight per session, by JSON-RPC id: the agent's `notifications/cancelled` reaches them here. */
+const inFlight = new WeakMap<AgentSession, Map<string | number, AbortController>>();
+
+/**
+ * Whether the hot path may take this POST: a single `tools/call` request whose headers the SDK transport
+ * would accept as they are (both media types accepted, a JSON body, a supported protocol version), and
+ * whose params pass the SDK's own request schema. Anything else gets the SDK's answer, errors included.
+ */
+function takes(req: IncomingMessage, body: Record<string, unknown>): boolean {
+  if (body.method !== 'tools/call' || body.id === undefined) return false;
+  const accept = req.headers.accept ?? '';
+  if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return false;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') return false;
+  const version = req.headers['mcp-protocol-version'];
+  return version === undefined || (typeof version === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(version));
+}
+
+/**
+ * Serves one 2025 session POST by the hot path when it can; returns false, having done nothing, when the
+ * SDK transport must handle it. The agent's cancellation of a hot call (a `notifications/cancelled`
+ * POST naming its id) is taken here too.
+ */
+export async function serveHot(
+  session: AgentSession,
+  sessionId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: unknown,
+  authInfo: AuthInfo,
+): Promise<boolean> {
+  const message = body as Record<string, unknown>;
+  if (message.method === 'notifications/cancelled') return cancel(session, message, res);
+  if (!takes(req, message)) return false;
+  const parsed = CallToolRequestSchema.safeParse(message);
+  if (!parsed.success) return false;
+  const id = message.id as string | number;
+  let live = inFlight.get(session);
+  if (live?.has(id)) return false; // a duplicate id in flight: the SDK decides what that means
+  const abort = new AbortController();
+  const events: string[] = [];
+  const notify = (notification: ServerNotification): void =>
+    void events.push(sseEvent({ jsonrpc: '2.0', ...notification }));
+  if (!live) inFlight.set(session, (live = new Map()));
+  live.set(id, abort);
+  let answer;
+  try {
+    answer = await session.hotToolsCall({
+      id,
+      request: parsed.data,
+      authInfo,
+      headers: req.headers,
+      signal: abort.signal,
+      notify,
+    });
+  } finally {
+    live.delete(id);
+  }
+  if (answer === undefined) return false;
+  if (res.destroyed) return true;
+  // Cancelled by the agent: the SDK writes no answer either; the stream just ends.
+  if (!abort.signal.aborted) events.push(sseEvent({ jsonrpc: '2.0', id, ...answer }));
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'mcp-session-id': sessionId,
+  });
+  res.end(events.join(''));
+  return true;
+}
+
+/** A cancellation of a hot call in flight: aborted here (202); any other goes to the SDK. */
+function cancel(session: AgentSession, message: Record<string, unknown>, res: ServerResponse): boolean {
+  const params = message.params as { requestId?: unknown } | undefined;
+  const requestId = params?.requestId;
+  if (typeof requestId !== 'string' && typeof requestId !== 'number') return false;
+  const abort = inFlight.get(session)?.get(requestId);
+  if (!abort) return false;
+  abort.abort(new Error('cancelled by the agent'));
+  res.writeHead(202);
+  res.end();
+  return true;
+}
+
+function sseEvent(message: unknown): string {
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+}
