@@ -6,6 +6,7 @@
 // strings; the SDK client's are numbers), so the test also proves which path served it, and that
 // progress (which needs the SDK's token mapping) falls back. The HTTP fixture answers every POST with an
 // event stream, so the hot path's downstream side reads event streams here, not only JSON.
+// 2026-07-28 requests keep their own path (input_required rounds); they are checked to answer the same.
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -206,7 +207,7 @@ describe('the tools/call hot path answers and records exactly what the SDK path 
     expect(row?.outcome).toBe('cancelled');
   });
 
-  it('2026-07-28 requests get the same answers on both gateways', async () => {
+  it('2026-07-28 requests (their own path, not the hot one) get the same answers on both gateways', async () => {
     const envelope = {
       'io.modelcontextprotocol/protocolVersion': '2026-07-28',
       'io.modelcontextprotocol/clientCapabilities': {},
