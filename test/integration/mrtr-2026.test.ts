@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { BIN, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { makeTempDir, spawnReady, type TempDir } from '../helpers/process.js';
 import { makeTestClock, type TestClock } from '../helpers/clock.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
@@ -212,5 +212,31 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     const late = await call({ topic: 'late' }, { retry: answer(first, SAMPLED) });
     expect(late.error).toMatchObject({ code: -32602 });
     expect(late.error?.message).toContain('expired');
+  });
+
+  it('after a restart, a retry whose held call is gone runs the call again, answering the repeated question from the state; the state stays single-use', async () => {
+    const first = await call({ topic: 'restart' });
+    expect(only(first).method).toBe('sampling/createMessage');
+    // The same gateway started again on the same config and data folder (the sealing key is kept there).
+    await gw.process.stop(10_000);
+    const again = await spawnReady(process.execPath, [BIN, 'serve', '--config', gw.configFile, '--port', '0'], {
+      readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
+      timeoutMs: 20_000,
+      env: clock.env,
+    });
+    gw = { ...gw, process: again, url: again.url!, origin: new URL(again.url!).origin };
+    const before = (await records('agent:mrtr')).filter((r) => r.decision === 'allow').length;
+    // The re-run asks for sampling again: answered with the agent's answer, so the next round is the form.
+    const second = await call({ topic: 'restart' }, { retry: answer(first, SAMPLED) });
+    expect(only(second).method).toBe('elicitation/create');
+    expect((await records('agent:mrtr')).filter((r) => r.decision === 'allow').length - before).toBe(1);
+    const replayed = await call({ topic: 'restart' }, { retry: answer(first, SAMPLED) });
+    expect(replayed.error?.message).toContain('already used');
+    const third = await call({ topic: 'restart' }, { retry: answer(second, ELICITED) });
+    const done = await call({ topic: 'restart' }, { retry: answer(third, ROOTS) });
+    expect(done.result).toMatchObject({
+      resultType: 'complete',
+      structuredContent: { sampled: 'the moon', elicited: ELICITED, roots: ['file:///work/tides'] },
+    });
   });
 });
