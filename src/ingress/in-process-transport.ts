@@ -27,6 +27,8 @@ export class InProcessTransport implements Transport {
    * with `answer`); returns a refusal message when it will not, and the request is refused at once.
    */
   onAsk?: (relatedId: string, ask: ServerAsk) => string | undefined;
+  /** Takes a notification (progress, log) sent during the dispatched request `relatedId`. */
+  onNotify?: (relatedId: string, notification: { method: string; params?: Record<string, unknown> }) => void;
   private readonly pending = new Map<string, (answer: Answer) => void>();
   private closed = false;
 
@@ -96,7 +98,12 @@ export class InProcessTransport implements Transport {
         if (refusal !== undefined)
           this.onmessage?.({ jsonrpc: '2.0', id: m.id, error: { code: METHOD_NOT_FOUND, message: refusal } });
       }
-      return; // notifications (progress, logs, list_changed) have no stream to travel on yet
+      // A notification of one request goes to whoever streams that request; the rest (list_changed
+      // between requests) has no stream to travel on yet.
+      const related = options?.relatedRequestId;
+      if (related !== undefined)
+        this.onNotify?.(String(related), { method: m.method, ...(m.params !== undefined && { params: m.params }) });
+      return;
     }
     const settle = m.id === undefined ? undefined : this.pending.get(String(m.id));
     if (!settle) return;

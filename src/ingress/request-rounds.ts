@@ -55,7 +55,12 @@ interface LiveCall {
   sid: string | undefined;
   disarm: (() => void) | undefined;
   wake: (() => void) | undefined;
+  /** The HTTP exchange waiting on the call now: where its progress goes, under that request's own token. */
+  stream: { notify: Notify; progressToken: string | number | undefined } | undefined;
 }
+
+/** Writes one notification on the waiting agent request's own stream. */
+export type Notify = (notification: { method: string; params: Record<string, unknown> }) => void;
 
 export interface CallRequest {
   transport: InProcessTransport;
@@ -66,6 +71,8 @@ export interface CallRequest {
   signal: AbortSignal;
   principal: Principal;
   clientCapabilities: Record<string, unknown>;
+  /** The agent request's own stream (its progress notifications). */
+  notify?: Notify;
 }
 
 export type RoundsOutcome = { answer: Answer } | { refused: RetryRefusal; message: string };
@@ -109,9 +116,23 @@ export class RequestRounds {
     return undefined;
   }
 
+  /**
+   * A notification of a call: progress goes to the exchange waiting on it now, with that request's
+   * progress token (a retry is a new request with a token of its own). Log messages are not relayed
+   * to 2026 agents yet (they would need the request's `logLevel`).
+   */
+  notification(relatedId: string, notification: { method: string; params?: Record<string, unknown> }): void {
+    const stream = this.calls.get(relatedId)?.stream;
+    if (!stream || stream.progressToken === undefined || notification.method !== 'notifications/progress') return;
+    stream.notify({
+      method: notification.method,
+      params: { ...notification.params, progressToken: stream.progressToken },
+    });
+  }
+
   /** A first request: runs it, and answers its result or its first round. */
   async start(request: CallRequest): Promise<Answer> {
-    return this.wait(this.begin(request, new Map()), request.signal);
+    return this.wait(this.begin(request, new Map()), request);
   }
 
   /**
@@ -151,12 +172,12 @@ export class RequestRounds {
         call.asked.delete(key);
         call.transport.answer(asked.askId, { result: responses[key] as Record<string, unknown> });
       }
-      return { answer: await this.wait(call, request.signal) };
+      return { answer: await this.wait(call, request) };
     }
     // The held call is gone: run it again, each question it repeats answered as the agent answered it.
     const preload = new Map<string, unknown>();
     for (const [key, digest] of Object.entries(state.ask)) if (key in responses) preload.set(digest, responses[key]);
-    return { answer: await this.wait(this.begin(plain, preload), request.signal) };
+    return { answer: await this.wait(this.begin(plain, preload), plain) };
   }
 
   private begin(request: CallRequest, preload: Map<string, unknown>): LiveCall {
@@ -181,6 +202,7 @@ export class RequestRounds {
       sid: undefined,
       disarm: undefined,
       wake: undefined,
+      stream: undefined,
     };
     this.calls.set(id, call);
     void done.then(() => this.forget(call));
@@ -188,7 +210,21 @@ export class RequestRounds {
   }
 
   /** Waits for the call's answer or its next round, whichever comes first, on behalf of one HTTP exchange. */
-  private async wait(call: LiveCall, signal: AbortSignal): Promise<Answer> {
+  private async wait(call: LiveCall, request: CallRequest): Promise<Answer> {
+    const { signal } = request;
+    const token = (request.params._meta as { progressToken?: unknown } | undefined)?.progressToken;
+    call.stream = request.notify && {
+      notify: request.notify,
+      progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
+    };
+    try {
+      return await this.waitOn(call, signal);
+    } finally {
+      call.stream = undefined;
+    }
+  }
+
+  private async waitOn(call: LiveCall, signal: AbortSignal): Promise<Answer> {
     for (;;) {
       if (call.asked.size > 0) {
         await nextTurn(); // requests the server sent together go out in one round

@@ -14,7 +14,7 @@ import { principalKey, type Principal } from '../model/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, CallMethod, ClientInfo } from '../pipeline/context.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
-import { RETRY_REFUSAL_CODE, RequestRounds } from './request-rounds.js';
+import { RETRY_REFUSAL_CODE, RequestRounds, type Notify } from './request-rounds.js';
 import { RequestStateSealer, loadRequestStateKey } from './request-state.js';
 import {
   SERVER_INFO_KEY,
@@ -122,6 +122,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     });
     entry.transport = new InProcessTransport();
     entry.transport.onAsk = (related, ask) => rounds.ask(related, ask);
+    entry.transport.onNotify = (related, notification) => rounds.notification(related, notification);
     entry.ready = entry.session.server.connect(entry.transport);
     entry.lastSeen = Date.now();
     entry.active = 0;
@@ -139,6 +140,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     principal: Principal,
     request: StatelessRequest,
     signal: AbortSignal,
+    notify: Notify,
   ): Promise<Answer> {
     const info = options.authInfo(principal);
     const extra = {
@@ -155,7 +157,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       };
     const answer =
       request.method === 'tools/call'
-        ? await call(entry, principal, request, extra, signal)
+        ? await call(entry, principal, request, extra, signal, notify)
         : await entry.transport.dispatch(request.method, request.params, extra, signal);
     return 'result' in answer ? { result: shape(request.method, answer.result) } : { error: eraError(answer.error) };
   }
@@ -167,8 +169,10 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     request: StatelessRequest,
     extra: Parameters<InProcessTransport['dispatch']>[2],
     signal: AbortSignal,
+    notify: Notify,
   ): Promise<Answer> {
     const callRequest = {
+      notify,
       transport: entry.transport,
       method: request.method,
       params: request.params,
@@ -300,14 +304,26 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
         if (!res.writableFinished) abort.abort();
       };
       res.once('close', onClose);
+      // The first notification of this request (its progress) turns the answer into an event stream.
+      let streaming = false;
+      const notify: Notify = (notification) => {
+        if (res.destroyed || res.writableEnded) return;
+        if (!streaming) {
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+          streaming = true;
+        }
+        res.write(sseEvent({ jsonrpc: '2.0', ...notification }));
+      };
       try {
         await entry.ready;
         const presented = await presentedTask(principal, request);
         const answer =
           'error' in presented
             ? presented
-            : await run(entry, req, presented.principal, presented.request, abort.signal);
-        send(res, 200, request.id, answer);
+            : await run(entry, req, presented.principal, presented.request, abort.signal, notify);
+        if (streaming) {
+          if (!res.destroyed) res.end(sseEvent({ jsonrpc: '2.0', id: request.id, ...answer }));
+        } else send(res, 200, request.id, answer);
       } finally {
         res.off('close', onClose);
         entry.active -= 1;
@@ -444,6 +460,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function isCallMethod(method: string | undefined): method is CallMethod {
   return method === 'tools/call' || method === 'prompts/get' || method === 'resources/read';
+}
+
+function sseEvent(message: Record<string, unknown>): string {
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
 }
 
 function send(

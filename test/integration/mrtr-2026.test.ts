@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, spawnReady, type TempDir } from '../helpers/process.js';
+import { makeTempDir, spawnReady, waitFor, type TempDir } from '../helpers/process.js';
 import { makeTestClock, type TestClock } from '../helpers/clock.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
@@ -47,6 +47,44 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
   let token: string;
   let otherToken: string;
 
+  const callJson = (
+    args: Record<string, unknown>,
+    extra: {
+      retry?: Record<string, unknown>;
+      caps?: Record<string, unknown>;
+      progressToken?: string;
+      tool?: string;
+    } = {},
+  ) =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: Math.floor(Math.random() * 1e9),
+      method: 'tools/call',
+      params: {
+        name: extra.tool ?? TOOL,
+        arguments: args,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': V,
+          'io.modelcontextprotocol/clientCapabilities': extra.caps ?? ALL_KINDS,
+          ...(extra.progressToken !== undefined && { progressToken: extra.progressToken }),
+        },
+        ...extra.retry,
+      },
+    });
+  const callHeaders = (_token?: string, bearer = token, tool = TOOL) =>
+    mcpHeaders({
+      authorization: `Bearer ${bearer}`,
+      'mcp-protocol-version': V,
+      'mcp-method': 'tools/call',
+      'mcp-name': tool,
+    });
+  const lastCancelled = async (): Promise<Rpc> =>
+    (
+      await rawRequest(gw.origin, {
+        body: callJson({}, { tool: 'fx__fixture_last_cancelled' }),
+        headers: callHeaders(undefined, token, 'fx__fixture_last_cancelled'),
+      })
+    ).messages[0] as Rpc;
   const call = async (
     args: Record<string, unknown>,
     extra: { retry?: Record<string, unknown>; caps?: Record<string, unknown>; bearer?: string } = {},
@@ -212,6 +250,57 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     const late = await call({ topic: 'late' }, { retry: answer(first, SAMPLED) });
     expect(late.error).toMatchObject({ code: -32602 });
     expect(late.error?.message).toContain('expired');
+  });
+
+  it('progress travels on the stream of each round request, under its own token; closing the request mid-call cancels the downstream call', async () => {
+    const args = { topic: 'progress', holdMs: 600_000 };
+    const progressOf = (rpc: Rpc[]) =>
+      rpc
+        .filter((m) => (m as { method?: string }).method === 'notifications/progress')
+        .map((m) => {
+          const params = (m as { params: { progressToken: unknown; message: string } }).params;
+          return [params.progressToken, params.message];
+        });
+    const leg = async (token: string, retry?: Record<string, unknown>) => {
+      const res = await rawRequest(gw.origin, {
+        body: callJson(args, { retry, progressToken: token }),
+        headers: callHeaders(token),
+      });
+      expect(res.headers['content-type']).toContain('text/event-stream');
+      const messages = res.messages as Rpc[];
+      return { progress: progressOf(messages), final: messages.at(-1)! };
+    };
+    const first = await leg('t1');
+    expect(first.progress).toEqual([['t1', 'sampling']]);
+    const second = await leg('t2', answer(first.final, SAMPLED));
+    expect(second.progress).toEqual([['t2', 'eliciting']]);
+    const third = await leg('t3', answer(second.final, ELICITED));
+    expect(third.progress).toEqual([['t3', 'listing roots']]);
+    // The last leg holds (holdMs): read its stream until 'holding' arrives, then close the request.
+    const abort = new AbortController();
+    const response = await fetch(gw.url, {
+      method: 'POST',
+      body: callJson(args, { retry: answer(third.final, ROOTS), progressToken: 't4' }),
+      headers: callHeaders('t4'),
+      signal: abort.signal,
+    });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = '';
+    while (!seen.includes('"holding"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    expect(seen).toContain('"progressToken":"t4"');
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
+    await waitFor(async () => {
+      const rpc = await lastCancelled();
+      return (
+        rpc.result?.structuredContent !== undefined &&
+        (rpc.result.structuredContent as { cancelled: boolean }).cancelled
+      );
+    }, 'the downstream to see notifications/cancelled');
   });
 
   it('after a restart, a retry whose held call is gone runs the call again, answering the repeated question from the state; the state stays single-use', async () => {
