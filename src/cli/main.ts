@@ -205,9 +205,10 @@ revoke  end a task now: every gateway sharing the data folder refuses it from it
     run: async (ctx, positionals, values) => (await import('./tools.js')).runTools(ctx, positionals, values),
   },
   store: {
-    summary: "bring the store's schema up to date (SQLite state.db, or the shared PostgreSQL)",
-    spec: async () => import('./store.js').then((m) => ({ usage: m.STORE_USAGE, options: {} })),
-    run: async (ctx, positionals) => (await import('./store.js')).runStore(ctx, positionals),
+    summary:
+      "bring the store's schema up to date (SQLite state.db, or the shared PostgreSQL); copy the audit log to PostgreSQL",
+    spec: async () => import('./store.js').then((m) => ({ usage: m.STORE_USAGE, options: m.STORE_OPTIONS })),
+    run: async (ctx, positionals, values) => (await import('./store.js')).runStore(ctx, positionals, values),
   },
   agent: {
     summary: 'revoke an agent: its current tokens and tasks stop working everywhere',
