@@ -313,7 +313,18 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
       timeoutMs: 20_000,
       env: clock.env,
     });
-    gw = { ...gw, process: again, url: again.url!, origin: new URL(again.url!).origin };
+    const previous = gw;
+    // stop() must stop the new process too (the old one's stop only knows the old process), then clean up.
+    gw = {
+      ...gw,
+      process: again,
+      url: again.url!,
+      origin: new URL(again.url!).origin,
+      stop: async () => {
+        await again.stop(10_000);
+        await previous.stop();
+      },
+    };
     const before = (await records('agent:mrtr')).filter((r) => r.decision === 'allow').length;
     // The re-run asks for sampling again: answered with the agent's answer, so the next round is the form.
     const second = await call({ topic: 'restart' }, { retry: answer(first, SAMPLED) });
