@@ -156,7 +156,12 @@ describe('2026-only downstream servers through the gateway', () => {
       new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
     );
     try {
-      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(VISIBLE);
+      // 2026 agents are offered the task tools too (task handles)
+      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([
+        ...VISIBLE,
+        'warden__begin_task',
+        'warden__end_task',
+      ]);
       const echoed = await client.callTool({ name: 'mh__echo', arguments: { text: 'over http' } });
       expect(echoed.content).toEqual([{ type: 'text', text: 'over http' }]);
       const added = await client.callTool({ name: 'm__add', arguments: { a: 40, b: 2 } });
