@@ -47,8 +47,12 @@ export function canonicalRow(e: EntryInput): string {
  * on the previous hash, so the PostgreSQL store computes it here and hashes it there (src/audit/pg/schema.ts).
  */
 export function rowHeader(e: EntryInput): string {
-  return JSON.stringify([
-    FORMAT,
+  return JSON.stringify([FORMAT, ...headerColumns(e)]);
+}
+
+/** Every column but the body, in the order of the header and of the `entries` columns after `seq`. */
+function headerColumns(e: EntryInput) {
+  return [
     e.id,
     e.kind,
     e.ts,
@@ -61,7 +65,7 @@ export function rowHeader(e: EntryInput): string {
     e.target,
     e.decision,
     e.outcome,
-  ]);
+  ] as const;
 }
 
 /** hash = SHA-256(previous hash (32 bytes) ‖ canonical row (UTF-8)), hex. */
@@ -114,24 +118,7 @@ export class ChainAppender {
     for (const e of entries) {
       const next = entryHash(hash, e);
       seq += 1;
-      this.insert.run(
-        seq,
-        e.id,
-        e.kind,
-        e.ts,
-        e.startedAt,
-        e.instance,
-        e.type,
-        e.subject,
-        e.taskId,
-        e.server,
-        e.target,
-        e.decision,
-        e.outcome,
-        e.body,
-        hash,
-        next,
-      );
+      this.insert.run(seq, ...headerColumns(e), e.body, hash, next);
       hash = next;
       seqs.push(seq);
     }
