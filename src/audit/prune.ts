@@ -1,6 +1,6 @@
 import { WardenError } from '../errors.js';
 import { newRecordId } from '../model/canonical.js';
-import { ChainAppender } from './chain.js';
+import { ChainAppender, type EntryInput } from './chain.js';
 import { writeCheckpoint, type SignerKey } from './checkpoints.js';
 import type { Db } from './store.js';
 
@@ -45,27 +45,34 @@ export function pruneBefore(db: Db, before: number, signer: SignerKey, now: numb
         removed,
         before,
       );
-      const data = { before: new Date(before).toISOString(), upTo, anchorHash: last.hash, removed };
-      appender.append([
-        {
-          id: newRecordId(now),
-          kind: 'event',
-          ts: now,
-          startedAt: now,
-          instance,
-          type: 'audit.pruned',
-          subject: null,
-          taskId: null,
-          server: null,
-          target: null,
-          decision: null,
-          outcome: null,
-          body: JSON.stringify({ v: 1, data }),
-        },
-      ]);
+      appender.append([prunedEvent(instance, now, { before, upTo, anchorHash: last.hash, removed })]);
       return { removed, upTo, anchorHash: last.hash };
     })
     .immediate();
   if (result) writeCheckpoint(db, signer, instance, now);
   return result;
+}
+
+/** The `audit.pruned` event both stores append after removing entries up to the anchor. */
+export function prunedEvent(
+  instance: string,
+  now: number,
+  pruned: { before: number; upTo: number; anchorHash: string; removed: number },
+): EntryInput {
+  const data = { ...pruned, before: new Date(pruned.before).toISOString() };
+  return {
+    id: newRecordId(now),
+    kind: 'event',
+    ts: now,
+    startedAt: now,
+    instance,
+    type: 'audit.pruned',
+    subject: null,
+    taskId: null,
+    server: null,
+    target: null,
+    decision: null,
+    outcome: null,
+    body: JSON.stringify({ v: 1, data }),
+  };
 }

@@ -1,7 +1,7 @@
 import { WardenError } from '../../errors.js';
 import { newRecordId } from '../../model/canonical.js';
 import type { SignerKey } from '../checkpoints.js';
-import type { PruneResult } from '../prune.js';
+import { prunedEvent, type PruneResult } from '../prune.js';
 import { PgBackend } from './backend.js';
 import type { PgPool } from './pool.js';
 import { appendEntries } from './writer.js';
@@ -52,26 +52,8 @@ export async function prunePgBefore(
         removed,
         before,
       ]);
-      const data = { before: new Date(before).toISOString(), upTo, anchorHash: last.hash, removed };
       await appendEntries(client, instance, [
-        {
-          role: 'event',
-          entry: {
-            id: newRecordId(now),
-            kind: 'event',
-            ts: now,
-            startedAt: now,
-            instance,
-            type: 'audit.pruned',
-            subject: null,
-            taskId: null,
-            server: null,
-            target: null,
-            decision: null,
-            outcome: null,
-            body: JSON.stringify({ v: 1, data }),
-          },
-        },
+        { role: 'event', entry: prunedEvent(instance, now, { before, upTo, anchorHash: last.hash, removed }) },
       ]);
       result = { removed, upTo, anchorHash: last.hash };
     }
