@@ -258,8 +258,10 @@ describe('reviewer console in a real browser', () => {
     await row.waitFor();
     await shot('tasks');
     await row.getByTestId('revoke-task').click();
+    // The page re-renders once the revoke is answered; until then the old row (and its button) stays.
+    await row.getByTestId('revoke-task').waitFor({ state: 'detached' });
     await page.goto(`${warden.origin}/#/tasks?status=revoked`);
-    await page.locator('tr[data-task=task-e2e]').waitFor();
+    await page.locator('tr[data-task=task-e2e]').getByText('revoked').waitFor();
     const after = TaskStore.open(stateFile(warden.dataDir), { readonly: true });
     expect(after.list({ all: true, now: Date.now() }).find((t) => t.id === 'task-e2e')?.endReason).toBe('revoked');
     after.close();
