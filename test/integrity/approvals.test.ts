@@ -1,6 +1,7 @@
 // Human approval through the real gateway: `serve` with the fixture policy (notes__write_note needs
 // approval), real SDK clients over Streamable HTTP (with and without elicitation), the real bundled notes
-// server, the real CLI for `approvals …` and `audit …`, and the real state.db and audit.db on disk.
+// server, the real CLI for `approvals …` and `audit …`, and the real state.db and audit.db on disk. Tokens,
+// and the rows a test only reads back, come from the same modules in this process (test/helpers/stores.ts).
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import Database from 'better-sqlite3';
@@ -15,6 +16,7 @@ import { ApprovalStore } from '../../src/integrity/approvals.js';
 import { stateFile } from '../../src/state/db.js';
 import { BIN, NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { runCli } from '../helpers/cli.js';
+import { auditEvents, auditRecords, issueTokenInProcess, storedApproval } from '../helpers/stores.js';
 import { makeTempDir, runToExit, waitFor, type ExitResult, type TempDir } from '../helpers/process.js';
 
 /** Each test spawns the CLI several times: generous on a loaded machine (nothing here measures time). */
@@ -123,10 +125,8 @@ function cli(gateway: RunningGateway, args: string[]): Promise<ExitResult> {
   return runToExit(process.execPath, [BIN, ...args, '--config', gateway.configFile], { timeoutMs: 30_000 });
 }
 
-async function issueTokenAsync(gateway: RunningGateway, subject: string): Promise<string> {
-  const issued = await cli(gateway, ['token', 'issue', '--sub', subject]);
-  expect(issued.code).toBe(0);
-  return issued.stdout.trim();
+function issueTokenAsync(gateway: RunningGateway, subject: string): Promise<string> {
+  return issueTokenInProcess(gateway.configFile, { subject });
 }
 
 async function callTool(client: Client, name: string, args: Record<string, unknown>): Promise<Called> {
@@ -161,24 +161,40 @@ interface EventRow {
   data: Record<string, unknown>;
 }
 
-async function approvalEvents(gateway: RunningGateway): Promise<EventRow[]> {
+type RecordRow = { id: string; target: string | null; outcome: string; decision: string | null };
+
+/** `audit list --events --type 'approval.*' --json` through the real CLI (the out-of-band test reads it so once). */
+async function approvalEventsCli(gateway: RunningGateway): Promise<EventRow[]> {
   const listed = await cli(gateway, ['audit', 'list', '--events', '--type', 'approval.*', '--json', '-n', '1000']);
   expect(listed.stderr).toBe('');
   return JSON.parse(listed.stdout) as EventRow[];
 }
 
-async function records(
-  gateway: RunningGateway,
-): Promise<{ id: string; target: string | null; outcome: string; decision: string | null }[]> {
-  const listed = await cli(gateway, ['audit', 'list', '--tool', 'notes__write_note', '--json', '-n', '1000']);
-  expect(listed.stderr).toBe('');
-  return JSON.parse(listed.stdout) as Awaited<ReturnType<typeof records>>;
+/** The same rows read in this process. */
+function approvalEvents(gateway: RunningGateway): EventRow[] {
+  return auditEvents(gateway.configFile, { type: 'approval.*' }) as unknown as EventRow[];
 }
 
-async function approvalJson(gateway: RunningGateway, id: string): Promise<Record<string, unknown>> {
+async function recordsCli(gateway: RunningGateway): Promise<RecordRow[]> {
+  const listed = await cli(gateway, ['audit', 'list', '--tool', 'notes__write_note', '--json', '-n', '1000']);
+  expect(listed.stderr).toBe('');
+  return JSON.parse(listed.stdout) as RecordRow[];
+}
+
+function records(gateway: RunningGateway): RecordRow[] {
+  return auditRecords(gateway.configFile, { tool: 'notes__write_note' });
+}
+
+async function approvalJsonCli(gateway: RunningGateway, id: string): Promise<Record<string, unknown>> {
   const shown = await cli(gateway, ['approvals', 'show', id, '--json']);
   expect(shown.code).toBe(0);
   return JSON.parse(shown.stdout) as Record<string, unknown>;
+}
+
+function approvalJson(gateway: RunningGateway, id: string): Record<string, unknown> {
+  const row = storedApproval(gateway.configFile, id);
+  expect(row, `approval ${id} in state.db`).toBeDefined();
+  return row!;
 }
 
 describe('fixture config', () => {
@@ -307,7 +323,7 @@ describe('human approval through the gateway', () => {
         const ran = await callTool(client, 'notes__write_note', args);
         expect(ran.ok).toBe(true);
         expect(await noteText(client, 'oob.md')).toBe('first version');
-        expect(await approvalJson(gateway, id!)).toMatchObject({ status: 'used' });
+        expect(await approvalJsonCli(gateway, id!)).toMatchObject({ status: 'used' });
 
         const second = refused(await callTool(client, 'notes__write_note', args));
         expect(second.data?.status).toBe('pending');
@@ -323,10 +339,10 @@ describe('human approval through the gateway', () => {
         expect(unknown.stderr).toContain('no approval with id 01AAAAAAAAAAAAAAAAAAAAAAAA');
 
         // Every step is in the audit log, linked to the calls' record ids.
-        const events = (await approvalEvents(gateway)).filter((e) => e.data.approvalId === id);
+        const events = (await approvalEventsCli(gateway)).filter((e) => e.data.approvalId === id);
         expect(events.map((e) => e.type).sort()).toEqual(['approval.grant', 'approval.request', 'approval.use']);
         const byType = Object.fromEntries(events.map((e) => [e.type, e]));
-        const calls = await records(gateway);
+        const calls = await recordsCli(gateway);
         const requestCall = calls.find((r) => r.id === byType['approval.request']!.data.callId);
         const useCall = calls.find((r) => r.id === byType['approval.use']!.data.callId);
         expect(requestCall).toMatchObject({ outcome: 'rejected', decision: 'allow' });
@@ -355,16 +371,14 @@ describe('human approval through the gateway', () => {
         const id = refused(await callTool(client, 'notes__write_note', args)).data!.approvalId!;
         const denied = await cli(gateway, ['approvals', 'deny', id, '--reason', 'not this one']);
         expect(denied.code).toBe(0);
-        expect(await approvalJson(gateway, id)).toMatchObject({ status: 'denied', reason: 'not this one' });
+        expect(approvalJson(gateway, id)).toMatchObject({ status: 'denied', reason: 'not this one' });
         const next = refused(await callTool(client, 'notes__write_note', args));
         expect(next.data?.approvalId).not.toBe(id);
         expect(await noteText(client, 'denied.md')).toBeUndefined();
         const approveDenied = await cli(gateway, ['approvals', 'approve', id]);
         expect(approveDenied.code).toBe(1);
         expect(approveDenied.stderr).toMatch(/was denied/);
-        const event = (await approvalEvents(gateway)).find(
-          (e) => e.type === 'approval.deny' && e.data.approvalId === id,
-        );
+        const event = approvalEvents(gateway).find((e) => e.type === 'approval.deny' && e.data.approvalId === id);
         expect(event?.data).toMatchObject({ reason: 'not this one', via: 'cli' });
       } finally {
         await client.close();
@@ -399,12 +413,12 @@ describe('human approval through the gateway', () => {
         expect(params.message).not.toContain('\u202e');
         expect(await noteText(client, 'asked.md')).toContain('hello');
 
-        const events = (await approvalEvents(gateway)).filter((e) => e.subject === 'agent:asks');
+        const events = approvalEvents(gateway).filter((e) => e.subject === 'agent:asks');
         expect(events.map((e) => e.type).sort()).toEqual(['approval.grant', 'approval.request', 'approval.use']);
         expect(events.every((e) => e.data.channel === 'elicitation')).toBe(true);
         const callIds = new Set(events.map((e) => e.data.callId));
         expect(callIds.size).toBe(1); // one call asked, was granted and ran
-        expect((await records(gateway)).find((r) => r.id === [...callIds][0])).toMatchObject({ outcome: 'ok' });
+        expect(records(gateway).find((r) => r.id === [...callIds][0])).toMatchObject({ outcome: 'ok' });
 
         // Approved in-band: still single use. The same call asks again.
         expect((await callTool(client, 'notes__write_note', args)).ok).toBe(true);
@@ -459,16 +473,16 @@ describe('human approval through the gateway', () => {
         expect(outcome.code).toBe(-32600);
         expect(outcome.message).toMatch(/^MCP error -32600: Approval denied/);
         expect(outcome.data?.status).toBe('denied');
-        expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
+        expect(approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
           status: 'denied',
           channel: 'elicitation',
           reason,
         });
         expect(await noteText(client, name)).toBeUndefined();
-        const events = (await approvalEvents(gateway)).filter((e) => e.subject === subject);
+        const events = approvalEvents(gateway).filter((e) => e.subject === subject);
         expect(events.map((e) => e.type).sort()).toEqual(['approval.deny', 'approval.request']);
         expect(events.find((e) => e.type === 'approval.deny')?.data).toMatchObject({ reason, via: 'elicitation' });
-        expect((await records(gateway)).find((r) => r.id === events[0]!.data.callId)).toMatchObject({
+        expect(records(gateway).find((r) => r.id === events[0]!.data.callId)).toMatchObject({
           outcome: 'rejected',
         });
       } finally {
@@ -517,10 +531,8 @@ describe('approval expiry (gateway.approvals.ttlSeconds: 1)', () => {
         expect(next.data).toMatchObject({ status: 'pending' });
         expect(next.data?.approvalId).not.toBe(id);
         expect(await noteText(client, 'late.md')).toBeUndefined();
-        expect(await approvalJson(gateway, id)).toMatchObject({ status: 'expired' });
-        const expired = (await approvalEvents(gateway)).filter(
-          (e) => e.type === 'approval.expire' && e.data.approvalId === id,
-        );
+        expect(approvalJson(gateway, id)).toMatchObject({ status: 'expired' });
+        const expired = approvalEvents(gateway).filter((e) => e.type === 'approval.expire' && e.data.approvalId === id);
         expect(expired).toHaveLength(1);
       } finally {
         await client.close();
@@ -541,9 +553,9 @@ describe('approval expiry (gateway.approvals.ttlSeconds: 1)', () => {
         const approved = await cli(gateway, ['approvals', 'approve', id]);
         expect(approved.code).toBe(1);
         expect(approved.stderr).toMatch(/expired at/);
-        expect(await approvalJson(gateway, id)).toMatchObject({ status: 'expired', storedStatus: 'expired' });
+        expect(approvalJson(gateway, id)).toMatchObject({ status: 'expired', storedStatus: 'expired' });
         expect(
-          (await approvalEvents(gateway)).filter((e) => e.type === 'approval.expire' && e.data.approvalId === id),
+          approvalEvents(gateway).filter((e) => e.type === 'approval.expire' && e.data.approvalId === id),
         ).toHaveLength(1);
       } finally {
         await client.close();
@@ -562,7 +574,7 @@ describe('approval expiry (gateway.approvals.ttlSeconds: 1)', () => {
         const outcome = refused(await callTool(client, 'notes__write_note', { name: 'unanswered.md', content: 'x' }));
         expect(asked).toHaveLength(1);
         expect(outcome.message).toMatch(/^MCP error -32600: Approval expired/);
-        expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
+        expect(approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
           status: 'expired',
           channel: 'elicitation',
         });
@@ -596,7 +608,7 @@ describe('gateway.approvals.elicitation: false', () => {
         const outcome = refused(await callTool(client, 'notes__write_note', { name: 'headless.md', content: 'x' }));
         expect(asked).toHaveLength(0);
         expect(outcome.data).toMatchObject({ status: 'pending' });
-        expect(await approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
+        expect(approvalJson(gateway, outcome.data!.approvalId!)).toMatchObject({
           channel: 'out-of-band',
           status: 'pending',
         });
