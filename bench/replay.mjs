@@ -3,7 +3,7 @@
 //      (openAuditSink: group commit, hash chain, checkpoints), each decided by the real authorize stage
 //      under the policy "in force" (100 agents, 50 tools on 5 servers, tasks with grants, argument rules),
 //      and after every 100th call a tools/list of the 50 tools decided the same way (list records)
-//   2. replays all of them against a proposed policy: in-process (replayAudit) and as the whole
+//   2. replays all of them against a proposed policy: in-process (replayRecorded over recordedRequests) and as the whole
 //      `mcp-warden policy replay --json` process
 // Options: --calls N (default 1000000), --dir DIR (where the database goes; a database already filled
 // there with the same N is reused), --keep (leave the database behind).
@@ -17,7 +17,8 @@ import { pino } from 'pino';
 const ROOT = resolve(import.meta.dirname, '..');
 const { openAuditSink } = await import(join(ROOT, 'dist/src/audit/open.js'));
 const { openAuditDb, auditFile } = await import(join(ROOT, 'dist/src/audit/store.js'));
-const { replayAudit } = await import(join(ROOT, 'dist/src/audit/replay-source.js'));
+const { recordedRequests } = await import(join(ROOT, 'dist/src/audit/replay-source.js'));
+const { replayRecorded } = await import(join(ROOT, 'dist/src/policy/replay.js'));
 const { PolicyAuthorizer } = await import(join(ROOT, 'dist/src/policy/authorizer.js'));
 const { compilePolicy } = await import(join(ROOT, 'dist/src/policy/compile.js'));
 const { parsePolicyText } = await import(join(ROOT, 'dist/src/policy/load.js'));
@@ -247,7 +248,7 @@ const db = openAuditDb(auditFile(dataDir), { readonly: true });
 db.pragma('mmap_size = 4294967296'); // as the CLI does
 const started = process.hrtime.bigint();
 const cpuStart = process.cpuUsage();
-const report = replayAudit(db, proposed, {});
+const report = replayRecorded(proposed, recordedRequests(db, {}));
 const cpu = process.cpuUsage(cpuStart);
 const inProcess = Number(process.hrtime.bigint() - started) / 1e9;
 db.close();

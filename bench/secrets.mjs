@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { KeyStore } from '../dist/src/identity/keys.js';
+import { KeyStore } from '../dist/src/state/keys.js';
 import { ConfiguredSecrets } from '../dist/src/secrets/injector.js';
 import { Egress } from '../dist/src/egress/egress.js';
 import { SecretSources } from '../dist/src/secrets/sources.js';

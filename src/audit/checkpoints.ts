@@ -1,7 +1,7 @@
 import { KeyObject, createPublicKey, sign, verify, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import { WardenError } from '../errors.js';
-import type { KeyStore } from '../identity/keys.js';
+import type { KeyStore } from '../state/keys.js';
 import { canonicalJson } from '../model/canonical.js';
 import { ChainAppender } from './chain.js';
 import type { Db } from './store.js';

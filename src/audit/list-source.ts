@@ -1,16 +1,10 @@
 import type { Principal } from '../model/principal.js';
 import { LIST_VERDICT } from '../model/list-verdict.js';
 import type { ListMethod } from '../pipeline/context.js';
-import type { ListReplayRecord, Missing } from '../policy/replay.js';
+import type { ListReplayRecord, ListsNotReplayed, Missing } from '../pipeline/replay-records.js';
 import { bitSet, LIST_CATALOG, LIST_SHOWN, type ListCatalogRef } from './list-record.js';
-import type { PrincipalBody, ReplayFilter } from './replay-source.js';
+import type { PrincipalBody, ReplayFilter } from './replay-read.js';
 import type { Db } from './store.js';
-
-/** List records read but not replayed: pages after the first (decided with it), and lists whose catalog is gone (pruned). */
-export interface ListsNotReplayed {
-  pages: number;
-  noCatalog: number;
-}
 
 interface ListData extends PrincipalBody {
   method?: ListMethod;

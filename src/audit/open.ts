@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { AuditConfig } from '../config/schema.js';
 import { WardenError, isWardenError } from '../errors.js';
-import { KeyStore } from '../identity/keys.js';
+import { KeyStore } from '../state/keys.js';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { digestOf } from '../model/canonical.js';

@@ -1,16 +1,9 @@
-import type { Principal, TaskRef } from '../model/principal.js';
+import type { Principal } from '../model/principal.js';
+import type { DecisionClass, Missing, RecordedRequests, ReplayRecord } from '../pipeline/replay-records.js';
 import type { AuthorizeRequest } from '../pipeline/stages.js';
-import type { CompiledPolicy } from '../policy/compile.js';
-import {
-  PolicyReplay,
-  type DecisionClass,
-  type ListReplayRecord,
-  type Missing,
-  type ReplayRecord,
-  type ReplayReport,
-} from '../policy/replay.js';
-import { listSource, type ListsNotReplayed } from './list-source.js';
-import { where, type RecordFilter } from './queries.js';
+import { listSource } from './list-source.js';
+import { where } from './queries.js';
+import { internPrincipal, type PrincipalBody, type ReplayFilter } from './replay-read.js';
 import { isTruncated, REDACTED } from '../model/stored-value.js';
 import type { Db } from './store.js';
 
@@ -34,31 +27,6 @@ export interface ReplaySource {
   records: Iterable<ReplayRecord>;
   /** Read so far and left out because no policy made their decision. */
   skipped(): number;
-}
-
-/** What `replayAudit` returns: the replay's report, and what was read but could not be replayed. */
-export type AuditReplayReport = ReplayReport & { notReplayed: number; listsNotReplayed: ListsNotReplayed };
-
-/** The principal, task and delegation as intents and list records store them. */
-export interface PrincipalBody {
-  principal?: {
-    subject: string;
-    issuer: string;
-    clientId?: string;
-    tenant?: string;
-    authMethod: Principal['authMethod'];
-    scopes?: string[];
-    claims?: Record<string, string | string[]>;
-  };
-  task?: {
-    id: string;
-    purpose?: string;
-    grants?: string[];
-    within?: string[];
-    expiresAt?: number;
-    source?: TaskRef['source'];
-  };
-  delegation?: string[];
 }
 
 interface IntentBody extends PrincipalBody {
@@ -97,29 +65,24 @@ export function replaySource(db: Db, filter: ReplayFilter): ReplaySource {
   return { records: read(), skipped: () => skipped };
 }
 
-export type ReplayFilter = Pick<RecordFilter, 'since' | 'until' | 'agent' | 'server' | 'tool'>;
-
 /**
- * Replays every recorded request matching the filter against `policy`, calls oldest first (rate limits
- * count in order), then list requests (which no rate limit counts): the report, and what was not replayed.
+ * Every recorded request matching the filter, for a policy replay (src/policy/replay.ts): calls, then
+ * list requests (src/audit/list-source.ts), each streamed oldest first.
  */
-export function replayAudit(
-  db: Db,
-  policy: CompiledPolicy,
-  filter: ReplayFilter,
-  perGroup?: number,
-): AuditReplayReport {
-  const replay = new PolicyReplay(policy, perGroup);
-  const source = replaySource(db, filter);
-  for (const record of source.records) replay.add(record);
-  const principals = new Map<string, Principal>();
-  const lists = listSource(db, filter, (body, revoked) => internPrincipal(body, revoked, principals));
-  for (const record of lists.records) replay.addList(record satisfies ListReplayRecord);
-  return { ...replay.report(), notReplayed: source.skipped(), listsNotReplayed: lists.notReplayed() };
+export function recordedRequests(db: Db, filter: ReplayFilter): RecordedRequests {
+  const calls = replaySource(db, filter);
+  let lists: ReturnType<typeof listSource> | undefined;
+  return {
+    calls: calls.records,
+    lists: () => {
+      const principals = new Map<string, Principal>();
+      lists = listSource(db, filter, (body, revoked) => internPrincipal(body, revoked, principals));
+      return lists.records;
+    },
+    callsNotReplayed: calls.skipped,
+    listsNotReplayed: () => lists?.notReplayed() ?? { pages: 0, noCatalog: 0 },
+  };
 }
-
-/** Principals are shared between the records that carry the same one, so the evaluator's per-principal memo serves them all. */
-const MAX_PRINCIPALS = 100_000;
 
 function recordOf(row: Row, principals: Map<string, Principal>): ReplayRecord | undefined {
   const [id, startedAt, type, server, target, text] = row;
@@ -167,40 +130,4 @@ function recordedClass(decision: NonNullable<IntentBody['decision']>): DecisionC
   if (decision.rule === 'integrity' || decision.refusal === 'unapproved_definition') return 'allow';
   if (decision.effect === 'allow') return decision.approvalRequired ? 'approval' : 'allow';
   return decision.refusal === 'rate_limited' ? 'rate_limited' : 'deny';
-}
-
-function internPrincipal(
-  body: PrincipalBody,
-  revoked: string | undefined,
-  principals: Map<string, Principal>,
-): Principal {
-  const p = body.principal!;
-  const t = body.task;
-  // Plain concatenation: a JSON.stringify per record cost a tenth of a replay. Claims are rare; they alone are serialised.
-  const key = `${p.subject}\u0000${p.issuer}\u0000${p.clientId}\u0000${p.tenant}\u0000${p.authMethod}\u0000${p.scopes?.join('\u0001')}\u0000${p.claims === undefined ? '' : JSON.stringify(p.claims)}\u0000${t ? `${t.id}\u0001${t.grants?.join('\u0001')}\u0001${t.within?.join('\u0001')}\u0001${t.expiresAt}` : ''}\u0000${body.delegation?.join('\u0001')}\u0000${revoked}`;
-  const known = principals.get(key);
-  if (known) return known;
-  const task: TaskRef | undefined = body.task && {
-    id: body.task.id,
-    ...(body.task.purpose !== undefined && { purpose: body.task.purpose }),
-    ...(body.task.grants !== undefined && { grants: body.task.grants }),
-    ...(body.task.within !== undefined && { within: body.task.within }),
-    ...(body.task.expiresAt !== undefined && { expiresAt: body.task.expiresAt }),
-    ...(body.task.source !== undefined && { source: body.task.source }),
-  };
-  const principal: Principal = {
-    subject: p.subject,
-    issuer: p.issuer,
-    authMethod: p.authMethod,
-    scopes: p.scopes ?? [],
-    delegation: body.delegation ?? [],
-    ...(p.clientId !== undefined && { clientId: p.clientId }),
-    ...(p.tenant !== undefined && { tenant: p.tenant }),
-    ...(p.claims !== undefined && { claims: p.claims }),
-    ...(task && { task }),
-    ...(revoked !== undefined && { revoked }),
-  };
-  if (principals.size >= MAX_PRINCIPALS) principals.clear();
-  principals.set(key, principal);
-  return principal;
 }

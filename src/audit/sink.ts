@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { AuditConfig } from '../config/schema.js';
-import type { KeyStore } from '../identity/keys.js';
+import type { KeyStore } from '../state/keys.js';
 import type { ListDecisions } from '../model/list-verdict.js';
 import type { Logger } from 'pino';
 import type { CallContext, ListContext, RelayContext } from '../pipeline/context.js';

@@ -29,7 +29,7 @@ import { auditFile, openAuditDb, type Db } from '../audit/store.js';
 import { verifyChain, type ExternalCheckpoints } from '../audit/verify.js';
 import { loadConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
-import { KeyStore } from '../identity/keys.js';
+import { KeyStore } from '../state/keys.js';
 import { eventsTable, recordsTable, showRecord, statsText, table, tailLine, time, verifyText } from './audit-render.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 

@@ -5,7 +5,7 @@ import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { JwtAuthConfig } from '../config/schema.js';
 import { WardenError, isWardenError } from '../errors.js';
 import { issueToken, parseDuration } from '../identity/issue.js';
-import { KeyStore } from '../identity/keys.js';
+import { KeyStore } from '../state/keys.js';
 import { buildVerifier, resourceOf } from '../identity/setup.js';
 import type { TokenVerifier } from '../identity/verify.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';

@@ -1,13 +1,15 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { escapeControls } from '../audit/export.js';
-import { replayAudit, type AuditReplayReport, type ReplayFilter } from '../audit/replay-source.js';
+import type { ReplayFilter } from '../audit/replay-read.js';
+import { recordedRequests } from '../audit/replay-source.js';
 import { auditFile, openAuditDb } from '../audit/store.js';
 import { loadConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
 import { readPolicyFile } from '../policy/load.js';
-import { CHANGE_LABELS, type ReplayChange } from '../policy/replay.js';
+import { replayRecorded } from '../policy/replay.js';
+import { CHANGE_LABELS, type AuditReplayReport, type ReplayChange } from '../policy/replay-report.js';
 import { labelFor } from '../policy/tests.js';
 import { parseTime } from './audit.js';
 import { time } from './audit-render.js';
@@ -50,9 +52,9 @@ export function replayCommand(ctx: CommandContext, flags: ReplayFlags): number {
   const db = openAuditDb(file, { readonly: true });
   // One pass over the whole log: read it through a memory map instead of copying every page.
   db.pragma('mmap_size = 4294967296');
-  let report: ReturnType<typeof replayAudit>;
+  let report: AuditReplayReport;
   try {
-    report = replayAudit(db, policy, filter);
+    report = replayRecorded(policy, recordedRequests(db, filter));
   } finally {
     db.close();
   }

@@ -5,7 +5,7 @@ import { openPgAuditStore } from '../audit/pg/open.js';
 import { pgPublishedKeys, verifyPgChain } from '../audit/pg/verify.js';
 import { auditFile, openAuditDb } from '../audit/store.js';
 import { loadConfig } from '../config/load.js';
-import { KeyStore } from '../identity/keys.js';
+import { KeyStore } from '../state/keys.js';
 import { openStateDb, STATE_SCHEMA_VERSION, stateFile } from '../state/db.js';
 import { openPgPool } from '../state/pg/open.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';

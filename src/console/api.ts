@@ -4,7 +4,7 @@ import { getRecord } from '../audit/queries.js';
 import type { Db } from '../audit/store.js';
 import { verifyChain, type VerifyReport } from '../audit/verify.js';
 import { isWardenError } from '../errors.js';
-import { KeyStore } from '../identity/keys.js';
+import { KeyStore } from '../state/keys.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import type { TaskRow, TaskStore } from '../tasks/store.js';
 import { PolicyImpact } from './impact.js';

@@ -1,8 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { replayAudit } from '../audit/replay-source.js';
+import { recordedRequests } from '../audit/replay-source.js';
 import { openAuditDb } from '../audit/store.js';
 import { compilePolicy } from '../policy/compile.js';
 import { parsePolicyText } from '../policy/load.js';
+import { replayRecorded } from '../policy/replay.js';
 import type { ImpactJob } from './impact.js';
 
 // The "Policy impact" replay, off the console's (and the gateway's) event loop: its own read-only
@@ -12,7 +13,7 @@ const db = openAuditDb(job.file, { readonly: true });
 try {
   db.pragma('mmap_size = 4294967296');
   const policy = compilePolicy([{ label: job.label, data: parsePolicyText(job.policy, job.label) }]);
-  parentPort!.postMessage({ ok: true, report: replayAudit(db, policy, job.filter, job.perGroup) });
+  parentPort!.postMessage({ ok: true, report: replayRecorded(policy, recordedRequests(db, job.filter), job.perGroup) });
 } catch (error) {
   parentPort!.postMessage({ ok: false, error: error instanceof Error ? error.message : String(error) });
 } finally {

@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
-import type { AuditReplayReport, ReplayFilter } from '../audit/replay-source.js';
+import type { ReplayFilter } from '../audit/replay-read.js';
 import { auditFile } from '../audit/store.js';
 import { isWardenError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
 import { parsePolicyText } from '../policy/load.js';
-import { CHANGE_LABELS } from '../policy/replay.js';
+import { CHANGE_LABELS, type AuditReplayReport } from '../policy/replay-report.js';
 import { ApiError } from './api.js';
 
 /** What the worker is given: the audit file, the proposed policy's text and the range. */

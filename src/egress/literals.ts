@@ -1,3 +1,5 @@
+import { MIN_SECRET_LENGTH } from '../pipeline/stages.js';
+
 /**
  * Finds many literal strings in text at a cost per character that does not grow with their number
  * (a regex alternation grows linearly: 50 values cost 10 ms per MB). Every pattern is at least
@@ -5,7 +7,7 @@
  * STEP; each pattern registers its windows at offsets 0..STEP-1, and the text is probed only at those
  * multiples. ASCII case is ignored (hex and percent-encodings come in both cases): that only widens a match.
  */
-export const MIN_PATTERN = 8;
+export const MIN_PATTERN = MIN_SECRET_LENGTH;
 const GRAM = 4;
 const STEP = MIN_PATTERN - GRAM + 1;
 const TABLE_BITS = 20;

@@ -1,10 +1,9 @@
 import { LRUCache } from 'lru-cache';
-import { LiteralSet, MIN_PATTERN, type Pattern } from './literals.js';
+import { MIN_SECRET_LENGTH } from '../pipeline/stages.js';
+import { LiteralSet, type Pattern } from './literals.js';
 import { detach, prefixForms, valueForms } from './forms.js';
 
 export const REDACTED = '[REDACTED]';
-/** Values shorter than this are not redacted (they would erase ordinary text); sources refuse them. */
-export const MIN_SECRET_LENGTH = MIN_PATTERN;
 /** Expiring values (minted signatures, one per call) remembered at once: past this the oldest are forgotten. */
 const MAX_EXPIRING = 4096;
 

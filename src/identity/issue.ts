@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { WardenError } from '../errors.js';
 import { checkDelegation, type ActorClaim, type WardenClaims } from './claims.js';
-import { KEY_ALG, type KeyStore } from './keys.js';
+import { KEY_ALG, type KeyStore } from '../state/keys.js';
 import type { TokenVerifier } from './verify.js';
 
 export interface IssueRequest {

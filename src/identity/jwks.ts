@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
-import type { KeyStore } from './keys.js';
+import type { KeyStore } from '../state/keys.js';
 
 /** Largest JWKS document accepted from anywhere. Real ones are a few KiB. */
 export const MAX_JWKS_BYTES = 256 * 1024;

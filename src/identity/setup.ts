@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { JwtAuthConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
 import { builtinKeySource, fileKeySource, hmacKeySource, remoteKeySource } from './jwks.js';
-import type { KeyStore } from './keys.js';
+import type { KeyStore } from '../state/keys.js';
 import { TokenVerifier, issuerAlgorithms, type TrustedIssuer } from './verify.js';
 
 export interface VerifierInputs {

@@ -156,6 +156,22 @@ export interface SecretInjector {
   protocolHeaders?(server: string): Promise<Readonly<Record<string, string>>>;
 }
 
+/** Secret values shorter than this are refused by the sources and not removed by the egress stage (they would erase ordinary text). */
+export const MIN_SECRET_LENGTH = 8;
+
+/**
+ * Values egress must remove: the secrets stage tells the egress stage (src/egress/egress.ts) each value
+ * as it is resolved or minted, before it leaves; the egress stage removes it from everything emitted.
+ */
+export interface EgressValues {
+  /** A value that must never leave: kept until the process ends, or until `expiresAt` (epoch ms). */
+  remember(value: string, expiresAt?: number): void;
+  /** A credential this process minted (JWT): header, payload and signature each covered on its own. */
+  rememberMinted(token: string): void;
+  /** Every text starting with `prefix` (a filled header around a minted token: `Bearer <header>.`). */
+  rememberPrefix(prefix: string): void;
+}
+
 /**
  * The egress stage (src/egress/egress.ts): removes what must not leave the gateway (every secret value
  * in every form; escapes from results) from everything emitted. One per process, built at start-up.

@@ -1,110 +1,39 @@
-import type { Principal } from '../model/principal.js';
 import { LIST_VERDICT } from '../model/list-verdict.js';
-import type { ListMethod } from '../pipeline/context.js';
+import type {
+  DecisionClass,
+  ListReplayRecord,
+  Missing,
+  RecordedRequests,
+  ReplayRecord,
+} from '../pipeline/replay-records.js';
 import type { AuthorizeRequest, Decision } from '../pipeline/stages.js';
 import { PolicyAuthorizer } from './authorizer.js';
 import type { CompiledPolicy } from './compile.js';
 import { activeTask, kindOf, scopeOf } from './evaluate.js';
-
-/**
- * What a decision amounted to for the caller: allowed, allowed once a person approves, refused by a
- * rate limit, or denied. Replay compares these, not reason texts.
- */
-export type DecisionClass = 'allow' | 'approval' | 'rate_limited' | 'deny';
-
-/** What a record lacks for a faithful replay (recorded before it was kept, or cut when stored). */
-export type Missing =
-  'arguments-truncated' | 'arguments-redacted' | 'task-grants' | 'approval-state' | 'names-redacted';
-
-/** One recorded request, as the audit source reads it back (src/audit/replay-source.ts). */
-export interface ReplayRecord {
-  id: string;
-  startedAt: number;
-  method: AuthorizeRequest['method'];
-  server: string;
-  target: string;
-  principal: Principal;
-  arguments?: Record<string, unknown>;
-  definitionHash?: string;
-  recorded: { effect: 'allow' | 'deny'; rule: string; reason: string; class: DecisionClass };
-  /** What was not recorded; it makes a replay partial only where a constraint depended on it. */
-  missing: readonly Missing[];
-}
-
-/**
- * One recorded list request (src/audit/list-record.ts): who asked, and each item the policy in force
- * decided on with its verdict (a `ListVerdict`: hidden, shown, or held back by a pin after the policy
- * allowed it). Items are those of the replay's server and tool filter.
- */
-export interface ListReplayRecord {
-  id: string;
-  startedAt: number;
-  method: ListMethod;
-  principal: Principal;
-  items: readonly { readonly server: string; readonly target: string }[];
-  verdicts: ArrayLike<number>;
-  /** `names-redacted`: an item's name was cleaned by the egress stage before it was stored. */
-  missing: readonly Missing[];
-}
-
-export type ChangeKind =
-  | 'newly-denied'
-  | 'newly-allowed'
-  | 'newly-needs-approval'
-  | 'no-longer-needs-approval'
-  | 'newly-rate-limited'
-  | 'no-longer-rate-limited'
-  | 'newly-hidden'
-  | 'newly-visible';
-
-export interface ReplayChange {
-  id: string;
-  startedAt: number;
-  method: string;
-  server: string;
-  target: string;
-  subject: string;
-  taskId?: string;
-  kind: ChangeKind;
-  /** A list item's record holds whether it was shown, not the rule that decided: `rule` is then absent. */
-  old: { class: DecisionClass; rule?: string; reason: string };
-  new: { class: DecisionClass; rule: string; reason: string };
-  /** Set when the replay ran on incomplete data that a constraint depended on. */
-  partial?: readonly Missing[];
-}
-
-export interface ReplaySummary {
-  evaluated: number;
-  unchanged: number;
-  changed: number;
-  newlyDenied: number;
-  newlyAllowed: number;
-  newlyNeedsApproval: number;
-  noLongerNeedsApproval: number;
-  newlyRateLimited: number;
-  noLongerRateLimited: number;
-  /** Of `evaluated`, list requests; of `changed`, those in which some item is newly hidden or shown. */
-  lists: number;
-  listsChanged: number;
-  /** List items (one per list request that showed it) the proposed policy would hide, or would show. */
-  newlyHidden: number;
-  newlyVisible: number;
-  /** Records replayed on incomplete data that a constraint depended on (changed or not). */
-  partial: number;
-}
-
-export interface ReplayReport {
-  policyVersion: string;
-  summary: ReplaySummary;
-  /**
-   * Changed decisions grouped by the rule that now decides, groups in order of first appearance. Each
-   * group counts all its changes and keeps the first `perGroup` of them.
-   */
-  groups: { rule: string; count: number; changes: ReplayChange[] }[];
-}
+import type { AuditReplayReport, ChangeKind, ReplayChange, ReplayReport, ReplaySummary } from './replay-report.js';
 
 /** Changes kept per rule unless told otherwise: enough to review, bounded however much history changed. */
 export const DEFAULT_CHANGES_PER_GROUP = 1_000;
+
+/**
+ * Replays recorded requests (read back by the audit stage) against `policy`: calls oldest first (rate
+ * limits count in order), then list requests (which no rate limit counts). The report, and what was read
+ * but not replayed.
+ */
+export function replayRecorded(
+  policy: CompiledPolicy,
+  recorded: RecordedRequests,
+  perGroup?: number,
+): AuditReplayReport {
+  const replay = new PolicyReplay(policy, perGroup);
+  for (const record of recorded.calls) replay.add(record);
+  for (const record of recorded.lists()) replay.addList(record);
+  return {
+    ...replay.report(),
+    notReplayed: recorded.callsNotReplayed(),
+    listsNotReplayed: recorded.listsNotReplayed(),
+  };
+}
 
 /**
  * Replays recorded requests against a proposed policy, in the order they happened. Each request goes
@@ -290,18 +219,6 @@ export class PolicyReplay {
     );
   }
 }
-
-/** How each kind of change reads, for the CLI and the console alike. */
-export const CHANGE_LABELS: Readonly<Record<ChangeKind, string>> = {
-  'newly-denied': 'newly denied',
-  'newly-allowed': 'newly allowed',
-  'newly-needs-approval': 'newly needs approval',
-  'no-longer-needs-approval': 'no longer needs approval',
-  'newly-rate-limited': 'newly rate-limited',
-  'no-longer-rate-limited': 'no longer rate-limited',
-  'newly-hidden': 'newly hidden from the list',
-  'newly-visible': 'newly shown in the list',
-};
 
 const COUNTER: Record<ChangeKind, keyof ReplaySummary> = {
   'newly-denied': 'newlyDenied',

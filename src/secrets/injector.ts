@@ -8,8 +8,7 @@ import {
 } from '../config/secrets-schema.js';
 import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
-import type { Injection, SecretInjector } from '../pipeline/stages.js';
-import type { Egress } from '../egress/egress.js';
+import type { EgressValues, Injection, SecretInjector } from '../pipeline/stages.js';
 import { SecretUnavailable, type MintClaims, type SecretSources } from './sources.js';
 import { reveal } from './value.js';
 
@@ -21,7 +20,7 @@ export interface InjectorOptions {
   /** Key of the audit fingerprint (HMAC-SHA-256): the record can tell two uses of one value apart from two values, nothing more. */
   fingerprintKey: Buffer;
   /** The egress stage: told every value as it is resolved, before it leaves. */
-  egress: Pick<Egress, 'remember' | 'rememberMinted' | 'rememberPrefix'>;
+  egress: EgressValues;
   /** `sub` of credentials minted outside a call. */
   gatewaySubject?: string;
 }

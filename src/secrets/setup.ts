@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { ServerConfig } from '../config/schema.js';
-import { KeyStore } from '../identity/keys.js';
+import { KeyStore } from '../state/keys.js';
 import type { SecretInjector } from '../pipeline/stages.js';
 import { ConfiguredSecrets, type InjectorOptions } from './injector.js';
 import { NoSecrets } from './none.js';

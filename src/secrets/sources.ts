@@ -3,8 +3,8 @@ import { KeyObject, randomUUID, sign, type webcrypto } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SecretSource } from '../config/secrets-schema.js';
-import { KEY_ALG, type KeyHandle, type KeyStore } from '../identity/keys.js';
-import { MIN_SECRET_LENGTH } from '../egress/egress.js';
+import { KEY_ALG, type KeyHandle, type KeyStore } from '../state/keys.js';
+import { MIN_SECRET_LENGTH } from '../pipeline/stages.js';
 import { SecretValue } from './value.js';
 
 /** Who a minted credential is for: the call it is minted for. */

@@ -17,7 +17,7 @@ import { pruneBefore } from '../../src/audit/prune.js';
 import type { AuditLog } from '../../src/audit/sink.js';
 import { auditFile, openAuditDb } from '../../src/audit/store.js';
 import { verifyChain, type VerifyReport } from '../../src/audit/verify.js';
-import { KeyStore } from '../../src/identity/keys.js';
+import { KeyStore } from '../../src/state/keys.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { ALLOW, callContext, recordCall, settings } from './helpers.js';
 import { testSchema, type TestSchema } from './pg-helpers.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgBackend } from '../../src/audit/pg/backend.js';
 import { openPgAuditSink, openPgAuditStore } from '../../src/audit/pg/open.js';
 import { pgPublishedKeys, verifyPgChain } from '../../src/audit/pg/verify.js';
-import { KeyStore } from '../../src/identity/keys.js';
+import { KeyStore } from '../../src/state/keys.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { ALLOW, callContext, recordCall, settings } from './helpers.js';
 import { testSchema, type TestSchema } from './pg-helpers.js';

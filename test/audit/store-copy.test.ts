@@ -9,7 +9,7 @@ import { verifyPgChain } from '../../src/audit/pg/verify.js';
 import { pruneBefore } from '../../src/audit/prune.js';
 import { auditFile, openAuditDb } from '../../src/audit/store.js';
 import { verifyChain } from '../../src/audit/verify.js';
-import { KeyStore } from '../../src/identity/keys.js';
+import { KeyStore } from '../../src/state/keys.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { ALLOW, callContext, openSink, recordCall } from './helpers.js';
 import { testSchema, type TestSchema } from './pg-helpers.js';

@@ -11,7 +11,7 @@ import { pruneBefore } from '../../src/audit/prune.js';
 import { listRecords } from '../../src/audit/queries.js';
 import { auditFile, openAuditDb, PAGE_SIZE } from '../../src/audit/store.js';
 import { verifyChain } from '../../src/audit/verify.js';
-import { KeyStore } from '../../src/identity/keys.js';
+import { KeyStore } from '../../src/state/keys.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { ALLOW, callContext, openSink, recordCall } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/model/principal.js';
-import { KeyStore } from '../../src/identity/keys.js';
+import { KeyStore } from '../../src/state/keys.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { evaluate } from '../../src/policy/evaluate.js';
 import { PolicyFileSchema } from '../../src/policy/schema.js';

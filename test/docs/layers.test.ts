@@ -113,6 +113,22 @@ describe('layer rules', () => {
       { 'src/cli/common.ts': [], 'src/console/live.ts': ['src/cli/common.ts'] },
       'nothing-imports-the-cli',
     ],
+    // The crossings once allowed by name (issue 23), each now refused like any other.
+    [
+      'the audit signing through the identity stage',
+      { 'src/identity/keys.ts': [], 'src/audit/checkpoints.ts': ['src/identity/keys.ts'] },
+      'stage-audit-imports-only-the-floor',
+    ],
+    [
+      'the audit running the policy replay',
+      { 'src/policy/replay.ts': [], 'src/audit/replay-source.ts': ['src/policy/replay.ts'] },
+      'stage-audit-imports-only-the-floor',
+    ],
+    [
+      'the secrets stage holding the egress stage',
+      { 'src/egress/egress.ts': [], 'src/secrets/injector.ts': ['src/egress/egress.ts'] },
+      'stage-secrets-imports-only-the-floor',
+    ],
     [
       'two new folders importing each other',
       { 'src/replicas/a.ts': ['src/bridge/b.ts'], 'src/bridge/b.ts': ['src/replicas/c.ts'], 'src/replicas/c.ts': [] },

@@ -6,11 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { activeSigner } from '../../src/audit/checkpoints.js';
 import { openAuditSink } from '../../src/audit/open.js';
 import { pruneBefore } from '../../src/audit/prune.js';
-import { replayAudit } from '../../src/audit/replay-source.js';
+import { recordedRequests } from '../../src/audit/replay-source.js';
+import { replayRecorded } from '../../src/policy/replay.js';
 import type { SqliteAuditSink } from '../../src/audit/sink.js';
 import { auditFile, openAuditDb, type Db } from '../../src/audit/store.js';
 import { verifyChain } from '../../src/audit/verify.js';
-import { KeyStore } from '../../src/identity/keys.js';
+import { KeyStore } from '../../src/state/keys.js';
 import type { Principal } from '../../src/model/principal.js';
 import { LIST_VERDICT, type ListDecisions } from '../../src/model/list-verdict.js';
 import type { ListContext, ListMethod } from '../../src/pipeline/context.js';
@@ -189,7 +190,7 @@ describe('list visibility: recorded, and replayed', () => {
     expect(tickets.flatMap((c) => c.items)).toEqual(TICKETS);
     for (const row of events('list.catalog')) expect(Buffer.byteLength(row.body)).toBeLessThanOrEqual(512);
 
-    const replay = replayAudit(read(), IN_FORCE, {});
+    const replay = replayRecorded(IN_FORCE, recordedRequests(read(), {}));
     expect(replay.summary).toMatchObject({ evaluated: 2, lists: 2, unchanged: 2, changed: 0 });
     expect(verifyChain(read(), new KeyStore(dir.path).allPublicKeys()).ok).toBe(true);
   });
@@ -201,7 +202,7 @@ describe('list visibility: recorded, and replayed', () => {
     list(agent('agent:triage'), [...NOTES, ...TICKETS.slice(0, 2)]);
     await sink.close();
 
-    const tighter = replayAudit(read(), TIGHTER, {});
+    const tighter = replayRecorded(TIGHTER, recordedRequests(read(), {}));
     expect(tighter.summary).toMatchObject({
       evaluated: 2,
       lists: 2,
@@ -220,7 +221,7 @@ describe('list visibility: recorded, and replayed', () => {
       ],
     ]);
 
-    const looser = replayAudit(read(), LOOSER, {});
+    const looser = replayRecorded(LOOSER, recordedRequests(read(), {}));
     expect(looser.summary).toMatchObject({ lists: 2, newlyHidden: 0, newlyVisible: 2 });
     expect(looser.groups).toEqual([{ rule: 'notes', count: 2, changes: expect.any(Array) }]);
     expect(looser.groups[0]!.changes.map((c) => [c.target, c.kind, c.old, c.new.class])).toEqual([
@@ -228,14 +229,20 @@ describe('list visibility: recorded, and replayed', () => {
       ['notes__delete_note', 'newly-visible', { class: 'deny', reason: 'not shown' }, 'allow'],
     ]);
     // Filters narrow the items: the agent's own lists, one server's items, one tool.
-    expect(replayAudit(read(), LOOSER, { agent: 'agent:bob' }).summary).toMatchObject({ lists: 1, newlyVisible: 1 });
-    expect(replayAudit(read(), LOOSER, { server: 'tickets' }).summary).toMatchObject({
+    expect(replayRecorded(LOOSER, recordedRequests(read(), { agent: 'agent:bob' })).summary).toMatchObject({
+      lists: 1,
+      newlyVisible: 1,
+    });
+    expect(replayRecorded(LOOSER, recordedRequests(read(), { server: 'tickets' })).summary).toMatchObject({
       lists: 1,
       newlyVisible: 0,
       changed: 0,
     });
-    expect(replayAudit(read(), LOOSER, { tool: 'notes__read*' }).summary).toMatchObject({ lists: 2, newlyVisible: 0 });
-    expect(replayAudit(read(), LOOSER, { since: clock }).summary).toMatchObject({ lists: 1 });
+    expect(replayRecorded(LOOSER, recordedRequests(read(), { tool: 'notes__read*' })).summary).toMatchObject({
+      lists: 2,
+      newlyVisible: 0,
+    });
+    expect(replayRecorded(LOOSER, recordedRequests(read(), { since: clock })).summary).toMatchObject({ lists: 1 });
   });
 
   it('an item a pin held back counts as allowed by the policy; a revoked agent stays revoked; pages after the first are not replayed twice', async () => {
@@ -246,11 +253,11 @@ describe('list visibility: recorded, and replayed', () => {
     const held = JSON.parse(events('list.shown')[0]!.body).data.catalogs[0];
     expect(held).toMatchObject({ server: 'notes', items: 4, held: expect.any(String) });
 
-    const same = replayAudit(read(), IN_FORCE, {});
+    const same = replayRecorded(IN_FORCE, recordedRequests(read(), {}));
     expect(same.summary).toMatchObject({ lists: 2, changed: 0 });
     expect(same.listsNotReplayed).toEqual({ pages: 1, noCatalog: 0 });
 
-    const tighter = replayAudit(read(), TIGHTER, {});
+    const tighter = replayRecorded(TIGHTER, recordedRequests(read(), {}));
     expect(tighter.summary).toMatchObject({ lists: 2, newlyHidden: 1, newlyVisible: 0 });
     expect(tighter.groups[0]!.changes[0]).toMatchObject({
       target: 'notes__write_note',
@@ -258,7 +265,10 @@ describe('list visibility: recorded, and replayed', () => {
       old: { class: 'allow', reason: 'allowed, held back by its definition pin' },
     });
     // The revoked agent's list showed nothing; under a looser policy it still would not.
-    expect(replayAudit(read(), LOOSER, { agent: 'agent:gone' }).summary).toMatchObject({ lists: 1, changed: 0 });
+    expect(replayRecorded(LOOSER, recordedRequests(read(), { agent: 'agent:gone' })).summary).toMatchObject({
+      lists: 1,
+      changed: 0,
+    });
   });
 
   it('a catalog is written again after an hour, so pruning by age rarely parts a list from its catalog', async () => {
@@ -285,7 +295,7 @@ describe('list visibility: recorded, and replayed', () => {
     } finally {
       writable.close();
     }
-    const pruned = replayAudit(read(), LOOSER, {});
+    const pruned = replayRecorded(LOOSER, recordedRequests(read(), {}));
     expect(pruned.summary).toMatchObject({ evaluated: 0, lists: 0 });
     expect(pruned.listsNotReplayed).toEqual({ pages: 0, noCatalog: 1 });
     db?.close();
@@ -296,7 +306,7 @@ describe('list visibility: recorded, and replayed', () => {
     sink = await open();
     list(agent('agent:bob'), NOTES);
     await sink.close();
-    const report = replayAudit(read(), LOOSER, {});
+    const report = replayRecorded(LOOSER, recordedRequests(read(), {}));
     expect(report.summary).toMatchObject({ lists: 2, newlyVisible: 2 });
     expect(report.listsNotReplayed).toEqual({ pages: 0, noCatalog: 0 });
   });

@@ -3,7 +3,8 @@
 // written before intent body v2 (which lack them) are replayed: as partial where it matters.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChainAppender } from '../../src/audit/chain.js';
-import { replayAudit } from '../../src/audit/replay-source.js';
+import { recordedRequests } from '../../src/audit/replay-source.js';
+import { replayRecorded } from '../../src/policy/replay.js';
 import type { SqliteAuditSink } from '../../src/audit/sink.js';
 import { auditFile, openAuditDb, type Db } from '../../src/audit/store.js';
 import type { Principal } from '../../src/model/principal.js';
@@ -92,7 +93,7 @@ describe('replay from recorded intents', () => {
 
   function replay(p: CompiledPolicy) {
     db ??= openAuditDb(auditFile(dir.path), { readonly: true });
-    return replayAudit(db, p, {});
+    return replayRecorded(p, recordedRequests(db, {}));
   }
 
   beforeEach(async () => {

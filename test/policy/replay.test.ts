@@ -9,7 +9,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
-import { replayAudit } from '../../src/audit/replay-source.js';
+import { recordedRequests } from '../../src/audit/replay-source.js';
+import { replayRecorded } from '../../src/policy/replay.js';
 import { auditFile, openAuditDb } from '../../src/audit/store.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { readPolicyFile } from '../../src/policy/load.js';
@@ -361,13 +362,16 @@ describe('policy replay', () => {
     try {
       const proposed = (name: string) => compilePolicy([readPolicyFile({ path: files[name]!, label: `${name}.yaml` })]);
       expect(
-        replayAudit(db, proposed('tightened'), { agent: 'agent:alpha', tool: 'notes__search*' }).summary,
+        replayRecorded(proposed('tightened'), recordedRequests(db, { agent: 'agent:alpha', tool: 'notes__search*' }))
+          .summary,
       ).toMatchObject({ lists: 1, listsChanged: 0, newlyHidden: 0 });
-      expect(replayAudit(db, proposed('loosened'), { server: 'tickets' }).summary).toMatchObject({
+      expect(replayRecorded(proposed('loosened'), recordedRequests(db, { server: 'tickets' })).summary).toMatchObject({
         evaluated: 0,
         lists: 0,
       });
-      expect(replayAudit(db, proposed('loosened'), { server: 'notes', tool: 'notes__delete*' }).summary).toMatchObject({
+      expect(
+        replayRecorded(proposed('loosened'), recordedRequests(db, { server: 'notes', tool: 'notes__delete*' })).summary,
+      ).toMatchObject({
         lists: 2,
         listsChanged: 1,
         newlyVisible: 1,

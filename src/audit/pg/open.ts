@@ -1,6 +1,6 @@
 import type { AuditConfig } from '../../config/schema.js';
 import { WardenError, isWardenError } from '../../errors.js';
-import { KeyStore } from '../../identity/keys.js';
+import { KeyStore } from '../../state/keys.js';
 import type { Logger } from 'pino';
 import { newRecordId } from '../../model/canonical.js';
 import { AuditLog } from '../sink.js';
