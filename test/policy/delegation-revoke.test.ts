@@ -1,6 +1,7 @@
 // Revocation follows the delegation chain (RFC 8693 `act`): revoking a subject, a task or a token id
 // refuses every token delegated from it, from its next call, on open sessions and new ones, in every
-// gateway process sharing the data folder. Real `serve` and `stdio` processes, the real CLI, real SQLite.
+// gateway process sharing the data folder. Real `serve` and `stdio` processes, the real CLI for the
+// revocations, real SQLite; the tokens are signed in this process by the modules `token issue` runs.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { BIN, NOTES, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { runCliAsync } from '../helpers/cli.js';
+import { issueTokenInProcess } from '../helpers/stores.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
 const auth = { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 };
@@ -89,25 +91,18 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
   async function chain(
     name: string,
   ): Promise<{ parent: string; child: string; grandchild: string; clients: Client[] }> {
-    const parent = await issueTokenAsync(config, ['--sub', `agent:${name}-parent`, '--grant', 'notes__*']);
-    const child = await issueTokenAsync(config, [
-      '--sub',
-      `agent:${name}-child`,
-      '--grant',
-      'notes__list*',
-      '--ttl',
-      '10m',
-      '--parent',
+    const parent = await issueTokenInProcess(config, { subject: `agent:${name}-parent`, grants: ['notes__*'] });
+    const child = await issueTokenInProcess(config, {
+      subject: `agent:${name}-child`,
+      grants: ['notes__list*'],
+      ttlSeconds: 600,
       parent,
-    ]);
-    const grandchild = await issueTokenAsync(config, [
-      '--sub',
-      `agent:${name}-grandchild`,
-      '--ttl',
-      '5m',
-      '--parent',
-      child,
-    ]);
+    });
+    const grandchild = await issueTokenInProcess(config, {
+      subject: `agent:${name}-grandchild`,
+      ttlSeconds: 300,
+      parent: child,
+    });
     const clients = [
       await connectHttp(gateway.url, child),
       await connectHttp(gateway.url, grandchild),
@@ -198,8 +193,8 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
       'the second after the revocation',
       5_000,
     );
-    const parent = await issueTokenAsync(config, ['--sub', 'agent:later-parent', '--grant', 'notes__*']);
-    const child = await issueTokenAsync(config, ['--sub', 'agent:later-child', '--ttl', '10m', '--parent', parent]);
+    const parent = await issueTokenInProcess(config, { subject: 'agent:later-parent', grants: ['notes__*'] });
+    const child = await issueTokenInProcess(config, { subject: 'agent:later-child', ttlSeconds: 600, parent });
     const client = await connectHttp(gateway.url, child);
     try {
       expect(await tryCall(client)).toEqual({ ok: true });
