@@ -52,6 +52,8 @@ export class AgentSession implements ConnectionListener {
   readonly log: Logger;
   /** For recording server→client requests that arrive between calls (before the first request: the owner). */
   private lastPrincipal: Principal | undefined;
+  /** Each request's verified caller, once its handler has authenticated it. */
+  private readonly verified = new WeakMap<Extra, Principal>();
   /** What initialize negotiated: every call, list and relay of the session carries it (metrics' `era`). */
   private protocolVersion: string | undefined;
   readonly taskTools: boolean;
@@ -301,6 +303,9 @@ export class AgentSession implements ConnectionListener {
 
   /** The verified caller of this request; an ingress may throw a WireError that says why there is none. */
   async principal(extra: Extra): Promise<Principal> {
+    // Handlers authenticate first, then build the call's context: one verification per request.
+    const known = this.verified.get(extra);
+    if (known) return known;
     let principal: Principal | undefined;
     try {
       principal = await this.options.principalOf(extra);
@@ -322,6 +327,7 @@ export class AgentSession implements ConnectionListener {
     }
     const effective = this.tasks ? this.tasks.effective(principal, this.tasks.now()) : principal;
     this.lastPrincipal = effective;
+    this.verified.set(extra, effective);
     return effective;
   }
 }

@@ -29,7 +29,7 @@ import type { Aggregate } from '../model/catalog.js';
 import type { ListEntry } from '../pipeline/orchestrator.js';
 import { cleanPromptResult } from '../model/sanitize.js';
 import type { CallMethod, ListContext, ListMethod } from '../pipeline/context.js';
-import { WireError } from '../pipeline/denial.js';
+import { denialToWire, WireError } from '../pipeline/denial.js';
 import type { AgentSession } from './agent-session.js';
 import { requestTraceparent } from './call-context.js';
 import { routeResource } from './catalog.js';
@@ -105,7 +105,10 @@ export function registerMethods(session: AgentSession): void {
   );
 
   // Kept for the hot path too (hotToolsCall): one handler, whichever way the request came in.
+  // Each handler authenticates before anything else: currentView() connects (spawns) the session's
+  // servers, which an unauthenticated caller must never cause.
   session.callTool = async (req: CallToolRequest, extra: Extra) => {
+    await session.principal(extra);
     if (session.taskTools && session.tasks?.handles(req.params.name))
       return session.forwarder.taskTool(extra, req.params.name, req.params.arguments ?? {});
     const view = await session.currentView();
@@ -138,6 +141,7 @@ export function registerMethods(session: AgentSession): void {
   s.setRequestHandler(CallToolRequestSchema, session.callTool);
 
   s.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+    await session.principal(extra);
     const view = await session.currentView();
     const route = view.prompts.get(req.params.name);
     if (!route)
@@ -166,6 +170,7 @@ export function registerMethods(session: AgentSession): void {
 
   const byUri =
     (method: CallMethod, schema: z.ZodType<unknown>) => async (req: { params: { uri: string } }, extra: Extra) => {
+      await session.principal(extra);
       const uri = req.params.uri;
       const server = await session.resourceOwner(uri);
       if (!server)
@@ -186,6 +191,7 @@ export function registerMethods(session: AgentSession): void {
   s.setRequestHandler(UnsubscribeRequestSchema, byUri('resources/unsubscribe', EmptyResultSchema) as never);
 
   s.setRequestHandler(CompleteRequestSchema, async (req, extra) => {
+    await session.principal(extra);
     const view = await session.currentView();
     const ref = req.params.ref;
     if (ref.type === 'ref/prompt') {
@@ -229,7 +235,17 @@ export function registerMethods(session: AgentSession): void {
     );
   });
 
-  s.setRequestHandler(SetLevelRequestSchema, async (req) => {
+  // Changes what every server of the session logs: authenticated and recorded (before it is applied) like a call.
+  s.setRequestHandler(SetLevelRequestSchema, async (req, extra) => {
+    const principal = await session.principal(extra);
+    const recorded = await session.host.pipeline.setLevel({
+      principal,
+      level: req.params.level,
+      ingress: session.options.ingress,
+      session: session.sessionId,
+      jsonrpcId: extra.requestId,
+    });
+    if (!recorded.ok) throw denialToWire(recorded.denial);
     await Promise.all(
       session.host.servers().map((server) =>
         session.host

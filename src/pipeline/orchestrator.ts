@@ -3,6 +3,7 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { LRUCache } from 'lru-cache';
 import { LIST_VERDICT } from '../model/list-verdict.js';
 import type { Logger } from 'pino';
+import type { Principal } from '../model/principal.js';
 import type { CallContext, ListContext, RelayContext } from './context.js';
 import { deny, denialToWire, ok, type Denial, type Outcome } from './denial.js';
 import type { CallRecordOutcome, CallStatus, Decision, Injection, Stages } from './stages.js';
@@ -261,6 +262,31 @@ export class Pipeline {
   /** The record id of a call's intent while the call runs (its forward callback): what later records point at. */
   recordId(ctx: CallContext): string | undefined {
     return this.stages.audit.recordId?.(ctx);
+  }
+
+  /**
+   * An agent's `logging/setLevel`, which changes what every server of its session logs: an expired
+   * credential is refused (and recorded as an auth failure), and the change is recorded before it is
+   * applied; if that record cannot be written, it is refused.
+   */
+  async setLevel(request: {
+    principal: Principal;
+    level: string;
+    ingress: string;
+    session: string | undefined;
+    jsonrpcId: string | number;
+  }): Promise<Outcome<void>> {
+    const { principal, ...data } = request;
+    if (principal.expiresAt !== undefined && principal.expiresAt <= this.stages.now()) {
+      this.authFailure({ ingress: request.ingress, session: request.session, reason: 'credential expired' });
+      return deny({ kind: 'unauthenticated', reason: 'credential expired' });
+    }
+    return this.stages.audit.event({
+      type: 'logging.level',
+      subject: principal.subject,
+      ...(principal.task && { taskId: principal.task.id }),
+      data,
+    });
   }
 
   /** A request refused because no valid credential came with it (an expired stdio token, none at all): recorded. */

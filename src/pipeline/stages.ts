@@ -103,6 +103,7 @@ export type AuditEventType =
   | 'approval.expire'
   | 'approval.use'
   | 'list.refused'
+  | 'logging.level'
   | (string & {});
 
 export interface AuditEvent {
