@@ -53,7 +53,7 @@ describe('stdio: authenticate before connecting the session servers', () => {
       stderr: 'pipe',
     });
     // The gateway's stderr ends when it exits, after it has committed its audit log.
-    exited = new Promise((resolve) => transport.stderr?.on('end', resolve).resume());
+    exited = new Promise((resolve) => (transport.stderr as NodeJS.ReadableStream | null)?.on('end', resolve).resume());
     // initialize is answered after the gateway's start-up probe, which spawns the server once.
     await client.connect(transport);
   }, 60_000);
@@ -78,8 +78,8 @@ describe('stdio: authenticate before connecting the session servers', () => {
         .catch((e: Error) => e),
       client.setLoggingLevel('debug').catch((e: Error) => e),
     ]);
-    for (const refusal of refusals) expect(String(refusal)).toContain('Authentication required');
     expect(spawnCount()).toBe(1);
+    for (const refusal of refusals) expect(String(refusal)).toContain('Authentication required');
   });
 
   it('refuses with no credential at all (an empty token file), spawning nothing', async () => {
