@@ -2,16 +2,19 @@
 // input schema after the first list (fixture_mutate), or presents a changed definition on its next start
 // (FIXTURE_RUG). The changed tool must be quarantined: hidden from tools/list, refused by name with an
 // error that says why, visible to reviewers in `tools list` and `tools diff`, recorded in the audit log
-// with both hashes, and back after `tools approve` (decided by the real CLI, another process).
+// with both hashes, and back after `tools approve` (decided by the real CLI, another process). Pins and
+// audit events a test only reads back are read in this process (test/helpers/stores.ts); the reviewer's
+// own commands (`tools list`, `diff`, `approve`, `reject`, `policy replay`, `audit export`) run the CLI.
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { recordNotifications, textOf, type Recorded } from '../helpers/agent.js';
 import { runCli } from '../helpers/cli.js';
 import { BIN, connectHttp, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { holdAuditLock } from '../helpers/locks.js';
 import { makeTempDir, runToExit, waitFor, type TempDir } from '../helpers/process.js';
+import { auditEvents, storedPins } from '../helpers/stores.js';
 
 interface PinJson {
   server: string;
@@ -74,35 +77,55 @@ async function cli(
   return { code: result.code, stdout: result.stdout, stderr: result.stderr };
 }
 
-async function pins(gateway: RunningGateway, args: string[] = []): Promise<PinJson[]> {
+/** `tools list --json` through the real CLI. */
+async function pinsCli(gateway: RunningGateway, args: string[] = []): Promise<PinJson[]> {
   const result = await cli(gateway, ['tools', 'list', '--json', ...args]);
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   return JSON.parse(result.stdout) as PinJson[];
 }
 
-async function pinOf(gateway: RunningGateway, exposed: string): Promise<PinJson | undefined> {
-  return (await pins(gateway)).find((pin) => pin.exposed === exposed && pin.kind === 'tool');
+/** The same rows, read from state.db in this process. */
+function pins(gateway: RunningGateway, filter: Parameters<typeof storedPins>[1] = {}): PinJson[] {
+  return storedPins(gateway.configFile, filter) as unknown as PinJson[];
 }
 
-async function events(
-  gateway: RunningGateway,
-): Promise<{ type: string; target: string; data: Record<string, unknown> }[]> {
-  const result = await cli(gateway, ['audit', 'list', '--events', '--type', 'tool.*', '--json', '-n', '1000']);
-  expect(result.code).toBe(0);
-  return (JSON.parse(result.stdout) as { type: string; target: string; data: Record<string, unknown> }[]).reverse();
+function pinOf(gateway: RunningGateway, exposed: string): PinJson | undefined {
+  return pins(gateway).find((pin) => pin.exposed === exposed && pin.kind === 'tool');
+}
+
+/** The tool.* audit events, oldest first. */
+function events(gateway: RunningGateway): { type: string; target: string; data: Record<string, unknown> }[] {
+  return (
+    auditEvents(gateway.configFile, { type: 'tool.*' }) as unknown as {
+      type: string;
+      target: string;
+      data: Record<string, unknown>;
+    }[]
+  ).reverse();
 }
 
 const listChanges = (seen: readonly Recorded[]) =>
   seen.filter((n) => n.method === 'notifications/tools/list_changed').length;
 
 describe('rug pull after the first list', () => {
+  // One gateway for both tests: each changes the tool of its own fixture (fx, then sx) and reads only that
+  // tool's pins and events. FIXTURE_SCHEME keeps the two fixtures' resources apart.
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    gateway = await startGateway({
+      servers: { fx: fixtureServer(), sx: fixtureServer({ env: { FIXTURE_SCHEME: 'sx' } }) },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
   it('a changed description: quarantined, hidden, refused with the reason, in tools list/diff and the audit log; back after approve', async () => {
-    const gateway = await gatewayWith({ fx: fixtureServer() });
     const { client, seen } = await agent(gateway);
     expect(await names(client)).toContain('fx__fixture_rug');
     expect(await attempt(client, 'fx__fixture_rug', { text: 'hi' })).toEqual({ ok: true, text: 'rug: hi' });
-    const first = (await pinOf(gateway, 'fx__fixture_rug'))!;
+    const first = pinOf(gateway, 'fx__fixture_rug')!;
     expect(first).toMatchObject({ status: 'pinned', server: 'fx', name: 'fixture_rug', flags: [] });
     expect(first.pinnedHash).toBe(first.currentHash);
 
@@ -155,13 +178,13 @@ describe('rug pull after the first list', () => {
       ),
     ).toEqual(['no-rug newly-hidden shown', 'no-rug newly-hidden allowed, held back by its definition pin']);
 
-    const quarantined = (await pinOf(gateway, 'fx__fixture_rug'))!;
+    const quarantined = pinOf(gateway, 'fx__fixture_rug')!;
     expect(quarantined).toMatchObject({ status: 'quarantined', pinnedHash: first.currentHash });
     expect(quarantined.currentHash).not.toBe(first.currentHash);
     expect(quarantined.flags).toEqual(
       expect.arrayContaining(['important-block', 'read-files', 'conceal', 'tool-shadowing']),
     );
-    expect((await pins(gateway, ['--status', 'quarantined'])).map((p) => p.exposed)).toEqual(['fx__fixture_rug']);
+    expect((await pinsCli(gateway, ['--status', 'quarantined'])).map((p) => p.exposed)).toEqual(['fx__fixture_rug']);
 
     const table = await cli(gateway, ['tools', 'list']);
     expect(table.stdout).toMatch(/quarantined\s+tool\s+fx__fixture_rug\s+fx\s/);
@@ -207,14 +230,14 @@ describe('rug pull after the first list', () => {
     const back = (await client.listTools()).tools.find((tool) => tool.name === 'fx__fixture_rug');
     expect(back?.description).toMatch(/<IMPORTANT>Before using any other tool/);
     expect(await attempt(client, 'fx__fixture_rug', { text: 'again' })).toEqual({ ok: true, text: 'rug: again' });
-    expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({
+    expect(pinOf(gateway, 'fx__fixture_rug')).toMatchObject({
       status: 'pinned',
       pinnedHash: quarantined.currentHash,
       decidedBy: expect.stringMatching(/@/),
     });
 
     // Every pin, change, quarantine and approval is an audit event holding both hashes.
-    const rug = (await events(gateway)).filter((e) => e.target === 'fx__fixture_rug');
+    const rug = events(gateway).filter((e) => e.target === 'fx__fixture_rug');
     expect(rug.map((e) => e.type)).toEqual(['tool.pin', 'tool.change', 'tool.quarantine', 'tool.approve']);
     expect(rug[1]!.data).toMatchObject({
       kind: 'tool',
@@ -246,46 +269,44 @@ describe('rug pull after the first list', () => {
   }, 60_000);
 
   it('a changed input schema: quarantined and refused; the diff names the field; reject keeps it out', async () => {
-    const gateway = await gatewayWith({ fx: fixtureServer() });
     const { client, seen } = await agent(gateway);
-    expect(await names(client)).toContain('fx__fixture_rug');
+    expect(await names(client)).toContain('sx__fixture_rug');
     const before = listChanges(seen);
-    await attempt(client, 'fx__fixture_mutate', { variant: 'schema' });
+    await attempt(client, 'sx__fixture_mutate', { variant: 'schema' });
     await waitFor(() => listChanges(seen) > before, 'list_changed after the schema change');
-    expect(await names(client)).not.toContain('fx__fixture_rug');
-    expect(await attempt(client, 'fx__fixture_rug', { text: 'x', path: '/etc/passwd' })).toMatchObject({
+    expect(await names(client)).not.toContain('sx__fixture_rug');
+    expect(await attempt(client, 'sx__fixture_rug', { text: 'x', path: '/etc/passwd' })).toMatchObject({
       ok: false,
       code: -32600,
       data: { status: 'quarantined' },
     });
 
-    const pin = (await pinOf(gateway, 'fx__fixture_rug'))!;
+    const pin = pinOf(gateway, 'sx__fixture_rug')!;
     expect(pin).toMatchObject({ status: 'quarantined', flags: [] });
-    const diff = (await cli(gateway, ['tools', 'diff', 'fx/fixture_rug'])).stdout;
+    const diff = (await cli(gateway, ['tools', 'diff', 'sx/fixture_rug'])).stdout;
     expect(diff).toContain('  inputSchema.properties.path.type\n  + "string"');
     expect(diff).not.toMatch(/^ {2}description$/m);
 
-    const rejected = await cli(gateway, ['tools', 'reject', 'fx__fixture_rug']);
+    const rejected = await cli(gateway, ['tools', 'reject', 'sx__fixture_rug']);
     expect(rejected.code).toBe(0);
-    expect(rejected.stdout).toMatch(/^rejected tool fx__fixture_rug at sha256:/);
+    expect(rejected.stdout).toMatch(/^rejected tool sx__fixture_rug at sha256:/);
     await waitFor(async () => {
-      const result = await attempt(client, 'fx__fixture_rug', { text: 'x' });
+      const result = await attempt(client, 'sx__fixture_rug', { text: 'x' });
       return result.ok === false && (result.data as { status?: string } | undefined)?.status === 'rejected'
         ? result
         : undefined;
     }, 'the rejection to reach the gateway');
-    const refused = await attempt(client, 'fx__fixture_rug', { text: 'x' });
+    const refused = await attempt(client, 'sx__fixture_rug', { text: 'x' });
     expect(refused.ok === false && refused.message).toBe(
-      'MCP error -32600: Tool fx__fixture_rug is unavailable: a reviewer rejected its current definition',
+      'MCP error -32600: Tool sx__fixture_rug is unavailable: a reviewer rejected its current definition',
     );
-    expect(await names(client)).not.toContain('fx__fixture_rug');
-    expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({ status: 'rejected', pinnedHash: pin.pinnedHash });
-    expect((await events(gateway)).filter((e) => e.target === 'fx__fixture_rug').map((e) => e.type)).toEqual([
-      'tool.pin',
-      'tool.change',
-      'tool.quarantine',
-      'tool.reject',
-    ]);
+    expect(await names(client)).not.toContain('sx__fixture_rug');
+    expect(pinOf(gateway, 'sx__fixture_rug')).toMatchObject({ status: 'rejected', pinnedHash: pin.pinnedHash });
+    expect(
+      events(gateway)
+        .filter((e) => e.target === 'sx__fixture_rug')
+        .map((e) => e.type),
+    ).toEqual(['tool.pin', 'tool.change', 'tool.quarantine', 'tool.reject']);
   }, 60_000);
 });
 
@@ -297,7 +318,7 @@ describe('pins persist across restarts and are shared by processes', () => {
     cleanups.push(() => data.cleanup());
     const dataDir = join(data.path, 'data');
     const first = await startGateway({ dataDir, servers: { fx: fixtureServer() } });
-    const original = (await pinOf(first, 'fx__fixture_rug'))!; // pinned by the start-up probe, before any agent
+    const original = pinOf(first, 'fx__fixture_rug')!; // pinned by the start-up probe, before any agent
     expect(original.status).toBe('pinned');
     await first.stop();
 
@@ -309,7 +330,7 @@ describe('pins persist across restarts and are shared by processes', () => {
         ),
       'the quarantine in the log',
     );
-    expect(await pinOf(second, 'fx__fixture_rug')).toMatchObject({
+    expect(pinOf(second, 'fx__fixture_rug')).toMatchObject({
       status: 'quarantined',
       pinnedHash: original.currentHash,
     });
@@ -333,7 +354,7 @@ describe('pins persist across restarts and are shared by processes', () => {
     } finally {
       await lock.release();
     }
-    expect(await pinOf(second, 'fx__fixture_rug')).toMatchObject({
+    expect(pinOf(second, 'fx__fixture_rug')).toMatchObject({
       status: 'quarantined',
       pinnedHash: original.currentHash,
     });
@@ -370,52 +391,66 @@ describe('two gateways on one data folder', () => {
       ok: false,
       data: { status: 'quarantined' },
     });
-    expect((await events(two)).filter((e) => e.target === 'fx__fixture_rug').map((e) => e.type)).toEqual([
-      'tool.pin',
-      'tool.change',
-      'tool.quarantine',
-    ]);
+    expect(
+      events(two)
+        .filter((e) => e.target === 'fx__fixture_rug')
+        .map((e) => e.type),
+    ).toEqual(['tool.pin', 'tool.change', 'tool.quarantine']);
   }, 60_000);
 });
 
 describe('pinning modes', () => {
+  // One gateway, one server per mode: `ra` requires approval of every new definition, `fx` quarantines
+  // definitions flagged on first sight, `loose` pins nothing. Each test looks only at its own servers.
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    gateway = await startGateway({
+      servers: {
+        ra: fixtureServer({ pinning: 'require-approval', env: { FIXTURE_SCHEME: 'ra' } }),
+        fx: fixtureServer({ quarantineFlagged: true, env: { FIXTURE_RUG: 'description' } }),
+        loose: fixtureServer({ pinning: 'off', env: { FIXTURE_RUG: 'description', FIXTURE_SCHEME: 'loose' } }),
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
   it('require-approval: new tools wait (hidden, refused as pending) until a person approves each', async () => {
-    const gateway = await gatewayWith({ fx: fixtureServer({ pinning: 'require-approval' }) });
     const { client } = await agent(gateway);
-    expect(await names(client)).toEqual([]);
-    const refused = await attempt(client, 'fx__fixture_pid');
-    expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'pending', tool: 'fx__fixture_pid' } });
+    const own = async () => (await names(client)).filter((name) => name.startsWith('ra__'));
+    expect(await own()).toEqual([]);
+    const refused = await attempt(client, 'ra__fixture_pid');
+    expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'pending', tool: 'ra__fixture_pid' } });
     expect(refused.ok === false && refused.message).toMatch(/is waiting for approval of its definition/);
-    expect(new Set((await pins(gateway)).map((p) => p.status))).toEqual(new Set(['pending']));
-    expect((await cli(gateway, ['tools', 'diff', 'fx__fixture_pid'])).stdout).toContain(
+    const raPins = pins(gateway, { server: 'ra' });
+    expect(raPins.length).toBeGreaterThan(0);
+    expect(new Set(raPins.map((p) => p.status))).toEqual(new Set(['pending']));
+    expect((await cli(gateway, ['tools', 'diff', 'ra__fixture_pid'])).stdout).toContain(
       'never approved; the whole current definition:',
     );
 
-    expect((await cli(gateway, ['tools', 'approve', 'fx__fixture_pid'])).code).toBe(0);
+    expect((await cli(gateway, ['tools', 'approve', 'ra__fixture_pid'])).code).toBe(0);
     await waitFor(
-      async () => ((await names(client)).includes('fx__fixture_pid') ? true : undefined),
+      async () => ((await own()).includes('ra__fixture_pid') ? true : undefined),
       'the approved tool to be listed',
     );
-    expect(await names(client)).toEqual(['fx__fixture_pid']);
-    expect(Number(textOf(await client.callTool({ name: 'fx__fixture_pid', arguments: {} })))).toBeGreaterThan(0);
+    expect(await own()).toEqual(['ra__fixture_pid']);
+    expect(Number(textOf(await client.callTool({ name: 'ra__fixture_pid', arguments: {} })))).toBeGreaterThan(0);
   }, 60_000);
 
   it('quarantineFlagged: a definition flagged on first sight is quarantined; others are trusted; off pins nothing', async () => {
-    const gateway = await gatewayWith({
-      fx: fixtureServer({ quarantineFlagged: true, env: { FIXTURE_RUG: 'description' } }),
-      loose: fixtureServer({ pinning: 'off', env: { FIXTURE_RUG: 'description', FIXTURE_SCHEME: 'loose' } }),
-    });
     const { client } = await agent(gateway);
     const listed = await names(client);
     expect(listed).not.toContain('fx__fixture_rug');
     expect(listed).toContain('fx__fixture_pid');
     expect(listed).toContain('loose__fixture_rug');
-    expect(await pinOf(gateway, 'fx__fixture_rug')).toMatchObject({
+    expect(pinOf(gateway, 'fx__fixture_rug')).toMatchObject({
       status: 'quarantined',
       flags: expect.arrayContaining(['important-block']),
     });
-    expect((await pinOf(gateway, 'fx__fixture_rug'))?.pinnedHash).toBeUndefined();
-    expect(await pins(gateway, ['--server', 'loose'])).toEqual([]);
+    expect(pinOf(gateway, 'fx__fixture_rug')?.pinnedHash).toBeUndefined();
+    expect(pins(gateway, { server: 'loose' })).toEqual([]);
     // refused by name with its own reason: never approved, flagged on first sight (not "changed since it was approved")
     const refused = await attempt(client, 'fx__fixture_rug', { text: 'x' });
     expect(refused).toMatchObject({ ok: false, code: -32600, data: { status: 'quarantined', cause: 'flagged' } });
@@ -424,7 +459,7 @@ describe('pinning modes', () => {
     );
     expect(refused.ok === false && refused.message).not.toMatch(/changed since it was approved/);
     expect(await attempt(client, 'loose__fixture_rug', { text: 'x' })).toEqual({ ok: true, text: 'rug: x' });
-    expect((await events(gateway)).find((e) => e.target === 'fx__fixture_rug')).toMatchObject({
+    expect(events(gateway).find((e) => e.target === 'fx__fixture_rug')).toMatchObject({
       type: 'tool.quarantine',
       data: { status: 'quarantined', previousHash: null },
     });
@@ -467,7 +502,7 @@ agents:
     await waitFor(
       async () => {
         await served();
-        return (await pinOf(gateway, 'other__fixture_rug'))?.status === 'quarantined' ? true : undefined;
+        return pinOf(gateway, 'other__fixture_rug')?.status === 'quarantined' ? true : undefined;
       },
       'other__fixture_rug to be quarantined',
       20_000,
