@@ -10,7 +10,7 @@ import { JwtAuthenticator, LocalAuthenticator, type RequestAuthenticator } from 
 import { StdioCredential } from '../identity/stdio-credential.js';
 import { localPrincipal, type Principal } from '../model/principal.js';
 import { startHttpIngress } from '../ingress/http.js';
-import { startConsole, type ConsoleServer } from '../console/server.js';
+import type { ConsoleServer } from '../console/server.js';
 import { startStdioIngress } from '../ingress/stdio.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { Observability } from '../observe/setup.js';
@@ -22,12 +22,10 @@ import { Egress } from '../egress/egress.js';
 import { secretsFor } from '../secrets/setup.js';
 import { StoreApprover } from '../integrity/approver.js';
 import { stateFile } from '../state/db.js';
-import { openPgStore } from '../state/pg/open.js';
 import { PinAuthorizer, pinRegistryFor } from '../integrity/registry.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
 import { listenFailure } from './listen-error.js';
-import { printDemo } from './demo.js';
 
 interface Runtime {
   /** The policy's console reviewers (none without a policy). */
@@ -103,13 +101,17 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     redact: (text) => egress.scrubText(text),
   });
   await audit.event(configLoadEvent(loaded));
-  // The shared store (PostgreSQL): migrated and connected before anything is served, or no start.
+  // The shared store (PostgreSQL): migrated and connected before anything is served, or no start. Its
+  // client is imported only when configured.
+  const storeConfig = loaded.config.store;
   const store =
-    loaded.config.store.kind === 'postgres'
-      ? await openPgStore(loaded.config.store, loaded.baseDir).catch(async (error: unknown) => {
-          await audit.close();
-          throw error;
-        })
+    storeConfig.kind === 'postgres'
+      ? await import('../state/pg/open.js')
+          .then(({ openPgStore }) => openPgStore(storeConfig, loaded.baseDir))
+          .catch(async (error: unknown) => {
+            await audit.close();
+            throw error;
+          })
       : undefined;
   // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
   const secrets = await secretsFor(loaded, egress);
@@ -211,6 +213,7 @@ export async function runServe(
   let consoleServer: ConsoleServer | undefined;
   if (loaded.config.console.enabled) {
     const consolePort = loaded.config.console.port ?? (port === 0 ? 0 : DEFAULT_CONSOLE_PORT);
+    const { startConsole } = await import('../console/server.js');
     consoleServer = await startConsole({
       dataDir: loaded.dataDir,
       settings: loaded.config.console,
@@ -247,7 +250,7 @@ export async function runServe(
       `mcp-warden reviewer console on ${consoleServer.url} (sign in: mcp-warden console login --sub SUBJECT)\n`,
     );
   if (metricsUrl) process.stderr.write(`mcp-warden metrics on ${metricsUrl}\n`);
-  if (flags.demo) await printDemo(runtime.jwt, ingress.url);
+  if (flags.demo) await (await import('./demo.js')).printDemo(runtime.jwt, ingress.url);
   await untilSignal(logger);
   await consoleServer?.close();
   await ingress.close();

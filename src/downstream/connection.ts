@@ -28,7 +28,7 @@ import { internList } from './intern.js';
 import { fetchAllPages } from './paging.js';
 import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
 import { sharedSchemaValidator } from './schema-validator.js';
-import { ModernClient, type DownstreamClient } from './modern-client.js';
+import type { DownstreamClient } from './modern-client.js';
 import type { ProtocolEra } from '../model/protocol-era.js';
 import { rawForward } from './raw-forward.js';
 
@@ -51,7 +51,7 @@ export interface ConnectionOptions {
   serverId: string;
   logger: Logger;
   /** Builds a fresh transport for each (re)connect, for the era the server is spoken to in. */
-  makeTransport: (era: ProtocolEra) => Transport;
+  makeTransport: (era: ProtocolEra) => Promise<Transport>;
   /**
    * The protocol revision the server is spoken to at (config `protocol`): `2026-07-28` through the SDK
    * v2 client (modern-client.ts), `2025-11-25` (and, for now, `auto`) through the v1 client.
@@ -186,9 +186,13 @@ export class DownstreamConnection {
     return this.options.protocol === '2026-07-28' ? '2026' : '2025';
   }
 
-  private newClient(): DownstreamClient {
+  /** The v2 client (and the SDK v2 it needs) is imported only when a 2026-era server is connected. */
+  private async newClient(): Promise<DownstreamClient> {
     const info = { name: 'mcp-warden', version: '0.1.0' };
-    if (this.era === '2026') return new ModernClient(info, this.options.capabilities).asDownstreamClient();
+    if (this.era === '2026') {
+      const { ModernClient } = await import('./modern-client.js');
+      return new ModernClient(info, this.options.capabilities).asDownstreamClient();
+    }
     return new Client(info, {
       capabilities: this.options.capabilities,
       listChanged: undefined,
@@ -198,10 +202,10 @@ export class DownstreamConnection {
 
   private async connect(): Promise<DownstreamClient> {
     this.stateValue = 'connecting';
-    const client = this.newClient();
+    const client = await this.newClient();
     this.installHandlers(client);
     try {
-      await client.connect(this.options.makeTransport(this.era), { timeout: this.options.connectTimeoutMs });
+      await client.connect(await this.options.makeTransport(this.era), { timeout: this.options.connectTimeoutMs });
       if (this.isClosed()) {
         await client.close().catch(() => undefined);
         throw new Error('connection closed');

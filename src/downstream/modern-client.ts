@@ -4,6 +4,7 @@ import {
   ProtocolError,
   SdkError,
   SdkErrorCode,
+  StreamableHTTPClientTransport as ModernHttpTransport,
   type Transport as V2Transport,
 } from '@modelcontextprotocol/client';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -12,6 +13,17 @@ import { ErrorCode, McpError, type ClientCapabilities, type LoggingLevel } from 
 
 /** The protocol revision a 2026-era downstream is spoken to at. */
 export const MODERN_VERSION = '2026-07-28';
+
+/**
+ * The SDK v2 HTTP transport for a 2026-era server; it sets the 2026 headers from each message. It has
+ * the v1 transport's members; only the v2 client (`ModernClient`) drives it.
+ */
+export function modernHttpTransport(
+  url: URL,
+  options: { requestInit: RequestInit; fetch: (url: string | URL, init?: RequestInit) => Promise<Response> },
+): Transport {
+  return new ModernHttpTransport(url, options) as unknown as Transport;
+}
 
 /**
  * What a downstream connection (connection.ts) and the forwarder (forward.ts) use of an MCP client: the

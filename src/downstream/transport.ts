@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { StreamableHTTPClientTransport as ModernHttpTransport } from '@modelcontextprotocol/client';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -46,14 +45,14 @@ export function resolveCommand(command: string, baseDir: string): string {
  * (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`) from each message; stdio is the same
  * pipe in either era.
  */
-export function createClientTransport(
+export async function createClientTransport(
   serverId: string,
   spec: ServerConfig,
   baseDir: string,
   logger: Logger,
   target: TransportTarget,
   era: ProtocolEra = '2025',
-): Transport {
+): Promise<Transport> {
   switch (spec.transport) {
     case 'stdio': {
       // Its own process group: closing it reaches every process the server started (stdio-transport.ts).
@@ -74,12 +73,12 @@ export function createClientTransport(
     case 'http': {
       const headers = { ...spec.headers, ...target.headers };
       if (era === '2026') {
-        const modern = new ModernHttpTransport(new URL(target.url ?? spec.url), {
+        // The SDK v2 is imported only for a 2026-era server.
+        const { modernHttpTransport } = await import('./modern-client.js');
+        return modernHttpTransport(new URL(target.url ?? spec.url), {
           requestInit: { headers, redirect: 'error' },
           fetch: secretFetch(target.secretHeaders, downstreamFetch),
         });
-        // The v2 transport has the v1 transport's members; only the v2 client (modern-client.ts) drives it.
-        return modern as unknown as Transport;
       }
       const url = new URL(target.url ?? spec.url);
       const transport = new StreamableHTTPClientTransport(url, {

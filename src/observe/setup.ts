@@ -5,7 +5,7 @@ import type { PipelineObserver } from '../pipeline/observer.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';
 import type { Logger } from './logger.js';
-import { GatewayMetrics } from './metrics.js';
+import type { GatewayMetrics } from './metrics.js';
 import { metricsEndpoint, metricsToken, startMetricsListener, type MetricsEndpoint } from './metrics-http.js';
 import { StateGauges } from './state-gauges.js';
 import { combineObservers, startTracing, type Tracing } from './telemetry.js';
@@ -50,6 +50,8 @@ export class Observability {
     if (settings.enabled) {
       const token = metricsToken(settings.bearerTokenEnv);
       const quota = loaded.config.audit.maxDatabaseBytes;
+      // prom-client is loaded only when metrics are on.
+      const { GatewayMetrics } = await import('./metrics.js');
       metrics = new GatewayMetrics({
         maxToolLabels: settings.maxToolLabels,
         ...(quota !== undefined && { auditQuotaBytes: quota }),

@@ -1,6 +1,5 @@
 import type { TelemetryConfig } from '../config/observe-schema.js';
 import type { PipelineObserver } from '../pipeline/observer.js';
-import { TracingObserver } from './tracing.js';
 
 const VERSION = '0.1.0';
 
@@ -20,15 +19,18 @@ export function tracingConfigured(config: TelemetryConfig, env: NodeJS.ProcessEn
 }
 
 /**
- * Starts trace export, or does nothing at all: without an endpoint the SDK and exporter are never
- * imported, no span is made and nothing is sent.
+ * Starts trace export, or does nothing at all: without an endpoint the SDK, the exporter and the
+ * OpenTelemetry API are never imported, no span is made and nothing is sent.
  */
 export async function startTracing(
   config: TelemetryConfig,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Tracing | undefined> {
   if (!tracingConfigured(config, env)) return undefined;
-  const { createOtlpTracing } = await import('./otel-sdk.js');
+  const [{ createOtlpTracing }, { TracingObserver }] = await Promise.all([
+    import('./otel-sdk.js'),
+    import('./tracing.js'),
+  ]);
   const sdk = createOtlpTracing({
     ...(config.otlp.endpoint !== undefined && { endpoint: config.otlp.endpoint }),
     headers: config.otlp.headers,

@@ -87,15 +87,18 @@ export interface CompiledPolicy {
  * resolved. Anything wrong fails the whole load with the file and the path.
  */
 export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy {
-  const ajv = new Ajv2020({
-    strictSchema: true,
-    strictNumbers: true,
-    strictTypes: false,
-    strictTuples: false,
-    strictRequired: false,
-    allErrors: false,
-    logger: false,
-  });
+  // Made for the first grant with `arguments`: a policy without argument constraints makes none.
+  let ajvInstance: Ajv2020 | undefined;
+  const ajv = (): Ajv2020 =>
+    (ajvInstance ??= new Ajv2020({
+      strictSchema: true,
+      strictNumbers: true,
+      strictTypes: false,
+      strictTuples: false,
+      strictRequired: false,
+      allErrors: false,
+      logger: false,
+    }));
   const ids = new Map<string, string>();
   let order = 0;
 
@@ -121,7 +124,7 @@ export function compilePolicy(sources: readonly PolicySource[]): CompiledPolicy 
       ...(spec.rateLimit && { rateLimit: spec.rateLimit }),
     };
     if (spec.arguments !== undefined)
-      grant.checkArguments = compileArguments(ajv, spec.arguments, label, `${path}.arguments`);
+      grant.checkArguments = compileArguments(ajv(), spec.arguments, label, `${path}.arguments`);
     return grant;
   };
 

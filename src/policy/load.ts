@@ -1,12 +1,19 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import { formatIssues } from '../config/load.js';
 import { describeJsonSyntaxError } from '../config/syntax-error.js';
 import { WardenError } from '../errors.js';
 import { compilePolicy, type CompiledPolicy, type PolicySource } from './compile.js';
 import { PolicyFileSchema, type PolicyFile } from './schema.js';
+
+// The YAML parser is loaded when the first YAML text is parsed (a gateway without a policy, or with
+// JSON policies only, never loads it). Loading is synchronous, as policy loading is.
+const require = createRequire(import.meta.url);
+let yaml: typeof Yaml | undefined;
+const yamlParser = (): typeof Yaml => (yaml ??= require('yaml') as typeof Yaml);
 
 export interface PolicyFileRef {
   /** Absolute path. */
@@ -55,7 +62,7 @@ export function parseStructured(text: string, label: string): unknown {
       );
     }
   } else {
-    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    const doc = yamlParser().parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     const first = doc.errors[0];
     // The message ends with the offending lines and a caret ("… at line 5, column 3:\n\n  a: b: c\n  ^"): kept.
     if (first)
