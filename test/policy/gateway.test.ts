@@ -1,5 +1,5 @@
-// Policy and tasks through the real gateway: `serve` and `stdio` processes, the real CLI for tokens,
-// tasks and revocation, real downstream servers (the bundled notes server and the conformance fixture),
+// Policy and tasks through the real gateway: `serve` and `stdio` processes, the real CLI for tasks,
+// revocation and policy (tokens are signed in this process by the modules `token issue` runs), real downstream servers (the bundled notes server and the conformance fixture),
 // a real SQLite file shared by two gateway processes, and the real policy file watched on disk.
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,7 +12,8 @@ import { recordNotifications, type Recorded } from '../helpers/agent.js';
 import { BIN, NOTES, ROOT, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
-import { issueToken, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { issueTokenInProcess } from '../helpers/stores.js';
 import { makeTestClock, type TestClock } from '../helpers/clock.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
@@ -43,7 +44,9 @@ const BASE_TOOLS = [
 ];
 
 const cli = runCli;
-const issue = issueToken;
+/** A token of the built-in issuer, signed in this process as `token issue --sub SUBJECT` signs it. */
+const issue = (configFile: string, subject: string, extra: { taskPurpose?: string; grants?: string[] } = {}) =>
+  issueTokenInProcess(configFile, { subject, ...extra });
 
 async function connect(url: string, token: string): Promise<{ client: Client; seen: Recorded[] }> {
   const client = new Client({ name: 'policy-test', version: '1' });
@@ -119,7 +122,7 @@ describe('policy through the gateway', () => {
   });
 
   it('lists only what the policy allows, with the task meta-tools', async () => {
-    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:lister']));
+    const { client } = await connect(gateway.url, await issue(config, 'agent:lister'));
     try {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
       // warden__begin_task names what a task could grant this agent, and nothing no task could grant
@@ -137,7 +140,7 @@ describe('policy through the gateway', () => {
   });
 
   it('a hidden tool and a missing tool get byte-identical JSON-RPC errors', async () => {
-    const token = issue(config, ['--sub', 'agent:prober']);
+    const token = await issue(config, 'agent:prober');
     const headers = mcpHeaders({ authorization: `Bearer ${token}`, host: new URL(gateway.url).host });
     const init = await rawRequest(gateway.origin, {
       method: 'POST',
@@ -184,7 +187,7 @@ describe('policy through the gateway', () => {
   });
 
   it('outside a task, a tool the policy grants inside one is refused naming warden__begin_task; the audit records the reason policy explain gives', async () => {
-    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:outside']));
+    const { client } = await connect(gateway.url, await issue(config, 'agent:outside'));
     try {
       expect(await toolNames(client)).not.toContain('notes__write_note'); // still not listed outside a task
       const refused = await callTool(client, 'notes__write_note', { name: 'a', content: 'b' });
@@ -237,7 +240,7 @@ describe('policy through the gateway', () => {
   });
 
   it('begin and end a task: the list narrows and widens with list_changed; task-only tools work inside it', async () => {
-    const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:worker']));
+    const { client, seen } = await connect(gateway.url, await issue(config, 'agent:worker'));
     try {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
       const begun = await callTool(client, 'warden__begin_task', {
@@ -282,7 +285,7 @@ describe('policy through the gateway', () => {
   });
 
   it('a task expires: its tools are removed at once and the agent is told', async () => {
-    const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:brief']));
+    const { client, seen } = await connect(gateway.url, await issue(config, 'agent:brief'));
     try {
       await toolNames(client);
       // A minute on the gateway's test clock: the test moves the clock, it does not wait.
@@ -304,7 +307,7 @@ describe('policy through the gateway', () => {
   it('a token task narrows like a declared one', async () => {
     const { client } = await connect(
       gateway.url,
-      issue(config, ['--sub', 'agent:scoped', '--task-purpose', 'notes only', '--grant', 'notes__*']),
+      await issue(config, 'agent:scoped', { taskPurpose: 'notes only', grants: ['notes__*'] }),
     );
     try {
       expect(await toolNames(client)).toEqual([
@@ -321,8 +324,8 @@ describe('policy through the gateway', () => {
   });
 
   it('rate limits per principal and tool, with a retry hint', async () => {
-    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:hasty']));
-    const other = await connect(gateway.url, issue(config, ['--sub', 'agent:patient']));
+    const { client } = await connect(gateway.url, await issue(config, 'agent:hasty'));
+    const other = await connect(gateway.url, await issue(config, 'agent:patient'));
     try {
       expect((await callTool(client, 'fx__test_simple_text')).ok).toBe(true);
       expect((await callTool(client, 'fx__test_simple_text')).ok).toBe(true);
@@ -341,7 +344,7 @@ describe('policy through the gateway', () => {
   });
 
   it('approval required: visible, and a call without an approval refused with the id of the approval it waits for', async () => {
-    const { client } = await connect(gateway.url, issue(config, ['--sub', 'agent:careful']));
+    const { client } = await connect(gateway.url, await issue(config, 'agent:careful'));
     try {
       expect(await toolNames(client)).toContain('fx__fixture_pid');
       expect(await callTool(client, 'fx__fixture_pid')).toMatchObject({
@@ -356,7 +359,7 @@ describe('policy through the gateway', () => {
   });
 
   it('task revoke takes effect on the next call; a second revoke of the same task says it is not open', async () => {
-    const { client, seen } = await connect(gateway.url, issue(config, ['--sub', 'agent:suspect-task']));
+    const { client, seen } = await connect(gateway.url, await issue(config, 'agent:suspect-task'));
     try {
       const begun = await callTool(client, 'warden__begin_task', { purpose: 'p', tools: ['notes__write_note'] });
       const taskId = (begun.ok && (begun.result.structuredContent?.task as { id: string }).id) as string;
@@ -380,7 +383,7 @@ describe('policy through the gateway', () => {
   });
 
   it('agent revoke takes effect on the next call, in this gateway and in a second process on the same data folder', async () => {
-    const token = issue(config, ['--sub', 'agent:suspect']);
+    const token = await issue(config, 'agent:suspect');
     const { client } = await connect(gateway.url, token);
     const stdio = new Client({ name: 'policy-test-stdio', version: '1' });
     await stdio.connect(
@@ -411,7 +414,7 @@ describe('policy through the gateway', () => {
         'the second after the revocation',
         5_000,
       );
-      const fresh = await connect(gateway.url, issue(config, ['--sub', 'agent:suspect']));
+      const fresh = await connect(gateway.url, await issue(config, 'agent:suspect'));
       expect((await callTool(fresh.client, 'notes__list_notes')).ok).toBe(true);
       await fresh.client.close();
     } finally {
@@ -450,7 +453,7 @@ describe('policy through the gateway', () => {
 
   // Last: it changes the shared gateway's policy.
   it('a good file is swapped in and sessions whose tools changed get list_changed; a bad file keeps the last good policy and says where', async () => {
-    const { client, seen } = await connect(gateway.url, issue(gateway.configFile, ['--sub', 'agent:reader']));
+    const { client, seen } = await connect(gateway.url, await issue(gateway.configFile, 'agent:reader'));
     try {
       expect(await toolNames(client)).toEqual(BASE_TOOLS);
       await writeFile(
