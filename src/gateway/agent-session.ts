@@ -8,7 +8,15 @@ import {
   type ClientCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
-import { errorAnswer, hotPathBlocker, type HotAnswer, type HotToolCall } from './hot-call.js';
+import {
+  errorAnswer,
+  hotPathBlocker,
+  type HotAnswer,
+  type HotListAnswer,
+  type HotToolCall,
+  type HotToolsList,
+} from './hot-call.js';
+import { listPage, type ListSpec } from './list-page.js';
 import type { ConnectionListener } from '../downstream/connection.js';
 import type { Principal } from '../model/principal.js';
 import type { Logger } from 'pino';
@@ -62,6 +70,8 @@ export class AgentSession implements ConnectionListener {
   readonly forwarder: Forwarder;
   /** The `tools/call` handler, shared by the SDK server and the hot path (set by the method table). */
   callTool!: (req: CallToolRequest, extra: Extra) => Promise<Record<string, unknown>>;
+  /** How this session lists tools, shared by the SDK server and the hot path (set by the method table). */
+  toolsList!: ListSpec<unknown>;
   /** Requests that came by the hot path: their downstream request skips the SDK client, notifications go to `notify`. */
   readonly hot = new WeakMap<object, HotToolCall>();
 
@@ -216,22 +226,46 @@ export class AgentSession implements ConnectionListener {
   async hotToolsCall(call: HotToolCall): Promise<HotAnswer | undefined> {
     if (this.closed || (this.taskTools && this.tasks?.handles(call.request.params.name))) return undefined;
     if (hotPathBlocker(call.request, this.clientCapabilities) !== undefined) return undefined;
-    const extra = {
-      signal: call.signal,
-      ...(this.sessionId !== undefined && { sessionId: this.sessionId }),
-      _meta: call.request.params._meta,
-      sendNotification: async () => undefined,
-      sendRequest: () => Promise.reject(new McpError(ErrorCode.MethodNotFound, 'not available on the hot path')),
-      authInfo: call.authInfo,
-      requestId: call.id,
-      requestInfo: { headers: call.headers },
-    } as unknown as Extra;
+    const extra = this.hotExtra(call.id, call.request.params._meta, call);
     this.hot.set(extra, call);
     try {
       return { result: await guard(this.log, () => this.callTool(call.request, extra)) };
     } catch (error) {
       return errorAnswer(error);
     }
+  }
+
+  /**
+   * A `tools/list` by the hot path: the same list (authenticated, filtered, recorded) as the SDK path's,
+   * answered as JSON text whose catalog part is remembered serialised (list-page.ts).
+   */
+  async hotToolsList(call: HotToolsList): Promise<HotListAnswer | undefined> {
+    if (this.closed) return undefined;
+    const extra = this.hotExtra(call.id, call._meta, call);
+    try {
+      const text = await guard(this.log, async () => (await listPage(this, extra, this.toolsList, call.cursor)).text());
+      return { resultText: text };
+    } catch (error) {
+      return errorAnswer(error) as HotListAnswer;
+    }
+  }
+
+  /** A hot request's `extra`, built as the SDK's protocol layer builds it. */
+  private hotExtra(
+    id: string | number,
+    meta: unknown,
+    call: Pick<HotToolCall, 'signal' | 'authInfo' | 'headers'>,
+  ): Extra {
+    return {
+      signal: call.signal,
+      ...(this.sessionId !== undefined && { sessionId: this.sessionId }),
+      _meta: meta,
+      sendNotification: async () => undefined,
+      sendRequest: () => Promise.reject(new McpError(ErrorCode.MethodNotFound, 'not available on the hot path')),
+      authInfo: call.authInfo,
+      requestId: id,
+      requestInfo: { headers: call.headers },
+    } as unknown as Extra;
   }
 
   /** The hash of the definition a tool or prompt was routed with in the current view (read before any await). */

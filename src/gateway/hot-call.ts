@@ -23,6 +23,19 @@ export interface HotToolCall {
   notify?: (notification: ServerNotification) => void;
 }
 
+/** One `tools/list` for the hot path, already parsed with the SDK's `ListToolsRequestSchema`. */
+export interface HotToolsList {
+  id: string | number;
+  cursor: string | undefined;
+  _meta: Record<string, unknown> | undefined;
+  authInfo: AuthInfo;
+  headers: IncomingHttpHeaders;
+  signal: AbortSignal;
+}
+
+/** A list's answer: the result as JSON text (the remembered page), or an error as for a call. */
+export type HotListAnswer = { resultText: string } | Extract<HotAnswer, { error: unknown }>;
+
 /** The JSON-RPC answer: a result, or an error as the SDK's protocol layer would have written it. */
 export type HotAnswer =
   { result: Record<string, unknown> } | { error: { code: number; message: string; data?: unknown } };

@@ -22,18 +22,16 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Aggregate } from '../model/catalog.js';
 import type { ListEntry } from '../pipeline/orchestrator.js';
 import { cleanPromptResult } from '../model/sanitize.js';
-import type { CallMethod, ListContext, ListMethod } from '../pipeline/context.js';
+import type { CallMethod, ListMethod } from '../pipeline/context.js';
 import { denialToWire, WireError } from '../pipeline/denial.js';
 import type { AgentSession } from './agent-session.js';
-import { requestTraceparent } from './call-context.js';
 import { routeResource } from './catalog.js';
-import { decodeCursor, page } from './cursor.js';
+import { listPage, type ListKey, type ListSpec } from './list-page.js';
 import type { Extra } from './session-host.js';
 
 // The method table: each handler routes a request (an unknown name or URI refused and recorded), then forwards or pages.
@@ -49,23 +47,22 @@ export function registerMethods(session: AgentSession): void {
       )) as unknown as Server['setRequestHandler'],
     setNotificationHandler: server.setNotificationHandler.bind(server),
   };
-  s.setRequestHandler(ListToolsRequestSchema, (req, extra) =>
-    list(
-      session,
-      extra,
-      'tools/list',
-      req.params?.cursor,
-      (v) =>
-        [...v.tools.values()].map((r) => ({
-          server: r.server,
-          target: r.item.name,
-          item: r.item,
-          definitionHash: r.definitionHash,
-        })),
-      'tools',
-      // The task meta-tools change with the session's task: decided on every list, never remembered.
-      (v) => (session.taskTools && session.tasks?.listEntries(v)) || [],
-    ),
+  // Kept for the hot path too (hotToolsList): one way to list tools, whichever way the request came in.
+  session.toolsList = {
+    method: 'tools/list',
+    key: 'tools',
+    pick: (v) =>
+      [...v.tools.values()].map((r) => ({
+        server: r.server,
+        target: r.item.name,
+        item: r.item as unknown,
+        definitionHash: r.definitionHash,
+      })),
+    // The task meta-tools change with the session's task: decided on every list, never remembered.
+    before: (v) => (session.taskTools && session.tasks?.listEntries(v)) || [],
+  };
+  s.setRequestHandler(ListToolsRequestSchema, async (req, extra) =>
+    (await listPage(session, extra, session.toolsList, req.params?.cursor)).result(),
   );
   s.setRequestHandler(ListPromptsRequestSchema, (req, extra) =>
     list(
@@ -265,44 +262,18 @@ export function registerMethods(session: AgentSession): void {
   session.taskRelay?.register((schema, handler) => s.setRequestHandler(schema as never, handler as never));
 }
 
-/** One page of a list, as the pipeline filters it for this caller. */
+/** One page of a list, as the pipeline filters it for this caller (src/gateway/list-page.ts). */
 async function list<T>(
   session: AgentSession,
   extra: Extra,
   method: ListMethod,
   cursor: string | undefined,
   pick: (view: Aggregate) => ListEntry<T>[],
-  key: 'tools' | 'prompts' | 'resources' | 'resourceTemplates',
+  key: ListKey,
   before?: (view: Aggregate) => ListEntry<T>[],
 ): Promise<Record<string, unknown>> {
-  const offset = decodeCursor(method, cursor);
-  if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
-  const principal = await session.principal(extra);
-  const traceparent = requestTraceparent(extra._meta, extra.requestInfo?.headers);
-  const ctx: ListContext = {
-    requestId: randomUUID(),
-    ingress: session.options.ingress,
-    sessionId: session.sessionId,
-    ...session.version(),
-    principal,
-    method,
-    ...(offset > 0 && { offset }),
-    ...(traceparent && { traceparent }),
-  };
-  const view = await session.currentView();
-  // The catalog's entries are made once per merged view, so its decisions can be remembered (a new
-  // view, after any server's catalog changed, starts afresh); the policy, principal, task and pins are
-  // in the authorizer's list key (src/pipeline/orchestrator.ts, filterList).
-  let lists = session.catalogEntries.get(view);
-  if (!lists) session.catalogEntries.set(view, (lists = new Map()));
-  let catalog = lists.get(method) as ListEntry<T>[] | undefined;
-  if (!catalog) lists.set(method, (catalog = pick(view)));
-  const first = before?.(view) ?? [];
-  const entries = first.length === 0 ? catalog : [...first, ...catalog];
-  const visible = session.host.pipeline.filterList(ctx, entries, { source: catalog, from: first.length });
-  session.tasks?.listed(method, visible);
-  const { items, nextCursor } = page(visible, offset, session.host.listPageSize, method);
-  return nextCursor === undefined ? { [key]: items } : { [key]: items, nextCursor };
+  const spec: ListSpec<T> = { method, key, pick, ...(before && { before }) };
+  return (await listPage(session, extra, spec, cursor)).result();
 }
 
 /** Every handler runs behind this: an unexpected error reaches the agent as -32603 with no internals. */

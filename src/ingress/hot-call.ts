@@ -1,5 +1,5 @@
-// The ingress half of the tools/call hot path (docs/performance.md, "The tools/call hot path"): a
-// 2025 session's `tools/call` POST, already authenticated, size-checked, parsed and matched to its
+// The ingress half of the tools/call and tools/list hot paths (docs/performance.md, "The tools/call hot
+// path", "The serialised list page"): a 2025 session's `tools/call` (or `tools/list`) POST, already authenticated, size-checked, parsed and matched to its
 // session by http.ts, is handed to the session without the SDK's Streamable HTTP transport, and answered
 // in one write in the same event-stream framing the transport uses. A request the hot path cannot
 // answer exactly is left to the SDK (this returns false before anything is recorded or forwarded).
@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import {
   CallToolRequestSchema,
+  ListToolsRequestSchema,
   SUPPORTED_PROTOCOL_VERSIONS,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -21,7 +22,7 @@ const inFlight = new WeakMap<AgentSession, Map<string | number, AbortController>
  * whose params pass the SDK's own request schema. Anything else gets the SDK's answer, errors included.
  */
 function takes(req: IncomingMessage, body: Record<string, unknown>): boolean {
-  if (body.method !== 'tools/call' || body.id === undefined) return false;
+  if ((body.method !== 'tools/call' && body.method !== 'tools/list') || body.id === undefined) return false;
   const accept = req.headers.accept ?? '';
   if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return false;
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -46,6 +47,7 @@ export async function serveHot(
   const message = body as Record<string, unknown>;
   if (message.method === 'notifications/cancelled') return cancel(session, message, res);
   if (!takes(req, message)) return false;
+  if (message.method === 'tools/list') return list(session, sessionId, req, res, message, authInfo);
   const parsed = CallToolRequestSchema.safeParse(message);
   if (!parsed.success) return false;
   const id = message.id as string | number;
@@ -74,14 +76,53 @@ export async function serveHot(
   if (res.destroyed) return true;
   // Cancelled by the agent: the SDK writes no answer either; the stream just ends.
   if (!abort.signal.aborted) events.push(sseEvent({ jsonrpc: '2.0', id, ...answer }));
+  answerEvents(res, sessionId, events.join(''));
+  return true;
+}
+
+/**
+ * A `tools/list` by the hot path: the session's list (authenticated, filtered and recorded as on the SDK
+ * path) comes back as JSON text, whose catalog part is remembered serialised, and is written as it is.
+ */
+async function list(
+  session: AgentSession,
+  sessionId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  message: Record<string, unknown>,
+  authInfo: AuthInfo,
+): Promise<boolean> {
+  const parsed = ListToolsRequestSchema.safeParse(message);
+  if (!parsed.success) return false;
+  const id = message.id as string | number;
+  const answer = await session.hotToolsList({
+    id,
+    cursor: parsed.data.params?.cursor,
+    _meta: parsed.data.params?._meta,
+    authInfo,
+    headers: req.headers,
+    signal: new AbortController().signal,
+  });
+  if (answer === undefined) return false;
+  if (res.destroyed) return true;
+  const event =
+    'resultText' in answer
+      ? `event: message\ndata: {"result":${answer.resultText},"jsonrpc":"2.0","id":${JSON.stringify(id)}}\n\n`
+      : sseEvent({ jsonrpc: '2.0', id, ...answer });
+  answerEvents(res, sessionId, event);
+  return true;
+}
+
+/** The whole answer in one write, its length known (the SDK transport streams it, chunked). */
+function answerEvents(res: ServerResponse, sessionId: string, events: string): void {
   res.writeHead(200, {
+    'content-length': Buffer.byteLength(events),
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
     'mcp-session-id': sessionId,
   });
-  res.end(events.join(''));
-  return true;
+  res.end(events);
 }
 
 /** A cancellation of a hot call in flight: aborted here (202); any other goes to the SDK. */

@@ -36,6 +36,17 @@ interface Decided {
 }
 
 /**
+ * A remembered decision of a list's memoised part: the same object for as long as the decisions are
+ * remembered (same catalog, same list key), so a caller may remember what it built from it (the
+ * serialised page). `verdicts` are the verdicts of `entries.slice(from)` in order, `shown` the
+ * indexes (into that slice) of those shown.
+ */
+export interface RememberedList {
+  readonly verdicts: Uint8Array;
+  readonly shown: readonly number[];
+}
+
+/**
  * Puts the stages in their one order. Stages never call each other; only this file knows the order.
  */
 export class Pipeline {
@@ -296,7 +307,20 @@ export class Pipeline {
 
   /** Runs the authorize step over a merged list: the agent only sees what it may use. */
   filterList<T>(ctx: ListContext, entries: readonly ListEntry<T>[], memo?: ListMemo): T[] {
+    return this.filterListRemembered(ctx, entries, memo).shown;
+  }
+
+  /**
+   * filterList, also giving the remembered decision of the memoised part when there is one (an
+   * authorizer without a list key remembers nothing): every list is still authenticated and recorded.
+   */
+  filterListRemembered<T>(
+    ctx: ListContext,
+    entries: readonly ListEntry<T>[],
+    memo?: ListMemo,
+  ): { shown: T[]; remembered?: RememberedList } {
     const now = this.stages.now();
+    let remembered: RememberedList | undefined;
     const obs = this.stages.observer?.list?.(ctx, this.clock());
     const shown: T[] = [];
     const authenticated = authenticateList(ctx, now);
@@ -309,7 +333,8 @@ export class Pipeline {
         if (verdicts[i] === LIST_VERDICT.shown) shown.push(entries[i]!.item);
       }
       if (memo) {
-        const decided = this.memoised(ctx, entries, from, memo.source, now);
+        const [decided, kept] = this.memoised(ctx, entries, from, memo.source, now);
+        if (kept) remembered = decided;
         verdicts.set(decided.verdicts, from);
         for (const i of decided.shown) shown.push(entries[from + i]!.item);
       }
@@ -322,12 +347,13 @@ export class Pipeline {
       refused: !authenticated,
     });
     obs?.end(this.clock(), { shown: shown.length, hidden: entries.length - shown.length, refused: !authenticated });
-    return shown;
+    return remembered ? { shown, remembered } : { shown };
   }
 
   /**
    * The decisions of `entries.slice(from)` for this principal now: remembered per catalog and list key,
    * so a repeated list costs one key instead of a decision per entry. Without a key, decided afresh.
+   * The flag says whether the decision is the remembered one (false: decided afresh, not kept).
    */
   private memoised<T>(
     ctx: ListContext,
@@ -335,11 +361,11 @@ export class Pipeline {
     from: number,
     source: object,
     now: number,
-  ): Decided {
+  ): [Decided, boolean] {
     const key = this.stages.authorizer.listKey?.(ctx.principal, now);
     let byKey = key === undefined ? undefined : this.listMemo.get(source);
     const cached = key === undefined ? undefined : byKey?.get(`${ctx.method}\u0000${key}`);
-    if (cached && cached.verdicts.length === entries.length - from) return cached;
+    if (cached && cached.verdicts.length === entries.length - from) return [cached, true];
     const verdicts = new Uint8Array(entries.length - from);
     const shown: number[] = [];
     for (let i = from; i < entries.length; i += 1) {
@@ -354,7 +380,7 @@ export class Pipeline {
       }
       byKey.set(`${ctx.method}\u0000${key}`, decided);
     }
-    return decided;
+    return [decided, key !== undefined];
   }
 
   /** One entry's list verdict: shown, hidden by policy, or held back by a definition pin. */

@@ -1,0 +1,143 @@
+// One page of a list as the pipeline filters it for this caller, as an object (the SDK path) or as its
+// JSON text (the HTTP hot path), whose catalog part is remembered serialised (docs/performance.md,
+// "The serialised list page").
+import { randomUUID } from 'node:crypto';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { LRUCache } from 'lru-cache';
+import type { Aggregate } from '../model/catalog.js';
+import type { ListContext, ListMethod } from '../pipeline/context.js';
+import { WireError } from '../pipeline/denial.js';
+import type { ListEntry, RememberedList } from '../pipeline/orchestrator.js';
+import type { AgentSession } from './agent-session.js';
+import { requestTraceparent } from './call-context.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import type { Extra } from './session-host.js';
+
+export type ListKey = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
+
+/** How a list method finds its entries in a merged view. */
+export interface ListSpec<T> {
+  method: ListMethod;
+  key: ListKey;
+  /** The catalog's entries: the same for as long as the view is the same. */
+  pick: (view: Aggregate) => ListEntry<T>[];
+  /** Entries decided on every list, shown before the catalog's (the task meta-tools). */
+  before?: (view: Aggregate) => ListEntry<T>[];
+}
+
+/** A page: `result()` for the SDK to serialise, `text()` the same result's JSON text. */
+export interface ListPage {
+  result(): Record<string, unknown>;
+  text(): string;
+}
+
+/** Serialised catalog slices per merged view (views are shared by sessions with the same catalogs). */
+const serialised = new WeakMap<Aggregate, LRUCache<string, string>>();
+/** Slices kept per view: pages of a few callers with different grants, at most this many characters. */
+const SLICES_PER_VIEW = 16;
+const CHARS_PER_VIEW = 32 * 1024 * 1024;
+/** A remembered decision's verdicts as text, made once per decision: which catalog entries are shown. */
+const signatures = new WeakMap<RememberedList, string>();
+
+/**
+ * Filters the view's list for this caller (authenticated and recorded every time) and cuts the page.
+ * The JSON of the catalog part is a function of the view, which entries are shown and the slice: it is
+ * remembered per view under exactly those, and only when the decisions were remembered (so a new
+ * policy, principal, task, pin or catalog, each of which gives a new decision or a new view, gives a
+ * new text).
+ */
+export async function listPage<T>(
+  session: AgentSession,
+  extra: Extra,
+  spec: ListSpec<T>,
+  cursor: string | undefined,
+): Promise<ListPage> {
+  const { method, key } = spec;
+  const offset = decodeCursor(method, cursor);
+  if (offset === undefined) throw new WireError(ErrorCode.InvalidParams, 'Invalid cursor');
+  const principal = await session.principal(extra);
+  const traceparent = requestTraceparent(extra._meta, extra.requestInfo?.headers);
+  const ctx: ListContext = {
+    requestId: randomUUID(),
+    ingress: session.options.ingress,
+    sessionId: session.sessionId,
+    ...session.version(),
+    principal,
+    method,
+    ...(offset > 0 && { offset }),
+    ...(traceparent && { traceparent }),
+  };
+  const view = await session.currentView();
+  // The catalog's entries are made once per merged view, so its decisions can be remembered (a new
+  // view, after any server's catalog changed, starts afresh); the policy, principal, task and pins are
+  // in the authorizer's list key (src/pipeline/orchestrator.ts, filterList).
+  let lists = session.catalogEntries.get(view);
+  if (!lists) session.catalogEntries.set(view, (lists = new Map()));
+  let catalog = lists.get(method) as ListEntry<T>[] | undefined;
+  if (!catalog) lists.set(method, (catalog = spec.pick(view)));
+  const first = spec.before?.(view) ?? [];
+  const entries = first.length === 0 ? catalog : [...first, ...catalog];
+  const { shown: visible, remembered } = session.host.pipeline.filterListRemembered(ctx, entries, {
+    source: catalog,
+    from: first.length,
+  });
+  session.tasks?.listed(method, visible);
+  const size = session.host.listPageSize;
+  const end = Math.min(visible.length, offset + size);
+  const items = visible.slice(offset, end);
+  const nextCursor = end < visible.length ? encodeCursor(method, end) : undefined;
+  const result = (): Record<string, unknown> =>
+    nextCursor === undefined ? { [key]: items } : { [key]: items, nextCursor };
+  // The shown entries before the catalog's: visible[0 .. lead), then the catalog's shown entries.
+  const lead = visible.length - (remembered ? remembered.shown.length : visible.length);
+  return {
+    result,
+    text: () => {
+      if (!remembered) return JSON.stringify(result());
+      const own = items.slice(0, Math.max(0, lead - offset));
+      const from = Math.max(0, offset - lead);
+      const to = Math.max(from, end - lead);
+      const tail = catalogSlice(view, method, remembered, visible, lead, from, to);
+      const head = own.map((item) => JSON.stringify(item)).join(',');
+      const list = head && tail ? `${head},${tail}` : head || tail;
+      const cursorPart = nextCursor === undefined ? '' : `,"nextCursor":${JSON.stringify(nextCursor)}`;
+      return `{${JSON.stringify(key)}:[${list}]${cursorPart}}`;
+    },
+  };
+}
+
+/** The JSON of the catalog's shown entries `from` to `to` (comma-joined), remembered per view. */
+function catalogSlice(
+  view: Aggregate,
+  method: ListMethod,
+  remembered: RememberedList,
+  visible: readonly unknown[],
+  lead: number,
+  from: number,
+  to: number,
+): string {
+  let signature = signatures.get(remembered);
+  if (signature === undefined) {
+    const v = remembered.verdicts;
+    signature = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+    signatures.set(remembered, signature);
+  }
+  let slices = serialised.get(view);
+  if (!slices) {
+    slices = new LRUCache<string, string>({
+      max: SLICES_PER_VIEW,
+      maxSize: CHARS_PER_VIEW,
+      sizeCalculation: (text) => Math.max(1, text.length),
+    });
+    serialised.set(view, slices);
+  }
+  const id = `${method}\u0000${from}\u0000${to}\u0000${signature}`;
+  let text = slices.get(id);
+  if (text === undefined) {
+    const parts: string[] = [];
+    for (let i = lead + from; i < lead + to; i += 1) parts.push(JSON.stringify(visible[i]));
+    text = parts.join(',');
+    if (text.length <= CHARS_PER_VIEW) slices.set(id, text);
+  }
+  return text;
+}
