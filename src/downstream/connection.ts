@@ -1,51 +1,30 @@
-// Over 300 lines: connection supervision and catalog refresh still share this file; moving the refresh to its own module is open (issue 23).
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
   ErrorCode,
   McpError,
-  ListRootsRequestSchema,
-  LoggingMessageNotificationSchema,
-  ProgressNotificationSchema,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ResourceUpdatedNotificationSchema,
-  ToolListChangedNotificationSchema,
   type ClientCapabilities,
   type LoggingLevel,
-  type ResourceTemplate,
   type ServerCapabilities,
-  type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Catalog, ListKind } from '../model/catalog.js';
 import type { Logger } from 'pino';
 import { deny, type Outcome } from '../pipeline/denial.js';
 import { Backoff } from './backoff.js';
 import type { CircuitBreaker } from './breaker.js';
-import { internList } from './intern.js';
-import { fetchAllPages } from './paging.js';
+import { CatalogRefresh, changedKinds } from './catalog-refresh.js';
 import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
-import { sharedSchemaValidator } from './schema-validator.js';
+import { newDownstreamClient } from './client.js';
 import type { DownstreamClient } from './modern-client.js';
 import type { ProtocolEra } from '../model/protocol-era.js';
 import { rawForward } from './raw-forward.js';
+import { ServerMessages, type ConnectionListener } from './server-messages.js';
+
+export type { ConnectionListener };
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 
-const EMPTY_CATALOG: Catalog = { tools: [], prompts: [], resources: [], templates: [] };
-
 /** How long a server has to answer the ping sent after a transport error before it is declared gone. */
 const PROBE_TIMEOUT_MS = 5_000;
-
-/** Who a connection reports to: the agent session that owns it, or every session using a shared one. */
-export interface ConnectionListener {
-  /** The connection's lists changed (after a re-list or a restart). */
-  catalogChanged(serverId: string, kinds: readonly ListKind[]): void;
-  /** A downstream notification with no better destination (log messages, resource updates). */
-  downstreamNotification(serverId: string, notification: ServerNotification): void;
-}
 
 export interface ConnectionOptions {
   serverId: string;
@@ -70,8 +49,9 @@ export interface ConnectionOptions {
 }
 
 /**
- * One MCP client session to one downstream server. Connects lazily, keeps the server's lists, and
- * restarts with backoff when the server goes away. In-flight calls are never replayed.
+ * One MCP client session to one downstream server. Connects lazily, keeps the server's lists (read and
+ * refreshed by catalog-refresh.ts), routes the server's own messages (server-messages.ts), and restarts
+ * with backoff when the server goes away. In-flight calls are never replayed.
  */
 export class DownstreamConnection {
   readonly serverId: string;
@@ -80,20 +60,12 @@ export class DownstreamConnection {
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff();
   private readonly listeners = new Set<ConnectionListener>();
-  private readonly inflight = new Map<number, RelayLink>();
-  private nextCallId = 1;
   private stateValue: ConnectionState = 'idle';
-  private catalogValue: Catalog = EMPTY_CATALOG;
   private lastError: string | undefined;
   private logLevel: LoggingLevel | undefined;
   private probing: DownstreamClient | undefined;
-  /** Re-lists in progress per kind (see relist()), and a counter bumped whenever every list is fetched anew. */
-  private readonly relists: Record<ListKind, { running: Promise<void> | undefined; again: boolean; told: boolean }> = {
-    tools: { running: undefined, again: false, told: false },
-    prompts: { running: undefined, again: false, told: false },
-    resources: { running: undefined, again: false, told: false },
-  };
-  private generation = 0;
+  private readonly lists: CatalogRefresh;
+  private readonly messages: ServerMessages;
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -101,6 +73,20 @@ export class DownstreamConnection {
     this.serverId = options.serverId;
     this.log = options.logger.child({ server: options.serverId });
     this.now = options.now ?? Date.now;
+    this.lists = new CatalogRefresh({
+      serverId: options.serverId,
+      log: this.log,
+      client: () => this.client,
+      changed: (kinds) => this.announce(kinds),
+    });
+    this.messages = new ServerMessages({
+      serverId: options.serverId,
+      log: this.log,
+      capabilities: options.capabilities,
+      ...(options.fallbackLink && { fallbackLink: options.fallbackLink }),
+      listeners: this.listeners,
+      listChanged: (kind) => void this.lists.relist(kind),
+    });
   }
 
   get state(): ConnectionState {
@@ -108,7 +94,7 @@ export class DownstreamConnection {
   }
 
   get catalog(): Catalog {
-    return this.catalogValue;
+    return this.lists.catalog;
   }
 
   get error(): string | undefined {
@@ -153,13 +139,12 @@ export class DownstreamConnection {
     } catch (error) {
       return deny({ kind: 'server_unavailable', server: this.serverId, reason: describe(error) });
     }
-    const callId = this.nextCallId++;
-    if (options.link) this.inflight.set(callId, options.link);
+    const release = this.messages.track(options.link);
     try {
       const forward = { ...options, client, serverId: this.serverId };
       return await ((options.raw === true && rawForward(forward)) || forwardRequest(forward));
     } finally {
-      this.inflight.delete(callId);
+      release();
     }
   }
 
@@ -186,23 +171,9 @@ export class DownstreamConnection {
     return this.options.protocol === '2026-07-28' ? '2026' : '2025';
   }
 
-  /** The v2 client (and the SDK v2 it needs) is imported only when a 2026-era server is connected. */
-  private async newClient(): Promise<DownstreamClient> {
-    const info = { name: 'mcp-warden', version: '0.1.0' };
-    if (this.era === '2026') {
-      const { ModernClient } = await import('./modern-client.js');
-      return new ModernClient(info, this.options.capabilities).asDownstreamClient();
-    }
-    return new Client(info, {
-      capabilities: this.options.capabilities,
-      listChanged: undefined,
-      jsonSchemaValidator: sharedSchemaValidator,
-    });
-  }
-
   private async connect(): Promise<DownstreamClient> {
     this.stateValue = 'connecting';
-    const client = await this.newClient();
+    const client = await newDownstreamClient(this.era, this.options.capabilities);
     this.installHandlers(client);
     try {
       await client.connect(await this.options.makeTransport(this.era), { timeout: this.options.connectTimeoutMs });
@@ -210,9 +181,7 @@ export class DownstreamConnection {
         await client.close().catch(() => undefined);
         throw new Error('connection closed');
       }
-      const catalog = await this.fetchCatalog(client);
-      this.generation += 1;
-      this.catalogValue = catalog;
+      await this.lists.load(client);
       if (this.logLevel && client.getServerCapabilities()?.logging) await client.setLoggingLevel(this.logLevel);
       // close() may have run while the lists were fetched: never revive a closed connection.
       if (this.isClosed()) {
@@ -225,7 +194,7 @@ export class DownstreamConnection {
       this.backoff.up(this.now());
       this.options.breaker?.success();
       client.onclose = () => this.onUnexpectedClose(client);
-      this.log.debug({ tools: this.catalogValue.tools.length }, 'downstream connected');
+      this.log.debug({ tools: this.lists.catalog.tools.length }, 'downstream connected');
       return client;
     } catch (error) {
       await client.close().catch(() => undefined);
@@ -262,132 +231,18 @@ export class DownstreamConnection {
       this.restartTimer = undefined;
       if (this.stateValue !== 'backoff') return;
       this.stateValue = 'idle';
-      const before = this.catalogValue;
+      const before = this.lists.catalog;
       this.ready().then(
-        () => this.announce(changedKinds(before, this.catalogValue)),
+        () => this.announce(changedKinds(before, this.lists.catalog)),
         () => undefined,
       );
     }, delay);
     this.restartTimer.unref();
   }
 
-  private async fetchCatalog(client: DownstreamClient): Promise<Catalog> {
-    const caps = client.getServerCapabilities() ?? {};
-    const [tools, prompts, resources, templates] = await Promise.all([
-      caps.tools
-        ? fetchAllPages(
-            (cursor) => client.listTools(cursor ? { cursor } : {}),
-            (r) => r.tools,
-          )
-        : [],
-      caps.prompts
-        ? fetchAllPages(
-            (cursor) => client.listPrompts(cursor ? { cursor } : {}),
-            (r) => r.prompts,
-          )
-        : [],
-      caps.resources
-        ? fetchAllPages(
-            (cursor) => client.listResources(cursor ? { cursor } : {}),
-            (r) => r.resources,
-          )
-        : [],
-      caps.resources ? listTemplates(client) : [],
-    ]);
-    const id = this.options.serverId;
-    return {
-      tools: internList(id, 'tools', tools),
-      prompts: internList(id, 'prompts', prompts),
-      resources: internList(id, 'resources', resources),
-      templates: internList(id, 'templates', templates),
-    } as Catalog;
-  }
-
-  /**
-   * One refresh per kind at a time. A list_changed that arrives while that kind's refresh is under way
-   * is merged into one more round after it, so the newest list always wins; and each round writes only
-   * its own kind into the catalog as it is then (never a copy taken before the await, which would put
-   * back another kind's older list).
-   */
-  private relist(kind: ListKind, onRequest = false): Promise<void> {
-    const state = this.relists[kind];
-    // The server said the list changed: the agent is told even if it looks the same (a re-list on a
-    // routing miss, `onRequest`, tells it only of a real difference).
-    if (!onRequest) state.told = true;
-    if (state.running) {
-      state.again = true;
-      return state.running;
-    }
-    state.running = this.relistRounds(kind).finally(() => (state.running = undefined));
-    return state.running;
-  }
-
   /** Lists that kind again now (merged with a refresh under way); resolves once the catalog has it. */
   refresh(kind: ListKind): Promise<void> {
-    if (!this.client) return Promise.resolve();
-    if (kind === 'resources' && !this.client.getServerCapabilities()?.resources) return Promise.resolve();
-    return this.relist(kind, true);
-  }
-
-  private async relistRounds(kind: ListKind): Promise<void> {
-    const state = this.relists[kind];
-    let changed = false;
-    do {
-      state.again = false;
-      const client = this.client;
-      if (!client) return;
-      const generation = this.generation;
-      try {
-        const id = this.options.serverId;
-        let update: Partial<Catalog>;
-        if (kind === 'tools')
-          update = {
-            tools: internList(
-              id,
-              'tools',
-              await fetchAllPages(
-                (c) => client.listTools(c ? { cursor: c } : {}),
-                (r) => r.tools,
-              ),
-            ),
-          };
-        else if (kind === 'prompts')
-          update = {
-            prompts: internList(
-              id,
-              'prompts',
-              await fetchAllPages(
-                (c) => client.listPrompts(c ? { cursor: c } : {}),
-                (r) => r.prompts,
-              ),
-            ),
-          };
-        else {
-          const [resources, templates] = await Promise.all([
-            fetchAllPages(
-              (c) => client.listResources(c ? { cursor: c } : {}),
-              (r) => r.resources,
-            ),
-            listTemplates(client),
-          ]);
-          update = {
-            resources: internList(id, 'resources', resources),
-            templates: internList(id, 'templates', templates),
-          };
-        }
-        // A reconnect fetched every list afresh meanwhile: this round's answer is older than that.
-        if (generation !== this.generation || this.client !== client) return;
-        // Interned lists (intern.ts): an unchanged list is the very same array, and nobody is told.
-        const before = this.catalogValue;
-        this.catalogValue = { ...before, ...update } as Catalog;
-        if (state.told || (Object.keys(update) as (keyof Catalog)[]).some((key) => update[key] !== before[key]))
-          changed = true;
-      } catch (error) {
-        this.log.warn({ kind, err: describe(error) }, 're-list after list_changed failed; keeping the previous list');
-      }
-    } while (state.again);
-    state.told = false;
-    if (changed) this.announce([kind]);
+    return this.lists.refresh(kind);
   }
 
   private announce(kinds: readonly ListKind[]): void {
@@ -395,26 +250,8 @@ export class DownstreamConnection {
     for (const listener of this.listeners) listener.catalogChanged(this.serverId, kinds);
   }
 
-  /** The agent request a server→client message belongs to: the latest call in flight, else the session. */
-  private currentLink(): RelayLink | undefined {
-    let latest: RelayLink | undefined;
-    for (const link of this.inflight.values()) latest = link;
-    if (latest && (this.options.fallbackLink || this.inflight.size === 1)) return latest;
-    return this.options.fallbackLink;
-  }
-
   private installHandlers(client: DownstreamClient): void {
-    // Progress is routed by forward.ts with the gateway's own tokens; the SDK's handler would drop them.
-    client.setNotificationHandler(ProgressNotificationSchema, (n) => {
-      for (const link of this.inflight.values()) if (link.progress(n.params)) return;
-    });
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void this.relist('tools'));
-    client.setNotificationHandler(PromptListChangedNotificationSchema, () => void this.relist('prompts'));
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => void this.relist('resources'));
-    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => this.route(n));
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
-      for (const listener of this.listeners) listener.downstreamNotification(this.serverId, n);
-    });
+    this.messages.install(client);
     client.onerror = (error) => {
       if (this.isClosed() || this.client !== client)
         this.log.debug({ err: describe(error) }, 'downstream error while closing');
@@ -423,18 +260,6 @@ export class DownstreamConnection {
         this.probe(client);
       }
     };
-
-    const caps = this.options.capabilities;
-    const relay =
-      (method: string) => async (request: { method: string; params?: unknown }, extra: { signal: AbortSignal }) => {
-        const link = this.currentLink();
-        if (!link)
-          throw new Error(`${method} cannot be relayed: no agent request is in flight on this shared connection`);
-        return link.relayRequest(request, extra.signal);
-      };
-    if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, relay('sampling/createMessage') as never);
-    if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, relay('elicitation/create') as never);
-    if (caps.roots) client.setRequestHandler(ListRootsRequestSchema, relay('roots/list') as never);
   }
 
   /**
@@ -463,50 +288,10 @@ export class DownstreamConnection {
     });
   }
 
-  /** Log messages go to the agent whose call is in flight, or to the owning session. */
-  private route(notification: ServerNotification): void {
-    const link = this.currentLink();
-    if (link) {
-      void link.notify(notification);
-      return;
-    }
-    // A shared connection has no one session to tell: fanning out would leak between tenants.
-    if (!this.options.fallbackLink) {
-      this.log.debug(
-        { method: notification.method },
-        'log message from a shared server with no single call in flight; not relayed',
-      );
-      return;
-    }
-    for (const listener of this.listeners) listener.downstreamNotification(this.serverId, notification);
-  }
-
   /** Tells the server the agent's roots changed. */
   async rootsChanged(): Promise<void> {
     if (this.client && this.options.capabilities.roots) await this.client.sendRootsListChanged().catch(() => undefined);
   }
-}
-
-/** Resource templates; a server with resources but no templates method (-32601) simply has none. */
-async function listTemplates(client: DownstreamClient): Promise<ResourceTemplate[]> {
-  try {
-    return await fetchAllPages(
-      (cursor) => client.listResourceTemplates(cursor ? { cursor } : {}),
-      (r) => r.resourceTemplates,
-    );
-  } catch (error) {
-    if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) return [];
-    throw error;
-  }
-}
-
-function changedKinds(before: Catalog, after: Catalog): ListKind[] {
-  const kinds: ListKind[] = [];
-  if (JSON.stringify(before.tools) !== JSON.stringify(after.tools)) kinds.push('tools');
-  if (JSON.stringify(before.prompts) !== JSON.stringify(after.prompts)) kinds.push('prompts');
-  if (JSON.stringify([before.resources, before.templates]) !== JSON.stringify([after.resources, after.templates]))
-    kinds.push('resources');
-  return kinds;
 }
 
 export function describe(error: unknown): string {
