@@ -113,6 +113,15 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
             throw error;
           })
       : undefined;
+  const shared =
+    store &&
+    (await import('./shared-store.js')
+      .then(({ sharedGovernance }) => sharedGovernance(store, governance, logger))
+      .catch(async (error: unknown) => {
+        await store.close();
+        await audit.close();
+        throw error;
+      }));
   // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
   const secrets = await secretsFor(loaded, egress);
   // Definition pins (state.db): a gateway that cannot check them does not start.
@@ -137,12 +146,20 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
         redact: (text) => egress.scrubText(text),
       }),
       now: Date.now,
+      ...(shared && { store: shared }),
       ...observe.pipeline,
     },
     governance,
     pins,
   );
-  if (store) gateway.attachStore(store);
+  if (store && shared)
+    gateway.attachStore({
+      health: () => store.health(),
+      close: async () => {
+        shared.close();
+        await store.close();
+      },
+    });
   observe.attach({
     sessionCount: () => gateway.sessionCount,
     breakers: () => gateway.breakers(),

@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { cleanLabel } from '../model/sanitize.js';
 import { TaskStore, stateFile, type TaskRow } from '../tasks/store.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 
-function dataDirOf(ctx: CommandContext): string {
-  return loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir }).dataDir;
+/** The PostgreSQL revocations, imported only with a postgres config (serve imports this file). */
+const pgRevoke = () => import('./pg-revoke.js');
+
+function load(ctx: CommandContext): LoadedConfig {
+  return loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
 }
 
 /** `mcp-warden task list [--all] [--json]` and `mcp-warden task revoke ID`. */
@@ -16,8 +19,11 @@ export async function runTask(
   flags: { all?: boolean; json?: boolean },
 ): Promise<number> {
   const [sub, ...rest] = positionals;
-  const dataDir = dataDirOf(ctx);
+  const loaded = load(ctx);
+  const dataDir = loaded.dataDir;
   const file = stateFile(dataDir);
+  if (sub === 'revoke' && rest.length === 1 && loaded.config.store.kind === 'postgres')
+    return (await pgRevoke()).pgRevokeTask(loaded, rest[0]!);
   if (sub === 'list' && rest.length === 0) {
     if (!existsSync(file)) {
       process.stdout.write(flags.json ? '[]\n' : `no tasks recorded in ${file}\n`);
@@ -77,7 +83,14 @@ export async function runAgent(
   const [sub, subject, ...rest] = positionals;
   if (sub !== 'revoke' || !subject || rest.length > 0)
     throw new UsageError('usage: mcp-warden agent revoke SUBJECT [--issuer ISS] [--reason TEXT]');
-  const dataDir = dataDirOf(ctx);
+  const loaded = load(ctx);
+  if (loaded.config.store.kind === 'postgres')
+    return (await pgRevoke()).pgRevokeAgent(loaded, {
+      subject,
+      issuer: flags.issuer ?? '*',
+      ...(flags.reason !== undefined && { reason: flags.reason }),
+    });
+  const dataDir = loaded.dataDir;
   const store = TaskStore.open(stateFile(dataDir));
   try {
     const revokedAt = Date.now();
@@ -126,10 +139,16 @@ function table(tasks: readonly TaskRow[], now: number): string {
 }
 
 /** `mcp-warden token revoke TOKEN_ID [--reason TEXT]`: the token and every token delegated from it are refused. */
-export function runTokenRevoke(ctx: CommandContext, positionals: string[], reason: string | undefined): number {
+export async function runTokenRevoke(
+  ctx: CommandContext,
+  positionals: string[],
+  reason: string | undefined,
+): Promise<number> {
   const [tokenId, ...rest] = positionals;
   if (!tokenId || rest.length > 0) throw new UsageError('usage: mcp-warden token revoke TOKEN_ID [--reason TEXT]');
-  const dataDir = dataDirOf(ctx);
+  const loaded = load(ctx);
+  if (loaded.config.store.kind === 'postgres') return (await pgRevoke()).pgRevokeToken(loaded, tokenId, reason);
+  const dataDir = loaded.dataDir;
   const store = TaskStore.open(stateFile(dataDir));
   try {
     const added = store.revokeToken(tokenId, Date.now(), reason);

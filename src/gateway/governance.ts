@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { AuditEvent, AuditSink } from '../pipeline/stages.js';
 import { SessionTasks, type TaskGovernance } from '../tasks/session.js';
 import { TaskStore, stateFile } from '../tasks/store.js';
-import { TaskRegistry } from '../tasks/tasks.js';
+import { TaskRegistry, type RevocationSource } from '../tasks/tasks.js';
+import type { SharedRates } from '../policy/authorizer.js';
 import type { LoadedConfig } from '../config/load.js';
 import { PolicyAuthorizer } from '../policy/authorizer.js';
 import { loadPolicy, type PolicyFileRef } from '../policy/load.js';
@@ -79,6 +80,19 @@ export class Governance implements TaskGovernance {
     this.registry.onChange(() => this.emit());
     this.registry.startPolling(this.options.pollMs ?? 1_000, this.now);
     if (this.options.watch) this.watcher.start();
+  }
+
+  /**
+   * Several replicas on one PostgreSQL: revocations come from this replica's cache of the shared store
+   * (sessions are told as soon as it is re-read), rate limits are counted in the store. Before `start`.
+   */
+  useSharedStore(
+    revocations: RevocationSource & { onRefresh(listener: () => void): () => void },
+    rates: SharedRates,
+  ): void {
+    this.registry.useRevocations(revocations, 'shared store');
+    revocations.onRefresh(() => this.registry.sync(this.now()));
+    this.authorizer.useSharedRates(rates);
   }
 
   /** Reloads the files now (what the watcher does on a change). */

@@ -273,8 +273,18 @@ export class PinAuthorizer implements Authorizer {
     return `${inner}\u0000pins:${this.pins.generation}`;
   }
 
+  /** Present when the inner authorizer decides calls asynchronously (rate limits in the shared store). */
+  get authorizeCall(): ((request: AuthorizeRequest, now: number) => Promise<Decision>) | undefined {
+    const inner = this.inner.authorizeCall?.bind(this.inner);
+    if (!inner) return undefined;
+    return async (request, now) => this.pinned(request, await inner(request, now), now);
+  }
+
   authorize(request: AuthorizeRequest, now: number): Decision {
-    const decision = this.inner.authorize(request, now);
+    return this.pinned(request, this.inner.authorize(request, now), now);
+  }
+
+  private pinned(request: AuthorizeRequest, decision: Decision, now: number): Decision {
     if (decision.effect === 'deny') return decision;
     const kind = kindOf(request);
     if (!kind) return decision;

@@ -21,6 +21,7 @@ export type Denial =
       reason: string;
     }
   | { kind: 'audit_unavailable'; reason: string }
+  | { kind: 'store_unavailable'; reason: string }
   | { kind: 'secret_unavailable'; secret: string; reason: string }
   | { kind: 'invalid_params'; message: string; reason: string }
   | { kind: 'server_unavailable'; server: string; reason: string }
@@ -100,6 +101,11 @@ export function denialToWire(denial: Denial): WireError {
       return new WireError(
         ErrorCode.InternalError,
         'Audit log unavailable: the call was refused and nothing was forwarded',
+      );
+    case 'store_unavailable':
+      return new WireError(
+        ErrorCode.InternalError,
+        'Shared state store unavailable: the call was refused and nothing was forwarded; try again shortly',
       );
     case 'secret_unavailable':
       return new WireError(ErrorCode.InternalError, `Secret unavailable: ${denial.secret}; nothing was forwarded`);

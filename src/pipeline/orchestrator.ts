@@ -104,19 +104,20 @@ export class Pipeline {
 
     const authenticated = authenticate(ctx, now);
     obs?.stage('authenticate', clock());
-    const decision: Decision = authenticated.ok
-      ? this.stages.authorizer.authorize(
-          {
-            principal: ctx.principal,
-            method: ctx.method,
-            server: ctx.server,
-            target: ctx.target,
-            arguments: ctx.arguments,
-            ...(ctx.definitionHash !== undefined && { definitionHash: ctx.definitionHash }),
-          },
-          now,
-        )
-      : { effect: 'deny', rule: 'authentication', reason: authenticated.denial.reason };
+    // A replica whose shared store is down (or not re-read since) may hold stale revocations: fail closed.
+    const storeDown = authenticated.ok ? this.stages.store?.unavailable() : undefined;
+    const decided: Decision | Promise<Decision> = !authenticated.ok
+      ? { effect: 'deny', rule: 'authentication', reason: authenticated.denial.reason }
+      : storeDown !== undefined
+        ? {
+            effect: 'deny',
+            rule: 'store',
+            reason: `${storeDown} (fail closed)`,
+            refusal: { kind: 'store_unavailable' },
+          }
+        : this.authorize(ctx, now);
+    // Awaited only when it is a promise: the synchronous path (one process, SQLite) stays without a tick.
+    const decision = decided instanceof Promise ? await decided : decided;
     obs?.stage('authorize', clock());
 
     const intent = await this.stages.audit.intent(ctx, decision);
@@ -217,6 +218,20 @@ export class Pipeline {
     obs?.stage('scrub', clock());
     await settle(isToolError(scrubbed) ? 'tool_error' : 'ok', undefined, undefined, injected.value, scrubbed);
     return ok(scrubbed);
+  }
+
+  /** The authorize step of a call: asynchronous only when the authorizer needs the shared store. */
+  private authorize(ctx: CallContext, now: number): Decision | Promise<Decision> {
+    const request = {
+      principal: ctx.principal,
+      method: ctx.method,
+      server: ctx.server,
+      target: ctx.target,
+      arguments: ctx.arguments,
+      ...(ctx.definitionHash !== undefined && { definitionHash: ctx.definitionHash }),
+    };
+    const authorizer = this.stages.authorizer;
+    return authorizer.authorizeCall ? authorizer.authorizeCall(request, now) : authorizer.authorize(request, now);
   }
 
   /**
@@ -470,6 +485,8 @@ function refusalDenial(refusal: NonNullable<Decision['refusal']>, target: string
       return { kind: 'rate_limited', retryAfterSeconds: refusal.retryAfterSeconds, reason };
     case 'revoked':
       return { kind: 'unauthenticated', reason };
+    case 'store_unavailable':
+      return { kind: 'store_unavailable', reason };
     case 'unapproved_definition':
       return {
         kind: 'unapproved_definition',
@@ -512,6 +529,7 @@ function statusOf(denial: Denial): CallStatus {
     case 'approval_required':
     case 'rate_limited':
     case 'audit_unavailable':
+    case 'store_unavailable':
     case 'secret_unavailable':
     case 'invalid_params':
       return 'rejected';

@@ -24,6 +24,8 @@ export type Refusal =
   | { kind: 'approval_required' }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'revoked' }
+  /** The shared store (PostgreSQL) cannot be trusted or reached: refused, fail closed. */
+  | { kind: 'store_unavailable' }
   /** Outside a task, allowed by the caller's own policy inside one: the refusal says how to ask. */
   | { kind: 'needs_task' }
   /** A tool or prompt whose current definition is not the approved one (src/integrity/registry.ts). */
@@ -49,6 +51,11 @@ export interface AuthorizeRequest {
 /** Decides; does no I/O. The clock is passed in so decisions are reproducible in tests. */
 export interface Authorizer {
   authorize(request: AuthorizeRequest, now: number): Decision;
+  /**
+   * For calls, when deciding needs the shared store (rate limits counted across replicas): used by the
+   * orchestrator instead of `authorize`. Absent: calls are decided by `authorize`, synchronously.
+   */
+  authorizeCall?(request: AuthorizeRequest, now: number): Promise<Decision>;
   /**
    * For list memos: a key equal for two calls only when `authorize` would decide every list entry the
    * same way for both principals at these moments (policy version, everything of the principal the
@@ -196,6 +203,11 @@ export interface Stages {
   scrubber: Scrubber;
   /** Without one, calls that need approval are refused. */
   approver?: Approver;
+  /**
+   * The shared store's readiness (several replicas on PostgreSQL): why it cannot be trusted now (down, or
+   * its cache not re-read since it came back), or undefined. While it says why, calls are refused.
+   */
+  store?: { unavailable(): string | undefined };
   now: () => number;
   /** Metrics and traces; absent, nothing is observed. */
   observer?: PipelineObserver;

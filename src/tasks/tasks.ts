@@ -2,8 +2,30 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ActorRef, Principal, TaskRef } from '../model/principal.js';
 import type { Logger } from 'pino';
+import type { RevocationSnapshot } from '../state/shared.js';
 import type { AgentRevocation, EndReason, TaskRow, TaskStore } from './store.js';
 import { withinToken } from './session.js';
+
+/**
+ * Where the registry reads revocations: `state.db` by default (`PRAGMA data_version`), or a replica's
+ * cache of the shared store (src/state/pg/revocation-cache.ts). Both throw while they cannot be trusted.
+ */
+export interface RevocationSource {
+  /** Changes whenever the snapshot may have changed. */
+  version(): number;
+  snapshot(now: number): RevocationSnapshot;
+}
+
+function sqliteRevocations(store: TaskStore): RevocationSource {
+  return {
+    version: () => store.dataVersion(),
+    snapshot: (now) => ({
+      agents: store.revocations(),
+      tokenIds: store.revokedTokenIds(),
+      taskIds: store.revokedTaskIds(now),
+    }),
+  };
+}
 
 const MAX_KNOWN_TOKEN_TASKS = 10_000;
 
@@ -24,11 +46,23 @@ export class TaskRegistry {
   private readonly listeners = new Set<() => void>();
   private poller: NodeJS.Timeout | undefined;
   private failing = false;
+  private source: RevocationSource;
+  private sourceName: string;
 
   constructor(
     private readonly store: TaskStore,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.source = sqliteRevocations(store);
+    this.sourceName = store.file;
+  }
+
+  /** Reads revocations from the shared store's cache instead of `state.db` (store.kind postgres). */
+  useRevocations(source: RevocationSource, name: string): void {
+    this.source = source;
+    this.sourceName = name;
+    this.version = Number.NaN;
+  }
 
   /**
    * Refreshes the snapshot if another process committed since the last look, and tells listeners.
@@ -37,11 +71,12 @@ export class TaskRegistry {
   sync(now: number): void {
     let changed = false;
     try {
-      const version = this.store.dataVersion();
+      const version = this.source.version();
       if (version !== this.version) {
-        const revokedTasks = this.store.revokedTaskIds(now);
-        const revokedTokens = this.store.revokedTokenIds();
-        const revocations = this.store.revocations();
+        const snapshot = this.source.snapshot(now);
+        const revokedTasks = snapshot.taskIds;
+        const revokedTokens = snapshot.tokenIds;
+        const revocations = snapshot.agents;
         // Other processes' task inserts change the file too; only a new revocation changes what anyone may do.
         const signature = JSON.stringify([
           [...revokedTasks].sort(),
@@ -65,8 +100,8 @@ export class TaskRegistry {
     } catch (error) {
       if (!this.failing)
         this.logger.error(
-          { err: (error as Error).message, file: this.store.file },
-          'task database unreadable; refusing every call until it is back',
+          { err: (error as Error).message, store: this.sourceName },
+          'revocations unreadable; refusing every call until they are back',
         );
       changed = !this.failing;
       this.failing = true;

@@ -22,6 +22,7 @@ const DENIALS: { [K in Denial['kind']]: Extract<Denial, { kind: K }> } = {
     reason: 'r',
   },
   audit_unavailable: { kind: 'audit_unavailable', reason: 'r' },
+  store_unavailable: { kind: 'store_unavailable', reason: 'r' },
   secret_unavailable: { kind: 'secret_unavailable', secret: 's', reason: 'r' },
   invalid_params: { kind: 'invalid_params', message: 'm', reason: 'r' },
   server_unavailable: { kind: 'server_unavailable', server: 's', reason: 'r' },

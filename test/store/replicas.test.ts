@@ -1,0 +1,190 @@
+// Replicas on one PostgreSQL (issue 19): real `serve` processes sharing one store. A revocation made
+// with the CLI (same config) is refused on every replica within 1 s; a rate limit of N is N in total
+// across replicas; a replica whose store link is cut (a real TCP proxy in front of the real server)
+// refuses calls with a clear error recorded in its audit, says so at /healthz, and recovers by itself.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { runCliAsync } from '../helpers/cli.js';
+import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
+import { usePostgres } from '../helpers/postgres.js';
+import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+
+const db = usePostgres();
+const ISSUER = 'https://idp.replicas.test';
+const RESOURCE = 'http://replicas.test/mcp';
+
+const POLICY = `version: 1
+agents:
+  - id: verified
+    match: { authMethod: jwt }
+    grants:
+      - { id: echo, effect: allow, tools: [fx__test_simple_text] }
+      - { id: limited, effect: allow, tools: [fx__fixture_pid], rateLimit: { calls: 4, perSeconds: 600 } }
+`;
+
+let shared: TempDir;
+let key: TestKey;
+const running: RunningGateway[] = [];
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  shared = await makeTempDir('warden-replicas');
+  key = await makeKey('replica-key', 'EdDSA');
+  await writeFile(join(shared.path, 'jwks.json'), JSON.stringify({ keys: [key.publicJwk] }));
+  await writeFile(join(shared.path, 'policy.yaml'), POLICY);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+  await Promise.all(running.map((gateway) => gateway.stop()));
+  await shared?.cleanup();
+}, 60_000);
+
+/** A replica: its own data folder, the shared store (its URL, or a proxy's), one issuer every replica trusts. */
+async function replica(schema: string, url: string = db.url): Promise<RunningGateway> {
+  const gateway = await startGateway({
+    servers: { fx: fixtureServer() },
+    auth: { mode: 'jwt', resource: RESOURCE, issuers: [{ issuer: ISSUER, jwksFile: join(shared.path, 'jwks.json') }] },
+    policy: { files: [join(shared.path, 'policy.yaml')] },
+    store: { kind: 'postgres', url, schema, connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 },
+  });
+  running.push(gateway);
+  return gateway;
+}
+
+async function connect(gateway: RunningGateway, token: string): Promise<Client> {
+  const client = new Client({ name: 'replica-test', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(gateway.url), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  clients.push(client);
+  return client;
+}
+
+type Called = { ok: true } | { ok: false; code: number | undefined; message: string };
+
+function call(client: Client, name: string): Promise<Called> {
+  return client.callTool({ name, arguments: {} }).then(
+    () => ({ ok: true }),
+    (error: { code?: number; message?: string }) => ({ ok: false, code: error.code, message: String(error.message) }),
+  );
+}
+
+const token = (claims: Record<string, unknown>) => signToken({ iss: ISSUER, aud: RESOURCE }, { key, claims });
+
+/** Calls until the first refusal; returns it and how long after `since` it came. */
+async function refusedWithin(client: Client, since: number): Promise<{ refusal: Called; ms: number }> {
+  const refusal = await waitFor(async () => {
+    const result = await call(client, 'fx__test_simple_text');
+    return result.ok ? undefined : result;
+  }, 'the revocation to reach the replica');
+  return { refusal, ms: Date.now() - since };
+}
+
+describe('replicas on one PostgreSQL', () => {
+  it('a token, an agent and a task revoked with the CLI are refused on the other replica within 1 s', async () => {
+    const [a, b] = await Promise.all([replica('revoke'), replica('revoke')]);
+    const byToken = await token({ sub: 'agent:one', jti: 'jti-one' });
+    const byAgent = await token({ sub: 'agent:two' });
+    const byTask = await token({ sub: 'agent:three', task: { id: 'task-three', purpose: 'triage' } });
+    const bystander = await token({ sub: 'agent:four' });
+    const onB = await Promise.all([byToken, byAgent, byTask, bystander].map((t) => connect(b, t)));
+    for (const client of onB) expect(await call(client, 'fx__test_simple_text')).toEqual({ ok: true });
+
+    const revocations: [string[], Client][] = [
+      [['token', 'revoke', 'jti-one'], onB[0]!],
+      [['agent', 'revoke', 'agent:two'], onB[1]!],
+      [['task', 'revoke', 'task-three'], onB[2]!],
+    ];
+    for (const [args, client] of revocations) {
+      // Made with replica A's config: the store is all they share.
+      const cli = await runCliAsync(a.configFile, args);
+      expect(cli.stderr).toBe('');
+      expect(cli.code).toBe(0);
+      const { refusal, ms } = await refusedWithin(client, Date.now());
+      expect(refusal).toMatchObject({ ok: false, message: expect.stringMatching(/Authentication required/) });
+      expect(ms).toBeLessThan(1_000);
+    }
+    expect(await call(onB[3]!, 'fx__test_simple_text')).toEqual({ ok: true });
+  }, 90_000);
+
+  it('a rate limit of N per window is N in total across replicas', async () => {
+    const [a, b] = await Promise.all([replica('rates'), replica('rates')]);
+    const t = await token({ sub: 'agent:busy' });
+    const [onA, onB] = await Promise.all([connect(a, t), connect(b, t)]);
+    const results: Called[] = [];
+    for (let i = 0; i < 10; i += 1) results.push(await call(i % 2 === 0 ? onA : onB, 'fx__fixture_pid'));
+    expect(results.filter((r) => r.ok)).toHaveLength(4);
+    for (const refused of results.filter((r) => !r.ok))
+      expect(refused).toMatchObject({ message: expect.stringMatching(/Rate limit exceeded/) });
+  }, 60_000);
+});
+
+describe('a replica that loses its store', () => {
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    const target = new URL(db.url);
+    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  it('refuses calls with a clear error recorded in its audit, says so at /healthz, and recovers by itself', async () => {
+    const url = new URL(db.url);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const gateway = await replica('outage', url.href);
+    const client = await connect(gateway, await token({ sub: 'agent:outage' }));
+    expect(await call(client, 'fx__test_simple_text')).toEqual({ ok: true });
+    const healthz = async () =>
+      (await (await fetch(`${gateway.origin}/healthz`)).json()) as {
+        status: string;
+        store: { status: string; error?: string };
+      };
+    expect((await healthz()).store).toEqual({ kind: 'postgres', status: 'up' });
+
+    proxy.cut();
+    const down = await waitFor(async () => {
+      const h = await healthz();
+      return h.store.status === 'down' ? h : undefined;
+    }, '/healthz to report the store down');
+    expect(down.status).toBe('degraded');
+    expect(down.store.error).toMatch(/database|connection/);
+    const refused = await call(client, 'fx__test_simple_text');
+    expect(refused).toMatchObject({
+      ok: false,
+      code: -32603,
+      message: expect.stringMatching(/Shared state store unavailable: the call was refused and nothing was forwarded/),
+    });
+
+    proxy.restore();
+    await waitFor(async () => (await healthz()).store.status === 'up', '/healthz to report the store up', 15_000);
+    const back = await waitFor(
+      async () => {
+        const result = await call(client, 'fx__test_simple_text');
+        return result.ok ? result : undefined;
+      },
+      'calls to resume',
+      15_000,
+    );
+    expect(back).toEqual({ ok: true });
+
+    // The refusal is in the replica's audit: a denied intent with its outcome, the store named as the reason.
+    const listed = await runCliAsync(gateway.configFile, ['audit', 'list', '--json', '--outcome', 'rejected']);
+    expect(listed.code).toBe(0);
+    const records = JSON.parse(listed.stdout) as { id: string; decision: string; target: string }[];
+    // The first refusal, and any while the replica re-read its revocations after the store came back.
+    expect(records.length).toBeGreaterThanOrEqual(1);
+    for (const record of records) expect(record).toMatchObject({ decision: 'deny', target: 'fx__test_simple_text' });
+    const shown = await runCliAsync(gateway.configFile, ['audit', 'show', records.at(-1)!.id, '--json']);
+    expect(shown.stdout).toMatch(/"rule": ?"store"/);
+    expect(shown.stdout).toMatch(/shared store down: [^"]*\(fail closed\)/);
+  }, 60_000);
+});
