@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { runCliAsync } from '../helpers/cli.js';
+import { auditRecords, issueTokenInProcess } from '../helpers/stores.js';
 
 const V = '2026-07-28';
 const RESOURCE = 'http://gateway.test/mcp';
@@ -51,14 +52,11 @@ describe('MCP 2026-07-28 agents: task handles', () => {
     expect(content.status).toBe('granted');
     return content.handle!.warden.task;
   };
-  const records = async (sub: string, tool: string) =>
-    JSON.parse(
-      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', tool, '--json'])).stdout,
-    ) as {
-      id: string;
-      decision: string | null;
-      outcome: string;
-    }[];
+  /** The audit records `audit list --agent SUB --tool TOOL --json` prints, read in this process. */
+  const records = (sub: string, tool: string) => auditRecords(gw.configFile, { agent: sub, tool, limit: 50 });
+  /** A token of the built-in issuer, signed in this process as `token issue` signs it. */
+  const issue = (subject: string, extra: { taskPurpose?: string; grants?: string[] } = {}) =>
+    issueTokenInProcess(gw.configFile, { subject, ...extra });
 
   beforeAll(async () => {
     policyDir = await makeTempDir('warden-2026-tasks');
@@ -78,7 +76,7 @@ describe('MCP 2026-07-28 agents: task handles', () => {
   });
 
   it('begin_task returns a handle; a request runs inside the task only when it presents the handle', async () => {
-    const alice = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:alice']));
+    const alice = await connect(await issue('agent:alice'));
     const names = (await alice.listTools()).tools.map((t) => t.name);
     expect(names).toContain('warden__begin_task');
     expect(await call(alice, IN_TASK)).toMatchObject({ ok: false, code: -32600 });
@@ -86,14 +84,14 @@ describe('MCP 2026-07-28 agents: task handles', () => {
     expect(await call(alice, IN_TASK, handle)).toMatchObject({ ok: true });
     // the handle is a name sent per request, not a state of the connection
     expect(await call(alice, IN_TASK)).toMatchObject({ ok: false, code: -32600 });
-    const [row] = (await records('agent:alice', IN_TASK)).filter((r) => r.decision === 'allow');
+    const [row] = records('agent:alice', IN_TASK).filter((r) => r.decision === 'allow');
     expect(row).toMatchObject({ outcome: expect.any(String) });
   });
 
   it('a handle presented by another subject is refused with -32602, and the refusal is recorded', async () => {
-    const alice = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:alice2']));
+    const alice = await connect(await issue('agent:alice2'));
     const handle = await begin(alice, [IN_TASK]);
-    const mallory = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:mallory']));
+    const mallory = await connect(await issue('agent:mallory'));
     const stolen = await call(mallory, IN_TASK, handle);
     expect(stolen).toMatchObject({ ok: false, code: -32602 });
     // reads exactly like a handle that does not exist
@@ -102,7 +100,7 @@ describe('MCP 2026-07-28 agents: task handles', () => {
     expect((stolen as { message: string }).message.replace(handle, 'H')).toBe(
       (unknown as { message: string }).message.replace('task_doesnotexist', 'H'),
     );
-    const rows = await records('agent:mallory', IN_TASK);
+    const rows = records('agent:mallory', IN_TASK);
     expect(rows).toHaveLength(2);
     expect(rows.every((r) => r.decision === 'deny' && r.outcome === 'denied')).toBe(true);
     const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', rows[1]!.id, '--json'])).stdout);
@@ -112,18 +110,9 @@ describe('MCP 2026-07-28 agents: task handles', () => {
   });
 
   it('a token of the same subject whose own task does not grant the tool gets nothing from the handle', async () => {
-    const wide = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:bob']));
+    const wide = await connect(await issue('agent:bob'));
     const handle = await begin(wide, [IN_TASK]);
-    const narrow = await connect(
-      await issueTokenAsync(gw.configFile, [
-        '--sub',
-        'agent:bob',
-        '--task-purpose',
-        'narrow',
-        '--grant',
-        'fx__test_simple_text',
-      ]),
-    );
+    const narrow = await connect(await issue('agent:bob', { taskPurpose: 'narrow', grants: ['fx__test_simple_text'] }));
     // the handle resolves, but inside the token's own grants the tool is hidden: it reads as unknown
     expect(await call(narrow, IN_TASK, handle)).toMatchObject({
       ok: false,
@@ -134,7 +123,7 @@ describe('MCP 2026-07-28 agents: task handles', () => {
   });
 
   it('a raw request with a malformed warden key is refused; the key never reaches the server', async () => {
-    const token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:raw']);
+    const token = await issue('agent:raw');
     const res = await rawRequest(gw.origin, {
       body: JSON.stringify({
         jsonrpc: '2.0',
@@ -161,7 +150,7 @@ describe('MCP 2026-07-28 agents: task handles', () => {
   });
 
   it('end_task with the handle ends it, and task revoke refuses a handle from the next request', async () => {
-    const carol = await connect(await issueTokenAsync(gw.configFile, ['--sub', 'agent:carol']));
+    const carol = await connect(await issue('agent:carol'));
     const ended = await begin(carol, [IN_TASK]);
     const end = await carol.callTool({ name: 'warden__end_task', arguments: {}, _meta: { warden: { task: ended } } });
     expect(end.structuredContent).toMatchObject({ status: 'ended', task: ended });
