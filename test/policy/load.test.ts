@@ -173,7 +173,7 @@ describe('policy test files', () => {
   });
 });
 
-/** Every policy in the repo: policies/*.yaml (not tests), and ```yaml blocks in README.md and docs/*.md. */
+/** Every policy in the repo: policies/*.yaml (not tests), test/fixtures/*.policy.yaml, and ```yaml blocks in README.md and docs/*.md. */
 function shippedPolicies(): { name: string; text: string; kind: 'policy' | 'test' }[] {
   const out: { name: string; text: string; kind: 'policy' | 'test' }[] = [];
   for (const name of readdirSync(join(ROOT, 'policies')).sort()) {
@@ -182,6 +182,15 @@ function shippedPolicies(): { name: string; text: string; kind: 'policy' | 'test
       name: `policies/${name}`,
       text: readFileSync(join(ROOT, 'policies', name), 'utf8'),
       kind: /\.test\./.test(name) ? 'test' : 'policy',
+    });
+  }
+  // The conformance runs' policy (test/fixtures/conformance.policy.yaml).
+  for (const name of readdirSync(join(ROOT, 'test', 'fixtures')).sort()) {
+    if (!name.endsWith('.policy.yaml')) continue;
+    out.push({
+      name: `test/fixtures/${name}`,
+      text: readFileSync(join(ROOT, 'test', 'fixtures', name), 'utf8'),
+      kind: 'policy',
     });
   }
   const docsDir = join(ROOT, 'docs');
@@ -221,6 +230,7 @@ describe('policies shipped in the repo', () => {
         'policies/default.test.yaml',
         'policies/example-team.yaml',
         'policies/example-team.test.yaml',
+        'test/fixtures/conformance.policy.yaml',
       ]),
     );
     expect(names.some((n) => n.startsWith('README.md yaml block'))).toBe(true);
