@@ -90,8 +90,7 @@ const FIXTURE_GAPS = new Map([
 ]);
 
 /** Scenarios that pass direct but not (yet) through the gateway, per run, with the reason (README). */
-const STATELESS_GAP =
-  'the gateway answers an unknown or removed method (ping, logging/setLevel, resources/subscribe) with -32601 on HTTP 200, not 404, and a 2026 initialize with -32600';
+const STATELESS_GAP = 'a 2026 request to initialize is answered as a 2025 one (HTTP 400, -32600), not 404 and -32601';
 const HEADER_GAP =
   'pending in the suite: its whitespace-header check calls the first listed tool without arguments, and the gateway lists warden__begin_task first';
 const BRIDGE_TOOL_GAP =

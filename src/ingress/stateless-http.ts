@@ -34,6 +34,10 @@ const SERVED = new Set([
   'resources/read',
   'completion/complete',
 ]);
+/** A method this path does not serve is HTTP 404 as well as -32601 (2026-07-28, Streamable HTTP). */
+function notServed(method: string, answer: Answer): boolean {
+  return method !== 'server/discover' && !SERVED.has(method) && 'error' in answer && answer.error.code === -32601;
+}
 /** Results that carry cache hints: every list, and resources/read. */
 const CACHED = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
 /**
@@ -323,7 +327,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
             : await run(entry, req, presented.principal, presented.request, abort.signal, notify);
         if (streaming) {
           if (!res.destroyed) res.end(sseEvent({ jsonrpc: '2.0', id: request.id, ...answer }));
-        } else send(res, 200, request.id, answer);
+        } else send(res, notServed(request.method, answer) ? 404 : 200, request.id, answer);
       } finally {
         res.off('close', onClose);
         entry.active -= 1;

@@ -216,6 +216,15 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
     expect(rpcOf(res).error).toMatchObject({ code: -32022, data: { supported: [V], requested: '2099-01-01' } });
   });
 
+  it('answers a method it does not serve (removed in 2026-07-28, or unknown) with HTTP 404 and -32601', async () => {
+    for (const method of ['ping', 'logging/setLevel', 'resources/subscribe', 'no/such/method']) {
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 9, method, params: { _meta: envelope() } });
+      const res = await post(body, { 'mcp-method': method });
+      expect({ method, status: res.status }).toEqual({ method, status: 404 });
+      expect(rpcOf(res)).toMatchObject({ id: 9, error: { code: -32601 } });
+    }
+  });
+
   it('is POST only (GET and DELETE → 405) and verifies the bearer token on every request', async () => {
     for (const method of ['GET', 'DELETE']) {
       const res = await rawRequest(gw.origin, {
