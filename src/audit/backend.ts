@@ -35,8 +35,13 @@ export interface AuditBackend {
   databaseBytes(): number | undefined;
 }
 
-/** Told after each commit: the chain's end and the last checkpoint's seq; and how many entries it held. */
+/**
+ * Told after each commit: the chain's end and the last checkpoint's seq; and how many entries it held.
+ * Told when the store reconciled dead replicas' intents by itself, outside `recover` at start (PostgreSQL's
+ * heartbeat), so the audit records it as an event as it does at start.
+ */
 export interface CommitHooks {
   onCommit?: (headSeq: number, lastCheckpointSeq: number) => void;
   onCommitted?: (entries: number, durationMs: number) => void;
+  onRecovered?: (recovered: { count: number; instances: string[] }) => void;
 }

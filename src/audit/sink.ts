@@ -71,6 +71,11 @@ export class AuditLog implements AuditSink {
     backend.hooks.onCommit = (headSeq, lastCheckpointSeq) => {
       if (headSeq - lastCheckpointSeq >= settings.checkpointEvery) void this.checkpoint();
     };
+    backend.hooks.onRecovered = (recovered) =>
+      void this.event({
+        type: 'audit.recovered',
+        data: { intents: recovered.count, instances: recovered.instances },
+      });
   }
 
   /**

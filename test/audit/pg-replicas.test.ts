@@ -9,7 +9,7 @@ import type { PgBackend } from '../../src/audit/pg/backend.js';
 import { openPgAuditSink, openPgAuditStore } from '../../src/audit/pg/open.js';
 import { pgPublishedKeys, verifyPgChain } from '../../src/audit/pg/verify.js';
 import { KeyStore } from '../../src/state/keys.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { ALLOW, callContext, recordCall, settings } from './helpers.js';
 import { testSchema, type TestSchema } from './pg-helpers.js';
 
@@ -164,5 +164,34 @@ describe('audit log on PostgreSQL, several replicas', () => {
     expect(report).toMatchObject({ ok: true, problems: [], warnings: [] });
     // a: start, 100 calls, stop; b: start, 100 calls, the stranded intent; c: recovered, its unknown_outcome, start, a call, stop.
     expect(report.entries).toBe(202 + 202 + 6);
+  });
+
+  it('a live replica that reconciles a dead one at its heartbeat records audit.recovered, as a start does', async () => {
+    const schema = `${db.schema}_beat`;
+    const open = (dataDir: string, timing: { heartbeatMs?: number; leaseMs?: number } = {}) =>
+      openPgAuditSink({
+        pg: { url: db.url, schema },
+        dataDir,
+        settings: settings(),
+        logger: silent,
+        details: {},
+        ...timing,
+      });
+    const watcher = await open(join(dir.path, 'watcher'), { heartbeatMs: 20, leaseMs: 1 });
+    const gone = await open(join(dir.path, 'gone'));
+    const stranded = callContext({ principal: { ...callContext().principal, subject: 'agent:beat' } });
+    expect((await gone.intent(stranded, ALLOW)).ok).toBe(true);
+    await (gone.backend as PgBackend).close();
+    const recovered = await waitFor(async () => {
+      const rows = await db.admin.query<{ instance: string; body: string }>(
+        `SELECT instance, body FROM ${schema}.audit_entries WHERE type = 'audit.recovered'`,
+      );
+      return rows.rows.length > 0 ? rows.rows : undefined;
+    }, 'the watcher to record audit.recovered');
+    expect(recovered).toHaveLength(1);
+    expect(recovered[0]!.instance).toBe(watcher.instance);
+    expect(JSON.parse(recovered[0]!.body)).toMatchObject({ data: { intents: 1, instances: [gone.instance] } });
+    await watcher.close();
+    expect(await verify(schema, [join(dir.path, 'watcher'), join(dir.path, 'gone')])).toMatchObject({ ok: true });
   });
 });

@@ -114,11 +114,13 @@ export class PgBackend implements AuditBackend {
         this.options.instance,
       ]);
       const recovered = await this.recover(this.options.instance, Date.now());
-      if (recovered.count > 0)
+      if (recovered.count > 0) {
         this.options.logger.warn(
           { intents: recovered.count, instances: recovered.instances },
           'intents left open by a replica that died were marked unknown_outcome',
         );
+        this.hooks.onRecovered?.(recovered);
+      }
       await this.refreshSize();
     } catch (error) {
       this.options.logger.warn({ err: describe(error) }, 'audit heartbeat failed; retrying');
