@@ -1,11 +1,12 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { AuditConfig } from '../config/schema.js';
+import type { StoreConfig } from '../config/store-schema.js';
 import { WardenError, isWardenError } from '../errors.js';
 import { KeyStore } from '../state/keys.js';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { digestOf } from '../model/canonical.js';
-import { SqliteAuditSink } from './sink.js';
+import { SqliteAuditSink, type AuditLog } from './sink.js';
 import { auditFile, describeDbError, openAuditDb, type Db } from './store.js';
 
 export interface OpenAuditInput {
@@ -17,6 +18,20 @@ export interface OpenAuditInput {
   redact?: (text: string) => string;
   /** The clock entries are stamped with (tests inject one). */
   now?: () => number;
+}
+
+/**
+ * The audit stage on the configured store: `audit.db` in the data folder (`store.kind` sqlite), or the
+ * store's PostgreSQL, shared by every replica (`postgres`; this replica's signing key still lives in the
+ * data folder). Either way the gateway does not start without it.
+ */
+export async function openAudit(input: OpenAuditInput & { store: StoreConfig; baseDir: string }): Promise<AuditLog> {
+  const { store, baseDir, ...rest } = input;
+  if (store.kind === 'sqlite') return openAuditSink(rest);
+  const { kind: _kind, ...pg } = store;
+  // The PostgreSQL client is imported only when the store is configured.
+  const { openPgAuditSink } = await import('./pg/open.js');
+  return openPgAuditSink({ ...rest, pg, baseDir });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { configLoadEvent, openAuditSink } from '../audit/open.js';
-import type { SqliteAuditSink } from '../audit/sink.js';
+import { configLoadEvent, openAudit } from '../audit/open.js';
+import type { AuditLog } from '../audit/sink.js';
 import { DEFAULT_CONSOLE_PORT, isLoopbackHost } from '../config/schema.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
@@ -35,7 +35,7 @@ interface Runtime {
   gateway: Gateway;
   authenticator: RequestAuthenticator;
   jwt: JwtSetup | undefined;
-  audit: SqliteAuditSink;
+  audit: AuditLog;
   observe: Observability;
 }
 
@@ -71,7 +71,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     );
     authenticator = new LocalAuthenticator(auth.subject);
   } else {
-    // The built-in issuer's signing key is created on first start by openAuditSink, under the audit
+    // The built-in issuer's signing key is created on first start by the audit's open, under the audit
     // database's write lock, so two gateways starting together on one data folder cannot both create one.
     const authLog = logger.child({ component: 'auth' });
     authenticator = new JwtAuthenticator(jwt!.verifier, auth.requiredScopes, (reason, kind) => {
@@ -92,27 +92,28 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     },
     () => clockFromEnv(process.env, (message) => logger.warn(message)),
   );
-  // No audit, no action: a gateway whose audit database cannot be opened and written does not start.
-  const audit = await openAuditSink({
+  // The shared store (PostgreSQL): migrated and connected before anything is served, or no start.
+  // Its client is imported only when configured.
+  const storeConfig = loaded.config.store;
+  const store =
+    storeConfig.kind === 'postgres'
+      ? await import('../state/pg/open.js').then(({ openPgStore }) => openPgStore(storeConfig, loaded.baseDir))
+      : undefined;
+  // No audit, no action: a gateway whose audit log (audit.db, or the PostgreSQL store's audit tables) cannot
+  // be opened and written does not start.
+  const audit = await openAudit({
+    store: loaded.config.store,
+    baseDir: loaded.baseDir,
     dataDir: loaded.dataDir,
     settings: loaded.config.audit,
     logger: logger.child({ component: 'audit' }),
     details: { config: loaded.file, authMode: auth.mode },
     redact: (text) => egress.scrubText(text),
+  }).catch(async (error: unknown) => {
+    await store?.close();
+    throw error;
   });
   await audit.event(configLoadEvent(loaded));
-  // The shared store (PostgreSQL): migrated and connected before anything is served, or no start. Its
-  // client is imported only when configured.
-  const storeConfig = loaded.config.store;
-  const store =
-    storeConfig.kind === 'postgres'
-      ? await import('../state/pg/open.js')
-          .then(({ openPgStore }) => openPgStore(storeConfig, loaded.baseDir))
-          .catch(async (error: unknown) => {
-            await audit.close();
-            throw error;
-          })
-      : undefined;
   const shared =
     store &&
     (await import('./shared-store.js')
@@ -339,7 +340,7 @@ async function listenForMetrics(runtime: Runtime, closeListeners: () => Promise<
   }
 }
 
-async function startOrStop(gateway: Gateway, audit: SqliteAuditSink): Promise<void> {
+async function startOrStop(gateway: Gateway, audit: AuditLog): Promise<void> {
   try {
     await gateway.start();
   } catch (error) {

@@ -6,7 +6,7 @@ import { signPayload, signatureOf, type CheckpointPayload, type SignerKey } from
 import { unknownOutcomeEntry } from '../record.js';
 import type { EntryRole } from '../writer.js';
 import { PG_ENTRY_COLUMNS, toStoredEntry, type PgEntryRow } from './rows.js';
-import type { PgPool } from './pool.js';
+import type { PgPool } from '../../state/pg/pool.js';
 import { appendEntries, PgGroupCommitWriter } from './writer.js';
 
 export interface PgBackendOptions {

@@ -2,7 +2,7 @@ import type { Db } from '../store.js';
 import { ENTRY_COLUMNS, type StoredEntry } from '../chain.js';
 import { listCheckpoints } from '../checkpoints.js';
 import { WardenError } from '../../errors.js';
-import type { PgPool } from './pool.js';
+import type { PgPool } from '../../state/pg/pool.js';
 
 const BATCH = 2_000;
 

@@ -1,15 +1,23 @@
+import type { z } from 'zod';
 import type { AuditConfig } from '../../config/schema.js';
+import { PostgresStoreSchema } from '../../config/store-schema.js';
 import { WardenError, isWardenError } from '../../errors.js';
 import { KeyStore } from '../../state/keys.js';
 import type { Logger } from 'pino';
 import { newRecordId } from '../../model/canonical.js';
 import { AuditLog } from '../sink.js';
 import { PgBackend } from './backend.js';
-import { describePgError, openPgPool, type PgOptions, type PgPool } from './pool.js';
-import { migratePg } from './schema.js';
+import { ensureStoreSchema } from '../../state/pg/migrate.js';
+import { describePgError, openStorePool, type PgPool } from '../../state/pg/pool.js';
+import { migrateAudit } from './schema.js';
+
+/** The store config's fields (`store` with `kind: "postgres"`), defaults as there: url, schema, pool size, TLS, timeouts. */
+export type PgAuditOptions = Omit<z.input<typeof PostgresStoreSchema>, 'kind'>;
 
 export interface OpenPgAuditInput {
-  pg: PgOptions;
+  pg: PgAuditOptions;
+  /** Resolves `pg.tls.caFile` (the config file's folder). */
+  baseDir?: string;
   /** Where this replica's signing key lives (`<dataDir>/keys/`). */
   dataDir: string;
   settings: AuditConfig;
@@ -23,16 +31,16 @@ export interface OpenPgAuditInput {
 
 const KEY_INIT_LOCK = 0x57415244_02;
 
-/** Opens a pool and brings the audit schema up to date (under an advisory lock: replicas migrate once). */
-export async function openPgAuditStore(options: PgOptions): Promise<PgPool> {
-  const pool = openPgPool(options);
+/**
+ * Opens a pool on the store (src/state/pg/pool.ts, the one pool of the PostgreSQL store) and brings the
+ * audit track up to date (src/state/pg/migrate.ts: under one advisory lock, so replicas migrate once).
+ */
+export async function openPgAuditStore(options: PgAuditOptions, baseDir = '.'): Promise<PgPool> {
+  const store = PostgresStoreSchema.parse({ ...options, kind: 'postgres' });
+  const pool = openStorePool(store, baseDir);
   try {
-    const client = await pool.connect();
-    try {
-      await migratePg(client, options.schema);
-    } finally {
-      client.release();
-    }
+    await ensureStoreSchema(pool, store.schema);
+    await migrateAudit(pool);
     return pool;
   } catch (error) {
     await pool.end().catch(() => undefined);
@@ -48,7 +56,7 @@ export async function openPgAuditStore(options: PgOptions): Promise<PgPool> {
 export async function openPgAuditSink(input: OpenPgAuditInput): Promise<AuditLog> {
   let pool: PgPool | undefined;
   try {
-    pool = await openPgAuditStore(input.pg);
+    pool = await openPgAuditStore(input.pg, input.baseDir);
     const keys = new KeyStore(input.dataDir);
     if (!keys.exists()) {
       const client = await pool.connect();

@@ -3,7 +3,7 @@ import { newRecordId } from '../../model/canonical.js';
 import type { SignerKey } from '../checkpoints.js';
 import { prunedEvent, type PruneResult } from '../prune.js';
 import { PgBackend } from './backend.js';
-import type { PgPool } from './pool.js';
+import type { PgPool } from '../../state/pg/pool.js';
 import { appendEntries } from './writer.js';
 import { pino } from 'pino';
 

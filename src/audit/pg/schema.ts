@@ -1,18 +1,12 @@
-import type { PoolClient } from 'pg';
 import { WardenError } from '../../errors.js';
-
-interface Migration {
-  version: number;
-  sql: string;
-}
-
-/** The advisory lock key under which replicas starting together migrate the audit schema once. */
-const MIGRATE_LOCK = 0x57415244_01;
+import { migrateTrack, trackVersion, type MigrateResult, type PgMigration } from '../../state/pg/migrate.js';
+import type { PgPool } from '../../state/pg/pool.js';
 
 /**
  * The audit log on PostgreSQL: the same tables and columns as audit.db (src/audit/migrations.ts), named
  * `audit_*` so they share a database with the state store. Versioned and append-only like the SQLite
- * migrations: a released migration is never edited.
+ * migrations (a released migration is never edited), as the `audit` track of the store's one migration
+ * runner (src/state/pg/migrate.ts: `warden_schema_versions`, one advisory lock for every track).
  *
  * `audit_append` is the one writer of the chain. It takes the chain head's row lock, hashes each entry
  * as SHA-256(previous hash ‖ header ‖ "\n" ‖ body), where the header is the JSON line that
@@ -21,7 +15,7 @@ const MIGRATE_LOCK = 0x57415244_01;
  * group commit costs one round trip and the lock is held for the statement and its commit only.
  * `verify` recomputes every hash in Node with `entryHash`, so a server that hashed differently is caught.
  */
-const MIGRATIONS: readonly Migration[] = [
+export const AUDIT_MIGRATIONS: readonly PgMigration[] = [
   {
     version: 1,
     sql: `
@@ -192,57 +186,23 @@ const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export const PG_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
+export const PG_SCHEMA_VERSION = AUDIT_MIGRATIONS.at(-1)!.version;
 
 /**
- * Brings the audit tables up to date under an advisory lock (replicas starting together migrate once);
- * refuses a schema written by a newer version and a database whose encoding is not UTF-8 (the chain
- * hashes UTF-8 bytes on the server).
+ * Brings the audit tables up to date (the `audit` track, under the migrations' advisory lock: replicas
+ * starting together migrate once); refuses a schema written by a newer version and a database whose
+ * encoding is not UTF-8 (the chain hashes UTF-8 bytes on the server).
  */
-export async function migratePg(client: PoolClient, schema?: string): Promise<void> {
-  const encoding = (await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
+export async function migrateAudit(pool: PgPool): Promise<MigrateResult> {
+  const encoding = (await pool.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding;
   if (encoding !== 'UTF8')
     throw new WardenError('ERR_AUDIT_INVALID', `the database's encoding is ${encoding}; the audit log needs UTF8`);
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
-    // Under the lock: two replicas creating the same schema at once would otherwise collide.
-    if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    await client.query(
-      'CREATE TABLE IF NOT EXISTS audit_schema (version integer NOT NULL, applied_at bigint NOT NULL)',
-    );
-    const current = await pgSchemaVersion(client);
-    if (current > PG_SCHEMA_VERSION)
-      throw new WardenError(
-        'ERR_AUDIT_INVALID',
-        `audit schema version ${current} was written by a newer mcp-warden (this one knows ${PG_SCHEMA_VERSION})`,
-      );
-    for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue;
-      await client.query(migration.sql);
-      await client.query('INSERT INTO audit_schema (version, applied_at) VALUES ($1, $2)', [
-        migration.version,
-        Date.now(),
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
-}
-
-/** The schema version applied (0: none). */
-export async function pgSchemaVersion(client: Pick<PoolClient, 'query'>): Promise<number> {
-  const exists = await client.query<{ t: string | null }>("SELECT to_regclass('audit_schema') AS t");
-  if (!exists.rows[0]?.t) return 0;
-  const row = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM audit_schema');
-  return row.rows[0]?.v ?? 0;
+  return migrateTrack(pool, 'audit', AUDIT_MIGRATIONS);
 }
 
 /** For reviewer commands: the schema must already be the one this version reads. */
-export async function checkPgSchema(client: Pick<PoolClient, 'query'>): Promise<void> {
-  const version = await pgSchemaVersion(client);
+export async function checkPgSchema(pool: PgPool): Promise<void> {
+  const version = await trackVersion(pool, 'audit');
   if (version === 0)
     throw new WardenError('ERR_AUDIT_INVALID', 'no audit log in this database (no gateway has written to it yet)');
   if (version !== PG_SCHEMA_VERSION)

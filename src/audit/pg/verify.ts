@@ -2,7 +2,7 @@ import type { StoredEntry } from '../chain.js';
 import type { CheckpointRow } from '../checkpoints.js';
 import { verifyFrom, type ExternalCheckpoints, type VerifyReport } from '../verify.js';
 import { PG_ENTRY_COLUMNS, toStoredEntry, type PgEntryRow } from './rows.js';
-import type { PgPool } from './pool.js';
+import type { PgPool } from '../../state/pg/pool.js';
 
 const PAGE = 5_000;
 

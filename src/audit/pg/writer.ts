@@ -4,7 +4,7 @@ import { WardenError } from '../../errors.js';
 import type { CommitHooks } from '../backend.js';
 import { rowHeader, type EntryInput } from '../chain.js';
 import type { EntryRole } from '../writer.js';
-import { describePgError, type PgPool } from './pool.js';
+import { describePgError, type PgPool } from '../../state/pg/pool.js';
 
 interface Item {
   entry: EntryInput;

@@ -19,6 +19,26 @@ const VERSIONS_TABLE = `CREATE TABLE IF NOT EXISTS warden_schema_versions (
   updated_at timestamptz NOT NULL DEFAULT now()
 )`;
 
+/**
+ * Creates the configured schema if it is missing (before migrating into it), under the migrations' advisory
+ * lock: two replicas creating the same schema at once would otherwise collide on its name.
+ */
+export async function ensureStoreSchema(pool: PgPool, schema: string | undefined): Promise<void> {
+  if (schema === undefined) return;
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 export interface MigrateResult {
   track: string;
   from: number;

@@ -1,6 +1,6 @@
 import type { PostgresStoreConfig } from '../../config/store-schema.js';
-import { migrateTrack, type MigrateResult } from './migrate.js';
-import { ensureStoreSchema, openStorePool, storeUnavailable, type PgPool } from './pool.js';
+import { ensureStoreSchema, migrateTrack, type MigrateResult } from './migrate.js';
+import { openStorePool, storeUnavailable, type PgPool } from './pool.js';
 import { STATE_MIGRATIONS } from './schema.js';
 import { PgStoreLink, type StoreHealth } from './link.js';
 

@@ -43,11 +43,6 @@ export function openStorePool(store: PostgresStoreConfig, baseDir: string): PgPo
   return pool;
 }
 
-/** Creates the configured schema if it is missing (before migrating into it). */
-export async function ensureStoreSchema(pool: PgPool, schema: string | undefined): Promise<void> {
-  if (schema !== undefined) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-}
-
 /** One line on what a PostgreSQL failure was, without driver internals, the URL or a password. */
 export function describePgError(error: unknown): string {
   const code = (error as { code?: unknown }).code;
@@ -68,6 +63,8 @@ export function describePgError(error: unknown): string {
     case '57P02':
     case '57P03':
       return 'the database is shutting down or starting';
+    case '53100':
+      return 'the database disk is full';
     case '53300':
       return 'too many connections to the database';
     case '25006':
