@@ -1,3 +1,4 @@
+// Over 300 lines: every reviewer query with the statement it runs, built once for the SQLite and the PostgreSQL readers.
 import { ENTRY_COLUMNS, type StoredEntry } from './chain.js';
 import type { Db } from './store.js';
 
@@ -156,6 +157,24 @@ export function* exportRecords(
   db: Db,
   filter: RecordFilter,
 ): Generator<{ summary: RecordSummary; intent?: StoredEntry; outcome?: StoredEntry }> {
+  const { sql, params } = exportQuery(filter);
+  for (const row of db.prepare<unknown[], Record<string, unknown>>(sql).iterate(...params)) yield exportedRecord(row);
+}
+
+/** One row of `exportQuery` as the record it joins. */
+export function exportedRecord(row: Record<string, unknown>): {
+  summary: RecordSummary;
+  intent?: StoredEntry;
+  outcome?: StoredEntry;
+} {
+  const intent = pick(row, 'i_');
+  const outcome = pick(row, 'o_');
+  const summary = summaryOf(intent, outcome);
+  return { summary, ...(intent && { intent }), ...(outcome && { outcome }) };
+}
+
+/** The statement `exportRecords` runs: intent and outcome columns prefixed `i_` and `o_`, oldest first. */
+export function exportQuery(filter: RecordFilter): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const byOutcome = outcomeDriven(filter);
   const clauses = [...where('d', filter, params, !byOutcome), ...outcomeClause(filter, params)];
@@ -169,12 +188,7 @@ export function* exportRecords(
     : "FROM entries d LEFT JOIN entries o ON o.id = d.id AND o.kind = 'outcome' WHERE d.kind = 'intent'";
   const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(filter.limit))}`;
   const sql = `SELECT ${cols} ${from}${clauses.map((c) => ` AND ${c}`).join('')} ORDER BY d.started_at, d.seq${limit}`;
-  for (const row of db.prepare<unknown[], Record<string, unknown>>(sql).iterate(...params)) {
-    const intent = pick(row, 'i_');
-    const outcome = pick(row, 'o_');
-    const summary = summaryOf(intent, outcome);
-    yield { summary, ...(intent && { intent }), ...(outcome && { outcome }) };
-  }
+  return { sql, params };
 }
 
 /** A record's summary from its entries (either may be missing: in flight, or the intent pruned). */
@@ -208,24 +222,41 @@ export interface RecordDetail {
 
 /** The whole record for `audit show`: an action (intent, outcome, relays) or an event. */
 export function getRecord(db: Db, id: string): RecordDetail | { event: StoredEntry } | undefined {
-  const rows = db
-    .prepare<[string], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ? ORDER BY seq`)
-    .all(id);
+  const rows = db.prepare<unknown[], StoredEntry>(RECORD_ENTRIES).all(id);
+  const found = recordOf(rows);
+  if (!found || 'event' in found) return found;
+  const relays = relaysQuery(found, id);
+  return { ...found, relays: db.prepare<unknown[], RecordSummary>(relays.sql).all(...relays.params) };
+}
+
+/** The entries of one id, in chain order. */
+export const RECORD_ENTRIES = `SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ? ORDER BY seq`;
+
+/** An id's entries as an event, or as an action's intent and outcome (relays still to be read). */
+export function recordOf(
+  rows: readonly StoredEntry[],
+): { intent: StoredEntry | undefined; outcome: StoredEntry | undefined } | { event: StoredEntry } | undefined {
   const event = rows.find((r) => r.kind === 'event');
   if (event) return { event };
   const intent = rows.find((r) => r.kind === 'intent');
   const outcome = rows.find((r) => r.kind === 'outcome');
   if (!intent && !outcome) return undefined;
-  const start = (intent ?? outcome)!.startedAt;
-  const end = outcome?.ts ?? Number.MAX_SAFE_INTEGER;
-  const relays = db
-    .prepare<[number, number, string], RecordSummary>(
-      `${BY_INTENT} AND d.started_at BETWEEN ? AND ?
+  return { intent, outcome };
+}
+
+/** The requests a server sent towards the agent during the call `id`. */
+export function relaysQuery(
+  record: { intent: StoredEntry | undefined; outcome: StoredEntry | undefined },
+  id: string,
+): { sql: string; params: unknown[] } {
+  const start = (record.intent ?? record.outcome)!.startedAt;
+  const end = record.outcome?.ts ?? Number.MAX_SAFE_INTEGER;
+  return {
+    sql: `${BY_INTENT} AND d.started_at BETWEEN ? AND ?
        AND d.type IN ('sampling/createMessage', 'elicitation/create', 'roots/list') AND json_extract(d.body, '$.parent') = ?
        ORDER BY d.seq`,
-    )
-    .all(start, end, id);
-  return { intent, outcome, relays };
+    params: [start, end, id],
+  };
 }
 
 export interface EventFilter {
@@ -237,6 +268,12 @@ export interface EventFilter {
 }
 
 export function listEvents(db: Db, filter: EventFilter): StoredEntry[] {
+  const { sql, params } = eventsQuery(filter);
+  return db.prepare<unknown[], StoredEntry>(sql).all(...params);
+}
+
+/** The statement `listEvents` runs: newest first. */
+export function eventsQuery(filter: EventFilter): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const clauses = ["kind = 'event'"];
   const add = (clause: string, value: unknown) => {
@@ -248,25 +285,22 @@ export function listEvents(db: Db, filter: EventFilter): StoredEntry[] {
   if (filter.type !== undefined) add(GLOB.test(filter.type) ? 'type GLOB ?' : 'type = ?', filter.type);
   if (filter.agent !== undefined) add(GLOB.test(filter.agent) ? 'subject GLOB ?' : 'subject = ?', filter.agent);
   params.push(Math.max(1, Math.min(filter.limit ?? 50, 1_000_000)));
-  return db
-    .prepare<unknown[], StoredEntry>(
-      `SELECT ${ENTRY_COLUMNS} FROM entries WHERE ${clauses.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ?`,
-    )
-    .all(...params);
+  return {
+    sql: `SELECT ${ENTRY_COLUMNS} FROM entries WHERE ${clauses.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ?`,
+    params,
+  };
 }
 
 /** Entries after `afterSeq`, in chain order: what `audit tail` prints. */
 export function entriesAfter(db: Db, afterSeq: number, limit: number): StoredEntry[] {
-  return db
-    .prepare<[number, number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`)
-    .all(afterSeq, limit);
+  return db.prepare<unknown[], StoredEntry>(ENTRIES_AFTER).all(afterSeq, limit);
 }
 
+export const ENTRIES_AFTER = `SELECT ${ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`;
+export const LAST_ENTRIES = `SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq DESC LIMIT ?`;
+
 export function lastEntries(db: Db, count: number): StoredEntry[] {
-  return db
-    .prepare<[number], StoredEntry>(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY seq DESC LIMIT ?`)
-    .all(count)
-    .reverse();
+  return db.prepare<unknown[], StoredEntry>(LAST_ENTRIES).all(count).reverse();
 }
 
 export interface StatsRow {
@@ -287,30 +321,39 @@ const ERROR_OUTCOMES = "('tool_error', 'downstream_failed', 'timeout', 'unknown_
 
 /** Calls, denials and errors by agent, by tool and by outcome (finished records, plus those still open). */
 export function stats(db: Db, filter: RecordFilter): Stats {
+  const q = statsQueries(filter);
+  const all = <T>(sql: string) => db.prepare<unknown[], T>(sql).all(...q.params);
+  const total = all<{ calls: number; denied: number | null; errors: number | null }>(q.total)[0]!;
+  const open = (db.prepare(q.open).get() as { n: number }).n;
+  return {
+    total: { calls: total.calls, denied: total.denied ?? 0, errors: total.errors ?? 0, open },
+    byAgent: all<StatsRow>(q.byAgent),
+    byTool: all<StatsRow>(q.byTool),
+    byOutcome: all<{ outcome: string; count: number }>(q.byOutcome),
+  };
+}
+
+/** The statements `stats` runs, all with the same parameters but `open` (none). */
+export function statsQueries(filter: RecordFilter): {
+  params: unknown[];
+  total: string;
+  open: string;
+  byAgent: string;
+  byTool: string;
+  byOutcome: string;
+} {
   const params: unknown[] = [];
   const clauses = ["d.kind = 'outcome'", ...where('d', { ...filter, outcome: undefined }, params)];
   const base = `FROM entries d WHERE ${clauses.join(' AND ')}`;
+  const counts = `count(*) AS calls, sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors`;
   const grouped = (column: string) =>
-    db
-      .prepare<unknown[], StatsRow>(
-        `SELECT ${column} AS key, count(*) AS calls, sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors ${base}
-         GROUP BY ${column} ORDER BY calls DESC, key`,
-      )
-      .all(...params);
-  const total = db
-    .prepare<unknown[], { calls: number; denied: number | null; errors: number | null }>(
-      `SELECT count(*) AS calls, sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors ${base}`,
-    )
-    .get(...params)!;
-  const open = (db.prepare('SELECT count(*) AS n FROM open_intents').get() as { n: number }).n;
+    `SELECT ${column} AS key, ${counts} ${base} GROUP BY ${column} ORDER BY calls DESC, key`;
   return {
-    total: { calls: total.calls, denied: total.denied ?? 0, errors: total.errors ?? 0, open },
+    params,
+    total: `SELECT ${counts} ${base}`,
+    open: 'SELECT count(*) AS n FROM open_intents',
     byAgent: grouped('d.subject'),
     byTool: grouped('d.target'),
-    byOutcome: db
-      .prepare<unknown[], { outcome: string; count: number }>(
-        `SELECT d.outcome AS outcome, count(*) AS count ${base} GROUP BY d.outcome ORDER BY count DESC`,
-      )
-      .all(...params),
+    byOutcome: `SELECT d.outcome AS outcome, count(*) AS count ${base} GROUP BY d.outcome ORDER BY count DESC`,
   };
 }

@@ -1,8 +1,7 @@
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { activeSigner, listCheckpoints, type CheckpointRow } from '../audit/checkpoints.js';
+import type { CheckpointRow } from '../audit/checkpoints.js';
 import {
   EVENT_CSV_COLUMNS,
   RECORD_CSV_COLUMNS,
@@ -13,23 +12,12 @@ import {
   recordObject,
   safeJson,
 } from '../audit/export.js';
-import { pruneBefore } from '../audit/prune.js';
-import {
-  entriesAfter,
-  exportRecords,
-  getRecord,
-  lastEntries,
-  listEvents,
-  listRecords,
-  stats,
-  summaryOf,
-  type RecordFilter,
-} from '../audit/queries.js';
-import { auditFile, openAuditDb, type Db } from '../audit/store.js';
-import { verifyChain, type ExternalCheckpoints } from '../audit/verify.js';
-import { loadConfig } from '../config/load.js';
+import { summaryOf, type RecordFilter } from '../audit/queries.js';
+import type { AuditReader } from '../audit/reader.js';
+import type { ExternalCheckpoints } from '../audit/verify.js';
 import { WardenError } from '../errors.js';
 import { KeyStore } from '../state/keys.js';
+import { openReader, pruneSource, sourceOf, type Source } from './audit-source.js';
 import { eventsTable, recordsTable, showRecord, statsText, table, tailLine, time, verifyText } from './audit-render.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 
@@ -52,7 +40,9 @@ prune --before DATE   removes entries older than DATE, leaving an anchor so the 
 Filters (list, export, stats): --since T --until T (ISO date or time, or 15m, 2h, 7d ago), --agent SUBJECT,
 --task ID, --server ID, --tool NAME, --outcome ok|tool_error|denied|rejected|timeout|cancelled|
 downstream_failed|elicitation_required|unknown_outcome|pending, --decision allow|deny (globs with * allowed), -n/--limit N.
---events lists or exports events instead of records (filter with --type, e.g. 'task.*').`;
+--events lists or exports events instead of records (filter with --type, e.g. 'task.*').
+With "store": {"kind": "postgres", ...} in the config, every command reads (and prune prunes) the audit
+log in that database; otherwise <data-dir>/audit.db.`;
 
 export const AUDIT_OPTIONS = {
   since: { type: 'string' },
@@ -92,38 +82,32 @@ const OUTCOMES = [
 
 export async function runAudit(ctx: CommandContext, positionals: string[], values: Values): Promise<number> {
   const [sub, ...rest] = positionals;
-  const dataDir = ctx.dataDir !== undefined ? resolve(ctx.dataDir) : loadConfig(ctx.configPath, {}).dataDir;
-  const file = auditFile(dataDir);
-  if (sub === 'prune') return prune(dataDir, file, values);
-  if (!existsSync(file))
-    throw new WardenError(
-      'ERR_AUDIT_UNAVAILABLE',
-      `no audit database at ${file} (has a gateway run with this data folder?)`,
+  const source = sourceOf(ctx);
+  if (sub === 'prune') return prune(source, values);
+  if (!['list', 'show', 'tail', 'export', 'stats', 'verify', 'checkpoints'].includes(sub ?? ''))
+    throw new UsageError(
+      `usage: mcp-warden audit list|show|tail|export|stats|verify|checkpoints|prune (got "${sub ?? ''}")`,
     );
-  const db = openAuditDb(file, { readonly: true });
+  const reader = await openReader(source);
   try {
     switch (sub) {
       case 'list':
-        return list(db, values);
+        return await list(reader, values);
       case 'show':
-        return show(db, rest, values);
+        return await show(reader, rest, values);
       case 'tail':
-        return await tail(db, values);
+        return await tail(reader, values);
       case 'export':
-        return await exportCommand(db, values);
+        return await exportCommand(reader, values);
       case 'stats':
-        return statsCommand(db, values);
+        return await statsCommand(reader, values);
       case 'verify':
-        return verify(db, file, dataDir, values);
-      case 'checkpoints':
-        return await checkpoints(db, dataDir, values);
+        return await verify(reader, source.dataDir, values);
       default:
-        throw new UsageError(
-          `usage: mcp-warden audit list|show|tail|export|stats|verify|checkpoints|prune (got "${sub ?? ''}")`,
-        );
+        return await checkpoints(reader, source.dataDir, values);
     }
   } finally {
-    db.close();
+    await reader.close();
   }
 }
 
@@ -167,21 +151,24 @@ function write(text: string): void {
   process.stdout.write(text);
 }
 
-function list(db: Db, values: Values): number {
+async function list(reader: AuditReader, values: Values): Promise<number> {
   const filter = filterOf(values);
   if (values.events) {
-    const events = listEvents(db, { ...filter, ...(values.type !== undefined && { type: values.type as string }) });
+    const events = await reader.listEvents({
+      ...filter,
+      ...(values.type !== undefined && { type: values.type as string }),
+    });
     write(values.json ? `${safeJson(events.map(eventObject))}\n` : eventsTable(events));
     return EXIT.ok;
   }
-  const records = listRecords(db, filter);
+  const records = await reader.listRecords(filter);
   write(values.json ? `${safeJson(records)}\n` : recordsTable(records));
   return EXIT.ok;
 }
 
-function show(db: Db, rest: string[], values: Values): number {
+async function show(reader: AuditReader, rest: string[], values: Values): Promise<number> {
   if (rest.length !== 1) throw new UsageError('usage: mcp-warden audit show ID');
-  const detail = getRecord(db, rest[0]!.toUpperCase());
+  const detail = await reader.getRecord(rest[0]!.toUpperCase());
   if (!detail) {
     process.stderr.write(`no record or event with id ${rest[0]}\n`);
     return EXIT.failure;
@@ -198,10 +185,10 @@ function show(db: Db, rest: string[], values: Values): number {
   return EXIT.ok;
 }
 
-async function tail(db: Db, values: Values): Promise<number> {
+async function tail(reader: AuditReader, values: Values): Promise<number> {
   const count = values.limit === undefined ? 20 : Number(values.limit);
   let last = 0;
-  for (const e of lastEntries(db, count)) {
+  for (const e of await reader.lastEntries(count)) {
     write(tailLine(e));
     last = e.seq;
   }
@@ -210,9 +197,9 @@ async function tail(db: Db, values: Values): Promise<number> {
   const stop = () => (stopped = true);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (last === 0) last = (db.prepare('SELECT max(seq) AS seq FROM entries').get() as { seq: number | null }).seq ?? 0;
+  if (last === 0) last = await reader.lastSeq();
   while (!stopped) {
-    for (const e of entriesAfter(db, last, 1000)) {
+    for (const e of await reader.entriesAfter(last, 1000)) {
       write(tailLine(e));
       last = e.seq;
     }
@@ -221,34 +208,36 @@ async function tail(db: Db, values: Values): Promise<number> {
   return EXIT.ok;
 }
 
-async function output(values: Values, produce: (out: Writable) => void): Promise<void> {
+async function output(values: Values, produce: (out: Writable) => void | Promise<void>): Promise<void> {
   const target = values.out as string | undefined;
   const out: Writable = target === undefined ? process.stdout : createWriteStream(target, { flags: 'wx', mode: 0o600 });
-  produce(out);
+  await produce(out);
   if (target !== undefined) {
     out.end();
     await once(out, 'finish');
   }
 }
 
-async function exportCommand(db: Db, values: Values): Promise<number> {
+async function exportCommand(reader: AuditReader, values: Values): Promise<number> {
   const format = values.format as string | undefined;
   if (format !== 'jsonl' && format !== 'csv') throw new UsageError('--format must be jsonl or csv');
   const filter = filterOf(values);
-  await output(values, (out) => {
+  await output(values, async (out) => {
     if (values.events) {
       if (format === 'csv') out.write(csvLine(EVENT_CSV_COLUMNS));
-      for (const e of listEvents(db, {
-        ...filter,
-        limit: filter.limit ?? 1_000_000,
-        ...(values.type !== undefined && { type: values.type as string }),
-      }).reverse()) {
+      for (const e of (
+        await reader.listEvents({
+          ...filter,
+          limit: filter.limit ?? 1_000_000,
+          ...(values.type !== undefined && { type: values.type as string }),
+        })
+      ).reverse()) {
         out.write(format === 'csv' ? csvLine(eventCsvCells(e)) : `${safeJson(eventObject(e))}\n`);
       }
       return;
     }
     if (format === 'csv') out.write(csvLine(RECORD_CSV_COLUMNS));
-    for (const { summary, intent, outcome } of exportRecords(db, filter)) {
+    for await (const { summary, intent, outcome } of reader.exportRecords(filter)) {
       out.write(
         format === 'csv'
           ? csvLine(recordCsvCells(summary, intent, outcome))
@@ -259,8 +248,8 @@ async function exportCommand(db: Db, values: Values): Promise<number> {
   return EXIT.ok;
 }
 
-function statsCommand(db: Db, values: Values): number {
-  const result = stats(db, filterOf(values));
+async function statsCommand(reader: AuditReader, values: Values): Promise<number> {
+  const result = await reader.stats(filterOf(values));
   write(values.json ? `${safeJson(result)}\n` : statsText(result));
   return EXIT.ok;
 }
@@ -273,10 +262,10 @@ function publicKeys(dataDir: string): Map<string, object> {
   }
 }
 
-function verify(db: Db, file: string, dataDir: string, values: Values): number {
+async function verify(reader: AuditReader, dataDir: string, values: Values): Promise<number> {
   const against = values.against === undefined ? undefined : readExport(values.against as string);
-  const report = verifyChain(db, publicKeys(dataDir), against);
-  write(values.json ? `${safeJson(report)}\n` : verifyText(file, report));
+  const report = await reader.verify(publicKeys(dataDir), against);
+  write(values.json ? `${safeJson(report)}\n` : verifyText(reader.location, report));
   return report.ok ? EXIT.ok : EXIT.failure;
 }
 
@@ -303,8 +292,8 @@ function readExport(path: string): ExternalCheckpoints {
   return { keys, checkpoints };
 }
 
-async function checkpoints(db: Db, dataDir: string, values: Values): Promise<number> {
-  const rows = listCheckpoints(db);
+async function checkpoints(reader: AuditReader, dataDir: string, values: Values): Promise<number> {
+  const rows = await reader.checkpoints();
   if (!values.export) {
     if (values.json) write(`${safeJson(rows)}\n`);
     else
@@ -327,21 +316,14 @@ async function checkpoints(db: Db, dataDir: string, values: Values): Promise<num
   return EXIT.ok;
 }
 
-async function prune(dataDir: string, file: string, values: Values): Promise<number> {
+async function prune(source: Source, values: Values): Promise<number> {
   if (values.before === undefined) throw new UsageError('usage: mcp-warden audit prune --before DATE');
   const before = parseTime(values.before as string, '--before');
-  if (!existsSync(file)) throw new WardenError('ERR_AUDIT_UNAVAILABLE', `no audit database at ${file}`);
-  const db = openAuditDb(file, {});
-  try {
-    const signer = await activeSigner(new KeyStore(dataDir));
-    const result = pruneBefore(db, before, signer, Date.now());
-    if (!result) write(`nothing older than ${new Date(before).toISOString()} to prune\n`);
-    else
-      write(
-        `pruned ${result.removed} entries (up to entry ${result.upTo}); the log now starts from anchor ${result.anchorHash}\n`,
-      );
-    return EXIT.ok;
-  } finally {
-    db.close();
-  }
+  const result = await pruneSource(source, before);
+  if (!result) write(`nothing older than ${new Date(before).toISOString()} to prune\n`);
+  else
+    write(
+      `pruned ${result.removed} entries (up to entry ${result.upTo}); the log now starts from anchor ${result.anchorHash}\n`,
+    );
+  return EXIT.ok;
 }

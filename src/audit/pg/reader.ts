@@ -1,0 +1,198 @@
+import type { PostgresStoreConfig } from '../../config/store-schema.js';
+import { escapeRegExp } from '../../model/glob.js';
+import { describePgError, openStorePool, type PgPool } from '../../state/pg/pool.js';
+import { WardenError } from '../../errors.js';
+import type { StoredEntry } from '../chain.js';
+import type { CheckpointRow } from '../checkpoints.js';
+import {
+  ENTRIES_AFTER,
+  LAST_ENTRIES,
+  RECORD_ENTRIES,
+  eventsQuery,
+  exportQuery,
+  exportedRecord,
+  listQuery,
+  recordOf,
+  relaysQuery,
+  statsQueries,
+  type EventFilter,
+  type RecordDetail,
+  type RecordFilter,
+  type RecordSummary,
+  type Stats,
+  type StatsRow,
+} from '../queries.js';
+import type { AuditReader, ExportedRecord } from '../reader.js';
+import type { ExternalCheckpoints, VerifyReport } from '../verify.js';
+import { toStoredEntry, type PgEntryRow } from './rows.js';
+import { checkPgSchema } from './schema.js';
+import { pgCheckpoints, pgPublishedKeys, verifyPgChain } from './verify.js';
+
+/**
+ * A statement of src/audit/queries.ts (written for SQLite) as PostgreSQL runs it: the `audit_` tables,
+ * numbered parameters, `GLOB` as an anchored regular expression, `json_extract` as `->>`, a boolean sum
+ * as a filtered count, camel-case aliases quoted. One set of reviewer queries for both stores.
+ */
+export function pgStatement(sql: string, params: readonly unknown[]): { text: string; values: unknown[] } {
+  const values = [...params];
+  let n = 0;
+  const text = sql
+    .replace(/\bentries\b/g, 'audit_entries')
+    .replace(/\bopen_intents\b/g, 'audit_open_intents')
+    .replace(/json_extract\((\w+)\.body, '\$\.(\w+)'\)/g, "($1.body::jsonb ->> '$2')")
+    .replace(/sum\((d\.outcome (?:= '[a-z_]+'|IN \([^)]*\)))\)/g, 'count(*) FILTER (WHERE $1)')
+    .replace(/\bAS ([a-z]+[A-Z][A-Za-z]*)\b/g, 'AS "$1"')
+    .replace(/(GLOB )?\?/g, (_match, glob: string | undefined) => {
+      n += 1;
+      if (glob === undefined) return `$${n}`;
+      values[n - 1] = globPattern(String(values[n - 1]));
+      return `~ $${n}`;
+    });
+  return { text, values };
+}
+
+/** SQLite's GLOB (`*`, `?`, `[...]`, `[^...]`; case-sensitive) as an anchored POSIX regular expression. */
+export function globPattern(glob: string): string {
+  let out = '^';
+  for (let i = 0; i < glob.length; i += 1) {
+    const c = glob[i]!;
+    if (c === '*') out += '.*';
+    else if (c === '?') out += '.';
+    else if (c === '[') {
+      let j = i + 1;
+      if (glob[j] === '^') j += 1;
+      if (glob[j] === ']') j += 1;
+      const end = glob.indexOf(']', j);
+      if (end === -1) {
+        out += '\\[';
+        continue;
+      }
+      const negate = glob[i + 1] === '^';
+      const body = glob.slice(negate ? i + 2 : i + 1, end).replace(/\\/g, '\\\\');
+      out += `[${negate ? '^' : ''}${body}]`;
+      i = end;
+    } else out += escapeRegExp(c);
+  }
+  return `${out}$`;
+}
+
+const num = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+
+function summary(row: Record<string, unknown>): RecordSummary {
+  return {
+    ...(row as unknown as RecordSummary),
+    intentSeq: num(row.intentSeq),
+    outcomeSeq: num(row.outcomeSeq),
+    startedAt: Number(row.startedAt),
+    endedAt: num(row.endedAt),
+    durationMs: num(row.durationMs),
+  };
+}
+
+const statsRow = (row: Record<string, unknown>): StatsRow => ({
+  key: row.key as string | null,
+  calls: Number(row.calls),
+  denied: Number(row.denied),
+  errors: Number(row.errors),
+});
+
+const NUMERIC_ENTRY_FIELD = /^[io]_(seq|ts|started_at)$/;
+
+/** The reviewer's view of the audit log in the PostgreSQL store (read only; never migrates). */
+export class PgAuditReader implements AuditReader {
+  private constructor(
+    private readonly pool: PgPool,
+    readonly location: string,
+  ) {}
+
+  /** Opens a pool on the store and checks the audit schema is the one this version reads. */
+  static async open(store: PostgresStoreConfig, baseDir: string, location: string): Promise<PgAuditReader> {
+    const pool = openStorePool(store, baseDir);
+    try {
+      await checkPgSchema(pool);
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      if (error instanceof WardenError) throw error;
+      throw new WardenError('ERR_AUDIT_UNAVAILABLE', `audit log ${location}: ${describePgError(error)}`, {
+        cause: error,
+      });
+    }
+    return new PgAuditReader(pool, location);
+  }
+
+  private async rows<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    const { text, values } = pgStatement(sql, params);
+    return (await this.pool.query(text, values)).rows as T[];
+  }
+
+  async listRecords(filter: RecordFilter): Promise<RecordSummary[]> {
+    const { sql, params } = listQuery(filter);
+    return (await this.rows(sql, params)).map(summary);
+  }
+
+  async getRecord(id: string): Promise<RecordDetail | { event: StoredEntry } | undefined> {
+    const found = recordOf((await this.rows<PgEntryRow>(RECORD_ENTRIES, [id])).map(toStoredEntry));
+    if (!found || 'event' in found) return found;
+    const relays = relaysQuery(found, id);
+    return { ...found, relays: (await this.rows(relays.sql, relays.params)).map(summary) };
+  }
+
+  async listEvents(filter: EventFilter): Promise<StoredEntry[]> {
+    const { sql, params } = eventsQuery(filter);
+    return (await this.rows<PgEntryRow>(sql, params)).map(toStoredEntry);
+  }
+
+  async *exportRecords(filter: RecordFilter): AsyncIterable<ExportedRecord> {
+    const { sql, params } = exportQuery(filter);
+    for (const row of await this.rows(sql, params)) {
+      for (const key of Object.keys(row)) if (NUMERIC_ENTRY_FIELD.test(key)) row[key] = num(row[key]);
+      yield exportedRecord(row);
+    }
+  }
+
+  async entriesAfter(afterSeq: number, limit: number): Promise<StoredEntry[]> {
+    return (await this.rows<PgEntryRow>(ENTRIES_AFTER, [afterSeq, limit])).map(toStoredEntry);
+  }
+
+  async lastEntries(count: number): Promise<StoredEntry[]> {
+    return (await this.rows<PgEntryRow>(LAST_ENTRIES, [count])).map(toStoredEntry).reverse();
+  }
+
+  async lastSeq(): Promise<number> {
+    return Number((await this.rows<{ seq: string | null }>('SELECT max(seq) AS seq FROM entries'))[0]?.seq ?? 0);
+  }
+
+  async stats(filter: RecordFilter): Promise<Stats> {
+    const q = statsQueries(filter);
+    const total = (await this.rows(q.total, q.params))[0]!;
+    const open = (await this.rows<{ n: string }>(q.open))[0]!.n;
+    return {
+      total: {
+        calls: Number(total.calls),
+        denied: Number(total.denied),
+        errors: Number(total.errors),
+        open: Number(open),
+      },
+      byAgent: (await this.rows(q.byAgent, q.params)).map(statsRow),
+      byTool: (await this.rows(q.byTool, q.params)).map(statsRow),
+      byOutcome: (await this.rows(q.byOutcome, q.params)).map((r) => ({
+        outcome: r.outcome as string,
+        count: Number(r.count),
+      })),
+    };
+  }
+
+  checkpoints(): Promise<CheckpointRow[]> {
+    return pgCheckpoints(this.pool);
+  }
+
+  /** The keys given, and the public keys replicas published in the store (each replica signs with its own). */
+  async verify(publicKeys: ReadonlyMap<string, object>, external?: ExternalCheckpoints): Promise<VerifyReport> {
+    const keys = new Map([...(await pgPublishedKeys(this.pool)), ...publicKeys]);
+    return verifyPgChain(this.pool, keys, external);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+}
