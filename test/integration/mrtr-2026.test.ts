@@ -10,7 +10,8 @@ import { BIN, fixtureServer, startGateway, type RunningGateway } from '../helper
 import { makeTempDir, spawnReady, waitFor, type TempDir } from '../helpers/process.js';
 import { makeTestClock, type TestClock } from '../helpers/clock.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { runCliAsync } from '../helpers/cli.js';
+import { auditRecords, issueTokenInProcess } from '../helpers/stores.js';
 
 const V = '2026-07-28';
 const RESOURCE = 'http://gateway.test/mcp';
@@ -125,14 +126,8 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     const { key, state } = only(rpc);
     return { inputResponses: { [key]: response }, requestState: state };
   };
-  const records = async (sub: string) =>
-    JSON.parse(
-      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', TOOL, '--json'])).stdout,
-    ) as {
-      id: string;
-      decision: string | null;
-      outcome: string;
-    }[];
+  /** What `audit list --agent SUB --tool TOOL --json` prints, read in this process. */
+  const records = (sub: string) => auditRecords(gw.configFile, { agent: sub, tool: TOOL, limit: 50 });
 
   beforeAll(async () => {
     policyDir = await makeTempDir('warden-mrtr');
@@ -148,8 +143,8 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
       [],
       clock.env,
     );
-    token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:mrtr']);
-    otherToken = await issueTokenAsync(gw.configFile, ['--sub', 'agent:intruder']);
+    token = await issueTokenInProcess(gw.configFile, { subject: 'agent:mrtr' });
+    otherToken = await issueTokenInProcess(gw.configFile, { subject: 'agent:intruder' });
   }, 60_000);
 
   afterAll(async () => {
@@ -190,7 +185,7 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
       await client.close();
     }
     expect(asked).toEqual(['sampling:{"type":"text","text":"tides"}', 'elicitation:Your view on tides?', 'roots']);
-    const rows = await records('agent:mrtr');
+    const rows = records('agent:mrtr');
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ decision: 'allow', outcome: 'ok' });
     const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', rows[0]!.id, '--json'])).stdout) as {
@@ -214,7 +209,7 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
   });
 
   it('refuses a tampered, foreign, re-targeted or replayed requestState with -32602, each audited as refused', async () => {
-    const before = (await records('agent:mrtr')).filter((r) => r.decision === 'deny').length;
+    const before = records('agent:mrtr').filter((r) => r.decision === 'deny').length;
     const first = await call({ topic: 'forgery' });
     const { key, state } = only(first);
     const retryWith = (requestState: string) => ({ inputResponses: { [key]: SAMPLED }, requestState });
@@ -238,9 +233,9 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     const third = await call({ topic: 'forgery' }, { retry: answer(second, ELICITED) });
     const done = await call({ topic: 'forgery' }, { retry: answer(third, ROOTS) });
     expect(done.result).toMatchObject({ resultType: 'complete', structuredContent: { sampled: 'the moon' } });
-    const denied = (await records('agent:mrtr')).filter((r) => r.decision === 'deny');
+    const denied = records('agent:mrtr').filter((r) => r.decision === 'deny');
     expect(denied.length - before).toBe(3); // tampered, re-targeted, replayed (the foreign one is the intruder's)
-    expect((await records('agent:intruder')).filter((r) => r.decision === 'deny')).toHaveLength(1);
+    expect(records('agent:intruder').filter((r) => r.decision === 'deny')).toHaveLength(1);
     expect(JSON.stringify(denied)).not.toContain(state);
   });
 
@@ -325,11 +320,11 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
         await previous.stop();
       },
     };
-    const before = (await records('agent:mrtr')).filter((r) => r.decision === 'allow').length;
+    const before = records('agent:mrtr').filter((r) => r.decision === 'allow').length;
     // The re-run asks for sampling again: answered with the agent's answer, so the next round is the form.
     const second = await call({ topic: 'restart' }, { retry: answer(first, SAMPLED) });
     expect(only(second).method).toBe('elicitation/create');
-    expect((await records('agent:mrtr')).filter((r) => r.decision === 'allow').length - before).toBe(1);
+    expect(records('agent:mrtr').filter((r) => r.decision === 'allow').length - before).toBe(1);
     const replayed = await call({ topic: 'restart' }, { retry: answer(first, SAMPLED) });
     expect(replayed.error?.message).toContain('already used');
     const third = await call({ topic: 'restart' }, { retry: answer(second, ELICITED) });
