@@ -72,6 +72,8 @@ export class Gateway implements SessionHost {
   private stopped = false;
   private store: StoreAttachment | undefined;
   private readonly releasing = new Set<Promise<void>>();
+  /** Probe connections under way (start-up and breaker probes): stop() closes them, so none outlives the gateway. */
+  private readonly probing = new Set<DownstreamConnection>();
   private readonly secrets: Stages['secrets'];
   /** The egress stage: lists, notifications, relayed requests, stderr lines. */
   readonly egress: Stages['scrubber'];
@@ -205,6 +207,15 @@ export class Gateway implements SessionHost {
   /** Connects once and lists (at start-up, and as the breaker's half-open probe); keeps the connection for a shared server. */
   private async probe(entry: ServerEntry, breakerProbe = false) {
     const connection = this.newConnection(entry, {}, undefined, breakerProbe);
+    this.probing.add(connection);
+    try {
+      return await this.probeWith(entry, connection, breakerProbe);
+    } finally {
+      this.probing.delete(connection);
+    }
+  }
+
+  private async probeWith(entry: ServerEntry, connection: DownstreamConnection, breakerProbe: boolean) {
     const keep = async () => {
       if (!entry.spec.shared || this.stopped) return connection.close();
       const previous = entry.shared;
@@ -391,7 +402,10 @@ export class Gateway implements SessionHost {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const entry of this.entries) if (entry.probeTimer) clearTimeout(entry.probeTimer);
-    await Promise.all([...this.sessions.keys()].map((session) => session.close()));
+    await Promise.all([
+      ...[...this.sessions.keys()].map((session) => session.close()),
+      ...[...this.probing].map((connection) => connection.close()),
+    ]);
     await Promise.all(this.releasing);
     this.governance?.close();
     this.pins?.close();
