@@ -1,3 +1,4 @@
+// Over 300 lines: the `audit` command's eight subcommands, each short, with the usage, options and filter they share.
 import { createWriteStream, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';

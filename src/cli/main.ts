@@ -1,3 +1,4 @@
+// Over 300 lines: one table of every command (options, help, handler) and the dispatcher that reads it.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isWardenError, type WardenError } from '../errors.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';

@@ -1,3 +1,4 @@
+// Over 300 lines: the wiring of a running gateway (serve and stdio), every stage built from the config in one place and order.
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configLoadEvent, openAudit } from '../audit/open.js';
@@ -22,7 +23,8 @@ import { Egress } from '../egress/egress.js';
 import { secretsFor } from '../secrets/setup.js';
 import { StoreApprover } from '../integrity/approver.js';
 import { stateFile } from '../state/db.js';
-import { PinAuthorizer, pinRegistryFor } from '../integrity/registry.js';
+import { PinAuthorizer } from '../integrity/pin-authorizer.js';
+import { pinRegistryFor } from '../integrity/registry.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
 import { listenFailure } from './listen-error.js';

@@ -1,3 +1,4 @@
+// Over 300 lines: supervision alone (connect, close mid-connect, restart with backoff, probe); lists and server messages live in catalog-refresh.ts and server-messages.ts.
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   ErrorCode,

@@ -1,3 +1,4 @@
+// Over 300 lines: the hot path's downstream half in one file: the HTTP and stdio writes and the reading of the answer (see below).
 // The hot path's downstream half (docs/performance.md, "The tools/call hot path"): one JSON-RPC request
 // written straight onto a connected server's transport, without the SDK client's protocol layer, and for
 // Streamable HTTP without its fetch and web-stream machinery. Everything that is not this request's

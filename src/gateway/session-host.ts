@@ -45,7 +45,7 @@ export interface SessionHost {
   readonly governance?: {
     sessionTasks(sessionId: () => string, onChange: () => void, handleKey?: string): SessionTasks;
   };
-  /** The downstream servers' instructions, merged (src/gateway/catalog.ts mergeInstructions). */
+  /** The downstream servers' instructions, merged (src/gateway/instructions.ts mergeInstructions). */
   instructions?(): string | undefined;
   /** Definition pins: every merged view is shown to them (first sight, changes) before it is used. */
   readonly pins?: { observe(view: Aggregate, sources: readonly CatalogSource[]): void };

@@ -1,3 +1,4 @@
+// Over 300 lines: one MRTR round kept whole (ask, hold, seal, retry, expire), each step short and in order.
 // Multi-round-trip requests (MRTR) for 2026-07-28 agents calling servers that ask mid-call. A 2025
 // downstream's sampling, elicitation or roots request, sent during a call, ends the agent's HTTP exchange
 // with `input_required`: the request under a key, and a sealed `requestState`. The downstream call stays

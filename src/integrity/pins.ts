@@ -1,3 +1,4 @@
+// Over 300 lines: the pin table in state.db: its reads, the one transaction that records what was seen, and reviewers' decisions.
 import type Database from 'better-sqlite3';
 import { WardenError } from '../errors.js';
 import type { AuditEvent } from '../pipeline/stages.js';

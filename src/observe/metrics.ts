@@ -1,3 +1,4 @@
+// Over 300 lines: every Prometheus metric the gateway exports, defined and recorded in one registry (README, Monitoring).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuthFailureKind } from '../model/principal.js';
 import { protocolEra } from '../model/protocol-era.js';

@@ -2,7 +2,7 @@
 // cleaned of escape sequences and invisible characters, and cut at the per-server cap.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_SERVER_INSTRUCTIONS } from '../../src/gateway/catalog.js';
+import { MAX_SERVER_INSTRUCTIONS } from '../../src/gateway/instructions.js';
 import { ROOT, connectHttp, startGateway } from '../helpers/gateway.js';
 
 const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');

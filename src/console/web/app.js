@@ -1,3 +1,4 @@
+// Over 300 lines: the whole reviewer console page, hand-written and served as is (no bundler, so no modules to split it into).
 /* global document, window, fetch, WebSocket, location, history, URLSearchParams, sessionStorage */
 // mcp-warden reviewer console. Hand-written, no framework, no third-party code. Everything shown came from
 // agents and downstream servers, so text is only ever inserted with textContent, never parsed as HTML.
