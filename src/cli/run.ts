@@ -1,4 +1,5 @@
 // Over 300 lines: the wiring of a running gateway (serve and stdio), every stage built from the config in one place and order.
+import type { PgSharedState } from '../state/pg/shared.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configLoadEvent, openAudit } from '../audit/open.js';
@@ -39,6 +40,8 @@ interface Runtime {
   jwt: JwtSetup | undefined;
   audit: AuditLog;
   observe: Observability;
+  /** The shared store's state (PostgreSQL), for the console's revocations. */
+  sharedState?: PgSharedState;
 }
 
 /** Loads the config and refuses an unsafe start before anything is spawned. */
@@ -149,7 +152,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
         redact: (text) => egress.scrubText(text),
       }),
       now: Date.now,
-      ...(shared && { store: shared }),
+      ...(shared && { store: shared.cache }),
       ...observe.pipeline,
     },
     governance,
@@ -159,7 +162,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     gateway.attachStore({
       health: () => store.health(),
       close: async () => {
-        shared.close();
+        shared.cache.close();
         await store.close();
       },
     });
@@ -182,6 +185,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     audit,
     observe,
     reviewers: () => governance?.holder.current.reviewers ?? [],
+    ...(shared && { sharedState: shared.state }),
   };
 }
 
@@ -243,6 +247,7 @@ export async function runServe(
       record: (event) => runtime.audit.event(event),
       // Breaker errors can hold a server's own text: through the egress stage, as everything shown.
       servers: () => gateway.egress.scrubValue(gateway.health().servers),
+      ...(runtime.sharedState && { shared: runtime.sharedState }),
       auditSettings: loaded.config.audit,
       logger: logger.child({ component: 'console' }),
       ...(runtime.observe.onConsole && { metrics: runtime.observe.endpoint! }),

@@ -13,7 +13,7 @@ export async function sharedGovernance(
   store: PgStore,
   governance: Governance | undefined,
   logger: Logger,
-): Promise<RevocationCache> {
+): Promise<{ cache: RevocationCache; state: PgSharedState }> {
   const state = new PgSharedState(store.pool);
   const log = logger.child({ component: 'store' });
   const cache = new RevocationCache(state, store.link, {
@@ -28,5 +28,5 @@ export async function sharedGovernance(
   );
   await cache.start();
   governance?.useSharedStore(cache, state);
-  return cache;
+  return { cache, state };
 }

@@ -1,4 +1,5 @@
 // Over 300 lines: one route table for the console JSON API, each handler short; split by resource when it grows.
+import type { SharedState } from '../state/shared.js';
 import { lastCheckpoint, verifyJws } from '../audit/checkpoints.js';
 import { getRecord } from '../audit/queries.js';
 import type { Db } from '../audit/store.js';
@@ -33,6 +34,11 @@ export interface ApiDeps {
   traceUrl?: string;
   /** Inside `serve`: each server's health and circuit breaker (already through the egress stage). */
   servers?: () => Record<string, ServerStatus>;
+  /**
+   * Inside `serve` on PostgreSQL: revocations are also written to the shared store, which every replica
+   * reads (tasks themselves are still this replica's, in state.db).
+   */
+  shared?: Pick<SharedState, 'revokeTaskId' | 'revokeAgent'>;
 }
 
 /** One server as the console shows it: what /healthz says of it (src/gateway/gateway.ts, ServerHealth). */
@@ -362,7 +368,7 @@ export class ConsoleApi {
   private async audited<T>(
     record: (event: AuditEvent) => Promise<{ ok: boolean }>,
     event: AuditEvent,
-    apply: () => T,
+    apply: () => T | Promise<T>,
   ): Promise<T> {
     let written: { ok: boolean };
     try {
@@ -376,7 +382,7 @@ export class ConsoleApi {
         'the audit log cannot be written, so nothing was changed (no audit, no action); try again later',
       );
     try {
-      return apply();
+      return await apply();
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       await record({
@@ -395,11 +401,17 @@ export class ConsoleApi {
     if (id.length > 200) throw new ApiError(400, 'task id too long');
     const now = this.deps.now();
     const open = this.deps.tasks.get(id, 1000).filter((t) => t.endedAt === undefined).length;
-    if (open === 0) throw new ApiError(404, `no open task with id ${id}`);
+    const shared = this.deps.shared;
+    // On a shared store the task may be open on another replica: the id is revoked there regardless.
+    if (open === 0 && !shared) throw new ApiError(404, `no open task with id ${id}`);
     const count = await this.audited(
       record,
       { type: 'task.revoke', taskId: id, data: { id, by: session.subject, via: 'console', tasks: open } },
-      () => this.deps.tasks.revokeTask(id, now).ended,
+      async () => {
+        const ended = open > 0 ? this.deps.tasks.revokeTask(id, now).ended : 0;
+        await shared?.revokeTaskId(id, now);
+        return ended;
+      },
     );
     return { revoked: count };
   }
@@ -417,13 +429,17 @@ export class ConsoleApi {
         subject,
         data: { subject, issuer, reason, tasks: open, by: session.subject, via: 'console' },
       },
-      () =>
-        this.deps.tasks.revokeAgent({
+      async () => {
+        const revocation = {
           subject,
           issuer,
           revokedAt: this.deps.now(),
           reason: reason ?? `revoked by ${session.subject} in the console`,
-        }),
+        };
+        const ended = this.deps.tasks.revokeAgent(revocation);
+        await this.deps.shared?.revokeAgent(revocation);
+        return ended;
+      },
     );
     return { tasks };
   }

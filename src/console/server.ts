@@ -70,6 +70,8 @@ export interface ConsoleServerOptions {
   reviewers: () => readonly Reviewer[];
   /** Inside `serve`: each server's health and circuit breaker for the Servers page (through the egress stage). */
   servers?: ApiDeps['servers'];
+  /** Inside `serve` on PostgreSQL: revocations go to the shared store, so every replica refuses. */
+  shared?: ApiDeps['shared'];
   /** Inside `serve`: records reviewers' decisions in the audit log. Absent: read-only, actions refused. */
   record?: (event: AuditEvent) => Promise<{ ok: boolean }>;
   /**
@@ -170,6 +172,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     now,
     ...(options.settings.traceUrl !== undefined && { traceUrl: options.settings.traceUrl }),
     ...(options.servers && { servers: options.servers }),
+    ...(options.shared && { shared: options.shared }),
   });
   const live = new LiveFeed(audit, logger);
   const sockets = new WebSocketServer({

@@ -8,7 +8,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { readFileSync } from 'node:fs';
 import { runCliAsync } from '../helpers/cli.js';
+import { consoleRequest, loginCode, signIn } from '../console/helpers.js';
 import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
@@ -25,6 +27,8 @@ agents:
     grants:
       - { id: echo, effect: allow, tools: [fx__test_simple_text] }
       - { id: limited, effect: allow, tools: [fx__fixture_pid], rateLimit: { calls: 4, perSeconds: 600 } }
+reviewers:
+  - { subject: alice }
 `;
 
 let shared: TempDir;
@@ -45,8 +49,13 @@ afterAll(async () => {
 }, 60_000);
 
 /** A replica: its own data folder, the shared store (its URL, or a proxy's), one issuer every replica trusts. */
-async function replica(schema: string, url: string = db.url): Promise<RunningGateway> {
+async function replica(
+  schema: string,
+  url: string = db.url,
+  extra: Record<string, unknown> = {},
+): Promise<RunningGateway> {
   const gateway = await startGateway({
+    ...extra,
     servers: { fx: fixtureServer() },
     auth: { mode: 'jwt', resource: RESOURCE, issuers: [{ issuer: ISSUER, jwksFile: join(shared.path, 'jwks.json') }] },
     policy: { files: [join(shared.path, 'policy.yaml')] },
@@ -113,6 +122,28 @@ describe('replicas on one PostgreSQL', () => {
     }
     expect(await call(onB[3]!, 'fx__test_simple_text')).toEqual({ ok: true });
   }, 90_000);
+
+  it("an agent revoked in one replica's console is refused on the other within 1 s", async () => {
+    const [a, b] = await Promise.all([
+      replica('console', db.url, { console: { enabled: true, port: 0 } }),
+      replica('console'),
+    ]);
+    const client = await connect(b, await token({ sub: 'agent:five' }));
+    expect(await call(client, 'fx__test_simple_text')).toEqual({ ok: true });
+    const info = JSON.parse(readFileSync(join(a.dir.path, 'data', 'console.json'), 'utf8')) as { url: string };
+    const origin = new URL(info.url).origin;
+    const session = await signIn(origin, loginCode(a.configFile, 'alice'));
+    const revoked = await consoleRequest(origin, {
+      path: '/api/agents/revoke',
+      body: { subject: 'agent:five' },
+      cookie: session.cookie,
+      csrf: session.csrf,
+    });
+    expect(revoked.status, revoked.text).toBe(200);
+    const { refusal, ms } = await refusedWithin(client, Date.now());
+    expect(refusal).toMatchObject({ ok: false, message: expect.stringMatching(/Authentication required/) });
+    expect(ms).toBeLessThan(1_000);
+  }, 60_000);
 
   it('a rate limit of N per window is N in total across replicas', async () => {
     const [a, b] = await Promise.all([replica('rates'), replica('rates')]);
