@@ -14,9 +14,9 @@ import { Backoff } from './backoff.js';
 import type { CircuitBreaker } from './breaker.js';
 import { CatalogRefresh, changedKinds } from './catalog-refresh.js';
 import { forwardRequest, type ForwardOptions, type RelayLink } from './forward.js';
-import { newDownstreamClient } from './client.js';
-import type { DownstreamClient } from './modern-client.js';
+import { connectDownstream, forgetEra, type EraVerdict } from './client.js';
 import type { ProtocolEra } from '../model/protocol-era.js';
+import type { DownstreamClient } from './modern-client.js';
 import { rawForward } from './raw-forward.js';
 import { ServerMessages, type ConnectionListener } from './server-messages.js';
 
@@ -34,9 +34,12 @@ export interface ConnectionOptions {
   makeTransport: (era: ProtocolEra) => Promise<Transport>;
   /**
    * The protocol revision the server is spoken to at (config `protocol`): `2026-07-28` through the SDK
-   * v2 client (modern-client.ts), `2025-11-25` (and, for now, `auto`) through the v1 client.
+   * v2 client (modern-client.ts), `2025-11-25` through the v1 client; `auto` as `verdict` says, after a
+   * probe when it says nothing yet (client.ts, connectDownstream).
    */
   protocol?: 'auto' | '2025-11-25' | '2026-07-28';
+  /** For `protocol: auto`: the era the server's last probe found, shared by every connection to it. */
+  verdict?: EraVerdict;
   /** What to declare to the downstream: mirrors the agent's own capabilities, or nothing for a shared pool. */
   capabilities: ClientCapabilities;
   connectTimeoutMs: number;
@@ -173,18 +176,14 @@ export class DownstreamConnection {
     }
   }
 
-  /** The era this server is spoken to in. */
-  get era(): ProtocolEra {
-    return this.options.protocol === '2026-07-28' ? '2026' : '2025';
-  }
-
   private async connect(): Promise<DownstreamClient> {
     this.stateValue = 'connecting';
-    const client = await newDownstreamClient(this.era, this.options.capabilities);
-    this.starting = client;
-    this.installHandlers(client);
+    let client: DownstreamClient | undefined;
     try {
-      await client.connect(await this.options.makeTransport(this.era), { timeout: this.options.connectTimeoutMs });
+      client = await connectDownstream(this.options, this.log, (made) => {
+        this.starting = made;
+        this.installHandlers(made);
+      });
       if (this.isClosed()) {
         await client.close().catch(() => undefined);
         throw new Error('connection closed');
@@ -201,11 +200,13 @@ export class DownstreamConnection {
       this.lastError = undefined;
       this.backoff.up(this.now());
       this.options.breaker?.success();
-      client.onclose = () => this.onUnexpectedClose(client);
+      const connected = client;
+      client.onclose = () => this.onUnexpectedClose(connected);
       this.log.debug({ tools: this.lists.catalog.tools.length }, 'downstream connected');
       return client;
     } catch (error) {
-      await client.close().catch(() => undefined);
+      await client?.close().catch(() => undefined);
+      forgetEra(this.options);
       if (!this.isClosed()) {
         const timedOut = error instanceof McpError && error.code === ErrorCode.RequestTimeout;
         this.options.breaker?.failure(timedOut ? 'timeout' : 'error', describe(error));
@@ -225,6 +226,7 @@ export class DownstreamConnection {
   private onUnexpectedClose(client: DownstreamClient): void {
     if (this.client !== client || this.stateValue === 'closed') return;
     this.client = undefined;
+    forgetEra(this.options);
     this.scheduleRestart('the server closed the connection');
   }
 

@@ -73,10 +73,22 @@ export class ModernClient {
   private readonly client: V2Client;
   private logLevel: LoggingLevel | undefined;
 
-  constructor(info: { name: string; version: string }, capabilities: ClientCapabilities) {
+  /**
+   * `pin`: a server registered at 2026-07-28, spoken to at exactly that revision. A probe: a server
+   * registered with `protocol: auto` whose era is not known yet: `server/discover` first, `initialize`
+   * when that gives no definitive 2026 answer (`era` tells which it was once connected).
+   */
+  constructor(
+    info: { name: string; version: string },
+    capabilities: ClientCapabilities,
+    mode: 'pin' | { probeTimeoutMs: number } = 'pin',
+  ) {
     this.client = new V2Client(info, {
       capabilities: capabilities as never,
-      versionNegotiation: { mode: { pin: MODERN_VERSION } },
+      versionNegotiation:
+        mode === 'pin'
+          ? { mode: { pin: MODERN_VERSION } }
+          : { mode: 'auto', probe: { timeoutMs: mode.probeTimeoutMs } },
       // Lists are re-fetched when the gateway decides (list_changed, a routing miss); never from a cache.
       defaultCacheTtlMs: 0,
     });
@@ -85,6 +97,12 @@ export class ModernClient {
   /** The v1 surface connection.ts and forward.ts are written against. */
   asDownstreamClient(): DownstreamClient {
     return this as unknown as DownstreamClient;
+  }
+
+  /** The era the connect settled on: 2026 after a definitive `server/discover` answer, else 2025. */
+  get era(): '2025' | '2026' | undefined {
+    const era = this.client.getProtocolEra();
+    return era === undefined ? undefined : era === 'modern' ? '2026' : '2025';
   }
 
   get transport(): unknown {
@@ -123,8 +141,12 @@ export class ModernClient {
     return this.client.getServerCapabilities() as ReturnType<Client['getServerCapabilities']>;
   }
 
-  /** 2026 has no `logging/setLevel`: the level travels in each request's `_meta` instead. */
+  /** 2026 has no `logging/setLevel`: the level travels in each request's `_meta` instead (a probe that found 2025 sends it). */
   async setLoggingLevel(level: LoggingLevel): Promise<Record<string, never>> {
+    if (this.era === '2025') {
+      await translate(() => this.client.setLoggingLevel(level));
+      return {};
+    }
     this.logLevel = level;
     return {};
   }
@@ -168,8 +190,10 @@ export class ModernClient {
     return translate(() => this.client.ping(options));
   }
 
-  /** 2026 servers do not hear about roots changes: they ask for roots when a call needs them. */
-  async sendRootsListChanged(): Promise<void> {}
+  /** 2026 servers do not hear about roots changes: they ask for roots when a call needs them (a 2025 one is told). */
+  async sendRootsListChanged(): Promise<void> {
+    if (this.era === '2025') await this.client.sendRootsListChanged();
+  }
 
   request(
     request: { method: string; params?: Record<string, unknown> },
@@ -183,7 +207,7 @@ export class ModernClient {
   }
 
   private withMeta(params: Record<string, unknown>): Record<string, unknown> {
-    if (this.logLevel === undefined) return params;
+    if (this.logLevel === undefined || this.era !== '2026') return params;
     const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
     return { ...params, _meta: { ...meta, [LOG_LEVEL_META_KEY]: this.logLevel } };
   }

@@ -9,6 +9,7 @@ import {
   type ConnectionListener,
   type ConnectionState,
 } from '../downstream/connection.js';
+import type { EraVerdict } from '../downstream/client.js';
 import type { HiddenArguments, ListKind } from '../model/catalog.js';
 import { CircuitBreaker, type BreakerSnapshot } from '../downstream/breaker.js';
 import { LaunchedServer, type LaunchableConfig, type LaunchState } from '../downstream/launcher.js';
@@ -49,6 +50,8 @@ interface ServerEntry {
   instructions?: string;
   /** The server's `tasks` capability, from the last probe that connected. */
   tasks?: TasksCapability;
+  /** `protocol: auto`: the era its last probe found (for the process's life, until the server goes away). */
+  verdict: EraVerdict;
 }
 
 export interface ServerHealth {
@@ -103,6 +106,7 @@ export class Gateway implements SessionHost {
         probe: { ok: false, error: 'not probed yet', tools: 0 },
         hiddenArguments: hiddenArgumentsOf(spec.secrets),
         breaker: new CircuitBreaker(),
+        verdict: { era: undefined },
       }));
     for (const entry of this.entries)
       entry.breaker.onChange((snapshot, previous) => this.breakerChanged(entry, snapshot, previous));
@@ -327,6 +331,7 @@ export class Gateway implements SessionHost {
       breaker: entry.breaker,
       probe: breakerProbe,
       protocol: entry.spec.protocol,
+      verdict: entry.verdict,
       makeTransport: (era) =>
         createClientTransport(
           entry.id,
