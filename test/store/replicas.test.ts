@@ -123,9 +123,9 @@ describe('replicas on one PostgreSQL', () => {
     expect(await call(onB[3]!, 'fx__test_simple_text')).toEqual({ ok: true });
   }, 90_000);
 
-  // Skipped: since the audit log of `serve` moved to PostgreSQL (c5fef69), `serve` with the console
-  // enabled does not start ("no audit database at <dataDir>/audit.db"): the console still opens audit.db.
-  // Unskip once the console reads the audit from the store (the revocation path passed before that change).
+  // Skipped: the console does not read a PostgreSQL store yet, so a config with store.kind postgres and
+  // console.enabled is refused at load (store-config.test.ts). Unskip once the console reads the store
+  // (this revocation path passed before the audit log of `serve` moved to PostgreSQL in c5fef69).
   it.skip("an agent revoked in one replica's console is refused on the other within 1 s", async () => {
     const [a, b] = await Promise.all([
       replica('console', db.url, { console: { enabled: true, port: 0 } }),

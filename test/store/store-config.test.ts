@@ -46,6 +46,18 @@ describe('config: store', () => {
     expect(() => parse(store)).toThrow(message);
   });
 
+  it('refuses the reviewer console on a PostgreSQL store, naming the field and the way out', () => {
+    const text = JSON.stringify({
+      version: 1,
+      servers: {},
+      store: { kind: 'postgres', url: 'postgres://u@h/db' },
+      console: { enabled: true },
+    });
+    expect(() => parseConfigText(text, 'x.json', {})).toThrow(
+      /console\.enabled: the reviewer console does not read a PostgreSQL store yet: set console\.enabled false/,
+    );
+  });
+
   it('never repeats a password from a URL it refuses', () => {
     expect(() => parse({ kind: 'postgres', url: 'postgres://u:hunter2@h' })).toThrow(/must name a database/);
     try {
