@@ -72,17 +72,21 @@ export function isStatelessVersion(version: string | undefined): boolean {
 }
 
 /**
- * Routes one parsed JSON-RPC message (never a batch). A session id or an `initialize` is 2025; a body
- * that claims a version in `_meta`, or a header naming a stateless version, is 2026; anything else keeps
- * today's 2025 handling. For 2026 the checks run in this order: header/body cross-checks of version and
+ * Routes one parsed JSON-RPC message (never a batch). A session id, or an `initialize` without the 2026
+ * `_meta` envelope, is 2025; a body that claims a version in `_meta` (an `initialize` too), or a header
+ * naming a stateless version, is 2026; anything else keeps today's 2025 handling. For 2026 the checks run in this order: header/body cross-checks of version and
  * method (-32020), supported version (-32022), envelope keys (-32602), required headers and `Mcp-Name`
  * against the body (-32020).
  */
 export function routeEra(headers: EraHeaders, body: Record<string, unknown>): EraRoute {
-  if (headers.sessionId !== undefined || body.method === 'initialize') return { era: '2025' };
+  if (headers.sessionId !== undefined) return { era: '2025' };
   const params = isObject(body.params) ? body.params : undefined;
   const meta = params && isObject(params._meta) ? params._meta : undefined;
   const claimed = meta !== undefined && PROTOCOL_VERSION_KEY in meta;
+  // An initialize is 2025 unless its body carries the 2026 envelope: then it is a 2026 request for a
+  // method 2026-07-28 removed (404, -32601). A header alone never makes it 2026 (a dual-era client's
+  // fallback initialize may still carry one).
+  if (body.method === 'initialize' && !claimed) return { era: '2025' };
   if (!claimed && !isStatelessVersion(headers.protocolVersion)) return { era: '2025' };
 
   const id = typeof body.id === 'string' || typeof body.id === 'number' ? body.id : null;

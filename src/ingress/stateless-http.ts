@@ -34,6 +34,8 @@ const SERVED = new Set([
   'resources/read',
   'completion/complete',
 ]);
+/** Methods 2026-07-28 removed (their 2026 requests are answered 404/-32601 like an unknown method). */
+const REMOVED = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
 /** A method this path does not serve is HTTP 404 as well as -32601 (2026-07-28, Streamable HTTP). */
 function notServed(method: string, answer: Answer): boolean {
   return method !== 'server/discover' && !SERVED.has(method) && 'error' in answer && answer.error.code === -32601;
@@ -157,7 +159,12 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     if (request.method === 'server/discover') return discover(entry, extra, signal);
     if (!SERVED.has(request.method))
       return {
-        error: { code: -32601, message: `Method not found: ${request.method} is not served to 2026-07-28 clients yet` },
+        error: {
+          code: -32601,
+          message: REMOVED.has(request.method)
+            ? `Method not found: ${request.method} was removed in 2026-07-28`
+            : `Method not found: ${request.method} is not served to 2026-07-28 clients`,
+        },
       };
     const answer =
       request.method === 'tools/call'

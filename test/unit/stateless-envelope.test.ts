@@ -21,7 +21,11 @@ const b64 = (text: string) => `=?base64?${Buffer.from(text).toString('base64')}?
 describe('routeEra', () => {
   it.each<[string, EraHeaders, Record<string, unknown>]>([
     ['a session id', { sessionId: 's', protocolVersion: V }, call('fx__a')],
-    ['initialize', {}, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { _meta: META } }],
+    [
+      'initialize without the envelope, even with a 2026 header',
+      { protocolVersion: V, method: 'initialize' },
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {} } },
+    ],
     ['no claim and a 2025 header', { protocolVersion: '2025-11-25' }, call('fx__a', null)],
     ['no claim and no header', {}, call('fx__a', null)],
   ])('%s is 2025', (_name, headers, body) => {
@@ -91,6 +95,14 @@ describe('routeEra', () => {
         clientInfo: { name: 'c', version: '1' },
       },
     });
+  });
+
+  it('an initialize with the 2026 envelope is a 2026 request (for a method 2026-07-28 removed)', () => {
+    const route = routeEra(
+      { protocolVersion: V, method: 'initialize' },
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { _meta: META } },
+    );
+    expect(route).toMatchObject({ era: '2026', request: { id: 1, method: 'initialize' } });
   });
 
   it('a notification is 2026 and needs no headers beyond the version', () => {

@@ -1,0 +1,79 @@
+// The 2026-07-28 scenarios that once passed against the 2026 conformance fixture directly but not
+// through the gateway (issue 18): raw 2026 requests → the real gateway (policy, audit) → the SDK v2
+// conformance fixture over stdio, spoken to at 2026-07-28. Each test names the behaviour the suite checks.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
+
+const V = '2026-07-28';
+const FIXTURE_2026 = join(ROOT, 'dist/test/fixtures/conformance-2026-server.js');
+const POLICY = join(ROOT, 'test/fixtures/conformance.policy.yaml');
+
+interface Rpc {
+  id?: unknown;
+  result?: Record<string, unknown> & {
+    resultType?: string;
+    inputRequests?: Record<string, { method: string; params?: Record<string, unknown> }>;
+    requestState?: string;
+  };
+  error?: { code: number; message: string; data?: Record<string, unknown> };
+}
+
+function envelope(capabilities: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    'io.modelcontextprotocol/protocolVersion': V,
+    'io.modelcontextprotocol/clientCapabilities': capabilities,
+    'io.modelcontextprotocol/clientInfo': { name: 'raw-2026', version: '1.0' },
+  };
+}
+
+describe('2026-07-28 agents → the gateway → a 2026 server: what the conformance suite checks', () => {
+  let gw: RunningGateway;
+
+  /** One 2026 request with its headers (Mcp-Name for the methods that name a target). */
+  const send = async (
+    method: string,
+    params: Record<string, unknown>,
+    id: string | number = 1,
+  ): Promise<{ res: RawResponse; rpc: Rpc }> => {
+    const name = method === 'resources/read' ? params.uri : params.name;
+    const res = await rawRequest(gw.origin, {
+      body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+      headers: mcpHeaders({
+        'mcp-protocol-version': V,
+        'mcp-method': method,
+        ...(typeof name === 'string' && ['tools/call', 'prompts/get'].includes(method) && { 'mcp-name': name }),
+      }),
+      timeoutMs: 15_000,
+    });
+    const rpc = res.messages.find((m) => (m as Rpc).id === id) as Rpc;
+    return { res, rpc };
+  };
+
+  beforeAll(async () => {
+    gw = await startGateway({
+      policy: { files: [POLICY] },
+      servers: {
+        fixture: {
+          transport: 'stdio',
+          command: 'node',
+          args: [FIXTURE_2026, '--stdio'],
+          protocol: '2026-07-28',
+          prefix: false,
+          pinning: 'off',
+        },
+      },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  it('answers a 2026 initialize (the _meta envelope) as a removed method: HTTP 404 and -32601, its id kept', async () => {
+    const { res, rpc } = await send('initialize', { _meta: envelope() }, 500);
+    expect(res.status).toBe(404);
+    expect(rpc).toMatchObject({ id: 500, error: { code: -32601 } });
+  });
+});
