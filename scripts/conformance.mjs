@@ -90,14 +90,12 @@ const FIXTURE_GAPS = new Map([
 ]);
 
 /** Scenarios that pass direct but not (yet) through the gateway, per run, with the reason (README). */
-const STATELESS_GAP = 'a 2026 request to initialize is answered as a 2025 one (HTTP 400, -32600), not 404 and -32601';
 const HEADER_GAP =
   'pending in the suite: its whitespace-header check calls the first listed tool without arguments, and the gateway lists warden__begin_task first';
 const BRIDGE_TOOL_GAP =
   "the 2025 fixture has no input_required tools or prompt (the bridge turns a 2025 server's requests into rounds keyed q1, q2, ...)";
 const KNOWN_GAPS = {
   '2026 gateway': new Map([
-    ['server-stateless', `${STATELESS_GAP}; a downstream's -32021 reaches the agent as -32601`],
     [
       'input-required-result-basic-elicitation',
       "a 2026 server's inputRequests reach the agent under the gateway's keys (q1, ...), not the server's",
@@ -109,7 +107,7 @@ const KNOWN_GAPS = {
     ['http-header-validation', HEADER_GAP],
   ]),
   '2026 bridged': new Map([
-    ['server-stateless', `${STATELESS_GAP}; the 2025 fixture has no test_missing_capability or test_logging_tool`],
+    ['server-stateless', 'the 2025 fixture has no test_missing_capability or test_logging_tool'],
     ['input-required-result-basic-*', BRIDGE_TOOL_GAP],
     ['input-required-result-request-state', BRIDGE_TOOL_GAP],
     ['input-required-result-multiple-input-requests', BRIDGE_TOOL_GAP],

@@ -11,6 +11,9 @@ const METHOD_NOT_FOUND = -32601;
 /** Ids unique across every transport of the process, so one map can find a request by its id. */
 let counter = 0;
 
+/** Why a server→client request is refused: a message (answered -32601), or the error to answer. */
+export type AskRefusal = string | { code: number; message: string; data?: unknown };
+
 /** A server→client request (sampling, elicitation, roots) sent while a dispatched request runs. */
 export interface ServerAsk {
   id: string | number;
@@ -24,9 +27,10 @@ export class InProcessTransport implements Transport {
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
   /**
    * Takes a server→client request sent during the dispatched request `relatedId` (it answers it later
-   * with `answer`); returns a refusal message when it will not, and the request is refused at once.
+   * with `answer`); returns a refusal when it will not (a message, answered -32601, or an error), and
+   * the request is refused at once.
    */
-  onAsk?: (relatedId: string, ask: ServerAsk) => string | undefined;
+  onAsk?: (relatedId: string, ask: ServerAsk) => AskRefusal | undefined;
   /** Takes a notification (progress, log) sent during the dispatched request `relatedId`. */
   onNotify?: (relatedId: string, notification: { method: string; params?: Record<string, unknown> }) => void;
   private readonly pending = new Map<string, (answer: Answer) => void>();
@@ -96,7 +100,11 @@ export class InProcessTransport implements Transport {
             ? `${m.method} reaches a 2026-07-28 agent only during one of its requests`
             : (this.onAsk?.(String(related), ask) ?? (this.onAsk ? undefined : `${m.method} is not relayed here`));
         if (refusal !== undefined)
-          this.onmessage?.({ jsonrpc: '2.0', id: m.id, error: { code: METHOD_NOT_FOUND, message: refusal } });
+          this.onmessage?.({
+            jsonrpc: '2.0',
+            id: m.id,
+            error: typeof refusal === 'string' ? { code: METHOD_NOT_FOUND, message: refusal } : refusal,
+          });
       }
       // A notification of one request goes to whoever streams that request; the rest (list_changed
       // between requests) has no stream to travel on yet.

@@ -15,12 +15,14 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { digestOf } from '../model/canonical.js';
 import type { Clock } from '../model/clock.js';
 import type { Principal } from '../model/principal.js';
-import type { Answer, InProcessTransport, ServerAsk } from './in-process-transport.js';
+import type { Answer, AskRefusal, InProcessTransport, ServerAsk } from './in-process-transport.js';
 import type { RequestState, RequestStateSealer } from './request-state.js';
 
 /** How long an agent has to answer a round: the downstream request waits this long, then is cancelled. */
 export const ROUND_TTL_MS = 10 * 60_000;
 const INVALID_PARAMS = -32602;
+/** 2026-07-28's MissingRequiredClientCapability: the request needs a capability the client did not declare. */
+export const MISSING_CAPABILITY = -32021;
 
 /** The input request kinds, by the client capability that must be declared for each. */
 const KIND_OF: Record<string, string> = {
@@ -46,6 +48,8 @@ interface LiveCall {
   binding: Pick<RequestState, 'iss' | 'sub' | 'ten' | 'task' | 'dig'>;
   /** Kinds the agent declared on its latest request. */
   declared: ReadonlySet<string>;
+  /** Kinds the server asked for that the agent had not declared (each refused to the server). */
+  missing: Set<string>;
   /** Server requests waiting for the agent, by the key the agent answers them under. */
   asked: Map<string, Asked>;
   /** Answers carried over from a state whose call was gone, by the digest of what was asked. */
@@ -98,12 +102,16 @@ export class RequestRounds {
   }
 
   /** The hook a pooled session's transport gives server→client requests to. */
-  ask(relatedId: string, ask: ServerAsk): string | undefined {
+  ask(relatedId: string, ask: ServerAsk): AskRefusal | undefined {
     const call = this.calls.get(relatedId);
     if (!call) return `${ask.method} reaches a 2026-07-28 agent only during a tools/call`;
     const kind = KIND_OF[ask.method];
     if (kind === undefined) return `${ask.method} is not relayed to 2026-07-28 agents`;
-    if (!call.declared.has(kind)) return `the agent did not declare the ${kind} capability`;
+    if (!call.declared.has(kind)) {
+      // Refused to the server as 2026-07-28 words it; if the call then fails, the agent is told why.
+      call.missing.add(kind);
+      return missingCapability([kind]).error;
+    }
     const digest = askDigest(ask.method, ask.params);
     if (call.preload.has(digest)) {
       // The call was run again: the agent already answered exactly this question.
@@ -196,6 +204,7 @@ export class RequestRounds {
         dig: callDigest(request.method, request.params),
       },
       declared: declaredKinds(request.clientCapabilities),
+      missing: new Set(),
       asked: new Map(),
       preload,
       keys: 0,
@@ -242,8 +251,18 @@ export class RequestRounds {
         call.transport.cancel(call.id, 'the agent closed the request');
         return call.done;
       }
-      if (next !== 'ask') return next;
+      if (next !== 'ask') return this.settled(call, next);
     }
+  }
+
+  /**
+   * A call that failed after the server was refused a kind the agent had not declared fails with
+   * MissingRequiredClientCapability naming those kinds (the server's own error is what the refusal
+   * caused); a call the server completed anyway keeps its result.
+   */
+  private settled(call: LiveCall, answer: Answer): Answer {
+    if (!('error' in answer) || call.missing.size === 0) return answer;
+    return missingCapability([...call.missing]);
   }
 
   /** Ends this exchange with `input_required`: every waiting request, and the sealed state of the round. */
@@ -294,6 +313,19 @@ export class RequestRounds {
     }
     call.disarm?.();
   }
+}
+
+/** The MissingRequiredClientCapability error for these kinds: `requiredCapabilities` is a ClientCapabilities object. */
+export function missingCapability(kinds: readonly string[]): {
+  error: { code: number; message: string; data: unknown };
+} {
+  return {
+    error: {
+      code: MISSING_CAPABILITY,
+      message: `Missing required client capability: ${kinds.join(', ')} (declare it in _meta's clientCapabilities)`,
+      data: { requiredCapabilities: Object.fromEntries(kinds.map((kind) => [kind, {}])) },
+    },
+  };
 }
 
 function refuse(refused: RetryRefusal, message: string): RoundsOutcome {

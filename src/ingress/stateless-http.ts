@@ -14,7 +14,7 @@ import { principalKey, type Principal } from '../model/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, CallMethod, ClientInfo } from '../pipeline/context.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
-import { RETRY_REFUSAL_CODE, RequestRounds, type Notify } from './request-rounds.js';
+import { MISSING_CAPABILITY, RETRY_REFUSAL_CODE, RequestRounds, type Notify } from './request-rounds.js';
 import { RequestStateSealer, loadRequestStateKey } from './request-state.js';
 import {
   SERVER_INFO_KEY,
@@ -334,7 +334,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
             : await run(entry, req, presented.principal, presented.request, abort.signal, notify);
         if (streaming) {
           if (!res.destroyed) res.end(sseEvent({ jsonrpc: '2.0', id: request.id, ...answer }));
-        } else send(res, notServed(request.method, answer) ? 404 : 200, request.id, answer);
+        } else send(res, statusOf(request.method, answer), request.id, answer);
       } finally {
         res.off('close', onClose);
         entry.active -= 1;
@@ -425,6 +425,7 @@ export function eraError(error: { code: number; message: string; data?: unknown 
   data?: unknown;
 } {
   if (error.code === RESOURCE_NOT_FOUND_2025) return { ...error, code: INVALID_PARAMS };
+  if (error.code === MISSING_CAPABILITY) return missingCapabilityError(error);
   if (isReservedCode(error.code))
     return {
       code: SERVER_ERROR,
@@ -432,6 +433,31 @@ export function eraError(error: { code: number; message: string; data?: unknown 
       data: { serverCode: error.code, ...(error.data !== undefined && { serverData: error.data }) },
     };
   return error;
+}
+
+/**
+ * A MissingRequiredClientCapability error (the gateway's, or a 2026 server's about the capabilities the
+ * agent declared) reaches the agent as itself: it names what the agent must declare. Only
+ * `requiredCapabilities` entries that are objects are kept from a server's data.
+ */
+function missingCapabilityError(error: { code: number; message: string; data?: unknown }): {
+  code: number;
+  message: string;
+  data: { requiredCapabilities: Record<string, unknown> };
+} {
+  const named = isObject(error.data) ? error.data.requiredCapabilities : undefined;
+  const required = isObject(named) ? Object.entries(named).filter(([, value]) => isObject(value)) : [];
+  return {
+    code: MISSING_CAPABILITY,
+    message: error.message,
+    data: { requiredCapabilities: Object.fromEntries(required) },
+  };
+}
+
+/** The HTTP status of a 2026 answer sent as one JSON body. */
+function statusOf(method: string, answer: Answer): number {
+  if (notServed(method, answer)) return 404;
+  return 'error' in answer && answer.error.code === MISSING_CAPABILITY ? 400 : 200;
 }
 
 /** The JSON-RPC codes MCP 2026-07-28 reserves for protocol errors. */

@@ -88,7 +88,7 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     ).messages[0] as Rpc;
   const call = async (
     args: Record<string, unknown>,
-    extra: { retry?: Record<string, unknown>; caps?: Record<string, unknown>; bearer?: string } = {},
+    extra: { retry?: Record<string, unknown>; caps?: Record<string, unknown>; bearer?: string; status?: number } = {},
   ): Promise<Rpc> => {
     const res = await rawRequest(gw.origin, {
       body: JSON.stringify({
@@ -112,7 +112,7 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
         'mcp-name': TOOL,
       }),
     });
-    expect(res.status).toBe(200);
+    expect(res.status).toBe(extra.status ?? 200);
     return res.messages[0] as Rpc;
   };
   /** The one input request of a round, and its key. */
@@ -201,11 +201,12 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
   it('asks only for kinds the agent declared: a request of an undeclared kind is refused to the server', async () => {
     const first = await call({ topic: 'kinds' }, { caps: { sampling: {} } });
     expect(only(first).method).toBe('sampling/createMessage');
-    // The agent can sample but not elicit: the server's elicitation is refused, and the tool fails with
-    // that reason (this fixture lets the refusal escape as the call's JSON-RPC error).
-    const done = await call({ topic: 'kinds' }, { caps: { sampling: {} }, retry: answer(first, SAMPLED) });
-    expect(done.error?.code).toBe(-32601);
-    expect(done.error?.message).toContain('the agent did not declare the elicitation capability');
+    // The agent can sample but not elicit: the server's elicitation is refused (-32021), the tool fails
+    // (this fixture lets the refusal escape as the call's error), and the agent is told which capability
+    // the call needed: MissingRequiredClientCapability, HTTP 400.
+    const done = await call({ topic: 'kinds' }, { caps: { sampling: {} }, retry: answer(first, SAMPLED), status: 400 });
+    expect(done.error).toMatchObject({ code: -32021, data: { requiredCapabilities: { elicitation: {} } } });
+    expect(done.error?.message).toContain('elicitation');
   });
 
   it('refuses a tampered, foreign, re-targeted or replayed requestState with -32602, each audited as refused', async () => {

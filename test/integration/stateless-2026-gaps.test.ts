@@ -76,4 +76,22 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
     expect(res.status).toBe(404);
     expect(rpc).toMatchObject({ id: 500, error: { code: -32601 } });
   });
+
+  it('a call needing sampling that the agent did not declare: -32021 with requiredCapabilities and HTTP 400', async () => {
+    const { res, rpc } = await send(
+      'tools/call',
+      { name: 'test_missing_capability', arguments: {}, _meta: envelope() },
+      401,
+    );
+    expect(rpc).toMatchObject({ id: 401, error: { code: -32021, data: { requiredCapabilities: { sampling: {} } } } });
+    expect(res.status).toBe(400);
+    // declared, the same call asks for it as an input_required round under the server's key
+    const declared = await send(
+      'tools/call',
+      { name: 'test_missing_capability', arguments: {}, _meta: envelope({ sampling: {} }) },
+      402,
+    );
+    expect(declared.res.status).toBe(200);
+    expect(declared.rpc.result).toMatchObject({ resultType: 'input_required' });
+  });
 });

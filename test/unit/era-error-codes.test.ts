@@ -1,5 +1,6 @@
 // Every refusal the 2026-07-28 path can produce, by code: the gateway's governance denials stay out of the
-// range the protocol reserves (-32020..-32099), and a downstream's error in that range is re-worded.
+// range the protocol reserves (-32020..-32099), and a downstream's error in that range is re-worded
+// (save MissingRequiredClientCapability, which names what the agent must declare).
 import { describe, expect, it } from 'vitest';
 import { denialToWire, type Denial } from '../../src/pipeline/denial.js';
 import { eraError, isReservedCode } from '../../src/ingress/stateless-http.js';
@@ -44,7 +45,7 @@ describe('refusal codes seen by 2026-07-28 agents', () => {
   it.each([
     [-32002, -32602],
     [-32020, -32000],
-    [-32021, -32000],
+    [-32021, -32021],
     [-32042, -32000],
     [-32099, -32000],
     [-32019, -32019],
@@ -52,6 +53,17 @@ describe('refusal codes seen by 2026-07-28 agents', () => {
     [-32603, -32603],
   ])('a session answer with code %i reaches a 2026 agent as %i', (code, expected) => {
     expect(eraError({ code, message: 'm' }).code).toBe(expected);
+  });
+
+  it("passes a server's MissingRequiredClientCapability through (it names what the agent must declare), keeping only object entries", () => {
+    expect(
+      eraError({
+        code: -32021,
+        message: 'needs sampling',
+        data: { requiredCapabilities: { sampling: {}, roots: 'yes' }, other: 1 },
+      }),
+    ).toEqual({ code: -32021, message: 'needs sampling', data: { requiredCapabilities: { sampling: {} } } });
+    expect(eraError({ code: -32021, message: 'm', data: ['sampling'] }).data).toEqual({ requiredCapabilities: {} });
   });
 
   it('keeps a re-worded downstream code and data for the agent to read', () => {
