@@ -2,6 +2,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { PostgresStoreConfig } from '../config/store-schema.js';
 import { openPgPool } from '../state/pg/open.js';
 import { PgSharedState } from '../state/pg/shared.js';
+import type { TaskRow } from '../state/shared.js';
 import { EXIT } from './common.js';
 
 /**
@@ -52,4 +53,9 @@ export async function pgRevokeTask(loaded: LoadedConfig, id: string): Promise<nu
       : `task ${id} is already revoked\n`,
   );
   return EXIT.ok;
+}
+
+/** `task list` with `store.kind: postgres`: the tasks every replica recorded in the shared store. */
+export async function pgListTasks(loaded: LoadedConfig, options: { all: boolean; now: number }): Promise<TaskRow[]> {
+  return withShared(loaded, (state) => state.listTasks(options));
 }

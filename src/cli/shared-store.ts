@@ -6,7 +6,7 @@ import { PgSharedState } from '../state/pg/shared.js';
 
 /**
  * Governance over the shared store (PostgreSQL): revocations read from this replica's cache (re-read on
- * NOTIFY, after a reconnect, and polled), rate limits counted in the store. What the pipeline asks
+ * NOTIFY, after a reconnect, and polled), rate limits counted in the store, task rows kept in the store. What the pipeline asks
  * before every call: is the store up and the cache re-read since (fail closed).
  */
 export async function sharedGovernance(
@@ -27,6 +27,6 @@ export async function sharedGovernance(
       : log.error({ store: store.health().error }, 'shared store unreachable; refusing calls (fail closed)'),
   );
   await cache.start();
-  governance?.useSharedStore(cache, state);
+  governance?.useSharedStore(cache, state, state);
   return { cache, state };
 }

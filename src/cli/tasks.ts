@@ -24,6 +24,10 @@ export async function runTask(
   const file = stateFile(dataDir);
   if (sub === 'revoke' && rest.length === 1 && loaded.config.store.kind === 'postgres')
     return (await pgRevoke()).pgRevokeTask(loaded, rest[0]!);
+  if (sub === 'list' && rest.length === 0 && loaded.config.store.kind === 'postgres') {
+    const now = Date.now();
+    return writeTasks(await (await pgRevoke()).pgListTasks(loaded, { all: flags.all === true, now }), now, flags.json);
+  }
   if (sub === 'list' && rest.length === 0) {
     if (!existsSync(file)) {
       process.stdout.write(flags.json ? '[]\n' : `no tasks recorded in ${file}\n`);
@@ -32,17 +36,7 @@ export async function runTask(
     const store = TaskStore.open(file, { readonly: true });
     try {
       const now = Date.now();
-      const tasks = store.list({ all: flags.all === true, now });
-      if (flags.json)
-        process.stdout.write(
-          `${JSON.stringify(
-            tasks.map((t) => ({ ...t, status: statusOf(t, now) })),
-            null,
-            2,
-          )}\n`,
-        );
-      else process.stdout.write(table(tasks, now));
-      return EXIT.ok;
+      return writeTasks(store.list({ all: flags.all === true, now }), now, flags.json);
     } finally {
       store.close();
     }
@@ -108,6 +102,19 @@ export async function runAgent(
   } finally {
     store.close();
   }
+}
+
+function writeTasks(tasks: readonly TaskRow[], now: number, json: boolean | undefined): number {
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify(
+        tasks.map((t) => ({ ...t, status: statusOf(t, now) })),
+        null,
+        2,
+      )}\n`,
+    );
+  else process.stdout.write(table(tasks, now));
+  return EXIT.ok;
 }
 
 function statusOf(task: TaskRow, now: number): string {

@@ -5,6 +5,7 @@ import { SessionTasks, type TaskGovernance } from '../tasks/session.js';
 import { TaskStore, stateFile } from '../tasks/store.js';
 import { TaskRegistry, type RevocationSource } from '../tasks/tasks.js';
 import type { SharedRates } from '../policy/authorizer.js';
+import type { SharedTasks } from '../state/shared.js';
 import type { LoadedConfig } from '../config/load.js';
 import { PolicyAuthorizer } from '../policy/authorizer.js';
 import { loadPolicy, type PolicyFileRef } from '../policy/load.js';
@@ -84,13 +85,16 @@ export class Governance implements TaskGovernance {
 
   /**
    * Several replicas on one PostgreSQL: revocations come from this replica's cache of the shared store
-   * (sessions are told as soon as it is re-read), rate limits are counted in the store. Before `start`.
+   * (sessions are told as soon as it is re-read), rate limits are counted in the store, and task rows are
+   * read and written there (a task begun on one replica is found on every other). Before `start`.
    */
   useSharedStore(
     revocations: RevocationSource & { onRefresh(listener: () => void): () => void },
     rates: SharedRates,
+    tasks: SharedTasks,
   ): void {
     this.registry.useRevocations(revocations, 'shared store');
+    this.registry.useTasks(tasks);
     revocations.onRefresh(() => this.registry.sync(this.now()));
     this.authorizer.useSharedRates(rates);
   }

@@ -228,7 +228,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
         ? { ok: false as const, reason: '_meta.warden is not {"task": "<handle>"}' }
         : governance === undefined
           ? { ok: false as const, reason: 'no policy: there are no tasks' }
-          : governance.registry.resolveHandle(id, principal, handleKeyOf(principal), governance.clock.now());
+          : await governance.registry.resolveHandle(id, principal, handleKeyOf(principal), governance.clock.now());
     if (resolved.ok) return { principal: { ...principal, task: resolved.task }, request: stripped };
     const message =
       id === undefined

@@ -1,8 +1,10 @@
-// The store interface for state every replica must share (issue 19): revocations, and rate-limit
-// buckets counted across replicas. SQLite (state.db, one machine) and PostgreSQL implement it; one
-// contract suite (test/store/contract.test.ts) runs against both. Reads return snapshots that a
-// replica caches and re-reads when the store announces a change (NOTIFY on PostgreSQL, data_version
-// on SQLite): the call path stays synchronous over the cache, writes are async.
+// The store interface for state every replica must share (issue 19): revocations, rate-limit buckets
+// counted across replicas, and tasks. SQLite (state.db, one machine) and PostgreSQL implement it; one
+// contract suite (test/store/contract.test.ts) runs against both. Revocations are read as snapshots that
+// a replica caches and re-reads when the store announces a change (NOTIFY on PostgreSQL, data_version on
+// SQLite): the call path stays synchronous over the cache. Tasks are looked up in the store itself on
+// the call that presents one (one primary-key read), so a task begun or ended on any replica is seen by
+// the next call on every replica; writes are async.
 
 export interface AgentRevocationRow {
   subject: string;
@@ -30,11 +32,65 @@ export interface RateKey {
 
 export type RateTake = { ok: true } | { ok: false; retryAfterMs: number };
 
-export interface SharedState {
+export type TaskSource = 'token' | 'session';
+export type EndReason = 'ended' | 'expired' | 'revoked' | 'session-closed';
+
+/** A task as stored: declared in-band (`session`), or named by a token (`token`, recorded when first seen). */
+export interface TaskRow {
+  id: string;
+  issuer: string;
+  subject: string;
+  source: TaskSource;
+  purpose?: string;
+  /** Globs the task narrows to; undefined: not narrowed (a token task without grants). */
+  grants?: readonly string[];
+  /** The token task an in-band task narrows, if any. */
+  parent?: string;
+  /** The session it was declared on, or the 2026 handle key (issuer, subject, tenant) it is bound to. */
+  session?: string;
+  /** The replica (`host:pid`) that recorded it. */
+  gateway: string;
+  createdAt: number;
+  expiresAt?: number;
+  endedAt?: number;
+  endReason?: EndReason;
+}
+
+/** A task's primary key: token task ids are chosen by the token's issuer, so one id may have several rows. */
+export interface TaskKey {
+  id: string;
+  issuer: string;
+  subject: string;
+}
+
+/**
+ * Tasks every replica on the store finds (by id, or a 2026 task handle) and sees end. Every method throws
+ * ERR_STATE_UNAVAILABLE (PostgreSQL) or the SQLite error when the store cannot be used: callers on the
+ * call path refuse (fail closed).
+ */
+export interface SharedTasks {
+  /**
+   * Records a task; an existing row with the same key is left as it is. A row given with `endedAt` and
+   * `endReason` is stored ended (a token task revoked by id before any replica saw it). Whether it was new.
+   */
+  insertTask(task: TaskRow): Promise<boolean>;
+  /** Ends one open task. Whether it was still open (false: already ended, or unknown). */
+  endTask(key: TaskKey, at: number, reason: EndReason): Promise<boolean>;
+  /** The rows with this id (several issuers may choose one), newest first, at most `limit` (20). */
+  tasksById(id: string, limit?: number): Promise<TaskRow[]>;
+  /** Newest first: open and unexpired tasks, or every task with `all`; at most `limit` (1,000). */
+  listTasks(options: { all: boolean; now: number; limit?: number }): Promise<TaskRow[]>;
+}
+
+export interface SharedState extends SharedTasks {
   readonly kind: 'sqlite' | 'postgres';
   revokeAgent(revocation: AgentRevocationRow): Promise<void>;
   /** Whether the id was newly revoked. */
   revokeToken(tokenId: string, at: number, reason?: string): Promise<boolean>;
+  /**
+   * Revokes a task id: its open rows end as `revoked`, and the id is recorded so a token naming it (or
+   * delegated within it) is refused whenever it first shows up. Whether anything was newly revoked.
+   */
   revokeTaskId(taskId: string, at: number): Promise<boolean>;
   revocations(now: number): Promise<RevocationSnapshot>;
   /**

@@ -7,8 +7,12 @@ import {
   type RateKey,
   type RateTake,
   type RevocationSnapshot,
+  type EndReason,
   type SharedState,
+  type TaskKey,
+  type TaskRow,
 } from './shared.js';
+import { sqliteTasks } from './task-rows.js';
 
 /** Buckets full again for this long are deleted on a take, a few at a time. */
 const SWEEP_LIMIT = 64;
@@ -24,8 +28,18 @@ export class SqliteSharedState implements SharedState {
 
   async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
     this.db
-      .prepare('INSERT OR REPLACE INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES (?, ?, ?, ?)')
-      .run(revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null);
+      .transaction(() => {
+        this.db
+          .prepare('INSERT OR REPLACE INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES (?, ?, ?, ?)')
+          .run(revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null);
+        const issuerClause = revocation.issuer === '*' ? '' : ' AND issuer = ?';
+        this.db
+          .prepare(
+            `UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE subject = ?${issuerClause} AND ended_at IS NULL`,
+          )
+          .run(revocation.revokedAt, revocation.subject, ...(revocation.issuer === '*' ? [] : [revocation.issuer]));
+      })
+      .immediate();
   }
 
   async revokeToken(tokenId: string, at: number, reason?: string): Promise<boolean> {
@@ -37,10 +51,33 @@ export class SqliteSharedState implements SharedState {
   }
 
   async revokeTaskId(taskId: string, at: number): Promise<boolean> {
-    return (
-      this.db.prepare('INSERT OR IGNORE INTO task_revocations (task_id, revoked_at) VALUES (?, ?)').run(taskId, at)
-        .changes === 1
-    );
+    return this.db
+      .transaction(() => {
+        const ended = this.db
+          .prepare("UPDATE tasks SET ended_at = ?, end_reason = 'revoked' WHERE id = ? AND ended_at IS NULL")
+          .run(at, taskId).changes;
+        const recorded = this.db
+          .prepare('INSERT OR IGNORE INTO task_revocations (task_id, revoked_at) VALUES (?, ?)')
+          .run(taskId, at).changes;
+        return ended > 0 || recorded > 0;
+      })
+      .immediate();
+  }
+
+  async insertTask(task: TaskRow): Promise<boolean> {
+    return sqliteTasks.insert(this.db, task);
+  }
+
+  async endTask(key: TaskKey, at: number, reason: EndReason): Promise<boolean> {
+    return sqliteTasks.end(this.db, key, at, reason);
+  }
+
+  async tasksById(id: string, limit?: number): Promise<TaskRow[]> {
+    return sqliteTasks.byId(this.db, id, limit);
+  }
+
+  async listTasks(options: { all: boolean; now: number; limit?: number }): Promise<TaskRow[]> {
+    return sqliteTasks.list(this.db, options);
   }
 
   async revocations(now: number): Promise<RevocationSnapshot> {

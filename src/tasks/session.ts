@@ -119,16 +119,24 @@ export class SessionTasks {
     return isTaskTool(name);
   }
 
-  /** Runs a meta-tool (inside the pipeline, after the call was authorized and its intent recorded). */
-  run(name: string, args: Record<string, unknown>, view: Aggregate, now: number): Outcome<CallToolResult> {
+  /**
+   * Runs a meta-tool (inside the pipeline, after the call was authorized and its intent recorded). A task
+   * begun or ended is written to the store before the answer: the next call on any replica sees it.
+   */
+  async run(
+    name: string,
+    args: Record<string, unknown>,
+    view: Aggregate,
+    now: number,
+  ): Promise<Outcome<CallToolResult>> {
     if (name === BEGIN_TASK) {
       const parsed = BeginTaskArgsSchema.safeParse(args);
       if (!parsed.success) return invalid(name, parsed.error.issues);
-      return ok(this.begin(parsed.data, view, now));
+      return ok(await this.begin(parsed.data, view, now));
     }
     const parsed = EndTaskArgsSchema.safeParse(args);
     if (!parsed.success) return invalid(name, parsed.error.issues);
-    return ok(this.end(now));
+    return ok(await this.end(now));
   }
 
   /** Remembers what a list showed, to tell the agent later when it changes. */
@@ -157,11 +165,11 @@ export class SessionTasks {
     if (this.task) this.finish('session-closed', now);
   }
 
-  private begin(
+  private async begin(
     args: { purpose: string; tools: string[]; ttlSeconds?: number | undefined },
     view: Aggregate,
     now: number,
-  ): CallToolResult {
+  ): Promise<CallToolResult> {
     const raw = this.raw!;
     if (this.task && this.handleKey === undefined) {
       return taskResult(
@@ -205,7 +213,7 @@ export class SessionTasks {
       );
     let row: TaskRow;
     try {
-      row = this.gov.registry.begin({
+      row = await this.gov.registry.begin({
         issuer: raw.issuer,
         subject: raw.subject,
         purpose: args.purpose,
@@ -259,7 +267,7 @@ export class SessionTasks {
     });
   }
 
-  private end(now: number): CallToolResult {
+  private async end(now: number): Promise<CallToolResult> {
     if (this.handleKey !== undefined) return this.endHandle(now);
     if (!this.task) {
       const reason = this.raw?.task
@@ -274,7 +282,7 @@ export class SessionTasks {
   }
 
   /** Ends the task whose handle this request presented (already re-authorized for this principal by the ingress). */
-  private endHandle(now: number): CallToolResult {
+  private async endHandle(now: number): Promise<CallToolResult> {
     const raw = this.raw;
     const task = raw?.task;
     if (!raw || !task || task.source !== 'session')
@@ -282,7 +290,9 @@ export class SessionTasks {
         { status: 'refused', reason: 'present the task handle in _meta ("warden": {"task": "<id>"}) to end that task' },
         true,
       );
-    this.gov.registry.end({ id: task.id, issuer: raw.issuer, subject: raw.subject }, now, 'ended');
+    // Not ended in the store: other replicas would still accept the handle, so the agent is told.
+    if (!(await this.gov.registry.end({ id: task.id, issuer: raw.issuer, subject: raw.subject }, now, 'ended')))
+      return taskResult({ status: 'refused', reason: 'the end of the task could not be recorded; try again' }, true);
     this.gov.record({ type: 'task.end', subject: raw.subject, taskId: task.id, data: { reason: 'ended' } });
     return taskResult({ status: 'ended', task: task.id });
   }
@@ -304,7 +314,7 @@ export class SessionTasks {
     const task = this.task!;
     task.cancelTimer();
     this.task = undefined;
-    if (write) this.gov.registry.end(task.row, now, reason);
+    if (write) void this.gov.registry.end(task.row, now, reason);
     const type = reason === 'expired' ? 'task.expire' : reason === 'revoked' ? 'task.revoke' : 'task.end';
     this.gov.record({ type, subject: task.row.subject, taskId: task.row.id, data: { reason } });
   }

@@ -1,28 +1,11 @@
 import type Database from 'better-sqlite3';
 import { openStateDb, StateStore } from '../state/db.js';
+import type { EndReason, TaskKey, TaskRow } from '../state/shared.js';
+import { sqliteTasks, taskFromRaw, type RawTask } from '../state/task-rows.js';
 
 export { STATE_FILE, stateFile } from '../state/db.js';
 
-export type TaskSource = 'token' | 'session';
-export type EndReason = 'ended' | 'expired' | 'revoked' | 'session-closed';
-
-export interface TaskRow {
-  id: string;
-  issuer: string;
-  subject: string;
-  source: TaskSource;
-  purpose?: string;
-  /** Globs the task narrows to; undefined: not narrowed (a token task without grants). */
-  grants?: readonly string[];
-  /** The token task an in-band task narrows, if any. */
-  parent?: string;
-  session?: string;
-  gateway: string;
-  createdAt: number;
-  expiresAt?: number;
-  endedAt?: number;
-  endReason?: EndReason;
-}
+export type { EndReason, TaskKey, TaskRow, TaskSource } from '../state/shared.js';
 
 export interface AgentRevocation {
   subject: string;
@@ -30,22 +13,6 @@ export interface AgentRevocation {
   issuer: string;
   revokedAt: number;
   reason?: string;
-}
-
-interface RawTask {
-  id: string;
-  issuer: string;
-  subject: string;
-  source: TaskSource;
-  purpose: string | null;
-  grants: string | null;
-  parent: string | null;
-  session: string | null;
-  gateway: string;
-  created_at: number;
-  expires_at: number | null;
-  ended_at: number | null;
-  end_reason: EndReason | null;
 }
 
 /**
@@ -63,35 +30,12 @@ export class TaskStore extends StateStore {
 
   /** Records a task; an existing row with the same key is left as it is. Returns whether it was new. */
   insert(task: TaskRow): boolean {
-    const result = this.db
-      .prepare(
-        `INSERT OR IGNORE INTO tasks (id, issuer, subject, source, purpose, grants, parent, session, gateway, created_at, expires_at)
-         VALUES (@id, @issuer, @subject, @source, @purpose, @grants, @parent, @session, @gateway, @createdAt, @expiresAt)`,
-      )
-      .run({
-        id: task.id,
-        issuer: task.issuer,
-        subject: task.subject,
-        source: task.source,
-        purpose: task.purpose ?? null,
-        grants: task.grants ? JSON.stringify(task.grants) : null,
-        parent: task.parent ?? null,
-        session: task.session ?? null,
-        gateway: task.gateway,
-        createdAt: task.createdAt,
-        expiresAt: task.expiresAt ?? null,
-      });
-    return result.changes === 1;
+    return sqliteTasks.insert(this.db, task);
   }
 
   /** Ends one open task. Returns whether it was still open. */
-  end(key: { id: string; issuer: string; subject: string }, at: number, reason: EndReason): boolean {
-    const result = this.db
-      .prepare(
-        'UPDATE tasks SET ended_at = ?, end_reason = ? WHERE id = ? AND issuer = ? AND subject = ? AND ended_at IS NULL',
-      )
-      .run(at, reason, key.id, key.issuer, key.subject);
-    return result.changes > 0;
+  end(key: TaskKey, at: number, reason: EndReason): boolean {
+    return sqliteTasks.end(this.db, key, at, reason);
   }
 
   /**
@@ -184,10 +128,7 @@ export class TaskStore extends StateStore {
 
   /** The task rows with this id (several issuers may choose the same one), newest first; by the primary key. */
   get(id: string, limit = 20): TaskRow[] {
-    const rows = this.db
-      .prepare('SELECT * FROM tasks WHERE id = ? ORDER BY created_at DESC LIMIT ?')
-      .all(id, limit) as RawTask[];
-    return rows.map(fromRaw);
+    return sqliteTasks.byId(this.db, id, limit);
   }
 
   /**
@@ -206,7 +147,7 @@ export class TaskStore extends StateStore {
     const rows = this.db
       .prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`)
       .all({ now, status, limit }) as RawTask[];
-    return rows.map(fromRaw);
+    return rows.map(taskFromRaw);
   }
 
   /** How many open tasks an agent revocation would end (`*`: every issuer). */
@@ -221,28 +162,6 @@ export class TaskStore extends StateStore {
   }
 
   list(options: { all: boolean; now: number; limit?: number }): TaskRow[] {
-    const where = options.all ? '' : 'WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > @now)';
-    const rows = this.db
-      .prepare(`SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT @limit`)
-      .all({ now: options.now, limit: options.limit ?? 1_000 }) as RawTask[];
-    return rows.map(fromRaw);
+    return sqliteTasks.list(this.db, options);
   }
-}
-
-function fromRaw(raw: RawTask): TaskRow {
-  return {
-    id: raw.id,
-    issuer: raw.issuer,
-    subject: raw.subject,
-    source: raw.source,
-    gateway: raw.gateway,
-    createdAt: raw.created_at,
-    ...(raw.purpose !== null && { purpose: raw.purpose }),
-    ...(raw.grants !== null && { grants: JSON.parse(raw.grants) as string[] }),
-    ...(raw.parent !== null && { parent: raw.parent }),
-    ...(raw.session !== null && { session: raw.session }),
-    ...(raw.expires_at !== null && { expiresAt: raw.expires_at }),
-    ...(raw.ended_at !== null && { endedAt: raw.ended_at }),
-    ...(raw.end_reason !== null && { endReason: raw.end_reason }),
-  };
 }

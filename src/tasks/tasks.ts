@@ -2,30 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ActorRef, Principal, TaskRef } from '../model/principal.js';
 import type { Logger } from 'pino';
-import type { RevocationSnapshot } from '../state/shared.js';
+import type { SharedTasks } from '../state/shared.js';
 import type { AgentRevocation, EndReason, TaskRow, TaskStore } from './store.js';
+import { sqliteRevocations, sqliteTaskRows, type RevocationSource } from './sqlite-source.js';
 import { withinToken } from './session.js';
 
-/**
- * Where the registry reads revocations: `state.db` by default (`PRAGMA data_version`), or a replica's
- * cache of the shared store (src/state/pg/revocation-cache.ts). Both throw while they cannot be trusted.
- */
-export interface RevocationSource {
-  /** Changes whenever the snapshot may have changed. */
-  version(): number;
-  snapshot(now: number): RevocationSnapshot;
-}
-
-function sqliteRevocations(store: TaskStore): RevocationSource {
-  return {
-    version: () => store.dataVersion(),
-    snapshot: (now) => ({
-      agents: store.revocations(),
-      tokenIds: store.revokedTokenIds(),
-      taskIds: store.revokedTaskIds(now),
-    }),
-  };
-}
+export type { RevocationSource } from './sqlite-source.js';
 
 const MAX_KNOWN_TOKEN_TASKS = 10_000;
 
@@ -46,8 +28,10 @@ export class TaskRegistry {
   private readonly listeners = new Set<() => void>();
   private poller: NodeJS.Timeout | undefined;
   private failing = false;
+  private readonly recording = new Set<string>();
   private source: RevocationSource;
   private sourceName: string;
+  private rows: SharedTasks;
 
   constructor(
     private readonly store: TaskStore,
@@ -55,6 +39,15 @@ export class TaskRegistry {
   ) {
     this.source = sqliteRevocations(store);
     this.sourceName = store.file;
+    this.rows = sqliteTaskRows(store);
+  }
+
+  /**
+   * Reads and writes task rows in the shared store instead of `state.db` (store.kind postgres): a task
+   * begun on any replica is found, and seen ended, by the next call on every replica.
+   */
+  useTasks(rows: SharedTasks): void {
+    this.rows = rows;
   }
 
   /** Reads revocations from the shared store's cache instead of `state.db` (store.kind postgres). */
@@ -149,35 +142,46 @@ export class TaskRegistry {
     return this.revokedTasks.has(id);
   }
 
-  /** Stores a token's task the first time this process sees it, so `task list` and revocation know it. */
+  /**
+   * Stores a token's task the first time this process sees it, so `task list` and revocation know it. Not
+   * awaited by the call (the token already carries the task); on `state.db` the row is written before this
+   * returns, and a failure is retried on the next call.
+   */
   noteTokenTask(principal: Principal, now: number): void {
     const task = principal.task;
     if (!task || task.source === 'session') return;
     const key = `${task.id}\u0000${principal.issuer}\u0000${principal.subject}`;
-    if (this.knownTokenTasks.has(key)) return;
-    try {
-      this.store.insert({
-        id: task.id,
-        issuer: principal.issuer,
-        subject: principal.subject,
-        source: 'token',
-        gateway: this.gatewayId,
-        createdAt: now,
-        ...(task.purpose !== undefined && { purpose: task.purpose }),
-        ...(task.grants !== undefined && { grants: task.grants }),
-        ...(principal.expiresAt !== undefined && { expiresAt: principal.expiresAt }),
-      });
-      // Revoked by id before anyone saw it: stored as revoked, so `task list` does not show it running.
-      if (this.revokedTasks.has(task.id))
-        this.store.end({ id: task.id, issuer: principal.issuer, subject: principal.subject }, now, 'revoked');
-      if (this.knownTokenTasks.size >= MAX_KNOWN_TOKEN_TASKS) this.knownTokenTasks.clear();
-      this.knownTokenTasks.add(key);
-    } catch (error) {
-      this.logger.warn(
-        { err: (error as Error).message, task: task.id },
-        'could not record the token task; it will be retried on the next call',
-      );
-    }
+    if (this.knownTokenTasks.has(key) || this.recording.has(key)) return;
+    // Revoked by id before anyone saw it: stored as revoked, so `task list` does not show it running.
+    const revoked = this.revokedTasks.has(task.id);
+    const row: TaskRow = {
+      id: task.id,
+      issuer: principal.issuer,
+      subject: principal.subject,
+      source: 'token',
+      gateway: this.gatewayId,
+      createdAt: now,
+      ...(task.purpose !== undefined && { purpose: task.purpose }),
+      ...(task.grants !== undefined && { grants: task.grants }),
+      ...(principal.expiresAt !== undefined && { expiresAt: principal.expiresAt }),
+      ...(revoked && { endedAt: now, endReason: 'revoked' as const }),
+    };
+    this.recording.add(key);
+    this.rows
+      .insertTask(row)
+      .then(async (added) => {
+        // Stored earlier by another process, open: ended here as the revocation says.
+        if (revoked && !added) await this.rows.endTask(row, now, 'revoked');
+        if (this.knownTokenTasks.size >= MAX_KNOWN_TOKEN_TASKS) this.knownTokenTasks.clear();
+        this.knownTokenTasks.add(key);
+      })
+      .catch((error: unknown) =>
+        this.logger.warn(
+          { err: (error as Error).message, task: task.id },
+          'could not record the token task; it will be retried on the next call',
+        ),
+      )
+      .finally(() => this.recording.delete(key));
   }
 
   /**
@@ -186,18 +190,19 @@ export class TaskRegistry {
    * revoked, not expired, by a principal that is not itself revoked. A handle is a name, never a
    * capability: every failure reads the same to the agent; `reason` is for the record.
    */
-  resolveHandle(
+  async resolveHandle(
     id: string,
     principal: Principal,
     handleKey: string,
     now: number,
-  ): { ok: true; task: TaskRef } | { ok: false; reason: string } {
+  ): Promise<{ ok: true; task: TaskRef } | { ok: false; reason: string }> {
     this.sync(now);
     const revoked = this.revocationOf(principal);
     if (revoked !== undefined) return { ok: false, reason: `presenting principal: ${revoked}` };
     let rows: TaskRow[];
     try {
-      rows = this.store.get(id);
+      // Read from the store on every presentation: a task begun or ended on another replica is seen at once.
+      rows = await this.rows.tasksById(id);
     } catch (error) {
       this.logger.error({ err: (error as Error).message }, 'task database unreadable while resolving a task handle');
       return { ok: false, reason: 'task database unavailable (fail closed)' };
@@ -214,6 +219,9 @@ export class TaskRegistry {
     }
     if (row.issuer !== principal.issuer || row.subject !== principal.subject)
       return { ok: false, reason: `task ${id} belongs to another principal` };
+    // The snapshot may have been re-read while the lookup ran: what it says now decides.
+    const since = this.revocationOf(principal);
+    if (since !== undefined) return { ok: false, reason: `presenting principal: ${since}` };
     if (this.revokedTasks.has(id)) return { ok: false, reason: `task ${id} revoked` };
     if (row.endedAt !== undefined) return { ok: false, reason: `task ${id} ended (${row.endReason ?? 'ended'})` };
     if (row.expiresAt !== undefined && row.expiresAt <= now) return { ok: false, reason: `task ${id} expired` };
@@ -228,23 +236,26 @@ export class TaskRegistry {
     return { ok: true, task: withinToken(task, principal.task) };
   }
 
-  /** Stores a task declared in-band. Throws (a WardenError from the store) if it cannot be written. */
-  begin(input: Omit<TaskRow, 'id' | 'gateway' | 'source'>): TaskRow {
+  /** Stores a task declared in-band. Rejects (a WardenError from the store) if it cannot be written. */
+  async begin(input: Omit<TaskRow, 'id' | 'gateway' | 'source'>): Promise<TaskRow> {
     const row: TaskRow = {
       ...input,
       id: `task_${randomBytes(12).toString('base64url')}`,
       source: 'session',
       gateway: this.gatewayId,
     };
-    this.store.insert(row);
+    await this.rows.insertTask(row);
     return row;
   }
 
-  end(task: Pick<TaskRow, 'id' | 'issuer' | 'subject'>, at: number, reason: EndReason): void {
+  /** Records a task's end. Whether it was written (a failure is logged): every replica sees it ended. */
+  async end(task: Pick<TaskRow, 'id' | 'issuer' | 'subject'>, at: number, reason: EndReason): Promise<boolean> {
     try {
-      this.store.end(task, at, reason);
+      await this.rows.endTask(task, at, reason);
+      return true;
     } catch (error) {
       this.logger.warn({ err: (error as Error).message, task: task.id }, 'could not record the end of a task');
+      return false;
     }
   }
 

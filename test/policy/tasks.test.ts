@@ -173,7 +173,7 @@ describe('SessionTasks: one session', () => {
     return { registry, tasks, events, visibleTools, changes: () => changes };
   }
 
-  it('begin narrows within the ceiling and reports what was refused; expiry removes the tools; list changes are noticed', () => {
+  it('begin narrows within the ceiling and reports what was refused; expiry removes the tools; list changes are noticed', async () => {
     const { registry, tasks, events, visibleTools, changes } = setup('life');
     try {
       let principal = tasks.effective(agent(), T0);
@@ -183,7 +183,7 @@ describe('SessionTasks: one session', () => {
         visibleTools(principal, T0).map((name) => ({ name })),
       );
 
-      const begun = tasks.run(
+      const begun = await tasks.run(
         'warden__begin_task',
         { purpose: 'fix things', tools: ['s__write', 's__delete', 's__admin', 's__nope', 's__c*'], ttlSeconds: 600 },
         view,
@@ -214,7 +214,7 @@ describe('SessionTasks: one session', () => {
       expect(tasks.changedKinds(view, T0 + 1)).toEqual(['tools']);
       expect(tasks.changedKinds(view, T0 + 2)).toEqual([]);
 
-      const again = tasks.run('warden__begin_task', { purpose: 'x', tools: ['s__read'] }, view, T0 + 2);
+      const again = await tasks.run('warden__begin_task', { purpose: 'x', tools: ['s__read'] }, view, T0 + 2);
       expect(structured(again).isError).toBe(true);
 
       principal = tasks.effective(agent(), T0 + 120_000); // the clock passes the expiry
@@ -228,20 +228,20 @@ describe('SessionTasks: one session', () => {
     }
   });
 
-  it('end_task ends the task; invalid arguments are refused; nothing granted means no task', () => {
+  it('end_task ends the task; invalid arguments are refused; nothing granted means no task', async () => {
     const { registry, tasks, events } = setup('end');
     try {
       tasks.effective(agent(), T0);
-      expect(tasks.run('warden__begin_task', { purpose: '', tools: [] }, view, T0)).toMatchObject({
+      expect(await tasks.run('warden__begin_task', { purpose: '', tools: [] }, view, T0)).toMatchObject({
         ok: false,
         denial: { kind: 'invalid_params' },
       });
-      const nothing = tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__delete'] }, view, T0);
+      const nothing = await tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__delete'] }, view, T0);
       expect(structured(nothing).status).toBe('refused');
-      expect(structured(tasks.run('warden__end_task', {}, view, T0)).isError).toBe(true);
-      tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write'] }, view, T0);
+      expect(structured(await tasks.run('warden__end_task', {}, view, T0)).isError).toBe(true);
+      await tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write'] }, view, T0);
       expect(tasks.effective(agent(), T0).task?.source).toBe('session');
-      expect(structured(tasks.run('warden__end_task', {}, view, T0 + 5)).status).toBe('ended');
+      expect(structured(await tasks.run('warden__end_task', {}, view, T0 + 5)).status).toBe('ended');
       expect(tasks.effective(agent(), T0 + 6).task).toBeUndefined();
       expect(events.map((e) => e.type)).toEqual(['task.begin', 'task.end']);
     } finally {
@@ -249,12 +249,12 @@ describe('SessionTasks: one session', () => {
     }
   });
 
-  it('a task declared under a token task stays within the token task', () => {
+  it('a task declared under a token task stays within the token task', async () => {
     const { registry, tasks } = setup('token');
     try {
       const tokenAgent = agent({ task: { id: 'tok', grants: ['s__write'] } });
       tasks.effective(tokenAgent, T0);
-      const begun = tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0);
+      const begun = await tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0);
       expect(structured(begun)).toMatchObject({ status: 'granted', granted: ['s__write'] });
       expect(tasks.effective(tokenAgent, T0).task).toMatchObject({ grants: ['s__write'], source: 'session' });
     } finally {
@@ -263,12 +263,14 @@ describe('SessionTasks: one session', () => {
     }
   });
 
-  it('a narrower token of the same subject on the same session intersects the task: s__* ∩ s__write keeps s__write', () => {
+  it('a narrower token of the same subject on the same session intersects the task: s__* ∩ s__write keeps s__write', async () => {
     const { registry, tasks, visibleTools } = setup('intersect');
     try {
       const wide = agent({ task: { id: 'tok-wide-glob', grants: ['s__*'] } });
       tasks.effective(wide, T0);
-      expect(structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0))).toMatchObject({
+      expect(
+        structured(await tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__*'] }, view, T0)),
+      ).toMatchObject({
         status: 'granted',
         granted: ['s__*'],
       });
@@ -302,12 +304,12 @@ describe('SessionTasks: one session', () => {
     expect({ grants: result.grants, ...(result.within && { within: result.within }) }).toEqual(expected);
   });
 
-  it('a partial overlap of two globs allows only what both match', () => {
+  it('a partial overlap of two globs allows only what both match', async () => {
     const { registry, tasks, visibleTools } = setup('partial');
     try {
       tasks.effective(agent({ task: { id: 'tok-w', grants: ['s__*'] } }), T0);
       expect(
-        structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__w*', 's__c*'] }, view, T0)),
+        structured(await tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__w*', 's__c*'] }, view, T0)),
       ).toMatchObject({ status: 'granted' });
       const principal = tasks.effective(agent({ task: { id: 'tok-e', grants: ['s__*e'] } }), T0 + 1);
       // s__write matches s__w* and s__*e; s__close matches s__c* and s__*e; s__read matches neither task glob
@@ -325,13 +327,13 @@ describe('SessionTasks: one session', () => {
     }
   });
 
-  it('a later, narrower token on the same session does not inherit the wider task', () => {
+  it('a later, narrower token on the same session does not inherit the wider task', async () => {
     const { registry, tasks, visibleTools } = setup('narrower');
     try {
       const wide = agent({ task: { id: 'tok-wide', grants: ['s__write', 's__close'] } });
       tasks.effective(wide, T0);
       expect(
-        structured(tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write', 's__close'] }, view, T0)),
+        structured(await tasks.run('warden__begin_task', { purpose: 'p', tools: ['s__write', 's__close'] }, view, T0)),
       ).toMatchObject({ status: 'granted' });
       expect(visibleTools(tasks.effective(wide, T0 + 1), T0 + 1)).toContain('s__close');
 

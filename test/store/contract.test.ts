@@ -1,7 +1,7 @@
 // One contract for the shared-state store (src/state/shared.ts), run against SQLite (state.db) and
 // PostgreSQL: revocations read back whole, rate-limit buckets taken all-or-none and counted across
-// every instance on the store (a limit of N is N in total), and on PostgreSQL a write on one replica
-// announced to another's LISTEN.
+// every instance on the store (a limit of N is N in total), tasks recorded by one instance found and
+// seen ended by the other, and on PostgreSQL a write on one replica announced to another's LISTEN.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteSharedState } from '../../src/state/sqlite-shared.js';
@@ -9,7 +9,7 @@ import { PgSharedState } from '../../src/state/pg/shared.js';
 import { openPgPool } from '../../src/state/pg/open.js';
 import { PgStoreLink } from '../../src/state/pg/link.js';
 import type { PgPool } from '../../src/state/pg/pool.js';
-import type { SharedState } from '../../src/state/shared.js';
+import type { SharedState, TaskRow } from '../../src/state/shared.js';
 import { PostgresStoreSchema } from '../../src/config/store-schema.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
@@ -93,6 +93,87 @@ describe.each(stores)('shared state on $name', ({ open }) => {
     for (let i = 0; i < 3; i += 1) expect((await pair.b.takeRate([wide, narrow], 0)).ok).toBe(false);
     for (let i = 0; i < 4; i += 1) expect(await pair.a.takeRate([wide], 0)).toEqual({ ok: true });
     expect((await pair.a.takeRate([wide], 0)).ok).toBe(false);
+  });
+
+  const task = (id: string, extra: Partial<TaskRow> = {}): TaskRow => ({
+    id,
+    issuer: 'urn:iss',
+    subject: 'agent-1',
+    source: 'session',
+    purpose: 'tidy up',
+    grants: ['fx__*'],
+    session: 'handle-key',
+    gateway: 'replica-a:1',
+    createdAt: 1_000,
+    expiresAt: 100_000,
+    ...extra,
+  });
+
+  it('a task recorded by one instance is found by id on the other, once', async () => {
+    expect(await pair.a.insertTask(task('task-found'))).toBe(true);
+    expect(await pair.b.insertTask(task('task-found', { purpose: 'again', gateway: 'replica-b:2' }))).toBe(false);
+    expect(await pair.b.tasksById('task-found')).toEqual([task('task-found')]);
+    // Token tasks: one id chosen by two issuers is two rows, newest first.
+    await pair.b.insertTask(task('tok-shared', { source: 'token', issuer: 'urn:other', createdAt: 2_000 }));
+    await pair.a.insertTask(task('tok-shared', { source: 'token', createdAt: 1_500 }));
+    expect((await pair.a.tasksById('tok-shared')).map((t) => t.issuer)).toEqual(['urn:other', 'urn:iss']);
+    expect(await pair.a.tasksById('tok-shared', 1)).toHaveLength(1);
+    expect(await pair.a.tasksById('task-nobody-made')).toEqual([]);
+    // A minimal row reads back without the fields it never had.
+    const bare: TaskRow = { id: 'task-bare', issuer: 'i', subject: 's', source: 'token', gateway: 'g', createdAt: 5 };
+    await pair.a.insertTask(bare);
+    expect(await pair.b.tasksById('task-bare')).toEqual([bare]);
+  });
+
+  it('a task ended by one instance reads ended on the other; ending it again changes nothing', async () => {
+    await pair.a.insertTask(task('task-ended'));
+    const key = { id: 'task-ended', issuer: 'urn:iss', subject: 'agent-1' };
+    expect(await pair.b.endTask(key, 2_000, 'ended')).toBe(true);
+    expect(await pair.a.endTask(key, 3_000, 'expired')).toBe(false);
+    expect(await pair.b.endTask({ ...key, subject: 'someone-else' }, 3_000, 'ended')).toBe(false);
+    expect(await pair.a.tasksById('task-ended')).toEqual([task('task-ended', { endedAt: 2_000, endReason: 'ended' })]);
+    // Recorded already ended (a token task revoked by id before anyone saw it).
+    await pair.b.insertTask(task('task-born-revoked', { endedAt: 1_000, endReason: 'revoked' }));
+    expect((await pair.a.tasksById('task-born-revoked'))[0]).toMatchObject({ endedAt: 1_000, endReason: 'revoked' });
+  });
+
+  it('lists open, unexpired tasks (or all), newest first', async () => {
+    const fresh = await open();
+    try {
+      await fresh.a.insertTask(task('t-open', { createdAt: 3 }));
+      await fresh.a.insertTask(task('t-expired', { createdAt: 2, expiresAt: 50 }));
+      await fresh.b.insertTask(task('t-ended', { createdAt: 1 }));
+      await fresh.b.endTask({ id: 't-ended', issuer: 'urn:iss', subject: 'agent-1' }, 10, 'ended');
+      await fresh.b.insertTask(task('t-forever', { createdAt: 4, expiresAt: undefined }));
+      const ids = (rows: TaskRow[]) => rows.map((t) => t.id);
+      expect(ids(await fresh.b.listTasks({ all: false, now: 100 }))).toEqual(['t-forever', 't-open']);
+      expect(ids(await fresh.a.listTasks({ all: true, now: 100 }))).toEqual([
+        't-forever',
+        't-open',
+        't-expired',
+        't-ended',
+      ]);
+      expect(ids(await fresh.a.listTasks({ all: true, now: 100, limit: 1 }))).toEqual(['t-forever']);
+    } finally {
+      await fresh.a.close();
+      await fresh.b.close();
+    }
+  });
+
+  it('revoking a task id ends its open rows everywhere; revoking an agent ends its open tasks', async () => {
+    await pair.a.insertTask(task('task-revoked'));
+    expect(await pair.b.revokeTaskId('task-revoked', 4_000)).toBe(true);
+    expect(await pair.b.revokeTaskId('task-revoked', 5_000)).toBe(false);
+    expect((await pair.a.tasksById('task-revoked'))[0]).toMatchObject({ endedAt: 4_000, endReason: 'revoked' });
+    expect((await pair.a.revocations(5_000)).taskIds.has('task-revoked')).toBe(true);
+
+    await pair.a.insertTask(task('task-of-agent', { subject: 'agent-gone' }));
+    await pair.a.insertTask(task('task-of-agent-2', { subject: 'agent-gone', issuer: 'urn:elsewhere' }));
+    await pair.b.revokeAgent({ subject: 'agent-gone', issuer: 'urn:iss', revokedAt: 6_000 });
+    expect((await pair.a.tasksById('task-of-agent'))[0]).toMatchObject({ endedAt: 6_000, endReason: 'revoked' });
+    expect((await pair.a.tasksById('task-of-agent-2'))[0]?.endedAt).toBeUndefined();
+    await pair.b.revokeAgent({ subject: 'agent-gone', issuer: '*', revokedAt: 7_000 });
+    expect((await pair.a.tasksById('task-of-agent-2'))[0]).toMatchObject({ endedAt: 7_000, endReason: 'revoked' });
   });
 
   it('a limit of N holds in total across instances taking at the same time', async () => {

@@ -148,4 +148,15 @@ export const STATE_MIGRATIONS: readonly PgMigration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION warden_state_notify();
     `,
   },
+  {
+    version: 2,
+    // Tasks are written on every first sight of a token task and on every begin and end; only a revoked
+    // one changes the revocation snapshot every replica caches, so only that is announced (duplicates in
+    // one transaction are folded into one notification by PostgreSQL).
+    sql: `
+      DROP TRIGGER tasks_notify ON tasks;
+      CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON tasks
+        FOR EACH ROW WHEN (NEW.end_reason = 'revoked') EXECUTE FUNCTION warden_state_notify();
+    `,
+  },
 ];

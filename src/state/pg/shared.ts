@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import {
   takeFromBuckets,
   type AgentRevocationRow,
@@ -5,8 +6,12 @@ import {
   type RateKey,
   type RateTake,
   type RevocationSnapshot,
+  type EndReason,
   type SharedState,
+  type TaskKey,
+  type TaskRow,
 } from '../shared.js';
+import { TASK_COLUMNS, taskFromRaw, taskValues, type RawTask } from '../task-rows.js';
 import { storeUnavailable, type PgPool } from './pool.js';
 
 /**
@@ -19,14 +24,20 @@ export class PgSharedState implements SharedState {
 
   constructor(private readonly pool: PgPool) {}
 
+  /** The agent's revocation and the end of its open tasks, in one transaction. */
   async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
-    await this.run('revoke agent', (pool) =>
-      pool.query(
+    await this.transaction('revoke agent', async (client) => {
+      await client.query(
         `INSERT INTO agent_revocations (subject, issuer, revoked_at, reason) VALUES ($1, $2, $3, $4)
          ON CONFLICT (subject, issuer) DO UPDATE SET revoked_at = excluded.revoked_at, reason = excluded.reason`,
         [revocation.subject, revocation.issuer, revocation.revokedAt, revocation.reason ?? null],
-      ),
-    );
+      );
+      await client.query(
+        `UPDATE tasks SET ended_at = $1, end_reason = 'revoked'
+         WHERE subject = $2 AND ($3::text = '*' OR issuer = $3) AND ended_at IS NULL`,
+        [revocation.revokedAt, revocation.subject, revocation.issuer],
+      );
+    });
   }
 
   async revokeToken(tokenId: string, at: number, reason?: string): Promise<boolean> {
@@ -40,13 +51,56 @@ export class PgSharedState implements SharedState {
   }
 
   async revokeTaskId(taskId: string, at: number): Promise<boolean> {
-    const result = await this.run('revoke task', (pool) =>
-      pool.query('INSERT INTO task_revocations (task_id, revoked_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-        taskId,
-        at,
-      ]),
+    return this.transaction('revoke task', async (client) => {
+      const ended = await client.query(
+        "UPDATE tasks SET ended_at = $1, end_reason = 'revoked' WHERE id = $2 AND ended_at IS NULL",
+        [at, taskId],
+      );
+      const recorded = await client.query(
+        'INSERT INTO task_revocations (task_id, revoked_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [taskId, at],
+      );
+      return (ended.rowCount ?? 0) > 0 || recorded.rowCount === 1;
+    });
+  }
+
+  async insertTask(task: TaskRow): Promise<boolean> {
+    const result = await this.run('record task', (pool) =>
+      pool.query(
+        `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}) VALUES (${TASK_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
+         ON CONFLICT DO NOTHING`,
+        taskValues(task),
+      ),
     );
     return result.rowCount === 1;
+  }
+
+  async endTask(key: TaskKey, at: number, reason: EndReason): Promise<boolean> {
+    const result = await this.run('end task', (pool) =>
+      pool.query(
+        'UPDATE tasks SET ended_at = $1, end_reason = $2 WHERE id = $3 AND issuer = $4 AND subject = $5 AND ended_at IS NULL',
+        [at, reason, key.id, key.issuer, key.subject],
+      ),
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async tasksById(id: string, limit = 20): Promise<TaskRow[]> {
+    const result = await this.run('read task', (pool) =>
+      pool.query<RawTask>('SELECT * FROM tasks WHERE id = $1 ORDER BY created_at DESC LIMIT $2', [id, limit]),
+    );
+    return result.rows.map(taskFromRaw);
+  }
+
+  async listTasks(options: { all: boolean; now: number; limit?: number }): Promise<TaskRow[]> {
+    const where = options.all ? '' : 'WHERE ended_at IS NULL AND (expires_at IS NULL OR expires_at > $1)';
+    const result = await this.run('list tasks', (pool) =>
+      pool.query<RawTask>(
+        `SELECT * FROM tasks ${where} ORDER BY created_at DESC LIMIT $${options.all ? 1 : 2}`,
+        options.all ? [options.limit ?? 1_000] : [options.now, options.limit ?? 1_000],
+      ),
+    );
+    return result.rows.map(taskFromRaw);
   }
 
   async revocations(now: number): Promise<RevocationSnapshot> {
@@ -126,6 +180,24 @@ export class PgSharedState implements SharedState {
   }
 
   async close(): Promise<void> {}
+
+  /** One transaction on one pooled connection, rolled back on any failure. */
+  private async transaction<T>(what: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.run(what, async (pool) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    });
+  }
 
   private async run<T>(what: string, operation: (pool: PgPool) => Promise<T>): Promise<T> {
     try {
