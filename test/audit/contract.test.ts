@@ -39,10 +39,10 @@ interface Store {
 let pgSchema: TestSchema;
 beforeAll(async () => {
   pgSchema = await testSchema();
-}, 120_000);
+});
 afterAll(async () => {
   await pgSchema.drop();
-}, 60_000);
+});
 
 const sqlite: Store = {
   name: 'sqlite',

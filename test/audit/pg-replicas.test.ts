@@ -58,11 +58,11 @@ let dir: TempDir;
 beforeAll(async () => {
   db = await testSchema();
   dir = await makeTempDir('warden-pg-replicas');
-}, 120_000);
+});
 afterAll(async () => {
   await dir.cleanup();
   await db.drop();
-}, 60_000);
+});
 
 const verify = async (schema: string, dataDirs: string[]) => {
   const pool = await openPgAuditStore({ url: db.url, schema });

@@ -139,7 +139,7 @@ describe('serve with the audit log on PostgreSQL', () => {
     const report = await verify(schema);
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
-  }, 120_000);
+  });
 
   it('refuses calls while the database is cut, forwards none of them, and serves again when it returns', async () => {
     const schema = newSchema();
@@ -191,5 +191,5 @@ describe('serve with the audit log on PostgreSQL', () => {
     } finally {
       await proxy.close();
     }
-  }, 120_000);
+  });
 });

@@ -19,11 +19,11 @@ let dir: TempDir;
 beforeAll(async () => {
   pgdb = await testSchema();
   dir = await makeTempDir('warden-store-copy');
-}, 120_000);
+});
 afterAll(async () => {
   await dir.cleanup();
   await pgdb.drop();
-}, 60_000);
+});
 
 describe('store copy: the audit log from SQLite to PostgreSQL', () => {
   it('moves every entry, checkpoint and anchor unchanged; the copy verifies; a second copy is refused', async () => {

@@ -99,7 +99,7 @@ describe('reviewer console in a real browser', () => {
     context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await context.newPage();
     page.setDefaultTimeout(UI_TIMEOUT);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await browser?.close();

@@ -49,7 +49,7 @@ describe('reviewer console: no audit, no action (real gateway, audit.db locked b
       config: { audit: { busyTimeoutMs: 300 }, console: { enabled: true, port: 0, allowedOrigins: [PROXY_ORIGIN] } },
     });
     alice = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await warden?.stop();

@@ -30,7 +30,7 @@ describe('the console on a first visit and a narrow screen', () => {
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
     });
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await browser?.close();

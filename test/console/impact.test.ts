@@ -73,7 +73,7 @@ describe('console: policy impact', () => {
     const code = loginCode(warden.gateway.configFile, 'alice');
     await page.goto(`${warden.origin}/#login=${code}`);
     await page.getByTestId('reviewer').waitFor();
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await browser?.close();

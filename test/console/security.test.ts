@@ -83,7 +83,7 @@ describe('reviewer console: access and API', () => {
     warden = await startConsoleGateway();
     ({ client: agent } = await connectHttp(warden.gateway.url));
     alice = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await agent?.close();
@@ -569,7 +569,7 @@ describe('reviewer console: access and API', () => {
         { readyPattern: /^mcp-warden console listening on (http:\/\/\S+)$/, timeoutMs: 20_000 },
       );
       origin = new URL(readOnly.url!).origin;
-    }, 30_000);
+    });
 
     afterAll(async () => {
       await readOnly?.stop();

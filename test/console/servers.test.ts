@@ -29,13 +29,13 @@ beforeAll(async () => {
       stuck: { transport: 'stdio', command: 'node', args: [FAULTY, '--stuck'], connectTimeoutMs: 2_000 },
     },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await warden?.stop();
 });
 
-describe('server health and circuit breakers in the console', { timeout: 90_000 }, () => {
+describe('server health and circuit breakers in the console', () => {
   it("GET /api/servers: the stuck server's breaker is open with its reason; the other is closed; signed-in reviewers only", async () => {
     expect((await consoleRequest(warden.origin, { path: '/api/servers' })).status).toBe(401);
     const { cookie } = await signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice'));

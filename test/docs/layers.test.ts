@@ -64,7 +64,7 @@ describe('layer rules', () => {
     });
     expect(result.output).toContain('no dependency violations found');
     expect(result.code).toBe(0);
-  }, 60_000); // one run of the tool: it loads TypeScript, seconds on a loaded machine
+  }); // one run of the tool: it loads TypeScript, seconds on a loaded machine
 
   // Every boundary crossed once in one tree (one run of the tool), each by files of its own.
   const crossings: [string, Tree, string][] = [
@@ -141,7 +141,7 @@ describe('layer rules', () => {
       join(dir.path, 'crossings'),
       Object.assign({}, ...crossings.map(([, tree]) => tree)) as Tree,
     );
-  }, 60_000);
+  });
 
   it('fails the lint when any boundary is crossed', () => expect(refused.code).not.toBe(0));
 

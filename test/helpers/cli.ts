@@ -14,7 +14,7 @@ export function runCli(configFile: string, args: string[], env: Record<string, s
   const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
-    timeout: 20_000,
+    timeout: 60_000,
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -161,14 +161,14 @@ export function usePostgres(): { readonly url: string; readonly name: string } {
   let db: TestDatabase | undefined;
   beforeAll(async () => {
     db = await createTestDatabase();
-  }, 120_000);
+  });
   afterAll(async () => {
     try {
       await db?.drop();
     } finally {
       await stopPostgres();
     }
-  }, 60_000);
+  });
   return {
     get url() {
       if (!db) throw new Error('usePostgres: the database exists only once beforeAll has run');

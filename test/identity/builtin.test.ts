@@ -47,7 +47,7 @@ describe('keys and tokens of the built-in issuer', () => {
     gateway = await startGateway({ auth, servers: { fx: fixtureServer() } });
     config = gateway.configFile;
     dataDir = join(gateway.dir.path, 'data');
-  }, 60_000);
+  });
   afterAll(async () => gateway?.stop());
 
   it('created a signing key on first start, readable by the owner only', async () => {
@@ -240,7 +240,7 @@ describe('stdio identity', () => {
     const result = spawnSync(process.execPath, [BIN, 'stdio', '--config', config], {
       encoding: 'utf8',
       input: '',
-      timeout: 20_000,
+      timeout: 60_000,
       env: { PATH: process.env.PATH },
     });
     expect(result.status).toBe(2);

@@ -84,7 +84,7 @@ beforeAll(async () => {
     },
     servers: { fx: fixtureServer() },
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await gateway?.stop();

@@ -56,7 +56,7 @@ describe('stdio: authenticate before connecting the session servers', () => {
     exited = new Promise((resolve) => (transport.stderr as NodeJS.ReadableStream | null)?.on('end', resolve).resume());
     // initialize is answered after the gateway's start-up probe, which spawns the server once.
     await client.connect(transport);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();

@@ -28,7 +28,7 @@ beforeAll(async () => {
   gateway = await startGateway({
     servers: { web: { transport: 'http', url: http.url }, legacy: { transport: 'sse', url: sse.url } },
   });
-}, 40_000);
+});
 
 afterAll(async () => {
   await gateway?.stop();
@@ -36,7 +36,7 @@ afterAll(async () => {
   await sse?.stop();
 });
 
-describe('a result larger than the cap from an HTTP downstream', { timeout: 90_000 }, () => {
+describe('a result larger than the cap from an HTTP downstream', () => {
   it.each(['web', 'legacy'])(
     '%s: refused with a size error; the server keeps running and answers the next call',
     async (server) => {

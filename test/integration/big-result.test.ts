@@ -9,7 +9,7 @@ import { ROOT, connectHttp, startGateway } from '../helpers/gateway.js';
 const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');
 const MALFORMED = join(ROOT, 'dist/test/fixtures/malformed-server.js');
 
-describe('a result larger than the stdio cap', { timeout: 90_000 }, () => {
+describe('a result larger than the stdio cap', () => {
   it('is refused with a size error; the server keeps running and answers the next call', async () => {
     const gateway = await startGateway({ servers: { big: { transport: 'stdio', command: 'node', args: [FAULTY] } } });
     try {
@@ -31,7 +31,7 @@ describe('a result larger than the stdio cap', { timeout: 90_000 }, () => {
   });
 });
 
-describe('a result that is not a result', { timeout: 90_000 }, () => {
+describe('a result that is not a result', () => {
   it('is refused with -32603 naming the server, and the server answers the next call', async () => {
     const gateway = await startGateway({
       servers: { odd: { transport: 'stdio', command: 'node', args: [MALFORMED] } },

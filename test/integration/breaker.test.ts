@@ -22,7 +22,7 @@ async function stuckHealth(gateway: Awaited<ReturnType<typeof startGateway>>): P
   return (await health(gateway)).servers.stuck as unknown as BreakerHealth;
 }
 
-describe('a server stuck in initialize', { timeout: 120_000 }, () => {
+describe('a server stuck in initialize', () => {
   it('opens its breaker; new sessions list and call the other server without waiting; a probe closes it once it answers', async () => {
     const temp = await makeTempDir('warden-stuck');
     const flag = join(temp.path, 'stuck.flag');

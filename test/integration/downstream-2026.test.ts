@@ -84,7 +84,7 @@ describe('2026-only downstream servers through the gateway', () => {
       { WARDEN_TEST_2026_CANARY: CANARY },
     );
     token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:down2026']);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gw?.stop();

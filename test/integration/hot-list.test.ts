@@ -103,7 +103,7 @@ describe('the tools/list hot path answers what the SDK path answers, through eve
     await writeFile(join(dir.path, 'policy.yaml'), POLICY);
     hot = await side(true);
     sdk = await side(false);
-  }, 90_000);
+  });
 
   afterAll(async () => {
     await hot?.client.close();

@@ -95,7 +95,7 @@ describe('the tools/call hot path answers and records exactly what the SDK path 
     dir = await makeTempDir('warden-hot');
     await writeFile(join(dir.path, 'policy.yaml'), POLICY);
     [hot, sdk] = await Promise.all([side('hot', true), side('sdk', false)]);
-  }, 90_000);
+  });
 
   afterAll(async () => {
     await hot?.client.close();

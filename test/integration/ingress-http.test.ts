@@ -391,7 +391,7 @@ describe('HTTP ingress', () => {
     expect(after.status).toBe(404);
     expect(rpcError(after)?.code).toBe(-32001);
     await expectStillServing();
-  }, 25_000);
+  });
 });
 
 describe('HTTP ingress limits and health with a failing downstream', () => {

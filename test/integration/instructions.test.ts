@@ -7,7 +7,7 @@ import { ROOT, connectHttp, startGateway } from '../helpers/gateway.js';
 
 const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');
 
-describe('downstream instructions', { timeout: 60_000 }, () => {
+describe('downstream instructions', () => {
   it('are merged, prefixed by server id, cleaned and capped', async () => {
     const gateway = await startGateway({
       servers: {

@@ -145,7 +145,7 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     );
     token = await issueTokenInProcess(gw.configFile, { subject: 'agent:mrtr' });
     otherToken = await issueTokenInProcess(gw.configFile, { subject: 'agent:intruder' });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gw?.stop();

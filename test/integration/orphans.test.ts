@@ -36,7 +36,7 @@ async function pidsOf(
 
 // Each test has a gateway of its own and spends most of its time in the stop's grace periods (2 s after
 // EOF, 2 s after SIGTERM): they wait side by side.
-describe.concurrent('a server that ignores EOF and SIGTERM and starts a grandchild', { timeout: 90_000 }, () => {
+describe.concurrent('a server that ignores EOF and SIGTERM and starts a grandchild', () => {
   it('is stopped with its grandchild when its session ends', async () => {
     const gateway = await startGateway({ servers: { bad: stubborn } });
     try {
@@ -69,7 +69,7 @@ describe.concurrent('a server that ignores EOF and SIGTERM and starts a grandchi
   });
 });
 
-describe('a breaker probe under way when the gateway stops', { timeout: 90_000 }, () => {
+describe('a breaker probe under way when the gateway stops', () => {
   it("SIGTERM to serve: the probe's server process (stuck in initialize, ignoring EOF) is gone when the gateway has exited", async () => {
     // The start-up connect times out, the breaker opens, and after its open period (1 s) a probe connects
     // to a new process, which never answers: the gateway is stopped while that probe waits.

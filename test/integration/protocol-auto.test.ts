@@ -64,7 +64,7 @@ describe('protocol: auto downstreams', () => {
       if (end >= 0) parse(text.slice(0, end));
     });
     client = (await connectHttp(gw.url)).client;
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();

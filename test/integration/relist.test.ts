@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/process.js';
 
 const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');
 
-describe('overlapping re-lists', { timeout: 60_000 }, () => {
+describe('overlapping re-lists', () => {
   it('a slow tools re-list does not restore the prompt list from before a prompts re-list', async () => {
     const gateway = await startGateway({ servers: { srv: { transport: 'stdio', command: 'node', args: [FAULTY] } } });
     try {

@@ -9,7 +9,7 @@ import { ROOT, connectHttp, fixtureServer, startGateway } from '../helpers/gatew
 
 const FAULTY = join(ROOT, 'dist/test/fixtures/faulty-server.js');
 
-describe('resources in no list yet', { timeout: 60_000 }, () => {
+describe('resources in no list yet', () => {
   it('are routed by the announcing link, by a re-list on the miss, and a real miss keeps the server code', async () => {
     const gateway = await startGateway({
       servers: { fx: fixtureServer(), srv: { transport: 'stdio', command: 'node', args: [FAULTY], shared: true } },

@@ -29,7 +29,7 @@ async function tickets(client: Client): Promise<Ticket[]> {
   return (result.structuredContent as { tickets: Ticket[] }).tickets;
 }
 
-describe('gateways sharing one data folder and its launched tickets server', { timeout: 120_000 }, () => {
+describe('gateways sharing one data folder and its launched tickets server', () => {
   it('two serve gateways and a stdio gateway write at once: no ticket lost, all three list all of them', async () => {
     const { dir, file } = await writeConfig({
       servers: {

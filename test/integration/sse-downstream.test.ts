@@ -19,7 +19,7 @@ beforeAll(async () => {
     servers: { legacy: { transport: 'sse', url: fixture.url, headers: { 'X-Tenant': 'blue' } } },
   });
   without = await startGateway({ servers: { legacy: { transport: 'sse', url: fixture.url } } });
-}, 30_000);
+});
 
 afterAll(async () => {
   await gateway?.stop();

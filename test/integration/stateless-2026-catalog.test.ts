@@ -75,7 +75,7 @@ describe('MCP 2026-07-28 agents: prompts, resources and completions through the 
     await client.connect(
       new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
     );
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();

@@ -65,7 +65,7 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
         },
       },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gw?.stop();

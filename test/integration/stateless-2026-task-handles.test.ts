@@ -67,7 +67,7 @@ describe('MCP 2026-07-28 agents: task handles', () => {
       policy: { files: [policyFile] },
       servers: { fx: fixtureServer() },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));

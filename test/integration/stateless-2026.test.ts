@@ -73,7 +73,7 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
       servers: { fx: fixtureServer() },
     });
     token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:modern']);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gw?.stop();

@@ -264,7 +264,7 @@ describe('human approval through the gateway', () => {
 
   beforeAll(async () => {
     ({ gateway, notes } = await startApprovalGateway());
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gateway?.stop();
@@ -499,7 +499,7 @@ describe('approval expiry (gateway.approvals.ttlSeconds: 1)', () => {
 
   beforeAll(async () => {
     ({ gateway, notes } = await startApprovalGateway({ ttlSeconds: 1 }));
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gateway?.stop();
@@ -593,7 +593,7 @@ describe('gateway.approvals.elicitation: false', () => {
 
   beforeAll(async () => {
     ({ gateway, notes } = await startApprovalGateway({ elicitation: false }));
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gateway?.stop();

@@ -116,7 +116,7 @@ describe('rug pull after the first list', () => {
     gateway = await startGateway({
       servers: { fx: fixtureServer(), sx: fixtureServer({ env: { FIXTURE_SCHEME: 'sx' } }) },
     });
-  }, 60_000);
+  });
   afterAll(async () => {
     await gateway?.stop();
   });
@@ -266,7 +266,7 @@ describe('rug pull after the first list', () => {
     const unknown = await cli(gateway, ['tools', 'approve', 'fx__no_such_tool']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no tool or prompt named fx__no_such_tool has been seen/);
-  }, 60_000);
+  });
 
   it('a changed input schema: quarantined and refused; the diff names the field; reject keeps it out', async () => {
     const { client, seen } = await agent(gateway);
@@ -307,7 +307,7 @@ describe('rug pull after the first list', () => {
         .filter((e) => e.target === 'sx__fixture_rug')
         .map((e) => e.type),
     ).toEqual(['tool.pin', 'tool.change', 'tool.quarantine', 'tool.reject']);
-  }, 60_000);
+  });
 });
 
 describe('pins persist across restarts and are shared by processes', () => {
@@ -364,7 +364,7 @@ describe('pins persist across restarts and are shared by processes', () => {
     await waitFor(() => listChanges(seen) > before, 'list_changed after the CLI approved');
     expect(await names(client)).toContain('fx__fixture_rug');
     expect(await attempt(client, 'fx__fixture_rug', { text: 'x', path: 'p' })).toEqual({ ok: true, text: 'rug: x' });
-  }, 60_000);
+  });
 });
 
 describe('two gateways on one data folder', () => {
@@ -396,7 +396,7 @@ describe('two gateways on one data folder', () => {
         .filter((e) => e.target === 'fx__fixture_rug')
         .map((e) => e.type),
     ).toEqual(['tool.pin', 'tool.change', 'tool.quarantine']);
-  }, 60_000);
+  });
 });
 
 describe('pinning modes', () => {
@@ -411,7 +411,7 @@ describe('pinning modes', () => {
         loose: fixtureServer({ pinning: 'off', env: { FIXTURE_RUG: 'description', FIXTURE_SCHEME: 'loose' } }),
       },
     });
-  }, 60_000);
+  });
   afterAll(async () => {
     await gateway?.stop();
   });
@@ -437,7 +437,7 @@ describe('pinning modes', () => {
     );
     expect(await own()).toEqual(['ra__fixture_pid']);
     expect(Number(textOf(await client.callTool({ name: 'ra__fixture_pid', arguments: {} })))).toBeGreaterThan(0);
-  }, 60_000);
+  });
 
   it('quarantineFlagged: a definition flagged on first sight is quarantined; others are trusted; off pins nothing', async () => {
     const { client } = await agent(gateway);
@@ -463,7 +463,7 @@ describe('pinning modes', () => {
       type: 'tool.quarantine',
       data: { status: 'quarantined', previousHash: null },
     });
-  }, 60_000);
+  });
 });
 
 describe('pins and policy', () => {
@@ -517,7 +517,7 @@ agents:
       code: -32602,
       message: 'MCP error -32602: Unknown tool: other__fixture_rug',
     });
-  }, 60_000);
+  });
 });
 
 describe('tools CLI errors', () => {

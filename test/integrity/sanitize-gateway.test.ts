@@ -53,7 +53,7 @@ describe('sanitising through the gateway', () => {
     });
     ({ client } = await connectHttp(gateway.url));
     seen = recordNotifications(client);
-  }, 60_000);
+  });
   afterAll(async () => {
     await client?.close();
     await gateway?.stop();

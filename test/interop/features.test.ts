@@ -81,7 +81,6 @@ const TRANSPORTS = [
 
 describe.each(TRANSPORTS)(
   'server-everything over $transport: progress, sampling, elicitation and subscriptions as directly',
-  { timeout: 120_000 },
   ({ transport, mode, path }) => {
     let child: ChildProcess | undefined;
     let gateway: RunningGateway;
@@ -128,7 +127,7 @@ describe.each(TRANSPORTS)(
         gateway = await startGateway({ servers: { srv: { transport, url } } });
       }
       through = await new Agent().connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
-    }, 90_000);
+    });
 
     afterAll(async () => {
       await through?.client.close();

@@ -37,63 +37,57 @@ const CALLS = [
 describe.each([
   { transport: 'http' as const, mode: 'streamableHttp', path: '/mcp' },
   { transport: 'sse' as const, mode: 'sse', path: '/sse' },
-])(
-  'server-everything over $transport: behind the gateway as directly',
-  { timeout: 120_000 },
-  ({ transport, mode, path }) => {
-    let child: ChildProcess;
-    let gateway: RunningGateway;
-    let viaGateway: Client;
-    let direct: Client;
+])('server-everything over $transport: behind the gateway as directly', ({ transport, mode, path }) => {
+  let child: ChildProcess;
+  let gateway: RunningGateway;
+  let viaGateway: Client;
+  let direct: Client;
 
-    beforeAll(async () => {
-      const port = await freePort();
-      child = spawn(process.execPath, [EVERYTHING, mode], {
-        env: { PATH: process.env.PATH ?? '', PORT: String(port) },
-        stdio: 'ignore',
-      });
-      const url = `http://127.0.0.1:${port}${path}`;
-      direct = await waitFor(
-        async () => {
-          const client = new Client({ name: 'warden-test', version: '1.0.0' });
-          const clientTransport =
-            transport === 'http'
-              ? new StreamableHTTPClientTransport(new URL(url))
-              : new SSEClientTransport(new URL(url));
-          return client.connect(clientTransport).then(
-            () => client,
-            () => undefined,
-          );
-        },
-        'server-everything to listen',
-        30_000,
-      );
-      gateway = await startGateway({ servers: { srv: { transport, url } } });
-      viaGateway = (await connectHttp(gateway.url)).client;
-    }, 90_000);
-
-    afterAll(async () => {
-      await viaGateway?.close();
-      await direct?.close();
-      await gateway?.stop();
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const gone = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await gone;
-      }
+  beforeAll(async () => {
+    const port = await freePort();
+    child = spawn(process.execPath, [EVERYTHING, mode], {
+      env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+      stdio: 'ignore',
     });
+    const url = `http://127.0.0.1:${port}${path}`;
+    direct = await waitFor(
+      async () => {
+        const client = new Client({ name: 'warden-test', version: '1.0.0' });
+        const clientTransport =
+          transport === 'http' ? new StreamableHTTPClientTransport(new URL(url)) : new SSEClientTransport(new URL(url));
+        return client.connect(clientTransport).then(
+          () => client,
+          () => undefined,
+        );
+      },
+      'server-everything to listen',
+      30_000,
+    );
+    gateway = await startGateway({ servers: { srv: { transport, url } } });
+    viaGateway = (await connectHttp(gateway.url)).client;
+  });
 
-    it('lists the same tools, prefixed, and answers every call with the same result', async () => {
-      const through = (await viaGateway.listTools()).tools;
-      const own = (await direct.listTools()).tools;
-      expect(through.map((t) => t.name)).toEqual(own.map((t) => `srv__${t.name}`));
-      for (const call of CALLS) {
-        const viaResult = await viaGateway.callTool({ name: `srv__${call.tool}`, arguments: call.arguments });
-        expect(viaResult, call.tool).toEqual(await direct.callTool({ name: call.tool, arguments: call.arguments }));
-      }
-      expect((await viaGateway.listResources()).resources.map((r) => r.uri)).toEqual(
-        (await direct.listResources()).resources.map((r) => r.uri),
-      );
-    });
-  },
-);
+  afterAll(async () => {
+    await viaGateway?.close();
+    await direct?.close();
+    await gateway?.stop();
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone;
+    }
+  });
+
+  it('lists the same tools, prefixed, and answers every call with the same result', async () => {
+    const through = (await viaGateway.listTools()).tools;
+    const own = (await direct.listTools()).tools;
+    expect(through.map((t) => t.name)).toEqual(own.map((t) => `srv__${t.name}`));
+    for (const call of CALLS) {
+      const viaResult = await viaGateway.callTool({ name: `srv__${call.tool}`, arguments: call.arguments });
+      expect(viaResult, call.tool).toEqual(await direct.callTool({ name: call.tool, arguments: call.arguments }));
+    }
+    expect((await viaGateway.listResources()).resources.map((r) => r.uri)).toEqual(
+      (await direct.listResources()).resources.map((r) => r.uri),
+    );
+  });
+});

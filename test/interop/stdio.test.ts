@@ -97,7 +97,7 @@ const CASES: Case[] = [
   },
 ];
 
-describe.each(CASES)('$name over stdio: behind the gateway as directly', { timeout: 120_000 }, (kase) => {
+describe.each(CASES)('$name over stdio: behind the gateway as directly', (kase) => {
   let gatewayDir: TempDir;
   let directDir: TempDir;
   let gateway: RunningGateway;
@@ -132,7 +132,7 @@ describe.each(CASES)('$name over stdio: behind the gateway as directly', { timeo
         stderr: 'pipe',
       }),
     );
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await viaGateway?.close();

@@ -64,7 +64,7 @@ interface Row {
   body: string;
 }
 
-describe('a server’s MCP tasks through the gateway (server-everything over stdio)', { timeout: 120_000 }, () => {
+describe('a server’s MCP tasks through the gateway (server-everything over stdio)', () => {
   let policyDir: TempDir;
   let gateway: RunningGateway;
   let alice: Client;
@@ -92,7 +92,7 @@ describe('a server’s MCP tasks through the gateway (server-everything over std
         stderr: 'pipe',
       }),
     );
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await alice?.close();

@@ -92,7 +92,7 @@ beforeAll(async () => {
   const response = await fetch(metricsUrl);
   expect(response.status).toBe(200);
   samples = parseMetrics(await response.text());
-}, 120_000);
+});
 
 afterAll(async () => {
   await client?.close();

@@ -14,7 +14,7 @@ describe('console trace links', () => {
     warden = await startConsoleGateway({
       config: { console: { enabled: true, port: 0, traceUrl: 'https://traces.example/trace/{traceId}?from=warden' } },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await warden?.stop();
@@ -36,7 +36,7 @@ describe('console trace links', () => {
     const call = await consoleRequest(warden.origin, { path: `/api/calls/${ids[0]}`, cookie: alice.cookie });
     expect(call.status, call.text).toBe(200);
     expect(call.json.traceUrl).toBe(`https://traces.example/trace/${TRACE}?from=warden`);
-  }, 60_000);
+  });
 
   it('refuses a traceUrl that is not an http(s) URL with {traceId}', () => {
     for (const traceUrl of ['https://traces.example/trace/', 'javascript:alert(1)//{traceId}', 'ftp://x/{traceId}']) {

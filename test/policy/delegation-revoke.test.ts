@@ -63,7 +63,7 @@ function claimsOf(token: string): { jti: string; task?: { id: string } } {
   };
 }
 
-describe('revocation through delegation chains', { timeout: 120_000 }, () => {
+describe('revocation through delegation chains', () => {
   let gateway: RunningGateway;
   let policyDir: TempDir;
   let config: string;
@@ -81,7 +81,7 @@ describe('revocation through delegation chains', { timeout: 120_000 }, () => {
       },
     });
     config = gateway.configFile;
-  }, 60_000);
+  });
   afterAll(async () => {
     await gateway?.stop();
     await policyDir?.cleanup();

@@ -114,7 +114,7 @@ describe('policy through the gateway', () => {
     clock = await makeTestClock();
     ({ gateway, policyDir, policyFile } = await startPolicyGateway(POLICY, clock.env));
     config = gateway.configFile;
-  }, 60_000);
+  });
   afterAll(async () => {
     await gateway?.stop();
     await policyDir?.cleanup();
@@ -443,7 +443,7 @@ describe('policy through the gateway', () => {
     const shipped = spawnSync(process.execPath, [BIN, 'policy', 'test'], {
       cwd: ROOT,
       encoding: 'utf8',
-      timeout: 20_000,
+      timeout: 60_000,
     });
     expect(shipped.stdout).toContain('policies/default.test.yaml');
     expect(shipped.stdout).toContain('policies/example-team.test.yaml');

@@ -176,7 +176,7 @@ describe('policy replay', () => {
       await alpha.close();
       await beta.close();
     }
-  }, 90_000);
+  });
   afterAll(async () => {
     await gateway?.stop();
     await dir?.cleanup();

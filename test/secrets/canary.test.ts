@@ -102,7 +102,7 @@ describe('secrets never visible', () => {
     };
     await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { fetch: teeFetch }));
     client.fallbackNotificationHandler = async (notification) => void agentBytes.push(JSON.stringify(notification));
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await client?.close();

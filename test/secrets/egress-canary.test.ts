@@ -221,7 +221,7 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
     });
     gateway.process.child.stdout.on('data', (chunk: Buffer) => gatewayOutput.push(chunk.toString('utf8')));
     gateway.process.child.stderr.on('data', (chunk: Buffer) => gatewayOutput.push(chunk.toString('utf8')));
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await gateway?.stop();
@@ -238,7 +238,7 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
       agentBytes.push(...agent.bytes);
     }
     expect(agent.bytes.join('\n')).toContain('[REDACTED]');
-  }, 120_000);
+  });
 
   it('every echo path over stdio carries only redacted values', async () => {
     const agent = await stdioAgent(gateway.configFile, gatewayOutput);
@@ -249,7 +249,7 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
       agentBytes.push(...agent.bytes);
     }
     expect(agent.bytes.join('\n')).toContain('[REDACTED]');
-  }, 120_000);
+  });
 
   it('audit export and tools diff show only redacted values', async () => {
     for (const args of [
@@ -263,7 +263,7 @@ describe('egress canary: no secret leaves by any path, in any form', () => {
       cliOutput.push(result.stdout, result.stderr);
       if (args[1] === 'export') auditExport = result.stdout;
     }
-  }, 60_000);
+  });
 
   /** Where each form of each value was found: `where` names the places to look. */
   function leaks(

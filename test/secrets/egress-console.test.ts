@@ -56,7 +56,7 @@ describe('egress canary: console API responses', () => {
         audit: { captureResults: true },
       },
     });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await warden?.stop();
@@ -89,5 +89,5 @@ describe('egress canary: console API responses', () => {
     await get('/api/integrity');
     const all = texts.join('\n');
     expect(forms(CANARY).filter((form) => all.includes(form))).toEqual([]);
-  }, 120_000);
+  });
 });

@@ -32,7 +32,7 @@ describe('minted per-call credentials for the tickets demo', () => {
       servers: { tickets: tickets(AUDIENCE) },
     });
     ({ client } = await connectHttp(gateway.url));
-  }, 60_000);
+  });
   afterAll(async () => {
     await client?.close();
     await gateway?.stop();
@@ -69,5 +69,5 @@ describe('a minted token for another audience', () => {
     } finally {
       await gateway.stop();
     }
-  }, 60_000);
+  });
 });

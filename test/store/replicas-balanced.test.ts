@@ -54,7 +54,7 @@ beforeAll(async () => {
   await writeFile(join(files.path, 'policy.yaml'), POLICY);
   replicas = await Promise.all(['r0', 'r1', 'r2'].map((name) => replica(name)));
   balancer = await startRoundRobinProxy(replicas.map((gateway) => gateway.origin));
-}, 120_000);
+});
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
@@ -64,7 +64,7 @@ afterAll(async () => {
   await admin?.end();
   await database?.remove();
   await files?.cleanup();
-}, 60_000);
+});
 
 /** A replica: its own data folder, the shared store, the downstream under its own path, one trusted issuer. */
 function replica(name: string): Promise<RunningGateway> {
@@ -229,7 +229,7 @@ describe('three replicas on one PostgreSQL behind a round-robin balancer', () =>
     for (let i = 0; i < 3; i += 1) expect((await work(viaBalancer, `revoked-${i}`)).kind).not.toBe('ok');
     for (let i = 0; i < 3; i += 1) expect((await work(bystander, `bystander-${i}`)).kind).toBe('ok');
     await expectNothingUnaudited();
-  }, 60_000);
+  });
 
   it('with PostgreSQL stopped mid-load, refuses calls with a clear error, forwards none unaudited, and resumes by itself', async () => {
     const agents = await Promise.all(
@@ -271,7 +271,7 @@ describe('three replicas on one PostgreSQL behind a round-robin balancer', () =>
     expect(results.slice(downAt).some((r) => r.kind === 'ok')).toBe(true);
     await expectAnsweredInAudit(results);
     await expectNothingUnaudited();
-  }, 90_000);
+  });
 
   it('a replica SIGKILLed under load: every answered call audited with its outcome, its open intents unknown_outcome, the chain verifies', async () => {
     const victim = replicas[1]!;
@@ -320,5 +320,5 @@ describe('three replicas on one PostgreSQL behind a round-robin balancer', () =>
     expect(verified.stderr).toBe('');
     expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, problems: [] });
     expect(verified.code).toBe(0);
-  }, 90_000);
+  });
 });

@@ -46,7 +46,7 @@ afterAll(async () => {
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
   await Promise.all(running.map((gateway) => gateway.stop()));
   await shared?.cleanup();
-}, 60_000);
+});
 
 /** A replica: its own data folder, the shared store (its URL, or a proxy's), one issuer every replica trusts. */
 async function replica(
@@ -121,7 +121,7 @@ describe('replicas on one PostgreSQL', () => {
       expect(ms).toBeLessThan(1_000);
     }
     expect(await call(onB[3]!, 'fx__test_simple_text')).toEqual({ ok: true });
-  }, 90_000);
+  });
 
   // Skipped: the console does not read a PostgreSQL store yet, so a config with store.kind postgres and
   // console.enabled is refused at load (store-config.test.ts). Unskip once the console reads the store
@@ -146,7 +146,7 @@ describe('replicas on one PostgreSQL', () => {
     const { refusal, ms } = await refusedWithin(client, Date.now());
     expect(refusal).toMatchObject({ ok: false, message: expect.stringMatching(/Authentication required/) });
     expect(ms).toBeLessThan(1_000);
-  }, 60_000);
+  });
 
   it('a rate limit of N per window is N in total across replicas', async () => {
     const [a, b] = await Promise.all([replica('rates'), replica('rates')]);
@@ -157,7 +157,7 @@ describe('replicas on one PostgreSQL', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(4);
     for (const refused of results.filter((r) => !r.ok))
       expect(refused).toMatchObject({ message: expect.stringMatching(/Rate limit exceeded/) });
-  }, 60_000);
+  });
 });
 
 describe('a replica that loses its store', () => {
@@ -227,5 +227,5 @@ describe('a replica that loses its store', () => {
     }
     const ok = await runCliAsync(gateway.configFile, ['audit', 'list', '--json', '--outcome', 'ok', '-n', '100']);
     expect((JSON.parse(ok.stdout) as unknown[]).length).toBe(2); // the call before the cut, the one after
-  }, 60_000);
+  });
 });
