@@ -410,8 +410,13 @@ function listDir(relative: string): string[] {
 
 describe('configs shipped in the repo', () => {
   const shipped = shippedConfigs();
-  // Examples may mention ordinary variables such as ${HOME}.
-  const env = { ...process.env, HOME: process.env.HOME ?? '/home/example', MCP_WARDEN_DATA_DIR: undefined };
+  // Examples may mention ordinary variables such as ${HOME}, and ${MCP_WARDEN_PG_URL} (README, replicas).
+  const env = {
+    ...process.env,
+    HOME: process.env.HOME ?? '/home/example',
+    MCP_WARDEN_PG_URL: process.env.MCP_WARDEN_PG_URL ?? 'postgres://warden@db.example.com:5432/warden',
+    MCP_WARDEN_DATA_DIR: undefined,
+  };
 
   it('finds mcp.config.json and the fixture configs', () => {
     const names = shipped.map((c) => c.name);
