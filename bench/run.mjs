@@ -46,16 +46,18 @@ const smoke = values.smoke;
 const settings = smoke
   ? {
       rounds: 1,
-      // A smoke checks that the list section works and is right, not how it scales: 100 extra tools
-      // (the full run lists 1,000) keep every target's start-up cheap.
+      // A smoke checks that every section works and every answer is right, not how anything scales or
+      // how fast it is: the fewest calls that still run each section once past its warm-up, and more
+      // than one session wherever sessions run side by side (throughput, churn's pool of 4). 100 extra
+      // tools (the full run lists 1,000) keep every target's start-up cheap.
       extraTools: 100,
-      latency: { calls: 20, warmup: 5, size: 100 },
-      throughput: { levels: [1, 2, 4], durationMs: 300, warmup: 2, size: 100 },
-      sizes: { calls: 3, warmup: 1 },
-      list: { calls: 3, warmup: 1 },
+      latency: { calls: 5, warmup: 1, size: 100 },
+      throughput: { levels: [1, 2], durationMs: 100, warmup: 1, size: 100 },
+      sizes: { calls: 1, warmup: 1 },
+      list: { calls: 1, warmup: 1 },
       setup: { sessions: 1 },
-      openSessions: 20,
-      churn: 10,
+      openSessions: 5,
+      churn: 4,
     }
   : {
       rounds: 3,
