@@ -57,7 +57,7 @@ describe('no audit, no action (real processes, real SQLite)', () => {
         }
       };
       const workers = Array.from({ length: 16 }, (_, w) => worker(w));
-      await waitFor(() => answered.size >= 150, '150 answered calls', 15_000);
+      await waitFor(() => answered.size >= 150, '150 answered calls');
       started.process.child.kill('SIGKILL');
       stop = true;
       await started.process.exited;
@@ -96,7 +96,6 @@ describe('no audit, no action (real processes, real SQLite)', () => {
         [BIN, 'serve', '--config', started.configFile, '--port', '0'],
         {
           readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-          timeoutMs: 20_000,
         },
       );
       await restarted.stop();
@@ -149,7 +148,7 @@ describe('no audit, no action (real processes, real SQLite)', () => {
       expect(forwarded(callLog)).toBe(ok);
       await client.close();
       // The log is written asynchronously (pino, sync: false): wait for the line rather than read stderr at once.
-      await waitFor(() => /database or disk is full/.test(gw.process.stderr()), 'the "disk is full" log line', 30_000);
+      await waitFor(() => /database or disk is full/.test(gw.process.stderr()), 'the "disk is full" log line');
     } finally {
       await gw.stop();
     }
@@ -183,7 +182,7 @@ describe('no audit, no action (real processes, real SQLite)', () => {
       await pid(client);
       expect(forwarded(callLog)).toBe(2);
       await client.close();
-      await waitFor(() => /locked by another process/.test(gw.process.stderr()), 'the "locked" log line', 30_000);
+      await waitFor(() => /locked by another process/.test(gw.process.stderr()), 'the "locked" log line');
     } finally {
       await gw.stop();
     }

@@ -177,7 +177,6 @@ describe('serve with the audit log on PostgreSQL', () => {
             () => undefined,
           ),
         'a call once the database is back',
-        30_000,
       );
       expect(again.structuredContent).toMatchObject({ pid: expect.any(Number) });
       await agent.client.close();

@@ -211,7 +211,7 @@ describe.each(['sqlite', 'postgres'] as const)('audit log on %s', (kind) => {
       const lines: string[] = [];
       createInterface({ input: tail.stdout }).on('line', (line) => lines.push(line));
       try {
-        await waitFor(() => lines.length >= 1, 'the last entry', 10_000);
+        await waitFor(() => lines.length >= 1, 'the last entry');
         const { client } = await connectHttp(gw.url);
         await client.callTool({ name: 'fixture__fixture_pid', arguments: { marker: 'tail-me' } });
         await client.close();
@@ -221,7 +221,6 @@ describe.each(['sqlite', 'postgres'] as const)('audit log on %s', (kind) => {
               /outcome {2}\w{26} {2}test-agent {2}tools\/call fixture__fixture_pid {2}outcome=ok/.test(l),
             ),
           'the new outcome',
-          10_000,
         );
         expect(
           lines.some((l) =>

@@ -219,7 +219,6 @@ describe('reviewer console in a real browser', () => {
     await waitFor(
       async () => !(await toolNames(warden.gateway.url)).includes('mut__lookup'),
       'mut__lookup to be quarantined',
-      15_000,
     );
     await page.goto(`${warden.origin}/#/tools?status=quarantined`);
     const card = page.locator('[data-testid=tool][data-tool=mut__lookup]');
@@ -230,11 +229,7 @@ describe('reviewer console in a real browser', () => {
     await shot('tools-quarantined');
     await card.getByTestId('approve-tool').click();
     await page.locator('.panel.empty').filter({ hasText: 'No quarantined tools' }).waitFor();
-    await waitFor(
-      async () => (await toolNames(warden.gateway.url)).includes('mut__lookup'),
-      'mut__lookup to be back',
-      15_000,
-    );
+    await waitFor(async () => (await toolNames(warden.gateway.url)).includes('mut__lookup'), 'mut__lookup to be back');
     const { client } = await connectHttp(warden.gateway.url);
     expect((await callTool(client, 'mut__lookup', { q: 'gateway' })).ok).toBe(true);
     await client.close();

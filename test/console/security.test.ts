@@ -566,7 +566,7 @@ describe('reviewer console: access and API', () => {
       readOnly = await spawnReady(
         process.execPath,
         [BIN, 'console', '--config', warden.gateway.configFile, '--port', '0'],
-        { readyPattern: /^mcp-warden console listening on (http:\/\/\S+)$/, timeoutMs: 20_000 },
+        { readyPattern: /^mcp-warden console listening on (http:\/\/\S+)$/ },
       );
       origin = new URL(readOnly.url!).origin;
     });

@@ -4,7 +4,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { waitFor } from './process.js';
+import { HANG_GUARD_MS, waitFor } from './process.js';
 
 export interface Recorded {
   method: string;
@@ -72,7 +72,7 @@ export async function startSleep(
   // Keep an early rejection from being unhandled while we wait for the start signal.
   result.catch(() => undefined);
   await Promise.race([
-    waitFor(() => progressFor(seen, token).length > 0, `${prefix}__fixture_sleep to start`, 10_000),
+    waitFor(() => progressFor(seen, token).length > 0, `${prefix}__fixture_sleep to start`),
     result.then(() => {
       throw new Error(`${prefix}__fixture_sleep finished before it was seen to start`);
     }),
@@ -81,7 +81,7 @@ export async function startSleep(
 }
 
 /** Calls `fn` until it resolves (errors while a server restarts are expected), bounded by `timeoutMs`. */
-export async function eventually<T>(fn: () => Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(fn: () => Promise<T>, what: string, timeoutMs = HANG_GUARD_MS): Promise<T> {
   let last: unknown;
   const value = await waitFor(
     async () => {

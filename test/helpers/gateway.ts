@@ -82,7 +82,6 @@ export async function startGateway(
   const { dir, file } = await writeConfig(input);
   const proc = await spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0', ...extraArgs], {
     readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-    timeoutMs: 20_000,
     env: { MCP_WARDEN_LOG_LEVEL: process.env.MCP_WARDEN_LOG_LEVEL ?? 'info', ...env },
   });
   const url = proc.url!;

@@ -9,12 +9,21 @@ import { createInterface } from 'node:readline';
 const POLL_MS = 20;
 const STDERR_KEEP_CHARS = 16_384;
 
+/**
+ * The deadline of every wait in the test helpers unless a test names its own: a guard against a hang,
+ * never a measure of speed. Tests wait for an event (a ready line, an exit, a notification, a row);
+ * on a loaded machine it comes late, not never, so the guard is far beyond what any of them takes on
+ * an idle one (the longest, a start-up that waits out a connect timeout, about 10 s) and below the
+ * test timeout (vitest.config.ts), so a hang still fails with the name of what never happened.
+ */
+export const HANG_GUARD_MS = 60_000;
+
 export interface SpawnReadyOptions {
   /** Extra environment, merged over process.env (a value of undefined removes the variable). */
   env?: Record<string, string | undefined>;
   /** Matched against each stdout line; the first match means ready. */
   readyPattern: RegExp;
-  /** Deadline for the ready line (default 10 s). */
+  /** Deadline for the ready line (default HANG_GUARD_MS). */
   timeoutMs?: number;
   cwd?: string;
 }
@@ -38,7 +47,7 @@ export interface ReadyProcess {
  * matches `readyPattern`. Rejects, killing the child, if it exits or the deadline passes first.
  */
 export function spawnReady(cmd: string, args: string[], options: SpawnReadyOptions): Promise<ReadyProcess> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeoutMs = options.timeoutMs ?? HANG_GUARD_MS;
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
@@ -118,7 +127,7 @@ export function runToExit(
   args: string[],
   options: { env?: Record<string, string | undefined>; timeoutMs?: number } = {},
 ): Promise<ExitResult> {
-  const timeoutMs = options.timeoutMs ?? 20_000;
+  const timeoutMs = options.timeoutMs ?? HANG_GUARD_MS;
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
@@ -156,7 +165,7 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Polls until `pid` is gone; rejects if it is still alive after `timeoutMs`. */
-export async function waitForExit(pid: number, timeoutMs = 5_000): Promise<void> {
+export async function waitForExit(pid: number, timeoutMs = HANG_GUARD_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid)) {
     if (Date.now() >= deadline) throw new Error(`process ${pid} still alive after ${timeoutMs} ms`);
@@ -168,7 +177,7 @@ export async function waitForExit(pid: number, timeoutMs = 5_000): Promise<void>
 export async function waitFor<T>(
   check: () => T | Promise<T>,
   what: string,
-  timeoutMs = 5_000,
+  timeoutMs = HANG_GUARD_MS,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -1,6 +1,7 @@
 // Raw HTTP requests for ingress tests: node:http, so Host, Origin, Content-Length and chunked bodies are
 // exactly what the test says (fetch would fill in or forbid some of them).
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { HANG_GUARD_MS } from './process.js';
 
 export interface RawRequest {
   method?: string;
@@ -69,8 +70,8 @@ export function rawRequest(origin: string, input: RawRequest): Promise<RawRespon
     );
     const timer = setTimeout(() => {
       req.destroy();
-      reject(new Error(`no response within ${input.timeoutMs ?? 5_000} ms`));
-    }, input.timeoutMs ?? 5_000);
+      reject(new Error(`no response within ${input.timeoutMs ?? HANG_GUARD_MS} ms`));
+    }, input.timeoutMs ?? HANG_GUARD_MS);
     // The server may close the connection before the client has finished sending (413); what counts is
     // the response, so a write error after it arrived is not a failure.
     req.on('error', (error) => {

@@ -43,7 +43,6 @@ function initialize(token: string | undefined, path = '/mcp'): Promise<RawRespon
       ...(token !== undefined && { authorization: `Bearer ${token}` }),
     }),
     body: INIT,
-    timeoutMs: 10_000,
   });
 }
 

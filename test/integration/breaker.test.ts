@@ -42,7 +42,6 @@ describe('a server stuck in initialize', () => {
     const metricsUrl = await waitFor(
       () => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1],
       'the metrics URL on stderr',
-      20_000,
     );
     const breakerMetrics = async () => {
       const samples = parseMetrics(await (await fetch(metricsUrl)).text());

@@ -70,7 +70,7 @@ function spawnGateway(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: 
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out.stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const readyLine = () =>
-    waitFor(() => (out.stdout.includes('\n') ? out.stdout.split('\n')[0] : undefined), 'the ready line', 15_000);
+    waitFor(() => (out.stdout.includes('\n') ? out.stdout.split('\n')[0] : undefined), 'the ready line');
   return { child, out, exited, readyLine };
 }
 
@@ -308,7 +308,7 @@ describe('mcp-warden CLI', () => {
           .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg?: string; pid?: number }) : {}))
           .find((record) => record.msg === 'launched downstream is ready');
         expect(launched?.pid, result.stderr).toEqual(expect.any(Number));
-        await waitForExit(launched!.pid!, 5_000);
+        await waitForExit(launched!.pid!);
       } finally {
         child.kill('SIGTERM');
         await exited;

@@ -175,7 +175,6 @@ describe('the start-up probe of a stdio server', () => {
       temps.push(dir);
       const gateway = await spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], {
         readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-        timeoutMs: 30_000,
         env: { MCP_WARDEN_LOG_LEVEL: undefined },
       });
       try {
@@ -188,7 +187,6 @@ describe('the start-up probe of a stdio server', () => {
                 .split('\n')
                 .find((l) => l.includes('stdin closed')),
             "the probe's shutdown line",
-            20_000,
           );
           expect(JSON.parse(line)).toMatchObject({ level: 20, server: 'notes', msg: 'downstream stderr' });
         }
@@ -239,7 +237,7 @@ describe('start-up failures explain themselves', () => {
     const launched = result.stderr.split('\n').filter((line) => line.includes('launched downstream is ready'));
     expect(launched).toHaveLength(1);
     const pid = (JSON.parse(launched[0]!) as { pid: number }).pid;
-    await waitForExit(pid, 10_000);
+    await waitForExit(pid);
     const own = result.stderr.split('\n').filter((line) => line.startsWith('mcp-warden serve:'));
     expect(own).toHaveLength(1);
     expect(result.stderr).not.toMatch(/unexpected error|setupListenHandle|\n\s+at /);
@@ -284,7 +282,6 @@ describe('start-up failures explain themselves', () => {
     const start = () =>
       spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], {
         readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-        timeoutMs: 30_000,
       });
     const first = await start();
     try {

@@ -126,7 +126,7 @@ describe('the tools/list hot path answers what the SDK path answers, through eve
       `${POLICY}  - { id: hide-one, effect: deny, tools: ["${catalog[0]}"] }\n`,
     );
     for (const s of [hot, sdk])
-      await waitFor(() => s.gateway.process.stderr().includes('policy reloaded'), 'the reload log line', 30_000);
+      await waitFor(() => s.gateway.process.stderr().includes('policy reloaded'), 'the reload log line');
     const reloaded = names(await same('after a reload'));
     expect(reloaded).toEqual(before.filter((n) => n !== catalog[0]));
 

@@ -368,7 +368,7 @@ describe('HTTP ingress', () => {
     expect(pid).not.toBe(clientPid);
     const sessionId = other.transport.sessionId!;
     await other.transport.terminateSession();
-    await waitForExit(pid, 5_000);
+    await waitForExit(pid);
     const after = await rawRequest(gw.origin, {
       headers: mcpHeaders({ 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' }),
       body: requestBody('ping'),
@@ -386,7 +386,7 @@ describe('HTTP ingress', () => {
     const pid = (call.messages[0] as { result: { structuredContent: { pid: number } } }).result.structuredContent.pid;
     expect(isAlive(pid)).toBe(true);
     // sessionIdleSeconds is 5 and the reaper runs every 2.5 s: gone within ~7.5 s of the last request.
-    await waitForExit(pid, 15_000);
+    await waitForExit(pid);
     const after = await idle.post(requestBody('ping'));
     expect(after.status).toBe(404);
     expect(rpcError(after)?.code).toBe(-32001);

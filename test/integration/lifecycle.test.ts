@@ -105,12 +105,10 @@ describe('tool names', () => {
       await waitFor(
         () => /tool name \\"bad name\\" is not allowed/.test(gateway.process.stderr()),
         'the bad-name log line',
-        30_000,
       );
       await waitFor(
         () => /tool name \\"fixture_p(\u0456|\\\\u0456)d\\" is not allowed/.test(gateway.process.stderr()),
         'the homoglyph log line',
-        30_000,
       );
       await client.close();
     } finally {
@@ -156,7 +154,6 @@ describe('resource URIs served by two servers', () => {
             gateway.process.stderr(),
           ),
         'the resource collision log line',
-        30_000,
       );
       await client.close();
     } finally {

@@ -306,7 +306,6 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     await gw.process.stop(10_000);
     const again = await spawnReady(process.execPath, [BIN, 'serve', '--config', gw.configFile, '--port', '0'], {
       readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-      timeoutMs: 20_000,
       env: clock.env,
     });
     const previous = gw;

@@ -68,15 +68,11 @@ describe('roots/list relayed before the agent first lists or calls', () => {
       const asked = answered(client);
       const before = (await rootsRows()).length;
       await client.callTool({ name: 'fx__fixture_pid', arguments: {} });
-      await waitFor(() => asked() > 0, 'the relayed roots/list', 20_000);
-      const rows = await waitFor(
-        async () => {
-          const all = await rootsRows(); // newest first
-          return all.length > before && all[0]!.outcome !== 'pending' ? all : undefined;
-        },
-        'the roots/list record',
-        20_000,
-      );
+      await waitFor(() => asked() > 0, 'the relayed roots/list');
+      const rows = await waitFor(async () => {
+        const all = await rootsRows(); // newest first
+        return all.length > before && all[0]!.outcome !== 'pending' ? all : undefined;
+      }, 'the roots/list record');
       expect(rows[0]).toMatchObject({ method: 'roots/list', outcome: 'ok', subject: 'roots-owner' });
     } finally {
       await client.close();

@@ -154,7 +154,7 @@ describe('a downstream that dies mid-call', () => {
     );
     expect(textOf(await call(agent, 'fx__test_simple_text'))).toMatch(/simple text/);
 
-    const restarted = await eventually(() => pidOf(agent, 'up'), 'up to be relaunched and reconnected', 15_000);
+    const restarted = await eventually(() => pidOf(agent, 'up'), 'up to be relaunched and reconnected');
     expect(restarted).not.toBe(pid);
     expect(await callsTo('up', 'fixture_sleep')).toBe(sleepsBefore + 1);
   });

@@ -19,7 +19,6 @@ interface Ticket {
 function serve(file: string): Promise<ReadyProcess> {
   return spawnReady(process.execPath, [BIN, 'serve', '--config', file, '--port', '0'], {
     readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-    timeoutMs: 30_000,
     env: { MCP_WARDEN_LOG_LEVEL: 'warn' },
   });
 }

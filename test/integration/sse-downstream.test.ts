@@ -46,14 +46,10 @@ describe('HTTP+SSE downstream', () => {
   });
 
   it('a stream request the server refuses (no configured header) leaves the server out, not the gateway down', async () => {
-    const status = await waitFor(
-      async () => {
-        const report = await health(without);
-        return report.servers.legacy && report.servers.legacy.status !== 'ready' ? report : undefined;
-      },
-      'the legacy server reported not ready',
-      10_000,
-    );
+    const status = await waitFor(async () => {
+      const report = await health(without);
+      return report.servers.legacy && report.servers.legacy.status !== 'ready' ? report : undefined;
+    }, 'the legacy server reported not ready');
     expect(status.servers.legacy!.status).not.toBe('ready');
     const { client } = await connectHttp(without.url);
     try {

@@ -122,7 +122,7 @@ async function connectStdioAgent(
  * idle keep-alive sockets, and the next call would be written on a closed one.
  */
 function cli(gateway: RunningGateway, args: string[]): Promise<ExitResult> {
-  return runToExit(process.execPath, [BIN, ...args, '--config', gateway.configFile], { timeoutMs: 30_000 });
+  return runToExit(process.execPath, [BIN, ...args, '--config', gateway.configFile]);
 }
 
 function issueTokenAsync(gateway: RunningGateway, subject: string): Promise<string> {

@@ -205,8 +205,8 @@ describe.each(TRANSPORTS)(
       const session = (value: unknown) => JSON.stringify(value).replace(/session [0-9a-f-]{36} /g, 'session <id> ');
       expect(session(via)).toEqual(session(own));
       try {
-        await waitFor(() => direct.updated.includes(uri), `resources/updated for ${uri} directly`, 15_000);
-        await waitFor(() => through.updated.includes(uri), `resources/updated for ${uri} through the gateway`, 15_000);
+        await waitFor(() => direct.updated.includes(uri), `resources/updated for ${uri} directly`);
+        await waitFor(() => through.updated.includes(uri), `resources/updated for ${uri} through the gateway`);
       } finally {
         await both('toggle-subscriber-updates', {});
       }

@@ -67,7 +67,6 @@ beforeAll(async () => {
   const metricsUrl = await waitFor(
     () => /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"metrics listener ready"/.exec(stderr)?.[1],
     'the metrics URL on stderr',
-    20_000,
   );
 
   const refused = async (): Promise<void> => {

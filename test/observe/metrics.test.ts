@@ -83,7 +83,6 @@ describe('GET /metrics after a scripted mix of calls', () => {
     metricsUrl = await waitFor(
       () => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1],
       'the metrics URL on stderr',
-      20_000,
     );
 
     const person = await connect('agent:with-a-person', true);
@@ -110,16 +109,11 @@ describe('GET /metrics after a scripted mix of calls', () => {
     await waitFor(
       () => headlessSaw.some((n) => n.method === 'notifications/tools/list_changed'),
       'tools/list_changed after the rug pull',
-      20_000,
     );
     expect((await headless.listTools()).tools.map((tool) => tool.name)).not.toContain('fx__fixture_rug');
     // A policy edit that does not load: the last good policy stays, and the failure is counted.
     await writeFile(policy, 'version: 1\ngrants:\n  - { id: broken, effect: forbid, tools: ["*"] }\n');
-    await waitFor(
-      () => gateway.process.stderr().includes('policy reload failed'),
-      'the failed reload in the log',
-      20_000,
-    );
+    await waitFor(() => gateway.process.stderr().includes('policy reload failed'), 'the failed reload in the log');
 
     const scraped = await scrape();
     expect(scraped.status).toBe(200);
@@ -290,7 +284,6 @@ describe('where /metrics is served', () => {
         const consoleUrl = await waitFor(
           () => /reviewer console on (\S+)/.exec(served.process.stderr())?.[1],
           'the console URL on stderr',
-          20_000,
         );
         const onConsole = await fetch(new URL('/metrics', consoleUrl));
         expect(onConsole.status).toBe(200);

@@ -75,7 +75,6 @@ async function startRecordedGateway(
     ['--import', RECORD_IMPORTS, BIN, 'serve', '--config', file, '--port', '0'],
     {
       readyPattern: /^mcp-warden listening on (http:\/\/\S+)$/,
-      timeoutMs: 30_000,
       env: {
         WARDEN_IMPORT_LOG: imports,
         OTEL_EXPORTER_OTLP_ENDPOINT: undefined,

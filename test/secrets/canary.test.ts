@@ -222,7 +222,6 @@ describe('secrets never visible', () => {
         gatewayLog.join('').includes('downstream stderr') &&
         files(data).some((f) => f.endsWith('-wal') && readFileSync(f).includes('hmac-sha256:')),
       'the log and the audit WAL to hold the calls',
-      10_000,
     );
     const agent = agentBytes.join('\n') + JSON.stringify(results);
     const log = gatewayLog.join('');

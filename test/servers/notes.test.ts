@@ -211,7 +211,7 @@ describe('notes server (stdio)', () => {
     expect(pid).toBeTypeOf('number');
     expect(isAlive(pid as number)).toBe(true);
     await second.client.close();
-    await waitForExit(pid as number, 5_000);
+    await waitForExit(pid as number);
   });
 
   it('exits with code 0 on end of stdin, without being signalled', async () => {

@@ -37,7 +37,6 @@ function startTickets(env: Record<string, string | undefined>, extraArgs: string
       ...env,
     },
     readyPattern: READY,
-    timeoutMs: 10_000,
   });
 }
 
@@ -289,7 +288,7 @@ describe('tickets server lifecycle', () => {
     expect(isAlive(pid)).toBe(true);
     proc.child.stdin.end();
     expect(await proc.exited).toEqual({ code: 0, signal: null });
-    await waitForExit(pid, 5_000);
+    await waitForExit(pid);
     expect(proc.stderr()).toContain('supervisor gone');
     await client.close().catch(() => undefined);
   });

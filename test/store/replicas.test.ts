@@ -203,15 +203,11 @@ describe('a replica that loses its store', () => {
     });
 
     proxy.restore();
-    await waitFor(async () => (await healthz()).store.status === 'up', '/healthz to report the store up', 15_000);
-    const back = await waitFor(
-      async () => {
-        const result = await call(client, 'fx__test_simple_text');
-        return result.ok ? result : undefined;
-      },
-      'calls to resume',
-      15_000,
-    );
+    await waitFor(async () => (await healthz()).store.status === 'up', '/healthz to report the store up');
+    const back = await waitFor(async () => {
+      const result = await call(client, 'fx__test_simple_text');
+      return result.ok ? result : undefined;
+    }, 'calls to resume');
     expect(back).toEqual({ ok: true });
 
     // Refusals the audit could record (once the database answered again, while the replica re-read its
