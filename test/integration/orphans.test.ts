@@ -34,8 +34,9 @@ async function pidsOf(
   return JSON.parse(textOf(await call(client, 'bad__pids'))) as { pid: number; grandchild: number };
 }
 
-// Each test has a gateway of its own and spends most of its time in the stop's grace periods (2 s after
-// EOF, 2 s after SIGTERM): they wait side by side.
+// Each test has a gateway of its own and spends most of its time waiting: in the stop's grace periods
+// (2 s after EOF, 2 s after SIGTERM) or on a connect timeout. Both blocks are concurrent, so all three
+// tests wait side by side (vitest runs consecutive concurrent suites together).
 describe.concurrent('a server that ignores EOF and SIGTERM and starts a grandchild', () => {
   it('is stopped with its grandchild when its session ends', async () => {
     const gateway = await startGateway({ servers: { bad: stubborn } });
@@ -44,8 +45,8 @@ describe.concurrent('a server that ignores EOF and SIGTERM and starts a grandchi
       const { pid, grandchild } = await pidsOf(client);
       expect([pid, grandchild].every(isAlive)).toBe(true);
       await transport.terminateSession();
-      await waitForExit(pid, 15_000);
-      await waitForExit(grandchild, 15_000);
+      await waitForExit(pid);
+      await waitForExit(grandchild);
       await client.close();
     } finally {
       await gateway.stop();
@@ -69,7 +70,7 @@ describe.concurrent('a server that ignores EOF and SIGTERM and starts a grandchi
   });
 });
 
-describe('a breaker probe under way when the gateway stops', () => {
+describe.concurrent('a breaker probe under way when the gateway stops', () => {
   it("SIGTERM to serve: the probe's server process (stuck in initialize, ignoring EOF) is gone when the gateway has exited", async () => {
     // The start-up connect times out, the breaker opens, and after its open period (1 s) a probe connects
     // to a new process, which never answers: the gateway is stopped while that probe waits.
@@ -78,11 +79,10 @@ describe('a breaker probe under way when the gateway stops', () => {
     });
     let probe: number | undefined;
     try {
-      await waitFor(() => gateway.process.stderr().includes('circuit breaker half-open'), 'the breaker probe', 30_000);
+      await waitFor(() => gateway.process.stderr().includes('circuit breaker half-open'), 'the breaker probe');
       probe = await waitFor(
         () => childrenOf(gateway.process.child.pid!, 'faulty-server.js')[0],
         "the probe's server process",
-        30_000,
       );
       gateway.process.child.kill('SIGTERM');
       expect(await gateway.process.exited).toEqual({ code: 0, signal: null });
