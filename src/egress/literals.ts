@@ -1,4 +1,5 @@
 import { MIN_SECRET_LENGTH } from '../pipeline/stages.js';
+import { GramTable } from './gram-table.js';
 
 /**
  * Finds many literal strings in text at a cost per character that does not grow with their number
@@ -40,11 +41,11 @@ function sameAt(text: string, at: number, pattern: string): boolean {
 }
 
 /**
- * Kept compact because thousands of patterns come and go: every minted credential adds about 8 (its
- * signature in each form) until it expires. A pattern is an id into parallel arrays; each of its grams
- * maps to a number (id × STEP + offset), or to an array of them only where grams collide, so a pattern
- * costs its text and a few Map slots rather than an object and an array per gram (5 KB → 2 KB per minted
- * credential; docs/performance.md, memory).
+ * Kept compact and cheap to change because thousands of patterns come and go: every minted credential
+ * adds about 8 (its signature in each form) until it expires. A pattern is an id into parallel arrays;
+ * each of its grams is one pair (gram, id × STEP + offset) in a typed-array multimap (./gram-table.ts),
+ * so a pattern costs its text and a few array slots, and adding or forgetting one a few array writes
+ * (docs/performance.md: memory, then issue 21's per-call cost).
  */
 export class LiteralSet {
   private readonly texts: (string | undefined)[] = [];
@@ -53,9 +54,11 @@ export class LiteralSet {
   private readonly uses: number[] = [];
   private readonly freeIds: number[] = [];
   private readonly ids = new Map<string, number>();
-  private readonly byGram = new Map<number, number | number[]>();
+  private readonly byGram = new GramTable();
+  /** The codes of one probe's gram (reused: a probe allocates nothing). */
+  private readonly found: number[] = [];
   private readonly filter = new Uint32Array(1 << (TABLE_BITS - 5));
-  /** Grams deleted since the filter was last rebuilt (their bits stay set until then). */
+  /** Pairs deleted since the filter was last rebuilt (their grams' bits stay set until then). */
   private stale = 0;
 
   get size(): number {
@@ -78,11 +81,7 @@ export class LiteralSet {
     this.ids.set(text, id);
     for (let offset = 0; offset < STEP && offset + GRAM <= text.length; offset++) {
       const key = gramKey(text, offset);
-      const code = id * STEP + offset;
-      const entry = this.byGram.get(key);
-      if (entry === undefined) this.byGram.set(key, code);
-      else if (typeof entry === 'number') this.byGram.set(key, [entry, code]);
-      else entry.push(code);
+      this.byGram.add(key, id * STEP + offset);
       const slot = slotOf(key);
       this.filter[slot >>> 5]! |= 1 << (slot & 31);
     }
@@ -96,16 +95,8 @@ export class LiteralSet {
     this.ids.delete(text);
     this.texts[id] = undefined;
     this.extend[id] = undefined;
-    for (let offset = 0; offset < STEP && offset + GRAM <= text.length; offset++) {
-      const key = gramKey(text, offset);
-      const entry = this.byGram.get(key);
-      const rest = typeof entry === 'number' ? [entry] : (entry ?? []);
-      const kept = rest.filter((code) => Math.floor(code / STEP) !== id);
-      if (kept.length === 0) {
-        this.byGram.delete(key);
-        this.stale++;
-      } else this.byGram.set(key, kept.length === 1 ? kept[0]! : kept);
-    }
+    for (let offset = 0; offset < STEP && offset + GRAM <= text.length; offset++)
+      if (this.byGram.delete(gramKey(text, offset), id * STEP + offset)) this.stale++;
     this.freeIds.push(id);
     // A deleted gram's bit only costs a Map lookup when probed, but minted credentials come and go for
     // as long as the process runs: rebuilt before stale bits could fill the filter.
@@ -122,10 +113,8 @@ export class LiteralSet {
       const key = gramKey(text, i);
       const slot = slotOf(key);
       if ((filter[slot >>> 5]! & (1 << (slot & 31))) === 0) continue;
-      const entry = this.byGram.get(key);
-      if (entry === undefined) continue;
-      if (typeof entry === 'number') spans = this.match(text, i, entry, spans);
-      else for (const code of entry) spans = this.match(text, i, code, spans);
+      const count = this.byGram.codesOf(key, this.found);
+      for (let k = 0; k < count; k++) spans = this.match(text, i, this.found[k]!, spans);
     }
     return spans ? cut(text, spans, replacement) : text;
   }
@@ -148,10 +137,10 @@ export class LiteralSet {
 
   private rebuildFilter(): void {
     this.filter.fill(0);
-    for (const key of this.byGram.keys()) {
+    this.byGram.eachGram((key) => {
       const slot = slotOf(key);
       this.filter[slot >>> 5]! |= 1 << (slot & 31);
-    }
+    });
     this.stale = 0;
   }
 }

@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { MIN_SECRET_LENGTH } from '../pipeline/stages.js';
 import { LiteralSet, type Pattern } from './literals.js';
 import { detach, prefixForms, valueForms } from './forms.js';
@@ -16,13 +15,14 @@ export class SecretRedactor {
   private readonly set = new LiteralSet();
   private readonly kept = new Set<string>();
   /**
-   * Values that stop being valid, oldest first (never read with `get`, so the order stays the order they
-   * were remembered in): past MAX_EXPIRING the oldest is forgotten, and its patterns with it.
+   * Values that stop being valid, in the order they were remembered (a Map keeps insertion order; a value
+   * already held is not moved): past MAX_EXPIRING the oldest is forgotten, and its patterns with it.
    */
-  private readonly expiring = new LRUCache<string, { expiresAt: number; forms: readonly string[] }>({
-    max: MAX_EXPIRING,
-    dispose: (entry) => this.forget(entry.forms),
-  });
+  private readonly expiring = new Map<string, { expiresAt: number; forms: readonly string[] }>();
+  /** The last minted header prefix remembered: the gateway's signing key rarely changes, so it is seldom new. */
+  private lastHeader = '';
+  /** The same for the payload's constant beginning (the gateway's `act` claim). */
+  private lastPayloadPrefix = '';
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -42,8 +42,11 @@ export class SecretRedactor {
     if (this.expiring.has(value) || expiresAt <= this.now()) return;
     const patterns = valueForms(value);
     this.add(patterns);
-    // Its own string, not a slice that keeps the whole token alive until it expires.
-    this.expiring.set(detach(value), { expiresAt, forms: patterns.map((p) => p.text) });
+    // Its own string, not a slice that keeps the whole token alive until it expires (the first form is
+    // the value itself, already copied).
+    const own = patterns[0]?.text === value ? patterns[0].text : detach(value);
+    this.expiring.set(own, { expiresAt, forms: patterns.map((p) => p.text) });
+    if (this.expiring.size > MAX_EXPIRING) this.drop(this.expiring.keys().next().value!);
   }
 
   /** Every text that starts with `prefix` (in each form) and goes on in that form's characters. */
@@ -61,12 +64,20 @@ export class SecretRedactor {
   rememberMinted(token: string): void {
     const [header, payload, signature] = token.split('.');
     if (header === undefined || payload === undefined || signature === undefined) return this.remember(token);
-    this.rememberPrefix(`${header}.`);
+    if (header !== this.lastHeader) {
+      this.rememberPrefix(`${header}.`);
+      this.lastHeader = detach(header);
+    }
     const claims = decodeClaims(payload);
     const expiresAt = typeof claims?.json.exp === 'number' ? claims.json.exp * 1000 : this.now() + 5 * 60_000;
     const fixed = claims?.text.startsWith('{"act":') ? claims.text.slice(0, claims.text.indexOf('},') + 2) : '';
-    if (fixed.length >= 12) this.rememberPrefix(payload.slice(0, Math.floor((8 * Buffer.byteLength(fixed)) / 6)));
-    else this.remember(payload, expiresAt);
+    if (fixed.length >= 12) {
+      const prefix = payload.slice(0, Math.floor((8 * Buffer.byteLength(fixed)) / 6));
+      if (prefix !== this.lastPayloadPrefix) {
+        this.rememberPrefix(prefix);
+        this.lastPayloadPrefix = detach(prefix);
+      }
+    } else this.remember(payload, expiresAt);
     this.remember(signature, expiresAt);
   }
 
@@ -82,15 +93,20 @@ export class SecretRedactor {
     for (const text of forms) this.set.delete(text);
   }
 
+  private drop(value: string): void {
+    const entry = this.expiring.get(value);
+    if (entry === undefined) return;
+    this.expiring.delete(value);
+    this.forget(entry.forms);
+  }
+
   /** Expired values go, oldest first (values are remembered in about the order they expire). */
   private prune(): void {
     const now = this.now();
-    const expired: string[] = [];
-    for (const value of this.expiring.rkeys()) {
-      if ((this.expiring.peek(value)?.expiresAt ?? 0) > now) break;
-      expired.push(value);
+    for (const [value, entry] of this.expiring) {
+      if (entry.expiresAt > now) break;
+      this.drop(value); // deleting the entry being visited is safe in a Map's iteration
     }
-    for (const value of expired) this.expiring.delete(value);
   }
 }
 

@@ -102,6 +102,17 @@ describe('egress stage: secret values in every form', () => {
     }
   });
 
+  it('covers the header of every signing key, when keys alternate (the last header is not the only one)', () => {
+    const e = new Egress({ now: () => 1_000_000 });
+    const header = (kid: string) => Buffer.from(`{"alg":"EdDSA","kid":"${kid}","typ":"JWT"}`).toString('base64url');
+    const token = (kid: string, n: number) =>
+      `${header(kid)}.${Buffer.from(`{"exp":2000,"jti":"j-${n}-0000"}`).toString('base64url')}.${Buffer.from(`${kid}-sig-${n}`.padEnd(64, 'z')).toString('base64url')}`;
+    const tokens = [token('key-one', 1), token('key-two', 2), token('key-one', 3), token('key-two', 4)];
+    for (const t of tokens) e.rememberMinted(t);
+    for (const t of tokens) expect(e.scrubText(`<${t}>`)).toBe('<[REDACTED]>');
+    for (const kid of ['key-one', 'key-two']) expect(e.scrubText(`${header(kid)}.e30.c2ln`)).toBe('[REDACTED]');
+  });
+
   it('forgets a minted signature once its token has expired', () => {
     let now = 1_000_000;
     const e = new Egress({ now: () => now });
