@@ -97,10 +97,6 @@ const BRIDGE_TOOL_GAP =
 const KNOWN_GAPS = {
   '2026 gateway': new Map([
     [
-      'input-required-result-basic-elicitation',
-      "a 2026 server's inputRequests reach the agent under the gateway's keys (q1, ...), not the server's",
-    ],
-    [
       'input-required-result-non-tool-request',
       'input_required is relayed to 2026 agents on tools/call only, not prompts/get',
     ],

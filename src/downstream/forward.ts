@@ -21,7 +21,8 @@ export interface RelayLink {
   /** Relays a progress notification if its token is this link's; returns whether it was. */
   progress(params: ProgressNotification['params']): boolean;
   notify(notification: ServerNotification): Promise<void>;
-  relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<unknown>;
+  /** `inputKey`: the key a 2026 server gave this request in its `inputRequests` (from the SDK v2 client). */
+  relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal, inputKey?: string): Promise<unknown>;
   /** Waits until every notification relayed so far has been handed to the agent's transport. */
   flush(): Promise<void>;
 }

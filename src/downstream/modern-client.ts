@@ -50,7 +50,11 @@ export type DownstreamClient = Pick<
   | 'onclose'
 >;
 
-type Handler = (message: { method: string; params?: unknown }, extra: { signal: AbortSignal }) => unknown;
+/** `inputKey`: for a 2026 server, the request's key in the server's `inputRequests` (the v2 client's id for it). */
+type Handler = (
+  message: { method: string; params?: unknown },
+  extra: { signal: AbortSignal; inputKey?: string },
+) => unknown;
 
 /** A v1 message schema (zod object with a literal `method`) names the method it is for. */
 function methodOf(schema: unknown): string {
@@ -181,8 +185,12 @@ export class ModernClient {
   setRequestHandler(schema: unknown, handler: Handler): void {
     this.client.setRequestHandler(
       methodOf(schema) as never,
-      ((request: { method: string; params?: unknown }, ctx: { mcpReq: { signal: AbortSignal } }) =>
-        handler(request, { signal: ctx.mcpReq.signal })) as never,
+      ((request: { method: string; params?: unknown }, ctx: { mcpReq: { id?: unknown; signal: AbortSignal } }) =>
+        // At 2026 every server request is an embedded input request, and its id is its inputRequests key.
+        handler(request, {
+          signal: ctx.mcpReq.signal,
+          ...(this.era === '2026' && typeof ctx.mcpReq.id === 'string' && { inputKey: ctx.mcpReq.id }),
+        })) as never,
     );
   }
 

@@ -71,11 +71,12 @@ export class ServerMessages {
 
     const caps = this.options.capabilities;
     const relay =
-      (method: string) => async (request: { method: string; params?: unknown }, extra: { signal: AbortSignal }) => {
+      (method: string) =>
+      async (request: { method: string; params?: unknown }, extra: { signal: AbortSignal; inputKey?: string }) => {
         const link = this.currentLink();
         if (!link)
           throw new Error(`${method} cannot be relayed: no agent request is in flight on this shared connection`);
-        return link.relayRequest(request, extra.signal);
+        return link.relayRequest(request, extra.signal, extra.inputKey);
       };
     if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, relay('sampling/createMessage') as never);
     if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, relay('elicitation/create') as never);

@@ -25,6 +25,36 @@ const RESULT_SCHEMAS = {
 let outboundCounter = 0;
 
 /**
+ * Where a relayed request carries a 2026 server's `inputRequests` key to the 2026 pool's transport
+ * (`_meta.warden.inputKey`): the gateway's own `_meta` key, taken off by that transport (takeInputKey)
+ * before anything else sees the request. Added only for sessions with `inputKeys` (the 2026 pool).
+ */
+const KEY_META = 'warden';
+
+/** The relayed request with the server's key on it. */
+function withInputKey(request: { method: string; params?: unknown }, key: string) {
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  const meta = (params._meta ?? {}) as Record<string, unknown>;
+  return { ...request, params: { ...params, _meta: { ...meta, [KEY_META]: { inputKey: key } } } };
+}
+
+/** A relayed request's params without the key, and the key (when it is a string). */
+export function takeInputKey(params: Record<string, unknown> | undefined): {
+  params: Record<string, unknown> | undefined;
+  key?: string;
+} {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  if (meta === undefined || typeof meta !== 'object' || !(KEY_META in meta)) return { params };
+  const { [KEY_META]: carried, ...rest } = meta;
+  const { _meta: _m, ...plain } = params!;
+  const key = (carried as { inputKey?: unknown } | undefined)?.inputKey;
+  return {
+    params: Object.keys(rest).length > 0 ? { ...plain, _meta: rest } : plain,
+    ...(typeof key === 'string' && { key }),
+  };
+}
+
+/**
  * Connects one downstream request to the agent: progress with the gateway's own token mapped back to
  * the agent's, notifications and server→client requests on the agent request's own stream
  * (`relatedRequestId`), and a flush so every notification is sent before the result.
@@ -46,6 +76,8 @@ export class AgentRequestLink implements RelayLink {
     ) => Promise<unknown>,
     /** Where notifications go instead of the agent request's stream (the hot path writes them before its answer). */
     private readonly deliver?: (notification: ServerNotification) => void,
+    /** Relayed requests carry the server's inputRequests key to the session's transport (the 2026 pool). */
+    private readonly inputKeys = false,
   ) {
     this.outboundProgressToken =
       agentProgressToken === undefined ? undefined : `warden-${process.pid}-${++outboundCounter}`;
@@ -80,7 +112,11 @@ export class AgentRequestLink implements RelayLink {
     return sent;
   }
 
-  relayRequest(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<unknown> {
+  relayRequest(
+    request: { method: string; params?: unknown },
+    signal: AbortSignal,
+    inputKey?: string,
+  ): Promise<unknown> {
     const schema = RESULT_SCHEMAS[request.method as keyof typeof RESULT_SCHEMAS];
     if (!schema) return Promise.reject(new Error(`${request.method} is not relayed`));
     let scrubbed: { method: string; params?: unknown };
@@ -90,8 +126,9 @@ export class AgentRequestLink implements RelayLink {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error('request could not be scrubbed'));
     }
+    const outgoing = this.inputKeys && inputKey !== undefined ? withInputKey(scrubbed, inputKey) : scrubbed;
     const send = () =>
-      this.server.request(scrubbed as never, schema, {
+      this.server.request(outgoing as never, schema, {
         signal,
         timeout: RELAY_TIMEOUT_MS,
         ...(this.relatedRequestId !== undefined && { relatedRequestId: this.relatedRequestId }),

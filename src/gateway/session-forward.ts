@@ -49,6 +49,7 @@ export class Forwarder {
       agentToken,
       relayRecorder(() => this.session.relayOrigin(serverId, ctx)),
       hot && ((notification) => hot.notify?.(notification)),
+      this.session.options.inputKeys === true,
     );
     const outcome = await this.session.host.pipeline.call(ctx, async (injection) => {
       const perCall = injection.env && this.session.host.perCallConnection(this.session, serverId, injection.env);

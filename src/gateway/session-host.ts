@@ -74,6 +74,11 @@ export interface SessionOptions {
   protocolVersion?: string;
   /** For a session that never sees initialize (the 2026 pool): what its downstream connections declare they can relay. */
   relayCapabilities?: ClientCapabilities;
+  /**
+   * The 2026 pool: a 2026 server's input request reaches the session's transport with the server's own
+   * `inputRequests` key (relay-link.ts), so the 2026 agent is asked under that key.
+   */
+  inputKeys?: boolean;
 }
 
 export const VERSION = '0.1.0';

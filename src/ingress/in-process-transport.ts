@@ -3,6 +3,7 @@
 // that 2025 sessions use.
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { takeInputKey } from '../gateway/relay-link.js';
 
 /** The server's answer to one dispatched request. */
 export type Answer = { result: Record<string, unknown> } | { error: { code: number; message: string; data?: unknown } };
@@ -19,6 +20,8 @@ export interface ServerAsk {
   id: string | number;
   method: string;
   params?: Record<string, unknown>;
+  /** A 2026 server's own key for this request in its `inputRequests` (unvalidated: the rounds check it). */
+  key?: string;
 }
 
 export class InProcessTransport implements Transport {
@@ -94,7 +97,13 @@ export class InProcessTransport implements Transport {
       // agent cannot answer, is refused at once instead of waiting for nobody.
       if (m.id !== undefined) {
         const related = options?.relatedRequestId;
-        const ask = { id: m.id, method: m.method, ...(m.params !== undefined && { params: m.params }) };
+        const { params, key } = takeInputKey(m.params);
+        const ask = {
+          id: m.id,
+          method: m.method,
+          ...(params !== undefined && { params }),
+          ...(key !== undefined && { key }),
+        };
         const refusal =
           related === undefined
             ? `${m.method} reaches a 2026-07-28 agent only during one of its requests`

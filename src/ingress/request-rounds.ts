@@ -24,6 +24,9 @@ const INVALID_PARAMS = -32602;
 /** 2026-07-28's MissingRequiredClientCapability: the request needs a capability the client did not declare. */
 export const MISSING_CAPABILITY = -32021;
 
+/** A server's inputRequests key the agent may be asked under as it is: 1-64 visible ASCII characters. */
+const SOUND_KEY = /^[\x21-\x7e]{1,64}$/;
+
 /** The input request kinds, by the client capability that must be declared for each. */
 const KIND_OF: Record<string, string> = {
   'sampling/createMessage': 'sampling',
@@ -120,7 +123,7 @@ export class RequestRounds {
       call.transport.answer(ask.id, { result: result as Record<string, unknown> });
       return undefined;
     }
-    call.asked.set(`q${(call.keys += 1)}`, { askId: ask.id, method: ask.method, params: ask.params, digest });
+    call.asked.set(this.keyFor(call, ask.key), { askId: ask.id, method: ask.method, params: ask.params, digest });
     call.wake?.();
     return undefined;
   }
@@ -137,6 +140,20 @@ export class RequestRounds {
       method: notification.method,
       params: { ...notification.params, progressToken: stream.progressToken },
     });
+  }
+
+  /**
+   * The key the agent is asked under: a 2026 server's own key when it is a sound one (a bounded run of
+   * visible ASCII, not already waiting in this call), else the gateway's next free `q1`, `q2`, …. The
+   * key is only a label for the agent: the gateway answers the server by its own request id, and the
+   * SDK v2 client files the answer under the server's key.
+   */
+  private keyFor(call: LiveCall, key: string | undefined): string {
+    if (key !== undefined && SOUND_KEY.test(key) && !call.asked.has(key)) return key;
+    let next: string;
+    do next = `q${(call.keys += 1)}`;
+    while (call.asked.has(next));
+    return next;
   }
 
   /** A first request: runs it, and answers its result or its first round. */

@@ -125,6 +125,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       taskHandleKey: handleKeyOf(principal),
       protocolVersion: STATELESS_VERSIONS[0]!,
       relayCapabilities: RELAY_CAPABILITIES,
+      inputKeys: true,
     });
     entry.transport = new InProcessTransport();
     entry.transport.onAsk = (related, ask) => rounds.ask(related, ask);

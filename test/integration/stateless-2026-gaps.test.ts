@@ -45,7 +45,6 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
         'mcp-method': method,
         ...(typeof name === 'string' && ['tools/call', 'prompts/get'].includes(method) && { 'mcp-name': name }),
       }),
-      timeoutMs: 15_000,
     });
     const rpc = res.messages.find((m) => (m as Rpc).id === id) as Rpc;
     return { res, rpc };
@@ -93,5 +92,39 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
     );
     expect(declared.res.status).toBe(200);
     expect(declared.rpc.result).toMatchObject({ resultType: 'input_required' });
+  });
+
+  it("asks the agent under a 2026 server's own inputRequests keys, with the gateway's sealed requestState; the retry completes", async () => {
+    const params = { name: 'test_input_required_result_elicitation', arguments: {} };
+    const first = await send('tools/call', { ...params, _meta: envelope({ elicitation: {} }) }, 'e1');
+    expect(first.rpc.result).toMatchObject({
+      resultType: 'input_required',
+      inputRequests: { user_name: { method: 'elicitation/create' } },
+    });
+    expect(Object.keys(first.rpc.result!.inputRequests!)).toEqual(['user_name']);
+    const done = await send(
+      'tools/call',
+      {
+        ...params,
+        _meta: envelope({ elicitation: {} }),
+        inputResponses: { user_name: { action: 'accept', content: { name: 'Ada' } } },
+        requestState: first.rpc.result!.requestState,
+      },
+      'e2',
+    );
+    expect(done.rpc.result).toMatchObject({ resultType: 'complete', content: [{ type: 'text', text: 'Hello, Ada!' }] });
+    // the state is the gateway's, bound to this call: another call cannot use it
+    const other = await send(
+      'tools/call',
+      {
+        name: 'test_input_required_result_sampling',
+        arguments: {},
+        _meta: envelope({ elicitation: {} }),
+        inputResponses: { user_name: { action: 'accept', content: { name: 'Ada' } } },
+        requestState: first.rpc.result!.requestState,
+      },
+      'e3',
+    );
+    expect(other.rpc.error).toMatchObject({ code: -32602 });
   });
 });
