@@ -124,9 +124,10 @@ describe.each(['sqlite', 'postgres'] as const)('audit log on %s', (kind) => {
         { outcome: 'denied', target: INJECTION },
       ]);
       expect(await json<Row[]>('list', '--outcome', 'denied')).toHaveLength(1);
-      expect(await json<Row[]>('list', '--until', new Date(cut).toISOString())).toHaveLength(1);
+      const untilCut = await json<Row[]>('list', '--until', new Date(cut).toISOString());
+      expect(untilCut).toHaveLength(1);
 
-      const first = (await json<Row[]>('list', '--until', new Date(cut).toISOString()))[0]!;
+      const first = untilCut[0]!;
       const record = await json<{ intent: Record<string, any>; result: Record<string, any> }>('show', first.id); // eslint-disable-line @typescript-eslint/no-explicit-any
       expect(record.intent).toMatchObject({
         traceId: TRACE,
