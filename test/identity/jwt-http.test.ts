@@ -250,7 +250,9 @@ describe('JWKS availability', () => {
     const started = Date.now();
     const response = await initialize(await signToken({ iss, aud: RESOURCE }, { key: rsa }));
     expect(response.status).toBe(503);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // Bounded: the hanging issuer's jwksTimeoutMs is 500 ms; an unbounded wait would never answer. The
+    // margin is for a loaded machine, not a measure of speed.
+    expect(Date.now() - started).toBeLessThan(20_000);
     expect(response.text).not.toMatch(/jose|stack|ECONN/);
     expect((await initialize(await signToken(std, { key: rsa }))).status).toBe(200);
   });

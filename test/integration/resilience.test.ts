@@ -19,8 +19,14 @@ import {
 import { isAlive, makeTempDir, waitFor, waitForExit, type ReadyProcess, type TempDir } from '../helpers/process.js';
 
 const TIMEOUT_MS = 500;
-/** "Fast": well under any deadline involved (the sleeps below are 30 s, the server timeout 10 s). */
-const FAST_MS = 3_000;
+/**
+ * "Fast": well under any deadline involved (the sleeps below are 120 s, the servers' timeoutMs 30 s), so
+ * a call that waited for one of them fails, while a loaded machine (a fast path that takes 0.5 s idle
+ * took 2.4 s at load 20) still passes.
+ */
+const FAST_MS = 15_000;
+const SERVER_TIMEOUT_MS = 30_000;
+const SLEEP_MS = 120_000;
 
 let logs: TempDir;
 let web: ReadyProcess;
@@ -41,9 +47,12 @@ beforeAll(async () => {
   web = await startFixtureHttp({ FIXTURE_SCHEME: 'web', FIXTURE_CALL_LOG: callLog('web') });
   gateway = await startGateway({
     servers: {
-      fx: fixtureServer({ env: { FIXTURE_CALL_LOG: callLog('fx') }, timeoutMs: 10_000 }),
-      web: { transport: 'http', url: web.url, timeoutMs: 10_000 },
-      up: launchedFixtureServer({ timeoutMs: 10_000 }, { FIXTURE_SCHEME: 'up', FIXTURE_CALL_LOG: callLog('up') }),
+      fx: fixtureServer({ env: { FIXTURE_CALL_LOG: callLog('fx') }, timeoutMs: SERVER_TIMEOUT_MS }),
+      web: { transport: 'http', url: web.url, timeoutMs: SERVER_TIMEOUT_MS },
+      up: launchedFixtureServer(
+        { timeoutMs: SERVER_TIMEOUT_MS },
+        { FIXTURE_SCHEME: 'up', FIXTURE_CALL_LOG: callLog('up') },
+      ),
       slow: fixtureServer({
         env: { FIXTURE_SCHEME: 'slow', FIXTURE_CALL_LOG: callLog('slow') },
         timeoutMs: TIMEOUT_MS,
@@ -67,7 +76,7 @@ const lastCancelled = async (prefix: string) =>
 describe('cancellation and deadlines', () => {
   it.each(['fx', 'web', 'up'])('cancels the %s call downstream when the agent aborts it', async (prefix) => {
     const abort = new AbortController();
-    const { result } = await startSleep(agent, seen, prefix, 30_000, { signal: abort.signal });
+    const { result } = await startSleep(agent, seen, prefix, SLEEP_MS, { signal: abort.signal });
     expect(await lastCancelled(prefix)).toBe(false);
     const started = Date.now();
     abort.abort('changed my mind');
@@ -79,7 +88,7 @@ describe('cancellation and deadlines', () => {
 
   it('answers a call past the server timeoutMs with -32001 and cancels it downstream', async () => {
     const started = Date.now();
-    const error = await call(agent, 'slow__fixture_sleep', { ms: 30_000 }).catch((e: unknown) => e);
+    const error = await call(agent, 'slow__fixture_sleep', { ms: SLEEP_MS }).catch((e: unknown) => e);
     const elapsed = Date.now() - started;
     expect(error).toEqual(
       expect.objectContaining({
@@ -120,7 +129,7 @@ describe('a downstream that dies mid-call', () => {
   it('SIGKILL during the call (stdio): fails fast, not replayed, restarted', async () => {
     const pid = await eventually(() => pidOf(agent, 'fx'), 'fx to be up');
     const sleepsBefore = await callsTo('fx', 'fixture_sleep');
-    const { result } = await startSleep(agent, seen, 'fx', 30_000);
+    const { result } = await startSleep(agent, seen, 'fx', SLEEP_MS);
     const started = Date.now();
     process.kill(pid, 'SIGKILL');
     const error = await result.catch((e: unknown) => e);
@@ -141,7 +150,7 @@ describe('a downstream that dies mid-call', () => {
   it('SIGKILL of a launched HTTP server during the call: fails fast, relaunched, reconnected', async () => {
     const pid = await pidOf(agent, 'up');
     const sleepsBefore = await callsTo('up', 'fixture_sleep');
-    const { result } = await startSleep(agent, seen, 'up', 30_000);
+    const { result } = await startSleep(agent, seen, 'up', SLEEP_MS);
     const started = Date.now();
     process.kill(pid, 'SIGKILL');
     const error = await result.catch((e: unknown) => e);
