@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Db } from './store.js';
+import { ENTRY_COLUMN_NAMES, HEADER_FIELDS, selectColumns } from './columns.js';
 
 export type EntryKind = 'intent' | 'outcome' | 'event';
 
@@ -51,21 +52,8 @@ export function rowHeader(e: EntryInput): string {
 }
 
 /** Every column but the body, in the order of the header and of the `entries` columns after `seq`. */
-function headerColumns(e: EntryInput) {
-  return [
-    e.id,
-    e.kind,
-    e.ts,
-    e.startedAt,
-    e.instance,
-    e.type,
-    e.subject,
-    e.taskId,
-    e.server,
-    e.target,
-    e.decision,
-    e.outcome,
-  ] as const;
+function headerColumns(e: EntryInput): (string | number | null)[] {
+  return HEADER_FIELDS.map((f) => e[f.key]);
 }
 
 /** hash = SHA-256(previous hash (32 bytes) ‖ canonical row (UTF-8)), hex. */
@@ -79,8 +67,8 @@ export function entryHash(prevHash: string, e: EntryInput): string {
     .digest('hex');
 }
 
-export const ENTRY_COLUMNS =
-  'seq, id, kind, ts, started_at AS startedAt, instance, type, subject, task_id AS taskId, server, target, decision, outcome, body, prev_hash AS prevHash, hash';
+/** Every column of `entries` under its property name (a StoredEntry per row). */
+export const ENTRY_COLUMNS = selectColumns(false);
 
 export interface ChainHead {
   seq: number;
@@ -102,8 +90,7 @@ export class ChainAppender {
       'INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
     );
     this.insert = db.prepare(
-      `INSERT INTO entries (seq, id, kind, ts, started_at, instance, type, subject, task_id, server, target, decision, outcome, body, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO entries (${ENTRY_COLUMN_NAMES.join(', ')}) VALUES (${ENTRY_COLUMN_NAMES.map(() => '?').join(', ')})`,
     );
   }
 

@@ -1,5 +1,6 @@
 // Over 300 lines: every reviewer query with the statement it runs, built once for the SQLite and the PostgreSQL readers.
 import { ENTRY_COLUMNS, type StoredEntry } from './chain.js';
+import { ENTRY_COLUMN_NAMES, ENTRY_FIELDS } from './columns.js';
 import type { Db } from './store.js';
 
 /** Filters of `audit list`, `export` and `stats`. Text filters take `*` and `?` globs. */
@@ -125,30 +126,10 @@ export function listQuery(filter: RecordFilter): { sql: string; params: unknown[
   return { sql, params };
 }
 
-const ENTRY_FIELDS = [
-  'seq',
-  'id',
-  'kind',
-  'ts',
-  'started_at',
-  'instance',
-  'type',
-  'subject',
-  'task_id',
-  'server',
-  'target',
-  'decision',
-  'outcome',
-  'body',
-  'prev_hash',
-  'hash',
-];
-const CAMEL: Record<string, string> = { started_at: 'startedAt', task_id: 'taskId', prev_hash: 'prevHash' };
-
 function pick(row: Record<string, unknown>, prefix: string): StoredEntry | undefined {
   if (row[`${prefix}seq`] === null) return undefined;
   const out: Record<string, unknown> = {};
-  for (const field of ENTRY_FIELDS) out[CAMEL[field] ?? field] = row[`${prefix}${field}`];
+  for (const f of ENTRY_FIELDS) out[f.key] = row[`${prefix}${f.column}`];
   return out as unknown as StoredEntry;
 }
 
@@ -180,8 +161,8 @@ export function exportQuery(filter: RecordFilter): { sql: string; params: unknow
   const clauses = [...where('d', filter, params, !byOutcome), ...outcomeClause(filter, params)];
   const [intentAlias, outcomeAlias] = byOutcome ? ['i', 'd'] : ['d', 'o'];
   const cols = [
-    ...ENTRY_FIELDS.map((f) => `${intentAlias}.${f} AS i_${f}`),
-    ...ENTRY_FIELDS.map((f) => `${outcomeAlias}.${f} AS o_${f}`),
+    ...ENTRY_COLUMN_NAMES.map((c) => `${intentAlias}.${c} AS i_${c}`),
+    ...ENTRY_COLUMN_NAMES.map((c) => `${outcomeAlias}.${c} AS o_${c}`),
   ].join(', ');
   const from = byOutcome
     ? "FROM entries d LEFT JOIN entries i ON i.id = d.id AND i.kind = 'intent' WHERE d.kind = 'outcome'"

@@ -66,6 +66,12 @@ describe('entry hash', () => {
     expect(entryHash(GENESIS_HASH, changed)).not.toBe(entryHash(GENESIS_HASH, entry));
   });
 
+  it('hashes a header of fixed column order (format 1), whatever the column list says', () => {
+    expect(canonicalRow(entry).split('\n')[0]).toBe(
+      '[1,"01J0000000000000000000000A","intent",1,1,"i","tools/call","agent:a",null,"notes","notes__read","allow",null]',
+    );
+  });
+
   it('depends on the previous hash', () => {
     expect(entryHash('11'.repeat(32), entry)).not.toBe(entryHash(GENESIS_HASH, entry));
   });

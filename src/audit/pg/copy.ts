@@ -1,10 +1,15 @@
 import type { Db } from '../store.js';
 import { ENTRY_COLUMNS, type StoredEntry } from '../chain.js';
+import { ENTRY_COLUMN_NAMES, ENTRY_FIELDS } from '../columns.js';
 import { listCheckpoints } from '../checkpoints.js';
 import { WardenError } from '../../errors.js';
 import type { PgPool } from '../../state/pg/pool.js';
 
 const BATCH = 2_000;
+
+/** Every entry column as it is, one array parameter each (a batch in one statement). */
+const COPY_ENTRIES = `INSERT INTO audit_entries (${ENTRY_COLUMN_NAMES.join(', ')})
+  SELECT * FROM unnest(${ENTRY_FIELDS.map((f, i) => `$${i + 1}::${f.pg}[]`).join(', ')})`;
 
 export interface CopyResult {
   entries: number;
@@ -40,28 +45,9 @@ export async function copySqliteAuditToPg(
     let batch: StoredEntry[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const col = <T>(pick: (e: StoredEntry) => T) => batch.map(pick);
       await client.query(
-        `INSERT INTO audit_entries (seq, id, kind, ts, started_at, instance, type, subject, task_id, server, target, decision, outcome, body, prev_hash, hash)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])`,
-        [
-          col((e) => e.seq),
-          col((e) => e.id),
-          col((e) => e.kind),
-          col((e) => e.ts),
-          col((e) => e.startedAt),
-          col((e) => e.instance),
-          col((e) => e.type),
-          col((e) => e.subject),
-          col((e) => e.taskId),
-          col((e) => e.server),
-          col((e) => e.target),
-          col((e) => e.decision),
-          col((e) => e.outcome),
-          col((e) => e.body),
-          col((e) => e.prevHash),
-          col((e) => e.hash),
-        ],
+        COPY_ENTRIES,
+        ENTRY_FIELDS.map((f) => batch.map((e) => e[f.key])),
       );
       entries += batch.length;
       batch = [];

@@ -1,4 +1,5 @@
 import type { StoredEntry } from '../chain.js';
+import { selectColumns } from '../columns.js';
 
 /** An `audit_entries` row as the driver returns it: bigint columns arrive as strings. */
 export interface PgEntryRow {
@@ -20,8 +21,8 @@ export interface PgEntryRow {
   hash: string;
 }
 
-export const PG_ENTRY_COLUMNS =
-  'seq, id, kind, ts, started_at AS "startedAt", instance, type, subject, task_id AS "taskId", server, target, decision, outcome, body, prev_hash AS "prevHash", hash';
+/** Every column of `audit_entries` under its property name (quoted: PostgreSQL folds unquoted names). */
+export const PG_ENTRY_COLUMNS = selectColumns(true);
 
 /** Epoch milliseconds and seqs stay far below 2^53, so bigint strings become numbers without loss. */
 export function toStoredEntry(row: PgEntryRow): StoredEntry {

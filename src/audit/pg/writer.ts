@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { WardenError } from '../../errors.js';
 import type { CommitHooks } from '../backend.js';
 import { rowHeader, type EntryInput } from '../chain.js';
+import { HEADER_FIELDS } from '../columns.js';
 import type { EntryRole } from '../writer.js';
 import { describePgError, type PgPool } from '../../state/pg/pool.js';
 
@@ -19,30 +20,21 @@ const MAX_ATTEMPTS = 1_000;
 /** After a failed commit, what was kept is retried this long after (unless another write comes first). */
 const RETRY_MS = 1_000;
 
-/** One chain append: every column as an array, in the parameter order of `audit_append`. */
-const APPEND = `SELECT first_seq, last_checkpoint FROM audit_append($1, $2::text[], $3::text[], $4::text[],
-  $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-  $13::text[], $14::text[], $15::text[], $16::text[])`;
+/**
+ * One chain append, every column as an array in the parameter order of `audit_append`: the instance, the
+ * roles, the header's columns, the header line and the body.
+ */
+const APPEND = `SELECT first_seq, last_checkpoint FROM audit_append($1, $2::text[], ${HEADER_FIELDS.map(
+  (f, i) => `$${i + 3}::${f.pg}[]`,
+).join(', ')}, $${HEADER_FIELDS.length + 3}::text[], $${HEADER_FIELDS.length + 4}::text[])`;
 
 export function appendParams(instance: string, items: readonly { entry: EntryInput; role: EntryRole }[]): unknown[] {
-  const col = <T>(pick: (e: EntryInput) => T): T[] => items.map((item) => pick(item.entry));
   return [
     instance,
     items.map((item) => item.role),
-    col((e) => e.id),
-    col((e) => e.kind),
-    col((e) => e.ts),
-    col((e) => e.startedAt),
-    col((e) => e.instance),
-    col((e) => e.type),
-    col((e) => e.subject),
-    col((e) => e.taskId),
-    col((e) => e.server),
-    col((e) => e.target),
-    col((e) => e.decision),
-    col((e) => e.outcome),
-    col((e) => rowHeader(e)),
-    col((e) => e.body),
+    ...HEADER_FIELDS.map((f) => items.map((item) => item.entry[f.key])),
+    items.map((item) => rowHeader(item.entry)),
+    items.map((item) => item.entry.body),
   ];
 }
 
