@@ -28,26 +28,44 @@ import { toStoredEntry, type PgEntryRow } from './rows.js';
 import { checkPgSchema } from './schema.js';
 import { pgCheckpoints, pgPublishedKeys, verifyPgChain } from './verify.js';
 
+/** A single-quoted SQL string literal (a quote inside is doubled). */
+const LITERAL = /'(?:[^']|'')*'/g;
+/** A literal set aside by `pgStatement`: its index, quoted. */
+const SET_ASIDE = /'(\d+)'/g;
+
 /**
  * A statement of src/audit/queries.ts (written for SQLite) as PostgreSQL runs it: the `audit_` tables,
  * numbered parameters, `GLOB` as an anchored regular expression, `json_extract` as `->>`, a boolean sum
  * as a filtered count, camel-case aliases quoted. One set of reviewer queries for both stores.
+ *
+ * The string literals are set aside first (each replaced by its index) and put back last, so no rewrite
+ * reads or changes their text: a `?`, a table name or an `AS fooBar` inside a literal stays as written.
+ * (The statements have no comments and no quoted identifiers.)
  */
 export function pgStatement(sql: string, params: readonly unknown[]): { text: string; values: unknown[] } {
   const values = [...params];
+  const literals: string[] = [];
+  const setAside = (literal: string): string => `'${literals.push(literal) - 1}'`;
+  const literal = (index: string): string => literals[Number(index)]!;
   let n = 0;
   const text = sql
+    .replace(LITERAL, setAside)
     .replace(/\bentries\b/g, 'audit_entries')
     .replace(/\bopen_intents\b/g, 'audit_open_intents')
-    .replace(/json_extract\((\w+)\.body, '\$\.(\w+)'\)/g, "($1.body::jsonb ->> '$2')")
-    .replace(/sum\((d\.outcome (?:= '[a-z_]+'|IN \([^)]*\)))\)/g, 'count(*) FILTER (WHERE $1)')
+    .replace(/json_extract\((\w+)\.body, '(\d+)'\)/g, (_match, alias: string, index: string) => {
+      const path = /^'\$\.(\w+)'$/.exec(literal(index));
+      if (!path) throw new Error(`pgStatement: json_extract path ${literal(index)} is not '$.<field>'`);
+      return `(${alias}.body::jsonb ->> ${setAside(`'${path[1]!}'`)})`;
+    })
+    .replace(/sum\((d\.outcome (?:= '\d+'|IN \([^)]*\)))\)/g, 'count(*) FILTER (WHERE $1)')
     .replace(/\bAS ([a-z]+[A-Z][A-Za-z]*)\b/g, 'AS "$1"')
     .replace(/(GLOB )?\?/g, (_match, glob: string | undefined) => {
       n += 1;
       if (glob === undefined) return `$${n}`;
       values[n - 1] = globPattern(String(values[n - 1]));
       return `~ $${n}`;
-    });
+    })
+    .replace(SET_ASIDE, (_match, index: string) => literal(index));
   return { text, values };
 }
 
