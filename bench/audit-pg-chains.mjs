@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { pino } from 'pino';
+import { auditSettings, keepCalling, openPgSink } from './lib/audit-load.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -66,70 +66,25 @@ const PER_REPLICA = `
   END
   $fn$;`;
 
-const AGENTS = Array.from({ length: 100 }, (_, i) => `agent:bot-${i}`);
-const TOOLS = Array.from({ length: 50 }, (_, i) => `srv${i % 5}__tool_${i}`);
-
-function context(i) {
-  const tool = TOOLS[i % TOOLS.length];
-  return {
-    requestId: `req-${i}`,
-    ingress: 'http',
-    sessionId: `s-${i % 20}`,
-    jsonrpcId: i,
-    traceId: i.toString(16).padStart(32, '0'),
-    principal: {
-      subject: AGENTS[(i * 7) % AGENTS.length],
-      issuer: 'urn:bench',
-      delegation: [],
-      scopes: [],
-      authMethod: 'jwt',
-      task: { id: `task-${i % 300}` },
-    },
-    clientInfo: { name: 'bench', version: '1' },
-    method: 'tools/call',
-    server: tool.split('__')[0],
-    target: tool,
-    downstreamTarget: tool.split('__')[1],
-    arguments: { query: `select ${i}`, limit: 10 },
-    startedAt: Date.now(),
-  };
-}
-
 async function writer() {
-  const { openPgAuditSink } = await import(join(ROOT, 'dist/src/audit/pg/open.js'));
-  const { AuditSchema } = await import(join(ROOT, 'dist/src/config/schema.js'));
-  const sink = await openPgAuditSink({
-    pg: { url: values.url, schema: values.schema, poolSize: 4 },
-    dataDir: mkdtempSync(join(tmpdir(), 'warden-bench-chains-')),
-    settings: AuditSchema.parse({ checkpointEvery: 1_000_000 }),
-    logger: pino({ level: 'silent' }),
-    details: { bench: true },
-  });
-  const allow = { effect: 'allow', rule: 'bench', reason: 'bench' };
+  const sink = await openPgSink(
+    { url: values.url, schema: values.schema, poolSize: 4 },
+    mkdtempSync(join(tmpdir(), 'warden-bench-chains-')),
+    auditSettings({ checkpointEvery: 1_000_000 }),
+  );
   // Ready; then wait for the parent's go, so every writer starts together.
   const go = new Promise((start) => process.once('message', start));
   process.send({ ready: true });
   await go;
   const until = Date.now() + Number(values.seconds) * 1000;
-  let calls = 0;
-  let next = 0;
-  const work = async () => {
-    while (Date.now() < until) {
-      const ctx = context(next++);
-      const intent = await sink.intent(ctx, allow);
-      if (!intent.ok) throw new Error(intent.denial.reason);
-      await sink.outcome(ctx, { status: 'ok', durationMs: 1, result: { content: [] } });
-      calls += 1;
-    }
-  };
-  const cpu = process.cpuUsage();
-  const started = Date.now();
-  await Promise.all(Array.from({ length: Number(values.inflight) }, work));
-  const seconds = (Date.now() - started) / 1000;
-  const used = process.cpuUsage(cpu);
+  const { calls, seconds, cpuSeconds } = await keepCalling(sink, {
+    concurrency: Number(values.inflight),
+    until,
+    varied: false,
+  });
   const commits = sink.commits;
   await sink.close();
-  process.send({ calls, seconds, commits, cpu: (used.user + used.system) / 1e6 });
+  process.send({ calls, seconds, commits, cpu: cpuSeconds });
 }
 
 async function run(scheme, writers) {

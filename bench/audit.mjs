@@ -12,10 +12,18 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import {
+  TOOLS,
+  auditSettings,
+  auditedCall,
+  callContext,
+  keepCalling,
+  mix,
+  openPgSink,
+  openSqliteSink,
+} from './lib/audit-load.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const { openAuditSink } = await import(join(ROOT, 'dist/src/audit/open.js'));
 const { openAuditDb, auditFile } = await import(join(ROOT, 'dist/src/audit/store.js'));
 const { listRecords } = await import(join(ROOT, 'dist/src/audit/queries.js'));
 
@@ -32,79 +40,16 @@ const { values } = parseArgs({
   },
 });
 const base = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'warden-bench-'));
-const logger = pino({ level: 'silent' });
-const settings = (durability) => ({
-  durability,
-  captureResults: false,
-  maxArgumentBytes: 16384,
-  maxResultBytes: 16384,
-  checkpointEvery: 1000,
-  busyTimeoutMs: 5000,
-});
-
-const AGENTS = Array.from({ length: 100 }, (_, i) => `agent:bot-${i}`);
-const TOOLS = Array.from({ length: 50 }, (_, i) => `srv${i % 5}__tool_${i}`);
-const OUTCOMES = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'tool_error', 'downstream_failed', 'timeout'];
-
-let n = 0;
-/** Spreads i over [0, m) so agents, tools and outcomes vary independently (murmur3-style finaliser). */
-const mix = (i, salt, m) => {
-  let h = Math.imul(i ^ salt, 0x9e3779b1);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return ((h ^ (h >>> 16)) >>> 0) % m;
-};
-
-function context(i = n++) {
-  const tool = TOOLS[mix(i, 0x1234, TOOLS.length)];
-  return {
-    requestId: `req-${i}`,
-    ingress: 'http',
-    sessionId: `s-${i % 20}`,
-    jsonrpcId: i,
-    traceId: i.toString(16).padStart(32, '0'),
-    principal: {
-      subject: AGENTS[mix(i, 0x5678, AGENTS.length)],
-      issuer: 'urn:bench',
-      delegation: [],
-      scopes: [],
-      authMethod: 'jwt',
-      task: { id: `task-${i % 300}` },
-    },
-    clientInfo: { name: 'bench', version: '1' },
-    method: 'tools/call',
-    server: tool.split('__')[0],
-    target: tool,
-    downstreamTarget: tool.split('__')[1],
-    arguments: { query: `select ${i}`, limit: 10 },
-    startedAt: Date.now(),
-  };
-}
-const allow = { effect: 'allow', rule: 'bench', reason: 'bench' };
-const deny = { effect: 'deny', rule: 'bench-deny', reason: 'bench' };
-
-async function oneCall(sink, i) {
-  const ctx = context(i);
-  const denied = mix(i, 0x9abc, 13) === 0;
-  const intent = await sink.intent(ctx, denied ? deny : allow);
-  if (!intent.ok) throw new Error(intent.denial.reason);
-  const status = denied ? 'denied' : OUTCOMES[mix(i, 0xdef0, OUTCOMES.length)];
-  await sink.outcome(ctx, {
-    status,
-    durationMs: i % 50,
-    result: denied ? undefined : { content: [{ type: 'text', text: 'x' }] },
-  });
-}
+const settings = (durability) => auditSettings({ durability });
 
 async function open(name, durability) {
   const dataDir = join(base, name);
-  const sink = await openAuditSink({ dataDir, settings: settings(durability), logger, details: { bench: true } });
-  return { sink, dataDir };
+  return { sink: await openSqliteSink(dataDir, settings(durability)), dataDir };
 }
 
 /** One agent's tools/list over the 50 tools, as the pipeline hands it to the audit (every 13th hidden). */
 function listed(sink, i) {
-  const principal = context(i).principal;
+  const principal = callContext(i).principal;
   const verdicts = new Uint8Array(TOOLS.length).map((_, t) => (mix(i + t, 0x4242, 13) === 0 ? 0 : 1));
   const shown = verdicts.reduce((a, b) => a + b, 0);
   const entries = TOOLS.map((target) => ({ server: target.split('__')[0], target }));
@@ -119,44 +64,24 @@ function listed(sink, i) {
  * list is recorded after every so many calls (its row not counted in `rows`). Wall seconds, CPU seconds.
  */
 async function fill(sink, rows, concurrency, listEvery = 0) {
-  const calls = Math.ceil(rows / 2);
-  let next = 0;
   let lists = 0;
-  const worker = async () => {
-    while (next < calls) {
-      const i = next++;
-      await oneCall(sink, i);
-      if (listEvery > 0 && i % listEvery === 0) {
-        listed(sink, i);
-        lists += 1;
-      }
+  const after = (i) => {
+    if (listEvery > 0 && i % listEvery === 0) {
+      listed(sink, i);
+      lists += 1;
     }
   };
-  const started = process.hrtime.bigint();
-  const cpu = process.cpuUsage();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const used = process.cpuUsage(cpu);
-  return {
-    seconds: Number(process.hrtime.bigint() - started) / 1e9,
-    cpuSeconds: (used.user + used.system) / 1e6,
-    lists,
-  };
+  const { seconds, cpuSeconds } = await keepCalling(sink, { concurrency, calls: Math.ceil(rows / 2), after });
+  return { seconds, cpuSeconds, lists };
 }
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 const fmt = (ms) => `${ms.toFixed(3)} ms`;
 
 if (values.store === 'postgres') {
-  const { openPgAuditSink } = await import(join(ROOT, 'dist/src/audit/pg/open.js'));
   const schema = `bench_audit_${process.pid}`;
   console.log(`audit benchmark on PostgreSQL — node ${process.version}, schema ${schema}\n`);
-  const sink = await openPgAuditSink({
-    pg: { url: values['pg-url'], schema },
-    dataDir: join(base, 'pg'),
-    settings: settings('process-crash'),
-    logger,
-    details: { bench: true },
-  });
+  const sink = await openPgSink({ url: values['pg-url'], schema }, join(base, 'pg'), settings('process-crash'));
   const rows = 100_000;
   const { seconds, cpuSeconds } = await fill(sink, rows, 512);
   const commits = sink.commits;
@@ -209,11 +134,11 @@ if (values['throughput-only']) {
 console.log('');
 for (const durability of ['process-crash', 'power-loss']) {
   const { sink } = await open(`latency-${durability}`, durability);
-  for (let i = 0; i < 200; i += 1) await oneCall(sink, i); // warm-up
+  for (let i = 0; i < 200; i += 1) await auditedCall(sink, i); // warm-up
   const samples = [];
   for (let i = 0; i < 3000; i += 1) {
     const t = process.hrtime.bigint();
-    await oneCall(sink, i);
+    await auditedCall(sink, i);
     samples.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   samples.sort((a, b) => a - b);
