@@ -2,16 +2,12 @@
 // the 2026 revision → the real gateway process (JWT, policy, audit) → the 2025 conformance fixture over
 // stdio. Raw requests check what the client hides: cache hints, error codes and the Mcp-Name checks.
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
-import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
+import type { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
-import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { ROOT, fixtureServer, type RunningGateway } from '../helpers/gateway.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { connectV2, request2026, rpcOf, startJwtGateway } from '../helpers/stateless-2026.js';
 
-const V = '2026-07-28';
-const RESOURCE = 'http://gateway.test/mcp';
 const POLICY = `version: 1
 agents:
   - id: verified
@@ -23,35 +19,12 @@ agents:
         resources: ['test://static-text', 'test://template/*', 'test://missing-*', 'faulty://*']
 `;
 
-const envelope = {
-  'io.modelcontextprotocol/protocolVersion': V,
-  'io.modelcontextprotocol/clientCapabilities': {},
-  'io.modelcontextprotocol/clientInfo': { name: 'raw-2026', version: '1' },
-};
-
-function rpcOf(res: RawResponse): {
-  id?: unknown;
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string; data?: unknown };
-} {
-  return res.messages[0] as ReturnType<typeof rpcOf>;
-}
-
 describe('MCP 2026-07-28 agents: prompts, resources and completions through the gateway', () => {
   let gw: RunningGateway;
-  let policyDir: TempDir;
   let token: string;
   let client: ClientV2;
   const post = (method: string, params: Record<string, unknown>, name?: string) =>
-    rawRequest(gw.origin, {
-      body: JSON.stringify({ jsonrpc: '2.0', id: 5, method, params: { ...params, _meta: envelope } }),
-      headers: mcpHeaders({
-        authorization: `Bearer ${token}`,
-        'mcp-protocol-version': V,
-        'mcp-method': method,
-        ...(name !== undefined && { 'mcp-name': name }),
-      }),
-    });
+    request2026(gw, token, method, params, name);
   const records = async (target: string) =>
     JSON.parse(
       (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', 'agent:catalog', '--tool', target, '--json']))
@@ -59,28 +32,19 @@ describe('MCP 2026-07-28 agents: prompts, resources and completions through the 
     ) as { id: string; decision: string | null; outcome: string; method?: string }[];
 
   beforeAll(async () => {
-    policyDir = await makeTempDir('warden-2026-catalog');
-    const policyFile = join(policyDir.path, 'policy.yaml');
-    await writeFile(policyFile, POLICY);
-    gw = await startGateway({
-      auth: { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 },
-      policy: { files: [policyFile] },
+    gw = await startJwtGateway(POLICY, {
       servers: {
         fx: fixtureServer(),
         faulty: { transport: 'stdio', command: 'node', args: [join(ROOT, 'dist/test/fixtures/faulty-server.js')] },
       },
     });
     token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:catalog']);
-    client = new ClientV2({ name: 'v2-catalog', version: '2.4.0' }, { versionNegotiation: { mode: { pin: V } } });
-    await client.connect(
-      new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
-    );
+    client = await connectV2(gw, token, 'v2-catalog');
   });
 
   afterAll(async () => {
     await client?.close();
     await gw?.stop();
-    await policyDir?.cleanup();
   });
 
   it('discover declares prompts, resources and completions', async () => {

@@ -1,18 +1,13 @@
 // Task handles for MCP 2026-07-28 (stateless) agents: warden__begin_task returns a handle the agent sends
 // back in `_meta` under `warden`; every request re-authorizes it against the token presenting it. The SDK
 // v2 client pinned to 2026 → the real gateway process (JWT, policy, task store, audit) → the fixture.
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
-import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
+import type { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
-import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { fixtureServer, type RunningGateway } from '../helpers/gateway.js';
 import { runCliAsync } from '../helpers/cli.js';
 import { auditRecords, issueTokenInProcess } from '../helpers/stores.js';
+import { V, connectV2, post2026, rpcOf, startJwtGateway } from '../helpers/stateless-2026.js';
 
-const V = '2026-07-28';
-const RESOURCE = 'http://gateway.test/mcp';
 // fx__test_error_handling only inside a task; fx__test_simple_text always.
 const POLICY = `version: 1
 agents:
@@ -24,20 +19,12 @@ agents:
 `;
 const IN_TASK = 'fx__test_error_handling';
 
-function rpcOf(res: RawResponse): { result?: Record<string, unknown>; error?: { code: number; message: string } } {
-  return res.messages[0] as ReturnType<typeof rpcOf>;
-}
-
 describe('MCP 2026-07-28 agents: task handles', () => {
   let gw: RunningGateway;
-  let policyDir: TempDir;
   const clients: ClientV2[] = [];
 
   const connect = async (token: string) => {
-    const client = new ClientV2({ name: 'v2-tasks', version: '2.4.0' }, { versionNegotiation: { mode: { pin: V } } });
-    await client.connect(
-      new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
-    );
+    const client = await connectV2(gw, token, 'v2-tasks');
     clients.push(client);
     return client;
   };
@@ -59,20 +46,12 @@ describe('MCP 2026-07-28 agents: task handles', () => {
     issueTokenInProcess(gw.configFile, { subject, ...extra });
 
   beforeAll(async () => {
-    policyDir = await makeTempDir('warden-2026-tasks');
-    const policyFile = join(policyDir.path, 'policy.yaml');
-    await writeFile(policyFile, POLICY);
-    gw = await startGateway({
-      auth: { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 },
-      policy: { files: [policyFile] },
-      servers: { fx: fixtureServer() },
-    });
+    gw = await startJwtGateway(POLICY, { servers: { fx: fixtureServer() } });
   });
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
     await gw?.stop();
-    await policyDir?.cleanup();
   });
 
   it('begin_task returns a handle; a request runs inside the task only when it presents the handle', async () => {
@@ -124,8 +103,10 @@ describe('MCP 2026-07-28 agents: task handles', () => {
 
   it('a raw request with a malformed warden key is refused; the key never reaches the server', async () => {
     const token = await issue('agent:raw');
-    const res = await rawRequest(gw.origin, {
-      body: JSON.stringify({
+    const res = await post2026(
+      gw,
+      token,
+      JSON.stringify({
         jsonrpc: '2.0',
         id: 1,
         method: 'tools/call',
@@ -139,13 +120,8 @@ describe('MCP 2026-07-28 agents: task handles', () => {
           },
         },
       }),
-      headers: mcpHeaders({
-        authorization: `Bearer ${token}`,
-        'mcp-protocol-version': V,
-        'mcp-method': 'tools/call',
-        'mcp-name': 'fx__test_simple_text',
-      }),
-    });
+      { 'mcp-method': 'tools/call', 'mcp-name': 'fx__test_simple_text' },
+    );
     expect(rpcOf(res).error).toMatchObject({ code: -32602, message: expect.stringContaining('_meta.warden') });
   });
 

@@ -1,19 +1,14 @@
 // MCP 2026-07-28 (stateless) agents on the gateway's `/mcp` endpoint: the SDK v2 client pinned to the
 // 2026 revision → the real gateway process (JWT, policy, audit) → the 2025 conformance fixture over stdio.
 // Raw requests check what the client hides (resultType, cache hints) and every refusal of the envelope.
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
-import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
-import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { fixtureServer, type RunningGateway } from '../helpers/gateway.js';
+import { rawRequest } from '../helpers/raw-http.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { V, connectV2, envelope, post2026, rpcOf, startJwtGateway } from '../helpers/stateless-2026.js';
 
-const V = '2026-07-28';
-const RESOURCE = 'http://gateway.test/mcp';
 const POLICY = `version: 1
 agents:
   - id: verified
@@ -22,15 +17,6 @@ agents:
       - { id: fx-some, effect: allow, tools: [fx__test_simple_text, fx__test_error_handling] }
 `;
 const VISIBLE = ['fx__test_error_handling', 'fx__test_simple_text'];
-
-function envelope(version = V, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    'io.modelcontextprotocol/protocolVersion': version,
-    'io.modelcontextprotocol/clientCapabilities': {},
-    'io.modelcontextprotocol/clientInfo': { name: 'raw-2026', version: '9.9' },
-    ...extra,
-  };
-}
 
 function callBody(name: string, meta: Record<string, unknown> | null = envelope()): string {
   return JSON.stringify({
@@ -41,34 +27,17 @@ function callBody(name: string, meta: Record<string, unknown> | null = envelope(
   });
 }
 
-function rpcOf(res: RawResponse): {
-  id?: unknown;
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string; data?: unknown };
-} {
-  return res.messages[0] as ReturnType<typeof rpcOf>;
-}
-
 describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
   let gw: RunningGateway;
-  let policyDir: TempDir;
   let token: string;
-  const headers = (extra: Record<string, string> = {}) =>
-    mcpHeaders({ authorization: `Bearer ${token}`, 'mcp-protocol-version': V, ...extra });
-  const post = (body: string, extra: Record<string, string>) =>
-    rawRequest(gw.origin, { body, headers: headers(extra) });
+  const post = (body: string, extra: Record<string, string>) => post2026(gw, token, body, extra);
   const records = async (sub: string, tool: string) =>
     JSON.parse(
       (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', tool, '--json'])).stdout,
     ) as { id: string; decision: string | null; outcome: string }[];
 
   beforeAll(async () => {
-    policyDir = await makeTempDir('warden-2026');
-    const policyFile = join(policyDir.path, 'policy.yaml');
-    await writeFile(policyFile, POLICY);
-    gw = await startGateway({
-      auth: { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 },
-      policy: { files: [policyFile] },
+    gw = await startJwtGateway(POLICY, {
       metrics: { enabled: true, agentListener: true },
       servers: { fx: fixtureServer() },
     });
@@ -77,14 +46,10 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
 
   afterAll(async () => {
     await gw?.stop();
-    await policyDir?.cleanup();
   });
 
   it('the v2 client discovers, lists what policy allows and calls through the pipeline; the audit records the call', async () => {
-    const client = new ClientV2({ name: 'v2-agent', version: '2.4.0' }, { versionNegotiation: { mode: { pin: V } } });
-    await client.connect(
-      new HttpV2(new URL(gw.url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
-    );
+    const client = await connectV2(gw, token, 'v2-agent');
     try {
       const tools = (await client.listTools()).tools.map((t) => t.name).sort();
       expect(tools).toEqual([...VISIBLE, 'warden__begin_task', 'warden__end_task']); // filtered by policy; task handles come from begin_task
@@ -234,13 +199,9 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
       expect(res.status).toBe(405);
       expect(res.headers.allow).toBe('POST');
     }
-    const anonymous = await rawRequest(gw.origin, {
-      body: callBody('fx__test_simple_text'),
-      headers: mcpHeaders({
-        'mcp-protocol-version': V,
-        'mcp-method': 'tools/call',
-        'mcp-name': 'fx__test_simple_text',
-      }),
+    const anonymous = await post2026(gw, undefined, callBody('fx__test_simple_text'), {
+      'mcp-method': 'tools/call',
+      'mcp-name': 'fx__test_simple_text',
     });
     expect(anonymous.status).toBe(401);
   });
@@ -248,15 +209,7 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
   it('re-authorizes every request of a pooled principal: an agent revocation refuses its next call and empties its list', async () => {
     const own = await issueTokenAsync(gw.configFile, ['--sub', 'agent:revoked-2026']);
     const send = (method: string, body: string, name?: string) =>
-      rawRequest(gw.origin, {
-        body,
-        headers: mcpHeaders({
-          authorization: `Bearer ${own}`,
-          'mcp-protocol-version': V,
-          'mcp-method': method,
-          ...(name && { 'mcp-name': name }),
-        }),
-      });
+      post2026(gw, own, body, { 'mcp-method': method, ...(name && { 'mcp-name': name }) });
     const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: envelope() } });
     expect(
       rpcOf(await send('tools/call', callBody('fx__test_simple_text'), 'fx__test_simple_text')).result,
