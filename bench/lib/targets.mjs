@@ -31,10 +31,21 @@ function sseMessages(text) {
   return messages;
 }
 
+/**
+ * The fetch of a bench session's transport. The SDK passes the session's one AbortSignal to every request,
+ * and the global fetch (undici) adds an abort listener to that signal per request, removed only once the
+ * request has been garbage-collected: a busy session piled up over 1,500 of them and Node printed
+ * MaxListenersExceededWarning (undici raises the signal's limit to 1,500). Only the GET, the session's
+ * long-lived event stream that closing the session must end, is given the session's signal; the bench
+ * reads every POST and DELETE answer whole before it closes a session, so they go without it.
+ */
+const sessionFetch = (url, init) =>
+  globalThis.fetch(url, init?.method === 'GET' ? init : { ...init, signal: undefined });
+
 /** A session: a connected SDK client and how to end it (HTTP sessions are terminated with DELETE). */
-async function openHttp(url, headers) {
+export async function openHttp(url, headers) {
   const client = new Client({ name: 'warden-bench', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: sessionFetch });
   await client.connect(transport);
   return {
     client,
