@@ -95,13 +95,7 @@ const HEADER_GAP =
 const BRIDGE_TOOL_GAP =
   "the 2025 fixture has no input_required tools or prompt (the bridge turns a 2025 server's requests into rounds keyed q1, q2, ...)";
 const KNOWN_GAPS = {
-  '2026 gateway': new Map([
-    [
-      'input-required-result-non-tool-request',
-      'input_required is relayed to 2026 agents on tools/call only, not prompts/get',
-    ],
-    ['http-header-validation', HEADER_GAP],
-  ]),
+  '2026 gateway': new Map([['http-header-validation', HEADER_GAP]]),
   '2026 bridged': new Map([
     ['server-stateless', 'the 2025 fixture has no test_missing_capability or test_logging_tool'],
     ['input-required-result-basic-*', BRIDGE_TOOL_GAP],

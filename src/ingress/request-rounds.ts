@@ -107,7 +107,8 @@ export class RequestRounds {
   /** The hook a pooled session's transport gives server→client requests to. */
   ask(relatedId: string, ask: ServerAsk): AskRefusal | undefined {
     const call = this.calls.get(relatedId);
-    if (!call) return `${ask.method} reaches a 2026-07-28 agent only during a tools/call`;
+    if (!call)
+      return `${ask.method} reaches a 2026-07-28 agent only during a tools/call, prompts/get or resources/read`;
     const kind = KIND_OF[ask.method];
     if (kind === undefined) return `${ask.method} is not relayed to 2026-07-28 agents`;
     if (!call.declared.has(kind)) {

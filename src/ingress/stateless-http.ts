@@ -40,6 +40,11 @@ const REMOVED = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/su
 function notServed(method: string, answer: Answer): boolean {
   return method !== 'server/discover' && !SERVED.has(method) && 'error' in answer && answer.error.code === -32601;
 }
+/**
+ * The requests whose result may be `input_required` at 2026-07-28 (multi-round-trip requests): a server
+ * may ask the agent for sampling, elicitation or roots during them.
+ */
+const ROUNDS = new Set(['tools/call', 'prompts/get', 'resources/read']);
 /** Results that carry cache hints: every list, and resources/read. */
 const CACHED = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
 /**
@@ -167,14 +172,13 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
             : `Method not found: ${request.method} is not served to 2026-07-28 clients`,
         },
       };
-    const answer =
-      request.method === 'tools/call'
-        ? await call(entry, principal, request, extra, signal, notify)
-        : await entry.transport.dispatch(request.method, request.params, extra, signal);
+    const answer = ROUNDS.has(request.method)
+      ? await call(entry, principal, request, extra, signal, notify)
+      : await entry.transport.dispatch(request.method, request.params, extra, signal);
     return 'result' in answer ? { result: shape(request.method, answer.result) } : { error: eraError(answer.error) };
   }
 
-  /** A call may ask the agent mid-way: it runs through the rounds, a retry's state checked first. */
+  /** A call, prompt or read may ask the agent mid-way: it runs through the rounds, a retry's state checked first. */
   async function call(
     entry: Pooled,
     principal: Principal,
@@ -196,12 +200,15 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     if (!('requestState' in request.params) && !('inputResponses' in request.params)) return rounds.start(callRequest);
     const outcome = await rounds.retry(callRequest);
     if ('answer' in outcome) return outcome.answer;
-    const target = typeof request.params.name === 'string' ? request.params.name : '';
-    await gateway.pipeline.refuse(refusalContext(principal, 'tools/call', target, request.id, request.version), {
-      kind: 'invalid_params',
-      message: outcome.message,
-      reason: `2026-07-28 retry refused (requestState ${outcome.refused}): ${outcome.message}`,
-    });
+    const method = request.method as CallMethod;
+    await gateway.pipeline.refuse(
+      refusalContext(principal, method, targetOf(request) ?? '', request.id, request.version),
+      {
+        kind: 'invalid_params',
+        message: outcome.message,
+        reason: `2026-07-28 retry refused (requestState ${outcome.refused}): ${outcome.message}`,
+      },
+    );
     logger.warn({ subject: principal.subject, refused: outcome.refused }, 'requestState refused');
     return { error: { code: RETRY_REFUSAL_CODE, message: outcome.message } };
   }
@@ -405,10 +412,11 @@ function refusalContext(
 function shape(method: string, result: Record<string, unknown>): Record<string, unknown> {
   const meta =
     typeof result._meta === 'object' && result._meta !== null ? (result._meta as Record<string, unknown>) : {};
+  const inputRequired = result.resultType === 'input_required';
   return {
     ...result,
-    ...(CACHED.has(method) && LIST_CACHE),
-    resultType: result.resultType === 'input_required' ? 'input_required' : 'complete',
+    ...(CACHED.has(method) && !inputRequired && LIST_CACHE),
+    resultType: inputRequired ? 'input_required' : 'complete',
     _meta: { ...meta, [SERVER_INFO_KEY]: SERVER_INFO },
   };
 }

@@ -127,4 +127,41 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
     );
     expect(other.rpc.error).toMatchObject({ code: -32602 });
   });
+
+  it('relays input_required on prompts/get: the server asks, the retry with the answer gets the prompt', async () => {
+    const params = { name: 'test_input_required_result_prompt', arguments: {} };
+    const first = await send('prompts/get', { ...params, _meta: envelope({ elicitation: {} }) }, 'p1');
+    expect(first.res.status).toBe(200);
+    expect(first.rpc.result).toMatchObject({
+      resultType: 'input_required',
+      inputRequests: { user_context: { method: 'elicitation/create' } },
+    });
+    const done = await send(
+      'prompts/get',
+      {
+        ...params,
+        _meta: envelope({ elicitation: {} }),
+        inputResponses: { user_context: { action: 'accept', content: { context: 'tides' } } },
+        requestState: first.rpc.result!.requestState,
+      },
+      'p2',
+    );
+    expect(done.rpc.result).toMatchObject({
+      resultType: 'complete',
+      messages: [{ role: 'user', content: { type: 'text', text: 'Use this context: tides' } }],
+    });
+    // the same state again is a replay, refused like a tool call's
+    const replayed = await send(
+      'prompts/get',
+      {
+        ...params,
+        _meta: envelope({ elicitation: {} }),
+        inputResponses: { user_context: { action: 'accept', content: { context: 'tides' } } },
+        requestState: first.rpc.result!.requestState,
+      },
+      'p3',
+    );
+    expect(replayed.rpc.error).toMatchObject({ code: -32602 });
+    expect(replayed.rpc.error?.message).toContain('already used');
+  });
 });
