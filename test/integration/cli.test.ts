@@ -7,7 +7,7 @@ import { dirname, join, relative } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, FIXTURE, connectHttp, fixtureServer, writeConfig } from '../helpers/gateway.js';
-import { makeTempDir, waitFor, waitForExit, type TempDir } from '../helpers/process.js';
+import { HANG_GUARD_MS, makeTempDir, waitFor, waitForExit, type TempDir } from '../helpers/process.js';
 
 interface CliResult {
   code: number | null;
@@ -34,10 +34,10 @@ function runCli(
       child.kill('SIGKILL');
       reject(
         new Error(
-          `mcp-warden ${args.join(' ')} did not exit within ${options.timeoutMs ?? 15_000} ms\nstderr:\n${stderr}`,
+          `mcp-warden ${args.join(' ')} did not exit within ${options.timeoutMs ?? HANG_GUARD_MS} ms\nstderr:\n${stderr}`,
         ),
       );
-    }, options.timeoutMs ?? 15_000);
+    }, options.timeoutMs ?? HANG_GUARD_MS);
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
@@ -180,7 +180,7 @@ describe('mcp-warden CLI', () => {
         },
       });
       try {
-        const result = await runCli(['config', 'check', file, '--probe'], { timeoutMs: 60_000 });
+        const result = await runCli(['config', 'check', file, '--probe']);
         expect(result.stderr).toBe('');
         expect(result.code).toBe(0);
         expect(result.stdout).toContain(`${file}: valid`);
@@ -203,7 +203,7 @@ describe('mcp-warden CLI', () => {
         servers: { one: fixtureServer({ prefix: false }), two: fixtureServer({ prefix: false }) },
       });
       try {
-        const result = await runCli(['config', 'check', file, '--probe'], { timeoutMs: 60_000 });
+        const result = await runCli(['config', 'check', file, '--probe']);
         expect(result.code).toBe(2);
         expect(result.stderr).toMatch(
           /mcp\.config\.json: servers\.two: name collision: tool fixture_pid is also exposed by one \(give them distinct prefixes\)/,
