@@ -40,16 +40,18 @@ let downstream: CountingServer;
 let replicas: RunningGateway[] = [];
 let balancer: RoundRobinProxy;
 const clients: Client[] = [];
+/** Every replica process started, even by a beforeAll that failed half way: afterAll stops them all. */
+const started: RunningGateway[] = [];
 
 beforeAll(async () => {
-  [database, downstream, files, key] = await Promise.all([
-    startEmbeddedPostgres(),
+  database = await startEmbeddedPostgres();
+  admin = new pg.Pool({ connectionString: database.adminUrl, max: 2 });
+  admin.on('error', () => undefined); // its idle connections die when the test stops the server
+  [downstream, files, key] = await Promise.all([
     startCountingServer(),
     makeTempDir('warden-balanced'),
     makeKey('balanced-key', 'EdDSA'),
   ]);
-  admin = new pg.Pool({ connectionString: database.adminUrl, max: 2 });
-  admin.on('error', () => undefined); // its idle connections die when the test stops the server
   await writeFile(join(files.path, 'jwks.json'), JSON.stringify({ keys: [key.publicJwk] }));
   await writeFile(join(files.path, 'policy.yaml'), POLICY);
   replicas = await Promise.all(['r0', 'r1', 'r2'].map((name) => replica(name)));
@@ -57,18 +59,16 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-  await Promise.all(replicas.map((gateway) => gateway.stop()));
-  await balancer?.close();
-  await downstream?.close();
-  await admin?.end();
-  await database?.remove();
-  await files?.cleanup();
+  // Each step runs whatever the one before did: the embedded server and its data must always go.
+  await Promise.allSettled(clients.map((client) => client.close()));
+  await Promise.allSettled(started.map((gateway) => gateway.stop()));
+  await Promise.allSettled([balancer?.close(), downstream?.close(), admin?.end()]);
+  await Promise.allSettled([database?.remove(), files?.cleanup()]);
 });
 
 /** A replica: its own data folder, the shared store, the downstream under its own path, one trusted issuer. */
-function replica(name: string): Promise<RunningGateway> {
-  return startGateway({
+async function replica(name: string): Promise<RunningGateway> {
+  const gateway = await startGateway({
     servers: { dn: { transport: 'http', url: downstream.urlFor(name) } },
     auth: { mode: 'jwt', resource: RESOURCE, issuers: [{ issuer: ISSUER, jwksFile: join(files.path, 'jwks.json') }] },
     policy: { files: [join(files.path, 'policy.yaml')] },
@@ -80,6 +80,8 @@ function replica(name: string): Promise<RunningGateway> {
       statementTimeoutMs: 2_000,
     },
   });
+  started.push(gateway);
+  return gateway;
 }
 
 const token = (claims: Record<string, unknown>) => signToken({ iss: ISSUER, aud: RESOURCE }, { key, claims });
