@@ -47,10 +47,13 @@ export function forgetEra(options: ConnectOptions): void {
  * verdict's era. With no verdict yet (never probed, or gone away since) the v2 client sends
  * `server/discover` and falls back to `initialize` on the same transport when the answer is not a
  * definitive 2026 one (over stdio, silence for half the connect timeout counts as 2025, and
- * `initialize` gets the other half, so a silent server costs one connect timeout as before). That
- * client stays the connection's in either era (in its 2025 mode it speaks plain 2025), and the era
- * found becomes the verdict, so later connections get the client of that era. The probe costs one
- * `server/discover` round trip.
+ * `initialize` gets the other half, so a silent server costs one connect timeout as before). The era
+ * found becomes the verdict, so later connections get the client of that era. A 2026 answer keeps the
+ * probing client. A 2025 one does not: that client is closed before it lists anything and the
+ * connection is made again with the v1 client (a new HTTP session, or a second spawn over stdio), so a
+ * 2025 server is only ever listed and called through the v1 client. A 2025 list once parsed by the v2
+ * client made every later session of the process cost about twice the memory (docs/performance.md,
+ * "The probe's memory regression"); a reconnect costs once per verdict.
  */
 export async function connectDownstream(
   options: ConnectOptions,
@@ -68,16 +71,28 @@ export async function connectDownstream(
     probe = new ModernClient(CLIENT_INFO, options.capabilities, { probeTimeoutMs: timeoutMs });
     client = (probe as InstanceType<typeof ModernClient>).asDownstreamClient();
   } else client = await newDownstreamClient(era, options.capabilities);
+  await connectWith(client, install, () => options.makeTransport(era ?? '2026'), timeoutMs);
+  if (!probe || !auto) return client;
+  auto.era = probe.era === '2026' ? '2026' : '2025';
+  log.info({ era: auto.era }, 'protocol: auto probed the server');
+  if (auto.era === '2026') return client;
+  await client.close().catch(() => undefined);
+  const plain = await newDownstreamClient('2025', options.capabilities);
+  await connectWith(plain, install, () => options.makeTransport('2025'), options.connectTimeoutMs);
+  return plain;
+}
+
+async function connectWith(
+  client: DownstreamClient,
+  install: (client: DownstreamClient) => void,
+  makeTransport: () => Promise<Transport>,
+  timeoutMs: number,
+): Promise<void> {
   install(client);
   try {
-    await client.connect(await options.makeTransport(era ?? '2026'), { timeout: timeoutMs });
+    await client.connect(await makeTransport(), { timeout: timeoutMs });
   } catch (error) {
     await client.close().catch(() => undefined);
     throw error;
   }
-  if (probe && auto) {
-    auto.era = probe.era === '2026' ? '2026' : '2025';
-    log.info({ era: auto.era }, 'protocol: auto probed the server');
-  }
-  return client;
 }
