@@ -7,7 +7,8 @@ import { describeDbError, setQuota, type Db } from './store.js';
 /** Intents open a record (and must be durable before the call goes on); outcomes close one. */
 export type EntryRole = 'intent' | 'outcome' | 'event';
 
-interface Item {
+/** One entry waiting for its commit, with its caller's settlement (none once kept for a retry). */
+export interface QueuedEntry {
   entry: EntryInput;
   role: EntryRole;
   resolve?: (seq: number) => void;
@@ -39,8 +40,8 @@ const MAX_ATTEMPTS = 1_000;
  * events are retried (with the quota's reserve) and, failing that, kept for the next commit.
  */
 export class GroupCommitWriter {
-  private queue: Item[] = [];
-  private retry: Item[] = [];
+  private queue: QueuedEntry[] = [];
+  private retry: QueuedEntry[] = [];
   private scheduled = false;
   private readonly maxBatch: number;
   private readonly commitTx;
@@ -52,7 +53,7 @@ export class GroupCommitWriter {
     const openIntent = db.prepare('INSERT OR REPLACE INTO open_intents (id, instance, seq) VALUES (?, ?, ?)');
     const closeIntent = db.prepare('DELETE FROM open_intents WHERE id = ?');
     const lastCheckpoint = db.prepare<[], { seq: number }>('SELECT seq FROM checkpoints ORDER BY id DESC LIMIT 1');
-    this.commitTx = db.transaction((items: readonly Item[]) => {
+    this.commitTx = db.transaction((items: readonly QueuedEntry[]) => {
       const seqs = appender.append(items.map((item) => item.entry));
       items.forEach((item, index) => {
         if (item.role === 'intent') openIntent.run(item.entry.id, instance, seqs[index]);
@@ -95,7 +96,7 @@ export class GroupCommitWriter {
     } while (this.queue.length > 0);
   }
 
-  private commit(batch: Item[]): void {
+  private commit(batch: QueuedEntry[]): void {
     let error: unknown;
     try {
       this.settle(batch, this.run(batch));
@@ -105,7 +106,7 @@ export class GroupCommitWriter {
     }
     const reason = describeDbError(error);
     const refused = new WardenError('ERR_AUDIT_UNAVAILABLE', `audit log unavailable: ${reason}`, { cause: error });
-    const rest: Item[] = [];
+    const rest: QueuedEntry[] = [];
     for (const item of batch) {
       if (item.role === 'intent') item.reject?.(refused);
       else rest.push(item);
@@ -126,7 +127,7 @@ export class GroupCommitWriter {
     }
   }
 
-  private run(items: Item[]): { seqs: number[]; lastCheckpointSeq: number } {
+  private run(items: QueuedEntry[]): { seqs: number[]; lastCheckpointSeq: number } {
     if (!this.options.onCommitted) return this.commitTx.immediate(items);
     const started = performance.now();
     const result = this.commitTx.immediate(items);
@@ -134,19 +135,19 @@ export class GroupCommitWriter {
     return result;
   }
 
-  private settle(items: Item[], result: { seqs: number[]; lastCheckpointSeq: number }): void {
+  private settle(items: QueuedEntry[], result: { seqs: number[]; lastCheckpointSeq: number }): void {
     this.commits += 1;
     items.forEach((item, index) => item.resolve?.(result.seqs[index]!));
     this.options.onCommit?.(result.seqs.at(-1) ?? 0, result.lastCheckpointSeq);
   }
 
-  private keep(items: Item[], error: unknown): void {
+  private keep(items: QueuedEntry[], error: unknown): void {
     const reason = describeDbError(error);
     const failure = new WardenError('ERR_AUDIT_UNAVAILABLE', `audit log unavailable: ${reason}`, { cause: error });
     let dropped = 0;
     for (const item of items) {
       item.reject?.(failure);
-      const kept: Item = { entry: item.entry, role: item.role, attempts: item.attempts + 1 };
+      const kept: QueuedEntry = { entry: item.entry, role: item.role, attempts: item.attempts + 1 };
       if (kept.attempts < MAX_ATTEMPTS && this.retry.length < MAX_RETRY_ITEMS) this.retry.push(kept);
       else dropped += 1;
     }

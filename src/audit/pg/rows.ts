@@ -1,25 +1,8 @@
 import type { StoredEntry } from '../chain.js';
 import { selectColumns } from '../columns.js';
 
-/** An `audit_entries` row as the driver returns it: bigint columns arrive as strings. */
-export interface PgEntryRow {
-  seq: string;
-  id: string;
-  kind: StoredEntry['kind'];
-  ts: string;
-  startedAt: string;
-  instance: string;
-  type: string;
-  subject: string | null;
-  taskId: string | null;
-  server: string | null;
-  target: string | null;
-  decision: string | null;
-  outcome: string | null;
-  body: string;
-  prevHash: string;
-  hash: string;
-}
+/** An `audit_entries` row as the driver returns it: bigint columns (the numbers) arrive as strings. */
+export type PgEntryRow = { [K in keyof StoredEntry]: StoredEntry[K] extends number ? string : StoredEntry[K] };
 
 /** Every column of `audit_entries` under its property name (quoted: PostgreSQL folds unquoted names). */
 export const PG_ENTRY_COLUMNS = selectColumns(true);

@@ -4,16 +4,8 @@ import { WardenError } from '../../errors.js';
 import type { CommitHooks } from '../backend.js';
 import { rowHeader, type EntryInput } from '../chain.js';
 import { HEADER_FIELDS } from '../columns.js';
-import type { EntryRole } from '../writer.js';
+import type { EntryRole, QueuedEntry } from '../writer.js';
 import { describePgError, type PgPool } from '../../state/pg/pool.js';
-
-interface Item {
-  entry: EntryInput;
-  role: EntryRole;
-  resolve?: (seq: number) => void;
-  reject?: (error: WardenError) => void;
-  attempts: number;
-}
 
 const MAX_RETRY_ITEMS = 10_000;
 const MAX_ATTEMPTS = 1_000;
@@ -60,8 +52,8 @@ export async function appendEntries(
  * not forwarded; outcomes and events are kept and retried with the next commit or after a second.
  */
 export class PgGroupCommitWriter {
-  private queue: Item[] = [];
-  private retry: Item[] = [];
+  private queue: QueuedEntry[] = [];
+  private retry: QueuedEntry[] = [];
   private running: Promise<void> | undefined;
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -133,7 +125,7 @@ export class PgGroupCommitWriter {
     }
   }
 
-  private async commit(batch: Item[]): Promise<void> {
+  private async commit(batch: QueuedEntry[]): Promise<void> {
     const started = performance.now();
     let result: { firstSeq: number; lastCheckpointSeq: number };
     try {
@@ -148,7 +140,7 @@ export class PgGroupCommitWriter {
     this.hooks.onCommit?.(result.firstSeq + batch.length - 1, result.lastCheckpointSeq);
   }
 
-  private fail(batch: Item[], error: unknown): void {
+  private fail(batch: QueuedEntry[], error: unknown): void {
     const reason = describePgError(error);
     const failure = new WardenError('ERR_AUDIT_UNAVAILABLE', `audit log unavailable: ${reason}`, { cause: error });
     let intents = 0;
@@ -159,7 +151,7 @@ export class PgGroupCommitWriter {
         intents += 1;
         continue;
       }
-      const kept: Item = { entry: item.entry, role: item.role, attempts: item.attempts + 1 };
+      const kept: QueuedEntry = { entry: item.entry, role: item.role, attempts: item.attempts + 1 };
       if (kept.attempts < MAX_ATTEMPTS && this.retry.length < MAX_RETRY_ITEMS) this.retry.push(kept);
       else dropped += 1;
     }
