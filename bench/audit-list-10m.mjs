@@ -11,11 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { timeListFilters } from './lib/audit-list.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { openAuditDb } = await import(join(ROOT, 'dist/src/audit/store.js'));
 const { migrate, SCHEMA_VERSION } = await import(join(ROOT, 'dist/src/audit/migrations.js'));
-const { listRecords } = await import(join(ROOT, 'dist/src/audit/queries.js'));
 
 const { values } = parseArgs({
   options: {
@@ -119,16 +119,7 @@ const filters = {
   '--until (oldest day) --tool': { until: END - SPAN + 24 * HOUR, tool: 'srv0__tool_0' },
 };
 let worst = 0;
-for (const [name, filter] of Object.entries(filters)) {
-  const times = [];
-  let found = 0;
-  for (let i = 0; i < 7; i += 1) {
-    const t = process.hrtime.bigint();
-    found = listRecords(db, { ...filter, limit: 50 }).length;
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  const p50 = times[3];
+for (const { name, found, p50 } of timeListFilters(db, filters)) {
   worst = Math.max(worst, p50);
   console.log(`audit list ${name.padEnd(36)} ${String(found).padStart(3)} rows  p50 ${p50.toFixed(2)} ms`);
 }

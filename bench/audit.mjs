@@ -22,10 +22,10 @@ import {
   openPgSink,
   openSqliteSink,
 } from './lib/audit-load.mjs';
+import { timeListFilters } from './lib/audit-list.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { openAuditDb, auditFile } = await import(join(ROOT, 'dist/src/audit/store.js'));
-const { listRecords } = await import(join(ROOT, 'dist/src/audit/queries.js'));
 
 const { values } = parseArgs({
   options: {
@@ -173,17 +173,8 @@ const filters = {
   '--since 10m --agent': { since: now - 600_000, agent: 'agent:bot-7' },
   '--until (oldest end) --tool': { until: now - 3_600_000, tool: 'srv0__tool_0' },
 };
-for (const [name, filter] of Object.entries(filters)) {
-  const times = [];
-  let found = 0;
-  for (let i = 0; i < 7; i += 1) {
-    const t = process.hrtime.bigint();
-    found = listRecords(db, { ...filter, limit: 50 }).length;
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  console.log(`audit list ${name.padEnd(30)} ${String(found).padStart(3)} rows  query p50 ${fmt(pct(times, 0.5))}`);
-}
+for (const { name, found, p50 } of timeListFilters(db, filters))
+  console.log(`audit list ${name.padEnd(30)} ${String(found).padStart(3)} rows  query p50 ${fmt(p50)}`);
 db.close();
 const cli = ['list', '--agent', 'agent:bot-42', '--outcome', 'tool_error', '--json'];
 const t = process.hrtime.bigint();
