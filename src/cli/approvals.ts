@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { escapeControls } from '../audit/export.js';
 import { localActor, recordAdminEvents } from '../audit/admin.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { WardenError, isWardenError } from '../errors.js';
-import { ApprovalStore, approvalEvent, effectiveStatus } from '../integrity/approvals.js';
+import { ApprovalStore, approvalEvent, effectiveStatus, sqliteApprovals } from '../integrity/approvals.js';
 import type { ApprovalRow } from '../integrity/types.js';
 import { stateFile } from '../state/db.js';
+import type { SharedApprovals } from '../state/shared.js';
+import type { AuditEvent } from '../pipeline/stages.js';
 import { table, time } from './audit-render.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 
@@ -36,6 +38,39 @@ interface Flags {
   reason?: string;
 }
 
+/** Where the approvals are: `state.db` in the data folder, or the PostgreSQL store the config names. */
+interface ApprovalsBackend {
+  /** Where, for "no approvals recorded in …". */
+  readonly where: string;
+  /** Whether anything can have been recorded (a missing state.db holds nothing). */
+  readonly recorded: boolean;
+  read<T>(run: (store: SharedApprovals) => Promise<T>): Promise<T>;
+  write<T>(run: (store: SharedApprovals) => Promise<T>): Promise<T>;
+  /** Appends the reviewer's events to the audit log of the same store; throws when they cannot be written. */
+  record(events: readonly AuditEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+function sqliteBackend(loaded: LoadedConfig, actor: string): ApprovalsBackend {
+  const file = stateFile(loaded.dataDir);
+  const withStore = async <T>(readonly: boolean, run: (store: SharedApprovals) => Promise<T>): Promise<T> => {
+    const store = ApprovalStore.open(file, { readonly });
+    try {
+      return await run(sqliteApprovals(store));
+    } finally {
+      store.close();
+    }
+  };
+  return {
+    where: file,
+    recorded: readable(file),
+    read: (run) => withStore(true, run),
+    write: (run) => withStore(false, run),
+    record: (events) => recordAdminEvents({ dataDir: loaded.dataDir, settings: loaded.config.audit, actor }, events),
+    close: async () => undefined,
+  };
+}
+
 /** `mcp-warden approvals list|show|approve|deny`. */
 export async function runApprovals(
   ctx: CommandContext,
@@ -45,59 +80,83 @@ export async function runApprovals(
   const flags = values as Flags;
   const [sub, ...rest] = positionals;
   const loaded = loadConfig(ctx.configPath, { dataDirOverride: ctx.dataDir });
-  const file = stateFile(loaded.dataDir);
+  const listing = (sub === 'list' && rest.length === 0) || (sub === 'show' && rest.length === 1);
+  const deciding = (sub === 'approve' || sub === 'deny') && rest.length === 1;
+  if (!listing && !deciding)
+    throw new UsageError(
+      'usage: mcp-warden approvals list [--all] [--json] | show ID [--json] | approve ID | deny ID [--reason TEXT]',
+    );
+  if (sub === 'approve' && flags.reason !== undefined) throw new UsageError('--reason goes with deny');
+  if (flags.reason !== undefined && flags.reason.length > 500) throw new UsageError('--reason: at most 500 characters');
+  const actor = localActor();
+  const store = loaded.config.store;
+  const backend =
+    store.kind === 'postgres'
+      ? (await import('./pg-approvals.js')).pgApprovalsBackend(loaded, store, actor)
+      : sqliteBackend(loaded, actor);
+  try {
+    return await runOn(await backend, sub as 'list' | 'show' | 'approve' | 'deny', rest[0], flags, actor);
+  } finally {
+    await (await backend).close();
+  }
+}
+
+async function runOn(
+  backend: ApprovalsBackend,
+  sub: 'list' | 'show' | 'approve' | 'deny',
+  id: string | undefined,
+  flags: Flags,
+  actor: string,
+): Promise<number> {
   const now = Date.now();
-  if (sub === 'list' && rest.length === 0) {
-    if (!readable(file)) return write(flags.json ? '[]\n' : `no approvals recorded in ${file}\n`);
-    const rows = withStore(file, true, (store) =>
+  if (sub === 'list') {
+    if (!backend.recorded) return write(flags.json ? '[]\n' : `no approvals recorded in ${backend.where}\n`);
+    const rows = await backend.read(async (store) =>
       flags.all
-        ? store.list({ limit: 200 })
-        : store.list({ status: 'pending', limit: 1_000 }).filter((row) => effectiveStatus(row, now) === 'pending'),
+        ? store.listApprovals({ limit: 200 })
+        : (await store.listApprovals({ status: 'pending', limit: 1_000 })).filter(
+            (row) => effectiveStatus(row, now) === 'pending',
+          ),
     );
     if (flags.json) return write(`${prettyJson(rows.map((row) => view(row, now)))}\n`);
     return write(listTable(rows, now, flags.all === true));
   }
-  if (sub === 'show' && rest.length === 1) {
-    const row = readable(file) ? withStore(file, true, (store) => store.get(rest[0]!)) : undefined;
-    if (!row) throw notFound(rest[0]!);
+  if (sub === 'show') {
+    const row = backend.recorded ? await backend.read((store) => store.getApproval(id!)) : undefined;
+    if (!row) throw notFound(id!);
     return write(flags.json ? `${prettyJson(view(row, now))}\n` : details(row, now));
   }
-  if ((sub === 'approve' || sub === 'deny') && rest.length === 1) {
-    if (sub === 'approve' && flags.reason !== undefined) throw new UsageError('--reason goes with deny');
-    if (flags.reason !== undefined && flags.reason.length > 500)
-      throw new UsageError('--reason: at most 500 characters');
-    if (!existsSync(file)) throw notFound(rest[0]!);
-    const actor = localActor();
-    const settings = { dataDir: loaded.dataDir, settings: loaded.config.audit, actor };
-    // No audit, no action: a decision that will apply is recorded first, and applied only once recorded.
-    const pending = withStore(file, false, (store) => store.get(rest[0]!));
-    if (pending && pending.status === 'pending' && effectiveStatus(pending, now) === 'pending') {
-      const intended: ApprovalRow = {
-        ...pending,
-        status: sub === 'approve' ? 'approved' : 'denied',
-        decidedAt: now,
-        decidedBy: actor,
-        ...(flags.reason !== undefined && { reason: flags.reason }),
-      };
-      try {
-        await recordAdminEvents(settings, [
-          approvalEvent(sub === 'approve' ? 'approval.grant' : 'approval.deny', intended, { via: 'cli' }),
-        ]);
-      } catch (error) {
-        throw new WardenError(
-          'ERR_AUDIT_UNAVAILABLE',
-          `approval ${pending.id} was NOT ${sub === 'approve' ? 'approved' : 'denied'}: the decision could not be written to the audit log (${error instanceof Error ? error.message : String(error)}); nothing changed`,
-          { cause: error },
-        );
-      }
-    }
-    let decided: ReturnType<typeof decide>;
+  if (!backend.recorded) throw notFound(id!);
+  // No audit, no action: a decision that will apply is recorded first, and applied only once recorded.
+  const pending = await backend.write((store) => store.getApproval(id!));
+  if (pending && pending.status === 'pending' && effectiveStatus(pending, now) === 'pending') {
+    const intended: ApprovalRow = {
+      ...pending,
+      status: sub === 'approve' ? 'approved' : 'denied',
+      decidedAt: now,
+      decidedBy: actor,
+      ...(flags.reason !== undefined && { reason: flags.reason }),
+    };
     try {
-      decided = withStore(file, false, (store) => decide(store, sub, rest[0]!, actor, now, flags.reason));
+      await backend.record([
+        approvalEvent(sub === 'approve' ? 'approval.grant' : 'approval.deny', intended, { via: 'cli' }),
+      ]);
     } catch (error) {
-      // Recorded but not applied (decided elsewhere in between): the record says so too.
-      if (pending?.status === 'pending')
-        await recordAdminEvents(settings, [
+      throw new WardenError(
+        'ERR_AUDIT_UNAVAILABLE',
+        `approval ${pending.id} was NOT ${sub === 'approve' ? 'approved' : 'denied'}: the decision could not be written to the audit log (${error instanceof Error ? error.message : String(error)}); nothing changed`,
+        { cause: error },
+      );
+    }
+  }
+  let decided: Awaited<ReturnType<typeof decide>>;
+  try {
+    decided = await backend.write((store) => decide(store, sub, id!, actor, now, flags.reason));
+  } catch (error) {
+    // Recorded but not applied (decided elsewhere in between): the record says so too.
+    if (pending?.status === 'pending')
+      await backend
+        .record([
           {
             type: 'approval.decision.failed',
             subject: pending.subject,
@@ -109,59 +168,50 @@ export async function runApprovals(
               via: 'cli',
             },
           },
-        ]).catch(() => undefined);
-      throw error;
-    }
-    const { row, expired } = decided;
-    if (expired) {
-      await recordAdminEvents(settings, [approvalEvent('approval.expire', expired, { via: 'cli' })]).catch(
-        () => undefined,
-      );
-      throw new WardenError(
-        'ERR_APPROVAL_CLOSED',
-        `cannot ${sub} approval ${expired.id}: it expired at ${time(expired.expiresAt)}; the agent's next identical call asks for a new one`,
-      );
-    }
-    const s = row!.summary;
-    return write(
-      sub === 'approve'
-        ? `approved ${row!.id}: ${s.tool} for ${row!.subject} may run once, with exactly these arguments, until ${time(row!.expiresAt)} (the agent repeats the call)\n`
-        : `denied ${row!.id}: ${s.tool} for ${row!.subject}${row!.reason ? ` (${row!.reason})` : ''}\n`,
+        ])
+        .catch(() => undefined);
+    throw error;
+  }
+  const { row, expired } = decided;
+  if (expired) {
+    await backend.record([approvalEvent('approval.expire', expired, { via: 'cli' })]).catch(() => undefined);
+    throw new WardenError(
+      'ERR_APPROVAL_CLOSED',
+      `cannot ${sub} approval ${expired.id}: it expired at ${time(expired.expiresAt)}; the agent's next identical call asks for a new one`,
     );
   }
-  throw new UsageError(
-    'usage: mcp-warden approvals list [--all] [--json] | show ID [--json] | approve ID | deny ID [--reason TEXT]',
+  const s = row!.summary;
+  return write(
+    sub === 'approve'
+      ? `approved ${row!.id}: ${s.tool} for ${row!.subject} may run once, with exactly these arguments, until ${time(row!.expiresAt)} (the agent repeats the call)\n`
+      : `denied ${row!.id}: ${s.tool} for ${row!.subject}${row!.reason ? ` (${row!.reason})` : ''}\n`,
   );
 }
 
 /** Applies the decision; an approval found past its expiry is marked expired (and reported) instead. */
-function decide(
-  store: ApprovalStore,
+async function decide(
+  store: SharedApprovals,
   verb: 'approve' | 'deny',
   id: string,
   actor: string,
   now: number,
   reason: string | undefined,
-): { row?: ApprovalRow; expired?: ApprovalRow } {
+): Promise<{ row?: ApprovalRow; expired?: ApprovalRow }> {
   try {
-    return { row: verb === 'approve' ? store.approve(id, actor, now) : store.deny(id, actor, now, reason) };
+    return {
+      row:
+        verb === 'approve'
+          ? await store.approveApproval(id, actor, now)
+          : await store.denyApproval(id, actor, now, reason),
+    };
   } catch (error) {
     if (!isWardenError(error, 'ERR_APPROVAL_CLOSED')) throw error;
-    const current = store.get(id);
+    const current = await store.getApproval(id);
     if (current?.status === 'pending' && effectiveStatus(current, now) === 'expired') {
-      const expired = store.expire(id, now);
+      const expired = await store.expireApproval(id, now);
       if (expired) return { expired };
     }
     throw error;
-  }
-}
-
-function withStore<T>(file: string, readonly: boolean, run: (store: ApprovalStore) => T): T {
-  const store = ApprovalStore.open(file, { readonly });
-  try {
-    return run(store);
-  } finally {
-    store.close();
   }
 }
 

@@ -150,6 +150,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
         inBand: loaded.config.gateway.approvals.elicitation,
         logger: logger.child({ component: 'approvals' }),
         redact: (text) => egress.scrubText(text),
+        ...(shared && { shared: shared.state }),
       }),
       now: Date.now,
       ...(shared && { store: shared.cache }),

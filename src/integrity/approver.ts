@@ -6,12 +6,18 @@ import type { CallContext } from '../pipeline/context.js';
 import { deny, ok, type ApprovalRef, type Denial, type Outcome } from '../pipeline/denial.js';
 import { cleanLabel, cleanText } from '../model/sanitize.js';
 import type { Approver, AuditEvent, AuditSink } from '../pipeline/stages.js';
-import { ApprovalStore, approvalEvent, bindingDigest } from './approvals.js';
+import type { SharedApprovals } from '../state/shared.js';
+import { ApprovalStore, approvalEvent, bindingDigest, sqliteApprovals, type ApprovalRequest } from './approvals.js';
 import type { ApprovalBinding, ApprovalRow } from './types.js';
 
 export interface StoreApproverOptions {
   /** `<dataDir>/state.db`: opened on the first call that needs an approval, then kept. */
   stateFile: string;
+  /**
+   * The shared store's approvals (store.kind postgres), used instead of `stateFile`: an approval requested
+   * or granted through any replica is spent once, by whichever replica's identical call comes first.
+   */
+  shared?: SharedApprovals;
   audit: Pick<AuditSink, 'event' | 'recordId'>;
   ttlMs: number;
   /** Ask through the agent host (elicitation) when it can; `false`: out-of-band only. */
@@ -43,7 +49,8 @@ const REQUEST_TIMEOUT = -32001;
  */
 export class StoreApprover implements Approver {
   private readonly now: () => number;
-  private store: ApprovalStore | undefined;
+  private store: SharedApprovals | undefined;
+  private sqlite: ApprovalStore | undefined;
 
   constructor(private readonly options: StoreApproverOptions) {
     this.now = options.now ?? Date.now;
@@ -52,24 +59,32 @@ export class StoreApprover implements Approver {
   async approve(ctx: CallContext, now: number): Promise<Outcome<{ approvalId: string }>> {
     const store = this.open();
     if (!store.ok) return store;
-    return this.decide(ctx, store.value, now);
+    try {
+      return await this.decide(ctx, store.value, now);
+    } catch (error) {
+      // The shared store unreachable mid-decision: refused, as when it cannot be opened (fail closed).
+      if (!isWardenError(error, 'ERR_STATE_UNAVAILABLE')) throw error;
+      this.options.logger.error({ err: error.message }, 'approvals unavailable: the store cannot be reached');
+      return deny({ kind: 'approval_required', reason: `approvals unavailable: ${error.message}` });
+    }
   }
 
   close(): void {
-    this.store?.close();
+    this.sqlite?.close();
+    this.sqlite = undefined;
     this.store = undefined;
   }
 
   private async decide(
     ctx: CallContext,
-    approvals: ApprovalStore,
+    approvals: SharedApprovals,
     now: number,
   ): Promise<Outcome<{ approvalId: string }>> {
     const callId = this.options.audit.recordId?.(ctx);
     const binding = bindingOf(ctx);
 
-    const mine = approvals.expireDue(now, binding);
-    const expired = [...mine, ...approvals.expireDue(now, undefined, SWEEP_LIMIT)];
+    const mine = await approvals.expireDueApprovals(now, binding);
+    const expired = [...mine, ...(await approvals.expireDueApprovals(now, undefined, SWEEP_LIMIT))];
     await this.record(
       expired.map((row) =>
         approvalEvent('approval.expire', row, sameBinding(row, binding) && callId !== undefined ? { callId } : {}),
@@ -80,7 +95,7 @@ export class StoreApprover implements Approver {
       return refuse(last, 'expired', `approval ${last.id} expired before this call could use it`);
     }
 
-    const used = approvals.consume(binding, now);
+    const used = await approvals.consumeApproval(binding, now);
     if (used) {
       const written = await this.options.audit.event(
         approvalEvent('approval.use', used, callId === undefined ? {} : { callId }),
@@ -97,12 +112,12 @@ export class StoreApprover implements Approver {
       ...(callId !== undefined && { callId }),
     };
     if (ctx.askUser && this.options.inBand !== false) {
-      const waiting = approvals.openFor(binding.issuer, binding.subject, now, binding.tenant);
+      const waiting = await approvals.openApprovalsFor(binding.issuer, binding.subject, now, binding.tenant);
       if (waiting.count >= MAX_OPEN_PER_AGENT) return this.tooMany(waiting, now);
       return this.askInBand(ctx, approvals, { ...request, channel: 'elicitation' });
     }
 
-    const requested = approvals.requestWithin({ ...request, channel: 'out-of-band' }, MAX_OPEN_PER_AGENT);
+    const requested = await approvals.requestApproval({ ...request, channel: 'out-of-band' }, MAX_OPEN_PER_AGENT);
     if ('limited' in requested) return this.tooMany(requested.limited, now);
     const { row, created } = requested;
     if (created) await this.record([approvalEvent('approval.request', row)]);
@@ -122,13 +137,15 @@ export class StoreApprover implements Approver {
   /** Asks the person at the agent host on the call's own request; accept runs it once, anything else refuses it. */
   private async askInBand(
     ctx: CallContext,
-    approvals: ApprovalStore,
-    request: Parameters<ApprovalStore['create']>[0],
+    approvals: SharedApprovals,
+    request: ApprovalRequest,
   ): Promise<Outcome<{ approvalId: string }>> {
-    const row = approvals.create(request);
+    const row = await approvals.createApproval(request);
     const requested = await this.options.audit.event(approvalEvent('approval.request', row));
     if (!requested.ok) {
-      approvals.deny(row.id, 'mcp-warden', this.now(), 'the request could not be recorded in the audit log');
+      await approvals
+        .denyApproval(row.id, 'mcp-warden', this.now(), 'the request could not be recorded in the audit log')
+        .catch(() => undefined);
       return requested as Outcome<never>;
     }
     let answer: 'accept' | 'decline' | 'cancel' | 'timeout' | 'failed';
@@ -146,8 +163,8 @@ export class StoreApprover implements Approver {
     const by = `user at the agent host of ${ctx.principal.subject}`;
     try {
       if (answer === 'accept') {
-        const granted = approvals.approve(row.id, by, at);
-        const used = approvals.use(row.id, at);
+        const granted = await approvals.approveApproval(row.id, by, at);
+        const used = await approvals.useApproval(row.id, at);
         const written = await this.options.audit.event(
           approvalEvent('approval.grant', granted, { by, via: 'elicitation' }),
         );
@@ -157,7 +174,9 @@ export class StoreApprover implements Approver {
         return ok({ approvalId: used.id });
       }
       if (answer === 'timeout') {
-        const ended = approvals.expire(row.id, at, 'the agent host did not answer before the approval expired') ?? row;
+        const ended =
+          (await approvals.expireApproval(row.id, at, 'the agent host did not answer before the approval expired')) ??
+          row;
         await this.record([approvalEvent('approval.expire', ended)]);
         return refuse(ended, 'expired', 'no answer from the agent host before expiry');
       }
@@ -167,23 +186,25 @@ export class StoreApprover implements Approver {
           : answer === 'decline'
             ? 'declined by the user'
             : 'cancelled by the user';
-      const denied = approvals.deny(row.id, answer === 'failed' ? 'mcp-warden' : by, at, reason);
+      const denied = await approvals.denyApproval(row.id, answer === 'failed' ? 'mcp-warden' : by, at, reason);
       await this.record([approvalEvent('approval.deny', denied, { by: denied.decidedBy ?? by, via: 'elicitation' })]);
       return refuse(denied, 'denied', reason);
     } catch (error) {
       // The approval expired (or was decided elsewhere) while the user was answering.
       if (!isWardenError(error)) throw error;
-      const ended = approvals.expire(row.id, at) ?? approvals.get(row.id) ?? row;
+      const ended = (await approvals.expireApproval(row.id, at)) ?? (await approvals.getApproval(row.id)) ?? row;
       if (ended.status === 'expired') await this.record([approvalEvent('approval.expire', ended)]);
       return refuse(ended, ended.status === 'denied' ? 'denied' : 'expired', error.message);
     }
   }
 
   /** Opened on the first call that needs an approval (a gateway without such grants never touches it); retried after a failure. */
-  private open(): Outcome<ApprovalStore> {
+  private open(): Outcome<SharedApprovals> {
+    if (this.options.shared) return ok(this.options.shared);
     if (this.store) return ok(this.store);
     try {
-      this.store = ApprovalStore.open(this.options.stateFile);
+      this.sqlite = ApprovalStore.open(this.options.stateFile);
+      this.store = sqliteApprovals(this.sqlite);
       return ok(this.store);
     } catch (error) {
       this.options.logger.error(

@@ -4,7 +4,9 @@
 // a replica caches and re-reads when the store announces a change (NOTIFY on PostgreSQL, data_version on
 // SQLite): the call path stays synchronous over the cache. Tasks are looked up in the store itself on
 // the call that presents one (one primary-key read), so a task begun or ended on any replica is seen by
-// the next call on every replica; writes are async.
+// the next call on every replica; writes are async. Approvals likewise: every change of status is one
+// conditional statement in the store, so an approval is spent once across replicas.
+import type { ApprovalBinding, ApprovalRequest, ApprovalRow, ApprovalStatus } from './approval-rows.js';
 
 export interface AgentRevocationRow {
   subject: string;
@@ -82,7 +84,46 @@ export interface SharedTasks {
   listTasks(options: { all: boolean; now: number; limit?: number }): Promise<TaskRow[]>;
 }
 
-export interface SharedState extends SharedTasks {
+/** What the approval stage needs of the approvals table: found, decided and spent alike by every replica. */
+export interface SharedApprovals {
+  /**
+   * The open out-of-band approval for this binding, or a new pending one; none when the agent already has
+   * `maxOpenPerAgent` waiting (`limited`). Serialised per agent across replicas: identical calls racing on
+   * two replicas share one request.
+   */
+  requestApproval(
+    input: ApprovalRequest,
+    maxOpenPerAgent: number,
+  ): Promise<{ row: ApprovalRow; created: boolean } | { limited: { count: number; firstExpiry?: number } }>;
+  /** A new pending approval (the elicitation channel asks for each call). */
+  createApproval(input: ApprovalRequest): Promise<ApprovalRow>;
+  /**
+   * Spends the oldest approved, unexpired approval for this binding: one conditional UPDATE (`approved` and
+   * not yet used → `used`) returning the row, so of any number of replicas racing exactly one gets it.
+   */
+  consumeApproval(binding: ApprovalBinding, now: number): Promise<ApprovalRow | undefined>;
+  /** Marks one approved, unexpired approval used; rejects (ERR_APPROVAL_CLOSED/NOT_FOUND) saying why not. */
+  useApproval(id: string, now: number): Promise<ApprovalRow>;
+  /** Pending and approved approvals past expiry become `expired`: one binding's, or the first `limit` (100). */
+  expireDueApprovals(now: number, binding?: ApprovalBinding, limit?: number): Promise<ApprovalRow[]>;
+  /** How many unexpired approvals one agent has waiting, and when the first expires. */
+  openApprovalsFor(
+    issuer: string,
+    subject: string,
+    now: number,
+    tenant?: string,
+  ): Promise<{ count: number; firstExpiry?: number }>;
+  /** A person approves a pending, unexpired approval; rejects with a WardenError saying why not. */
+  approveApproval(id: string, by: string, now: number): Promise<ApprovalRow>;
+  denyApproval(id: string, by: string, now: number, reason?: string): Promise<ApprovalRow>;
+  /** Ends a pending (or approved) approval as expired; undefined when it was no longer open. */
+  expireApproval(id: string, now: number, reason?: string): Promise<ApprovalRow | undefined>;
+  getApproval(id: string): Promise<ApprovalRow | undefined>;
+  /** Newest first, by stored status when given, at most `limit` (200, at most 1,000). */
+  listApprovals(filter?: { status?: ApprovalStatus; limit?: number; offset?: number }): Promise<ApprovalRow[]>;
+}
+
+export interface SharedState extends SharedTasks, SharedApprovals {
   readonly kind: 'sqlite' | 'postgres';
   revokeAgent(revocation: AgentRevocationRow): Promise<void>;
   /** Whether the id was newly revoked. */

@@ -13,6 +13,8 @@ import {
   type TaskRow,
 } from './shared.js';
 import { sqliteTasks } from './task-rows.js';
+import type { ApprovalBinding, ApprovalRequest, ApprovalRow, ApprovalStatus } from './approval-rows.js';
+import { ApprovalStore } from './sqlite-approvals.js';
 
 /** Buckets full again for this long are deleted on a take, a few at a time. */
 const SWEEP_LIMIT = 64;
@@ -21,9 +23,11 @@ const SWEEP_LIMIT = 64;
 export class SqliteSharedState implements SharedState {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
+  private readonly approvals: ApprovalStore;
 
   constructor(file: string) {
     this.db = openStateDb(file);
+    this.approvals = ApprovalStore.open(file);
   }
 
   async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
@@ -129,7 +133,60 @@ export class SqliteSharedState implements SharedState {
       .immediate();
   }
 
+  async requestApproval(
+    input: ApprovalRequest,
+    maxOpenPerAgent: number,
+  ): Promise<{ row: ApprovalRow; created: boolean } | { limited: { count: number; firstExpiry?: number } }> {
+    return this.approvals.requestWithin(input, maxOpenPerAgent);
+  }
+
+  async createApproval(input: ApprovalRequest): Promise<ApprovalRow> {
+    return this.approvals.create(input);
+  }
+
+  async consumeApproval(binding: ApprovalBinding, now: number): Promise<ApprovalRow | undefined> {
+    return this.approvals.consume(binding, now);
+  }
+
+  async useApproval(id: string, now: number): Promise<ApprovalRow> {
+    return this.approvals.use(id, now);
+  }
+
+  async expireDueApprovals(now: number, binding?: ApprovalBinding, limit?: number): Promise<ApprovalRow[]> {
+    return this.approvals.expireDue(now, binding, limit);
+  }
+
+  async openApprovalsFor(
+    issuer: string,
+    subject: string,
+    now: number,
+    tenant?: string,
+  ): Promise<{ count: number; firstExpiry?: number }> {
+    return this.approvals.openFor(issuer, subject, now, tenant);
+  }
+
+  async approveApproval(id: string, by: string, now: number): Promise<ApprovalRow> {
+    return this.approvals.approve(id, by, now);
+  }
+
+  async denyApproval(id: string, by: string, now: number, reason?: string): Promise<ApprovalRow> {
+    return this.approvals.deny(id, by, now, reason);
+  }
+
+  async expireApproval(id: string, now: number, reason?: string): Promise<ApprovalRow | undefined> {
+    return this.approvals.expire(id, now, reason);
+  }
+
+  async getApproval(id: string): Promise<ApprovalRow | undefined> {
+    return this.approvals.get(id);
+  }
+
+  async listApprovals(filter?: { status?: ApprovalStatus; limit?: number; offset?: number }): Promise<ApprovalRow[]> {
+    return this.approvals.list(filter);
+  }
+
   async close(): Promise<void> {
+    this.approvals.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -1,7 +1,9 @@
 // One contract for the shared-state store (src/state/shared.ts), run against SQLite (state.db) and
 // PostgreSQL: revocations read back whole, rate-limit buckets taken all-or-none and counted across
 // every instance on the store (a limit of N is N in total), tasks recorded by one instance found and
-// seen ended by the other, and on PostgreSQL a write on one replica announced to another's LISTEN.
+// seen ended by the other, approvals requested on one, decided and spent once across both (instances
+// racing to spend one: exactly one wins), and on PostgreSQL a write on one replica announced to another's
+// LISTEN.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteSharedState } from '../../src/state/sqlite-shared.js';
@@ -10,6 +12,7 @@ import { openPgPool } from '../../src/state/pg/open.js';
 import { PgStoreLink } from '../../src/state/pg/link.js';
 import type { PgPool } from '../../src/state/pg/pool.js';
 import type { SharedState, TaskRow } from '../../src/state/shared.js';
+import type { ApprovalBinding, ApprovalRequest } from '../../src/state/approval-rows.js';
 import { PostgresStoreSchema } from '../../src/config/store-schema.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
@@ -174,6 +177,114 @@ describe.each(stores)('shared state on $name', ({ open }) => {
     expect((await pair.a.tasksById('task-of-agent-2'))[0]?.endedAt).toBeUndefined();
     await pair.b.revokeAgent({ subject: 'agent-gone', issuer: '*', revokedAt: 7_000 });
     expect((await pair.a.tasksById('task-of-agent-2'))[0]).toMatchObject({ endedAt: 7_000, endReason: 'revoked' });
+  });
+
+  const binding = (extra: Partial<ApprovalBinding> = {}): ApprovalBinding => ({
+    issuer: 'urn:iss',
+    subject: 'agent-1',
+    server: 'fx',
+    tool: 'fx__pay',
+    definitionHash: 'sha256:def',
+    argumentsDigest: 'sha256:args',
+    ...extra,
+  });
+  const request = (b: ApprovalBinding, now: number, extra: Partial<ApprovalRequest> = {}): ApprovalRequest => ({
+    binding: b,
+    channel: 'out-of-band',
+    summary: { tool: b.tool, server: b.server, arguments: { amount: 5 } },
+    callId: 'call-1',
+    now,
+    ttlMs: 60_000,
+    ...extra,
+  });
+
+  it('an approval requested on one instance is shared by identical calls, decided on the other, spent once', async () => {
+    const b = binding({ argumentsDigest: 'sha256:once' });
+    const first = await pair.a.requestApproval(request(b, 1_000), 50);
+    expect(first).toMatchObject({
+      created: true,
+      row: { status: 'pending', channel: 'out-of-band', callId: 'call-1' },
+    });
+    if (!('row' in first)) throw new Error('limited');
+    const again = await pair.b.requestApproval(request(b, 1_500), 50);
+    expect(again).toEqual({ row: first.row, created: false });
+    expect(await pair.b.getApproval(first.row.id)).toEqual(first.row);
+    expect(await pair.a.openApprovalsFor('urn:iss', 'agent-1', 2_000)).toMatchObject({ count: 1, firstExpiry: 61_000 });
+    expect(await pair.a.consumeApproval(b, 2_000)).toBeUndefined(); // pending is not approved
+    const approved = await pair.b.approveApproval(first.row.id, 'alice', 2_000);
+    expect(approved).toMatchObject({ status: 'approved', decidedBy: 'alice', decidedAt: 2_000 });
+    await expect(pair.a.approveApproval(first.row.id, 'bob', 2_100)).rejects.toMatchObject({
+      code: 'ERR_APPROVAL_CLOSED',
+      message: expect.stringContaining('already approved by alice'),
+    });
+    expect(await pair.a.consumeApproval(binding({ argumentsDigest: 'sha256:other' }), 3_000)).toBeUndefined();
+    expect(await pair.a.consumeApproval(b, 3_000)).toMatchObject({ id: first.row.id, status: 'used', usedAt: 3_000 });
+    expect(await pair.b.consumeApproval(b, 3_001)).toBeUndefined();
+    expect((await pair.b.listApprovals({ status: 'used' })).map((r) => r.id)).toContain(first.row.id);
+  });
+
+  it('instances racing to spend one approval: exactly one wins', async () => {
+    const b = binding({ argumentsDigest: 'sha256:race' });
+    const made = await pair.a.requestApproval(request(b, 10_000), 50);
+    if (!('row' in made)) throw new Error('limited');
+    await pair.a.approveApproval(made.row.id, 'alice', 10_000);
+    const spends = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? pair.a : pair.b).consumeApproval(b, 10_001)),
+    );
+    expect(spends.filter((row) => row !== undefined).map((row) => row!.id)).toEqual([made.row.id]);
+  });
+
+  it('denied, expired and used approvals are final, and say why', async () => {
+    const b = binding({ argumentsDigest: 'sha256:final' });
+    const denied = await pair.a.createApproval(request(b, 20_000, { channel: 'elicitation' }));
+    expect(await pair.b.denyApproval(denied.id, 'user', 20_001, 'not now')).toMatchObject({
+      status: 'denied',
+      reason: 'not now',
+    });
+    await expect(pair.a.useApproval(denied.id, 20_002)).rejects.toMatchObject({ code: 'ERR_APPROVAL_CLOSED' });
+    await expect(pair.a.approveApproval('nope', 'alice', 20_002)).rejects.toMatchObject({
+      code: 'ERR_APPROVAL_NOT_FOUND',
+    });
+    const inBand = await pair.a.createApproval(request(b, 20_000, { channel: 'elicitation' }));
+    await pair.a.approveApproval(inBand.id, 'user', 20_001);
+    expect(await pair.b.useApproval(inBand.id, 20_002)).toMatchObject({ status: 'used' });
+    await expect(pair.a.useApproval(inBand.id, 20_003)).rejects.toMatchObject({
+      message: expect.stringContaining('already used'),
+    });
+    const late = await pair.b.createApproval(request(b, 20_000, { ttlMs: 1_000 }));
+    await expect(pair.a.approveApproval(late.id, 'alice', 21_000)).rejects.toMatchObject({
+      message: expect.stringContaining('expired'),
+    });
+    expect((await pair.a.expireDueApprovals(21_000, b)).map((r) => r.id)).toEqual([late.id]);
+    expect(await pair.b.expireDueApprovals(21_000, b)).toEqual([]);
+    const unanswered = await pair.b.createApproval(request(b, 22_000, { channel: 'elicitation' }));
+    expect(await pair.a.expireApproval(unanswered.id, 22_001, 'no answer')).toMatchObject({
+      status: 'expired',
+      reason: 'no answer',
+    });
+    expect(await pair.b.expireApproval(unanswered.id, 22_002)).toBeUndefined();
+  });
+
+  it('no new request once the agent has the maximum waiting; the sweep expires the first due', async () => {
+    const fresh = await open();
+    try {
+      const who = binding({ subject: 'agent-busy' });
+      for (let i = 0; i < 2; i += 1)
+        expect(
+          await fresh.a.requestApproval(request({ ...who, argumentsDigest: `sha256:${i}` }, 1_000 + i), 2),
+        ).toMatchObject({ created: true });
+      expect(await fresh.b.requestApproval(request({ ...who, argumentsDigest: 'sha256:9' }, 1_010), 2)).toEqual({
+        limited: { count: 2, firstExpiry: 61_000 },
+      });
+      // Another tenant of the same subject shares nothing.
+      expect(
+        await fresh.b.requestApproval(request({ ...who, tenant: 't2', argumentsDigest: 'sha256:9' }, 1_010), 2),
+      ).toMatchObject({ created: true });
+      expect((await fresh.a.expireDueApprovals(61_000, undefined, 1)).map((r) => r.createdAt)).toEqual([1_000]);
+    } finally {
+      await fresh.a.close();
+      await fresh.b.close();
+    }
   });
 
   it('a limit of N holds in total across instances taking at the same time', async () => {

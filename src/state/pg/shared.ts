@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import {
   takeFromBuckets,
   type AgentRevocationRow,
@@ -12,17 +11,15 @@ import {
   type TaskRow,
 } from '../shared.js';
 import { TASK_COLUMNS, taskFromRaw, taskValues, type RawTask } from '../task-rows.js';
-import { storeUnavailable, type PgPool } from './pool.js';
+import { PgApprovals } from './approvals.js';
 
 /**
  * SharedState on PostgreSQL: every replica on the database shares it. Writes fire the state tables'
  * NOTIFY trigger (src/state/pg/schema.ts), so other replicas re-read their caches within a round trip.
  * A failure is ERR_STATE_UNAVAILABLE naming the operation: callers refuse the call (fail closed).
  */
-export class PgSharedState implements SharedState {
+export class PgSharedState extends PgApprovals implements SharedState {
   readonly kind = 'postgres';
-
-  constructor(private readonly pool: PgPool) {}
 
   /** The agent's revocation and the end of its open tasks, in one transaction. */
   async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
@@ -180,30 +177,4 @@ export class PgSharedState implements SharedState {
   }
 
   async close(): Promise<void> {}
-
-  /** One transaction on one pooled connection, rolled back on any failure. */
-  private async transaction<T>(what: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.run(what, async (pool) => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
-    });
-  }
-
-  private async run<T>(what: string, operation: (pool: PgPool) => Promise<T>): Promise<T> {
-    try {
-      return await operation(this.pool);
-    } catch (error) {
-      throw storeUnavailable(`store: ${what}`, error);
-    }
-  }
 }
