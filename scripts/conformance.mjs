@@ -90,12 +90,10 @@ const FIXTURE_GAPS = new Map([
 ]);
 
 /** Scenarios that pass direct but not (yet) through the gateway, per run, with the reason (README). */
-const HEADER_GAP =
-  'pending in the suite: its whitespace-header check calls the first listed tool without arguments, and the gateway lists warden__begin_task first';
 const BRIDGE_TOOL_GAP =
   "the 2025 fixture has no input_required tools or prompt (the bridge turns a 2025 server's requests into rounds keyed q1, q2, ...)";
 const KNOWN_GAPS = {
-  '2026 gateway': new Map([['http-header-validation', HEADER_GAP]]),
+  '2026 gateway': new Map(),
   '2026 bridged': new Map([
     ['server-stateless', 'the 2025 fixture has no test_missing_capability or test_logging_tool'],
     ['input-required-result-basic-*', BRIDGE_TOOL_GAP],
@@ -106,7 +104,6 @@ const KNOWN_GAPS = {
     ['input-required-result-result-type', BRIDGE_TOOL_GAP],
     ['input-required-result-tampered-state', BRIDGE_TOOL_GAP],
     ['input-required-result-capability-check', BRIDGE_TOOL_GAP],
-    ['http-header-validation', HEADER_GAP],
   ]),
 };
 

@@ -21,8 +21,11 @@ export interface ListSpec<T> {
   key: ListKey;
   /** The catalog's entries: the same for as long as the view is the same. */
   pick: (view: Aggregate) => ListEntry<T>[];
-  /** Entries decided on every list, shown before the catalog's (the task meta-tools). */
-  before?: (view: Aggregate) => ListEntry<T>[];
+  /**
+   * The gateway's own entries (the task meta-tools), decided on every list and listed after the
+   * catalog's: an agent (or a client that takes the first tool) meets its servers' tools first.
+   */
+  own?: (view: Aggregate) => ListEntry<T>[];
 }
 
 /** A page: `result()` for the SDK to serialise, `text()` the same result's JSON text. */
@@ -75,35 +78,45 @@ export async function listPage<T>(
   if (!lists) session.catalogEntries.set(view, (lists = new Map()));
   let catalog = lists.get(method) as ListEntry<T>[] | undefined;
   if (!catalog) lists.set(method, (catalog = spec.pick(view)));
-  const first = spec.before?.(view) ?? [];
+  // Decided (and recorded) with the gateway's own entries first, so the catalog's part stays the
+  // remembered tail; listed with the catalog's shown entries first and the gateway's after them.
+  const first = spec.own?.(view) ?? [];
   const entries = first.length === 0 ? catalog : [...first, ...catalog];
-  const { shown: visible, remembered } = session.host.pipeline.filterListRemembered(ctx, entries, {
+  const { shown: decided, remembered } = session.host.pipeline.filterListRemembered(ctx, entries, {
     source: catalog,
     from: first.length,
   });
-  session.tasks?.listed(method, visible);
+  session.tasks?.listed(method, decided);
+  // decided[0 .. lead) are the gateway's own shown entries, decided[lead ..) the catalog's.
+  const lead = decided.length - (remembered ? remembered.shown.length : countCatalog(decided, first));
+  const visible = lead === 0 ? decided : [...decided.slice(lead), ...decided.slice(0, lead)];
+  const catalogShown = visible.length - lead;
   const size = session.host.listPageSize;
   const end = Math.min(visible.length, offset + size);
   const items = visible.slice(offset, end);
   const nextCursor = end < visible.length ? encodeCursor(method, end) : undefined;
   const result = (): Record<string, unknown> =>
     nextCursor === undefined ? { [key]: items } : { [key]: items, nextCursor };
-  // The shown entries before the catalog's: visible[0 .. lead), then the catalog's shown entries.
-  const lead = visible.length - (remembered ? remembered.shown.length : visible.length);
   return {
     result,
     text: () => {
       if (!remembered) return JSON.stringify(result());
-      const own = items.slice(0, Math.max(0, lead - offset));
-      const from = Math.max(0, offset - lead);
-      const to = Math.max(from, end - lead);
-      const tail = catalogSlice(view, method, remembered, visible, lead, from, to);
-      const head = own.map((item) => JSON.stringify(item)).join(',');
+      const from = Math.min(offset, catalogShown);
+      const to = Math.min(end, catalogShown);
+      const head = catalogSlice(view, method, remembered, decided, lead, from, to);
+      const own = items.slice(Math.max(0, catalogShown - offset));
+      const tail = own.map((item) => JSON.stringify(item)).join(',');
       const list = head && tail ? `${head},${tail}` : head || tail;
       const cursorPart = nextCursor === undefined ? '' : `,"nextCursor":${JSON.stringify(nextCursor)}`;
       return `{${JSON.stringify(key)}:[${list}]${cursorPart}}`;
     },
   };
+}
+
+/** How many of the shown entries are the catalog's: those that are not one of the gateway's own. */
+function countCatalog<T>(shown: readonly T[], own: readonly ListEntry<T>[]): number {
+  const items = new Set<unknown>(own.map((entry) => entry.item));
+  return shown.filter((item) => !items.has(item)).length;
 }
 
 /** The JSON of the catalog's shown entries `from` to `to` (comma-joined), remembered per view. */

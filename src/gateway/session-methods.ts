@@ -58,8 +58,9 @@ export function registerMethods(session: AgentSession): void {
         item: r.item as unknown,
         definitionHash: r.definitionHash,
       })),
-    // The task meta-tools change with the session's task: decided on every list, never remembered.
-    before: (v) => (session.taskTools && session.tasks?.listEntries(v)) || [],
+    // The task meta-tools change with the session's task: decided on every list, never remembered;
+    // listed after the servers' tools.
+    own: (v) => (session.taskTools && session.tasks?.listEntries(v)) || [],
   };
   s.setRequestHandler(ListToolsRequestSchema, async (req, extra) =>
     (await listPage(session, extra, session.toolsList, req.params?.cursor)).result(),

@@ -164,4 +164,23 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
     expect(replayed.rpc.error).toMatchObject({ code: -32602 });
     expect(replayed.rpc.error?.message).toContain('already used');
   });
+
+  it("lists the servers' tools first and the gateway's own task tools after them; the first tool runs without arguments", async () => {
+    const { rpc } = await send('tools/list', { _meta: envelope() }, 'l1');
+    const names = (rpc.result!.tools as { name: string }[]).map((t) => t.name);
+    expect(names.slice(-2)).toEqual(['warden__begin_task', 'warden__end_task']);
+    expect(names[0]).not.toMatch(/^warden__/);
+    // what http-header-validation does: the first listed tool, no arguments, Mcp-Name padded with spaces
+    const res = await rawRequest(gw.origin, {
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'w',
+        method: 'tools/call',
+        params: { name: names[0], arguments: {}, _meta: envelope() },
+      }),
+      headers: mcpHeaders({ 'mcp-protocol-version': V, 'mcp-method': 'tools/call', 'mcp-name': `  ${names[0]}  ` }),
+    });
+    expect(res.status).toBe(200);
+    expect((res.messages[0] as Rpc).error).toBeUndefined();
+  });
 });
