@@ -1,4 +1,4 @@
-// A downstream MCP server in the test's own process (Streamable HTTP, stateless, one tool `work`) that
+// A downstream MCP server in the test's own process (Streamable HTTP, stateless, tools `work` and `gated`) that
 // records every call it receives: which gateway sent it (the first path segment: /<replica>/mcp) and
 // its argument `n`. Tests compare what reached the server with what the audit log says was forwarded.
 import { createServer, type IncomingMessage } from 'node:http';
@@ -14,7 +14,7 @@ export interface Received {
 export interface CountingServer {
   /** The endpoint one gateway replica is configured with: http://127.0.0.1:PORT/<replica>/mcp */
   urlFor(replica: string): string;
-  /** Every `work` call received, in arrival order. */
+  /** Every call received, in arrival order. */
   readonly received: Received[];
   /** Calls made with `hold: true` now waiting, by replica (they wait until close()). */
   readonly holding: Map<string, number>;
@@ -34,21 +34,27 @@ export async function startCountingServer(): Promise<CountingServer> {
 
   const serverFor = (replica: string): McpServer => {
     const server = new McpServer({ name: 'counting', version: '1.0.0' });
-    server.registerTool(
-      'work',
-      {
-        description: 'Records the call; waits `ms` (or, with hold, until the server closes).',
-        inputSchema: { n: z.string(), ms: z.number().int().min(0).max(5_000).optional(), hold: z.boolean().optional() },
-      },
-      async ({ n, ms, hold }) => {
-        received.push({ replica, n });
-        if (hold) {
-          holding.set(replica, (holding.get(replica) ?? 0) + 1);
-          await new Promise<void>((resolve) => releases.add(resolve));
-        } else if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
-        return { content: [{ type: 'text', text: `worked ${n}` }] };
-      },
-    );
+    // Two tools that do the same, so that a policy can treat them apart (`gated`: approval required).
+    for (const name of ['work', 'gated'])
+      server.registerTool(
+        name,
+        {
+          description: 'Records the call; waits `ms` (or, with hold, until the server closes).',
+          inputSchema: {
+            n: z.string(),
+            ms: z.number().int().min(0).max(5_000).optional(),
+            hold: z.boolean().optional(),
+          },
+        },
+        async ({ n, ms, hold }) => {
+          received.push({ replica, n });
+          if (hold) {
+            holding.set(replica, (holding.get(replica) ?? 0) + 1);
+            await new Promise<void>((resolve) => releases.add(resolve));
+          } else if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
+          return { content: [{ type: 'text', text: `worked ${n}` }] };
+        },
+      );
     return server;
   };
 

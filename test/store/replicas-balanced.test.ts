@@ -2,10 +2,11 @@
 // 2026-07-28 (stateless) agents spread over them through it, and one downstream that records what reaches
 // it from which replica. PostgreSQL is a throwaway embedded server of this file's own, whatever
 // MCP_WARDEN_PG_URL says, so that the test can stop and start it. Shown: a revocation made with the CLI is
-// refused on every replica within 1 s; with PostgreSQL stopped mid-load, calls are refused with a clear
-// error, nothing reaches the downstream without its audited intent, and service resumes by itself; a
-// replica SIGKILLed under load leaves every answered call in the audit with its outcome, its open intents
-// become unknown_outcome, and `audit verify` passes.
+// refused on every replica within 1 s; an approval granted through one replica is used through another,
+// once; with PostgreSQL stopped mid-load, calls are refused with a clear error, nothing reaches the
+// downstream without its audited intent, and service resumes by itself; a replica SIGKILLed under load
+// leaves every answered call in the audit with its outcome, its open intents become unknown_outcome, and
+// `audit verify` passes.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -30,6 +31,7 @@ agents:
     match: { authMethod: jwt }
     grants:
       - { id: work, effect: allow, tools: [dn__work] }
+      - { id: gated, effect: allow, tools: [dn__gated], approval: required }
 `;
 
 let database: EmbeddedPostgresServer;
@@ -99,14 +101,16 @@ async function agent(url: string, bearer: string): Promise<Client> {
 }
 
 /** ok: a result; refused: an error answered by a gateway; lost: no answer (the replica died under it). */
-type Called = { n: string; kind: 'ok' } | { n: string; kind: 'refused' | 'lost'; message: string };
+type Called =
+  { n: string; kind: 'ok' } | { n: string; kind: 'refused' | 'lost'; message: string; data?: { approvalId?: string } };
 
-async function work(client: Client, n: string, args: Record<string, unknown> = {}): Promise<Called> {
+async function work(client: Client, n: string, args: Record<string, unknown> = {}, tool = 'dn__work'): Promise<Called> {
   try {
-    const result = await client.callTool({ name: 'dn__work', arguments: { n, ...args } });
+    const result = await client.callTool({ name: tool, arguments: { n, ...args } });
     return result.isError ? { n, kind: 'refused', message: JSON.stringify(result.content) } : { n, kind: 'ok' };
   } catch (error) {
-    if (error instanceof ProtocolError) return { n, kind: 'refused', message: String(error) };
+    if (error instanceof ProtocolError)
+      return { n, kind: 'refused', message: String(error), data: error.data as { approvalId?: string } };
     // An HTTP refusal from a gateway (401 once revoked); a 502 from the balancer is no gateway's answer.
     if (error instanceof SdkHttpError && error.status < 500)
       return { n, kind: 'refused', message: `HTTP ${error.status}: ${error.message}` };
@@ -152,21 +156,30 @@ interface AuditCall {
   outcome: string | null;
 }
 
-/** Every audited `dn__work` intent with its outcome (null while it has none), by its argument `n`. */
-async function audited(): Promise<Map<string, AuditCall>> {
+/** Every audited intent of the downstream's tools with its outcome (null while it has none). */
+async function auditedRows(): Promise<AuditCall[]> {
   const rows = await admin.query<AuditCall>(
     `SELECT i.body::jsonb #>> '{arguments,n}' AS n, i.instance, i.decision, o.outcome
      FROM ${SCHEMA}.audit_entries i
      LEFT JOIN ${SCHEMA}.audit_entries o ON o.id = i.id AND o.kind = 'outcome'
-     WHERE i.kind = 'intent' AND i.target = 'dn__work'`,
+     WHERE i.kind = 'intent' AND i.target IN ('dn__work', 'dn__gated')`,
   );
-  return new Map(rows.rows.map((row) => [row.n, row]));
+  return rows.rows;
+}
+
+/** The audited calls by their argument `n` (for calls made once each). */
+async function audited(): Promise<Map<string, AuditCall>> {
+  return new Map((await auditedRows()).map((row) => [row.n, row]));
 }
 
 /** What reached the downstream had its intent committed first: nothing was forwarded unaudited. */
 async function expectNothingUnaudited(): Promise<void> {
-  const intents = await audited();
-  const unaudited = downstream.received.filter(({ n }) => intents.get(n)?.decision !== 'allow');
+  const allowed = new Map<string, number>();
+  for (const row of await auditedRows())
+    if (row.decision === 'allow') allowed.set(row.n, (allowed.get(row.n) ?? 0) + 1);
+  const received = new Map<string, number>();
+  for (const { n } of downstream.received) received.set(n, (received.get(n) ?? 0) + 1);
+  const unaudited = [...received].filter(([n, count]) => count > (allowed.get(n) ?? 0));
   expect(unaudited).toEqual([]);
 }
 
@@ -221,6 +234,30 @@ describe('three replicas on one PostgreSQL behind a round-robin balancer', () =>
     for (const ms of delays) expect(ms).toBeLessThan(1_000);
     for (let i = 0; i < 3; i += 1) expect((await work(viaBalancer, `revoked-${i}`)).kind).not.toBe('ok');
     for (let i = 0; i < 3; i += 1) expect((await work(bystander, `bystander-${i}`)).kind).toBe('ok');
+    await expectNothingUnaudited();
+  });
+
+  it('an approval granted through one replica is used through another, once', async () => {
+    const bearer = await token({ sub: 'agent:gated' });
+    const on = await Promise.all(replicas.map((gateway) => agent(gateway.url, bearer)));
+    const gated = (i: number) => work(on[i]!, 'gated-1', {}, 'dn__gated');
+    const approve = async (refused: Called, through: RunningGateway) => {
+      const id = refused.kind === 'ok' ? undefined : refused.data?.approvalId;
+      expect(refused).toMatchObject({ kind: 'refused', message: expect.stringMatching(/Approval required/) });
+      const cli = await runCliAsync(through.configFile, ['approvals', 'approve', id!]);
+      expect(cli.stderr).toBe('');
+      expect(cli.code).toBe(0);
+    };
+    // Asked on r0, granted with r1's config, used on r2; then spent: r1 asks again.
+    await approve(await gated(0), replicas[1]!);
+    expect(await gated(2)).toMatchObject({ kind: 'ok' });
+    const again = await gated(1);
+    expect(again).toMatchObject({ kind: 'refused', message: expect.stringMatching(/Approval required/) });
+    // Granted once more, two replicas race for it: one call runs.
+    await approve(again, replicas[2]!);
+    const race = await Promise.all([gated(0), gated(1)]);
+    expect(race.filter((r) => r.kind === 'ok')).toHaveLength(1);
+    expect(downstream.received.filter((r) => r.n === 'gated-1')).toHaveLength(2);
     await expectNothingUnaudited();
   });
 
