@@ -7,6 +7,7 @@ import { WardenError, isWardenError } from '../errors.js';
 import { issueToken, parseDuration } from '../identity/issue.js';
 import { KeyStore } from '../state/keys.js';
 import { buildVerifier, resourceOf } from '../identity/setup.js';
+import { OtherReplicaKeys } from '../identity/jwks.js';
 import type { TokenVerifier } from '../identity/verify.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { runTokenRevoke } from './tasks.js';
@@ -20,6 +21,8 @@ export function defaultResource(loaded: LoadedConfig): string {
 export interface JwtSetup {
   auth: JwtAuthConfig;
   keys: KeyStore;
+  /** The built-in issuer's keys other replicas published; `serve` feeds it once the shared store is open. */
+  otherKeys: OtherReplicaKeys;
   verifier: TokenVerifier;
   resource: string;
 }
@@ -29,11 +32,19 @@ export function jwtSetup(loaded: LoadedConfig): JwtSetup | undefined {
   if (auth?.mode !== 'jwt') return undefined;
   const keys = new KeyStore(loaded.dataDir);
   const resource = resourceOf(auth, defaultResource(loaded));
+  const otherKeys = new OtherReplicaKeys();
   return {
     auth,
     keys,
+    otherKeys,
     resource,
-    verifier: buildVerifier({ auth, baseDir: loaded.baseDir, keys, defaultResource: defaultResource(loaded) }),
+    verifier: buildVerifier({
+      auth,
+      baseDir: loaded.baseDir,
+      keys,
+      defaultResource: defaultResource(loaded),
+      otherKeys,
+    }),
   };
 }
 

@@ -128,6 +128,19 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
         await audit.close();
         throw error;
       }));
+  // Every replica's signing keys' public halves, this one's published (the audit log created it).
+  const published =
+    store &&
+    shared &&
+    jwt?.auth.builtin &&
+    (await import('./shared-store.js')
+      .then(({ sharedKeys }) => sharedKeys(store, shared.state, jwt, logger))
+      .catch(async (error: unknown) => {
+        shared.cache.close();
+        await store.close();
+        await audit.close();
+        throw error;
+      }));
   // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
   const secrets = await secretsFor(loaded, egress);
   // Definition pins (state.db): a gateway that cannot check them does not start.
@@ -164,6 +177,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
       health: () => store.health(),
       close: async () => {
         shared.cache.close();
+        if (published) published.close();
         await store.close();
       },
     });

@@ -1,5 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { IssuerConfig } from '../config/schema.js';
 import type { KeyStore } from '../state/keys.js';
 
@@ -87,11 +94,39 @@ export function fileKeySource(path: string): KeySource {
   return { kind: 'file', key: (header, token) => load()(header, token) };
 }
 
-/** The gateway's own published keys (active plus recently retired). */
-export function builtinKeySource(store: KeyStore, now: () => number, graceMs: number): KeySource {
+/**
+ * The keys other replicas published in the shared store (store.kind postgres): none until `use` is given
+ * the store's copy (src/state/pg/published-keys.ts), which `serve` does once the store is open.
+ */
+export class OtherReplicaKeys {
+  private source: { jwks(now: number, graceMs: number): JWK[] } | undefined;
+
+  use(source: { jwks(now: number, graceMs: number): JWK[] }): void {
+    this.source = source;
+  }
+
+  jwks(now: number, graceMs: number): JWK[] {
+    return this.source?.jwks(now, graceMs) ?? [];
+  }
+}
+
+/** The gateway's own published keys (active plus recently retired), and those of the other replicas if any. */
+export function builtinKeySource(
+  store: KeyStore,
+  now: () => number,
+  graceMs: number,
+  others?: OtherReplicaKeys,
+): KeySource {
   return {
     kind: 'builtin',
-    key: (header, token) => createLocalJWKSet(store.publicJwks(now(), graceMs) as JSONWebKeySet)(header, token),
+    key: (header, token) => {
+      const at = now();
+      const own = store.publicJwks(at, graceMs).keys;
+      const kids = new Set(own.map((k) => k.kid));
+      // This replica's own key file wins for a kid it holds.
+      const keys = [...own, ...(others?.jwks(at, graceMs) ?? []).filter((k) => !kids.has(k.kid))];
+      return createLocalJWKSet({ keys } as JSONWebKeySet)(header, token);
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { JwtAuthConfig } from '../config/schema.js';
 import { WardenError } from '../errors.js';
-import { builtinKeySource, fileKeySource, hmacKeySource, remoteKeySource } from './jwks.js';
+import { builtinKeySource, fileKeySource, hmacKeySource, remoteKeySource, type OtherReplicaKeys } from './jwks.js';
 import type { KeyStore } from '../state/keys.js';
 import { TokenVerifier, issuerAlgorithms, type TrustedIssuer } from './verify.js';
 
@@ -13,6 +13,8 @@ export interface VerifierInputs {
   defaultResource: string;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+  /** The built-in issuer's keys published by other replicas (store.kind postgres). */
+  otherKeys?: OtherReplicaKeys;
 }
 
 export function resourceOf(auth: JwtAuthConfig, defaultResource: string): string {
@@ -29,7 +31,12 @@ export function buildVerifier(inputs: VerifierInputs): TokenVerifier {
     issuers.push({
       issuer: auth.builtin.issuer,
       algorithms: ['EdDSA'],
-      source: builtinKeySource(keys, now, auth.maxTokenLifetimeSeconds * 1000 + auth.clockSkewSeconds * 1000),
+      source: builtinKeySource(
+        keys,
+        now,
+        auth.maxTokenLifetimeSeconds * 1000 + auth.clockSkewSeconds * 1000,
+        inputs.otherKeys,
+      ),
     });
   }
   for (const issuer of auth.issuers) {

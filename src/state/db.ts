@@ -124,6 +124,14 @@ const MIGRATIONS: readonly string[] = [
      full_at    INTEGER NOT NULL
    );
    CREATE INDEX rate_buckets_full ON rate_buckets (full_at);`,
+  // 9: signing keys' public halves (src/state/sqlite-shared.ts), as the PostgreSQL store keeps them for
+  // every replica; processes on one data folder share the key file itself.
+  `CREATE TABLE signing_keys (
+     kid        TEXT    PRIMARY KEY,
+     public_jwk TEXT    NOT NULL,
+     created_at INTEGER NOT NULL,
+     retired_at INTEGER
+   );`,
 ];
 
 /** The schema version this build writes. */

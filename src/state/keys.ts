@@ -14,6 +14,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { SigningKeyRow } from './shared.js';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { z } from 'zod';
 import { WardenError } from '../errors.js';
@@ -46,6 +47,19 @@ export interface SigningKey {
 
 /** How long `active()` trusts its last look at the key file. */
 const ACTIVE_RECHECK_MS = 1_000;
+
+/**
+ * The keys a verifier accepts at `now`: the active ones, and retired ones while a token signed just before
+ * retirement could still be valid (`graceMs`: the longest token lifetime the gateway issues or accepts).
+ */
+export function publishedJwks(keys: readonly SigningKeyRow[], now: number, graceMs: number): JWK[] {
+  return (
+    keys
+      // A gateway may sign with a key for up to ACTIVE_RECHECK_MS after another process retired it.
+      .filter((k) => k.retiredAt === undefined || k.retiredAt + graceMs + ACTIVE_RECHECK_MS > now)
+      .map((k) => ({ ...(k.publicJwk as JWK), kid: k.kid, alg: KEY_ALG, use: 'sig' }))
+  );
+}
 
 export function keyFilePath(dataDir: string): string {
   return join(dataDir, 'keys', FILE_NAME);
@@ -123,11 +137,17 @@ export class KeyStore {
    * retirement could still be valid (`graceMs`: the longest token lifetime the gateway issues or accepts).
    */
   publicJwks(now: number, graceMs: number): { keys: JWK[] } {
-    const keys = this.keys()
-      // A gateway may sign with a key for up to ACTIVE_RECHECK_MS after another process retired it.
-      .filter((k) => k.retiredAt === undefined || k.retiredAt + graceMs + ACTIVE_RECHECK_MS > now)
-      .map((k) => ({ ...(k.publicJwk as JWK), kid: k.kid, alg: KEY_ALG, use: 'sig' }));
-    return { keys };
+    return { keys: publishedJwks(this.keys(), now, graceMs) };
+  }
+
+  /** The public halves, as the shared store publishes them for other replicas (src/state/shared.ts). */
+  publicKeyRows(): SigningKeyRow[] {
+    return this.keys().map((k) => ({
+      kid: k.kid,
+      publicJwk: k.publicJwk,
+      createdAt: k.createdAt,
+      ...(k.retiredAt !== undefined && { retiredAt: k.retiredAt }),
+    }));
   }
 
   /** Every public key ever used, by kid: audit checkpoints signed years ago still verify. */

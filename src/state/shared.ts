@@ -123,7 +123,31 @@ export interface SharedApprovals {
   listApprovals(filter?: { status?: ApprovalStatus; limit?: number; offset?: number }): Promise<ApprovalRow[]>;
 }
 
-export interface SharedState extends SharedTasks, SharedApprovals {
+/** The public half of one replica's signing key, as published in the store. */
+export interface SigningKeyRow {
+  kid: string;
+  /** The public JWK (Ed25519), without `kid`, `alg` or `use`. */
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+  /** When a newer key took over; still published while tokens signed before can be valid. */
+  retiredAt?: number;
+}
+
+/**
+ * The signing keys' public halves of every replica: each publishes its own at start and after a rotation,
+ * and verifies tokens of the built-in issuer signed by any replica's key.
+ */
+export interface SharedSigningKeys {
+  /**
+   * Publishes these keys. A kid already published keeps its public JWK (first writer wins: a kid never
+   * changes key); a retirement is recorded (never undone).
+   */
+  publishSigningKeys(keys: readonly SigningKeyRow[]): Promise<void>;
+  /** Every published key, oldest first. */
+  signingKeys(): Promise<SigningKeyRow[]>;
+}
+
+export interface SharedState extends SharedTasks, SharedApprovals, SharedSigningKeys {
   readonly kind: 'sqlite' | 'postgres';
   revokeAgent(revocation: AgentRevocationRow): Promise<void>;
   /** Whether the id was newly revoked. */

@@ -9,6 +9,7 @@ import {
   type RevocationSnapshot,
   type EndReason,
   type SharedState,
+  type SigningKeyRow,
   type TaskKey,
   type TaskRow,
 } from './shared.js';
@@ -183,6 +184,28 @@ export class SqliteSharedState implements SharedState {
 
   async listApprovals(filter?: { status?: ApprovalStatus; limit?: number; offset?: number }): Promise<ApprovalRow[]> {
     return this.approvals.list(filter);
+  }
+
+  async publishSigningKeys(keys: readonly SigningKeyRow[]): Promise<void> {
+    const upsert = this.db.prepare(
+      `INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (kid) DO UPDATE SET retired_at = COALESCE(signing_keys.retired_at, excluded.retired_at)`,
+    );
+    this.db.transaction(() => {
+      for (const key of keys) upsert.run(key.kid, JSON.stringify(key.publicJwk), key.createdAt, key.retiredAt ?? null);
+    })();
+  }
+
+  async signingKeys(): Promise<SigningKeyRow[]> {
+    const rows = this.db
+      .prepare('SELECT kid, public_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid')
+      .all() as { kid: string; public_jwk: string; created_at: number; retired_at: number | null }[];
+    return rows.map((r) => ({
+      kid: r.kid,
+      publicJwk: JSON.parse(r.public_jwk) as Record<string, unknown>,
+      createdAt: r.created_at,
+      ...(r.retired_at !== null && { retiredAt: r.retired_at }),
+    }));
   }
 
   async close(): Promise<void> {

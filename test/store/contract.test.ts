@@ -287,6 +287,27 @@ describe.each(stores)('shared state on $name', ({ open }) => {
     }
   });
 
+  it('signing keys published by one instance are read by the other; a kid keeps its key, a retirement sticks', async () => {
+    const jwk = { kty: 'OKP', crv: 'Ed25519', x: 'first' };
+    await pair.a.publishSigningKeys([{ kid: 'kid-aaaaaaaa', publicJwk: jwk, createdAt: 1_000 }]);
+    await pair.b.publishSigningKeys([
+      { kid: 'kid-aaaaaaaa', publicJwk: { ...jwk, x: 'impostor' }, createdAt: 1_000 },
+      { kid: 'kid-bbbbbbbb', publicJwk: { ...jwk, x: 'second' }, createdAt: 2_000 },
+    ]);
+    expect(await pair.a.signingKeys()).toEqual([
+      { kid: 'kid-aaaaaaaa', publicJwk: jwk, createdAt: 1_000 },
+      { kid: 'kid-bbbbbbbb', publicJwk: { ...jwk, x: 'second' }, createdAt: 2_000 },
+    ]);
+    await pair.a.publishSigningKeys([{ kid: 'kid-aaaaaaaa', publicJwk: jwk, createdAt: 1_000, retiredAt: 3_000 }]);
+    await pair.b.publishSigningKeys([{ kid: 'kid-aaaaaaaa', publicJwk: jwk, createdAt: 1_000 }]);
+    expect((await pair.b.signingKeys())[0]).toEqual({
+      kid: 'kid-aaaaaaaa',
+      publicJwk: jwk,
+      createdAt: 1_000,
+      retiredAt: 3_000,
+    });
+  });
+
   it('a limit of N holds in total across instances taking at the same time', async () => {
     const limit = [{ key: 'shared', calls: 10, perSeconds: 60 }];
     const takes = await Promise.all(

@@ -7,6 +7,7 @@ import {
   type RevocationSnapshot,
   type EndReason,
   type SharedState,
+  type SigningKeyRow,
   type TaskKey,
   type TaskRow,
 } from '../shared.js';
@@ -166,6 +167,38 @@ export class PgSharedState extends PgApprovals implements SharedState {
         client.release();
       }
     });
+  }
+
+  async publishSigningKeys(keys: readonly SigningKeyRow[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.run('publish signing keys', (pool) =>
+      pool.query(
+        `INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+         ON CONFLICT (kid) DO UPDATE SET retired_at = COALESCE(signing_keys.retired_at, excluded.retired_at)
+         WHERE signing_keys.retired_at IS NULL AND excluded.retired_at IS NOT NULL`,
+        [
+          keys.map((k) => k.kid),
+          keys.map((k) => JSON.stringify(k.publicJwk)),
+          keys.map((k) => k.createdAt),
+          keys.map((k) => k.retiredAt ?? null),
+        ],
+      ),
+    );
+  }
+
+  async signingKeys(): Promise<SigningKeyRow[]> {
+    const result = await this.run('read signing keys', (pool) =>
+      pool.query<{ kid: string; public_jwk: string; created_at: string; retired_at: string | null }>(
+        'SELECT kid, public_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid',
+      ),
+    );
+    return result.rows.map((r) => ({
+      kid: r.kid,
+      publicJwk: JSON.parse(r.public_jwk) as Record<string, unknown>,
+      createdAt: Number(r.created_at),
+      ...(r.retired_at !== null && { retiredAt: Number(r.retired_at) }),
+    }));
   }
 
   /** Buckets that have refilled completely start full again anyway: forget them. */
