@@ -38,7 +38,24 @@ export class GroupStdioTransport implements Transport {
     return this.child?.pid;
   }
 
+  /**
+   * Lets another client take over this started pipe (the `protocol: auto` probe hands a 2025 server's
+   * pipe to the v1 client, client.ts): the handlers are dropped and the next start() is a no-op.
+   */
+  handOver(): void {
+    this.onmessage = undefined;
+    this.onerror = undefined;
+    this.onclose = undefined;
+    this.handedOver = true;
+  }
+
+  private handedOver = false;
+
   start(): Promise<void> {
+    if (this.handedOver) {
+      this.handedOver = false;
+      return Promise.resolve();
+    }
     if (this.child) throw new Error('stdio transport already started');
     return new Promise((resolve, reject) => {
       const child = spawnInGroup(this.options.command, this.options.args, {

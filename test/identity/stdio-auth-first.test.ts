@@ -22,8 +22,6 @@ describe('stdio: authenticate before connecting the session servers', () => {
   let tokenFile: string;
   let client: Client;
   let exited: Promise<void>;
-  /** Spawns by the start-up probe: the fixture speaks 2025, so `protocol: auto` probes, then connects with the v1 client. */
-  const STARTUP_SPAWNS = 2;
 
   const spawnCount = (): number => readFileSync(spawns, 'utf8').split('\n').filter(Boolean).length;
 
@@ -56,8 +54,7 @@ describe('stdio: authenticate before connecting the session servers', () => {
     });
     // The gateway's stderr ends when it exits, after it has committed its audit log.
     exited = new Promise((resolve) => (transport.stderr as NodeJS.ReadableStream | null)?.on('end', resolve).resume());
-    // initialize is answered after the gateway's start-up probe, which spawns the server twice (its
-    // server/discover probe, then the 2025 connection the lists are read on: src/downstream/client.ts).
+    // initialize is answered after the gateway's start-up probe, which spawns the server once.
     await client.connect(transport);
   });
 
@@ -68,7 +65,7 @@ describe('stdio: authenticate before connecting the session servers', () => {
   });
 
   it('refuses calls, reads, completions and setLevel with a bad credential, spawning nothing', async () => {
-    expect(spawnCount()).toBe(STARTUP_SPAWNS);
+    expect(spawnCount()).toBe(1);
     const refusals = await Promise.all([
       client.callTool({ name: 'fx__test_simple_text', arguments: {} }).catch((e: Error) => e),
       client.getPrompt({ name: 'fx__test_simple_prompt' }).catch((e: Error) => e),
@@ -81,7 +78,7 @@ describe('stdio: authenticate before connecting the session servers', () => {
         .catch((e: Error) => e),
       client.setLoggingLevel('debug').catch((e: Error) => e),
     ]);
-    expect(spawnCount()).toBe(STARTUP_SPAWNS);
+    expect(spawnCount()).toBe(1);
     for (const refusal of refusals) expect(String(refusal)).toContain('Authentication required');
   });
 
@@ -91,14 +88,14 @@ describe('stdio: authenticate before connecting the session servers', () => {
       String(await client.callTool({ name: 'fx__test_simple_text', arguments: {} }).catch((e: Error) => e)),
     ).toContain('Authentication required');
     expect(String(await client.setLoggingLevel('info').catch((e: Error) => e))).toContain('Authentication required');
-    expect(spawnCount()).toBe(STARTUP_SPAWNS);
+    expect(spawnCount()).toBe(1);
   });
 
   it('connects the server for the first authenticated request, and records setLevel', async () => {
     writeFileSync(tokenFile, `${await issueTokenAsync(config, ['--sub', 'agent:desktop'])}\n`);
     const result = await client.callTool({ name: 'fx__test_simple_text', arguments: {} });
     expect(result.isError).not.toBe(true);
-    expect(spawnCount()).toBe(STARTUP_SPAWNS + 1);
+    expect(spawnCount()).toBe(2);
     await client.setLoggingLevel('warning');
     await client.close();
     await exited;
