@@ -17,6 +17,7 @@ import type { Clock } from '../model/clock.js';
 import type { Principal } from '../model/principal.js';
 import type { Answer, AskRefusal, InProcessTransport, ServerAsk } from './in-process-transport.js';
 import type { RequestState, RequestStateSealer } from './request-state.js';
+import { LOG_LEVELS } from './stateless-envelope.js';
 
 /** How long an agent has to answer a round: the downstream request waits this long, then is cancelled. */
 export const ROUND_TTL_MS = 10 * 60_000;
@@ -63,8 +64,8 @@ interface LiveCall {
   sid: string | undefined;
   disarm: (() => void) | undefined;
   wake: (() => void) | undefined;
-  /** The HTTP exchange waiting on the call now: where its progress goes, under that request's own token. */
-  stream: { notify: Notify; progressToken: string | number | undefined } | undefined;
+  /** The HTTP exchange waiting on the call now: its progress under that request's own token, its logs at its level. */
+  stream: { notify: Notify; progressToken: string | number | undefined; logLevel: string | undefined } | undefined;
 }
 
 /** Writes one notification on the waiting agent request's own stream. */
@@ -81,6 +82,8 @@ export interface CallRequest {
   clientCapabilities: Record<string, unknown>;
   /** The agent request's own stream (its progress notifications). */
   notify?: Notify;
+  /** `_meta`'s logLevel on this request: log messages at or above it go on its stream; none without it. */
+  logLevel?: string;
 }
 
 export type RoundsOutcome = { answer: Answer } | { refused: RetryRefusal; message: string };
@@ -131,12 +134,19 @@ export class RequestRounds {
 
   /**
    * A notification of a call: progress goes to the exchange waiting on it now, with that request's
-   * progress token (a retry is a new request with a token of its own). Log messages are not relayed
-   * to 2026 agents yet (they would need the request's `logLevel`).
+   * progress token (a retry is a new request with a token of its own). A log message goes there only
+   * when that request set a `logLevel` and the message is at that level or above.
    */
   notification(relatedId: string, notification: { method: string; params?: Record<string, unknown> }): void {
     const stream = this.calls.get(relatedId)?.stream;
-    if (!stream || stream.progressToken === undefined || notification.method !== 'notifications/progress') return;
+    if (!stream) return;
+    if (notification.method === 'notifications/message') {
+      const level = LOG_LEVELS.indexOf(notification.params?.level as string);
+      if (stream.logLevel !== undefined && level >= LOG_LEVELS.indexOf(stream.logLevel))
+        stream.notify({ method: notification.method, params: notification.params ?? {} });
+      return;
+    }
+    if (stream.progressToken === undefined || notification.method !== 'notifications/progress') return;
     stream.notify({
       method: notification.method,
       params: { ...notification.params, progressToken: stream.progressToken },
@@ -244,6 +254,7 @@ export class RequestRounds {
     call.stream = request.notify && {
       notify: request.notify,
       progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
+      logLevel: request.logLevel,
     };
     try {
       return await this.waitOn(call, signal);

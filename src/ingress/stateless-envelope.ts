@@ -13,6 +13,18 @@ export const SERVER_INFO_KEY = 'io.modelcontextprotocol/serverInfo';
 /** Envelope keys the gateway consumes: never forwarded to a 2025 downstream. */
 const ENVELOPE_KEYS = [PROTOCOL_VERSION_KEY, CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, LOG_LEVEL_KEY];
 
+/** The log levels, least severe first (RFC 5424, as MCP names them). */
+export const LOG_LEVELS: readonly string[] = [
+  'debug',
+  'info',
+  'notice',
+  'warning',
+  'error',
+  'critical',
+  'alert',
+  'emergency',
+];
+
 export const HEADER_MISMATCH = -32020;
 export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
 const INVALID_PARAMS = -32602;
@@ -41,6 +53,8 @@ export interface StatelessRequest {
   clientCapabilities: Record<string, unknown>;
   /** Self-reported by the client: recorded, never used for a decision. */
   clientInfo?: ClientInfo;
+  /** `_meta`'s logLevel: log messages of this request are relayed at this level and above, none without it. */
+  logLevel?: string;
 }
 
 export interface StatelessNotification {
@@ -182,6 +196,7 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
     [PROTOCOL_VERSION_KEY]: _v,
     [CLIENT_CAPABILITIES_KEY]: capabilities,
     [CLIENT_INFO_KEY]: info,
+    [LOG_LEVEL_KEY]: logLevel,
     ...rest
   } = meta!;
   for (const key of ENVELOPE_KEYS) delete rest[key];
@@ -195,6 +210,7 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
       version: version as string,
       clientCapabilities: capabilities as Record<string, unknown>,
       ...(isClientInfo(info) && { clientInfo: { name: info.name, version: info.version } }),
+      ...(typeof logLevel === 'string' && { logLevel }),
     },
   };
 }
@@ -208,6 +224,8 @@ function envelopeProblems(meta: Record<string, unknown> | undefined): string[] {
     problems.push(`${CLIENT_CAPABILITIES_KEY} is missing or not an object`);
   if (meta !== undefined && meta[CLIENT_INFO_KEY] !== undefined && !isClientInfo(meta[CLIENT_INFO_KEY]))
     problems.push(`${CLIENT_INFO_KEY} is not {name, version} strings`);
+  if (meta !== undefined && meta[LOG_LEVEL_KEY] !== undefined && !LOG_LEVELS.includes(meta[LOG_LEVEL_KEY] as string))
+    problems.push(`${LOG_LEVEL_KEY} is not a log level (${LOG_LEVELS.join(', ')})`);
   return problems;
 }
 

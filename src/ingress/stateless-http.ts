@@ -196,6 +196,7 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       signal,
       principal,
       clientCapabilities: request.clientCapabilities,
+      ...(request.logLevel !== undefined && { logLevel: request.logLevel }),
     };
     if (!('requestState' in request.params) && !('inputResponses' in request.params)) return rounds.start(callRequest);
     const outcome = await rounds.retry(callRequest);

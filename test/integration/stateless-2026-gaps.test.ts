@@ -3,7 +3,7 @@
 // conformance fixture over stdio, spoken to at 2026-07-28. Each test names the behaviour the suite checks.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { ROOT, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { mcpHeaders, rawRequest, type RawResponse } from '../helpers/raw-http.js';
 
 const V = '2026-07-28';
@@ -182,5 +182,49 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
     });
     expect(res.status).toBe(200);
     expect((res.messages[0] as Rpc).error).toBeUndefined();
+  });
+});
+
+describe('2026-07-28 agents → the gateway → a 2025 server that logs during a call', () => {
+  let gw: RunningGateway;
+
+  beforeAll(async () => {
+    gw = await startGateway({ policy: { files: [POLICY] }, servers: { fx: fixtureServer() } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  /** The log messages on the call's own stream, for a request that set `logLevel` (or none). */
+  const logs = async (logLevel?: string): Promise<unknown[]> => {
+    const res = await rawRequest(gw.origin, {
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: {
+          name: 'fx__test_tool_with_logging',
+          arguments: {},
+          _meta: { ...envelope(), ...(logLevel !== undefined && { 'io.modelcontextprotocol/logLevel': logLevel }) },
+        },
+      }),
+      headers: mcpHeaders({
+        'mcp-protocol-version': V,
+        'mcp-method': 'tools/call',
+        'mcp-name': 'fx__test_tool_with_logging',
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect((res.messages.at(-1) as Rpc).result).toMatchObject({ resultType: 'complete' });
+    return res.messages.filter((m) => (m as { method?: string }).method === 'notifications/message');
+  };
+
+  it("relays log messages only at or above the request's _meta logLevel, and none without one", async () => {
+    const info = await logs('info');
+    expect(info).toHaveLength(3);
+    expect(info[0]).toMatchObject({ params: { level: 'info' } });
+    expect(await logs('error')).toHaveLength(0);
+    expect(await logs()).toHaveLength(0);
   });
 });

@@ -57,6 +57,13 @@ describe('routeEra', () => {
       400,
       -32602,
     ],
+    [
+      'a logLevel that is not a log level',
+      ok,
+      call('fx__a', { ...META, 'io.modelcontextprotocol/logLevel': 'loud' }),
+      400,
+      -32602,
+    ],
     ['a posted response', { protocolVersion: V }, { jsonrpc: '2.0', id: 1, result: {} }, 400, -32600],
   ])('%s → %i / %i', (_name, headers, body, status, code) => {
     const route = routeEra(headers, body);
