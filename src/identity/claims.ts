@@ -31,6 +31,9 @@ export type ClaimsResult = { ok: true; principal: Principal } | { ok: false; rea
 
 /** Builds a Principal from verified claims, checking what jose does not know about (task, delegation). */
 export function principalFromClaims(claims: WardenClaims, authMethod: AuthMethod): ClaimsResult {
+  // A NUL reaches no decision: keys joined with NUL (caches) must not be forgeable from a claim, and
+  // PostgreSQL's text cannot hold one (a task or audit row would fail to be written).
+  if (containsNul(claims)) return { ok: false, reason: 'a claim contains a NUL character' };
   if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 256)
     return { ok: false, reason: 'sub missing or invalid' };
   const task = taskOf(claims.task);
@@ -109,6 +112,12 @@ function extraClaims(claims: WardenClaims): Record<string, string | readonly str
     count += 1;
   }
   return out;
+}
+
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 2 * MAX_CHAIN) return false;
+  return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item, depth + 1));
 }
 
 function taskOf(raw: WardenClaims['task']): TaskRef | undefined | null {

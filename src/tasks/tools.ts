@@ -61,10 +61,18 @@ export const TASK_TOOLS: readonly Tool[] = [
   },
 ];
 
+/** Text the task keeps: no NUL (PostgreSQL's text cannot hold one, and keys are joined with it). */
+const taskText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((text) => !text.includes('\u0000'), 'must not contain a NUL character');
+
 export const BeginTaskArgsSchema = z
   .object({
-    purpose: z.string().min(1).max(500),
-    tools: z.array(z.string().min(1).max(512)).min(1).max(100),
+    purpose: taskText(500),
+    tools: z.array(taskText(512)).min(1).max(100),
     ttlSeconds: z.number().int().min(1).max(86_400).optional(),
   })
   .strict();

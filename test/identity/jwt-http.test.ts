@@ -161,6 +161,10 @@ describe('refused tokens', () => {
       async () => signToken(std, { key: { ...rsa, privateKey: (await generateKeyPair('RS256')).privateKey } }),
     ],
     ['garbage', async () => 'not.a.jwt'],
+    // A NUL reaches no decision: cache keys are joined with it, and PostgreSQL's text cannot hold one.
+    ['NUL in sub', () => signToken(std, { key: rsa, claims: { sub: 'agent:a\u0000agent:b' } })],
+    ['NUL in the task id', () => signToken(std, { key: rsa, claims: { task: { id: 't\u0000', grants: ['x'] } } })],
+    ['NUL in a claim name', () => signToken(std, { key: rsa, claims: { ['team\u0000']: 'ops' } })],
   ];
 
   it.each(cases)('%s → 401 with a challenge and no token contents', async (_name, make) => {

@@ -137,4 +137,17 @@ describe('MCP 2026-07-28 agents: task handles', () => {
     expect((await runCliAsync(gw.configFile, ['task', 'revoke', revoked])).code).toBe(0);
     expect(await call(carol, IN_TASK, revoked)).toMatchObject({ ok: false, code: -32602 });
   });
+
+  it('a NUL in begin_task arguments is refused as invalid arguments, on every store', async () => {
+    // PostgreSQL's text cannot hold a NUL (the task's row would fail to be written); tokens with one are
+    // refused at authentication (jwt-http.test.ts).
+    const dave = await connect(await issue('agent:dave'));
+    await expect(
+      dave.callTool({ name: 'warden__begin_task', arguments: { purpose: 'tidy\u0000up', tools: [IN_TASK] } }),
+    ).rejects.toThrow(/Invalid arguments for warden__begin_task: purpose: must not contain a NUL character/);
+    await expect(
+      dave.callTool({ name: 'warden__begin_task', arguments: { purpose: 'tidy up', tools: [`${IN_TASK}\u0000`] } }),
+    ).rejects.toThrow(/tools\.0: must not contain a NUL character/);
+    expect(await call(dave, IN_TASK)).toMatchObject({ ok: false });
+  });
 });
