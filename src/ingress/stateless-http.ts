@@ -40,6 +40,18 @@ const REMOVED = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/su
 function notServed(method: string, answer: Answer): boolean {
   return method !== 'server/discover' && !SERVED.has(method) && 'error' in answer && answer.error.code === -32601;
 }
+/** The -32601 answer to a method this path does not serve (removed in 2026-07-28, or not built yet). */
+function unservedAnswer(method: string): Answer | undefined {
+  if (method === 'server/discover' || SERVED.has(method)) return undefined;
+  return {
+    error: {
+      code: -32601,
+      message: REMOVED.has(method)
+        ? `Method not found: ${method} was removed in 2026-07-28`
+        : `Method not found: ${method} is not served to 2026-07-28 clients`,
+    },
+  };
+}
 /**
  * The requests whose result may be `input_required` at 2026-07-28 (multi-round-trip requests): a server
  * may ask the agent for sampling, elicitation or roots during them.
@@ -163,15 +175,6 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
       requestInfo: { headers: req.headers },
     };
     if (request.method === 'server/discover') return discover(entry, extra, signal);
-    if (!SERVED.has(request.method))
-      return {
-        error: {
-          code: -32601,
-          message: REMOVED.has(request.method)
-            ? `Method not found: ${request.method} was removed in 2026-07-28`
-            : `Method not found: ${request.method} is not served to 2026-07-28 clients`,
-        },
-      };
     const answer = ROUNDS.has(request.method)
       ? await call(entry, principal, request, extra, signal, notify)
       : await entry.transport.dispatch(request.method, request.params, extra, signal);
@@ -306,6 +309,12 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
     },
 
     async serve(req, res, principal, request) {
+      // A removed or unbuilt method is answered before the pool: no session, no downstream connection.
+      const unserved = unservedAnswer(request.method);
+      if (unserved) {
+        send(res, statusOf(request.method, unserved), request.id, unserved);
+        return;
+      }
       const entry = pooled(principal);
       if (!entry) {
         send(
