@@ -5,6 +5,7 @@ import type { AskUser, CallContext, CallMethod } from '../pipeline/context.js';
 import { denialToWire, ok, type Denial } from '../pipeline/denial.js';
 import type { AgentSession } from './agent-session.js';
 import { buildCallContext, requestTraceparent, type CallRequest } from './call-context.js';
+import { checkedTraceMeta } from '../observe/trace-context.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
 import type { Extra } from './session-host.js';
@@ -180,9 +181,16 @@ function withTrace(
   return traceparent === undefined ? headers : { ...headers, traceparent };
 }
 
-/** The same trace context in `_meta`, for stdio servers and SDKs that read it there; replaces the agent's. */
+/**
+ * The agent's trace context in `_meta` checked (a malformed `traceparent`, `tracestate` or `baggage` is
+ * dropped, never forwarded), and the gateway's `traceparent` when it traces, for stdio servers and SDKs
+ * that read it there; it replaces the agent's.
+ */
 function withTraceMeta(params: Record<string, unknown>, traceparent: string | undefined): Record<string, unknown> {
-  if (traceparent === undefined) return params;
   const meta = params._meta;
-  return { ...params, _meta: { ...(typeof meta === 'object' && meta !== null ? meta : {}), traceparent } };
+  if (typeof meta !== 'object' || meta === null)
+    return traceparent === undefined ? params : { ...params, _meta: { traceparent } };
+  const checked = checkedTraceMeta(meta as Record<string, unknown>);
+  if (traceparent === undefined) return checked === meta ? params : { ...params, _meta: checked };
+  return { ...params, _meta: { ...checked, traceparent } };
 }
