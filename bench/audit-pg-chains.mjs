@@ -7,7 +7,7 @@
 //               (entries keyed by (chain, seq)); cross-replica checkpoints would sign every head
 // Each scheme and writer count gets a fresh schema, dropped afterwards.
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -67,24 +67,34 @@ const PER_REPLICA = `
   $fn$;`;
 
 async function writer() {
-  const sink = await openPgSink(
-    { url: values.url, schema: values.schema, poolSize: 4 },
-    mkdtempSync(join(tmpdir(), 'warden-bench-chains-')),
-    auditSettings({ checkpointEvery: 1_000_000 }),
-  );
-  // Ready; then wait for the parent's go, so every writer starts together.
-  const go = new Promise((start) => process.once('message', start));
-  process.send({ ready: true });
-  await go;
-  const until = Date.now() + Number(values.seconds) * 1000;
-  const { calls, seconds, cpuSeconds } = await keepCalling(sink, {
-    concurrency: Number(values.inflight),
-    until,
-    varied: false,
-  });
-  const commits = sink.commits;
-  await sink.close();
-  process.send({ calls, seconds, commits, cpu: cpuSeconds });
+  // The writer's data folder (its audit keys) is removed when it ends, whether it finished or failed.
+  const dataDir = mkdtempSync(join(tmpdir(), 'warden-bench-chains-'));
+  let sink;
+  try {
+    sink = await openPgSink(
+      { url: values.url, schema: values.schema, poolSize: 4 },
+      dataDir,
+      auditSettings({ checkpointEvery: 1_000_000 }),
+    );
+    // Ready; then wait for the parent's go, so every writer starts together.
+    const go = new Promise((start) => process.once('message', start));
+    process.send({ ready: true });
+    await go;
+    const until = Date.now() + Number(values.seconds) * 1000;
+    const { calls, seconds, cpuSeconds } = await keepCalling(sink, {
+      concurrency: Number(values.inflight),
+      until,
+      varied: false,
+    });
+    const commits = sink.commits;
+    const closing = sink;
+    sink = undefined;
+    await closing.close();
+    process.send({ calls, seconds, commits, cpu: cpuSeconds });
+  } finally {
+    await sink?.close().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 async function run(scheme, writers) {
