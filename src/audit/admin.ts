@@ -4,6 +4,7 @@ import { WardenError } from '../errors.js';
 import { pino } from 'pino';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { newRecordId } from '../model/canonical.js';
+import type { EntryInput } from './chain.js';
 import { eventEntry } from './record.js';
 import { auditFile, describeDbError, openAuditDb, type Db } from './store.js';
 import { GroupCommitWriter } from './writer.js';
@@ -38,18 +39,7 @@ export async function recordAdminEvents(options: AdminEventOptions, events: read
       now,
     );
     const writer = new GroupCommitWriter({ db, instance, logger: pino({ level: 'silent' }) });
-    const settings = {
-      maxArgumentBytes: options.settings.maxArgumentBytes,
-      maxResultBytes: options.settings.maxResultBytes,
-      captureResults: options.settings.captureResults,
-      redact: options.redact ?? ((text: string) => text),
-    };
-    const written = events.map((event) =>
-      writer.write(
-        eventEntry({ ...event, data: { ...event.data, by: options.actor } }, instance, Date.now(), settings),
-        'event',
-      ),
-    );
+    const written = adminEntries(options, events, instance).map((entry) => writer.write(entry, 'event'));
     writer.flush();
     await Promise.all(written);
     db.prepare('UPDATE instances SET stopped_at = ?, ended = ? WHERE id = ?').run(Date.now(), 'stopped', instance);
@@ -62,6 +52,26 @@ export async function recordAdminEvents(options: AdminEventOptions, events: read
   } finally {
     if (db?.open) db.close();
   }
+}
+
+/**
+ * The entries of events decided outside a gateway process, under `instance`: each event's data gains
+ * `by` (who acted), and is redacted and capped as the gateway's sink does. Both stores write these.
+ */
+export function adminEntries(
+  options: Pick<AdminEventOptions, 'settings' | 'actor' | 'redact'>,
+  events: readonly AuditEvent[],
+  instance: string,
+): EntryInput[] {
+  const settings = {
+    maxArgumentBytes: options.settings.maxArgumentBytes,
+    maxResultBytes: options.settings.maxResultBytes,
+    captureResults: options.settings.captureResults,
+    redact: options.redact ?? ((text: string) => text),
+  };
+  return events.map((event) =>
+    eventEntry({ ...event, data: { ...event.data, by: options.actor } }, instance, Date.now(), settings),
+  );
 }
 
 /** The person running a CLI command, for the record: `$USER@host`. */

@@ -6,7 +6,7 @@ import { WardenError } from '../../errors.js';
 import { newRecordId } from '../../model/canonical.js';
 import type { AuditEvent } from '../../pipeline/stages.js';
 import { describePgError } from '../../state/pg/pool.js';
-import { eventEntry } from '../record.js';
+import { adminEntries } from '../admin.js';
 import { PgBackend } from './backend.js';
 import { openPgAuditStore } from './open.js';
 
@@ -34,18 +34,7 @@ export async function recordPgAdminEvents(options: PgAdminEventOptions, events: 
     const instance = newRecordId();
     backend = new PgBackend({ pool, instance, logger: pino({ level: 'silent' }) });
     await backend.register(instance, hostname(), process.pid, Date.now());
-    const settings = {
-      maxArgumentBytes: options.settings.maxArgumentBytes,
-      maxResultBytes: options.settings.maxResultBytes,
-      captureResults: options.settings.captureResults,
-      redact: options.redact ?? ((text: string) => text),
-    };
-    const written = events.map((event) =>
-      backend!.write(
-        eventEntry({ ...event, data: { ...event.data, by: options.actor } }, instance, Date.now(), settings),
-        'event',
-      ),
-    );
+    const written = adminEntries(options, events, instance).map((entry) => backend!.write(entry, 'event'));
     await backend.flush();
     await Promise.all(written);
     await backend.markStopped(instance, Date.now());
