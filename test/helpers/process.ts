@@ -2,9 +2,11 @@
 // exit, make a temp dir. Waiting is always polling or event-driven with a bounded deadline.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 
 const POLL_MS = 20;
 const STDERR_KEEP_CHARS = 16_384;
@@ -197,4 +199,28 @@ export interface TempDir {
 export async function makeTempDir(prefix: string): Promise<TempDir> {
   const path = await mkdtemp(join(tmpdir(), `${prefix.replace(/[^A-Za-z0-9._-]/g, '_')}-`));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** Counts the starts of a Node program: `importArg` preloaded (`node --import …`) appends a line per start. */
+export interface SpawnCounter {
+  /** The `--import` value to put before the program's entry. */
+  importArg: string;
+  count(): number;
+  cleanup(): Promise<void>;
+}
+
+export async function makeSpawnCounter(): Promise<SpawnCounter> {
+  const dir = await makeTempDir('warden-spawns');
+  const spawns = join(dir.path, 'spawns.txt');
+  writeFileSync(spawns, '');
+  const marker = join(dir.path, 'count-spawn.mjs');
+  writeFileSync(
+    marker,
+    `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(spawns)}, process.pid + '\\n');\n`,
+  );
+  return {
+    importArg: pathToFileURL(marker).href,
+    count: () => readFileSync(spawns, 'utf8').split('\n').filter(Boolean).length,
+    cleanup: () => dir.cleanup(),
+  };
 }

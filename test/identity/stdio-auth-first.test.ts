@@ -1,43 +1,34 @@
 // Over stdio, a request with no valid credential is refused before the session's servers are connected:
 // a server process is spawned for the agent only once a request has been authenticated. Spawns are
 // counted by a preloaded module that appends a line to a file in every process of the fixture server.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { BIN, FIXTURE, writeConfig } from '../helpers/gateway.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { makeSpawnCounter, type SpawnCounter, type TempDir } from '../helpers/process.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
 
 const auth = { mode: 'jwt', resource: 'http://gateway.test/mcp', builtin: {}, maxTokenLifetimeSeconds: 3600 };
 
 describe('stdio: authenticate before connecting the session servers', () => {
   let dir: TempDir;
-  let marks: TempDir;
   let config: string;
-  let spawns: string;
+  let spawns: SpawnCounter;
   let tokenFile: string;
   let client: Client;
   let exited: Promise<void>;
 
-  const spawnCount = (): number => readFileSync(spawns, 'utf8').split('\n').filter(Boolean).length;
+  const spawnCount = (): number => spawns.count();
 
   beforeAll(async () => {
-    marks = await makeTempDir('warden-spawns');
-    spawns = join(marks.path, 'spawns.txt');
-    writeFileSync(spawns, '');
-    const marker = join(marks.path, 'count-spawn.mjs');
-    writeFileSync(
-      marker,
-      `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(spawns)}, process.pid + '\\n');\n`,
-    );
+    spawns = await makeSpawnCounter();
     const written = await writeConfig({
       auth,
       servers: {
-        fx: { transport: 'stdio', command: 'node', args: ['--import', pathToFileURL(marker).href, FIXTURE, '--stdio'] },
+        fx: { transport: 'stdio', command: 'node', args: ['--import', spawns.importArg, FIXTURE, '--stdio'] },
       },
     });
     dir = written.dir;
@@ -61,7 +52,7 @@ describe('stdio: authenticate before connecting the session servers', () => {
   afterAll(async () => {
     await client?.close();
     await dir?.cleanup();
-    await marks?.cleanup();
+    await spawns?.cleanup();
   });
 
   it('refuses calls, reads, completions and setLevel with a bad credential, spawning nothing', async () => {

@@ -2,40 +2,29 @@
 // not built) is answered 404/-32601 before the principal's pooled session exists: it opens no session
 // and spawns no server. Spawns are counted by a preloaded module that appends a line to a file in every
 // process of the fixture server; sessions are the gateway's own count at /healthz.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE, health, startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { makeSpawnCounter, type SpawnCounter } from '../helpers/process.js';
 import { request2026, rpcOf } from '../helpers/stateless-2026.js';
 
 describe('2026-07-28: an unserved method is answered before any pool or downstream work', () => {
   let gw: RunningGateway;
-  let marks: TempDir;
-  let spawns: string;
+  let spawns: SpawnCounter;
 
-  const spawnCount = (): number => readFileSync(spawns, 'utf8').split('\n').filter(Boolean).length;
+  const spawnCount = (): number => spawns.count();
 
   beforeAll(async () => {
-    marks = await makeTempDir('warden-spawns');
-    spawns = join(marks.path, 'spawns.txt');
-    writeFileSync(spawns, '');
-    const marker = join(marks.path, 'count-spawn.mjs');
-    writeFileSync(
-      marker,
-      `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(spawns)}, process.pid + '\\n');\n`,
-    );
+    spawns = await makeSpawnCounter();
     gw = await startGateway({
       servers: {
-        fx: { transport: 'stdio', command: 'node', args: ['--import', pathToFileURL(marker).href, FIXTURE, '--stdio'] },
+        fx: { transport: 'stdio', command: 'node', args: ['--import', spawns.importArg, FIXTURE, '--stdio'] },
       },
     });
   });
 
   afterAll(async () => {
     await gw?.stop();
-    await marks?.cleanup();
+    await spawns?.cleanup();
   });
 
   it('answers initialize, ping, logging/setLevel and an unknown method 404/-32601 with no session and no spawn', async () => {
