@@ -3,7 +3,7 @@
 // (save MissingRequiredClientCapability, which names what the agent must declare).
 import { describe, expect, it } from 'vitest';
 import { denialToWire, type Denial } from '../../src/pipeline/denial.js';
-import { eraError, isReservedCode } from '../../src/ingress/stateless-http.js';
+import { eraError, isReservedCode } from '../../src/ingress/stateless-answers.js';
 
 /** One denial of every kind: a new kind fails the typecheck here until it is added. */
 const DENIALS: { [K in Denial['kind']]: Extract<Denial, { kind: K }> } = {
