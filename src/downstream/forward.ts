@@ -7,6 +7,7 @@ import {
 import type { z } from 'zod';
 import { $ZodError } from 'zod/v4/core';
 import { deny, ok, type Outcome } from '../pipeline/denial.js';
+import type { RequestEnvelope } from '../model/request-envelope.js';
 import { cleanText } from '../model/sanitize.js';
 import { withCallHeaders } from './call-headers.js';
 import type { DownstreamClient } from './modern-client.js';
@@ -41,6 +42,8 @@ export interface ForwardOptions<T> {
   headers?: Readonly<Record<string, string>>;
   /** The hot path (raw-forward.ts): the request is written without the SDK client's protocol layer where the transport allows. */
   raw?: boolean;
+  /** A 2026 agent's request: its declared capabilities and log level, for a 2026 server (modern-client.ts); a 2025 one ignores it. */
+  envelope?: RequestEnvelope;
 }
 
 const SDK_PREFIX = /^MCP error -?\d+: /;
@@ -74,10 +77,15 @@ export async function forwardRequest<T>(options: ForwardOptions<T>): Promise<Out
   try {
     // The SDK's own timeout is a backstop only; the deadline above is what cancels.
     const send = () =>
-      client.request({ method: options.method, params } as never, options.resultSchema as never, {
-        signal,
-        timeout: timeoutMs + 5_000,
-      });
+      client.request(
+        { method: options.method, params } as never,
+        options.resultSchema as never,
+        {
+          signal,
+          timeout: timeoutMs + 5_000,
+          ...(options.envelope && { envelope: options.envelope }),
+        } as never,
+      );
     const result = await (options.headers ? withCallHeaders(options.headers, send) : send());
     await link?.flush();
     return ok(result as T);

@@ -1,4 +1,5 @@
 import {
+  CLIENT_CAPABILITIES_META_KEY,
   Client as V2Client,
   LOG_LEVEL_META_KEY,
   ProtocolError,
@@ -10,6 +11,7 @@ import {
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type ClientCapabilities, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestEnvelope } from '../model/request-envelope.js';
 
 /** The protocol revision a 2026-era downstream is spoken to at. */
 export const MODERN_VERSION = '2026-07-28';
@@ -203,20 +205,38 @@ export class ModernClient {
     if (this.era === '2025') await this.client.sendRootsListChanged();
   }
 
+  /**
+   * `options.envelope`: what the agent's own 2026 request declared (forward.ts passes it on). A 2026
+   * server then hears exactly those capabilities and that log level (none when the agent set none),
+   * not the connection's; the v2 client lets a request's own `_meta` keys win over its envelope.
+   */
   request(
     request: { method: string; params?: Record<string, unknown> },
     resultSchema: unknown,
-    options?: { signal?: AbortSignal; timeout?: number },
+    options?: { signal?: AbortSignal; timeout?: number; envelope?: RequestEnvelope },
   ): Promise<unknown> {
-    const params = this.withMeta(request.params ?? {});
+    const { envelope, ...sendOptions } = options ?? {};
+    const params = this.withMeta(request.params ?? {}, envelope);
     return translate(() =>
-      this.client.request({ method: request.method, params } as never, resultSchema as never, options),
+      this.client.request({ method: request.method, params } as never, resultSchema as never, sendOptions),
     );
   }
 
-  private withMeta(params: Record<string, unknown>): Record<string, unknown> {
-    if (this.logLevel === undefined || this.era !== '2026') return params;
+  private withMeta(params: Record<string, unknown>, envelope?: RequestEnvelope): Record<string, unknown> {
+    if (this.era !== '2026') return params;
     const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
+    if (envelope !== undefined) {
+      const { [LOG_LEVEL_META_KEY]: _level, ...rest } = meta;
+      return {
+        ...params,
+        _meta: {
+          ...rest,
+          [CLIENT_CAPABILITIES_META_KEY]: envelope.clientCapabilities,
+          ...(envelope.logLevel !== undefined && { [LOG_LEVEL_META_KEY]: envelope.logLevel }),
+        },
+      };
+    }
+    if (this.logLevel === undefined) return params;
     return { ...params, _meta: { ...meta, [LOG_LEVEL_META_KEY]: this.logLevel } };
   }
 }

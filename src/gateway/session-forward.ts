@@ -43,6 +43,7 @@ export class Forwarder {
     const connection = this.session.host.connectionFor(this.session, serverId);
     const agentToken = (extra._meta as { progressToken?: string | number } | undefined)?.progressToken;
     const hot = this.session.hot.get(extra);
+    const envelope = this.session.options.envelopeOf?.(extra);
     const link = new AgentRequestLink(
       this.session.server,
       this.session.host.egress,
@@ -64,6 +65,7 @@ export class Forwarder {
           link,
           headers: withTrace(injection.headers, injection.traceparent),
           ...(hot && { raw: true }),
+          ...(envelope && { envelope }),
         });
         if (answered.ok) answeredWith?.(ctx, answered.value);
         return answered.ok ? ok(shape(answered.value)) : answered;

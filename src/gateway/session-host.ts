@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { DownstreamConnection } from '../downstream/connection.js';
 import type { Aggregate, CatalogSource, HiddenArguments } from '../model/catalog.js';
 import type { Principal } from '../model/principal.js';
+import type { RequestEnvelope } from '../model/request-envelope.js';
 import type { ClientInfo, Ingress } from '../pipeline/context.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
 import type { Scrubber } from '../pipeline/stages.js';
@@ -66,6 +67,8 @@ export interface SessionOptions {
   owner: () => Principal | undefined | Promise<Principal | undefined>;
   /** The client as this request describes itself (2026: `_meta`, per request), else initialize's. Self-reported: recorded, never decides. */
   clientInfoOf?: (extra: Extra) => ClientInfo | undefined;
+  /** The 2026 pool: what this request's `_meta` declared (relayable capabilities, log level), passed on to a 2026 server. */
+  envelopeOf?: (extra: Extra) => RequestEnvelope | undefined;
   /** Offer the in-band task meta-tools (default true). */
   taskTools?: boolean;
   /** The 2026 pool: warden__begin_task returns a task handle bound to this key, presented per request (tasks/session.ts). */

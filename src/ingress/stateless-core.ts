@@ -11,6 +11,7 @@ import type { AgentSession } from '../gateway/agent-session.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { systemClock } from '../model/clock.js';
 import { principalKey, type Principal } from '../model/principal.js';
+import { relayableCapabilities, type RequestEnvelope } from '../model/request-envelope.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallMethod, ClientInfo, Ingress } from '../pipeline/context.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
@@ -109,6 +110,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
       principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
       owner: () => entry.principal,
       clientInfoOf: (extra) => extra.authInfo?.extra?.clientInfo as ClientInfo | undefined,
+      envelopeOf: (extra) => extra.authInfo?.extra?.envelope as RequestEnvelope | undefined,
       taskHandleKey: handleKeyOf(principal),
       protocolVersion: STATELESS_VERSIONS[0]!,
       relayCapabilities: RELAY_CAPABILITIES,
@@ -135,10 +137,15 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     exchange: StatelessExchange,
   ): Promise<Answer> {
     const info = options.authInfo(principal);
+    // What a 2026 server hears of this request's own declarations (never the pool connection's set).
+    const envelope: RequestEnvelope = {
+      clientCapabilities: relayableCapabilities(request.clientCapabilities, RELAY_CAPABILITIES),
+      ...(request.logLevel !== undefined && { logLevel: request.logLevel }),
+    };
     const extra: DispatchExtra = {
       authInfo: {
         ...info,
-        extra: { ...info.extra, principal, ...(request.clientInfo && { clientInfo: request.clientInfo }) },
+        extra: { ...info.extra, principal, envelope, ...(request.clientInfo && { clientInfo: request.clientInfo }) },
       },
       ...(exchange.headers !== undefined && { requestInfo: { headers: exchange.headers } }),
     };
