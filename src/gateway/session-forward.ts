@@ -5,7 +5,7 @@ import type { AskUser, CallContext, CallMethod } from '../pipeline/context.js';
 import { denialToWire, ok, type Denial } from '../pipeline/denial.js';
 import type { AgentSession } from './agent-session.js';
 import { buildCallContext, requestTraceparent, type CallRequest } from './call-context.js';
-import { checkedTraceMeta } from '../observe/trace-context.js';
+import { agentTraceMeta, type TraceHeaders } from '../observe/trace-context.js';
 import { AgentRequestLink } from './relay-link.js';
 import { relayRecorder } from './relay-record.js';
 import type { Extra } from './session-host.js';
@@ -58,7 +58,7 @@ export class Forwarder {
       try {
         const answered = await (perCall ?? connection).request({
           method,
-          params: withTraceMeta(params(injection), injection.traceparent),
+          params: withTraceMeta(params(injection), injection.traceparent, extra.requestInfo?.headers),
           resultSchema: schema,
           signal: extra.signal,
           timeoutMs: server?.timeoutMs ?? 60_000,
@@ -184,15 +184,20 @@ function withTrace(
 }
 
 /**
- * The agent's trace context in `_meta` checked (a malformed `traceparent`, `tracestate` or `baggage` is
- * dropped, never forwarded), and the gateway's `traceparent` when it traces, for stdio servers and SDKs
- * that read it there; it replaces the agent's.
+ * The agent's trace context checked (a malformed `traceparent`, `tracestate` or `baggage` is dropped,
+ * never forwarded), from `_meta` or, where `_meta` has none, from the request's HTTP headers
+ * (`agentTraceMeta`); and the gateway's `traceparent` when it traces, for stdio servers and SDKs that
+ * read it there, in place of the agent's.
  */
-function withTraceMeta(params: Record<string, unknown>, traceparent: string | undefined): Record<string, unknown> {
-  const meta = params._meta;
-  if (typeof meta !== 'object' || meta === null)
-    return traceparent === undefined ? params : { ...params, _meta: { traceparent } };
-  const checked = checkedTraceMeta(meta as Record<string, unknown>);
-  if (traceparent === undefined) return checked === meta ? params : { ...params, _meta: checked };
-  return { ...params, _meta: { ...checked, traceparent } };
+function withTraceMeta(
+  params: Record<string, unknown>,
+  traceparent: string | undefined,
+  headers: TraceHeaders | undefined,
+): Record<string, unknown> {
+  const own =
+    typeof params._meta === 'object' && params._meta !== null ? (params._meta as Record<string, unknown>) : {};
+  const checked = agentTraceMeta(own, headers);
+  const carried = traceparent === undefined ? checked : { ...checked, traceparent };
+  if (carried === params._meta || (params._meta === undefined && Object.keys(carried).length === 0)) return params;
+  return { ...params, _meta: carried };
 }

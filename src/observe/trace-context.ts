@@ -67,3 +67,45 @@ export function checkedTraceMeta(meta: Record<string, unknown>): Record<string, 
     ...(carried !== undefined && { baggage: carried }),
   };
 }
+
+/** Request headers as node:http gives them. */
+export type TraceHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/**
+ * One trace header's value. A list header (`tracestate`, `baggage`) sent several times is one list,
+ * joined with commas as W3C says; a `traceparent` sent twice has no one value.
+ */
+function headerValue(headers: TraceHeaders, name: string, list: boolean): string | undefined {
+  const value = headers[name];
+  if (Array.isArray(value)) return list ? value.join(',') : undefined;
+  return value;
+}
+
+/**
+ * The agent's trace context as it may travel downstream in `_meta`, from `_meta` where it is valid
+ * there, else from the request's HTTP headers: `traceparent` with the `tracestate` of the same source
+ * (they are one pair), `baggage` on its own. Each value is checked as `checkedTraceMeta` checks it and a
+ * malformed one is dropped; the other `_meta` keys are untouched. The `traceparent` chosen is the one
+ * the audit records (`requestTraceparent` reads the same two sources in the same order).
+ */
+export function agentTraceMeta(meta: Record<string, unknown>, headers?: TraceHeaders): Record<string, unknown> {
+  if (
+    headers === undefined ||
+    (headers.traceparent === undefined && headers.tracestate === undefined && headers.baggage === undefined)
+  )
+    return checkedTraceMeta(meta);
+  const { traceparent, tracestate, baggage, ...rest } = meta;
+  const fromMeta = validTraceparent(traceparent);
+  const parent = fromMeta ?? validTraceparent(headerValue(headers, 'traceparent', false));
+  const state =
+    parent === undefined
+      ? undefined
+      : validTracestate(fromMeta !== undefined ? tracestate : headerValue(headers, 'tracestate', true));
+  const carried = validBaggage(baggage) ?? validBaggage(headerValue(headers, 'baggage', true));
+  return {
+    ...rest,
+    ...(parent !== undefined && { traceparent: parent }),
+    ...(state !== undefined && { tracestate: state }),
+    ...(carried !== undefined && { baggage: carried }),
+  };
+}

@@ -49,15 +49,22 @@ describe('W3C trace context in a 2026 request reaches the downstream and the aud
     await gw?.stop();
   });
 
-  /** Calls `name` with `trace` in the request's `_meta`; the downstream's `_meta` as it echoed it. */
-  async function metaSeen(name: string, trace: Record<string, string>): Promise<Record<string, unknown>> {
+  /**
+   * Calls `name` with `trace` in the request's `_meta` and `headers` as HTTP headers; the downstream's
+   * `_meta` as it echoed it.
+   */
+  async function metaSeen(
+    name: string,
+    trace: Record<string, string>,
+    headers: Record<string, string> = {},
+  ): Promise<Record<string, unknown>> {
     const body = JSON.stringify({
       jsonrpc: '2.0',
       id: 9,
       method: 'tools/call',
       params: { name, arguments: {}, _meta: envelope(undefined, trace) },
     });
-    const res = await post2026(gw, token, body, { 'mcp-method': 'tools/call', 'mcp-name': name });
+    const res = await post2026(gw, token, body, { 'mcp-method': 'tools/call', 'mcp-name': name, ...headers });
     expect(res.status).toBe(200);
     const result = rpcOf(res).result as {
       content: { type: string; text: string }[];
@@ -96,4 +103,33 @@ describe('W3C trace context in a 2026 request reaches the downstream and the aud
       expect(mixed.baggage).toBeUndefined();
     }
   });
+
+  it('reads traceparent, tracestate and baggage sent only as HTTP headers, checks them the same way and forwards them', async () => {
+    const before = (await records()).length;
+    for (const name of ['m__echo_meta', 'fx__fixture_request_headers']) {
+      expect(await metaSeen(name, {}, GOOD), name).toMatchObject(GOOD);
+      // malformed headers are dropped as malformed _meta values are; the call still succeeds
+      const bad = await metaSeen(name, {}, BAD);
+      for (const key of ['traceparent', 'tracestate', 'baggage']) expect(bad[key], `${name} ${key}`).toBeUndefined();
+      // _meta wins where it is valid: its traceparent (with its own tracestate, none here), the header's baggage
+      const other = `00-${'1'.repeat(32)}-00f067aa0ba902b7-01`;
+      const both = await metaSeen(name, { traceparent: other }, GOOD);
+      expect(both.traceparent).toBe(other);
+      expect(both.tracestate).toBeUndefined();
+      expect(both.baggage).toBe(GOOD.baggage);
+    }
+    // the audit keeps the header's trace id, as it does the _meta's
+    const added = (await records()).slice(0, (await records()).length - before);
+    const shown = await Promise.all(
+      added.map(async ({ id }) => (await runCliAsync(gw.configFile, ['audit', 'show', id, '--json'])).stdout),
+    );
+    expect(shown.filter((row) => row.includes(TRACE))).toHaveLength(2);
+  });
+
+  /** The gateway's records of agent:tracer, newest first. */
+  async function records(): Promise<{ id: string }[]> {
+    return JSON.parse(
+      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', 'agent:tracer', '--json'])).stdout,
+    ) as { id: string }[];
+  }
 });
