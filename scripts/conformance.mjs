@@ -16,6 +16,12 @@
 // listed in the README); a named gap that closes fails the run too, so the list stays true. The 2026
 // direct run may fail only the scenarios in FIXTURE_GAPS (what the fixture itself cannot pass).
 //
+// Governance is on through the gateway: the configs take only JWTs of the suite's issuer, a policy
+// decides every call and list (default deny), and the audit records them. The suite reaches each
+// gateway through a proxy that adds a short-lived token to every request (conformance-governance.mjs);
+// each gateway writes to a data folder of its own for this run, and its audit log is read back after
+// its runs: every record must be the suite's principal's, and it must hold calls.
+//
 // Needs a build first (npm run conformance builds). The suite crashes on Node 20, so it runs on a
 // Node 22 binary fetched by npx, once per suite package: later runs call that binary and the suite's
 // entry directly. `--suite` applies to the 2025 runs; `--scenario` to both (2026: at the 2026-07-28
@@ -29,6 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { auditSummary, startAuthProxy, suiteSigner } from './conformance-governance.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SUITE_NODE = 'node@22';
@@ -40,15 +47,22 @@ const READY_TIMEOUT_MS = 30_000;
 const SUITE_TIMEOUT_MS = 15 * 60_000;
 const STOP_GRACE_MS = 3_000;
 
-/** How to start each target and recognise the line that says it is ready. */
+/**
+ * How to start each target and recognise the line that says it is ready. A gateway (`config`) is
+ * governed: reached through the token proxy, its audit log read back after its runs. The 2025 fixture
+ * lists the tools of the 2026 scenarios too (FIXTURE_2026_TOOLS, as conformance.config.json sets it), so
+ * the 2025 runs direct and through the gateway see the same fixture.
+ */
 const TARGETS = {
   direct: {
     entry: 'dist/test/fixtures/conformance-server.js',
     args: ['dist/test/fixtures/conformance-server.js', '--http', '--port', '0', '--host', '127.0.0.1'],
+    env: { FIXTURE_2026_TOOLS: '1' },
     ready: /^fixture listening on (http:\/\/\S+)$/,
   },
   gateway: {
     entry: 'bin/mcp-warden.js',
+    config: 'test/fixtures/conformance.config.json',
     args: ['bin/mcp-warden.js', 'serve', '--config', 'test/fixtures/conformance.config.json', '--port', '0'],
     ready: /^mcp-warden listening on (http:\/\/\S+)$/,
   },
@@ -59,6 +73,7 @@ const TARGETS = {
   },
   'gateway-2026': {
     entry: 'bin/mcp-warden.js',
+    config: 'test/fixtures/conformance-2026.config.json',
     args: ['bin/mcp-warden.js', 'serve', '--config', 'test/fixtures/conformance-2026.config.json', '--port', '0'],
     ready: /^mcp-warden listening on (http:\/\/\S+)$/,
   },
@@ -89,22 +104,10 @@ const FIXTURE_GAPS = new Map([
   ],
 ]);
 
-/** Scenarios that pass direct but not (yet) through the gateway, per run, with the reason (README). */
-const BRIDGE_TOOL_GAP =
-  "the 2025 fixture has no input_required tools or prompt (the bridge turns a 2025 server's requests into rounds keyed q1, q2, ...)";
+/** Scenarios that pass direct but not (yet) through the gateway, per run, with the reason (README): none today. */
 const KNOWN_GAPS = {
   '2026 gateway': new Map(),
-  '2026 bridged': new Map([
-    ['server-stateless', 'the 2025 fixture has no test_missing_capability or test_logging_tool'],
-    ['input-required-result-basic-*', BRIDGE_TOOL_GAP],
-    ['input-required-result-request-state', BRIDGE_TOOL_GAP],
-    ['input-required-result-multiple-input-requests', BRIDGE_TOOL_GAP],
-    ['input-required-result-multi-round', BRIDGE_TOOL_GAP],
-    ['input-required-result-non-tool-request', BRIDGE_TOOL_GAP],
-    ['input-required-result-result-type', BRIDGE_TOOL_GAP],
-    ['input-required-result-tampered-state', BRIDGE_TOOL_GAP],
-    ['input-required-result-capability-check', BRIDGE_TOOL_GAP],
-  ]),
+  '2026 bridged': new Map(),
 };
 
 function gapReason(gaps, scenario) {
@@ -172,13 +175,19 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 /** Starts a target and resolves with the URL from its ready line; its output goes to `logPath`. */
-function startTarget(name, logPath) {
+function startTarget(name, logPath, dataDir) {
   const target = TARGETS[name];
   if (!existsSync(join(ROOT, target.entry))) {
     throw new SetupError(`${name}: ${target.entry} not found (build first: npx tsc -p tsconfig.build.json)`);
   }
   const log = createWriteStream(logPath);
-  const child = start(name, process.execPath, target.args, { cwd: ROOT, env: { ...process.env, CI: 'true' } });
+  const env = {
+    ...process.env,
+    CI: 'true',
+    ...target.env,
+    ...(dataDir !== undefined && { MCP_WARDEN_DATA_DIR: dataDir }),
+  };
+  const child = start(name, process.execPath, target.args, { cwd: ROOT, env });
   child.stderr.pipe(log);
   let stderrTail = '';
   child.stderr.on('data', (chunk) => (stderrTail = (stderrTail + chunk).slice(-2000)));
@@ -297,17 +306,29 @@ function totals(scenarios) {
 
 const slug = (name) => name.replace(/\s+/g, '-');
 
-/** Starts one target and runs its suites in turn; returns each run's per-scenario counts. */
-async function runTarget(target, runs, workDir, options) {
+/**
+ * Starts one target and runs its suites in turn; returns each run's per-scenario counts. A governed
+ * target (a gateway) is reached through the token proxy, and its audit log is read back once it has
+ * stopped: its summary is printed, and what is wrong with it goes to `problems`.
+ */
+async function runTarget(target, runs, workDir, options, token, problems) {
   const targetDir = join(workDir, target);
   mkdirSync(targetDir, { recursive: true });
+  const { config } = TARGETS[target];
+  const dataDir = config === undefined ? undefined : join(targetDir, 'data');
   const results = new Map();
+  let proxy;
   try {
-    const url = await startTarget(target, join(targetDir, `${target}.log`));
+    const gatewayUrl = await startTarget(target, join(targetDir, `${target}.log`), dataDir);
+    proxy = config === undefined ? undefined : await startAuthProxy(gatewayUrl, token);
+    const url = proxy?.url ?? gatewayUrl;
     for (const run of runs) {
       const outDir = join(targetDir, slug(run.name));
       mkdirSync(outDir, { recursive: true });
-      console.log(`conformance: ${run.name}: ${target} at ${url}; ${SUITES[run.era].package} on ${SUITE_NODE}`);
+      console.log(
+        `conformance: ${run.name}: ${target} at ${gatewayUrl}${proxy ? ` (tokens added by ${url})` : ''}; ` +
+          `${SUITES[run.era].package} on ${SUITE_NODE}`,
+      );
       const scenarios = await runSuite(url, outDir, run.era, options);
       for (const [scenario, counts] of scenarios) {
         const mark = counts.failed === 0 ? '✓' : '✗';
@@ -316,10 +337,21 @@ async function runTarget(target, runs, workDir, options) {
       for (const line of notableChecks(outDir)) console.log(`    ${line}`);
       results.set(run.name, scenarios);
     }
-    return results;
   } finally {
     await stopAll();
+    await proxy?.close();
   }
+  if (config !== undefined) {
+    let audit;
+    try {
+      audit = await auditSummary(ROOT, config, dataDir);
+    } catch (error) {
+      throw new SetupError(`${target}: its audit log could not be read: ${error.message}`);
+    }
+    console.log(`conformance: ${target} audit: ${audit.summary}`);
+    for (const problem of audit.problems) problems.push(`${target} audit: ${problem}`);
+  }
+  return results;
 }
 
 /** 2025: the gateway gives the direct counts exactly. */
@@ -384,13 +416,18 @@ async function main() {
 
   const results = new Map();
   const broken = [];
-  for (const target of new Set(runs.map((run) => run.target))) {
+  const problems = [];
+  const targets = new Set(runs.map((run) => run.target));
+  const token = [...targets].some((target) => TARGETS[target].config) ? await suiteSigner(ROOT) : undefined;
+  for (const target of targets) {
     try {
       const done = await runTarget(
         target,
         runs.filter((run) => run.target === target),
         workDir,
         values,
+        token,
+        problems,
       );
       for (const [name, scenarios] of done) results.set(name, scenarios);
     } catch (error) {
@@ -407,7 +444,6 @@ async function main() {
   for (const name of broken) console.log(`conformance: ${name} did not run`);
   if (broken.length > 0) return 2;
 
-  const problems = [];
   const both = values.target === 'both';
   if (both && results.has('2025 direct')) {
     const differences = compareExact(results.get('2025 direct'), results.get('2025 gateway'));

@@ -52,6 +52,8 @@ describe('2026-07-28 agents → the gateway → a 2026 server: what the conforma
 
   beforeAll(async () => {
     gw = await startGateway({
+      // The conformance policy's principal (the runs' JWT subject), here as the local development one.
+      auth: { mode: 'unauthenticated-local', subject: 'conformance-suite' },
       policy: { files: [POLICY] },
       servers: {
         fixture: {
@@ -189,7 +191,11 @@ describe('2026-07-28 agents → the gateway → a 2025 server that logs during a
   let gw: RunningGateway;
 
   beforeAll(async () => {
-    gw = await startGateway({ policy: { files: [POLICY] }, servers: { fx: fixtureServer() } });
+    gw = await startGateway({
+      auth: { mode: 'unauthenticated-local', subject: 'conformance-suite' },
+      policy: { files: [POLICY] },
+      servers: { fx: fixtureServer({ prefix: false }) },
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -204,7 +210,7 @@ describe('2026-07-28 agents → the gateway → a 2025 server that logs during a
         id: 1,
         method: 'tools/call',
         params: {
-          name: 'fx__test_tool_with_logging',
+          name: 'test_tool_with_logging',
           arguments: {},
           _meta: { ...envelope(), ...(logLevel !== undefined && { 'io.modelcontextprotocol/logLevel': logLevel }) },
         },
@@ -212,7 +218,7 @@ describe('2026-07-28 agents → the gateway → a 2025 server that logs during a
       headers: mcpHeaders({
         'mcp-protocol-version': V,
         'mcp-method': 'tools/call',
-        'mcp-name': 'fx__test_tool_with_logging',
+        'mcp-name': 'test_tool_with_logging',
       }),
     });
     expect(res.status).toBe(200);
