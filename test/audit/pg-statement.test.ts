@@ -28,6 +28,13 @@ describe('pgStatement', () => {
       [],
     ],
     [
+      'a nested json_extract path',
+      "SELECT json_extract(o.body, '$.approval.status') AS approval FROM entries o",
+      [],
+      `SELECT (o.body::jsonb #>> '{approval,status}') AS approval FROM audit_entries o`,
+      [],
+    ],
+    [
       'a ? inside a literal',
       "SELECT seq FROM entries WHERE target = 'what?' AND seq > ?",
       [1],

@@ -53,9 +53,13 @@ export function pgStatement(sql: string, params: readonly unknown[]): { text: st
     .replace(/\bentries\b/g, 'audit_entries')
     .replace(/\bopen_intents\b/g, 'audit_open_intents')
     .replace(/json_extract\((\w+)\.body, '(\d+)'\)/g, (_match, alias: string, index: string) => {
-      const path = /^'\$\.(\w+)'$/.exec(literal(index));
-      if (!path) throw new Error(`pgStatement: json_extract path ${literal(index)} is not '$.<field>'`);
-      return `(${alias}.body::jsonb ->> ${setAside(`'${path[1]!}'`)})`;
+      const path = /^'\$\.(\w+(?:\.\w+)*)'$/.exec(literal(index));
+      if (!path) throw new Error(`pgStatement: json_extract path ${literal(index)} is not '$.<field>[.<field>...]'`);
+      const fields = path[1]!.split('.');
+      // One field: `->> 'field'`; a nested one: `#>> '{a,b}'` (both text, or NULL when absent).
+      return fields.length === 1
+        ? `(${alias}.body::jsonb ->> ${setAside(`'${fields[0]!}'`)})`
+        : `(${alias}.body::jsonb #>> ${setAside(`'{${fields.join(',')}}'`)})`;
     })
     .replace(/sum\((d\.outcome (?:= '\d+'|IN \([^)]*\)))\)/g, 'count(*) FILTER (WHERE $1)')
     .replace(/\bAS ([a-z]+[A-Z][A-Za-z]*)\b/g, 'AS "$1"')
@@ -202,6 +206,21 @@ export class PgAuditReader implements AuditReader {
 
   checkpoints(): Promise<CheckpointRow[]> {
     return pgCheckpoints(this.pool);
+  }
+
+  /** Runs one statement written for audit.db (the console's, src/console/queries.ts) through `pgStatement`. */
+  query<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+    return this.rows<T>(sql, params);
+  }
+
+  /** The last signed checkpoint, if any. */
+  async lastCheckpoint(): Promise<CheckpointRow | undefined> {
+    return (await pgCheckpoints(this.pool, 1))[0];
+  }
+
+  /** The public keys replicas published in the store. */
+  publishedKeys(): Promise<Map<string, object>> {
+    return pgPublishedKeys(this.pool);
   }
 
   /** The keys given, and the public keys replicas published in the store (each replica signs with its own). */

@@ -32,9 +32,14 @@ interface PgCheckpointRow {
   jws: string;
 }
 
-export async function pgCheckpoints(pool: Pick<PgPool, 'query'>): Promise<CheckpointRow[]> {
+/** Every checkpoint, oldest first; with `last`, only the last that many (still oldest first). */
+export async function pgCheckpoints(pool: Pick<PgPool, 'query'>, last?: number): Promise<CheckpointRow[]> {
+  const columns = 'id, seq, hash, count, ts, kid, instance, prev_sig AS "prevSig", jws';
   const rows = await pool.query<PgCheckpointRow>(
-    'SELECT id, seq, hash, count, ts, kid, instance, prev_sig AS "prevSig", jws FROM audit_checkpoints ORDER BY id',
+    last === undefined
+      ? `SELECT ${columns} FROM audit_checkpoints ORDER BY id`
+      : `SELECT * FROM (SELECT ${columns} FROM audit_checkpoints ORDER BY id DESC LIMIT $1) c ORDER BY id`,
+    last === undefined ? [] : [last],
   );
   return rows.rows.map((r) => ({
     ...r,
