@@ -3,7 +3,7 @@ import { localActor, recordAdminEvents } from '../audit/admin.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { DEFAULT_CONSOLE_PORT, isLoopbackHost } from '../config/schema.js';
 import { consoleInfoFile, readConsoleInfo, startConsole } from '../console/server.js';
-import { ConsoleSessions, isReviewer, type Reviewer } from '../console/sessions.js';
+import { ConsoleSessions, isReviewer, type ConsoleSessionStore, type Reviewer } from '../console/sessions.js';
 import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { loadPolicy } from '../policy/load.js';
@@ -117,21 +117,34 @@ async function login(ctx: CommandContext, values: Record<string, unknown>): Prom
     throw new UsageError(`--url must be an absolute URL, got "${base}"`);
   }
   const now = Date.now();
-  const sessions = ConsoleSessions.open(stateFile(loaded.dataDir));
+  const store = loaded.config.store;
+  // On PostgreSQL the code goes to the store every replica shares: it signs in on any of them.
+  const sessions: ConsoleSessionStore =
+    store.kind === 'postgres'
+      ? await import('../console/pg-sessions.js').then(({ openPgConsoleSessions }) =>
+          openPgConsoleSessions(store, loaded.baseDir),
+        )
+      : ConsoleSessions.open(stateFile(loaded.dataDir));
   let created: { code: string; expiresAt: number };
   try {
-    created = sessions.createLoginCode(
+    created = await sessions.createLoginCode(
       { subject, ...(issuer !== undefined && { issuer }) },
       now,
       loaded.config.console.loginCodeTtlSeconds * 1000,
     );
   } finally {
-    sessions.close();
+    await sessions.close();
   }
   // Who asked for a way in is part of the record; the code itself never is.
-  await recordAdminEvents({ dataDir: loaded.dataDir, settings: loaded.config.audit, actor: localActor() }, [
-    { type: 'console.link', subject, data: { reviewer: subject, issuer, expiresAt: created.expiresAt } },
-  ]);
+  const events = [{ type: 'console.link', subject, data: { reviewer: subject, issuer, expiresAt: created.expiresAt } }];
+  if (store.kind === 'postgres') {
+    const { recordPgAdminEvents } = await import('../audit/pg/admin.js');
+    await recordPgAdminEvents(
+      { store, baseDir: loaded.baseDir, settings: loaded.config.audit, actor: localActor() },
+      events,
+    );
+  } else
+    await recordAdminEvents({ dataDir: loaded.dataDir, settings: loaded.config.audit, actor: localActor() }, events);
   link.hash = `login=${created.code}`;
   process.stdout.write(`${link.toString()}\n`);
   process.stderr.write(
@@ -170,6 +183,9 @@ async function serveReadOnly(ctx: CommandContext, values: Record<string, unknown
     port,
     reviewers,
     auditSettings: loaded.config.audit,
+    ...(loaded.config.store.kind === 'postgres' && {
+      store: { config: loaded.config.store, baseDir: loaded.baseDir },
+    }),
     logger: consoleLogger,
   }).catch((error: unknown) => {
     throw listenFailure(error, {

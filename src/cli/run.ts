@@ -1,5 +1,4 @@
 // Over 300 lines: the wiring of a running gateway (serve and stdio), every stage built from the config in one place and order.
-import type { PgSharedState } from '../state/pg/shared.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configLoadEvent, openAudit } from '../audit/open.js';
@@ -40,8 +39,6 @@ interface Runtime {
   jwt: JwtSetup | undefined;
   audit: AuditLog;
   observe: Observability;
-  /** The shared store's state (PostgreSQL), for the console's revocations. */
-  sharedState?: PgSharedState;
 }
 
 /** Loads the config and refuses an unsafe start before anything is spawned. */
@@ -200,7 +197,6 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     audit,
     observe,
     reviewers: () => governance?.holder.current.reviewers ?? [],
-    ...(shared && { sharedState: shared.state }),
   };
 }
 
@@ -262,7 +258,9 @@ export async function runServe(
       record: (event) => runtime.audit.event(event),
       // Breaker errors can hold a server's own text: through the egress stage, as everything shown.
       servers: () => gateway.egress.scrubValue(gateway.health().servers),
-      ...(runtime.sharedState && { shared: runtime.sharedState }),
+      ...(loaded.config.store.kind === 'postgres' && {
+        store: { config: loaded.config.store, baseDir: loaded.baseDir },
+      }),
       auditSettings: loaded.config.audit,
       logger: logger.child({ component: 'console' }),
       ...(runtime.observe.onConsole && { metrics: runtime.observe.endpoint! }),

@@ -342,14 +342,6 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    // The console's audit views read audit.db; on a PostgreSQL store that file is not written (issue 19).
-    if (config.store.kind === 'postgres' && config.console.enabled)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['console', 'enabled'],
-        message:
-          'the reviewer console does not read a PostgreSQL store yet: set console.enabled false on replicas with store.kind "postgres" and review with the CLI (mcp-warden audit …), which reads the store',
-      });
     if (
       config.metrics.enabled &&
       config.metrics.port === undefined &&

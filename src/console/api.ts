@@ -1,17 +1,15 @@
 // Over 300 lines: one route table for the console JSON API, each handler short; split by resource when it grows.
-import type { SharedState } from '../state/shared.js';
-import { lastCheckpoint, verifyJws } from '../audit/checkpoints.js';
-import { getRecord } from '../audit/queries.js';
-import type { Db } from '../audit/store.js';
-import { verifyChain, type VerifyReport } from '../audit/verify.js';
+import { verifyJws } from '../audit/checkpoints.js';
+import type { VerifyReport } from '../audit/verify.js';
 import { isWardenError } from '../errors.js';
 import { KeyStore } from '../state/keys.js';
 import type { AuditEvent } from '../pipeline/stages.js';
-import type { TaskRow, TaskStore } from '../tasks/store.js';
+import type { TaskRow } from '../tasks/store.js';
 import { PolicyImpact } from './impact.js';
 import type { IntegrityStores } from './integrity.js';
-import { eventsPage, feedPage, idsByTrace, oldestSince, parseCursor, series, totals } from './queries.js';
+import { agentTotals, eventsPage, feedPage, idsByTrace, oldestSince, parseCursor, series, totals } from './queries.js';
 import type { ConsoleSession } from './sessions.js';
+import type { ConsoleAudit, ConsoleTasks } from './stores.js';
 
 export class ApiError extends Error {
   constructor(
@@ -24,9 +22,14 @@ export class ApiError extends Error {
 
 export interface ApiDeps {
   dataDir: string;
-  audit: Db;
-  tasks: TaskStore;
+  audit: ConsoleAudit;
+  tasks: ConsoleTasks;
   integrity: IntegrityStores | undefined;
+  /**
+   * PostgreSQL: tasks and revocations are the store every replica shares, so a task id is revoked even
+   * when no open task has it yet (it may be open on another replica, or not yet seen).
+   */
+  sharedStore: boolean;
   /** Inside `serve`: appends a reviewer's decision to the audit log. Absent: the console is read-only. */
   record: ((event: AuditEvent) => Promise<{ ok: boolean }>) | undefined;
   now: () => number;
@@ -34,11 +37,6 @@ export interface ApiDeps {
   traceUrl?: string;
   /** Inside `serve`: each server's health and circuit breaker (already through the egress stage). */
   servers?: () => Record<string, ServerStatus>;
-  /**
-   * Inside `serve` on PostgreSQL: revocations are also written to the shared store, which every replica
-   * reads (tasks themselves are still this replica's, in state.db).
-   */
-  shared?: Pick<SharedState, 'revokeTaskId' | 'revokeAgent'>;
 }
 
 /** One server as the console shows it: what /healthz says of it (src/gateway/gateway.ts, ServerHealth). */
@@ -179,14 +177,14 @@ export class ConsoleApi {
     throw new ApiError(404, 'no such API route');
   }
 
-  private calls(query: URLSearchParams): unknown {
+  private calls(query: URLSearchParams): Promise<unknown> {
     const filter = Object.fromEntries(
       FEED_FILTERS.map((name) => [name, text(query, name)]).filter(([, v]) => v !== undefined),
     );
     const since = query.get('since');
     const until = query.get('until');
     const cursor = parseCursor(query.get('before'));
-    return feedPage(this.deps.audit, {
+    return feedPage(this.deps.audit.query, {
       ...filter,
       ...(since && { since: int(query, 'since', 0, 0, 8_640_000_000_000) }),
       ...(until && { until: int(query, 'until', 0, 0, 8_640_000_000_000) }),
@@ -195,18 +193,18 @@ export class ConsoleApi {
     });
   }
 
-  private call(id: string): unknown {
+  private async call(id: string): Promise<unknown> {
     if (!/^[0-9A-Za-z]{1,64}$/.test(id)) throw new ApiError(400, 'not a record id');
-    const detail = getRecord(this.deps.audit, id);
+    const detail = await this.deps.audit.getRecord(id);
     if (!detail) throw new ApiError(404, `no record ${id}`);
     if ('event' in detail) return { event: { ...detail.event, body: parseBody(detail.event.body) } };
     const intentBody = parseBody(detail.intent?.body) as Record<string, unknown> | undefined;
     const outcomeBody = parseBody(detail.outcome?.body) as Record<string, unknown> | undefined;
     const base = (detail.intent ?? detail.outcome)!;
     const taskId = base.taskId;
-    const task = taskId ? this.deps.tasks.get(taskId, 5) : [];
-    const related = taskId ? eventsPage(this.deps.audit, { taskId, limit: 50 }) : [];
-    const approvals = this.deps.integrity?.approvalsForCall(id, this.deps.now()) ?? [];
+    const task = taskId ? await this.deps.tasks.byId(taskId, 5) : [];
+    const related = taskId ? await eventsPage(this.deps.audit.query, { taskId, limit: 50 }) : [];
+    const approvals = (await this.deps.integrity?.approvalsForCall(id, this.deps.now())) ?? [];
     const traceUrl = traceLink(this.deps.traceUrl, intentBody?.traceId);
     return {
       id,
@@ -220,19 +218,19 @@ export class ConsoleApi {
     };
   }
 
-  private search(query: URLSearchParams): unknown {
+  private async search(query: URLSearchParams): Promise<unknown> {
     const q = text(query, 'q', 200)?.trim();
     if (!q) throw new ApiError(400, 'q is required');
-    if (/^[0-9A-Za-z]{1,64}$/.test(q) && getRecord(this.deps.audit, q)) return { ids: [q], by: 'id' };
-    return { ids: idsByTrace(this.deps.audit, q), by: 'trace' };
+    if (/^[0-9A-Za-z]{1,64}$/.test(q) && (await this.deps.audit.getRecord(q))) return { ids: [q], by: 'id' };
+    return { ids: await idsByTrace(this.deps.audit.query, q), by: 'trace' };
   }
 
-  private events(query: URLSearchParams): unknown {
+  private async events(query: URLSearchParams): Promise<unknown> {
     const before = query.get('before');
     const type = text(query, 'type');
     const task = text(query, 'task');
     return {
-      rows: eventsPage(this.deps.audit, {
+      rows: await eventsPage(this.deps.audit.query, {
         ...(type && { type }),
         ...(task && { taskId: task }),
         ...(query.get('lists') === '0' && { withoutLists: true }),
@@ -242,87 +240,76 @@ export class ConsoleApi {
     };
   }
 
-  private taskList(query: URLSearchParams): unknown {
+  private async taskList(query: URLSearchParams): Promise<unknown> {
     const now = this.deps.now();
     const status = text(query, 'status') ?? 'all';
     if (!['all', 'active', 'expired', 'revoked', 'ended', 'session-closed'].includes(status))
       throw new ApiError(400, 'status: one of all, active, expired, revoked, ended, session-closed');
-    const rows = this.deps.tasks.listByStatus(status, now, int(query, 'limit', 200, 1, 1000));
+    const rows = await this.deps.tasks.listByStatus(status, now, int(query, 'limit', 200, 1, 1000));
     return { rows: rows.map((t) => ({ ...t, status: taskStatus(t, now) })) };
   }
 
-  private agents(): unknown {
-    const since = this.deps.now() - 7 * 86_400_000;
-    const rows = this.deps.audit
-      .prepare<[number], { subject: string | null; calls: number; denied: number; errors: number; last: number }>(
-        `SELECT subject, count(*) AS calls, sum(outcome = 'denied') AS denied,
-           sum(outcome IN ('tool_error', 'downstream_failed', 'timeout', 'unknown_outcome')) AS errors, max(started_at) AS last
-         FROM entries WHERE kind = 'outcome' AND started_at >= ? GROUP BY subject ORDER BY last DESC LIMIT 500`,
-      )
-      .all(since);
-    return { since, rows, revocations: this.deps.tasks.revocations() };
+  private async agents(): Promise<unknown> {
+    const now = this.deps.now();
+    const since = now - 7 * 86_400_000;
+    const rows = await agentTotals(this.deps.audit.query, since);
+    return { since, rows, revocations: await this.deps.tasks.agentRevocations(now) };
   }
 
-  private charts(query: URLSearchParams): unknown {
+  private async charts(query: URLSearchParams): Promise<unknown> {
     const now = this.deps.now();
     // Without a range, the data picks it: the shortest that holds every call of the last week, so a fresh
     // installation is not one bar at the right edge of a day.
-    const hours = query.has('hours') ? int(query, 'hours', 24, 1, 168) : this.rangeFromData(now);
+    const hours = query.has('hours') ? int(query, 'hours', 24, 1, 168) : await this.rangeFromData(now);
     if (!CHART_HOURS.includes(hours)) throw new ApiError(400, 'hours: must be 1, 24 or 168');
     // Aggregating a busy day reads every outcome in it: several reviewers (or reloads) within a few
     // seconds share one result.
     const cached = this.chartCache.get(hours);
     if (cached && now - cached.at < CHART_CACHE_MS) return cached.value;
-    const value = this.computeCharts(hours, now);
+    const value = await this.computeCharts(hours, now);
     this.chartCache.set(hours, { at: now, value });
     return value;
   }
 
-  private rangeFromData(now: number): number {
-    const oldest = oldestSince(this.deps.audit, now - 168 * 3_600_000);
+  private async rangeFromData(now: number): Promise<number> {
+    const oldest = await oldestSince(this.deps.audit.query, now - 168 * 3_600_000);
     const span = oldest === undefined ? 0 : now - oldest;
     return CHART_HOURS.find((h) => span <= h * 3_600_000) ?? 168;
   }
 
-  private computeCharts(hours: number, now: number): unknown {
+  private async computeCharts(hours: number, now: number): Promise<unknown> {
     const bucketMs = hours <= 1 ? 60_000 : hours <= 24 ? 15 * 60_000 : 3_600_000;
     const since = Math.floor((now - hours * 3_600_000) / bucketMs) * bucketMs;
-    const db = this.deps.audit;
-    return {
-      hours,
-      since,
-      until: now,
-      bucketMs,
-      total: totals(db, since, bucketMs),
-      byAgent: series(db, 'agent', since, bucketMs),
-      byTool: series(db, 'tool', since, bucketMs),
-    };
+    const q = this.deps.audit.query;
+    const [total, byAgent, byTool] = await Promise.all([
+      totals(q, since, bucketMs),
+      series(q, 'agent', since, bucketMs),
+      series(q, 'tool', since, bucketMs),
+    ]);
+    return { hours, since, until: now, bucketMs, total, byAgent, byTool };
   }
 
-  private integrity(refresh: boolean): unknown {
-    const now = this.deps.now();
-    // Verification blocks the event loop for as long as it reads the log: a refresh within a minute of the
-    // last one gets that one's result, with its time and when the next may run.
-    const due = !this.verified || (refresh && now - this.verified.at >= VERIFY_INTERVAL_MS);
-    if (due) {
-      let keys = new Map<string, object>();
-      try {
-        keys = new KeyStore(this.deps.dataDir).allPublicKeys();
-      } catch {
-        // No key file: checkpoints are reported as unverifiable by verifyChain.
-      }
-      this.verified = { at: now, report: verifyChain(this.deps.audit, keys) };
+  /** The data folder's signing keys (none without a key file: reported as unverifiable). */
+  private localKeys(): Map<string, object> {
+    try {
+      return new KeyStore(this.deps.dataDir).allPublicKeys();
+    } catch {
+      return new Map<string, object>();
     }
+  }
+
+  private async integrity(refresh: boolean): Promise<unknown> {
+    const now = this.deps.now();
+    // Verification reads the whole log (on SQLite, blocking the event loop): a refresh within a minute of
+    // the last one gets that one's result, with its time and when the next may run.
+    const due = !this.verified || (refresh && now - this.verified.at >= VERIFY_INTERVAL_MS);
+    if (due) this.verified = { at: now, report: await this.deps.audit.verify(this.localKeys()) };
     const verified = this.verified!;
-    const checkpoint = lastCheckpoint(this.deps.audit);
+    const checkpoint = await this.deps.audit.lastCheckpoint();
     let signature: { ok: boolean; reason?: string } | undefined;
     if (checkpoint) {
-      let keys = new Map<string, object>();
-      try {
-        keys = new KeyStore(this.deps.dataDir).allPublicKeys();
-      } catch {
-        // reported below
-      }
+      // On PostgreSQL each replica signs with its own key, published in the store.
+      const keys = new Map([...(await this.deps.audit.publishedKeys()), ...this.localKeys()]);
       const check = verifyJws(checkpoint.jws, keys);
       signature = check.ok ? { ok: true } : { ok: false, reason: check.reason };
     }
@@ -334,18 +321,18 @@ export class ConsoleApi {
     };
   }
 
-  private tools(query: URLSearchParams): unknown {
+  private async tools(query: URLSearchParams): Promise<unknown> {
     if (!this.deps.integrity) return { available: false, rows: [] };
     const status = text(query, 'status');
-    return { available: true, rows: this.deps.integrity.listPins(status, int(query, 'limit', 200, 1, 1000)) };
+    return { available: true, rows: await this.deps.integrity.listPins(status, int(query, 'limit', 200, 1, 1000)) };
   }
 
-  private approvals(query: URLSearchParams): unknown {
+  private async approvals(query: URLSearchParams): Promise<unknown> {
     if (!this.deps.integrity) return { available: false, rows: [] };
     const status = text(query, 'status');
     return {
       available: true,
-      rows: this.deps.integrity.listApprovals(status, int(query, 'limit', 200, 1, 1000), this.deps.now()),
+      rows: await this.deps.integrity.listApprovals(status, int(query, 'limit', 200, 1, 1000), this.deps.now()),
     };
   }
 
@@ -400,18 +387,13 @@ export class ConsoleApi {
     const record = this.recorder();
     if (id.length > 200) throw new ApiError(400, 'task id too long');
     const now = this.deps.now();
-    const open = this.deps.tasks.get(id, 1000).filter((t) => t.endedAt === undefined).length;
-    const shared = this.deps.shared;
-    // On a shared store the task may be open on another replica: the id is revoked there regardless.
-    if (open === 0 && !shared) throw new ApiError(404, `no open task with id ${id}`);
+    const open = (await this.deps.tasks.byId(id, 1000)).filter((t) => t.endedAt === undefined).length;
+    // On the shared store the task may be open on a replica that has not recorded it yet: the id is revoked regardless.
+    if (open === 0 && !this.deps.sharedStore) throw new ApiError(404, `no open task with id ${id}`);
     const count = await this.audited(
       record,
       { type: 'task.revoke', taskId: id, data: { id, by: session.subject, via: 'console', tasks: open } },
-      async () => {
-        const ended = open > 0 ? this.deps.tasks.revokeTask(id, now).ended : 0;
-        await shared?.revokeTaskId(id, now);
-        return ended;
-      },
+      () => this.deps.tasks.revokeTask(id, now),
     );
     return { revoked: count };
   }
@@ -421,7 +403,7 @@ export class ConsoleApi {
     const subject = bodyText(body, 'subject', true, 200)!;
     const issuer = bodyText(body, 'issuer', false, 500) ?? '*';
     const reason = bodyText(body, 'reason', false, 500);
-    const open = this.deps.tasks.openTaskCount(subject, issuer);
+    const open = await this.deps.tasks.openTaskCount(subject, issuer);
     const tasks = await this.audited(
       record,
       {
@@ -429,17 +411,13 @@ export class ConsoleApi {
         subject,
         data: { subject, issuer, reason, tasks: open, by: session.subject, via: 'console' },
       },
-      async () => {
-        const revocation = {
+      () =>
+        this.deps.tasks.revokeAgent({
           subject,
           issuer,
           revokedAt: this.deps.now(),
           reason: reason ?? `revoked by ${session.subject} in the console`,
-        };
-        const ended = this.deps.tasks.revokeAgent(revocation);
-        await this.deps.shared?.revokeAgent(revocation);
-        return ended;
-      },
+        }),
     );
     return { tasks };
   }
@@ -453,7 +431,9 @@ export class ConsoleApi {
     const record = this.recorder();
     const integrity = this.integrityOrFail();
     const reason = bodyText(body, 'reason', false, 500);
-    const plan = this.guard(() => integrity.decideApproval(id, decision, session.subject, this.deps.now(), reason));
+    const plan = await this.guard(() =>
+      integrity.decideApproval(id, decision, session.subject, this.deps.now(), reason),
+    );
     return this.audited(record, plan.event, () => plan.apply());
   }
 
@@ -469,7 +449,7 @@ export class ConsoleApi {
     if (kind !== 'tool' && kind !== 'prompt') throw new ApiError(400, 'kind must be tool or prompt');
     const name = bodyText(body, 'name', true, 200)!;
     const expectedHash = bodyText(body, 'expectedHash', true, 200)!;
-    const plan = this.guard(() =>
+    const plan = await this.guard(() =>
       integrity.decideTool({ server, kind, name }, decision, session.subject, this.deps.now(), expectedHash),
     );
     return this.audited(record, plan.event, () => plan.apply());
@@ -481,9 +461,9 @@ export class ConsoleApi {
   }
 
   /** A store's refusal (not pending, expired, the definition changed under the reviewer) is a 409 with its message. */
-  private guard<T>(run: () => T): T {
+  private async guard<T>(run: () => Promise<T>): Promise<T> {
     try {
-      return run();
+      return await run();
     } catch (error) {
       if (isWardenError(error)) throw new ApiError(409, error.message);
       throw error;

@@ -1,7 +1,6 @@
 import type { WebSocket } from 'ws';
-import type { Db } from '../audit/store.js';
 import type { Logger } from 'pino';
-import { headsAfter, lastSeq } from './queries.js';
+import { headsAfter, lastSeq, type Query } from './queries.js';
 
 export const LIVE_POLL_MS = 250;
 const BATCH = 500;
@@ -14,8 +13,8 @@ const MAX_BUFFERED = 4 * 1024 * 1024;
 interface Subscriber {
   socket: WebSocket;
   session: string;
-  /** Re-checked before each push: a session that ended or expired stops receiving. */
-  stillValid: () => boolean;
+  /** Re-checked before each push: a session that ended or expired (on any replica) stops receiving. */
+  stillValid: () => Promise<boolean>;
 }
 
 function message(error: unknown): string {
@@ -23,9 +22,9 @@ function message(error: unknown): string {
 }
 
 /**
- * The live feed: polls the audit database for entries after the last one seen (any gateway process on the
- * data folder may have written them) and pushes their heads to every signed-in WebSocket client. Polls
- * only while someone is watching. Nothing a client does (an oversized or invalid frame, a dropped
+ * The live feed: polls the audit log for entries after the last one seen (any gateway process on the data
+ * folder, or any replica on the PostgreSQL store, may have written them) and pushes their heads to every
+ * signed-in WebSocket client. Polls only while someone is watching, one poll at a time. Nothing a client does (an oversized or invalid frame, a dropped
  * connection, a slow reader) and no database error escapes into the process: the socket is closed and
  * the event logged.
  */
@@ -33,9 +32,12 @@ export class LiveFeed {
   private readonly subscribers = new Set<Subscriber>();
   private timer: NodeJS.Timeout | undefined;
   private last = 0;
+  /** The first subscriber's starting point, read once for every socket that arrives meanwhile. */
+  private starting: Promise<number> | undefined;
+  private polling = false;
 
   constructor(
-    private readonly db: Db,
+    private readonly query: Query,
     private readonly logger: Logger,
   ) {}
 
@@ -47,7 +49,7 @@ export class LiveFeed {
     return count < MAX_SOCKETS_PER_SESSION;
   }
 
-  add(socket: WebSocket, session: string, stillValid: () => boolean): void {
+  async add(socket: WebSocket, session: string, stillValid: () => Promise<boolean>): Promise<void> {
     const subscriber = { socket, session, stillValid };
     socket.on('error', (error) => {
       // ws emits 'error' for a frame over maxPayload, a bad opcode, invalid UTF-8...: without a listener
@@ -65,32 +67,46 @@ export class LiveFeed {
       // The feed is one-way; anything a client sends is ignored.
     });
     try {
-      if (this.subscribers.size === 0) this.last = lastSeq(this.db);
+      if (this.subscribers.size === 0) {
+        this.starting ??= lastSeq(this.query).finally(() => (this.starting = undefined));
+        this.last = await this.starting;
+      }
     } catch (error) {
       this.logger.warn({ err: message(error) }, 'console live feed: audit database read failed; connection closed');
       socket.close(1011, 'audit database unavailable');
       return;
     }
+    // Closed while the starting point was read: nothing to add.
+    if (socket.readyState !== socket.OPEN) return;
     this.subscribers.add(subscriber);
     socket.send(JSON.stringify({ type: 'hello', seq: this.last }));
     if (!this.timer) this.timer = setInterval(() => this.poll(), LIVE_POLL_MS);
   }
 
   private poll(): void {
+    // A slow read (a busy store) is not overtaken by the next tick: one poll at a time.
+    if (this.polling) return;
+    this.polling = true;
+    this.pollOnce()
+      .catch((error: unknown) => this.logger.warn({ err: message(error) }, 'console live feed: push failed'))
+      .finally(() => (this.polling = false));
+  }
+
+  private async pollOnce(): Promise<void> {
     let heads;
     try {
-      heads = headsAfter(this.db, this.last, BATCH);
+      heads = await headsAfter(this.query, this.last, BATCH);
     } catch (error) {
       this.logger.warn({ err: message(error) }, 'console live feed: audit database read failed; retrying');
       return;
     }
-    if (heads.length === 0) return;
+    if (heads.length === 0 || this.subscribers.size === 0) return;
     this.last = heads.at(-1)!.seq;
     const text = JSON.stringify({ type: 'entries', entries: heads });
-    for (const subscriber of this.subscribers) {
+    for (const subscriber of [...this.subscribers]) {
       let valid = false;
       try {
-        valid = subscriber.stillValid();
+        valid = await subscriber.stillValid();
       } catch (error) {
         // A check that cannot be made (state.db busy, say) is a check that failed.
         this.logger.warn({ err: message(error) }, 'console live feed: session check failed; connection closed');

@@ -26,6 +26,18 @@ export interface FeedRow extends RecordSummary {
 
 const GLOB = /[*?[]/;
 
+/**
+ * Runs one statement of this file and returns its rows: on audit.db as written (`sqliteQuery`), on the
+ * PostgreSQL store rewritten by `pgStatement` (src/audit/pg/reader.ts) with its numbers as numbers. The
+ * statements are written once, for SQLite, in the subset that rewrite knows (table aliases on every
+ * `json_extract` and on the outcome a `sum` counts).
+ */
+export type Query = <T>(sql: string, params: readonly unknown[]) => Promise<T[]>;
+
+export function sqliteQuery(db: Db): Query {
+  return <T>(sql: string, params: readonly unknown[]) => Promise.resolve(db.prepare(sql).all(...params) as T[]);
+}
+
 const COLUMNS = `i.seq AS intentSeq, o.seq AS outcomeSeq, i.id, i.started_at AS startedAt, o.ts AS endedAt, i.instance,
   i.type AS method, i.subject, i.task_id AS taskId, i.server, i.target, i.decision,
   COALESCE(o.outcome, 'pending') AS outcome, json_extract(o.body, '$.durationMs') AS durationMs,
@@ -42,7 +54,7 @@ const BY_OUTCOME = `SELECT ${COLUMNS} FROM entries o JOIN entries i ON i.id = o.
  * filter and the order, so a page costs about the same at any depth. The cursor is the driving entry's
  * (started_at, seq); it is only meaningful with the same filters.
  */
-export function feedPage(db: Db, filter: FeedFilter): { rows: FeedRow[]; next?: string } {
+export async function feedPage(q: Query, filter: FeedFilter): Promise<{ rows: FeedRow[]; next?: string }> {
   const clauses: string[] = [];
   const params: unknown[] = [];
   const text = (column: string, value: string | undefined) => {
@@ -81,7 +93,7 @@ export function feedPage(db: Db, filter: FeedFilter): { rows: FeedRow[]; next?: 
   }
   const limit = Math.max(1, Math.min(filter.limit, 500));
   const sql = `${byOutcome ? BY_OUTCOME : BY_INTENT}${clauses.map((c) => ` AND ${c}`).join('')} ORDER BY ${d}.started_at DESC, ${d}.seq DESC LIMIT ?`;
-  const rows = db.prepare<unknown[], FeedRow>(sql).all(...params, limit + 1);
+  const rows = await q<FeedRow>(sql, [...params, limit + 1]);
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   const last = page.at(-1);
@@ -100,13 +112,12 @@ export function parseCursor(text: string | null): { startedAt: number; seq: numb
 }
 
 /** Record ids whose intent carries this trace id (indexed by `intents_trace`). */
-export function idsByTrace(db: Db, traceId: string): string[] {
-  return db
-    .prepare<[string], { id: string }>(
-      "SELECT id FROM entries WHERE kind = 'intent' AND json_extract(body, '$.traceId') = ? ORDER BY seq DESC LIMIT 50",
-    )
-    .all(traceId)
-    .map((r) => r.id);
+export async function idsByTrace(q: Query, traceId: string): Promise<string[]> {
+  const rows = await q<{ id: string }>(
+    "SELECT e.id FROM entries e WHERE e.kind = 'intent' AND json_extract(e.body, '$.traceId') = ? ORDER BY e.seq DESC LIMIT 50",
+    [traceId],
+  );
+  return rows.map((r) => r.id);
 }
 
 /** An audit entry's columns without its body (what a feed row shows), plus a few fields read from the body. */
@@ -119,21 +130,22 @@ export interface EntryHead extends Omit<EntryInput, 'instance' | 'body'> {
 }
 
 /** Entries after `seq` in chain order (the live feed), without bodies but with the few fields a row shows. */
-export function headsAfter(db: Db, seq: number, limit: number): EntryHead[] {
-  return db
-    .prepare<[number, number], EntryHead>(
-      `SELECT seq, id, kind, ts, started_at AS startedAt, type, subject, task_id AS taskId, server, target, decision, outcome,
-         CASE kind WHEN 'intent' THEN json_extract(body, '$.decision.rule') END AS rule,
-         CASE kind WHEN 'outcome' THEN json_extract(body, '$.durationMs') END AS durationMs,
-         CASE kind WHEN 'intent' THEN json_extract(body, '$.traceId') END AS traceId,
-         CASE kind WHEN 'outcome' THEN json_extract(body, '$.approval.status') END AS approval
-       FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`,
-    )
-    .all(seq, limit);
+export function headsAfter(q: Query, seq: number, limit: number): Promise<EntryHead[]> {
+  return q<EntryHead>(
+    `SELECT e.seq, e.id, e.kind, e.ts, e.started_at AS startedAt, e.type, e.subject, e.task_id AS taskId, e.server, e.target,
+       e.decision, e.outcome,
+       CASE e.kind WHEN 'intent' THEN json_extract(e.body, '$.decision.rule') END AS rule,
+       CASE e.kind WHEN 'outcome' THEN json_extract(e.body, '$.durationMs') END AS durationMs,
+       CASE e.kind WHEN 'intent' THEN json_extract(e.body, '$.traceId') END AS traceId,
+       CASE e.kind WHEN 'outcome' THEN json_extract(e.body, '$.approval.status') END AS approval
+     FROM entries e WHERE e.seq > ? ORDER BY e.seq LIMIT ?`,
+    [seq, limit],
+  );
 }
 
-export function lastSeq(db: Db): number {
-  return (db.prepare('SELECT max(seq) AS seq FROM entries').get() as { seq: number | null }).seq ?? 0;
+export async function lastSeq(q: Query): Promise<number> {
+  const [row] = await q<{ seq: number | null }>('SELECT max(e.seq) AS seq FROM entries e', []);
+  return row?.seq ?? 0;
 }
 
 export interface SeriesPoint {
@@ -154,72 +166,82 @@ export const SERIES_KEYS = 50;
  * only the `top` busiest keys (by calls in the window), so the answer stays small with many agents or tools.
  */
 export function series(
-  db: Db,
+  q: Query,
   by: 'agent' | 'tool',
   since: number,
   bucketMs: number,
   top = SERIES_KEYS,
-): SeriesPoint[] {
+): Promise<SeriesPoint[]> {
   const column = by === 'agent' ? 'subject' : 'target';
-  return db
-    .prepare<[number, number, number, number], SeriesPoint>(
-      `WITH busiest AS (
-         SELECT ${column} AS key FROM entries WHERE kind = 'outcome' AND started_at >= ? GROUP BY key ORDER BY count(*) DESC LIMIT ?
-       )
-       SELECT started_at - (started_at % CAST(? AS INTEGER)) AS bucket, ${column} AS key, count(*) AS calls,
-         sum(outcome = 'denied') AS denied, sum(outcome IN ${ERROR_OUTCOMES}) AS errors
-       FROM entries WHERE kind = 'outcome' AND started_at >= ? AND (${column} IN (SELECT key FROM busiest) OR (${column} IS NULL AND EXISTS (SELECT 1 FROM busiest WHERE key IS NULL))) GROUP BY bucket, key ORDER BY bucket`,
-    )
-    .all(since, top, bucketMs, since);
+  return q<SeriesPoint>(
+    `WITH busiest AS (
+       SELECT ${column} AS key FROM entries WHERE kind = 'outcome' AND started_at >= ? GROUP BY key ORDER BY count(*) DESC LIMIT ?
+     )
+     SELECT d.started_at - (d.started_at % CAST(? AS INTEGER)) AS bucket, d.${column} AS key, count(*) AS calls,
+       sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors
+     FROM entries d WHERE d.kind = 'outcome' AND d.started_at >= ? AND (d.${column} IN (SELECT key FROM busiest) OR (d.${column} IS NULL AND EXISTS (SELECT 1 FROM busiest WHERE key IS NULL))) GROUP BY bucket, key ORDER BY bucket`,
+    [since, top, bucketMs, since],
+  );
 }
 
 /** Calls, denials and errors per time bucket over every finished record since `since` (the charts' totals). */
-export function totals(db: Db, since: number, bucketMs: number): Omit<SeriesPoint, 'key'>[] {
-  return db
-    .prepare<[number, number], Omit<SeriesPoint, 'key'>>(
-      `SELECT started_at - (started_at % CAST(? AS INTEGER)) AS bucket, count(*) AS calls,
-         sum(outcome = 'denied') AS denied, sum(outcome IN ${ERROR_OUTCOMES}) AS errors
-       FROM entries WHERE kind = 'outcome' AND started_at >= ? GROUP BY bucket ORDER BY bucket`,
-    )
-    .all(bucketMs, since);
+export function totals(q: Query, since: number, bucketMs: number): Promise<Omit<SeriesPoint, 'key'>[]> {
+  return q<Omit<SeriesPoint, 'key'>>(
+    `SELECT d.started_at - (d.started_at % CAST(? AS INTEGER)) AS bucket, count(*) AS calls,
+       sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors
+     FROM entries d WHERE d.kind = 'outcome' AND d.started_at >= ? GROUP BY bucket ORDER BY bucket`,
+    [bucketMs, since],
+  );
+}
+
+/** Per agent over the last week's finished records: calls, denials, errors and the last call (the Agents page). */
+export function agentTotals(
+  q: Query,
+  since: number,
+): Promise<{ subject: string | null; calls: number; denied: number; errors: number; last: number }[]> {
+  return q(
+    `SELECT d.subject, count(*) AS calls, sum(d.outcome = 'denied') AS denied,
+       sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors, max(d.started_at) AS last
+     FROM entries d WHERE d.kind = 'outcome' AND d.started_at >= ? GROUP BY d.subject ORDER BY last DESC LIMIT 500`,
+    [since],
+  );
 }
 
 /** When the oldest finished record since `since` started (undefined when there is none): the charts' range. */
-export function oldestSince(db: Db, since: number): number | undefined {
-  const row = db
-    .prepare<[number], { first: number | null }>(
-      `SELECT min(started_at) AS first FROM entries WHERE kind = 'outcome' AND started_at >= ?`,
-    )
-    .get(since);
+export async function oldestSince(q: Query, since: number): Promise<number | undefined> {
+  const [row] = await q<{ first: number | null }>(
+    `SELECT min(started_at) AS first FROM entries WHERE kind = 'outcome' AND started_at >= ?`,
+    [since],
+  );
   return row?.first ?? undefined;
 }
 
 /** Recent events, newest first, by keyset on seq. */
 export function eventsPage(
-  db: Db,
+  q: Query,
   options: { type?: string; taskId?: string; before?: number; withoutLists?: boolean; limit: number },
-): EntryHead[] {
-  const clauses = ["kind = 'event'"];
+): Promise<EntryHead[]> {
+  const clauses = ["e.kind = 'event'"];
   const params: unknown[] = [];
   // What each list request showed (policy replay's record), left out of the feed's events panel.
-  if (options.withoutLists) clauses.push("type NOT IN ('list.shown', 'list.catalog')");
+  if (options.withoutLists) clauses.push("e.type NOT IN ('list.shown', 'list.catalog')");
   if (options.type) {
-    clauses.push(GLOB.test(options.type) ? 'type GLOB ?' : 'type = ?');
+    clauses.push(GLOB.test(options.type) ? 'e.type GLOB ?' : 'e.type = ?');
     params.push(options.type);
   }
   if (options.taskId) {
-    clauses.push('task_id = ?');
+    clauses.push('e.task_id = ?');
     params.push(options.taskId);
   }
   if (options.before !== undefined) {
-    clauses.push('seq < ?');
+    clauses.push('e.seq < ?');
     params.push(options.before);
   }
-  return db
-    .prepare<unknown[], EntryHead>(
-      `SELECT seq, id, kind, ts, started_at AS startedAt, type, subject, task_id AS taskId, server, target, decision, outcome,
-         NULL AS rule, NULL AS durationMs, NULL AS traceId, json_extract(body, '$.data') AS data
-       FROM entries WHERE ${clauses.join(' AND ')} ORDER BY seq DESC LIMIT ?`,
-    )
-    .all(...params, Math.max(1, Math.min(options.limit, 500)));
+  return q<EntryHead>(
+    `SELECT e.seq, e.id, e.kind, e.ts, e.started_at AS startedAt, e.type, e.subject, e.task_id AS taskId, e.server,
+       e.target, e.decision, e.outcome, NULL AS rule, NULL AS durationMs, NULL AS traceId,
+       json_extract(e.body, '$.data') AS data
+     FROM entries e WHERE ${clauses.join(' AND ')} ORDER BY e.seq DESC LIMIT ?`,
+    [...params, Math.max(1, Math.min(options.limit, 500))],
+  );
 }

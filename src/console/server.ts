@@ -1,20 +1,17 @@
 // Over 300 lines: the console listener with its sign-in, session cookie and static-asset handling in one place, kept together for review.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { recordAdminEvents } from '../audit/admin.js';
-import { auditFile, openAuditDb, type Db } from '../audit/store.js';
 import type { AuditConfig, ConsoleConfig } from '../config/schema.js';
-import { WardenError } from '../errors.js';
+import type { PostgresStoreConfig } from '../config/store-schema.js';
 import { BodyTimeout, BodyTooLarge, readBody } from '../ingress/http-guards.js';
 import type { Logger } from 'pino';
 import { METRICS_PATH, type MetricsEndpoint } from '../observe/metrics-http.js';
 import type { AuditEvent } from '../pipeline/stages.js';
-import { stateFile } from '../state/db.js';
-import { TaskStore } from '../tasks/store.js';
 import { ApiError, ConsoleApi, type ApiDeps } from './api.js';
 import { loadAssets } from './assets.js';
 import {
@@ -31,9 +28,9 @@ import {
   sessionCookie,
   type ListenerPolicy,
 } from './http-util.js';
-import { openIntegrity } from './integrity.js';
 import { LiveFeed } from './live.js';
-import { ConsoleSessions, csrfMatches, digest, isReviewer, type ConsoleSession, type Reviewer } from './sessions.js';
+import { csrfMatches, digest, isReviewer, type ConsoleSession, type Reviewer } from './sessions.js';
+import { openConsoleStores } from './stores.js';
 
 export const CONSOLE_FILE = 'console.json';
 const MAX_BODY = 16 * 1024;
@@ -45,10 +42,19 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** SQLite's "busy"/"locked": a state the caller can retry, answered 503 rather than 500. */
+/**
+ * A store the caller can retry: SQLite's "busy"/"locked", or the PostgreSQL store unreachable
+ * (ERR_STATE_UNAVAILABLE, ERR_AUDIT_UNAVAILABLE), answered 503 rather than 500.
+ */
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+  return (
+    typeof code === 'string' &&
+    (code.startsWith('SQLITE_BUSY') ||
+      code.startsWith('SQLITE_LOCKED') ||
+      code === 'ERR_STATE_UNAVAILABLE' ||
+      code === 'ERR_AUDIT_UNAVAILABLE')
+  );
 }
 
 /** The CSRF token a WebSocket handshake offers as the subprotocol `csrf.<token>`. */
@@ -70,8 +76,12 @@ export interface ConsoleServerOptions {
   reviewers: () => readonly Reviewer[];
   /** Inside `serve`: each server's health and circuit breaker for the Servers page (through the egress stage). */
   servers?: ApiDeps['servers'];
-  /** Inside `serve` on PostgreSQL: revocations go to the shared store, so every replica refuses. */
-  shared?: ApiDeps['shared'];
+  /**
+   * `store.kind: postgres`: the console reads the audit log and the shared state (tasks, revocations,
+   * approvals, sign-in codes, sessions) in the store every replica shares, and writes its decisions there.
+   * Unset: the data folder's audit.db and state.db.
+   */
+  store?: { config: PostgresStoreConfig; baseDir: string };
   /** Inside `serve`: records reviewers' decisions in the audit log. Absent: read-only, actions refused. */
   record?: (event: AuditEvent) => Promise<{ ok: boolean }>;
   /**
@@ -133,10 +143,14 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     (async (event: AuditEvent): Promise<{ ok: boolean }> => {
       try {
         const by = event.data?.by;
-        await recordAdminEvents(
-          { dataDir: options.dataDir, settings: auditSettings, actor: typeof by === 'string' ? by : 'console' },
-          [event],
-        );
+        const actor = typeof by === 'string' ? by : 'console';
+        if (options.store) {
+          const { recordPgAdminEvents } = await import('../audit/pg/admin.js');
+          await recordPgAdminEvents(
+            { store: options.store.config, baseDir: options.store.baseDir, settings: auditSettings, actor },
+            [event],
+          );
+        } else await recordAdminEvents({ dataDir: options.dataDir, settings: auditSettings, actor }, [event]);
         return { ok: true };
       } catch (error) {
         logger.error({ err: errorText(error), type: event.type }, 'console: audit event could not be written');
@@ -146,35 +160,30 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
   const recordDecision = options.record && (strict ?? options.record);
   const recordAccess = options.recordAccess ?? strict ?? options.record;
   const assets = loadAssets();
-  if (!existsSync(auditFile(options.dataDir)))
-    throw new WardenError(
-      'ERR_AUDIT_UNAVAILABLE',
-      `no audit database at ${auditFile(options.dataDir)} (start the gateway once)`,
-    );
-  const sessions = ConsoleSessions.open(stateFile(options.dataDir));
-  let audit: Db | undefined;
-  let tasks: TaskStore | undefined;
-  try {
-    audit = openAuditDb(auditFile(options.dataDir), { readonly: true });
-    tasks = TaskStore.open(stateFile(options.dataDir), { readonly: readOnly });
-  } catch (error) {
-    audit?.close();
-    sessions.close();
-    throw error;
-  }
-  const integrity = openIntegrity(stateFile(options.dataDir), readOnly);
+  const stores = await openConsoleStores(
+    options.store
+      ? {
+          kind: 'postgres',
+          dataDir: options.dataDir,
+          readonly: readOnly,
+          store: options.store.config,
+          baseDir: options.store.baseDir,
+        }
+      : { kind: 'sqlite', dataDir: options.dataDir, readonly: readOnly },
+  );
+  const { sessions, integrity } = stores;
   const api = new ConsoleApi({
     dataDir: options.dataDir,
-    audit,
-    tasks,
+    audit: stores.audit,
+    tasks: stores.tasks,
     integrity,
+    sharedStore: stores.kind === 'postgres',
     record: recordDecision,
     now,
     ...(options.settings.traceUrl !== undefined && { traceUrl: options.settings.traceUrl }),
     ...(options.servers && { servers: options.servers }),
-    ...(options.shared && { shared: options.shared }),
   });
-  const live = new LiveFeed(audit, logger);
+  const live = new LiveFeed(stores.audit.query, logger);
   const sockets = new WebSocketServer({
     noServer: true,
     maxPayload: 1024,
@@ -189,9 +198,9 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     options.settings.allowedOrigins,
   );
 
-  const signedIn = (req: IncomingMessage): { token: string; session: ConsoleSession } | undefined => {
+  const signedIn = async (req: IncomingMessage): Promise<{ token: string; session: ConsoleSession } | undefined> => {
     const token = cookieValue(req, COOKIE_NAME);
-    const session = sessions.session(token, now());
+    const session = await sessions.session(token, now());
     if (!token || !session) return undefined;
     // Removing someone from the policy's reviewers ends their access at once.
     if (!isReviewer(options.reviewers(), session.subject, session.issuer)) return undefined;
@@ -276,7 +285,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     const body = method === 'POST' ? await jsonBody(req) : {};
     if (path[0] === 'login' && method === 'POST') return login(req, res, body);
 
-    const auth = signedIn(req);
+    const auth = await signedIn(req);
     if (path[0] === 'status' && path.length === 1 && method === 'GET') {
       // Whether this browser is signed in, asked before signing in: an answer, not a 401 the browser
       // logs as an error on a first visit.
@@ -299,7 +308,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       return;
     }
     if (path[0] === 'logout' && method === 'POST') {
-      sessions.endSession(auth.token, now());
+      await sessions.endSession(auth.token, now());
       // Ending access is never held back; its record is written when it can be.
       const written = await recordAccessEvent({
         type: 'console.logout',
@@ -356,8 +365,8 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
     const at = now();
     // A new code replaces whatever session this browser had: the old one ends on the server too.
     const previous = cookieValue(req, COOKIE_NAME);
-    if (previous !== undefined) sessions.endSession(previous, at);
-    const redeemed = sessions.redeemLoginCode(code, at);
+    if (previous !== undefined) await sessions.endSession(previous, at);
+    const redeemed = await sessions.redeemLoginCode(code, at);
     if ('refused' in redeemed) {
       logger.warn({ reason: redeemed.refused }, 'console: sign-in code refused');
       sendError(
@@ -388,7 +397,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       return;
     }
     const ttlMs = options.settings.sessionTtlSeconds * 1000;
-    const { token, csrf, session } = sessions.createSession(redeemed, at, ttlMs);
+    const { token, csrf, session } = await sessions.createSession(redeemed, at, ttlMs);
     logger.info({ reviewer: session.subject }, 'console: reviewer signed in');
     sendJson(
       res,
@@ -404,11 +413,11 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     };
-    try {
+    const upgrade = async (): Promise<void> => {
       const path = new URL(req.url ?? '/', 'http://console.invalid').pathname;
       if (path !== '/api/live') return refuse(404, 'Not Found');
       if (hostAndOriginRefusal(req, policy) || !hasOwnOrigin(req, policy)) return refuse(403, 'Forbidden');
-      const auth = signedIn(req);
+      const auth = await signedIn(req);
       if (!auth) return refuse(401, 'Unauthorized');
       // The cookie alone is not enough: the page offers its CSRF token as a subprotocol.
       if (!csrfMatches(auth.session, csrfFromProtocols(req.headers['sec-websocket-protocol'])))
@@ -416,19 +425,20 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       const sessionId = digest(auth.token);
       if (!live.hasRoom(sessionId)) return refuse(429, 'Too Many Requests');
       sockets.handleUpgrade(req, socket, head, (ws) => {
-        live.add(
+        void live.add(
           ws,
           sessionId,
-          () =>
-            sessions.session(auth.token, now()) !== undefined &&
+          async () =>
+            (await sessions.session(auth.token, now())) !== undefined &&
             isReviewer(options.reviewers(), auth.session.subject, auth.session.issuer),
         );
       });
-    } catch (error) {
-      // A check that cannot be made (state.db busy, the policy unreadable) refuses the upgrade.
+    };
+    upgrade().catch((error: unknown) => {
+      // A check that cannot be made (state.db busy, the store unreachable, the policy unreadable) refuses the upgrade.
       logger.warn({ err: errorText(error) }, 'console: live feed upgrade failed');
       refuse(503, 'Service Unavailable');
-    }
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -437,12 +447,9 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
       server.off('error', reject);
       resolve();
     });
-  }).catch((error: unknown) => {
+  }).catch(async (error: unknown) => {
     live.close();
-    audit.close();
-    tasks.close();
-    integrity?.close();
-    sessions.close();
+    await stores.close();
     throw error;
   });
   server.on('error', (error) => logger.error({ err: errorText(error) }, 'console: listener error'));
@@ -467,10 +474,7 @@ export async function startConsole(options: ConsoleServerOptions): Promise<Conso
         server.closeAllConnections();
       });
       if (readConsoleInfo(options.dataDir)?.pid === process.pid) rmSync(infoFile, { force: true });
-      audit.close();
-      tasks.close();
-      integrity?.close();
-      sessions.close();
+      await stores.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listQuery, listRecords, type RecordFilter } from '../../src/audit/queries.js';
 import { auditFile, openAuditDb, type Db } from '../../src/audit/store.js';
-import { feedPage } from '../../src/console/queries.js';
+import { feedPage, sqliteQuery } from '../../src/console/queries.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { ALLOW, DENY, callContext, openSink } from './helpers.js';
 
@@ -95,13 +95,15 @@ describe('audit indexes of decisions and outcomes (schema version 5)', () => {
     expect(ids).toEqual(expected);
   });
 
-  it("the console's feed finds refused and failed calls the same way", () => {
-    expect(feedPage(db, { decision: 'deny', limit: 500 }).rows.map((r) => r.id)).toEqual(
+  it("the console's feed finds refused and failed calls the same way", async () => {
+    expect((await feedPage(sqliteQuery(db), { decision: 'deny', limit: 500 })).rows.map((r) => r.id)).toEqual(
       reference({ decision: 'deny' }),
     );
-    expect(feedPage(db, { outcome: 'tool_error', limit: 500 }).rows.map((r) => r.id)).toEqual(
+    expect((await feedPage(sqliteQuery(db), { outcome: 'tool_error', limit: 500 })).rows.map((r) => r.id)).toEqual(
       reference({ outcome: 'tool_error' }),
     );
-    expect(feedPage(db, { outcome: 'ok', limit: 500 }).rows.map((r) => r.id)).toEqual(reference({ outcome: 'ok' }));
+    expect((await feedPage(sqliteQuery(db), { outcome: 'ok', limit: 500 })).rows.map((r) => r.id)).toEqual(
+      reference({ outcome: 'ok' }),
+    );
   });
 });

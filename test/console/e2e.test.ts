@@ -126,8 +126,8 @@ describe('reviewer console in a real browser', () => {
     await first.close();
 
     const sessions = ConsoleSessions.open(stateFile(warden.dataDir));
-    const mallory = sessions.createLoginCode({ subject: 'mallory' }, Date.now(), 120_000).code;
-    sessions.close();
+    const mallory = (await sessions.createLoginCode({ subject: 'mallory' }, Date.now(), 120_000)).code;
+    await sessions.close();
     for (const [attempt, message] of [
       [code, /invalid, expired or already used/],
       ['AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /invalid, expired or already used/],

@@ -160,8 +160,8 @@ describe('reviewer console: a failing check never escapes into the process', () 
 
   async function session(): Promise<SignedIn> {
     const sessions = ConsoleSessions.open(stateFile(dir.path));
-    const { code } = sessions.createLoginCode({ subject: 'alice' }, Date.now(), 120_000);
-    sessions.close();
+    const { code } = await sessions.createLoginCode({ subject: 'alice' }, Date.now(), 120_000);
+    await sessions.close();
     return signIn(origin, code);
   }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { auditFile, openAuditDb } from '../../src/audit/store.js';
-import { series } from '../../src/console/queries.js';
+import { series, sqliteQuery } from '../../src/console/queries.js';
 import { ConsoleSessions } from '../../src/console/sessions.js';
 import { ApprovalStore } from '../../src/integrity/approvals.js';
 import { stateFile } from '../../src/state/db.js';
@@ -185,8 +185,8 @@ describe('reviewer console: access and API', () => {
     expect(junk.status).toBe(401);
     // A code created ten minutes ago with a two-minute lifetime: expired, without waiting for it.
     const sessions = ConsoleSessions.open(stateFile(warden.dataDir));
-    const old = sessions.createLoginCode({ subject: 'alice' }, Date.now() - 600_000, 120_000);
-    sessions.close();
+    const old = await sessions.createLoginCode({ subject: 'alice' }, Date.now() - 600_000, 120_000);
+    await sessions.close();
     const expired = await consoleRequest(warden.origin, { path: '/api/login', body: { code: old.code } });
     expect(expired.status).toBe(401);
     expect(expired.json.error).toMatch(/invalid, expired or already used/);
@@ -198,8 +198,8 @@ describe('reviewer console: access and API', () => {
     expect(cli.stderr).toMatch(/mallory is not a reviewer/);
     expect(cli.stdout).toBe('');
     const sessions = ConsoleSessions.open(stateFile(warden.dataDir));
-    const minted = sessions.createLoginCode({ subject: 'mallory' }, Date.now(), 120_000);
-    sessions.close();
+    const minted = await sessions.createLoginCode({ subject: 'mallory' }, Date.now(), 120_000);
+    await sessions.close();
     const response = await consoleRequest(warden.origin, { path: '/api/login', body: { code: minted.code } });
     expect(response.status).toBe(403);
     expect(response.headers['set-cookie']).toBeUndefined();
@@ -471,7 +471,7 @@ describe('reviewer console: access and API', () => {
     // Limited to the busiest one: the simple-text tool, called most above.
     const db = openAuditDb(auditFile(warden.dataDir), { readonly: true });
     try {
-      const top = series(db, 'tool', charts.json.since as number, charts.json.bucketMs as number, 1);
+      const top = await series(sqliteQuery(db), 'tool', charts.json.since as number, charts.json.bucketMs as number, 1);
       expect(new Set(top.map((p) => p.key))).toEqual(new Set(['fx__test_simple_text']));
     } finally {
       db.close();

@@ -1,5 +1,7 @@
 // Replicas on one PostgreSQL (issue 19): real `serve` processes sharing one store. A revocation made
-// with the CLI (same config) is refused on every replica within 1 s; a rate limit of N is N in total
+// with the CLI (same config) or in one replica's console is refused on every replica within 1 s; a console
+// sign-in link printed with one replica's config signs in on another, and the session holds and ends on
+// every replica; a rate limit of N is N in total
 // across replicas; a replica whose store link is cut (a real TCP proxy in front of the real server)
 // refuses calls with a clear error recorded in its audit, says so at /healthz, and recovers by itself.
 import { writeFile } from 'node:fs/promises';
@@ -123,10 +125,7 @@ describe('replicas on one PostgreSQL', () => {
     expect(await call(onB[3]!, 'fx__test_simple_text')).toEqual({ ok: true });
   });
 
-  // Skipped: the console does not read a PostgreSQL store yet, so a config with store.kind postgres and
-  // console.enabled is refused at load (store-config.test.ts). Unskip once the console reads the store
-  // (this revocation path passed before the audit log of `serve` moved to PostgreSQL in c5fef69).
-  it.skip("an agent revoked in one replica's console is refused on the other within 1 s", async () => {
+  it("an agent revoked in one replica's console is refused on the other within 1 s", async () => {
     const [a, b] = await Promise.all([
       replica('console', db.url, { console: { enabled: true, port: 0 } }),
       replica('console'),
@@ -146,6 +145,40 @@ describe('replicas on one PostgreSQL', () => {
     const { refusal, ms } = await refusedWithin(client, Date.now());
     expect(refusal).toMatchObject({ ok: false, message: expect.stringMatching(/Authentication required/) });
     expect(ms).toBeLessThan(1_000);
+  });
+
+  it('a console sign-in link from one replica signs in on another; the session holds on both and ends on both', async () => {
+    const [a, b] = await Promise.all([
+      replica('console_sessions', db.url, { console: { enabled: true, port: 0 } }),
+      replica('console_sessions', db.url, { console: { enabled: true, port: 0 } }),
+    ]);
+    const origin = (gateway: RunningGateway) =>
+      new URL((JSON.parse(readFileSync(join(gateway.dir.path, 'data', 'console.json'), 'utf8')) as { url: string }).url)
+        .origin;
+    const [onA, onB] = [origin(a), origin(b)];
+    // The link is printed with A's config; the code is redeemed by B (as behind a load balancer).
+    const code = loginCode(a.configFile, 'alice');
+    const session = await signIn(onB, code);
+    // Once only, on any replica.
+    const replayed = await consoleRequest(onA, { path: '/api/login', body: { code } });
+    expect(replayed.status).toBe(401);
+    for (const at of [onA, onB]) {
+      const status = await consoleRequest(at, { path: '/api/session', cookie: session.cookie });
+      expect(status.status, status.text).toBe(200);
+      expect(status.json).toMatchObject({ subject: 'alice' });
+    }
+    // What A's console shows is the shared log: B's sign-in is on it.
+    const events = await consoleRequest(onA, { path: '/api/events?type=console.login', cookie: session.cookie });
+    expect((events.json.rows as unknown[]).length).toBe(1);
+    // Signed out through A, refused by B.
+    const out = await consoleRequest(onA, {
+      path: '/api/logout',
+      body: {},
+      cookie: session.cookie,
+      csrf: session.csrf,
+    });
+    expect(out.status).toBe(200);
+    expect((await consoleRequest(onB, { path: '/api/session', cookie: session.cookie })).status).toBe(401);
   });
 
   it('a rate limit of N per window is N in total across replicas', async () => {

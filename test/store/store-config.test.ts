@@ -46,16 +46,14 @@ describe('config: store', () => {
     expect(() => parse(store)).toThrow(message);
   });
 
-  it('refuses the reviewer console on a PostgreSQL store, naming the field and the way out', () => {
+  it('accepts the reviewer console on a PostgreSQL store (it reads and writes the store)', () => {
     const text = JSON.stringify({
       version: 1,
       servers: {},
       store: { kind: 'postgres', url: 'postgres://u@h/db' },
       console: { enabled: true },
     });
-    expect(() => parseConfigText(text, 'x.json', {})).toThrow(
-      /console\.enabled: the reviewer console does not read a PostgreSQL store yet: set console\.enabled false/,
-    );
+    expect(parseConfigText(text, 'x.json', {}).console.enabled).toBe(true);
   });
 
   it('never repeats a password from a URL it refuses', () => {
