@@ -1,7 +1,8 @@
 // Governance on for the conformance runs through the gateway (scripts/conformance.mjs). The suite cannot
 // send a bearer token, so it talks to a small proxy here that adds one to every request: a short-lived
 // ES256 JWT of the suite's own issuer, signed with a key made for this run, whose public half is the
-// JWKS file the conformance configs trust (nothing else may call those gateways). After a gateway's runs,
+// JWKS file the conformance configs trust (a request without one is refused: checked before the runs,
+// refusesWithoutToken). After a gateway's runs,
 // its audit log (a data folder of its own for this run) is read back: every record must be the suite's
 // principal's, with the calls the suite made in it.
 import { execFile } from 'node:child_process';
@@ -93,10 +94,50 @@ export async function startAuthProxy(targetUrl, token) {
 }
 
 /**
- * Reads back a stopped gateway's audit log (its data folder of this run): the records, each with its
- * subject. Returns a one-line summary, and problems: a record of another principal, or no calls at all.
+ * Governance is on only if the gateway refuses the suite without its token: one 2025 initialize sent
+ * straight to the gateway, with no Authorization header, must be answered 401. Returns the problem, if any.
  */
-export async function auditSummary(root, config, dataDir) {
+export async function refusesWithoutToken(gatewayUrl) {
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'no-token', version: '1' } },
+  });
+  let status;
+  try {
+    status = await new Promise((resolveStatus, reject) => {
+      const target = new URL(gatewayUrl);
+      const req = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: 'POST',
+          path: target.pathname,
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          timeout: 30_000,
+        },
+        (res) => {
+          res.resume();
+          resolveStatus(res.statusCode);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  } catch (error) {
+    return `a request without a token could not be sent: ${error.message}`;
+  }
+  return status === 401 ? undefined : `a request without a token was answered HTTP ${status}, not 401`;
+}
+
+/**
+ * Reads back a stopped gateway's audit log (its data folder of this run): the records, each with its
+ * subject. Returns a one-line summary, and problems: a record of another principal, or (when the run was
+ * to make calls: every scenario) no calls at all.
+ */
+export async function auditSummary(root, config, dataDir, expectCalls = true) {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     ['bin/mcp-warden.js', 'audit', 'export', '--format', 'jsonl', '--config', config],
@@ -114,12 +155,13 @@ export async function auditSummary(root, config, dataDir) {
     const who = [...new Set(strangers.map((r) => `${r.subject} (${r.intent?.principal?.issuer ?? 'no issuer'})`))];
     problems.push(`${strangers.length} audit records of another principal: ${who.join(', ')}`);
   }
-  if (calls === 0) problems.push('no tools/call in the audit log');
+  if (expectCalls && calls === 0) problems.push('no tools/call in the audit log');
   const byMethod = new Map();
   for (const r of records) byMethod.set(r.method, (byMethod.get(r.method) ?? 0) + 1);
   const methods = [...byMethod].sort((a, b) => b[1] - a[1]).map(([method, n]) => `${n} ${method}`);
   const summary =
     `${records.length} records, ${records.length - strangers.length} by ${SUITE_SUBJECT} (${SUITE_ISSUER}); ` +
-    `${count((r) => r.decision === 'deny')} refused (unknown or hidden targets, malformed retries); ${methods.join(', ')}`;
+    `${count((r) => r.decision === 'deny')} refused (unknown or hidden targets, malformed retries)` +
+    (methods.length > 0 ? `; ${methods.join(', ')}` : '');
   return { summary, problems };
 }

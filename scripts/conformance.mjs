@@ -19,8 +19,9 @@
 // Governance is on through the gateway: the configs take only JWTs of the suite's issuer, a policy
 // decides every call and list (default deny), and the audit records them. The suite reaches each
 // gateway through a proxy that adds a short-lived token to every request (conformance-governance.mjs);
-// each gateway writes to a data folder of its own for this run, and its audit log is read back after
-// its runs: every record must be the suite's principal's, and it must hold calls.
+// a request without a token must be refused (401) before the runs; each gateway writes to a data
+// folder of its own for this run, and its audit log is read back after its runs: every record must be
+// the suite's principal's, and it must hold calls.
 //
 // Needs a build first (npm run conformance builds). The suite crashes on Node 20, so it runs on a
 // Node 22 binary fetched by npx, once per suite package: later runs call that binary and the suite's
@@ -35,7 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { auditSummary, startAuthProxy, suiteSigner } from './conformance-governance.mjs';
+import { auditSummary, refusesWithoutToken, startAuthProxy, suiteSigner } from './conformance-governance.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SUITE_NODE = 'node@22';
@@ -320,7 +321,12 @@ async function runTarget(target, runs, workDir, options, token, problems) {
   let proxy;
   try {
     const gatewayUrl = await startTarget(target, join(targetDir, `${target}.log`), dataDir);
-    proxy = config === undefined ? undefined : await startAuthProxy(gatewayUrl, token);
+    if (config !== undefined) {
+      const refusal = await refusesWithoutToken(gatewayUrl);
+      if (refusal !== undefined) problems.push(`${target}: governance is off: ${refusal}`);
+      else console.log(`conformance: ${target} refuses a request without a token (401)`);
+      proxy = await startAuthProxy(gatewayUrl, token);
+    }
     const url = proxy?.url ?? gatewayUrl;
     for (const run of runs) {
       const outDir = join(targetDir, slug(run.name));
@@ -344,7 +350,7 @@ async function runTarget(target, runs, workDir, options, token, problems) {
   if (config !== undefined) {
     let audit;
     try {
-      audit = await auditSummary(ROOT, config, dataDir);
+      audit = await auditSummary(ROOT, config, dataDir, options.scenario === undefined);
     } catch (error) {
       throw new SetupError(`${target}: its audit log could not be read: ${error.message}`);
     }
