@@ -332,11 +332,17 @@ export async function runStdio(ctx: CommandContext, flags: { tokenFile: string |
   const metricsUrl = await listenForMetrics(runtime, async () => undefined);
   if (metricsUrl) logger.info({ url: metricsUrl }, 'metrics listener ready');
   const settings = loaded.config.gateway;
-  const ingress = await startStdioIngress(gateway, principalOf, {
-    maxBytes: settings.maxBodyBytes,
-    maxDepth: settings.maxJsonDepth,
-    maxKeys: settings.maxJsonKeys,
-    maxNodes: settings.maxJsonNodes,
+  const ingress = await startStdioIngress({
+    gateway,
+    settings,
+    logger,
+    principalOf,
+    limits: {
+      maxBytes: settings.maxBodyBytes,
+      maxDepth: settings.maxJsonDepth,
+      maxKeys: settings.maxJsonKeys,
+      maxNodes: settings.maxJsonNodes,
+    },
   });
   await Promise.race([ingress.closed, untilSignal(logger)]);
   await ingress.close();

@@ -31,6 +31,7 @@ import { allowsBatch, checkJsonLimits, jsonLimitError, topLevelRequestId } from 
 import { isStatelessVersion, routeEra } from './stateless-envelope.js';
 import { createStatelessIngress } from './stateless-http.js';
 import { serveHot } from './hot-call.js';
+import { toAuthInfo } from './auth-info.js';
 
 export const MCP_PATH = '/mcp';
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
@@ -427,15 +428,4 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** How the SDK carries the principal to request handlers (`extra.authInfo`). The token itself is not kept. */
-function toAuthInfo(principal: Principal): AuthInfo {
-  return {
-    token: '',
-    clientId: principal.clientId ?? principal.subject,
-    scopes: [...principal.scopes],
-    ...(principal.expiresAt !== undefined && { expiresAt: Math.floor(principal.expiresAt / 1000) }),
-    extra: { principal },
-  };
 }

@@ -91,8 +91,13 @@ export function isStatelessVersion(version: string | undefined): boolean {
  * naming a stateless version, is 2026; anything else keeps today's 2025 handling. For 2026 the checks run in this order: header/body cross-checks of version and
  * method (-32020), supported version (-32022), envelope keys (-32602), required headers and `Mcp-Name`
  * against the body (-32020).
+ *
+ * `headers` undefined is a transport with no header layer (stdio): the body alone decides, and the
+ * header checks (cross-checks and required headers, every -32020) have nothing to check. `status` is
+ * then meaningless.
  */
-export function routeEra(headers: EraHeaders, body: Record<string, unknown>): EraRoute {
+export function routeEra(eraHeaders: EraHeaders | undefined, body: Record<string, unknown>): EraRoute {
+  const headers = eraHeaders ?? {};
   if (headers.sessionId !== undefined) return { era: '2025' };
   const params = isObject(body.params) ? body.params : undefined;
   const meta = params && isObject(params._meta) ? params._meta : undefined;
@@ -160,6 +165,42 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
 
   if (body.id === undefined) return { era: '2026', notification: { method } };
   if (id === null) return refuse(400, INVALID_REQUEST, 'Invalid Request: the id must be a string or a number');
+  if (eraHeaders !== undefined) {
+    const refusal = headerProblem(eraHeaders, method, field, bodyTarget, refuse);
+    if (refusal) return refusal;
+  }
+
+  const {
+    [PROTOCOL_VERSION_KEY]: _v,
+    [CLIENT_CAPABILITIES_KEY]: capabilities,
+    [CLIENT_INFO_KEY]: info,
+    [LOG_LEVEL_KEY]: logLevel,
+    ...rest
+  } = meta!;
+  for (const key of ENVELOPE_KEYS) delete rest[key];
+  const { _meta: _m, ...plain } = params!;
+  return {
+    era: '2026',
+    request: {
+      id,
+      method,
+      params: Object.keys(rest).length > 0 ? { ...plain, _meta: rest } : plain,
+      version: version as string,
+      clientCapabilities: capabilities as Record<string, unknown>,
+      ...(isClientInfo(info) && { clientInfo: { name: info.name, version: info.version } }),
+      ...(typeof logLevel === 'string' && { logLevel }),
+    },
+  };
+}
+
+/** The required 2026 headers and `Mcp-Name` against the body's target (HTTP only): the first problem, if any. */
+function headerProblem(
+  headers: EraHeaders,
+  method: string,
+  field: 'name' | 'uri' | undefined,
+  bodyTarget: string | undefined,
+  refuse: (status: number, code: number, message: string, data?: unknown) => EraRoute,
+): EraRoute | undefined {
   if (headers.protocolVersion === undefined)
     return refuse(400, HEADER_MISMATCH, 'Bad Request: the MCP-Protocol-Version header is required', {
       missing: 'MCP-Protocol-Version',
@@ -191,28 +232,7 @@ export function routeEra(headers: EraHeaders, body: Record<string, unknown>): Er
       }
     }
   }
-
-  const {
-    [PROTOCOL_VERSION_KEY]: _v,
-    [CLIENT_CAPABILITIES_KEY]: capabilities,
-    [CLIENT_INFO_KEY]: info,
-    [LOG_LEVEL_KEY]: logLevel,
-    ...rest
-  } = meta!;
-  for (const key of ENVELOPE_KEYS) delete rest[key];
-  const { _meta: _m, ...plain } = params!;
-  return {
-    era: '2026',
-    request: {
-      id,
-      method,
-      params: Object.keys(rest).length > 0 ? { ...plain, _meta: rest } : plain,
-      version: version as string,
-      clientCapabilities: capabilities as Record<string, unknown>,
-      ...(isClientInfo(info) && { clientInfo: { name: info.name, version: info.version } }),
-      ...(typeof logLevel === 'string' && { logLevel }),
-    },
-  };
+  return undefined;
 }
 
 /** What is wrong with the envelope, one phrase per key (empty when it is well-formed). */

@@ -1,7 +1,15 @@
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { GatewayConfig } from '../config/schema.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Principal } from '../model/principal.js';
+import type { Logger } from '../observe/logger.js';
+import { WireError } from '../pipeline/denial.js';
+import { toAuthInfo } from './auth-info.js';
+import type { Answer } from './in-process-transport.js';
+import { createStatelessCore } from './stateless-core.js';
+import { routeEra, type EraRoute } from './stateless-envelope.js';
 import { guardStdin, type StdioLimits } from './stdio-guard.js';
+import { StdioWire } from './stdio-wire.js';
 
 export interface StdioIngress {
   /** Resolves when the agent host closes stdin or the transport closes. */
@@ -9,35 +17,119 @@ export interface StdioIngress {
   close(): Promise<void>;
 }
 
+export interface StdioIngressOptions {
+  gateway: Gateway;
+  settings: GatewayConfig;
+  logger: Logger;
+  /** The stdio identity, asked again for every request (a token may expire or be rotated in its file). */
+  principalOf: () => Promise<Principal | undefined>;
+  limits: StdioLimits;
+}
+
+const INTERNAL_ERROR = { code: -32603, message: 'Internal error' };
+
 /**
- * One agent session over this process's stdin/stdout (how Claude Desktop and similar hosts run servers).
- * stdout carries only protocol messages; everything else goes to stderr. Each message passes the same
- * size, depth, key and value limits as on HTTP before the SDK parses it.
+ * The agent over this process's stdin/stdout (how Claude Desktop and similar hosts run servers). stdout
+ * carries only protocol messages; everything else goes to stderr. Each message passes the same size,
+ * depth, key and value limits as on HTTP before it is parsed, and is then routed by era as on HTTP, from
+ * its body alone (stdio has no headers): an `initialize`, and everything after it, is the one 2025
+ * session of this connection; before that, a request carrying the 2026-07-28 `_meta` envelope is
+ * answered statelessly by the same request path HTTP uses (stateless-core.ts). Identity is the stdio
+ * credential for both eras, never anything the message says.
  */
-export async function startStdioIngress(
-  gateway: Gateway,
-  principalOf: () => Promise<Principal | undefined>,
-  limits: StdioLimits,
-): Promise<StdioIngress> {
+export async function startStdioIngress(options: StdioIngressOptions): Promise<StdioIngress> {
+  const { gateway, settings, logger, principalOf } = options;
   const session = gateway.createSession({
     ingress: 'stdio',
     principalOf: () => principalOf(),
     owner: () => principalOf(),
   });
-  const transport = new StdioServerTransport(guardStdin(process.stdin, process.stdout, limits), process.stdout);
+  const stateless = createStatelessCore({ gateway, settings, logger, authInfo: toAuthInfo, ingress: 'stdio' });
+  /** 2026 requests in flight, by JSON-RPC id: a `notifications/cancelled` naming one aborts it. */
+  const inflight = new Map<string | number, AbortController>();
+  /** Set by the first 2025 `initialize`: from then on the connection is that session's. */
+  let sessionOpen = false;
+
+  const wire = new StdioWire(guardStdin(process.stdin, process.stdout, options.limits), process.stdout, (message) => {
+    if (sessionOpen) return 'pass';
+    const route = routeEra(undefined, message as Record<string, unknown>);
+    if (route.era === '2025') {
+      if ('method' in message && message.method === 'initialize' && 'id' in message) sessionOpen = true;
+      return 'pass';
+    }
+    void serve2026(route, message);
+    return 'handled';
+  });
+
+  const answer = (id: string | number | null, reply: Answer): Promise<void> =>
+    wire.send({ jsonrpc: '2.0', id, ...reply } as unknown as JSONRPCMessage);
+
+  async function serve2026(route: EraRoute & { era: '2026' }, message: JSONRPCMessage): Promise<void> {
+    if ('notification' in route) {
+      // 2026-07-28 notifications from an agent: only cancellation means anything on this path.
+      const params = 'params' in message ? message.params : undefined;
+      const cancelled = route.notification.method === 'notifications/cancelled' ? params?.requestId : undefined;
+      if (typeof cancelled === 'string' || typeof cancelled === 'number') inflight.get(cancelled)?.abort();
+      return;
+    }
+    const id = 'refusal' in route ? route.refusal.id : route.request.id;
+    let principal: Principal | undefined;
+    try {
+      principal = await principalOf();
+    } catch (error) {
+      gateway.pipeline.authFailure({
+        ingress: 'stdio',
+        session: undefined,
+        reason: error instanceof Error ? error.message : 'no credential',
+      });
+      await answer(id, { error: error instanceof WireError ? wireError(error) : INTERNAL_ERROR });
+      return;
+    }
+    if (principal === undefined) {
+      gateway.pipeline.authFailure({ ingress: 'stdio', session: undefined, reason: 'no credential' });
+      await answer(id, { error: { code: -32600, message: 'Authentication required' } });
+      return;
+    }
+    if ('refusal' in route) {
+      await answer(id, await stateless.refuse(principal, route.refusal));
+      return;
+    }
+    const request = route.request;
+    const abort = new AbortController();
+    inflight.set(request.id, abort);
+    try {
+      const outcome = await stateless.handle(principal, request, {
+        signal: abort.signal,
+        notify: (notification) => void wire.send({ jsonrpc: '2.0', ...notification } as JSONRPCMessage),
+      });
+      // A cancelled request gets no answer (the agent has stopped waiting for one).
+      if (!abort.signal.aborted) await answer(request.id, outcome.answer);
+    } catch (error) {
+      logger.error({ err: error, method: request.method }, 'stdio 2026-07-28 request failed');
+      await answer(request.id, { error: INTERNAL_ERROR });
+    } finally {
+      if (inflight.get(request.id) === abort) inflight.delete(request.id);
+    }
+  }
+
   let markClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
     markClosed = resolve;
   });
-  transport.onclose = () => markClosed();
+  wire.onclose = () => markClosed();
   process.stdin.once('end', () => markClosed());
   process.stdin.once('close', () => markClosed());
-  await session.server.connect(transport);
+  await session.server.connect(wire);
   return {
     closed,
     async close() {
-      await session.close();
+      for (const abort of inflight.values()) abort.abort();
+      await Promise.all([session.close(), stateless.close()]);
       markClosed();
     },
   };
+}
+
+function wireError(error: WireError): { code: number; message: string; data?: unknown } {
+  return { code: error.code, message: error.message, ...(error.data !== undefined && { data: error.data }) };
 }

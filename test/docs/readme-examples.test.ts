@@ -99,3 +99,77 @@ describe('README policy replay CI gate', () => {
     expect(result.status).toBe(1);
   });
 });
+
+/** The ```<lang> blocks of the README, as text. */
+function codeBlocks(lang: string): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  return [...readme.matchAll(new RegExp(`^\`\`\`${lang}\\n([\\s\\S]*?)^\`\`\``, 'gm'))].map((m) => m[1] ?? '');
+}
+
+/** One shell command with its `\` continuations joined, split on blanks (quoted strings kept whole). */
+function words(command: string): string[] {
+  return [...command.replace(/\\\n\s*/g, ' ').matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+describe('README Claude set-up', () => {
+  let dir: TempDir;
+  beforeAll(async () => {
+    dir = await makeTempDir('readme-claude');
+  });
+  afterAll(async () => {
+    await dir.cleanup();
+  });
+
+  /** Runs the README's mcp-warden arguments against a config that does not exist: only that is refused. */
+  const acceptedByCli = (args: string[]) => {
+    const missing = join(dir.path, 'missing.json');
+    const at = args.indexOf('--config');
+    expect(at).toBeGreaterThan(0);
+    const run = args.map((a, i) => (i === at + 1 ? missing : a));
+    const result = spawnSync(process.execPath, [BIN, ...run], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(result.stderr).not.toMatch(/Unknown option|Unexpected argument/);
+    expect(result.stderr).toContain(`${missing}: no such file`);
+  };
+
+  const stdioCommand = () => {
+    const line = codeBlocks('sh').find((b) => /claude mcp add --transport stdio/.test(b));
+    expect(line).toBeDefined();
+    const all = words(line!);
+    const node = all.indexOf('--') + 1;
+    return { all, argv: all.slice(node + 2), bin: all[node + 1] };
+  };
+
+  it('the claude_desktop_config.json entry runs `mcp-warden stdio` with options the CLI accepts', () => {
+    const block = codeBlocks('json').find((b) => b.includes('"mcpServers"'));
+    const entry = (JSON.parse(block!) as { mcpServers: Record<string, { command: string; args: string[] }> }).mcpServers
+      .warden!;
+    expect(entry.args[0]).toMatch(/\/bin\/mcp-warden\.js$/);
+    expect(entry.args.slice(1).filter((a) => a.startsWith('-') || a === 'stdio')).toEqual([
+      'stdio',
+      '--config',
+      '--token-file',
+    ]);
+    acceptedByCli(entry.args.slice(1));
+  });
+
+  it('`claude mcp add` over stdio runs the same command as the desktop entry', () => {
+    const { all, argv, bin } = stdioCommand();
+    expect(all.slice(0, 3)).toEqual(['claude', 'mcp', 'add']);
+    expect(bin).toMatch(/\/bin\/mcp-warden\.js$/);
+    expect(argv.filter((a) => a.startsWith('-') || a === 'stdio')).toEqual(['stdio', '--config', '--token-file']);
+    acceptedByCli(argv);
+  });
+
+  it('`claude mcp add` over HTTP names the default config URL and a bearer token the CLI issues', () => {
+    const block = codeBlocks('sh').find((b) => /claude mcp add --transport http/.test(b))!;
+    const config = JSON.parse(readFileSync(join(ROOT, 'mcp.config.json'), 'utf8')) as {
+      gateway: { host: string; port: number };
+    };
+    const add = words(block.slice(block.indexOf('claude mcp add')));
+    expect(add).toContain(`http://${config.gateway.host}:${config.gateway.port}/mcp`);
+    expect(add[add.indexOf('--header') + 1]).toBe('Authorization: Bearer $WARDEN_TOKEN');
+    const issue = block.match(/npx mcp-warden (token issue [^)]*)\)/)?.[1];
+    expect(issue).toBeDefined();
+    acceptedByCli([...words(issue!), '--config', 'x']);
+  });
+});

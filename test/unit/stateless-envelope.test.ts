@@ -141,3 +141,37 @@ describe('decodeHeaderValue and isStatelessVersion', () => {
     expect(isStatelessVersion(version)).toBe(expected);
   });
 });
+
+describe('routeEra with no header layer (stdio)', () => {
+  it.each<[string, Record<string, unknown>]>([
+    [
+      'initialize without the envelope',
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {} } },
+    ],
+    ['a request with no claim', call('fx__a', null)],
+    ['a response', { jsonrpc: '2.0', id: 1, result: {} }],
+  ])('%s is 2025', (_name, body) => {
+    expect(routeEra(undefined, body)).toEqual({ era: '2025' });
+  });
+
+  it('a request with the envelope is 2026 with no header checks (no -32020 for want of Mcp-Name)', () => {
+    const route = routeEra(undefined, call('fx__a'));
+    expect(route).toMatchObject({ era: '2026', request: { id: 1, method: 'tools/call', params: { name: 'fx__a' } } });
+  });
+
+  it.each<[string, Record<string, unknown>, number]>([
+    [
+      'unsupported version',
+      call('fx__a', { ...META, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' }),
+      -32022,
+    ],
+    ['no clientCapabilities', call('fx__a', { 'io.modelcontextprotocol/protocolVersion': V }), -32602],
+    [
+      'a 2025 version claimed in _meta',
+      call('fx__a', { ...META, 'io.modelcontextprotocol/protocolVersion': '2025-11-25' }),
+      -32022,
+    ],
+  ])('%s is refused', (_name, body, code) => {
+    expect(routeEra(undefined, body)).toMatchObject({ era: '2026', refusal: { code, id: 1, target: 'fx__a' } });
+  });
+});

@@ -1,0 +1,256 @@
+// MCP 2026-07-28 agents over stdio: the real `mcp-warden stdio` process (JWT from MCP_WARDEN_TOKEN, a
+// policy, audit) spawned as an agent host spawns it, the SDK v2 client pinned to 2026 on its stdin/stdout,
+// the 2025 conformance fixture behind it. The same process still serves a 2025 client (initialize first),
+// and bad lines get JSON-RPC errors while the process stays up.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { BIN, fixtureServer, writeConfig } from '../helpers/gateway.js';
+import { HANG_GUARD_MS, makeTempDir, type TempDir } from '../helpers/process.js';
+import { auditRecords } from '../helpers/stores.js';
+import { V } from '../helpers/stateless-2026.js';
+
+const POLICY = `version: 1
+agents:
+  - id: verified
+    match: { authMethod: jwt }
+    grants:
+      - { id: simple, effect: allow, tools: [fx__test_simple_text, fx__fixture_interview] }
+      - { id: in-task, effect: allow, tools: [fx__test_error_handling], task: required }
+`;
+const ALL_KINDS = { sampling: {}, elicitation: { form: {} }, roots: {} };
+const ENVELOPE = { 'io.modelcontextprotocol/protocolVersion': V, 'io.modelcontextprotocol/clientCapabilities': {} };
+
+interface Rpc {
+  id?: unknown;
+  method?: string;
+  result?: Record<string, unknown>;
+  error?: { code: number; message: string; data?: unknown };
+}
+
+/** A raw agent on the gateway's stdin/stdout: one JSON line out, answers read by id. */
+class RawStdio {
+  private buffer = '';
+  private readonly seen: Rpc[] = [];
+  private readonly waiters: (() => void)[] = [];
+  constructor(readonly child: ChildProcessWithoutNullStreams) {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      let newline = this.buffer.indexOf('\n');
+      while (newline >= 0) {
+        this.seen.push(JSON.parse(this.buffer.slice(0, newline)) as Rpc);
+        this.buffer = this.buffer.slice(newline + 1);
+        newline = this.buffer.indexOf('\n');
+      }
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    child.stderr.resume();
+  }
+  write(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+  /** The answers with `id` in the order they came (null: errors that could not name a request). */
+  async answer(id: unknown, nth = 0): Promise<Rpc> {
+    const deadline = Date.now() + HANG_GUARD_MS;
+    for (;;) {
+      const found = this.seen.filter((m) => m.method === undefined && m.id === id)[nth];
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no answer with id ${String(id)} within the hang guard`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 1000).unref();
+      });
+    }
+  }
+}
+
+describe('MCP 2026-07-28 agents over stdio', () => {
+  let config: { dir: TempDir; file: string };
+  let policyDir: TempDir;
+  let token: string;
+  const closers: (() => Promise<void>)[] = [];
+
+  const gatewayArgs = () => [BIN, 'stdio', '--config', config.file];
+  const gatewayEnv = (bearer: string) => ({
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    MCP_WARDEN_TOKEN: bearer,
+  });
+  const connectV2 = async (capabilities: Record<string, unknown> = {}): Promise<ClientV2> => {
+    const client = new ClientV2(
+      { name: 'v2-stdio', version: '2.4.0' },
+      { capabilities, versionNegotiation: { mode: { pin: V } } },
+    );
+    await client.connect(
+      new StdioV2({ command: process.execPath, args: gatewayArgs(), env: gatewayEnv(token), stderr: 'pipe' }),
+    );
+    closers.push(() => client.close());
+    return client;
+  };
+  const rawGateway = (): RawStdio => {
+    const child = spawn(process.execPath, gatewayArgs(), { env: gatewayEnv(token), stdio: 'pipe' });
+    closers.push(async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin.end();
+      await exited;
+    });
+    return new RawStdio(child);
+  };
+  const records = (tool: string) => auditRecords(config.file, { agent: 'agent:stdio26', tool, limit: 50 });
+
+  beforeAll(async () => {
+    policyDir = await makeTempDir('warden-stdio-2026');
+    const policyFile = join(policyDir.path, 'policy.yaml');
+    await writeFile(policyFile, POLICY);
+    config = await writeConfig({
+      auth: { mode: 'jwt', resource: 'http://gateway.test/mcp', builtin: {}, maxTokenLifetimeSeconds: 3600 },
+      policy: { files: [policyFile] },
+      servers: { fx: fixtureServer() },
+    });
+    token = await issueTokenAsync(config.file, ['--sub', 'agent:stdio26']);
+  });
+
+  afterAll(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    await config?.dir.cleanup();
+    await policyDir?.cleanup();
+  });
+
+  it('the v2 client discovers, lists and calls; a tool policy does not grant reads as unknown and is audited as denied', async () => {
+    const client = await connectV2();
+    const discovered = (await client.request({ method: 'server/discover' } as never)) as Record<string, unknown>;
+    expect(discovered).toMatchObject({ supportedVersions: [V], capabilities: { tools: {} } });
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['fx__test_simple_text', 'warden__begin_task']));
+    expect(names).not.toContain('fx__test_image_content');
+    const result = await client.callTool({ name: 'fx__test_simple_text', arguments: {} });
+    expect(result.content).toEqual([expect.objectContaining({ type: 'text' })]);
+    await expect(client.callTool({ name: 'fx__test_image_content', arguments: {} })).rejects.toMatchObject({
+      code: -32602,
+      message: expect.stringContaining('Unknown tool: fx__test_image_content') as unknown,
+    });
+    expect(records('fx__test_simple_text')).toEqual([expect.objectContaining({ decision: 'allow', outcome: 'ok' })]);
+    const [denied] = records('fx__test_image_content');
+    expect(denied).toMatchObject({ decision: 'deny', outcome: 'denied' });
+    const shown = (await runCliAsync(config.file, ['audit', 'show', denied!.id, '--json'])).stdout;
+    expect(JSON.parse(shown)).toMatchObject({ intent: expect.objectContaining({ ingress: 'stdio' }) as unknown });
+  });
+
+  it('a task handle from warden__begin_task is presented per request and runs the call inside the task', async () => {
+    const client = await connectV2();
+    const call = (handle?: string) =>
+      client
+        .callTool({
+          name: 'fx__test_error_handling',
+          arguments: {},
+          ...(handle !== undefined && { _meta: { warden: { task: handle } } }),
+        })
+        .then(
+          () => ({ ok: true }),
+          (e: { code?: number }) => ({ ok: false, code: e.code }),
+        );
+    expect(await call()).toMatchObject({ ok: false, code: -32600 });
+    const begun = await client.callTool({
+      name: 'warden__begin_task',
+      arguments: { purpose: 'stdio handle', tools: ['fx__test_error_handling'] },
+    });
+    const handle = (begun.structuredContent as { handle: { warden: { task: string } } }).handle.warden.task;
+    expect(await call(handle)).toMatchObject({ ok: true });
+    expect(await call('task_not_mine')).toMatchObject({ ok: false, code: -32602 });
+  });
+
+  it("a 2025 server's sampling, elicitation and roots reach the v2 client as input_required rounds; the call completes", async () => {
+    const client = new ClientV2(
+      { name: 'v2-stdio-mrtr', version: '2.4.0' },
+      { capabilities: ALL_KINDS, versionNegotiation: { mode: { pin: V } } },
+    );
+    const asked: string[] = [];
+    client.setRequestHandler('sampling/createMessage', async () => {
+      asked.push('sampling');
+      return { role: 'assistant', content: { type: 'text', text: 'the moon' }, model: 'test-model' } as never;
+    });
+    client.setRequestHandler('elicitation/create', async () => {
+      asked.push('elicitation');
+      return { action: 'accept', content: { view: 'twice a day' } } as never;
+    });
+    client.setRequestHandler('roots/list', async () => {
+      asked.push('roots');
+      return { roots: [{ uri: 'file:///work/tides', name: 'tides' }] };
+    });
+    await client.connect(
+      new StdioV2({ command: process.execPath, args: gatewayArgs(), env: gatewayEnv(token), stderr: 'pipe' }),
+    );
+    closers.push(() => client.close());
+    const result = await client.callTool({ name: 'fx__fixture_interview', arguments: { topic: 'tides' } });
+    expect(result.structuredContent).toEqual({
+      sampled: 'the moon',
+      elicited: { action: 'accept', content: { view: 'twice a day' } },
+      roots: ['file:///work/tides'],
+    });
+    expect(asked).toEqual(['sampling', 'elicitation', 'roots']);
+    const [row] = records('fx__fixture_interview');
+    const shown = JSON.parse((await runCliAsync(config.file, ['audit', 'show', row!.id, '--json'])).stdout) as {
+      relays: { method: string; outcome: string }[];
+    };
+    expect(shown.relays.map((r) => [r.method, r.outcome])).toEqual([
+      ['sampling/createMessage', 'ok'],
+      ['elicitation/create', 'ok'],
+      ['roots/list', 'ok'],
+    ]);
+  });
+
+  it('bad lines get JSON-RPC errors and the process stays up; a 2025 client then initializes on it', async () => {
+    const raw = rawGateway();
+    raw.write('this is not json');
+    expect((await raw.answer(null)).error).toMatchObject({ code: -32700 });
+    raw.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'server/discover',
+        params: { _meta: { ...ENVELOPE, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } },
+      }),
+    );
+    expect((await raw.answer(1)).error).toMatchObject({
+      code: -32022,
+      data: { supported: [V], requested: '2099-01-01' },
+    });
+    raw.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/list',
+        params: { _meta: { 'io.modelcontextprotocol/protocolVersion': V } },
+      }),
+    );
+    expect((await raw.answer(2)).error).toMatchObject({ code: -32602 });
+    raw.write(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'fixture/unknown', params: { _meta: ENVELOPE } }));
+    expect((await raw.answer(3)).error).toMatchObject({ code: -32601 });
+    raw.write(JSON.stringify({ foo: 1 }));
+    expect((await raw.answer(null, 1)).error).toMatchObject({ code: -32600 });
+    // still up: a well-formed 2026 request is answered
+    raw.write(JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'server/discover', params: { _meta: ENVELOPE } }));
+    expect((await raw.answer(4)).result).toMatchObject({ supportedVersions: [V] });
+    // and a 2025 agent's initialize opens the 2025 session on the same process
+    raw.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 5,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw-2025', version: '1' } },
+      }),
+    );
+    expect((await raw.answer(5)).result).toMatchObject({ protocolVersion: '2025-11-25' });
+    raw.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    raw.write(JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'tools/list', params: {} }));
+    const listed = (await raw.answer(6)).result as { tools: { name: string }[]; resultType?: string };
+    expect(listed.tools.map((t) => t.name)).toContain('fx__test_simple_text');
+    expect(listed.resultType).toBeUndefined();
+  });
+});
