@@ -365,8 +365,14 @@ export class Gateway implements SessionHost {
     this.store = store;
   }
 
+  /**
+   * What /healthz shows. `storeReachable` is the one field a load balancer needs: whether this replica
+   * can reach its store, so can serve calls at all (a replica without it refuses every call). `status`
+   * says more, and is `degraded` when any downstream is down too, which other replicas share.
+   */
   health(): {
     status: 'ok' | 'degraded';
+    storeReachable: boolean;
     sessions: number;
     store: StoreHealth;
     servers: Record<string, ServerHealth>;
@@ -401,7 +407,13 @@ export class Gateway implements SessionHost {
     }
     const store: StoreHealth = this.store?.health() ?? { kind: 'sqlite', status: 'up' };
     const degraded = store.status !== 'up' || Object.values(servers).some((s) => s.status !== 'up');
-    return { status: degraded ? 'degraded' : 'ok', sessions: this.sessions.size, store, servers };
+    return {
+      status: degraded ? 'degraded' : 'ok',
+      storeReachable: store.status === 'up',
+      sessions: this.sessions.size,
+      store,
+      servers,
+    };
   }
 
   /** Closes every session and connection and stops launched processes; no child outlives this. */

@@ -56,9 +56,10 @@ async function replica(
   url: string = db.url,
   extra: Record<string, unknown> = {},
 ): Promise<RunningGateway> {
+  const { servers, ...rest } = extra;
   const gateway = await startGateway({
-    ...extra,
-    servers: { fx: fixtureServer() },
+    ...rest,
+    servers: { fx: fixtureServer(), ...(servers as Record<string, unknown> | undefined) },
     auth: { mode: 'jwt', resource: RESOURCE, issuers: [{ issuer: ISSUER, jwksFile: join(shared.path, 'jwks.json') }] },
     policy: { files: [join(shared.path, 'policy.yaml')] },
     store: { kind: 'postgres', url, schema, connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 },
@@ -207,15 +208,25 @@ describe('a replica that loses its store', () => {
     const url = new URL(db.url);
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
-    const gateway = await replica('outage', url.href);
+    // A second server that is down (nothing listens on port 1): the replica is degraded, but serves.
+    const gateway = await replica('outage', url.href, {
+      servers: { gone: { transport: 'http', url: 'http://127.0.0.1:1/mcp' } },
+    });
     const client = await connect(gateway, await token({ sub: 'agent:outage' }));
     expect(await call(client, 'fx__test_simple_text')).toEqual({ ok: true });
     const healthz = async () =>
       (await (await fetch(`${gateway.origin}/healthz`)).json()) as {
         status: string;
+        storeReachable: boolean;
         store: { status: string; error?: string };
       };
-    expect((await healthz()).store).toEqual({ kind: 'postgres', status: 'up' });
+    // What a load balancer checks: the store's reachability in a field of its own, not the overall status
+    // (degraded by the downstream that is down, as on every other replica).
+    expect(await healthz()).toMatchObject({
+      status: 'degraded',
+      storeReachable: true,
+      store: { kind: 'postgres', status: 'up' },
+    });
 
     proxy.cut();
     const down = await waitFor(async () => {
@@ -223,6 +234,7 @@ describe('a replica that loses its store', () => {
       return h.store.status === 'down' ? h : undefined;
     }, '/healthz to report the store down');
     expect(down.status).toBe('degraded');
+    expect(down.storeReachable).toBe(false);
     expect(down.store.error).toMatch(/database|connection/);
     // The audit log lives in the same database (store.kind postgres): the refusal is the store's, or the
     // audit's when the denial itself cannot be recorded; either way nothing is forwarded.
@@ -236,7 +248,8 @@ describe('a replica that loses its store', () => {
     });
 
     proxy.restore();
-    await waitFor(async () => (await healthz()).store.status === 'up', '/healthz to report the store up');
+    await waitFor(async () => (await healthz()).storeReachable, '/healthz to report the store reachable');
+    expect((await healthz()).store.status).toBe('up');
     const back = await waitFor(async () => {
       const result = await call(client, 'fx__test_simple_text');
       return result.ok ? result : undefined;
