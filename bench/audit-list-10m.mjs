@@ -7,6 +7,10 @@
 // is not computed (the chain does not change what a query reads), so `audit verify` would reject this file.
 // The indexes are built after the rows, as one sorted pass each. Then every filter of bench/audit.mjs runs
 // 7 times through the real query code (listRecords) and the whole CLI once.
+// On PostgreSQL: `node bench/audit-list-10m.mjs --store postgres [--pg-url URL] [--keep]` builds a database
+// of its own on the server at --pg-url (default MCP_WARDEN_PG_URL, else postgres://postgres@127.0.0.1:5432/postgres),
+// times the same filters through the reviewer's PostgreSQL reader, and drops the database (--keep: keep it and
+// reuse it next time). About 7 GB of disk while it runs.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +25,12 @@ const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '10000000' },
     file: { type: 'string', default: '/tmp/warden-audit-10m/audit.db' },
+    store: { type: 'string', default: 'sqlite' },
+    'pg-url': {
+      type: 'string',
+      default: process.env.MCP_WARDEN_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    },
+    keep: { type: 'boolean' },
   },
 });
 const rows = Number(values.rows);
@@ -92,11 +102,6 @@ function current() {
   }
 }
 
-if (!current()) build();
-console.log(
-  `audit list over ${rows.toLocaleString('en')} entries (${file}, ${(statSync(file).size / 1e9).toFixed(2)} GB, schema ${SCHEMA_VERSION}), node ${process.version}\n`,
-);
-const db = openAuditDb(file, { readonly: true });
 const filters = {
   'no filter': {},
   '--agent': { agent: 'agent:bot-42' },
@@ -118,13 +123,25 @@ const filters = {
   '--since 1h --agent': { since: END - HOUR, agent: 'agent:bot-7' },
   '--until (oldest day) --tool': { until: END - SPAN + 24 * HOUR, tool: 'srv0__tool_0' },
 };
+const cli = ['list', '--agent', 'agent:bot-42', '--decision', 'deny', '--json'];
+
+if (values.store === 'postgres') {
+  const { benchPostgres } = await import('./lib/audit-list-pg.mjs');
+  await benchPostgres({ pgUrl: values['pg-url'], rows, keep: values.keep, filters, span: SPAN, end: END, cli });
+  process.exit(0);
+}
+
+if (!current()) build();
+console.log(
+  `audit list over ${rows.toLocaleString('en')} entries (${file}, ${(statSync(file).size / 1e9).toFixed(2)} GB, schema ${SCHEMA_VERSION}), node ${process.version}\n`,
+);
+const db = openAuditDb(file, { readonly: true });
 let worst = 0;
 for (const { name, found, p50 } of timeListFilters(db, filters)) {
   worst = Math.max(worst, p50);
   console.log(`audit list ${name.padEnd(36)} ${String(found).padStart(3)} rows  p50 ${p50.toFixed(2)} ms`);
 }
 db.close();
-const cli = ['list', '--agent', 'agent:bot-42', '--decision', 'deny', '--json'];
 const t = process.hrtime.bigint();
 const run = spawnSync(
   process.execPath,

@@ -58,12 +58,16 @@ function headerColumns(e: EntryInput): (string | number | null)[] {
 
 /** hash = SHA-256(previous hash (32 bytes) ‖ canonical row (UTF-8)), hex. */
 export function entryHash(prevHash: string, e: EntryInput): string {
-  // Same bytes as canonicalRow(e), fed in parts (the body is not copied into one more string).
+  return linkHash(prevHash, rowHeader(e), e.body);
+}
+
+/** entryHash with the header already made: the same bytes as canonicalRow, fed in parts (no copy of the body). */
+export function linkHash(prevHash: string, header: string, body: string): string {
   return createHash('sha256')
     .update(Buffer.from(prevHash, 'hex'))
-    .update(rowHeader(e))
+    .update(header)
     .update('\n')
-    .update(e.body)
+    .update(body)
     .digest('hex');
 }
 

@@ -98,7 +98,9 @@ const BY_OUTCOME = `SELECT i.seq AS intentSeq, d.seq AS outcomeSeq, d.id, d.star
  * selective start and the outcome is checked on the joined row.
  */
 function outcomeDriven(filter: RecordFilter): boolean {
-  if (filter.outcome === undefined || filter.outcome === 'pending') return false;
+  // `ok` is most outcomes, and no index holds them (outcomes_failed leaves them out): the intents' time
+  // index drives, as without a filter, and the joined outcome is checked.
+  if (filter.outcome === undefined || filter.outcome === 'pending' || filter.outcome === 'ok') return false;
   return [filter.agent, filter.task, filter.server, filter.tool, filter.decision].every((value) => value === undefined);
 }
 
@@ -106,7 +108,7 @@ function outcomeClause(filter: RecordFilter, params: unknown[]): string[] {
   if (filter.outcome === undefined || outcomeDriven(filter)) return [];
   if (filter.outcome === 'pending') return ['d.id IN (SELECT id FROM open_intents)'];
   params.push(filter.outcome);
-  return ['o.outcome = ?'];
+  return [GLOB.test(filter.outcome) ? 'o.outcome GLOB ?' : 'o.outcome = ?'];
 }
 
 /** Newest first (by start time), at most `limit` (default 50). */
@@ -327,14 +329,16 @@ export function statsQueries(filter: RecordFilter): {
   const clauses = ["d.kind = 'outcome'", ...where('d', { ...filter, outcome: undefined }, params)];
   const base = `FROM entries d WHERE ${clauses.join(' AND ')}`;
   const counts = `count(*) AS calls, sum(d.outcome = 'denied') AS denied, sum(d.outcome IN ${ERROR_OUTCOMES}) AS errors`;
+  // Ties are ordered by key with NULL first (SQLite's default; PostgreSQL's is last), so both stores list
+  // the same rows in the same order; outcomes by name after their count for the same reason.
   const grouped = (column: string) =>
-    `SELECT ${column} AS key, ${counts} ${base} GROUP BY ${column} ORDER BY calls DESC, key`;
+    `SELECT ${column} AS key, ${counts} ${base} GROUP BY ${column} ORDER BY calls DESC, key NULLS FIRST`;
   return {
     params,
     total: `SELECT ${counts} ${base}`,
     open: 'SELECT count(*) AS n FROM open_intents',
     byAgent: grouped('d.subject'),
     byTool: grouped('d.target'),
-    byOutcome: `SELECT d.outcome AS outcome, count(*) AS count ${base} GROUP BY d.outcome ORDER BY count DESC`,
+    byOutcome: `SELECT d.outcome AS outcome, count(*) AS count ${base} GROUP BY d.outcome ORDER BY count DESC, outcome`,
   };
 }

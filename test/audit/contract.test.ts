@@ -14,7 +14,11 @@ import { openPgAuditStore } from '../../src/audit/pg/open.js';
 import { prunePgBefore } from '../../src/audit/pg/prune.js';
 import { pgPublishedKeys, verifyPgChain } from '../../src/audit/pg/verify.js';
 import { pruneBefore } from '../../src/audit/prune.js';
+import { PgAuditReader } from '../../src/audit/pg/reader.js';
+import { SqliteAuditReader, type AuditReader } from '../../src/audit/reader.js';
 import type { AuditLog } from '../../src/audit/sink.js';
+import { PostgresStoreSchema } from '../../src/config/store-schema.js';
+import type { RelayContext } from '../../src/pipeline/context.js';
 import { auditFile, openAuditDb } from '../../src/audit/store.js';
 import { verifyChain, type VerifyReport } from '../../src/audit/verify.js';
 import { KeyStore } from '../../src/state/keys.js';
@@ -34,6 +38,8 @@ interface Store {
   prune(dataDir: string, before: number): Promise<{ removed: number; upTo: number } | undefined>;
   /** What a child process needs to open the same store: the module and its arguments, as JSON. */
   childOpen(dataDir: string): string;
+  /** The reviewer commands' reader on the store (what `mcp-warden audit …` reads through). */
+  reader(dataDir: string): Promise<AuditReader>;
 }
 
 let pgSchema: TestSchema;
@@ -84,6 +90,8 @@ const sqlite: Store = {
   childOpen: (dataDir) =>
     `const { openAuditSink } = await import(${JSON.stringify(join(ROOT, 'dist/src/audit/open.js'))});
      const open = () => openAuditSink({ dataDir: ${JSON.stringify(dataDir)}, settings, logger, details: {} });`,
+  reader: (dataDir) =>
+    Promise.resolve(new SqliteAuditReader(openAuditDb(auditFile(dataDir), { readonly: true }), auditFile(dataDir))),
 };
 
 /** Each data folder gets a schema of its own inside the file's test schema's database. */
@@ -136,6 +144,8 @@ const postgres: Store = {
   childOpen: (dataDir) =>
     `const { openPgAuditSink } = await import(${JSON.stringify(join(ROOT, 'dist/src/audit/pg/open.js'))});
      const open = () => openPgAuditSink({ pg: ${JSON.stringify(pgOptions(dataDir))}, dataDir: ${JSON.stringify(dataDir)}, settings, logger, details: {} });`,
+  reader: (dataDir) =>
+    PgAuditReader.open(PostgresStoreSchema.parse({ kind: 'postgres', ...pgOptions(dataDir) }), dataDir, 'test'),
 };
 
 /** A gateway process that commits `count` intents, says so, and waits to be killed. */
@@ -277,5 +287,65 @@ describe.each([sqlite, postgres])('audit store contract: $name', (store) => {
     const recovered = await store.exec(dataDir, "SELECT body FROM entries WHERE type = 'audit.recovered'");
     expect(JSON.parse(recovered[0]!.body as string)).toMatchObject({ data: { intents: 3 } });
     expect(await store.verify(dataDir)).toMatchObject({ ok: true, warnings: [] });
+  });
+  it('stats order tied rows the same on both stores: an empty agent or tool (NULL) first, outcomes by name', async () => {
+    const dataDir = fresh();
+    const sink = await store.open(dataDir);
+    await recordCall(sink);
+    // A roots/list the server sent before the session's first request: no principal, no target (NULLs).
+    const relay: RelayContext = {
+      requestId: 'relay-1',
+      ingress: 'http',
+      traceId: '0'.repeat(32),
+      method: 'roots/list',
+      server: 'notes',
+      params: {},
+      startedAt: Date.now(),
+    };
+    expect((await sink.intent(relay, ALLOW)).ok).toBe(true);
+    await sink.outcome(relay, { status: 'tool_error', durationMs: 1 });
+    await sink.close();
+    const reader = await store.reader(dataDir);
+    try {
+      const stats = await reader.stats({});
+      expect(stats.byAgent.map((r) => [r.key, r.calls])).toEqual([
+        [null, 1],
+        ['agent:test', 1],
+      ]);
+      expect(stats.byTool.map((r) => [r.key, r.calls])).toEqual([
+        [null, 1],
+        ['notes__read', 1],
+      ]);
+      expect(stats.byOutcome).toEqual([
+        { outcome: 'ok', count: 1 },
+        { outcome: 'tool_error', count: 1 },
+      ]);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('list and export with a glob on the outcome and another filter find the matching records', async () => {
+    const dataDir = fresh();
+    const sink = await store.open(dataDir);
+    await recordCall(sink);
+    const failed = callContext();
+    expect((await sink.intent(failed, ALLOW)).ok).toBe(true);
+    await sink.outcome(failed, { status: 'tool_error', durationMs: 1 });
+    await sink.close();
+    const reader = await store.reader(dataDir);
+    try {
+      const filter = { agent: 'agent:test', outcome: 'tool_*' };
+      expect((await reader.listRecords(filter)).map((r) => [r.id, r.outcome])).toEqual([
+        [expect.any(String), 'tool_error'],
+      ]);
+      const exported = [];
+      for await (const record of reader.exportRecords(filter)) exported.push(record.summary.outcome);
+      expect(exported).toEqual(['tool_error']);
+      // ok: the intents drive the query (no index holds ok outcomes); the same records either way.
+      expect((await reader.listRecords({ outcome: 'ok' })).map((r) => r.outcome)).toEqual(['ok']);
+    } finally {
+      await reader.close();
+    }
   });
 });

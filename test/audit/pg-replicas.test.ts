@@ -1,8 +1,10 @@
 // The audit log on PostgreSQL as several replicas use it: fail closed when the database is unreachable
 // (a real TCP proxy in front of the real server, stopped and started again), several replicas on one
 // chain, and a replica that vanished without stopping reconciled by another once its lease has passed.
+import { spawn } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgBackend } from '../../src/audit/pg/backend.js';
@@ -14,6 +16,7 @@ import { ALLOW, callContext, recordCall, settings } from './helpers.js';
 import { testSchema, type TestSchema } from './pg-helpers.js';
 
 const silent = pino({ level: 'silent' });
+const ROOT = resolve(import.meta.dirname, '../..');
 
 /** A TCP proxy to the database that can be cut (every connection dropped, new ones refused) and restored. */
 class Proxy {
@@ -193,5 +196,72 @@ describe('audit log on PostgreSQL, several replicas', () => {
     expect(JSON.parse(recovered[0]!.body)).toMatchObject({ data: { intents: 1, instances: [gone.instance] } });
     await watcher.close();
     expect(await verify(schema, [join(dir.path, 'watcher'), join(dir.path, 'gone')])).toMatchObject({ ok: true });
+  });
+  it('outcomes held in memory through an outage are lost with a killed replica; the next start marks those calls unknown_outcome', async () => {
+    const proxy = new Proxy(new URL(db.url));
+    await proxy.start();
+    const schema = `${db.schema}_held`;
+    const dataDir = join(dir.path, 'held');
+    const pgOptions = { url: proxy.url(), schema, connectTimeoutMs: 1_000 };
+    // A replica process: three calls' intents committed; told to, it finishes them (their outcomes cannot
+    // be written while the database is cut, and are held for a retry), says how many it holds, and waits.
+    const script = `
+      const { pino } = await import('pino');
+      const { AuditSchema } = await import(${JSON.stringify(join(ROOT, 'dist/src/config/schema.js'))});
+      const { openPgAuditSink } = await import(${JSON.stringify(join(ROOT, 'dist/src/audit/pg/open.js'))});
+      const sink = await openPgAuditSink({ pg: ${JSON.stringify(pgOptions)}, dataDir: ${JSON.stringify(dataDir)},
+        settings: AuditSchema.parse({}), logger: pino({ level: 'silent' }), details: {} });
+      const calls = [0, 1, 2].map((i) => ({ requestId: 'r' + i, ingress: 'http', sessionId: 's', jsonrpcId: i,
+        traceId: '0'.repeat(32), principal: { subject: 'agent:held', issuer: 'urn:t', delegation: [], scopes: [],
+        authMethod: 'jwt' }, method: 'tools/call', server: 'notes', target: 'notes__read', downstreamTarget: 'read',
+        arguments: { i }, startedAt: Date.now() }));
+      for (const ctx of calls) {
+        const r = await sink.intent(ctx, { effect: 'allow', rule: 'r', reason: 'r' });
+        if (!r.ok) throw new Error(r.denial.reason);
+      }
+      console.log('intents committed');
+      process.stdin.once('data', async () => {
+        await Promise.allSettled(calls.map((ctx) => sink.outcome(ctx, { status: 'ok', durationMs: 1 })));
+        console.log('held ' + sink.backend.backlog);
+      });
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    try {
+      const lines = createInterface({ input: child.stdout });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const said = (pattern: RegExp) =>
+        new Promise<string>((ready, fail) => {
+          lines.on('line', (line) => pattern.test(line) && ready(line));
+          child.once('exit', (code) => fail(new Error(`replica exited ${code}: ${stderr}`)));
+        });
+      await said(/^intents committed$/);
+      await proxy.cut();
+      child.stdin.write('finish\n');
+      expect(await said(/^held \d+$/)).toBe('held 3');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await proxy.start();
+
+    // The next replica to start (the killed one's host, its process gone) closes the three calls.
+    const next = await openPgAuditSink({
+      pg: { url: db.url, schema },
+      dataDir,
+      settings: settings(),
+      logger: silent,
+      details: {},
+    });
+    await next.close();
+    await proxy.cut();
+    const outcomes = await db.admin.query<{ outcome: string; n: string }>(
+      `SELECT outcome, count(*) AS n FROM ${schema}.audit_entries WHERE kind = 'outcome' AND subject = 'agent:held' GROUP BY outcome`,
+    );
+    expect(outcomes.rows).toEqual([{ outcome: 'unknown_outcome', n: '3' }]);
+    const open = await db.admin.query(`SELECT id FROM ${schema}.audit_open_intents`);
+    expect(open.rows).toEqual([]);
+    expect(await verify(schema, [dataDir])).toMatchObject({ ok: true, problems: [] });
   });
 });

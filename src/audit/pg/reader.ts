@@ -119,6 +119,8 @@ const statsRow = (row: Record<string, unknown>): StatsRow => ({
 });
 
 const NUMERIC_ENTRY_FIELD = /^[io]_(seq|ts|started_at)$/;
+/** Rows `audit export` fetches from its cursor at a time. */
+const EXPORT_PAGE = 500;
 
 /** The reviewer's view of the audit log in the PostgreSQL store (read only; never migrates). */
 export class PgAuditReader implements AuditReader {
@@ -164,11 +166,42 @@ export class PgAuditReader implements AuditReader {
     return (await this.rows<PgEntryRow>(sql, params)).map(toStoredEntry);
   }
 
+  /**
+   * Streamed through a cursor on a connection of its own (one read-only transaction, so one snapshot):
+   * `EXPORT_PAGE` rows are held at a time however large the log, as SQLite's `iterate` does.
+   */
   async *exportRecords(filter: RecordFilter): AsyncIterable<ExportedRecord> {
     const { sql, params } = exportQuery(filter);
-    for (const row of await this.rows(sql, params)) {
-      for (const key of Object.keys(row)) if (NUMERIC_ENTRY_FIELD.test(key)) row[key] = num(row[key]);
-      yield exportedRecord(row);
+    const { text, values } = pgStatement(sql, params);
+    const client = await this.pool.connect();
+    let state: 'open' | 'done' | 'failed' = 'open';
+    try {
+      await client.query('BEGIN READ ONLY');
+      await client.query(`DECLARE audit_export NO SCROLL CURSOR FOR ${text}`, values);
+      for (;;) {
+        const page = (await client.query(`FETCH ${EXPORT_PAGE} FROM audit_export`)).rows as Record<string, unknown>[];
+        for (const row of page) {
+          for (const key of Object.keys(row)) if (NUMERIC_ENTRY_FIELD.test(key)) row[key] = num(row[key]);
+          yield exportedRecord(row);
+        }
+        if (page.length < EXPORT_PAGE) break;
+      }
+      await client.query('COMMIT');
+      state = 'done';
+    } catch (error) {
+      state = 'failed';
+      throw error;
+    } finally {
+      // A consumer that stopped early leaves the transaction open: it is ended before the connection goes
+      // back to the pool; a connection that failed, or cannot end it, is dropped.
+      const reusable =
+        state === 'done' ||
+        (state === 'open' &&
+          (await client.query('ROLLBACK').then(
+            () => true,
+            () => false,
+          )));
+      client.release(!reusable);
     }
   }
 

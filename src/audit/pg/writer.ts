@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { WardenError } from '../../errors.js';
 import type { CommitHooks } from '../backend.js';
-import { rowHeader, type EntryInput } from '../chain.js';
+import { linkHash, rowHeader, type ChainHead, type EntryInput } from '../chain.js';
 import { HEADER_FIELDS } from '../columns.js';
 import type { EntryRole, QueuedEntry } from '../writer.js';
 import { describePgError, type PgPool } from '../../state/pg/pool.js';
@@ -13,35 +13,66 @@ const MAX_ATTEMPTS = 1_000;
 const RETRY_MS = 1_000;
 
 /**
- * One chain append, every column as an array in the parameter order of `audit_append`: the instance, the
+ * One chain append, every column as an array in the parameter order of `audit_append` (schema version 3):
+ * the instance, the chain's end the writer hashed from and its hashes (or nulls: the server hashes), the
  * roles, the header's columns, the header line and the body.
  */
-const APPEND = `SELECT first_seq, last_checkpoint FROM audit_append($1, $2::text[], ${HEADER_FIELDS.map(
-  (f, i) => `$${i + 3}::${f.pg}[]`,
-).join(', ')}, $${HEADER_FIELDS.length + 3}::text[], $${HEADER_FIELDS.length + 4}::text[])`;
+const APPEND = `SELECT first_seq, last_checkpoint, head_hash FROM audit_append($1, $2::bigint, $3::text, $4::text[], $5::text[], ${HEADER_FIELDS.map(
+  (f, i) => `$${i + 6}::${f.pg}[]`,
+).join(', ')}, $${HEADER_FIELDS.length + 6}::text, $${HEADER_FIELDS.length + 7}::text)`;
 
-export function appendParams(instance: string, items: readonly { entry: EntryInput; role: EntryRole }[]): unknown[] {
+type Item = { entry: EntryInput; role: EntryRole };
+
+/**
+ * The statement's parameters. With `head` (the chain's end as this writer last left it), each entry's hash
+ * is computed here, chained from it; the server takes them only if `head` is still the chain's end.
+ */
+export function appendParams(instance: string, items: readonly Item[], head?: ChainHead): unknown[] {
+  const headers = items.map((item) => rowHeader(item.entry));
+  const bodies = items.map((item) => item.entry.body);
+  let hashes: string[] | null = null;
+  if (head) {
+    let prev = head.hash;
+    hashes = headers.map((header, i) => (prev = linkHash(prev, header, bodies[i]!)));
+  }
+  // Sent joined by newlines: JSON (headers and bodies are JSON.stringify output) never holds a raw one.
+  if (headers.some(hasNewline) || bodies.some(hasNewline))
+    throw new WardenError('ERR_AUDIT_INVALID', 'an audit entry holds a raw newline; it is not JSON');
   return [
     instance,
+    head?.seq ?? null,
+    head?.hash ?? null,
+    hashes,
     items.map((item) => item.role),
     ...HEADER_FIELDS.map((f) => items.map((item) => item.entry[f.key])),
-    items.map((item) => rowHeader(item.entry)),
-    items.map((item) => item.entry.body),
+    headers.join('\n'),
+    bodies.join('\n'),
   ];
 }
 
-/** Appends entries in one statement (its own transaction); returns the first seq and the last checkpoint's. */
+const hasNewline = (text: string) => text.includes('\n');
+
+/**
+ * Appends entries in one statement (its own transaction); returns the first seq, the last checkpoint's
+ * and the chain's new end. `head`: see appendParams.
+ */
 export async function appendEntries(
   client: Pick<PgPool, 'query'>,
   instance: string,
-  items: readonly { entry: EntryInput; role: EntryRole }[],
-): Promise<{ firstSeq: number; lastCheckpointSeq: number }> {
-  const result = await client.query<{ first_seq: string; last_checkpoint: string }>(
+  items: readonly Item[],
+  head?: ChainHead,
+): Promise<{ firstSeq: number; lastCheckpointSeq: number; head: ChainHead }> {
+  const result = await client.query<{ first_seq: string; last_checkpoint: string; head_hash: string }>(
     APPEND,
-    appendParams(instance, items),
+    appendParams(instance, items, head),
   );
   const row = result.rows[0]!;
-  return { firstSeq: Number(row.first_seq), lastCheckpointSeq: Number(row.last_checkpoint) };
+  const firstSeq = Number(row.first_seq);
+  return {
+    firstSeq,
+    lastCheckpointSeq: Number(row.last_checkpoint),
+    head: { seq: firstSeq + items.length - 1, hash: row.head_hash },
+  };
 }
 
 /**
@@ -58,6 +89,8 @@ export class PgGroupCommitWriter {
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly maxBatch: number;
+  /** The chain's end after this writer's last commit: the next commit hashes from it (unknown after a failure). */
+  private head: ChainHead | undefined;
   commits = 0;
 
   constructor(
@@ -127,13 +160,15 @@ export class PgGroupCommitWriter {
 
   private async commit(batch: QueuedEntry[]): Promise<void> {
     const started = performance.now();
-    let result: { firstSeq: number; lastCheckpointSeq: number };
+    let result: { firstSeq: number; lastCheckpointSeq: number; head: ChainHead };
     try {
-      result = await appendEntries(this.pool, this.instance, batch);
+      result = await appendEntries(this.pool, this.instance, batch, this.head);
     } catch (error) {
+      this.head = undefined;
       this.fail(batch, error);
       return;
     }
+    this.head = result.head;
     this.commits += 1;
     this.hooks.onCommitted?.(batch.length, performance.now() - started);
     batch.forEach((item, index) => item.resolve?.(result.firstSeq + index));
