@@ -9,7 +9,7 @@
 // MCP_WARDEN_PG_URL or postgres://postgres@127.0.0.1:5432/postgres, in a schema of its own dropped after).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -80,14 +80,18 @@ const fmt = (ms) => `${ms.toFixed(3)} ms`;
 
 if (values.store === 'postgres') {
   const schema = `bench_audit_${process.pid}`;
-  console.log(`audit benchmark on PostgreSQL — node ${process.version}, schema ${schema}\n`);
+  const load = () =>
+    loadavg()
+      .map((n) => n.toFixed(1))
+      .join(' ');
+  console.log(`audit benchmark on PostgreSQL — node ${process.version}, schema ${schema}, load average ${load()}\n`);
   const sink = await openPgSink({ url: values['pg-url'], schema }, join(base, 'pg'), settings('process-crash'));
   const rows = 100_000;
   const { seconds, cpuSeconds } = await fill(sink, rows, 512);
   const commits = sink.commits;
   await sink.close();
   console.log(
-    `group commit on PostgreSQL: ${rows} entries in ${seconds.toFixed(2)} s = ${Math.round(rows / 2 / seconds).toLocaleString('en')} audited calls/s (${Math.round(rows / seconds).toLocaleString('en')} entries/s) wall; ${cpuSeconds.toFixed(2)} s gateway CPU; ${(rows / commits).toFixed(0)} entries per commit (512 calls in flight)`,
+    `group commit on PostgreSQL: ${rows} entries in ${seconds.toFixed(2)} s = ${Math.round(rows / 2 / seconds).toLocaleString('en')} audited calls/s (${Math.round(rows / seconds).toLocaleString('en')} entries/s) wall; ${cpuSeconds.toFixed(2)} s gateway CPU; ${(rows / commits).toFixed(0)} entries per commit (512 calls in flight); load average after ${load()}`,
   );
   const { default: pg } = await import('pg');
   const admin = new pg.Client({ connectionString: values['pg-url'] });

@@ -6,7 +6,7 @@
 // dropped (unless --keep).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './setup.mjs';
 
@@ -16,6 +16,10 @@ const { PgAuditReader } = await import(join(ROOT, 'dist/src/audit/pg/reader.js')
 const { PostgresStoreSchema } = await import(join(ROOT, 'dist/src/config/store-schema.js'));
 
 const DATABASE = 'warden_bench_audit_10m';
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ');
 const CHUNK = 500_000;
 
 /** The `url` with another database name. */
@@ -119,7 +123,7 @@ export async function benchPostgres({ pgUrl, rows, keep, filters, span, end, cli
     const store = PostgresStoreSchema.parse({ kind: 'postgres', url, statementTimeoutMs: 60_000 });
     const reader = await PgAuditReader.open(store, dir, DATABASE);
     console.log(
-      `audit list over ${rows.toLocaleString('en')} entries on PostgreSQL (${DATABASE}), node ${process.version}\n`,
+      `audit list over ${rows.toLocaleString('en')} entries on PostgreSQL (${DATABASE}), node ${process.version}, load average ${load()}\n`,
     );
     let worst = 0;
     for (const { name, found, p50 } of await timeFilters(reader, filters)) {
@@ -137,7 +141,7 @@ export async function benchPostgres({ pgUrl, rows, keep, filters, span, end, cli
       encoding: 'utf8',
     });
     console.log(
-      `\nworst query p50 ${worst.toFixed(2)} ms (target <= 100 ms); mcp-warden audit ${cli.join(' ')}: whole process ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(0)} ms (exit ${run.status}${run.status === 0 ? '' : `: ${run.stderr.trim()}`}, node start-up included)`,
+      `\nworst query p50 ${worst.toFixed(2)} ms (target <= 100 ms), load average ${load()}; mcp-warden audit ${cli.join(' ')}: whole process ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(0)} ms (exit ${run.status}${run.status === 0 ? '' : `: ${run.stderr.trim()}`}, node start-up included)`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
