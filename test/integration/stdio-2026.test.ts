@@ -10,7 +10,7 @@ import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/st
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
 import { BIN, fixtureServer, writeConfig } from '../helpers/gateway.js';
-import { HANG_GUARD_MS, makeTempDir, type TempDir } from '../helpers/process.js';
+import { HANG_GUARD_MS, makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { auditRecords } from '../helpers/stores.js';
 import { V } from '../helpers/stateless-2026.js';
 
@@ -19,7 +19,7 @@ agents:
   - id: verified
     match: { authMethod: jwt }
     grants:
-      - { id: simple, effect: allow, tools: [fx__test_simple_text, fx__fixture_interview] }
+      - { id: simple, effect: allow, tools: [fx__test_simple_text, fx__fixture_interview, fx__fixture_sleep, fx__fixture_last_cancelled] }
       - { id: in-task, effect: allow, tools: [fx__test_error_handling], task: required }
 `;
 const ALL_KINDS = { sampling: {}, elicitation: { form: {} }, roots: {} };
@@ -55,12 +55,23 @@ class RawStdio {
     this.child.stdin.write(`${line}\n`);
   }
   /** The answers with `id` in the order they came (null: errors that could not name a request). */
-  async answer(id: unknown, nth = 0): Promise<Rpc> {
+  answer(id: unknown, nth = 0): Promise<Rpc> {
+    return this.first((m) => m.method === undefined && m.id === id, nth, `an answer with id ${String(id)}`);
+  }
+  /** The first notification with `method` whose params match `check`. */
+  notification(method: string, check: (params: Record<string, unknown>) => boolean): Promise<Rpc> {
+    return this.first(
+      (m) => m.method === method && check((m as { params: Record<string, unknown> }).params),
+      0,
+      method,
+    );
+  }
+  private async first(match: (m: Rpc) => boolean, nth: number, what: string): Promise<Rpc> {
     const deadline = Date.now() + HANG_GUARD_MS;
     for (;;) {
-      const found = this.seen.filter((m) => m.method === undefined && m.id === id)[nth];
+      const found = this.seen.filter(match)[nth];
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no answer with id ${String(id)} within the hang guard`);
+      if (Date.now() > deadline) throw new Error(`no ${what} within the hang guard`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 1000).unref();
@@ -252,5 +263,38 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     const listed = (await raw.answer(6)).result as { tools: { name: string }[]; resultType?: string };
     expect(listed.tools.map((t) => t.name)).toContain('fx__test_simple_text');
     expect(listed.resultType).toBeUndefined();
+  });
+
+  it('progress of an open request comes as notification lines, and notifications/cancelled cancels its downstream call', async () => {
+    const raw = rawGateway();
+    const call = (id: number, name: string, args: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
+      raw.write(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name, arguments: args, _meta: { ...ENVELOPE, ...meta } },
+        }),
+      );
+    call(7, 'fx__fixture_sleep', { ms: 600_000 }, { progressToken: 'p7' });
+    // the fixture reports progress 0 once the call has reached it
+    await raw.notification('notifications/progress', (p) => p.progressToken === 'p7');
+    raw.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 7, reason: 'the agent gave up', _meta: ENVELOPE },
+      }),
+    );
+    let asked = 100;
+    await waitFor(async () => {
+      asked += 1;
+      call(asked, 'fx__fixture_last_cancelled', {});
+      const answer = await raw.answer(asked);
+      return (answer.result?.structuredContent as { cancelled?: boolean } | undefined)?.cancelled;
+    }, 'the fixture to see its sleep cancelled');
+    const [row] = records('fx__fixture_sleep');
+    expect(row).toMatchObject({ decision: 'allow' });
+    expect(row!.outcome).not.toBe('ok');
   });
 });
