@@ -1,9 +1,12 @@
 // A call held for a person's approval reads as the approval's state in the console API (feed rows and the
 // call page), not as an allow that was rejected: waiting for approval (out of band), approval denied (the
-// user declined in band) and approval expired (the user never answered before the approval's TTL).
+// user declined in band) and approval expired (the user never answered before the approval's TTL). On
+// both stores: the data folder's SQLite files, and a real PostgreSQL (where the feed reads the nested
+// '$.approval.status' through pgStatement and the approvals are the shared store's).
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp } from '../helpers/gateway.js';
+import { usePostgres } from '../helpers/postgres.js';
 import {
   consoleRequest,
   loginCode,
@@ -23,6 +26,8 @@ reviewers:
   - { subject: alice }
 `;
 
+const pgDb = usePostgres();
+
 interface Row {
   id: string;
   target: string;
@@ -33,51 +38,62 @@ interface Row {
 
 // Two gateways: one whose approvals outlive any test (so a loaded machine cannot turn "declined" or "waiting"
 // into "expired"), and one whose approvals expire after a second (waiting for that only makes it more expired).
-let warden: ConsoleGateway;
-let alice: SignedIn;
-let shortLived: ConsoleGateway;
-let bob: SignedIn;
+describe.each(['sqlite', 'postgres'] as const)('console on %s: calls held for approval', (kind) => {
+  let warden: ConsoleGateway;
+  let alice: SignedIn;
+  let shortLived: ConsoleGateway;
+  let bob: SignedIn;
+  /** Each gateway its own installation: on PostgreSQL its own schema. */
+  const store = (schema: string) => (kind === 'postgres' ? { store: { kind: 'postgres', url: pgDb.url, schema } } : {});
 
-beforeAll(async () => {
-  [warden, shortLived] = await Promise.all([
-    startConsoleGateway({ policy: POLICY, config: { gateway: { approvals: { ttlSeconds: 3_600 } } } }),
-    startConsoleGateway({ policy: POLICY, config: { gateway: { approvals: { ttlSeconds: 1 } } } }),
-  ]);
-  [alice, bob] = await Promise.all([
-    signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice')),
-    signIn(shortLived.origin, loginCode(shortLived.gateway.configFile, 'alice')),
-  ]);
-});
+  beforeAll(async () => {
+    [warden, shortLived] = await Promise.all([
+      startConsoleGateway({
+        policy: POLICY,
+        config: { gateway: { approvals: { ttlSeconds: 3_600 } }, ...store('approval_states_long') },
+      }),
+      startConsoleGateway({
+        policy: POLICY,
+        config: { gateway: { approvals: { ttlSeconds: 1 } }, ...store('approval_states_short') },
+      }),
+    ]);
+    [alice, bob] = await Promise.all([
+      signIn(warden.origin, loginCode(warden.gateway.configFile, 'alice')),
+      signIn(shortLived.origin, loginCode(shortLived.gateway.configFile, 'alice')),
+    ]);
+  });
 
-afterAll(async () => {
-  await Promise.all([warden?.stop(), shortLived?.stop()]);
-});
+  afterAll(async () => {
+    await Promise.all([warden?.stop(), shortLived?.stop()]);
+  });
 
-/** One call to fx__fixture_pid from a fresh agent; `answer` is its elicitation handler (none: out of band). */
-async function heldCall(answer?: () => Promise<{ action: 'decline' }>, at = warden, as = alice): Promise<Row> {
-  const { client } = await connectHttp(at.gateway.url, answer ? { capabilities: { elicitation: { form: {} } } } : {});
-  try {
-    if (answer) client.setRequestHandler(ElicitRequestSchema, answer);
-    await expect(client.callTool({ name: 'fx__fixture_pid', arguments: {} })).rejects.toThrow(/Approval/);
-  } finally {
-    await client.close();
+  /** One call to fx__fixture_pid from a fresh agent; `answer` is its elicitation handler (none: out of band). */
+  async function heldCall(answer?: () => Promise<{ action: 'decline' }>, at = warden, as = alice): Promise<Row> {
+    const { client } = await connectHttp(at.gateway.url, answer ? { capabilities: { elicitation: { form: {} } } } : {});
+    try {
+      if (answer) client.setRequestHandler(ElicitRequestSchema, answer);
+      await expect(client.callTool({ name: 'fx__fixture_pid', arguments: {} })).rejects.toThrow(/Approval/);
+    } finally {
+      await client.close();
+    }
+    const feed = await consoleRequest(at.origin, {
+      path: '/api/calls?tool=fx__fixture_pid&limit=1',
+      cookie: as.cookie,
+    });
+    expect(feed.status).toBe(200);
+    return (feed.json.rows as Row[])[0]!;
   }
-  const feed = await consoleRequest(at.origin, { path: '/api/calls?tool=fx__fixture_pid&limit=1', cookie: as.cookie });
-  expect(feed.status).toBe(200);
-  return (feed.json.rows as Row[])[0]!;
-}
 
-async function callPage(
-  id: string,
-  at = warden,
-  as = alice,
-): Promise<{ outcome: { outcome: string; body: { approval?: { id: string; status: string } } } }> {
-  const response = await consoleRequest(at.origin, { path: `/api/calls/${id}`, cookie: as.cookie });
-  expect(response.status).toBe(200);
-  return response.json as never;
-}
+  async function callPage(
+    id: string,
+    at = warden,
+    as = alice,
+  ): Promise<{ outcome: { outcome: string; body: { approval?: { id: string; status: string } } } }> {
+    const response = await consoleRequest(at.origin, { path: `/api/calls/${id}`, cookie: as.cookie });
+    expect(response.status).toBe(200);
+    return response.json as never;
+  }
 
-describe('console: calls held for approval', () => {
   it('an out-of-band approval still open reads as waiting for approval', async () => {
     const row = await heldCall();
     expect(row).toMatchObject({ decision: 'allow', outcome: 'rejected', approval: 'pending' });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runCliAsync } from '../helpers/cli.js';
 import { FIXTURE, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
 import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
@@ -59,9 +59,20 @@ export async function startConsoleGateway(
 
 /** `mcp-warden console login --sub SUBJECT` through the real CLI; returns the code from the link's fragment. */
 export function loginCode(configFile: string, subject: string, extra: string[] = []): string {
-  const result = runCli(configFile, ['console', 'login', '--sub', subject, ...extra]);
+  return codeOf(runCli(configFile, ['console', 'login', '--sub', subject, ...extra]));
+}
+
+/**
+ * `loginCode` without blocking this process while the CLI runs: for a test whose process also serves
+ * something the CLI reaches (a TCP proxy in front of PostgreSQL).
+ */
+export async function loginCodeAsync(configFile: string, subject: string): Promise<string> {
+  return codeOf(await runCliAsync(configFile, ['console', 'login', '--sub', subject]));
+}
+
+function codeOf(result: { code: number | null; stdout: string; stderr: string }): string {
   expect(result.stderr).not.toMatch(/unexpected error/);
-  expect(result.code).toBe(0);
+  expect(result.code, result.stderr).toBe(0);
   const link = new URL(result.stdout.trim());
   const match = /^#login=([A-Za-z0-9_-]+)$/.exec(link.hash);
   expect(match).not.toBeNull();

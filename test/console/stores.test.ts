@@ -3,7 +3,8 @@
 // get the same answers: the feed and its filters, a call's page, search by id and trace id, events, tasks,
 // agents, charts, the chain's verification, tools, approvals (decided in the console, then used by the
 // agent), revocations, the live feed and sign-out. On PostgreSQL what the console reads and writes is the
-// store's (checked there directly), not the data folder's.
+// store's (checked there directly), not the data folder's. With the store cut (a real TCP proxy) the
+// console answers 503 and refuses sign-in, and answers again by itself when the store is back.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -13,9 +14,11 @@ import { WebSocket } from 'ws';
 import { connectHttp } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/process.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import {
   consoleRequest,
   loginCode,
+  loginCodeAsync,
   signIn,
   startConsoleGateway,
   type ConsoleGateway,
@@ -263,5 +266,55 @@ describe.each<Kind>(['sqlite', 'postgres'])('the reviewer console on %s', (kind)
     expect(out.status).toBe(200);
     const after = await consoleRequest(warden.origin, { path: '/api/calls', cookie: alice.cookie });
     expect(after.status).toBe(401);
+  });
+});
+
+describe('the reviewer console while its PostgreSQL store is unreachable', () => {
+  let proxy: TcpProxy;
+  let warden: ConsoleGateway;
+
+  beforeAll(async () => {
+    const target = new URL(pgDb.url);
+    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    const url = new URL(pgDb.url);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    warden = await startConsoleGateway({
+      policy: POLICY,
+      config: {
+        store: {
+          kind: 'postgres',
+          url: url.href,
+          schema: 'console_outage',
+          connectTimeoutMs: 2_000,
+          statementTimeoutMs: 2_000,
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await warden?.stop();
+    await proxy?.close();
+  });
+
+  it('answers 503 and refuses sign-in, then answers again by itself when the store is back', async () => {
+    // The CLI reaches the store through this process's proxy: run without blocking it.
+    const alice = await signIn(warden.origin, await loginCodeAsync(warden.gateway.configFile, 'alice'));
+    const later = await loginCodeAsync(warden.gateway.configFile, 'alice');
+    proxy.cut();
+    const down = await consoleRequest(warden.origin, { path: '/api/calls', cookie: alice.cookie });
+    expect(down.status, down.text).toBe(503);
+    expect(down.json.error).toMatch(/try again/);
+    const refused = await consoleRequest(warden.origin, { path: '/api/login', body: { code: later } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    proxy.restore();
+    await waitFor(
+      async () => (await consoleRequest(warden.origin, { path: '/api/calls', cookie: alice.cookie })).status === 200,
+      'the console to answer again',
+    );
+    // The code refused while the store was away was not spent: it signs in now.
+    await signIn(warden.origin, later);
   });
 });
