@@ -11,6 +11,7 @@ import {
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type ClientCapabilities, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import { mirroredHeaders, paramHeaders, type ParamHeader } from '../model/param-headers.js';
 import type { RequestEnvelope } from '../model/request-envelope.js';
 
 /** The protocol revision a 2026-era downstream is spoken to at. */
@@ -78,6 +79,8 @@ function methodOf(schema: unknown): string {
 export class ModernClient {
   private readonly client: V2Client;
   private logLevel: LoggingLevel | undefined;
+  /** Each listed tool's `x-mcp-header` arguments, by the server's tool name: mirrored on its calls. */
+  private readonly mirrors = new Map<string, readonly ParamHeader[]>();
 
   /**
    * `pin`: a server registered at 2026-07-28, spoken to at exactly that revision. A probe: a server
@@ -174,10 +177,23 @@ export class ModernClient {
   }
 
   /** One page, as asked (paging.ts walks the cursors), never served from the client's cache. */
-  private list(method: string, params: { cursor?: string } | undefined): Promise<unknown> {
-    return translate(() =>
+  private async list(method: string, params: { cursor?: string } | undefined): Promise<unknown> {
+    const page = await translate(() =>
       this.client.request({ method, params: this.withMeta(params ?? {}) } as never, { cacheMode: 'bypass' } as never),
     );
+    if (method === 'tools/list') this.learnMirrors(page);
+    return page;
+  }
+
+  private learnMirrors(page: unknown): void {
+    const tools = (page as { tools?: unknown }).tools;
+    if (!Array.isArray(tools)) return;
+    for (const tool of tools as { name?: unknown; inputSchema?: unknown }[]) {
+      if (typeof tool.name !== 'string') continue;
+      const declared = paramHeaders(tool.inputSchema);
+      if (declared !== undefined && declared.length > 0) this.mirrors.set(tool.name, declared);
+      else this.mirrors.delete(tool.name);
+    }
   }
 
   setNotificationHandler(schema: unknown, handler: (notification: never) => void): void {
@@ -217,8 +233,14 @@ export class ModernClient {
   ): Promise<unknown> {
     const { envelope, ...sendOptions } = options ?? {};
     const params = this.withMeta(request.params ?? {}, envelope);
+    // Over HTTP a 2026 server checks these against the body: the arguments as forwarded (secrets included, as in the body).
+    const mirrored =
+      request.method === 'tools/call' && this.era === '2026' && typeof params.name === 'string'
+        ? mirroredHeaders(this.mirrors.get(params.name) ?? [], params.arguments)
+        : {};
+    const send = Object.keys(mirrored).length > 0 ? { ...sendOptions, headers: mirrored } : sendOptions;
     return translate(() =>
-      this.client.request({ method: request.method, params } as never, resultSchema as never, sendOptions),
+      this.client.request({ method: request.method, params } as never, resultSchema as never, send),
     );
   }
 

@@ -22,14 +22,14 @@ import {
   ROUNDS,
   eraError,
   handleKeyOf,
-  isCallMethod,
   shape,
   targetOf,
   unservedAnswer,
   visibleServers,
 } from './stateless-answers.js';
 import { STATELESS_VERSIONS, type EnvelopeRefusal, type StatelessRequest } from './stateless-envelope.js';
-import { presentedTask, refusalContext } from './stateless-handles.js';
+import { paramHeaderRefusal } from './stateless-params.js';
+import { presentedTask, refusalContext, refuseRequest } from './stateless-handles.js';
 
 /** Pages of tools/list read to build one discover answer (a bound, not a expectation). */
 const MAX_DISCOVER_PAGES = 100;
@@ -150,11 +150,19 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
       ...(exchange.headers !== undefined && { requestInfo: { headers: exchange.headers } }),
     };
     if (request.method === 'server/discover') return discover(entry, extra, exchange.signal);
+    const listed = async () => {
+      const names = await toolNames(entry, extra, exchange.signal);
+      return Array.isArray(names) ? names : undefined;
+    };
+    const mismatch = await paramHeaderRefusal(entry.session, request, exchange.headers, listed);
+    if (mismatch) return refuse(principal, mismatch);
     const answer = ROUNDS.has(request.method)
       ? await call(entry, principal, request, extra, exchange)
       : await entry.transport.dispatch(request.method, request.params, extra, exchange.signal);
     return 'result' in answer ? { result: shape(request.method, answer.result) } : { error: eraError(answer.error) };
   }
+
+  const refuse = (principal: Principal, refusal: EnvelopeRefusal) => refuseRequest(handles, principal, refusal);
 
   /** A call, prompt or read may ask the agent mid-way: it runs through the rounds, a retry's state checked first. */
   async function call(
@@ -191,8 +199,8 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     return { error: { code: RETRY_REFUSAL_CODE, message: outcome.message } };
   }
 
-  /** The gateway's view for this principal: what it may list decides whose instructions it reads. */
-  async function discover(entry: Pooled, extra: DispatchExtra, signal: AbortSignal): Promise<Answer> {
+  /** The names of the tools this principal may see, read as its tools/list answers them; or the list's error. */
+  async function toolNames(entry: Pooled, extra: DispatchExtra, signal: AbortSignal): Promise<string[] | Answer> {
     const names: string[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_DISCOVER_PAGES; page += 1) {
@@ -207,6 +215,13 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
       cursor = typeof answer.result.nextCursor === 'string' ? answer.result.nextCursor : undefined;
       if (cursor === undefined) break;
     }
+    return names;
+  }
+
+  /** The gateway's view for this principal: what it may list decides whose instructions it reads. */
+  async function discover(entry: Pooled, extra: DispatchExtra, signal: AbortSignal): Promise<Answer> {
+    const names = await toolNames(entry, extra, signal);
+    if (!Array.isArray(names)) return names;
     const visible = visibleServers(gateway.servers(), names);
     const instructions = gateway.instructions((id) => visible.has(id));
     return {
@@ -262,25 +277,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
       }
     },
 
-    async refuse(principal, refusal) {
-      if (refusal.target !== undefined && isCallMethod(refusal.method)) {
-        // Recorded under the body's target (what would have run), the header's claim in the reason.
-        const ctx = refusalContext(ingress, principal, refusal.method, refusal.target, refusal.id, refusal.version);
-        await gateway.pipeline.refuse(ctx, {
-          kind: 'invalid_params',
-          message: refusal.message,
-          reason: `2026-07-28 request refused (${refusal.code}): ${refusal.message}`,
-        });
-      }
-      logger.warn({ subject: principal.subject, code: refusal.code, method: refusal.method }, refusal.message);
-      return {
-        error: {
-          code: refusal.code,
-          message: refusal.message,
-          ...(refusal.data !== undefined && { data: refusal.data }),
-        },
-      };
-    },
+    refuse,
 
     async close() {
       clearInterval(reaper);

@@ -1,6 +1,9 @@
 // The 2026-07-28 (stateless) request envelope: which era a POST belongs to, and whether its headers and
 // `_meta` agree with its body. Pure: no I/O, nothing trusted from a header that the body does not say.
+import { decodeHeaderValue } from '../model/param-headers.js';
 import type { ClientInfo } from '../pipeline/context.js';
+
+export { decodeHeaderValue };
 
 /** The stateless revisions this gateway serves (2025-era versions are negotiated by `initialize`). */
 export const STATELESS_VERSIONS: readonly string[] = ['2026-07-28'];
@@ -247,25 +250,6 @@ function envelopeProblems(meta: Record<string, unknown> | undefined): string[] {
   if (meta !== undefined && meta[LOG_LEVEL_KEY] !== undefined && !LOG_LEVELS.includes(meta[LOG_LEVEL_KEY] as string))
     problems.push(`${LOG_LEVEL_KEY} is not a log level (${LOG_LEVELS.join(', ')})`);
   return problems;
-}
-
-const SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
-
-/**
- * A header value as the client meant it: plain, or `=?base64?…?=` decoded as UTF-8. Undefined when the
- * sentinel holds something that is not canonical base64 of valid UTF-8 (never guessed at).
- */
-export function decodeHeaderValue(value: string): string | undefined {
-  if (!value.startsWith('=?base64?')) return value;
-  const match = SENTINEL.exec(value);
-  if (!match || match[1]!.length % 4 !== 0) return undefined;
-  const bytes = Buffer.from(match[1]!, 'base64');
-  if (bytes.toString('base64') !== match[1]) return undefined;
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return undefined;
-  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

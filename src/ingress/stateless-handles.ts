@@ -1,12 +1,13 @@
-// Task handles presented by 2026-07-28 agents, and the audit context of a 2026 request refused before it
-// ran. A handle is a name, not a capability: it is re-authorized against the principal presenting it.
+// Task handles presented by 2026-07-28 agents, and a 2026 request refused before it ran (recorded, then
+// answered). A handle is a name, not a capability: it is re-authorized against the principal presenting it.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Principal } from '../model/principal.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallContext, CallMethod, Ingress } from '../pipeline/context.js';
 import { INVALID_PARAMS, handleKeyOf, isCallMethod, isObject, targetOf } from './stateless-answers.js';
-import { STATELESS_VERSIONS, type StatelessRequest } from './stateless-envelope.js';
+import type { Answer } from './in-process-transport.js';
+import { STATELESS_VERSIONS, type EnvelopeRefusal, type StatelessRequest } from './stateless-envelope.js';
 
 /** The `_meta` key under which a 2026 agent presents a task handle: `{"warden": {"task": "<id>"}}`. */
 const HANDLE_KEY = 'warden';
@@ -78,5 +79,26 @@ export function refusalContext(
     target,
     downstreamTarget: target,
     startedAt: Date.now(),
+  };
+}
+
+/** A request refused before it ran: recorded under the body's target when it names one; the error to answer. */
+export async function refuseRequest(deps: HandleDeps, principal: Principal, refusal: EnvelopeRefusal): Promise<Answer> {
+  if (refusal.target !== undefined && isCallMethod(refusal.method)) {
+    // Recorded under the body's target (what would have run), the header's claim in the reason.
+    const ctx = refusalContext(deps.ingress, principal, refusal.method, refusal.target, refusal.id, refusal.version);
+    await deps.gateway.pipeline.refuse(ctx, {
+      kind: 'invalid_params',
+      message: refusal.message,
+      reason: `2026-07-28 request refused (${refusal.code}): ${refusal.message}`,
+    });
+  }
+  deps.logger.warn({ subject: principal.subject, code: refusal.code, method: refusal.method }, refusal.message);
+  return {
+    error: {
+      code: refusal.code,
+      message: refusal.message,
+      ...(refusal.data !== undefined && { data: refusal.data }),
+    },
   };
 }

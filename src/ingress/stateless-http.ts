@@ -7,7 +7,7 @@ import type { Principal } from '../model/principal.js';
 import type { Answer } from './in-process-transport.js';
 import { MISSING_CAPABILITY, type Notify } from './request-rounds.js';
 import { createStatelessCore, type StatelessCoreOptions, type StatelessOutcome } from './stateless-core.js';
-import type { EnvelopeRefusal, StatelessRequest } from './stateless-envelope.js';
+import { HEADER_MISMATCH, type EnvelopeRefusal, type StatelessRequest } from './stateless-envelope.js';
 
 export type StatelessIngressOptions = Omit<StatelessCoreOptions, 'ingress'>;
 
@@ -73,7 +73,10 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
 function statusOf(outcome: StatelessOutcome): number {
   if (outcome.kind === 'unserved') return 404;
   if (outcome.kind === 'busy') return 503;
-  return 'error' in outcome.answer && outcome.answer.error.code === MISSING_CAPABILITY ? 400 : 200;
+  if (!('error' in outcome.answer)) return 200;
+  // The gateway's own: a downstream's code in the reserved range reaches the agent as -32000 (eraError).
+  const code = outcome.answer.error.code;
+  return code === MISSING_CAPABILITY || code === HEADER_MISMATCH ? 400 : 200;
 }
 
 function sseEvent(message: Record<string, unknown>): string {
