@@ -5,6 +5,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,8 +104,8 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     closers.push(() => client.close());
     return client;
   };
-  const rawGateway = (): RawStdio => {
-    const child = spawn(process.execPath, gatewayArgs(), { env: gatewayEnv(token), stdio: 'pipe' });
+  const rawGateway = (bearer = token): RawStdio => {
+    const child = spawn(process.execPath, gatewayArgs(), { env: gatewayEnv(bearer), stdio: 'pipe' });
     closers.push(async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -296,5 +297,37 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     const [row] = records('fx__fixture_sleep');
     expect(row).toMatchObject({ decision: 'allow' });
     expect(row!.outcome).not.toBe('ok');
+  });
+
+  it('a 2026 request with a bad stdio token is refused before anything runs, and the failure is recorded', async () => {
+    const raw = rawGateway('not-a-token');
+    raw.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: ENVELOPE } }));
+    expect((await raw.answer(1)).error).toMatchObject({
+      code: -32600,
+      message: expect.stringContaining('Authentication required') as unknown,
+    });
+    raw.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'fx__test_simple_text', arguments: {}, _meta: ENVELOPE },
+      }),
+    );
+    expect((await raw.answer(2)).error).toMatchObject({ code: -32600 });
+    const failures = await waitFor(() => {
+      const db = new Database(join(config.dir.path, 'data', 'audit.db'), { readonly: true });
+      try {
+        const rows = db.prepare("SELECT body FROM entries WHERE type = 'auth.failure'").all() as { body: string }[];
+        const stdio = rows.map((r) => JSON.parse(r.body) as { data: { ingress: string } });
+        return stdio.filter((r) => r.data.ingress === 'stdio').length >= 2 ? stdio : undefined;
+      } finally {
+        db.close();
+      }
+    }, 'two auth.failure entries');
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    // nothing ran for the caller without a valid token: every record of the tool is the valid agent's
+    const calls = auditRecords(config.file, { tool: 'fx__test_simple_text', limit: 50 });
+    expect(calls.every((r) => r.subject === 'agent:stdio26')).toBe(true);
   });
 });
