@@ -224,8 +224,7 @@ export class AgentSession implements ConnectionListener {
    * call must take the SDK path instead (decided before anything is recorded or forwarded).
    */
   async hotToolsCall(call: HotToolCall): Promise<HotAnswer | undefined> {
-    if (this.closed || (this.taskTools && this.tasks?.handles(call.request.params.name))) return undefined;
-    if (hotPathBlocker(call.request, this.clientCapabilities) !== undefined) return undefined;
+    if (!this.hotTakes(call.request)) return undefined;
     const extra = this.hotExtra(call.id, call.request.params._meta, call);
     this.hot.set(extra, call);
     try {
@@ -236,15 +235,27 @@ export class AgentSession implements ConnectionListener {
   }
 
   /**
+   * Whether `hotToolsCall` answers this request (decided at once, before anything is recorded or
+   * forwarded): not on a closed session, not the `warden__*` task tools, not a call that needs the SDK's
+   * protocol layer (hotPathBlocker).
+   */
+  hotTakes(request: CallToolRequest): boolean {
+    if (this.closed || (this.taskTools && this.tasks?.handles(request.params.name))) return false;
+    return hotPathBlocker(request, this.clientCapabilities) === undefined;
+  }
+
+  /**
    * A `tools/list` by the hot path: the same list (authenticated, filtered, recorded) as the SDK path's,
-   * answered as JSON text whose catalog part is remembered serialised (list-page.ts).
+   * answered as JSON bytes whose catalog part is remembered serialised (list-page.ts).
    */
   async hotToolsList(call: HotToolsList): Promise<HotListAnswer | undefined> {
     if (this.closed) return undefined;
     const extra = this.hotExtra(call.id, call._meta, call);
     try {
-      const text = await guard(this.log, async () => (await listPage(this, extra, this.toolsList, call.cursor)).text());
-      return { resultText: text };
+      const chunks = await guard(this.log, async () =>
+        (await listPage(this, extra, this.toolsList, call.cursor)).chunks(),
+      );
+      return { resultChunks: chunks };
     } catch (error) {
       return errorAnswer(error) as HotListAnswer;
     }
@@ -264,7 +275,7 @@ export class AgentSession implements ConnectionListener {
       sendRequest: () => Promise.reject(new McpError(ErrorCode.MethodNotFound, 'not available on the hot path')),
       authInfo: call.authInfo,
       requestId: id,
-      requestInfo: { headers: call.headers },
+      ...(call.headers && { requestInfo: { headers: call.headers } }),
     } as unknown as Extra;
   }
 

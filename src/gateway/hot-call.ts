@@ -15,9 +15,10 @@ import {
 export interface HotToolCall {
   id: string | number;
   request: CallToolRequest;
-  /** How the SDK carries the principal to handlers (`extra.authInfo`), built the same way. */
-  authInfo: AuthInfo;
-  headers: IncomingHttpHeaders;
+  /** How the SDK carries the principal to handlers (`extra.authInfo`), built the same way (HTTP only). */
+  authInfo?: AuthInfo;
+  /** The HTTP request's headers (`extra.requestInfo`); absent on stdio, as the SDK's stdio transport gives none. */
+  headers?: IncomingHttpHeaders;
   signal: AbortSignal;
   /** Where notifications for the agent during the call go (its log messages), in order; absent: dropped. */
   notify?: (notification: ServerNotification) => void;
@@ -28,13 +29,13 @@ export interface HotToolsList {
   id: string | number;
   cursor: string | undefined;
   _meta: Record<string, unknown> | undefined;
-  authInfo: AuthInfo;
-  headers: IncomingHttpHeaders;
+  authInfo?: AuthInfo;
+  headers?: IncomingHttpHeaders;
   signal: AbortSignal;
 }
 
-/** A list's answer: the result as JSON text (the remembered page), or an error as for a call. */
-export type HotListAnswer = { resultText: string } | Extract<HotAnswer, { error: unknown }>;
+/** A list's answer: the result's JSON as UTF-8 pieces in order (the remembered page), or an error as for a call. */
+export type HotListAnswer = { resultChunks: Buffer[] } | Extract<HotAnswer, { error: unknown }>;
 
 /** The JSON-RPC answer: a result, or an error as the SDK's protocol layer would have written it. */
 export type HotAnswer =

@@ -1,6 +1,6 @@
 // One page of a list as the pipeline filters it for this caller, as an object (the SDK path) or as its
-// JSON text (the HTTP hot path), whose catalog part is remembered serialised (docs/performance.md,
-// "The serialised list page").
+// JSON bytes (the HTTP and stdio hot paths), whose catalog part is remembered serialised and encoded
+// (docs/performance.md, "The serialised list page").
 import { randomUUID } from 'node:crypto';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { LRUCache } from 'lru-cache';
@@ -28,17 +28,21 @@ export interface ListSpec<T> {
   own?: (view: Aggregate) => ListEntry<T>[];
 }
 
-/** A page: `result()` for the SDK to serialise, `text()` the same result's JSON text. */
+/**
+ * A page: `result()` for the SDK to serialise; `chunks()` the same result's JSON as UTF-8, in pieces to
+ * be written in order (the catalog's part is a remembered buffer: encoding a 1,000-tool page's 225 KB
+ * of text on every list cost more than everything else the list does).
+ */
 export interface ListPage {
   result(): Record<string, unknown>;
-  text(): string;
+  chunks(): Buffer[];
 }
 
 /** Serialised catalog slices per merged view (views are shared by sessions with the same catalogs). */
-const serialised = new WeakMap<Aggregate, LRUCache<string, string>>();
-/** Slices kept per view: pages of a few callers with different grants, at most this many characters. */
+const serialised = new WeakMap<Aggregate, LRUCache<string, Buffer>>();
+/** Slices kept per view: pages of a few callers with different grants, at most this many bytes. */
 const SLICES_PER_VIEW = 16;
-const CHARS_PER_VIEW = 32 * 1024 * 1024;
+const BYTES_PER_VIEW = 32 * 1024 * 1024;
 /** A remembered decision's verdicts as text, made once per decision: which catalog entries are shown. */
 const signatures = new WeakMap<RememberedList, string>();
 
@@ -99,16 +103,16 @@ export async function listPage<T>(
     nextCursor === undefined ? { [key]: items } : { [key]: items, nextCursor };
   return {
     result,
-    text: () => {
-      if (!remembered) return JSON.stringify(result());
+    chunks: () => {
+      if (!remembered) return [Buffer.from(JSON.stringify(result()))];
       const from = Math.min(offset, catalogShown);
       const to = Math.min(end, catalogShown);
       const head = catalogSlice(view, method, remembered, decided, lead, from, to);
       const own = items.slice(Math.max(0, catalogShown - offset));
       const tail = own.map((item) => JSON.stringify(item)).join(',');
-      const list = head && tail ? `${head},${tail}` : head || tail;
       const cursorPart = nextCursor === undefined ? '' : `,"nextCursor":${JSON.stringify(nextCursor)}`;
-      return `{${JSON.stringify(key)}:[${list}]${cursorPart}}`;
+      const close = `${head.length > 0 && tail ? ',' : ''}${tail}]${cursorPart}}`;
+      return [Buffer.from(`{${JSON.stringify(key)}:[`), head, Buffer.from(close)];
     },
   };
 }
@@ -119,7 +123,7 @@ function countCatalog<T>(shown: readonly T[], own: readonly ListEntry<T>[]): num
   return shown.filter((item) => !items.has(item)).length;
 }
 
-/** The JSON of the catalog's shown entries `from` to `to` (comma-joined), remembered per view. */
+/** The JSON of the catalog's shown entries `from` to `to` (comma-joined, UTF-8), remembered per view. */
 function catalogSlice(
   view: Aggregate,
   method: ListMethod,
@@ -128,7 +132,7 @@ function catalogSlice(
   lead: number,
   from: number,
   to: number,
-): string {
+): Buffer {
   let signature = signatures.get(remembered);
   if (signature === undefined) {
     const v = remembered.verdicts;
@@ -137,20 +141,20 @@ function catalogSlice(
   }
   let slices = serialised.get(view);
   if (!slices) {
-    slices = new LRUCache<string, string>({
+    slices = new LRUCache<string, Buffer>({
       max: SLICES_PER_VIEW,
-      maxSize: CHARS_PER_VIEW,
-      sizeCalculation: (text) => Math.max(1, text.length),
+      maxSize: BYTES_PER_VIEW,
+      sizeCalculation: (bytes) => Math.max(1, bytes.length),
     });
     serialised.set(view, slices);
   }
   const id = `${method}\u0000${from}\u0000${to}\u0000${signature}`;
-  let text = slices.get(id);
-  if (text === undefined) {
+  let bytes = slices.get(id);
+  if (bytes === undefined) {
     const parts: string[] = [];
     for (let i = lead + from; i < lead + to; i += 1) parts.push(JSON.stringify(visible[i]));
-    text = parts.join(',');
-    if (text.length <= CHARS_PER_VIEW) slices.set(id, text);
+    bytes = Buffer.from(parts.join(','));
+    if (bytes.length <= BYTES_PER_VIEW) slices.set(id, bytes);
   }
-  return text;
+  return bytes;
 }

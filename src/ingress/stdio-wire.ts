@@ -46,6 +46,18 @@ export class StdioWire implements Transport {
     });
   }
 
+  /** Writes one line already encoded (ending in a newline), waiting for the pipe to drain when it is full. */
+  sendLine(line: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed || this.output.destroyed) {
+        resolve();
+        return;
+      }
+      if (this.output.write(line)) resolve();
+      else this.output.once('drain', resolve);
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

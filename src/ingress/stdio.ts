@@ -9,6 +9,7 @@ import type { Answer } from './in-process-transport.js';
 import { createStatelessCore } from './stateless-core.js';
 import { routeEra, type EraRoute } from './stateless-envelope.js';
 import { guardStdin, type StdioLimits } from './stdio-guard.js';
+import { stdioHotPath } from './stdio-hot.js';
 import { StdioWire } from './stdio-wire.js';
 
 export interface StdioIngress {
@@ -34,8 +35,9 @@ const INTERNAL_ERROR = { code: -32603, message: 'Internal error' };
  * depth, key and value limits as on HTTP before it is parsed, and is then routed by era as on HTTP, from
  * its body alone (stdio has no headers): an `initialize`, and everything after it, is the one 2025
  * session of this connection; before that, a request carrying the 2026-07-28 `_meta` envelope is
- * answered statelessly by the same request path HTTP uses (stateless-core.ts). Identity is the stdio
- * credential for both eras, never anything the message says.
+ * answered statelessly by the same request path HTTP uses (stateless-core.ts). On the 2025 session, plain
+ * `tools/call` and `tools/list` requests are answered by the hot path (stdio-hot.ts), the rest by the SDK
+ * server. Identity is the stdio credential for both eras, never anything the message says.
  */
 export async function startStdioIngress(options: StdioIngressOptions): Promise<StdioIngress> {
   const { gateway, settings, logger, principalOf } = options;
@@ -49,9 +51,11 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
   const inflight = new Map<string | number, AbortController>();
   /** Set by the first 2025 `initialize`: from then on the connection is that session's. */
   let sessionOpen = false;
+  /** The session's tools/call and tools/list hot path (stdio-hot.ts); the SDK server answers the rest. */
+  let hot: ((message: JSONRPCMessage) => boolean) | undefined;
 
   const wire = new StdioWire(guardStdin(process.stdin, process.stdout, options.limits), process.stdout, (message) => {
-    if (sessionOpen) return 'pass';
+    if (sessionOpen) return hot?.(message) ? 'handled' : 'pass';
     const route = routeEra(undefined, message as Record<string, unknown>);
     if (route.era === '2025') {
       if ('method' in message && message.method === 'initialize' && 'id' in message) sessionOpen = true;
@@ -60,6 +64,12 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
     void serve2026(route, message);
     return 'handled';
   });
+  if (settings.hotPath)
+    hot = stdioHotPath(session, {
+      send: (message) => wire.send(message),
+      sendLine: (line) => wire.sendLine(line),
+      pass: (message) => wire.onmessage?.(message),
+    });
 
   const answer = (id: string | number | null, reply: Answer): Promise<void> =>
     wire.send({ jsonrpc: '2.0', id, ...reply } as unknown as JSONRPCMessage);

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// The gateway's own CPU time per operation (user + system, from /proc/PID/stat), beside the p50 the
+// client sees: on a shared machine the wall-clock figures follow the other processes' load, the CPU a
+// gateway spends per list or call much less, so two builds run alternately can be compared by it
+// (run this script from each tree in turn). Every answer is checked as in the suite.
+//   node bench/cpu.mjs [--only 'warden HTTP→HTTP,warden stdio→stdio'] [--lists 100] [--calls 1000]
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { prepareGovernance } from './lib/setup.mjs';
+import { defineTargets } from './lib/targets.mjs';
+import { latency, listing } from './lib/measure.mjs';
+import { stopAll, stopAllOnExit } from './lib/procs.mjs';
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', default: 'warden HTTP→HTTP,warden stdio→stdio' },
+    lists: { type: 'string', default: '100' },
+    calls: { type: 'string', default: '1000' },
+  },
+});
+stopAllOnExit();
+const wanted = values.only.split(',');
+const lists = Number(values.lists);
+const calls = Number(values.calls);
+const governance = prepareGovernance({ extraTools: 1000 });
+const targets = defineTargets({ extraTools: 1000, governance, peers: false }).filter((t) =>
+  wanted.some((w) => t.name.includes(w)),
+);
+/** CPU milliseconds the process has used (utime + stime, in clock ticks of 10 ms). */
+const cpuMs = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+const errors = [];
+try {
+  for (const target of targets) {
+    await target.start();
+    const session = await target.connect();
+    // The gateway (or the direct server): the served process, or the stdio client's child.
+    const pid = target.proc?.pid ?? session.client.transport.pid;
+    await listing(target, session, { calls: 5, warmup: 2 }, errors);
+    await latency(target, session, { calls: 50, warmup: 0, size: 100 }, errors);
+    let before = cpuMs(pid);
+    const list = lists > 0 ? await listing(target, session, { calls: lists, warmup: 0 }, errors) : undefined;
+    const listCpu = (cpuMs(pid) - before) / Math.max(1, lists);
+    before = cpuMs(pid);
+    const call = calls > 0 ? await latency(target, session, { calls, warmup: 0, size: 100 }, errors) : undefined;
+    const callCpu = (cpuMs(pid) - before) / Math.max(1, calls);
+    console.log(
+      `${target.name.padEnd(20)}` +
+        (list ? ` tools/list p50 ${list.p50.toFixed(2)} ms, CPU ${listCpu.toFixed(2)} ms/list;` : '') +
+        (call ? ` call p50 ${call.p50.toFixed(2)} ms, CPU ${callCpu.toFixed(3)} ms/call` : ''),
+    );
+    await session.close();
+  }
+} finally {
+  await stopAll();
+  governance.cleanup();
+}
+if (errors.length) console.error(`${errors.length} wrong answers, first: ${errors[0]}`);
+process.exit(errors.length ? 1 : 0);
