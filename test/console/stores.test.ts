@@ -11,9 +11,9 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { connectHttp } from '../helpers/gateway.js';
+import { BIN, connectHttp } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { waitFor } from '../helpers/process.js';
+import { spawnReady, waitFor } from '../helpers/process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import {
   consoleRequest,
@@ -259,6 +259,31 @@ describe.each<Kind>(['sqlite', 'postgres'])('the reviewer console on %s', (kind)
     expect(agents.revocations).toEqual([expect.objectContaining({ subject: 'test-agent', reason: 'leaked' })]);
     // The revocation is seen from the agent's next call (PostgreSQL: once the store's NOTIFY is in).
     await waitFor(async () => !(await callTool(agent, 'fx__test_simple_text')).ok, 'the revocation to take effect');
+  });
+
+  it('the read-only console (mcp-warden console) shows the same log and refuses every action', async () => {
+    const readOnly = await spawnReady(
+      process.execPath,
+      [BIN, 'console', '--config', warden.gateway.configFile, '--port', '0'],
+      { readyPattern: /^mcp-warden console listening on (http:\/\/\S+)$/ },
+    );
+    try {
+      const origin = new URL(readOnly.url!).origin;
+      const bob = await signIn(origin, loginCode(warden.gateway.configFile, 'alice'));
+      const there = await consoleRequest(origin, { path: '/api/calls?limit=500', cookie: bob.cookie });
+      expect(there.status).toBe(200);
+      const here = await get('/api/calls?limit=500');
+      expect((there.json.rows as Row[]).map((r) => r.id)).toEqual((here.rows as Row[]).map((r) => r.id));
+      const refused = await consoleRequest(origin, {
+        path: '/api/agents/revoke',
+        body: { subject: 'someone' },
+        cookie: bob.cookie,
+        csrf: bob.csrf,
+      });
+      expect(refused.status).toBe(403);
+    } finally {
+      await readOnly.stop();
+    }
   });
 
   it('signs out: the session ends and its cookie is refused', async () => {
