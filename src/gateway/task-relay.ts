@@ -20,6 +20,7 @@ import type { z } from 'zod';
 import type { DownstreamConnection } from '../downstream/connection.js';
 import type { RelayLink } from '../downstream/forward.js';
 import type { Principal } from '../model/principal.js';
+import { agentTraceMeta } from '../observe/trace-context.js';
 import type { CallContext, ClientInfo, Ingress, RelayContext, RelayMethod } from '../pipeline/context.js';
 import { WireError, denialToWire } from '../pipeline/denial.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
@@ -147,7 +148,7 @@ export class TaskRelay {
     return this.host.pipeline.relay(ctx, async () => {
       const answered = await this.host.connection(task.server).request({
         method,
-        params,
+        params: withAgentMeta(params, extra),
         resultSchema: schema,
         signal: extra.signal,
         timeoutMs: this.host.timeoutMs(task.server),
@@ -158,6 +159,17 @@ export class TaskRelay {
       return this.host.egress.scrubResult(answered.value);
     });
   }
+}
+
+/**
+ * A follow-up as its server gets it: the agent's `_meta` (its trace context checked as on any call, from
+ * `_meta` or the request's HTTP headers; a progress token is replaced or dropped by forward.ts), so a
+ * follow-up is not poorer than the call that made the task. The record keeps only the task id.
+ */
+function withAgentMeta(params: { taskId: string }, extra: Extra): Record<string, unknown> {
+  const own = typeof extra._meta === 'object' && extra._meta !== null ? (extra._meta as Record<string, unknown>) : {};
+  const meta = agentTraceMeta(own, extra.requestInfo?.headers);
+  return Object.keys(meta).length === 0 ? params : { ...params, _meta: meta };
 }
 
 function samePrincipal(a: Principal, b: Principal): boolean {
