@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { newRecordId } from '../../model/canonical.js';
 import {
   approvalFromRaw,
@@ -12,7 +11,8 @@ import {
   type RawApproval,
 } from '../approval-rows.js';
 import type { SharedApprovals } from '../shared.js';
-import { storeUnavailable, type PgPool } from './pool.js';
+import type { PgPool } from './pool.js';
+import { PgTables } from './tables.js';
 
 const MAX_LIST = 1_000;
 /** The first key of the per-agent advisory lock approval requests take ("WA" "RQ"). */
@@ -24,9 +24,7 @@ const REQUEST_LOCK = 0x5741_5251;
  * two replicas can never both decide or both spend one approval. A store failure is ERR_STATE_UNAVAILABLE
  * naming the operation (the approval stage refuses the call).
  */
-export class PgApprovals implements SharedApprovals {
-  constructor(protected readonly pool: PgPool) {}
-
+export class PgApprovals extends PgTables implements SharedApprovals {
   async requestApproval(
     input: ApprovalRequest,
     maxOpenPerAgent: number,
@@ -177,33 +175,6 @@ export class PgApprovals implements SharedApprovals {
     if (!result.rows[0])
       throw approvalRefusal(id, await this.getApproval(id), now, status === 'approved' ? 'approve' : 'deny');
     return approvalFromRaw(result.rows[0]);
-  }
-
-  /** One transaction on one pooled connection, rolled back on any failure. */
-  protected async transaction<T>(what: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.run(what, async (pool) => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
-    });
-  }
-
-  /** Runs one operation; a driver failure becomes ERR_STATE_UNAVAILABLE naming it (a WardenError passes). */
-  protected async run<T>(what: string, operation: (pool: PgPool) => Promise<T>): Promise<T> {
-    try {
-      return await operation(this.pool);
-    } catch (error) {
-      throw storeUnavailable(`store: ${what}`, error);
-    }
   }
 }
 

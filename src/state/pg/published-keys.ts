@@ -1,6 +1,7 @@
 import type { JWK } from 'jose';
 import { publishedJwks, type KeyStore } from '../keys.js';
 import type { SharedSigningKeys, SigningKeyRow } from '../shared.js';
+import { StoreFollower } from './follower.js';
 import type { PgStoreLink } from './link.js';
 
 export interface PublishedKeysOptions {
@@ -19,27 +20,33 @@ export interface PublishedKeysOptions {
 export class PublishedKeys {
   private rows: SigningKeyRow[] = [];
   private published = '';
-  private timer: NodeJS.Timeout | undefined;
-  private reading: Promise<void> | undefined;
-  private readonly unsubscribe: (() => void)[] = [];
+  private readonly follower: StoreFollower;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly shared: SharedSigningKeys,
-    private readonly link: PgStoreLink,
+    link: PgStoreLink,
     private readonly local: KeyStore,
     private readonly options: PublishedKeysOptions = {},
-  ) {}
+  ) {
+    this.follower = new StoreFollower(link, {
+      tables: new Set(['signing_keys']),
+      ...(options.pollMs !== undefined && { pollMs: options.pollMs }),
+      read: () => this.sync(),
+      ...(options.onError && { onError: options.onError }),
+    });
+  }
 
   /** Publishes this replica's keys and reads everyone's (a failure is a start-up error). */
   async start(): Promise<void> {
-    this.unsubscribe.push(
-      this.link.onChange((table) => {
-        if (table === 'signing_keys') void this.refresh();
-      }),
-      this.link.onResync(() => void this.refresh()),
-    );
     await this.sync();
-    this.schedule();
+    this.follower.start();
+  }
+
+  /** Called after a re-read that changed the set of published keys (a replica started, or rotated). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The JWKs other replicas (and this one) published that a verifier accepts at `now`. */
@@ -48,16 +55,11 @@ export class PublishedKeys {
   }
 
   refresh(): Promise<void> {
-    this.reading ??= this.sync()
-      .catch((error: unknown) => this.options.onError?.(error instanceof Error ? error.message : String(error)))
-      .finally(() => (this.reading = undefined));
-    return this.reading;
+    return this.follower.refresh();
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    for (const off of this.unsubscribe.splice(0)) off();
+    this.follower.close();
   }
 
   private async sync(): Promise<void> {
@@ -67,15 +69,9 @@ export class PublishedKeys {
       await this.shared.publishSigningKeys(own);
       this.published = signature;
     }
-    this.rows = await this.shared.signingKeys();
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      void this.refresh().finally(() => {
-        if (this.timer) this.schedule();
-      });
-    }, this.options.pollMs ?? 1_000);
-    this.timer.unref();
+    const rows = await this.shared.signingKeys();
+    const changed = JSON.stringify(rows) !== JSON.stringify(this.rows);
+    this.rows = rows;
+    if (changed) for (const listener of this.listeners) listener();
   }
 }

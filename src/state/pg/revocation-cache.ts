@@ -1,5 +1,6 @@
 import type { RevocationSnapshot, SharedState } from '../shared.js';
 import { describePgError } from './pool.js';
+import { StoreFollower } from './follower.js';
 import type { PgStoreLink } from './link.js';
 
 /** Tables whose writes change what the revocation snapshot holds. */
@@ -28,34 +29,32 @@ export class RevocationCache {
   private stale = true;
   /** Counts drops, so a read that straddled one does not clear `stale`. */
   private drops = 0;
-  private reading: Promise<void> | undefined;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
   private lastError: string | undefined;
-  private readonly unsubscribe: (() => void)[] = [];
+  private unsubscribe: (() => void) | undefined;
   private readonly listeners = new Set<() => void>();
+  private readonly follower: StoreFollower;
 
   constructor(
     private readonly shared: SharedState,
     private readonly link: PgStoreLink,
     private readonly options: RevocationCacheOptions,
-  ) {}
+  ) {
+    this.follower = new StoreFollower(link, {
+      tables: REVOCATION_TABLES,
+      ...(options.pollMs !== undefined && { pollMs: options.pollMs }),
+      read: () => this.read(false),
+    });
+  }
 
   /** Reads the snapshot once (a failure is a start-up error) and starts following changes. */
   async start(): Promise<void> {
-    this.unsubscribe.push(
-      this.link.onChange((table) => {
-        if (REVOCATION_TABLES.has(table)) void this.refresh();
-      }),
-      this.link.onResync(() => void this.refresh()),
-      this.link.onStatus((up) => {
-        if (up) return void this.refresh();
-        this.stale = true;
-        this.drops += 1;
-      }),
-    );
+    this.unsubscribe = this.link.onStatus((up) => {
+      if (up) return;
+      this.stale = true;
+      this.drops += 1;
+    });
     await this.read(true);
-    this.schedule();
+    this.follower.start();
   }
 
   /** Why the snapshot cannot be trusted now, or undefined when it can. */
@@ -87,23 +86,13 @@ export class RevocationCache {
 
   /** Re-reads now; concurrent callers share one read, and a change heard during it reads once more. */
   refresh(): Promise<void> {
-    if (this.reading) {
-      this.again = true;
-      return this.reading;
-    }
-    this.reading = (async () => {
-      do {
-        this.again = false;
-        await this.read(false);
-      } while (this.again);
-    })().finally(() => (this.reading = undefined));
-    return this.reading;
+    return this.follower.refresh();
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    for (const off of this.unsubscribe.splice(0)) off();
+    this.follower.close();
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
   }
 
   private async read(rethrow: boolean): Promise<void> {
@@ -122,14 +111,5 @@ export class RevocationCache {
       this.options.onError?.(this.lastError);
       if (rethrow) throw error;
     }
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      void this.refresh().finally(() => {
-        if (this.timer) this.schedule();
-      });
-    }, this.options.pollMs ?? 1_000);
-    this.timer.unref();
   }
 }
