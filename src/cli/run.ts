@@ -1,4 +1,6 @@
 // Over 300 lines: the wiring of a running gateway (serve and stdio), every stage built from the config in one place and order.
+import type { PublishedKeys } from '../state/pg/published-keys.js';
+import { KeyStore } from '../state/keys.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configLoadEvent, openAudit } from '../audit/open.js';
@@ -20,11 +22,11 @@ import { LocalDevAuthorizer } from '../policy/local-dev.js';
 import { governanceFor } from '../gateway/governance.js';
 import { clockFromEnv } from '../model/clock.js';
 import { Egress } from '../egress/egress.js';
-import { secretsFor } from '../secrets/setup.js';
+import { secretsFor, withOthers } from '../secrets/setup.js';
 import { StoreApprover } from '../integrity/approver.js';
 import { stateFile } from '../state/db.js';
 import { PinAuthorizer } from '../integrity/pin-authorizer.js';
-import { pinRegistryFor } from '../integrity/registry.js';
+import { pinRegistryFor } from '../integrity/registry-setup.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
 import { listenFailure } from './listen-error.js';
@@ -39,6 +41,8 @@ interface Runtime {
   jwt: JwtSetup | undefined;
   audit: AuditLog;
   observe: Observability;
+  /** Every replica's published signing keys (the shared store), for the JWKS endpoint. */
+  published?: PublishedKeys;
 }
 
 /** Loads the config and refuses an unsafe start before anything is spawned. */
@@ -125,13 +129,23 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
         await audit.close();
         throw error;
       }));
-  // Every replica's signing keys' public halves, this one's published (the audit log created it).
+  // Every replica's signing keys' public halves, this one's published (the audit log created it): tokens
+  // of the built-in issuer and minted credentials signed by any replica verify with any replica's keys.
+  const minting = Object.values(loaded.config.secrets).some((secret) => secret.source === 'minted');
   const published =
     store &&
     shared &&
-    jwt?.auth.builtin &&
+    (jwt?.auth.builtin || minting) &&
     (await import('./shared-store.js')
-      .then(({ sharedKeys }) => sharedKeys(store, shared.state, jwt, logger))
+      .then(({ sharedKeys }) =>
+        sharedKeys(
+          store,
+          shared.state,
+          jwt?.keys ?? new KeyStore(loaded.dataDir),
+          jwt?.auth.builtin ? jwt : undefined,
+          logger,
+        ),
+      )
       .catch(async (error: unknown) => {
         shared.cache.close();
         await store.close();
@@ -139,9 +153,21 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
         throw error;
       }));
   // After the audit log (and the signing key) exist: a failing spawn-mode secret stops the start here.
-  const secrets = await secretsFor(loaded, egress);
-  // Definition pins (state.db): a gateway that cannot check them does not start.
-  const pins = pinRegistryFor(loaded, logger, (event) => audit.event(event), egress);
+  const secrets = await secretsFor(loaded, egress, Date.now, published || undefined);
+  // Definition pins (state.db, or the shared store): a gateway that cannot check them does not start.
+  const pins = await pinRegistryFor(
+    loaded,
+    logger,
+    (event) => audit.event(event),
+    egress,
+    store && shared && (await import('./shared-store.js')).sharedPins(store, shared.state, logger),
+  ).catch(async (error: unknown) => {
+    shared?.cache.close();
+    if (published) published.close();
+    await store?.close();
+    await audit.close();
+    throw error;
+  });
   const policyAuthorizer =
     governance?.authorizer ??
     (auth.mode === 'unauthenticated-local' ? new LocalDevAuthorizer() : new TaskGrantAuthorizer());
@@ -172,6 +198,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
   if (store && shared)
     gateway.attachStore({
       health: () => store.health(),
+      spends: shared.state,
       close: async () => {
         shared.cache.close();
         if (published) published.close();
@@ -197,6 +224,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     audit,
     observe,
     reviewers: () => governance?.holder.current.reviewers ?? [],
+    ...(published && { published }),
   };
 }
 
@@ -227,7 +255,13 @@ export async function runServe(
         issuers: runtime.jwt.verifier.issuerNames,
         scopes: runtime.jwt.auth.requiredScopes,
         ...(runtime.jwt.auth.builtin && {
-          jwks: () => runtime.jwt!.keys.publicJwks(Date.now(), runtime.jwt!.auth.maxTokenLifetimeSeconds * 1000),
+          // Every replica's keys with the shared store: a downstream trusting this endpoint verifies them all.
+          jwks: () =>
+            withOthers(
+              runtime.jwt!.keys.publicJwks(Date.now(), runtime.jwt!.auth.maxTokenLifetimeSeconds * 1000).keys,
+              runtime.published,
+              Date.now(),
+            ),
         }),
       },
     }),

@@ -1,6 +1,6 @@
 import { ApprovalStore, approvalEvent, effectiveStatus, sqliteApprovals } from '../integrity/approvals.js';
 import { definitionDiff } from '../integrity/diff.js';
-import { PinStore, pinEvent } from '../integrity/pins.js';
+import { PinStore, pinEvent, sqlitePins, type SharedPins } from '../integrity/pins.js';
 import type { ApprovalRow, ApprovalStatus, DefinitionKind, PinRow, PinStatus } from '../integrity/types.js';
 import { WardenError } from '../errors.js';
 import type { AuditEvent } from '../pipeline/stages.js';
@@ -68,21 +68,33 @@ export function sqliteConsoleApprovals(file: string, readonly: boolean): Console
   };
 }
 
+/** Where the console finds pins: state.db, or the shared store (PostgreSQL) every replica records them in. */
+export interface ConsolePins {
+  pins: SharedPins;
+  close(): void;
+}
+
+/** The pins on `<dataDir>/state.db`. */
+export function sqliteConsolePins(file: string, readonly: boolean): ConsolePins {
+  const store = PinStore.open(file, { readonly });
+  return { pins: sqlitePins(store), close: () => store.close() };
+}
+
 /**
- * The Tools and Approvals pages: tool pins from `<dataDir>/state.db` (as the gateway keeps them), approvals
- * from `approvals` (state.db, or the shared store). Closing closes both.
+ * The Tools and Approvals pages: tool pins and approvals as the gateway keeps them (state.db, or the
+ * shared store). Closing closes both.
  */
-export function openIntegrity(file: string, readonly: boolean, approvalStore: ConsoleApprovals): IntegrityStores {
-  const pins = PinStore.open(file, { readonly });
+export function openIntegrity(pinStore: ConsolePins, approvalStore: ConsoleApprovals): IntegrityStores {
+  const pins = pinStore.pins;
   const approvals = approvalStore.approvals;
   const list = (status: ApprovalStatus | undefined, limit: number) =>
     approvals.listApprovals({ ...(status !== undefined && { status }), limit });
   return {
     listPins(status, limit) {
       if (status !== undefined && !PIN_STATUSES.includes(status)) return Promise.resolve([]);
-      return Promise.resolve(
-        pins.list({ ...(status !== undefined && { status: status as PinStatus }), limit }).map(withDiff),
-      );
+      return pins
+        .listPins({ ...(status !== undefined && { status: status as PinStatus }), limit })
+        .then((rows) => rows.map(withDiff));
     },
     async listApprovals(status, limit, now) {
       if (status !== undefined && !APPROVAL_STATUSES.includes(status)) return [];
@@ -127,12 +139,11 @@ export function openIntegrity(file: string, readonly: boolean, approvalStore: Co
       };
     },
     decideTool(key, decision, by, now, expectedHash) {
-      return Promise.resolve().then(() => {
-        const row = pins.get(key);
+      return pins.getPin(key).then((row) => {
         if (!row)
           throw new WardenError(
             'ERR_PIN_NOT_FOUND',
-            `no ${key.kind} ${key.server}/${key.name} has been seen by a gateway on this data folder`,
+            `no ${key.kind} ${key.server}/${key.name} has been seen by a gateway on this store`,
           );
         if (row.currentHash !== expectedHash)
           throw new WardenError(
@@ -168,17 +179,15 @@ export function openIntegrity(file: string, readonly: boolean, approvalStore: Co
         return {
           event,
           apply: () =>
-            Promise.resolve().then(() =>
-              decision === 'approve'
-                ? pins.approve(key, by, now, expectedHash)
-                : pins.reject(key, by, now, expectedHash),
-            ),
+            decision === 'approve'
+              ? pins.approvePin(key, by, now, expectedHash)
+              : pins.rejectPin(key, by, now, expectedHash),
         };
       });
     },
     close() {
       approvalStore.close();
-      pins.close();
+      pinStore.close();
     },
   };
 }

@@ -1,7 +1,6 @@
 import { PgAuditReader } from '../audit/pg/reader.js';
 import type { PostgresStoreConfig } from '../config/store-schema.js';
 import { approvalFromRaw, type RawApproval } from '../state/approval-rows.js';
-import { stateFile } from '../state/db.js';
 import { openPgPool } from '../state/pg/open.js';
 import { storeUnavailable, type PgPool } from '../state/pg/pool.js';
 import { PgSharedState } from '../state/pg/shared.js';
@@ -46,7 +45,7 @@ function location(store: PostgresStoreConfig): string {
  * The console on the PostgreSQL store: the audit tables every replica appends to, and the tasks,
  * revocations, approvals, sign-in codes and sessions every replica shares. A reviewer behind a load
  * balancer sees the same on every replica, and what they do there takes effect on all of them (the
- * store's NOTIFY reaches every replica's cache). Tool pins stay in the data folder's state.db.
+ * store's NOTIFY reaches every replica's cache), tool pins included.
  */
 export async function openPgConsoleStores(options: {
   dataDir: string;
@@ -71,7 +70,7 @@ export async function openPgConsoleStores(options: {
       },
       close: () => undefined,
     };
-    const integrity = openIntegrity(stateFile(options.dataDir), options.readonly, approvals);
+    const integrity = openIntegrity({ pins: shared, close: () => undefined }, approvals);
     const audit = pgAudit(reader);
     const sessions = new PgConsoleSessions(pool);
     return {

@@ -10,7 +10,7 @@ import { WardenError } from '../errors.js';
 import { stateFile } from '../state/db.js';
 import type { AgentRevocationRow, TaskRow } from '../state/shared.js';
 import { TaskStore } from '../tasks/store.js';
-import { openIntegrity, sqliteConsoleApprovals, type IntegrityStores } from './integrity.js';
+import { openIntegrity, sqliteConsoleApprovals, sqliteConsolePins, type IntegrityStores } from './integrity.js';
 import { sqliteQuery, type Query } from './queries.js';
 import { ConsoleSessions, type ConsoleSessionStore } from './sessions.js';
 
@@ -59,8 +59,8 @@ export type ConsoleStoreOptions =
 
 /**
  * Opens the console's stores: the data folder's `audit.db` and `state.db`, or the PostgreSQL store every
- * replica shares (its client imported only then). Tool pins are read from state.db on both (where the
- * gateway keeps them). Nothing is left open when any part fails.
+ * replica shares (its client imported only then), tool pins included (where the gateway keeps them).
+ * Nothing is left open when any part fails.
  */
 export async function openConsoleStores(options: ConsoleStoreOptions): Promise<ConsoleStores> {
   if (options.kind === 'postgres') {
@@ -82,7 +82,9 @@ export async function openConsoleStores(options: ConsoleStoreOptions): Promise<C
     opened.push(tasks);
     const approvals = sqliteConsoleApprovals(state, options.readonly);
     opened.push(approvals);
-    const integrity = openIntegrity(state, options.readonly, approvals);
+    const pins = sqliteConsolePins(state, options.readonly);
+    opened.push(pins);
+    const integrity = openIntegrity(pins, approvals);
     const audit: ConsoleAudit = {
       query: sqliteQuery(db),
       getRecord: (id) => reader.getRecord(id),

@@ -297,7 +297,7 @@ export class AgentSession implements ConnectionListener {
       catalog: connections[index]!.catalog,
     }));
     const view = aggregate(this.host.egress, sources);
-    this.host.pins?.observe(view, sources);
+    await this.host.pins?.observe(view, sources);
     for (const problem of view.problems)
       this.log.warn({ server: problem.server, problem: problem.kind }, problem.detail);
     this.view = view;

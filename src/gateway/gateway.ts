@@ -28,10 +28,15 @@ import { mergeInstructions } from './instructions.js';
 import type { PinRegistry } from '../integrity/registry.js';
 import { mergeTaskCapabilities, type TasksCapability } from './task-relay.js';
 import type { StoreHealth } from '../state/pg/link.js';
+import type { SharedSpends } from '../state/shared.js';
 
-/** The shared store as the gateway sees it: its health for /healthz, and closing it at stop. */
+/**
+ * The shared store as the gateway sees it: its health for /healthz, the single-use ids every replica
+ * spends once (2026 requestStates), and closing it at stop.
+ */
 export interface StoreAttachment {
   health(): StoreHealth;
+  spends?: SharedSpends;
   close(): Promise<void>;
 }
 
@@ -202,7 +207,7 @@ export class Gateway implements SessionHost {
     }
     for (const problem of view.problems) this.logger.warn({ server: problem.server }, problem.detail);
     // Pins first sight (or a change since the last run) before any agent can list or call.
-    this.pins?.observe(view, sources);
+    await this.pins?.observe(view, sources);
     this.logger.info(
       { servers: this.entries.map((e) => ({ id: e.id, ok: e.probe.ok, tools: e.probe.tools })) },
       'gateway ready',
@@ -363,6 +368,11 @@ export class Gateway implements SessionHost {
   /** The shared store (PostgreSQL) this gateway reports at /healthz and closes when it stops. */
   attachStore(store: StoreAttachment): void {
     this.store = store;
+  }
+
+  /** The shared store's spent single-use ids, when the gateway runs on one (undefined: per process). */
+  get spends(): SharedSpends | undefined {
+    return this.store?.spends;
   }
 
   /**

@@ -49,7 +49,7 @@ export interface SessionHost {
   /** The downstream servers' instructions, merged (src/gateway/instructions.ts mergeInstructions). */
   instructions?(): string | undefined;
   /** Definition pins: every merged view is shown to them (first sight, changes) before it is used. */
-  readonly pins?: { observe(view: Aggregate, sources: readonly CatalogSource[]): void };
+  readonly pins?: { observe(view: Aggregate, sources: readonly CatalogSource[]): void | Promise<void> };
   /** The servers' `tasks` capabilities, merged: declared to the agent, and task-augmented calls relayed (task-relay.ts). */
   taskCapability?(): TasksCapability | undefined;
   /** Whether a server accepts task-augmented `tools/call`. */

@@ -18,6 +18,8 @@ import type { Principal } from '../model/principal.js';
 import type { Answer, AskRefusal, InProcessTransport, ServerAsk } from './in-process-transport.js';
 import type { RequestState, RequestStateSealer } from './request-state.js';
 import { LOG_LEVELS } from './stateless-envelope.js';
+import type { SharedSpends } from '../state/shared.js';
+import type { Denial } from '../pipeline/denial.js';
 
 /** How long an agent has to answer a round: the downstream request waits this long, then is cancelled. */
 export const ROUND_TTL_MS = 10 * 60_000;
@@ -86,19 +88,42 @@ export interface CallRequest {
   logLevel?: string;
 }
 
-export type RoundsOutcome = { answer: Answer } | { refused: RetryRefusal; message: string };
+export type RoundsOutcome =
+  | { answer: Answer }
+  | { refused: RetryRefusal; message: string }
+  /** The shared store could not say whether the state was spent: refused, nothing forwarded (fail closed). */
+  | { unavailable: string };
+
+/**
+ * How a refused retry is recorded and answered: `-32602` naming the failed check, or, when the store could
+ * not say whether the state was spent, as the store being unavailable (fail closed).
+ */
+export function retryDenial(outcome: Exclude<RoundsOutcome, { answer: Answer }>): Denial {
+  if ('unavailable' in outcome)
+    return { kind: 'store_unavailable', reason: `requestState not checked: ${outcome.unavailable}` };
+  return {
+    kind: 'invalid_params',
+    message: outcome.message,
+    reason: `2026-07-28 retry refused (requestState ${outcome.refused}): ${outcome.message}`,
+  };
+}
+
+/** Where spent states are recorded: the shared store (every replica), or this process's memory when absent. */
+export type SpentStates = Pick<SharedSpends, 'spendOnce'>;
 
 export class RequestRounds {
   /** Calls by their in-process request id (what a server request names as related). */
   private readonly calls = new Map<string, LiveCall>();
   /** Calls with an open round, by the state id handed out for it. */
   private readonly open = new Map<string, LiveCall>();
-  /** State ids already presented, with their expiry: presented again before then is a replay. */
+  /** State ids already presented, with their expiry: presented again before then is a replay (without a store). */
   private readonly spent = new Map<string, number>();
 
   constructor(
     private readonly sealer: RequestStateSealer,
     private readonly clock: Clock,
+    /** The shared store's spent states: a state spent through any replica is a replay on every other. */
+    private readonly spends?: SpentStates,
   ) {}
 
   /** Calls whose downstream request is being held for an agent's answer (the pool keeps their session). */
@@ -194,9 +219,9 @@ export class RequestRounds {
       return refuse('other_call', 'requestState belongs to another call');
     const now = this.clock.now();
     if (state.exp <= now) return refuse('expired', 'requestState has expired; call again without it');
-    for (const [sid, exp] of this.spent) if (exp <= now) this.spent.delete(sid); // refused as expired from now on
-    if (this.spent.has(state.sid)) return refuse('replayed', 'requestState was already used');
-    this.spent.set(state.sid, state.exp);
+    const fresh = await this.spend(state.sid, state.exp, now);
+    if (typeof fresh === 'string') return { unavailable: fresh };
+    if (!fresh) return refuse('replayed', 'requestState was already used');
 
     const call = this.open.get(state.sid);
     if (call) {
@@ -215,6 +240,21 @@ export class RequestRounds {
     const preload = new Map<string, unknown>();
     for (const [key, digest] of Object.entries(state.ask)) if (key in responses) preload.set(digest, responses[key]);
     return { answer: await this.wait(this.begin(plain, preload), plain) };
+  }
+
+  /** Whether the state id was spent now (false: spent before); a string says why the store could not tell. */
+  private async spend(sid: string, exp: number, now: number): Promise<boolean | string> {
+    if (this.spends) {
+      try {
+        return await this.spends.spendOnce(sid, exp, now);
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+    }
+    for (const [id, at] of this.spent) if (at <= now) this.spent.delete(id); // refused as expired from now on
+    if (this.spent.has(sid)) return false;
+    this.spent.set(sid, exp);
+    return true;
   }
 
   private begin(request: CallRequest, preload: Map<string, unknown>): LiveCall {

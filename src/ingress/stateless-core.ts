@@ -14,8 +14,9 @@ import { principalKey, type Principal } from '../model/principal.js';
 import { relayableCapabilities, type RequestEnvelope } from '../model/request-envelope.js';
 import type { Logger } from '../observe/logger.js';
 import type { CallMethod, ClientInfo, Ingress } from '../pipeline/context.js';
+import { denialToWire } from '../pipeline/denial.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
-import { RETRY_REFUSAL_CODE, RequestRounds, type Notify } from './request-rounds.js';
+import { RequestRounds, retryDenial, type Notify } from './request-rounds.js';
 import { RequestStateSealer, loadRequestStateKey } from './request-state.js';
 import {
   CAPABILITIES,
@@ -93,6 +94,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
   const rounds = new RequestRounds(
     new RequestStateSealer(loadRequestStateKey(gateway.loaded.dataDir)),
     clock ?? ownClock!,
+    gateway.spends,
   );
 
   function pooled(principal: Principal): Pooled | undefined {
@@ -187,16 +189,17 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     const outcome = await rounds.retry(callRequest);
     if ('answer' in outcome) return outcome.answer;
     const method = request.method as CallMethod;
+    const denial = retryDenial(outcome);
     await gateway.pipeline.refuse(
       refusalContext(ingress, principal, method, targetOf(request) ?? '', request.id, request.version),
-      {
-        kind: 'invalid_params',
-        message: outcome.message,
-        reason: `2026-07-28 retry refused (requestState ${outcome.refused}): ${outcome.message}`,
-      },
+      denial,
     );
-    logger.warn({ subject: principal.subject, refused: outcome.refused }, 'requestState refused');
-    return { error: { code: RETRY_REFUSAL_CODE, message: outcome.message } };
+    logger.warn(
+      { subject: principal.subject, refused: 'refused' in outcome ? outcome.refused : 'unavailable' },
+      'requestState refused',
+    );
+    const wire = denialToWire(denial);
+    return { error: { code: wire.code, message: wire.message } };
   }
 
   /** The names of the tools this principal may see, read as its tools/list answers them; or the list's error. */

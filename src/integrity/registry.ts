@@ -1,14 +1,12 @@
-import type { LoadedConfig } from '../config/load.js';
 import type { Aggregate, CatalogSource, ListKind } from '../model/catalog.js';
 import type { Logger } from 'pino';
 import type { AuditEvent, Scrubber } from '../pipeline/stages.js';
-import { stateFile } from '../state/db.js';
 import { definitionFlags } from './flags.js';
 import { pinnedParts } from './hash.js';
-import { PinStore, type Observation, type PinState, type ServerPinning } from './pins.js';
+import type { PinBackend } from './pin-backend.js';
+import type { Observation, PinState, ServerPinning } from './pins.js';
 import type { DefinitionKind, PinStatus } from './types.js';
 
-const OFF: ServerPinning = { mode: 'off', quarantineFlagged: false };
 const POLL_MS = 1_000;
 
 /** Why a definition is quarantined: it differs from the approved one, or it was flagged on first sight and never approved. */
@@ -19,9 +17,10 @@ export type PinVerdict =
 
 /**
  * The gateway-wide view of definition pins. It observes every catalog the gateway sees (the start-up
- * probe, each session's merged view), writes to `state.db` only when something is new, and answers
+ * probe, each session's merged view), writes to the store only when something is new, and answers
  * "may this tool or prompt be shown or called" from an in-memory copy that is re-read whenever another
- * process (a reviewer's `tools approve`, another gateway) committed (`PRAGMA data_version`).
+ * process (a reviewer's `tools approve`, another gateway or replica) committed: on state.db checked with
+ * `PRAGMA data_version` before a verdict, on PostgreSQL announced by NOTIFY (and polled).
  */
 export class PinRegistry {
   private version = Number.NaN;
@@ -37,7 +36,7 @@ export class PinRegistry {
   private readonly listeners = new Set<(kinds: ListKind[]) => void>();
 
   constructor(
-    private readonly store: PinStore,
+    private readonly store: PinBackend,
     private readonly pinningOf: (server: string) => ServerPinning,
     private readonly logger: Logger,
     /** Appends an event to the audit log (the sink's `event`). */
@@ -49,9 +48,18 @@ export class PinRegistry {
     this.sync(this.now());
   }
 
+  /**
+   * Reads the pins a first time when the store answers asynchronously (a failure stops the start);
+   * nothing to do on state.db, read when constructed.
+   */
+  async load(): Promise<void> {
+    if (this.store.dataVersion) return;
+    this.apply(await this.store.statuses());
+  }
+
   /** Re-reads the pins if another process committed since the last look; at most once per `now` value. */
   sync(now: number): void {
-    if (now === this.lastSync) return;
+    if (!this.store.dataVersion || now === this.lastSync) return;
     this.lastSync = now;
     let version: number;
     try {
@@ -59,7 +67,7 @@ export class PinRegistry {
     } catch (error) {
       if (!this.failing)
         this.logger.error(
-          { err: (error as Error).message, file: this.store.file },
+          { err: (error as Error).message, store: this.store.where },
           'pin database unreadable; keeping the last known pins',
         );
       this.failing = true;
@@ -75,7 +83,7 @@ export class PinRegistry {
    * Records what a session or the start-up probe sees. Only definitions that differ from the cached
    * state reach the database; the events they cause go to the audit log and the gateway's log.
    */
-  observe(view: Aggregate, sources: readonly CatalogSource[]): void {
+  observe(view: Aggregate, sources: readonly CatalogSource[]): void | Promise<void> {
     this.sync(this.now());
     const observations: Observation[] = [];
     const consider = (
@@ -118,19 +126,27 @@ export class PinRegistry {
     for (const [exposed, route] of view.tools) consider('tool', exposed, route);
     for (const [exposed, route] of view.prompts) consider('prompt', exposed, route);
     if (observations.length === 0) return;
-    let events: AuditEvent[];
+    // Not recorded means not approved: those definitions stay hidden and refused until a later look succeeds.
+    const failed = (error: unknown) =>
+      this.logger.error(
+        { err: (error as Error).message, store: this.store.where },
+        'could not record tool definitions; new and changed ones stay unavailable',
+      );
+    let events: readonly AuditEvent[] | Promise<readonly AuditEvent[]>;
     try {
       events = this.store.observe(observations, this.pinningOf, this.now());
     } catch (error) {
-      // Not recorded means not approved: those definitions stay hidden and refused until a later look succeeds.
-      this.logger.error(
-        { err: (error as Error).message, file: this.store.file },
-        'could not record tool definitions; new and changed ones stay unavailable',
-      );
+      return failed(error);
+    }
+    if (!(events instanceof Promise)) {
+      this.reload();
+      for (const event of events) this.report(event);
       return;
     }
-    this.reload();
-    for (const event of events) this.report(event);
+    return events.then(async (recorded) => {
+      await this.reloadAsync();
+      for (const event of recorded) this.report(event);
+    }, failed);
   }
 
   /**
@@ -159,8 +175,12 @@ export class PinRegistry {
       : { ok: false, status: 'quarantined', cause: 'changed', reason };
   }
 
-  /** Tells sessions (list_changed) when another process changes what may be shown; unref'd. */
+  /**
+   * Tells sessions (list_changed) when another process changes what may be shown: state.db is looked at
+   * every `intervalMs` (unref'd); the shared store is followed (NOTIFY, resync, polling).
+   */
   startPolling(intervalMs = POLL_MS): void {
+    if (this.store.follow) return this.store.follow(() => this.reloadAsync());
     this.poller = setInterval(() => this.sync(this.now()), intervalMs);
     this.poller.unref();
   }
@@ -176,17 +196,32 @@ export class PinRegistry {
     this.store.close();
   }
 
+  /** Re-reads state.db's pins (synchronous). */
   private reload(): void {
-    let rows: PinState[];
     try {
-      rows = this.store.statuses();
+      this.apply(this.store.statuses() as PinState[]);
     } catch (error) {
-      this.logger.error(
-        { err: (error as Error).message, file: this.store.file },
-        'pin database unreadable; keeping the last known pins',
-      );
-      return;
+      this.unreadable(error);
     }
+  }
+
+  /** Re-reads the shared store's pins; a failure keeps the last known ones (and is logged). */
+  private async reloadAsync(): Promise<void> {
+    try {
+      this.apply(await this.store.statuses());
+    } catch (error) {
+      this.unreadable(error);
+    }
+  }
+
+  private unreadable(error: unknown): void {
+    this.logger.error(
+      { err: (error as Error).message, store: this.store.where },
+      'pin database unreadable; keeping the last known pins',
+    );
+  }
+
+  private apply(rows: readonly PinState[]): void {
     const byKey = new Map<string, PinState>();
     const byExposed = new Map<string, PinState>();
     const parts: Record<'tools' | 'prompts', string[]> = { tools: [], prompts: [] };
@@ -250,29 +285,4 @@ export class PinRegistry {
 
 function keyOf(server: string, kind: DefinitionKind, name: string): string {
   return `${server}\u0000${kind}\u0000${name}`;
-}
-
-/**
- * The registry for a config: undefined when no enabled server pins. Opens `<dataDir>/state.db`
- * (throws ERR_STATE_UNAVAILABLE: a gateway that cannot check pins does not start).
- */
-export function pinRegistryFor(
-  loaded: LoadedConfig,
-  logger: Logger,
-  record: (event: AuditEvent) => Promise<unknown>,
-  egress: Pick<Scrubber, 'scrubValue'>,
-): PinRegistry | undefined {
-  const servers = Object.entries(loaded.config.servers).filter(([, spec]) => spec.enabled);
-  if (!servers.some(([, spec]) => spec.pinning !== 'off')) return undefined;
-  const settings = new Map<string, ServerPinning>(
-    servers.map(([id, spec]) => [id, { mode: spec.pinning, quarantineFlagged: spec.quarantineFlagged }]),
-  );
-  const store = PinStore.open(stateFile(loaded.dataDir));
-  return new PinRegistry(
-    store,
-    (server) => settings.get(server) ?? OFF,
-    logger.child({ component: 'pins' }),
-    record,
-    egress,
-  );
 }

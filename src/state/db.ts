@@ -132,6 +132,12 @@ const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL,
      retired_at INTEGER
    );`,
+  // 10: spent single-use ids (src/state/sqlite-shared.ts), as the PostgreSQL store keeps them for every replica.
+  `CREATE TABLE spent_states (
+     id         TEXT    PRIMARY KEY,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX spent_states_expiry ON spent_states (expires_at);`,
 ];
 
 /** The schema version this build writes. */

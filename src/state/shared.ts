@@ -7,6 +7,7 @@
 // the next call on every replica; writes are async. Approvals likewise: every change of status is one
 // conditional statement in the store, so an approval is spent once across replicas.
 import type { ApprovalBinding, ApprovalRequest, ApprovalRow, ApprovalStatus } from './approval-rows.js';
+import type { SharedPins } from './pin-rows.js';
 
 export interface AgentRevocationRow {
   subject: string;
@@ -147,7 +148,19 @@ export interface SharedSigningKeys {
   signingKeys(): Promise<SigningKeyRow[]>;
 }
 
-export interface SharedState extends SharedTasks, SharedApprovals, SharedSigningKeys {
+/**
+ * Single-use ids every process on the store spends at most once: the rounds of 2026 multi-round-trip
+ * calls (a sealed `requestState` names one), so a state spent through one replica is a replay on another.
+ */
+export interface SharedSpends {
+  /**
+   * Spends `id`, remembered until `expiresAt` (epoch ms; past it the id is refused as expired anyway):
+   * true the first time, false when it was already spent. Ids expired at `now` are forgotten, a few at a time.
+   */
+  spendOnce(id: string, expiresAt: number, now: number): Promise<boolean>;
+}
+
+export interface SharedState extends SharedTasks, SharedApprovals, SharedSigningKeys, SharedPins, SharedSpends {
   readonly kind: 'sqlite' | 'postgres';
   revokeAgent(revocation: AgentRevocationRow): Promise<void>;
   /** Whether the id was newly revoked. */

@@ -16,6 +16,8 @@ import {
 import { sqliteTasks } from './task-rows.js';
 import type { ApprovalBinding, ApprovalRequest, ApprovalRow, ApprovalStatus } from './approval-rows.js';
 import { ApprovalStore } from './sqlite-approvals.js';
+import type { Observation, PinEvent, PinFilter, PinKey, PinRow, PinState, ServerPinning } from './pin-rows.js';
+import { PinStore } from './sqlite-pins.js';
 
 /** Buckets full again for this long are deleted on a take, a few at a time. */
 const SWEEP_LIMIT = 64;
@@ -25,10 +27,12 @@ export class SqliteSharedState implements SharedState {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly approvals: ApprovalStore;
+  private readonly pins: PinStore;
 
   constructor(file: string) {
     this.db = openStateDb(file);
     this.approvals = ApprovalStore.open(file);
+    this.pins = PinStore.open(file);
   }
 
   async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
@@ -208,7 +212,57 @@ export class SqliteSharedState implements SharedState {
     }));
   }
 
+  async listPins(filter?: PinFilter): Promise<PinRow[]> {
+    return this.pins.list(filter);
+  }
+
+  async findPins(ref: string): Promise<PinRow[]> {
+    return this.pins.find(ref);
+  }
+
+  async pinStatuses(): Promise<PinState[]> {
+    return this.pins.statuses();
+  }
+
+  async getPin(key: PinKey): Promise<PinRow | undefined> {
+    return this.pins.get(key);
+  }
+
+  async observePins(
+    observations: readonly Observation[],
+    pinningOf: (server: string) => ServerPinning,
+    now: number,
+  ): Promise<PinEvent[]> {
+    return this.pins.observe(observations, pinningOf, now);
+  }
+
+  async approvePin(key: PinKey, by: string, now: number, expectedHash?: string): Promise<PinRow> {
+    return this.pins.approve(key, by, now, expectedHash);
+  }
+
+  async rejectPin(key: PinKey, by: string, now: number, expectedHash?: string): Promise<PinRow> {
+    return this.pins.reject(key, by, now, expectedHash);
+  }
+
+  /** One IMMEDIATE transaction: a few expired ids forgotten, then this one inserted unless already there. */
+  async spendOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        this.db
+          .prepare(
+            'DELETE FROM spent_states WHERE rowid IN (SELECT rowid FROM spent_states WHERE expires_at <= ? LIMIT ?)',
+          )
+          .run(now, SWEEP_LIMIT);
+        return (
+          this.db.prepare('INSERT OR IGNORE INTO spent_states (id, expires_at) VALUES (?, ?)').run(id, expiresAt)
+            .changes === 1
+        );
+      })
+      .immediate();
+  }
+
   async close(): Promise<void> {
+    this.pins.close();
     this.approvals.close();
     if (this.db.open) this.db.close();
   }

@@ -2,8 +2,9 @@
 // PostgreSQL: revocations read back whole, rate-limit buckets taken all-or-none and counted across
 // every instance on the store (a limit of N is N in total), tasks recorded by one instance found and
 // seen ended by the other, approvals requested on one, decided and spent once across both (instances
-// racing to spend one: exactly one wins), and on PostgreSQL a write on one replica announced to another's
-// LISTEN.
+// racing to spend one: exactly one wins), definition pins seen by one and decided on the other (instances
+// racing to record one change: recorded once), single-use ids spent once across both, and on PostgreSQL a
+// write on one replica announced to another's LISTEN.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteSharedState } from '../../src/state/sqlite-shared.js';
@@ -13,6 +14,7 @@ import { PgStoreLink } from '../../src/state/pg/link.js';
 import type { PgPool } from '../../src/state/pg/pool.js';
 import type { SharedState, TaskRow } from '../../src/state/shared.js';
 import type { ApprovalBinding, ApprovalRequest } from '../../src/state/approval-rows.js';
+import type { Observation, ServerPinning } from '../../src/state/pin-rows.js';
 import { PostgresStoreSchema } from '../../src/config/store-schema.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
@@ -308,6 +310,84 @@ describe.each(stores)('shared state on $name', ({ open }) => {
     });
   });
 
+  it('a definition seen by one instance is pinned once; a change quarantines it; a decision made on the other applies to the hash seen', async () => {
+    const tofu = (): ServerPinning => ({ mode: 'trust-on-first-use', quarantineFlagged: false });
+    const seen = (hash: string): Observation => ({
+      server: 'fx',
+      kind: 'tool',
+      name: 'echo',
+      exposed: 'fx__echo',
+      hash,
+      definition: { name: 'echo', description: `v ${hash}` },
+      flags: [],
+    });
+    // Two instances seeing the same new definition at once: one records it.
+    const first = await Promise.all([
+      pair.a.observePins([seen('sha256:a')], tofu, 1_000),
+      pair.b.observePins([seen('sha256:a')], tofu, 1_000),
+    ]);
+    expect(first.flat().map((e) => e.type)).toEqual(['tool.pin']);
+    expect(await pair.b.pinStatuses()).toEqual([
+      {
+        server: 'fx',
+        kind: 'tool',
+        name: 'echo',
+        exposed: 'fx__echo',
+        status: 'pinned',
+        pinnedHash: 'sha256:a',
+        currentHash: 'sha256:a',
+      },
+    ]);
+    // Changed: quarantined (once, however many see it), the approved definition kept for the diff.
+    const changed = await Promise.all([
+      pair.a.observePins([seen('sha256:b')], tofu, 2_000),
+      pair.b.observePins([seen('sha256:b')], tofu, 2_000),
+    ]);
+    expect(changed.flat().map((e) => e.type)).toEqual(['tool.change', 'tool.quarantine']);
+    const row = (await pair.b.findPins('fx__echo'))[0]!;
+    expect(row).toMatchObject({
+      status: 'quarantined',
+      pinnedHash: 'sha256:a',
+      currentHash: 'sha256:b',
+      pinnedDefinition: { description: 'v sha256:a' },
+    });
+    expect(await pair.a.findPins('fx/echo')).toEqual([row]);
+    expect(await pair.a.listPins({ status: 'quarantined' })).toEqual([row]);
+    expect(await pair.a.listPins({ status: 'pinned' })).toEqual([]);
+    // A decision bound to a hash that is no longer current is refused; the current one applies.
+    const key = { server: 'fx', kind: 'tool' as const, name: 'echo' };
+    await expect(pair.b.approvePin(key, 'alice', 3_000, 'sha256:a')).rejects.toMatchObject({ code: 'ERR_PIN_CHANGED' });
+    expect(await pair.b.approvePin(key, 'alice', 3_000, 'sha256:b')).toMatchObject({
+      status: 'pinned',
+      pinnedHash: 'sha256:b',
+      decidedBy: 'alice',
+      decidedAt: 3_000,
+    });
+    expect((await pair.a.getPin(key))?.status).toBe('pinned');
+    await expect(pair.a.approvePin(key, 'bob', 4_000)).rejects.toMatchObject({ code: 'ERR_PIN_NOTHING_TO_APPROVE' });
+    expect(await pair.a.rejectPin(key, 'bob', 4_000, 'sha256:b')).toMatchObject({
+      status: 'rejected',
+      decidedBy: 'bob',
+    });
+    await expect(pair.b.rejectPin(key, 'bob', 5_000)).rejects.toMatchObject({ code: 'ERR_PIN_NOTHING_TO_REJECT' });
+    await expect(pair.b.approvePin({ ...key, name: 'missing' }, 'bob', 5_000)).rejects.toMatchObject({
+      code: 'ERR_PIN_NOT_FOUND',
+    });
+  });
+
+  it('a single-use id spent on one instance is refused on the other until it expires; racing spends: one wins', async () => {
+    expect(await pair.a.spendOnce('sid-1', 10_000, 1_000)).toBe(true);
+    expect(await pair.b.spendOnce('sid-1', 10_000, 2_000)).toBe(false);
+    expect(await pair.a.spendOnce('sid-1', 10_000, 3_000)).toBe(false);
+    const race = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? pair.a : pair.b).spendOnce('sid-2', 10_000, 1_000)),
+    );
+    expect(race.filter(Boolean)).toHaveLength(1);
+    // Expired ids are forgotten by a later spend (a state past its expiry is refused before it is spent).
+    expect(await pair.b.spendOnce('sid-3', 20_000, 11_000)).toBe(true);
+    expect(await pair.a.spendOnce('sid-1', 30_000, 11_000)).toBe(true);
+  });
+
   it('a limit of N holds in total across instances taking at the same time', async () => {
     const limit = [{ key: 'shared', calls: 10, perSeconds: 60 }];
     const takes = await Promise.all(
@@ -334,6 +414,38 @@ describe('shared state on postgres: change announcements', () => {
       await new PgSharedState(writer.pool).revokeToken('jti-announced', 1_000);
       expect(await heard).toBe('token_revocations');
       expect((await new PgSharedState(reader.pool).revocations(0)).tokenIds.has('jti-announced')).toBe(true);
+    } finally {
+      await link.close();
+    }
+  });
+
+  it('a pin decision written by one replica is announced to another replica listening', async () => {
+    const config = PostgresStoreSchema.parse({ kind: 'postgres', url: db.url, schema: 'contract_notify_pins' });
+    const writer = await openPgPool(config, dir.path);
+    const reader = await openPgPool(config, dir.path);
+    pools.push(writer.pool, reader.pool);
+    const link = new PgStoreLink({
+      pool: reader.pool,
+      client: { connectionString: db.url, options: '-c search_path=contract_notify_pins' },
+    });
+    await link.start();
+    try {
+      const heard = new Promise<string>((resolve) => link.onChange(resolve));
+      const observation = {
+        server: 'fx',
+        kind: 'tool' as const,
+        name: 'echo',
+        exposed: 'fx__echo',
+        hash: 'sha256:a',
+        definition: {},
+        flags: [],
+      };
+      await new PgSharedState(writer.pool).observePins(
+        [observation],
+        () => ({ mode: 'require-approval', quarantineFlagged: false }),
+        1_000,
+      );
+      expect(await heard).toBe('definition_pins');
     } finally {
       await link.close();
     }

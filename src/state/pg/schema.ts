@@ -159,4 +159,16 @@ export const STATE_MIGRATIONS: readonly PgMigration[] = [
         FOR EACH ROW WHEN (NEW.end_reason = 'revoked') EXECUTE FUNCTION warden_state_notify();
     `,
   },
+  {
+    version: 3,
+    // Spent single-use ids (the rounds of 2026 multi-round-trip calls): one replica's spend is a replay on
+    // every other. Read only by the conditional insert that spends one: not announced.
+    sql: `
+      CREATE TABLE spent_states (
+        id         text   PRIMARY KEY,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX spent_states_expiry ON spent_states (expires_at);
+    `,
+  },
 ];

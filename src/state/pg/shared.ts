@@ -12,7 +12,13 @@ import {
   type TaskRow,
 } from '../shared.js';
 import { TASK_COLUMNS, taskFromRaw, taskValues, type RawTask } from '../task-rows.js';
+import type { Observation, PinEvent, PinFilter, PinKey, PinRow, PinState, ServerPinning } from '../pin-rows.js';
 import { PgApprovals } from './approvals.js';
+import { PgPins } from './pins.js';
+import type { PgPool } from './pool.js';
+
+/** Expired spent ids forgotten per spend, at most. */
+const SPENT_SWEEP = 64;
 
 /**
  * SharedState on PostgreSQL: every replica on the database shares it. Writes fire the state tables'
@@ -21,6 +27,61 @@ import { PgApprovals } from './approvals.js';
  */
 export class PgSharedState extends PgApprovals implements SharedState {
   readonly kind = 'postgres';
+  private readonly pins: PgPins;
+
+  constructor(pool: PgPool) {
+    super(pool);
+    this.pins = new PgPins(pool);
+  }
+
+  listPins(filter?: PinFilter): Promise<PinRow[]> {
+    return this.pins.listPins(filter);
+  }
+
+  findPins(ref: string): Promise<PinRow[]> {
+    return this.pins.findPins(ref);
+  }
+
+  pinStatuses(): Promise<PinState[]> {
+    return this.pins.pinStatuses();
+  }
+
+  getPin(key: PinKey): Promise<PinRow | undefined> {
+    return this.pins.getPin(key);
+  }
+
+  observePins(
+    observations: readonly Observation[],
+    pinningOf: (server: string) => ServerPinning,
+    now: number,
+  ): Promise<PinEvent[]> {
+    return this.pins.observePins(observations, pinningOf, now);
+  }
+
+  approvePin(key: PinKey, by: string, now: number, expectedHash?: string): Promise<PinRow> {
+    return this.pins.approvePin(key, by, now, expectedHash);
+  }
+
+  rejectPin(key: PinKey, by: string, now: number, expectedHash?: string): Promise<PinRow> {
+    return this.pins.rejectPin(key, by, now, expectedHash);
+  }
+
+  /**
+   * One statement: a few expired ids forgotten, and this one inserted unless any replica spent it before
+   * (the primary key decides: of replicas racing with one id, exactly one inserts it).
+   */
+  async spendOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
+    const result = await this.run('spend request state', (pool) =>
+      pool.query(
+        `WITH pruned AS (
+           DELETE FROM spent_states WHERE id IN (SELECT id FROM spent_states WHERE expires_at <= $3 LIMIT $4)
+         )
+         INSERT INTO spent_states (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
+        [id, expiresAt, now, SPENT_SWEEP],
+      ),
+    );
+    return result.rowCount === 1;
+  }
 
   /** The agent's revocation and the end of its open tasks, in one transaction. */
   async revokeAgent(revocation: AgentRevocationRow): Promise<void> {
