@@ -13,6 +13,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type ClientCapabilities, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { mirroredHeaders, paramHeaders, type ParamHeader } from '../model/param-headers.js';
 import type { RequestEnvelope } from '../model/request-envelope.js';
+import { ModernListen } from './modern-listen.js';
 
 /** The protocol revision a 2026-era downstream is spoken to at. */
 export const MODERN_VERSION = '2026-07-28';
@@ -81,6 +82,8 @@ export class ModernClient {
   private logLevel: LoggingLevel | undefined;
   /** Each listed tool's `x-mcp-header` arguments, by the server's tool name: mirrored on its calls. */
   private readonly mirrors = new Map<string, readonly ParamHeader[]>();
+  /** How a 2026 server's list_changed and resources/updated reach us (modern-listen.ts). */
+  private readonly listen: ModernListen;
 
   /**
    * `pin`: a server registered at 2026-07-28, spoken to at exactly that revision. A probe: a server
@@ -101,6 +104,7 @@ export class ModernClient {
       // Lists are re-fetched when the gateway decides (list_changed, a routing miss); never from a cache.
       defaultCacheTtlMs: 0,
     });
+    this.listen = new ModernListen(this.client);
   }
 
   /** The v1 surface connection.ts and forward.ts are written against. */
@@ -136,9 +140,12 @@ export class ModernClient {
 
   async connect(transport: Transport, options?: { timeout?: number }): Promise<void> {
     await translate(() => this.client.connect(transport as unknown as V2Transport, options));
+    // Not awaited: the lists are read now anyway; a server that never acknowledges only goes unheard.
+    if (this.era === '2026') void this.listen.open().catch(() => undefined);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.listen.close();
     return this.client.close();
   }
 
@@ -231,6 +238,8 @@ export class ModernClient {
     resultSchema: unknown,
     options?: { signal?: AbortSignal; timeout?: number; envelope?: RequestEnvelope },
   ): Promise<unknown> {
+    if (this.era === '2026' && (request.method === 'resources/subscribe' || request.method === 'resources/unsubscribe'))
+      return translate(() => this.listen.subscribe(request.method, request.params?.uri));
     const { envelope, ...sendOptions } = options ?? {};
     const params = this.withMeta(request.params ?? {}, envelope);
     // Over HTTP a 2026 server checks these against the body: the arguments as forwarded (secrets included, as in the body).

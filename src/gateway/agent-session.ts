@@ -112,7 +112,9 @@ export class AgentSession implements ConnectionListener {
 
   catalogChanged(_serverId: string, kinds: readonly ListKind[]): void {
     this.view = undefined;
-    if (this.closed || !this.clientCapabilities) return;
+    if (this.closed) return;
+    if (this.options.changes) return this.options.changes.catalogChanged(kinds);
+    if (!this.clientCapabilities) return;
     for (const kind of kinds) this.sendListChanged(kind);
   }
 
@@ -145,6 +147,8 @@ export class AgentSession implements ConnectionListener {
     } catch {
       return; // nested too deep to scrub: dropped, never passed on unscrubbed
     }
+    if (this.options.changes && scrubbed.method === 'notifications/resources/updated')
+      return this.options.changes.resourceUpdated(serverId, scrubbed);
     this.server.notification(scrubbed).catch(() => undefined);
   }
 

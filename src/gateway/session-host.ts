@@ -4,12 +4,13 @@ import type {
   ClientCapabilities,
   ClientNotification,
   ClientRequest,
+  ResourceUpdatedNotification,
   ServerNotification,
   ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { DownstreamConnection } from '../downstream/connection.js';
-import type { Aggregate, CatalogSource, HiddenArguments } from '../model/catalog.js';
+import type { Aggregate, CatalogSource, HiddenArguments, ListKind } from '../model/catalog.js';
 import type { Principal } from '../model/principal.js';
 import type { RequestEnvelope } from '../model/request-envelope.js';
 import type { ClientInfo, Ingress } from '../pipeline/context.js';
@@ -82,6 +83,19 @@ export interface SessionOptions {
    * `inputRequests` key (relay-link.ts), so the 2026 agent is asked under that key.
    */
   inputKeys?: boolean;
+  /**
+   * The 2026 pool: what a 2025 session would send its agent unsolicited goes to its listen streams
+   * instead (src/ingress/listen.ts), which decide per listener what it is told.
+   */
+  changes?: SessionChanges;
+}
+
+/** Changes a session without an agent channel of its own hands on (the 2026 pool's listen streams). */
+export interface SessionChanges {
+  /** A server's lists changed (re-listed), pins changed, or a server came back: the merged view was dropped. */
+  catalogChanged(kinds: readonly ListKind[]): void;
+  /** A subscribed resource changed at `serverId`; the notification has passed the egress stage. */
+  resourceUpdated(serverId: string, notification: ResourceUpdatedNotification): void;
 }
 
 export const VERSION = '0.1.0';

@@ -18,6 +18,7 @@ const SERVED = new Set([
   'resources/templates/list',
   'resources/read',
   'completion/complete',
+  'subscriptions/listen',
 ]);
 /** Methods 2026-07-28 removed (their 2026 requests are answered 404/-32601 like an unknown method). */
 const REMOVED = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
@@ -44,9 +45,10 @@ export const ROUNDS: ReadonlySet<string> = new Set(['tools/call', 'prompts/get',
 const CACHED = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read']);
 /**
  * Cache hints on every list and read. Lists are filtered per principal by policy and reads are
- * authorized per principal (so `private`), and a 2026 client has no stream yet on which a policy reload
- * or a revocation could reach it (subscriptions/listen is not built), so the only TTL that cannot
- * outlive a reload is 0: never reuse, ask again.
+ * authorized per principal (so `private`). A policy reload or a revocation can come at any instant and
+ * the gateway cannot tell whether the client caching an answer listens (subscriptions/listen), so the
+ * only TTL that cannot outlive one for a client that does not is 0: never reuse, ask again. A client
+ * that listens is told of the change instead (docs/architecture.md, Cache hints).
  */
 export const LIST_CACHE = { ttlMs: 0, cacheScope: 'private' } as const;
 /** 2025's "resource not found"; 2026-07-28 answers an unknown resource with -32602 (invalid params). */
@@ -54,9 +56,17 @@ const RESOURCE_NOT_FOUND_2025 = -32002;
 export const INVALID_PARAMS = -32602;
 /** JSON-RPC's generic server error, outside the range 2026-07-28 reserves. */
 const SERVER_ERROR = -32000;
-/** What a 2026 agent is told the gateway serves (the per-principal part is the instructions). */
-export const CAPABILITIES = { tools: {}, prompts: {}, resources: {}, completions: {} } as const;
-const SERVER_INFO = { name: 'mcp-warden', version: VERSION };
+/**
+ * What a 2026 agent is told the gateway serves (the per-principal part is the instructions). Changes of
+ * every list, and updates of resources named in a listen filter, travel on `subscriptions/listen`.
+ */
+export const CAPABILITIES = {
+  tools: { listChanged: true },
+  prompts: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  completions: {},
+} as const;
+export const SERVER_INFO = { name: 'mcp-warden', version: VERSION };
 const NAMESPACE = '__';
 
 /** Every 2026 result says whether it is complete or asks for input (an MRTR round), and who answered. */

@@ -30,7 +30,8 @@ import {
 } from './stateless-answers.js';
 import { STATELESS_VERSIONS, type EnvelopeRefusal, type StatelessRequest } from './stateless-envelope.js';
 import { paramHeaderRefusal } from './stateless-params.js';
-import { presentedTask, refusalContext, refuseRequest } from './stateless-handles.js';
+import { handleOf, presentedTask, refusalContext, refuseRequest } from './stateless-handles.js';
+import { StatelessListen, type ListenSink, type Presented } from './stateless-listen.js';
 
 /** Pages of tools/list read to build one discover answer (a bound, not a expectation). */
 const MAX_DISCOVER_PAGES = 100;
@@ -69,6 +70,8 @@ export interface StatelessExchange {
   notify: Notify;
   /** The HTTP request's headers (trace context); none on stdio. */
   headers?: IncomingHttpHeaders;
+  /** Where a `subscriptions/listen` stream's messages go; without one, listen is not served (-32601). */
+  listen?: ListenSink;
 }
 
 /** An answer, and why it was not run when it was not: a method not served here, or the pool is full. */
@@ -84,7 +87,6 @@ export interface StatelessCore {
 }
 
 type DispatchExtra = Parameters<InProcessTransport['dispatch']>[2];
-
 export function createStatelessCore(options: StatelessCoreOptions): StatelessCore {
   const { gateway, settings, logger, ingress } = options;
   const handles = { gateway, logger, ingress };
@@ -96,6 +98,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     clock ?? ownClock!,
     gateway.spends,
   );
+  const listen = new StatelessListen({ gateway, logger, ingress, clock: clock ?? ownClock! });
 
   function pooled(principal: Principal): Pooled | undefined {
     const key = principalKey(principal);
@@ -117,6 +120,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
       protocolVersion: STATELESS_VERSIONS[0]!,
       relayCapabilities: RELAY_CAPABILITIES,
       inputKeys: true,
+      changes: listen.changesOf(() => entry.session),
     });
     entry.transport = new InProcessTransport();
     entry.transport.onAsk = (related, ask) => rounds.ask(related, ask);
@@ -136,7 +140,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     entry: Pooled,
     principal: Principal,
     request: StatelessRequest,
-    exchange: StatelessExchange,
+    exchange: StatelessExchange & Presented,
   ): Promise<Answer> {
     const info = options.authInfo(principal);
     // What a 2026 server hears of this request's own declarations (never the pool connection's set).
@@ -152,6 +156,8 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
       ...(exchange.headers !== undefined && { requestInfo: { headers: exchange.headers } }),
     };
     if (request.method === 'server/discover') return discover(entry, extra, exchange.signal);
+    if (request.method === 'subscriptions/listen')
+      return listen.serve({ ...entry, principal, presented: exchange, request, extra, sink: exchange.listen });
     const listed = async () => {
       const names = await toolNames(entry, extra, exchange.signal);
       return Array.isArray(names) ? names : undefined;
@@ -271,9 +277,9 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
       try {
         await entry.ready;
         const presented = await presentedTask(handles, principal, request);
-        const answer =
-          'error' in presented ? presented : await run(entry, presented.principal, presented.request, exchange);
-        return { kind: 'answered', answer };
+        if ('error' in presented) return { kind: 'answered', answer: presented };
+        const from = { ...exchange, token: principal, handle: handleOf(request) };
+        return { kind: 'answered', answer: await run(entry, presented.principal, presented.request, from) };
       } finally {
         entry.active -= 1;
         entry.lastSeen = Date.now();
@@ -284,6 +290,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
 
     async close() {
       clearInterval(reaper);
+      await listen.close();
       ownClock?.close();
       const entries = [...pool.values()];
       pool.clear();

@@ -58,6 +58,12 @@ export async function presentedTask(
   return { error: { code: INVALID_PARAMS, message } };
 }
 
+/** The task handle a request presents in `_meta.warden.task`, if any (read before `presentedTask` takes it off). */
+export function handleOf(request: StatelessRequest): string | undefined {
+  const value = (request.params._meta as Record<string, unknown> | undefined)?.[HANDLE_KEY];
+  return isObject(value) && typeof value.task === 'string' ? value.task : undefined;
+}
+
 /** A request refused before it ran, as the audit records it: under the body's target. */
 export function refusalContext(
   ingress: Ingress,

@@ -1,10 +1,11 @@
 // The 2026-07-28 (stateless) half of the `/mcp` endpoint: how HTTP carries what the transport-agnostic
 // request path (stateless-core.ts) answers. One JSON body, or an event stream once the request has a
-// notification to send (its progress); HTTP statuses (404 for a method not served, 400 for a missing
+// notification to send (its progress), or a `subscriptions/listen` stream; HTTP statuses (404 for a method not served, 400 for a missing
 // capability, 503 when the pool is full); the closing of the exchange cancels the request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../model/principal.js';
 import type { Answer } from './in-process-transport.js';
+import type { ListenSink } from './listen.js';
 import { MISSING_CAPABILITY, type Notify } from './request-rounds.js';
 import { createStatelessCore, type StatelessCoreOptions, type StatelessOutcome } from './stateless-core.js';
 import { HEADER_MISMATCH, type EnvelopeRefusal, type StatelessRequest } from './stateless-envelope.js';
@@ -46,8 +47,16 @@ export function createStatelessIngress(options: StatelessIngressOptions): Statel
         res.write(sseEvent({ jsonrpc: '2.0', ...notification }));
       };
       try {
-        const outcome = await core.handle(principal, request, { signal: abort.signal, notify, headers: req.headers });
-        if (streaming) {
+        const listen = request.method === 'subscriptions/listen' ? sseSink(res) : undefined;
+        const outcome = await core.handle(principal, request, {
+          signal: abort.signal,
+          notify,
+          headers: req.headers,
+          ...(listen && { listen }),
+        });
+        // A listen stream that opened has ended: it wrote all it had to (listen.ts).
+        if (listen && res.headersSent) listen.end();
+        else if (streaming) {
           if (!res.destroyed) res.end(sseEvent({ jsonrpc: '2.0', id: request.id, ...outcome.answer }));
         } else if (outcome.kind === 'busy') send(res, 503, request.id, outcome.answer, { 'retry-after': '5' });
         else send(res, statusOf(outcome), request.id, outcome.answer);
@@ -77,6 +86,24 @@ function statusOf(outcome: StatelessOutcome): number {
   // The gateway's own: a downstream's code in the reserved range reaches the agent as -32000 (eraError).
   const code = outcome.answer.error.code;
   return code === MISSING_CAPABILITY || code === HEADER_MISMATCH ? 400 : 200;
+}
+
+/** A listen stream's messages as server-sent events on the request's own response. */
+function sseSink(res: ServerResponse): ListenSink {
+  return {
+    send(message) {
+      if (res.destroyed || res.writableEnded) return;
+      if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      res.write(sseEvent(message));
+    },
+    end() {
+      if (!res.writableEnded) res.end();
+    },
+    onClose(fn) {
+      if (res.destroyed || res.writableEnded) fn();
+      else res.once('close', fn);
+    },
+  };
 }
 
 function sseEvent(message: Record<string, unknown>): string {

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../model/principal.js';
 import type { CallContext, ListContext, RelayContext } from './context.js';
 import { deny, denialToWire, ok, type Denial, type Outcome } from './denial.js';
-import type { CallRecordOutcome, CallStatus, Decision, Injection, Stages } from './stages.js';
+import type { AuditEvent, CallRecordOutcome, CallStatus, Decision, Injection, Stages } from './stages.js';
 
 export interface ListEntry<T> {
   server: string;
@@ -315,9 +315,39 @@ export class Pipeline {
     });
   }
 
+  /**
+   * An agent's request that is neither a call nor a list (a 2026 listen stream opened, refused or ended):
+   * recorded as an event. The caller refuses what could not be recorded (no audit, no action).
+   */
+  record(event: AuditEvent): Promise<Outcome<void>> {
+    return this.stages.audit.event(event);
+  }
+
   /** A request refused because no valid credential came with it (an expired stdio token, none at all): recorded. */
   authFailure(details: { ingress: string; session: string | undefined; reason: string }): void {
     void this.stages.audit.event({ type: 'auth.failure', data: details });
+  }
+
+  /**
+   * Whether `principal` may now see `target` in a list (`method` a list method: a definition a pin holds
+   * back is not seen) or read it (`resources/read`), decided as the authorize step decides; an expired
+   * credential sees nothing. Unrecorded: for telling a 2026 listener that its view changed, never the
+   * answer to a request (the list or read it then sends is decided and recorded as always).
+   */
+  shows(
+    principal: Principal,
+    method: ListContext['method'] | 'resources/read',
+    server: string,
+    target: string,
+    definitionHash?: string,
+  ): boolean {
+    const now = this.stages.now();
+    if (principal.expiresAt !== undefined && principal.expiresAt <= now) return false;
+    const decision = this.stages.authorizer.authorize(
+      { principal, method, server, target, ...(definitionHash !== undefined && { definitionHash }) },
+      now,
+    );
+    return decision.effect === 'allow';
   }
 
   /** Runs the authorize step over a merged list: the agent only sees what it may use. */
