@@ -2,7 +2,7 @@
 // with the CLI (same config) or in one replica's console is refused on every replica within 1 s; a console
 // sign-in link printed with one replica's config signs in on another, and the session holds and ends on
 // every replica; a rate limit of N is N in total
-// across replicas; a replica whose store link is cut (a real TCP proxy in front of the real server)
+// across replicas; a 2026 listen stream on one replica ends when its agent is revoked through another; a replica whose store link is cut (a real TCP proxy in front of the real server)
 // refuses calls with a clear error recorded in its audit, says so at /healthz, and recovers by itself.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { openListen } from '../helpers/listen-2026.js';
 
 const db = usePostgres();
 const ISSUER = 'https://idp.replicas.test';
@@ -124,6 +125,19 @@ describe('replicas on one PostgreSQL', () => {
       expect(ms).toBeLessThan(1_000);
     }
     expect(await call(onB[3]!, 'fx__test_simple_text')).toEqual({ ok: true });
+  });
+
+  it("a 2026 listen stream on one replica ends when its agent is revoked with the other's config", async () => {
+    const [a, b] = await Promise.all([replica('listen'), replica('listen')]);
+    const stream = await openListen(b, await token({ sub: 'agent:listener' }), { toolsListChanged: true });
+    await stream.next(() => true, 'the ack');
+    expect((await runCliAsync(a.configFile, ['agent', 'revoke', 'agent:listener'])).code).toBe(0);
+    const end = await stream.next((m) => m.error !== undefined, 'the error that ends the stream');
+    expect(end).toMatchObject({
+      id: 'listen-1',
+      error: { code: -32000, message: 'Forbidden: the credential, its agent or its task was revoked' },
+    });
+    await stream.ended;
   });
 
   it("an agent revoked in one replica's console is refused on the other within 1 s", async () => {
