@@ -1,6 +1,7 @@
 // Over 300 lines: the wiring of a running gateway (serve and stdio), every stage built from the config in one place and order.
 import type { PublishedKeys } from '../state/pg/published-keys.js';
 import { KeyStore } from '../state/keys.js';
+import { SqliteSharedState } from '../state/sqlite-shared.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configLoadEvent, openAudit } from '../audit/open.js';
@@ -205,6 +206,16 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
         await store.close();
       },
     });
+  else {
+    // On SQLite, spent requestStates go through state.db too: every process on the data folder (they share
+    // the sealing key) refuses a state another one spent.
+    const local = new SqliteSharedState(stateFile(loaded.dataDir));
+    gateway.attachStore({
+      health: () => ({ kind: 'sqlite', status: 'up' }),
+      spends: local,
+      close: () => local.close(),
+    });
+  }
   observe.attach({
     sessionCount: () => gateway.sessionCount,
     breakers: () => gateway.breakers(),

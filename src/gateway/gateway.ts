@@ -365,12 +365,12 @@ export class Gateway implements SessionHost {
     downstreamNotification: () => undefined,
   };
 
-  /** The shared store (PostgreSQL) this gateway reports at /healthz and closes when it stops. */
+  /** The store (PostgreSQL, or state.db's spends) this gateway reports at /healthz and closes when it stops. */
   attachStore(store: StoreAttachment): void {
     this.store = store;
   }
 
-  /** The shared store's spent single-use ids, when the gateway runs on one (undefined: per process). */
+  /** The store's spent single-use ids (state.db or PostgreSQL; undefined: this process's memory). */
   get spends(): SharedSpends | undefined {
     return this.store?.spends;
   }
