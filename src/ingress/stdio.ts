@@ -6,6 +6,7 @@ import type { Logger } from '../observe/logger.js';
 import { WireError } from '../pipeline/denial.js';
 import { toAuthInfo } from './auth-info.js';
 import type { Answer } from './in-process-transport.js';
+import type { ListenSink } from './listen.js';
 import { createStatelessCore } from './stateless-core.js';
 import { routeEra, type EraRoute } from './stateless-envelope.js';
 import { guardStdin, type StdioLimits } from './stdio-guard.js';
@@ -49,6 +50,8 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
   const stateless = createStatelessCore({ gateway, settings, logger, authInfo: toAuthInfo, ingress: 'stdio' });
   /** 2026 requests in flight, by JSON-RPC id: a `notifications/cancelled` naming one aborts it. */
   const inflight = new Map<string | number, AbortController>();
+  /** Set by close(): a stream then ends with the gateway's graceful close, not as cancelled by the agent. */
+  let stopping = false;
   /** Set by the first 2025 `initialize`: from then on the connection is that session's. */
   let sessionOpen = false;
   /** The session's tools/call and tools/list hot path (stdio-hot.ts); the SDK server answers the rest. */
@@ -107,19 +110,46 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
     const request = route.request;
     const abort = new AbortController();
     inflight.set(request.id, abort);
+    const listen = request.method === 'subscriptions/listen' ? stdioSink(abort.signal) : undefined;
     try {
       const outcome = await stateless.handle(principal, request, {
         signal: abort.signal,
         notify: (notification) => void wire.send({ jsonrpc: '2.0', ...notification } as JSONRPCMessage),
+        ...(listen && { listen: listen.sink }),
       });
-      // A cancelled request gets no answer (the agent has stopped waiting for one).
-      if (!abort.signal.aborted) await answer(request.id, outcome.answer);
+      // A cancelled request gets no answer (the agent has stopped waiting for one); a listen stream that
+      // opened has already written its last message (listen.ts).
+      if (!abort.signal.aborted && !listen?.opened()) await answer(request.id, outcome.answer);
     } catch (error) {
       logger.error({ err: error, method: request.method }, 'stdio 2026-07-28 request failed');
       await answer(request.id, { error: INTERNAL_ERROR });
     } finally {
       if (inflight.get(request.id) === abort) inflight.delete(request.id);
     }
+  }
+
+  /**
+   * A listen stream's messages as lines on stdout, among the connection's other messages (each tagged
+   * with the stream's subscription id by listen.ts). The agent ends it with `notifications/cancelled`
+   * naming the listen request; the gateway's own close ends it gracefully instead.
+   */
+  function stdioSink(signal: AbortSignal): { sink: ListenSink; opened: () => boolean } {
+    let opened = false;
+    const sink: ListenSink = {
+      send(message) {
+        opened = true;
+        void wire.send(message as unknown as JSONRPCMessage);
+      },
+      end: () => undefined,
+      onClose(fn) {
+        const cancelled = (): void => {
+          if (!stopping) fn();
+        };
+        if (signal.aborted) cancelled();
+        else signal.addEventListener('abort', cancelled, { once: true });
+      },
+    };
+    return { sink, opened: () => opened };
   }
 
   let markClosed: () => void = () => undefined;
@@ -133,8 +163,10 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
   return {
     closed,
     async close() {
+      stopping = true;
       for (const abort of inflight.values()) abort.abort();
-      await Promise.all([session.close(), stateless.close()]);
+      // The core first: its listen streams write their closing result while stdout is still the session's.
+      await Promise.all([stateless.close(), session.close()]);
       markClosed();
     },
   };
