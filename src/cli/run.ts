@@ -2,6 +2,7 @@
 import type { PublishedKeys } from '../state/pg/published-keys.js';
 import { KeyStore } from '../state/keys.js';
 import { SqliteSharedState } from '../state/sqlite-shared.js';
+import { PgStateGauges } from '../state/pg/gauges.js';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { configLoadEvent, openAudit } from '../audit/open.js';
@@ -196,6 +197,7 @@ async function prepare(ctx: CommandContext, bindHost: string | undefined): Promi
     governance,
     pins,
   );
+  if (store) observe.readStateFrom(new PgStateGauges(store.pool));
   if (store && shared)
     gateway.attachStore({
       health: () => store.health(),

@@ -15,9 +15,11 @@ import type { CallStatus, Decision } from '../pipeline/stages.js';
 /** What the gauges read at scrape time; each part is optional (a console-only process has no sessions). */
 export interface MetricSources {
   sessionsOpen?: () => number;
-  approvalsWaiting?: () => number | undefined;
+  /** Read from the configured store (state.db or PostgreSQL), so possibly asynchronous. */
+  approvalsWaiting?: () => Promise<number | undefined> | number | undefined;
   /** Definitions held back from agents, by pin status (`quarantined`, `pending`). */
-  definitionsHeld?: () => Readonly<Record<string, number>> | undefined;
+  definitionsHeld?: () =>
+    Promise<Readonly<Record<string, number>> | undefined> | Readonly<Record<string, number>> | undefined;
   audit?: {
     queueDepth: () => number;
     databaseBytes: () => number | undefined;
@@ -167,8 +169,8 @@ export class GatewayMetrics implements PipelineObserver {
       help: 'Tool and prompt definitions held back from agents, by pin status',
       labelNames: ['status'],
       registers,
-      collect() {
-        const held = self().definitionsHeld?.();
+      async collect() {
+        const held = await self().definitionsHeld?.();
         this.reset();
         for (const status of ['quarantined', 'pending']) if (held) this.set({ status }, held[status] ?? 0);
       },
@@ -337,13 +339,18 @@ class CallMetrics implements CallObservation {
 }
 
 /** A gauge without labels whose value is read at scrape time; absent (no sample) when the reader has none. */
-function gauge(registers: Registry[], name: string, help: string, read: () => number | undefined): void {
+function gauge(
+  registers: Registry[],
+  name: string,
+  help: string,
+  read: () => Promise<number | undefined> | number | undefined,
+): void {
   new Gauge({
     name,
     help,
     registers,
-    collect() {
-      const value = read();
+    async collect() {
+      const value = await read();
       this.reset();
       if (value !== undefined) this.set(value);
     },

@@ -13,6 +13,13 @@ import { combineObservers, startTracing, type Tracing } from './telemetry.js';
 /** Epoch milliseconds with sub-millisecond resolution: stage timings and span times. */
 const preciseNow = (): number => performance.timeOrigin + performance.now();
 
+/** Where the approvals-waiting and definitions-held gauges are read: state.db, or the shared store. */
+export interface StateSource {
+  approvalsWaiting(): Promise<number | undefined> | number | undefined;
+  definitionsHeld(): Promise<Record<string, number> | undefined> | Record<string, number> | undefined;
+  close(): void;
+}
+
 /** What the running gateway lends the metrics to read at scrape time. */
 export interface ObservedParts {
   sessionCount: () => number;
@@ -38,7 +45,7 @@ export class Observability {
     readonly tracing: Tracing | undefined,
     /** `GET /metrics` for whichever listener serves it. */
     readonly endpoint: MetricsEndpoint | undefined,
-    private readonly state: StateGauges | undefined,
+    private state: { source: StateSource } | undefined,
   ) {}
 
   /** Checks the metrics token and loads the trace exporter (only when an endpoint is configured). */
@@ -46,7 +53,7 @@ export class Observability {
     const settings = loaded.config.metrics;
     let metrics: GatewayMetrics | undefined;
     let endpoint: MetricsEndpoint | undefined;
-    let state: StateGauges | undefined;
+    let state: { source: StateSource } | undefined;
     if (settings.enabled) {
       const token = metricsToken(settings.bearerTokenEnv);
       const quota = loaded.config.audit.maxDatabaseBytes;
@@ -56,10 +63,10 @@ export class Observability {
         maxToolLabels: settings.maxToolLabels,
         ...(quota !== undefined && { auditQuotaBytes: quota }),
       });
-      state = new StateGauges(stateFile(loaded.dataDir));
+      const read = (state = { source: new StateGauges(stateFile(loaded.dataDir)) as StateSource });
       metrics.attach({
-        approvalsWaiting: () => state!.approvalsWaiting(),
-        definitionsHeld: () => state!.definitionsHeld(),
+        approvalsWaiting: () => read.source.approvalsWaiting(),
+        definitionsHeld: () => read.source.definitionsHeld(),
       });
       endpoint = metricsEndpoint(metrics, token, logger.child({ component: 'metrics' }));
     }
@@ -99,6 +106,16 @@ export class Observability {
     });
   }
 
+  /**
+   * With `store.kind: postgres`, pending approvals and held definitions live in the shared store: the gauges
+   * read it from now on, not this replica's state.db.
+   */
+  readStateFrom(source: StateSource): void {
+    if (!this.state) return;
+    this.state.source.close();
+    this.state.source = source;
+  }
+
   /** The dedicated listener, when `metrics.port` is set; its URL. */
   async listen(logger: Logger): Promise<string | undefined> {
     const settings = this.loaded.config.metrics;
@@ -123,7 +140,7 @@ export class Observability {
 
   async close(): Promise<void> {
     await this.listener?.close();
-    this.state?.close();
+    this.state?.source.close();
     await this.tracing?.shutdown().catch(() => undefined);
   }
 }
