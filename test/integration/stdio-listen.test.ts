@@ -1,8 +1,10 @@
 // `subscriptions/listen` for MCP 2026-07-28 agents over stdio: the real `mcp-warden stdio` process (JWT
 // from MCP_WARDEN_TOKEN, a watched policy, the audit) in front of the conformance fixture, read line by
-// line as a raw agent. Streams share the one stdout; each line names its stream by subscription id. Each
+// line as a raw agent, and through the SDK v2 client's listen(). Streams share the one stdout; each line names its stream by subscription id. Each
 // test waits on the line it expects; the absence of one is shown by a later expected line arriving first.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -186,5 +188,40 @@ describe('MCP 2026-07-28 agents over stdio: subscriptions/listen', () => {
     agent.listen('r2', { toolsListChanged: true });
     const again = await agent.next(answerOf('r2'), 'the refusal');
     expect(agent.lines[again]).toMatchObject({ error: { code: -32000 } });
+  });
+
+  it("the SDK v2 client's listen() over stdio: the ack names what is honored, a server list_changed arrives, close ends it", async () => {
+    const token = await issueTokenAsync(config.file, ['--sub', 'agent:stdio-listen-sdk']);
+    const client = new ClientV2(
+      { name: 'v2-stdio-listener', version: '1' },
+      { versionNegotiation: { mode: { pin: V } } },
+    );
+    await client.connect(
+      new StdioV2({
+        command: process.execPath,
+        args: [BIN, 'stdio', '--config', config.file],
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token },
+        stderr: 'pipe',
+      }),
+    );
+    try {
+      const changed = new Promise<void>((resolve) =>
+        client.setNotificationHandler('notifications/tools/list_changed', () => resolve()),
+      );
+      const subscription = await client.listen({ toolsListChanged: true });
+      expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
+      // The fixture adds a tool to this principal's connection and says its list changed.
+      await client.callTool({ name: 'fx__fixture_add_tool', arguments: { name: 'added_over_stdio' } });
+      await changed;
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain('fx__added_over_stdio');
+      await subscription.close();
+      expect(await subscription.closed).toBe('local');
+      await waitFor(
+        () => auditEvents(config.file, { type: 'listen.end', agent: 'agent:stdio-listen-sdk' }).length > 0,
+        'the listen.end event',
+      );
+    } finally {
+      await client.close();
+    }
   });
 });
