@@ -338,7 +338,7 @@ class CallMetrics implements CallObservation {
   }
 }
 
-/** A gauge without labels whose value is read at scrape time; absent (no sample) when the reader has none. */
+/** A gauge without labels whose value is read at scrape time; when the reader has none, prom-client shows 0. */
 function gauge(
   registers: Registry[],
   name: string,

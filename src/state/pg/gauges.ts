@@ -2,8 +2,8 @@ import type { PgPool } from './pool.js';
 
 /**
  * The figures `/metrics` reads at scrape time from the shared store (approvals waiting, definitions held
- * back), as every replica sees them. A store that cannot be reached leaves the figure out of that scrape
- * (no sample), never guessed and never an error of the scrape.
+ * back), as every replica sees them. A store that cannot be reached gives no figure (undefined), never an
+ * error of the scrape.
  */
 export class PgStateGauges {
   constructor(
