@@ -17,7 +17,7 @@ import type { Clock } from '../model/clock.js';
 import type { Principal } from '../model/principal.js';
 import type { Answer, AskRefusal, InProcessTransport, ServerAsk } from './in-process-transport.js';
 import type { RequestState, RequestStateSealer } from './request-state.js';
-import { LOG_LEVELS } from './stateless-envelope.js';
+import { progressTokenOf, toStream, type Notify, type RequestStream } from './request-streams.js';
 import type { SharedSpends } from '../state/shared.js';
 import type { Denial } from '../pipeline/denial.js';
 
@@ -67,11 +67,10 @@ interface LiveCall {
   disarm: (() => void) | undefined;
   wake: (() => void) | undefined;
   /** The HTTP exchange waiting on the call now: its progress under that request's own token, its logs at its level. */
-  stream: { notify: Notify; progressToken: string | number | undefined; logLevel: string | undefined } | undefined;
+  stream: RequestStream | undefined;
 }
 
-/** Writes one notification on the waiting agent request's own stream. */
-export type Notify = (notification: { method: string; params: Record<string, unknown> }) => void;
+export type { Notify } from './request-streams.js';
 
 export interface CallRequest {
   transport: InProcessTransport;
@@ -164,18 +163,7 @@ export class RequestRounds {
    */
   notification(relatedId: string, notification: { method: string; params?: Record<string, unknown> }): void {
     const stream = this.calls.get(relatedId)?.stream;
-    if (!stream) return;
-    if (notification.method === 'notifications/message') {
-      const level = LOG_LEVELS.indexOf(notification.params?.level as string);
-      if (stream.logLevel !== undefined && level >= LOG_LEVELS.indexOf(stream.logLevel))
-        stream.notify({ method: notification.method, params: notification.params ?? {} });
-      return;
-    }
-    if (stream.progressToken === undefined || notification.method !== 'notifications/progress') return;
-    stream.notify({
-      method: notification.method,
-      params: { ...notification.params, progressToken: stream.progressToken },
-    });
+    if (stream) toStream(stream, notification);
   }
 
   /**
@@ -290,10 +278,9 @@ export class RequestRounds {
   /** Waits for the call's answer or its next round, whichever comes first, on behalf of one HTTP exchange. */
   private async wait(call: LiveCall, request: CallRequest): Promise<Answer> {
     const { signal } = request;
-    const token = (request.params._meta as { progressToken?: unknown } | undefined)?.progressToken;
     call.stream = request.notify && {
       notify: request.notify,
-      progressToken: typeof token === 'string' || typeof token === 'number' ? token : undefined,
+      progressToken: progressTokenOf(request.params),
       logLevel: request.logLevel,
     };
     try {

@@ -16,7 +16,8 @@ import type { Logger } from '../observe/logger.js';
 import type { CallMethod, ClientInfo, Ingress } from '../pipeline/context.js';
 import { denialToWire } from '../pipeline/denial.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
-import { RequestRounds, retryDenial, type Notify } from './request-rounds.js';
+import { RequestRounds, retryDenial } from './request-rounds.js';
+import { RequestStreams, type Notify } from './request-streams.js';
 import { RequestStateSealer, loadRequestStateKey } from './request-state.js';
 import {
   CAPABILITIES,
@@ -91,6 +92,8 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
   const { gateway, settings, logger, ingress } = options;
   const handles = { gateway, logger, ingress };
   const pool = new Map<string, Pooled>();
+  /** The streams of running requests that are not calls (lists, completion/complete). */
+  const streams = new RequestStreams();
   const clock = gateway.governance?.clock;
   const ownClock = clock ? undefined : systemClock();
   const rounds = new RequestRounds(
@@ -124,7 +127,9 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     });
     entry.transport = new InProcessTransport();
     entry.transport.onAsk = (related, ask) => rounds.ask(related, ask);
-    entry.transport.onNotify = (related, notification) => rounds.notification(related, notification);
+    entry.transport.onNotify = (related, notification) => {
+      if (!streams.deliver(related, notification)) rounds.notification(related, notification);
+    };
     entry.ready = entry.session.server.connect(entry.transport);
     entry.lastSeen = Date.now();
     entry.active = 0;
@@ -166,7 +171,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     if (mismatch) return refuse(principal, mismatch);
     const answer = ROUNDS.has(request.method)
       ? await call(entry, principal, request, extra, exchange)
-      : await entry.transport.dispatch(request.method, request.params, extra, exchange.signal);
+      : await streams.run(entry.transport, request, extra, exchange);
     return 'result' in answer ? { result: shape(request.method, answer.result) } : { error: eraError(answer.error) };
   }
 
