@@ -6,6 +6,9 @@ import type { MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import type { Answer, InProcessTransport } from './in-process-transport.js';
 import { LOG_LEVELS } from './stateless-envelope.js';
 
+/** A notification a server sent during one request. */
+type RelatedNotification = { method: string; params?: Record<string, unknown> };
+
 /** Writes one notification on the waiting agent request's own stream. */
 export type Notify = (notification: { method: string; params: Record<string, unknown> }) => void;
 
@@ -47,12 +50,16 @@ export function toStream(
 export class RequestStreams {
   private readonly streams = new Map<string, RequestStream>();
 
-  /** Writes a notification of request `relatedId` on its stream; false when it is not one of these requests. */
-  deliver(relatedId: string, notification: { method: string; params?: Record<string, unknown> }): boolean {
+  constructor(
+    /** Where the notifications of every other request go (the calls' rounds). */
+    private readonly others: { notification(relatedId: string, notification: RelatedNotification): void },
+  ) {}
+
+  /** Writes a notification of request `relatedId` on its stream, or hands it on when it is not one of these. */
+  notification(relatedId: string, notification: RelatedNotification): void {
     const stream = this.streams.get(relatedId);
-    if (!stream) return false;
-    toStream(stream, notification);
-    return true;
+    if (stream) toStream(stream, notification);
+    else this.others.notification(relatedId, notification);
   }
 
   /** Runs one request with its stream open until it is answered; the agent's abort cancels it downstream. */

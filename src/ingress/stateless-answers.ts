@@ -37,6 +37,13 @@ export function unservedAnswer(method: string): Answer | undefined {
 }
 
 /**
+ * What the pooled session's downstream connections declare: every kind the gateway can turn into an
+ * `input_required` round. Whether a given request's round may carry one is the agent's own `_meta`
+ * declaration, checked when the server asks (request-rounds.ts).
+ */
+export const RELAY_CAPABILITIES = { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } };
+
+/**
  * The requests whose result may be `input_required` at 2026-07-28 (multi-round-trip requests): a server
  * may ask the agent for sampling, elicitation or roots during them.
  */

@@ -16,11 +16,12 @@ import type { Logger } from '../observe/logger.js';
 import type { CallMethod, ClientInfo, Ingress } from '../pipeline/context.js';
 import { denialToWire } from '../pipeline/denial.js';
 import { InProcessTransport, type Answer } from './in-process-transport.js';
-import { RequestRounds, retryDenial } from './request-rounds.js';
-import { RequestStreams, type Notify } from './request-streams.js';
+import { RequestRounds, retryDenial, type Notify } from './request-rounds.js';
+import { RequestStreams } from './request-streams.js';
 import { RequestStateSealer, loadRequestStateKey } from './request-state.js';
 import {
   CAPABILITIES,
+  RELAY_CAPABILITIES,
   ROUNDS,
   eraError,
   handleKeyOf,
@@ -36,12 +37,6 @@ import { StatelessListen, type ListenSink, type Presented } from './stateless-li
 
 /** Pages of tools/list read to build one discover answer (a bound, not a expectation). */
 const MAX_DISCOVER_PAGES = 100;
-/**
- * What the pooled session's downstream connections declare: every kind the gateway can turn into an
- * `input_required` round. Whether a given request's round may carry one is the agent's own `_meta`
- * declaration, checked when the server asks (request-rounds.ts).
- */
-const RELAY_CAPABILITIES = { sampling: {}, elicitation: { form: {} }, roots: { listChanged: true } };
 
 interface Pooled {
   session: AgentSession;
@@ -92,8 +87,6 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
   const { gateway, settings, logger, ingress } = options;
   const handles = { gateway, logger, ingress };
   const pool = new Map<string, Pooled>();
-  /** The streams of running requests that are not calls (lists, completion/complete). */
-  const streams = new RequestStreams();
   const clock = gateway.governance?.clock;
   const ownClock = clock ? undefined : systemClock();
   const rounds = new RequestRounds(
@@ -101,6 +94,8 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     clock ?? ownClock!,
     gateway.spends,
   );
+  // Requests that are not calls (lists, completion/complete) stream here; the rest goes to the rounds.
+  const streams = new RequestStreams(rounds);
   const listen = new StatelessListen({ gateway, logger, ingress, clock: clock ?? ownClock! });
 
   function pooled(principal: Principal): Pooled | undefined {
@@ -127,9 +122,7 @@ export function createStatelessCore(options: StatelessCoreOptions): StatelessCor
     });
     entry.transport = new InProcessTransport();
     entry.transport.onAsk = (related, ask) => rounds.ask(related, ask);
-    entry.transport.onNotify = (related, notification) => {
-      if (!streams.deliver(related, notification)) rounds.notification(related, notification);
-    };
+    entry.transport.onNotify = (related, notification) => streams.notification(related, notification);
     entry.ready = entry.session.server.connect(entry.transport);
     entry.lastSeen = Date.now();
     entry.active = 0;
