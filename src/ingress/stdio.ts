@@ -110,7 +110,7 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
     const request = route.request;
     const abort = new AbortController();
     inflight.set(request.id, abort);
-    const listen = request.method === 'subscriptions/listen' ? stdioSink(abort.signal) : undefined;
+    const listen = request.method === 'subscriptions/listen' ? stdioSink(abort.signal, request.id) : undefined;
     try {
       const outcome = await stateless.handle(principal, request, {
         signal: abort.signal,
@@ -131,16 +131,25 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
   /**
    * A listen stream's messages as lines on stdout, among the connection's other messages (each tagged
    * with the stream's subscription id by listen.ts). The agent ends it with `notifications/cancelled`
-   * naming the listen request; the gateway's own close ends it gracefully instead.
+   * naming the listen request; the gateway's own close ends it gracefully instead. On stdio the spec has
+   * the server also send `notifications/cancelled` naming the listen request when it ends the stream
+   * itself (shutdown, revocation, expiry): written after the stream's last message.
    */
-  function stdioSink(signal: AbortSignal): { sink: ListenSink; opened: () => boolean } {
+  function stdioSink(signal: AbortSignal, id: string | number): { sink: ListenSink; opened: () => boolean } {
     let opened = false;
     const sink: ListenSink = {
       send(message) {
         opened = true;
         void wire.send(message as unknown as JSONRPCMessage);
       },
-      end: () => undefined,
+      end() {
+        if (signal.aborted && !stopping) return; // the agent cancelled it: nothing more is written
+        void wire.send({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: id, reason: 'the gateway ended the subscription' },
+        } as JSONRPCMessage);
+      },
       onClose(fn) {
         const cancelled = (): void => {
           if (!stopping) fn();

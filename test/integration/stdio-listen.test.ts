@@ -87,6 +87,8 @@ class Agent {
 const of = (id: string, method: string) => (line: Line) =>
   line.method === method && line.params?._meta?.[SUBSCRIPTION_ID] === id;
 const answerOf = (id: string) => (line: Line) => line.method === undefined && line.id === id;
+const cancelledOf = (id: string) => (line: Line) =>
+  line.method === 'notifications/cancelled' && line.params?.requestId === id;
 
 describe('MCP 2026-07-28 agents over stdio: subscriptions/listen', () => {
   let config: { dir: TempDir; file: string };
@@ -167,6 +169,9 @@ describe('MCP 2026-07-28 agents over stdio: subscriptions/listen', () => {
     expect(closing).toHaveLength(1);
     expect(closing[0]).toMatchObject({ id: 'b', result: { _meta: { [SUBSCRIPTION_ID]: 'b' } } });
     expect(agent.lines.filter(answerOf('a'))).toEqual([]);
+    // On stdio the server ends a stream itself with notifications/cancelled naming the listen request.
+    expect(agent.lines.filter(cancelledOf('b'))).toHaveLength(1);
+    expect(agent.lines.filter(cancelledOf('a'))).toEqual([]);
   });
 
   it('a revoked agent: its stream ends with the error HTTP gives, and the process stays up', async () => {
@@ -184,6 +189,7 @@ describe('MCP 2026-07-28 agents over stdio: subscriptions/listen', () => {
     });
     const [ended] = auditEvents(config.file, { type: 'listen.end', agent: subject });
     expect(String((ended?.data as { reason: string }).reason)).toMatch(/revoked/);
+    await agent.next(cancelledOf('r'), 'the notifications/cancelled naming r', end);
     // Still serving: the next listen is refused as revoked, answered on the same stdout.
     agent.listen('r2', { toolsListChanged: true });
     const again = await agent.next(answerOf('r2'), 'the refusal');
