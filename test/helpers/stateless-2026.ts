@@ -62,6 +62,39 @@ export function request2026(
 }
 
 /**
+ * The fixture's interview (a sampling round) through `a`, its first round answered and retried through `a`,
+ * then that same retry (the now-spent requestState) replayed through `b`: the three answers, for a test
+ * of whether two gateways share the record of spent states.
+ */
+export async function spendThenReplay(
+  a: RunningGateway,
+  b: RunningGateway,
+  token: string,
+): Promise<{ first: Rpc; second: Rpc; replayed: Rpc }> {
+  const interview = async (gw: RunningGateway, retry: Record<string, unknown> = {}): Promise<Rpc> => {
+    const params = {
+      name: 'fx__fixture_interview',
+      arguments: { topic: 'tides' },
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': V,
+        'io.modelcontextprotocol/clientCapabilities': { sampling: {}, elicitation: { form: {} }, roots: {} },
+      },
+      ...retry,
+    };
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params });
+    return rpcOf(await post2026(gw, token, body, { 'mcp-method': 'tools/call', 'mcp-name': 'fx__fixture_interview' }));
+  };
+  const first = await interview(a);
+  const inputRequests = (first.result?.inputRequests ?? {}) as Record<string, unknown>;
+  const askedKey = Object.keys(inputRequests)[0] ?? '';
+  const retry = {
+    inputResponses: { [askedKey]: { role: 'assistant', content: { type: 'text', text: 'the moon' }, model: 'm' } },
+    requestState: first.result?.requestState,
+  };
+  return { first, second: await interview(a, retry), replayed: await interview(b, retry) };
+}
+
+/**
  * The gateway with JWT auth (the built-in issuer), `policy` (YAML) as its one policy file and `config`
  * besides; `stop()` also removes the policy's folder.
  */

@@ -15,12 +15,11 @@ import { runCliAsync } from '../helpers/cli.js';
 import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeTempDir, spawnReady, waitFor, type TempDir } from '../helpers/process.js';
-import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
+import { spendThenReplay } from '../helpers/stateless-2026.js';
 
 const db = usePostgres();
 const ISSUER = 'https://idp.replicas.test';
 const RESOURCE = 'http://replicas.test/mcp';
-const V = '2026-07-28';
 const AUDIENCE = 'urn:mcp-warden:tickets';
 
 const POLICY = `version: 1
@@ -139,45 +138,11 @@ describe('replicas on one PostgreSQL: pins, spent requestStates and minted crede
       RunningGateway,
     ];
     const bearer = await token('agent:mrtr');
-    const interview = async (gateway: RunningGateway, retry: Record<string, unknown> = {}) => {
-      const res = await rawRequest(gateway.origin, {
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 7,
-          method: 'tools/call',
-          params: {
-            name: 'fx__fixture_interview',
-            arguments: { topic: 'tides' },
-            _meta: {
-              'io.modelcontextprotocol/protocolVersion': V,
-              'io.modelcontextprotocol/clientCapabilities': { sampling: {}, elicitation: { form: {} }, roots: {} },
-            },
-            ...retry,
-          },
-        }),
-        headers: mcpHeaders({
-          authorization: `Bearer ${bearer}`,
-          'mcp-protocol-version': V,
-          'mcp-method': 'tools/call',
-          'mcp-name': 'fx__fixture_interview',
-        }),
-      });
-      return res.messages[0] as {
-        result?: { resultType?: string; inputRequests?: Record<string, unknown>; requestState?: string };
-        error?: { code: number; message: string };
-      };
-    };
-    const first = await interview(a);
+    // The first round and its retry through a; the same retry (its state now spent) again through b.
+    const { first, second, replayed } = await spendThenReplay(a, b, bearer);
     expect(first.result?.resultType).toBe('input_required');
-    const askedKey = Object.keys(first.result!.inputRequests!)[0]!;
-    const retry = {
-      inputResponses: { [askedKey]: { role: 'assistant', content: { type: 'text', text: 'the moon' }, model: 'm' } },
-      requestState: first.result!.requestState!,
-    };
-    const second = await interview(a, retry);
     expect(second.result?.resultType).toBe('input_required');
     // The same state again, through the other replica: one store says it was spent.
-    const replayed = await interview(b, retry);
     expect(replayed.error).toMatchObject({ code: -32602 });
     expect(replayed.error?.message).toContain('already used');
   });

@@ -7,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
-import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
+import { spendThenReplay } from '../helpers/stateless-2026.js';
 
 const ISSUER = 'https://idp.sqlite-spends.test';
 const RESOURCE = 'http://sqlite-spends.test/mcp';
-const V = '2026-07-28';
 
 const POLICY = `version: 1
 agents:
@@ -55,45 +54,11 @@ describe('two gateways on one SQLite data folder', () => {
     const a = await gatewayOn(dataDir);
     const b = await gatewayOn(dataDir);
     const bearer = await signToken({ iss: ISSUER, aud: RESOURCE }, { key, claims: { sub: 'agent:mrtr' } });
-    const interview = async (gateway: RunningGateway, retry: Record<string, unknown> = {}) => {
-      const res = await rawRequest(gateway.origin, {
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 7,
-          method: 'tools/call',
-          params: {
-            name: 'fx__fixture_interview',
-            arguments: { topic: 'tides' },
-            _meta: {
-              'io.modelcontextprotocol/protocolVersion': V,
-              'io.modelcontextprotocol/clientCapabilities': { sampling: {}, elicitation: { form: {} }, roots: {} },
-            },
-            ...retry,
-          },
-        }),
-        headers: mcpHeaders({
-          authorization: `Bearer ${bearer}`,
-          'mcp-protocol-version': V,
-          'mcp-method': 'tools/call',
-          'mcp-name': 'fx__fixture_interview',
-        }),
-      });
-      return res.messages[0] as {
-        result?: { resultType?: string; inputRequests?: Record<string, unknown>; requestState?: string };
-        error?: { code: number; message: string };
-      };
-    };
-    const first = await interview(a);
+    // The first round and its retry through a; the same retry (its state now spent) again through b.
+    const { first, second, replayed } = await spendThenReplay(a, b, bearer);
     expect(first.result?.resultType).toBe('input_required');
-    const askedKey = Object.keys(first.result!.inputRequests!)[0]!;
-    const retry = {
-      inputResponses: { [askedKey]: { role: 'assistant', content: { type: 'text', text: 'the moon' }, model: 'm' } },
-      requestState: first.result!.requestState!,
-    };
-    const second = await interview(a, retry);
     expect(second.result?.resultType).toBe('input_required');
     // The same state again, through the other process: state.db says it was spent.
-    const replayed = await interview(b, retry);
     expect(replayed.error).toMatchObject({ code: -32602 });
     expect(replayed.error?.message).toContain('already used');
   });
