@@ -3,11 +3,12 @@ import { localActor, recordAdminEvents } from '../audit/admin.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { WardenError } from '../errors.js';
 import { definitionDiff } from '../integrity/diff.js';
-import { PinStore, describeKey, pinEvent, sqlitePins, type SharedPins } from '../integrity/pins.js';
+import { PinStore, pinEvent, sqlitePins, type SharedPins } from '../integrity/pins.js';
 import type { DefinitionKind, PinRow, PinStatus } from '../integrity/types.js';
 import { cleanLabel } from '../model/sanitize.js';
 import type { AuditEvent } from '../pipeline/stages.js';
 import { stateFile } from '../state/db.js';
+import { checkPinDecision } from '../state/pin-rows.js';
 import { EXIT, UsageError, type CommandContext } from './common.js';
 import { STATUSES, iso, summary, table } from './tools-render.js';
 
@@ -188,24 +189,7 @@ async function decide(
     const expected = hash ?? before.currentHash;
     // No audit, no action: a decision that will apply is recorded first (the store's own checks, made
     // here too so that a refused decision writes no event), then applied.
-    if (before.currentHash !== expected) {
-      throw new WardenError(
-        'ERR_PIN_CHANGED',
-        `${describeKey(before)} changed again: its definition is now ${before.currentHash}, not ${expected}; review it again (mcp-warden tools diff ${before.exposed})`,
-      );
-    }
-    if (verb === 'approve' && before.status === 'pinned' && before.pinnedHash === before.currentHash) {
-      throw new WardenError(
-        'ERR_PIN_NOTHING_TO_APPROVE',
-        `${describeKey(before)} is already pinned at ${before.currentHash}; nothing to approve`,
-      );
-    }
-    if (verb === 'reject' && before.status === 'rejected') {
-      throw new WardenError(
-        'ERR_PIN_NOTHING_TO_REJECT',
-        `${describeKey(before)} is already rejected at ${before.currentHash}`,
-      );
-    }
+    checkPinDecision(key, before, verb, expected);
     const status = verb === 'approve' ? 'pinned' : 'rejected';
     const event = pinEvent(
       verb === 'approve' ? 'tool.approve' : 'tool.reject',
