@@ -23,7 +23,6 @@ import type { Denial } from '../pipeline/denial.js';
 
 /** How long an agent has to answer a round: the downstream request waits this long, then is cancelled. */
 export const ROUND_TTL_MS = 10 * 60_000;
-const INVALID_PARAMS = -32602;
 /** 2026-07-28's MissingRequiredClientCapability: the request needs a capability the client did not declare. */
 export const MISSING_CAPABILITY = -32021;
 
@@ -387,8 +386,6 @@ export function missingCapability(kinds: readonly string[]): {
 function refuse(refused: RetryRefusal, message: string): RoundsOutcome {
   return { refused, message: `Invalid params: ${message}` };
 }
-
-export const RETRY_REFUSAL_CODE = INVALID_PARAMS;
 
 /** What a requestState is bound to: the method and its params (target and arguments), never `_meta` or the id. */
 export function callDigest(method: string, params: Record<string, unknown>): string {
