@@ -80,16 +80,18 @@ export function readBody(req: IncomingMessage, limit: number, deadlineMs = BODY_
     }, deadlineMs);
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
         clearTimeout(timer);
-        reject(new BodyTooLarge());
+        req.removeListener('data', onData);
         req.pause();
+        reject(new BodyTooLarge());
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => {
       clearTimeout(timer);
       resolve(Buffer.concat(chunks).toString('utf8'));
@@ -99,4 +101,52 @@ export function readBody(req: IncomingMessage, limit: number, deadlineMs = BODY_
       reject(error);
     });
   });
+}
+
+/** How long, at most, a refused body is still read and thrown away so that the client gets its answer. */
+export const LINGER_MS = 5_000;
+/** How much of a refused body is read and thrown away, at most, before the connection is closed anyway. */
+export const LINGER_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Refuses a request whose body the gateway will not read (413), without losing the answer. Closing the
+ * socket while the client is still sending makes the kernel reset the connection, and a reset can discard
+ * the 413 before the client has read it (the client then sees EPIPE or ECONNRESET instead). So the answer
+ * is written whole (with its length) at once, the rest of the body is read and discarded, and the
+ * response is ended, which closes the connection, only when the body has ended, the client went away,
+ * `LINGER_MS` passed or `LINGER_MAX_BYTES` were discarded.
+ */
+export function refuseUnreadBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+): void {
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  });
+  res.write(body);
+  let discarded = 0;
+  const finish = (): void => {
+    clearTimeout(timer);
+    req.removeListener('data', onData);
+    req.removeListener('end', finish);
+    req.removeListener('close', finish);
+    if (!res.writableEnded) res.end();
+  };
+  const onData = (chunk: Buffer): void => {
+    discarded += chunk.length;
+    if (discarded > LINGER_MAX_BYTES) finish();
+  };
+  const timer = setTimeout(finish, LINGER_MS);
+  timer.unref();
+  req.on('data', onData);
+  req.once('end', finish);
+  req.once('close', finish);
+  req.resume();
 }

@@ -24,6 +24,7 @@ import {
   buildOriginPolicy,
   checkHostAndOrigin,
   readBody,
+  refuseUnreadBody,
   sendRpcError,
   type OriginPolicy,
 } from './http-guards.js';
@@ -191,9 +192,13 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       text = await readBody(req, settings.maxBodyBytes, settings.bodyTimeoutMs);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
-        sendRpcError(res, 413, ErrorCode.InvalidRequest, `Request body larger than ${settings.maxBodyBytes} bytes`, {
-          connection: 'close',
-        });
+        refuseUnreadBody(
+          req,
+          res,
+          413,
+          ErrorCode.InvalidRequest,
+          `Request body larger than ${settings.maxBodyBytes} bytes`,
+        );
         return;
       }
       if (error instanceof BodyTimeout) {

@@ -3,6 +3,8 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { isAlive, waitFor, waitForExit } from '../helpers/process.js';
@@ -353,6 +355,65 @@ describe('HTTP ingress', () => {
     expect(health.sessions).toBeGreaterThanOrEqual(1);
     expect(Object.keys(health.servers)).toEqual(['fixture']);
     expect(health.servers.fixture).toMatchObject({ status: 'up', transport: 'stdio', probe: { ok: true } });
+  });
+
+  it('a refused oversized body is read to its end before the connection closes, so the 413 is never lost', async () => {
+    // Closing while the client still sends makes the kernel reset the connection, and the reset can
+    // discard the 413 before the client reads it (CI saw EPIPE instead of the answer). The client here
+    // waits for the whole 413, then sends the rest of its body: every write must succeed, and the
+    // gateway may close only after the last chunk.
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(gw.origin).port) });
+    await once(socket, 'connect');
+    const errors: Error[] = [];
+    socket.on('error', (error) => errors.push(error));
+    let received = '';
+    let bodyDone = false;
+    let closedBeforeBodyDone = false;
+    const ended = new Promise<void>((resolveEnd) => {
+      const onClosed = (): void => {
+        closedBeforeBodyDone ||= !bodyDone;
+        resolveEnd();
+      };
+      socket.once('end', onClosed);
+      socket.once('close', onClosed);
+    });
+    // the whole answer by its length, or whatever came before the gateway closed the connection
+    const answered = new Promise<void>((resolveAnswer) => {
+      void ended.then(resolveAnswer);
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('utf8');
+        const [head, body] = received.split('\r\n\r\n');
+        const length = /content-length: (\d+)/i.exec(head ?? '')?.[1];
+        if (body !== undefined && length !== undefined && Buffer.byteLength(body) >= Number(length)) resolveAnswer();
+      });
+    });
+    const write = (text: string): Promise<void> =>
+      new Promise((resolveWrite, rejectWrite) =>
+        socket.write(text, (error) => (error ? rejectWrite(error) : resolveWrite())),
+      );
+    const chunk = (text: string): string => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+    const c = ctx();
+    const head = [
+      'POST /mcp HTTP/1.1',
+      `host: 127.0.0.1:${c.port}`,
+      ...Object.entries(onSession(c)).map(([name, value]) => `${name}: ${value}`),
+      'transfer-encoding: chunked',
+      '',
+      '',
+    ].join('\r\n');
+    await write(head + chunk(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"${'x'.repeat(MAX_BODY)}`));
+    await answered;
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    expect(received).toContain(`larger than ${MAX_BODY} bytes`);
+    for (let i = 0; i < 32 && !closedBeforeBodyDone; i++) await write(chunk('y'.repeat(32 * 1024)));
+    await write(chunk('"}}') + '0\r\n\r\n');
+    bodyDone = true;
+    await ended;
+    socket.destroy();
+    expect(errors).toEqual([]);
+    expect(closedBeforeBodyDone).toBe(false);
+    expect(received).toMatch(/content-length: \d+/i);
+    await expectStillServing();
   });
 
   it('keeps an idle connection 65 s and says so, so an agent never sends on a socket the gateway is closing', async () => {
