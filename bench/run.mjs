@@ -197,6 +197,7 @@ function buildReport(sessionsSection) {
       ),
       sizesP50Ms: Object.fromEntries(Object.keys(SIZES).map((k) => [k, pick((x) => x.sizes[k].p50)])),
       listP50Ms: pick((x) => x.list.p50),
+      listBytesInP50Ms: pick((x) => x.list.bytesInP50),
       setupP50Ms: { connect: pick((x) => x.setup.connect.p50), toFirstResult: pick((x) => x.setup.toFirstResult.p50) },
     };
   }

@@ -11,14 +11,14 @@ if (!file) {
 const report = JSON.parse(readFileSync(file, 'utf8'));
 const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '–');
 const rows = [
-  '| target | p50 | p95 | p99 | p50 vs direct | calls/s @1 | @4 | @16 | @4 vs direct | tools/list p50 | setup p50 | 1 KB | 100 KB | 1 MB |',
-  '|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  '| target | p50 | p95 | p99 | p50 vs direct | calls/s @1 | @4 | @16 | @4 vs direct | tools/list p50 | list bytes in | setup p50 | 1 KB | 100 KB | 1 MB |',
+  '|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
 ];
 for (const [name, m] of Object.entries(report.medians)) {
   const base = report.medians[report.targets[name].transport === 'stdio' ? 'direct stdio' : 'direct HTTP'];
   const t = m.throughput;
   rows.push(
-    `| ${name} | ${f(m.latencyMs.p50)} | ${f(m.latencyMs.p95)} | ${f(m.latencyMs.p99)} | ×${f(m.latencyMs.p50 / base.latencyMs.p50)} | ${f(t[1], 0)} | ${f(t[4], 0)} | ${f(t[16], 0)} | ×${f(t[4] / base.throughput[4])} | ${f(m.listP50Ms)} | ${f(m.setupP50Ms.connect, 1)} | ${f(m.sizesP50Ms['1KB'])} | ${f(m.sizesP50Ms['100KB'])} | ${f(m.sizesP50Ms['1MB'], 1)} |`,
+    `| ${name} | ${f(m.latencyMs.p50)} | ${f(m.latencyMs.p95)} | ${f(m.latencyMs.p99)} | ×${f(m.latencyMs.p50 / base.latencyMs.p50)} | ${f(t[1], 0)} | ${f(t[4], 0)} | ${f(t[16], 0)} | ×${f(t[4] / base.throughput[4])} | ${f(m.listP50Ms)} | ${f(m.listBytesInP50Ms)} | ${f(m.setupP50Ms.connect, 1)} | ${f(m.sizesP50Ms['1KB'])} | ${f(m.sizesP50Ms['100KB'])} | ${f(m.sizesP50Ms['1MB'], 1)} |`,
   );
 }
 console.log(rows.join('\n'));

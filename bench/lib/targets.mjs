@@ -47,8 +47,10 @@ export async function openHttp(url, headers) {
   const client = new Client({ name: 'warden-bench', version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: sessionFetch });
   await client.connect(transport);
-  return {
+  const session = {
     client,
+    /** When the last `raw` answer's last byte had arrived (performance.now()), before it was parsed. */
+    receivedAt: NaN,
     /** One JSON-RPC request on this session with plain fetch + JSON.parse: no client-side schema work. */
     async raw(method, params = {}) {
       const response = await globalThis.fetch(url, {
@@ -63,6 +65,8 @@ export async function openHttp(url, headers) {
         body: JSON.stringify({ jsonrpc: '2.0', id: ++rawIds, method, params }),
       });
       const text = await response.text();
+      // the whole answer has arrived; what follows is the client's own split and parse
+      session.receivedAt = performance.now();
       if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`);
       const json = (response.headers.get('content-type') ?? '').includes('text/event-stream')
         ? sseMessages(text).find((m) => m.id === rawIds)
@@ -75,6 +79,7 @@ export async function openHttp(url, headers) {
       await client.close();
     },
   };
+  return session;
 }
 
 async function openStdio(command, args, env) {
