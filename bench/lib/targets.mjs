@@ -3,6 +3,7 @@
 // thin proxies mcp-proxy and supergateway when they are installed. Each target starts its processes
 // once (`start`) and opens real SDK client sessions on demand (`connect`).
 import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
