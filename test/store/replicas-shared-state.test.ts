@@ -7,19 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TICKETS, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { TICKETS, fixtureServer, startFixtureHttp, type RunningGateway } from '../helpers/gateway.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { runCliAsync } from '../helpers/cli.js';
-import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { makeTempDir, spawnReady, waitFor, type TempDir } from '../helpers/process.js';
+import { spawnReady, waitFor, type ReadyProcess } from '../helpers/process.js';
+import { replicaSet, type ReplicaSet } from '../helpers/replicas.js';
 import { spendThenReplay } from '../helpers/stateless-2026.js';
 
 const db = usePostgres();
-const ISSUER = 'https://idp.replicas.test';
-const RESOURCE = 'http://replicas.test/mcp';
 const AUDIENCE = 'urn:mcp-warden:tickets';
 
 const POLICY = `version: 1
@@ -27,53 +24,76 @@ agents:
   - id: verified
     match: { authMethod: jwt }
     grants:
-      - { id: fx, effect: allow, tools: [fx__test_simple_text, fx__fixture_interview, tickets__create_ticket] }
+      - { id: fx, effect: allow, tools: [fx__fixture_interview, pinned__test_simple_text, tickets__create_ticket] }
 `;
 
-let shared: TempDir;
-let key: TestKey;
-const running: RunningGateway[] = [];
-const clients: Client[] = [];
-const stoppers: (() => Promise<void>)[] = [];
+let set: ReplicaSet;
+/** The conformance fixture over HTTP, one process both replicas reach as `pinned` (require-approval). */
+let pinned: ReadyProcess | undefined;
+/** The tickets demo server, verifying minted credentials with the jwks.json replica B publishes. */
+let tickets: ReadyProcess | undefined;
+/** Two replicas, shared by every test here: each with its own data folder, sharing the sealing key. */
+let a: RunningGateway;
+let b: RunningGateway;
+let dataA: string;
+let dataB: string;
 
 beforeAll(async () => {
-  shared = await makeTempDir('warden-replicas-state');
-  key = await makeKey('replica-state-key', 'EdDSA');
-  await writeFile(join(shared.path, 'jwks.json'), JSON.stringify({ keys: [key.publicJwk] }));
-  await writeFile(join(shared.path, 'policy.yaml'), POLICY);
+  set = await replicaSet({
+    name: 'replicas-state',
+    policy: POLICY,
+    issuer: 'https://idp.replicas.test',
+    resource: 'http://replicas.test/mcp',
+    store: { kind: 'postgres', url: db.url, schema: 'replicas_state' },
+  });
+  // The replicas share the sealing key (README: copy <dataDir>/keys/request-state.key to every replica).
+  const sealing = randomBytes(32).toString('base64');
+  [dataA, dataB] = (await Promise.all(
+    ['a', 'b'].map(async (name) => {
+      const dir = join(set.dir.path, `data-${name}`);
+      await mkdir(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, 'keys', 'request-state.key'), sealing, { mode: 0o600 });
+      return dir;
+    }),
+  )) as [string, string];
+  [pinned, tickets] = await Promise.all([
+    startFixtureHttp(),
+    spawnReady(process.execPath, [TICKETS, '--port', '0', '--data', join(set.dir.path, 'tickets.json')], {
+      env: {
+        TICKETS_TOKEN: undefined,
+        MCP_WARDEN_DOWNSTREAM_TOKEN: undefined,
+        TICKETS_JWKS_URL: undefined,
+        TICKETS_JWKS_FILE: join(dataB, 'keys', 'jwks.json'),
+        TICKETS_AUDIENCE: AUDIENCE,
+        TICKETS_ISSUER: 'urn:mcp-warden:gateway',
+        MCP_WARDEN_SUPERVISED: undefined,
+        PORT: undefined,
+      },
+      readyPattern: /^tickets listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
+    }),
+  ]);
+  const config = (dataDir: string) => ({
+    dataDir,
+    secrets: { tickets: { source: 'minted', audience: AUDIENCE, ttlSeconds: 60 } },
+    servers: {
+      fx: fixtureServer(),
+      pinned: { transport: 'http', url: pinned!.url, pinning: 'require-approval' },
+      tickets: {
+        transport: 'http',
+        url: tickets!.url,
+        secrets: { headers: { Authorization: 'Bearer {{secret:tickets}}' } },
+      },
+    },
+  });
+  [a, b] = await Promise.all([set.start(config(dataA)), set.start(config(dataB))]);
 });
 afterAll(async () => {
-  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-  await Promise.all(running.map((gateway) => gateway.stop()));
-  await Promise.all(stoppers.map((stop) => stop()));
-  await shared?.cleanup();
+  await set?.close();
+  await Promise.all([pinned?.stop(), tickets?.stop()]);
 });
 
-/** A replica: its own data folder (`dataDir`, when given), the shared store, one issuer every replica trusts. */
-async function replica(schema: string, extra: Record<string, unknown> = {}): Promise<RunningGateway> {
-  const gateway = await startGateway({
-    servers: { fx: fixtureServer() },
-    auth: { mode: 'jwt', resource: RESOURCE, issuers: [{ issuer: ISSUER, jwksFile: join(shared.path, 'jwks.json') }] },
-    policy: { files: [join(shared.path, 'policy.yaml')] },
-    store: { kind: 'postgres', url: db.url, schema },
-    ...extra,
-  });
-  running.push(gateway);
-  return gateway;
-}
-
-const token = (sub: string) => signToken({ iss: ISSUER, aud: RESOURCE }, { key, claims: { sub } });
-
-async function connect(gateway: RunningGateway, bearer: string): Promise<Client> {
-  const client = new Client({ name: 'replica-state-test', version: '1' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(gateway.url), {
-      requestInit: { headers: { authorization: `Bearer ${bearer}` } },
-    }),
-  );
-  clients.push(client);
-  return client;
-}
+const token = (sub: string) => set.token({ sub });
+const connect = (gateway: RunningGateway, bearer: string): Promise<Client> => set.connect(gateway, bearer);
 
 type Called = { ok: true } | { ok: false; message: string };
 
@@ -86,11 +106,9 @@ function call(client: Client, name: string): Promise<Called> {
 
 describe('replicas on one PostgreSQL: pins, spent requestStates and minted credentials', () => {
   it('a definition approved, then rejected, with the CLI against replica A is offered, then refused, on replica B', async () => {
-    const pending = { servers: { fx: fixtureServer({ pinning: 'require-approval' }) } };
-    const [a, b] = await Promise.all([replica('pins', pending), replica('pins', pending)]);
     const onB = await connect(b, await token('agent:pins'));
     // Never approved: hidden and refused on both.
-    expect(await call(onB, 'fx__test_simple_text')).toMatchObject({
+    expect(await call(onB, 'pinned__test_simple_text')).toMatchObject({
       ok: false,
       message: expect.stringMatching(/approv/),
     });
@@ -99,44 +117,30 @@ describe('replicas on one PostgreSQL: pins, spent requestStates and minted crede
     const listed = await runCliAsync(a.configFile, ['tools', 'list', '--status', 'pending', '--json']);
     expect(listed.code).toBe(0);
     expect((JSON.parse(listed.stdout) as { exposed: string }[]).map((row) => row.exposed)).toContain(
-      'fx__test_simple_text',
+      'pinned__test_simple_text',
     );
 
-    const approved = await runCliAsync(a.configFile, ['tools', 'approve', 'fx__test_simple_text']);
+    const approved = await runCliAsync(a.configFile, ['tools', 'approve', 'pinned__test_simple_text']);
     expect(approved.stderr).toBe('');
     expect(approved.code).toBe(0);
     await waitFor(
-      async () => ((await call(onB, 'fx__test_simple_text')).ok ? true : undefined),
+      async () => ((await call(onB, 'pinned__test_simple_text')).ok ? true : undefined),
       'the approval to reach replica B',
     );
     expect(approved.stdout).toMatch(/every gateway on the shared store offers it/);
     const names = (await onB.listTools()).tools.map((tool) => tool.name);
-    expect(names).toContain('fx__test_simple_text');
+    expect(names).toContain('pinned__test_simple_text');
 
-    const rejected = await runCliAsync(a.configFile, ['tools', 'reject', 'fx__test_simple_text']);
+    const rejected = await runCliAsync(a.configFile, ['tools', 'reject', 'pinned__test_simple_text']);
     expect(rejected.code).toBe(0);
     const refusal = await waitFor(async () => {
-      const result = await call(onB, 'fx__test_simple_text');
+      const result = await call(onB, 'pinned__test_simple_text');
       return result.ok ? undefined : result;
     }, 'the rejection to reach replica B');
     expect(refusal.message).toMatch(/rejected/);
   });
 
   it('a requestState spent through replica A is refused as a replay on replica B', async () => {
-    // The replicas share the sealing key (README: copy <dataDir>/keys/request-state.key to every replica).
-    const sealing = randomBytes(32).toString('base64');
-    const dataDirs = await Promise.all(
-      ['a', 'b'].map(async (name) => {
-        const dir = join(shared.path, `data-${name}`);
-        await mkdir(join(dir, 'keys'), { recursive: true, mode: 0o700 });
-        await writeFile(join(dir, 'keys', 'request-state.key'), sealing, { mode: 0o600 });
-        return dir;
-      }),
-    );
-    const [a, b] = (await Promise.all(dataDirs.map((dataDir) => replica('spends', { dataDir })))) as [
-      RunningGateway,
-      RunningGateway,
-    ];
     const bearer = await token('agent:mrtr');
     // The first round and its retry through a; the same retry (its state now spent) again through b.
     const { first, second, replayed } = await spendThenReplay(a, b, bearer);
@@ -148,39 +152,6 @@ describe('replicas on one PostgreSQL: pins, spent requestStates and minted crede
   });
 
   it("a credential minted by replica A is accepted by a server that trusts only replica B's jwks.json", async () => {
-    const [dataA, dataB] = [join(shared.path, 'minted-a'), join(shared.path, 'minted-b')];
-    // The tickets demo server verifying minted credentials with the file replica B publishes on its machine.
-    const tickets = await spawnReady(
-      process.execPath,
-      [TICKETS, '--port', '0', '--data', join(shared.path, 'tickets.json')],
-      {
-        env: {
-          TICKETS_TOKEN: undefined,
-          MCP_WARDEN_DOWNSTREAM_TOKEN: undefined,
-          TICKETS_JWKS_URL: undefined,
-          TICKETS_JWKS_FILE: join(dataB, 'keys', 'jwks.json'),
-          TICKETS_AUDIENCE: AUDIENCE,
-          TICKETS_ISSUER: 'urn:mcp-warden:gateway',
-          MCP_WARDEN_SUPERVISED: undefined,
-          PORT: undefined,
-        },
-        readyPattern: /^tickets listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
-      },
-    );
-    stoppers.push(() => tickets.stop());
-    const config = (dataDir: string) => ({
-      dataDir,
-      secrets: { tickets: { source: 'minted', audience: AUDIENCE, ttlSeconds: 60 } },
-      servers: {
-        tickets: {
-          transport: 'http',
-          url: tickets.url,
-          secrets: { headers: { Authorization: 'Bearer {{secret:tickets}}' } },
-        },
-      },
-    });
-    await replica('minted', config(dataB));
-    const a = await replica('minted', config(dataA));
     const bearer = await token('agent:minted');
     // Each attempt a new session (a session that found the server unavailable keeps its view).
     const created = await waitFor(async () => {
