@@ -4,24 +4,20 @@
 // every replica; a rate limit of N is N in total
 // across replicas; a 2026 listen stream on one replica ends when its agent is revoked through another; a replica whose store link is cut (a real TCP proxy in front of the real server)
 // refuses calls with a clear error recorded in its audit, says so at /healthz, and recovers by itself.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { fixtureServer, type RunningGateway } from '../helpers/gateway.js';
 import { readFileSync } from 'node:fs';
 import { runCliAsync } from '../helpers/cli.js';
 import { consoleRequest, loginCode, signIn } from '../console/helpers.js';
-import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
+import { waitFor } from '../helpers/process.js';
+import { replicaSet, type ReplicaSet } from '../helpers/replicas.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { openListen } from '../helpers/listen-2026.js';
 
 const db = usePostgres();
-const ISSUER = 'https://idp.replicas.test';
-const RESOURCE = 'http://replicas.test/mcp';
 
 const POLICY = `version: 1
 agents:
@@ -32,53 +28,26 @@ agents:
       - { id: limited, effect: allow, tools: [fx__fixture_pid], rateLimit: { calls: 4, perSeconds: 600 } }
 reviewers:
   - { subject: alice }
+  - { subject: bob }
 `;
 
-let shared: TempDir;
-let key: TestKey;
-const running: RunningGateway[] = [];
-const clients: Client[] = [];
+let set: ReplicaSet;
 
 beforeAll(async () => {
-  shared = await makeTempDir('warden-replicas');
-  key = await makeKey('replica-key', 'EdDSA');
-  await writeFile(join(shared.path, 'jwks.json'), JSON.stringify({ keys: [key.publicJwk] }));
-  await writeFile(join(shared.path, 'policy.yaml'), POLICY);
+  set = await replicaSet({
+    name: 'replicas',
+    policy: POLICY,
+    issuer: 'https://idp.replicas.test',
+    resource: 'http://replicas.test/mcp',
+    store: { kind: 'postgres', url: db.url, schema: 'replicas', connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 },
+  });
 });
 afterAll(async () => {
-  await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-  await Promise.all(running.map((gateway) => gateway.stop()));
-  await shared?.cleanup();
+  await set?.close();
 });
 
-/** A replica: its own data folder, the shared store (its URL, or a proxy's), one issuer every replica trusts. */
-async function replica(
-  schema: string,
-  url: string = db.url,
-  extra: Record<string, unknown> = {},
-): Promise<RunningGateway> {
-  const { servers, ...rest } = extra;
-  const gateway = await startGateway({
-    ...rest,
-    servers: { fx: fixtureServer(), ...(servers as Record<string, unknown> | undefined) },
-    auth: { mode: 'jwt', resource: RESOURCE, issuers: [{ issuer: ISSUER, jwksFile: join(shared.path, 'jwks.json') }] },
-    policy: { files: [join(shared.path, 'policy.yaml')] },
-    store: { kind: 'postgres', url, schema, connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 },
-  });
-  running.push(gateway);
-  return gateway;
-}
-
-async function connect(gateway: RunningGateway, token: string): Promise<Client> {
-  const client = new Client({ name: 'replica-test', version: '1' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(gateway.url), {
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
-  clients.push(client);
-  return client;
-}
+const connect = (gateway: RunningGateway, token: string): Promise<Client> => set.connect(gateway, token);
+const token = (claims: Record<string, unknown>) => set.token(claims);
 
 type Called = { ok: true } | { ok: false; code: number | undefined; message: string };
 
@@ -88,8 +57,6 @@ function call(client: Client, name: string): Promise<Called> {
     (error: { code?: number; message?: string }) => ({ ok: false, code: error.code, message: String(error.message) }),
   );
 }
-
-const token = (claims: Record<string, unknown>) => signToken({ iss: ISSUER, aud: RESOURCE }, { key, claims });
 
 /** Calls until the first refusal; returns it and how long after `since` it came. */
 async function refusedWithin(client: Client, since: number): Promise<{ refusal: Called; ms: number }> {
@@ -101,8 +68,20 @@ async function refusedWithin(client: Client, since: number): Promise<{ refusal: 
 }
 
 describe('replicas on one PostgreSQL', () => {
+  // Two replicas, each with its reviewer console, shared by every test here: each test has agents, ids
+  // and a reviewer of its own.
+  let a: RunningGateway;
+  let b: RunningGateway;
+  beforeAll(async () => {
+    const withConsole = { console: { enabled: true, port: 0 } };
+    [a, b] = await Promise.all([set.start(withConsole), set.start(withConsole)]);
+  });
+  /** The origin of a replica's reviewer console. */
+  const consoleOf = (gateway: RunningGateway) =>
+    new URL((JSON.parse(readFileSync(join(gateway.dir.path, 'data', 'console.json'), 'utf8')) as { url: string }).url)
+      .origin;
+
   it('a token, an agent and a task revoked with the CLI are refused on the other replica within 1 s', async () => {
-    const [a, b] = await Promise.all([replica('revoke'), replica('revoke')]);
     const byToken = await token({ sub: 'agent:one', jti: 'jti-one' });
     const byAgent = await token({ sub: 'agent:two' });
     const byTask = await token({ sub: 'agent:three', task: { id: 'task-three', purpose: 'triage' } });
@@ -128,7 +107,6 @@ describe('replicas on one PostgreSQL', () => {
   });
 
   it("a 2026 listen stream on one replica ends when its agent is revoked with the other's config", async () => {
-    const [a, b] = await Promise.all([replica('listen'), replica('listen')]);
     const stream = await openListen(b, await token({ sub: 'agent:listener' }), { toolsListChanged: true });
     await stream.next(() => true, 'the ack');
     expect((await runCliAsync(a.configFile, ['agent', 'revoke', 'agent:listener'])).code).toBe(0);
@@ -141,14 +119,9 @@ describe('replicas on one PostgreSQL', () => {
   });
 
   it("an agent revoked in one replica's console is refused on the other within 1 s", async () => {
-    const [a, b] = await Promise.all([
-      replica('console', db.url, { console: { enabled: true, port: 0 } }),
-      replica('console'),
-    ]);
     const client = await connect(b, await token({ sub: 'agent:five' }));
     expect(await call(client, 'fx__test_simple_text')).toEqual({ ok: true });
-    const info = JSON.parse(readFileSync(join(a.dir.path, 'data', 'console.json'), 'utf8')) as { url: string };
-    const origin = new URL(info.url).origin;
+    const origin = consoleOf(a);
     const session = await signIn(origin, loginCode(a.configFile, 'alice'));
     const revoked = await consoleRequest(origin, {
       path: '/api/agents/revoke',
@@ -163,16 +136,10 @@ describe('replicas on one PostgreSQL', () => {
   });
 
   it('a console sign-in link from one replica signs in on another; the session holds on both and ends on both', async () => {
-    const [a, b] = await Promise.all([
-      replica('console_sessions', db.url, { console: { enabled: true, port: 0 } }),
-      replica('console_sessions', db.url, { console: { enabled: true, port: 0 } }),
-    ]);
-    const origin = (gateway: RunningGateway) =>
-      new URL((JSON.parse(readFileSync(join(gateway.dir.path, 'data', 'console.json'), 'utf8')) as { url: string }).url)
-        .origin;
-    const [onA, onB] = [origin(a), origin(b)];
-    // The link is printed with A's config; the code is redeemed by B (as behind a load balancer).
-    const code = loginCode(a.configFile, 'alice');
+    const [onA, onB] = [consoleOf(a), consoleOf(b)];
+    // The link is printed with A's config; the code is redeemed by B (as behind a load balancer). Bob is
+    // this test's reviewer: no other test signs him in.
+    const code = loginCode(a.configFile, 'bob');
     const session = await signIn(onB, code);
     // Once only, on any replica.
     const replayed = await consoleRequest(onA, { path: '/api/login', body: { code } });
@@ -180,11 +147,11 @@ describe('replicas on one PostgreSQL', () => {
     for (const at of [onA, onB]) {
       const status = await consoleRequest(at, { path: '/api/session', cookie: session.cookie });
       expect(status.status, status.text).toBe(200);
-      expect(status.json).toMatchObject({ subject: 'alice' });
+      expect(status.json).toMatchObject({ subject: 'bob' });
     }
-    // What A's console shows is the shared log: B's sign-in is on it.
+    // What A's console shows is the shared log: B's sign-in is on it, once.
     const events = await consoleRequest(onA, { path: '/api/events?type=console.login', cookie: session.cookie });
-    expect((events.json.rows as unknown[]).length).toBe(1);
+    expect((events.json.rows as { subject: string }[]).filter((row) => row.subject === 'bob')).toHaveLength(1);
     // Signed out through A, refused by B.
     const out = await consoleRequest(onA, {
       path: '/api/logout',
@@ -197,7 +164,6 @@ describe('replicas on one PostgreSQL', () => {
   });
 
   it('a rate limit of N per window is N in total across replicas', async () => {
-    const [a, b] = await Promise.all([replica('rates'), replica('rates')]);
     const t = await token({ sub: 'agent:busy' });
     const [onA, onB] = await Promise.all([connect(a, t), connect(b, t)]);
     const results: Called[] = [];
@@ -223,8 +189,16 @@ describe('a replica that loses its store', () => {
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     // A second server that is down (nothing listens on port 1): the replica is degraded, but serves.
-    const gateway = await replica('outage', url.href, {
-      servers: { gone: { transport: 'http', url: 'http://127.0.0.1:1/mcp' } },
+    // A replica of its own (its store is behind the proxy), in a schema of its own: its audit is this test's.
+    const gateway = await set.start({
+      servers: { fx: fixtureServer(), gone: { transport: 'http', url: 'http://127.0.0.1:1/mcp' } },
+      store: {
+        kind: 'postgres',
+        url: url.href,
+        schema: 'outage',
+        connectTimeoutMs: 1_000,
+        statementTimeoutMs: 1_000,
+      },
     });
     const client = await connect(gateway, await token({ sub: 'agent:outage' }));
     expect(await call(client, 'fx__test_simple_text')).toEqual({ ok: true });
