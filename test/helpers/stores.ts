@@ -1,12 +1,15 @@
 // What a test only needs to read or get from a gateway's data folder (a token of the built-in issuer,
-// audit events and records, a stored approval, the tool pins), done in this process with the modules the
-// CLI itself runs. Each spawned CLI costs a Node start and a module load; tests of the CLI still spawn it.
+// audit events and records, one record in full, a stored approval, the tool pins), done in this process
+// with the modules the CLI itself runs. Each spawned CLI costs a Node start and a module load; tests of
+// the CLI still spawn it.
 import { jwtSetup } from '../../src/cli/identity.js';
 import { loadConfig } from '../../src/config/load.js';
-import { eventObject } from '../../src/audit/export.js';
+import { eventObject, recordObject } from '../../src/audit/export.js';
 import {
+  getRecord,
   listEvents,
   listRecords,
+  summaryOf,
   type EventFilter,
   type RecordFilter,
   type RecordSummary,
@@ -64,6 +67,25 @@ export function auditRecords(configFile: string, filter: RecordFilter): RecordSu
   const db = openAuditDb(auditFile(dataDirOf(configFile)), { readonly: true });
   try {
     return JSON.parse(JSON.stringify(listRecords(db, { limit: 1000, ...filter }))) as RecordSummary[];
+  } finally {
+    db.close();
+  }
+}
+
+/** One record in full (intent, outcome, relays) or one event, as `audit show ID --json` prints it. */
+export function auditShow(configFile: string, id: string): Record<string, unknown> {
+  const db = openAuditDb(auditFile(dataDirOf(configFile)), { readonly: true });
+  try {
+    const detail = getRecord(db, id.toUpperCase());
+    if (!detail) throw new Error(`no record or event with id ${id}`);
+    const shown =
+      'event' in detail
+        ? eventObject(detail.event)
+        : {
+            ...recordObject(summaryOf(detail.intent, detail.outcome), detail.intent, detail.outcome),
+            relays: detail.relays,
+          };
+    return JSON.parse(JSON.stringify(shown)) as Record<string, unknown>;
   } finally {
     db.close();
   }

@@ -1,7 +1,8 @@
 // MCP 2026-07-28 agents over stdio: the real `mcp-warden stdio` process (JWT from MCP_WARDEN_TOKEN, a
 // policy, audit) spawned as an agent host spawns it, the SDK v2 client pinned to 2026 on its stdin/stdout,
 // the 2025 conformance fixture behind it. The same process still serves a 2025 client (initialize first),
-// and bad lines get JSON-RPC errors while the process stays up.
+// and bad lines get JSON-RPC errors while the process stays up. The tests with the SDK client share one
+// process, the raw tests with a valid token another; the bad token has its own.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,10 +10,10 @@ import Database from 'better-sqlite3';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioV2 } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { issueTokenAsync } from '../helpers/cli.js';
 import { BIN, fixtureServer, writeConfig } from '../helpers/gateway.js';
 import { HANG_GUARD_MS, makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
-import { auditRecords } from '../helpers/stores.js';
+import { auditRecords, auditShow } from '../helpers/stores.js';
 import { V } from '../helpers/stateless-2026.js';
 
 const POLICY = `version: 1
@@ -93,17 +94,20 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     HOME: process.env.HOME ?? '',
     MCP_WARDEN_TOKEN: bearer,
   });
-  const connectV2 = async (capabilities: Record<string, unknown> = {}): Promise<ClientV2> => {
-    const client = new ClientV2(
-      { name: 'v2-stdio', version: '2.4.0' },
-      { capabilities, versionNegotiation: { mode: { pin: V } } },
-    );
-    await client.connect(
-      new StdioV2({ command: process.execPath, args: gatewayArgs(), env: gatewayEnv(token), stderr: 'pipe' }),
-    );
-    closers.push(() => client.close());
-    return client;
-  };
+  /** The v2 client on its own `mcp-warden stdio` process, started by the first test that needs it. */
+  let v2: Promise<ClientV2> | undefined;
+  const sharedV2 = (): Promise<ClientV2> =>
+    (v2 ??= (async () => {
+      const client = new ClientV2(
+        { name: 'v2-stdio', version: '2.4.0' },
+        { capabilities: ALL_KINDS, versionNegotiation: { mode: { pin: V } } },
+      );
+      await client.connect(
+        new StdioV2({ command: process.execPath, args: gatewayArgs(), env: gatewayEnv(token), stderr: 'pipe' }),
+      );
+      closers.push(() => client.close());
+      return client;
+    })());
   const rawGateway = (bearer = token): RawStdio => {
     const child = spawn(process.execPath, gatewayArgs(), { env: gatewayEnv(bearer), stdio: 'pipe' });
     closers.push(async () => {
@@ -114,6 +118,9 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     });
     return new RawStdio(child);
   };
+  /** The raw agent with the valid token, on one process for the raw tests that need no fresh one. */
+  let raw: RawStdio | undefined;
+  const sharedRaw = (): RawStdio => (raw ??= rawGateway());
   const records = (tool: string) => auditRecords(config.file, { agent: 'agent:stdio26', tool, limit: 50 });
 
   beforeAll(async () => {
@@ -135,7 +142,7 @@ describe('MCP 2026-07-28 agents over stdio', () => {
   });
 
   it('the v2 client discovers, lists and calls; a tool policy does not grant reads as unknown and is audited as denied', async () => {
-    const client = await connectV2();
+    const client = await sharedV2();
     const discovered = (await client.request({ method: 'server/discover' } as never)) as Record<string, unknown>;
     expect(discovered).toMatchObject({ supportedVersions: [V], capabilities: { tools: {} } });
     const names = (await client.listTools()).tools.map((t) => t.name);
@@ -150,12 +157,13 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     expect(records('fx__test_simple_text')).toEqual([expect.objectContaining({ decision: 'allow', outcome: 'ok' })]);
     const [denied] = records('fx__test_image_content');
     expect(denied).toMatchObject({ decision: 'deny', outcome: 'denied' });
-    const shown = (await runCliAsync(config.file, ['audit', 'show', denied!.id, '--json'])).stdout;
-    expect(JSON.parse(shown)).toMatchObject({ intent: expect.objectContaining({ ingress: 'stdio' }) as unknown });
+    expect(auditShow(config.file, denied!.id)).toMatchObject({
+      intent: expect.objectContaining({ ingress: 'stdio' }) as unknown,
+    });
   });
 
   it('a task handle from warden__begin_task is presented per request and runs the call inside the task', async () => {
-    const client = await connectV2();
+    const client = await sharedV2();
     const call = (handle?: string) =>
       client
         .callTool({
@@ -178,10 +186,7 @@ describe('MCP 2026-07-28 agents over stdio', () => {
   });
 
   it("a 2025 server's sampling, elicitation and roots reach the v2 client as input_required rounds; the call completes", async () => {
-    const client = new ClientV2(
-      { name: 'v2-stdio-mrtr', version: '2.4.0' },
-      { capabilities: ALL_KINDS, versionNegotiation: { mode: { pin: V } } },
-    );
+    const client = await sharedV2();
     const asked: string[] = [];
     client.setRequestHandler('sampling/createMessage', async () => {
       asked.push('sampling');
@@ -195,10 +200,6 @@ describe('MCP 2026-07-28 agents over stdio', () => {
       asked.push('roots');
       return { roots: [{ uri: 'file:///work/tides', name: 'tides' }] };
     });
-    await client.connect(
-      new StdioV2({ command: process.execPath, args: gatewayArgs(), env: gatewayEnv(token), stderr: 'pipe' }),
-    );
-    closers.push(() => client.close());
     const result = await client.callTool({ name: 'fx__fixture_interview', arguments: { topic: 'tides' } });
     expect(result.structuredContent).toEqual({
       sampled: 'the moon',
@@ -207,9 +208,7 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     });
     expect(asked).toEqual(['sampling', 'elicitation', 'roots']);
     const [row] = records('fx__fixture_interview');
-    const shown = JSON.parse((await runCliAsync(config.file, ['audit', 'show', row!.id, '--json'])).stdout) as {
-      relays: { method: string; outcome: string }[];
-    };
+    const shown = auditShow(config.file, row!.id) as { relays: { method: string; outcome: string }[] };
     expect(shown.relays.map((r) => [r.method, r.outcome])).toEqual([
       ['sampling/createMessage', 'ok'],
       ['elicitation/create', 'ok'],
@@ -217,8 +216,42 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     ]);
   });
 
+  it('progress of an open request comes as notification lines, and notifications/cancelled cancels its downstream call', async () => {
+    const raw = sharedRaw();
+    const call = (id: number, name: string, args: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
+      raw.write(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name, arguments: args, _meta: { ...ENVELOPE, ...meta } },
+        }),
+      );
+    call(7, 'fx__fixture_sleep', { ms: 600_000 }, { progressToken: 'p7' });
+    // the fixture reports progress 0 once the call has reached it
+    await raw.notification('notifications/progress', (p) => p.progressToken === 'p7');
+    raw.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 7, reason: 'the agent gave up', _meta: ENVELOPE },
+      }),
+    );
+    let asked = 100;
+    await waitFor(async () => {
+      asked += 1;
+      call(asked, 'fx__fixture_last_cancelled', {});
+      const answer = await raw.answer(asked);
+      return (answer.result?.structuredContent as { cancelled?: boolean } | undefined)?.cancelled;
+    }, 'the fixture to see its sleep cancelled');
+    const [row] = records('fx__fixture_sleep');
+    expect(row).toMatchObject({ decision: 'allow' });
+    expect(row!.outcome).not.toBe('ok');
+  });
+
   it('bad lines get JSON-RPC errors and the process stays up; a 2025 client then initializes on it', async () => {
-    const raw = rawGateway();
+    // the process the progress test used: it sent other ids and drew no error without an id
+    const raw = sharedRaw();
     raw.write('this is not json');
     expect((await raw.answer(null)).error).toMatchObject({ code: -32700 });
     raw.write(
@@ -264,39 +297,6 @@ describe('MCP 2026-07-28 agents over stdio', () => {
     const listed = (await raw.answer(6)).result as { tools: { name: string }[]; resultType?: string };
     expect(listed.tools.map((t) => t.name)).toContain('fx__test_simple_text');
     expect(listed.resultType).toBeUndefined();
-  });
-
-  it('progress of an open request comes as notification lines, and notifications/cancelled cancels its downstream call', async () => {
-    const raw = rawGateway();
-    const call = (id: number, name: string, args: Record<string, unknown>, meta: Record<string, unknown> = {}) =>
-      raw.write(
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id,
-          method: 'tools/call',
-          params: { name, arguments: args, _meta: { ...ENVELOPE, ...meta } },
-        }),
-      );
-    call(7, 'fx__fixture_sleep', { ms: 600_000 }, { progressToken: 'p7' });
-    // the fixture reports progress 0 once the call has reached it
-    await raw.notification('notifications/progress', (p) => p.progressToken === 'p7');
-    raw.write(
-      JSON.stringify({
-        jsonrpc: '2.0',
-        method: 'notifications/cancelled',
-        params: { requestId: 7, reason: 'the agent gave up', _meta: ENVELOPE },
-      }),
-    );
-    let asked = 100;
-    await waitFor(async () => {
-      asked += 1;
-      call(asked, 'fx__fixture_last_cancelled', {});
-      const answer = await raw.answer(asked);
-      return (answer.result?.structuredContent as { cancelled?: boolean } | undefined)?.cancelled;
-    }, 'the fixture to see its sleep cancelled');
-    const [row] = records('fx__fixture_sleep');
-    expect(row).toMatchObject({ decision: 'allow' });
-    expect(row!.outcome).not.toBe('ok');
   });
 
   it('a 2026 request with a bad stdio token is refused before anything runs, and the failure is recorded', async () => {
