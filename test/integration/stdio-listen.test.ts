@@ -12,7 +12,7 @@ import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
 import { BIN, fixtureServer, writeConfig } from '../helpers/gateway.js';
 import { HANG_GUARD_MS, makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { V } from '../helpers/stateless-2026.js';
-import { auditEvents } from '../helpers/stores.js';
+import { auditEvents, issueTokenInProcess } from '../helpers/stores.js';
 
 const POLICY = `version: 1
 agents:
@@ -96,8 +96,19 @@ describe('MCP 2026-07-28 agents over stdio: subscriptions/listen', () => {
   let policyFile: string;
   const agents: Agent[] = [];
 
-  const start = async (subject: string): Promise<Agent> => {
+  /**
+   * A token for `subject`: the first from `mcp-warden token issue` (which creates the signing key), later
+   * ones signed in this process with the same modules.
+   */
+  let keyMade = false;
+  const tokenFor = async (subject: string): Promise<string> => {
+    if (keyMade) return issueTokenInProcess(config.file, { subject });
     const token = await issueTokenAsync(config.file, ['--sub', subject]);
+    keyMade = true;
+    return token;
+  };
+  const start = async (subject: string): Promise<Agent> => {
+    const token = await tokenFor(subject);
     const child = spawn(process.execPath, [BIN, 'stdio', '--config', config.file], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token },
       stdio: 'pipe',
@@ -197,7 +208,7 @@ describe('MCP 2026-07-28 agents over stdio: subscriptions/listen', () => {
   });
 
   it("the SDK v2 client's listen() over stdio: the ack names what is honored, a server list_changed arrives, close ends it", async () => {
-    const token = await issueTokenAsync(config.file, ['--sub', 'agent:stdio-listen-sdk']);
+    const token = await tokenFor('agent:stdio-listen-sdk');
     const client = new ClientV2(
       { name: 'v2-stdio-listener', version: '1' },
       { versionNegotiation: { mode: { pin: V } } },
