@@ -6,7 +6,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureServer, type RunningGateway } from '../helpers/gateway.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { runCliAsync } from '../helpers/cli.js';
+import { auditRecords, auditShow, issueTokenInProcess } from '../helpers/stores.js';
 import { V, connectV2, envelope, post2026, rpcOf, startJwtGateway } from '../helpers/stateless-2026.js';
 
 const POLICY = `version: 1
@@ -31,17 +32,15 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
   let gw: RunningGateway;
   let token: string;
   const post = (body: string, extra: Record<string, string>) => post2026(gw, token, body, extra);
-  const records = async (sub: string, tool: string) =>
-    JSON.parse(
-      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', tool, '--json'])).stdout,
-    ) as { id: string; decision: string | null; outcome: string }[];
+  /** What `audit list --agent SUB --tool TOOL --json` prints, read in this process. */
+  const records = async (sub: string, tool: string) => auditRecords(gw.configFile, { agent: sub, tool });
 
   beforeAll(async () => {
     gw = await startJwtGateway(POLICY, {
       metrics: { enabled: true, agentListener: true },
       servers: { fx: fixtureServer() },
     });
-    token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:modern']);
+    token = await issueTokenInProcess(gw.configFile, { subject: 'agent:modern' });
   });
 
   afterAll(async () => {
@@ -72,9 +71,7 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
     }
     const [row] = await records('agent:modern', 'fx__test_simple_text');
     expect(row).toMatchObject({ decision: 'allow', outcome: 'ok' });
-    const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', row!.id, '--json'])).stdout) as {
-      intent: { body: { client?: unknown; session?: unknown } };
-    };
+    const shown = auditShow(gw.configFile, row!.id) as { intent: { body: { client?: unknown; session?: unknown } } };
     // self-reported client info is recorded as the client gave it; there is no session in the 2026 era
     expect(JSON.stringify(shown.intent)).toContain('v2-agent');
     // metrics and traces carry the request's era
@@ -207,7 +204,7 @@ describe('MCP 2026-07-28 agents (stateless) through the gateway', () => {
   });
 
   it('re-authorizes every request of a pooled principal: an agent revocation refuses its next call and empties its list', async () => {
-    const own = await issueTokenAsync(gw.configFile, ['--sub', 'agent:revoked-2026']);
+    const own = await issueTokenInProcess(gw.configFile, { subject: 'agent:revoked-2026' });
     const send = (method: string, body: string, name?: string) =>
       post2026(gw, own, body, { 'mcp-method': method, ...(name && { 'mcp-name': name }) });
     const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: envelope() } });
