@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, fixtureServer, type RunningGateway } from '../helpers/gateway.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { auditRecords, issueTokenInProcess } from '../helpers/stores.js';
 import { connectV2, request2026, rpcOf, startJwtGateway } from '../helpers/stateless-2026.js';
 
 const POLICY = `version: 1
@@ -25,11 +25,8 @@ describe('MCP 2026-07-28 agents: prompts, resources and completions through the 
   let client: ClientV2;
   const post = (method: string, params: Record<string, unknown>, name?: string) =>
     request2026(gw, token, method, params, name);
-  const records = async (target: string) =>
-    JSON.parse(
-      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', 'agent:catalog', '--tool', target, '--json']))
-        .stdout,
-    ) as { id: string; decision: string | null; outcome: string; method?: string }[];
+  /** What `audit list --agent agent:catalog --tool TARGET --json` prints, read in this process. */
+  const records = async (target: string) => auditRecords(gw.configFile, { agent: 'agent:catalog', tool: target });
 
   beforeAll(async () => {
     gw = await startJwtGateway(POLICY, {
@@ -38,7 +35,7 @@ describe('MCP 2026-07-28 agents: prompts, resources and completions through the 
         faulty: { transport: 'stdio', command: 'node', args: [join(ROOT, 'dist/test/fixtures/faulty-server.js')] },
       },
     });
-    token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:catalog']);
+    token = await issueTokenInProcess(gw.configFile, { subject: 'agent:catalog' });
     client = await connectV2(gw, token, 'v2-catalog');
   });
 
