@@ -5,7 +5,7 @@ import type { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureServer, type RunningGateway } from '../helpers/gateway.js';
 import { runCliAsync } from '../helpers/cli.js';
-import { auditRecords, issueTokenInProcess } from '../helpers/stores.js';
+import { auditRecords, auditShow, issueTokenInProcess } from '../helpers/stores.js';
 import { V, connectV2, post2026, rpcOf, startJwtGateway } from '../helpers/stateless-2026.js';
 
 // fx__test_error_handling only inside a task; fx__test_simple_text always.
@@ -82,7 +82,7 @@ describe('MCP 2026-07-28 agents: task handles', () => {
     const rows = records('agent:mallory', IN_TASK);
     expect(rows).toHaveLength(2);
     expect(rows.every((r) => r.decision === 'deny' && r.outcome === 'denied')).toBe(true);
-    const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', rows[1]!.id, '--json'])).stdout);
+    const shown = auditShow(gw.configFile, rows[1]!.id);
     expect(JSON.stringify(shown)).toContain('belongs to agent:alice2');
     // the owner still uses it
     expect(await call(alice, IN_TASK, handle)).toMatchObject({ ok: true });
