@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, type RunningGateway } from '../helpers/gateway.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
-import { auditRecords } from '../helpers/stores.js';
+import { auditRecords, auditShow, issueTokenInProcess } from '../helpers/stores.js';
 import { V, startJwtGateway } from '../helpers/stateless-2026.js';
 
 const MODERN = join(ROOT, 'dist/test/fixtures/modern-server.js');
@@ -29,7 +28,7 @@ describe('MRTR: a 2026 agent calling a 2026 server that asks mid-call', () => {
     gw = await startJwtGateway(POLICY, {
       servers: { m: { transport: 'stdio', command: 'node', args: [MODERN, '--stdio'], protocol: '2026-07-28' } },
     });
-    token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:modern-mrtr']);
+    token = await issueTokenInProcess(gw.configFile, { subject: 'agent:modern-mrtr' });
   });
 
   afterAll(async () => {
@@ -73,9 +72,7 @@ describe('MRTR: a 2026 agent calling a 2026 server that asks mid-call', () => {
     const rows = auditRecords(gw.configFile, { agent: 'agent:modern-mrtr', tool: 'm__ask' });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ decision: 'allow', outcome: 'ok' });
-    const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', rows[0]!.id, '--json'])).stdout) as {
-      relays: { method: string; outcome: string }[];
-    };
+    const shown = auditShow(gw.configFile, rows[0]!.id) as { relays: { method: string; outcome: string }[] };
     expect(shown.relays.map((r) => r.method).sort()).toEqual([
       'elicitation/create',
       'roots/list',

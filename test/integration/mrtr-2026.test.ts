@@ -10,8 +10,7 @@ import { BIN, fixtureServer, startGateway, type RunningGateway } from '../helper
 import { makeTempDir, spawnReady, waitFor, type TempDir } from '../helpers/process.js';
 import { makeTestClock, type TestClock } from '../helpers/clock.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
-import { runCliAsync } from '../helpers/cli.js';
-import { auditRecords, issueTokenInProcess } from '../helpers/stores.js';
+import { auditRecords, auditShow, issueTokenInProcess } from '../helpers/stores.js';
 
 const V = '2026-07-28';
 const RESOURCE = 'http://gateway.test/mcp';
@@ -188,9 +187,7 @@ describe('MRTR: a 2026-07-28 agent calling a 2025 server that asks mid-call', ()
     const rows = records('agent:mrtr');
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ decision: 'allow', outcome: 'ok' });
-    const shown = JSON.parse((await runCliAsync(gw.configFile, ['audit', 'show', rows[0]!.id, '--json'])).stdout) as {
-      relays: { method: string; outcome: string }[];
-    };
+    const shown = auditShow(gw.configFile, rows[0]!.id) as { relays: { method: string; outcome: string }[] };
     expect(shown.relays.map((r) => [r.method, r.outcome])).toEqual([
       ['sampling/createMessage', 'ok'],
       ['elicitation/create', 'ok'],
