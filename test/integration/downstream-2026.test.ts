@@ -15,7 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/process.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { auditRecords, issueTokenInProcess, storedPins } from '../helpers/stores.js';
 import { textOf } from '../helpers/agent.js';
 
 const MODERN = join(ROOT, 'dist/test/fixtures/modern-server.js');
@@ -48,10 +48,8 @@ describe('2026-only downstream servers through the gateway', () => {
   let gw: RunningGateway;
   let policyDir: TempDir;
   let token: string;
-  const records = async (sub: string, tool: string) =>
-    JSON.parse(
-      (await runCliAsync(gw.configFile, ['audit', 'list', '--agent', sub, '--tool', tool, '--json'])).stdout,
-    ) as { id: string; decision: string | null; outcome: string }[];
+  /** What `audit list --agent SUB --tool TOOL --json` prints, read in this process. */
+  const records = async (sub: string, tool: string) => auditRecords(gw.configFile, { agent: sub, tool });
 
   beforeAll(async () => {
     policyDir = await makeTempDir('warden-down2026');
@@ -83,7 +81,7 @@ describe('2026-only downstream servers through the gateway', () => {
       [],
       { WARDEN_TEST_2026_CANARY: CANARY },
     );
-    token = await issueTokenAsync(gw.configFile, ['--sub', 'agent:down2026']);
+    token = await issueTokenInProcess(gw.configFile, { subject: 'agent:down2026' });
   });
 
   afterAll(async () => {
@@ -191,9 +189,8 @@ describe('2026-only downstream servers through the gateway', () => {
   });
 
   it("pins every tool of both 2026 servers on first sight, as for a 2025 server's", async () => {
-    const result = await runCliAsync(gw.configFile, ['tools', 'list', '--json']);
-    expect(result.code).toBe(0);
-    const pinned = (JSON.parse(result.stdout) as PinJson[]).filter((pin) => pin.kind === 'tool');
+    // what `tools list --json` prints, read in this process
+    const pinned = (storedPins(gw.configFile) as unknown as PinJson[]).filter((pin) => pin.kind === 'tool');
     for (const exposed of ['m__echo', 'm__ask', 'm__delete_note', 'mh__echo', 'mh__env_value'])
       expect(pinned.find((pin) => pin.exposed === exposed)).toMatchObject({ status: 'pinned' });
   });
