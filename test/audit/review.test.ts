@@ -147,16 +147,19 @@ describe.each(['sqlite', 'postgres'] as const)('audit log on %s', (kind) => {
     });
 
     it('show: the whole record readable, with the requests the server sent towards the agent', async () => {
-      const [call] = await json<Row[]>('list', '--tool', 'fixture__fixture_roots');
+      // One listing by server finds both the call and the roots/list relayed during it (the --tool filter is
+      // the list test's).
+      const byServer = await json<Row[]>('list', '--server', 'fixture', '-n', '200');
+      const calls = byServer.filter((r) => r.method === 'tools/call' && r.target === 'fixture__fixture_roots');
+      expect(calls).toHaveLength(1);
+      const call = calls[0];
       const shown = await audit('show', call!.id);
       expect(shown.code).toBe(0);
       expect(shown.stdout).toMatch(new RegExp(`^record ${call!.id}  tools/call  fixture__fixture_roots`));
       expect(shown.stdout).toMatch(
         /requests the server sent towards the agent during this call:\n.* roots\/list {2}ok/,
       );
-      const relay = (await json<Row[]>('list', '--server', 'fixture', '-n', '200')).find(
-        (r) => r.method === 'roots/list',
-      )!;
+      const relay = byServer.find((r) => r.method === 'roots/list')!;
       const detail = await json<{ intent: { parent: string; server: string }; result: { relay: { roots: number } } }>(
         'show',
         relay.id,
