@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { BIN, connectHttp, fixtureServer, startGateway } from '../helpers/gateway.js';
+import { auditFile, openAuditDb } from '../../src/audit/store.js';
+import { BIN, connectHttp, fixtureServer, startGateway, writeConfig } from '../helpers/gateway.js';
 import { runToExit, spawnReady, waitFor } from '../helpers/process.js';
 
 const HOLD_LOCK = join(import.meta.dirname, 'fixtures/hold-lock.mjs');
@@ -189,24 +190,28 @@ describe('no audit, no action (real processes, real SQLite)', () => {
   });
 
   it('read-only database: the gateway refuses to start (exit 1) and starts no downstream', async () => {
-    const gw = await startGateway({ servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) } });
-    await gw.process.stop();
-    const dbFile = join(gw.dir.path, 'data', 'audit.db');
+    // The audit database as a gateway leaves it (made and migrated by the store's own open), without
+    // starting one only to stop it.
+    const { dir, file } = await writeConfig({
+      servers: { fixture: fixtureServer({ env: { FIXTURE_CALL_LOG: 'calls.log' } }) },
+    });
+    const dbFile = auditFile(join(dir.path, 'data'));
+    openAuditDb(dbFile).close();
     const root = process.getuid?.() === 0;
     try {
       // Root ignores file modes; the immutable attribute binds root too (ext4, xfs, btrfs).
       if (root) execFileSync('chattr', ['+i', dbFile]);
       else chmodSync(dbFile, 0o444);
-      const run = await runToExit(process.execPath, [BIN, 'serve', '--config', gw.configFile, '--port', '0']);
+      const run = await runToExit(process.execPath, [BIN, 'serve', '--config', file, '--port', '0']);
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(
         /audit database .*audit\.db: database is read-only; refusing to start \(no audit, no action\)/,
       );
       expect(run.stdout).not.toMatch(/listening/);
-      expect(forwarded(join(gw.dir.path, 'calls.log'))).toBe(0);
+      expect(forwarded(join(dir.path, 'calls.log'))).toBe(0);
     } finally {
       if (root) execFileSync('chattr', ['-i', dbFile]);
-      await gw.stop();
+      await dir.cleanup();
     }
   });
 });
