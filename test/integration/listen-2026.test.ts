@@ -58,6 +58,7 @@ const call = (gw: RunningGateway, token: string, name: string, args: Record<stri
 
 describe('MCP 2026-07-28 agents: subscriptions/listen', () => {
   let dir: TempDir;
+  let clock: TestClock;
   let gw: RunningGateway;
   let policyFile: string;
   const streams: ListenStream[] = [];
@@ -78,12 +79,14 @@ describe('MCP 2026-07-28 agents: subscriptions/listen', () => {
 
   beforeAll(async () => {
     dir = await makeTempDir('warden-listen');
-    ({ gw, policyFile } = await startListenGateway(dir));
+    clock = await makeTestClock();
+    ({ gw, policyFile } = await startListenGateway(dir, clock.env));
   });
 
   afterAll(async () => {
     for (const stream of streams) stream.close();
     await gw?.stop();
+    await clock?.cleanup();
     await dir?.cleanup();
   });
 
@@ -271,44 +274,29 @@ describe('MCP 2026-07-28 agents: subscriptions/listen', () => {
       expect(res.status).toBe(405);
     }
   });
-});
 
-describe('MCP 2026-07-28 agents: how a listen stream ends without an event', () => {
-  let dir: TempDir;
-  let clock: TestClock;
-  let gw: RunningGateway;
+  // Last: it moves the gateway's clock and stops the gateway (the clock moves nothing else here).
+  describe('how a listen stream ends without an event', () => {
+    it('a token that expires ends its stream; a gateway that stops closes the others gracefully', async () => {
+      const short = await issueTokenInProcess(gw.configFile, { subject: 'agent:listen-short', ttlSeconds: 60 });
+      const stream = await openListen(gw, short, { toolsListChanged: true });
+      await stream.next(() => true, 'the ack');
+      const client = await connectV2(
+        gw,
+        await issueTokenInProcess(gw.configFile, { subject: 'agent:listen-long' }),
+        'v2-graceful',
+      );
+      const subscription = await client.listen({ toolsListChanged: true });
 
-  beforeAll(async () => {
-    dir = await makeTempDir('warden-listen-end');
-    clock = await makeTestClock();
-    ({ gw } = await startListenGateway(dir, clock.env));
-  });
+      await clock.advance(120_000);
+      const end: ListenMessage = await stream.next((m) => m.error !== undefined, 'the expiry error');
+      expect(end.error).toMatchObject({ code: -32000, message: expect.stringMatching(/expired/) });
+      await stream.ended;
 
-  afterAll(async () => {
-    await gw?.stop();
-    await clock?.cleanup();
-    await dir?.cleanup();
-  });
-
-  it('a token that expires ends its stream; a gateway that stops closes the others gracefully', async () => {
-    const short = await issueTokenInProcess(gw.configFile, { subject: 'agent:listen-short', ttlSeconds: 60 });
-    const stream = await openListen(gw, short, { toolsListChanged: true });
-    await stream.next(() => true, 'the ack');
-    const client = await connectV2(
-      gw,
-      await issueTokenInProcess(gw.configFile, { subject: 'agent:listen-long' }),
-      'v2-graceful',
-    );
-    const subscription = await client.listen({ toolsListChanged: true });
-
-    await clock.advance(120_000);
-    const end: ListenMessage = await stream.next((m) => m.error !== undefined, 'the expiry error');
-    expect(end.error).toMatchObject({ code: -32000, message: expect.stringMatching(/expired/) });
-    await stream.ended;
-
-    await gw.stop();
-    expect(await subscription.closed).toBe('graceful');
-    await client.close();
+      await gw.stop();
+      expect(await subscription.closed).toBe('graceful');
+      await client.close();
+    });
   });
 });
 
