@@ -24,13 +24,24 @@
 // the suite's principal's, and it must hold calls.
 //
 // Needs a build first (npm run conformance builds). The suite crashes on Node 20, so it runs on a
-// Node 22 binary fetched by npx, once per suite package: later runs call that binary and the suite's
-// entry directly. `--suite` applies to the 2025 runs; `--scenario` to both (2026: at the 2026-07-28
-// wire). Exit status: 0 when every run ran and every rule above holds (with one target: when its runs
-// fail nothing beyond the fixture's own gaps); 1 when a rule does not hold; 2 when a target or the
-// suite could not be run. Every process started here is stopped before exit.
+// Node 22 binary fetched by npx, once per suite package: the script calls that binary and the suite's
+// entry directly, and remembers both paths in .warden/conformance-suites.json, so a later run starts
+// no npx while they are still there (each npx call costs about 2 s of CPU, as much as a suite run).
+// `--suite` applies to the 2025 runs; `--scenario` to both (2026: at the 2026-07-28 wire). Exit status:
+// 0 when every run ran and every rule above holds (with one target: when its runs fail nothing beyond
+// the fixture's own gaps); 1 when a rule does not hold; 2 when a target or the suite could not be run.
+// Every process started here is stopped before exit.
 import { execFile, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -214,9 +225,38 @@ function startTarget(name, logPath, dataDir) {
 
 /** The Node 22 binary and the suite's entry of each package, found by one npx call per package. */
 const resolvedSuites = new Map();
+/** Where the paths npx found are kept between runs, by `node@22 <package>`. */
+const SUITE_PATHS = join(ROOT, '.warden', 'conformance-suites.json');
+
+function rememberedSuites() {
+  try {
+    return JSON.parse(readFileSync(SUITE_PATHS, 'utf8'));
+  } catch {
+    return {}; // none yet, or unreadable: npx finds them again
+  }
+}
+
+/** The paths an earlier run's npx found for `era`, if both are still there. */
+function rememberedSuite(era) {
+  const found = rememberedSuites()[`${SUITE_NODE} ${SUITES[era].package}`];
+  return found && existsSync(found.node) && existsSync(found.entry) ? found : undefined;
+}
+
+function rememberSuite(era, found) {
+  const all = { ...rememberedSuites(), [`${SUITE_NODE} ${SUITES[era].package}`]: found };
+  mkdirSync(dirname(SUITE_PATHS), { recursive: true });
+  const next = `${SUITE_PATHS}.${process.pid}`;
+  writeFileSync(next, `${JSON.stringify(all, null, 2)}\n`);
+  renameSync(next, SUITE_PATHS);
+}
 
 async function resolveSuite(era) {
   if (resolvedSuites.has(era)) return resolvedSuites.get(era);
+  const remembered = rememberedSuite(era);
+  if (remembered) {
+    resolvedSuites.set(era, remembered);
+    return remembered;
+  }
   const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
   const find =
     'process.stdout.write(process.execPath + "\\n" + require("node:child_process").execSync("command -v conformance"))';
@@ -231,6 +271,7 @@ async function resolveSuite(era) {
   if (!node || !entry) throw new SetupError(`could not find ${SUITES[era].package}'s entry: ${stdout}`);
   const found = { node, entry };
   resolvedSuites.set(era, found);
+  rememberSuite(era, found);
   return found;
 }
 
