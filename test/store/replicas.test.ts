@@ -2,8 +2,12 @@
 // with the CLI (same config) or in one replica's console is refused on every replica within 1 s; a console
 // sign-in link printed with one replica's config signs in on another, and the session holds and ends on
 // every replica; a rate limit of N is N in total
-// across replicas; a 2026 listen stream on one replica ends when its agent is revoked through another; a replica whose store link is cut (a real TCP proxy in front of the real server)
-// refuses calls with a clear error recorded in its audit, says so at /healthz, and recovers by itself.
+// across replicas; a 2026 listen stream on one replica ends when its agent is revoked through another; an
+// approval waiting for a person through one replica is counted by the other's /metrics gauge
+// `mcp_warden_approvals_waiting` (pending approvals live in the store; it read the replica's own
+// state.db before, where nothing waits); a replica whose store link is cut (a real TCP proxy in front of
+// the real server) refuses calls with a clear error recorded in its audit, says so at /healthz, and
+// recovers by itself.
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +20,11 @@ import { waitFor } from '../helpers/process.js';
 import { replicaSet, type ReplicaSet } from '../helpers/replicas.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { openListen } from '../helpers/listen-2026.js';
+import { parseMetrics, valueOf } from '../observe/prometheus.js';
 
 const db = usePostgres();
+const METRICS_TOKEN_ENV = 'WARDEN_TEST_REPLICAS_METRICS_TOKEN';
+const METRICS_TOKEN = 'replicas-metrics-token-0123456789';
 
 const POLICY = `version: 1
 agents:
@@ -26,6 +33,7 @@ agents:
     grants:
       - { id: echo, effect: allow, tools: [fx__test_simple_text] }
       - { id: limited, effect: allow, tools: [fx__fixture_pid], rateLimit: { calls: 4, perSeconds: 600 } }
+      - { id: fx-approved, effect: allow, tools: [fx__test_image_content], approval: required }
 reviewers:
   - { subject: alice }
   - { subject: bob }
@@ -68,13 +76,17 @@ async function refusedWithin(client: Client, since: number): Promise<{ refusal: 
 }
 
 describe('replicas on one PostgreSQL', () => {
-  // Two replicas, each with its reviewer console, shared by every test here: each test has agents, ids
-  // and a reviewer of its own.
+  // Two replicas, each with its reviewer console and its /metrics listener, shared by every test here:
+  // each test has agents, ids and a reviewer of its own.
   let a: RunningGateway;
   let b: RunningGateway;
   beforeAll(async () => {
-    const withConsole = { console: { enabled: true, port: 0 } };
-    [a, b] = await Promise.all([set.start(withConsole), set.start(withConsole)]);
+    const extra = {
+      console: { enabled: true, port: 0 },
+      metrics: { enabled: true, port: 0, bearerTokenEnv: METRICS_TOKEN_ENV },
+    };
+    const env = { [METRICS_TOKEN_ENV]: METRICS_TOKEN };
+    [a, b] = await Promise.all([set.start(extra, env), set.start(extra, env)]);
   });
   /** The origin of a replica's reviewer console. */
   const consoleOf = (gateway: RunningGateway) =>
@@ -161,6 +173,28 @@ describe('replicas on one PostgreSQL', () => {
     });
     expect(out.status).toBe(200);
     expect((await consoleRequest(onB, { path: '/api/session', cookie: session.cookie })).status).toBe(401);
+  });
+
+  it("an approval waiting through replica A is counted in replica B's approvals-waiting gauge", async () => {
+    const metricsUrl = (gateway: RunningGateway) =>
+      waitFor(() => /mcp-warden metrics on (\S+)/.exec(gateway.process.stderr())?.[1], 'the metrics URL on stderr');
+    const approvalsWaiting = async (url: string): Promise<number | undefined> => {
+      const response = await fetch(url, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      expect(response.status).toBe(200);
+      return valueOf(parseMetrics(await response.text()), 'mcp_warden_approvals_waiting');
+    };
+    const [onA, onB] = await Promise.all([metricsUrl(a), metricsUrl(b)]);
+    // No other test here asks for an approval: none waits yet.
+    expect(await approvalsWaiting(onB)).toBe(0);
+    // A headless agent (no elicitation) on replica A: the call waits for a person, out-of-band.
+    const client = await connect(a, await token({ sub: 'agent:headless' }));
+    const outcome = await client.callTool({ name: 'fx__test_image_content', arguments: {} }).then(
+      (result) => (result.isError ? 'refused' : 'ok'),
+      () => 'refused',
+    );
+    expect(outcome).toBe('refused');
+    expect(await approvalsWaiting(onA)).toBe(1);
+    expect(await approvalsWaiting(onB)).toBe(1);
   });
 
   it('a rate limit of N per window is N in total across replicas', async () => {
