@@ -4,9 +4,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { startFixtureHttp, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { makeKey, signToken, type TestKey } from '../helpers/jwks-server.js';
-import { makeTempDir, type TempDir } from '../helpers/process.js';
+import { makeTempDir, type ReadyProcess, type TempDir } from '../helpers/process.js';
 import { spendThenReplay } from '../helpers/stateless-2026.js';
 
 const ISSUER = 'https://idp.sqlite-spends.test';
@@ -22,9 +22,12 @@ agents:
 
 let shared: TempDir;
 let key: TestKey;
+/** The conformance fixture over HTTP: one process that both gateways reach. */
+let fixture: ReadyProcess;
 const running: RunningGateway[] = [];
 
 beforeAll(async () => {
+  fixture = await startFixtureHttp();
   shared = await makeTempDir('warden-sqlite-spends');
   key = await makeKey('sqlite-spends-key', 'EdDSA');
   await writeFile(join(shared.path, 'jwks.json'), JSON.stringify({ keys: [key.publicJwk] }));
@@ -32,12 +35,13 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(running.map((gateway) => gateway.stop()));
+  await fixture?.stop();
   await shared?.cleanup();
 });
 
 async function gatewayOn(dataDir: string): Promise<RunningGateway> {
   const gateway = await startGateway({
-    servers: { fx: fixtureServer() },
+    servers: { fx: { transport: 'http', url: fixture.url } },
     auth: { mode: 'jwt', resource: RESOURCE, issuers: [{ issuer: ISSUER, jwksFile: join(shared.path, 'jwks.json') }] },
     policy: { files: [join(shared.path, 'policy.yaml')] },
     dataDir,
