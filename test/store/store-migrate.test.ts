@@ -10,6 +10,8 @@ import { health, startGateway, writeConfig } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { PostgresStoreSchema } from '../../src/config/store-schema.js';
+import { openPgPool } from '../../src/state/pg/open.js';
 import { STATE_MIGRATIONS } from '../../src/state/pg/schema.js';
 
 const db = usePostgres();
@@ -78,7 +80,11 @@ describe('mcp-warden store migrate', () => {
 
   it('refuses a database written by a newer mcp-warden, changing nothing', async () => {
     const { file, env } = await configFor('migrate_newer');
-    expect(runCli(file, ['store', 'migrate'], env).code).toBe(0);
+    // Migrated as the CLI migrates (openPgPool), in this process: the CLI's own run is the test above.
+    const config = PostgresStoreSchema.parse({ kind: 'postgres', url: db.url, schema: 'migrate_newer' });
+    const { pool, migrated } = await openPgPool(config, dir.path);
+    await pool.end();
+    expect(migrated).toMatchObject({ from: 0, to: STATE_MIGRATIONS.length });
     await admin.query(`UPDATE migrate_newer.warden_schema_versions SET version = 99 WHERE track = 'state'`);
     const result = runCli(file, ['store', 'migrate'], env);
     expect(result.code).toBe(1);
