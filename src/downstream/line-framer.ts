@@ -1,5 +1,9 @@
-import { ErrorCode, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { deserializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import {
+  ErrorCode,
+  JSONRPCMessageSchema,
+  JSONRPCResultResponseSchema,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
 
 /** The largest message a stdio server may send (the SDK's own stdio cap). */
 export const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
@@ -72,7 +76,7 @@ export class LineFramer {
     if (line.trim() === '') return;
     let message: JSONRPCMessage;
     try {
-      message = deserializeMessage(line);
+      message = parseLine(line);
     } catch (error) {
       this.events.invalid(error instanceof Error ? error : new Error(String(error)));
       return;
@@ -97,6 +101,21 @@ export class LineFramer {
       },
     });
   }
+}
+
+/**
+ * The SDK stdio transport's `deserializeMessage` (JSON.parse, then `JSONRPCMessageSchema.parse`, which
+ * throws the same errors), with a result tried first against the one member it can be: the union returns
+ * its first member that accepts, and an object without `method` fails the request and notification
+ * members, so the answer is the same, without the union's work on every answer the gateway reads.
+ */
+export function parseLine(line: string): JSONRPCMessage {
+  const value: unknown = JSON.parse(line);
+  if (typeof value === 'object' && value !== null && 'result' in value && !('method' in value)) {
+    const result = JSONRPCResultResponseSchema.safeParse(value);
+    if (result.success) return result.data;
+  }
+  return JSONRPCMessageSchema.parse(value);
 }
 
 const ID = String.raw`(-?\d+|"(?:[^"\\]|\\.){0,200}")`;

@@ -1,4 +1,3 @@
-import { Transform, type Readable, type Writable } from 'node:stream';
 import { checkJsonLimits, jsonLimitError, topLevelRequestId, type JsonLimits } from './json-limits.js';
 
 export interface StdioLimits extends JsonLimits {
@@ -9,11 +8,17 @@ export interface StdioLimits extends JsonLimits {
 const NEWLINE = 0x0a;
 
 /**
- * The agent's stdin with the same edge limits as the HTTP ingress: each newline-delimited message is
- * checked on its raw text (size, depth, keys, values) before the SDK parses it. A message over a limit
- * never reaches the SDK; the refusal is written to `output` as a JSON-RPC error answering its id.
+ * The agent's stdin with the same edge limits as the HTTP ingress: the returned function takes stdin's
+ * chunks, splits them into newline-delimited messages and checks each on its raw text (size, depth,
+ * keys, values) before anything parses it. A message over a limit never reaches `line`; the refusal is
+ * written to `output` as a JSON-RPC error answering its id. A message within the limits is handed to
+ * `line` as its text (without the newline), decoded once.
  */
-export function guardStdin(input: Readable, output: Writable, limits: StdioLimits): Readable {
+export function guardLines(
+  output: { write(text: string): unknown },
+  limits: StdioLimits,
+  line: (text: string) => void,
+): (chunk: Buffer) => void {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let oversized = false;
@@ -34,9 +39,9 @@ export function guardStdin(input: Readable, output: Writable, limits: StdioLimit
     pendingBytes += part.length;
   };
 
-  const endLine = (): Buffer | undefined => {
+  const endLine = (): string | undefined => {
     const wasOversized = oversized;
-    const line = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+    const bytes = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
     pending = [];
     pendingBytes = 0;
     oversized = false;
@@ -44,33 +49,28 @@ export function guardStdin(input: Readable, output: Writable, limits: StdioLimit
       refuse(null, -32600, `Message larger than ${limits.maxBytes} bytes`);
       return undefined;
     }
-    const text = line.toString('utf8');
+    const text = bytes.toString('utf8');
     const breach = checkJsonLimits(text, limits);
     if (breach) {
       const { code, message } = jsonLimitError(breach);
       refuse(topLevelRequestId(text), code, message);
       return undefined;
     }
-    return line;
+    return text;
   };
 
-  const guarded = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      let start = 0;
-      for (;;) {
-        const newline = chunk.indexOf(NEWLINE, start);
-        if (newline < 0) {
-          append(chunk.subarray(start));
-          break;
-        }
-        append(chunk.subarray(start, newline));
-        const line = endLine();
-        if (line) this.push(Buffer.concat([line, Buffer.from('\n')]));
-        start = newline + 1;
+  return (chunk) => {
+    let start = 0;
+    for (;;) {
+      const newline = chunk.indexOf(NEWLINE, start);
+      if (newline < 0) {
+        append(chunk.subarray(start));
+        return;
       }
-      done();
-    },
-  });
-  input.on('error', (error) => guarded.destroy(error));
-  return input.pipe(guarded);
+      append(chunk.subarray(start, newline));
+      const text = endLine();
+      if (text !== undefined) line(text);
+      start = newline + 1;
+    }
+  };
 }

@@ -9,7 +9,7 @@ import type { Answer } from './in-process-transport.js';
 import type { ListenSink } from './listen.js';
 import { createStatelessCore } from './stateless-core.js';
 import { routeEra, type EraRoute } from './stateless-envelope.js';
-import { guardStdin, type StdioLimits } from './stdio-guard.js';
+import type { StdioLimits } from './stdio-guard.js';
 import { stdioHotPath } from './stdio-hot.js';
 import { StdioWire } from './stdio-wire.js';
 
@@ -57,7 +57,7 @@ export async function startStdioIngress(options: StdioIngressOptions): Promise<S
   /** The session's tools/call and tools/list hot path (stdio-hot.ts); the SDK server answers the rest. */
   let hot: ((message: JSONRPCMessage) => boolean) | undefined;
 
-  const wire = new StdioWire(guardStdin(process.stdin, process.stdout, options.limits), process.stdout, (message) => {
+  const wire = new StdioWire(process.stdin, process.stdout, options.limits, (message) => {
     if (sessionOpen) return hot?.(message) ? 'handled' : 'pass';
     const route = routeEra(undefined, message as Record<string, unknown>);
     if (route.era === '2025') {
