@@ -120,15 +120,24 @@ const RELAYS = [
 /** A call on a session that negotiated an older protocol version. */
 const OLD_TRACE = '5af7651916cd43dd8448eb211c8031a1';
 
+// One downstream for the file: both gateways (with and without an endpoint) forward to the same fixture.
+let downstream: ReadyProcess;
+
+beforeAll(async () => {
+  downstream = await startFixtureHttp();
+});
+
+afterAll(async () => {
+  await downstream?.stop();
+});
+
 describe('traces over OTLP/HTTP', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
-  let downstream: ReadyProcess;
   let gateway: Awaited<ReturnType<typeof startRecordedGateway>>;
   let seen: { meta: { header?: string; meta?: string }; header: { header?: string; meta?: string } };
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    downstream = await startFixtureHttp();
     gateway = await startRecordedGateway({
       telemetry: { otlp: { endpoint: receiver.url } },
       servers: { web: { transport: 'http', url: downstream.url! } },
@@ -209,7 +218,6 @@ describe('traces over OTLP/HTTP', () => {
   afterAll(async () => {
     await gateway?.proc.stop();
     await gateway?.dir.cleanup();
-    await downstream?.stop();
     await receiver?.close();
   });
 
@@ -322,7 +330,6 @@ describe('without an OTLP endpoint', () => {
     'loads neither the SDK nor an exporter and sends nothing',
     async () => {
       const receiver = await startReceiver();
-      const downstream = await startFixtureHttp();
       const gateway = await startRecordedGateway({ servers: { web: { transport: 'http', url: downstream.url! } } });
       try {
         const client = await connect(gateway.url);
@@ -343,7 +350,6 @@ describe('without an OTLP endpoint', () => {
       } finally {
         await gateway.proc.stop();
         await gateway.dir.cleanup();
-        await downstream.stop();
         await receiver.close();
       }
     },
