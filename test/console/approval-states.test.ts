@@ -5,8 +5,9 @@
 // '$.approval.status' through pgStatement and the approvals are the shared store's).
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp } from '../helpers/gateway.js';
+import { connectHttp, startFixtureHttp } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
+import type { ReadyProcess } from '../helpers/process.js';
 import {
   consoleRequest,
   loginCode,
@@ -28,6 +29,17 @@ reviewers:
 
 const pgDb = usePostgres();
 
+// One downstream for the file's four gateways: the fixture over HTTP, which each gateway connects to.
+let fixture: ReadyProcess;
+
+beforeAll(async () => {
+  fixture = await startFixtureHttp();
+});
+
+afterAll(async () => {
+  await fixture?.stop();
+});
+
 interface Row {
   id: string;
   target: string;
@@ -45,15 +57,18 @@ describe.each(['sqlite', 'postgres'] as const)('console on %s: calls held for ap
   let bob: SignedIn;
   /** Each gateway its own installation: on PostgreSQL its own schema. */
   const store = (schema: string) => (kind === 'postgres' ? { store: { kind: 'postgres', url: pgDb.url, schema } } : {});
+  const servers = () => ({ fx: { transport: 'http', url: fixture.url! } });
 
   beforeAll(async () => {
     [warden, shortLived] = await Promise.all([
       startConsoleGateway({
         policy: POLICY,
+        servers: servers(),
         config: { gateway: { approvals: { ttlSeconds: 3_600 } }, ...store('approval_states_long') },
       }),
       startConsoleGateway({
         policy: POLICY,
+        servers: servers(),
         config: { gateway: { approvals: { ttlSeconds: 1 } }, ...store('approval_states_short') },
       }),
     ]);
