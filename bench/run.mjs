@@ -35,7 +35,8 @@ if (values.help) {
   --rounds N   rounds, each target once per round in a rotated order (default 3)
   --sessions N HTTP sessions held open at once for the memory section (default 1000)
   --churn N    sessions opened, used and closed for the child-process section (default 1000)
-  --only       measure only targets whose name contains one of these (the direct baselines are always kept)
+  --only       measure only targets whose name contains one of these, and the direct connection of each one's
+               transport (its baseline: direct HTTP for the HTTP targets and peers, direct stdio for stdio→stdio)
   --no-peers   leave out mcp-proxy and supergateway
   --out FILE   JSON result (default bench/results/latest.json, or bench/results/smoke.json with --smoke)
   --profile D  run the gateways with --cpu-prof, writing .cpuprofile files into D (see bench/profile-summary.mjs)`);
@@ -48,7 +49,8 @@ const settings = smoke
       rounds: 1,
       // A smoke checks that every section works and every answer is right, not how anything scales or
       // how fast it is: the fewest calls that still run each section once past its warm-up, and more
-      // than one session wherever sessions run side by side (throughput, churn's pool of 4). 100 extra
+      // than one session wherever sessions run side by side (throughput, and churn, whose pool of 4 runs
+      // both of its 2 sessions at once: each session is a stdio child, ≈0.6 CPU-s to start). 100 extra
       // tools (the full run lists 1,000) keep every target's start-up cheap.
       extraTools: 100,
       latency: { calls: 5, warmup: 1, size: 100 },
@@ -57,7 +59,7 @@ const settings = smoke
       list: { calls: 1, warmup: 1 },
       setup: { sessions: 1 },
       openSessions: 5,
-      churn: 4,
+      churn: 2,
     }
   : {
       rounds: 3,
@@ -92,7 +94,17 @@ const governance = prepareGovernance({ extraTools: settings.extraTools });
 let targets = defineTargets({ extraTools: settings.extraTools, governance, peers: !values['no-peers'] });
 if (values.only) {
   const wanted = values.only.split(',');
-  targets = targets.filter((t) => t.name.startsWith('direct') || wanted.some((w) => t.name.includes(w)));
+  const picked = targets.filter((t) => wanted.some((w) => t.name.includes(w)));
+  if (picked.length === 0) {
+    console.error(`bench: --only ${values.only} names none of: ${targets.map((t) => t.name).join(', ')}`);
+    governance.cleanup();
+    process.exit(2);
+  }
+  // A direct target stays when it is the baseline of a picked one (the tables' ratios compare each target
+  // with the direct connection of its own transport); one that no picked target is compared with does not.
+  targets = targets.filter(
+    (t) => picked.includes(t) || (t.name.startsWith('direct') && picked.some((p) => p.transport === t.transport)),
+  );
 }
 if (values.profile) {
   mkdirSync(resolve(values.profile), { recursive: true });

@@ -5,6 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { HANG_GUARD_MS } from './setup.mjs';
 
 const started = new Set();
 let reaper;
@@ -25,7 +26,7 @@ function reap(line) {
 }
 
 /** Spawns `cmd args` detached in its own group; resolves once a stdout line matches `ready` (or at once without one). */
-export function startProcess(name, cmd, args, { env = {}, ready, timeoutMs = 20_000, cwd } = {}) {
+export function startProcess(name, cmd, args, { env = {}, ready, timeoutMs = HANG_GUARD_MS, cwd } = {}) {
   const child = spawn(cmd, args, {
     env: { ...process.env, ...env },
     cwd,

@@ -3,6 +3,7 @@
 // have been opened, used and closed.
 import { childPids, rssBytes } from './procs.mjs';
 import { echoOnce } from './measure.mjs';
+import { HANG_GUARD_MS } from './setup.mjs';
 
 const MB = 1024 * 1024;
 
@@ -46,7 +47,7 @@ export async function openMany(target, count, errors) {
     const opened = sessions.length;
     await pool(sessions.length, 16, (i) => sessions[i].close());
     sessions.length = 0;
-    await until(() => childPids(pid).length <= childrenBefore, 10_000);
+    await until(() => childPids(pid).length <= childrenBefore, HANG_GUARD_MS);
     return {
       target: target.name,
       requested: count,
@@ -86,7 +87,7 @@ export async function sessionsAndChildren(target, count, errors) {
       errors.push(`${target.name}: churn: ${error.message}`);
     }
   });
-  const settled = await until(() => childPids(pid).length <= childrenBefore, 15_000);
+  const settled = await until(() => childPids(pid).length <= childrenBefore, HANG_GUARD_MS);
   const childrenAfter = childPids(pid).length;
   if (!settled)
     errors.push(

@@ -13,6 +13,12 @@ export const ECHO = join(ROOT, 'bench/servers/echo.mjs');
 export const RESOURCE = 'http://warden.bench/mcp';
 export const AUDIENCE = 'urn:mcp-warden:bench-echo';
 export const POLICY_RULES = 100;
+/**
+ * How long the suite waits for a process to be ready, a CLI run to end or a closed session's child to
+ * go before it calls that a failure: a hang guard, not a speed check (the smoke test runs the suite on
+ * a shared machine, where a gateway's start alone can take 20 s).
+ */
+export const HANG_GUARD_MS = 60_000;
 
 /** The extra downstream tools the policy leaves visible: `tool_NNNN` not ending in 7. */
 export function visibleExtraTools(extraTools) {
@@ -125,30 +131,38 @@ export function prepareGovernance({ extraTools }) {
     files[name] = join(dir, `${name}.config.json`);
     writeFileSync(files[name], JSON.stringify(config, null, 2));
   }
+  // Each config's token is issued when it is first read, so a run of the direct targets alone starts no
+  // CLI. `token issue` creates the data folder and the first signing key on its way (as `keys init`
+  // would): one CLI run per config.
   const tokens = {};
   for (const [name, file] of Object.entries(files)) {
-    cli(file, ['keys', 'init']);
-    tokens[name] = cli(file, [
-      'token',
-      'issue',
-      '--sub',
-      'agent:bench',
-      '--task-purpose',
-      'benchmark the governed echo path',
-      '--grant',
-      'echo__*',
-      '--ttl',
-      '1h',
-    ]).trim();
-    if (tokens[name].split('.').length !== 3) throw new Error('token issue did not print a JWT');
+    let token;
+    Object.defineProperty(tokens, name, { enumerable: true, get: () => (token ??= issueToken(file)) });
   }
   return { dir, files, tokens, policyFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function issueToken(configFile) {
+  const token = cli(configFile, [
+    'token',
+    'issue',
+    '--sub',
+    'agent:bench',
+    '--task-purpose',
+    'benchmark the governed echo path',
+    '--grant',
+    'echo__*',
+    '--ttl',
+    '1h',
+  ]).trim();
+  if (token.split('.').length !== 3) throw new Error('token issue did not print a JWT');
+  return token;
 }
 
 function cli(configFile, args) {
   const result = spawnSync(process.execPath, [BIN, ...args, '--config', configFile], {
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: HANG_GUARD_MS,
   });
   if (result.status !== 0) throw new Error(`mcp-warden ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
   return result.stdout;

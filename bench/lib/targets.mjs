@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { BIN, ECHO, ROOT, visibleExtraTools } from './setup.mjs';
+import { BIN, ECHO, HANG_GUARD_MS, ROOT, visibleExtraTools } from './setup.mjs';
 import { freePort, startProcess, trackPid, untrackPid } from './procs.mjs';
 
 const MCP_PROXY = join(ROOT, 'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs');
@@ -104,7 +104,7 @@ async function openStdio(command, args, env) {
 }
 
 /** Polls `url` with an MCP initialize until the server answers (for peers that print no ready line). */
-async function waitForMcp(url, proc, timeoutMs = 20_000) {
+async function waitForMcp(url, proc, timeoutMs = HANG_GUARD_MS) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exited) throw new Error(`${proc.name} exited before it was ready\n${proc.stderr}`);
@@ -142,6 +142,8 @@ export function defineTargets({ extraTools, governance, peers }) {
     ...governed,
     downstream,
     async start() {
+      // Issued before the gateway starts: the issuer's first key is made by `token issue`, not by serve.
+      this.token = governance.tokens[downstream];
       this.proc = await startProcess(
         `mcp-warden serve (${downstream === 'stdio' ? 'stdio' : 'HTTP'} downstream)`,
         process.execPath,
@@ -151,7 +153,7 @@ export function defineTargets({ extraTools, governance, peers }) {
       this.url = this.proc.match[1];
     },
     connect() {
-      return openHttp(this.url, { authorization: `Bearer ${governance.tokens[downstream]}` });
+      return openHttp(this.url, { authorization: `Bearer ${this.token}` });
     },
   });
 
