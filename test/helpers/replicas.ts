@@ -2,12 +2,13 @@
 // processes, each with its own data folder, one policy file and one trusted issuer (its jwks.json) for all.
 // A test file starts its replicas once (in beforeAll) and every test that can share them does: each test
 // uses agents, tasks and ids of its own, so no test sees another's rows. A test that stops or kills a
-// replica on purpose, or needs another config, starts its own with `start`.
+// replica on purpose, or needs another config, starts its own with `start`. The downstream `fx` is one
+// conformance fixture over HTTP that every replica of the set reaches (one process, not one per replica).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { fixtureServer, startGateway, type GatewayConfigInput, type RunningGateway } from './gateway.js';
+import { startFixtureHttp, startGateway, type GatewayConfigInput, type RunningGateway } from './gateway.js';
 import { makeKey, signToken, type TestKey } from './jwks-server.js';
 import { makeTempDir, type TempDir } from './process.js';
 
@@ -26,21 +27,25 @@ export interface ReplicaSet {
   /** The shared dir: jwks.json, policy.yaml, and whatever else a test puts there. */
   readonly dir: TempDir;
   readonly key: TestKey;
+  /** The server entry of the set's conformance fixture (HTTP, started once): `servers.fx` by default. */
+  readonly fx: Record<string, unknown>;
   /**
-   * Starts one replica: `servers` defaults to one stdio conformance fixture named `fx`; `extra` is merged
-   * over the common config (JWT auth with the shared issuer, the policy file, the store).
+   * Starts one replica: `servers` defaults to `{ fx }`; `extra` is merged over the common config (JWT auth
+   * with the shared issuer, the policy file, the store).
    */
   start(extra?: Partial<GatewayConfigInput>, env?: Record<string, string>): Promise<RunningGateway>;
   /** A token of the shared issuer for the replicas' resource. */
   token(claims: Record<string, unknown>): Promise<string>;
   /** An SDK client on `gateway` with the bearer `token`, closed by `close`. */
   connect(gateway: RunningGateway, token: string): Promise<Client>;
-  /** Closes every client, stops every replica started, removes the shared dir. */
+  /** Closes every client, stops every replica started and the fixture, removes the shared dir. */
   close(): Promise<void>;
 }
 
 /** The shared files of a set of replicas (nothing started yet). */
 export async function replicaSet(options: ReplicaSetOptions): Promise<ReplicaSet> {
+  const fixture = await startFixtureHttp();
+  const fx = { transport: 'http', url: fixture.url };
   const dir = await makeTempDir(`warden-${options.name}`);
   const key = await makeKey(`${options.name}-key`, 'EdDSA');
   const jwksFile = join(dir.path, 'jwks.json');
@@ -52,10 +57,11 @@ export async function replicaSet(options: ReplicaSetOptions): Promise<ReplicaSet
   return {
     dir,
     key,
+    fx,
     async start(extra = {}, env = {}) {
       const gateway = await startGateway(
         {
-          servers: { fx: fixtureServer() },
+          servers: { fx },
           auth: { mode: 'jwt', resource: options.resource, issuers: [{ issuer: options.issuer, jwksFile }] },
           policy: { files: [policyFile] },
           store: options.store,
@@ -81,6 +87,7 @@ export async function replicaSet(options: ReplicaSetOptions): Promise<ReplicaSet
     async close() {
       await Promise.allSettled(clients.map((client) => client.close()));
       await Promise.allSettled(running.map((gateway) => gateway.stop()));
+      await fixture.stop();
       await dir.cleanup();
     },
   };

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TICKETS, fixtureServer, startFixtureHttp, type RunningGateway } from '../helpers/gateway.js';
+import { TICKETS, type RunningGateway } from '../helpers/gateway.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { runCliAsync } from '../helpers/cli.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -28,8 +28,6 @@ agents:
 `;
 
 let set: ReplicaSet;
-/** The conformance fixture over HTTP, one process both replicas reach as `pinned` (require-approval). */
-let pinned: ReadyProcess | undefined;
 /** The tickets demo server, verifying minted credentials with the jwks.json replica B publishes. */
 let tickets: ReadyProcess | undefined;
 /** Two replicas, shared by every test here: each with its own data folder, sharing the sealing key. */
@@ -56,28 +54,26 @@ beforeAll(async () => {
       return dir;
     }),
   )) as [string, string];
-  [pinned, tickets] = await Promise.all([
-    startFixtureHttp(),
-    spawnReady(process.execPath, [TICKETS, '--port', '0', '--data', join(set.dir.path, 'tickets.json')], {
-      env: {
-        TICKETS_TOKEN: undefined,
-        MCP_WARDEN_DOWNSTREAM_TOKEN: undefined,
-        TICKETS_JWKS_URL: undefined,
-        TICKETS_JWKS_FILE: join(dataB, 'keys', 'jwks.json'),
-        TICKETS_AUDIENCE: AUDIENCE,
-        TICKETS_ISSUER: 'urn:mcp-warden:gateway',
-        MCP_WARDEN_SUPERVISED: undefined,
-        PORT: undefined,
-      },
-      readyPattern: /^tickets listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
-    }),
-  ]);
+  tickets = await spawnReady(process.execPath, [TICKETS, '--port', '0', '--data', join(set.dir.path, 'tickets.json')], {
+    env: {
+      TICKETS_TOKEN: undefined,
+      MCP_WARDEN_DOWNSTREAM_TOKEN: undefined,
+      TICKETS_JWKS_URL: undefined,
+      TICKETS_JWKS_FILE: join(dataB, 'keys', 'jwks.json'),
+      TICKETS_AUDIENCE: AUDIENCE,
+      TICKETS_ISSUER: 'urn:mcp-warden:gateway',
+      MCP_WARDEN_SUPERVISED: undefined,
+      PORT: undefined,
+    },
+    readyPattern: /^tickets listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)$/,
+  });
   const config = (dataDir: string) => ({
     dataDir,
     secrets: { tickets: { source: 'minted', audience: AUDIENCE, ttlSeconds: 60 } },
     servers: {
-      fx: fixtureServer(),
-      pinned: { transport: 'http', url: pinned!.url, pinning: 'require-approval' },
+      fx: set.fx,
+      // The same fixture process under a second name, its definitions held until approved.
+      pinned: { ...set.fx, pinning: 'require-approval' },
       tickets: {
         transport: 'http',
         url: tickets!.url,
@@ -89,7 +85,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await set?.close();
-  await Promise.all([pinned?.stop(), tickets?.stop()]);
+  await tickets?.stop();
 });
 
 const token = (sub: string) => set.token({ sub });

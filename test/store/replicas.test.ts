@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureServer, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway } from '../helpers/gateway.js';
 import { readFileSync } from 'node:fs';
 import { runCliAsync } from '../helpers/cli.js';
 import { consoleRequest, loginCode, signIn } from '../console/helpers.js';
@@ -225,7 +225,7 @@ describe('a replica that loses its store', () => {
     // A second server that is down (nothing listens on port 1): the replica is degraded, but serves.
     // A replica of its own (its store is behind the proxy), in a schema of its own: its audit is this test's.
     const gateway = await set.start({
-      servers: { fx: fixtureServer(), gone: { transport: 'http', url: 'http://127.0.0.1:1/mcp' } },
+      servers: { fx: set.fx, gone: { transport: 'http', url: 'http://127.0.0.1:1/mcp' } },
       store: {
         kind: 'postgres',
         url: url.href,
