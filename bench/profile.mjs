@@ -13,6 +13,15 @@ import { defineTargets } from './lib/targets.mjs';
 import { latency, listing, throughput } from './lib/measure.mjs';
 import { stopAll, stopAllOnExit, stopProcess } from './lib/procs.mjs';
 
+/** Ends a stdio client's child process by closing its stdin, and waits (up to a minute) for it to exit. */
+async function endStdio(transport) {
+  const child = transport._process; // the SDK transport's spawned process (not part of its typed API)
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin?.end();
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 60_000).unref())]);
+}
+
 const { values } = parseArgs({
   options: {
     target: { type: 'string', default: 'warden HTTP→HTTP' },
@@ -46,6 +55,10 @@ try {
     const par = await throughput(target, sessions, { durationMs: ms, warmup: 5, size }, errors);
     console.log(`4 sessions: ${par.callsPerSecond.toFixed(0)} calls/s`);
   }
+  // A stdio gateway writes its profile when it exits: its stdin is ended and its exit awaited here, because
+  // the SDK client's close() sends SIGTERM 2 s after ending stdin (SIGKILL 2 s later), before a gateway on
+  // a loaded machine has stopped and written the file.
+  if (target.transport === 'stdio') await Promise.all(sessions.map((s) => endStdio(s.client.transport)));
   await Promise.all(sessions.map((s) => s.close()));
   if (target.proc) await stopProcess(target.proc, 10_000);
 } finally {
@@ -53,6 +66,7 @@ try {
   governance.cleanup();
 }
 if (errors.length) console.error(`${errors.length} wrong answers, first: ${errors[0]}`);
+if (readdirSync(dir).every((f) => !f.endsWith('.cpuprofile'))) console.error(`no profile was written in ${dir}`);
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
   spawnSync(
     process.execPath,
