@@ -11,9 +11,9 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { BIN, connectHttp } from '../helpers/gateway.js';
+import { BIN, connectHttp, startFixtureHttp } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { spawnReady, waitFor } from '../helpers/process.js';
+import { spawnReady, waitFor, type ReadyProcess } from '../helpers/process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import {
   consoleRequest,
@@ -26,6 +26,18 @@ import {
 } from './helpers.js';
 
 const pgDb = usePostgres();
+
+// One downstream for the file's three gateways: the fixture over HTTP, which each gateway connects to.
+let fixture: ReadyProcess;
+const servers = () => ({ fx: { transport: 'http', url: fixture.url! } });
+
+beforeAll(async () => {
+  fixture = await startFixtureHttp();
+});
+
+afterAll(async () => {
+  await fixture?.stop();
+});
 
 const POLICY = `version: 1
 agents:
@@ -75,6 +87,7 @@ describe.each<Kind>(['sqlite', 'postgres'])('the reviewer console on %s', (kind)
   beforeAll(async () => {
     warden = await startConsoleGateway({
       policy: POLICY,
+      servers: servers(),
       config: {
         gateway: { approvals: { ttlSeconds: 3_600 } },
         ...(kind === 'postgres' && { store: { kind: 'postgres', url: pgDb.url, schema: 'console_views' } }),
@@ -306,6 +319,7 @@ describe('the reviewer console while its PostgreSQL store is unreachable', () =>
     url.port = String(proxy.port);
     warden = await startConsoleGateway({
       policy: POLICY,
+      servers: servers(),
       config: {
         store: {
           kind: 'postgres',
