@@ -8,20 +8,24 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPgAuditStore } from '../../src/audit/pg/open.js';
 import { pgPublishedKeys, verifyPgChain } from '../../src/audit/pg/verify.js';
-import { connectHttp, fixtureServer, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { connectHttp, startFixtureHttp, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { waitFor } from '../helpers/process.js';
+import { waitFor, type ReadyProcess } from '../helpers/process.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const database = usePostgres();
 let admin: pg.Pool;
 const running: RunningGateway[] = [];
+// One downstream for every replica of the file: the fixture over HTTP.
+let fixture: ReadyProcess;
 
-beforeAll(() => {
+beforeAll(async () => {
   admin = new pg.Pool({ connectionString: database.url, max: 2 });
+  fixture = await startFixtureHttp();
 });
 afterAll(async () => {
   await Promise.all(running.map((gw) => gw.stop().catch(() => undefined)));
+  await fixture?.stop();
   await admin?.end();
 });
 
@@ -29,7 +33,7 @@ const newSchema = () => `serve_${randomBytes(4).toString('hex')}`;
 
 async function replica(schema: string, url = database.url): Promise<RunningGateway> {
   const gw = await startGateway({
-    servers: { fixture: fixtureServer() },
+    servers: { fixture: { transport: 'http', url: fixture.url! } },
     store: { kind: 'postgres', url, schema },
   });
   running.push(gw);
