@@ -16,13 +16,13 @@ import {
   BIN,
   connectHttp,
   connectStdio,
-  fixtureServer,
+  startFixtureHttp,
   startGateway,
   writeConfig,
   type RunningGateway,
 } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { runToExit, waitFor } from '../helpers/process.js';
+import { runToExit, waitFor, type ReadyProcess } from '../helpers/process.js';
 
 const INJECTION = `=cmd|' /C calc'!A0\u001b]52;c;ZXZpbA==\u0007\u202e`;
 const HOST_NAME = '@SUM(1+1)\u001b[2J';
@@ -32,6 +32,18 @@ const RAW_CONTROLS = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a
 
 // The same reviewer commands against both stores: audit.db, and the PostgreSQL store (store.kind postgres).
 const database = usePostgres();
+
+// One downstream for the file: every gateway process (serve and stdio, both stores) reaches the fixture over HTTP.
+let fixture: ReadyProcess;
+const servers = () => ({ fixture: { transport: 'http', url: fixture.url! } });
+
+beforeAll(async () => {
+  fixture = await startFixtureHttp();
+});
+
+afterAll(async () => {
+  await fixture?.stop();
+});
 
 describe.each(['sqlite', 'postgres'] as const)('audit log on %s', (kind) => {
   let gw: RunningGateway;
@@ -76,7 +88,7 @@ describe.each(['sqlite', 'postgres'] as const)('audit log on %s', (kind) => {
 
   beforeAll(async () => {
     gw = await startGateway({
-      servers: { fixture: fixtureServer() },
+      servers: servers(),
       audit: { checkpointEvery: 20 },
       ...(kind === 'postgres' && { store: { kind: 'postgres', url: database.url, schema: 'review' } }),
     });
@@ -267,7 +279,7 @@ describe('authentication failures are events', () => {
   it('a stdio agent with an invalid token: each refused request is recorded, the token never is', async () => {
     const { dir, file } = await writeConfig({
       auth: { mode: 'jwt', builtin: {} },
-      servers: { fixture: fixtureServer() },
+      servers: servers(),
     });
     try {
       const tokenFile = join(dir.path, 'token');
