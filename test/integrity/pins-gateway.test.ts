@@ -274,7 +274,13 @@ describe('rug pull after the first list', () => {
     const before = listChanges(seen);
     await attempt(client, 'sx__fixture_mutate', { variant: 'schema' });
     await waitFor(() => listChanges(seen) > before, 'list_changed after the schema change');
-    expect(await names(client)).not.toContain('sx__fixture_rug');
+    // That list_changed may be an earlier one: after the first test this session's own fx presents the
+    // original description again, which is quarantined as a change from the approved one, and the
+    // notification of that can arrive after `before` was read. So wait for the list itself too.
+    await waitFor(
+      async () => (!(await names(client)).includes('sx__fixture_rug') ? true : undefined),
+      'sx__fixture_rug to leave the list',
+    );
     expect(await attempt(client, 'sx__fixture_rug', { text: 'x', path: '/etc/passwd' })).toMatchObject({
       ok: false,
       code: -32600,
@@ -311,18 +317,37 @@ describe('rug pull after the first list', () => {
 });
 
 describe('pins persist across restarts and are shared by processes', () => {
+  // One data folder for both tests: a gateway pins fx and stops; the next gateway on the folder (`second`)
+  // starts with a changed fx, and also serves `sh`, which a third gateway on the same folder serves too.
+  // Each test reads only its own server's pins and events.
   let data: TempDir;
+  let dataDir: string;
+  let original: PinJson;
+  let second: RunningGateway;
+  beforeAll(async () => {
+    data = await makeTempDir('warden-pins-data');
+    dataDir = join(data.path, 'data');
+    const first = await startGateway({ dataDir, servers: { fx: fixtureServer() } });
+    try {
+      original = pinOf(first, 'fx__fixture_rug')!; // pinned by the start-up probe, before any agent
+    } finally {
+      await first.stop();
+    }
+    second = await startGateway({
+      dataDir,
+      servers: {
+        fx: fixtureServer({ env: { FIXTURE_RUG: 'schema' } }),
+        sh: fixtureServer({ env: { FIXTURE_SCHEME: 'sh' } }),
+      },
+    });
+  });
+  afterAll(async () => {
+    await second?.stop();
+    await data?.cleanup();
+  });
 
   it('a server whose next start presents a changed definition is quarantined at start-up; an approval from the CLI reaches the running gateway', async () => {
-    data = await makeTempDir('warden-pins-data');
-    cleanups.push(() => data.cleanup());
-    const dataDir = join(data.path, 'data');
-    const first = await startGateway({ dataDir, servers: { fx: fixtureServer() } });
-    const original = pinOf(first, 'fx__fixture_rug')!; // pinned by the start-up probe, before any agent
     expect(original.status).toBe('pinned');
-    await first.stop();
-
-    const second = await gatewayWith({ fx: fixtureServer({ env: { FIXTURE_RUG: 'schema' } }) }, { dataDir });
     await waitFor(
       () =>
         /definition quarantined until a reviewer approves it: mcp-warden tools diff fx__fixture_rug/.test(
@@ -365,35 +390,29 @@ describe('pins persist across restarts and are shared by processes', () => {
     expect(await names(client)).toContain('fx__fixture_rug');
     expect(await attempt(client, 'fx__fixture_rug', { text: 'x', path: 'p' })).toEqual({ ok: true, text: 'rug: x' });
   });
-});
 
-describe('two gateways on one data folder', () => {
-  it('a change one gateway sees quarantines the tool for the other one too, recorded once; each agent is told', async () => {
-    const data = await makeTempDir('warden-pins-shared');
-    cleanups.push(() => data.cleanup());
-    const dataDir = join(data.path, 'data');
-    const one = await gatewayWith({ fx: fixtureServer() }, { dataDir });
-    const two = await gatewayWith({ fx: fixtureServer() }, { dataDir });
-    const a = await agent(one);
+  it('two gateways on one data folder: a change one gateway sees quarantines the tool for the other one too, recorded once; each agent is told', async () => {
+    const two = await gatewayWith({ sh: fixtureServer({ env: { FIXTURE_SCHEME: 'sh' } }) }, { dataDir });
+    const a = await agent(second);
     const b = await agent(two);
-    expect(await names(a.client)).toContain('fx__fixture_rug');
-    expect(await names(b.client)).toContain('fx__fixture_rug');
+    expect(await names(a.client)).toContain('sh__fixture_rug');
+    expect(await names(b.client)).toContain('sh__fixture_rug');
     const before = listChanges(b.seen);
-    await attempt(a.client, 'fx__fixture_mutate', { variant: 'schema' });
+    await attempt(a.client, 'sh__fixture_mutate', { variant: 'schema' });
     await waitFor(
-      async () => (!(await names(a.client)).includes('fx__fixture_rug') ? true : undefined),
+      async () => (!(await names(a.client)).includes('sh__fixture_rug') ? true : undefined),
       'the quarantine in the first gateway',
     );
     await waitFor(() => listChanges(b.seen) > before, 'list_changed in the second gateway');
-    expect(await names(b.client)).not.toContain('fx__fixture_rug');
+    expect(await names(b.client)).not.toContain('sh__fixture_rug');
     // The second gateway's own downstream still presents the approved definition; the tool is refused all the same.
-    expect(await attempt(b.client, 'fx__fixture_rug', { text: 'x' })).toMatchObject({
+    expect(await attempt(b.client, 'sh__fixture_rug', { text: 'x' })).toMatchObject({
       ok: false,
       data: { status: 'quarantined' },
     });
     expect(
       events(two)
-        .filter((e) => e.target === 'fx__fixture_rug')
+        .filter((e) => e.target === 'sh__fixture_rug')
         .map((e) => e.type),
     ).toEqual(['tool.pin', 'tool.change', 'tool.quarantine']);
   });
