@@ -1,7 +1,9 @@
 // Revocation follows the delegation chain (RFC 8693 `act`): revoking a subject, a task or a token id
 // refuses every token delegated from it, from its next call, on open sessions and new ones, in every
 // gateway process sharing the data folder. Real `serve` and `stdio` processes, the real CLI for the
-// revocations, real SQLite; the tokens are signed in this process by the modules `token issue` runs.
+// revocations, real SQLite; the tokens are signed in this process by the modules `token issue` runs. The
+// second process is one `stdio` gateway for the file, on a --token-file each test rewrites with its own
+// grandchild token (the file is re-read when it changes, as a token refresher would rotate it).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,14 +33,14 @@ async function connectHttp(url: string, token: string): Promise<Client> {
   return client;
 }
 
-async function connectStdio(config: string, token: string): Promise<Client> {
+async function connectStdio(config: string, tokenFile: string): Promise<Client> {
   const client = new Client({ name: 'delegation-test-stdio', version: '1' });
   await client.connect(
     new StdioClientTransport({
       command: process.execPath,
-      args: [BIN, 'stdio', '--config', config],
+      args: [BIN, 'stdio', '--config', config, '--token-file', tokenFile],
       stderr: 'pipe',
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_TOKEN: token },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
     }),
   );
   return client;
@@ -67,6 +69,8 @@ describe('revocation through delegation chains', () => {
   let gateway: RunningGateway;
   let policyDir: TempDir;
   let config: string;
+  let tokenFile: string;
+  let stdio: Client;
 
   beforeAll(async () => {
     policyDir = await makeTempDir('warden-delegation');
@@ -81,16 +85,23 @@ describe('revocation through delegation chains', () => {
       },
     });
     config = gateway.configFile;
+    tokenFile = join(policyDir.path, 'agent.token');
+    await writeFile(tokenFile, '');
+    stdio = await connectStdio(config, tokenFile);
   });
   afterAll(async () => {
+    await stdio?.close();
     await gateway?.stop();
     await policyDir?.cleanup();
   });
 
-  /** A parent token, a child delegated from it and a grandchild from the child (each living shorter); sessions for the descendants. */
+  /**
+   * A parent token, a child delegated from it and a grandchild from the child (each living shorter);
+   * sessions for the descendants: two over HTTP (closed by the test) and the stdio one, now on the grandchild's token.
+   */
   async function chain(
     name: string,
-  ): Promise<{ parent: string; child: string; grandchild: string; clients: Client[] }> {
+  ): Promise<{ parent: string; child: string; grandchild: string; sessions: Client[]; clients: Client[] }> {
     const parent = await issueTokenInProcess(config, { subject: `agent:${name}-parent`, grants: ['notes__*'] });
     const child = await issueTokenInProcess(config, {
       subject: `agent:${name}-child`,
@@ -103,13 +114,11 @@ describe('revocation through delegation chains', () => {
       ttlSeconds: 300,
       parent: child,
     });
-    const clients = [
-      await connectHttp(gateway.url, child),
-      await connectHttp(gateway.url, grandchild),
-      await connectStdio(config, grandchild),
-    ];
-    for (const client of clients) expect(await tryCall(client)).toEqual({ ok: true });
-    return { parent, child, grandchild, clients };
+    await writeFile(tokenFile, `${grandchild}\n`);
+    const clients = [await connectHttp(gateway.url, child), await connectHttp(gateway.url, grandchild)];
+    const sessions = [...clients, stdio];
+    for (const client of sessions) expect(await tryCall(client)).toEqual({ ok: true });
+    return { parent, child, grandchild, sessions, clients };
   }
 
   async function expectRefused(tokens: string[], clients: Client[]): Promise<void> {
@@ -128,29 +137,29 @@ describe('revocation through delegation chains', () => {
   }
 
   it('agent revoke of the parent subject refuses its delegates and their delegates', async () => {
-    const { child, grandchild, clients } = await chain('subj');
+    const { child, grandchild, sessions, clients } = await chain('subj');
     try {
       expect((await runCliAsync(config, ['agent', 'revoke', 'agent:subj-parent'])).code).toBe(0);
-      await expectRefused([child, grandchild], clients);
+      await expectRefused([child, grandchild], sessions);
     } finally {
       for (const client of clients) await client.close();
     }
   });
 
   it('token revoke of the parent token id refuses the parent and every delegate', async () => {
-    const { parent, child, grandchild, clients } = await chain('tok');
+    const { parent, child, grandchild, sessions, clients } = await chain('tok');
     const parentClient = await connectHttp(gateway.url, parent);
     try {
       const revoked = await runCliAsync(config, ['token', 'revoke', claimsOf(parent).jti]);
       expect(revoked.code, revoked.stderr).toBe(0);
-      await expectRefused([parent, child, grandchild], [parentClient, ...clients]);
+      await expectRefused([parent, child, grandchild], [parentClient, ...sessions]);
     } finally {
       for (const client of [parentClient, ...clients]) await client.close();
     }
   });
 
   it("task revoke of the parent's task refuses the delegates, whose own tasks differ", async () => {
-    const { parent, child, grandchild, clients } = await chain('task');
+    const { parent, child, grandchild, sessions, clients } = await chain('task');
     const parentClient = await connectHttp(gateway.url, parent);
     try {
       expect(await tryCall(parentClient)).toEqual({ ok: true }); // the gateway records the parent's task
@@ -158,7 +167,7 @@ describe('revocation through delegation chains', () => {
       expect(claimsOf(child).task!.id).not.toBe(taskId);
       const revoked = await runCliAsync(config, ['task', 'revoke', taskId]);
       expect(revoked.code, revoked.stderr).toBe(0);
-      await expectRefused([child, grandchild], clients);
+      await expectRefused([child, grandchild], sessions);
     } finally {
       for (const client of [parentClient, ...clients]) await client.close();
     }
@@ -166,14 +175,14 @@ describe('revocation through delegation chains', () => {
 
   it("task revoke of a parent's task no gateway has seen yet refuses the delegates and the parent", async () => {
     // The parent never called, so no gateway holds a row for its task: the revocation is recorded by id.
-    const { parent, child, grandchild, clients } = await chain('unseen');
+    const { parent, child, grandchild, sessions, clients } = await chain('unseen');
     const taskId = claimsOf(parent).task!.id;
     const revoked = await runCliAsync(config, ['task', 'revoke', taskId]);
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(revoked.stdout).toContain('no gateway has seen it yet');
     const parentClient = await connectHttp(gateway.url, parent);
     try {
-      await expectRefused([parent, child, grandchild], [parentClient, ...clients]);
+      await expectRefused([parent, child, grandchild], [parentClient, ...sessions]);
       // Once recorded, a second revoke of the same id says so instead of recording it again.
       const again = await runCliAsync(config, ['task', 'revoke', taskId]);
       expect(again.code).toBe(1);
