@@ -13,7 +13,7 @@ import { BIN, NOTES, ROOT, fixtureServer, startGateway, type RunningGateway } fr
 import { makeTempDir, waitFor, type TempDir } from '../helpers/process.js';
 import { mcpHeaders, rawRequest } from '../helpers/raw-http.js';
 import { runCli } from '../helpers/cli.js';
-import { issueTokenInProcess } from '../helpers/stores.js';
+import { auditRecords, issueTokenInProcess } from '../helpers/stores.js';
 import { makeTestClock, type TestClock } from '../helpers/clock.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
@@ -91,9 +91,16 @@ async function startPolicyGateway(
     {
       auth,
       policy: { files: [policyFile] },
+      // One process per server for the file (`shared`), not one per agent session: no test here is about
+      // a session's own downstream connection, and each session would otherwise start both servers.
       servers: {
-        notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] },
-        fx: fixtureServer(),
+        notes: {
+          transport: 'stdio',
+          command: 'node',
+          args: [NOTES, '--dir', join(policyDir.path, 'notes')],
+          shared: true,
+        },
+        fx: fixtureServer({ shared: true }),
       },
     },
     [],
@@ -202,18 +209,8 @@ describe('policy through the gateway', () => {
         message: expect.stringContaining('Unknown tool'),
       });
 
-      const listed = cli(config, [
-        'audit',
-        'list',
-        '--agent',
-        'agent:outside',
-        '--tool',
-        'notes__write_note',
-        '--json',
-        '-n',
-        '1',
-      ]);
-      const [row] = JSON.parse(listed.stdout) as { id: string }[];
+      // The record's id read in this process; `audit show` and `policy explain` are the CLI under test.
+      const [row] = auditRecords(config, { agent: 'agent:outside', tool: 'notes__write_note', limit: 1 });
       const shown = (
         JSON.parse(cli(config, ['audit', 'show', row!.id, '--json']).stdout) as {
           intent: { decision: { rule: string; reason: string } };
