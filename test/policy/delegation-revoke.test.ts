@@ -81,7 +81,14 @@ describe('revocation through delegation chains', () => {
       auth,
       policy: { files: [policyFile] },
       servers: {
-        notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', join(policyDir.path, 'notes')] },
+        // One notes process per gateway (`shared`), not one per agent session: revocation is decided before
+        // any downstream call, and each test opens several sessions.
+        notes: {
+          transport: 'stdio',
+          command: 'node',
+          args: [NOTES, '--dir', join(policyDir.path, 'notes')],
+          shared: true,
+        },
       },
     });
     config = gateway.configFile;
