@@ -56,7 +56,9 @@ async function startApprovalGateway(approvals?: {
         ? fixture.gateway!
         : { ...fixture.gateway, approvals: { ...(fixture.gateway!.approvals as object), ...approvals } },
     policy: { ...fixture.policy, files: [POLICY_FIXTURE] },
-    servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', notes.path] } },
+    // One notes process per gateway (`shared`), not one per agent session: no test here is about a
+    // session's own downstream connection, and most open a session or two of their own.
+    servers: { notes: { transport: 'stdio', command: 'node', args: [NOTES, '--dir', notes.path], shared: true } },
   });
   return { gateway, notes };
 }
