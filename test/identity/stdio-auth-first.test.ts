@@ -1,6 +1,7 @@
 // Over stdio, a request with no valid credential is refused before the session's servers are connected:
 // a server process is spawned for the agent only once a request has been authenticated. Spawns are
 // counted by a preloaded module that appends a line to a file in every process of the fixture server.
+// The agent's token is signed in this process by the modules `token issue` runs.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,7 +10,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { BIN, FIXTURE, writeConfig } from '../helpers/gateway.js';
 import { makeSpawnCounter, type SpawnCounter, type TempDir } from '../helpers/process.js';
-import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { runCliAsync } from '../helpers/cli.js';
+import { issueTokenInProcess } from '../helpers/stores.js';
 
 const auth = { mode: 'jwt', resource: 'http://gateway.test/mcp', builtin: {}, maxTokenLifetimeSeconds: 3600 };
 
@@ -83,7 +85,7 @@ describe('stdio: authenticate before connecting the session servers', () => {
   });
 
   it('connects the server for the first authenticated request, and records setLevel', async () => {
-    writeFileSync(tokenFile, `${await issueTokenAsync(config, ['--sub', 'agent:desktop'])}\n`);
+    writeFileSync(tokenFile, `${await issueTokenInProcess(config, { subject: 'agent:desktop' })}\n`);
     const result = await client.callTool({ name: 'fx__test_simple_text', arguments: {} });
     expect(result.isError).not.toBe(true);
     expect(spawnCount()).toBe(2);
