@@ -1,5 +1,8 @@
 // The built-in issuer end to end: keys init/rotate, token issue (and delegation) through the real CLI,
-// tokens used against the real gateway over HTTP and stdio.
+// tokens used against the real gateway over HTTP and stdio. One `serve` gateway for the file (with the
+// fixture over stdio and a second fixture over HTTP, whose request headers it echoes); the stdio fixture
+// is one process per gateway (`shared`), since no test here is about a session's own downstream
+// connection. Where a test only needs some token, it is signed in this process as `token issue` signs it.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,8 +12,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { BIN, FIXTURE, fixtureServer, startGateway, writeConfig, type RunningGateway } from '../helpers/gateway.js';
-import { spawnReady, type TempDir } from '../helpers/process.js';
+import { spawnReady, type ReadyProcess, type TempDir } from '../helpers/process.js';
 import { issueTokenAsync, runCliAsync } from '../helpers/cli.js';
+import { issueTokenInProcess } from '../helpers/stores.js';
 
 const RESOURCE = 'http://gateway.test/mcp';
 const ISSUER = 'urn:mcp-warden:builtin';
@@ -38,17 +42,31 @@ async function signWithGatewayKey(dataDir: string, claims: Record<string, unknow
 
 const auth = { mode: 'jwt', resource: RESOURCE, builtin: {}, maxTokenLifetimeSeconds: 3600 };
 
+let gateway: RunningGateway;
+let web: ReadyProcess;
+
+beforeAll(async () => {
+  web = await spawnReady(process.execPath, [FIXTURE, '--http', '--port', '0'], {
+    readyPattern: /^fixture listening on (http:\/\/\S+)$/,
+  });
+  gateway = await startGateway({
+    auth,
+    servers: { fx: fixtureServer({ shared: true }), web: { transport: 'http', url: web.url } },
+  });
+});
+afterAll(async () => {
+  await gateway?.stop();
+  await web?.stop();
+});
+
 describe('keys and tokens of the built-in issuer', () => {
-  let gateway: RunningGateway;
   let config: string;
   let dataDir: string;
 
-  beforeAll(async () => {
-    gateway = await startGateway({ auth, servers: { fx: fixtureServer() } });
+  beforeAll(() => {
     config = gateway.configFile;
     dataDir = join(gateway.dir.path, 'data');
   });
-  afterAll(async () => gateway?.stop());
 
   it('created a signing key on first start, readable by the owner only', async () => {
     const stat = statSync(join(dataDir, 'keys', 'signing-keys.json'));
@@ -107,21 +125,15 @@ describe('keys and tokens of the built-in issuer', () => {
   });
 
   it('never forwards the agent token downstream', async () => {
-    const http = await spawnReady(process.execPath, [FIXTURE, '--http', '--port', '0'], {
-      readyPattern: /^fixture listening on (http:\/\/\S+)$/,
-    });
-    const second = await startGateway({ auth, servers: { web: { transport: 'http', url: http.url } } });
+    const token = await issueTokenInProcess(config, { subject: 'agent:leak-check' });
+    const client = await connect(gateway.url, token);
     try {
-      const token = await issue(second.configFile, ['--sub', 'agent:leak-check']);
-      const client = await connect(second.url, token);
       const result = await client.callTool({ name: 'web__fixture_request_headers', arguments: {} });
       const headers = (result.structuredContent as { headers: Record<string, string> }).headers;
       expect(JSON.stringify(headers)).not.toContain(token);
       expect(headers.authorization).toBeUndefined();
-      await client.close();
     } finally {
-      await second.stop();
-      await http.stop();
+      await client.close();
     }
   });
 });
@@ -132,7 +144,7 @@ describe('delegation', () => {
   let parent: string;
 
   beforeAll(async () => {
-    const written = await writeConfig({ auth, servers: { fx: fixtureServer() } });
+    const written = await writeConfig({ auth, servers: { fx: fixtureServer({ shared: true }) } });
     dir = written.dir;
     config = written.file;
     expect((await cli(config, ['keys', 'init'])).code).toBe(0);
@@ -171,44 +183,38 @@ describe('delegation', () => {
   });
 
   it('refuses at verification time a token that widens or outlives its parent', async () => {
-    const gateway = await startGateway({ auth, servers: { fx: fixtureServer() } }, [
-      '--data-dir',
-      join(dir.path, 'data'),
-    ]);
-    try {
-      const now = Math.floor(Date.now() / 1000);
-      const base = { iss: ISSUER, aud: RESOURCE, sub: 'agent:helper', iat: now, jti: 'x' };
-      const widened = await signWithGatewayKey(join(dir.path, 'data'), {
-        ...base,
-        exp: now + 60,
-        task: { id: 't1', grants: ['*'] },
-        act: { sub: 'agent:lead', exp: now + 600, grants: ['fx__*'] },
+    // Signed with the file's gateway's own key: no `token issue` would make these.
+    const keysOf = join(gateway.dir.path, 'data');
+    const now = Math.floor(Date.now() / 1000);
+    const base = { iss: ISSUER, aud: RESOURCE, sub: 'agent:helper', iat: now, jti: 'x' };
+    const widened = await signWithGatewayKey(keysOf, {
+      ...base,
+      exp: now + 60,
+      task: { id: 't1', grants: ['*'] },
+      act: { sub: 'agent:lead', exp: now + 600, grants: ['fx__*'] },
+    });
+    const outlives = await signWithGatewayKey(keysOf, {
+      ...base,
+      exp: now + 900,
+      task: { id: 't1', grants: ['fx__*'] },
+      act: { sub: 'agent:lead', exp: now + 600, grants: ['fx__*'] },
+    });
+    for (const token of [widened, outlives]) {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: `Bearer ${token}`,
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+        }),
       });
-      const outlives = await signWithGatewayKey(join(dir.path, 'data'), {
-        ...base,
-        exp: now + 900,
-        task: { id: 't1', grants: ['fx__*'] },
-        act: { sub: 'agent:lead', exp: now + 600, grants: ['fx__*'] },
-      });
-      for (const token of [widened, outlives]) {
-        const response = await fetch(gateway.url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            authorization: `Bearer ${token}`,
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 1,
-            method: 'initialize',
-            params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-          }),
-        });
-        expect(response.status).toBe(401);
-      }
-    } finally {
-      await gateway.stop();
+      expect(response.status).toBe(401);
     }
   });
 });
@@ -218,7 +224,7 @@ describe('stdio identity', () => {
   let config: string;
 
   beforeAll(async () => {
-    const written = await writeConfig({ auth, servers: { fx: fixtureServer() } });
+    const written = await writeConfig({ auth, servers: { fx: fixtureServer({ shared: true }) } });
     dir = written.dir;
     config = written.file;
     expect((await cli(config, ['keys', 'init'])).code).toBe(0);
@@ -249,7 +255,7 @@ describe('stdio identity', () => {
 
   it('verifies MCP_WARDEN_TOKEN like an HTTP token', async () => {
     const { client, transport } = stdioClient([], {
-      MCP_WARDEN_TOKEN: await issue(config, ['--sub', 'agent:desktop']),
+      MCP_WARDEN_TOKEN: await issueTokenInProcess(config, { subject: 'agent:desktop' }),
     });
     await client.connect(transport);
     expect((await client.listTools()).tools.length).toBeGreaterThan(0);
