@@ -9,9 +9,8 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { loadPolicy } from '../policy/load.js';
 import { policyFiles } from '../policy/setup.js';
 import { stateFile } from '../state/db.js';
-import { EXIT, UsageError, type CommandContext } from './common.js';
+import { EXIT, UsageError, untilSignal, type CommandContext } from './common.js';
 import { listenFailure } from './listen-error.js';
-import { untilSignal } from './run.js';
 
 export const CONSOLE_USAGE = `mcp-warden console [--host H] [--port P]
 mcp-warden console login --sub SUBJECT [--issuer ISS] [--url URL]

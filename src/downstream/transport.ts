@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from 'pino';
@@ -80,6 +78,8 @@ export async function createClientTransport(
           fetch: secretFetch(target.secretHeaders, downstreamFetch),
         });
       }
+      // The SDK's HTTP client transports (and their OAuth and event-stream modules) only for HTTP servers.
+      const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
       const url = new URL(target.url ?? spec.url);
       const transport = new StreamableHTTPClientTransport(url, {
         requestInit: { headers, redirect: 'error' },
@@ -97,6 +97,7 @@ export async function createClientTransport(
     }
     case 'sse': {
       const headers = { ...spec.headers, ...target.headers };
+      const { SSEClientTransport } = await import('@modelcontextprotocol/sdk/client/sse.js');
       return new SSEClientTransport(new URL(target.url ?? spec.url), {
         requestInit: { headers, redirect: 'error' },
         fetch: secretFetch(target.secretHeaders, downstreamFetch),

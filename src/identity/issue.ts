@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { SignJWT } from 'jose/jwt/sign';
 import { WardenError } from '../errors.js';
 import { checkDelegation, type ActorClaim, type WardenClaims } from './claims.js';
 import { KEY_ALG, type KeyStore } from '../state/keys.js';

@@ -1,12 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  customFetch,
-  type JSONWebKeySet,
-  type JWK,
-  type JWTVerifyGetKey,
-} from 'jose';
+import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet } from 'jose/jwks/local';
+import { createRemoteJWKSet, customFetch } from 'jose/jwks/remote';
 import type { IssuerConfig } from '../config/schema.js';
 import type { KeyStore } from '../state/keys.js';
 

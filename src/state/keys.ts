@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { SigningKeyRow } from './shared.js';
-import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import type { JWK, importJWK } from 'jose';
 import { z } from 'zod';
 import { WardenError } from '../errors.js';
 
@@ -126,6 +126,7 @@ export class KeyStore {
     if (!current) throw new WardenError('ERR_KEYS_INVALID', `${this.file}: no active key`);
     let privateKey = this.imported.get(current.kid);
     if (!privateKey) {
+      const { importJWK } = await import('jose/key/import'); // loaded by the first signature, not by every key read
       privateKey = await importJWK(current.privateJwk as JWK, KEY_ALG);
       this.imported.set(current.kid, privateKey);
     }
@@ -218,6 +219,10 @@ export class KeyStore {
 }
 
 async function newKey(now: number): Promise<StoredKey> {
+  const [{ exportJWK }, { generateKeyPair }] = await Promise.all([
+    import('jose/key/export'),
+    import('jose/key/generate/keypair'),
+  ]);
   const { privateKey, publicKey } = await generateKeyPair(KEY_ALG, { crv: 'Ed25519', extractable: true });
   const kid = randomBytes(12).toString('base64url');
   return {
