@@ -17,12 +17,14 @@ import {
 } from '../helpers/gateway.js';
 import { isAlive, runToExit, waitFor, waitForExit } from '../helpers/process.js';
 
-// One gateway for the session test and then the SIGTERM test, which ends it: that one runs last.
-describe('downstream connections per agent session, and none outlives the gateway', () => {
+// One gateway for every test that can share it: the session test, the names and resources tests (its fx
+// also lists the fixture's bad names, and up, the same fixture over HTTP, lists fx's resource URIs too),
+// and then the SIGTERM test, which ends it: that one runs last.
+describe('one gateway: sessions, names, shared resource URIs, and none outlives it', () => {
   let gateway: RunningGateway;
   beforeAll(async () => {
     gateway = await startGateway({
-      servers: { fx: fixtureServer(), up: launchedFixtureServer({}, { FIXTURE_SCHEME: 'up' }) },
+      servers: { fx: fixtureServer({ env: { FIXTURE_BAD_NAMES: '1' } }), up: launchedFixtureServer() },
     });
   });
   afterAll(async () => gateway?.stop());
@@ -47,6 +49,53 @@ describe('downstream connections per agent session, and none outlives the gatewa
     await waitForExit(pidB);
     expect((await health(gateway)).sessions).toBe(0);
     await Promise.all([a.client.close(), b.client.close()]);
+  });
+
+  it('does not expose downstream tools with invalid or look-alike names, and logs them', async () => {
+    const { client } = await connectHttp(gateway.url);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('fx__fixture_pid');
+    expect(names.every((name) => /^[A-Za-z0-9_.-]+$/.test(name))).toBe(true);
+    expect(names.filter((name) => name.startsWith('fx__bad') || name.startsWith('fx__fixture_p\u0456d'))).toEqual([]);
+    for (const name of ['fx__bad name', 'fx__fixture_p\u0456d']) {
+      await expect(call(client, name)).rejects.toEqual(
+        expect.objectContaining({
+          code: ErrorCode.InvalidParams,
+          message: `MCP error -32602: Unknown tool: ${name}`,
+        }),
+      );
+    }
+    expect(await pidOf(client, 'fx')).toBeGreaterThan(0);
+    // Logs are written asynchronously (pino, sync: false): wait for the lines rather than read stderr at once.
+    await waitFor(
+      () => /tool name \\"bad name\\" is not allowed/.test(gateway.process.stderr()),
+      'the bad-name log line',
+    );
+    await waitFor(
+      () => /tool name \\"fixture_p(\u0456|\\\\u0456)d\\" is not allowed/.test(gateway.process.stderr()),
+      'the homoglyph log line',
+    );
+    await client.close();
+  });
+
+  it('the same server over stdio and over HTTP: both start, the first in config order serves the shared URIs, and the log says so', async () => {
+    const { client } = await connectHttp(gateway.url);
+    const fxPid = await pidOf(client, 'fx');
+    expect(await pidOf(client, 'up')).toBe((await health(gateway)).servers.up?.launch?.pid);
+    const uris = (await client.listResources()).resources.map((r) => r.uri);
+    expect(uris).toContain('test://static-text');
+    expect(new Set(uris).size).toBe(uris.length);
+    const read = await client.readResource({ uri: 'test://static-text' });
+    expect(read.contents[0]?.uri).toBe('test://static-text');
+    expect(fxPid).toBeGreaterThan(0);
+    await waitFor(
+      () =>
+        /resource test:\/\/static-text is also listed by fx, which comes first in the config: reads go to fx, and up's is not offered/.test(
+          gateway.process.stderr(),
+        ),
+      'the resource collision log line',
+    );
+    await client.close();
   });
 
   it('SIGTERM to serve: the gateway, its stdio children and its launched HTTP child all exit', async () => {
@@ -84,38 +133,6 @@ describe('no child outlives the gateway', () => {
 });
 
 describe('tool names', () => {
-  it('does not expose downstream tools with invalid or look-alike names, and logs them', async () => {
-    const gateway = await startGateway({ servers: { fx: fixtureServer({ env: { FIXTURE_BAD_NAMES: '1' } }) } });
-    try {
-      const { client } = await connectHttp(gateway.url);
-      const names = (await client.listTools()).tools.map((t) => t.name);
-      expect(names).toContain('fx__fixture_pid');
-      expect(names.every((name) => /^[A-Za-z0-9_.-]+$/.test(name))).toBe(true);
-      expect(names.filter((name) => name.startsWith('fx__bad') || name.startsWith('fx__fixture_p\u0456d'))).toEqual([]);
-      for (const name of ['fx__bad name', 'fx__fixture_p\u0456d']) {
-        await expect(call(client, name)).rejects.toEqual(
-          expect.objectContaining({
-            code: ErrorCode.InvalidParams,
-            message: `MCP error -32602: Unknown tool: ${name}`,
-          }),
-        );
-      }
-      expect(await pidOf(client, 'fx')).toBeGreaterThan(0);
-      // Logs are written asynchronously (pino, sync: false): wait for the lines rather than read stderr at once.
-      await waitFor(
-        () => /tool name \\"bad name\\" is not allowed/.test(gateway.process.stderr()),
-        'the bad-name log line',
-      );
-      await waitFor(
-        () => /tool name \\"fixture_p(\u0456|\\\\u0456)d\\" is not allowed/.test(gateway.process.stderr()),
-        'the homoglyph log line',
-      );
-      await client.close();
-    } finally {
-      await gateway.stop();
-    }
-  });
-
   it('serve exits with code 2 naming the collision when two unprefixed servers expose the same name', async () => {
     const { dir, file } = await writeConfig({
       servers: {
@@ -131,33 +148,6 @@ describe('tool names', () => {
       expect(result.stderr).toMatch(/two: tool test_simple_text is also exposed by one/);
     } finally {
       await dir.cleanup();
-    }
-  });
-});
-
-describe('resource URIs served by two servers', () => {
-  it('the same server over stdio and over HTTP: both start, the first in config order serves the shared URIs, and the log says so', async () => {
-    const gateway = await startGateway({ servers: { fx: fixtureServer(), up: launchedFixtureServer() } });
-    try {
-      const { client } = await connectHttp(gateway.url);
-      const fxPid = await pidOf(client, 'fx');
-      expect(await pidOf(client, 'up')).toBe((await health(gateway)).servers.up?.launch?.pid);
-      const uris = (await client.listResources()).resources.map((r) => r.uri);
-      expect(uris).toContain('test://static-text');
-      expect(new Set(uris).size).toBe(uris.length);
-      const read = await client.readResource({ uri: 'test://static-text' });
-      expect(read.contents[0]?.uri).toBe('test://static-text');
-      expect(fxPid).toBeGreaterThan(0);
-      await waitFor(
-        () =>
-          /resource test:\/\/static-text is also listed by fx, which comes first in the config: reads go to fx, and up's is not offered/.test(
-            gateway.process.stderr(),
-          ),
-        'the resource collision log line',
-      );
-      await client.close();
-    } finally {
-      await gateway.stop();
     }
   });
 });
