@@ -2,6 +2,7 @@
 // checking exit codes, what goes to stdout and what goes to stderr.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -46,14 +47,18 @@ function runCli(
   });
 }
 
-/** The command names the top-level help lists (read once, synchronously, so each gets its own test). */
-function listedCommands(): string[] {
-  const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' }).stdout;
-  const section = help.split('Commands:\n')[1]?.split('\n\n')[0] ?? '';
-  return section
+/**
+ * `mcp-warden --help`, run once, synchronously, when the file is collected: its command list makes one
+ * test per command, and the --help test checks the same run.
+ */
+function topLevelHelp(): { result: CliResult; commands: string[] } {
+  const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8', timeout: HANG_GUARD_MS });
+  const section = help.stdout.split('Commands:\n')[1]?.split('\n\n')[0] ?? '';
+  const commands = section
     .split('\n')
     .map((line) => /^\s+([a-z][a-z-]*)\s/.exec(line)?.[1])
     .filter((name): name is string => name !== undefined);
+  return { result: { code: help.status, stdout: help.stdout, stderr: help.stderr }, commands };
 }
 
 const READY = /^mcp-warden listening on http:\/\/127\.0\.0\.1:(\d+)\/mcp$/;
@@ -75,10 +80,10 @@ function spawnGateway(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: 
 }
 
 describe('mcp-warden CLI', () => {
-  const commands = listedCommands();
+  const { result: help, commands } = topLevelHelp();
 
-  it('--help prints usage and every command to stdout, exit 0', async () => {
-    const result = await runCli(['--help']);
+  it('--help prints usage and every command to stdout, exit 0', () => {
+    const result = help;
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Usage: mcp-warden [global options] <command> [options]');
     expect(result.stdout).toContain('--config FILE');
@@ -250,11 +255,93 @@ describe('mcp-warden CLI', () => {
       }
     });
 
-    it('--port 0: exactly one stdout line, logs only on stderr, exit 0 on SIGTERM', async () => {
-      const { dir, file } = await writeConfig({ servers: { fixture: fixtureServer() } });
-      const { child, out, exited, readyLine } = spawnGateway(['serve', '--config', file, '--port', '0'], {
+    it('a busy port is a runtime failure: exit 1, and the downstream it launched is not left behind', async () => {
+      // The port another process holds: a socket this test listens on.
+      const holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+      const port = String((holder.address() as AddressInfo).port);
+      // A launched server that, unlike the bundled ones, does not watch its stdin for the supervisor going away.
+      const second = await writeConfig({
+        servers: {
+          plain: {
+            transport: 'http',
+            url: 'http://127.0.0.1:0/mcp',
+            launch: { command: 'node', args: ['./plain-server.mjs'] },
+          },
+        },
+      });
+      await writeFile(
+        join(second.dir.path, 'plain-server.mjs'),
+        "import { createServer } from 'node:http';\ncreateServer((req, res) => res.writeHead(404).end()).listen(Number(process.env.PORT), '127.0.0.1');\n",
+      );
+      try {
+        const result = await runCli(['serve', '--config', second.file, '--port', port]);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(/the gateway cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
+        expect(result.stdout).toBe('');
+        const launched = result.stderr
+          .split('\n')
+          .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg?: string; pid?: number }) : {}))
+          .find((record) => record.msg === 'launched downstream is ready');
+        expect(launched?.pid, result.stderr).toEqual(expect.any(Number));
+        await waitForExit(launched!.pid!);
+      } finally {
+        await new Promise((resolve) => holder.close(resolve));
+        await second.dir.cleanup();
+      }
+    });
+  });
+
+  // One gateway, started as a user would from another folder with a relative --config, for the path test
+  // and then the --port 0 test, which stops it with SIGTERM: that one runs last. Debug logs on, so the
+  // gateway has much to log, none of which may reach stdout.
+  describe('serve --port 0 from another working directory with a relative --config', () => {
+    let root: TempDir;
+    let configDir: string;
+    let elsewhere: string;
+    let gateway: ReturnType<typeof spawnGateway>;
+
+    beforeAll(async () => {
+      root = await makeTempDir('warden-cli-paths');
+      configDir = join(root.path, 'conf');
+      elsewhere = join(root.path, 'elsewhere');
+      await mkdir(configDir);
+      await mkdir(elsewhere);
+      const config = {
+        version: 1,
+        dataDir: './state',
+        auth: { mode: 'unauthenticated-local', subject: 'cli-test' },
+        servers: { fixture: { transport: 'stdio', command: 'node', args: [relative(configDir, FIXTURE), '--stdio'] } },
+      };
+      expect(config.servers.fixture.args[0]).toMatch(/^\.\.\//);
+      await writeFile(join(configDir, 'mcp.config.json'), JSON.stringify(config));
+      gateway = spawnGateway(['serve', '--config', '../conf/mcp.config.json', '--port', '0'], {
+        cwd: elsewhere,
         env: { ...process.env, MCP_WARDEN_LOG_LEVEL: 'debug' },
       });
+    });
+
+    afterAll(async () => {
+      gateway?.child.kill('SIGTERM');
+      await gateway?.exited;
+      await root?.cleanup();
+    });
+
+    it("the stdio server's relative args and dataDir resolve against the config, not the working directory", async () => {
+      const { out, readyLine } = gateway;
+      const line = await readyLine();
+      const { client } = await connectHttp(line.replace('mcp-warden listening on ', ''));
+      const result = (await client.callTool({ name: 'fixture__fixture_pid', arguments: {} })) as CallToolResult;
+      expect(result.isError, out.stderr).toBeFalsy();
+      expect((result.structuredContent as { pid: number }).pid).toBeGreaterThan(0);
+      await client.close();
+      expect(existsSync(join(configDir, 'state'))).toBe(true);
+      expect(existsSync(join(elsewhere, 'state'))).toBe(false);
+      expect(dirname(FIXTURE)).not.toBe(configDir);
+    });
+
+    it('--port 0: exactly one stdout line, logs only on stderr, exit 0 on SIGTERM', async () => {
+      const { child, out, exited, readyLine } = gateway;
       try {
         const line = await readyLine();
         const port = READY.exec(line)?.[1];
@@ -276,91 +363,6 @@ describe('mcp-warden CLI', () => {
       // stderr is not a terminal here, so every line is a JSON log record.
       for (const l of lines) expect(() => JSON.parse(l) as unknown, l).not.toThrow();
       expect(out.stderr).toContain('UNAUTHENTICATED LOCAL MODE');
-      await dir.cleanup();
-    });
-
-    it('a busy port is a runtime failure: exit 1, and the downstream it launched is not left behind', async () => {
-      const first = await writeConfig({ servers: { fixture: fixtureServer() } });
-      const { child, exited, readyLine } = spawnGateway(['serve', '--config', first.file, '--port', '0']);
-      // A launched server that, unlike the bundled ones, does not watch its stdin for the supervisor going away.
-      const second = await writeConfig({
-        servers: {
-          plain: {
-            transport: 'http',
-            url: 'http://127.0.0.1:0/mcp',
-            launch: { command: 'node', args: ['./plain-server.mjs'] },
-          },
-        },
-      });
-      await writeFile(
-        join(second.dir.path, 'plain-server.mjs'),
-        "import { createServer } from 'node:http';\ncreateServer((req, res) => res.writeHead(404).end()).listen(Number(process.env.PORT), '127.0.0.1');\n",
-      );
-      try {
-        const line = await readyLine();
-        const port = READY.exec(line)?.[1] ?? '';
-        const result = await runCli(['serve', '--config', second.file, '--port', port]);
-        expect(result.code).toBe(1);
-        expect(result.stderr).toMatch(/the gateway cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
-        expect(result.stdout).toBe('');
-        const launched = result.stderr
-          .split('\n')
-          .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg?: string; pid?: number }) : {}))
-          .find((record) => record.msg === 'launched downstream is ready');
-        expect(launched?.pid, result.stderr).toEqual(expect.any(Number));
-        await waitForExit(launched!.pid!);
-      } finally {
-        child.kill('SIGTERM');
-        await exited;
-        await first.dir.cleanup();
-        await second.dir.cleanup();
-      }
-    });
-  });
-
-  describe('paths relative to the config file', () => {
-    let root: TempDir;
-
-    beforeAll(async () => {
-      root = await makeTempDir('warden-cli-paths');
-    });
-
-    afterAll(async () => {
-      await root?.cleanup();
-    });
-
-    it("a relative --config from another working directory; the stdio server's relative args and dataDir resolve against the config", async () => {
-      const configDir = join(root.path, 'conf');
-      const elsewhere = join(root.path, 'elsewhere');
-      await mkdir(configDir);
-      await mkdir(elsewhere);
-      const config = {
-        version: 1,
-        dataDir: './state',
-        auth: { mode: 'unauthenticated-local', subject: 'cli-test' },
-        servers: { fixture: { transport: 'stdio', command: 'node', args: [relative(configDir, FIXTURE), '--stdio'] } },
-      };
-      expect(config.servers.fixture.args[0]).toMatch(/^\.\.\//);
-      await writeFile(join(configDir, 'mcp.config.json'), JSON.stringify(config));
-
-      const { child, out, exited, readyLine } = spawnGateway(
-        ['serve', '--config', '../conf/mcp.config.json', '--port', '0'],
-        { cwd: elsewhere },
-      );
-      try {
-        const line = await readyLine();
-        const { client } = await connectHttp(line.replace('mcp-warden listening on ', ''));
-        const result = (await client.callTool({ name: 'fixture__fixture_pid', arguments: {} })) as CallToolResult;
-        expect(result.isError, out.stderr).toBeFalsy();
-        expect((result.structuredContent as { pid: number }).pid).toBeGreaterThan(0);
-        await client.close();
-      } finally {
-        child.kill('SIGTERM');
-      }
-      expect(await exited).toBe(0);
-      expect(existsSync(join(configDir, 'state'))).toBe(true);
-      expect(existsSync(join(elsewhere, 'state'))).toBe(false);
-      expect(dirname(FIXTURE)).not.toBe(configDir);
     });
   });
 });
