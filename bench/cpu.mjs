@@ -2,9 +2,11 @@
 // The gateway's own CPU time per operation (user + system, from /proc/PID/stat), beside the p50 the
 // client sees: on a shared machine the wall-clock figures follow the other processes' load, the CPU a
 // gateway spends per list or call much less, so two builds run alternately can be compared by it
-// (run this script from each tree in turn). Every answer is checked as in the suite.
+// (run this script from each tree in turn). The measuring client's CPU per call and, for a gateway that
+// launched its downstream, that server's are printed too: all of them share the machine's cores.
+// Every answer is checked as in the suite.
 //   node bench/cpu.mjs [--only 'warden HTTP→HTTP,warden stdio→stdio'] [--lists 100] [--calls 1000]
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { prepareGovernance } from './lib/setup.mjs';
 import { defineTargets } from './lib/targets.mjs';
@@ -31,6 +33,23 @@ const cpuMs = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 };
+/** Of it, in the kernel (stime). */
+const sysMs = (pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[12]) * 10;
+/** The process's children (a gateway's launched downstream servers), by PID. */
+const childrenOf = (pid) => {
+  const found = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    if (text) found.push(...text.split(' ').map(Number));
+  }
+  return found;
+};
+const sumCpu = (pids) => pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+/** This process's CPU milliseconds (the measuring client: SDK client, fetch, checks). */
+const ownMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
 const errors = [];
 try {
   for (const target of targets) {
@@ -43,13 +62,23 @@ try {
     let before = cpuMs(pid);
     const list = lists > 0 ? await listing(target, session, { calls: lists, warmup: 0 }, errors) : undefined;
     const listCpu = (cpuMs(pid) - before) / Math.max(1, lists);
+    const children = childrenOf(pid);
     before = cpuMs(pid);
+    const sysBefore = sysMs(pid);
+    const childBefore = sumCpu(children);
+    const ownBefore = ownMs();
     const call = calls > 0 ? await latency(target, session, { calls, warmup: 0, size: 100 }, errors) : undefined;
-    const callCpu = (cpuMs(pid) - before) / Math.max(1, calls);
+    const per = (ms) => (ms / Math.max(1, calls)).toFixed(3);
+    const callCpu = per(cpuMs(pid) - before);
     console.log(
       `${target.name.padEnd(20)}` +
         (list ? ` tools/list p50 ${list.p50.toFixed(2)} ms, CPU ${listCpu.toFixed(2)} ms/list;` : '') +
-        (call ? ` call p50 ${call.p50.toFixed(2)} ms, CPU ${callCpu.toFixed(3)} ms/call` : ''),
+        (call
+          ? ` call p50 ${call.p50.toFixed(2)} ms, CPU ${callCpu} ms/call (${per(sysMs(pid) - sysBefore)} in the kernel;` +
+            ` client ${per(ownMs() - ownBefore)}` +
+            (children.length ? `, its downstream ${per(sumCpu(children) - childBefore)}` : '') +
+            ')'
+          : ''),
     );
     await session.close();
   }
