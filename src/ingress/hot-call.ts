@@ -1,7 +1,8 @@
 // The ingress half of the tools/call and tools/list hot paths (docs/performance.md, "The tools/call hot
 // path", "The serialised list page"): a 2025 session's `tools/call` (or `tools/list`) POST, already authenticated, size-checked, parsed and matched to its
 // session by http.ts, is handed to the session without the SDK's Streamable HTTP transport, and answered
-// in one write in the same event-stream framing the transport uses. A request the hot path cannot
+// in one write: one JSON body when nothing was relayed during the call (the agent accepts JSON), else the
+// event-stream framing the transport uses (log messages, then the answer). A request the hot path cannot
 // answer exactly is left to the SDK (this returns false before anything is recorded or forwarded).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
@@ -75,8 +76,14 @@ export async function serveHot(
   if (answer === undefined) return false;
   if (res.destroyed) return true;
   // Cancelled by the agent: the SDK writes no answer either; the stream just ends.
-  if (!abort.signal.aborted) events.push(sseEvent({ jsonrpc: '2.0', id, ...answer }));
-  answerEvents(res, sessionId, [Buffer.from(events.join(''))]);
+  if (abort.signal.aborted) answerEvents(res, sessionId, [Buffer.from(events.join(''))]);
+  // Nothing relayed during the call: the answer alone, as one JSON body (the agent accepts it, takes()).
+  else if (events.length === 0)
+    answerJson(res, sessionId, [Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, ...answer }))]);
+  else {
+    events.push(sseEvent({ jsonrpc: '2.0', id, ...answer }));
+    answerEvents(res, sessionId, [Buffer.from(events.join(''))]);
+  }
   return true;
 }
 
@@ -105,6 +112,8 @@ async function list(
   });
   if (answer === undefined) return false;
   if (res.destroyed) return true;
+  // An event stream, as before: the same page as one JSON body measured slower for the agent and the
+  // gateway (docs/performance.md, "JSON answers for hot calls"), for a reason not yet found.
   const event =
     'resultChunks' in answer
       ? [
@@ -122,16 +131,27 @@ async function list(
  * bytes: Node 20 encodes a large string on every write, which for a 1,000-tool list cost milliseconds.
  */
 function answerEvents(res: ServerResponse, sessionId: string, events: Buffer[]): void {
-  let length = 0;
-  for (const chunk of events) length += chunk.length;
-  res.writeHead(200, {
-    'content-length': length,
+  writeWhole(res, sessionId, events, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
-    'mcp-session-id': sessionId,
   });
-  res.end(events.length === 1 ? events[0] : Buffer.concat(events, length));
+}
+
+/**
+ * The answer as one JSON body, which Streamable HTTP lets a server send for a request when the client
+ * accepts `application/json` (takes() requires it): the agent reads it without an event-stream parser,
+ * which for the SDK client's web-stream SSE parsing is a large part of its own cost per call.
+ */
+function answerJson(res: ServerResponse, sessionId: string, body: Buffer[]): void {
+  writeWhole(res, sessionId, body, { 'content-type': 'application/json' });
+}
+
+function writeWhole(res: ServerResponse, sessionId: string, chunks: Buffer[], headers: Record<string, string>): void {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  res.writeHead(200, { 'content-length': length, ...headers, 'mcp-session-id': sessionId });
+  res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
 }
 
 /** A cancellation of a hot call in flight: aborted here (202); any other goes to the SDK. */

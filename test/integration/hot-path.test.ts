@@ -24,7 +24,7 @@ agents:
   - id: verified
     match: { authMethod: jwt }
     grants:
-      - { id: fx-tools, effect: allow, tools: [fx__test_simple_text, fx__test_error_handling, fx__fixture_progress] }
+      - { id: fx-tools, effect: allow, tools: [fx__test_simple_text, fx__test_error_handling, fx__fixture_progress, fx__test_tool_with_logging] }
       - { id: web-tools, effect: allow, tools: ["web__fixture_*"] }
 grants:
   - { id: no-big, effect: deny, tools: ["*__fixture_big"] }
@@ -168,6 +168,47 @@ describe('the tools/call hot path answers and records exactly what the SDK path 
         .sort();
     expect(await rows(hot)).toEqual(await rows(sdk));
     expect((await rows(hot)).length).toBe(CALLS.length + 1);
+  });
+
+  it('a hot answer is one JSON body; with log messages relayed during the call, an event stream in order', async () => {
+    const post = (name: string) =>
+      rawRequest(hot.gateway.origin, {
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: `raw-${name}`,
+          method: 'tools/call',
+          params: { name, arguments: {} },
+        }),
+        headers: mcpHeaders({
+          authorization: `Bearer ${hot.token}`,
+          'mcp-session-id': (hot.client.transport as StreamableHTTPClientTransport).sessionId!,
+          'mcp-protocol-version':
+            (hot.client.transport as StreamableHTTPClientTransport).protocolVersion ?? '2025-11-25',
+        }),
+      });
+    const plain = await post('fx__test_simple_text');
+    expect(plain.status).toBe(200);
+    expect(plain.headers['content-type']).toBe('application/json');
+    expect(plain.headers['content-length']).toBe(String(Buffer.byteLength(plain.text)));
+    expect(JSON.parse(plain.text)).toEqual({
+      jsonrpc: '2.0',
+      id: 'raw-fx__test_simple_text',
+      result: (await callTool(sdk.client, 'fx__test_simple_text')).result,
+    });
+    const logged = await post('fx__test_tool_with_logging');
+    expect(logged.headers['content-type']).toBe('text/event-stream');
+    const messages = logged.messages as { method?: string; id?: string; params?: { data?: unknown } }[];
+    expect(messages.map((m) => m.method ?? m.id)).toEqual([
+      'notifications/message',
+      'notifications/message',
+      'notifications/message',
+      'raw-fx__test_tool_with_logging',
+    ]);
+    expect(messages.slice(0, 3).map((m) => m.params?.data)).toEqual([
+      'Tool execution started',
+      'Tool processing data',
+      'Tool execution completed',
+    ]);
   });
 
   it('progress falls back to the SDK path: every notification arrives before the result, as without the hot path', async () => {
