@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { localActor, recordAdminEvents } from '../audit/admin.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { DEFAULT_CONSOLE_PORT, isLoopbackHost } from '../config/schema.js';
-import { consoleInfoFile, readConsoleInfo, startConsole } from '../console/server.js';
+import { consoleInfoFile, readConsoleInfo } from '../console/info.js';
 import { ConsoleSessions, isReviewer, type ConsoleSessionStore, type Reviewer } from '../console/sessions.js';
 import { WardenError } from '../errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
@@ -175,6 +175,7 @@ async function serveReadOnly(ctx: CommandContext, values: Record<string, unknown
   // Fail at start, as before, on a policy that does not load.
   configuredReviewers(loaded);
   // Sign-ins and sign-outs go to the shared chain, as this process's own short-lived instance (as links do).
+  const { startConsole } = await import('../console/server.js');
   const server = await startConsole({
     dataDir: loaded.dataDir,
     settings: loaded.config.console,

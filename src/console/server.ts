@@ -1,9 +1,8 @@
 // Over 300 lines: the console listener with its sign-in, session cookie and static-asset handling in one place, kept together for review.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { recordAdminEvents } from '../audit/admin.js';
 import type { AuditConfig, ConsoleConfig } from '../config/schema.js';
@@ -30,9 +29,9 @@ import {
 } from './http-util.js';
 import { LiveFeed } from './live.js';
 import { csrfMatches, digest, isReviewer, type ConsoleSession, type Reviewer } from './sessions.js';
+import { consoleInfoFile, readConsoleInfo } from './info.js';
 import { openConsoleStores } from './stores.js';
 
-export const CONSOLE_FILE = 'console.json';
 const MAX_BODY = 16 * 1024;
 /** The live feed's WebSocket subprotocol; the page offers it with `csrf.<token>` beside it. */
 export const LIVE_PROTOCOL = 'warden-console';
@@ -106,25 +105,6 @@ export interface ConsoleServer {
   url: string;
   readOnly: boolean;
   close(): Promise<void>;
-}
-
-/** `<dataDir>/console.json`: where the console of this data folder listens (read by `console login`). */
-export function consoleInfoFile(dataDir: string): string {
-  return join(dataDir, CONSOLE_FILE);
-}
-
-export function readConsoleInfo(dataDir: string): { url: string; pid: number; readOnly: boolean } | undefined {
-  try {
-    const info = JSON.parse(readFileSync(consoleInfoFile(dataDir), 'utf8')) as {
-      url?: unknown;
-      pid?: unknown;
-      readOnly?: unknown;
-    };
-    if (typeof info.url !== 'string' || typeof info.pid !== 'number') return undefined;
-    return { url: info.url, pid: info.pid, readOnly: info.readOnly === true };
-  } catch {
-    return undefined;
-  }
 }
 
 /**

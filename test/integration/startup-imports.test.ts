@@ -148,4 +148,21 @@ describe('what a start loads', () => {
     expect(listed.stdout).toMatch(/config\.load/);
     expect(from(listed.modules, 'jose/')).toEqual([]);
   });
+
+  it('console login prints its link without loading the console server', async () => {
+    const { dir: policyDir, file } = await writeConfig({ servers: {} });
+    const policyFile = join(policyDir.path, 'policy.yaml');
+    await writeFile(policyFile, 'version: 1\nagents: []\nreviewers:\n  - { subject: alice }\n');
+    await writeFile(
+      file,
+      JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as object), policy: { files: [policyFile] } }),
+    );
+    const login = await start(['console', 'login', '--sub', 'alice', '--config', file]);
+    expect(login.stderr).toMatch(/one-time sign-in link for alice/);
+    expect(login.code).toBe(0);
+    expect(login.stdout).toMatch(/#login=/);
+    expect(login.modules).toContain('dist/src/console/info.js');
+    expect(login.modules).not.toContain('dist/src/console/server.js');
+    expect(from(login.modules, 'ws/')).toEqual([]);
+  });
 });
