@@ -361,7 +361,8 @@ export async function stdioGateway(loaded: LoadedConfig, flags: { tokenFile: str
     );
     principalOf = async () => principal;
   }
-  await startOrStop(gateway, runtime.audit);
+  // One agent per process: each stdio server's start-up probe connection is the session's (started once).
+  await startOrStop(gateway, runtime.audit, { keepProbes: true });
   const metricsUrl = await listenForMetrics(runtime, async () => undefined);
   if (metricsUrl) logger.info({ url: metricsUrl }, 'metrics listener ready');
   const settings = loaded.config.gateway;
@@ -399,9 +400,9 @@ async function listenForMetrics(runtime: Runtime, closeListeners: () => Promise<
   }
 }
 
-async function startOrStop(gateway: Gateway, audit: AuditLog): Promise<void> {
+async function startOrStop(gateway: Gateway, audit: AuditLog, options: { keepProbes?: boolean } = {}): Promise<void> {
   try {
-    await gateway.start();
+    await gateway.start(options);
   } catch (error) {
     await gateway.stop();
     await audit.close();

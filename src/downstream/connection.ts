@@ -125,6 +125,12 @@ export class DownstreamConnection {
     return this.listeners.size;
   }
 
+  /** A session takes over this connection (opened with no session: `stdio`'s start-up probe) as if it had opened it. */
+  adopt(listener: ConnectionListener, fallbackLink: RelayLink): void {
+    this.messages.setFallbackLink(fallbackLink);
+    this.listeners.add(listener);
+  }
+
   /** Connects if needed. Fails fast while the server is in restart backoff. */
   async ready(): Promise<DownstreamClient> {
     if (this.client && this.stateValue === 'ready') return this.client;

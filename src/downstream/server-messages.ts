@@ -47,6 +47,11 @@ export class ServerMessages {
 
   constructor(private readonly options: ServerMessagesOptions) {}
 
+  /** The session that takes over a connection it did not open (`stdio`: the start-up probe's) routes here from now on. */
+  setFallbackLink(link: RelayLink): void {
+    this.options.fallbackLink = link;
+  }
+
   /** An agent request in flight on the connection, until the returned function is called. */
   track(link: RelayLink | undefined): () => void {
     if (!link) return () => undefined;

@@ -47,6 +47,8 @@ interface ServerEntry {
   timeoutMs: number;
   launched?: LaunchedServer;
   shared?: DownstreamConnection;
+  /** `stdio` mode: the start-up probe's connection to a stdio server, kept for the one session to take over. */
+  spare?: DownstreamConnection;
   probe: { ok: boolean; error?: string; tools: number };
   hiddenArguments: HiddenArguments;
   breaker: CircuitBreaker;
@@ -79,6 +81,8 @@ export class Gateway implements SessionHost {
   private readonly entries: ServerEntry[];
   private readonly sessions = new Map<AgentSession, Map<string, DownstreamConnection>>();
   private stopped = false;
+  /** `stdio` mode (one agent per process): start-up probes of stdio servers are kept for the session. */
+  private keepProbes = false;
   private store: StoreAttachment | undefined;
   private readonly releasing = new Set<Promise<void>>();
   /** Probe connections under way (start-up and breaker probes): stop() closes them, so none outlives the gateway. */
@@ -172,9 +176,11 @@ export class Gateway implements SessionHost {
 
   /**
    * Launches supervised servers, then probes every server once: it lists what each offers so that
-   * name collisions and refused names are found at start-up, not by an agent.
+   * name collisions and refused names are found at start-up, not by an agent. `keepProbes` (`stdio`
+   * mode): a stdio server's probe connection is kept for the one session, so the server starts once.
    */
-  async start(): Promise<void> {
+  async start(options: { keepProbes?: boolean } = {}): Promise<void> {
+    this.keepProbes = options.keepProbes === true;
     for (const entry of this.entries) {
       if ((entry.spec.transport === 'http' || entry.spec.transport === 'sse') && entry.spec.launch) {
         entry.launched = new LaunchedServer(
@@ -227,6 +233,10 @@ export class Gateway implements SessionHost {
 
   private async probeWith(entry: ServerEntry, connection: DownstreamConnection, breakerProbe: boolean) {
     const keep = async () => {
+      if (!entry.spec.shared && !breakerProbe && this.keepProbes && entry.spec.transport === 'stdio' && !this.stopped) {
+        entry.spare = connection;
+        return;
+      }
       if (!entry.spec.shared || this.stopped) return connection.close();
       const previous = entry.shared;
       entry.shared = connection;
@@ -289,10 +299,35 @@ export class Gateway implements SessionHost {
     if (!own) throw new WardenError('ERR_DOWNSTREAM_UNAVAILABLE', 'session is closed');
     let connection = own.get(serverId);
     if (!connection) {
-      connection = this.newConnection(entry, mirrorCapabilities(session.downstreamCapabilities), session);
+      const capabilities = mirrorCapabilities(session.downstreamCapabilities);
+      connection = this.adoptSpare(entry, capabilities, session) ?? this.newConnection(entry, capabilities, session);
       own.set(serverId, connection);
     }
     return connection;
+  }
+
+  /**
+   * `stdio` mode: the start-up probe's connection becomes the session's, so the server is not started a
+   * second time. Only a ready one, and only when the agent declared none of the client features the
+   * session would mirror (the probe declared none, and a server learns them at initialize only); else
+   * it is closed and the session opens its own, as in `serve`.
+   */
+  private adoptSpare(
+    entry: ServerEntry,
+    capabilities: ClientCapabilities,
+    session: AgentSession,
+  ): DownstreamConnection | undefined {
+    const spare = entry.spare;
+    entry.spare = undefined;
+    if (!spare) return undefined;
+    if (spare.state !== 'ready' || Object.keys(capabilities).length > 0) {
+      const release = spare.close().finally(() => this.releasing.delete(release));
+      this.releasing.add(release);
+      return undefined;
+    }
+    spare.removeListener(this.sharedListener);
+    spare.adopt(session, session.fallbackLink(entry.id));
+    return spare;
   }
 
   async releaseConnections(session: AgentSession): Promise<void> {
@@ -438,6 +473,7 @@ export class Gateway implements SessionHost {
     this.governance?.close();
     this.pins?.close();
     await Promise.all(this.entries.map((entry) => entry.shared?.close()));
+    await Promise.all(this.entries.map((entry) => entry.spare?.close()));
     await Promise.all(this.entries.map((entry) => entry.launched?.stop()));
     await this.store?.close();
   }

@@ -38,7 +38,9 @@ describe('stdio: authenticate before connecting the session servers', () => {
     expect((await runCliAsync(config, ['keys', 'init'])).code).toBe(0);
     tokenFile = join(dir.path, 'agent.token');
     writeFileSync(tokenFile, 'not-a-token\n');
-    client = new Client({ name: 'stdio-auth-first', version: '1' });
+    // Declaring roots keeps the session from taking over the probe's connection (the probe declared no
+    // client features): the session's own connect is then a second spawn, which is what this file counts.
+    client = new Client({ name: 'stdio-auth-first', version: '1' }, { capabilities: { roots: { listChanged: true } } });
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [BIN, 'stdio', '--config', config, '--token-file', tokenFile],
