@@ -229,7 +229,11 @@ describe('MCP 2026-07-28 agents: subscriptions/listen', () => {
     expect(again.contentType).toMatch(/^application\/json/);
     await again.ended;
     expect(again.messages[0]).toMatchObject({ id: 'listen-1', error: { code: -32000 } });
-    const [ended] = auditEvents(gw.configFile, { type: 'listen.end', agent: subject });
+    // the end is recorded after it is sent: wait for the record, not for a moment
+    const [ended] = await waitFor(() => {
+      const events = auditEvents(gw.configFile, { type: 'listen.end', agent: subject });
+      return events.length > 0 ? events : undefined;
+    }, 'the listen.end record');
     expect(String((ended?.data as { reason: string }).reason)).toMatch(/revoked/);
     expect(auditEvents(gw.configFile, { type: 'listen.refuse', agent: subject })).toHaveLength(1);
   });

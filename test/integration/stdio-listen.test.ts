@@ -198,7 +198,11 @@ describe('MCP 2026-07-28 agents over stdio: subscriptions/listen', () => {
       id: 'r',
       error: { code: -32000, message: 'Forbidden: the credential, its agent or its task was revoked' },
     });
-    const [ended] = auditEvents(config.file, { type: 'listen.end', agent: subject });
+    // the end is recorded after it is sent: wait for the record, not for a moment
+    const [ended] = await waitFor(() => {
+      const events = auditEvents(config.file, { type: 'listen.end', agent: subject });
+      return events.length > 0 ? events : undefined;
+    }, 'the listen.end record');
     expect(String((ended?.data as { reason: string }).reason)).toMatch(/revoked/);
     await agent.next(cancelledOf('r'), 'the notifications/cancelled naming r', end);
     // Still serving: the next listen is refused as revoked, answered on the same stdout.
