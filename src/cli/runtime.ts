@@ -323,12 +323,7 @@ export async function serveGateway(
   if (flags.demo) await (await import('./demo.js')).printDemo(runtime.jwt, ingress.url);
   await untilSignal(logger);
   await consoleServer?.close();
-  await ingress.close();
-  await gateway.stop();
-  await runtime.audit.close();
-  await runtime.observe.close();
-  logger.flush();
-  return EXIT.ok;
+  return shutDown(ingress, gateway, runtime, logger);
 }
 
 /** `stdio` with a valid config. */
@@ -379,6 +374,16 @@ export async function stdioGateway(loaded: LoadedConfig, flags: { tokenFile: str
     },
   });
   await Promise.race([ingress.closed, untilSignal(logger)]);
+  return shutDown(ingress, gateway, runtime, logger);
+}
+
+/** The end of `serve` and `stdio`: the ingress first (no new work), then the gateway, the audit, telemetry. */
+async function shutDown(
+  ingress: { close(): Promise<void> },
+  gateway: { stop(): Promise<void> },
+  runtime: { audit: { close(): Promise<void> }; observe: { close(): Promise<void> } },
+  logger: Logger,
+): Promise<number> {
   await ingress.close();
   await gateway.stop();
   await runtime.audit.close();
