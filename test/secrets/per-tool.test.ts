@@ -29,6 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.WARDEN_TEST_PER_TOOL;
   await client?.close();
   await gateway?.stop();
   await side?.cleanup();
