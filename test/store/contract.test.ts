@@ -398,16 +398,22 @@ describe.each(stores)('shared state on $name', ({ open }) => {
 });
 
 describe('shared state on postgres: change announcements', () => {
-  it('a revocation written by one replica is announced to another replica listening', async () => {
-    const config = PostgresStoreSchema.parse({ kind: 'postgres', url: db.url, schema: 'contract_notify' });
+  /** Two replicas' pools on one schema, the reader listening for the store's change announcements. */
+  async function listeningPair(schema: string) {
+    const config = PostgresStoreSchema.parse({ kind: 'postgres', url: db.url, schema });
     const writer = await openPgPool(config, dir.path);
     const reader = await openPgPool(config, dir.path);
     pools.push(writer.pool, reader.pool);
     const link = new PgStoreLink({
       pool: reader.pool,
-      client: { connectionString: db.url, options: '-c search_path=contract_notify' },
+      client: { connectionString: db.url, options: `-c search_path=${schema}` },
     });
     await link.start();
+    return { writer, reader, link };
+  }
+
+  it('a revocation written by one replica is announced to another replica listening', async () => {
+    const { writer, reader, link } = await listeningPair('contract_notify');
     try {
       expect(link.health()).toEqual({ kind: 'postgres', status: 'up' });
       const heard = new Promise<string>((resolve) => link.onChange(resolve));
@@ -420,15 +426,7 @@ describe('shared state on postgres: change announcements', () => {
   });
 
   it('a pin decision written by one replica is announced to another replica listening', async () => {
-    const config = PostgresStoreSchema.parse({ kind: 'postgres', url: db.url, schema: 'contract_notify_pins' });
-    const writer = await openPgPool(config, dir.path);
-    const reader = await openPgPool(config, dir.path);
-    pools.push(writer.pool, reader.pool);
-    const link = new PgStoreLink({
-      pool: reader.pool,
-      client: { connectionString: db.url, options: '-c search_path=contract_notify_pins' },
-    });
-    await link.start();
+    const { writer, link } = await listeningPair('contract_notify_pins');
     try {
       const heard = new Promise<string>((resolve) => link.onChange(resolve));
       const observation = {
