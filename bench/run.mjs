@@ -37,7 +37,7 @@ if (values.help) {
   --churn N    sessions opened, used and closed for the child-process section (default 1000)
   --only       measure only targets whose name contains one of these, and the direct connection of each one's
                transport (its baseline: direct HTTP for the HTTP targets and peers, direct stdio for stdio→stdio)
-  --no-peers   leave out mcp-proxy and supergateway
+  --no-peers   leave out mcp-proxy, supergateway and the floors (bench/servers/relay.mjs: one hop, no governance)
   --out FILE   JSON result (default bench/results/latest.json, or bench/results/smoke.json with --smoke)
   --profile D  run the gateways with --cpu-prof, writing .cpuprofile files into D (see bench/profile-summary.mjs)`);
   process.exit(0);
@@ -114,7 +114,7 @@ if (values.profile) {
 const results = Object.fromEntries(
   targets.map((t) => [
     t.name,
-    { transport: t.transport, governed: Boolean(t.governed), peer: Boolean(t.peer), rounds: [] },
+    { transport: t.transport, governed: Boolean(t.governed), peer: Boolean(t.peer), floor: Boolean(t.floor), rounds: [] },
   ]),
 );
 let exitCode = 0;

@@ -133,13 +133,17 @@ export function checkTargets(report) {
       detail: `${churn.childrenBefore} → ${churn.childrenAfter}`,
     });
   for (const [name, v] of Object.entries(m)) {
-    if (!report.targets[name].peer) continue;
+    const { peer, floor } = report.targets[name];
+    if (!peer && !floor) continue;
     const base = m[baselineFor(report, name)];
     checks.push({
-      name: `for comparison, ${name} (no governance)`,
+      name: `for comparison, ${name} (${floor ? 'bench/servers/relay.mjs: parses and relays, ' : ''}no governance)`,
       met: true,
       info: true,
-      detail: `p50 ×${fmt(ratio(v.latencyMs.p50, base.latencyMs.p50))}, throughput @4 ×${fmt(ratio(v.throughput[4], base.throughput[4]))}`,
+      detail:
+        baselineFor(report, name) === 'direct stdio'
+          ? `p50 +${fmt(v.latencyMs.p50 - base.latencyMs.p50, 3)} ms, throughput @4 ×${fmt(ratio(v.throughput[4], base.throughput[4]))}`
+          : `p50 ×${fmt(ratio(v.latencyMs.p50, base.latencyMs.p50))}, throughput @4 ×${fmt(ratio(v.throughput[4], base.throughput[4]))}`,
     });
   }
   return checks;

@@ -11,6 +11,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { BIN, ECHO, HANG_GUARD_MS, ROOT, visibleExtraTools } from './setup.mjs';
 import { freePort, startProcess, trackPid, untrackPid } from './procs.mjs';
 
+const RELAY = join(ROOT, 'bench/servers/relay.mjs');
+const RELAY_READY = /^relay listening on (http:\/\/\S+)$/;
 const MCP_PROXY = join(ROOT, 'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs');
 const SUPERGATEWAY = join(ROOT, 'node_modules/supergateway/dist/index.js');
 const GATEWAY_READY = /^mcp-warden listening on (http:\/\/\S+)$/;
@@ -194,6 +196,7 @@ export function defineTargets({ extraTools, governance, peers }) {
     servedGateway('http'),
   ];
   for (const target of targets) target.nodeFlags = [];
+  if (peers) targets.push(...floorTargets(echoArgs, direct, governance.dir));
   if (peers && existsSync(MCP_PROXY)) {
     targets.push({
       name: 'mcp-proxy 6.7',
@@ -255,4 +258,52 @@ export function defineTargets({ extraTools, governance, peers }) {
     });
   }
   return targets;
+}
+
+/**
+ * The floors: bench/servers/relay.mjs in front of the same echo server, with no governance. What one
+ * more hop costs on this machine, measured in the same run (see the relay's header).
+ */
+function floorTargets(echoArgs, direct, runDir) {
+  return [
+    {
+      name: 'floor: relay HTTP→HTTP',
+      transport: 'http',
+      ...direct,
+      floor: true,
+      nodeFlags: [],
+      async start() {
+        this.echo = await startProcess(
+          'echo --http (behind the relay)',
+          process.execPath,
+          [...echoArgs, '--http', '--port', '0'],
+          {
+            ready: ECHO_READY,
+          },
+        );
+        this.proc = await startProcess(
+          'relay --http',
+          process.execPath,
+          [RELAY, '--http', '--port', '0', '--to', this.echo.match[1], '--run', runDir],
+          {
+            ready: RELAY_READY,
+          },
+        );
+        this.url = this.proc.match[1];
+      },
+      connect() {
+        return openHttp(this.url, {});
+      },
+    },
+    {
+      name: 'floor: relay stdio→stdio',
+      transport: 'stdio',
+      ...direct,
+      floor: true,
+      nodeFlags: [],
+      async start() {},
+      connect: () =>
+        openStdio(process.execPath, [RELAY, '--stdio', '--', process.execPath, ...echoArgs, '--stdio'], {}),
+    },
+  ];
 }

@@ -9,6 +9,8 @@ import { makeTempDir, runToExit, type ExitResult, type TempDir } from '../helper
 
 const RUN = join(ROOT, 'bench/run.mjs');
 const TARGETS = ['direct stdio', 'direct HTTP', 'warden stdio→stdio', 'warden HTTP→stdio', 'warden HTTP→HTTP'];
+/** bench/servers/relay.mjs in front of the echo server: what one more hop costs, with no governance. */
+const FLOORS = ['floor: relay HTTP→HTTP', 'floor: relay stdio→stdio'];
 const PEERS = [
   ['mcp-proxy 6.7', 'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs'],
   ['supergateway 4.0', 'node_modules/supergateway/dist/index.js'],
@@ -98,10 +100,15 @@ describe('npm run bench -- --smoke', () => {
     expect(report.ok).toBe(true);
   });
 
-  it('measured every target, with the peers that are installed, in every section', () => {
-    const expected = [...TARGETS, ...PEERS.filter(([, bin]) => existsSync(join(ROOT, bin))).map(([name]) => name)];
+  it('measured every target, the floors and the peers that are installed, in every section', () => {
+    const expected = [
+      ...TARGETS,
+      ...FLOORS,
+      ...PEERS.filter(([, bin]) => existsSync(join(ROOT, bin))).map(([name]) => name),
+    ];
     expect(Object.keys(report.targets).sort()).toEqual(expected.sort());
     for (const name of TARGETS) expect(report.targets[name]!.governed).toBe(name.startsWith('warden'));
+    for (const name of FLOORS) expect(report.targets[name]!.governed).toBe(false);
     for (const [name, target] of Object.entries(report.targets)) {
       expect(target.rounds, name).toHaveLength(report.settings.rounds);
       for (const round of target.rounds) {
@@ -136,7 +143,7 @@ describe('npm run bench -- --smoke', () => {
     expect(churn.answered).toBe(report.settings.churn);
     expect(churn.growth).toBe(0);
     expect(report.checks.map((c) => c.name).join('\n')).toMatch(
-      /HTTP→HTTP p50[\s\S]*stdio→stdio p50[\s\S]*tools\/list[\s\S]*RSS[\s\S]*child processes/,
+      /HTTP→HTTP p50[\s\S]*stdio→stdio p50[\s\S]*tools\/list[\s\S]*RSS[\s\S]*child processes[\s\S]*floor: relay HTTP→HTTP[\s\S]*floor: relay stdio→stdio/,
     );
   });
 
