@@ -5,7 +5,11 @@
 // each round: a 2025 session (SDK 1.x client) and a 2026 agent (SDK 2.x client pinned to 2026-07-28,
 // bearer token on every POST, no session). Both reach the same pipeline; the 2026 requests also pass
 // the envelope checks and the per-principal pool. Medians of the rounds.
-// Options: --rounds N (default 3), --calls N (sequential calls per round, default 400), --smoke.
+// Options: --rounds N (default 3), --calls N (sequential calls per round, default 400), --smoke,
+// --profile DIR (the gateway runs with --cpu-prof into DIR; summarise with bench/profile-summary.mjs).
+// Beside each p50 it prints the gateway's own CPU per sequential call (user + system, from /proc).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client as ClientV2, StreamableHTTPClientTransport as HttpV2 } from '@modelcontextprotocol/client';
 import { prepareGovernance } from './lib/setup.mjs';
@@ -18,6 +22,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     calls: { type: 'string', default: '400' },
     smoke: { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 const rounds = values.smoke ? 1 : Number(values.rounds);
@@ -44,6 +49,14 @@ async function open2026() {
   return { client, close: () => client.close() };
 }
 
+if (values.profile) target.nodeFlags = ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile)];
+
+/** The gateway's CPU milliseconds so far (utime + stime, clock ticks of 10 ms). */
+const cpuMs = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
 const eras = { '2025 session': () => target.connect(), '2026 stateless': open2026 };
 const errors = [];
 const results = Object.fromEntries(Object.keys(eras).map((name) => [name, []]));
@@ -53,7 +66,9 @@ try {
     const names = Object.keys(eras);
     for (const name of names.map((_, i) => names[(i + round) % names.length])) {
       const session = await eras[name]();
+      const before = cpuMs(target.proc.pid);
       const lat = await latency(target, session, { calls, size: 100, warmup: values.smoke ? 5 : 50 }, errors);
+      const cpuPerCall = (cpuMs(target.proc.pid) - before) / Math.max(1, lat.n);
       const extra = await Promise.all([1, 2, 3].map(() => eras[name]()));
       const tput = await throughput(
         target,
@@ -62,9 +77,9 @@ try {
         errors,
       );
       for (const s of [session, ...extra]) await s.close();
-      results[name].push({ p50: lat.p50, p95: lat.p95, callsPerSecond: tput.callsPerSecond });
+      results[name].push({ p50: lat.p50, p95: lat.p95, callsPerSecond: tput.callsPerSecond, cpuPerCall });
       process.stderr.write(
-        `round ${round + 1} ${name}: p50 ${lat.p50.toFixed(3)} ms, p95 ${lat.p95.toFixed(3)} ms, ${tput.callsPerSecond.toFixed(0)} calls/s (4 agents)\n`,
+        `round ${round + 1} ${name}: p50 ${lat.p50.toFixed(3)} ms, p95 ${lat.p95.toFixed(3)} ms, gateway CPU ${cpuPerCall.toFixed(3)} ms/call, ${tput.callsPerSecond.toFixed(0)} calls/s (4 agents)\n`,
       );
     }
   }
@@ -74,13 +89,13 @@ try {
   governance.cleanup();
 }
 const base = median(results['2025 session'].map((r) => r.p50));
-console.log('| agent | p50 ms | Δ p50 vs 2025 | p95 ms | calls/s, 4 agents |');
-console.log('|---|---|---|---|---|');
+console.log('| agent | p50 ms | Δ p50 vs 2025 | p95 ms | gateway CPU ms/call | calls/s, 4 agents |');
+console.log('|---|---|---|---|---|---|');
 for (const [name, rows] of Object.entries(results)) {
   const p50 = median(rows.map((r) => r.p50));
   const delta = name === '2025 session' ? '' : `${p50 - base >= 0 ? '+' : ''}${((p50 - base) * 1000).toFixed(0)} µs`;
   console.log(
-    `| ${name} | ${p50.toFixed(3)} | ${delta} | ${median(rows.map((r) => r.p95)).toFixed(3)} | ${median(rows.map((r) => r.callsPerSecond)).toFixed(0)} |`,
+    `| ${name} | ${p50.toFixed(3)} | ${delta} | ${median(rows.map((r) => r.p95)).toFixed(3)} | ${median(rows.map((r) => r.cpuPerCall)).toFixed(3)} | ${median(rows.map((r) => r.callsPerSecond)).toFixed(0)} |`,
   );
 }
 console.log(`\nWrong answers: ${errors.length}.`);
