@@ -6,6 +6,7 @@
 // launched its downstream, that server's are printed too: all of them share the machine's cores.
 // Every answer is checked as in the suite.
 //   node bench/cpu.mjs [--only 'warden HTTP→HTTP,warden stdio→stdio'] [--lists 100] [--calls 1000]
+//   (--only also takes the peers and floors: 'mcp-proxy', 'supergateway', 'floor: relay HTTP→HTTP'…)
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { prepareGovernance } from './lib/setup.mjs';
@@ -25,7 +26,8 @@ const wanted = values.only.split(',');
 const lists = Number(values.lists);
 const calls = Number(values.calls);
 const governance = prepareGovernance({ extraTools: 1000 });
-const targets = defineTargets({ extraTools: 1000, governance, peers: false }).filter((t) =>
+// Peers and floors are defined too, so `--only` can name them (their proxy process is measured).
+const targets = defineTargets({ extraTools: 1000, governance, peers: true }).filter((t) =>
   wanted.some((w) => t.name.includes(w)),
 );
 /** CPU milliseconds the process has used (utime + stime, in clock ticks of 10 ms). */
