@@ -33,7 +33,7 @@ import { EXIT, untilSignal } from './common.js';
 import { jwtSetup, type JwtSetup } from './identity.js';
 import { listenFailure } from './listen-error.js';
 
-interface Runtime {
+export interface Runtime {
   /** The policy's console reviewers (none without a policy). */
   reviewers: () => readonly { subject: string; issuer?: string }[];
   loaded: LoadedConfig;
@@ -48,7 +48,7 @@ interface Runtime {
 }
 
 /** Builds every stage from a config run.ts checked (an unsafe start was refused there). */
-async function prepare(loaded: LoadedConfig): Promise<Runtime> {
+export async function prepare(loaded: LoadedConfig): Promise<Runtime> {
   // The one egress stage, built first: every log line, record, list, result and console payload passes it.
   const egress = new Egress();
   const logger = createLogger({ level: loaded.config.logging.level, scrubLine: (line) => egress.logLine(line) });

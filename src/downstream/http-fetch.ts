@@ -41,23 +41,28 @@ export function requestsWaitingOn(signal: AbortSignal): number {
 }
 
 function onAbort(signal: AbortSignal, aborter: Aborter): () => void {
-  let set = aborters.get(signal);
-  if (!set) {
-    const created = new Set<Aborter>();
-    set = created;
-    aborters.set(signal, created);
-    signal.addEventListener(
-      'abort',
-      () => {
-        for (const abort of [...created]) abort(signal.reason);
-        created.clear();
-      },
-      { once: true },
-    );
-  }
+  const set = aborters.get(signal) ?? watch(signal);
   set.add(aborter);
-  const registered = set;
-  return () => void registered.delete(aborter);
+  return () => void set.delete(aborter);
+}
+
+/**
+ * The signal's one listener, made in a scope of its own: a listener made beside `aborter` would share
+ * its closure context, and so keep the first request on the signal (the connection's `initialize`,
+ * its socket's request and response) alive for as long as the signal, the downstream session's life.
+ */
+function watch(signal: AbortSignal): Set<Aborter> {
+  const created = new Set<Aborter>();
+  aborters.set(signal, created);
+  signal.addEventListener(
+    'abort',
+    () => {
+      for (const abort of [...created]) abort(signal.reason);
+      created.clear();
+    },
+    { once: true },
+  );
+  return created;
 }
 
 /**

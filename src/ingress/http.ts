@@ -319,16 +319,29 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
     principal: Principal,
     body: unknown,
   ): Promise<void> {
-    const session = gateway.createSession({
-      ingress: 'http',
-      principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
-      owner: () => principal,
-    });
     const requested = (body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion;
     const protocolVersion =
       typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
         ? requested
         : LATEST_PROTOCOL_VERSION;
+    const entry = newSession(principal, protocolVersion);
+    const { session, transport } = entry;
+    await session.server.connect(transport);
+    await track(entry, res, () => transport.handleRequest(req, res, body));
+    if (!session.sessionId) await session.close(); // initialize failed: nothing to keep
+  }
+
+  /**
+   * A session with its transport and their callbacks. Made where the initialize request is not in
+   * scope: a callback made beside `req` and `res` would share their closure context, and the session
+   * would keep that request, its response and its body for as long as it is open.
+   */
+  function newSession(principal: Principal, protocolVersion: string): HttpSession {
+    const session = gateway.createSession({
+      ingress: 'http',
+      principalOf: (extra) => (extra.authInfo?.extra?.principal as Principal | undefined) ?? undefined,
+      owner: () => principal,
+    });
     const entry: HttpSession = {
       session,
       transport: undefined as never,
@@ -353,9 +366,7 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       if (session.sessionId) sessions.delete(session.sessionId);
       void session.close();
     };
-    await session.server.connect(transport);
-    await track(entry, res, () => transport.handleRequest(req, res, body));
-    if (!session.sessionId) await session.close(); // initialize failed: nothing to keep
+    return entry;
   }
 
   /** Finds the session and checks it belongs to the principal presenting it. */

@@ -2,7 +2,10 @@
 // each with a 1,000-tool server) because forwarding combined the agent's cancellation and the deadline
 // with AbortSignal.any(), which Node 20 keeps referenced, with its listeners, until it aborts.
 // A real SDK client and server (in-memory transport) forward real calls; once the test drops them,
-// garbage collection must be able to reclaim the client.
+// garbage collection must be able to reclaim the client. And an open HTTP session (the real ingress and
+// gateway in this process, a real SDK client) must not keep the initialize request that opened it.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -10,7 +13,11 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
+import { prepare } from '../../src/cli/runtime.js';
+import { loadConfig } from '../../src/config/load.js';
 import { forwardRequest } from '../../src/downstream/forward.js';
+import { startHttpIngress } from '../../src/ingress/http.js';
+import { connectHttp, writeConfig } from '../helpers/gateway.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -87,6 +94,52 @@ describe('forwarding', () => {
     } finally {
       await client.close();
       await server.close();
+    }
+  });
+});
+
+describe('HTTP sessions', () => {
+  it('an open session keeps nothing of the initialize request that opened it', async () => {
+    // The session's callbacks (principalOf, owner, the transport's) were made beside the initialize
+    // request's `req`, `res` and body, shared their closure context, and kept all three (with the
+    // response's socket state) for as long as the session stayed open.
+    const { dir, file } = await writeConfig({ servers: {}, logging: { level: 'silent' } });
+    const loaded = loadConfig(file);
+    const runtime = await prepare(loaded);
+    const initializes: WeakRef<IncomingMessage>[] = [];
+    const onStart = ({ request }: { request: IncomingMessage }): void => {
+      if (request.method === 'POST' && request.headers['mcp-session-id'] === undefined)
+        initializes.push(new WeakRef(request));
+    };
+    let ingress: Awaited<ReturnType<typeof startHttpIngress>> | undefined;
+    try {
+      await runtime.gateway.start();
+      ingress = await startHttpIngress({
+        gateway: runtime.gateway,
+        settings: loaded.config.gateway,
+        host: '127.0.0.1',
+        port: 0,
+        authenticator: runtime.authenticator,
+        logger: runtime.logger,
+      });
+      subscribe('http.server.request.start', onStart as (message: unknown) => void);
+      const { client } = await connectHttp(ingress.url);
+      unsubscribe('http.server.request.start', onStart as (message: unknown) => void);
+      expect((await client.listTools()).tools).toEqual([]); // no servers: the session answers all the same
+      expect(initializes).toHaveLength(1);
+      for (let i = 0; i < 10 && initializes[0]!.deref() !== undefined; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        gc();
+      }
+      expect(initializes[0]!.deref()).toBeUndefined();
+      await client.close();
+    } finally {
+      unsubscribe('http.server.request.start', onStart as (message: unknown) => void);
+      await ingress?.close();
+      await runtime.gateway.stop();
+      await runtime.audit.close();
+      await runtime.observe.close();
+      await dir.cleanup();
     }
   });
 });

@@ -6,7 +6,8 @@
 // cancelled body that has fully arrived gives its socket back to the pool; a body being read outlives
 // its Response; a refused event stream is released; redirects, upgrades, odd reason phrases and URLs
 // with credentials are refused without taking the process down.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createServer, type ClientRequest, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { getEventListeners } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
@@ -115,6 +116,31 @@ describe('downstream fetch on node:http', () => {
     expect(requestsWaitingOn(shared.signal)).toBe(1); // the open stream's
     await reader.cancel();
     await waitFor(() => requestsWaitingOn(shared.signal) === 0 || undefined, 'the cancelled stream left the signal');
+  });
+
+  it("a connection's long-lived signal keeps none of the requests made with it once their bodies are read", async () => {
+    // The signal's one listener once shared a closure context with the first request's aborter, so the
+    // signal (a downstream session's, open as long as the session) kept that request (its `initialize`)
+    // with its response and socket state.
+    const shared = new AbortController();
+    const requests: WeakRef<ClientRequest>[] = [];
+    const onStart = ({ request }: { request: ClientRequest }): void => void requests.push(new WeakRef(request));
+    subscribe('http.client.request.start', onStart as (message: unknown) => void);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const response = await fetchOver(`${base}/json`, { method: 'POST', body: '{}', signal: shared.signal });
+        expect(await response.json()).toEqual({ ok: true });
+      }
+    } finally {
+      unsubscribe('http.client.request.start', onStart as (message: unknown) => void);
+    }
+    expect(requests).toHaveLength(3);
+    for (let i = 0; i < 10 && requests.some((ref) => ref.deref() !== undefined); i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+    }
+    expect(requests.map((ref) => ref.deref() === undefined)).toEqual([true, true, true]);
+    expect(shared.signal.aborted).toBe(false); // still alive, as a connection's is
   });
 
   it('twenty requests in flight on one signal: one listener, no MaxListeners warning', async () => {
