@@ -79,9 +79,10 @@ function watch(signal: AbortSignal): Set<Aborter> {
  * pairs. Redirects are never followed: with `redirect: 'error'` (what the gateway always sets) a
  * redirect status fails like fetch's does; otherwise it is returned as it is. No compression is asked
  * for (a configured `Accept-Encoding` is dropped), so bodies arrive as sent. A URL with credentials in
- * it is refused, as fetch refuses it. Anything else falls back to `fallback`.
+ * it is refused, as fetch refuses it. Anything else falls back to `fallback`. A `bodyFilter` (the
+ * downstream size cap, size-cap.ts) sees each body's bytes as they arrive, before the web stream does.
  */
-export function nodeFetch(fallback: typeof fetch = globalThis.fetch): typeof fetch {
+export function nodeFetch(fallback: typeof fetch = globalThis.fetch, options: NodeFetchOptions = {}): typeof fetch {
   return async (input, init) => {
     let url: URL | undefined;
     try {
@@ -94,8 +95,20 @@ export function nodeFetch(fallback: typeof fetch = globalThis.fetch): typeof fet
     if (!url || !plainBody || (url.protocol !== 'http:' && url.protocol !== 'https:')) return fallback(input, init);
     if (url.username !== '' || url.password !== '')
       throw new TypeError('fetch failed: a URL with credentials in it is refused');
-    return send(url, init ?? {}, body as string | Uint8Array | undefined | null);
+    return send(url, init ?? {}, body as string | Uint8Array | undefined | null, options.bodyFilter);
   };
+}
+
+/** What a body passes through before it reaches its web stream: bytes in, what the stream gets out. */
+export interface BodyFilter {
+  write(chunk: Buffer, emit: (part: Buffer) => void): void;
+  /** The body ended (not cut short): anything still held. */
+  end(emit: (part: Buffer) => void): void;
+}
+
+export interface NodeFetchOptions {
+  /** The filter for one response's body, by its content type and the request that was sent; none: as it comes. */
+  bodyFilter?: (contentType: string | null, init: RequestInit) => BodyFilter | undefined;
 }
 
 /** The request's headers as a record; an invalid one is named, never quoted (it may be a credential). */
@@ -113,7 +126,12 @@ function requestHeaders(init: RequestInit): Record<string, string> {
   return headers;
 }
 
-function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined | null): Promise<Response> {
+function send(
+  url: URL,
+  init: RequestInit,
+  body: string | Uint8Array | undefined | null,
+  bodyFilter: NodeFetchOptions['bodyFilter'],
+): Promise<Response> {
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortError(signal.reason));
   const headers = requestHeaders(init);
@@ -144,7 +162,7 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
       clearTimeout(headersTimer);
       let made: Response;
       try {
-        made = toResponse(res, init, leave);
+        made = toResponse(res, init, leave, bodyFilter);
       } catch (error) {
         // A response fetch would refuse (a redirect under `redirect: 'error'`, a status or reason phrase a
         // Response cannot carry) fails the request; it never escapes as an uncaught exception.
@@ -178,7 +196,12 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | undefined
 }
 
 /** The Response for `res`; its body stream releases the abort listener and the socket when done or cancelled. */
-function toResponse(res: IncomingMessage, init: RequestInit, leave: () => void): Response {
+function toResponse(
+  res: IncomingMessage,
+  init: RequestInit,
+  leave: () => void,
+  bodyFilter: NodeFetchOptions['bodyFilter'],
+): Response {
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
   if (init.redirect === 'error' && REDIRECT.has(status))
@@ -192,28 +215,40 @@ function toResponse(res: IncomingMessage, init: RequestInit, leave: () => void):
     res.resume();
     return new Response(null, { status, statusText, headers: responseHeaders });
   }
-  return new Response(bodyStream(res, leave), { status, statusText, headers: responseHeaders });
+  const filter = bodyFilter?.(responseHeaders.get('content-type'), init);
+  return new Response(bodyStream(res, leave, filter), { status, statusText, headers: responseHeaders });
 }
 
 /**
  * The response body as a web stream, with backpressure. Cancelling it (the SDK cancels every 202 it
  * gets) drains a response that has fully arrived, so its socket goes back to the pool, and destroys
- * one still arriving (an SSE stream). The abort listener is left when the response closes.
+ * one still arriving (an SSE stream). The abort listener is left when the response closes. A filter
+ * gets every chunk, and the end of a body that ended whole; what it emits is what the stream gets.
  */
-function bodyStream(res: IncomingMessage, leave: () => void): ReadableStream<Uint8Array> {
+function bodyStream(
+  res: IncomingMessage,
+  leave: () => void,
+  filter: BodyFilter | undefined,
+): ReadableStream<Uint8Array> {
   let settled = false; // the web stream is closed, errored or cancelled
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
+        const emit = (part: Buffer): void => controller.enqueue(part);
+        const close = (): void => {
+          filter?.end(emit);
+          controller.close();
+        };
         res.on('data', (chunk: Buffer) => {
           if (settled) return;
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if (filter) filter.write(chunk, emit);
+          else controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
           if ((controller.desiredSize ?? 0) <= 0) res.pause();
         });
         res.once('end', () => {
           if (settled) return;
           settled = true;
-          controller.close();
+          close();
         });
         res.once('error', (error) => {
           if (settled) return;
@@ -225,7 +260,7 @@ function bodyStream(res: IncomingMessage, leave: () => void): ReadableStream<Uin
           if (settled) return;
           // Closed without 'end' or 'error' (a socket reset with no error emitted): the body is cut short.
           settled = true;
-          if (res.complete) controller.close();
+          if (res.complete) close();
           else controller.error(new TypeError('terminated: the response ended early'));
         });
       },

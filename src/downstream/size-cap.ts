@@ -5,22 +5,52 @@ import { MAX_MESSAGE_BYTES, responseId } from './line-framer.js';
 const EDGE_BYTES = 256;
 const NEWLINE = 0x0a;
 
+/** A response body's filter: bytes in as they arrive, whole messages (or their refusals) out. */
+export interface MessageCap {
+  write(chunk: Buffer, emit: (part: Buffer) => void): void;
+  /** The body ended: what is still held is a message (or its refusal). */
+  end(emit: (part: Buffer) => void): void;
+}
+
 /**
- * A fetch for HTTP downstreams whose answers carry no message over `maxBytes` (the stdio cap): an
+ * The cap for one response to an HTTP downstream: no message over `maxBytes` (the stdio cap). An
  * oversized JSON body, or an oversized event of an event stream, is skipped without being buffered
  * whole, and when it was a response (id from the request that was sent, else read at its start or
  * end) that request gets a `-32603` error saying the result was too large, as a stdio server's would
- * (line-framer.ts). The connection, and the server, stay as they are.
+ * (line-framer.ts). The connection, and the server, stay as they are. None for a body that is neither
+ * JSON nor an event stream.
+ */
+export function capFor(
+  contentType: string | null,
+  init: RequestInit | undefined,
+  maxBytes = MAX_MESSAGE_BYTES,
+): MessageCap | undefined {
+  const type = (contentType ?? '').toLowerCase();
+  const events = type.startsWith('text/event-stream');
+  if (!events && !type.startsWith('application/json')) return undefined;
+  const requestBody = typeof init?.body === 'string' ? init.body : undefined;
+  return messageCap({ events, maxBytes, requestId: () => singleRequestId(requestBody) });
+}
+
+/**
+ * The cap (capFor) around any fetch, as one more stream stage. The node:http fetch applies it as the
+ * body arrives instead (http-fetch.ts `bodyFilter`): a stage of its own, on a downstream session's
+ * event stream open as long as the session, was one more TransformStream and pipe per session.
  */
 export function sizeCappedFetch(inner: typeof fetch, maxBytes = MAX_MESSAGE_BYTES): typeof fetch {
   return async (input, init) => {
     const response = await inner(input, init);
-    const type = (response.headers.get('content-type') ?? '').toLowerCase();
-    const events = type.startsWith('text/event-stream');
-    if (!response.body || (!events && !type.startsWith('application/json'))) return response;
-    const requestBody = typeof init?.body === 'string' ? init.body : undefined;
+    const cap = response.body ? capFor(response.headers.get('content-type'), init, maxBytes) : undefined;
+    if (!cap || !response.body) return response;
     const capped = response.body.pipeThrough(
-      capStream({ events, maxBytes, requestId: () => singleRequestId(requestBody) }),
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          cap.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), (part) => controller.enqueue(part));
+        },
+        flush(controller) {
+          cap.end((part) => controller.enqueue(part));
+        },
+      }),
     );
     return new Response(capped, {
       status: response.status,
@@ -38,8 +68,8 @@ interface CapOptions {
   requestId: () => string | number | undefined;
 }
 
-/** Passes whole messages through as they complete; an oversized one becomes an error answer (or nothing). */
-function capStream({ events, maxBytes, requestId }: CapOptions): TransformStream<Uint8Array, Uint8Array> {
+/** Passes whole messages on as they complete; an oversized one becomes an error answer (or nothing). */
+function messageCap({ events, maxBytes, requestId }: CapOptions): MessageCap {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let skipping: { head: Buffer; tail: Buffer; bytes: number } | undefined;
@@ -62,22 +92,22 @@ function capStream({ events, maxBytes, requestId }: CapOptions): TransformStream
     }
   };
   /** The message read so far is complete: passed on, or replaced by its refusal. */
-  const endMessage = (controller: TransformStreamDefaultController<Uint8Array>): void => {
+  const endMessage = (emit: (part: Buffer) => void): void => {
     const skipped = skipping;
     skipping = undefined;
     if (!skipped) {
-      if (pendingBytes > 0) controller.enqueue(Buffer.concat(pending));
+      if (pendingBytes > 0) emit(Buffer.concat(pending));
       pending = [];
       pendingBytes = 0;
       return;
     }
     const refusal = refusalFor(skipped, requestId(), maxBytes, events);
-    if (refusal) controller.enqueue(Buffer.from(events ? `event: message\ndata: ${refusal}\n\n` : refusal));
+    if (refusal) emit(Buffer.from(events ? `event: message\ndata: ${refusal}\n\n` : refusal));
   };
 
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return {
+    write(chunk, emit) {
+      let rest = chunk;
       if (!events) {
         hold(rest);
         return;
@@ -94,14 +124,14 @@ function capStream({ events, maxBytes, requestId }: CapOptions): TransformStream
         hold(line);
         lineEmpty = true;
         // A blank line ends an event.
-        if (blank) endMessage(controller);
+        if (blank) endMessage(emit);
         rest = rest.subarray(newline + 1);
       }
     },
-    flush(controller) {
-      endMessage(controller);
+    end(emit) {
+      endMessage(emit);
     },
-  });
+  };
 }
 
 /** The JSON-RPC error that replaces an oversized response; none for a message that is no response. */

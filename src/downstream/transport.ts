@@ -9,7 +9,7 @@ import type { ProtocolEra } from '../model/protocol-era.js';
 import { secretFetch } from './call-headers.js';
 import { registerRawHttpTarget } from './raw-forward.js';
 import { nodeFetch } from './http-fetch.js';
-import { sizeCappedFetch } from './size-cap.js';
+import { capFor, sizeCappedFetch } from './size-cap.js';
 import { GroupStdioTransport } from './stdio-transport.js';
 
 export interface TransportTarget {
@@ -25,9 +25,13 @@ export interface TransportTarget {
 const MAX_STDERR_LINE = 2000;
 /**
  * Downstream HTTP requests go through node:http (src/downstream/http-fetch.ts), not undici, and no
- * message in their answers may pass the stdio cap (size-cap.ts).
+ * message in their answers may pass the stdio cap (size-cap.ts): applied as each body arrives, and
+ * around the global fetch for the requests node:http does not cover.
  */
-const downstreamFetch = sizeCappedFetch(nodeFetch());
+const downstreamFetch = nodeFetch(
+  sizeCappedFetch((input, init) => globalThis.fetch(input, init)),
+  { bodyFilter: (contentType, init) => capFor(contentType, init) },
+);
 
 /** `node` means the very Node.js that runs the gateway, so a host's PATH cannot swap it. */
 export function resolveCommand(command: string, baseDir: string): string {

@@ -1,28 +1,71 @@
-// The HTTP downstream size cap (src/downstream/size-cap.ts) on hand-made bodies split at awkward places.
-import { describe, expect, it } from 'vitest';
-import { sizeCappedFetch } from '../../src/downstream/size-cap.js';
+// The HTTP downstream size cap (src/downstream/size-cap.ts) on hand-made bodies split at awkward places,
+// both ways it is applied: as a stream stage around any fetch, and inside the node:http fetch as each
+// body arrives (what the gateway uses: http-fetch.ts `bodyFilter`), from a real local server that writes
+// the parts one by one.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeFetch } from '../../src/downstream/http-fetch.js';
+import { capFor, sizeCappedFetch } from '../../src/downstream/size-cap.js';
 
 const CAP = 64;
 
-async function through(parts: string[], type: string, body?: string): Promise<string> {
-  const inner: typeof fetch = async () =>
-    new Response(
-      new ReadableStream({
-        start(c) {
-          for (const p of parts) c.enqueue(new TextEncoder().encode(p));
-          c.close();
-        },
-      }),
-      { headers: { 'content-type': type } },
-    );
-  const response = await sizeCappedFetch(inner, CAP)('http://127.0.0.1/mcp', { method: 'POST', body });
-  return response.text();
-}
+/** What the local server answers next: its content type and the parts it writes one at a time. */
+let answer: { type: string; parts: string[] } = { type: 'text/plain', parts: [] };
+let server: Server;
+let url: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    req.resume();
+    req.once('end', () => {
+      const { type, parts } = answer;
+      res.writeHead(200, { 'content-type': type });
+      const next = (i: number): void => {
+        if (i === parts.length) return void res.end();
+        res.write(parts[i]!, () => setImmediate(() => next(i + 1)));
+      };
+      next(0);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const ways = {
+  'around a fetch': async (parts: string[], type: string, body?: string): Promise<string> => {
+    const inner: typeof fetch = async () =>
+      new Response(
+        new ReadableStream({
+          start(c) {
+            for (const p of parts) c.enqueue(new TextEncoder().encode(p));
+            c.close();
+          },
+        }),
+        { headers: { 'content-type': type } },
+      );
+    const response = await sizeCappedFetch(inner, CAP)('http://127.0.0.1/mcp', { method: 'POST', body });
+    return response.text();
+  },
+  'inside the node:http fetch': async (parts: string[], type: string, body?: string): Promise<string> => {
+    answer = { type, parts };
+    const fetchCapped = nodeFetch(() => Promise.reject(new Error('fell back to the global fetch')), {
+      bodyFilter: (contentType, init) => capFor(contentType, init, CAP),
+    });
+    const response = await fetchCapped(url, { method: 'POST', body: body ?? '' });
+    return response.text();
+  },
+};
 
 const big = 'y'.repeat(200);
 const sse = 'text/event-stream';
 
-describe('sizeCappedFetch', () => {
+describe.each(Object.entries(ways))('the size cap %s', (_way, through) => {
   it('passes small events through unchanged, whatever the chunking and line endings', async () => {
     const stream =
       'event: message\r\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\r\n\r\nevent: message\ndata: {"jsonrpc":"2.0","method":"x"}\n\n';
@@ -45,6 +88,10 @@ describe('sizeCappedFetch', () => {
   it('drops an oversized notification and keeps the rest of the stream', async () => {
     const stream = `data: {"jsonrpc":"2.0","method":"n","params":{"t":"${big}"}}\n\ndata: {"jsonrpc":"2.0","id":2,"result":{}}\n\n`;
     expect(await through([stream], sse)).toBe('data: {"jsonrpc":"2.0","id":2,"result":{}}\n\n');
+  });
+
+  it('leaves a body that is neither JSON nor an event stream as it is', async () => {
+    expect(await through([big, big], 'text/plain')).toBe(big + big);
   });
 
   it('replaces an oversized JSON body and passes a small one', async () => {
