@@ -114,7 +114,13 @@ if (values.profile) {
 const results = Object.fromEntries(
   targets.map((t) => [
     t.name,
-    { transport: t.transport, governed: Boolean(t.governed), peer: Boolean(t.peer), floor: Boolean(t.floor), rounds: [] },
+    {
+      transport: t.transport,
+      governed: Boolean(t.governed),
+      peer: Boolean(t.peer),
+      floor: Boolean(t.floor),
+      rounds: [],
+    },
   ]),
 );
 let exitCode = 0;
