@@ -129,6 +129,18 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outcomes_failed ON entries (outcome, started_at) WHERE kind = 'outcome' AND outcome <> 'ok';
     `,
   },
+  {
+    version: 6,
+    sql: `
+      -- Cheaper rows (issue 21): a call or event without a task wrote a NULL key into the task indexes, which
+      -- no query reads (a task filter is always a value or a glob). Now only rows with a task are indexed;
+      -- \`task_id = ?\` and \`task_id GLOB ?\` imply \`task_id IS NOT NULL\`, so SQLite still uses them.
+      DROP INDEX IF EXISTS intents_task;
+      DROP INDEX IF EXISTS events_task;
+      CREATE INDEX intents_task ON entries (task_id, started_at) WHERE kind = 'intent' AND task_id IS NOT NULL;
+      CREATE INDEX events_task  ON entries (task_id, seq) WHERE kind = 'event' AND task_id IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
