@@ -10,7 +10,7 @@ export type Durability = 'process-crash' | 'power-loss';
 
 export const AUDIT_FILE = 'audit.db';
 /** The page size of audit databases this version creates. */
-export const PAGE_SIZE = 1024;
+export const PAGE_SIZE = 2048;
 const WAL_CHECKPOINT_BYTES = 40 * 1024 * 1024;
 
 export function auditFile(dataDir: string): string {
@@ -45,8 +45,9 @@ export function openAuditDb(file: string, options: OpenOptions = {}): Db {
     if (created) chmodSync(file, 0o600);
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5_000))}`);
     // Before the first write fixes it: every commit copies each page it touches into the WAL (an intent
-    // touches a dozen: the row, its indexes, the chain head), so 1 KiB pages make a commit about a third
-    // cheaper than SQLite's default 4 KiB (docs/performance.md). Files made by older versions keep theirs.
+    // touches a dozen: the row, its indexes, the chain head), two writes per page. 2 KiB holds a governed
+    // call's intent (about 1 KB) in its leaf: with 1 KiB it spilled into an overflow page and grew the file
+    // on every intent (docs/performance.md). Files made by older versions keep theirs.
     if (created) db.pragma(`page_size = ${PAGE_SIZE}`);
     if (options.readonly) {
       db.pragma('query_only = ON');

@@ -79,7 +79,25 @@ describe('audit store', () => {
     expect(() => openAuditDb(foreign)).toThrow(/not an mcp-warden audit database/);
   });
 
-  it('creates new files with 1 KiB pages and keeps the page size of a file an older version made', async () => {
+  it('stores an intent of about 1 KB (what a governed call writes) in its leaf page, with no overflow page', async () => {
+    const sink = await openSink(dir.path);
+    for (let i = 0; i < 20; i += 1)
+      await recordCall(sink, callContext({ arguments: { text: 'x'.repeat(330), size: i } }));
+    await sink.close();
+    const db = new Database(auditFile(dir.path), { readonly: true });
+    const { min, max } = db
+      .prepare("SELECT min(length(body)) AS min, max(length(body)) AS max FROM entries WHERE kind = 'intent'")
+      .get() as { min: number; max: number };
+    // The benchmark's governed calls (bench/cpu.mjs) write intent bodies of 975-977 bytes.
+    expect(min).toBeGreaterThanOrEqual(950);
+    expect(max).toBeLessThanOrEqual(1000);
+    // With 1 KiB pages every such row spilled into an overflow page: one more page written per intent.
+    const overflow = db.prepare("SELECT count(*) AS n FROM dbstat WHERE name = 'entries' AND pagetype = 'overflow'");
+    expect(overflow.get()).toEqual({ n: 0 });
+    db.close();
+  });
+
+  it('creates new files with 2 KiB pages and keeps the page size of a file an older version made', async () => {
     const sink = await openSink(dir.path);
     await recordCall(sink);
     await sink.close();
@@ -93,7 +111,7 @@ describe('audit store', () => {
     writeFileSync(auditFile(emptyDir), '', { mode: 0o644 });
     const reopened = openAuditDb(auditFile(emptyDir));
     expect(reopened.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
-    expect(reopened.pragma('wal_autocheckpoint', { simple: true })).toBe(40_960);
+    expect(reopened.pragma('wal_autocheckpoint', { simple: true })).toBe(20_480);
     reopened.close();
     expect(statSync(auditFile(emptyDir)).mode & 0o777).toBe(0o600);
 
