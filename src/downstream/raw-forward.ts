@@ -4,7 +4,7 @@
 // Streamable HTTP without its fetch and web-stream machinery. Everything that is not this request's
 // answer (notifications, the server's own requests, answers to the SDK's requests) is handed to the SDK
 // client exactly as its transport would have handed it, so progress, logs and relays work as before.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -18,14 +18,55 @@ import { GroupStdioTransport } from './stdio-transport.js';
 /** How a Streamable HTTP transport's requests are addressed: registered by transport.ts when it builds one. */
 export interface RawHttpTarget {
   url: URL;
-  /** The configured headers and the call's own headers (else the protocol-level secret ones), as its fetch adds them. */
-  headers: (call: Readonly<Record<string, string>> | undefined) => Promise<Record<string, string>>;
+  /**
+   * The configured headers and the call's own headers (else the protocol-level secret ones), as its fetch
+   * adds them. A plain record when the call brings its own headers (a hot call waits on no promise for
+   * them), a promise when the secret ones must be read.
+   */
+  headers: (
+    call: Readonly<Record<string, string>> | undefined,
+  ) => Record<string, string> | Promise<Record<string, string>>;
 }
 
-const httpTargets = new WeakMap<Transport, RawHttpTarget>();
+/**
+ * What every hot request to one registered server shares, worked out once when its transport is
+ * registered instead of on every call: Node's request options (so no URL is turned into options per
+ * call) and the Host header Node would derive from them.
+ */
+export interface HttpRoute {
+  target: RawHttpTarget;
+  send: typeof httpRequest;
+  options: RequestOptions;
+  /** As Node writes it from the options: IPv6 in brackets, the port unless it is the scheme's default (= `URL.host`). */
+  host: string;
+  /** A URL with credentials in it, which the SDK path's fetch refuses too (http-fetch.ts): never sent. */
+  refused: boolean;
+}
+
+const httpTargets = new WeakMap<Transport, HttpRoute>();
 
 export function registerRawHttpTarget(transport: Transport, target: RawHttpTarget): void {
-  httpTargets.set(transport, target);
+  httpTargets.set(transport, httpRoute(target));
+}
+
+/** A target's route (exported for its test: the same request line and Host as node:http makes from the URL). */
+export function httpRoute(target: RawHttpTarget): HttpRoute {
+  const { url } = target;
+  return {
+    target,
+    send: url.protocol === 'https:' ? httpsRequest : httpRequest,
+    // What node:http's urlToHttpOptions makes of the URL, less what a POST here never uses.
+    options: {
+      protocol: url.protocol,
+      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      ...(url.port !== '' && { port: Number(url.port) }),
+      path: `${url.pathname}${url.search}`,
+      method: 'POST',
+      agent: downstreamAgent(url.protocol),
+    },
+    host: url.host,
+    refused: url.username !== '' || url.password !== '',
+  };
 }
 
 type Answer = { result: unknown } | { error: { code: number; message: string; data?: unknown } };
@@ -100,7 +141,7 @@ async function send<T>(
   client: Client,
   transport: Transport,
   interceptor: Interceptor,
-  http: RawHttpTarget | undefined,
+  http: HttpRoute | undefined,
   timeoutMs: number,
 ): Promise<Outcome<T>> {
   const { serverId } = options;
@@ -179,7 +220,7 @@ async function send<T>(
  * Returns a function that abandons the request.
  */
 function post(
-  target: RawHttpTarget,
+  route: HttpRoute,
   callHeaders: Readonly<Record<string, string>> | undefined,
   transport: Transport,
   interceptor: Interceptor,
@@ -198,46 +239,62 @@ function post(
     if (!abandoned) transport.onerror?.(error);
     fail(error);
   };
-  void target.headers(callHeaders).then(
-    (configured) => {
-      if (abandoned) return;
-      const headers: Record<string, string> = { 'user-agent': 'mcp-warden' };
-      if (sdk.sessionId) headers['mcp-session-id'] = sdk.sessionId;
-      if (sdk.protocolVersion) headers['mcp-protocol-version'] = sdk.protocolVersion;
-      for (const [name, value] of Object.entries(configured)) {
-        const key = name.toLowerCase();
-        if (key !== 'accept-encoding') headers[key] = value;
-      }
-      headers['content-type'] = 'application/json';
-      headers.accept = 'application/json, text/event-stream';
-      headers['content-length'] = String(Buffer.byteLength(body));
-      const url = target.url;
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      let req: ReturnType<typeof httpRequest>;
-      try {
-        req = send(url, { method: 'POST', headers, agent: downstreamAgent(url.protocol) }, (res) =>
-          receive(res, interceptor, id, failed),
-        );
-      } catch {
-        failed(new TypeError('fetch failed: a request header has an invalid name or value'));
-        return;
-      }
-      destroy = () => {
-        abandoned = true;
-        req.destroy();
-      };
-      req.once('error', (error) => failed(new TypeError('fetch failed', { cause: error })));
-      req.end(body);
-    },
-    (error: unknown) => fail(asError(error)),
-  );
+  const write = (configured: Readonly<Record<string, string>>): void => {
+    if (abandoned) return;
+    if (route.refused) return failed(new TypeError('fetch failed: a URL with credentials in it is refused'));
+    const record: Record<string, string> = { 'user-agent': 'mcp-warden' };
+    if (sdk.sessionId) record['mcp-session-id'] = sdk.sessionId;
+    if (sdk.protocolVersion) record['mcp-protocol-version'] = sdk.protocolVersion;
+    for (const name in configured) {
+      const key = name.toLowerCase();
+      if (key !== 'accept-encoding') record[key] = configured[name]!;
+    }
+    record['content-type'] = 'application/json';
+    record.accept = 'application/json, text/event-stream';
+    record['content-length'] = String(Buffer.byteLength(body));
+    // As name/value pairs, which node:http validates and writes as they are (an object is copied into
+    // its header store one setHeader at a time); the Host it would add itself, unless one is configured.
+    const headers: string[] = record.host === undefined ? ['host', route.host] : [];
+    for (const key in record) headers.push(key, record[key]!);
+    let req: ReturnType<typeof httpRequest>;
+    try {
+      req = route.send({ ...route.options, headers }, (res) => receive(res, interceptor, id, failed));
+    } catch {
+      failed(new TypeError('fetch failed: a request header has an invalid name or value'));
+      return;
+    }
+    destroy = () => {
+      abandoned = true;
+      req.destroy();
+    };
+    req.once('error', (error) => failed(new TypeError('fetch failed', { cause: error })));
+    req.end(body);
+  };
+  let configured: Record<string, string> | Promise<Record<string, string>>;
+  try {
+    configured = route.target.headers(callHeaders);
+  } catch (error) {
+    fail(asError(error));
+    return () => destroy();
+  }
+  if (configured instanceof Promise) configured.then(write, (error: unknown) => fail(asError(error)));
+  else write(configured);
   return () => destroy();
+}
+
+/** The first Content-Type of a response, as `headers['content-type']` gives it, without building every header. */
+function contentType(res: IncomingMessage): string | undefined {
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.length === 12 && raw[i]!.toLowerCase() === 'content-type') return raw[i + 1];
+  return undefined;
 }
 
 /** Reads the answer to one POST: JSON or an event stream; a message over the stdio cap fails this request. */
 function receive(res: IncomingMessage, interceptor: Interceptor, id: string, fail: (error: Error) => void): void {
   const status = res.statusCode ?? 0;
-  const type = (res.headers['content-type'] ?? '').toLowerCase();
+  const declared = contentType(res);
+  const type = (declared ?? '').toLowerCase();
   const events = type.startsWith('text/event-stream');
   if (status < 200 || status >= 300) {
     readAll(res, (text) => fail(new Error(`Streamable HTTP error: Error POSTing to endpoint: ${text}`.slice(0, 2000))));
@@ -249,7 +306,7 @@ function receive(res: IncomingMessage, interceptor: Interceptor, id: string, fai
   }
   if (!events && !type.startsWith('application/json')) {
     res.resume();
-    fail(new Error(`Unexpected content type: ${res.headers['content-type'] ?? ''}`));
+    fail(new Error(`Unexpected content type: ${declared ?? ''}`));
     return;
   }
   const tooLarge = (bytes: number): void => {

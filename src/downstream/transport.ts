@@ -92,10 +92,12 @@ export async function createClientTransport(
       // The hot path's requests carry the same headers as this transport's fetch adds (raw-forward.ts).
       registerRawHttpTarget(transport, {
         url,
-        headers: async (call) => ({
-          ...headers,
-          ...(call && Object.keys(call).length > 0 ? call : target.secretHeaders ? await target.secretHeaders() : {}),
-        }),
+        headers: (call) =>
+          call && Object.keys(call).length > 0
+            ? { ...headers, ...call }
+            : target.secretHeaders
+              ? target.secretHeaders().then((secret) => ({ ...headers, ...secret }))
+              : { ...headers },
       });
       return transport;
     }

@@ -111,20 +111,22 @@ export async function startHttpIngress(options: HttpIngressOptions): Promise<Htt
       sendRpcError(res, 403, -32000, `Forbidden: ${refusal}`);
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-    if (url.pathname === '/healthz' && req.method === 'GET') {
+    // The MCP endpoint as agents send it (every call) needs no URL parse: its path, and no query string.
+    const url = req.url === MCP_PATH ? undefined : new URL(req.url ?? '/', 'http://gateway.invalid');
+    const pathname = url ? url.pathname : MCP_PATH;
+    if (pathname === '/healthz' && req.method === 'GET') {
       const health = gateway.health();
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(health));
       return;
     }
-    if (url.pathname === METRICS_PATH && options.metrics) return options.metrics(req, res);
-    if (req.method === 'GET' && serveWellKnown(url.pathname, req, res)) return;
-    if (url.pathname !== MCP_PATH) {
+    if (pathname === METRICS_PATH && options.metrics) return options.metrics(req, res);
+    if (req.method === 'GET' && serveWellKnown(pathname, req, res)) return;
+    if (pathname !== MCP_PATH) {
       sendRpcError(res, 404, -32000, 'Not found');
       return;
     }
-    if (TOKEN_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
+    if (url && TOKEN_QUERY_PARAMS.some((name) => url.searchParams.has(name))) {
       sendRpcError(
         res,
         400,
