@@ -82,6 +82,9 @@ interface Interceptor {
 }
 
 const interceptors = new WeakMap<Transport, Interceptor>();
+const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
 let nextId = 0;
 
 function interceptorFor(transport: Transport): Interceptor | undefined {
@@ -340,29 +343,43 @@ function receive(res: IncomingMessage, interceptor: Interceptor, id: string, fai
     res.once('error', () => fail(new TypeError('terminated: the response ended early')));
     return;
   }
-  // An event stream: `data:` lines up to a blank line make one message.
-  res.setEncoding('utf8');
-  let buffered = '';
+  // An event stream: `data:` lines up to a blank line make one message. Read as bytes (no decoder on the
+  // stream): lines end at '\n', which never falls inside a UTF-8 sequence, and each `data:` value is decoded
+  // once. The cap counts an event's bytes, every line with its line end, as size-cap.ts does on the SDK path.
+  const parts: Buffer[] = []; // the line being read, as far as earlier chunks brought it
+  let partBytes = 0;
   let data: string[] = [];
-  let dataBytes = 0;
-  res.on('data', (chunk: string) => {
-    buffered += chunk;
+  let eventBytes = 0;
+  const line = (text: Buffer): void => {
+    const end = text.length > 0 && text[text.length - 1] === CR ? text.length - 1 : text.length;
+    if (end === 0) {
+      if (data.length > 0) deliver(data.join('\n'));
+      data = [];
+      eventBytes = 0;
+    } else if (end >= 5 && text.toString('latin1', 0, 5) === 'data:')
+      data.push(text.toString('utf8', text[5] === SPACE ? 6 : 5, end));
+  };
+  res.on('data', (chunk: Buffer) => {
+    let start = 0;
     let newline: number;
-    while ((newline = buffered.indexOf('\n')) !== -1) {
-      const line = buffered.slice(0, newline).replace(/\r$/, '');
-      buffered = buffered.slice(newline + 1);
-      if (line === '') {
-        if (data.length > 0) deliver(data.join('\n'));
-        data = [];
-        dataBytes = 0;
-      } else if (line.startsWith('data:')) {
-        const value = line.slice(line[5] === ' ' ? 6 : 5);
-        dataBytes += value.length;
-        if (dataBytes > MAX_MESSAGE_BYTES) return tooLarge(dataBytes);
-        data.push(value);
+    while ((newline = chunk.indexOf(LF, start)) !== -1) {
+      eventBytes += partBytes + newline + 1 - start;
+      if (eventBytes > MAX_MESSAGE_BYTES) return tooLarge(eventBytes);
+      let text = chunk.subarray(start, newline);
+      if (partBytes > 0) {
+        parts.push(text);
+        text = Buffer.concat(parts, partBytes + text.length);
+        parts.length = 0;
+        partBytes = 0;
       }
+      start = newline + 1;
+      line(text);
     }
-    if (buffered.length > MAX_MESSAGE_BYTES) tooLarge(buffered.length);
+    if (start < chunk.length) {
+      parts.push(chunk.subarray(start));
+      partBytes += chunk.length - start;
+      if (eventBytes + partBytes > MAX_MESSAGE_BYTES) tooLarge(eventBytes + partBytes);
+    }
   });
   res.once('end', () => {
     if (data.length > 0) deliver(data.join('\n'));

@@ -1,7 +1,8 @@
 // A result over the 10 MB cap from an HTTP downstream (Streamable HTTP and the deprecated HTTP+SSE):
 // that call is refused with the same size error as a stdio server's, the server is kept (same process,
 // the next call answered) and the gateway stays up. Before src/downstream/size-cap.ts the 11 MB result
-// was passed through whole.
+// was passed through whole. The cap counts bytes on every path: the hot path's event-stream reader
+// (raw-forward.ts) used to count characters, and passed 12 MiB of three-byte characters.
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, textOf } from '../helpers/agent.js';
@@ -45,6 +46,12 @@ describe('a result larger than the cap from an HTTP downstream', () => {
         const pid = async () => (await call(client, `${server}__fixture_pid`)).structuredContent;
         const before = await pid();
         await expect(call(client, `${server}__fixture_big`, { mb: 11 })).rejects.toMatchObject({
+          code: ErrorCode.InternalError,
+          message: expect.stringMatching(/larger than 10485760 bytes .*refused/),
+        });
+        // The cap is in bytes: 4 Mi three-byte characters (12 MiB of UTF-8, 4 Mi UTF-16 units) are over it
+        // too. The hot path (web) used to count an event stream's characters and passed this whole.
+        await expect(call(client, `${server}__fixture_big`, { mb: 4, char: '€' })).rejects.toMatchObject({
           code: ErrorCode.InternalError,
           message: expect.stringMatching(/larger than 10485760 bytes .*refused/),
         });
