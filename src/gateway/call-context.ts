@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { pooledRandomHex } from '../model/random.js';
 import type { Principal } from '../model/principal.js';
 import type { AskUser, CallContext, CallMethod, ClientInfo, Ingress } from '../pipeline/context.js';
 import { traceIdOf, validTraceparent } from '../observe/trace-context.js';
@@ -45,7 +46,7 @@ export function buildCallContext(principal: Principal, request: CallRequest, now
     sessionId: request.sessionId,
     jsonrpcId: request.jsonrpcId,
     ...(request.protocolVersion !== undefined && { protocolVersion: request.protocolVersion }),
-    traceId: traceparent ? traceIdOf(traceparent) : randomBytes(16).toString('hex'),
+    traceId: traceparent ? traceIdOf(traceparent) : pooledRandomHex(16),
     ...(traceparent && { traceparent }),
     principal,
     ...(info && { clientInfo: { name: info.name, version: info.version } }),

@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { pooledRandomHex } from '../model/random.js';
 import type { Principal } from '../model/principal.js';
 import type { CallContext, ClientInfo, Ingress, RelayContext, RelayMethod } from '../pipeline/context.js';
 import type { Pipeline } from '../pipeline/orchestrator.js';
@@ -26,7 +27,7 @@ export function relayRecorder(origin: () => RelayOrigin) {
       ingress: o.ingress,
       ...(o.sessionId !== undefined && { sessionId: o.sessionId }),
       ...(o.protocolVersion !== undefined && { protocolVersion: o.protocolVersion }),
-      traceId: o.parent?.traceId ?? randomBytes(16).toString('hex'),
+      traceId: o.parent?.traceId ?? pooledRandomHex(16),
       ...(o.clientInfo && { clientInfo: o.clientInfo }),
       method: request.method as RelayMethod,
       server: o.server,

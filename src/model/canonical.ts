@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { pooledRandomBytes } from './random.js';
 
 /**
  * Canonical JSON as RFC 8785 (JCS) writes it: object members sorted by the UTF-16 code units of their
@@ -88,7 +89,7 @@ export function newRecordId(now: number = Date.now()): string {
     }
     now = lastTime;
   } else {
-    random = randomBytes(10);
+    random = pooledRandomBytes(10);
   }
   lastTime = now;
   lastRandom = random;
