@@ -60,7 +60,9 @@ export function secretsForCall(
   use: ServerSecrets,
   tool: string | undefined,
 ): { headers: Record<string, string>; arguments: Record<string, string> } {
-  const own = tool === undefined ? undefined : use.tools[tool];
+  // Own keys only: a downstream tool may be called `constructor` or `toString` (valid tool names), and the
+  // record's prototype must not stand in for a tool's secrets (its functions' `arguments` throw).
+  const own = tool === undefined || !Object.hasOwn(use.tools, tool) ? undefined : use.tools[tool];
   return { headers: { ...use.headers, ...own?.headers }, arguments: { ...use.arguments, ...own?.arguments } };
 }
 

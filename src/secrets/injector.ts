@@ -26,18 +26,33 @@ export interface InjectorOptions {
 }
 
 /**
+ * What the calls of one server (or of one tool with its own secrets) carry, read from the configuration
+ * once instead of per call: headers with the names their templates use (and the minted one, whose
+ * filled header is remembered as a prefix), injected arguments, per-call environment, and every name in
+ * the order it is resolved.
+ */
+interface CallPlan {
+  headers: { header: string; template: string; minted: string | undefined }[];
+  arguments: [argument: string, name: string][];
+  env: [variable: string, name: string][];
+  names: ReadonlySet<string>;
+}
+
+/**
  * Resolves a server's secrets for one allowed call and says where they go. The raw value is read here
  * (and nowhere else on the way out); the egress stage is told every value before it leaves.
  */
 export class ConfiguredSecrets implements SecretInjector {
+  /** Per server: its plan for tools/call, for other methods, and per tool that has its own secrets. */
+  private readonly plans = new Map<string, { call?: CallPlan; other?: CallPlan; tools: Map<string, CallPlan> }>();
+
   constructor(private readonly options: InjectorOptions) {}
 
   async inject(ctx: CallContext): Promise<Outcome<Injection>> {
     const use = this.options.servers[ctx.server];
     if (!use) return ok({ headers: {}, arguments: {}, used: [] });
-    const spec = secretsForCall(use, ctx.method === 'tools/call' ? ctx.downstreamTarget : undefined);
-    const argumentTargets = ctx.method === 'tools/call' ? Object.entries(spec.arguments) : [];
-    for (const [argument] of argumentTargets) {
+    const plan = this.planFor(ctx.server, use, ctx.method === 'tools/call' ? ctx.downstreamTarget : undefined);
+    for (const [argument] of plan.arguments) {
       if (ctx.arguments && Object.hasOwn(ctx.arguments, argument)) {
         return deny({
           kind: 'invalid_params',
@@ -46,29 +61,51 @@ export class ConfiguredSecrets implements SecretInjector {
         });
       }
     }
-    const envTargets = use.envMode === 'per-call' ? Object.entries(use.env) : [];
-    const names = new Set([
-      ...Object.values(spec.headers).flatMap(templateNames),
-      ...argumentTargets.map(([, name]) => name),
-      ...envTargets.map(([, name]) => name),
-    ]);
     const claims: MintClaims = {
       subject: ctx.principal.subject,
       ...(ctx.principal.task && { taskId: ctx.principal.task.id }),
       ...(ctx.method === 'tools/call' && { tool: ctx.downstreamTarget }),
     };
-    const resolved = await this.resolveAll(names, claims);
+    const resolved = await this.resolveAll(plan.names, claims);
     if (!resolved.ok) return resolved;
     const values = resolved.value.values;
     const headers: Record<string, string> = {};
-    for (const [header, template] of Object.entries(spec.headers)) {
+    for (const { header, template, minted } of plan.headers) {
       headers[header] = fillTemplate(template, values);
-      this.rememberFilled(template, headers[header], values);
+      this.rememberFilled(minted, headers[header], values);
     }
     const args: Record<string, unknown> = {};
-    for (const [argument, name] of argumentTargets) args[argument] = values.get(name);
-    const env = Object.fromEntries(envTargets.map(([variable, name]) => [variable, values.get(name)!]));
-    return ok({ headers, arguments: args, ...(envTargets.length > 0 && { env }), used: resolved.value.used });
+    for (const [argument, name] of plan.arguments) args[argument] = values.get(name);
+    const env = Object.fromEntries(plan.env.map(([variable, name]) => [variable, values.get(name)!]));
+    return ok({ headers, arguments: args, ...(plan.env.length > 0 && { env }), used: resolved.value.used });
+  }
+
+  /** The plan for a call to `server` (`tool` for tools/call, else undefined), made on first use. */
+  private planFor(server: string, use: ServerSecrets, tool: string | undefined): CallPlan {
+    let known = this.plans.get(server);
+    if (!known) this.plans.set(server, (known = { tools: new Map() }));
+    if (tool === undefined) return (known.other ??= this.makePlan(use, undefined));
+    if (!Object.hasOwn(use.tools, tool)) return (known.call ??= this.makePlan(use, tool));
+    let plan = known.tools.get(tool);
+    if (!plan) known.tools.set(tool, (plan = this.makePlan(use, tool)));
+    return plan;
+  }
+
+  private makePlan(use: ServerSecrets, tool: string | undefined): CallPlan {
+    const spec = secretsForCall(use, tool);
+    const headers = Object.entries(spec.headers).map(([header, template]) => ({
+      header,
+      template,
+      minted: this.mintedIn(template),
+    }));
+    const argumentTargets = tool === undefined ? [] : Object.entries(spec.arguments);
+    const env = use.envMode === 'per-call' ? Object.entries(use.env) : [];
+    const names = new Set([
+      ...headers.flatMap(({ template }) => templateNames(template)),
+      ...argumentTargets.map(([, name]) => name),
+      ...env.map(([, name]) => name),
+    ]);
+    return { headers, arguments: argumentTargets, env, names };
   }
 
   /** Header secrets for requests outside any call (initialize, notifications): minted with the gateway as subject and no tool. */
@@ -82,7 +119,7 @@ export class ConfiguredSecrets implements SecretInjector {
     return Object.fromEntries(
       Object.entries(use.headers).map(([header, template]) => {
         const filled = fillTemplate(template, values);
-        this.rememberFilled(template, filled, values);
+        this.rememberFilled(this.mintedIn(template), filled, values);
         return [header, filled];
       }),
     );
@@ -96,7 +133,7 @@ export class ConfiguredSecrets implements SecretInjector {
   }
 
   private async resolveAll(
-    names: Set<string>,
+    names: ReadonlySet<string>,
     claims: MintClaims,
   ): Promise<Outcome<{ values: Map<string, string>; used: { name: string; source: string; fingerprint: string }[] }>> {
     const values = new Map<string, string>();
@@ -124,9 +161,12 @@ export class ConfiguredSecrets implements SecretInjector {
     return ok({ values, used });
   }
 
+  private mintedIn(template: string): string | undefined {
+    return templateNames(template).find((name) => this.options.secrets[name]?.source === 'minted');
+  }
+
   /** A filled header is a secret too (its encodings differ from the value's); minted parts make it a prefix. */
-  private rememberFilled(template: string, filled: string, values: ReadonlyMap<string, string>): void {
-    const minted = templateNames(template).find((name) => this.options.secrets[name]?.source === 'minted');
+  private rememberFilled(minted: string | undefined, filled: string, values: ReadonlyMap<string, string>): void {
     if (minted === undefined) return this.options.egress.remember(filled);
     const token = values.get(minted)!;
     const at = filled.indexOf(token);
