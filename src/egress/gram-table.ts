@@ -2,8 +2,8 @@
  * A multimap from a 32-bit gram to 31-bit codes, in two typed arrays with open addressing (linear
  * probing): adding or removing one pair is a few array writes, with no allocation, no boxed number and
  * nothing for the garbage collector to trace. A Map of numbers to a number or an array did the same job
- * at 0.4-0.8 µs per pair, and a minted credential adds and later removes 40 pairs (issue 21: the egress
- * matcher cost more per call than signing the credential; docs/performance.md).
+ * at 0.4-0.8 µs per pair, and a minted credential adds and later removes 25 pairs (its signature's 5
+ * forms; issue 21: the egress matcher cost more per call than signing the credential; docs/performance.md).
  *
  * A slot holds one (gram, code) pair; a gram several patterns share takes several slots. A removed pair
  * leaves a tombstone that keeps later slots of its run reachable; tombstones are cleared when the table

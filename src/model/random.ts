@@ -3,8 +3,8 @@ import { randomFillSync } from 'node:crypto';
 /**
  * Random bytes for ids made on every call (trace ids, audit record ids), taken from one pooled buffer
  * filled by the CSPRNG 4 KB at a time, the way `crypto.randomUUID()` keeps its entropy cache: a
- * `randomBytes(n)` of its own cost about 5 µs of CPU per id on the development VM (one
- * `randomFillSync` into the kernel each), the pool about 0.1-0.3 µs (docs/performance.md, issue 21).
+ * `randomBytes(n)` of its own cost about 5 µs of CPU per id on the development VM (a trip through
+ * `randomFillSync` and OpenSSL each), the pool about 0.1-0.3 µs (docs/performance.md, issue 21).
  * The bytes are the same CSPRNG output; each is handed out once. Not for keys or session ids: those are
  * made rarely and keep `randomBytes`.
  */
