@@ -69,6 +69,20 @@ export function httpRoute(target: RawHttpTarget): HttpRoute {
   };
 }
 
+/**
+ * A hot request's headers for node:http. As name/value pairs, which node:http validates and writes as
+ * they are (an object is copied into its header store one setHeader at a time), with the Host it would
+ * add itself. A configured Host goes as an object instead, as the SDK path sends it: over https the
+ * agent takes the TLS server name (SNI) and the name the certificate is checked against from the Host in
+ * the header store, which pairs bypass, so both paths must name the same server.
+ */
+export function requestHeaders(route: HttpRoute, record: Record<string, string>): string[] | Record<string, string> {
+  if (record.host !== undefined) return record;
+  const headers: string[] = ['host', route.host];
+  for (const key in record) headers.push(key, record[key]!);
+  return headers;
+}
+
 type Answer = { result: unknown } | { error: { code: number; message: string; data?: unknown } };
 interface Pending {
   settle: (answer: Answer | Error) => void;
@@ -255,13 +269,11 @@ function post(
     record['content-type'] = 'application/json';
     record.accept = 'application/json, text/event-stream';
     record['content-length'] = String(Buffer.byteLength(body));
-    // As name/value pairs, which node:http validates and writes as they are (an object is copied into
-    // its header store one setHeader at a time); the Host it would add itself, unless one is configured.
-    const headers: string[] = record.host === undefined ? ['host', route.host] : [];
-    for (const key in record) headers.push(key, record[key]!);
     let req: ReturnType<typeof httpRequest>;
     try {
-      req = route.send({ ...route.options, headers }, (res) => receive(res, interceptor, id, failed));
+      req = route.send({ ...route.options, headers: requestHeaders(route, record) }, (res) =>
+        receive(res, interceptor, id, failed),
+      );
     } catch {
       failed(new TypeError('fetch failed: a request header has an invalid name or value'));
       return;

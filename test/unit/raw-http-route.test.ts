@@ -2,10 +2,14 @@
 // once per server, with their headers as name/value pairs, so node:http adds no Host of its own there.
 // Against real local servers (IPv4 and IPv6, with a path and a query): a request made that way arrives
 // with the same request line and Host header as one node:http makes from the URL itself.
+import { readFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRoute } from '../../src/downstream/raw-forward.js';
+import { httpRoute, requestHeaders } from '../../src/downstream/raw-forward.js';
+import { ROOT } from '../helpers/gateway.js';
 
 interface Seen {
   url: string | undefined;
@@ -72,7 +76,7 @@ describe('the hot path reaches a server as node:http does from its URL', () => {
       request(url, { method: 'POST', headers: { 'content-length': '2' }, agent: route.options.agent }, done),
     );
     const viaRoute = await exchange((done) =>
-      route.send({ ...route.options, headers: ['host', route.host, 'content-length', '2'] }, done),
+      route.send({ ...route.options, headers: requestHeaders(route, { 'content-length': '2' }) }, done),
     );
     expect(viaRoute.method).toBe('POST');
     expect(viaRoute.url).toBe(viaUrl.url);
@@ -83,5 +87,59 @@ describe('the hot path reaches a server as node:http does from its URL', () => {
 
   it('a URL with credentials in it is marked to be refused, never sent', () => {
     expect(httpRoute({ url: new URL('http://user:pw@127.0.0.1:1/mcp'), headers: () => ({}) }).refused).toBe(true);
+  });
+});
+
+// A configured Host names the TLS server as well (SNI, and the name the certificate is checked against):
+// node:https's agent reads it from the request's header store, so the hot path must send it the way the
+// SDK path does, or the two paths would reach an https server under different names. The certificate is a
+// self-signed test fixture for vhost.example; the handshake fails on it, after the server has read the name.
+describe('a configured Host over https', () => {
+  const names: string[] = [];
+  const tls = join(ROOT, 'test/fixtures/tls');
+  const server = createHttpsServer({
+    key: readFileSync(join(tls, 'vhost-test-only.key')),
+    cert: readFileSync(join(tls, 'vhost-test-only.crt')),
+    SNICallback: (name, done) => {
+      names.push(name);
+      done(null, undefined);
+    },
+  });
+
+  beforeAll(() => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)));
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  it('is the TLS server name of a hot request, as of an SDK one', async () => {
+    const route = httpRoute({
+      url: new URL(`https://localhost:${port(server as unknown as Server)}/mcp`),
+      headers: () => ({}),
+    });
+    const record = { host: 'vhost.example', 'content-length': '2' };
+    const outcome = await new Promise<string>((resolve) => {
+      const req = route.send({ ...route.options, headers: requestHeaders(route, record) }, (res) => {
+        res.resume();
+        resolve('answered');
+      });
+      req.once('error', (error) => resolve(error.message));
+      req.end('{}');
+    });
+    expect(outcome).toMatch(/self.signed|certificate/i);
+    expect(names).toEqual(['vhost.example']);
+  });
+
+  it("without one, the URL's host is (localhost)", async () => {
+    names.length = 0;
+    const route = httpRoute({
+      url: new URL(`https://localhost:${port(server as unknown as Server)}/mcp`),
+      headers: () => ({}),
+    });
+    await new Promise<void>((resolve) => {
+      const req = route.send({ ...route.options, headers: requestHeaders(route, { 'content-length': '2' }) }, () =>
+        resolve(),
+      );
+      req.once('error', () => resolve());
+      req.end('{}');
+    });
+    expect(names).toEqual(['localhost']);
   });
 });
