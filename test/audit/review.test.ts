@@ -16,13 +16,13 @@ import {
   BIN,
   connectHttp,
   connectStdio,
-  startFixtureHttp,
+  useFixtureHttp,
   startGateway,
   writeConfig,
   type RunningGateway,
 } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { runToExit, waitFor, type ReadyProcess } from '../helpers/process.js';
+import { runToExit, waitFor } from '../helpers/process.js';
 
 const INJECTION = `=cmd|' /C calc'!A0\u001b]52;c;ZXZpbA==\u0007\u202e`;
 const HOST_NAME = '@SUM(1+1)\u001b[2J';
@@ -34,16 +34,8 @@ const RAW_CONTROLS = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a
 const database = usePostgres();
 
 // One downstream for the file: every gateway process (serve and stdio, both stores) reaches the fixture over HTTP.
-let fixture: ReadyProcess;
-const servers = () => ({ fixture: { transport: 'http', url: fixture.url! } });
-
-beforeAll(async () => {
-  fixture = await startFixtureHttp();
-});
-
-afterAll(async () => {
-  await fixture?.stop();
-});
+const fixture = useFixtureHttp();
+const servers = () => ({ fixture: { transport: 'http', url: fixture.url() } });
 
 describe.each(['sqlite', 'postgres'] as const)('audit log on %s', (kind) => {
   let gw: RunningGateway;

@@ -5,9 +5,8 @@
 // '$.approval.status' through pgStatement and the approvals are the shared store's).
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectHttp, startFixtureHttp } from '../helpers/gateway.js';
+import { connectHttp, useFixtureHttp } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
-import type { ReadyProcess } from '../helpers/process.js';
 import {
   consoleRequest,
   loginCode,
@@ -30,15 +29,7 @@ reviewers:
 const pgDb = usePostgres();
 
 // One downstream for the file's four gateways: the fixture over HTTP, which each gateway connects to.
-let fixture: ReadyProcess;
-
-beforeAll(async () => {
-  fixture = await startFixtureHttp();
-});
-
-afterAll(async () => {
-  await fixture?.stop();
-});
+const fixture = useFixtureHttp();
 
 interface Row {
   id: string;
@@ -57,7 +48,7 @@ describe.each(['sqlite', 'postgres'] as const)('console on %s: calls held for ap
   let bob: SignedIn;
   /** Each gateway its own installation: on PostgreSQL its own schema. */
   const store = (schema: string) => (kind === 'postgres' ? { store: { kind: 'postgres', url: pgDb.url, schema } } : {});
-  const servers = () => ({ fx: { transport: 'http', url: fixture.url! } });
+  const servers = () => ({ fx: { transport: 'http', url: fixture.url() } });
 
   beforeAll(async () => {
     [warden, shortLived] = await Promise.all([

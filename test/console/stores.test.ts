@@ -11,9 +11,9 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { BIN, connectHttp, startFixtureHttp } from '../helpers/gateway.js';
+import { BIN, connectHttp, useFixtureHttp } from '../helpers/gateway.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { spawnReady, waitFor, type ReadyProcess } from '../helpers/process.js';
+import { spawnReady, waitFor } from '../helpers/process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import {
   consoleRequest,
@@ -28,16 +28,8 @@ import {
 const pgDb = usePostgres();
 
 // One downstream for the file's three gateways: the fixture over HTTP, which each gateway connects to.
-let fixture: ReadyProcess;
-const servers = () => ({ fx: { transport: 'http', url: fixture.url! } });
-
-beforeAll(async () => {
-  fixture = await startFixtureHttp();
-});
-
-afterAll(async () => {
-  await fixture?.stop();
-});
+const fixture = useFixtureHttp();
+const servers = () => ({ fx: { transport: 'http', url: fixture.url() } });
 
 const POLICY = `version: 1
 agents:

@@ -2,6 +2,7 @@
 // temp dir, and connects real SDK clients to it over Streamable HTTP or stdio.
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -39,6 +40,21 @@ export function startFixtureHttp(env: Record<string, string | undefined> = {}): 
     readyPattern: FIXTURE_READY,
     env: { PORT: undefined, MCP_WARDEN_SUPERVISED: undefined, ...env },
   });
+}
+
+/**
+ * One launched HTTP fixture for a whole test file: started before its tests, stopped after them.
+ * `url()` is its endpoint once started (a gateway config's `servers` entry reads it when it is written).
+ */
+export function useFixtureHttp(): { url: () => string } {
+  let fixture: ReadyProcess | undefined;
+  beforeAll(async () => {
+    fixture = await startFixtureHttp();
+  });
+  afterAll(async () => {
+    await fixture?.stop();
+  });
+  return { url: () => fixture!.url! };
 }
 
 export interface GatewayConfigInput {

@@ -7,86 +7,85 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, FIXTURE, writeConfig } from '../helpers/gateway.js';
 import { makeSpawnCounter, type SpawnCounter, type TempDir } from '../helpers/process.js';
 
-/** A stdio gateway over the fixture as servers `a` and `b`, each counting its starts; `client` is connected to it. */
-async function stdioGateway(client: Client): Promise<{ dir: TempDir; a: SpawnCounter; b: SpawnCounter }> {
-  const a = await makeSpawnCounter();
-  const b = await makeSpawnCounter();
-  const { dir, file } = await writeConfig({
-    servers: {
-      a: { transport: 'stdio', command: 'node', args: ['--import', a.importArg, FIXTURE, '--stdio'] },
-      b: { transport: 'stdio', command: 'node', args: ['--import', b.importArg, FIXTURE, '--stdio'] },
-    },
-  });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [BIN, 'stdio', '--config', file],
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-      stderr: 'ignore',
-    }),
-  );
-  return { dir, a, b };
+interface StdioGateway {
+  client: () => Client;
+  a: () => SpawnCounter;
+  b: () => SpawnCounter;
 }
 
-describe('stdio: each stdio server starts once per gateway process', () => {
-  let dir: TempDir;
-  let spawnsA: SpawnCounter;
-  let spawnsB: SpawnCounter;
-  let client: Client;
-
+/**
+ * For the enclosing describe: a stdio gateway over the fixture as servers `a` and `b`, each counting its
+ * starts, with the agent `makeClient()` connected to it; all of it ended after the describe's tests.
+ */
+function useStdioGateway(makeClient: () => Client): StdioGateway {
+  let client: Client | undefined;
+  let dir: TempDir | undefined;
+  let a: SpawnCounter | undefined;
+  let b: SpawnCounter | undefined;
   beforeAll(async () => {
-    // An agent that declares no client features (sampling, elicitation, roots).
-    client = new Client({ name: 'stdio-once', version: '1' });
-    ({ dir, a: spawnsA, b: spawnsB } = await stdioGateway(client));
+    client = makeClient();
+    a = await makeSpawnCounter();
+    b = await makeSpawnCounter();
+    let file: string;
+    ({ dir, file } = await writeConfig({
+      servers: {
+        a: { transport: 'stdio', command: 'node', args: ['--import', a.importArg, FIXTURE, '--stdio'] },
+        b: { transport: 'stdio', command: 'node', args: ['--import', b.importArg, FIXTURE, '--stdio'] },
+      },
+    }));
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, 'stdio', '--config', file],
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+        stderr: 'ignore',
+      }),
+    );
   });
-
   afterAll(async () => {
     await client?.close();
     await dir?.cleanup();
-    await spawnsA?.cleanup();
-    await spawnsB?.cleanup();
+    await a?.cleanup();
+    await b?.cleanup();
   });
+  return { client: () => client!, a: () => a!, b: () => b! };
+}
+
+describe('stdio: each stdio server starts once per gateway process', () => {
+  // An agent that declares no client features (sampling, elicitation, roots).
+  const gateway = useStdioGateway(() => new Client({ name: 'stdio-once', version: '1' }));
 
   it('answers initialize, a list and a call on each server with one start of each', async () => {
-    const names = (await client.listTools()).tools.map((tool) => tool.name);
+    const names = (await gateway.client().listTools()).tools.map((tool) => tool.name);
     expect(names).toContain('a__test_simple_text');
     expect(names).toContain('b__test_simple_text');
     for (const name of ['a__test_simple_text', 'b__test_simple_text']) {
-      const result = await client.callTool({ name, arguments: {} });
+      const result = await gateway.client().callTool({ name, arguments: {} });
       expect(result.isError).not.toBe(true);
       expect(result.content).toEqual([expect.objectContaining({ type: 'text' })]);
     }
-    expect(spawnsA.count()).toBe(1);
-    expect(spawnsB.count()).toBe(1);
+    expect(gateway.a().count()).toBe(1);
+    expect(gateway.b().count()).toBe(1);
   });
 });
 
 describe('stdio: an agent that declares roots still gets a server that knows it', () => {
-  let dir: TempDir;
-  let spawnsA: SpawnCounter;
-  let spawnsB: SpawnCounter;
-  let client: Client;
-
-  beforeAll(async () => {
-    client = new Client({ name: 'stdio-roots', version: '1' }, { capabilities: { roots: { listChanged: true } } });
+  const gateway = useStdioGateway(() => {
+    const client = new Client(
+      { name: 'stdio-roots', version: '1' },
+      { capabilities: { roots: { listChanged: true } } },
+    );
     client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: 'file:///agent/root', name: 'root' }] }));
-    ({ dir, a: spawnsA, b: spawnsB } = await stdioGateway(client));
-  });
-
-  afterAll(async () => {
-    await client?.close();
-    await dir?.cleanup();
-    await spawnsA?.cleanup();
-    await spawnsB?.cleanup();
+    return client;
   });
 
   it("relays the server's roots/list to the agent: the session's own connection declared roots", async () => {
-    expect((await client.listTools()).tools.map((tool) => tool.name)).toContain('b__fixture_roots');
-    const result = await client.callTool({ name: 'a__fixture_roots', arguments: {} });
+    expect((await gateway.client().listTools()).tools.map((tool) => tool.name)).toContain('b__fixture_roots');
+    const result = await gateway.client().callTool({ name: 'a__fixture_roots', arguments: {} });
     expect(result.isError).not.toBe(true);
     expect(result.structuredContent).toEqual({ roots: [{ uri: 'file:///agent/root', name: 'root' }] });
     // The probes declared no client features, so they could not be the session's: a second start of each, as before.
-    expect(spawnsA.count()).toBe(2);
-    expect(spawnsB.count()).toBe(2);
+    expect(gateway.a().count()).toBe(2);
+    expect(gateway.b().count()).toBe(2);
   });
 });
