@@ -172,9 +172,7 @@ export function defineTargets({ extraTools, governance, peers }) {
       transport: 'http',
       ...direct,
       async start() {
-        this.proc = await startProcess('echo --http', process.execPath, [...echoArgs, '--http', '--port', '0'], {
-          ready: ECHO_READY,
-        });
+        this.proc = await startEchoHttp('echo --http', echoArgs);
         this.url = this.proc.match[1];
       },
       connect() {
@@ -260,6 +258,11 @@ export function defineTargets({ extraTools, governance, peers }) {
   return targets;
 }
 
+/** The echo server in its own Streamable HTTP mode, started and ready (its URL is `match[1]`). */
+function startEchoHttp(name, echoArgs) {
+  return startProcess(name, process.execPath, [...echoArgs, '--http', '--port', '0'], { ready: ECHO_READY });
+}
+
 /**
  * The floors: bench/servers/relay.mjs in front of the same echo server, with no governance. What one
  * more hop costs on this machine, measured in the same run (see the relay's header).
@@ -273,14 +276,7 @@ function floorTargets(echoArgs, direct, runDir) {
       floor: true,
       nodeFlags: [],
       async start() {
-        this.echo = await startProcess(
-          'echo --http (behind the relay)',
-          process.execPath,
-          [...echoArgs, '--http', '--port', '0'],
-          {
-            ready: ECHO_READY,
-          },
-        );
+        this.echo = await startEchoHttp('echo --http (behind the relay)', echoArgs);
         this.proc = await startProcess(
           'relay --http',
           process.execPath,
