@@ -1,16 +1,10 @@
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import type { BodyFilter } from './http-fetch.js';
 import { MAX_MESSAGE_BYTES, responseId } from './line-framer.js';
 
 /** How much of an oversized message is kept at each end to find its JSON-RPC id. */
 const EDGE_BYTES = 256;
 const NEWLINE = 0x0a;
-
-/** A response body's filter: bytes in as they arrive, whole messages (or their refusals) out. */
-export interface MessageCap {
-  write(chunk: Buffer, emit: (part: Buffer) => void): void;
-  /** The body ended: what is still held is a message (or its refusal). */
-  end(emit: (part: Buffer) => void): void;
-}
 
 /**
  * The cap for one response to an HTTP downstream: no message over `maxBytes` (the stdio cap). An
@@ -24,7 +18,7 @@ export function capFor(
   contentType: string | null,
   init: RequestInit | undefined,
   maxBytes = MAX_MESSAGE_BYTES,
-): MessageCap | undefined {
+): BodyFilter | undefined {
   const type = (contentType ?? '').toLowerCase();
   const events = type.startsWith('text/event-stream');
   if (!events && !type.startsWith('application/json')) return undefined;
@@ -68,8 +62,11 @@ interface CapOptions {
   requestId: () => string | number | undefined;
 }
 
-/** Passes whole messages on as they complete; an oversized one becomes an error answer (or nothing). */
-function messageCap({ events, maxBytes, requestId }: CapOptions): MessageCap {
+/**
+ * A body filter (http-fetch.ts): passes whole messages on as they complete; an oversized one becomes an
+ * error answer (or nothing).
+ */
+function messageCap({ events, maxBytes, requestId }: CapOptions): BodyFilter {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let skipping: { head: Buffer; tail: Buffer; bytes: number } | undefined;
